@@ -1,0 +1,310 @@
+"""The ``kabinet`` command.
+
+Every command builds the host from the same settings. A fault the host refuses to start
+with (a bad setting, a broken plugin) is printed as its one-line message with exit code
+2, never as a traceback. Plugins add commands through the ``cli_commands`` hook; they
+are loaded only when a name is not one of the host's own, so a broken plugin never hides
+``kabinet check``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kabinet.errors import StartupError
+
+T = TypeVar("T")
+
+
+class Failure(click.ClickException):
+    """A fault shown as its message alone."""
+
+    exit_code = 2
+
+
+def _settings(ctx: click.Context) -> str | None:
+    root = ctx.find_root()
+    value = root.params.get("settings")
+    return str(value) if value else None
+
+
+async def _build(ctx: click.Context, **kwargs: Any) -> Any:
+    from kabinet.host import Host
+
+    return await Host.create(_settings(ctx), **kwargs)
+
+
+def run(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command; a refusal to start becomes a clean message."""
+
+    @functools.wraps(coro_fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return asyncio.run(coro_fn(*args, **kwargs))
+        except StartupError as exc:
+            raise Failure(str(exc)) from None
+
+    return wrapper
+
+
+class KabinetGroup(click.Group):
+    """The host's commands, plus those plugins contribute (loaded on demand)."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        cache = ctx.find_root().meta.setdefault("kabinet.plugin_commands", {})
+        if not cache:
+            from kabinet.plugins import load_plugins
+            from kabinet.settings import load_raw
+
+            plugins = load_plugins(load_raw(_settings(ctx)))
+            for result in plugins.call("cli_commands"):
+                for command in result.value:
+                    if command.name in self.commands or command.name in cache:
+                        raise result.plugin.fail(f"CLI command {command.name!r} is already taken")
+                    cache[command.name] = command
+        return dict(cache)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(self.commands)
+        try:
+            names.update(self._plugin_commands(ctx))
+        except StartupError as exc:
+            ctx.meta["kabinet.plugin_error"] = str(exc)
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        try:
+            return self._plugin_commands(ctx).get(cmd_name)
+        except StartupError as exc:
+            raise Failure(str(exc)) from None
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        error = ctx.meta.get("kabinet.plugin_error")
+        if error:
+            formatter.write_paragraph()
+            formatter.write_text(f"Plugin commands are unavailable: {error}")
+
+
+@click.group(cls=KabinetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--settings",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KABINET_SETTINGS",
+    help="The settings file (default: ./settings.toml, or $KABINET_SETTINGS).",
+)
+@click.version_option(package_name="kabinet", prog_name="kabinet")
+def cli(settings: Path | None) -> None:
+    """Kabinet: a customer portal for freight and logistics companies.
+
+    Start with `kabinet demo`. Settings come from settings.toml; any key can be
+    overridden by an environment variable KABINET__<SECTION>__<KEY>.
+    """
+
+
+@cli.command()
+@click.pass_context
+@run
+async def plugins(ctx: click.Context) -> None:
+    """List installed plugins: version, enabled, requirements and hooks."""
+    host = await _build(ctx)
+    try:
+        rows = [("NAME", "VERSION", "ENABLED", "REQUIRES", "HOOKS")]
+        for p in host.plugins.installed:
+            hooks = host.plugins.hooks_of(p) if p.enabled else []
+            rows.append(
+                (
+                    p.name,
+                    p.version,
+                    "yes" if p.enabled else "no",
+                    ", ".join(p.manifest.requires) or "-",
+                    ", ".join(hooks) or "-",
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for row in rows:
+            click.echo(
+                "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[4]
+            )
+    finally:
+        await host.db.dispose()
+
+
+@cli.command()
+@click.pass_context
+@run
+async def check(ctx: click.Context) -> None:
+    """Validate settings, plugins and the database connection without starting."""
+    from kabinet.web import collect_routes
+
+    host = await _build(ctx)
+    try:
+        await collect_routes(host)
+        click.echo(f"settings: ok ({host.settings.raw.path or 'defaults, no settings.toml'})")
+        click.echo(f"plugins: ok ({', '.join(p.name for p in host.plugins)})")
+        failed = False
+        for plugin, hc in host.health_checks:
+            fault = await hc.check(host)
+            click.echo(f"{plugin.name}.{hc.name}: {'ok' if fault is None else 'FAILED: ' + fault}")
+            failed = failed or fault is not None
+        if not failed:
+            pending = await host.migrations.pending()
+            for name, (cur, head) in pending.items():
+                click.echo(f"migrations: {name} is at {cur or 'base'}, head is {head}")
+            if not pending:
+                click.echo("migrations: up to date")
+        if failed:
+            raise Failure("the portal is not ready (see above)")
+    finally:
+        await host.db.dispose()
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations, per plugin."""
+
+
+@db.command("upgrade")
+@click.argument("plugin", required=False)
+@click.option("--revision", default="head", show_default=True, help="Target revision of PLUGIN.")
+@click.pass_context
+@run
+async def db_upgrade(ctx: click.Context, plugin: str | None, revision: str) -> None:
+    """Apply migrations of every plugin, or of PLUGIN and what it requires."""
+    host = await _build(ctx)
+    try:
+        done = await host.migrations.upgrade(plugin, revision)
+        current = await host.migrations.current()
+        for name in done:
+            click.echo(f"{name}: {current[name] or 'base'}")
+    finally:
+        await host.db.dispose()
+
+
+@db.command("downgrade")
+@click.argument("plugin")
+@click.argument("revision")
+@click.pass_context
+@run
+async def db_downgrade(ctx: click.Context, plugin: str, revision: str) -> None:
+    """Downgrade PLUGIN to REVISION (`base` removes its tables)."""
+    host = await _build(ctx)
+    try:
+        await host.migrations.downgrade(plugin, revision)
+        current = await host.migrations.current()
+        click.echo(f"{plugin}: {current[plugin] or 'base'}")
+    finally:
+        await host.db.dispose()
+
+
+@db.command("current")
+@click.pass_context
+@run
+async def db_current(ctx: click.Context) -> None:
+    """Show the applied revision of each plugin."""
+    host = await _build(ctx)
+    try:
+        current = await host.migrations.current()
+        for schema in host.migrations.schemas:
+            head = schema.head()
+            cur = current[schema.name]
+            state = "up to date" if cur == head else f"head is {head}"
+            click.echo(f"{schema.name}: {cur or 'base'} ({state})")
+    finally:
+        await host.db.dispose()
+
+
+@db.command("revision")
+@click.argument("plugin")
+@click.option("-m", "--message", required=True, help="What the revision changes.")
+@click.option("--empty", is_flag=True, help="Write an empty revision instead of autogenerating.")
+@click.pass_context
+@run
+async def db_revision(ctx: click.Context, plugin: str, message: str, empty: bool) -> None:
+    """Write a new revision for PLUGIN, autogenerated from its tables only."""
+    host = await _build(ctx)
+    try:
+        for path in await host.migrations.revision(plugin, message, autogenerate=not empty):
+            click.echo(f"wrote {path}")
+    finally:
+        await host.db.dispose()
+
+
+def _serve(host: Any, bind: str, port: int) -> None:
+    import uvicorn
+
+    from kabinet.web import collect_routes, create_app
+
+    routes = asyncio.run(collect_routes(host))
+    app = create_app(host, routes)
+    uvicorn.run(app, host=bind, port=port, log_level="warning")
+
+
+@cli.command()
+@click.option(
+    "--host", "bind", default="127.0.0.1", show_default=True, help="Address to listen on."
+)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def serve(ctx: click.Context, bind: str, port: int) -> None:
+    """Serve the portal (one process; run several behind a load balancer)."""
+    host = run(_build)(ctx)
+    click.echo(f"Kabinet is serving on http://{bind}:{port}/")
+    _serve(host, bind, port)
+
+
+async def _demo(ctx: click.Context, var: Path) -> Any:
+    host = await _build(
+        ctx,
+        overrides={"database_url": f"sqlite+aiosqlite:///{var / 'demo.sqlite3'}", "debug": True},
+    )
+    await host.migrations.upgrade()
+    await host.plugins.acall("demo_data", host=host)
+    await host.db.dispose()
+    return host
+
+
+@cli.command()
+@click.option(
+    "--host", "bind", default="127.0.0.1", show_default=True, help="Address to listen on."
+)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--keep", is_flag=True, help="Keep the previous demo database instead of a fresh one."
+)
+@click.option("--no-serve", is_flag=True, help="Prepare the demo database and stop.")
+@click.pass_context
+def demo(ctx: click.Context, bind: str, port: int, keep: bool, no_serve: bool) -> None:
+    """Start the portal with demo data on a fresh SQLite database."""
+    var = Path(os.environ.get("KABINET_DEMO_DIR", "var")).resolve()
+    if not keep and var.exists():
+        for name in ("demo.sqlite3", "demo.sqlite3-wal", "demo.sqlite3-shm"):
+            (var / name).unlink(missing_ok=True)
+        shutil.rmtree(var / "messages", ignore_errors=True)
+    var.mkdir(parents=True, exist_ok=True)
+    host = run(_demo)(ctx, var)
+    click.echo(f"Demo database ready: {var / 'demo.sqlite3'}")
+    if no_serve:
+        return
+    click.echo(f"Open the portal at http://{bind}:{port}/  (Ctrl+C stops it)")
+    _serve(host, bind, port)
+
+
+def main() -> None:
+    """Entry point of the ``kabinet`` script."""
+    try:
+        cli.main(prog_name="kabinet")
+    except StartupError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,149 @@
+"""What a plugin hands the host through its hooks.
+
+These are plain frozen dataclasses: they carry callables, classes and paths that are not
+wire data, so they are not ``msgspec`` structs. Settings sections and API bodies are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+
+    from kabinet.host import Host
+
+
+class NoSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """The settings section of a plugin that takes none."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """Who a plugin is and what it needs.
+
+    ``name`` is the plugin's one identifier: its settings section, the prefix of its
+    tables (``<name>_``), its routes (``/<name>/``, ``/api/<name>/``), its permissions
+    (``<name>.…``) and its migrations' version table.
+    """
+
+    name: str
+    version: str
+    title: Mapping[str, str]
+    """Human title per language code, at least ``ru`` and ``en``."""
+    requires_host: str = ">=0"
+    """A PEP 440 specifier the installed host version must satisfy."""
+    requires: tuple[str, ...] = ()
+    """Names of plugins that must be installed and enabled for this one to work."""
+    settings: type[msgspec.Struct] = NoSettings
+    """The struct that validates this plugin's section of ``settings.toml``."""
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Database:
+    """A plugin's tables and the folder of its Alembic revisions."""
+
+    metadata: MetaData
+    migrations: Path
+    """The folder holding this plugin's Alembic revision files (its ``versions``)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Permission:
+    """A permission a plugin checks, with labels and the built-in roles that get it."""
+
+    code: str
+    """``<plugin>.<area>.<action>``, e.g. ``shipments.orders.view``."""
+    label: Mapping[str, str]
+    default_roles: tuple[str, ...] = ()
+    """Built-in roles (``user``, ``client``, ``manager``, ``admin``) granted it by default."""
+    scope: str = "organization"
+    """``organization`` (held in one organization) or ``global`` (staff-wide)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NavItem:
+    """An entry in the page shell's navigation."""
+
+    path: str
+    label: Mapping[str, str]
+    permission: str | None = None
+    """Shown only to people holding this permission; ``None`` shows it to everyone signed in."""
+    order: int = 100
+    icon: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Panel:
+    """A piece of one app's page shown inside another app's page.
+
+    The target page renders every panel registered for its ``slot`` (e.g.
+    ``companies.organization``) by calling ``render`` with the page's context.
+    """
+
+    slot: str
+    name: str
+    render: Callable[..., Awaitable[str] | str]
+    permission: str | None = None
+    order: int = 100
+    title: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EventType:
+    """An event a plugin publishes, by name (``<plugin>.<thing>.<happened>``)."""
+
+    name: str
+    payload: type[msgspec.Struct] | None = None
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Subscription:
+    """A handler called (as a job, at least once) for each event of one type."""
+
+    event: str
+    name: str
+    """Unique name of this subscriber; what it has handled is recorded under it."""
+    handler: Callable[..., Awaitable[None] | None]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Actor:
+    """A background job a plugin contributes (a dramatiq actor in production)."""
+
+    name: str
+    fn: Callable[..., Any]
+    queue: str = "default"
+    max_retries: int = 5
+    time_limit_ms: int = 10 * 60 * 1000
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """A periodic job: either a cron expression or an interval in seconds."""
+
+    name: str
+    actor: str
+    cron: str | None = None
+    interval: float | None = None
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.cron is None) == (self.interval is None):
+            msg = f"schedule {self.name!r}: give exactly one of cron or interval"
+            raise ValueError(msg)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HealthCheck:
+    """A readiness check; returns ``None`` when healthy, else a short reason."""
+
+    name: str
+    check: Callable[[Host], Awaitable[str | None]]

@@ -1,0 +1,111 @@
+"""The database: one async engine and one session factory for the whole portal.
+
+Each plugin keeps its tables in its own ``MetaData`` made by :func:`plugin_metadata`, so
+every constraint gets a predictable name (migrations can drop and alter them on SQLite
+and PostgreSQL alike) and every table is prefixed by its plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from kabinet.errors import SettingsError
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def plugin_metadata() -> MetaData:
+    """A fresh ``MetaData`` with the portal's constraint naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def parse_url(url: str, base: Path) -> URL:
+    """Parse a database URL; a relative SQLite path is taken relative to ``base``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError(f"[host] database_url: not a database URL: {url!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.drivername != "sqlite+aiosqlite":
+            parsed = parsed.set(drivername="sqlite+aiosqlite")
+        if (
+            parsed.database
+            and parsed.database != ":memory:"
+            and not Path(parsed.database).is_absolute()
+        ):
+            parsed = parsed.set(database=str(base / parsed.database))
+    elif parsed.get_backend_name() == "postgresql":
+        if parsed.drivername != "postgresql+asyncpg":
+            parsed = parsed.set(drivername="postgresql+asyncpg")
+    else:
+        raise SettingsError(
+            f"[host] database_url: expected sqlite+aiosqlite:// or postgresql+asyncpg://, "
+            f"got {parsed.drivername}://"
+        )
+    return parsed
+
+
+def create_engine(url: URL, *, echo: bool = False) -> AsyncEngine:
+    """The engine; SQLite gets foreign keys enforced and a wait instead of 'locked'."""
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["poolclass"] = NullPool
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_async_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """The engine and the one session factory."""
+
+    def __init__(self, url: URL, *, echo: bool = False) -> None:
+        self.url = url
+        self.engine = create_engine(url, echo=echo)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

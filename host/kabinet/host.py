@@ -1,0 +1,195 @@
+"""The host: settings, the enabled plugins and what they contribute, the database.
+
+Web processes, workers, the scheduler and the CLI all build the host the same way,
+:meth:`Host.create`, from the same settings, so a job never runs where its plugin is
+missing. Everything plugins contribute is validated here, before anything starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import Table
+
+from kabinet.clock import Clock, SystemClock
+from kabinet.contrib import Actor, Database, EventType, HealthCheck, Permission, Schedule
+from kabinet.db import Database as DB
+from kabinet.db import parse_url
+from kabinet.errors import SettingsError
+from kabinet.migrations import Migrations, PluginSchema
+from kabinet.plugins import Candidate, PluginInfo, Plugins, load_plugins, require_unique
+from kabinet.settings import HostSettings, Settings, load_raw
+
+RESERVED_COMMANDS = frozenset(
+    {"demo", "serve", "worker", "scheduler", "db", "plugins", "check", "help"}
+)
+"""The host's own command names, which no plugin command may take."""
+
+
+class Host:
+    """One portal process's view of the installation. Build it with :meth:`create`."""
+
+    def __init__(self, settings: Settings, plugins: Plugins, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.clock: Clock = clock or SystemClock()
+        self.db = DB(
+            parse_url(settings.host.database_url, settings.var_dir),
+            echo=settings.host.database_echo,
+        )
+        self.schemas: list[PluginSchema] = []
+        self.permissions: dict[str, tuple[PluginInfo, Permission]] = {}
+        self.event_types: dict[str, tuple[PluginInfo, EventType]] = {}
+        self.actors: dict[str, tuple[PluginInfo, Actor]] = {}
+        self.schedules: dict[str, tuple[PluginInfo, Schedule]] = {}
+        self.health_checks: list[tuple[PluginInfo, HealthCheck]] = []
+        self.services: dict[str, Any] = {}
+        """Services plugins publish for others (``host.services["companies"]``)."""
+
+    @classmethod
+    async def create(
+        cls,
+        settings_path: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        candidates: Sequence[Candidate] | None = None,
+        clock: Clock | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Host:
+        """Read settings, load and validate plugins and their contributions."""
+        raw = load_raw(settings_path, env)
+        if overrides:
+            merged = {k: dict(v) for k, v in raw.sections.items()}
+            for key, value in overrides.items():
+                merged.setdefault("host", {})[key] = value
+            raw = type(raw)(path=raw.path, sections=merged, from_env=raw.from_env)
+        host_settings = raw.validate("host", HostSettings)
+        plugins = load_plugins(raw, candidates)
+        _check_sections(raw.sections, plugins, raw.path)
+        validated: dict[str, msgspec.Struct] = {}
+        for plugin in plugins:
+            if plugin.name != "host":
+                validated[plugin.name] = raw.validate(plugin.name, plugin.manifest.settings)
+        host = cls(Settings(raw=raw, host=host_settings, plugins=validated), plugins, clock=clock)
+        await host._collect()
+        return host
+
+    def plugin_settings(self, name: str) -> Any:
+        """The validated settings struct of plugin ``name``."""
+        return self.settings.plugins[name]
+
+    async def _collect(self) -> None:
+        p = self.plugins
+        for result in await p.acall("database"):
+            self.schemas.append(self._schema(result.plugin, result.value))
+        self._check_foreign_keys()
+        perms = p.flat(await p.acall("permissions"))
+        for plugin, perm in perms:
+            _prefixed(plugin, "permission", perm.code)
+        require_unique("permission", [(pl, perm.code) for pl, perm in perms])
+        self.permissions = {perm.code: (pl, perm) for pl, perm in perms}
+        events = p.flat(await p.acall("event_types"))
+        for plugin, ev in events:
+            _prefixed(plugin, "event type", ev.name)
+        require_unique("event type", [(pl, ev.name) for pl, ev in events])
+        self.event_types = {ev.name: (pl, ev) for pl, ev in events}
+        actors = p.flat(await p.acall("actors", host=self))
+        require_unique("actor", [(pl, a.name) for pl, a in actors])
+        self.actors = {a.name: (pl, a) for pl, a in actors}
+        schedules = p.flat(await p.acall("schedules", host=self))
+        require_unique("schedule", [(pl, s.name) for pl, s in schedules])
+        for plugin, sched in schedules:
+            if sched.actor not in self.actors:
+                raise plugin.fail(f"schedule {sched.name!r} sends unknown actor {sched.actor!r}")
+        self.schedules = {s.name: (pl, s) for pl, s in schedules}
+        commands = p.flat(await p.acall("cli_commands"))
+        require_unique(
+            "CLI command",
+            [(_reserved(pl, c.name or ""), c.name or "") for pl, c in commands],
+        )
+        self.health_checks = p.flat(await p.acall("health_checks", host=self))
+
+    def _schema(self, plugin: PluginInfo, value: Database) -> PluginSchema:
+        if not isinstance(value, Database):
+            raise plugin.fail(f"database hook returned {value!r}, not a kabinet.contrib.Database")
+        for table in value.metadata.tables.values():
+            _prefixed(plugin, "table", table.name, sep="_")
+        if not value.migrations.is_dir():
+            raise plugin.fail(f"migrations folder {value.migrations} does not exist")
+        return PluginSchema(plugin=plugin, metadata=value.metadata, folder=value.migrations)
+
+    def _check_foreign_keys(self) -> None:
+        owner = {t: s.plugin for s in self.schemas for t in s.metadata.tables}
+        for schema in self.schemas:
+            allowed = {schema.name, *self.requirements(schema.name)}
+            for table in schema.metadata.tables.values():
+                for fk in _foreign_keys(table):
+                    target = fk.split(".")[0]
+                    other = owner.get(target)
+                    if other is None or other.name not in allowed:
+                        raise schema.plugin.fail(
+                            f"table {table.name} has a foreign key to {fk}, which is not "
+                            "in this plugin's tables nor in those of a plugin it requires"
+                        )
+
+    def requirements(self, name: str) -> set[str]:
+        """Every plugin ``name`` requires, directly or not."""
+        seen: set[str] = set()
+        todo = list(self.plugins.by_name[name].manifest.requires)
+        while todo:
+            req = todo.pop()
+            if req not in seen:
+                seen.add(req)
+                todo.extend(self.plugins.by_name[req].manifest.requires)
+        return seen
+
+    @property
+    def migrations(self) -> Migrations:
+        required_by = {
+            s.name: [p.name for p in self.plugins if s.name in p.manifest.requires]
+            for s in self.schemas
+        }
+        return Migrations(self.db, self.schemas, required_by)
+
+    async def startup(self) -> None:
+        """Run every plugin's ``startup`` hook, in order."""
+        await self.plugins.acall("startup", host=self)
+
+    async def shutdown(self) -> None:
+        """Run ``shutdown`` hooks in reverse order, then close the database."""
+        try:
+            await self.plugins.acall("shutdown", host=self, reverse=True)
+        finally:
+            await self.db.dispose()
+
+
+def _foreign_keys(table: Table) -> list[str]:
+    return [fk.target_fullname for fk in table.foreign_keys]
+
+
+def _prefixed(plugin: PluginInfo, kind: str, key: str, sep: str = ".") -> None:
+    if not key.startswith(plugin.name + sep):
+        raise plugin.fail(f"{kind} {key!r} must start with {plugin.name + sep!r}")
+
+
+def _reserved(plugin: PluginInfo, name: str) -> PluginInfo:
+    if name in RESERVED_COMMANDS:
+        raise plugin.fail(f"CLI command {name!r} is the host's own")
+    return plugin
+
+
+def _check_sections(
+    sections: Mapping[str, Any], plugins: Plugins, path: os.PathLike[str] | None
+) -> None:
+    known = [p.name for p in plugins.installed]
+    for section in sections:
+        if section not in known:
+            hint = difflib.get_close_matches(section, known, n=1, cutoff=0.5)
+            tip = f"; did you mean [{hint[0]}]?" if hint else f" (installed: {', '.join(known)})"
+            raise SettingsError(
+                f"{path or 'settings.toml'}: [{section}]: no installed plugin has this name{tip}"
+            )

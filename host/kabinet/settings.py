@@ -1,0 +1,258 @@
+"""The one settings loader: ``settings.toml`` plus ``KABINET__SECTION__KEY`` overrides.
+
+The file has a ``[host]`` section and one section per plugin. Each section is validated
+by a ``msgspec.Struct`` (the host's below, a plugin's from its manifest), so a wrong
+value stops start-up with the file, the key path, the expected type and the value
+received, and an unknown key suggests the closest known one. Nothing is read from the
+environment at import time: :func:`load_raw` takes the environment it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from kabinet.errors import SettingsError
+
+ENV_PREFIX = "KABINET__"
+SETTINGS_ENV = "KABINET_SETTINGS"
+DEFAULT_FILE = "settings.toml"
+
+S = TypeVar("S", bound=msgspec.Struct)
+_BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[host]`` section."""
+
+    database_url: str = "sqlite+aiosqlite:///var/kabinet.sqlite3"
+    """SQLAlchemy URL: ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://…``."""
+    database_echo: bool = False
+    redis_url: str = ""
+    """Empty: jobs, schedules, sessions and rate limits stay in this process (embedded)."""
+    var_dir: str = "var"
+    """Where the embedded default keeps its database, messages and files."""
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    """Signs sessions and links. Empty: generated once into ``<var_dir>/secret.key``."""
+    debug: bool = False
+    language: str = "ru"
+    languages: list[str] = msgspec.field(default_factory=lambda: ["ru", "en"])
+    timezone: str = "Europe/Moscow"
+    openapi: bool = True
+    """Serve the OpenAPI schema at ``/api/schema``."""
+    log_format: str = "console"
+    """``console`` (readable) or ``json`` (production)."""
+    log_level: str = "INFO"
+
+
+@dataclasses.dataclass(frozen=True)
+class RawSettings:
+    """Settings as read, before each section is validated by its struct."""
+
+    path: Path | None
+    """The file read, or ``None`` when there was none (all defaults)."""
+    sections: Mapping[str, Mapping[str, Any]]
+    from_env: Mapping[tuple[str, ...], str]
+    """Key paths (section, key, …) that came from the environment, with the variable name."""
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.sections.get(name, {}))
+
+    def enabled(self, plugin: str) -> bool:
+        value = self.sections.get(plugin, {}).get("enabled", True)
+        if isinstance(value, str) and value.lower() in _BOOLS:
+            value = _BOOLS[value.lower()]
+        if not isinstance(value, bool):
+            raise SettingsError(
+                self._where((plugin, "enabled")) + f": expected bool (true or false), got {value!r}"
+            )
+        return value
+
+    def _where(self, path: tuple[str, ...]) -> str:
+        key = _dotted(path)
+        env = self.from_env.get(path)
+        if env is not None:
+            return f"environment variable {env} (key {key})"
+        return f"{self.path or DEFAULT_FILE}: {key}"
+
+    def validate(self, name: str, struct: type[S]) -> S:
+        """Validate section ``name`` by ``struct``; a fault is a :class:`SettingsError`."""
+        data = self.section(name)
+        data.pop("enabled", None)
+        try:
+            return msgspec.convert(data, type=struct, strict=False)
+        except msgspec.ValidationError as exc:
+            raise self._explain(name, struct, data, str(exc)) from None
+
+    def _explain(
+        self, name: str, struct: type[msgspec.Struct], data: dict[str, Any], message: str
+    ) -> SettingsError:
+        body, _, at = message.partition(" - at `")
+        steps = _parse_path(at.rstrip("`")) if at else []
+        unknown = re.match(r"Object contains unknown field `(.+)`", body)
+        if unknown:
+            key = unknown.group(1)
+            known = _fields_at(struct, steps)
+            where = self._where((name, *map(str, steps), key))
+            hint = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+            tip = f"; did you mean {hint[0]!r}?" if hint else ""
+            choices = f" (known keys: {', '.join(sorted(known))})" if known and not hint else ""
+            return SettingsError(f"{where}: unknown key{tip}{choices}")
+        expected = re.match(r"Expected `(.+?)`, got `(.+?)`", body)
+        value = _lookup(data, steps)
+        where = self._where((name, *map(str, steps)))
+        if expected:
+            return SettingsError(
+                f"{where}: expected {expected.group(1)}, got {value!r} ({expected.group(2)})"
+            )
+        missing = re.match(r"Object missing required field `(.+)`", body)
+        if missing:
+            return SettingsError(
+                f"{self._where((name, *map(str, steps), missing.group(1)))}: "
+                "required key is missing"
+            )
+        return SettingsError(f"{where}: {body} (got {value!r})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Validated settings: the host's section, and the raw file for plugins' sections."""
+
+    raw: RawSettings
+    host: HostSettings
+    plugins: Mapping[str, msgspec.Struct] = dataclasses.field(default_factory=dict)
+
+    def of(self, plugin: str, struct: type[S]) -> S:
+        """The validated settings section of ``plugin``."""
+        value = self.plugins.get(plugin)
+        if isinstance(value, struct):
+            return value
+        return self.raw.validate(plugin, struct)
+
+    @property
+    def var_dir(self) -> Path:
+        base = self.raw.path.parent if self.raw.path else Path.cwd()
+        return (base / self.host.var_dir).resolve()
+
+
+def settings_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    """The file to read: ``--settings``, else ``KABINET_SETTINGS``, else ``./settings.toml``."""
+    if explicit:
+        return Path(explicit)
+    if env.get(SETTINGS_ENV):
+        return Path(env[SETTINGS_ENV])
+    default = Path(DEFAULT_FILE)
+    return default if default.exists() else None
+
+
+def load_raw(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> RawSettings:
+    """Read the file and overlay the environment; no section is validated yet."""
+    env = os.environ if env is None else env
+    explicit = path is not None or bool(env.get(SETTINGS_ENV))
+    file = settings_path(path, env)
+    data: dict[str, Any] = {}
+    if file is not None:
+        if not file.exists():
+            if explicit:
+                raise SettingsError(f"{file}: settings file not found")
+        else:
+            try:
+                data = tomllib.loads(file.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"{file}: not valid TOML: {exc}") from None
+            except OSError as exc:
+                raise SettingsError(f"{file}: cannot read: {exc.strerror}") from None
+    for section, value in data.items():
+        if not isinstance(value, dict):
+            raise SettingsError(f"{file}: {section}: expected a [{section}] table, got {value!r}")
+    from_env: dict[tuple[str, ...], str] = {}
+    for name, text in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p)
+        if len(parts) < 2:
+            raise SettingsError(f"environment variable {name}: expected KABINET__<SECTION>__<KEY>")
+        node = data
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SettingsError(f"environment variable {name}: {_dotted(parts)} is not a table")
+            node = child
+        node[parts[-1]] = _env_value(text)
+        from_env[parts] = name
+    return RawSettings(path=file, sections=data, from_env=from_env)
+
+
+def load(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read and validate the host's section; plugins' sections are validated with them."""
+    raw = load_raw(path, env)
+    return Settings(raw=raw, host=raw.validate("host", HostSettings))
+
+
+def _env_value(text: str) -> Any:
+    """An environment value: JSON for lists and tables, else the text (coerced later)."""
+    stripped = text.strip()
+    if stripped[:1] in "[{":
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return text
+    return text
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    section, *rest = path
+    return f"[{section}]" + ("" if not rest else " " + ".".join(rest))
+
+
+def _parse_path(at: str) -> list[str | int]:
+    steps: list[str | int] = []
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", at.removeprefix("$")):
+        steps.append(name if name else int(index))
+    return steps
+
+
+def _lookup(data: Any, steps: list[str | int]) -> Any:
+    for step in steps:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _fields_at(struct: type[msgspec.Struct], steps: list[str | int]) -> list[str]:
+    """Known key names of the (nested) struct at ``steps``."""
+    info: msgspec.inspect.Type = msgspec.inspect.type_info(struct)
+    for step in steps:
+        while isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.DictType)):
+            info = info.item_type if isinstance(info, msgspec.inspect.ListType) else info.value_type
+        if isinstance(info, msgspec.inspect.StructType):
+            match = [f.type for f in info.fields if f.encode_name == step]
+            if not match:
+                return []
+            info = match[0]
+        elif isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.DictType)):
+            continue
+    while isinstance(info, msgspec.inspect.UnionType):
+        structs = [t for t in info.types if isinstance(t, msgspec.inspect.StructType)]
+        if not structs:
+            return []
+        info = structs[0]
+    if isinstance(info, msgspec.inspect.StructType):
+        return [f.encode_name for f in info.fields]
+    return []

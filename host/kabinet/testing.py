@@ -1,0 +1,238 @@
+"""pytest fixtures for the host and for plugin authors (loaded with ``-p kabinet.testing``).
+
+The backend comes from ``KABINET_TEST_DB`` (``postgresql``, the default, or ``sqlite``).
+On PostgreSQL a template database is migrated once per set of migrations and each run
+clones it, so a run starts from a fresh, migrated database in well under a second. On
+SQLite tests marked ``postgres`` are skipped; the README's command runs the ``smoke``
+subset there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kabinet.clock import FrozenClock
+from kabinet.plugins import Candidate, builtin_candidates, entry_point_candidates
+
+PG_SERVER = os.environ.get("KABINET_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def backend() -> str:
+    value = os.environ.get("KABINET_TEST_DB", "postgresql")
+    if value not in {"postgresql", "sqlite"}:
+        raise pytest.UsageError(f"KABINET_TEST_DB={value!r}: expected postgresql or sqlite")
+    return value
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if backend() == "sqlite":
+        skip = pytest.mark.skip(reason="needs PostgreSQL (KABINET_TEST_DB=sqlite)")
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"kabinet test database: {backend()}"
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _pg_exists(name: str) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
+async def create_empty_database(tmp: Path) -> str:
+    """A new empty database; returns its SQLAlchemy URL."""
+    if backend() == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp / f'db-{uuid.uuid4().hex[:8]}.sqlite3'}"
+    name = f"kt_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+async def drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        name = url.rsplit("/", 1)[1]
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _migrations_fingerprint() -> str:
+    """Changes whenever the migrations of the host or any installed plugin change."""
+    digest = hashlib.sha256()
+    packages = {"kabinet"}
+    for cand in entry_point_candidates():
+        packages.add(cand.entry_point.split("=")[1].strip().split(".")[0].split(":")[0])
+    for package in sorted(packages):
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            for path in sorted(Path(location).rglob("migrations/*.py")):
+                digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+async def migrated_database(tmp: Path) -> str:
+    """A database with every installed plugin's migrations applied."""
+    from kabinet.host import Host
+
+    async def migrate(url: str) -> None:
+        host = await Host.create(None, env={"KABINET__HOST__DATABASE_URL": url})
+        try:
+            await host.migrations.upgrade()
+        finally:
+            await host.db.dispose()
+
+    if backend() == "sqlite":
+        url = await create_empty_database(tmp)
+        await migrate(url)
+        return url
+    template = f"kt_template_{_migrations_fingerprint()}"
+    if not await _pg_exists(template):
+        building = f"{template}_{uuid.uuid4().hex[:6]}"
+        await _pg_admin(f'CREATE DATABASE "{building}" TEMPLATE template0')
+        await migrate(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{building}")
+        try:
+            await _pg_admin(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
+        except Exception:  # another run built it first; ours is surplus
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+    name = f"kt_run_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock that moves only when the test says so."""
+    return FrozenClock()
+
+
+@pytest.fixture
+async def empty_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh empty database on the backend under test."""
+    url = await create_empty_database(tmp_path)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One migrated database for the run (cloned from a template on PostgreSQL)."""
+    url = await migrated_database(tmp_path_factory.mktemp("db"))
+    yield url
+    await drop_database(url)
+
+
+class PluginFactory:
+    """Writes throwaway plugin distributions (with real entry points) into a folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.site = root / "site"
+        self.site.mkdir(parents=True, exist_ok=True)
+        self.prefix = f"tp_{uuid.uuid4().hex[:8]}"
+        self.modules: list[str] = []
+
+    def add(
+        self,
+        name: str,
+        body: str = "",
+        *,
+        requires: tuple[str, ...] = (),
+        requires_host: str = ">=0",
+        manifest: bool = True,
+        entry_name: str | None = None,
+        files: dict[str, str] | None = None,
+    ) -> str:
+        """Add plugin ``name`` whose module holds ``body``; returns the module's name."""
+        module = f"{self.prefix}_{name}"
+        header = textwrap.dedent(
+            """\
+            from kabinet.contrib import *  # noqa: F403
+            from kabinet.hookspecs import hookimpl
+            """
+        )
+        if manifest:
+            header += textwrap.dedent(
+                f"""
+                @hookimpl
+                def manifest():
+                    return Manifest(
+                        name={name!r}, version="1.0", title={{"ru": {name!r}, "en": {name!r}}},
+                        requires={requires!r}, requires_host={requires_host!r},
+                    )
+                """
+            )
+        pkg = self.site / module
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text(header + "\n" + textwrap.dedent(body))
+        for rel, text in (files or {}).items():
+            target = pkg / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(textwrap.dedent(text))
+        dist = self.site / f"{module}-1.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+        (dist / "entry_points.txt").write_text(
+            f"[kabinet.plugins]\n{entry_name or name} = {module}\n"
+        )
+        self.modules.append(module)
+        return module
+
+    def candidates(self, *, builtins: bool = True) -> list[Candidate]:
+        """Built-in plugins plus the throwaway ones, found through their entry points."""
+        found = entry_point_candidates(metadata.distributions(path=[str(self.site)]))
+        return [*(builtin_candidates() if builtins else []), *found]
+
+    def cleanup(self) -> None:
+        for module in self.modules:
+            for key in [k for k in sys.modules if k == module or k.startswith(module + ".")]:
+                del sys.modules[key]
+
+
+@pytest.fixture
+def plugin_factory(tmp_path: Path) -> Iterator[PluginFactory]:
+    """Make throwaway plugins: ``plugin_factory.add("x", body)``, then ``.candidates()``."""
+    factory = PluginFactory(tmp_path)
+    sys.path.insert(0, str(factory.site))
+    try:
+        yield factory
+    finally:
+        sys.path.remove(str(factory.site))
+        factory.cleanup()
+
+
+@pytest.fixture
+def write_settings(tmp_path: Path) -> Callable[..., Path]:
+    """Write a settings.toml in the test's folder and return its path."""
+
+    def write(text: str = "", **sections: Any) -> Path:
+        path = tmp_path / "settings.toml"
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write

@@ -1,0 +1,1 @@
+"""Cross-app tests; the shared fixtures come from kabinet.testing (loaded by pytest's -p)."""
