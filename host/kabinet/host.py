@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Table
 
+from kabinet.access import AccessService, NobodyAccess
 from kabinet.clock import Clock, SystemClock
 from kabinet.contrib import Actor, Database, EventType, HealthCheck, Permission, Schedule
 from kabinet.db import Database as DB
@@ -47,6 +48,8 @@ class Host:
         self.actors: dict[str, tuple[PluginInfo, Actor]] = {}
         self.schedules: dict[str, tuple[PluginInfo, Schedule]] = {}
         self.health_checks: list[tuple[PluginInfo, HealthCheck]] = []
+        self.access: AccessService = NobodyAccess()
+        """The one access check; the identity plugin installs the real one at start-up."""
         self.services: dict[str, Any] = {}
         """Services plugins publish for others (``host.services["companies"]``)."""
 
