@@ -64,6 +64,11 @@ def permissions() -> list[Permission]:
 
 
 @hookspec
+def middleware(host: Host) -> list[Any]:
+    """Called when the web app is built; returns Litestar middleware, outermost first."""
+
+
+@hookspec
 def navigation(host: Host) -> list[NavItem]:
     """Called when the web app is built; returns entries for the page shell's navigation."""
 
