@@ -60,18 +60,18 @@ class KabinetGroup(click.Group):
     """The host's commands, plus those plugins contribute (loaded on demand)."""
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
-        cache = ctx.find_root().meta.setdefault("kabinet.plugin_commands", {})
-        if not cache:
-            from kabinet.plugins import load_plugins
+        meta = ctx.find_root().meta
+        if "kabinet.plugin_commands" not in meta:
+            from kabinet.host import RESERVED_COMMANDS
+            from kabinet.plugins import collect_commands, load_plugins
             from kabinet.settings import load_raw
 
             plugins = load_plugins(load_raw(_settings(ctx)))
-            for result in plugins.call("cli_commands"):
-                for command in result.value:
-                    if command.name in self.commands or command.name in cache:
-                        raise result.plugin.fail(f"CLI command {command.name!r} is already taken")
-                    cache[command.name] = command
-        return dict(cache)
+            found = collect_commands(
+                plugins, plugins.call("cli_commands"), RESERVED_COMMANDS | set(self.commands)
+            )
+            meta["kabinet.plugin_commands"] = {name: cmd for name, (_, cmd) in found.items()}
+        return dict(meta["kabinet.plugin_commands"])
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(self.commands)

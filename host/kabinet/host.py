@@ -22,7 +22,14 @@ from kabinet.db import Database as DB
 from kabinet.db import parse_url
 from kabinet.errors import SettingsError
 from kabinet.migrations import Migrations, PluginSchema
-from kabinet.plugins import Candidate, PluginInfo, Plugins, load_plugins, require_unique
+from kabinet.plugins import (
+    Candidate,
+    PluginInfo,
+    Plugins,
+    collect_commands,
+    load_plugins,
+    require_unique,
+)
 from kabinet.settings import HostSettings, Settings, load_raw
 
 RESERVED_COMMANDS = frozenset(
@@ -48,6 +55,8 @@ class Host:
         self.actors: dict[str, tuple[PluginInfo, Actor]] = {}
         self.schedules: dict[str, tuple[PluginInfo, Schedule]] = {}
         self.health_checks: list[tuple[PluginInfo, HealthCheck]] = []
+        self.commands: dict[str, tuple[PluginInfo, Any]] = {}
+        """CLI commands plugins contribute, by name."""
         self.access: AccessService = NobodyAccess()
         """The one access check; the identity plugin installs the real one at start-up."""
         self.services: dict[str, Any] = {}
@@ -91,14 +100,14 @@ class Host:
             self.schemas.append(self._schema(result.plugin, result.value))
         self._check_foreign_keys()
         perms = p.flat(await p.acall("permissions"))
+        require_unique("permission", [(pl, perm.code) for pl, perm in perms])
         for plugin, perm in perms:
             _prefixed(plugin, "permission", perm.code)
-        require_unique("permission", [(pl, perm.code) for pl, perm in perms])
         self.permissions = {perm.code: (pl, perm) for pl, perm in perms}
         events = p.flat(await p.acall("event_types"))
+        require_unique("event type", [(pl, ev.name) for pl, ev in events])
         for plugin, ev in events:
             _prefixed(plugin, "event type", ev.name)
-        require_unique("event type", [(pl, ev.name) for pl, ev in events])
         self.event_types = {ev.name: (pl, ev) for pl, ev in events}
         actors = p.flat(await p.acall("actors", host=self))
         require_unique("actor", [(pl, a.name) for pl, a in actors])
@@ -109,11 +118,7 @@ class Host:
             if sched.actor not in self.actors:
                 raise plugin.fail(f"schedule {sched.name!r} sends unknown actor {sched.actor!r}")
         self.schedules = {s.name: (pl, s) for pl, s in schedules}
-        commands = p.flat(await p.acall("cli_commands"))
-        require_unique(
-            "CLI command",
-            [(_reserved(pl, c.name or ""), c.name or "") for pl, c in commands],
-        )
+        self.commands = collect_commands(p, await p.acall("cli_commands"), RESERVED_COMMANDS)
         self.health_checks = p.flat(await p.acall("health_checks", host=self))
 
     def _schema(self, plugin: PluginInfo, value: Database) -> PluginSchema:
@@ -177,12 +182,6 @@ def _foreign_keys(table: Table) -> list[str]:
 def _prefixed(plugin: PluginInfo, kind: str, key: str, sep: str = ".") -> None:
     if not key.startswith(plugin.name + sep):
         raise plugin.fail(f"{kind} {key!r} must start with {plugin.name + sep!r}")
-
-
-def _reserved(plugin: PluginInfo, name: str) -> PluginInfo:
-    if name in RESERVED_COMMANDS:
-        raise plugin.fail(f"CLI command {name!r} is the host's own")
-    return plugin
 
 
 def _check_sections(

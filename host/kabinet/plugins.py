@@ -13,16 +13,18 @@ order of installation. Coroutine results are awaited.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
+import difflib
 import functools
 import heapq
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -34,10 +36,16 @@ from kabinet.contrib import Manifest
 from kabinet.errors import PluginError
 from kabinet.settings import RawSettings
 
+if TYPE_CHECKING:
+    import click
+
 GROUP = "kabinet.plugins"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
-BUILTINS: tuple[tuple[str, str], ...] = (("host", "kabinet.builtin.host"),)
+BUILTINS: tuple[tuple[str, str], ...] = (
+    ("host", "kabinet.builtin.host"),
+    ("identity", "kabinet.identity.plugin"),
+)
 """Built-in plugins: (name, module). Always enabled; registered like any other."""
 
 
@@ -133,7 +141,7 @@ class Plugins:
         for plugin, impl in self._impls(hook, reverse):
             value = self._invoke(plugin, impl, kwargs)
             if inspect.iscoroutine(value):
-                value = asyncio.run(value)
+                value = run_sync(value)
             if value is not None:
                 results.append(Result(plugin, value))
         return results
@@ -141,6 +149,16 @@ class Plugins:
     def flat(self, results: list[Result]) -> list[tuple[PluginInfo, Any]]:
         """Flatten hooks returning lists into (plugin, item) pairs."""
         return [(r.plugin, item) for r in results for item in r.value]
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` to completion from sync code, even when an event loop is running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +222,9 @@ def load_plugins(
     for cand in candidates:
         if not NAME_RE.match(cand.name):
             raise PluginError(
-                cand.name, cand.entry_point, "a plugin name is lower-case letters, digits and _"
+                cand.name,
+                cand.entry_point,
+                "a plugin name is lower-case letters, digits and _, starting with a letter",
             )
         if cand.name in names:
             other = names[cand.name]
@@ -253,7 +273,15 @@ def load_plugins(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise _attribute(exc, infos) from None
+        raise _attribute(pm, exc, infos) from None
+    for info in ordered:
+        for caller in pm.get_hookcallers(info.obj) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is info.obj and (impl.wrapper or impl.hookwrapper):
+                    raise info.fail(
+                        f"hook {caller.name}: wrappers are not supported; the host calls "
+                        "each plugin's implementation itself"
+                    )
     return Plugins(pm, ordered, [i for i in infos if not i.enabled])
 
 
@@ -261,7 +289,7 @@ def _register(pm: pluggy.PluginManager, cand: Candidate, obj: object) -> None:
     try:
         pm.register(obj, name=cand.name)
     except pluggy.PluginValidationError as exc:
-        raise PluginError(cand.name, cand.entry_point, _clean(str(exc))) from None
+        raise PluginError(cand.name, cand.entry_point, _explain(pm, str(exc))) from None
     except ValueError as exc:
         raise PluginError(cand.name, cand.entry_point, str(exc)) from None
 
@@ -273,7 +301,7 @@ def _manifest(pm: pluggy.PluginManager, cand: Candidate, obj: object) -> Manifes
     try:
         value = impls[0].function()
         if inspect.iscoroutine(value):
-            value = asyncio.run(value)
+            value = run_sync(value)
     except Exception as exc:  # a plugin's own fault, reported with its name
         raise PluginError(
             cand.name, cand.entry_point, f"manifest hook failed: {type(exc).__name__}: {exc}"
@@ -296,7 +324,8 @@ def _check_host(info: PluginInfo, host_version: str) -> None:
         spec = SpecifierSet(info.manifest.requires_host)
     except InvalidSpecifier:
         raise info.fail(
-            f"requires_host {info.manifest.requires_host!r} is not a PEP 440 specifier"
+            f"requires_host {info.manifest.requires_host!r} is not a PEP 440 specifier "
+            "(e.g. '>=0.1,<1')"
         ) from None
     if not spec.contains(Version(host_version), prereleases=True):
         raise info.fail(
@@ -340,35 +369,63 @@ def _find_cycle(start: str, edges: dict[str, set[str]]) -> list[str]:
 
 
 def _add_published_hookspecs(pm: pluggy.PluginManager, ordered: list[PluginInfo]) -> None:
+    """Add the hook specifications enabled plugins publish, then check who implements them."""
     for info in ordered:
         impls = [i for i in pm.hook.hookspecs.get_hookimpls() if i.plugin is info.obj]
         if not impls:
             continue
-        module = impls[0].function()
+        try:
+            module = impls[0].function()
+            if inspect.iscoroutine(module):
+                module = run_sync(module)
+        except Exception as exc:  # a plugin's own fault, reported with its name
+            raise info.fail(f"hookspecs hook failed: {type(exc).__name__}: {exc}") from exc
+        if module is None:
+            continue
         if not isinstance(module, ModuleType | type):
             raise info.fail(f"hookspecs hook returned {module!r}, not a module")
+        known = {n for n, c in vars(pm.hook).items() if getattr(c, "spec", None) is not None}
+        for name in sorted(known & set(dir(module))):
+            if pm.parse_hookspec_opts(module, name) is not None:
+                raise info.fail(f"publishes hook {name!r}, which already exists")
         try:
             pm.add_hookspecs(module)
         except pluggy.PluginValidationError as exc:
-            raise _attribute(exc, ordered) from None
+            raise _attribute(pm, exc, ordered) from None
         except ValueError as exc:
             raise info.fail(f"hook specifications in {module.__name__}: {exc}") from None
 
 
-def _attribute(exc: pluggy.PluginValidationError, infos: list[PluginInfo]) -> PluginError:
+def _attribute(
+    pm: pluggy.PluginManager, exc: pluggy.PluginValidationError, infos: list[PluginInfo]
+) -> PluginError:
     for info in infos:
         if exc.plugin is info.obj:
-            return info.fail(_clean(str(exc)))
-    return PluginError("?", None, _clean(str(exc)))
+            return info.fail(_explain(pm, str(exc)))
+    return PluginError("?", None, _explain(pm, str(exc)))
 
 
-def _clean(message: str) -> str:
-    """pluggy's validation message without its repr of the plugin object."""
+def _explain(pm: pluggy.PluginManager, message: str) -> str:
+    """pluggy's validation message, said plainly and without its repr of the plugin."""
+    unknown = re.match(r"unknown hook '([^']+)' in plugin ", message)
+    if unknown:
+        name = unknown.group(1)
+        known = [n for n, c in vars(pm.hook).items() if getattr(c, "spec", None) is not None]
+        hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        tip = f"; did you mean {hint[0]!r}?" if hint else ""
+        return f"implements unknown hook {name!r}{tip}"
+    args = re.search(r"for hook '([^']+)'.*Argument\(s\) \{(.*)\} are declared", message, re.S)
+    if args:
+        hook = args.group(1)
+        caller = getattr(pm.hook, hook, None)
+        spec = getattr(caller, "spec", None)
+        allowed = ", ".join(spec.argnames) if spec is not None else ""
+        names = sorted(re.findall(r"'([^']+)'", args.group(2)))
+        listed = ", ".join(repr(n) for n in names)
+        what = f"argument {listed} is not one" if len(names) == 1 else f"arguments {listed} are not"
+        return f"hook {hook}: {what} of the hook's arguments ({allowed or 'none'})"
     message = re.sub(r"^Plugin '[^']*' for hook '([^']*)'\s*", r"hook \1: ", message)
     message = re.sub(r"\s*hookimpl definition:.*?\n", " ", message, flags=re.S)
-    unknown = re.match(r"unknown hook '([^']+)' in plugin .*", message)
-    if unknown:
-        return f"implements unknown hook {unknown.group(1)!r}"
     return " ".join(message.split())
 
 
@@ -385,3 +442,28 @@ def require_unique(kind: str, claims: Iterable[tuple[PluginInfo, str]]) -> None:
                 f"(entry point {other.entry_point})"
             )
         seen[key] = plugin
+
+
+def collect_commands(
+    plugins: Plugins, results: list[Result], reserved: Iterable[str]
+) -> dict[str, tuple[PluginInfo, click.Command]]:
+    """The click commands plugins contribute, by name; one name, one plugin, none of the
+    host's own (``reserved``)."""
+    import click
+
+    taken = set(reserved)
+    claims: list[tuple[PluginInfo, str]] = []
+    commands: dict[str, tuple[PluginInfo, click.Command]] = {}
+    for plugin, command in plugins.flat(results):
+        if not isinstance(command, click.Command):
+            raise plugin.fail(f"cli_commands hook returned {command!r}, not a click command")
+        if not command.name:
+            raise plugin.fail(f"CLI command {command!r} has no name")
+        if command.name in taken:
+            raise plugin.fail(
+                f"CLI command {command.name!r} is the host's own (choose another name)"
+            )
+        claims.append((plugin, command.name))
+        commands.setdefault(command.name, (plugin, command))
+    require_unique("CLI command", claims)
+    return commands
