@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import Table
@@ -31,6 +31,9 @@ from kabinet.plugins import (
     require_unique,
 )
 from kabinet.settings import HostSettings, Settings, load_raw
+
+if TYPE_CHECKING:
+    from kabinet.files import FileStorage
 
 RESERVED_COMMANDS = frozenset(
     {"demo", "serve", "worker", "scheduler", "db", "plugins", "check", "help"}
@@ -61,6 +64,7 @@ class Host:
         """The one access check; the identity plugin installs the real one at start-up."""
         self.services: dict[str, Any] = {}
         """Services plugins publish for others (``host.services["companies"]``)."""
+        self._files: FileStorage | None = None
 
     @classmethod
     async def create(
@@ -86,7 +90,11 @@ class Host:
         for plugin in plugins:
             if plugin.name != "host":
                 validated[plugin.name] = raw.validate(plugin.name, plugin.manifest.settings)
-        host = cls(Settings(raw=raw, host=host_settings, plugins=validated), plugins, clock=clock)
+        settings = Settings(raw=raw, host=host_settings, plugins=validated)
+        from kabinet.files import check_settings
+
+        check_settings(settings)
+        host = cls(settings, plugins, clock=clock)
         await host._collect()
         return host
 
@@ -156,6 +164,15 @@ class Host:
         return seen
 
     @property
+    def files(self) -> FileStorage:
+        """The one file storage (kabinet.files), built on first use: no S3 client before."""
+        if self._files is None:
+            from kabinet.files import create_storage
+
+            self._files = create_storage(self.settings)
+        return self._files
+
+    @property
     def migrations(self) -> Migrations:
         required_by = {
             s.name: [p.name for p in self.plugins if s.name in p.manifest.requires]
@@ -172,6 +189,8 @@ class Host:
         try:
             await self.plugins.acall("shutdown", host=self, reverse=True)
         finally:
+            if self._files is not None:
+                await self._files.close()
             await self.db.dispose()
 
 

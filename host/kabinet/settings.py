@@ -17,7 +17,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -53,6 +53,20 @@ class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_format: str = "console"
     """``console`` (readable) or ``json`` (production)."""
     log_level: str = "INFO"
+    files_backend: Literal["local", "s3"] = "local"
+    """Where files are kept (see kabinet.files): a local folder or S3-compatible storage."""
+    files_dir: str = ""
+    """The local folder; empty: ``<var_dir>/files``."""
+    files_max_size_mb: int = 25
+    """The largest file any app may store."""
+    s3_endpoint_url: str = ""
+    """Empty: AWS; else the S3-compatible server (MinIO, Yandex Object Storage, …)."""
+    s3_bucket: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = ""
+    s3_part_size_mb: int = 8
+    """Part size of multipart uploads (at least 5); one part is held in memory per upload."""
 
 
 @dataclasses.dataclass(frozen=True)
