@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Subscription,
     )
     from kabinet.host import Host
+    from kabinet.routematrix import RouteSample
 
 PROJECT = "kabinet"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -131,3 +132,13 @@ def startup(host: Host) -> None:
 @hookspec
 def shutdown(host: Host) -> None:
     """Called once when that process stops, in reverse dependency order."""
+
+
+@hookspec
+def managed_organizations(host: Host, person_id: int) -> set[int]:
+    """Called when a person's access view is built; returns the organizations they manage."""
+
+
+@hookspec
+def route_samples(host: Host) -> list[RouteSample]:
+    """Called by the route-matrix test; returns how to make objects for company-scoped routes."""

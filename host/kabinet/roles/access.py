@@ -1,0 +1,298 @@
+"""The real access service: what a person may do, from their grants, cached per process.
+
+Each process keeps every active person's *access view* (permission code -> the
+organizations where it is held, or ``ALL``) in memory, so an access check costs a dict
+lookup, not a query. A view is trusted for ``recheck_seconds``; after that one tiny query
+reads the person's access version (and the version of role definitions) and the view is
+rebuilt only when either moved. Every change of roles and grants bumps those versions in
+the same transaction, so every web process and worker stops using an old view within
+``recheck_seconds``. With ``[host] redis_url`` set, changes are also published on a Redis
+channel that every process listens to and drops the view at once; the recheck then only
+guards against a lost message and runs less often.
+
+Scope rules (documented in docs/plugins.md, "Access"):
+
+- a grant in organization O gives the role's organization-scoped permissions in O; it
+  never gives a global-scoped permission (those are staff-wide);
+- a global grant gives every permission of the role everywhere (``ALL``), except for a
+  role marked ``assigned_only`` (the built-in manager): its organization-scoped
+  permissions reach only the organizations the ``managed_organizations`` hook assigns;
+- an API token's ``Principal.scopes`` limits the person's permissions to those codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Iterable, Set
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kabinet.access import ALL, AllOrganizations, Principal
+from kabinet.roles.models import grant, role, role_permission, version
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from kabinet.host import Host
+
+log = structlog.get_logger("kabinet.roles")
+
+ROLES_KEY = "roles"
+"""The version key of role definitions: a change there may concern everyone."""
+CHANNEL = "kabinet:roles:changed"
+"""The Redis channel on which version keys of changes are published."""
+MAX_VIEWS = 50_000
+"""Views kept per process; the least recently built are dropped first beyond that."""
+
+Orgs = AllOrganizations | frozenset[int]
+
+
+def person_key(person_id: int) -> str:
+    return f"person:{person_id}"
+
+
+@dataclasses.dataclass
+class View:
+    """One person's access: permission code -> organizations (or ``ALL``)."""
+
+    perms: dict[str, Orgs]
+    versions: tuple[int, int]
+    checked: float
+
+
+async def read_versions(session: AsyncSession, person_id: int) -> tuple[int, int]:
+    """(role definitions version, person's version); 0 for a key never bumped."""
+    keys = (ROLES_KEY, person_key(person_id))
+    rows = await session.execute(
+        select(version.c.key, version.c.version).where(version.c.key.in_(keys))
+    )
+    found: dict[str, int] = dict(rows)
+    return int(found.get(ROLES_KEY, 0)), int(found.get(keys[1], 0))
+
+
+class RolesAccess:
+    """Implements :class:`kabinet.access.AccessService` from the ``roles_`` tables."""
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        recheck_seconds: float = 2.0,
+        recheck_seconds_redis: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.recheck_seconds = recheck_seconds
+        self.recheck_seconds_redis = recheck_seconds_redis
+        self._views: dict[int, View] = {}
+        self._redis: Redis | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+        """Set while this process is subscribed to the Redis channel."""
+        self.builds = 0
+        """How many views this process has built (tests count queries with it)."""
+        self._generation = 0
+        """Moves on every forget: a view built across one is not trusted until rechecked."""
+
+    # -- the AccessService protocol -------------------------------------------------------
+
+    async def can(self, principal: Principal, code: str, organization: int | None = None) -> bool:
+        """May ``principal`` do ``code`` globally (``organization=None``) or in ``organization``?"""
+        orgs = await self._orgs(principal, code)
+        if orgs is None:
+            return False
+        if organization is None:
+            return orgs is ALL
+        return organization in orgs
+
+    async def organizations(self, principal: Principal, code: str) -> Set[int] | AllOrganizations:
+        """Where ``principal`` may do ``code``: ``ALL`` for global holders, else a set of ids."""
+        orgs = await self._orgs(principal, code)
+        return frozenset() if orgs is None else orgs
+
+    async def people(self, code: str, organization: int | None = None) -> set[int]:
+        """Who may do ``code`` in ``organization`` (``None``: globally); reads the database."""
+        scope = self._scope(code)
+        if scope is None:
+            return set()
+        query = (
+            select(grant.c.person_id, grant.c.organization_id, role.c.assigned_only)
+            .select_from(grant.join(role, role.c.id == grant.c.role_id))
+            .join(role_permission, role_permission.c.role_id == role.c.id)
+            .where(role_permission.c.permission == code)
+        )
+        if organization is None or scope == "global":
+            query = query.where(grant.c.organization_id.is_(None))
+        else:
+            query = query.where(
+                (grant.c.organization_id == organization) | grant.c.organization_id.is_(None)
+            )
+        async with self.host.db.session() as session:
+            rows = (await session.execute(query)).all()
+        found: set[int] = set()
+        for person_id, org, assigned_only in rows:
+            held = org is not None or not assigned_only or scope == "global"
+            if not held and organization is not None:
+                held = organization in await self.managed(person_id)
+            if held:
+                found.add(person_id)
+        return found
+
+    # -- what others call -----------------------------------------------------------------
+
+    async def view(self, person_id: int) -> dict[str, Orgs]:
+        """The person's permissions (code -> organizations), fresh within the recheck time."""
+        return (await self._view(person_id)).perms
+
+    async def managed(self, person_id: int) -> frozenset[int]:
+        """The organizations assigned to ``person_id`` by every ``managed_organizations`` hook."""
+        results = await self.host.plugins.acall(
+            "managed_organizations", host=self.host, person_id=person_id
+        )
+        found: set[int] = set()
+        for result in results:
+            found.update(int(org) for org in result.value)
+        return frozenset(found)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop the views the changed version keys concern (in this process)."""
+        self._generation += 1
+        for key in keys:
+            if key == ROLES_KEY:
+                self._views.clear()
+                return
+            if key.startswith("person:"):
+                with contextlib.suppress(ValueError):
+                    self._views.pop(int(key.removeprefix("person:")), None)
+
+    async def announce(self, keys: Iterable[str]) -> None:
+        """After a commit: forget here at once, and tell the other processes (Redis)."""
+        keys = list(keys)
+        self.forget(keys)
+        if self._redis is None:
+            return
+        try:
+            for key in keys:
+                await self._redis.publish(CHANNEL, key)
+        except Exception as exc:  # Redis down: others still recheck within their TTL
+            log.warning("roles.publish_failed", error=f"{type(exc).__name__}: {exc}")
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, redis_url: str) -> None:
+        """Listen to the changes others publish, when Redis is configured."""
+        if not redis_url:
+            return
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(redis_url)
+        self._listener = asyncio.create_task(self._listen(), name="kabinet.roles.listener")
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def _listen(self) -> None:
+        assert self._redis is not None
+        delay = 0.5
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(CHANNEL)
+                # Whatever was published while we were not listening is lost: start afresh.
+                self._views.clear()
+                self.listening.set()
+                delay = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        key = data.decode() if isinstance(data, bytes) else str(data)
+                        self.forget([key])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reconnect; until then the short recheck applies
+                log.warning("roles.listener_lost", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                self.listening.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _scope(self, code: str) -> str | None:
+        declared = self.host.permissions.get(code)
+        return None if declared is None else declared[1].scope
+
+    async def _orgs(self, principal: Principal, code: str) -> Orgs | None:
+        if principal.person_id is None:
+            return None
+        if principal.scopes is not None and code not in principal.scopes:
+            return None
+        perms = (await self._view(principal.person_id)).perms
+        return perms.get(code)
+
+    @property
+    def _ttl(self) -> float:
+        return self.recheck_seconds_redis if self.listening.is_set() else self.recheck_seconds
+
+    async def _view(self, person_id: int) -> View:
+        now = self.host.clock.monotonic()
+        cached = self._views.get(person_id)
+        if cached is not None and now - cached.checked < self._ttl:
+            return cached
+        if cached is not None:
+            async with self.host.db.session() as session:
+                versions = await read_versions(session, person_id)
+            if versions == cached.versions:
+                cached.checked = now
+                return cached
+        generation = self._generation
+        view = await self._build(person_id, now)
+        if generation != self._generation:
+            view.checked = float("-inf")
+        self._views.pop(person_id, None)
+        if len(self._views) >= MAX_VIEWS:
+            self._views.pop(next(iter(self._views)))
+        self._views[person_id] = view
+        return view
+
+    async def _build(self, person_id: int, now: float) -> View:
+        query = (
+            select(grant.c.organization_id, role.c.assigned_only, role_permission.c.permission)
+            .select_from(grant.join(role, role.c.id == grant.c.role_id))
+            .join(role_permission, role_permission.c.role_id == role.c.id)
+            .where(grant.c.person_id == person_id)
+        )
+        async with self.host.db.session() as session:
+            # Versions first: a change committed in between leaves an older version with
+            # newer grants, which the next recheck rebuilds; never the reverse.
+            versions = await read_versions(session, person_id)
+            rows = (await session.execute(query)).all()
+        self.builds += 1
+        perms: dict[str, Any] = {}
+        managed: frozenset[int] | None = None
+        for org, assigned_only, code in rows:
+            scope = self._scope(code)
+            if scope is None or perms.get(code) is ALL:
+                continue
+            if org is None and assigned_only and scope == "organization":
+                if managed is None:
+                    managed = await self.managed(person_id)
+                perms[code] = perms.get(code, frozenset()) | managed
+            elif org is None:
+                perms[code] = ALL
+            elif scope == "organization":
+                perms[code] = perms.get(code, frozenset()) | {org}
+        return View(perms=perms, versions=versions, checked=now)

@@ -1,0 +1,111 @@
+"""Hook implementations of the built-in ``roles`` plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+import structlog
+from sqlalchemy import inspect
+
+import kabinet
+from kabinet.contrib import Database, Manifest, NavItem, Permission
+from kabinet.hookspecs import hookimpl
+from kabinet.roles.access import RolesAccess
+from kabinet.roles.models import metadata
+from kabinet.roles.services import RolesService
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+log = structlog.get_logger("kabinet.roles")
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[roles]`` section."""
+
+    recheck_seconds: float = 2.0
+    """How long a process trusts a person's cached access view before checking its version."""
+    recheck_seconds_redis: float = 30.0
+    """The same while listening to Redis, which announces every change at once."""
+
+
+@hookimpl
+def manifest() -> Manifest:
+    return Manifest(
+        name="roles",
+        version=kabinet.__version__,
+        title={"ru": "Роли и права", "en": "Roles and permissions"},
+        requires=("identity",),
+        settings=Settings,
+        description="Roles, permissions, grants per organization and the access check.",
+    )
+
+
+@hookimpl
+def database() -> Database:
+    return Database(metadata=metadata, migrations=Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def permissions() -> list[Permission]:
+    return [
+        Permission(
+            code="roles.manage",
+            label={
+                "ru": "Управление ролями и правами доступа",
+                "en": "Manage roles and access grants",
+            },
+            default_roles=("admin",),
+            scope="global",
+        ),
+    ]
+
+
+@hookimpl
+def navigation(host: Host) -> list[NavItem]:
+    return [
+        NavItem(
+            path="/roles/",
+            label={"ru": "Роли", "en": "Roles"},
+            permission="roles.manage",
+            order=900,
+        )
+    ]
+
+
+@hookimpl
+def template_dir() -> Path:
+    return Path(__file__).parent / "templates"
+
+
+async def _migrated(host: Host) -> bool:
+    async with host.db.engine.connect() as conn:
+        return bool(await conn.run_sync(lambda c: inspect(c).has_table("roles_role")))
+
+
+@hookimpl
+async def startup(host: Host) -> None:
+    """Install the access service; create built-in roles and add new default permissions."""
+    settings: Settings = host.plugin_settings("roles")
+    access = RolesAccess(
+        host,
+        recheck_seconds=settings.recheck_seconds,
+        recheck_seconds_redis=settings.recheck_seconds_redis,
+    )
+    service = RolesService(host, access)
+    host.access = access
+    host.services["roles"] = service
+    if await _migrated(host):
+        await service.sync()
+    else:
+        log.warning("roles.not_migrated", hint="run `kabinet db upgrade`")
+    await access.start(host.settings.host.redis_url)
+
+
+@hookimpl
+async def shutdown(host: Host) -> None:
+    access = host.access
+    if isinstance(access, RolesAccess):
+        await access.stop()

@@ -1,0 +1,581 @@
+"""Roles, their permissions and grants: the rules, callable without HTTP.
+
+Pages, CLI commands, jobs and other plugins (``host.services["roles"]``) all change roles
+and grants through :class:`RolesService`, so every change bumps the access versions in the
+same transaction, is announced to every process, recorded in the security log and
+published as an event.
+
+Built-in roles and plugin defaults: at start-up :meth:`RolesService.sync` creates the
+built-in roles and adds to them each permission whose ``default_roles`` name them, once
+per (role, permission) pair (``roles_default_applied`` remembers it). So a permission new
+in a plugin's update reaches its default roles, but a permission an admin removed from a
+built-in role is never silently put back; :meth:`RolesService.reset_defaults` does that on
+request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kabinet.roles.access import ROLES_KEY, RolesAccess, person_key
+from kabinet.roles.models import default_applied, grant, role, role_permission, version
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+log = structlog.get_logger("kabinet.roles")
+
+BUILTIN_ROLES: Mapping[str, Mapping[str, Any]] = {
+    "user": {"ru": "Пользователь", "en": "User", "assigned_only": False},
+    "client": {"ru": "Клиент", "en": "Client", "assigned_only": False},
+    "manager": {"ru": "Менеджер", "en": "Manager", "assigned_only": True},
+    "admin": {"ru": "Администратор", "en": "Administrator", "assigned_only": False},
+}
+"""user: registered, no company yet; client: works for an organization; manager: staff
+who serve the organizations assigned to them; admin: runs the portal."""
+
+CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+
+
+class RoleError(Exception):
+    """A refused change; ``field`` names the input at fault (for a 4xx answer)."""
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(RoleError):
+    status = 404
+
+
+class Conflict(RoleError):
+    status = 409
+
+
+@dataclasses.dataclass(frozen=True)
+class RoleInfo:
+    id: int
+    code: str
+    name_ru: str
+    name_en: str
+    builtin: bool
+    assigned_only: bool
+    permissions: frozenset[str]
+
+    def name(self, language: str) -> str:
+        return self.name_ru if language == "ru" else self.name_en
+
+
+@dataclasses.dataclass(frozen=True)
+class GrantInfo:
+    id: int
+    person_id: int
+    role: RoleInfo
+    organization_id: int | None
+    granted_by: int | None
+    created_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for the security log (``person_id=None``: the system, a CLI)."""
+
+    person_id: int | None = None
+    address: str = ""
+
+
+SYSTEM = Actor()
+
+
+class RolesService:
+    """Creates, edits and deletes roles, and gives and revokes grants."""
+
+    def __init__(self, host: Host, access: RolesAccess) -> None:
+        self.host = host
+        self.access = access
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def defaults(self) -> dict[str, set[str]]:
+        """Built-in role code -> the permissions plugins give it by default."""
+        found: dict[str, set[str]] = {code: set() for code in BUILTIN_ROLES}
+        for _plugin, perm in self.host.permissions.values():
+            for code in perm.default_roles:
+                if code in found:
+                    found[code].add(perm.code)
+        return found
+
+    async def sync(self) -> None:
+        """Create the built-in roles and add plugins' new default permissions to them."""
+        for attempt in range(2):
+            try:
+                async with self.host.db.session() as session:
+                    changed = await self._sync(session)
+                break
+            except IntegrityError:  # another process synced at the same moment
+                if attempt:
+                    raise
+        if changed:
+            await self.access.announce([ROLES_KEY])
+
+    async def _sync(self, session: AsyncSession) -> bool:
+        now = self.host.clock.now()
+        rows = await session.execute(select(role.c.code, role.c.id).where(role.c.builtin))
+        existing: dict[str, int] = dict(rows)
+        for code, names in BUILTIN_ROLES.items():
+            if code not in existing:
+                existing[code] = await self._insert_role(
+                    session, code, names["ru"], names["en"], True, names["assigned_only"], now
+                )
+        applied_rows = await session.execute(
+            select(default_applied.c.role_id, default_applied.c.permission)
+        )
+        applied = {(r, p) for r, p in applied_rows}
+        current_rows = await session.execute(
+            select(role_permission.c.role_id, role_permission.c.permission)
+        )
+        current = {(r, p) for r, p in current_rows}
+        new = [
+            (existing[code], perm)
+            for code, perms in self.defaults().items()
+            for perm in sorted(perms)
+            if (existing[code], perm) not in applied
+        ]
+        if not new:
+            return False
+        await session.execute(
+            insert(default_applied), [{"role_id": r, "permission": p} for r, p in new]
+        )
+        add = [(r, p) for r, p in new if (r, p) not in current]
+        if add:
+            await session.execute(
+                insert(role_permission), [{"role_id": r, "permission": p} for r, p in add]
+            )
+            await self._bump(session, [ROLES_KEY])
+            log.info("roles.defaults_added", count=len(add))
+        return bool(add)
+
+    # -- roles ------------------------------------------------------------------------------
+
+    async def roles(self) -> list[RoleInfo]:
+        """Every role, built-in ones first, then by code."""
+        async with self.host.db.session() as session:
+            return await self._roles(session)
+
+    async def role(self, role_id: int) -> RoleInfo:
+        async with self.host.db.session() as session:
+            return await self._role(session, role_id)
+
+    async def role_by_code(self, code: str) -> RoleInfo:
+        async with self.host.db.session() as session:
+            found = await self._roles(session, role.c.code == code)
+        if not found:
+            raise NotFound(f"no role {code!r}", "role")
+        return found[0]
+
+    async def create_role(
+        self,
+        *,
+        code: str,
+        name_ru: str,
+        name_en: str,
+        permissions: Iterable[str] = (),
+        assigned_only: bool = False,
+        actor: Actor = SYSTEM,
+    ) -> RoleInfo:
+        """A custom role; its code is fixed for good, its names and permissions are not."""
+        code = code.strip().lower()
+        if not CODE_RE.match(code):
+            raise RoleError(
+                "the code is 2-64 characters: latin lower-case letters, digits and _, "
+                "starting with a letter",
+                "code",
+            )
+        name_ru, name_en = _names(name_ru, name_en)
+        perms = self._known(permissions)
+        async with self.host.db.session() as session:
+            taken = await session.scalar(select(role.c.id).where(role.c.code == code))
+            if taken is not None:
+                raise Conflict(f"a role with the code {code!r} already exists", "code")
+            now = self.host.clock.now()
+            role_id = await self._insert_role(
+                session, code, name_ru, name_en, False, assigned_only, now
+            )
+            if perms:
+                await session.execute(
+                    insert(role_permission),
+                    [{"role_id": role_id, "permission": p} for p in sorted(perms)],
+                )
+            await self._bump(session, [ROLES_KEY])
+            info = await self._role(session, role_id)
+        await self._after(
+            [ROLES_KEY],
+            "roles.role.created",
+            actor,
+            {"role": code, "permissions": sorted(perms)},
+        )
+        return info
+
+    async def rename_role(
+        self, role_id: int, *, name_ru: str, name_en: str, actor: Actor = SYSTEM
+    ) -> RoleInfo:
+        name_ru, name_en = _names(name_ru, name_en)
+        async with self.host.db.session() as session:
+            before = await self._role(session, role_id)
+            await session.execute(
+                update(role)
+                .where(role.c.id == role_id)
+                .values(name_ru=name_ru, name_en=name_en, updated_at=self.host.clock.now())
+            )
+            info = await self._role(session, role_id)
+        await self._after(
+            [],
+            "roles.role.renamed",
+            actor,
+            {
+                "role": before.code,
+                "from": [before.name_ru, before.name_en],
+                "to": [name_ru, name_en],
+            },
+        )
+        return info
+
+    async def set_permissions(
+        self,
+        role_id: int,
+        permissions: Iterable[str],
+        *,
+        assigned_only: bool | None = None,
+        actor: Actor = SYSTEM,
+    ) -> RoleInfo:
+        """Replace the role's permissions (built-in roles too: an admin's edit sticks)."""
+        perms = self._known(permissions)
+        async with self.host.db.session() as session:
+            before = await self._role(session, role_id)
+            undeclared = {p for p in before.permissions if p not in self.host.permissions}
+            # Permissions of a plugin that is disabled now stay, for when it comes back.
+            target = perms | undeclared
+            removed = before.permissions - target
+            added = target - before.permissions
+            if removed:
+                await session.execute(
+                    delete(role_permission).where(
+                        role_permission.c.role_id == role_id,
+                        role_permission.c.permission.in_(removed),
+                    )
+                )
+            if added:
+                await session.execute(
+                    insert(role_permission),
+                    [{"role_id": role_id, "permission": p} for p in sorted(added)],
+                )
+            values: dict[str, Any] = {"updated_at": self.host.clock.now()}
+            if assigned_only is not None:
+                values["assigned_only"] = assigned_only
+            await session.execute(update(role).where(role.c.id == role_id).values(**values))
+            changed = bool(added or removed) or (
+                assigned_only is not None and assigned_only != before.assigned_only
+            )
+            if changed:
+                await self._bump(session, [ROLES_KEY])
+            info = await self._role(session, role_id)
+        if changed:
+            await self._after(
+                [ROLES_KEY],
+                "roles.role.permissions_changed",
+                actor,
+                {"role": before.code, "added": sorted(added), "removed": sorted(removed)},
+            )
+        return info
+
+    async def reset_defaults(self, role_id: int, *, actor: Actor = SYSTEM) -> RoleInfo:
+        """Give a built-in role back exactly the permissions plugins give it by default."""
+        info = await self.role(role_id)
+        if not info.builtin:
+            raise RoleError("only a built-in role has defaults", "role")
+        return await self.set_permissions(role_id, self.defaults()[info.code], actor=actor)
+
+    async def delete_role(self, role_id: int, *, actor: Actor = SYSTEM) -> None:
+        """Delete a custom role; its grants are revoked (and logged) with it."""
+        async with self.host.db.session() as session:
+            info = await self._role(session, role_id)
+            if info.builtin:
+                raise RoleError(f"the built-in role {info.code!r} cannot be deleted", "role")
+            holders = (
+                await session.execute(
+                    select(grant.c.person_id, grant.c.organization_id).where(
+                        grant.c.role_id == role_id
+                    )
+                )
+            ).all()
+            await session.execute(delete(grant).where(grant.c.role_id == role_id))
+            await session.execute(delete(role).where(role.c.id == role_id))
+            keys = [ROLES_KEY, *{person_key(p) for p, _ in holders}]
+            await self._bump(session, keys)
+        for person_id, org in holders:
+            await self._security(
+                "roles.grant.revoked", actor, person_id, org, {"role": info.code, "why": "deleted"}
+            )
+        await self._after(keys, "roles.role.deleted", actor, {"role": info.code})
+
+    # -- grants -----------------------------------------------------------------------------
+
+    async def grants_of(self, person_id: int) -> list[GrantInfo]:
+        """The person's grants, global ones first, then by organization and role."""
+        async with self.host.db.session() as session:
+            roles = {r.id: r for r in await self._roles(session)}
+            rows = (
+                await session.execute(
+                    select(grant)
+                    .where(grant.c.person_id == person_id)
+                    .order_by(grant.c.organization_id.is_not(None), grant.c.organization_id)
+                )
+            ).all()
+        found = [
+            GrantInfo(
+                id=row.id,
+                person_id=row.person_id,
+                role=roles[row.role_id],
+                organization_id=row.organization_id,
+                granted_by=row.granted_by,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+        return sorted(
+            found,
+            key=lambda g: (g.organization_id is not None, g.organization_id or 0, g.role.code),
+        )
+
+    async def grant(
+        self,
+        person_id: int,
+        role_code: str,
+        organization: int | None = None,
+        *,
+        actor: Actor = SYSTEM,
+    ) -> GrantInfo:
+        """Give ``role_code`` to ``person_id`` in ``organization`` (``None``: globally)."""
+        info = await self.role_by_code(role_code)
+        if organization is not None and organization <= 0:
+            raise RoleError("an organization id is a positive integer", "organization")
+        async with self.host.db.session() as session:
+            exists = await session.scalar(
+                select(grant.c.id).where(
+                    grant.c.person_id == person_id,
+                    grant.c.role_id == info.id,
+                    grant.c.organization_id.is_(None)
+                    if organization is None
+                    else grant.c.organization_id == organization,
+                )
+            )
+            if exists is not None:
+                raise Conflict("the person already holds this role there", "role")
+            now = self.host.clock.now()
+            try:
+                async with session.begin_nested():
+                    grant_id = await session.scalar(
+                        insert(grant)
+                        .values(
+                            person_id=person_id,
+                            role_id=info.id,
+                            organization_id=organization,
+                            granted_by=actor.person_id,
+                            created_at=now,
+                        )
+                        .returning(grant.c.id)
+                    )
+            except IntegrityError:
+                raise NotFound(f"no person with id {person_id}", "person") from None
+            await self._bump(session, [person_key(person_id)])
+        assert grant_id is not None
+        details = {"role": info.code, "grant": grant_id}
+        await self._security("roles.grant.given", actor, person_id, organization, details)
+        await self._after(
+            [person_key(person_id)],
+            "roles.grant.given",
+            actor,
+            {**details, "person": person_id, "organization": organization},
+        )
+        return GrantInfo(grant_id, person_id, info, organization, actor.person_id, now)
+
+    async def revoke(self, grant_id: int, *, actor: Actor = SYSTEM) -> GrantInfo:
+        """Take a grant back."""
+        async with self.host.db.session() as session:
+            row = (await session.execute(select(grant).where(grant.c.id == grant_id))).first()
+            if row is None:
+                raise NotFound(f"no grant {grant_id}", "grant")
+            info = await self._role(session, row.role_id)
+            await session.execute(delete(grant).where(grant.c.id == grant_id))
+            await self._bump(session, [person_key(row.person_id)])
+        details = {"role": info.code, "grant": grant_id}
+        await self._security(
+            "roles.grant.revoked", actor, row.person_id, row.organization_id, details
+        )
+        await self._after(
+            [person_key(row.person_id)],
+            "roles.grant.revoked",
+            actor,
+            {**details, "person": row.person_id, "organization": row.organization_id},
+        )
+        return GrantInfo(
+            row.id, row.person_id, info, row.organization_id, row.granted_by, row.created_at
+        )
+
+    async def person_changed(self, person_id: int, session: AsyncSession | None = None) -> None:
+        """Something a person's access depends on changed outside these tables (a manager's
+        assignment in the companies app): bump their version; pass your ``session`` to bump
+        in your own transaction, then other processes notice within the recheck time."""
+        keys = [person_key(person_id)]
+        if session is not None:
+            await self._bump(session, keys)
+            self.access.forget(keys)
+            return
+        async with self.host.db.session() as own:
+            await self._bump(own, keys)
+        await self.access.announce(keys)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _known(self, permissions: Iterable[str]) -> set[str]:
+        perms = set(permissions)
+        unknown = sorted(p for p in perms if p not in self.host.permissions)
+        if unknown:
+            raise RoleError(f"unknown permission(s): {', '.join(unknown)}", "permissions")
+        return perms
+
+    async def _insert_role(
+        self,
+        session: AsyncSession,
+        code: str,
+        name_ru: str,
+        name_en: str,
+        builtin: bool,
+        assigned_only: bool,
+        now: dt.datetime,
+    ) -> int:
+        role_id = await session.scalar(
+            insert(role)
+            .values(
+                code=code,
+                name_ru=name_ru,
+                name_en=name_en,
+                builtin=builtin,
+                assigned_only=assigned_only,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(role.c.id)
+        )
+        assert role_id is not None
+        return int(role_id)
+
+    async def _roles(self, session: AsyncSession, *where: Any) -> list[RoleInfo]:
+        rows = (await session.execute(select(role).where(*where))).all()
+        perms: dict[int, set[str]] = {}
+        ids = [r.id for r in rows]
+        if ids:
+            pairs = await session.execute(
+                select(role_permission.c.role_id, role_permission.c.permission).where(
+                    role_permission.c.role_id.in_(ids)
+                )
+            )
+            for role_id, perm in pairs:
+                perms.setdefault(role_id, set()).add(perm)
+        builtin_order = list(BUILTIN_ROLES)
+        infos = [
+            RoleInfo(
+                id=r.id,
+                code=r.code,
+                name_ru=r.name_ru,
+                name_en=r.name_en,
+                builtin=r.builtin,
+                assigned_only=r.assigned_only,
+                permissions=frozenset(perms.get(r.id, ())),
+            )
+            for r in rows
+        ]
+        return sorted(
+            infos,
+            key=lambda i: (
+                not i.builtin,
+                builtin_order.index(i.code) if i.code in builtin_order else 0,
+                i.code,
+            ),
+        )
+
+    async def _role(self, session: AsyncSession, role_id: int) -> RoleInfo:
+        found = await self._roles(session, role.c.id == role_id)
+        if not found:
+            raise NotFound(f"no role {role_id}", "role")
+        return found[0]
+
+    async def _bump(self, session: AsyncSession, keys: Sequence[str]) -> None:
+        """Move the versions of ``keys`` on, in the caller's transaction."""
+        if not keys:
+            return
+        dialect = postgresql if self.host.db.dialect == "postgresql" else sqlite
+        stmt = dialect.insert(version).values([{"key": k, "version": 1} for k in sorted(set(keys))])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[version.c.key], set_={"version": version.c.version + 1}
+        )
+        await session.execute(stmt)
+
+    async def _after(
+        self, keys: Sequence[str], event: str, actor: Actor, details: Mapping[str, Any]
+    ) -> None:
+        """After the commit: tell every process, then whoever listens for the event."""
+        if keys:
+            await self.access.announce(keys)
+        log.info(event, actor=actor.person_id, **details)
+        publish = getattr(self.host, "events", None)
+        if publish is not None and hasattr(publish, "publish"):
+            await publish.publish(event, {"actor": actor.person_id, **details})
+
+    async def _security(
+        self,
+        action: str,
+        actor: Actor,
+        person_id: int,
+        organization: int | None,
+        details: Mapping[str, Any],
+    ) -> None:
+        identity = self.host.services.get("identity")
+        record = getattr(identity, "record_security_event", None)
+        if record is None:
+            return
+        await record(
+            action,
+            actor_id=actor.person_id,
+            subject_id=person_id,
+            organization_id=organization,
+            address=actor.address,
+            details=dict(details),
+        )
+
+
+def _names(name_ru: str, name_en: str) -> tuple[str, str]:
+    name_ru, name_en = name_ru.strip(), name_en.strip()
+    if not name_ru:
+        raise RoleError("the Russian name is required", "name_ru")
+    if not name_en:
+        raise RoleError("the English name is required", "name_en")
+    if len(name_ru) > 200:
+        raise RoleError("the Russian name is at most 200 characters", "name_ru")
+    if len(name_en) > 200:
+        raise RoleError("the English name is at most 200 characters", "name_en")
+    return name_ru, name_en
