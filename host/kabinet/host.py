@@ -7,7 +7,6 @@ missing. Everything plugins contribute is validated here, before anything starts
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,6 @@ from kabinet.clock import Clock, SystemClock
 from kabinet.contrib import Actor, Database, EventType, HealthCheck, Permission, Schedule
 from kabinet.db import Database as DB
 from kabinet.db import parse_url
-from kabinet.errors import SettingsError
 from kabinet.migrations import Migrations, PluginSchema
 from kabinet.plugins import (
     Candidate,
@@ -85,7 +83,7 @@ class Host:
             raw = type(raw)(path=raw.path, sections=merged, from_env=raw.from_env)
         host_settings = raw.validate("host", HostSettings)
         plugins = load_plugins(raw, candidates)
-        _check_sections(raw.sections, plugins, raw.path)
+        raw.check_sections([p.name for p in plugins.installed])
         validated: dict[str, msgspec.Struct] = {}
         for plugin in plugins:
             if plugin.name != "host":
@@ -201,16 +199,3 @@ def _foreign_keys(table: Table) -> list[str]:
 def _prefixed(plugin: PluginInfo, kind: str, key: str, sep: str = ".") -> None:
     if not key.startswith(plugin.name + sep):
         raise plugin.fail(f"{kind} {key!r} must start with {plugin.name + sep!r}")
-
-
-def _check_sections(
-    sections: Mapping[str, Any], plugins: Plugins, path: os.PathLike[str] | None
-) -> None:
-    known = [p.name for p in plugins.installed]
-    for section in sections:
-        if section not in known:
-            hint = difflib.get_close_matches(section, known, n=1, cutoff=0.5)
-            tip = f"; did you mean [{hint[0]}]?" if hint else f" (installed: {', '.join(known)})"
-            raise SettingsError(
-                f"{path or 'settings.toml'}: [{section}]: no installed plugin has this name{tip}"
-            )

@@ -45,7 +45,6 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 BUILTINS: tuple[tuple[str, str], ...] = (
     ("host", "kabinet.builtin.host"),
     ("identity", "kabinet.identity.plugin"),
-    ("roles", "kabinet.roles.plugin"),
 )
 """Built-in plugins: (name, module). Always enabled; registered like any other."""
 
@@ -240,6 +239,10 @@ def load_plugins(
             raise PluginError(
                 cand.name, cand.entry_point, f"failed to import: {type(exc).__name__}: {exc}"
             ) from exc
+        if cand.builtin and not raw.enabled(cand.name):
+            raise PluginError(
+                cand.name, cand.entry_point, "is built into the host and cannot be disabled"
+            )
         _register(pm, cand, obj)
         manifest = _manifest(pm, cand, obj)
         info = PluginInfo(

@@ -93,16 +93,30 @@ class RawSettings:
         return value
 
     def _where(self, path: tuple[str, ...]) -> str:
+        """Where the value at ``path`` came from: the file, or the environment variable."""
         key = _dotted(path)
-        env = self.from_env.get(path)
-        if env is not None:
-            return f"environment variable {env} (key {key})"
+        for end in range(len(path), 1, -1):
+            env = self.from_env.get(path[:end])
+            if env is not None:
+                return f"environment variable {env} (key {key})"
         return f"{self.path or DEFAULT_FILE}: {key}"
+
+    def check_sections(self, known: list[str]) -> None:
+        """Refuse a section no installed plugin owns, suggesting the closest plugin name."""
+        for section in self.sections:
+            if section in known:
+                continue
+            hint = difflib.get_close_matches(section, known, n=1, cutoff=0.5)
+            tip = f"; did you mean [{hint[0]}]?" if hint else f" (installed: {', '.join(known)})"
+            env = [v for k, v in sorted(self.from_env.items()) if k[0] == section]
+            where = f"environment variable {env[0]}" if env else str(self.path or DEFAULT_FILE)
+            raise SettingsError(f"{where}: [{section}]: no installed plugin has this name{tip}")
 
     def validate(self, name: str, struct: type[S]) -> S:
         """Validate section ``name`` by ``struct``; a fault is a :class:`SettingsError`."""
         data = self.section(name)
-        data.pop("enabled", None)
+        if name != "host":
+            data.pop("enabled", None)
         try:
             return msgspec.convert(data, type=struct, strict=False)
         except msgspec.ValidationError as exc:
@@ -112,30 +126,41 @@ class RawSettings:
         self, name: str, struct: type[msgspec.Struct], data: dict[str, Any], message: str
     ) -> SettingsError:
         body, _, at = message.partition(" - at `")
-        steps = _parse_path(at.rstrip("`")) if at else []
+        steps = _find_keys(struct, data, _parse_path(at.rstrip("`")) if at else [], message)
+        path = (name, *map(str, steps))
         unknown = re.match(r"Object contains unknown field `(.+)`", body)
         if unknown:
             key = unknown.group(1)
-            known = _fields_at(struct, steps)
-            where = self._where((name, *map(str, steps), key))
+            known = _fields(_type_at(struct, steps))
             hint = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
             tip = f"; did you mean {hint[0]!r}?" if hint else ""
             choices = f" (known keys: {', '.join(sorted(known))})" if known and not hint else ""
-            return SettingsError(f"{where}: unknown key{tip}{choices}")
-        expected = re.match(r"Expected `(.+?)`, got `(.+?)`", body)
+            if name == "host" and key == "enabled":
+                tip, choices = "; the host is always enabled", ""
+            return SettingsError(f"{self._where((*path, key))}: unknown key{tip}{choices}")
+        missing = re.match(r"Object missing required field `(.+)`", body)
+        if missing:
+            return SettingsError(
+                f"{self._where((*path, missing.group(1)))}: required key is missing"
+            )
         value = _lookup(data, steps)
-        where = self._where((name, *map(str, steps)))
+        where = self._where(path)
+        expected = re.match(r"Expected `(.+?)`, got `(.+?)`", body)
         if expected:
             return SettingsError(
                 f"{where}: expected {expected.group(1)}, got {value!r} ({expected.group(2)})"
             )
-        missing = re.match(r"Object missing required field `(.+)`", body)
-        if missing:
-            return SettingsError(
-                f"{self._where((name, *map(str, steps), missing.group(1)))}: "
-                "required key is missing"
-            )
-        return SettingsError(f"{where}: {body} (got {value!r})")
+        if body.startswith("Invalid enum value"):
+            info = _type_at(struct, steps)
+            values = getattr(info, "values", None)
+            if values is None and isinstance(info, msgspec.inspect.EnumType):
+                values = [m.value for m in info.cls]
+            if values:
+                choices = ", ".join(repr(v) for v in values)
+                return SettingsError(f"{where}: expected one of {choices}, got {value!r}")
+        if body.startswith("Expected "):
+            return SettingsError(f"{where}: expected {body[9:].replace('`', '')}, got {value!r}")
+        return SettingsError(f"{where}: {body.replace('`', '')} (got {value!r})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +211,8 @@ def load_raw(
                 data = tomllib.loads(file.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:
                 raise SettingsError(f"{file}: not valid TOML: {exc}") from None
+            except UnicodeDecodeError:
+                raise SettingsError(f"{file}: not valid TOML: the file is not UTF-8") from None
             except OSError as exc:
                 raise SettingsError(f"{file}: cannot read: {exc.strerror}") from None
     for section, value in data.items():
@@ -233,11 +260,49 @@ def _dotted(path: tuple[str, ...]) -> str:
     return f"[{section}]" + ("" if not rest else " " + ".".join(rest))
 
 
-def _parse_path(at: str) -> list[str | int]:
-    steps: list[str | int] = []
-    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", at.removeprefix("$")):
-        steps.append(name if name else int(index))
+def _parse_path(at: str) -> list[str | int | None]:
+    """Steps of msgspec's error path ``$.a[0].b[...]``; ``None`` stands for a table key."""
+    steps: list[str | int | None] = []
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]", at.removeprefix("$")):
+        if name:
+            steps.append(name)
+        else:
+            steps.append(None if index == "..." else int(index))
     return steps
+
+
+def _find_keys(
+    struct: type[msgspec.Struct], data: dict[str, Any], steps: list[str | int | None], message: str
+) -> list[str | int]:
+    """Replace msgspec's ``[...]`` (a table key it does not name) by the key at fault: the
+    first one that, kept alone in its table, still fails with the same message."""
+    found: list[str | int] = []
+    for step in steps:
+        if step is not None:
+            found.append(step)
+            continue
+        table = _lookup(data, found)
+        culprit: str | int = "..."
+        for key in table if isinstance(table, dict) else ():
+            trial = _replaced(data, found, {key: table[key]})
+            try:
+                msgspec.convert(trial, type=struct, strict=False)
+            except msgspec.ValidationError as exc:
+                if str(exc) == message:
+                    culprit = key
+                    break
+        found.append(culprit)
+    return found
+
+
+def _replaced(data: Any, steps: list[str | int], value: Any) -> Any:
+    """A copy of ``data`` with the item at ``steps`` replaced by ``value``."""
+    if not steps:
+        return value
+    head, *rest = steps
+    copy: Any = dict(data) if isinstance(data, dict) else list(data)
+    copy[head] = _replaced(data[head], rest, value)
+    return copy
 
 
 def _lookup(data: Any, steps: list[str | int]) -> Any:
@@ -249,24 +314,38 @@ def _lookup(data: Any, steps: list[str | int]) -> Any:
     return data
 
 
-def _fields_at(struct: type[msgspec.Struct], steps: list[str | int]) -> list[str]:
-    """Known key names of the (nested) struct at ``steps``."""
-    info: msgspec.inspect.Type = msgspec.inspect.type_info(struct)
+def _unwrap(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    """The useful member of an optional type (``X | None`` is ``X``)."""
+    while isinstance(info, msgspec.inspect.UnionType):
+        members = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        structured = [t for t in members if isinstance(t, msgspec.inspect.StructType)]
+        info = (structured or members or [msgspec.inspect.AnyType()])[0]
+    return info
+
+
+def _type_at(struct: type[msgspec.Struct], steps: list[str | int]) -> msgspec.inspect.Type | None:
+    """The type of the value at ``steps`` inside ``struct``, or ``None`` when unknown."""
+    info = _unwrap(msgspec.inspect.type_info(struct))
     for step in steps:
-        while isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.DictType)):
-            info = info.item_type if isinstance(info, msgspec.inspect.ListType) else info.value_type
-        if isinstance(info, msgspec.inspect.StructType):
+        if isinstance(info, msgspec.inspect.StructType) and isinstance(step, str):
             match = [f.type for f in info.fields if f.encode_name == step]
             if not match:
-                return []
+                return None
             info = match[0]
-        elif isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.DictType)):
-            continue
-    while isinstance(info, msgspec.inspect.UnionType):
-        structs = [t for t in info.types if isinstance(t, msgspec.inspect.StructType)]
-        if not structs:
-            return []
-        info = structs[0]
+        elif isinstance(info, msgspec.inspect.DictType):
+            info = info.value_type
+        elif isinstance(
+            info, (msgspec.inspect.ListType, msgspec.inspect.SetType, msgspec.inspect.VarTupleType)
+        ):
+            info = info.item_type
+        else:
+            return None
+        info = _unwrap(info)
+    return info
+
+
+def _fields(info: msgspec.inspect.Type | None) -> list[str]:
+    """Known key names of a struct type."""
     if isinstance(info, msgspec.inspect.StructType):
         return [f.encode_name for f in info.fields]
     return []
