@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Subscription,
     )
     from kabinet.host import Host
+    from kabinet.identity.messages import Message
     from kabinet.routematrix import RouteSample
 
 PROJECT = "kabinet"
@@ -142,3 +143,8 @@ def managed_organizations(host: Host, person_id: int) -> set[int]:
 @hookspec
 def route_samples(host: Host) -> list[RouteSample]:
     """Called by the route-matrix test; returns how to make objects for company-scoped routes."""
+
+
+@hookspec
+def deliver_message(host: Host, message: Message) -> bool | None:
+    """Called when the host sends a person a code or a link; returns True if it took it."""

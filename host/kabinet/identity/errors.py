@@ -1,0 +1,58 @@
+"""Refusals of the identity service: each says what to fix and, when it can, which field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:
+    pass
+
+log = structlog.get_logger("kabinet.identity")
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class IdentityError(Exception):
+    """A refusal a person can act on; ``field`` names the form field at fault."""
+
+    code = "identity.error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(IdentityError):
+    code = "identity.invalid"
+
+
+class AccountExists(IdentityError):
+    code = "identity.exists"
+
+
+class NotFound(IdentityError):
+    code = "identity.not_found"
+
+
+class RateLimited(IdentityError):
+    """Too many attempts; ``retry_at`` says when to try again."""
+
+    code = "identity.rate_limited"
+
+    def __init__(self, message: str, retry_at: dt.datetime | None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_at = retry_at
+
+
+class CodeRejected(IdentityError):
+    code = "identity.code_rejected"
+
+    def __init__(self, message: str, *, reason: str, remaining: int = 0) -> None:
+        super().__init__(message, field="code")
+        self.reason = reason
+        self.remaining = remaining

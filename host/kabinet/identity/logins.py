@@ -1,0 +1,391 @@
+"""Logins, sessions, password changes and resets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select, update
+
+from kabinet.identity.accounts import AccountService
+from kabinet.identity.common import (
+    IdentityPrincipal,
+    LoginResult,
+    Person,
+    aware,
+    digest,
+    login_key,
+    text,
+)
+from kabinet.identity.errors import (
+    IdentityError,
+    NotFound,
+    RateLimited,
+)
+from kabinet.identity.messages import Message, deliver
+from kabinet.identity.models import (
+    Account,
+    Login,
+    ResetToken,
+)
+from kabinet.identity.sessions import (
+    SessionRecord,
+    new_token,
+    session_key,
+)
+
+if TYPE_CHECKING:
+    pass
+
+log = structlog.get_logger("kabinet.identity")
+
+
+class LoginService(AccountService):
+    """Signing in and out, sessions, passwords."""
+
+    # --- login, sessions ------------------------------------------------------------
+
+    async def login(
+        self, identifier: str, password: str, *, address: str = "", user_agent: str = ""
+    ) -> LoginResult:
+        """Sign in by e-mail or phone; the same refusal whether or not the account exists.
+
+        Failures count per identifier (existing or not, so a lock reveals nothing) and per
+        client address; at the limit the answer says when to try again.
+        """
+        cfg = self.settings
+        key = login_key(identifier)
+        window = cfg.lockout_seconds
+        for bucket, subject, limit in (
+            ("login.account", key, cfg.login_failures_per_account),
+            ("login.address", address, cfg.login_failures_per_address),
+        ):
+            verdict = await self.limiter.peek(bucket, subject, limit, window)
+            if not verdict.allowed:
+                raise RateLimited("Too many failed attempts.", verdict.retry_at)
+        account = await self.find_by_login(identifier) if identifier.strip() else None
+        ok = await self.hasher.verify(account.password_hash if account else None, password)
+        if account is None or not ok or account.status != "active":
+            await self._failed(account, key, address, user_agent, wrong_password=not ok)
+            raise IdentityError("Wrong login or password.", field="password")
+        await self.limiter.reset("login.account", key)
+        assert account.password_hash is not None
+        rehash = self.hasher.needs_rehash(account.password_hash)
+        new_hash = await self.hasher.hash(password) if rehash else None
+        token, skey = new_token()
+        now = self.now
+        async with self.host.db.session() as s:
+            values: dict[str, Any] = {"last_login_at": now}
+            if new_hash:
+                values["password_hash"] = new_hash
+            await s.execute(update(Account).where(Account.id == account.id).values(**values))
+            s.add(
+                Login(
+                    account_id=account.id,
+                    at=now,
+                    success=True,
+                    address=address,
+                    user_agent=user_agent[:300],
+                )
+            )
+            self._event(s, account.id, "login", subject_id=account.id, address=address)
+        account.last_login_at = now
+        await self.sessions.create(
+            SessionRecord(
+                key=skey,
+                account_id=account.id,
+                created_at=now,
+                last_seen_at=now,
+                address=address,
+                user_agent=user_agent[:300],
+            )
+        )
+        log.info("login", account_id=account.id, rehashed=rehash)
+        return LoginResult(token=token, account=account)
+
+    async def _failed(
+        self,
+        account: Account | None,
+        key: str,
+        address: str,
+        user_agent: str,
+        *,
+        wrong_password: bool,
+    ) -> None:
+        cfg = self.settings
+        per_account = await self.limiter.hit(
+            "login.account", key, cfg.login_failures_per_account - 1, cfg.lockout_seconds
+        )
+        await self.limiter.hit(
+            "login.address", address, cfg.login_failures_per_address - 1, cfg.lockout_seconds
+        )
+        if account is None:
+            log.info("login failed", reason="unknown account")
+            return
+        async with self.host.db.session() as s:
+            s.add(
+                Login(
+                    account_id=account.id,
+                    at=self.now,
+                    success=False,
+                    address=address,
+                    user_agent=user_agent[:300],
+                )
+            )
+            reason = "wrong password" if wrong_password else "disabled"
+            self._event(
+                s,
+                None,
+                "login.failed",
+                subject_id=account.id,
+                address=address,
+                details={"reason": reason},
+            )
+            if not per_account.allowed:
+                self._event(
+                    s,
+                    None,
+                    "login.locked",
+                    subject_id=account.id,
+                    address=address,
+                    details={
+                        "until": per_account.retry_at.isoformat() if per_account.retry_at else None
+                    },
+                )
+        log.info("login failed", account_id=account.id, reason=reason)
+
+    async def logout(self, token: str, *, address: str = "") -> None:
+        found = await self.sessions.get(session_key(token))
+        await self.sessions.delete(session_key(token))
+        if found is not None:
+            await self.record_security_event(
+                found[0].account_id, "logout", subject_id=found[0].account_id, address=address
+            )
+
+    async def logout_others(self, token: str, *, address: str = "") -> int:
+        """End every session of this person but the current one."""
+        found = await self.sessions.get(session_key(token))
+        if found is None:
+            return 0
+        account_id = found[0].account_id
+        count = await self.sessions.delete_account(account_id, keep=session_key(token))
+        await self.record_security_event(
+            account_id,
+            "sessions.ended",
+            subject_id=account_id,
+            address=address,
+            details={"count": count},
+        )
+        return count
+
+    async def sessions_of(self, account_id: int) -> list[SessionRecord]:
+        return await self.sessions.of_account(account_id)
+
+    def touch_every(self) -> float:
+        """Seconds between writes of "last seen": a small share of the idle timeout."""
+        return float(min(60, max(1, self.settings.idle_timeout // 20)))
+
+    async def resolve_session(self, token: str) -> IdentityPrincipal | None:
+        """The person behind a cookie, or ``None``; ends a session that has timed out."""
+        key = session_key(token)
+        found = await self.sessions.get(key)
+        if found is None:
+            return None
+        record, version = found
+        now = self.now
+        idle = (now - record.last_seen_at).total_seconds()
+        age = (now - record.created_at).total_seconds()
+        if idle > self.settings.idle_timeout or age > self.settings.absolute_timeout:
+            await self.sessions.delete(key)
+            return None
+        person = await self.person(record.account_id, version)
+        if person is None or person.status != "active":
+            await self.sessions.delete(key)
+            return None
+        if idle >= self.touch_every():
+            await self.sessions.touch(key, now)
+        return IdentityPrincipal(
+            person_id=person.id,
+            name=person.full_name,
+            kind="person",
+            version=person.version,
+            language=person.language,
+            timezone=person.timezone,
+            email=person.email,
+        )
+
+    async def person(self, account_id: int, version: int | None) -> Person | None:
+        """The cached view of an account, reloaded when its version moved (or is unknown)."""
+        cached = self._people.get(account_id)
+        if cached is not None and version is not None and cached.version == version:
+            return cached
+        account = await self.get_account(account_id)
+        if account is None:
+            self._people.pop(account_id, None)
+            return None
+        person = Person(
+            id=account.id,
+            version=account.version,
+            full_name=account.full_name,
+            status=account.status,
+            language=account.language,
+            timezone=account.timezone,
+            email=account.email,
+        )
+        if len(self._people) > 50_000:
+            self._people.clear()
+        self._people[account_id] = person
+        if version is None:
+            await self.sessions.set_version(account_id, account.version)
+        return person
+
+    # --- passwords -----------------------------------------------------------------
+
+    async def change_password(
+        self,
+        account_id: int,
+        current: str,
+        new: str,
+        *,
+        keep_token: str | None = None,
+        address: str = "",
+    ) -> None:
+        """Asks the current password; ends the person's other sessions."""
+        account = await self.get_account(account_id)
+        if account is None:
+            raise NotFound("No such account.")
+        if not await self.hasher.verify(account.password_hash, current):
+            raise IdentityError("The current password is wrong.", field="current_password")
+        self.check_password_rules(new, "new_password")
+        await self._set_password(account_id, new, address=address, action="password.changed")
+        keep = session_key(keep_token) if keep_token else None
+        await self.sessions.delete_account(account_id, keep=keep)
+
+    async def set_password(
+        self, account_id: int, new: str, *, actor_id: int | None, address: str = ""
+    ) -> None:
+        """Staff or the CLI set a password; every session of the person ends."""
+        self.check_password_rules(new)
+        await self._set_password(
+            account_id, new, address=address, action="password.set", actor_id=actor_id
+        )
+        await self.sessions.delete_account(account_id)
+
+    async def _set_password(
+        self, account_id: int, new: str, *, address: str, action: str, actor_id: int | None = None
+    ) -> None:
+        hashed = await self.hasher.hash(new)
+        async with self.host.db.session() as s:
+            await s.execute(
+                update(Account).where(Account.id == account_id).values(password_hash=hashed)
+            )
+            self._event(
+                s,
+                actor_id if actor_id is not None else account_id,
+                action,
+                subject_id=account_id,
+                address=address,
+            )
+
+    async def request_reset(self, identifier: str, *, address: str = "") -> None:
+        """Send a one-time reset link to the account's e-mail; silent when there is none.
+
+        Rate-limited per address and per identifier; the answer never tells whether the
+        account exists.
+        """
+        cfg = self.settings
+        key = login_key(identifier)
+        for bucket, subject in (("reset.address", address), ("reset.account", key)):
+            verdict = await self.limiter.hit(bucket, subject, cfg.resets_per_hour, 3600)
+            if not verdict.allowed:
+                raise RateLimited("Too many reset requests.", verdict.retry_at)
+        account = await self.find_by_login(identifier)
+        if account is None or account.status != "active" or not account.email:
+            log.info("password reset requested", found=False)
+            return
+        token = secrets.token_urlsafe(32)
+        now = self.now
+        async with self.host.db.session() as s:
+            await s.execute(
+                update(ResetToken)
+                .where(ResetToken.account_id == account.id, ResetToken.used_at.is_(None))
+                .values(used_at=now)
+            )
+            row = ResetToken(
+                account_id=account.id,
+                token_hash=digest(token),
+                created_at=now,
+                expires_at=now + dt.timedelta(seconds=cfg.reset_ttl),
+            )
+            s.add(row)
+            await s.flush()
+            self._event(
+                s,
+                None,
+                "password.reset_requested",
+                subject_id=account.id,
+                address=address,
+                details={"reset_id": row.id},
+            )
+        base = self.host.settings.host.base_url.rstrip("/")
+        link = f"{base}/identity/reset/confirm?token={token}"
+        lang = account.language
+        await deliver(
+            self.host,
+            Message(
+                kind="identity.password_reset",
+                channel="email",
+                to=account.email,
+                language=lang,
+                subject=text("reset_subject", lang),
+                body=text("reset_body", lang).format(link=link, minutes=cfg.reset_ttl // 60),
+                context={"link": link, "name": account.full_name},
+                secrets=("link",),
+                account_id=account.id,
+            ),
+        )
+        log.info("password reset requested", found=True, account_id=account.id)
+
+    async def check_reset(self, token: str) -> ResetToken | None:
+        """The reset token if it is usable (unused and not expired)."""
+        async with self.host.db.sessionmaker() as s:
+            row = await s.scalar(select(ResetToken).where(ResetToken.token_hash == digest(token)))
+        expires = aware(row.expires_at) if row else None
+        if row is None or row.used_at is not None or expires is None or expires <= self.now:
+            return None
+        return row
+
+    async def reset_password(self, token: str, new: str, *, address: str = "") -> Account:
+        """Set a new password by a reset link: once, before it expires; sessions end."""
+        self.check_password_rules(new)
+        row = await self.check_reset(token)
+        if row is None:
+            raise IdentityError("This link has expired or was already used.", field="token")
+        hashed = await self.hasher.hash(new)
+        now = self.now
+        async with self.host.db.session() as s:
+            used = await s.execute(
+                update(ResetToken)
+                .where(ResetToken.id == row.id, ResetToken.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if not getattr(used, "rowcount", 0):
+                raise IdentityError("This link has expired or was already used.", field="token")
+            await s.execute(
+                update(Account).where(Account.id == row.account_id).values(password_hash=hashed)
+            )
+            self._event(
+                s,
+                row.account_id,
+                "password.reset",
+                subject_id=row.account_id,
+                address=address,
+                details={"reset_id": row.id},
+            )
+            account = await s.get(Account, row.account_id)
+        await self.sessions.delete_account(row.account_id)
+        await self.limiter.reset("login.account", login_key(account.email or "") if account else "")
+        assert account is not None
+        return account

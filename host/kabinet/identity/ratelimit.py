@@ -1,0 +1,133 @@
+"""Counting attempts in a window: failed logins, code sending, resets, registrations.
+
+A window opens with the first hit of a key and lasts ``window`` seconds by the host's
+clock; once ``limit`` hits are counted the key is refused until the window ends (that is
+when a locked account may try again). Process memory in the embedded default; Redis in
+production, so every web process shares the counts. Keys are hashed: the identifiers
+people type never rest in Redis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from kabinet.clock import Clock
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    count: int
+    retry_at: dt.datetime | None = None
+    """When the key may try again (set when refused)."""
+
+
+class Limiter(Protocol):
+    async def hit(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
+        """Count one attempt; refused when this makes ``limit`` or more in the window."""
+
+    async def peek(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
+        """Whether the key is already at ``limit`` in its window, without counting."""
+
+    async def reset(self, bucket: str, key: str) -> None:
+        """Forget the key's count (a successful login clears its failures)."""
+
+
+def _digest(bucket: str, key: str) -> str:
+    return bucket + ":" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class MemoryLimiter:
+    """Counts in this process (the embedded default runs one web process)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    def _current(self, name: str, window: int) -> tuple[int, float]:
+        now = self.clock.now().timestamp()
+        count, start = self._counts.get(name, (0, now))
+        if now - start >= window:
+            count, start = 0, now
+        return count, start
+
+    async def hit(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
+        name = _digest(bucket, key)
+        count, start = self._current(name, window)
+        if count == 0:
+            start = self.clock.now().timestamp()
+        count += 1
+        self._counts[name] = (count, start)
+        if len(self._counts) > 100_000:
+            self._sweep(window)
+        return _result(count, start, limit, window)
+
+    async def peek(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
+        count, start = self._current(_digest(bucket, key), window)
+        return _result(count, start, limit, window, counted=False)
+
+    async def reset(self, bucket: str, key: str) -> None:
+        self._counts.pop(_digest(bucket, key), None)
+
+    def _sweep(self, window: int) -> None:
+        now = self.clock.now().timestamp()
+        self._counts = {k: v for k, v in self._counts.items() if now - v[1] < window}
+
+
+def _result(count: int, start: float, limit: int, window: int, *, counted: bool = True) -> Verdict:
+    """A counted hit is refused beyond ``limit``; a peek refuses at ``limit`` already."""
+    refused = count > limit if counted else count >= limit
+    retry = dt.datetime.fromtimestamp(start + window, dt.UTC)
+    return Verdict(allowed=not refused, count=count, retry_at=retry if refused else None)
+
+
+_HIT = """
+local start = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+local count = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+if count == 0 or now - start >= window then
+  start = now
+  count = 0
+end
+count = count + 1
+redis.call('HSET', KEYS[1], 's', tostring(start), 'c', count)
+redis.call('EXPIRE', KEYS[1], window * 2)
+return {count, tostring(start)}
+"""
+
+
+class RedisLimiter:
+    """Counts in Redis, shared by every web process; the window runs on the host's clock."""
+
+    def __init__(self, redis: Redis, clock: Clock, prefix: str) -> None:
+        self.redis = redis
+        self.clock = clock
+        self.prefix = prefix + "limit:"
+        self._hit = redis.register_script(_HIT)
+
+    async def hit(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
+        now = self.clock.now().timestamp()
+        count, start = await self._hit(
+            keys=[self.prefix + _digest(bucket, key)], args=[now, window]
+        )
+        return _result(int(count), float(start), limit, window)
+
+    async def peek(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
+        values = await self.redis.hmget(self.prefix + _digest(bucket, key), ["s", "c"])
+        now = self.clock.now().timestamp()
+        if values[1] is None:
+            return Verdict(allowed=True, count=0)
+        start, count = float(values[0] or 0), int(values[1])
+        if now - start >= window:
+            return Verdict(allowed=True, count=0)
+        return _result(count, start, limit, window, counted=False)
+
+    async def reset(self, bucket: str, key: str) -> None:
+        await self.redis.delete(self.prefix + _digest(bucket, key))
