@@ -71,7 +71,7 @@ async def read_versions(session: AsyncSession, person_id: int) -> tuple[int, int
     rows = await session.execute(
         select(version.c.key, version.c.version).where(version.c.key.in_(keys))
     )
-    found: dict[str, int] = dict(rows)
+    found: dict[str, int] = dict(rows.all())
     return int(found.get(ROLES_KEY, 0)), int(found.get(keys[1], 0))
 
 

@@ -10,9 +10,10 @@ import structlog
 from sqlalchemy import inspect
 
 import kabinet
-from kabinet.contrib import Database, Manifest, NavItem, Permission
+from kabinet.contrib import Database, EventType, Manifest, NavItem, Permission
 from kabinet.hookspecs import hookimpl
 from kabinet.roles.access import RolesAccess
+from kabinet.roles.events import EVENT_TYPES
 from kabinet.roles.models import metadata
 from kabinet.roles.services import RolesService
 
@@ -61,6 +62,11 @@ def permissions() -> list[Permission]:
             scope="global",
         ),
     ]
+
+
+@hookimpl
+def event_types() -> list[EventType]:
+    return list(EVENT_TYPES)
 
 
 @hookimpl

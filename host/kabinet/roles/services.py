@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet.roles import events as ev
 from kabinet.roles.access import ROLES_KEY, RolesAccess, person_key
 from kabinet.roles.models import default_applied, grant, role, role_permission, version
 
@@ -135,7 +136,7 @@ class RolesService:
     async def _sync(self, session: AsyncSession) -> bool:
         now = self.host.clock.now()
         rows = await session.execute(select(role.c.code, role.c.id).where(role.c.builtin))
-        existing: dict[str, int] = dict(rows)
+        existing: dict[str, int] = dict(rows.all())
         for code, names in BUILTIN_ROLES.items():
             if code not in existing:
                 existing[code] = await self._insert_role(
@@ -166,7 +167,10 @@ class RolesService:
                 insert(role_permission), [{"role_id": r, "permission": p} for r, p in add]
             )
             await self._bump(session, [ROLES_KEY])
-            log.info("roles.defaults_added", count=len(add))
+            for role_id in sorted({r for r, _ in add}):
+                info = await self._role(session, role_id)
+                perms = {p for r, p in add if r == role_id}
+                await self._role_event(session, ev.ROLE_PERMISSIONS, info, SYSTEM, added=perms)
         return bool(add)
 
     # -- roles ------------------------------------------------------------------------------
@@ -222,17 +226,14 @@ class RolesService:
                 )
             await self._bump(session, [ROLES_KEY])
             info = await self._role(session, role_id)
-        await self._after(
-            [ROLES_KEY],
-            "roles.role.created",
-            actor,
-            {"role": code, "permissions": sorted(perms)},
-        )
+            await self._role_event(session, ev.ROLE_CREATED, info, actor, added=perms)
+        await self.access.announce([ROLES_KEY])
         return info
 
     async def rename_role(
         self, role_id: int, *, name_ru: str, name_en: str, actor: Actor = SYSTEM
     ) -> RoleInfo:
+        """New names; the code (what Keycloak and the code know it by) stays."""
         name_ru, name_en = _names(name_ru, name_en)
         async with self.host.db.session() as session:
             before = await self._role(session, role_id)
@@ -242,16 +243,13 @@ class RolesService:
                 .values(name_ru=name_ru, name_en=name_en, updated_at=self.host.clock.now())
             )
             info = await self._role(session, role_id)
-        await self._after(
-            [],
-            "roles.role.renamed",
-            actor,
-            {
-                "role": before.code,
-                "from": [before.name_ru, before.name_en],
-                "to": [name_ru, name_en],
-            },
-        )
+            await self._role_event(
+                session,
+                ev.ROLE_RENAMED,
+                info,
+                actor,
+                details={"from": [before.name_ru, before.name_en]},
+            )
         return info
 
     async def set_permissions(
@@ -290,16 +288,14 @@ class RolesService:
             changed = bool(added or removed) or (
                 assigned_only is not None and assigned_only != before.assigned_only
             )
+            info = await self._role(session, role_id)
             if changed:
                 await self._bump(session, [ROLES_KEY])
-            info = await self._role(session, role_id)
+                await self._role_event(
+                    session, ev.ROLE_PERMISSIONS, info, actor, added=added, removed=removed
+                )
         if changed:
-            await self._after(
-                [ROLES_KEY],
-                "roles.role.permissions_changed",
-                actor,
-                {"role": before.code, "added": sorted(added), "removed": sorted(removed)},
-            )
+            await self.access.announce([ROLES_KEY])
         return info
 
     async def reset_defaults(self, role_id: int, *, actor: Actor = SYSTEM) -> RoleInfo:
@@ -315,22 +311,24 @@ class RolesService:
             info = await self._role(session, role_id)
             if info.builtin:
                 raise RoleError(f"the built-in role {info.code!r} cannot be deleted", "role")
-            holders = (
-                await session.execute(
-                    select(grant.c.person_id, grant.c.organization_id).where(
-                        grant.c.role_id == role_id
-                    )
+            held = (await session.execute(select(grant).where(grant.c.role_id == role_id))).all()
+            for row in held:
+                await self._grant_event(
+                    session,
+                    ev.GRANT_REVOKED,
+                    row.id,
+                    row.person_id,
+                    info,
+                    row.organization_id,
+                    actor,
+                    why="role deleted",
                 )
-            ).all()
             await session.execute(delete(grant).where(grant.c.role_id == role_id))
             await session.execute(delete(role).where(role.c.id == role_id))
-            keys = [ROLES_KEY, *{person_key(p) for p, _ in holders}]
+            keys = [ROLES_KEY, *sorted({person_key(row.person_id) for row in held})]
             await self._bump(session, keys)
-        for person_id, org in holders:
-            await self._security(
-                "roles.grant.revoked", actor, person_id, org, {"role": info.code, "why": "deleted"}
-            )
-        await self._after(keys, "roles.role.deleted", actor, {"role": info.code})
+            await self._role_event(session, ev.ROLE_DELETED, info, actor)
+        await self.access.announce(keys)
 
     # -- grants -----------------------------------------------------------------------------
 
@@ -339,11 +337,7 @@ class RolesService:
         async with self.host.db.session() as session:
             roles = {r.id: r for r in await self._roles(session)}
             rows = (
-                await session.execute(
-                    select(grant)
-                    .where(grant.c.person_id == person_id)
-                    .order_by(grant.c.organization_id.is_not(None), grant.c.organization_id)
-                )
+                await session.execute(select(grant).where(grant.c.person_id == person_id))
             ).all()
         found = [
             GrantInfo(
@@ -401,16 +395,12 @@ class RolesService:
                     )
             except IntegrityError:
                 raise NotFound(f"no person with id {person_id}", "person") from None
+            assert grant_id is not None
             await self._bump(session, [person_key(person_id)])
-        assert grant_id is not None
-        details = {"role": info.code, "grant": grant_id}
-        await self._security("roles.grant.given", actor, person_id, organization, details)
-        await self._after(
-            [person_key(person_id)],
-            "roles.grant.given",
-            actor,
-            {**details, "person": person_id, "organization": organization},
-        )
+            await self._grant_event(
+                session, ev.GRANT_GIVEN, grant_id, person_id, info, organization, actor
+            )
+        await self.access.announce([person_key(person_id)])
         return GrantInfo(grant_id, person_id, info, organization, actor.person_id, now)
 
     async def revoke(self, grant_id: int, *, actor: Actor = SYSTEM) -> GrantInfo:
@@ -422,16 +412,10 @@ class RolesService:
             info = await self._role(session, row.role_id)
             await session.execute(delete(grant).where(grant.c.id == grant_id))
             await self._bump(session, [person_key(row.person_id)])
-        details = {"role": info.code, "grant": grant_id}
-        await self._security(
-            "roles.grant.revoked", actor, row.person_id, row.organization_id, details
-        )
-        await self._after(
-            [person_key(row.person_id)],
-            "roles.grant.revoked",
-            actor,
-            {**details, "person": row.person_id, "organization": row.organization_id},
-        )
+            await self._grant_event(
+                session, ev.GRANT_REVOKED, row.id, row.person_id, info, row.organization_id, actor
+            )
+        await self.access.announce([person_key(row.person_id)])
         return GrantInfo(
             row.id, row.person_id, info, row.organization_id, row.granted_by, row.created_at
         )
@@ -535,36 +519,82 @@ class RolesService:
         )
         await session.execute(stmt)
 
-    async def _after(
-        self, keys: Sequence[str], event: str, actor: Actor, details: Mapping[str, Any]
+    async def _grant_event(
+        self,
+        session: AsyncSession,
+        type: str,
+        grant_id: int,
+        person_id: int,
+        info: RoleInfo,
+        organization: int | None,
+        actor: Actor,
+        why: str = "",
     ) -> None:
-        """After the commit: tell every process, then whoever listens for the event."""
-        if keys:
-            await self.access.announce(keys)
-        log.info(event, actor=actor.person_id, **details)
-        publish = getattr(self.host, "events", None)
-        if publish is not None and hasattr(publish, "publish"):
-            await publish.publish(event, {"actor": actor.person_id, **details})
+        """The event and the security log line of a grant, in the change's transaction."""
+        payload = ev.GrantChanged(
+            grant_id=grant_id,
+            person_id=person_id,
+            role=info.code,
+            organization_id=organization,
+            actor_id=actor.person_id,
+        )
+        await self.host.events.publish(session, type, payload)
+        details: dict[str, Any] = {"role": info.code, "grant": grant_id}
+        if why:
+            details["why"] = why
+        await self._security(session, type, actor, person_id, organization, details)
+        log.info(
+            type, actor=actor.person_id, person=person_id, organization=organization, **details
+        )
+
+    async def _role_event(
+        self,
+        session: AsyncSession,
+        type: str,
+        info: RoleInfo,
+        actor: Actor,
+        *,
+        added: Iterable[str] = (),
+        removed: Iterable[str] = (),
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        payload = ev.RoleChanged(
+            role_id=info.id,
+            role=info.code,
+            name_ru=info.name_ru,
+            name_en=info.name_en,
+            actor_id=actor.person_id,
+            added=sorted(added),
+            removed=sorted(removed),
+        )
+        await self.host.events.publish(session, type, payload)
+        logged = {"role": info.code, "added": payload.added, "removed": payload.removed}
+        logged.update(details or {})
+        await self._security(session, type, actor, None, None, logged)
+        log.info(type, actor=actor.person_id, **logged)
 
     async def _security(
         self,
+        session: AsyncSession,
         action: str,
         actor: Actor,
-        person_id: int,
+        person_id: int | None,
         organization: int | None,
         details: Mapping[str, Any],
     ) -> None:
+        """A line in identity's security log, committed (or not) with the change itself."""
         identity = self.host.services.get("identity")
         record = getattr(identity, "record_security_event", None)
-        if record is None:
+        if record is None:  # identity not started in this process (a bare CLI command)
             return
         await record(
+            actor.person_id,
             action,
-            actor_id=actor.person_id,
             subject_id=person_id,
             organization_id=organization,
             address=actor.address,
             details=dict(details),
+            session=session,
         )
 
 
