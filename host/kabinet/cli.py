@@ -14,7 +14,7 @@ import functools
 import os
 import shutil
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -299,6 +299,186 @@ def demo(ctx: click.Context, bind: str, port: int, keep: bool, no_serve: bool) -
         return
     click.echo(f"Open the portal at http://{bind}:{port}/  (Ctrl+C stops it)")
     _serve(host, bind, port)
+
+
+async def _background(
+    ctx: click.Context, role: str, body: Callable[[Any, asyncio.Event], Awaitable[None]]
+) -> None:
+    """Build the host as a ``role`` process and run ``body`` until SIGINT or SIGTERM."""
+    import signal
+
+    from kabinet.events import EventError
+    from kabinet.jobs import JobError
+
+    host = await _build(ctx)
+    host.services["host.process"] = role
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await host.startup()
+    try:
+        await body(host, stop)
+    except (JobError, EventError) as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        await host.shutdown()
+
+
+@cli.command()
+@click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Jobs at once."
+)
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Consume only this queue (repeatable; default: every actor's queue).",
+)
+@click.pass_context
+@run
+async def worker(ctx: click.Context, threads: int, queues: tuple[str, ...]) -> None:
+    """Run background jobs and event deliveries from Redis (production).
+
+    Needs [host] redis_url. Start any number of workers on any machines with the same
+    settings; each also relays committed events from the outbox. SIGTERM lets running
+    jobs finish. Without redis_url the web process runs jobs itself.
+    """
+    from kabinet.jobs import run_worker
+
+    async def body(host: Any, stop: asyncio.Event) -> None:
+        click.echo(f"kabinet worker: {len(host.actors)} actors, {threads} threads", err=True)
+        await run_worker(host, stop, threads=threads, queues=queues)
+
+    await _background(ctx, "worker", body)
+
+
+@cli.command()
+@click.option("-v", "--verbose", is_flag=True, help="Print each tick: fired here or elsewhere.")
+@click.pass_context
+@run
+async def scheduler(ctx: click.Context, verbose: bool) -> None:
+    """Send plugins' periodic jobs when they fall due (production).
+
+    Needs [host] redis_url. Run one or more (for redundancy): a lock in Redis lets
+    exactly one scheduler send each tick. Without redis_url the web process runs the
+    schedules itself.
+    """
+    from kabinet.jobs import JobError
+    from kabinet.scheduler import Scheduler, Tick
+
+    def show(tick: Tick) -> None:
+        state = "fired" if tick.fired else "skipped"
+        click.echo(f"{state} {tick.schedule} {tick.at.isoformat()}")
+
+    async def body(host: Any, stop: asyncio.Event) -> None:
+        if not host.settings.host.redis_url:
+            raise JobError(
+                "kabinet scheduler needs [host] redis_url; "
+                "without it the web process runs the schedules itself"
+            )
+        names = ", ".join(host.schedules) or "none"
+        click.echo(f"kabinet scheduler: schedules {names}", err=True)
+        await Scheduler(host).run(stop, on_tick=show if verbose else None)
+
+    await _background(ctx, "scheduler", body)
+
+
+@cli.group()
+def jobs() -> None:
+    """Failed background jobs: list them, retry one."""
+
+
+@jobs.command("failed")
+@click.option("--all", "include_retried", is_flag=True, help="Include jobs already retried.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.pass_context
+@run
+async def jobs_failed(ctx: click.Context, include_retried: bool, limit: int) -> None:
+    """List jobs that ran out of retries, newest first, with their last error."""
+    host = await _build(ctx)
+    try:
+        rows = await host.jobs.failed(include_retried=include_retried, limit=limit)
+        for row in rows:
+            last = row.error.strip().splitlines()[-1] if row.error.strip() else ""
+            click.echo(
+                f"{row.id}  {row.failed_at}  {row.actor}  attempts={row.attempts}  "
+                f"{row.state}  {last}"
+            )
+        if not rows:
+            click.echo("no failed jobs")
+    finally:
+        await host.db.dispose()
+
+
+@jobs.command("retry")
+@click.argument("failed_id", type=int)
+@click.pass_context
+@run
+async def jobs_retry(ctx: click.Context, failed_id: int) -> None:
+    """Send failed job FAILED_ID again (embedded default: run it here and now)."""
+    from kabinet.jobs import EmbeddedJobs, JobError
+
+    host = await _build(ctx)
+    try:
+        message_id = await host.jobs.retry(failed_id)
+        click.echo(f"sent again as message {message_id}")
+        if isinstance(host.jobs, EmbeddedJobs):
+            await host.jobs.drain()
+    except JobError as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        await host.jobs.close()
+        await host.db.dispose()
+
+
+@cli.group()
+def events() -> None:
+    """Event deliveries with errors: list them, retry one."""
+
+
+@events.command("failed")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.pass_context
+@run
+async def events_failed(ctx: click.Context, limit: int) -> None:
+    """List subscribers' handlings of events that failed or are being retried."""
+    host = await _build(ctx)
+    try:
+        rows = await host.events.with_errors(limit=limit)
+        for row in rows:
+            last = (row.last_error or "").strip().splitlines()[-1:] or [""]
+            click.echo(
+                f"{row.event_id}  {row.event_type}  {row.subscriber}  {row.state}  "
+                f"attempts={row.attempts}  {last[0]}"
+            )
+        if not rows:
+            click.echo("no event deliveries with errors")
+    finally:
+        await host.db.dispose()
+
+
+@events.command("retry")
+@click.argument("event_id", type=int)
+@click.argument("subscriber")
+@click.pass_context
+@run
+async def events_retry(ctx: click.Context, event_id: int, subscriber: str) -> None:
+    """Deliver event EVENT_ID to SUBSCRIBER again after it failed."""
+    from kabinet.events import EventError
+    from kabinet.jobs import EmbeddedJobs
+
+    host = await _build(ctx)
+    try:
+        await host.events.retry(event_id, subscriber)
+        click.echo(f"event {event_id} sent again to {subscriber}")
+        if isinstance(host.jobs, EmbeddedJobs):
+            await host.jobs.drain()
+    except EventError as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        await host.jobs.close()
+        await host.db.dispose()
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ missing. Everything plugins contribute is validated here, before anything starts
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,15 @@ from sqlalchemy import Table
 
 from kabinet.access import AccessService, NobodyAccess
 from kabinet.clock import Clock, SystemClock
-from kabinet.contrib import Actor, Database, EventType, HealthCheck, Permission, Schedule
+from kabinet.contrib import (
+    Actor,
+    Database,
+    EventType,
+    HealthCheck,
+    Permission,
+    Schedule,
+    Subscription,
+)
 from kabinet.db import Database as DB
 from kabinet.db import parse_url
 from kabinet.migrations import Migrations, PluginSchema
@@ -31,10 +40,12 @@ from kabinet.plugins import (
 from kabinet.settings import HostSettings, Settings, load_raw
 
 if TYPE_CHECKING:
+    from kabinet.events import EventBus
     from kabinet.files import FileStorage
+    from kabinet.jobs import Jobs
 
 RESERVED_COMMANDS = frozenset(
-    {"demo", "serve", "worker", "scheduler", "db", "plugins", "check", "help"}
+    {"demo", "serve", "worker", "scheduler", "jobs", "events", "db", "plugins", "check", "help"}
 )
 """The host's own command names, which no plugin command may take."""
 
@@ -55,6 +66,7 @@ class Host:
         self.event_types: dict[str, tuple[PluginInfo, EventType]] = {}
         self.actors: dict[str, tuple[PluginInfo, Actor]] = {}
         self.schedules: dict[str, tuple[PluginInfo, Schedule]] = {}
+        self.subscriptions: dict[str, tuple[PluginInfo, Subscription]] = {}
         self.health_checks: list[tuple[PluginInfo, HealthCheck]] = []
         self.commands: dict[str, tuple[PluginInfo, Any]] = {}
         """CLI commands plugins contribute, by name."""
@@ -96,6 +108,20 @@ class Host:
         await host._collect()
         return host
 
+    @functools.cached_property
+    def jobs(self) -> Jobs:
+        """Background jobs: Redis when ``[host] redis_url`` is set, else in this process."""
+        from kabinet.jobs import create_jobs
+
+        return create_jobs(self)
+
+    @functools.cached_property
+    def events(self) -> EventBus:
+        """The event bus: ``await host.events.publish(session, type, payload)``."""
+        from kabinet.events import EventBus
+
+        return EventBus(self)
+
     def plugin_settings(self, name: str) -> Any:
         """The validated settings struct of plugin ``name``."""
         return self.settings.plugins[name]
@@ -124,6 +150,15 @@ class Host:
             if sched.actor not in self.actors:
                 raise plugin.fail(f"schedule {sched.name!r} sends unknown actor {sched.actor!r}")
         self.schedules = {s.name: (pl, s) for pl, s in schedules}
+        subs = p.flat(await p.acall("subscriptions", host=self))
+        require_unique("subscriber", [(pl, s.name) for pl, s in subs])
+        for plugin, sub in subs:
+            if sub.event not in self.event_types:
+                raise plugin.fail(
+                    f"subscriber {sub.name!r} listens to {sub.event!r}, "
+                    "which no plugin's event_types hook declares"
+                )
+        self.subscriptions = {s.name: (pl, s) for pl, s in subs}
         self.commands = collect_commands(p, await p.acall("cli_commands"), RESERVED_COMMANDS)
         self.health_checks = p.flat(await p.acall("health_checks", host=self))
 

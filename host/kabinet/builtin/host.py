@@ -1,13 +1,14 @@
-"""The built-in ``host`` plugin: the host's own permissions and health checks."""
+"""The built-in ``host`` plugin: the host's own permissions, health checks, tables and jobs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
 import kabinet
-from kabinet.contrib import HealthCheck, Manifest, Permission
+from kabinet.contrib import Actor, Database, HealthCheck, Manifest, Permission, Schedule
 from kabinet.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -33,7 +34,69 @@ def permissions() -> list[Permission]:
             default_roles=("admin",),
             scope="global",
         ),
+        Permission(
+            code="host.jobs.manage",
+            label={
+                "ru": "Просмотр и повтор неудавшихся задач и событий",
+                "en": "View and retry failed jobs and events",
+            },
+            default_roles=("admin",),
+            scope="global",
+        ),
     ]
+
+
+@hookimpl
+def database() -> Database:
+    from kabinet.models import metadata
+
+    return Database(metadata=metadata, migrations=Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def actors(host: Host) -> list[Actor]:
+    from kabinet.events import DELIVER_ACTOR, REDELIVER_ACTOR
+
+    async def deliver(event_id: int, subscriber: str, attempt: int = 0) -> None:
+        await host.events.deliver(event_id, subscriber, attempt)
+
+    async def redeliver() -> None:
+        await host.events.redeliver_stale()
+
+    return [
+        Actor(name=DELIVER_ACTOR, fn=deliver, queue="events"),
+        Actor(name=REDELIVER_ACTOR, fn=redeliver, queue="events", max_retries=0),
+    ]
+
+
+@hookimpl
+def schedules(host: Host) -> list[Schedule]:
+    from kabinet.events import REDELIVER_ACTOR
+
+    # Deliveries whose job was lost (a stopped embedded process, a flushed Redis).
+    return [Schedule(name="host.redeliver_events", actor=REDELIVER_ACTOR, interval=300)]
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    from kabinet.builtin import runtime_api
+
+    return runtime_api.routers(host)
+
+
+@hookimpl
+async def startup(host: Host) -> None:
+    from kabinet.jobs import start_embedded
+
+    if host.services.get("host.process", "web") == "web":
+        await start_embedded(host)
+
+
+@hookimpl
+async def shutdown(host: Host) -> None:
+    from kabinet.jobs import stop_embedded
+
+    await stop_embedded(host)
 
 
 async def _database(host: Host) -> str | None:

@@ -1,0 +1,88 @@
+"""Admins' JSON API for the job system: failed jobs and event handlings with errors, retry.
+
+Routes are thin: the job system (:mod:`kabinet.jobs`) and the event bus
+(:mod:`kabinet.events`) hold the rules; a refusal there becomes a 404 or 409 problem.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Router, get, post
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import Parameter
+
+from kabinet.access import permission
+from kabinet.events import EventError, EventHandling
+from kabinet.jobs import FailedJob, JobError
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+MANAGE = permission("host.jobs.manage", scope="global")
+
+
+class Retried(msgspec.Struct, kw_only=True):
+    """What a retry did."""
+
+    retried: bool = True
+    message_id: str | None = None
+
+
+class Conflict(HTTPException):
+    status_code = 409
+
+
+def _refusal(exc: Exception) -> HTTPException:
+    text = str(exc)
+    if text.startswith("no "):
+        return NotFoundException(detail=text)
+    return Conflict(detail=text)
+
+
+def routers(host: Host) -> list[Any]:
+    """The ``/api/host/jobs`` router, bound to ``host``."""
+
+    @get("/failed", access=MANAGE, summary="Failed jobs, newest first")
+    async def failed_jobs(
+        limit: int = Parameter(default=100, ge=1, le=1000),
+        include_retried: bool = Parameter(
+            default=False, description="Also jobs already sent again."
+        ),
+    ) -> list[FailedJob]:
+        return await host.jobs.failed(include_retried=include_retried, limit=limit)
+
+    @post("/failed/{failed_id:int}/retry", access=MANAGE, status_code=202, summary="Retry a job")
+    async def retry_job(failed_id: int) -> Retried:
+        try:
+            return Retried(message_id=await host.jobs.retry(failed_id))
+        except JobError as exc:
+            raise _refusal(exc) from None
+
+    @get("/events", access=MANAGE, summary="Event handlings that failed or are being retried")
+    async def event_errors(
+        limit: int = Parameter(default=100, ge=1, le=1000),
+    ) -> list[EventHandling]:
+        return await host.events.with_errors(limit=limit)
+
+    @post(
+        "/events/{event_id:int}/{subscriber:str}/retry",
+        access=MANAGE,
+        status_code=202,
+        summary="Deliver a failed event to its subscriber again",
+    )
+    async def retry_event(event_id: int, subscriber: str) -> Retried:
+        try:
+            await host.events.retry(event_id, subscriber)
+        except EventError as exc:
+            raise _refusal(exc) from None
+        return Retried()
+
+    return [
+        Router(
+            "/api/host/jobs",
+            route_handlers=[failed_jobs, retry_job, event_errors, retry_event],
+            tags=["host: jobs"],
+        )
+    ]

@@ -1,0 +1,460 @@
+"""The event bus: an outbox written in the publisher's transaction, relayed after commit.
+
+``await host.events.publish(session, "shipments.order.created", payload)`` inserts a
+row into ``host_event`` in the caller's transaction, so an event of a rolled-back
+transaction never exists. The relay reads committed rows and sends one delivery job per
+subscriber (:data:`DELIVER_ACTOR`) to the job system; the relay runs in every web and
+worker process and is woken at once when a session that published commits.
+
+Delivery is at least once. Each subscriber's handling is recorded in
+``host_event_handling`` (unique per subscriber and event) in the same transaction as
+the handler's own writes through the session it is given, so a redelivered event has no
+second effect. A failing handler is retried with backoff, its attempts and last error
+kept, and after :attr:`EventBus.max_attempts` it is marked failed for an admin to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import inspect
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kabinet import models
+from kabinet.contrib import Subscription
+from kabinet.jobs import backoff
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+log = logging.getLogger(__name__)
+
+DELIVER_ACTOR = "host.deliver_event"
+REDELIVER_ACTOR = "host.redeliver_stale_events"
+_ARMED = "kabinet.events.armed"
+
+
+class EventError(Exception):
+    """An event cannot be published or retried as asked; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """What a subscriber's handler receives."""
+
+    id: int
+    type: str
+    payload: Any
+    """The declared payload struct, or a dict when the type declares none."""
+    created_at: dt.datetime
+
+
+class EventHandling(msgspec.Struct, kw_only=True):
+    """A subscriber's handling of an event that has an error, as admins see it."""
+
+    event_id: int
+    event_type: str
+    subscriber: str
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: str | None
+    updated_at: str
+    payload: Any
+
+
+class EventBus:
+    """Publish, relay and deliver; one per host (``host.events``)."""
+
+    max_attempts = 5
+    """Runs of a failing handler before its handling is marked failed."""
+    backoff_base = 2.0
+    relay_batch = 500
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._wake = asyncio.Event()
+
+    @property
+    def subscriptions(self) -> dict[str, Subscription]:
+        return {name: sub for name, (_p, sub) in self.host.subscriptions.items()}
+
+    def subscribers(self, event_type: str) -> list[Subscription]:
+        return [s for s in self.subscriptions.values() if s.event == event_type]
+
+    # --- publishing ------------------------------------------------------------------
+
+    async def publish(
+        self, session: AsyncSession, type: str, payload: msgspec.Struct | dict[str, Any]
+    ) -> int:
+        """Write an event to the outbox in ``session``'s transaction; returns its id."""
+        declared = self.host.event_types.get(type)
+        if declared is None:
+            known = ", ".join(sorted(self.host.event_types)) or "none"
+            raise EventError(
+                f"event type {type!r} is not declared by any plugin's event_types hook "
+                f"(declared: {known})"
+            )
+        data = _payload(type, declared[1].payload, payload)
+        result = await session.execute(
+            insert(models.event)
+            .values(type=type, payload=data, created_at=self.host.clock.now())
+            .returning(models.event.c.id)
+        )
+        self._arm(session)
+        return int(result.scalar_one())
+
+    def _arm(self, session: AsyncSession) -> None:
+        """Wake this process's relay when the publishing transaction commits."""
+        if session.info.get(_ARMED):
+            return
+        session.info[_ARMED] = True
+
+        def committed(sync_session: Any) -> None:
+            sync_session.info.pop(_ARMED, None)
+            self._wake.set()
+
+        sa_event.listen(session.sync_session, "after_commit", committed, once=True)
+
+    # --- relaying --------------------------------------------------------------------
+
+    async def relay(self, limit: int | None = None) -> int:
+        """Hand committed, unrelayed events to the job system; returns how many."""
+        t = models.event
+        query = (
+            select(t.c.id, t.c.type)
+            .where(t.c.relayed_at.is_(None))
+            .order_by(t.c.id)
+            .limit(limit or self.relay_batch)
+        )
+        if self.host.db.dialect == "postgresql":
+            # Relays in several processes share the work instead of sending twice.
+            query = query.with_for_update(skip_locked=True)
+        async with self.host.db.session() as s:
+            rows = (await s.execute(query)).all()
+            if not rows:
+                return 0
+            subs = self.subscriptions
+            by_type: dict[str, list[str]] = {}
+            for sub in sorted(subs.values(), key=lambda x: x.name):
+                by_type.setdefault(sub.event, []).append(sub.name)
+            items = [
+                (DELIVER_ACTOR, {"event_id": eid, "subscriber": name, "attempt": 0})
+                for eid, etype in rows
+                for name in by_type.get(etype, [])
+            ]
+            # Sent before the rows are marked: a crash in between sends again, which
+            # the handling records make harmless (at least once, never lost).
+            await self.host.jobs.send_many(items, origin="relay")
+            await s.execute(
+                update(t)
+                .where(t.c.id.in_([r[0] for r in rows]))
+                .values(relayed_at=self.host.clock.now())
+            )
+        return len(rows)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_relay(self, stop: asyncio.Event, *, poll: float = 0.5) -> None:
+        """Relay until ``stop`` is set: at once after a local commit, else every ``poll`` s."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                if await self.relay() >= self.relay_batch:
+                    continue
+            except Exception:  # the database may be away for a moment; try again later
+                log.exception("event relay failed")
+            waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+            await asyncio.wait(waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
+    # --- delivering --------------------------------------------------------------------
+
+    async def deliver(self, event_id: int, subscriber: str, attempt: int = 0) -> str:
+        """Run one subscriber for one event, once; returns what happened.
+
+        ``handled``; ``skipped`` (already handled or failed, or a stale duplicate of an
+        earlier attempt); ``retrying`` (failed, sent again after a backoff); ``failed``.
+        """
+        sub = self.subscriptions.get(subscriber)
+        h = models.event_handling
+        now = self.host.clock.now()
+        try:
+            async with self.host.db.session() as s:
+                await s.execute(
+                    _insert_ignore(self.host.db.dialect, h).values(
+                        event_id=event_id,
+                        subscriber=subscriber,
+                        state="pending",
+                        attempts=0,
+                        updated_at=now,
+                    )
+                )
+                # The row lock makes a concurrent duplicate wait here, then skip.
+                row = (
+                    (
+                        await s.execute(
+                            select(h.c.state, h.c.attempts)
+                            .where(h.c.event_id == event_id, h.c.subscriber == subscriber)
+                            .with_for_update()
+                        )
+                    )
+                    .mappings()
+                    .one()
+                )
+                if row["state"] in ("handled", "failed") or row["attempts"] != attempt:
+                    return "skipped"
+                ev = await self._load(s, event_id)
+                if sub is None:
+                    raise EventError(f"no subscriber named {subscriber!r} in this process")
+                result = sub.handler(*_handler_args(sub, ev, s))
+                if inspect.isawaitable(result):
+                    await result
+                await s.execute(
+                    update(h)
+                    .where(h.c.event_id == event_id, h.c.subscriber == subscriber)
+                    .values(
+                        state="handled",
+                        attempts=attempt + 1,
+                        handled_at=now,
+                        updated_at=now,
+                        next_attempt_at=None,
+                    )
+                )
+            return "handled"
+        except Exception as exc:
+            error = "".join(traceback.format_exception(exc)).strip()
+        return await self._failed(event_id, subscriber, attempt, error)
+
+    async def _load(self, s: AsyncSession, event_id: int) -> Event:
+        t = models.event
+        row = (await s.execute(select(t).where(t.c.id == event_id))).mappings().one_or_none()
+        if row is None:
+            raise EventError(f"event {event_id} does not exist")
+        declared = self.host.event_types.get(row["type"])
+        struct = declared[1].payload if declared else None
+        payload = msgspec.convert(row["payload"], struct) if struct else dict(row["payload"])
+        created = models.utc(row["created_at"])
+        assert created is not None
+        return Event(id=row["id"], type=row["type"], payload=payload, created_at=created)
+
+    async def _failed(self, event_id: int, subscriber: str, attempt: int, error: str) -> str:
+        h = models.event_handling
+        now = self.host.clock.now()
+        attempts = attempt + 1
+        final = attempts >= self.max_attempts
+        delay = backoff(attempts, base=self.backoff_base, cap=3600.0)
+        next_at = None if final else now + dt.timedelta(seconds=delay)
+        async with self.host.db.session() as s:
+            await s.execute(
+                _insert_ignore(self.host.db.dialect, h).values(
+                    event_id=event_id,
+                    subscriber=subscriber,
+                    state="pending",
+                    attempts=attempt,
+                    updated_at=now,
+                )
+            )
+            done = await s.execute(
+                update(h)
+                .where(
+                    h.c.event_id == event_id,
+                    h.c.subscriber == subscriber,
+                    h.c.attempts == attempt,
+                    h.c.state.in_(("pending", "retrying")),
+                )
+                .values(
+                    state="failed" if final else "retrying",
+                    attempts=attempts,
+                    last_error=error,
+                    next_attempt_at=next_at,
+                    updated_at=now,
+                )
+            )
+            if not getattr(done, "rowcount", 1):
+                return "skipped"  # a concurrent duplicate got there first
+            if not final:
+                await self.host.jobs.send_later(
+                    delay,
+                    DELIVER_ACTOR,
+                    {"event_id": event_id, "subscriber": subscriber, "attempt": attempts},
+                    origin=f"retry:{subscriber}",
+                )
+        log.warning(
+            "subscriber %s failed on event %d (attempt %d%s)",
+            subscriber,
+            event_id,
+            attempts,
+            ", giving up" if final else f", retrying in {delay:.0f} s",
+        )
+        return "failed" if final else "retrying"
+
+    # --- admin -------------------------------------------------------------------------
+
+    async def with_errors(self, *, limit: int = 100) -> list[EventHandling]:
+        """Handlings that failed or are being retried, newest first."""
+        h, e = models.event_handling, models.event
+        query = (
+            select(h, e.c.type, e.c.payload)
+            .join(e, e.c.id == h.c.event_id)
+            .where(h.c.state.in_(("failed", "retrying")))
+            .order_by(h.c.updated_at.desc(), h.c.id.desc())
+            .limit(limit)
+        )
+        async with self.host.db.session() as s:
+            rows = (await s.execute(query)).mappings().all()
+        out = []
+        for r in rows:
+            nxt = models.utc(r["next_attempt_at"])
+            upd = models.utc(r["updated_at"])
+            assert upd is not None
+            out.append(
+                EventHandling(
+                    event_id=r["event_id"],
+                    event_type=r["type"],
+                    subscriber=r["subscriber"],
+                    state=r["state"],
+                    attempts=r["attempts"],
+                    last_error=r["last_error"],
+                    next_attempt_at=nxt.isoformat() if nxt else None,
+                    updated_at=upd.isoformat(),
+                    payload=r["payload"],
+                )
+            )
+        return out
+
+    async def retry(self, event_id: int, subscriber: str) -> None:
+        """Deliver a failed event to ``subscriber`` again, with a fresh set of attempts."""
+        h = models.event_handling
+        if subscriber not in self.subscriptions:
+            raise EventError(f"no subscriber named {subscriber!r}")
+        async with self.host.db.session() as s:
+            done = await s.execute(
+                update(h)
+                .where(
+                    h.c.event_id == event_id,
+                    h.c.subscriber == subscriber,
+                    h.c.state == "failed",
+                )
+                .values(state="retrying", attempts=0, updated_at=self.host.clock.now())
+            )
+            if not getattr(done, "rowcount", 0):
+                raise EventError(
+                    f"subscriber {subscriber!r} has no failed handling of event {event_id}"
+                )
+            await self.host.jobs.send_many(
+                [(DELIVER_ACTOR, {"event_id": event_id, "subscriber": subscriber, "attempt": 0})],
+                origin="retry",
+            )
+
+    async def redeliver_stale(
+        self, *, older_than: float = 600.0, within: float = 86400.0, limit: int = 1000
+    ) -> int:
+        """Send again deliveries that were relayed but seem lost; returns how many.
+
+        A delivery is lost when its job vanished (the embedded queue of a stopped process,
+        a Redis flushed by hand): the event was relayed more than ``older_than`` seconds
+        ago and the subscriber neither finished it nor has a retry that is due within
+        that margin. Only events of the last ``within`` seconds count, so a newly installed
+        subscriber is not fed the whole history.
+        """
+        e, h = models.event, models.event_handling
+        now = self.host.clock.now()
+        cutoff = now - dt.timedelta(seconds=older_than)
+        since = now - dt.timedelta(seconds=within)
+        items: list[tuple[str, dict[str, Any]]] = []
+        async with self.host.db.session() as s:
+            for sub in sorted(self.subscriptions.values(), key=lambda x: x.name):
+                other = h.alias("other")
+                done = exists().where(
+                    other.c.event_id == e.c.id,
+                    other.c.subscriber == sub.name,
+                    other.c.state.in_(("handled", "failed")),
+                )
+                pending = exists().where(
+                    other.c.event_id == e.c.id,
+                    other.c.subscriber == sub.name,
+                    other.c.state == "retrying",
+                    other.c.next_attempt_at > cutoff,
+                )
+                query = (
+                    select(e.c.id, h.c.attempts)
+                    .outerjoin(h, and_(h.c.event_id == e.c.id, h.c.subscriber == sub.name))
+                    .where(
+                        e.c.type == sub.event,
+                        e.c.relayed_at.is_not(None),
+                        e.c.relayed_at <= cutoff,
+                        e.c.created_at >= since,
+                        ~done,
+                        ~pending,
+                    )
+                    .order_by(e.c.id)
+                    .limit(limit)
+                )
+                for eid, attempts in (await s.execute(query)).all():
+                    items.append(
+                        (
+                            DELIVER_ACTOR,
+                            {"event_id": eid, "subscriber": sub.name, "attempt": attempts or 0},
+                        )
+                    )
+        await self.host.jobs.send_many(items, origin="redeliver")
+        if items:
+            log.warning("re-sent %d event deliveries that seemed lost", len(items))
+        return len(items)
+
+
+def _payload(
+    type: str, struct: type[msgspec.Struct] | None, payload: msgspec.Struct | dict[str, Any]
+) -> Any:
+    """The payload as JSON values, checked against the declared struct."""
+    if struct is not None:
+        if isinstance(payload, dict):
+            try:
+                payload = msgspec.convert(payload, struct)
+            except msgspec.ValidationError as exc:
+                raise EventError(
+                    f"payload of {type!r} does not fit {struct.__name__}: {exc}"
+                ) from None
+        elif not isinstance(payload, struct):
+            raise EventError(
+                f"payload of {type!r} must be a {struct.__name__}, got {type_name(payload)}"
+            )
+    elif not isinstance(payload, (dict, msgspec.Struct)):
+        raise EventError(f"payload of {type!r} must be a msgspec Struct or a dict")
+    try:
+        return msgspec.json.decode(msgspec.json.encode(payload))
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise EventError(f"payload of {type!r} is not JSON-serialisable: {exc}") from None
+
+
+def _handler_args(sub: Subscription, ev: Event, session: AsyncSession) -> tuple[Any, ...]:
+    """``(event, session)`` for a handler that takes both, ``(event,)`` for one that doesn't."""
+    try:
+        params = inspect.signature(sub.handler).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return (ev,)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes_all = any(p.kind is p.VAR_POSITIONAL for p in params)
+    return (ev, session) if takes_all or len(positional) >= 2 else (ev,)
+
+
+def type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def _insert_ignore(dialect: str, table: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` on the unique (subscriber, event) key."""
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return stmt.on_conflict_do_nothing(index_elements=["subscriber", "event_id"])

@@ -1,0 +1,475 @@
+"""Background jobs: one interface, two runners.
+
+Plugins contribute actors (:class:`kabinet.contrib.Actor`); code sends them with
+``await host.jobs.send("plugin.actor", key=value)``. Where the job runs depends on the
+settings, never on the caller:
+
+- ``[host] redis_url`` set (production): messages go to Redis through a dramatiq
+  ``RedisBroker``, and ``kabinet worker`` processes on any machine run them;
+- no ``redis_url`` (the embedded default): an asyncio task in the web process runs them,
+  from a queue in memory.
+
+Both run a job through :meth:`Jobs.execute`, which owns the policy: a time limit, retries
+with exponential backoff (dramatiq's own retry middleware is not used, so both runners
+behave alike and tests drive the backoff with the injected clock), and, when the retries
+are spent, a row in ``host_failed_job`` that an admin can read and retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import inspect
+import itertools
+import logging
+import traceback
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import insert, select, update
+
+from kabinet import models
+
+if TYPE_CHECKING:
+    import dramatiq
+
+    from kabinet.host import Host
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 5.0
+"""Seconds before the first retry; each further retry waits twice as long."""
+BACKOFF_CAP = 3600.0
+REDIS_NAMESPACE = "kabinet"
+"""Prefix of every Redis key of the job queues."""
+
+
+class JobError(Exception):
+    """A job cannot be sent or retried as asked; the message says why."""
+
+
+def backoff(retry: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Seconds to wait before retry number ``retry`` (1, 2, …): base, 2×base, 4×base…"""
+    return float(min(cap, base * 2 ** max(retry - 1, 0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class JobMessage:
+    """One job to run: the actor, its JSON arguments, and how many times it has failed."""
+
+    actor: str
+    kwargs: dict[str, Any]
+    queue: str
+    id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    attempt: int = 0
+    """Earlier runs that failed; 0 for the first run."""
+    origin: str = ""
+    """Who sent it, for people reading queues and failures (``schedule:…``, ``retry:…``)."""
+
+    def to_wire(self) -> list[Any]:
+        return [self.id, self.attempt, self.origin, self.kwargs]
+
+    @classmethod
+    def from_wire(cls, actor: str, queue: str, data: Sequence[Any]) -> JobMessage:
+        mid, attempt, origin, kwargs = data
+        return cls(actor=actor, kwargs=kwargs, queue=queue, id=mid, attempt=attempt, origin=origin)
+
+
+class Jobs:
+    """What callers use: send, retry, read failures. Subclasses put messages somewhere."""
+
+    embedded: bool = False
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    # --- sending -------------------------------------------------------------------
+
+    def message(
+        self, actor: str, kwargs: dict[str, Any], *, attempt: int = 0, origin: str = ""
+    ) -> JobMessage:
+        """A checked message: the actor exists and the arguments survive JSON."""
+        found = self.host.actors.get(actor)
+        if found is None:
+            known = ", ".join(sorted(self.host.actors)) or "none"
+            raise JobError(f"no plugin contributes an actor named {actor!r} (known: {known})")
+        try:
+            wire = msgspec.json.decode(msgspec.json.encode(kwargs))
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise JobError(f"arguments of {actor!r} must be JSON values: {exc}") from None
+        return JobMessage(
+            actor=actor, kwargs=wire, queue=found[1].queue, attempt=attempt, origin=origin
+        )
+
+    async def send(self, actor: str, /, **kwargs: Any) -> str:
+        """Send ``actor`` to run with ``kwargs`` (JSON values); returns the message id."""
+        msg = self.message(actor, kwargs)
+        await self.enqueue([msg])
+        return msg.id
+
+    async def send_later(
+        self, delay: float, actor: str, kwargs: dict[str, Any], *, origin: str = ""
+    ) -> str:
+        """Send ``actor`` to run no sooner than ``delay`` seconds from now."""
+        msg = self.message(actor, kwargs, origin=origin)
+        await self.enqueue([msg], delay=delay)
+        return msg.id
+
+    async def send_many(
+        self, items: Iterable[tuple[str, dict[str, Any]]], *, origin: str = ""
+    ) -> list[str]:
+        """Send several jobs at once (one round trip where the runner allows it)."""
+        msgs = [self.message(actor, kwargs, origin=origin) for actor, kwargs in items]
+        if msgs:
+            await self.enqueue(msgs)
+        return [m.id for m in msgs]
+
+    async def enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
+        raise NotImplementedError
+
+    # --- running -------------------------------------------------------------------
+
+    async def execute(self, msg: JobMessage) -> bool:
+        """Run one message; on failure retry later or record it. True when it succeeded."""
+        found = self.host.actors.get(msg.actor)
+        if found is None:
+            await self._record_failure(msg, f"no actor named {msg.actor!r} in this process")
+            return False
+        actor = found[1]
+        try:
+            await asyncio.wait_for(_call(actor.fn, msg.kwargs), actor.time_limit_ms / 1000)
+        except Exception as exc:
+            error = _describe(exc)
+            if msg.attempt < actor.max_retries:
+                retry = dataclasses.replace(msg, attempt=msg.attempt + 1)
+                delay = backoff(retry.attempt)
+                log.warning(
+                    "job %s %s failed (attempt %d), retrying in %.0f s: %s",
+                    msg.actor,
+                    msg.id,
+                    retry.attempt,
+                    delay,
+                    exc,
+                )
+                await self.enqueue([retry], delay=delay)
+            else:
+                log.error("job %s %s failed for good: %s", msg.actor, msg.id, exc)
+                await self._record_failure(msg, error)
+            return False
+        return True
+
+    async def _record_failure(self, msg: JobMessage, error: str) -> None:
+        async with self.host.db.session() as s:
+            await s.execute(
+                insert(models.failed_job).values(
+                    actor=msg.actor,
+                    kwargs=msg.kwargs,
+                    queue=msg.queue,
+                    message_id=msg.id,
+                    error=error,
+                    attempts=msg.attempt + 1,
+                    failed_at=self.host.clock.now(),
+                    state="failed",
+                )
+            )
+
+    # --- failures ------------------------------------------------------------------
+
+    async def failed(self, *, include_retried: bool = False, limit: int = 100) -> list[FailedJob]:
+        """Failed jobs, newest first."""
+        t = models.failed_job
+        query = select(t).order_by(t.c.failed_at.desc(), t.c.id.desc()).limit(limit)
+        if not include_retried:
+            query = query.where(t.c.state == "failed")
+        async with self.host.db.session() as s:
+            rows = (await s.execute(query)).mappings().all()
+        return [FailedJob.from_row(dict(r)) for r in rows]
+
+    async def retry(self, failed_id: int) -> str:
+        """Send a failed job again with a fresh set of retries; returns the new message id."""
+        t = models.failed_job
+        async with self.host.db.session() as s:
+            row = (
+                (await s.execute(select(t).where(t.c.id == failed_id).with_for_update()))
+                .mappings()
+                .one_or_none()
+            )
+            if row is None:
+                raise JobError(f"no failed job with id {failed_id}")
+            if row["state"] != "failed":
+                raise JobError(f"failed job {failed_id} was already retried")
+            msg = self.message(row["actor"], dict(row["kwargs"]), origin=f"retry:{failed_id}")
+            await s.execute(
+                update(t)
+                .where(t.c.id == failed_id)
+                .values(state="retried", retried_at=self.host.clock.now(), retry_message_id=msg.id)
+            )
+            await self.enqueue([msg])
+        return msg.id
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class FailedJob(msgspec.Struct, kw_only=True):
+    """A job that ran out of retries, as admins see it."""
+
+    id: int
+    actor: str
+    kwargs: dict[str, Any]
+    queue: str
+    message_id: str
+    error: str
+    attempts: int
+    failed_at: str
+    state: str
+    retried_at: str | None = None
+    retry_message_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> FailedJob:
+        row = models.row_times(row, "failed_at", "retried_at")
+        return cls(
+            **{
+                **row,
+                "failed_at": row["failed_at"].isoformat(),
+                "retried_at": row["retried_at"].isoformat() if row["retried_at"] else None,
+            }
+        )
+
+
+async def _call(fn: Any, kwargs: dict[str, Any]) -> None:
+    if inspect.iscoroutinefunction(fn):
+        await fn(**kwargs)
+        return
+    result = await asyncio.to_thread(fn, **kwargs)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).strip()
+
+
+# --- the embedded runner -----------------------------------------------------------------
+
+
+class EmbeddedJobs(Jobs):
+    """Jobs in this process: a queue in memory ordered by when each message is due.
+
+    Due times are read from ``host.clock``, so a test moves a frozen clock past a backoff
+    and calls :meth:`drain`; the web process runs :meth:`run` as a background task. The
+    queue does not survive a restart: events are recovered from the outbox at start-up,
+    other jobs sent just before a stop are lost (production uses Redis).
+    """
+
+    embedded = True
+
+    def __init__(self, host: Host, *, concurrency: int = 4) -> None:
+        super().__init__(host)
+        self.concurrency = concurrency
+        self._heap: list[tuple[float, int, JobMessage]] = []
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+
+    def _now(self) -> float:
+        return self.host.clock.now().timestamp()
+
+    async def enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
+        due = self._now() + delay
+        for msg in messages:
+            heapq.heappush(self._heap, (due, next(self._seq), msg))
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting, due or not."""
+        return len(self._heap)
+
+    def _take_due(self) -> list[JobMessage]:
+        now = self._now()
+        due: list[JobMessage] = []
+        while self._heap and self._heap[0][0] <= now:
+            due.append(heapq.heappop(self._heap)[2])
+        return due
+
+    async def drain(self, *, limit: int = 10_000) -> int:
+        """Run every message due now, and those they send that are due now; returns how many."""
+        ran = 0
+        while ran < limit and (due := self._take_due()):
+            for msg in due:
+                await self.execute(msg)
+                ran += 1
+        return ran
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run messages as they fall due until ``stop`` is set."""
+        gate = asyncio.Semaphore(self.concurrency)
+        running: set[asyncio.Task[bool]] = set()
+
+        async def one(msg: JobMessage) -> bool:
+            async with gate:
+                return await self.execute(msg)
+
+        while not stop.is_set():
+            for msg in self._take_due():
+                task = asyncio.create_task(one(msg))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            self._wake.clear()
+            wait = 1.0 if not self._heap else min(1.0, max(0.0, self._heap[0][0] - self._now()))
+            waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+        if running:
+            await asyncio.wait(running, timeout=30)
+
+
+# --- the Redis runner --------------------------------------------------------------------
+
+
+class RedisJobs(Jobs):
+    """Jobs through Redis: a dramatiq ``RedisBroker`` with one dramatiq actor per actor.
+
+    Any process may send. ``kabinet worker`` runs :func:`run_worker`: dramatiq's consumer
+    and worker threads hand each message to this process's event loop, where
+    :meth:`Jobs.execute` runs it with the same host as everywhere else.
+    """
+
+    def __init__(self, host: Host, url: str) -> None:
+        from dramatiq.brokers.redis import RedisBroker
+
+        super().__init__(host)
+        self.broker = RedisBroker(  # type: ignore[no-untyped-call]
+            url=url, namespace=REDIS_NAMESPACE, middleware=[]
+        )
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._actors: dict[str, dramatiq.Actor[Any, Any]] = {}
+        for name, (_plugin, actor) in sorted(host.actors.items()):
+            self._declare(name, actor.queue)
+
+    def _declare(self, name: str, queue: str) -> None:
+        import dramatiq
+
+        def run(*data: Any) -> None:
+            self._run_threadsafe(JobMessage.from_wire(name, queue, data))
+
+        self._actors[name] = dramatiq.Actor(
+            run, broker=self.broker, actor_name=name, queue_name=queue, priority=0, options={}
+        )
+
+    def _run_threadsafe(self, msg: JobMessage) -> None:
+        """Called in a dramatiq worker thread: run the job on the host's event loop."""
+        if self.loop is None:
+            raise RuntimeError("jobs run only inside `kabinet worker`")
+        asyncio.run_coroutine_threadsafe(self.execute(msg), self.loop).result()
+
+    def _enqueue_sync(self, messages: Sequence[JobMessage], delay_ms: int | None) -> None:
+        for msg in messages:
+            dm = self._actors[msg.actor].message_with_options(args=tuple(msg.to_wire()))
+            self.broker.enqueue(dm, delay=delay_ms)
+
+    async def enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
+        delay_ms = int(delay * 1000) if delay > 0 else None
+        # redis-py here is blocking; a thread keeps the event loop (web requests) free.
+        await asyncio.to_thread(self._enqueue_sync, messages, delay_ms)
+
+    @property
+    def queues(self) -> set[str]:
+        return set(self.broker.get_declared_queues())
+
+    async def close(self) -> None:
+        self.broker.close()
+        self.broker.client.close()
+
+
+def create_jobs(host: Host) -> Jobs:
+    """The runner the settings ask for."""
+    url = host.settings.host.redis_url
+    return RedisJobs(host, url) if url else EmbeddedJobs(host)
+
+
+async def run_worker(
+    host: Host,
+    stop: asyncio.Event,
+    *,
+    threads: int = 8,
+    queues: Sequence[str] = (),
+    relay: bool = True,
+) -> None:
+    """``kabinet worker``: consume Redis until ``stop`` is set, then finish running jobs."""
+    from dramatiq import Worker
+    from dramatiq.common import dq_name
+
+    jobs = host.jobs
+    if not isinstance(jobs, RedisJobs):
+        raise JobError(
+            "kabinet worker needs [host] redis_url; without it the web process runs jobs itself"
+        )
+    unknown = set(queues) - jobs.queues
+    if unknown:
+        raise JobError(
+            f"no actor uses queue(s) {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(jobs.queues))})"
+        )
+    jobs.loop = asyncio.get_running_loop()
+    wanted = {q for name in queues for q in (name, dq_name(name))} or None
+    # A short idle poll keeps the delay from commit to handling well under a second.
+    worker = Worker(jobs.broker, queues=wanted, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    relay_task = asyncio.create_task(host.events.run_relay(stop)) if relay else None
+    try:
+        await stop.wait()
+    finally:
+        if relay_task is not None:
+            await relay_task
+        # Worker threads wait on this loop, so stop them from another thread.
+        await asyncio.to_thread(worker.stop, 30_000)
+        jobs.loop = None
+
+
+# --- background work in the web process ----------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Background:
+    stop: asyncio.Event
+    tasks: list[asyncio.Task[None]]
+
+
+async def start_embedded(host: Host) -> None:
+    """Start what a web process runs besides requests.
+
+    Always the event relay (so an event published by a request reaches the job system
+    at once); in the embedded default also the job runner and the scheduler, and a pass
+    that re-sends events whose delivery a previous process did not finish.
+    """
+    from kabinet.scheduler import Scheduler
+
+    if host.services.get("host.background") is not None:
+        return
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(host.events.run_relay(stop), name="kabinet-relay")]
+    jobs = host.jobs
+    if isinstance(jobs, EmbeddedJobs):
+        await host.events.redeliver_stale(older_than=0.0)
+        tasks.append(asyncio.create_task(jobs.run(stop), name="kabinet-jobs"))
+        tasks.append(asyncio.create_task(Scheduler(host).run(stop), name="kabinet-scheduler"))
+    host.services["host.background"] = _Background(stop=stop, tasks=tasks)
+
+
+async def stop_embedded(host: Host) -> None:
+    """Stop what :func:`start_embedded` started, letting running jobs finish."""
+    bg = host.services.pop("host.background", None)
+    if isinstance(bg, _Background):
+        bg.stop.set()
+        for task in bg.tasks:
+            with contextlib.suppress(Exception):
+                await task
+    with contextlib.suppress(Exception):
+        await host.jobs.close()
