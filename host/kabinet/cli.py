@@ -48,10 +48,20 @@ def run(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
 
     @functools.wraps(coro_fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             return asyncio.run(coro_fn(*args, **kwargs))
         except StartupError as exc:
             raise Failure(str(exc)) from None
+        except SQLAlchemyError as exc:  # e.g. the database is unreachable: say so, no traceback
+            cause = str(getattr(exc, "orig", None) or exc).strip()
+            first = cause.splitlines()[0] if cause else type(exc).__name__
+            raise Failure(f"database error: {first}") from None
+        except ConnectionError as exc:
+            raise Failure(f"cannot connect to the database: {exc}") from None
+        except OSError as exc:
+            raise Failure(f"{type(exc).__name__}: {exc}") from None
 
     return wrapper
 
@@ -102,6 +112,7 @@ class KabinetGroup(click.Group):
     "--settings",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="KABINET_SETTINGS",
+    is_eager=True,  # read before --help, which lists the enabled plugins' commands
     help="The settings file (default: ./settings.toml, or $KABINET_SETTINGS).",
 )
 @click.version_option(package_name="kabinet", prog_name="kabinet")
