@@ -1,0 +1,48 @@
+"""Tables of the ``keycloak`` plugin.
+
+``keycloak_login`` holds a sign-in between leaving for Keycloak and coming back: the
+browser keeps only a random value in a cookie, stored here as its SHA-256, so the state,
+nonce and PKCE verifier never leave the server and each can be used once.
+``keycloak_session`` ties a portal session (by identity's session key, itself a digest)
+to the Keycloak session it came from, so that logging out of one ends the other.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text
+
+from kabinet.db import plugin_metadata
+
+metadata = plugin_metadata()
+
+login = Table(
+    "keycloak_login",
+    metadata,
+    Column("key", String(64), primary_key=True, comment="SHA-256 of the browser's cookie"),
+    Column("state", String(100), nullable=False),
+    Column("nonce", String(100), nullable=False),
+    Column("code_verifier", String(200), nullable=False),
+    Column("redirect_uri", String(500), nullable=False),
+    Column("next_path", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    comment="Sign-ins in progress at Keycloak; each row is used once",
+)
+
+session = Table(
+    "keycloak_session",
+    metadata,
+    Column("key", String(64), primary_key=True, comment="identity's session key (a digest)"),
+    Column(
+        "account_id",
+        Integer,
+        ForeignKey("identity_account.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("subject", String(200), nullable=False, comment="Keycloak's user id (sub)"),
+    Column("keycloak_session", String(200), nullable=False, comment="Keycloak's sid"),
+    Column("refresh_token", Text, nullable=False),
+    Column("id_token", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    comment="The Keycloak session behind each portal session started through Keycloak",
+)

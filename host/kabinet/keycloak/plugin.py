@@ -1,0 +1,81 @@
+"""Hook implementations of the built-in ``keycloak`` plugin (inactive without server_url)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import kabinet
+from kabinet.contrib import Database, Manifest, Subscription
+from kabinet.hookspecs import hookimpl
+from kabinet.keycloak import events
+from kabinet.keycloak.models import metadata
+from kabinet.keycloak.settings import KeycloakSettings
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+HERE = Path(__file__).parent
+
+
+@hookimpl
+def manifest() -> Manifest:
+    return Manifest(
+        name="keycloak",
+        version=kabinet.__version__,
+        title={"ru": "Вход через Keycloak", "en": "Keycloak sign-in"},
+        requires=("identity", "roles"),
+        settings=KeycloakSettings,
+        description="Sign-in through Keycloak (OIDC with PKCE); roles and grants pushed to it.",
+    )
+
+
+@hookimpl
+def database() -> Database:
+    return Database(metadata=metadata, migrations=HERE / "migrations")
+
+
+def _service(host: Host) -> Any:
+    """The service, made on first use when Keycloak is configured (web, worker or CLI)."""
+    from kabinet.keycloak.service import KeycloakService
+
+    settings: KeycloakSettings = host.plugin_settings("keycloak")
+    if not settings.active:
+        return None
+    service = host.services.get("keycloak")
+    if service is None:
+        service = KeycloakService(host, settings)
+        host.services["keycloak"] = service
+    return service
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    from kabinet.keycloak.routes import KeycloakRoutes
+
+    return [KeycloakRoutes]
+
+
+@hookimpl
+def template_dir() -> Path:
+    return HERE / "templates"
+
+
+@hookimpl
+def subscriptions(host: Host) -> list[Subscription]:
+    service = _service(host)
+    if service is None:
+        return []
+    return events.subscriptions(host, service.sync)
+
+
+@hookimpl
+def startup(host: Host) -> None:
+    _service(host)
+
+
+@hookimpl
+async def shutdown(host: Host) -> None:
+    service = host.services.pop("keycloak", None)
+    if service is not None:
+        await service.aclose()

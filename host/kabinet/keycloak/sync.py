@@ -1,0 +1,310 @@
+"""Pushing the portal's people, roles and grants to Keycloak through its admin API.
+
+The portal is the source of truth. A role is a realm role (named by its code); a grant in
+organization 7 is membership of the group ``/org-7/<role>``; a global grant is the realm
+role on the user; a disabled account is a disabled Keycloak user. Every push is
+idempotent: :meth:`KeycloakSync.push_person` reads the person's grants as they are now and
+makes Keycloak match them (adding what is missing, removing only what the portal manages),
+so a retried, repeated or reordered event gives the same result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from keycloak.exceptions import KeycloakError
+from sqlalchemy import select, update
+
+from kabinet.identity.models import Account
+
+if TYPE_CHECKING:
+    from keycloak import KeycloakAdmin
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from kabinet.host import Host
+    from kabinet.keycloak.client import KeycloakClients
+    from kabinet.keycloak.settings import KeycloakSettings
+
+log = structlog.get_logger("kabinet.keycloak")
+
+NOT_FOUND = 404
+CONFLICT = 409
+
+
+class SyncError(Exception):
+    """Keycloak refused a push in a way a retry will not fix (the message says why)."""
+
+
+def _status(exc: KeycloakError) -> int | None:
+    code = getattr(exc, "response_code", None)
+    return int(code) if code is not None else None
+
+
+class KeycloakSync:
+    """Creates users, realm roles and organization groups in Keycloak and keeps them in step."""
+
+    def __init__(self, host: Host, clients: KeycloakClients, settings: KeycloakSettings) -> None:
+        self.host = host
+        self.clients = clients
+        self.settings = settings
+        self._group_re = re.compile(rf"^/{re.escape(settings.group_prefix)}\d+/[^/]+$")
+
+    # -- names ---------------------------------------------------------------------------
+
+    def role_name(self, code: str) -> str:
+        return f"{self.settings.role_prefix}{code}"
+
+    def group_path(self, organization: int, code: str) -> str:
+        return f"/{self.settings.group_prefix}{organization}/{self.role_name(code)}"
+
+    def _admin(self) -> KeycloakAdmin:
+        return self.clients.admin()
+
+    # -- roles and groups ----------------------------------------------------------------
+
+    async def ensure_role(self, code: str, description: str = "") -> dict[str, Any]:
+        """The realm role of portal role ``code``, created when missing."""
+        admin = self._admin()
+        name = self.role_name(code)
+        try:
+            return await admin.a_get_realm_role(name)
+        except KeycloakError as exc:
+            if _status(exc) != NOT_FOUND:
+                raise
+        payload: dict[str, Any] = {
+            "name": name,
+            "description": description or f"Kabinet role {code}",
+            "attributes": {"kabinet": ["role"]},
+        }
+        await admin.a_create_realm_role(payload, skip_exists=True)
+        log.info("keycloak.role_created", role=name)
+        return await admin.a_get_realm_role(name)
+
+    async def describe_role(self, code: str, description: str) -> None:
+        """Keep the realm role's description in step with the portal role's names."""
+        role = await self.ensure_role(code, description)
+        if role.get("description") != description:
+            await self._admin().a_update_realm_role(
+                self.role_name(code), {"name": role["name"], "description": description}
+            )
+
+    async def remove_role(self, code: str) -> None:
+        """Delete a deleted portal role's realm role and its groups in every organization."""
+        admin = self._admin()
+        name = self.role_name(code)
+        try:
+            await admin.a_delete_realm_role(name)
+            log.info("keycloak.role_deleted", role=name)
+        except KeycloakError as exc:
+            if _status(exc) != NOT_FOUND:
+                raise
+        for top in await admin.a_get_groups({"search": self.settings.group_prefix}):
+            if not re.fullmatch(rf"/{re.escape(self.settings.group_prefix)}\d+", top["path"]):
+                continue
+            for child in await admin.a_get_group_children(top["id"]):
+                if child["name"] == name:
+                    await admin.a_delete_group(child["id"])
+
+    async def _group_by_path(self, path: str) -> dict[str, Any] | None:
+        try:
+            return await self._admin().a_get_group_by_path(path)
+        except KeycloakError as exc:
+            if _status(exc) == NOT_FOUND:
+                return None
+            raise
+
+    async def ensure_group(self, organization: int, code: str) -> str:
+        """The id of group ``/org-<organization>/<role>``, creating it (and its parent)."""
+        admin = self._admin()
+        path = self.group_path(organization, code)
+        found = await self._group_by_path(path)
+        if found is not None:
+            return str(found["id"])
+        parent_path = f"/{self.settings.group_prefix}{organization}"
+        parent = await self._group_by_path(parent_path)
+        if parent is None:
+            await admin.a_create_group(
+                {
+                    "name": parent_path[1:],
+                    "attributes": {"kabinet_organization": [str(organization)]},
+                },
+                skip_exists=True,
+            )
+            parent = await self._group_by_path(parent_path)
+            if parent is None:
+                raise SyncError(f"group {parent_path} was created but cannot be found")
+        await admin.a_create_group(
+            {"name": self.role_name(code)}, parent=str(parent["id"]), skip_exists=True
+        )
+        found = await self._group_by_path(path)
+        if found is None:
+            raise SyncError(f"group {path} was created but cannot be found")
+        log.info("keycloak.group_created", group=path)
+        return str(found["id"])
+
+    # -- users ---------------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        *,
+        email: str | None,
+        full_name: str = "",
+        phone: str | None = None,
+        password: str | None = None,
+        email_verified: bool = False,
+        enabled: bool = True,
+        account_id: int | None = None,
+        session: AsyncSession | None = None,
+    ) -> str:
+        """Create the person's Keycloak user (the portal's registration in Keycloak mode).
+
+        The username is the e-mail address (else the phone number); the password, when
+        given, is set as a credential and never logged. Confirmation codes stay in the
+        portal: ``email_verified`` says whether the portal has confirmed the address.
+        With ``account_id`` the account is linked to the new user (its ``external_subject``),
+        in ``session`` when given. Returns Keycloak's user id.
+        """
+        username = (email or phone or "").strip().lower()
+        if not username:
+            raise SyncError("a Keycloak user needs an e-mail address or a phone number")
+        first, _, last = full_name.strip().partition(" ")
+        payload: dict[str, Any] = {
+            "username": username,
+            "enabled": enabled,
+            "emailVerified": bool(email and email_verified),
+            "firstName": first,
+            "lastName": last.strip(),
+            "attributes": {},
+        }
+        if email:
+            payload["email"] = email.strip().lower()
+        if phone:
+            payload["attributes"]["phoneNumber"] = [phone]
+        if account_id is not None:
+            payload["attributes"]["kabinet_account"] = [str(account_id)]
+        if password:
+            payload["credentials"] = [{"type": "password", "value": password, "temporary": False}]
+        try:
+            user_id = await self._admin().a_create_user(payload)
+        except KeycloakError as exc:
+            if _status(exc) != CONFLICT:
+                raise
+            existing = await self._find_user(email, username)
+            if existing is None:
+                raise SyncError(
+                    f"Keycloak has a user like {username!r} but will not show it"
+                ) from None
+            user_id = existing
+        log.info("keycloak.user_created", account=account_id)
+        if account_id is not None:
+            await self._link(account_id, user_id, session)
+        return str(user_id)
+
+    async def _find_user(self, email: str | None, username: str) -> str | None:
+        admin = self._admin()
+        if email:
+            found = await admin.a_get_users({"email": email.lower(), "exact": True})
+            if found:
+                return str(found[0]["id"])
+        found_id = await admin.a_get_user_id(username)
+        return str(found_id) if found_id else None
+
+    async def _link(self, account_id: int, subject: str, session: AsyncSession | None) -> None:
+        """Remember the account's Keycloak user (``identity_account.external_subject``)."""
+        query = update(Account).where(Account.id == account_id).values(external_subject=subject)
+        if session is not None:
+            await session.execute(query)
+            return
+        async with self.host.db.session() as own:
+            await own.execute(query)
+
+    async def user_of(self, account: Account, session: AsyncSession | None = None) -> str:
+        """The account's Keycloak user id: linked, found by e-mail, or created."""
+        if account.external_subject:
+            try:
+                await self._admin().a_get_user(account.external_subject)
+                return account.external_subject
+            except KeycloakError as exc:
+                if _status(exc) != NOT_FOUND:
+                    raise
+                log.warning("keycloak.user_vanished", account=account.id)
+        username = (account.email or account.phone or f"kabinet-{account.id}").lower()
+        found = await self._find_user(account.email, username)
+        if found is not None:
+            await self._link(account.id, found, session)
+            return found
+        return await self.create_user(
+            email=account.email,
+            full_name=account.full_name,
+            phone=account.phone,
+            email_verified=account.email_confirmed,
+            enabled=account.status == "active",
+            account_id=account.id,
+            session=session,
+        )
+
+    async def _account(self, person_id: int, session: AsyncSession | None) -> Account | None:
+        query = select(Account).where(Account.id == person_id)
+        if session is not None:
+            return (await session.scalars(query)).first()
+        async with self.host.db.session() as own:
+            return (await own.scalars(query)).first()
+
+    # -- pushing a person ----------------------------------------------------------------
+
+    async def push_person(self, person_id: int, session: AsyncSession | None = None) -> None:
+        """Make the person's Keycloak user match the portal: enabled, realm roles, groups."""
+        account = await self._account(person_id, session)
+        if account is None:
+            log.info("keycloak.push_skipped", person=person_id, why="no such account")
+            return
+        user_id = await self.user_of(account, session)
+        await self._push_enabled(user_id, account.status == "active")
+        roles_service = self.host.services["roles"]
+        grants = await roles_service.grants_of(person_id)
+        portal_roles = {self.role_name(r.code): r for r in await roles_service.roles()}
+        want_roles = {self.role_name(g.role.code) for g in grants if g.organization_id is None}
+        want_groups = {
+            (g.organization_id, g.role.code) for g in grants if g.organization_id is not None
+        }
+        await self._push_roles(user_id, want_roles, portal_roles)
+        await self._push_groups(user_id, want_groups)
+        log.info("keycloak.person_pushed", person=person_id)
+
+    async def _push_enabled(self, user_id: str, enabled: bool) -> None:
+        admin = self._admin()
+        user = await admin.a_get_user(user_id)
+        if bool(user.get("enabled")) != enabled:
+            await admin.a_update_user(user_id, {"enabled": enabled})
+            if not enabled:
+                await admin.a_user_logout(user_id)
+
+    async def _push_roles(self, user_id: str, want: set[str], portal: dict[str, Any]) -> None:
+        admin = self._admin()
+        have = {r["name"]: r for r in await admin.a_get_realm_roles_of_user(user_id)}
+        missing = sorted(want - set(have))
+        if missing:
+            reps = [
+                await self.ensure_role(portal[n].code) if n in portal else None for n in missing
+            ]
+            await admin.a_assign_realm_roles(user_id, [r for r in reps if r is not None])
+        extra = [have[n] for n in sorted(set(have) - want) if n in portal]
+        if extra:
+            await admin.a_delete_realm_roles_of_user(user_id, extra)
+
+    async def _push_groups(self, user_id: str, want: Iterable[tuple[int, str]]) -> None:
+        admin = self._admin()
+        have = {
+            g["path"]: str(g["id"])
+            for g in await admin.a_get_user_groups(user_id)
+            if self._group_re.match(g["path"])
+        }
+        wanted = {self.group_path(org, code): (org, code) for org, code in want}
+        for path in sorted(set(wanted) - set(have)):
+            group_id = await self.ensure_group(*wanted[path])
+            await admin.a_group_user_add(user_id, group_id)
+        for path in sorted(set(have) - set(wanted)):
+            await admin.a_group_user_remove(user_id, have[path])
