@@ -18,9 +18,17 @@ from kabinet.testing import drop_database, migrated_database
 _numbers = itertools.count(1)
 
 
+@pytest.fixture(scope="module")
+async def module_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated database for one test module (tests there use their own people)."""
+    url = await migrated_database(tmp_path_factory.mktemp("roles"))
+    yield url
+    await drop_database(url)
+
+
 @pytest.fixture
 async def fresh_url(tmp_path: Path) -> AsyncIterator[str]:
-    """A migrated database of this test alone (built-in roles get edited in some tests)."""
+    """A migrated database of this test alone (for tests that edit built-in roles)."""
     url = await migrated_database(tmp_path)
     yield url
     await drop_database(url)
@@ -30,12 +38,12 @@ HostFactory = Callable[..., Awaitable[Host]]
 
 
 @pytest.fixture
-async def make_host(fresh_url: str, clock: FrozenClock) -> AsyncIterator[HostFactory]:
+async def make_host(module_url: str, clock: FrozenClock) -> AsyncIterator[HostFactory]:
     """Start hosts (processes) on the test's database; all are shut down at the end."""
     started: list[Host] = []
 
     async def make(**kwargs: Any) -> Host:
-        env = {"KABINET__HOST__DATABASE_URL": fresh_url, **kwargs.pop("env", {})}
+        env = {"KABINET__HOST__DATABASE_URL": module_url, **kwargs.pop("env", {})}
         host = await Host.create(None, env=env, clock=clock, **kwargs)
         await host.startup()
         started.append(host)
