@@ -255,11 +255,10 @@ async def db_revision(ctx: click.Context, plugin: str, message: str, empty: bool
 def _serve(host: Any, bind: str, port: int) -> None:
     import uvicorn
 
-    from kabinet.web import collect_routes, create_app
+    from kabinet.web import build_app
 
-    routes = asyncio.run(collect_routes(host))
-    app = create_app(host, routes)
-    uvicorn.run(app, host=bind, port=port, log_level="warning")
+    app = run(build_app)(host)
+    uvicorn.run(app, host=bind, port=port, log_level="warning", log_config=None)
 
 
 @cli.command()
@@ -278,7 +277,11 @@ def serve(ctx: click.Context, bind: str, port: int) -> None:
 async def _demo(ctx: click.Context, var: Path) -> Any:
     host = await _build(
         ctx,
-        overrides={"database_url": f"sqlite+aiosqlite:///{var / 'demo.sqlite3'}", "debug": True},
+        overrides={
+            "database_url": f"sqlite+aiosqlite:///{var / 'demo.sqlite3'}",
+            "debug": True,
+            "openapi_public": True,
+        },
     )
     await host.migrations.upgrade()
     await host.plugins.acall("demo_data", host=host)

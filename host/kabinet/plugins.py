@@ -45,6 +45,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 BUILTINS: tuple[tuple[str, str], ...] = (
     ("host", "kabinet.builtin.host"),
     ("identity", "kabinet.identity.plugin"),
+    ("shell", "kabinet.builtin.shell"),
 )
 """Built-in plugins: (name, module). Always enabled; registered like any other."""
 

@@ -50,6 +50,12 @@ class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timezone: str = "Europe/Moscow"
     openapi: bool = True
     """Serve the OpenAPI schema at ``/api/schema``."""
+    openapi_public: bool = False
+    """Show the schema to anonymous visitors too (the demo does); else to signed-in people."""
+    hsts: bool = False
+    """Send Strict-Transport-Security even when ``base_url`` is not ``https://``."""
+    access_log: bool = True
+    """One log line per request (method, path, status, duration, request id)."""
     log_format: str = "console"
     """``console`` (readable) or ``json`` (production)."""
     log_level: str = "INFO"

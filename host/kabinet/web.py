@@ -1,16 +1,60 @@
-"""The Litestar app assembled from the plugins' routers."""
+"""The Litestar app assembled from the plugins' routers, middleware and shell contributions.
+
+How a request flows (``docs/architecture.md`` tells it at length):
+
+1. :class:`KabinetApp` takes or makes the request id, binds it for every log line, and adds
+   the security headers and ``X-Request-ID`` to whatever answer leaves, errors included.
+2. Plugins' middleware (the ``middleware`` hook; identity puts the person in
+   ``scope["user"]``) runs around the matched route.
+3. :func:`access_guard`, the one guard of the app, checks CSRF on unsafe requests and the
+   route's declared access rule. Routes without a rule never get here: :func:`check_rules`
+   refuses the app's start-up.
+4. The handler parses, calls a service and answers JSON or a page (:func:`kabinet.pages.page`).
+5. Any exception becomes problem details or an error page (:mod:`kabinet.problems`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import mimetypes
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router, get
+from litestar.connection import ASGIConnection
 from litestar.controller import Controller
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
-from litestar.response import Response
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.params import FromPath
+from litestar.response import File, Response
+from litestar.routes import ASGIRoute, HTTPRoute, WebSocketRoute
+from litestar.types import Message
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
+import kabinet
+from kabinet import logging as klogging
+from kabinet.access import RULE_KEY, Machine, Permission, Public, Rule, SignedIn, public, signed_in
+from kabinet.errors import StartupError
 from kabinet.host import Host
+from kabinet.pages import STATE_KEY, STATIC, Csrf, Shell, StaticFiles, principal_of
 from kabinet.plugins import PluginInfo, require_unique
+from kabinet.problems import EXCEPTION_HANDLERS
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READY_TIMEOUT = 5.0
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_HASH_CACHE = "public, max-age=31536000, immutable"
+
+
+# --- collecting what plugins contribute ----------------------------------------------------
 
 
 def route_prefixes(plugin: PluginInfo, value: Any) -> list[str]:
@@ -26,33 +70,344 @@ def route_prefixes(plugin: PluginInfo, value: Any) -> list[str]:
     )
 
 
+@dataclasses.dataclass
+class Contributions:
+    """What the plugins give the web app, collected once per process."""
+
+    routes: list[tuple[PluginInfo, Any]] = dataclasses.field(default_factory=list)
+    middleware: list[tuple[PluginInfo, Any]] = dataclasses.field(default_factory=list)
+    navigation: list[tuple[PluginInfo, Any]] = dataclasses.field(default_factory=list)
+    panels: list[tuple[PluginInfo, Any]] = dataclasses.field(default_factory=list)
+    template_dirs: list[Path] = dataclasses.field(default_factory=list)
+    static_dirs: dict[str, Path] = dataclasses.field(default_factory=dict)
+
+
 async def collect_routes(host: Host) -> list[Any]:
     """Every plugin's routers; two plugins may not claim one path."""
-    results = host.plugins.flat(await host.plugins.acall("routers", host=host))
-    claims = [(plugin, path) for plugin, value in results for path in route_prefixes(plugin, value)]
-    require_unique("route prefix", claims)
-    return [value for _, value in results]
+    return [value for _, value in (await collect(host)).routes]
 
 
-def create_app(host: Host, routes: list[Any]) -> Litestar:
-    """The ASGI app: plugin routes plus liveness and readiness."""
+async def collect(host: Host) -> Contributions:
+    """Call the web hooks of every plugin and check what they return."""
+    p = host.plugins
+    routes = p.flat(await p.acall("routers", host=host))
+    claims: dict[tuple[str, str], PluginInfo] = {}
+    for plugin, value in routes:
+        for path in route_prefixes(plugin, value):
+            # One plugin may answer several methods on one path; two plugins may not.
+            claims.setdefault((plugin.name, path), plugin)
+    require_unique("route prefix", [(plugin, path) for (_, path), plugin in claims.items()])
+    found = Contributions(routes=routes)
+    found.middleware = p.flat(await p.acall("middleware", host=host))
+    found.navigation = p.flat(await p.acall("navigation", host=host))
+    found.panels = p.flat(await p.acall("panels", host=host))
+    for result in await p.acall("template_dir"):
+        folder = Path(result.value)
+        if not folder.is_dir():  # noqa: ASYNC240 (once, at start-up)
+            raise result.plugin.fail(f"template_dir {folder} is not a folder")
+        found.template_dirs.append(folder)
+    found.static_dirs["shell"] = STATIC
+    for result in await p.acall("static_dir"):
+        folder = Path(result.value)
+        if not folder.is_dir():
+            raise result.plugin.fail(f"static_dir {folder} is not a folder")
+        if result.plugin.name in found.static_dirs:
+            raise result.plugin.fail(f"static files /static/{result.plugin.name}/ are taken")
+        found.static_dirs[result.plugin.name] = folder
+    return found
 
-    @get("/health", sync_to_thread=False, include_in_schema=False)
+
+# --- access -------------------------------------------------------------------------------
+
+
+def _is_auto_options(handler: BaseRouteHandler) -> bool:
+    """Litestar's generated OPTIONS handler (it only lists the allowed methods)."""
+    name = getattr(getattr(handler, "fn", None), "__qualname__", "")
+    return str(name).endswith("create_options_handler.<locals>.options_handler")
+
+
+def iter_handlers(app: Litestar) -> Iterable[tuple[str, BaseRouteHandler]]:
+    """Every (path, handler) of the assembled app, read from the app itself."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                yield route.path, handler
+        elif isinstance(route, (WebSocketRoute, ASGIRoute)):
+            yield route.path, route.route_handler
+
+
+def _methods(handler: BaseRouteHandler) -> str:
+    methods = getattr(handler, "http_methods", None)
+    return ", ".join(sorted(methods)) if methods else "WEBSOCKET/ASGI"
+
+
+def check_rules(app: Litestar, routes: list[tuple[PluginInfo, Any]]) -> None:
+    """Refuse start-up when a route handler declares no access rule."""
+    owners = sorted(
+        ((prefix, plugin) for plugin, value in routes for prefix in route_prefixes(plugin, value)),
+        key=lambda pair: -len(pair[0]),
+    )
+    for path, handler in iter_handlers(app):
+        rule = handler.opt.get(RULE_KEY)
+        if isinstance(rule, Rule) or _is_auto_options(handler):
+            continue
+        fault = (
+            f"route {_methods(handler)} {path} declares no access rule "
+            f"(pass access=public | signed_in | permission(...) | machine(...))"
+            if rule is None
+            else f"route {_methods(handler)} {path}: access={rule!r} is not an access rule"
+        )
+        for prefix, plugin in owners:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/") or prefix == "/":
+                raise plugin.fail(fault)
+        raise StartupError(fault)
+
+
+def _token_request(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """An API call by a program (a token, or no cookies at all): no CSRF to fear.
+
+    A browser sends cookies along with a forged request; a cross-site page cannot add an
+    ``Authorization`` header. Pages always need the token (a form can be forged).
+    """
+    path: str = connection.scope["path"]
+    headers = connection.headers
+    return path.startswith("/api/") and ("authorization" in headers or "cookie" not in headers)
+
+
+async def access_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """The one guard: CSRF on unsafe requests, then the route's access rule."""
+    rule = handler.opt.get(RULE_KEY)
+    method = connection.scope.get("method", "GET")
+    if method in UNSAFE and not isinstance(rule, Machine) and not _token_request(connection):
+        shell: Shell = connection.app.state[STATE_KEY]
+        await shell.csrf.check(connection)
+    if rule is None or isinstance(rule, (Public, Machine)):
+        # None here is Litestar's generated OPTIONS handler (check_rules refused the rest).
+        return
+    principal = principal_of(connection.scope)
+    if not principal.is_authenticated:
+        raise NotAuthorizedException("Sign in to continue.")
+    if isinstance(rule, SignedIn):
+        return
+    if isinstance(rule, Permission):
+        host: Host = connection.app.state["kabinet.host"]
+        if rule.scope == "global":
+            allowed = await host.access.can(principal, rule.code)
+        else:
+            allowed = bool(await host.access.organizations(principal, rule.code))
+        if allowed:
+            return
+        raise PermissionDeniedException(f"This needs the permission {rule.code}.")
+    raise PermissionDeniedException("Access rule not understood.")
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def security_headers(host: Host) -> list[tuple[bytes, bytes]]:
+    settings = host.settings.host
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+    headers = [
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        (b"x-frame-options", b"DENY"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if settings.hsts or settings.base_url.startswith("https://"):
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
+class KabinetApp(Litestar):
+    """Litestar, wrapped so that every answer (404s and errors too) gets the request id,
+    the security headers and one log line."""
+
+    def __init__(self, *, host: Host, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kabinet_host = host
+        self._headers = security_headers(host)
+        self._log = klogging.get_logger("kabinet.web")
+        self._access_log = host.settings.host.access_log
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        rid = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")
+                break
+        if not _REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        tokens = bind_contextvars(request_id=rid)
+        extra = [*self._headers, (b"x-request-id", rid.encode())]
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_with_headers)
+        finally:
+            if self._access_log:
+                self._log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+            reset_contextvars(**tokens)
+
+
+def secret_key(host: Host) -> bytes:
+    """``[host] secret_key``, else one generated once into ``<var_dir>/secret.key``."""
+    if host.settings.host.secret_key:
+        return host.settings.host.secret_key.encode()
+    path = host.settings.var_dir / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def _static_handler(static: StaticFiles) -> Any:
+    @get("/static/{plugin:str}/{file:path}", access=public, include_in_schema=False)
+    async def static_file(plugin: FromPath[str], file: FromPath[str]) -> File:
+        found = static.resolve(plugin, file.lstrip("/"))
+        if found is None:
+            raise NotFoundException()
+        path, hashed = found
+        return File(
+            path,
+            media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            content_disposition_type="inline",
+            headers={"Cache-Control": _HASH_CACHE if hashed else "no-cache"},
+        )
+
+    return static_file
+
+
+async def _run_check(name: str, check: Any) -> tuple[str, str | None]:
+    try:
+        return name, await asyncio.wait_for(check(), READY_TIMEOUT)
+    except TimeoutError:
+        return name, f"no answer within {READY_TIMEOUT:g} s"
+    except Exception as exc:  # a broken check is a failed check, not a crashed /ready
+        return name, f"{type(exc).__name__}: {exc}"
+
+
+def _health_routes(host: Host) -> list[Any]:
+    @get("/health", access=public, sync_to_thread=False, include_in_schema=False)
     def health() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @get("/ready", include_in_schema=False)
+    @get("/ready", access=public, include_in_schema=False)
     async def ready() -> Response[dict[str, Any]]:
-        checks = {}
-        for plugin, check in host.health_checks:
-            fault = await check.check(host)
-            checks[f"{plugin.name}.{check.name}"] = {"ok": fault is None, "error": fault}
-        ok = all(c["ok"] for c in checks.values())
-        return Response({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        """Readiness: every plugin's checks (the database, Redis when configured, …)."""
+        checks: list[tuple[str, Any]] = [
+            (f"{plugin.name}.{hc.name}", lambda hc=hc: hc.check(host))
+            for plugin, hc in host.health_checks
+        ]
+        results = await asyncio.gather(*(_run_check(n, c) for n, c in checks))
+        report = {
+            name: {"state": "ok"} if fault is None else {"state": "failed", "error": fault}
+            for name, fault in results
+        }
+        ok = all(fault is None for _, fault in results)
+        return Response(
+            {"status": "ready" if ok else "not ready", "checks": report},
+            status_code=200 if ok else 503,
+            headers={"Cache-Control": "no-store"},
+        )
 
-    return Litestar(
-        route_handlers=[health, ready, *routes],
+    return [health, ready]
+
+
+def _openapi(host: Host) -> OpenAPIConfig | None:
+    settings = host.settings.host
+    if not settings.openapi:
+        return None
+    rule = public if settings.openapi_public else signed_in
+    return OpenAPIConfig(
+        title="Kabinet API",
+        version=kabinet.__version__,
+        path="/api/schema",
+        render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        openapi_router=Router(
+            "/api/schema", route_handlers=[], include_in_schema=False, opt={RULE_KEY: rule}
+        ),
+    )
+
+
+async def build_app(host: Host) -> KabinetApp:
+    """The app factory used by ``kabinet serve`` and ``kabinet demo``."""
+    return create_app(host, await collect(host))
+
+
+def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
+    """The ASGI app from collected contributions (a bare list of routes is accepted too)."""
+    if isinstance(found, list):
+        found = Contributions(routes=[(_unknown(), r) for r in found])
+        found.static_dirs["shell"] = STATIC
+    settings = host.settings.host
+    klogging.configure(settings)
+    static = StaticFiles(found.static_dirs)
+    shell = Shell(
+        host=host,
+        template_dirs=found.template_dirs,
+        static=static,
+        navigation=list(found.navigation),
+        panels=list(found.panels),
+        csrf=Csrf(secret_key(host), secure=settings.base_url.startswith("https://")),
+    )
+    app = KabinetApp(
+        host=host,
+        route_handlers=[*_health_routes(host), _static_handler(static)]
+        + [value for _, value in found.routes],
+        middleware=[m for _, m in found.middleware],
+        guards=[access_guard],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=_openapi(host),
         on_startup=[host.startup],
         on_shutdown=[host.shutdown],
-        debug=host.settings.host.debug,
+        state=_state(host, shell),
+        logging_config=None,
+        debug=False,
+    )
+    check_rules(app, found.routes)
+    return app
+
+
+def _state(host: Host, shell: Shell) -> Any:
+    from litestar.datastructures import State
+
+    return State({"kabinet.host": host, STATE_KEY: shell})
+
+
+def _unknown() -> PluginInfo:
+    from kabinet.contrib import Manifest
+
+    return PluginInfo(
+        name="?",
+        entry_point="",
+        obj=None,
+        manifest=Manifest(name="?", version="", title={}),
+        enabled=True,
     )

@@ -1,0 +1,146 @@
+"""The built-in ``shell`` plugin: the home page, the language switch, the installed plugins.
+
+The layout itself (``templates/shell/base.html``), the error pages and the static files
+(``static/shell/``: our CSS and htmx) belong to this plugin too; the web app serves them
+for every other plugin's pages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+import redis.asyncio as aioredis
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+import kabinet
+from kabinet import i18n
+from kabinet.access import permission, public
+from kabinet.contrib import HealthCheck, Manifest, NavItem
+from kabinet.hookspecs import hookimpl
+from kabinet.pages import page, shell_of
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+PLUGINS_PERMISSION = "host.plugins.view"
+ONE_YEAR = 365 * 24 * 3600
+
+
+@hookimpl
+def manifest() -> Manifest:
+    return Manifest(
+        name="shell",
+        version=kabinet.__version__,
+        title={"ru": "Оболочка страниц", "en": "Page shell"},
+        description="The layout of every page, the home page and the language switch.",
+    )
+
+
+class LanguageForm(msgspec.Struct):
+    lang: str
+    next: str = "/"
+
+
+def safe_next(target: str) -> str:
+    """Only a path on this site (never ``//other.site`` or ``https://…``)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@get("/", access=public, include_in_schema=False)
+async def home(request: Request[Any, Any, Any]) -> Response[str]:
+    """What the portal is, with an entry per installed app."""
+    shell = shell_of(request)
+    lang = shell.language(request)
+    apps = [
+        {
+            "name": p.name,
+            "title": i18n.localized(p.manifest.title, lang),
+            "description": p.manifest.description,
+        }
+        for p in shell.host.plugins
+        if not p.builtin
+    ]
+    return await page(request, "shell/home.html", apps=apps)
+
+
+@post("/shell/language", access=public, include_in_schema=False)
+async def switch_language(
+    request: Request[Any, Any, Any],
+    data: Annotated[LanguageForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Response[str]:
+    """Remember the chosen language in a cookie and go back where the person was."""
+    languages = shell_of(request).host.settings.host.languages
+    response: Response[str] = Response(
+        "", status_code=HTTP_303_SEE_OTHER, headers={"Location": safe_next(data.next)}
+    )
+    if data.lang in languages:
+        response.set_cookie(
+            i18n.LANG_COOKIE, data.lang, max_age=ONE_YEAR, samesite="lax", httponly=True
+        )
+    return response
+
+
+@get(
+    "/shell/plugins",
+    access=permission(PLUGINS_PERMISSION, scope="global"),
+    include_in_schema=False,
+)
+async def plugins_page(request: Request[Any, Any, Any]) -> Response[str]:
+    """Admins see what is installed: name, version, enabled, requirements."""
+    host = shell_of(request).host
+    lang = shell_of(request).language(request)
+    rows = [
+        {
+            "name": p.name,
+            "title": i18n.localized(p.manifest.title, lang),
+            "version": p.version,
+            "enabled": p.enabled,
+            "builtin": p.builtin,
+            "requires": list(p.manifest.requires),
+            "distribution": p.distribution or "",
+        }
+        for p in host.plugins.installed
+    ]
+    return await page(request, "shell/plugins.html", plugins=rows)
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    return [home, switch_language, plugins_page]
+
+
+@hookimpl
+def navigation(host: Host) -> list[NavItem]:
+    return [
+        NavItem(
+            path="/shell/plugins",
+            label={"ru": "Приложения", "en": "Apps"},
+            permission=PLUGINS_PERMISSION,
+            order=900,
+        )
+    ]
+
+
+async def _redis(host: Host) -> str | None:
+    client = aioredis.from_url(host.settings.host.redis_url)
+    try:
+        await client.ping()
+    except Exception as exc:  # any fault of the connection means "not ready", with its reason
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.aclose()
+    return None
+
+
+@hookimpl
+def health_checks(host: Host) -> list[HealthCheck]:
+    """Redis, when the portal is configured to use it."""
+    if not host.settings.host.redis_url:
+        return []
+    return [HealthCheck(name="redis", check=_redis)]

@@ -1,0 +1,148 @@
+"""Languages: picking the person's language, message catalogs, and formatting for it.
+
+Russian is the default; a person switches with the shell's language switch (remembered in
+the ``kabinet_lang`` cookie), else ``Accept-Language`` decides among ``[host] languages``.
+
+Catalogs are Babel ``.po`` files in ``kabinet/locale/<lang>/LC_MESSAGES/messages.po``
+with English message ids. They are compiled when first used, in memory, with Babel (a
+``.mo`` file next to the ``.po`` is used instead when a build produced one), so neither a
+build step nor ``msgfmt`` is needed to run from a checkout. Times are stored in UTC and
+shown in the person's time zone (``[host] timezone`` unless the person has their own).
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError, dates, numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+LANG_COOKIE = "kabinet_lang"
+UTC = ZoneInfo("UTC")
+
+
+@functools.cache
+def translations(lang: str) -> gettext.NullTranslations:
+    """The catalog of ``lang`` (English ids pass through untranslated)."""
+    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    mo, po = folder / f"{DOMAIN}.mo", folder / f"{DOMAIN}.po"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as fp:
+            return Translations(fp, domain=DOMAIN)
+    if po.exists():
+        return Translations(io.BytesIO(compile_po(po)), domain=DOMAIN)
+    return gettext.NullTranslations()
+
+
+def compile_po(po: Path) -> bytes:
+    """The ``.mo`` bytes of a ``.po`` catalog."""
+    with po.open("rb") as fp:
+        catalog = read_po(fp)
+    out = io.BytesIO()
+    write_mo(out, catalog)
+    return out.getvalue()
+
+
+def gettext_(lang: str, message: str) -> str:
+    return translations(lang).gettext(message)
+
+
+def ngettext_(lang: str, singular: str, plural: str, n: int) -> str:
+    return translations(lang).ngettext(singular, plural, n)
+
+
+def negotiate(
+    cookie: str | None, accept_language: str | None, languages: Sequence[str], default: str
+) -> str:
+    """The language for a request: the remembered choice, else the browser's, else default."""
+    if cookie and cookie in languages:
+        return cookie
+    if accept_language:
+        for tag, _ in _parse_accept(accept_language):
+            base = tag.split("-")[0].lower()
+            if base in languages:
+                return base
+            if tag == "*":
+                break
+    return default
+
+
+def _parse_accept(header: str) -> list[tuple[str, float]]:
+    """``Accept-Language`` entries, best first (stable for equal weights)."""
+    items: list[tuple[str, float]] = []
+    for part in header.split(",")[:20]:
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if tag and q > 0:
+            items.append((tag.strip(), q))
+    return sorted(items, key=lambda item: -item[1])
+
+
+def localized(labels: Mapping[str, str], lang: str, fallback: str = "en") -> str:
+    """A label given per language (a plugin's title, a navigation entry)."""
+    return labels.get(lang) or labels.get(fallback) or next(iter(labels.values()), "")
+
+
+@functools.cache
+def locale(lang: str) -> Locale:
+    try:
+        return Locale.parse(lang)
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse("en")
+
+
+@functools.cache
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def to_local(value: datetime, tz: str) -> datetime:
+    """A stored time (UTC; naive means UTC) in time zone ``tz``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone(tz))
+
+
+def format_datetime(value: datetime | None, lang: str, tz: str, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    return dates.format_datetime(to_local(value, tz), format=fmt, locale=locale(lang))
+
+
+def format_date(value: date | datetime | None, lang: str, tz: str, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_local(value, tz).date()
+    return dates.format_date(value, format=fmt, locale=locale(lang))
+
+
+def format_number(value: float | Decimal | int | None, lang: str) -> str:
+    if value is None:
+        return ""
+    return numbers.format_decimal(value, locale=locale(lang))
+
+
+def format_money(value: float | Decimal | int | None, currency: str, lang: str) -> str:
+    if value is None:
+        return ""
+    return numbers.format_currency(value, currency, locale=locale(lang))

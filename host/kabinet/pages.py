@@ -1,0 +1,427 @@
+"""The page shell: templates, the person's language, navigation, panels, flash, CSRF, static.
+
+Pages are rendered with one asynchronous Jinja2 environment whose loader combines the
+host's templates (``kabinet/templates/shell/…``) and each plugin's ``template_dir``
+(``<plugin>/…``). A route renders a page with :func:`page`::
+
+    @get("/orders", access=permission("shipments.orders.view"))
+    async def orders(request: Request) -> Response[str]:
+        return await page(request, "shipments/orders.html", orders=...)
+
+Templates are asynchronous so that ``render_panels(slot, **context)`` can await panels and
+the access service; error pages are rendered by a synchronous twin (exception handlers
+are synchronous), which is why the base layout reads the navigation from a variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.exceptions import PermissionDeniedException
+from markupsafe import Markup
+
+import kabinet
+from kabinet import i18n
+from kabinet.access import ANONYMOUS, Principal
+from kabinet.contrib import NavItem, Panel
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+    from kabinet.plugins import PluginInfo
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static" / "shell"
+STATE_KEY = "kabinet.shell"
+CSRF_COOKIE = "kabinet_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+HTML = "text/html"
+_HASHED = re.compile(r"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{12})(?P<ext>\.[A-Za-z0-9]+)$")
+_MISSING = object()
+
+
+def principal_of(scope: Mapping[str, Any]) -> Principal:
+    """The person behind a request: what the identity middleware set, else anonymous."""
+    user = scope.get("user")
+    return user if isinstance(user, Principal) else ANONYMOUS
+
+
+def _state(scope: Any) -> dict[str, Any]:
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state
+
+
+# --- CSRF: a signed double-submit token -------------------------------------------------
+
+
+class Csrf:
+    """Issues and checks the token that every unsafe page request must carry.
+
+    The token lives in an HttpOnly cookie and is echoed by forms (``csrf_token`` field) or
+    by htmx (``X-CSRF-Token`` header, set once on ``<body>``). It is signed with the
+    portal's secret so that a cookie planted by a sibling domain is not accepted.
+    """
+
+    def __init__(self, secret: bytes, secure: bool) -> None:
+        self.secret = secret
+        self.secure = secure
+
+    def _sign(self, nonce: str) -> str:
+        return hmac.new(self.secret, nonce.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def valid(self, token: str | None) -> bool:
+        if not token or "." not in token:
+            return False
+        nonce, _, sig = token.partition(".")
+        return hmac.compare_digest(sig, self._sign(nonce))
+
+    def token(self, request: Request[Any, Any, Any]) -> str:
+        """The request's token, issuing a new one (set as a cookie by :func:`page`)."""
+        state = _state(request.scope)
+        current = state.get("kabinet.csrf")
+        if current:
+            return str(current)
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if cookie is None or not self.valid(cookie):
+            nonce = secrets.token_urlsafe(18)
+            cookie = f"{nonce}.{self._sign(nonce)}"
+            state["kabinet.csrf_new"] = True
+        state["kabinet.csrf"] = cookie
+        return cookie
+
+    def cookie(self, request: Request[Any, Any, Any]) -> Cookie | None:
+        state = _state(request.scope)
+        if not state.get("kabinet.csrf_new"):
+            return None
+        return Cookie(
+            key=CSRF_COOKIE,
+            value=state["kabinet.csrf"],
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/",
+        )
+
+    async def check(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        """Refuse (403) an unsafe request whose token is missing or differs from the cookie."""
+        cookie = connection.cookies.get(CSRF_COOKIE)
+        sent = connection.headers.get(CSRF_HEADER)
+        if sent is None:
+            content_type = connection.headers.get("content-type", "")
+            if content_type.startswith(
+                ("application/x-www-form-urlencoded", "multipart/form-data")
+            ):
+                form = await Request(connection.scope, connection.receive).form()
+                value = form.get(CSRF_FIELD)
+                sent = value if isinstance(value, str) else None
+        if not (cookie and sent and self.valid(cookie) and hmac.compare_digest(cookie, sent)):
+            raise PermissionDeniedException(
+                "The form has expired or did not come from this site. Reload the page and retry."
+            )
+
+
+# --- static files with content-hashed names ---------------------------------------------
+
+
+class StaticFiles:
+    """Static folders per plugin, served at ``/static/<plugin>/`` under hashed names.
+
+    ``url("shell", "kabinet.css")`` gives ``/static/shell/kabinet.<hash>.css``: the hash of
+    the content, so the file can be cached for a year and a new release gets a new URL.
+    """
+
+    def __init__(self, dirs: Mapping[str, Path]) -> None:
+        self.dirs = {name: path.resolve() for name, path in dirs.items()}
+        self._digests: dict[tuple[Path, float, int], str] = {}
+
+    def file(self, plugin: str, rel: str) -> Path | None:
+        root = self.dirs.get(plugin)
+        if root is None or "\x00" in rel:
+            return None
+        path = (root / rel).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return None
+        return path
+
+    def digest(self, path: Path) -> str:
+        stat = path.stat()
+        key = (path, stat.st_mtime, stat.st_size)
+        value = self._digests.get(key)
+        if value is None:
+            value = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            self._digests[key] = value
+        return value
+
+    def url(self, plugin: str, rel: str) -> str:
+        path = self.file(plugin, rel)
+        if path is None:
+            return f"/static/{plugin}/{rel}"
+        folder, _, name = rel.rpartition("/")
+        stem, dot, ext = name.rpartition(".")
+        hashed = f"{stem}.{self.digest(path)}.{ext}" if dot else f"{name}.{self.digest(path)}"
+        return f"/static/{plugin}/{folder + '/' if folder else ''}{hashed}"
+
+    def resolve(self, plugin: str, rel: str) -> tuple[Path, bool] | None:
+        """The file for a requested name, and whether the name carried its current hash."""
+        folder, _, name = rel.rpartition("/")
+        match = _HASHED.match(name)
+        if match:
+            real = f"{folder + '/' if folder else ''}{match['stem']}{match['ext']}"
+            path = self.file(plugin, real)
+            if path is not None:
+                return path, self.digest(path) == match["digest"]
+        path = self.file(plugin, rel)
+        return (path, False) if path is not None else None
+
+
+# --- the shell ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Shell:
+    """Everything a page needs from the host, built once with the app."""
+
+    host: Host
+    template_dirs: list[Path]
+    static: StaticFiles
+    navigation: list[tuple[PluginInfo, NavItem]]
+    panels: list[tuple[PluginInfo, Panel]]
+    csrf: Csrf
+    env: jinja2.Environment = dataclasses.field(init=False)
+    sync_env: jinja2.Environment = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.navigation.sort(key=lambda pair: (pair[1].order, pair[1].path))
+        self.panels.sort(key=lambda pair: (pair[1].slot, pair[1].order, pair[1].name))
+        self.env = self._environment(is_async=True)
+        self.sync_env = self._environment(is_async=False)
+
+    def _environment(self, *, is_async: bool) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([TEMPLATES, *self.template_dirs]),
+            autoescape=True,
+            enable_async=is_async,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=self.host.settings.host.debug,
+        )
+        env.install_gettext_callables(  # type: ignore[attr-defined]
+            gettext=_gettext, ngettext=_ngettext, newstyle=True
+        )
+        env.globals.update(
+            static=self.static.url,
+            version=kabinet.__version__,
+            localized=i18n.localized,
+            render_panels=self._render_panels,
+            flashes=_pop_flashes,
+        )
+        env.filters.update(
+            datetime=_fmt_datetime, date=_fmt_date, number=_fmt_number, money=_fmt_money
+        )
+        return env
+
+    # person-specific facts
+
+    def language(self, request: Request[Any, Any, Any]) -> str:
+        state = _state(request.scope)
+        lang = state.get("kabinet.lang")
+        if lang is None:
+            settings = self.host.settings.host
+            lang = i18n.negotiate(
+                request.cookies.get(i18n.LANG_COOKIE),
+                request.headers.get("accept-language"),
+                settings.languages,
+                settings.language,
+            )
+            state["kabinet.lang"] = lang
+        return str(lang)
+
+    def timezone(self, request: Request[Any, Any, Any]) -> str:
+        own = getattr(principal_of(request.scope), "timezone", None)
+        return own if isinstance(own, str) and own else self.host.settings.host.timezone
+
+    async def allowed(self, principal: Principal, code: str | None) -> bool:
+        """Whether ``principal`` may see an entry guarded by permission ``code``."""
+        if not principal.is_authenticated:
+            return False
+        if code is None:
+            return True
+        known = self.host.permissions.get(code)
+        if known is not None and known[1].scope == "global":
+            return await self.host.access.can(principal, code)
+        return bool(await self.host.access.organizations(principal, code))
+
+    async def nav_for(self, request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+        principal = principal_of(request.scope)
+        lang = self.language(request)
+        path = request.url.path
+        items = []
+        for _, item in self.navigation:
+            if await self.allowed(principal, item.permission):
+                items.append(
+                    {
+                        "path": item.path,
+                        "label": i18n.localized(item.label, lang),
+                        "icon": item.icon,
+                        "active": path == item.path or path.startswith(item.path.rstrip("/") + "/"),
+                    }
+                )
+        return items
+
+    @jinja2.pass_context
+    async def _render_panels(self, ctx: jinja2.runtime.Context, slot: str, **context: Any) -> str:
+        request: Request[Any, Any, Any] = ctx["request"]
+        principal = principal_of(request.scope)
+        parts = []
+        for _, panel in self.panels:
+            if panel.slot != slot or not await self.allowed_panel(principal, panel):
+                continue
+            html = panel.render(request=request, host=self.host, lang=ctx["lang"], **context)
+            if isinstance(html, Awaitable):
+                html = await html
+            title = i18n.localized(panel.title, ctx["lang"]) if panel.title else ""
+            heading = Markup("<h2>{}</h2>").format(title) if title else Markup("")
+            parts.append(
+                Markup('<section class="panel" data-panel="{}">{}{}</section>').format(
+                    # A panel's renderer returns HTML it has escaped itself (a template).
+                    panel.name,
+                    heading,
+                    Markup(html),  # noqa: S704
+                )
+            )
+        return Markup("").join(parts)
+
+    async def allowed_panel(self, principal: Principal, panel: Panel) -> bool:
+        return panel.permission is None or await self.allowed(principal, panel.permission)
+
+    def context(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        settings = self.host.settings.host
+        return {
+            "request": request,
+            "lang": self.language(request),
+            "tz": self.timezone(request),
+            "languages": settings.languages,
+            "principal": principal_of(request.scope),
+            "csrf_token": self.csrf.token(request),
+            "csrf_field": CSRF_FIELD,
+            "nav": [],
+        }
+
+    def _response(
+        self, request: Request[Any, Any, Any], html: str, status_code: int
+    ) -> Response[str]:
+        response = Response(
+            html,
+            status_code=status_code,
+            media_type=HTML,
+            headers={
+                "Cache-Control": "no-cache, private",
+                "Content-Language": self.language(request),
+                "Vary": "Cookie, Accept-Language",
+            },
+        )
+        cookie = self.csrf.cookie(request)
+        if cookie is not None:
+            response.set_cookie(cookie)
+        return response
+
+    async def render(
+        self, request: Request[Any, Any, Any], name: str, context: Mapping[str, Any], status: int
+    ) -> Response[str]:
+        ctx = self.context(request)
+        ctx["nav"] = await self.nav_for(request)
+        ctx.update(context)
+        html = await self.env.get_template(name).render_async(ctx)
+        return self._response(request, html, status)
+
+    def render_sync(
+        self, request: Request[Any, Any, Any], name: str, context: Mapping[str, Any], status: int
+    ) -> Response[str]:
+        """For exception handlers, which Litestar calls synchronously (no navigation)."""
+        ctx = self.context(request)
+        ctx.update(context)
+        html = self.sync_env.get_template(name).render(ctx)
+        return self._response(request, html, status)
+
+
+def shell_of(request: Request[Any, Any, Any]) -> Shell:
+    shell: Shell = request.app.state[STATE_KEY]
+    return shell
+
+
+async def page(
+    request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any
+) -> Response[str]:
+    """Render ``template`` in the shell for this person (language, navigation, CSRF)."""
+    return await shell_of(request).render(request, template, context, status_code)
+
+
+def language(request: Request[Any, Any, Any]) -> str:
+    """The language of this request's person."""
+    return shell_of(request).language(request)
+
+
+def flash(request: Request[Any, Any, Any], message: str, category: str = "info") -> None:
+    """Show ``message`` on the next page this person sees.
+
+    Kept in the session when there is one (so it survives a redirect), else only for the
+    page rendered by this request.
+    """
+    item = {"message": message, "category": category}
+    session = request.scope.get("session")
+    if isinstance(session, dict):
+        session["_flashes"] = [*session.get("_flashes", []), item]
+    else:
+        _state(request.scope).setdefault("kabinet.flashes", []).append(item)
+
+
+@jinja2.pass_context
+def _pop_flashes(ctx: jinja2.runtime.Context) -> list[dict[str, str]]:
+    request: Request[Any, Any, Any] = ctx["request"]
+    items: list[dict[str, str]] = _state(request.scope).pop("kabinet.flashes", [])
+    session = request.scope.get("session")
+    if isinstance(session, dict) and session.get("_flashes"):
+        items = [*session.pop("_flashes"), *items]
+    return items
+
+
+@jinja2.pass_context
+def _gettext(ctx: jinja2.runtime.Context, message: str) -> str:
+    return i18n.gettext_(ctx.get("lang", "en"), message)
+
+
+@jinja2.pass_context
+def _ngettext(ctx: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
+    return i18n.ngettext_(ctx.get("lang", "en"), singular, plural, n)
+
+
+@jinja2.pass_context
+def _fmt_datetime(ctx: jinja2.runtime.Context, value: Any, fmt: str = "medium") -> str:
+    return i18n.format_datetime(value, ctx["lang"], ctx["tz"], fmt)
+
+
+@jinja2.pass_context
+def _fmt_date(ctx: jinja2.runtime.Context, value: Any, fmt: str = "medium") -> str:
+    return i18n.format_date(value, ctx["lang"], ctx["tz"], fmt)
+
+
+@jinja2.pass_context
+def _fmt_number(ctx: jinja2.runtime.Context, value: Any) -> str:
+    return i18n.format_number(value, ctx["lang"])
+
+
+@jinja2.pass_context
+def _fmt_money(ctx: jinja2.runtime.Context, value: Any, currency: str = "RUB") -> str:
+    return i18n.format_money(value, currency, ctx["lang"])

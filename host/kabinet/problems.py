@@ -1,0 +1,212 @@
+"""The one error shape: RFC 9457 problem details for the API, a friendly page for people.
+
+Every exception reaching Litestar ends here. Requests under ``/api/`` get
+``application/problem+json`` (``type``, ``title``, ``status``, ``detail``, ``instance``, and
+``errors: [{field, message}]`` for invalid input); pages get the shell's error page in the
+person's language. An unexpected exception is logged with the request id and answered
+with a 500 that names nothing but that id.
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    SerializationException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar.types import ExceptionHandlersMap
+
+from kabinet import i18n
+from kabinet.logging import get_logger
+
+PROBLEM_JSON = "application/problem+json"
+VALIDATION_TYPE = "urn:kabinet:problem:validation"
+LOGIN_PATH = "/login"
+
+_MISSING_FIELD = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+TITLES = {
+    400: "Bad request",
+    401: "Sign-in required",
+    403: "Access denied",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid data",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+"""Short titles (English message ids; pages show them translated)."""
+
+PAGE_MESSAGES = {
+    400: "The request could not be understood. Go back and check what you entered.",
+    401: "Sign in to see this page.",
+    403: "You do not have access to this page. Ask your administrator if you need it.",
+    404: "There is no such page. Check the address or start from the home page.",
+    405: "This page cannot be used this way.",
+    500: "An error happened on our side. We have recorded it; please try again later.",
+    503: "The portal is temporarily unavailable. Please try again in a few minutes.",
+}
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details, with ``errors`` for invalid fields."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+    request_id: str | None = None
+
+
+def is_api(request: Request[Any, Any, Any]) -> bool:
+    path: str = request.scope["path"]
+    return path == "/api" or path.startswith("/api/")
+
+
+def request_id(request: Request[Any, Any, Any]) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+def field_errors(exc: HTTPException) -> list[dict[str, str]]:
+    """Each invalid field by name with what was expected."""
+    if isinstance(exc.__cause__, SerializationException):
+        return [{"field": "body", "message": f"not valid JSON: {exc.detail}"}]
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", ""))
+        key = str(item.get("key") or item.get("source") or "body")
+        field = "" if key == "data" else key
+        for pattern in (_MISSING_FIELD, _UNKNOWN_FIELD):
+            found = pattern.search(message)
+            if found:
+                at = _AT.search(message)
+                prefix = at["path"].lstrip(".") if at else field
+                field = f"{prefix}.{found['field']}" if prefix else found["field"]
+                message = _AT.sub("", message)
+        errors.append({"field": field or "body", "message": _AT.sub("", message)})
+    return errors
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    body = Problem(
+        type=type_,
+        title=title or TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=request.scope["path"],
+        errors=errors,
+        request_id=request_id(request),
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _error_page(request: Request[Any, Any, Any], status: int, detail: str | None) -> Response[Any]:
+    from kabinet.pages import STATE_KEY
+
+    shell = request.app.state.get(STATE_KEY)
+    if shell is None:
+        return problem(request, status, detail=detail)
+    lang = shell.language(request)
+    title = i18n.gettext_(lang, "Page not found" if status == 404 else TITLES.get(status, "Error"))
+    message = i18n.gettext_(lang, PAGE_MESSAGES.get(status, PAGE_MESSAGES[400]))
+    context = {
+        "status": status,
+        "title": title,
+        "message": message,
+        "request_id": request_id(request),
+    }
+    try:
+        return shell.render_sync(request, "shell/error.html", context, status)  # type: ignore[no-any-return]
+    except Exception:  # the error page itself failed: still answer, plainly
+        get_logger("kabinet.web").exception("error page failed")
+        return Response(f"{status} {title}", status_code=status, media_type="text/plain")
+
+
+def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's HTTP exceptions: 4xx problems or pages, 401 on a page goes to sign in."""
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status >= 500:
+        return handle_unexpected(request, exc)
+    if not is_api(request):
+        if isinstance(exc, NotAuthorizedException):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return Response(
+                "",
+                status_code=HTTP_303_SEE_OTHER,
+                headers={"Location": f"{LOGIN_PATH}?next={quote(target, safe='')}"},
+            )
+        response = _error_page(request, status, exc.detail)
+        response.headers.update(headers)
+        return response
+    if isinstance(exc, ValidationException) or (isinstance(exc, ClientException) and status == 400):
+        errors = field_errors(exc)
+        if errors:
+            names = ", ".join(e["field"] for e in errors)
+            return problem(
+                request,
+                400,
+                title="Invalid request data",
+                detail=f"Check these fields: {names}.",
+                type_=VALIDATION_TYPE,
+                errors=errors,
+                headers=headers,
+            )
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    detail = exc.detail if exc.detail and exc.detail.lower() != phrase.lower() else None
+    return problem(request, status, detail=detail, headers=headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Log the fault with its request id; answer 500 naming only that id."""
+    get_logger("kabinet.web").error(
+        "unhandled error",
+        method=request.scope.get("method"),
+        path=request.scope["path"],
+        exc_info=exc,
+    )
+    if is_api(request):
+        rid = request_id(request)
+        return problem(
+            request,
+            500,
+            detail=f"Please try again later. Request id: {rid}." if rid else None,
+        )
+    return _error_page(request, 500, None)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    HTTPException: handle_http,
+    Exception: handle_unexpected,
+}
