@@ -67,3 +67,26 @@ def messages(host: Host) -> list[dict[str, Any]]:
     if not folder.exists():
         return []
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+CSRF_RE = r'name="csrf_token" value="([^"]+)"'
+
+
+async def csrf(client: Any, path: str = "/login") -> str:
+    """The CSRF token a page hands out (the cookie is set on the client)."""
+    import re
+
+    page = await client.get(path)
+    found = re.search(CSRF_RE, page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+async def sign_in(client: Any, login: str, password: str = PASSWORD) -> Any:
+    token = await csrf(client)
+    return await client.post(
+        "/login",
+        data={"login": login, "password": password, "next": "/identity/profile",
+              "csrf_token": token},
+        follow_redirects=False,
+    )

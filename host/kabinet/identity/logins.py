@@ -180,6 +180,11 @@ class LoginService(AccountService):
         )
         return count
 
+    @staticmethod
+    def session_key(token: str) -> str:
+        """The key a session is stored under (never the cookie value itself)."""
+        return session_key(token)
+
     async def sessions_of(self, account_id: int) -> list[SessionRecord]:
         return await self.sessions.of_account(account_id)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import click
 
 import kabinet
-from kabinet.contrib import Database, Manifest, Permission
+from kabinet.contrib import Database, Manifest, NavItem, Permission
 from kabinet.hookspecs import hookimpl
 from kabinet.identity.models import metadata
 from kabinet.identity.services import identity_service
@@ -67,6 +70,25 @@ def permissions() -> list[Permission]:
 @hookimpl
 def startup(host: Host) -> None:
     identity_service(host)
+    merge_catalogs()
+
+
+def merge_catalogs() -> None:
+    """Add identity's Russian texts to the host's catalog (once per process)."""
+    from babel.support import Translations
+
+    from kabinet import i18n
+
+    for lang in ("ru",):
+        po = HERE / "locale" / lang / "LC_MESSAGES" / "messages.po"
+        catalog = i18n.translations(lang)
+        if (
+            po.exists()
+            and isinstance(catalog, Translations)
+            and not getattr(catalog, "_identity_merged", False)
+        ):
+            catalog.merge(Translations(io.BytesIO(i18n.compile_po(po))))
+            catalog._identity_merged = True  # type: ignore[attr-defined]
 
 
 @hookimpl
@@ -74,3 +96,64 @@ async def shutdown(host: Host) -> None:
     service = host.services.pop("identity", None)
     if service is not None:
         await service.close()
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    from kabinet.identity import api, pages
+
+    return [*pages.routers(), *api.routers()]
+
+
+@hookimpl
+def middleware(host: Host) -> list[Any]:
+    from kabinet.identity.middleware import IdentityMiddleware
+
+    return [IdentityMiddleware(host)]
+
+
+@hookimpl
+def template_dir() -> Path:
+    return HERE / "templates"
+
+
+@hookimpl
+def static_dir() -> Path:
+    return HERE / "static"
+
+
+@hookimpl
+def navigation(host: Host) -> list[NavItem]:
+    return [
+        NavItem(
+            path="/identity/accounts",
+            label={"ru": "Учётные записи", "en": "Accounts"},
+            permission="identity.accounts.manage",
+            order=800,
+        ),
+        NavItem(
+            path="/identity/audit",
+            label={"ru": "Журнал безопасности", "en": "Security log"},
+            permission="identity.audit.view",
+            order=810,
+        ),
+        NavItem(
+            path="/identity/profile",
+            label={"ru": "Мой профиль", "en": "My profile"},
+            order=900,
+        ),
+    ]
+
+
+@hookimpl
+def cli_commands() -> list[click.Command]:
+    from kabinet.identity.commands import users
+
+    return [users]
+
+
+@hookimpl
+async def demo_data(host: Host) -> None:
+    from kabinet.identity.commands import demo_accounts, print_demo
+
+    print_demo(await demo_accounts(host))

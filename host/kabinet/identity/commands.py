@@ -1,0 +1,95 @@
+"""``kabinet users …`` commands and the demo accounts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kabinet.cli import Failure, run
+from kabinet.identity.services import IdentityError, identity_service
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+DEMO_PASSWORD = "kabinet-demo"  # noqa: S105 - printed on purpose: demo accounts only
+DEMO_ACCOUNTS = (
+    # role, e-mail, name, organization of the grant (None: global, or no grant for "user")
+    ("user", "user@demo.kabinet.example", "Ольга Новикова", None),
+    ("client", "client@demo.kabinet.example", "Сергей Клиентов", 1),
+    ("manager", "manager@demo.kabinet.example", "Мария Менеджерова", None),
+    ("admin", "admin@demo.kabinet.example", "Андрей Админов", None),
+)
+
+
+async def grant(host: Host, person_id: int, role: str, organization: int | None) -> str | None:
+    """Give a role through the roles service; returns why not when it cannot."""
+    roles = host.services.get("roles")
+    if roles is None:
+        return "the roles service is not running in this process"
+    try:
+        await roles.grant(person_id, role, organization)
+    except Exception as exc:  # the roles plugin's refusal, shown to the operator as is
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def demo_accounts(host: Host) -> list[tuple[str, str, str | None]]:
+    """Create one demo account per built-in role; returns (role, login, problem)."""
+    service = identity_service(host)
+    made = []
+    for role, email, name, organization in DEMO_ACCOUNTS:
+        account = await service.find_by_email(email)
+        if account is None:
+            account = await service.create_account(
+                full_name=name, email=email, password=DEMO_PASSWORD, email_confirmed=True
+            )
+        problem = None
+        if role != "user":
+            problem = await grant(host, account.id, role, organization)
+        made.append((role, email, problem))
+    return made
+
+
+def print_demo(made: list[tuple[str, str, str | None]]) -> None:
+    click.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
+    for role, email, problem in made:
+        note = f"  (role not granted: {problem})" if problem else ""
+        click.echo(f"  {role:<8} {email}{note}")
+
+
+@click.group()
+def users() -> None:
+    """People who sign in: create the first admin."""
+
+
+@users.command("create-admin")
+@click.option("--email", required=True, help="The admin's e-mail (the login).")
+@click.option("--name", "full_name", default="Administrator", show_default=True)
+@click.password_option(help="The password (asked when not given).")
+@click.pass_context
+@run
+async def create_admin(ctx: click.Context, email: str, full_name: str, password: str) -> None:
+    """Create an account and give it the admin role globally."""
+    from kabinet.host import Host
+
+    settings: Any = ctx.find_root().params.get("settings")
+    host = await Host.create(str(settings) if settings else None)
+    await host.startup()
+    try:
+        service = identity_service(host)
+        if await service.find_by_email(email) is not None:
+            raise Failure(f"an account with e-mail {email} already exists")
+        try:
+            account = await service.create_account(
+                full_name=full_name, email=email, password=password, email_confirmed=True
+            )
+        except IdentityError as exc:
+            raise Failure(f"{exc.field or 'input'}: {exc.message}") from None
+        problem = await grant(host, account.id, "admin", None)
+        click.echo(f"created account {account.id} <{account.email}>")
+        if problem:
+            raise Failure(f"the admin role was not granted: {problem}")
+        click.echo("granted the admin role (global)")
+    finally:
+        await host.shutdown()

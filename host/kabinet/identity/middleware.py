@@ -1,0 +1,93 @@
+"""Who is asking: the session cookie (pages and API) or an API token (API only).
+
+The middleware puts a :class:`~kabinet.access.Principal` into ``scope["user"]`` before the
+route runs; the web app's guard reads it. A request costs one read of the session (with
+the account's version); the person's name, status and language come from process memory
+while that version holds. Tokens count only on ``/api/`` and only by the ``Authorization``
+header: a browser never sends one by itself, so API calls with a token need no CSRF check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Any
+
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+
+from kabinet.access import ANONYMOUS
+from kabinet.identity.services import identity_service
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Receive, Scope, Send
+
+    from kabinet.host import Host
+
+ADDRESS_KEY = "kabinet.address"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def cookie_value(scope: Scope, name: str) -> str | None:
+    header = _header(scope, b"cookie")
+    if not header:
+        return None
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip().strip('"') or None
+    return None
+
+
+def client_address(scope: Scope, trusted: frozenset[str]) -> str:
+    """The client's address; ``X-Forwarded-For`` is believed only from a trusted proxy."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else ""
+    if peer in trusted:
+        forwarded = _header(scope, b"x-forwarded-for")
+        if forwarded:
+            for hop in reversed([h.strip() for h in forwarded.split(",")]):
+                if hop and hop not in trusted:
+                    try:
+                        return str(ipaddress.ip_address(hop))
+                    except ValueError:
+                        break
+    return peer
+
+
+def address_of(scope: Any) -> str:
+    """The client address the middleware worked out for this request."""
+    state = scope.get("state") or {}
+    return str(state.get(ADDRESS_KEY, ""))
+
+
+class IdentityMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        service = identity_service(host)
+        self.cookie = service.settings.cookie_name
+        self.trusted = frozenset(service.settings.trusted_proxies)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        service = identity_service(self.host)
+        address = client_address(scope, self.trusted)
+        scope.setdefault("state", {})[ADDRESS_KEY] = address
+        principal = None
+        authorization = _header(scope, b"authorization")
+        if authorization is not None and scope["path"].startswith("/api/"):
+            scheme, _, credentials = authorization.partition(" ")
+            if scheme.lower() == "bearer":
+                principal = await service.resolve_token(credentials.strip(), address=address)
+        else:
+            token = cookie_value(scope, self.cookie)
+            if token:
+                principal = await service.resolve_session(token)
+        scope["user"] = principal or ANONYMOUS
+        await next_app(scope, receive, send)
