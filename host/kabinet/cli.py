@@ -140,7 +140,7 @@ async def plugins(ctx: click.Context) -> None:
                     p.version,
                     "yes" if p.enabled else "no",
                     ", ".join(p.manifest.requires) or "-",
-                    ", ".join(hooks) or "-",
+                    ", ".join(hooks) or (f"(cannot load: {p.problem})" if p.problem else "-"),
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(4)]

@@ -62,6 +62,8 @@ class PluginInfo:
     enabled: bool
     builtin: bool = False
     distribution: str | None = None
+    problem: str = ""
+    """Why a disabled plugin could not be loaded (it is listed, not refused)."""
 
     @property
     def version(self) -> str:
@@ -234,32 +236,32 @@ def load_plugins(
                 cand.entry_point,
                 f"the name is also claimed by entry point {other.entry_point}",
             )
-        try:
-            obj = cand.load()
-        except Exception as exc:  # any import fault of a plugin is reported, not raised
-            raise PluginError(
-                cand.name, cand.entry_point, f"failed to import: {type(exc).__name__}: {exc}"
-            ) from exc
-        if cand.builtin and not raw.enabled(cand.name):
+        enabled_here = raw.enabled(cand.name)
+        if cand.builtin and not enabled_here:
             raise PluginError(
                 cand.name, cand.entry_point, "is built into the host and cannot be disabled"
             )
-        _register(pm, cand, obj)
-        manifest = _manifest(pm, cand, obj)
-        info = PluginInfo(
-            name=cand.name,
-            entry_point=cand.entry_point,
-            obj=obj,
-            manifest=manifest,
-            enabled=cand.builtin or raw.enabled(cand.name),
-            builtin=cand.builtin,
-            distribution=cand.distribution,
-        )
+        if not enabled_here:
+            info = _disabled(cand)
+        else:
+            try:
+                obj = cand.load()
+            except Exception as exc:  # any import fault of a plugin is reported, not raised
+                raise PluginError(
+                    cand.name, cand.entry_point, f"failed to import: {type(exc).__name__}: {exc}"
+                ) from exc
+            _register(pm, cand, obj)
+            info = PluginInfo(
+                name=cand.name,
+                entry_point=cand.entry_point,
+                obj=obj,
+                manifest=_manifest(pm, cand, obj),
+                enabled=True,
+                builtin=cand.builtin,
+                distribution=cand.distribution,
+            )
         names[cand.name] = info
         infos.append(info)
-    for info in infos:
-        if not info.enabled:
-            pm.unregister(info.obj)
     enabled = [i for i in infos if i.enabled]
     by_name = {i.name: i for i in infos}
     for info in enabled:
@@ -297,6 +299,33 @@ def _register(pm: pluggy.PluginManager, cand: Candidate, obj: object) -> None:
         raise PluginError(cand.name, cand.entry_point, _explain(pm, str(exc))) from None
     except ValueError as exc:
         raise PluginError(cand.name, cand.entry_point, str(exc)) from None
+
+
+def _disabled(cand: Candidate) -> PluginInfo:
+    """A disabled plugin, listed but never registered: its faults cannot stop start-up
+    (disabling a plugin broken by an upgrade is how one gets the portal back)."""
+    obj: object = None
+    try:
+        obj = cand.load()
+        scratch = pluggy.PluginManager(hookspecs.PROJECT)
+        scratch.add_hookspecs(hookspecs)
+        scratch.register(obj, name=cand.name)
+        manifest = _manifest(scratch, cand, obj)
+        problem = ""
+    except Exception as exc:  # reported by `kabinet plugins`, not raised: it is disabled
+        fault = exc.fault if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        manifest = Manifest(name=cand.name, version="?", title={"en": cand.name})
+        problem = fault
+    return PluginInfo(
+        name=cand.name,
+        entry_point=cand.entry_point,
+        obj=obj,
+        manifest=manifest,
+        enabled=False,
+        builtin=cand.builtin,
+        distribution=cand.distribution,
+        problem=problem,
+    )
 
 
 def _manifest(pm: pluggy.PluginManager, cand: Candidate, obj: object) -> Manifest:

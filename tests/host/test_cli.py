@@ -103,6 +103,8 @@ def invoke(settings: Path | None, *args: str, env: dict[str, str] | None = None)
 def test_plugins_lists_name_version_enabled_requires_hooks(
     plugins: PluginFactory, settings: Path
 ) -> None:
+    plugins.add("gamma", "import kabinet_no_such_module\n")
+    settings.write_text(settings.read_text() + "\n[gamma]\nenabled = false\n")
     result = invoke(settings, "plugins")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -119,6 +121,10 @@ def test_plugins_lists_name_version_enabled_requires_hooks(
         "permissions",
     ]
     assert rows["beta"].split() == ["beta", "1.0", "no", "alpha", "-"]
+    assert rows["gamma"].split()[:4] == ["gamma", "?", "no", "-"]
+    assert rows["gamma"].endswith(
+        "(cannot load: ModuleNotFoundError: No module named 'kabinet_no_such_module')"
+    )
     assert rows["host"].split()[:3] == ["host", "0.1.0", "yes"]
     for name in ("companies", "dictionaries", "notifications", "integration", "shipments"):
         assert name in rows, f"installed plugin {name} missing from `kabinet plugins`"

@@ -479,6 +479,36 @@ async def test_disabled_plugin_contributes_nothing(
     assert (alpha.name, alpha.enabled) == ("alpha", False)
 
 
+async def test_disabled_plugin_that_is_broken_does_not_stop_start_up(
+    plugin_factory: PluginFactory, make: Make
+) -> None:
+    plugin_factory.add("alpha", "import kabinet_no_such_module\n")
+    plugin_factory.add(
+        "bravo",
+        """
+        @hookimpl
+        def permisions():
+            return []
+        """,
+    )
+    host = await make("[alpha]\nenabled = false\n[bravo]\nenabled = false\n")
+    alpha, bravo = host.plugins.disabled
+    assert (alpha.name, alpha.version) == ("alpha", "?")
+    assert alpha.problem == "ModuleNotFoundError: No module named 'kabinet_no_such_module'"
+    assert (bravo.name, bravo.version, bravo.problem) == ("bravo", "1.0", "")
+    assert "alpha" not in host.plugins
+    assert "bravo" not in host.plugins
+
+
+async def test_builtin_cannot_be_disabled(make: Make) -> None:
+    with pytest.raises(PluginError) as err:
+        await make("[identity]\nenabled = false\n")
+    assert str(err.value) == (
+        "plugin 'identity' (entry point builtin kabinet.identity.plugin): is built into the "
+        "host and cannot be disabled"
+    )
+
+
 async def test_enabled_must_be_a_bool(plugin_factory: PluginFactory, make: Make) -> None:
     plugin_factory.add("alpha")
     with pytest.raises(Exception, match=r"\[alpha\] enabled: expected bool") as err:
