@@ -6,12 +6,12 @@ Routes are thin: the job system (:mod:`kabinet.jobs`) and the event bus
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Router, get, post
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from kabinet.access import permission
 from kabinet.events import EventError, EventHandling
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 MANAGE = permission("host.jobs.manage", scope="global")
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="At most this many rows.")]
 
 
 class Retried(msgspec.Struct, kw_only=True):
@@ -46,15 +47,15 @@ def routers(host: Host) -> list[Any]:
 
     @get("/failed", access=MANAGE, summary="Failed jobs, newest first")
     async def failed_jobs(
-        limit: int = Parameter(default=100, ge=1, le=1000),
-        include_retried: bool = Parameter(
-            default=False, description="Also jobs already sent again."
-        ),
+        limit: Limit = 100,
+        include_retried: Annotated[
+            bool, QueryParameter(description="Also jobs already sent again.")
+        ] = False,
     ) -> list[FailedJob]:
         return await host.jobs.failed(include_retried=include_retried, limit=limit)
 
     @post("/failed/{failed_id:int}/retry", access=MANAGE, status_code=202, summary="Retry a job")
-    async def retry_job(failed_id: int) -> Retried:
+    async def retry_job(failed_id: FromPath[int]) -> Retried:
         try:
             return Retried(message_id=await host.jobs.retry(failed_id))
         except JobError as exc:
@@ -62,7 +63,7 @@ def routers(host: Host) -> list[Any]:
 
     @get("/events", access=MANAGE, summary="Event handlings that failed or are being retried")
     async def event_errors(
-        limit: int = Parameter(default=100, ge=1, le=1000),
+        limit: Limit = 100,
     ) -> list[EventHandling]:
         return await host.events.with_errors(limit=limit)
 
@@ -72,7 +73,7 @@ def routers(host: Host) -> list[Any]:
         status_code=202,
         summary="Deliver a failed event to its subscriber again",
     )
-    async def retry_event(event_id: int, subscriber: str) -> Retried:
+    async def retry_event(event_id: FromPath[int], subscriber: FromPath[str]) -> Retried:
         try:
             await host.events.retry(event_id, subscriber)
         except EventError as exc:
