@@ -1,0 +1,74 @@
+"""Languages: negotiation, catalogs, formatting for the language and the time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from kabinet import i18n
+
+pytestmark = pytest.mark.smoke
+
+LANGS = ["ru", "en"]
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "expected"),
+    [
+        (None, None, "ru"),
+        (None, "en-US,en;q=0.9", "en"),
+        (None, "de-DE, en;q=0.5, ru;q=0.8", "ru"),
+        (None, "de, fr", "ru"),
+        ("en", "ru", "en"),
+        ("xx", "en", "en"),
+        (None, "en;q=0, ru;q=0.1", "ru"),
+    ],
+)
+def test_negotiate(cookie: str | None, accept: str | None, expected: str) -> None:
+    assert i18n.negotiate(cookie, accept, LANGS, "ru") == expected
+
+
+def test_catalogs_translate_to_russian_and_pass_english_through() -> None:
+    assert i18n.gettext_("ru", "Sign in") == "Войти"
+    assert i18n.gettext_("en", "Sign in") == "Sign in"
+    assert i18n.gettext_("ru", "not in any catalog") == "not in any catalog"
+
+
+def test_every_message_has_a_russian_translation() -> None:
+    from babel.messages.pofile import read_po
+
+    with (i18n.LOCALE_DIR / "ru" / "LC_MESSAGES" / "messages.po").open("rb") as fp:
+        catalog = read_po(fp)
+    untranslated = [m.id for m in catalog if m.id and not m.string]
+    assert untranslated == []
+
+
+def test_po_compiles_in_memory_to_a_catalog() -> None:
+    data = i18n.compile_po(i18n.LOCALE_DIR / "ru" / "LC_MESSAGES" / "messages.po")
+    assert data[:4] in (b"\xde\x12\x04\x95", b"\x95\x04\x12\xde")  # the .mo magic number
+
+
+def test_times_are_shown_in_the_persons_time_zone() -> None:
+    stored = datetime(2026, 3, 1, 21, 30, tzinfo=UTC)
+    assert i18n.format_datetime(stored, "en", "Europe/Moscow", "short") == "3/2/26, 12:30\u202fAM"
+    assert i18n.format_datetime(stored, "ru", "Europe/Moscow", "short") == "02.03.2026, 00:30"
+    assert i18n.format_date(stored, "ru", "Asia/Vladivostok") == "2 мар. 2026\u202fг."
+    naive = datetime(2026, 3, 1, 21, 30)  # naive means UTC
+    assert i18n.to_local(naive, "Europe/Moscow").hour == 0
+    assert i18n.format_date(date(2026, 1, 5), "en", "UTC") == "Jan 5, 2026"
+    assert i18n.format_datetime(None, "ru", "UTC") == ""
+
+
+def test_numbers_and_money_for_the_language() -> None:
+    assert i18n.format_number(1234567.5, "ru") == "1\xa0234\xa0567,5"
+    assert i18n.format_number(1234567.5, "en") == "1,234,567.5"
+    assert i18n.format_money(Decimal("1500.50"), "RUB", "ru") == "1\xa0500,50\xa0₽"
+    assert i18n.format_money(Decimal("1500.50"), "RUB", "en") == "RUB1,500.50"
+
+
+def test_localized_labels_fall_back() -> None:
+    assert i18n.localized({"ru": "Заказы", "en": "Orders"}, "en") == "Orders"
+    assert i18n.localized({"en": "Orders"}, "ru") == "Orders"
+    assert i18n.localized({"de": "Aufträge"}, "ru") == "Aufträge"

@@ -1,0 +1,216 @@
+"""The page shell: home page, languages, navigation by permission, panels, installed apps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from kabinet.access import Principal
+from kabinet.testing import PluginFactory
+from kabinet.web import build_app
+
+pytestmark = pytest.mark.smoke
+
+PLUGIN = """
+from typing import Any
+from litestar import Request, get
+from kabinet.access import Principal, signed_in
+from kabinet.pages import flash, page
+
+@get("/sp/page", access=signed_in)
+async def sp_page(request: Request) -> Any:
+    flash(request, "Saved <b>", "success")
+    from datetime import UTC, datetime
+    when = datetime(2026, 3, 1, 21, 30, tzinfo=UTC)
+    return await page(request, "sp/page.html", order_id=42, when=when)
+
+class As:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        for k, v in scope.get("headers", []):
+            if k == b"x-test-person":
+                scope["user"] = Principal(person_id=int(v), name="Анна", kind="person")
+        await self.app(scope, receive, send)
+
+async def order_panel(request, host, lang, order_id, **context):
+    return f"<p>notes for order {order_id} in {lang}</p>"
+
+@hookimpl
+def routers(host):
+    return [sp_page]
+
+@hookimpl
+def middleware(host):
+    return [As]
+
+@hookimpl
+def navigation(host):
+    return [
+        NavItem(path="/sp/page", label={"ru": "Заявки", "en": "Orders"}),
+        NavItem(path="/sp/secret", label={"ru": "Секрет", "en": "Secret"}, permission="sp.secret"),
+    ]
+
+@hookimpl
+def panels(host):
+    return [
+        Panel(slot="sp.order", name="notes", render=order_panel, title={"ru": "Заметки", "en": "Notes"}),
+        Panel(slot="sp.order", name="hidden", render=lambda **kw: "HIDDEN", permission="sp.secret"),
+    ]
+
+@hookimpl
+def permissions():
+    return [Permission(code="sp.secret", label={"ru": "s", "en": "s"}, scope="global")]
+
+@hookimpl
+def template_dir():
+    from pathlib import Path
+    return Path(__file__).parent / "templates"
+"""
+
+PAGE = """\
+{% extends "shell/base.html" %}
+{% block content %}
+<h1>{{ _("Home") }}</h1>
+<p id="when">{{ when|datetime("short") }}</p>
+<p id="sum">{{ 1500.5|money }}</p>
+{{ render_panels("sp.order", order_id=order_id) }}
+{% endblock %}
+"""
+
+
+class Access:
+    """Person 1 is an admin (every permission); others hold none."""
+
+    async def can(self, principal: Principal, code: str, organization: int | None = None) -> bool:
+        return principal.person_id == 1
+
+    async def organizations(self, principal: Principal, code: str) -> Any:
+        return frozenset({1}) if principal.person_id == 1 else frozenset()
+
+    async def people(self, code: str, organization: int | None = None) -> set[int]:
+        return set()
+
+
+@pytest.fixture
+async def client(
+    plugin_factory: PluginFactory, database_url: str, tmp_path: Path
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    from kabinet.host import Host
+
+    plugin_factory.add("sp", PLUGIN, files={"templates/sp/page.html": PAGE})
+    host = await Host.create(
+        None,
+        env={"KABINET__HOST__DATABASE_URL": database_url, "KABINET__HOST__VAR_DIR": str(tmp_path)},
+        candidates=plugin_factory.candidates(),
+    )
+    try:
+        async with AsyncTestClient(await build_app(host)) as c:
+            host.access = Access()
+            yield c
+    finally:
+        await host.db.dispose()
+
+
+def token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+async def test_home_is_russian_by_default_and_says_what_the_portal_is(
+    client: AsyncTestClient[Any],
+) -> None:
+    home = await client.get("/")
+    assert home.status_code == 200
+    assert '<html lang="ru">' in home.text
+    assert "Ваши перевозки — в одном месте" in home.text
+    assert "Войти" in home.text
+    assert home.headers["content-language"] == "ru"
+
+
+async def test_accept_language_english(client: AsyncTestClient[Any]) -> None:
+    home = await client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert '<html lang="en">' in home.text
+    assert "Your freight, in one place" in home.text
+
+
+async def test_language_switch_is_remembered(client: AsyncTestClient[Any]) -> None:
+    home = await client.get("/")
+    switched = await client.post(
+        "/shell/language",
+        data={"lang": "en", "next": "/sp/page", "csrf_token": token(home.text)},
+        follow_redirects=False,
+    )
+    assert switched.status_code == 303
+    assert switched.headers["location"] == "/sp/page"
+    again = await client.get("/", headers={"Accept-Language": "ru"})
+    assert "Your freight, in one place" in again.text
+    unknown = await client.post(
+        "/shell/language",
+        data={"lang": "xx", "next": "https://evil.example/", "csrf_token": token(home.text)},
+        follow_redirects=False,
+    )
+    assert unknown.headers["location"] == "/"
+    assert "Your freight" in (await client.get("/")).text
+
+
+async def test_language_switch_needs_the_csrf_token(client: AsyncTestClient[Any]) -> None:
+    await client.get("/")
+    refused = await client.post("/shell/language", data={"lang": "en"})
+    assert refused.status_code == 403
+    assert "Доступ запрещён" in refused.text
+
+
+async def test_navigation_is_filtered_by_permission(client: AsyncTestClient[Any]) -> None:
+    anonymous = await client.get("/")
+    assert "/sp/page" not in anonymous.text
+    person = await client.get("/", headers={"X-Test-Person": "2"})
+    assert 'href="/sp/page"' in person.text
+    assert "/sp/secret" not in person.text
+    assert "/shell/plugins" not in person.text
+    admin = await client.get("/", headers={"X-Test-Person": "1"})
+    assert 'href="/sp/secret"' in admin.text
+    assert 'href="/shell/plugins"' in admin.text
+
+
+async def test_plugin_page_with_panels_flash_and_formats(client: AsyncTestClient[Any]) -> None:
+    response = await client.get("/sp/page", headers={"X-Test-Person": "2", "Accept-Language": "en"})
+    assert response.status_code == 200
+    text = response.text
+    assert '<p id="when">3/2/26, 12:30\u202fAM</p>' in text  # 21:30 UTC is 00:30 in Moscow
+    assert '<p id="sum">RUB1,500.50</p>' in text
+    assert '<section class="panel" data-panel="notes"><h2>Notes</h2>' in text
+    assert "<p>notes for order 42 in en</p>" in text
+    assert "HIDDEN" not in text
+    assert "Saved &lt;b&gt;" in text
+    assert 'aria-current="page">Orders</a>' in text
+    ru = await client.get("/sp/page", headers={"X-Test-Person": "2"})
+    assert '<p id="when">02.03.2026, 00:30</p>' in ru.text
+    assert "Заметки" in ru.text
+
+
+async def test_installed_apps_page_needs_the_permission(client: AsyncTestClient[Any]) -> None:
+    anonymous = await client.get("/shell/plugins", follow_redirects=False)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"].startswith("/login?next=")
+    refused = await client.get("/shell/plugins", headers={"X-Test-Person": "2"})
+    assert refused.status_code == 403
+    admin = await client.get("/shell/plugins", headers={"X-Test-Person": "1"})
+    assert admin.status_code == 200
+    rows = re.findall(r"<code>([a-z_]+)</code>", admin.text)
+    assert {"host", "shell", "sp"} <= set(rows)
+    assert "Установленные приложения" in admin.text
+
+
+async def test_error_page_in_the_persons_language(client: AsyncTestClient[Any]) -> None:
+    ru = await client.get("/no/such/page")
+    assert ru.status_code == 404
+    assert "Страница не найдена" in ru.text
+    en = await client.get("/no/such/page", headers={"Accept-Language": "en"})
+    assert "Page not found" in en.text
