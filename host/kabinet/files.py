@@ -18,6 +18,7 @@ Settings (``[host]``): ``files_backend`` (``local`` or ``s3``), ``files_dir``,
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -28,6 +29,7 @@ import os
 import re
 import unicodedata
 import uuid
+import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -392,6 +394,10 @@ class S3FileStorage(FileStorage):
     multipart upload, one part in memory at a time, aborted on any error so nothing is
     left behind. The person's file name is kept percent-encoded in the object's metadata
     (S3 metadata is ASCII).
+
+    The client's connections belong to one event loop, so each loop that uses the storage
+    (the web app's, a worker thread's) gets its own client; :meth:`close` releases the
+    current loop's.
     """
 
     def __init__(
@@ -416,15 +422,19 @@ class S3FileStorage(FileStorage):
         self.secret_key = secret_key or None
         self.region = region or None
         self.part_size = part_size
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._client_obj: S3Client | None = None
-        self._lock = anyio.Lock()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def _client(self) -> S3Client:
-        if self._client_obj is not None:
-            return self._client_obj
-        async with self._lock:
-            if self._client_obj is None:
+        loop = asyncio.get_running_loop()
+        state = self._clients.get(loop)
+        if state is None:
+            state = self._clients[loop] = _LoopClient()
+        if state.client is not None:
+            return state.client
+        async with state.lock:
+            if state.client is None:
                 from aiobotocore.config import AioConfig
                 from aiobotocore.session import get_session
 
@@ -435,8 +445,7 @@ class S3FileStorage(FileStorage):
                     request_checksum_calculation="when_required",
                     response_checksum_validation="when_required",
                 )
-                stack = contextlib.AsyncExitStack()
-                self._client_obj = await stack.enter_async_context(
+                state.client = await state.stack.enter_async_context(
                     get_session().create_client(
                         "s3",
                         endpoint_url=self.endpoint_url,
@@ -446,13 +455,12 @@ class S3FileStorage(FileStorage):
                         config=config,
                     )
                 )
-                self._stack = stack
-            return self._client_obj
+            return state.client
 
     async def close(self) -> None:
-        if self._stack is not None:
-            stack, self._stack, self._client_obj = self._stack, None, None
-            await stack.aclose()
+        state = self._clients.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.stack.aclose()
 
     async def _write(
         self,
@@ -577,6 +585,15 @@ class S3FileStorage(FileStorage):
             raise self._wrap(exc, key) from exc
 
 
+@dataclasses.dataclass
+class _LoopClient:
+    """The S3 client of one event loop."""
+
+    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    stack: contextlib.AsyncExitStack = dataclasses.field(default_factory=contextlib.AsyncExitStack)
+    client: S3Client | None = None
+
+
 def check_key(key: str) -> None:
     """Refuse a key that is not a relative path of safe ASCII segments.
 
@@ -611,7 +628,7 @@ def content_disposition(filename: str, *, inline: bool = False) -> str:
     stem, dot, ext = fallback.rpartition(".")
     if not dot:
         stem, ext = fallback, ""
-    stem = re.sub(r"\s+", " ", stem).strip(" .") or "file"
+    stem = re.sub(r"\s+", " ", stem).strip(" .-_") or "file"
     fallback = f"{stem}.{ext}" if ext else stem
     value = f'{kind}; filename="{fallback}"'
     if clean != fallback:
