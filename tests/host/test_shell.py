@@ -59,7 +59,12 @@ def navigation(host):
 @hookimpl
 def panels(host):
     return [
-        Panel(slot="sp.order", name="notes", render=order_panel, title={"ru": "Заметки", "en": "Notes"}),
+        Panel(
+            slot="sp.order",
+            name="notes",
+            render=order_panel,
+            title={"ru": "Заметки", "en": "Notes"},
+        ),
         Panel(slot="sp.order", name="hidden", render=lambda **kw: "HIDDEN", permission="sp.secret"),
     ]
 
