@@ -1,0 +1,196 @@
+"""What the host costs per request: a small JSON route through the full host vs bare Litestar.
+
+Both apps serve the same 4-field JSON body from one uvicorn worker on loopback, started by
+this script one after the other in the same run; ``wrk`` (Debian: ``apt-get install wrk``)
+loads each for a bounded time. Printed: requests per second of each (``-c32``), the ratio,
+and the median latency at concurrency 1 with what the host adds.
+
+The host app is the real one (``kabinet.web.build_app``): every built-in plugin's
+middleware (identity's session lookup included), the access guard, the error handlers,
+the request-id and security-header wrapper and one JSON log line per request (written to
+/dev/null). The request is anonymous (no session cookie) to a ``public`` route.
+
+Usage: .venv/bin/python bench/overhead.py [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BODY = {"id": 42, "name": "ping", "ok": True, "items": [1, 2, 3]}
+PATH = "/api/bench/ping"
+
+
+# --- the two apps ---------------------------------------------------------------------------
+
+
+def bare_app() -> Any:
+    from litestar import Litestar, get
+
+    @get(PATH, sync_to_thread=False)
+    def ping() -> dict[str, Any]:
+        return BODY
+
+    return Litestar([ping], openapi_config=None)
+
+
+def bench_plugin() -> Any:
+    """A plugin module made on the fly: a manifest and the same route."""
+    import types
+
+    from litestar import get
+
+    from kabinet.access import public
+    from kabinet.contrib import Manifest
+    from kabinet.hookspecs import hookimpl
+
+    module = types.ModuleType("kabinet_bench_plugin")
+
+    @get(PATH, access=public, sync_to_thread=False)
+    def ping() -> dict[str, Any]:
+        return BODY
+
+    @hookimpl
+    def manifest() -> Manifest:
+        return Manifest(name="bench", version="1.0", title={"ru": "bench", "en": "bench"})
+
+    @hookimpl
+    def routers(host: Any) -> list[Any]:
+        return [ping]
+
+    module.manifest = manifest  # type: ignore[attr-defined]
+    module.routers = routers  # type: ignore[attr-defined]
+    return module
+
+
+def host_app(var: Path) -> Any:
+    from kabinet.host import Host
+    from kabinet.plugins import Candidate, builtin_candidates
+    from kabinet.web import build_app
+
+    env = {
+        "KABINET__HOST__DATABASE_URL": f"sqlite+aiosqlite:///{var / 'bench.sqlite3'}",
+        "KABINET__HOST__VAR_DIR": str(var),
+        "KABINET__HOST__LOG_FORMAT": "json",
+    }
+    plugin = bench_plugin()
+    candidates = [
+        *builtin_candidates(),
+        Candidate(name="bench", entry_point="bench", load=lambda: plugin),
+    ]
+
+    async def build() -> Any:
+        host = await Host.create(None, env=env, candidates=candidates)
+        await host.migrations.upgrade()
+        await host.db.dispose()
+        return await build_app(host)
+
+    return asyncio.run(build())
+
+
+def serve(kind: str, port: int, var: Path) -> None:
+    import uvicorn
+
+    app = bare_app() if kind == "bare" else host_app(var)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, log_config=None
+    )
+
+
+# --- the load ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within 60 s")
+
+
+def wrk(url: str, connections: int, seconds: int) -> tuple[float, float]:
+    """Requests per second and median latency (ms) of a bounded ``wrk`` run."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    value, unit = re.search(r"50%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    median = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rps, median
+
+
+def measure(kind: str, var: Path, seconds: int) -> tuple[float, float]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--port", str(port), "--var", str(var)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}{PATH}"
+    try:
+        wait_ready(url, proc)
+        wrk(url, 8, 1)  # warm up
+        rps, _ = wrk(url, 32, seconds)
+        _, median = wrk(url, 1, seconds)
+        return rps, median
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
+    parser.add_argument("--serve", choices=["bare", "host"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--var", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.var)
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    var = Path(tempfile.mkdtemp(prefix="kabinet-bench-"))
+    try:
+        bare_rps, bare_ms = measure("bare", var, args.seconds)
+        host_rps, host_ms = measure("host", var, args.seconds)
+    finally:
+        shutil.rmtree(var, ignore_errors=True)
+    ratio = host_rps / bare_rps
+    added = host_ms - bare_ms
+    print(f"bare Litestar : {bare_rps:9.0f} req/s   median at c=1: {bare_ms:.3f} ms")
+    print(f"full host     : {host_rps:9.0f} req/s   median at c=1: {host_ms:.3f} ms")
+    print(f"ratio         : {ratio:.2f}x  (target >= 0.40x)")
+    print(f"host adds     : {added:.3f} ms per request at c=1  (target <= 0.3 ms)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
