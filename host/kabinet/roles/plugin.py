@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -19,6 +19,7 @@ from kabinet.roles.services import RolesService
 
 if TYPE_CHECKING:
     from kabinet.host import Host
+    from kabinet.routematrix import RouteSample
 
 log = structlog.get_logger("kabinet.roles")
 
@@ -62,6 +63,25 @@ def permissions() -> list[Permission]:
             scope="global",
         ),
     ]
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    from kabinet.roles.pages import RolesPages
+
+    return [RolesPages]
+
+
+@hookimpl
+def route_samples(host: Host) -> list[RouteSample]:
+    from kabinet.roles.samples import SAMPLES
+
+    return list(SAMPLES)
+
+
+@hookimpl
+def static_dir() -> Path:
+    return Path(__file__).parent / "static"
 
 
 @hookimpl

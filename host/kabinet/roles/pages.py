@@ -1,0 +1,385 @@
+"""The roles page: roles, the permission matrix, and a person's grants.
+
+Thin routes: read the form, call :class:`~kabinet.roles.services.RolesService`, redirect
+with a flash, or render the page again with the refusal next to the field it names.
+Texts are in :data:`TEXT` (Russian and English), like permission labels.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from kabinet import i18n
+from kabinet.access import permission
+from kabinet.pages import flash, page, principal_of, shell_of
+from kabinet.roles.services import Actor, RoleError, RoleInfo, RolesService
+
+MANAGE = permission("roles.manage", scope="global")
+Req = Request[Any, Any, Any]
+
+TEXT: dict[str, dict[str, str]] = {
+    "ru": {
+        "roles": "Роли",
+        "role": "Роль",
+        "builtin": "встроенная",
+        "custom": "своя",
+        "code": "Код",
+        "name_ru": "Название (рус.)",
+        "name_en": "Название (англ.)",
+        "assigned_only": "Только назначенные организации (как у менеджера)",
+        "create": "Создать роль",
+        "new_role": "Новая роль",
+        "matrix": "Права ролей",
+        "permission": "Право",
+        "save": "Сохранить",
+        "rename": "Переименовать",
+        "delete": "Удалить роль",
+        "delete_confirm": "Удалить роль и отозвать все её назначения?",
+        "reset": "Вернуть права по умолчанию",
+        "people": "Назначения человека",
+        "find": "Найти",
+        "find_hint": "E-mail, телефон или номер учётной записи",
+        "grants": "Назначения",
+        "give": "Назначить роль",
+        "organization": "Организация",
+        "organization_hint": "Номер организации; пусто — глобально (для сотрудников)",
+        "global": "глобально",
+        "revoke": "Отозвать",
+        "none": "Назначений нет.",
+        "saved": "Сохранено.",
+        "created": "Роль создана.",
+        "deleted": "Роль удалена.",
+        "given": "Роль назначена.",
+        "revoked": "Назначение отозвано.",
+        "no_person": "Человек не найден.",
+        "scope_global": "для всех организаций",
+        "back": "← Все роли",
+    },
+    "en": {
+        "roles": "Roles",
+        "role": "Role",
+        "builtin": "built-in",
+        "custom": "custom",
+        "code": "Code",
+        "name_ru": "Name (Russian)",
+        "name_en": "Name (English)",
+        "assigned_only": "Assigned organizations only (like a manager)",
+        "create": "Create the role",
+        "new_role": "New role",
+        "matrix": "Permissions of roles",
+        "permission": "Permission",
+        "save": "Save",
+        "rename": "Rename",
+        "delete": "Delete the role",
+        "delete_confirm": "Delete the role and revoke all its grants?",
+        "reset": "Restore the default permissions",
+        "people": "A person's grants",
+        "find": "Find",
+        "find_hint": "E-mail, phone or account number",
+        "grants": "Grants",
+        "give": "Give a role",
+        "organization": "Organization",
+        "organization_hint": "Organization number; empty: globally (staff)",
+        "global": "globally",
+        "revoke": "Revoke",
+        "none": "No grants.",
+        "saved": "Saved.",
+        "created": "The role was created.",
+        "deleted": "The role was deleted.",
+        "given": "The role was given.",
+        "revoked": "The grant was revoked.",
+        "no_person": "No such person.",
+        "scope_global": "staff-wide",
+        "back": "← All roles",
+    },
+}
+
+
+def service(request: Req) -> RolesService:
+    found: RolesService = shell_of(request).host.services["roles"]
+    return found
+
+
+def texts(request: Req) -> dict[str, str]:
+    return TEXT.get(shell_of(request).language(request), TEXT["en"])
+
+
+def actor(request: Req) -> Actor:
+    address = request.client.host if request.client else ""
+    return Actor(person_id=principal_of(request.scope).person_id, address=address)
+
+
+def redirect(location: str) -> Response[str]:
+    return Response("", status_code=HTTP_303_SEE_OTHER, headers={"Location": location})
+
+
+async def form(request: Req) -> dict[str, list[str]]:
+    data = await request.form()
+    found: dict[str, list[str]] = defaultdict(list)
+    for key, value in data.multi_items():
+        if isinstance(value, str):
+            found[key].append(value)
+    return found
+
+
+def one(data: dict[str, list[str]], key: str) -> str:
+    values = data.get(key) or [""]
+    return values[0]
+
+
+def groups(request: Req) -> list[dict[str, Any]]:
+    """Declared permissions grouped by app, with labels in the person's language."""
+    host = shell_of(request).host
+    lang = shell_of(request).language(request)
+    by_plugin: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for code, (plugin, perm) in sorted(host.permissions.items()):
+        by_plugin[plugin.name].append(
+            {"code": code, "label": i18n.localized(perm.label, lang), "scope": perm.scope}
+        )
+    return [
+        {
+            "plugin": name,
+            "title": i18n.localized(host.plugins.by_name[name].manifest.title, lang),
+            "permissions": perms,
+        }
+        for name, perms in by_plugin.items()
+    ]
+
+
+def error_of(request: Req, exc: RoleError) -> dict[str, str]:
+    return {"field": exc.field or "", "message": exc.message}
+
+
+class RolesPages(Controller):
+    """``/roles/``: staff only (``roles.manage`` held globally)."""
+
+    path = "/roles"
+    include_in_schema = False
+
+    async def _index(
+        self,
+        request: Req,
+        *,
+        status: int = 200,
+        error: dict[str, str] | None = None,
+        values: dict[str, str] | None = None,
+    ) -> Response[str]:
+        return await page(
+            request,
+            "roles/index.html",
+            status_code=status,
+            t=texts(request),
+            roles=await service(request).roles(),
+            groups=groups(request),
+            error=error,
+            values=values or {},
+        )
+
+    @get("/", access=MANAGE)
+    async def index(self, request: Req) -> Response[str]:
+        return await self._index(request)
+
+    @post("/", access=MANAGE)
+    async def create(self, request: Req) -> Response[str]:
+        data = await form(request)
+        values = {k: one(data, k) for k in ("code", "name_ru", "name_en")}
+        try:
+            await service(request).create_role(
+                **values, assigned_only=bool(one(data, "assigned_only")), actor=actor(request)
+            )
+        except RoleError as exc:
+            return await self._index(
+                request, status=exc.status, error=error_of(request, exc), values=values
+            )
+        flash(request, texts(request)["created"], "success")
+        return redirect("/roles/")
+
+    @post("/matrix", access=MANAGE)
+    async def matrix(self, request: Req) -> Response[str]:
+        """Every role's permissions from the matrix; roles that did not change stay as they are."""
+        data = await form(request)
+        chosen: dict[int, set[str]] = defaultdict(set)
+        for value in data.get("p", []):
+            role_id, _, code = value.partition(":")
+            if role_id.isdigit():
+                chosen[int(role_id)].add(code)
+        shown = {int(v) for v in data.get("roles", []) if v.isdigit()}
+        svc = service(request)
+        try:
+            for role in await svc.roles():
+                # Only the roles the page showed: one created meanwhile keeps its permissions.
+                if role.id in shown and chosen[role.id] != _declared(request, role):
+                    await svc.set_permissions(role.id, chosen[role.id], actor=actor(request))
+        except RoleError as exc:
+            return await self._index(request, status=exc.status, error=error_of(request, exc))
+        flash(request, texts(request)["saved"], "success")
+        return redirect("/roles/")
+
+    async def _role(self, request: Req, role_id: int) -> RoleInfo:
+        try:
+            return await service(request).role(role_id)
+        except RoleError:
+            raise NotFoundException(f"no role {role_id}") from None
+
+    @get("/{role_id:int}", access=MANAGE)
+    async def role(self, request: Req, role_id: FromPath[int]) -> Response[str]:
+        return await page(
+            request,
+            "roles/role.html",
+            t=texts(request),
+            role=await self._role(request, role_id),
+            error=None,
+        )
+
+    @post("/{role_id:int}", access=MANAGE)
+    async def rename(self, request: Req, role_id: FromPath[int]) -> Response[str]:
+        role = await self._role(request, role_id)
+        data = await form(request)
+        try:
+            await service(request).rename_role(
+                role.id,
+                name_ru=one(data, "name_ru"),
+                name_en=one(data, "name_en"),
+                actor=actor(request),
+            )
+            if not role.builtin:
+                await service(request).set_permissions(
+                    role.id,
+                    role.permissions,
+                    assigned_only=bool(one(data, "assigned_only")),
+                    actor=actor(request),
+                )
+        except RoleError as exc:
+            return await page(
+                request,
+                "roles/role.html",
+                status_code=exc.status,
+                t=texts(request),
+                role=role,
+                error=error_of(request, exc),
+            )
+        flash(request, texts(request)["saved"], "success")
+        return redirect(f"/roles/{role.id}")
+
+    @post("/{role_id:int}/delete", access=MANAGE)
+    async def delete(self, request: Req, role_id: FromPath[int]) -> Response[str]:
+        role = await self._role(request, role_id)
+        try:
+            await service(request).delete_role(role.id, actor=actor(request))
+        except RoleError as exc:
+            return await page(
+                request,
+                "roles/role.html",
+                status_code=exc.status,
+                t=texts(request),
+                role=role,
+                error=error_of(request, exc),
+            )
+        flash(request, texts(request)["deleted"], "success")
+        return redirect("/roles/")
+
+    @post("/{role_id:int}/reset", access=MANAGE)
+    async def reset(self, request: Req, role_id: FromPath[int]) -> Response[str]:
+        role = await self._role(request, role_id)
+        try:
+            await service(request).reset_defaults(role.id, actor=actor(request))
+        except RoleError as exc:
+            return await page(
+                request,
+                "roles/role.html",
+                status_code=exc.status,
+                t=texts(request),
+                role=role,
+                error=error_of(request, exc),
+            )
+        flash(request, texts(request)["saved"], "success")
+        return redirect(f"/roles/{role.id}")
+
+    # -- a person's grants ------------------------------------------------------------------
+
+    @get("/people", access=MANAGE)
+    async def find_person(self, request: Req, q: FromQuery[str] = "") -> Response[str]:
+        identity = shell_of(request).host.services["identity"]
+        query = q.strip()
+        account = None
+        if query.isdigit():
+            account = await identity.get_account(int(query))
+        elif query:
+            account = await identity.find_by_login(query)
+        if account is None:
+            flash(request, texts(request)["no_person"], "error")
+            return redirect("/roles/")
+        return redirect(f"/roles/people/{account.id}")
+
+    async def _person(
+        self,
+        request: Req,
+        person_id: int,
+        *,
+        status: int = 200,
+        error: dict[str, str] | None = None,
+        values: dict[str, str] | None = None,
+    ) -> Response[str]:
+        identity = shell_of(request).host.services["identity"]
+        account = await identity.get_account(person_id)
+        if account is None:
+            raise NotFoundException(f"no person {person_id}")
+        grants = await service(request).grants_of(person_id)
+        return await page(
+            request,
+            "roles/person.html",
+            status_code=status,
+            t=texts(request),
+            person=account,
+            grants=grants,
+            roles=await service(request).roles(),
+            error=error,
+            values=values or {},
+        )
+
+    @get("/people/{person_id:int}", access=MANAGE)
+    async def person(self, request: Req, person_id: FromPath[int]) -> Response[str]:
+        return await self._person(request, person_id)
+
+    @post("/people/{person_id:int}/grants", access=MANAGE)
+    async def give(self, request: Req, person_id: FromPath[int]) -> Response[str]:
+        data = await form(request)
+        values = {"role": one(data, "role"), "organization": one(data, "organization").strip()}
+        try:
+            org = values["organization"]
+            if org and not org.isdigit():
+                raise RoleError("an organization id is a positive integer", "organization")
+            await service(request).grant(
+                person_id, values["role"], int(org) if org else None, actor=actor(request)
+            )
+        except RoleError as exc:
+            if exc.field == "person":
+                raise NotFoundException(exc.message) from None
+            return await self._person(
+                request, person_id, status=exc.status, error=error_of(request, exc), values=values
+            )
+        flash(request, texts(request)["given"], "success")
+        return redirect(f"/roles/people/{person_id}")
+
+    @post("/people/{person_id:int}/grants/{grant_id:int}/revoke", access=MANAGE)
+    async def revoke(
+        self, request: Req, person_id: FromPath[int], grant_id: FromPath[int]
+    ) -> Response[str]:
+        grants = await service(request).grants_of(person_id)
+        if grant_id not in {g.id for g in grants}:
+            raise NotFoundException(f"no grant {grant_id} of person {person_id}")
+        await service(request).revoke(grant_id, actor=actor(request))
+        flash(request, texts(request)["revoked"], "success")
+        return redirect(f"/roles/people/{person_id}")
+
+
+def _declared(request: Req, role: RoleInfo) -> set[str]:
+    """The role's permissions the matrix shows (those of installed, enabled plugins)."""
+    known = shell_of(request).host.permissions
+    return {p for p in role.permissions if p in known}
