@@ -454,7 +454,6 @@ async def test_bad_storage_settings_stop_start_up(env: dict[str, str], message: 
         await Host.create(None, env=env)
 
 
-@pytest.mark.smoke
 def test_no_s3_client_is_imported_unless_configured(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
