@@ -28,6 +28,7 @@ Use it from a test (``tests/test_route_matrix.py`` runs it on the whole portal):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -179,13 +180,17 @@ class RouteMatrix:
             roles = self.host.services["roles"]
             role = self._roles.get(code)
             if role is None:
+                from kabinet.roles.services import Conflict
+
                 role = "rm_" + hashlib.sha256(code.encode()).hexdigest()[:20]
-                await roles.create_role(
-                    code=role,
-                    name_ru=f"Матрица {code}",
-                    name_en=f"Matrix {code}",
-                    permissions=[code],
-                )
+                # An earlier run on this database may have made it, for the same permission.
+                with contextlib.suppress(Conflict):
+                    await roles.create_role(
+                        code=role,
+                        name_ru=f"Матрица {code}",
+                        name_en=f"Matrix {code}",
+                        permissions=[code],
+                    )
                 self._roles[code] = role
             person = await self._person(code)
             await roles.grant(person, role, organization)
