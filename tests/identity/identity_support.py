@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,9 +19,7 @@ from kabinet.identity.services import IdentityService, identity_service
 PASSWORD = "correct horse battery"
 
 
-async def make_host(
-    database_url: str, tmp_path: Path, clock: FrozenClock, **env: str
-) -> Host:
+async def make_host(database_url: str, tmp_path: Path, clock: FrozenClock, **env: str) -> Host:
     settings = tmp_path / "settings.toml"
     if not settings.exists():
         settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "test-secret"\n')
@@ -86,7 +85,36 @@ async def sign_in(client: Any, login: str, password: str = PASSWORD) -> Any:
     token = await csrf(client)
     return await client.post(
         "/login",
-        data={"login": login, "password": password, "next": "/identity/profile",
-              "csrf_token": token},
+        data={
+            "login": login,
+            "password": password,
+            "next": "/identity/profile",
+            "csrf_token": token,
+        },
         follow_redirects=False,
     )
+
+
+@contextlib.asynccontextmanager
+async def web_client(
+    database_url: str, tmp_path: Path, clock: FrozenClock, **env: str
+) -> AsyncIterator[tuple[Host, Any]]:
+    """The app under a test client, and a host of the test's own for direct service calls.
+
+    The test client runs the app's start-up in its own event loop; database connections
+    belong to one loop, so the test talks to the services through a second, started host
+    (another "process" on the same database, clock and messages folder).
+    """
+    from litestar.testing import AsyncTestClient
+
+    from kabinet.web import build_app
+
+    app_host = await make_host(database_url, tmp_path, clock, **env)
+    app = await build_app(app_host)
+    side = await make_host(database_url, tmp_path, clock, **env)
+    await side.startup()
+    try:
+        async with AsyncTestClient(app) as client:
+            yield side, client
+    finally:
+        await side.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from identity_support import PASSWORD, unique_email
 from sqlalchemy import select
 
 from kabinet.clock import FrozenClock
@@ -18,8 +19,6 @@ from kabinet.identity.services import (
     RateLimited,
 )
 
-from identity_support import PASSWORD, unique_email
-
 pytestmark = pytest.mark.smoke
 MakeAccount = Callable[..., Awaitable[Account]]
 
@@ -30,12 +29,16 @@ async def test_account_normalises_email_and_phone(identity: IdentityService) -> 
         full_name="Анна", email=email, phone="8 (916) 123-45-" + str(10 + hash(email) % 89)
     )
     assert account.email == email.lower()
-    assert account.phone is not None and account.phone.startswith("+7916")
-    assert account.status == "active" and not account.email_confirmed
+    assert account.phone is not None
+    assert account.phone.startswith("+7916")
+    assert account.status == "active"
+    assert not account.email_confirmed
     found = await identity.find_by_email(email.upper())
-    assert found is not None and found.id == account.id
+    assert found is not None
+    assert found.id == account.id
     by_phone = await identity.find_by_phone(account.phone)
-    assert by_phone is not None and by_phone.id == account.id
+    assert by_phone is not None
+    assert by_phone.id == account.id
 
 
 async def test_email_is_unique_case_insensitively(
@@ -71,17 +74,17 @@ async def test_login_by_email_and_by_phone(
     result = await identity.login(account.email.upper(), PASSWORD, address="10.0.0.1")
     assert result.account.id == account.id
     principal = await identity.resolve_session(result.token)
-    assert principal is not None and principal.person_id == account.id
-    assert principal.kind == "person" and principal.name == account.full_name
+    assert principal is not None
+    assert principal.person_id == account.id
+    assert principal.kind == "person"
+    assert principal.name == account.full_name
 
 
 async def test_login_by_phone(identity: IdentityService) -> None:
     import random
 
     phone = f"+7916{random.randint(1000000, 9999999)}"
-    account = await identity.create_account(
-        full_name="Телефон", phone=phone, password=PASSWORD
-    )
+    account = await identity.create_account(full_name="Телефон", phone=phone, password=PASSWORD)
     result = await identity.login("8" + phone[2:], PASSWORD)
     assert result.account.id == account.id
 
@@ -290,7 +293,8 @@ async def test_rehash_when_parameters_change(
         service = IdentityService(stronger)
         await service.login(account.email, PASSWORD)
         refreshed = await service.get_account(account.id)
-        assert refreshed is not None and refreshed.password_hash is not None
+        assert refreshed is not None
+        assert refreshed.password_hash is not None
         assert ",t=3," in refreshed.password_hash
         await service.close()
     finally:

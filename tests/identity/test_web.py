@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from identity_support import PASSWORD, csrf, make_host, messages, sign_in, unique_email
+from identity_support import PASSWORD, csrf, messages, sign_in, unique_email, web_client
 from litestar.testing import AsyncTestClient
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
 from kabinet.identity.services import IdentityService, identity_service
-from kabinet.web import build_app
 
 pytestmark = pytest.mark.smoke
 MakeAccount = Callable[..., Awaitable[Account]]
@@ -25,10 +24,8 @@ MakeAccount = Callable[..., Awaitable[Account]]
 async def web(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> AsyncIterator[tuple[Host, AsyncTestClient[Any]]]:
-    host = await make_host(database_url, tmp_path, clock)
-    app = await build_app(host)
-    async with AsyncTestClient(app) as client:
-        yield host, client
+    async with web_client(database_url, tmp_path, clock) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -57,22 +54,27 @@ async def test_sign_in_sets_a_safe_cookie_and_opens_the_profile(
     assert anonymous.status_code == 303
     assert anonymous.headers["location"].startswith("/login?next=")
     answer = await sign_in(client, person.email)
-    assert answer.status_code == 303 and answer.headers["location"] == "/identity/profile"
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/identity/profile"
     cookie = next(
         c for c in answer.headers.get_list("set-cookie") if c.startswith("kabinet_session=")
     )
-    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Secure" not in cookie
+    assert "HttpOnly" in cookie
+    assert "samesite=lax" in cookie.lower()
+    assert "Secure" not in cookie
     profile = await client.get("/identity/profile")
     assert profile.status_code == 200
-    assert person.full_name in profile.text and "csrf_token" in profile.text
+    assert person.full_name in profile.text
+    assert "csrf_token" in profile.text
 
 
 async def test_secure_cookie_on_https(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    host = await make_host(database_url, tmp_path, clock, host__base_url="https://portal.example")
-    app = await build_app(host)
-    async with AsyncTestClient(app, base_url="https://portal.example") as client:
+    async with web_client(
+        database_url, tmp_path, clock, host__base_url="https://portal.example"
+    ) as (host, client):
+        client.base_url = "https://portal.example"
         person = await account(identity_service(host))
         assert person.email is not None
         answer = await sign_in(client, person.email)
@@ -148,22 +150,32 @@ async def test_password_reset_by_link(
     assert link in mail["body"]
     path = link.split("://", 1)[1].split("/", 1)[1]
     form = await client.get("/" + path)
-    assert form.status_code == 200 and 'name="token"' in form.text
+    assert form.status_code == 200
+    assert 'name="token"' in form.text
     reset_token = re.search(r'name="token" value="([^"]+)"', form.text)
     assert reset_token
     differ = await client.post(
         "/identity/reset/confirm",
-        data={"token": reset_token.group(1), "password": "brand new secret",
-              "password2": "other", "csrf_token": token},
+        data={
+            "token": reset_token.group(1),
+            "password": "brand new secret",
+            "password2": "other",
+            "csrf_token": token,
+        },
     )
     assert differ.status_code == 400
     done = await client.post(
         "/identity/reset/confirm",
-        data={"token": reset_token.group(1), "password": "brand new secret",
-              "password2": "brand new secret", "csrf_token": token},
+        data={
+            "token": reset_token.group(1),
+            "password": "brand new secret",
+            "password2": "brand new secret",
+            "csrf_token": token,
+        },
         follow_redirects=False,
     )
-    assert done.status_code == 303 and done.headers["location"] == "/login?reset=1"
+    assert done.status_code == 303
+    assert done.headers["location"] == "/login?reset=1"
     again = await client.get("/" + path)
     assert again.status_code == 400  # single use
     assert (await sign_in(client, person.email, "brand new secret")).status_code == 303
@@ -187,7 +199,7 @@ async def test_reset_link_expires(
 async def test_profile_change_and_log_out_others(
     web: tuple[Host, AsyncTestClient[Any]], service: IdentityService
 ) -> None:
-    host, client = web
+    _host, client = web
     person = await account(service)
     assert person.email is not None
     other = await service.login(person.email, PASSWORD)
@@ -195,18 +207,34 @@ async def test_profile_change_and_log_out_others(
     token = await csrf(client, "/identity/profile")
     bad = await client.post(
         "/identity/profile",
-        data={"full_name": "Новое Имя", "email": person.email, "phone": "123",
-              "language": "en", "timezone": "Europe/Moscow", "csrf_token": token},
+        data={
+            "full_name": "Новое Имя",
+            "email": person.email,
+            "phone": "123",
+            "language": "en",
+            "timezone": "Europe/Moscow",
+            "csrf_token": token,
+        },
     )
-    assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text
+    assert bad.status_code == 400
+    assert 'aria-invalid="true"' in bad.text
     saved = await client.post(
         "/identity/profile",
-        data={"full_name": "Новое Имя", "email": person.email, "phone": "",
-              "language": "en", "timezone": "Asia/Omsk", "csrf_token": token},
+        data={
+            "full_name": "Новое Имя",
+            "email": person.email,
+            "phone": "",
+            "language": "en",
+            "timezone": "Asia/Omsk",
+            "csrf_token": token,
+        },
     )
-    assert saved.status_code == 200 and "Новое Имя" in saved.text
+    assert saved.status_code == 200
+    assert "Новое Имя" in saved.text
     changed = await service.get_account(person.id)
-    assert changed is not None and changed.timezone == "Asia/Omsk" and changed.language == "en"
+    assert changed is not None
+    assert changed.timezone == "Asia/Omsk"
+    assert changed.language == "en"
     ended = await client.post("/identity/profile/logout-others", data={"csrf_token": token})
     assert ended.status_code == 200
     assert await service.resolve_session(other.token) is None
@@ -217,19 +245,23 @@ async def test_staff_pages_need_their_permissions(
     web: tuple[Host, AsyncTestClient[Any]], service: IdentityService
 ) -> None:
     host, client = web
-    person = await account(service)
-    assert person.email is not None
-    await sign_in(client, person.email)
+    plain = await account(service)
+    assert plain.email is not None
+    await sign_in(client, plain.email)
     assert (await client.get("/identity/accounts")).status_code == 403
     assert (await client.get("/identity/audit")).status_code == 403
-    roles = host.services["roles"]
-    await roles.grant(person.id, "admin")
+    person = await account(service)
+    assert person.email is not None
+    await host.services["roles"].grant(person.id, "admin")
+    await sign_in(client, person.email)
     listing = await client.get("/identity/accounts", params={"q": person.email})
-    assert listing.status_code == 200 and person.full_name in listing.text
+    assert listing.status_code == 200
+    assert person.full_name in listing.text
     card = await client.get(f"/identity/accounts/{person.id}")
     assert card.status_code == 200
     audit = await client.get("/identity/audit", params={"person": person.email})
-    assert audit.status_code == 200 and "login" in audit.text
+    assert audit.status_code == 200
+    assert "login" in audit.text
     target = await account(service)
     token = await csrf(client, "/identity/accounts")
     off = await client.post(
@@ -237,14 +269,17 @@ async def test_staff_pages_need_their_permissions(
     )
     assert off.status_code == 200
     disabled = await service.get_account(target.id)
-    assert disabled is not None and disabled.status == "disabled"
+    assert disabled is not None
+    assert disabled.status == "disabled"
     made = await client.post(
         "/identity/accounts",
         data={"full_name": "Создан Сотрудником", "email": unique_email(), "csrf_token": token},
     )
-    assert made.status_code == 200 and "Создан Сотрудником" in made.text
+    assert made.status_code == 200
+    assert "Создан Сотрудником" in made.text
     duplicate = await client.post(
         "/identity/accounts",
         data={"full_name": "Дубль", "email": person.email, "csrf_token": token},
     )
-    assert duplicate.status_code == 400 and 'aria-invalid="true"' in duplicate.text
+    assert duplicate.status_code == 400
+    assert 'aria-invalid="true"' in duplicate.text
