@@ -125,6 +125,8 @@ class FakeKeycloak:
         self.lock = threading.RLock()
         self.key = jwk.JWK.generate(kty="RSA", size=2048, kid=uuid.uuid4().hex, alg="RS256")
         self.cert_b64 = _self_signed(self.key)
+        self.signing_key: jwk.JWK | None = None
+        """Set to sign tokens with a key ``/certs`` does not publish (a forgery)."""
         self.users: dict[str, User] = {}
         self.roles: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, Group] = {}
@@ -241,7 +243,7 @@ class FakeKeycloak:
         token = jwt.JWT(
             header={"alg": "RS256", "typ": "JWT", "kid": self.key.get("kid")}, claims=claims
         )
-        token.make_signed_token(self.key)
+        token.make_signed_token(self.signing_key or self.key)
         return str(token.serialize())
 
     def verify(self, token: str, realm: str) -> dict[str, Any] | None:

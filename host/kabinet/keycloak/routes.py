@@ -94,8 +94,9 @@ class KeycloakRoutes(Controller):
     include_in_schema = False
 
     @get("/login", access=public)
-    async def login(self, request: Request[Any, Any, Any], next: str = "/") -> Response[Any]:
+    async def login(self, request: Request[Any, Any, Any]) -> Response[Any]:
         """Leave for Keycloak's sign-in page with a fresh state, nonce and PKCE challenge."""
+        next = request.query_params.get("next") or "/"
         service = service_of(request)
         if service is None:
             return await _refused(request, LoginError("not_configured", "", 404))
