@@ -28,7 +28,7 @@ from kabinet.cli import cli
 from kabinet.errors import PluginError
 from kabinet.host import Host
 from kabinet.testing import PluginFactory
-from kabinet.web import collect_routes, create_app
+from kabinet.web import build_app, collect_routes, create_app
 
 pytestmark = pytest.mark.smoke
 
@@ -342,37 +342,61 @@ async def test_hook_routers_prefix_claimed_twice_refused(
     assert "route prefix '/api/depot' is already claimed by plugin 'depot'" in err.value.fault
 
 
+MIDDLEWARE = """
+    from litestar import get
+    from kabinet.access import public
+
+    def stamp(host, name):
+        def factory(app):
+            async def middleware(scope, receive, send):
+                if scope["type"] != "http":
+                    return await app(scope, receive, send)
+                host.services.setdefault("entered", []).append(name)
+
+                async def send_stamped(message):
+                    if message["type"] == "http.response.start":
+                        message["headers"] = [*message["headers"], (f"x-{name}".encode(), b"1")]
+                    await send(message)
+
+                await app(scope, receive, send_stamped)
+
+            return middleware
+
+        return factory
+"""
+
+
 async def test_hook_middleware(plugin_factory: PluginFactory, make: Make) -> None:
-    # web.create_app does not apply plugin middleware yet; this checks the collection.
     zeta_and_alpha(
         plugin_factory,
-        """
-        from litestar.middleware import DefineMiddleware
+        MIDDLEWARE
+        + """
+    @get("/api/zeta/ping", access=public, sync_to_thread=False)
+    def ping() -> str:
+        return "pong"
 
-        def stamp(app):
-            return app
+    @hookimpl
+    def routers(host):
+        return [ping]
 
-        @hookimpl
-        def middleware(host):
-            return [DefineMiddleware(stamp)]
-        """,
-        """
-        def outer(app):
-            return app
-
-        @hookimpl
-        async def middleware(host):
-            return [outer]
-        """,
+    @hookimpl
+    def middleware(host):
+        return [stamp(host, "zeta")]
+    """,
+        MIDDLEWARE
+        + """
+    @hookimpl
+    async def middleware(host):
+        return [stamp(host, "alpha")]
+    """,
     )
     host = await make()
-    got = await collected(host, "middleware", host=host)
-    assert [(name, type(item).__name__) for name, item in got] == [
-        ("zeta", "DefineMiddleware"),
-        ("alpha", "function"),
-    ]
-    assert got[0][1].middleware.__name__ == "stamp"
-    assert got[1][1].__name__ == "outer"
+    async with AsyncTestClient(app=await build_app(host)) as client:
+        response = await client.get("/api/zeta/ping")
+    assert response.text == "pong"
+    assert (response.headers["x-zeta"], response.headers["x-alpha"]) == ("1", "1")
+    # Outermost first, in hook order: zeta's middleware sees the request before alpha's.
+    assert host.services["entered"] == ["zeta", "alpha"]
 
 
 async def test_hook_navigation(plugin_factory: PluginFactory, make: Make) -> None:
