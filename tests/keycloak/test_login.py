@@ -250,3 +250,44 @@ async def test_login_page_when_keycloak_is_down(
     r = await client.get("/keycloak/login")
     assert r.status_code == 503
     assert 'data-reason="unavailable"' in r.text
+
+
+async def test_identity_login_sends_people_to_keycloak(client: Client) -> None:
+    r = await client.get("/login", params={"next": "/shipments/orders"})
+    assert r.status_code in {302, 303}
+    assert r.headers["location"] == "/keycloak/login?next=/shipments/orders"
+    r = await client.get("/login", params={"next": "https://evil.example/"})
+    assert r.headers["location"] == "/keycloak/login?next=/"
+
+
+async def test_identity_logout_ends_the_keycloak_session_too(
+    host: Host, client: Client, fake: FakeKeycloak, ivan: Any
+) -> None:
+    assert (await sign_in(client)).status_code == 302
+    token = client.cookies.get("kabinet_session")
+    assert token
+    assert fake.active_sessions(ivan.id)
+    await client.get("/")
+    r = await client.post("/logout", headers={CSRF_HEADER: client.cookies.get(CSRF_COOKIE) or ""})
+    assert r.status_code == 303
+    assert fake.active_sessions(ivan.id) == []
+    assert await host.services["identity"].resolve_session(token) is None
+
+
+async def test_without_server_url_keycloak_is_off(fresh_url: str, clock: FrozenClock) -> None:
+    host = await Host.create(None, env={"KABINET__HOST__DATABASE_URL": fresh_url}, clock=clock)
+    host.services["host.process"] = "test"
+    app = await build_app(host)
+    await host.startup()
+    try:
+        assert "keycloak" not in host.services
+        assert not any(name.startswith("keycloak.") for name in host.subscriptions)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
+            r = await c.get("/keycloak/login")
+            assert r.status_code == 404
+            assert 'data-reason="not_configured"' in r.text
+            r = await c.get("/login")
+            assert r.status_code == 200  # identity's own form
+    finally:
+        await host.shutdown()

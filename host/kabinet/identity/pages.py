@@ -77,14 +77,34 @@ def _status(exc: IdentityError) -> int:
 # --- sign in and out ----------------------------------------------------------------------
 
 
+def keycloak_login(request: Req, next_path: str | None) -> Response[str] | None:
+    """With Keycloak configured (the ``keycloak`` plugin), sign-in happens there."""
+    from kabinet.keycloak.service import login_redirect
+
+    target = login_redirect(shell_of(request).host, safe_next(next_path))
+    return redirect(target) if target is not None else None
+
+
+def keycloak_service(host: Any) -> Any:
+    from kabinet.keycloak.service import keycloak_service as found
+
+    return found(host)
+
+
 @get("/login", access=public, include_in_schema=False)
 async def login_page(request: Req, next: FromQuery[str] = "/") -> Response[str]:
+    keycloak = keycloak_login(request, next)  # Keycloak configured: sign in there
+    if keycloak is not None:
+        return keycloak
     return await page(request, "identity/login.html", next=safe_next(next), login="", error=None)
 
 
 @post("/login", access=public, include_in_schema=False)
 async def login(request: Req) -> Response[str]:
     data = await form(request)
+    keycloak = keycloak_login(request, data.get("next"))  # no portal passwords then
+    if keycloak is not None:
+        return keycloak
     svc = service(request)
     target = safe_next(data.get("next"))
     try:
@@ -130,7 +150,11 @@ async def logout(request: Req) -> Response[str]:
     svc = service(request)
     token = request.cookies.get(svc.settings.cookie_name)
     if token:
-        await svc.logout(token, address=address_of(request.scope))
+        keycloak = keycloak_service(shell_of(request).host)
+        if keycloak is not None:  # ends the Keycloak session behind it too
+            await keycloak.logout(token, address=address_of(request.scope))
+        else:
+            await svc.logout(token, address=address_of(request.scope))
     response = redirect("/login")
     response.delete_cookie(svc.settings.cookie_name, path="/")
     return response

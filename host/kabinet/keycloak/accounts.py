@@ -38,6 +38,7 @@ class SignedIn:
     """The portal session cookie's value (only ever given to the browser)."""
     account_id: int
     created: bool
+    language: str
 
 
 class KeycloakAccounts:
@@ -198,7 +199,9 @@ class KeycloakAccounts:
                 )
             )
         log.info("login", account_id=account.id, via="keycloak", created=created)
-        return SignedIn(token=token, account_id=account.id, created=created)
+        return SignedIn(
+            token=token, account_id=account.id, created=created, language=account.language
+        )
 
     async def take_keycloak_session(self, token: str) -> str | None:
         """Forget the Keycloak session behind a portal session; returns its refresh token."""

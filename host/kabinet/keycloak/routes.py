@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.status_codes import HTTP_302_FOUND, HTTP_303_SEE_OTHER
 
+from kabinet import i18n
 from kabinet.access import public
+from kabinet.identity.middleware import address_of
 from kabinet.keycloak.login import LoginError, safe_next
 from kabinet.pages import language, page
 
@@ -85,8 +87,8 @@ async def _refused(request: Request[Any, Any, Any], error: LoginError) -> Respon
 
 
 def _client(request: Request[Any, Any, Any]) -> tuple[str, str]:
-    address = request.client.host if request.client else ""
-    return address, request.headers.get("user-agent", "")
+    """The client's address (behind trusted proxies too, as identity reads it) and agent."""
+    return address_of(request.scope), request.headers.get("user-agent", "")
 
 
 class KeycloakRoutes(Controller):
@@ -137,13 +139,23 @@ class KeycloakRoutes(Controller):
             "", status_code=HTTP_302_FOUND, headers={"Location": next_path}
         )
         response.delete_cookie(LOGIN_COOKIE, path="/keycloak")
+        # The same cookies as identity's own login sets.
         response.set_cookie(
             service.cookie_name,
             signed.token,
+            max_age=service.session_lifetime,
             path="/",
             httponly=True,
             samesite="lax",
             secure=_secure(request),
+        )
+        response.set_cookie(
+            i18n.LANG_COOKIE,
+            signed.language,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            path="/",
         )
         return response
 

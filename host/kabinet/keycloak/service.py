@@ -37,6 +37,10 @@ class KeycloakService:
     def cookie_name(self) -> str:
         return identity_service(self.host).settings.cookie_name
 
+    @property
+    def session_lifetime(self) -> int:
+        return identity_service(self.host).settings.absolute_timeout
+
     def callback_url(self) -> str:
         return self.host.settings.host.base_url.rstrip("/") + CALLBACK_PATH
 
