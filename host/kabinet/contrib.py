@@ -147,3 +147,65 @@ class HealthCheck:
 
     name: str
     check: Callable[[Host], Awaitable[str | None]]
+
+
+# -- notifications (declared by any app; the notifications plugin sends them) ---------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Recipients:
+    """Who receives a notification, read from its event's payload.
+
+    Either ``person`` (the payload key holding one person's account id), or
+    ``organization`` (the payload key holding an organization id) with ``permission``:
+    the people who hold that permission in that organization
+    (``host.access.people(permission, organization)``). Both may be given.
+    """
+
+    person: str | None = None
+    organization: str | None = None
+    permission: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.person is None and self.organization is None:
+            msg = "recipients: give person, or organization with permission"
+            raise ValueError(msg)
+        if (self.organization is None) != (self.permission is None):
+            msg = "recipients: organization and permission go together"
+            raise ValueError(msg)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DefaultTemplate:
+    """The template a notification starts with on one channel in one language (Jinja2).
+
+    ``channel`` is ``email``, ``sms``, ``telegram`` or ``push``. ``subject`` is the
+    e-mail subject or the push title; ``body`` is the e-mail text part, the SMS text,
+    the Telegram text (HTML parse mode) or the push body; ``html`` is the e-mail HTML part.
+    """
+
+    channel: str
+    language: str
+    body: str
+    subject: str = ""
+    html: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NotificationType:
+    """A notification an app can send when its event is published.
+
+    ``variables`` are the payload keys a template may use, each with a sample value for
+    the preview (the recipient's ``recipient_name`` is always added). ``secrets`` names
+    variables that are secrets (codes, links): stored and shown masked. A ``mandatory``
+    notification cannot be deactivated nor refused by a person.
+    """
+
+    event: str
+    title: Mapping[str, str]
+    recipients: Recipients
+    variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    templates: tuple[DefaultTemplate, ...] = ()
+    mandatory: bool = False
+    secrets: tuple[str, ...] = ()
+    description: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import msgspec
 
@@ -33,3 +34,10 @@ def manifest() -> Manifest:
 @hookimpl
 def database() -> Database:
     return Database(metadata=metadata, migrations=Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def hookspecs() -> ModuleType:
+    from kabinet_notifications import hookspecs as specs
+
+    return specs
