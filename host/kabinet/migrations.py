@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData
 
 from kabinet.db import Database
 from kabinet.errors import StartupError
 from kabinet.plugins import PluginInfo
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# Alembic (with Mako) is imported only when a migration command runs: web processes and
+# workers never need it, and it costs about half a second of start-up.
 
 SCRIPT_LOCATION = Path(__file__).parent / "alembic"
 
@@ -50,6 +52,8 @@ class PluginSchema:
         return f"{self.name}_"
 
     def config(self, connection: Connection | None = None) -> Config:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
         cfg.set_main_option("version_locations", str(self.folder))
@@ -76,6 +80,8 @@ class PluginSchema:
         }
 
     def script(self) -> ScriptDirectory:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self.config())
 
     def head(self) -> str | None:
@@ -123,6 +129,8 @@ class Migrations:
 
     async def upgrade(self, plugin: str | None = None, revision: str = "head") -> list[str]:
         """Upgrade one plugin (after what it requires) or all; returns the plugins migrated."""
+        from alembic import command
+
         if plugin is None:
             targets = self.schemas
         else:
@@ -135,6 +143,8 @@ class Migrations:
 
     async def downgrade(self, plugin: str, revision: str) -> None:
         """Downgrade one plugin; to ``base`` only when no enabled plugin requires it."""
+        from alembic import command
+
         schema = self._schema(plugin)
         if revision == "base":
             users = self.required_by.get(plugin, [])
@@ -147,6 +157,8 @@ class Migrations:
 
     async def current(self) -> dict[str, str | None]:
         """The applied revision of each plugin (``None``: not migrated)."""
+        from alembic.runtime.migration import MigrationContext
+
         result: dict[str, str | None] = {}
         async with self.db.engine.connect() as conn:
             for schema in self.schemas:
@@ -169,6 +181,8 @@ class Migrations:
 
     async def revision(self, plugin: str, message: str, *, autogenerate: bool = True) -> list[Path]:
         """Write a new revision for ``plugin``; autogenerate compares only its tables."""
+        from alembic import command
+
         schema = self._schema(plugin)
         schema.folder.mkdir(parents=True, exist_ok=True)
         if autogenerate:
@@ -191,6 +205,9 @@ class Migrations:
 
     async def diff(self, plugin: str) -> list[Any]:
         """What autogenerate would change for ``plugin`` (empty when models and tables agree)."""
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
         schema = self._schema(plugin)
         async with self.db.engine.connect() as conn:
 
