@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-import redis.asyncio as aioredis
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -128,6 +127,8 @@ def navigation(host: Host) -> list[NavItem]:
 
 
 async def _redis(host: Host) -> str | None:
+    import redis.asyncio as aioredis  # only where Redis is configured
+
     client = aioredis.from_url(host.settings.host.redis_url)
     try:
         await client.ping()
