@@ -131,7 +131,7 @@ class EventBus:
         """Hand committed, unrelayed events to the job system; returns how many."""
         t = models.event
         query = (
-            select(t.c.id, t.c.type)
+            select(t.c.id, t.c.type, t.c.payload, t.c.created_at)
             .where(t.c.relayed_at.is_(None))
             .order_by(t.c.id)
             .limit(limit or self.relay_batch)
@@ -148,8 +148,20 @@ class EventBus:
             for sub in sorted(subs.values(), key=lambda x: x.name):
                 by_type.setdefault(sub.event, []).append(sub.name)
             items = [
-                (DELIVER_ACTOR, {"event_id": eid, "subscriber": name, "attempt": 0})
-                for eid, etype in rows
+                (
+                    DELIVER_ACTOR,
+                    {
+                        "event_id": eid,
+                        "subscriber": name,
+                        "attempt": 0,
+                        "event": {
+                            "type": etype,
+                            "payload": payload,
+                            "created_at": models.utc(created).isoformat(),  # type: ignore[union-attr]
+                        },
+                    },
+                )
+                for eid, etype, payload, created in rows
                 for name in by_type.get(etype, [])
             ]
             # Sent before the rows are marked: a crash in between sends again, which
@@ -181,54 +193,59 @@ class EventBus:
 
     # --- delivering --------------------------------------------------------------------
 
-    async def deliver(self, event_id: int, subscriber: str, attempt: int = 0) -> str:
+    async def deliver(
+        self,
+        event_id: int,
+        subscriber: str,
+        attempt: int = 0,
+        event: dict[str, Any] | None = None,
+    ) -> str:
         """Run one subscriber for one event, once; returns what happened.
 
         ``handled``; ``skipped`` (already handled or failed, or a stale duplicate of an
         earlier attempt); ``retrying`` (failed, sent again after a backoff); ``failed``.
+        ``event`` is the outbox row as the relay read it (type, payload, created_at),
+        which saves reading it again; without it the row is read here.
         """
         sub = self.subscriptions.get(subscriber)
         h = models.event_handling
         now = self.host.clock.now()
         try:
             async with self.host.db.session() as s:
-                await s.execute(
-                    _insert_ignore(self.host.db.dialect, h).values(
+                # Claim the handling row: insert it, or lock the existing one and read it.
+                # A concurrent duplicate waits here for the first one's commit, then skips.
+                claim = (
+                    _insert(self.host.db.dialect, h)
+                    .values(
                         event_id=event_id,
                         subscriber=subscriber,
                         state="pending",
                         attempts=0,
                         updated_at=now,
                     )
-                )
-                # The row lock makes a concurrent duplicate wait here, then skip.
-                row = (
-                    (
-                        await s.execute(
-                            select(h.c.state, h.c.attempts)
-                            .where(h.c.event_id == event_id, h.c.subscriber == subscriber)
-                            .with_for_update()
-                        )
+                    .on_conflict_do_update(
+                        index_elements=["subscriber", "event_id"], set_={"state": h.c.state}
                     )
-                    .mappings()
-                    .one()
+                    .returning(h.c.state, h.c.attempts)
                 )
+                row = (await s.execute(claim)).mappings().one()
                 if row["state"] in ("handled", "failed") or row["attempts"] != attempt:
                     return "skipped"
-                ev = await self._load(s, event_id)
+                ev = self._event(event_id, event) if event else await self._load(s, event_id)
                 if sub is None:
                     raise EventError(f"no subscriber named {subscriber!r} in this process")
                 result = sub.handler(*_handler_args(sub, ev, s))
                 if inspect.isawaitable(result):
                     await result
+                done = self.host.clock.now()
                 await s.execute(
                     update(h)
                     .where(h.c.event_id == event_id, h.c.subscriber == subscriber)
                     .values(
                         state="handled",
                         attempts=attempt + 1,
-                        handled_at=now,
-                        updated_at=now,
+                        handled_at=done,
+                        updated_at=done,
                         next_attempt_at=None,
                     )
                 )
@@ -242,12 +259,20 @@ class EventBus:
         row = (await s.execute(select(t).where(t.c.id == event_id))).mappings().one_or_none()
         if row is None:
             raise EventError(f"event {event_id} does not exist")
-        declared = self.host.event_types.get(row["type"])
-        struct = declared[1].payload if declared else None
-        payload = msgspec.convert(row["payload"], struct) if struct else dict(row["payload"])
         created = models.utc(row["created_at"])
         assert created is not None
-        return Event(id=row["id"], type=row["type"], payload=payload, created_at=created)
+        return self._event(
+            event_id,
+            {"type": row["type"], "payload": row["payload"], "created_at": created.isoformat()},
+        )
+
+    def _event(self, event_id: int, data: dict[str, Any]) -> Event:
+        declared = self.host.event_types.get(data["type"])
+        struct = declared[1].payload if declared else None
+        raw = data["payload"]
+        payload = msgspec.convert(raw, struct) if struct else dict(raw)
+        created = dt.datetime.fromisoformat(data["created_at"])
+        return Event(id=event_id, type=data["type"], payload=payload, created_at=created)
 
     async def _failed(self, event_id: int, subscriber: str, attempt: int, error: str) -> str:
         h = models.event_handling
@@ -454,7 +479,11 @@ def type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _insert(dialect: str, table: Any) -> Any:
+    """An ``INSERT`` that knows ``ON CONFLICT`` on either backend."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 def _insert_ignore(dialect: str, table: Any) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` on the unique (subscriber, event) key."""
-    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    return stmt.on_conflict_do_nothing(index_elements=["subscriber", "event_id"])
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=["subscriber", "event_id"])

@@ -285,7 +285,16 @@ async def test_delivery_job_carries_event_and_subscriber(host: Host) -> None:
     await host.events.relay()
     [(_, _, msg)] = jobs(host)._heap
     assert msg.actor == DELIVER_ACTOR
-    assert msg.kwargs == {"event_id": event_id, "subscriber": "evt.audit", "attempt": 0}
+    assert msg.kwargs == {
+        "event_id": event_id,
+        "subscriber": "evt.audit",
+        "attempt": 0,
+        "event": {
+            "type": "evt.order.created",
+            "payload": {"order_id": 6},
+            "created_at": "2026-01-15T09:00:00+00:00",
+        },
+    }
     assert msg.queue == "events"
 
 

@@ -57,8 +57,10 @@ def database() -> Database:
 def actors(host: Host) -> list[Actor]:
     from kabinet.events import DELIVER_ACTOR, REDELIVER_ACTOR
 
-    async def deliver(event_id: int, subscriber: str, attempt: int = 0) -> None:
-        await host.events.deliver(event_id, subscriber, attempt)
+    async def deliver(
+        event_id: int, subscriber: str, attempt: int = 0, event: dict[str, Any] | None = None
+    ) -> None:
+        await host.events.deliver(event_id, subscriber, attempt, event)
 
     async def redeliver() -> None:
         await host.events.redeliver_stale()
