@@ -284,8 +284,12 @@ async def _demo(ctx: click.Context, var: Path) -> Any:
         },
     )
     await host.migrations.upgrade()
-    await host.plugins.acall("demo_data", host=host)
-    await host.db.dispose()
+    # Demo data uses the services plugins install at start-up (roles grants the demo roles).
+    await host.startup()
+    try:
+        await host.plugins.acall("demo_data", host=host)
+    finally:
+        await host.shutdown()
     return host
 
 

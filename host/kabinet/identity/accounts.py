@@ -40,10 +40,7 @@ class AccountService(ServiceBase):
 
     def check_password_rules(self, password: str, field: str = "password") -> None:
         if len(password) < self.settings.minimum_password_length:
-            raise InvalidInput(
-                f"The password needs at least {self.settings.minimum_password_length} characters.",
-                field=field,
-            )
+            raise InvalidInput("The password is too short.", field=field)
 
     async def create_account(
         self,
