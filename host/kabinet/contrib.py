@@ -209,3 +209,40 @@ class NotificationType:
     mandatory: bool = False
     secrets: tuple[str, ...] = ()
     description: str = ""
+
+
+# -- entity sinks (the integration app delivers records from the production system) -------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SinkResult:
+    """What one batch did: counts, and the records refused with their reason (by key)."""
+
+    created: int = 0
+    updated: int = 0
+    hidden: int = 0
+    unchanged: int = 0
+    rejected: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Key of a refused record -> why (the integration app sets it aside in quarantine)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EntitySink:
+    """One kind of entity a plugin accepts from outside, applied in bulk.
+
+    The integration app maps the production system's fields into ``struct`` (from its
+    settings) and calls ``apply(host, session, records)`` in its own transaction, so the
+    cursor moves with the committed batch. ``apply`` is idempotent: a record identical to
+    the stored one writes nothing, a changed one is updated, one marked deleted is hidden.
+    ``depends_on`` names sinks whose batches go first (orders after counterparties).
+    """
+
+    name: str
+    """``<plugin>.<entity>``, e.g. ``companies.counterparty``; unique in the portal."""
+    struct: type[msgspec.Struct]
+    apply: Callable[..., Awaitable[SinkResult]]
+    """``async (host, session, records: Sequence[struct]) -> SinkResult``."""
+    key: str = "external_id"
+    """The struct field that identifies a record in the production system."""
+    depends_on: tuple[str, ...] = ()
+    title: Mapping[str, str] = dataclasses.field(default_factory=dict)

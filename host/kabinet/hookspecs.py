@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kabinet.contrib import (
         Actor,
         Database,
+        EntitySink,
         EventType,
         HealthCheck,
         Manifest,
@@ -148,3 +149,8 @@ def route_samples(host: Host) -> list[RouteSample]:
 @hookspec
 def deliver_message(host: Host, message: Message) -> bool | None:
     """Called when the host sends a person a code or a link; returns True if it took it."""
+
+
+@hookspec
+def entity_sinks(host: Host) -> list[EntitySink]:
+    """Called by the integration app at start-up; returns the entities the plugin accepts."""

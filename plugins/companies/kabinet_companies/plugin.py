@@ -17,6 +17,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     organization_per_counterparty: bool = False
     """Create one organization for each new counterparty instead of leaving it unassigned."""
+    invitation_days: int = 7
+    """How long an invitation link works."""
 
 
 @hookimpl
@@ -26,7 +28,7 @@ def manifest() -> Manifest:
         version=__version__,
         title={"ru": "Компании и контакты", "en": "Companies & contacts"},
         requires_host=">=0.1,<1",
-        requires=(),
+        requires=("identity", "roles"),
         settings=Settings,
     )
 

@@ -1,0 +1,76 @@
+"""ИНН and КПП, and the one error type of the app (a refusal naming the field at fault)."""
+
+from __future__ import annotations
+
+import re
+
+_W10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+_W12_1 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+_W12_2 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+_KPP = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
+
+
+class CompanyError(Exception):
+    """A refused request; ``field`` names the input at fault, ``status`` the HTTP answer."""
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(CompanyError):
+    status = 404
+
+
+class Conflict(CompanyError):
+    status = 409
+
+
+def _check(digits: str, weights: tuple[int, ...]) -> int:
+    return sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11 % 10
+
+
+def inn_valid(value: str) -> bool:
+    """Length (10 for a company, 12 for a person or sole trader) and the check digits."""
+    if not value.isdigit() or not value.isascii():
+        return False
+    if len(value) == 10:
+        return _check(value, _W10) == int(value[9])
+    if len(value) == 12:
+        return _check(value, _W12_1) == int(value[10]) and _check(value, _W12_2) == int(value[11])
+    return False
+
+
+def clean_inn(value: str | None, field: str = "inn") -> str:
+    """The ИНН without spaces, or :class:`CompanyError` naming ``field``."""
+    inn = (value or "").strip().replace(" ", "")
+    if not inn:
+        raise CompanyError("ИНН is required", field)
+    if not inn.isdigit() or len(inn) not in (10, 12):
+        raise CompanyError("ИНН is 10 digits (a company) or 12 digits (a person)", field)
+    if not inn_valid(inn):
+        raise CompanyError("ИНН check digits do not match: check the number", field)
+    return inn
+
+
+def clean_kpp(value: str | None, field: str = "kpp") -> str | None:
+    """The КПП (9 characters: 4 digits, 2 digits or capital letters, 3 digits) or ``None``."""
+    kpp = (value or "").strip().upper().replace(" ", "")
+    if not kpp:
+        return None
+    if not _KPP.match(kpp):
+        raise CompanyError("КПП is 9 characters: NNNNPPNNN (P a digit or a capital letter)", field)
+    return kpp
+
+
+def make_inn(seed: int, length: int = 10) -> str:
+    """A valid ИНН built from ``seed`` (demo data, tests and the benchmark)."""
+    if length == 10:
+        body = f"{seed % 10**9:09d}"
+        return body + str(_check(body, _W10))
+    body = f"{seed % 10**10:010d}"
+    first = str(_check(body, _W12_1))
+    return body + first + str(_check(body + first, _W12_2))
