@@ -41,10 +41,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def machine() -> str:
     load = os.getloadavg()[0]
-    return (
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {load:.1f}"
-    )
+    return f"{os.cpu_count()} cores, Python {platform.python_version()}, load average {load:.1f}"
 
 
 def email(i: int) -> str:
@@ -66,9 +63,18 @@ async def _prepare(settings: Path, accounts: int) -> None:
         service.hasher.close()
         now = host.clock.now()
         rows = [
-            {"full_name": f"Bench {i}", "email": email(i), "password_hash": hashed,
-             "status": "active", "email_confirmed": True, "phone_confirmed": False,
-             "language": "en", "timezone": "UTC", "version": 1, "created_at": now}
+            {
+                "full_name": f"Bench {i}",
+                "email": email(i),
+                "password_hash": hashed,
+                "status": "active",
+                "email_confirmed": True,
+                "phone_confirmed": False,
+                "language": "en",
+                "timezone": "UTC",
+                "version": 1,
+                "created_at": now,
+            }
             for i in range(accounts)
         ]
         async with host.db.session() as s:
@@ -105,7 +111,10 @@ def portal(accounts: int) -> Iterator[str]:
         log = (folder / "serve.log").open("wb")
         proc = subprocess.Popen(
             [str(BIN / "kabinet"), "serve", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
         )
         url = f"http://127.0.0.1:{port}"
         try:

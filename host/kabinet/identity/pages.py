@@ -445,7 +445,12 @@ async def profile_token_revoke(request: Req, token_id: FromPath[int]) -> Respons
 
 
 @get("/accounts", access=permission(ACCOUNTS, scope="global"), include_in_schema=False)
-async def accounts(request: Req, q: str = "", status: str = "", page_no: int = 1) -> Response[str]:
+async def accounts(
+    request: Req,
+    q: FromQuery[str] = "",
+    status: FromQuery[str] = "",
+    page_no: FromQuery[int] = 1,
+) -> Response[str]:
     page_no = max(1, page_no)
     rows, total = await service(request).list_accounts(
         search=q,

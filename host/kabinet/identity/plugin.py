@@ -119,7 +119,7 @@ def template_dir() -> Path:
 
 @hookimpl
 def static_dir() -> Path:
-    return HERE / "static"
+    return HERE / "static" / "identity"
 
 
 @hookimpl
