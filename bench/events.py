@@ -36,6 +36,7 @@ import redis
 from sqlalchemy import func, select
 
 REDIS = "redis://127.0.0.1:6379/11"
+THREADS = os.environ.get("BENCH_THREADS", "8")
 RAW_MODULE = """
 import os, time
 import dramatiq
@@ -130,7 +131,7 @@ async def bench_events(
     }
     exe = str(Path(sys.executable).with_name("kabinet"))
     workers = [
-        spawn([exe, "worker", "--threads", "8"], env, tmp / f"worker{n}.log") for n in (1, 2)
+        spawn([exe, "worker", "--threads", THREADS], env, tmp / f"worker{n}.log") for n in (1, 2)
     ]
     host = await Host.create(settings)
     await start_embedded(host)  # this process's relay, as in a web process
@@ -176,6 +177,9 @@ async def bench_events(
         steady = summary(delays, span)
         to_relay = [relayed_at[e] - committed[e] for e in committed]
         steady["relay_p95_ms"] = percentile(to_relay, 0.95) * 1000
+        steady["published_per_s"] = len(committed) / (
+            max(committed.values()) - min(committed.values())
+        )
         committed.clear()
 
         began = time.time()
