@@ -184,11 +184,16 @@ async def test_time_limit_fails_a_stuck_job(
 
 
 def test_every_runtime_route_requires_the_jobs_permission(host: Host) -> None:
-    [router] = runtime_api.routers(host)
-    handlers = {h for route in router.routes for h in route.route_handlers}  # type: ignore[union-attr]
+    routers = runtime_api.routers(host)
+    handlers = {
+        h
+        for router in routers
+        for route in router.routes
+        for h in route.route_handlers  # type: ignore[union-attr]
+    }
     # Litestar adds an OPTIONS handler per path; the guard lets those through.
     declared = [h for h in handlers if h.http_methods != {"OPTIONS"}]
-    assert len(declared) == 4
+    assert len(declared) == 7  # four JSON routes, the page and its two retry forms
     for handler in declared:
         rule = handler.opt["access"]
         assert (rule.code, rule.scope) == ("host.jobs.manage", "global")
@@ -252,6 +257,9 @@ async def test_admin_api_refuses_anonymous_in_the_real_app(host: Host) -> None:
         for path in ("/api/host/jobs/failed", "/api/host/jobs/events"):
             response = await client.get(path)
             assert response.status_code == 401, path
+        page = await client.get("/host/jobs")
+        assert page.status_code in (302, 303)
+        assert page.headers["location"].startswith("/login")
 
 
 # --- the hooks, as the host consumes them -------------------------------------------------

@@ -1,4 +1,6 @@
-"""Admins' JSON API for the job system: failed jobs and event handlings with errors, retry.
+"""Admins' view of the job system: failed jobs and event handlings with errors, and retry.
+
+JSON under ``/api/host/jobs``, and the page ``/host/jobs`` in the page shell.
 
 Routes are thin: the job system (:mod:`kabinet.jobs`) and the event bus
 (:mod:`kabinet.events`) hold the rules; a refusal there becomes a 404 or 409 problem.
@@ -9,9 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-from litestar import Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, QueryParameter
+from litestar.response import Redirect
 
 from kabinet.access import permission
 from kabinet.events import EventError, EventHandling
@@ -80,10 +83,46 @@ def routers(host: Host) -> list[Any]:
             raise _refusal(exc) from None
         return Retried()
 
+    @get("/", access=MANAGE, include_in_schema=False)
+    async def jobs_page(request: Request[Any, Any, Any]) -> Response[str]:
+        from kabinet.pages import page
+
+        return await page(
+            request,
+            "host/jobs.html",
+            jobs=await host.jobs.failed(limit=200),
+            events=await host.events.with_errors(limit=200),
+        )
+
+    @post("/failed/{failed_id:int}/retry", access=MANAGE, include_in_schema=False)
+    async def retry_job_page(request: Request[Any, Any, Any], failed_id: FromPath[int]) -> Redirect:
+        from kabinet.pages import flash
+
+        try:
+            await host.jobs.retry(failed_id)
+            flash(request, f"Job {failed_id} sent again.", "success")
+        except JobError as exc:
+            flash(request, str(exc), "error")
+        return Redirect("/host/jobs")
+
+    @post("/events/{event_id:int}/{subscriber:str}/retry", access=MANAGE, include_in_schema=False)
+    async def retry_event_page(
+        request: Request[Any, Any, Any], event_id: FromPath[int], subscriber: FromPath[str]
+    ) -> Redirect:
+        from kabinet.pages import flash
+
+        try:
+            await host.events.retry(event_id, subscriber)
+            flash(request, f"Event {event_id} sent again to {subscriber}.", "success")
+        except EventError as exc:
+            flash(request, str(exc), "error")
+        return Redirect("/host/jobs")
+
     return [
         Router(
             "/api/host/jobs",
             route_handlers=[failed_jobs, retry_job, event_errors, retry_event],
             tags=["host: jobs"],
-        )
+        ),
+        Router("/host/jobs", route_handlers=[jobs_page, retry_job_page, retry_event_page]),
     ]
