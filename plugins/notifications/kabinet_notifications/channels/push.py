@@ -1,0 +1,77 @@
+"""Web push with pywebpush and VAPID; a 404 or 410 means the subscription is gone."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from pywebpush import WebPushException, webpush_async
+
+from kabinet_notifications.channels.base import Outcome, Outgoing
+
+
+class PushChannel:
+    name = "push"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    async def send_batch(self, messages: list[Outgoing]) -> list[Outcome]:
+        async with aiohttp.ClientSession() as session:
+            return [await self._one(session, m) for m in messages]
+
+    async def _one(self, session: aiohttp.ClientSession, m: Outgoing) -> Outcome:
+        """``m.to`` is a JSON list of the person's subscriptions; one success is enough."""
+        subscriptions: list[dict[str, Any]] = json.loads(m.to)
+        payload = json.dumps({"title": m.subject, "body": m.body, "url": "/"}, ensure_ascii=False)
+        gone: list[Any] = []
+        sent = 0
+        retry_after: float | None = None
+        errors: list[str] = []
+        for sub in subscriptions:
+            info = {
+                "endpoint": sub["endpoint"],
+                "keys": {"p256dh": sub["p256dh"], "auth": sub["auth"]},
+            }
+            try:
+                await webpush_async(
+                    info,
+                    payload,
+                    vapid_private_key=self.config["vapid_private_key"],
+                    vapid_claims={
+                        "sub": self.config.get("vapid_subject") or "mailto:admin@localhost"
+                    },
+                    ttl=int(self.config.get("push_ttl") or 86400),
+                    timeout=30,
+                    aiohttp_session=session,
+                )
+                sent += 1
+            except WebPushException as exc:
+                status = exc.response.status if exc.response is not None else 0  # type: ignore[union-attr]
+                if status in (404, 410):
+                    gone.append(sub["id"])
+                elif status == 429 or status >= 500:
+                    header = (
+                        exc.response.headers.get("Retry-After")
+                        if exc.response is not None
+                        else None
+                    )  # type: ignore[union-attr]
+                    retry_after = float(header) if header and header.isdigit() else None
+                    errors.append(f"retry:{status}")
+                else:
+                    errors.append(f"HTTP {status}")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                errors.append(f"retry:{type(exc).__name__}")
+        if sent:
+            return Outcome(delivery_id=m.delivery_id, verdict="sent", gone=tuple(gone))
+        if any(e.startswith("retry:") for e in errors):
+            return Outcome(
+                delivery_id=m.delivery_id,
+                verdict="retry",
+                error=", ".join(e.removeprefix("retry:") for e in errors),
+                retry_after=retry_after,
+                gone=tuple(gone),
+            )
+        error = ", ".join(errors) or "every subscription is gone (404/410)"
+        return Outcome(delivery_id=m.delivery_id, verdict="failed", error=error, gone=tuple(gone))

@@ -1,0 +1,618 @@
+"""From an event to deliveries, and from deliveries to channels.
+
+``dispatch`` runs as the event's subscriber, in the event's transaction: it finds the
+recipients, renders each channel's current template in each person's language, and
+inserts one delivery per (event, person, channel) — a unique key, so a redelivered event
+adds nothing. After the commit the deliveries are sent as jobs in batches
+(``notifications.send``). A secret-bearing message is stored masked; its clear text is
+sealed until the delivery is final, and only the channel sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+from sqlalchemy import bindparam, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kabinet.identity.models import Account
+from kabinet.jobs import backoff
+from kabinet_notifications import models as m
+from kabinet_notifications import stats
+from kabinet_notifications.channels.base import Channel, Outcome, Outgoing
+from kabinet_notifications.channels.email import SmtpChannel
+from kabinet_notifications.channels.folder import FolderChannel
+from kabinet_notifications.channels.push import PushChannel
+from kabinet_notifications.channels.sms import SmsChannel, SmsRu
+from kabinet_notifications.channels.telegram import TelegramApi, TelegramChannel
+from kabinet_notifications.render import ALWAYS, MASK, TemplateError, render_all
+from kabinet_notifications.services import NotificationsService, TemplateView, service_of
+
+if TYPE_CHECKING:
+    from kabinet.contrib import NotificationType
+    from kabinet.events import Event
+    from kabinet.host import Host
+    from kabinet.identity.messages import Message
+
+log = structlog.get_logger("kabinet.notifications")
+SEND_ACTOR = "notifications.send"
+_tasks: set[asyncio.Task[Any]] = set()
+FINAL = ("sent", "delivered", "failed", "skipped")
+
+
+def insert_ignore(dialect: str) -> Any:
+    ins = postgresql.insert(m.delivery) if dialect == "postgresql" else sqlite.insert(m.delivery)
+    return ins.on_conflict_do_nothing(index_elements=["key"])
+
+
+def payload_dict(payload: Any) -> dict[str, Any]:
+    if isinstance(payload, msgspec.Struct):
+        data: dict[str, Any] = msgspec.to_builtins(payload)
+        return data
+    return dict(payload or {})
+
+
+def _ids(value: Any) -> set[int]:
+    if isinstance(value, bool) or value is None:
+        return set()
+    if isinstance(value, int):
+        return {value}
+    if isinstance(value, str) and value.isdigit():
+        return {int(value)}
+    if isinstance(value, list | tuple | set):
+        return {i for v in value for i in _ids(v)}
+    return set()
+
+
+class Contacts:
+    """People's names, languages and addresses per channel, read in bulk."""
+
+    def __init__(self) -> None:
+        self.people: dict[int, dict[str, Any]] = {}
+        self.telegram: dict[int, str] = {}
+        self.push: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.off: set[tuple[int, str]] = set()
+
+    @classmethod
+    async def load(cls, s: AsyncSession, people: Sequence[int], event: str) -> Contacts:
+        c = cls()
+        a = Account.__table__
+        for chunk in _chunks(sorted(people), 5000):
+            for row in (
+                await s.execute(
+                    select(
+                        a.c.id, a.c.full_name, a.c.email, a.c.phone, a.c.language, a.c.status
+                    ).where(a.c.id.in_(chunk))
+                )
+            ).mappings():
+                if row["status"] == "active":
+                    c.people[row["id"]] = dict(row)
+            tl = m.telegram_link
+            for pid, chat in await s.execute(
+                select(tl.c.person_id, tl.c.chat_id).where(
+                    tl.c.person_id.in_(chunk), tl.c.state == "linked"
+                )
+            ):
+                c.telegram[pid] = str(chat)
+            ps = m.push_subscription
+            for row in (await s.execute(select(ps).where(ps.c.person_id.in_(chunk)))).mappings():
+                c.push[row["person_id"]].append(
+                    {
+                        "id": row["id"],
+                        "endpoint": row["endpoint"],
+                        "p256dh": row["p256dh"],
+                        "auth": row["auth"],
+                    }
+                )
+            p = m.preference
+            for pid, ch in await s.execute(
+                select(p.c.person_id, p.c.channel).where(
+                    p.c.person_id.in_(chunk), p.c.event == event, p.c.enabled.is_(False)
+                )
+            ):
+                c.off.add((pid, ch))
+        return c
+
+    def address(self, person: int, channel: str) -> str | None:
+        info = self.people.get(person)
+        if info is None:
+            return None
+        if channel == "email":
+            return info["email"] or None
+        if channel == "sms":
+            return info["phone"] or None
+        if channel == "telegram":
+            return self.telegram.get(person)
+        if channel == "push":
+            subs = self.push.get(person)
+            return json.dumps(subs) if subs else None
+        return None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Renderer:
+    """Current templates, each read once per dispatch, rendered per language."""
+
+    def __init__(self, svc: NotificationsService, t: NotificationType) -> None:
+        self.svc = svc
+        self.t = t
+        self.cache: dict[tuple[str, str], TemplateView] = {}
+
+    async def template(self, channel: str, language: str) -> TemplateView:
+        key = (channel, language)
+        if key not in self.cache:
+            self.cache[key] = await self.svc.template(self.t.event, channel, language)
+        return self.cache[key]
+
+    async def render(
+        self, channel: str, language: str, values: Mapping[str, Any]
+    ) -> tuple[dict[str, str], dict[str, str] | None]:
+        """(stored content with secrets masked, clear content or None when no secret)."""
+        tv = await self.template(channel, language)
+        parts = {"subject": tv.subject, "body": tv.body, "html": tv.html}
+        clear = render_all(channel, parts, values)
+        clear_d = {"subject": clear.subject, "body": clear.body, "html": clear.html}
+        if not any(k in values for k in self.t.secrets):
+            return clear_d, None
+        masked_values = {k: (MASK if k in self.t.secrets else v) for k, v in values.items()}
+        masked = render_all(channel, parts, masked_values)
+        return {"subject": masked.subject, "body": masked.body, "html": masked.html}, clear_d
+
+
+async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
+    """The subscriber of every declared event: one delivery per person and channel."""
+    svc = await service_of(host)
+    t = svc.catalog.get(ev.type)
+    if t is None:
+        return []
+    view = await svc.notification(ev.type)
+    if not view.active:
+        return []
+    configs = await svc.channel_configs()
+    channels = [c for c in view.channels if c not in view.channels_off and configs[c]["enabled"]]
+    payload = payload_dict(ev.payload)
+    people: set[int] = set()
+    organization = None
+    if t.recipients.person:
+        people |= _ids(payload.get(t.recipients.person))
+    if t.recipients.organization and t.recipients.permission:
+        org = payload.get(t.recipients.organization)
+        if isinstance(org, int):
+            organization = org
+            people |= await host.access.people(t.recipients.permission, org)
+    if not people or not channels:
+        return []
+    contacts = await Contacts.load(session, sorted(people), ev.type)
+    variables = {k: payload[k] for k in t.variables if k in payload}
+    stored_vars = {k: (MASK if k in t.secrets else v) for k, v in variables.items()}
+    renderer = Renderer(svc, t)
+    now = host.clock.now()
+    rows = []
+    counted: list[tuple[str, str, str]] = []
+    for person in sorted(people):
+        info = contacts.people.get(person)
+        if info is None:
+            continue
+        language = info["language"] or host.settings.host.language
+        values = {**variables, "recipient_name": info["full_name"]}
+        for channel in channels:
+            address = contacts.address(person, channel)
+            if address is None:
+                continue
+            status = "queued"
+            if not t.mandatory and (person, channel) in contacts.off:
+                status = "skipped"
+            content: dict[str, str] = {"subject": "", "body": "", "html": ""}
+            sealed = None
+            if status == "queued":
+                try:
+                    content, clear = await renderer.render(channel, language, values)
+                except TemplateError as exc:
+                    status, content = (
+                        "failed",
+                        {"subject": "", "body": f"template: {exc}", "html": ""},
+                    )
+                    clear = None
+                sealed = svc.sealer.seal(clear) if clear else None
+            rows.append(
+                {
+                    "key": f"{ev.id}:{person}:{channel}",
+                    "event": ev.type,
+                    "event_id": ev.id,
+                    "person_id": person,
+                    "organization_id": organization,
+                    "channel": channel,
+                    "address": address
+                    if channel != "push"
+                    else f"{len(contacts.push[person])} device(s)",
+                    "language": language,
+                    **content,
+                    "variables": {**stored_vars, "recipient_name": info["full_name"]},
+                    "sealed": sealed,
+                    "masked": sealed is not None,
+                    "status": status,
+                    "attempts": 0,
+                    "error": "skipped by the person's preference" if status == "skipped" else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    if not rows:
+        return []
+    d = m.delivery
+    existing = set((await session.execute(select(d.c.key).where(d.c.event_id == ev.id))).scalars())
+    fresh = [r for r in rows if r["key"] not in existing]
+    for chunk in _chunks(fresh, 1000):
+        await session.execute(insert_ignore(host.db.dialect), list(chunk))
+    counted = [(r["event"], r["channel"], r["status"]) for r in fresh]
+    await stats.bump(session, host.db.dialect, now, counted)
+    queued = list(
+        (
+            await session.execute(
+                select(d.c.id).where(d.c.event_id == ev.id, d.c.status == "queued").order_by(d.c.id)
+            )
+        ).scalars()
+    )
+    send_after_commit(host, session, queued)
+    return queued
+
+
+def send_after_commit(host: Host, session: AsyncSession, ids: list[int]) -> None:
+    """Send the jobs once the deliveries are committed (a job must find its rows)."""
+    if not ids:
+        return
+
+    def committed(_sync_session: Any) -> None:
+        task = asyncio.get_running_loop().create_task(enqueue(host, ids))
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+    sa_event.listen(session.sync_session, "after_commit", committed, once=True)
+
+
+async def enqueue(host: Host, ids: list[int], *, delay: float = 0.0) -> None:
+    size = max(1, (await service_of(host)).settings.batch_size)
+    batches = [list(c) for c in _chunks(ids, size)]
+    if delay > 0:
+        for batch in batches:
+            await host.jobs.send_later(delay, SEND_ACTOR, {"ids": batch})
+    else:
+        await host.jobs.send_many([(SEND_ACTOR, {"ids": b}) for b in batches])
+
+
+# -- sending -------------------------------------------------------------------------------
+
+
+def make_channel(host: Host, name: str, config: Mapping[str, Any]) -> Channel:
+    """The transport for a channel's current settings; without credentials, the folder."""
+    if config["transport"] == "folder":
+        return FolderChannel(host, name)
+    sender = str(config.get("sender_name") or "Kabinet")
+    if name == "email":
+        return SmtpChannel(dict(config), sender)
+    if name == "sms":
+        gateway = SmsRu(config["sms_api_id"], config.get("sms_sender", ""), config["sms_api_url"])
+        return SmsChannel(gateway)
+    if name == "telegram":
+        return TelegramChannel(TelegramApi(config["telegram_token"], config["telegram_api_url"]))
+    return PushChannel(dict(config))
+
+
+async def send(host: Host, ids: list[int]) -> dict[str, int]:
+    """Send the queued deliveries among ``ids`` that are due; returns counts by verdict."""
+    svc = await service_of(host)
+    now = host.clock.now()
+    lease = now + dt.timedelta(minutes=10)
+    d = m.delivery
+    due = (d.c.next_attempt_at.is_(None)) | (d.c.next_attempt_at <= now)
+    async with host.db.session() as s:
+        claimed = (
+            (
+                await s.execute(
+                    select(d).where(d.c.id.in_(ids), d.c.status == "queued", due).with_for_update()
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if claimed:
+            await s.execute(
+                update(d)
+                .where(d.c.id.in_([r["id"] for r in claimed]))
+                .values(attempts=d.c.attempts + 1, next_attempt_at=lease, updated_at=now)
+            )
+    by_channel: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in claimed:
+        by_channel[row["channel"]].append(row)
+    configs = await svc.channel_configs()
+    outcomes: list[tuple[Mapping[str, Any], Outcome]] = []
+    for channel, rows in by_channel.items():
+        messages = []
+        for row in rows:
+            content = svc.sealer.open(row["sealed"]) if row["sealed"] else None
+            content = content or {
+                "subject": row["subject"],
+                "body": row["body"],
+                "html": row["html"],
+            }
+            context = {k: str(v) for k, v in (row["variables"] or {}).items()}
+            if row["sealed"]:
+                context = svc.sealer.open(row["sealed"]).get("context", context)
+            messages.append(
+                Outgoing(
+                    delivery_id=row["id"],
+                    event=row["event"],
+                    to=await _address(host, row),
+                    language=row["language"],
+                    subject=content["subject"],
+                    body=content["body"],
+                    html=content["html"],
+                    context=context,
+                    person_id=row["person_id"],
+                    secret=bool(row["masked"]),
+                )
+            )
+        transport = make_channel(host, channel, configs[channel])
+        try:
+            results = await transport.send_batch(messages)
+        except Exception as exc:  # a transport's own bug must not lose the batch
+            log.exception("notifications.channel_crashed", channel=channel)
+            results = [
+                Outcome(delivery_id=x.delivery_id, verdict="retry", error=type(exc).__name__)
+                for x in messages
+            ]
+        rows_by_id = {r["id"]: r for r in rows}
+        outcomes.extend((rows_by_id[o.delivery_id], o) for o in results)
+    return await apply(host, outcomes)
+
+
+async def _address(host: Host, row: Mapping[str, Any]) -> str:
+    """Push deliveries go to the person's subscriptions as they are now."""
+    if row["channel"] != "push":
+        return str(row["address"])
+    ps = m.push_subscription
+    async with host.db.sessionmaker() as s:
+        subs = (await s.execute(select(ps).where(ps.c.person_id == row["person_id"]))).mappings()
+        return json.dumps(
+            [
+                {"id": r["id"], "endpoint": r["endpoint"], "p256dh": r["p256dh"], "auth": r["auth"]}
+                for r in subs
+            ]
+        )
+
+
+async def apply(host: Host, outcomes: list[tuple[Mapping[str, Any], Outcome]]) -> dict[str, int]:
+    """Record what the channels said: status, provider id, error, retries, counts."""
+    svc = await service_of(host)
+    cfg = svc.settings
+    now = host.clock.now()
+    d = m.delivery
+    updates: list[dict[str, Any]] = []
+    counted: list[tuple[str, str, str]] = []
+    retries: dict[float, list[int]] = defaultdict(list)
+    verdicts: dict[str, int] = defaultdict(int)
+    broken_chats: list[int] = []
+    gone_subs: list[int] = []
+    for row, o in outcomes:
+        status = o.verdict
+        next_at = None
+        sealed = row["sealed"]
+        if status == "retry":
+            if row["attempts"] + 1 >= cfg.max_attempts:
+                status = "failed"
+            else:
+                delay = max(
+                    o.retry_after or 0.0, backoff(row["attempts"] + 1, base=cfg.retry_base_seconds)
+                )
+                next_at = now + dt.timedelta(seconds=delay)
+                retries[delay].append(row["id"])
+                status = "queued"
+        if status in FINAL:
+            sealed = None
+            counted.append((row["event"], row["channel"], status))
+        if row["channel"] == "telegram" and o.gone and row["person_id"] is not None:
+            broken_chats.append(row["person_id"])
+        if row["channel"] == "push":
+            gone_subs.extend(int(x) for x in o.gone)
+        verdicts[o.verdict] += 1
+        updates.append(
+            {
+                "_id": row["id"],
+                "status": status,
+                "provider_id": o.provider_id,
+                "error": o.error,
+                "sealed": sealed,
+                "next_attempt_at": next_at,
+                "updated_at": now,
+                "sent_at": now if status == "sent" else None,
+            }
+        )
+    if not updates:
+        return dict(verdicts)
+    async with host.db.session() as s:
+        stmt = (
+            update(d)
+            .where(d.c.id == bindparam("_id"))
+            .values(
+                status=bindparam("status"),
+                provider_id=bindparam("provider_id"),
+                error=bindparam("error"),
+                sealed=bindparam("sealed"),
+                next_attempt_at=bindparam("next_attempt_at"),
+                updated_at=bindparam("updated_at"),
+                sent_at=bindparam("sent_at"),
+            )
+        )
+        await s.connection()
+        await s.execute(stmt.execution_options(synchronize_session=False), updates)
+        await stats.bump(s, host.db.dialect, now, counted)
+        if broken_chats:
+            await s.execute(
+                update(m.telegram_link)
+                .where(m.telegram_link.c.person_id.in_(broken_chats))
+                .values(state="broken")
+            )
+        if gone_subs:
+            await s.execute(
+                m.push_subscription.delete().where(m.push_subscription.c.id.in_(gone_subs))
+            )
+    for delay, ids in retries.items():
+        await enqueue(host, ids, delay=delay)
+    log.info("notifications.sent", **dict(verdicts))
+    return dict(verdicts)
+
+
+async def report(host: Host, channel: str, reports: Iterable[Any]) -> int:
+    """Move sent deliveries to delivered or failed by the provider's ids; returns how many."""
+    d = m.delivery
+    now = host.clock.now()
+    moved = 0
+    async with host.db.session() as s:
+        for r in reports:
+            row = (
+                (
+                    await s.execute(
+                        select(d.c.id, d.c.event, d.c.status).where(
+                            d.c.channel == channel, d.c.provider_id == r.provider_id
+                        )
+                    )
+                )
+                .mappings()
+                .one_or_none()
+            )
+            if row is None or row["status"] != "sent":
+                continue
+            values: dict[str, Any] = {"status": r.verdict, "updated_at": now}
+            if r.verdict == "delivered":
+                values["delivered_at"] = now
+            else:
+                values["error"] = r.error
+            await s.execute(update(d).where(d.c.id == row["id"]).values(**values))
+            await stats.bump(s, host.db.dialect, now, [(row["event"], channel, r.verdict)])
+            moved += 1
+    return moved
+
+
+async def poll_sms(host: Host) -> int:
+    """Ask SMS.ru about SMS sent in the last two days that have no final word yet."""
+    svc = await service_of(host)
+    config = (await svc.channel_configs())["sms"]
+    if config["transport"] != "provider":
+        return 0
+    d = m.delivery
+    since = host.clock.now() - dt.timedelta(days=2)
+    async with host.db.sessionmaker() as s:
+        ids = list(
+            (
+                await s.execute(
+                    select(d.c.provider_id)
+                    .where(d.c.channel == "sms", d.c.status == "sent", d.c.sent_at >= since)
+                    .limit(1000)
+                )
+            ).scalars()
+        )
+    gateway = SmsRu(config["sms_api_id"], config.get("sms_sender", ""), config["sms_api_url"])
+    try:
+        moved = 0
+        for chunk in _chunks([i for i in ids if i], 100):
+            moved += await report(host, "sms", await gateway.status(list(chunk)))
+        return moved
+    finally:
+        await gateway.close()
+
+
+async def sweep(host: Host) -> int:
+    """Send again what is due: retries whose job was lost, leases that ran out."""
+    d = m.delivery
+    now = host.clock.now()
+    async with host.db.sessionmaker() as s:
+        ids = list(
+            (
+                await s.execute(
+                    select(d.c.id)
+                    .where(
+                        d.c.status == "queued",
+                        d.c.next_attempt_at.is_not(None),
+                        d.c.next_attempt_at <= now,
+                    )
+                    .order_by(d.c.id)
+                    .limit(5000)
+                )
+            ).scalars()
+        )
+    if ids:
+        await enqueue(host, ids)
+    return len(ids)
+
+
+# -- the host's codes and links ------------------------------------------------------------
+
+
+async def deliver_message(host: Host, message: Message) -> bool | None:
+    """Identity's code or link through our channel and template; sent at once, in-process.
+
+    The clear text never goes through the job queue: it is sent here, and kept sealed on
+    the delivery only while a retry may need it.
+    """
+    svc = await service_of(host)
+    t = svc.catalog.get(message.kind)
+    if t is None:
+        return None
+    config = (await svc.channel_configs()).get(message.channel)
+    if config is None or not config["enabled"]:
+        return None
+    values: dict[str, Any] = {**ALWAYS, **dict(message.context)}
+    values["recipient_name"] = str(message.context.get("name") or "")
+    if message.account_id is not None and not values["recipient_name"]:
+        async with host.db.sessionmaker() as s:
+            account = await s.get(Account, message.account_id)
+            values["recipient_name"] = account.full_name if account else ""
+    renderer = Renderer(svc, t)
+    try:
+        tv = await renderer.template(message.channel, message.language)
+        if not tv.body:
+            raise TemplateError("body", "no template on this channel")
+        stored, clear = await renderer.render(message.channel, message.language, values)
+    except TemplateError:
+        log.warning("notifications.template_unusable", kind=message.kind, channel=message.channel)
+        stored = {"subject": message.subject, "body": "", "html": ""}
+        clear = {"subject": message.subject, "body": message.body, "html": ""}
+    clear = clear or dict(stored)
+    clear["context"] = dict(message.context)  # type: ignore[assignment]
+    now = host.clock.now()
+    row = {
+        "key": f"direct:{uuid.uuid4().hex}",
+        "event": message.kind,
+        "person_id": message.account_id,
+        "channel": message.channel,
+        "address": message.to,
+        "language": message.language,
+        **stored,
+        "variables": message.masked(),
+        "sealed": svc.sealer.seal(clear),
+        "masked": bool(message.secrets),
+        "status": "queued",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with host.db.session() as s:
+        result = await s.execute(m.delivery.insert().values(**row).returning(m.delivery.c.id))
+        delivery_id = int(result.scalar_one())
+        await stats.bump(s, host.db.dialect, now, [(message.kind, message.channel, "queued")])
+    await send(host, [delivery_id])
+    return True

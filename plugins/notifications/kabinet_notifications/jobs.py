@@ -1,0 +1,36 @@
+"""Background jobs: send a batch, send again what is due, poll SMS statuses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kabinet.contrib import Actor, Schedule
+from kabinet_notifications import delivery
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+
+def actors(host: Host) -> list[Actor]:
+    async def send(ids: list[int]) -> None:
+        await delivery.send(host, [int(i) for i in ids])
+
+    async def sweep() -> None:
+        await delivery.sweep(host)
+
+    async def poll_sms() -> None:
+        await delivery.poll_sms(host)
+
+    # Retries are the delivery's own (backoff, Retry-After, permanent errors): not the runner's.
+    return [
+        Actor(name=delivery.SEND_ACTOR, fn=send, queue="notifications", max_retries=0),
+        Actor(name="notifications.sweep", fn=sweep, queue="notifications", max_retries=0),
+        Actor(name="notifications.poll_sms", fn=poll_sms, queue="notifications", max_retries=0),
+    ]
+
+
+def schedules() -> list[Schedule]:
+    return [
+        Schedule(name="notifications.sweep", actor="notifications.sweep", interval=60),
+        Schedule(name="notifications.poll_sms", actor="notifications.poll_sms", interval=600),
+    ]

@@ -1,0 +1,133 @@
+"""Helpers of the notifications tests (a throwaway app, people, running the bus)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.identity.models import Account
+from kabinet.jobs import EmbeddedJobs
+from kabinet.plugins import Candidate, entry_point_candidates
+from kabinet.testing import PluginFactory
+from kabinet_notifications import models as m
+from sqlalchemy import select
+
+DEPOT = """
+    @hookimpl
+    def event_types():
+        return [EventType(name="depot.parcel.arrived"), EventType(name="depot.report.ready")]
+
+    @hookimpl
+    def permissions():
+        return [Permission(code="depot.parcels.view", label={"ru": "п", "en": "p"})]
+
+    @hookimpl(optionalhook=True)
+    def notifications_types(host):
+        return [
+            NotificationType(
+                event="depot.parcel.arrived",
+                title={"ru": "Посылка прибыла", "en": "Parcel arrived"},
+                recipients=Recipients(person="account_id"),
+                variables={"parcel": "P-1", "depot": "Москва"},
+                templates=(
+                    DefaultTemplate(
+                        channel="email", language="ru", subject="Посылка {{ parcel }}",
+                        body="{{ recipient_name }}, посылка {{ parcel }} прибыла в {{ depot }}.",
+                        html="<p>{{ recipient_name }}, посылка <b>{{ parcel }}</b> прибыла.</p>",
+                    ),
+                    DefaultTemplate(
+                        channel="email", language="en", subject="Parcel {{ parcel }}",
+                        body="{{ recipient_name }}, parcel {{ parcel }} arrived at {{ depot }}.",
+                    ),
+                    DefaultTemplate(channel="sms", language="ru", body="Посылка {{ parcel }} прибыла"),
+                    DefaultTemplate(channel="telegram", language="ru", body="<b>{{ parcel }}</b> прибыла"),
+                    DefaultTemplate(
+                        channel="push", language="ru", subject="Посылка", body="{{ parcel }} прибыла"
+                    ),
+                ),
+            ),
+            NotificationType(
+                event="depot.report.ready",
+                title={"ru": "Отчёт готов", "en": "Report ready"},
+                recipients=Recipients(organization="organization_id", permission="depot.parcels.view"),
+                variables={"report": "R-1"},
+                templates=(DefaultTemplate(channel="email", language="ru", subject="Отчёт", body="Отчёт {{ report }}"),),
+            ),
+        ]
+"""
+
+
+def notifications_candidates() -> list[Candidate]:
+    return [c for c in entry_point_candidates() if c.name == "notifications"]
+
+
+async def make_host(
+    factory: PluginFactory,
+    database_url: str,
+    tmp_path: Path,
+    clock: FrozenClock,
+    settings: str = "",
+    **env: str,
+) -> Host:
+    path = tmp_path / "settings.toml"
+    path.write_text(settings or '[host]\nvar_dir = "var"\nsecret_key = "test-secret"\n')
+    environ = {"KABINET__HOST__DATABASE_URL": database_url, **env}
+    host = await Host.create(
+        path,
+        env=environ,
+        clock=clock,
+        candidates=[*factory.candidates(), *notifications_candidates()],
+    )
+    # Not a web process: the test runs the relay and the jobs itself, when it says so.
+    host.services["host.process"] = "test"
+    await host.startup()
+    return host
+
+
+async def person(host: Host, **kw: Any) -> Account:
+    identity = host.services["identity"]
+    kw.setdefault("full_name", "Иван Петров")
+    kw.setdefault("email", f"p-{uuid.uuid4().hex[:10]}@example.com")
+    account: Account = await identity.create_account(**kw)
+    return account
+
+
+async def publish(host: Host, event: str, payload: dict[str, Any]) -> int:
+    async with host.db.session() as s:
+        return await host.events.publish(s, event, payload)
+
+
+async def run(host: Host) -> None:
+    """Relay the outbox and run every job that is due, until nothing is left to do."""
+    jobs = host.jobs
+    assert isinstance(jobs, EmbeddedJobs)
+    for _ in range(10):
+        relayed = await host.events.relay()
+        ran = await jobs.drain()
+        if not relayed and not ran:
+            # jobs sent after a commit are sent by a task: give it a turn
+            import asyncio
+
+            await asyncio.sleep(0)
+            if not await jobs.drain():
+                return
+
+
+async def deliveries(host: Host, **where: Any) -> list[dict[str, Any]]:
+    d = m.delivery
+    q = select(d).order_by(d.c.id)
+    for key, value in where.items():
+        q = q.where(d.c[key] == value)
+    async with host.db.sessionmaker() as s:
+        return [dict(r) for r in (await s.execute(q)).mappings()]
+
+
+def folder(host: Host) -> list[dict[str, Any]]:
+    path = host.settings.var_dir / "messages"
+    if not path.exists():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(path.glob("*.json"))]

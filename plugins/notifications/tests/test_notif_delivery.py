@@ -1,0 +1,109 @@
+"""From an event to deliveries: recipients, templates, preferences, idempotency, secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet_notifications.services import Editor, service_of
+from notif_support import deliveries, folder, person, publish, run
+
+pytestmark = pytest.mark.smoke
+
+
+async def test_an_event_sends_its_notification_to_the_person_on_each_channel(host: Host) -> None:
+    ivan = await person(host, full_name="Иван", phone="+79161234567")
+    await publish(
+        host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-77", "depot": "Казань"}
+    )
+    await run(host)
+    rows = await deliveries(host, person_id=ivan.id)
+    assert sorted((r["channel"], r["status"]) for r in rows) == [("email", "sent"), ("sms", "sent")]
+    mail = next(r for r in rows if r["channel"] == "email")
+    assert mail["subject"] == "Посылка P-77"
+    assert mail["body"] == "Иван, посылка P-77 прибыла в Казань."
+    written = [f for f in folder(host) if f["account_id"] == ivan.id]
+    assert sorted(f["channel"] for f in written) == ["email", "sms"]
+    assert next(f for f in written if f["channel"] == "sms")["body"] == "Посылка P-77 прибыла"
+
+
+async def test_a_redelivered_event_sends_nothing_twice(host: Host) -> None:
+    from kabinet_notifications.delivery import dispatch
+    from kabinet.events import Event
+
+    ivan = await person(host)
+    event_id = await publish(
+        host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-1", "depot": "X"}
+    )
+    await run(host)
+    ev = Event(
+        id=event_id,
+        type="depot.parcel.arrived",
+        payload={"account_id": ivan.id, "parcel": "P-1", "depot": "X"},
+        created_at=host.clock.now(),
+    )
+    async with host.db.session() as s:
+        await dispatch(host, ev, s)
+    await run(host)
+    assert len(await deliveries(host, person_id=ivan.id)) == 1
+    assert len([f for f in folder(host) if f["account_id"] == ivan.id]) == 1
+
+
+async def test_preference_off_records_a_skipped_delivery(host: Host) -> None:
+    svc = await service_of(host)
+    ivan = await person(host, phone="+79161230000")
+    await svc.set_preferences(ivan.id, {("depot.parcel.arrived", "sms")})
+    await publish(
+        host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-2", "depot": "X"}
+    )
+    await run(host)
+    rows = {r["channel"]: r for r in await deliveries(host, person_id=ivan.id)}
+    assert rows["email"]["status"] == "skipped"
+    assert rows["sms"]["status"] == "sent"
+
+
+async def test_a_deactivated_notification_or_channel_sends_nothing_there(host: Host) -> None:
+    svc = await service_of(host)
+    staff = Editor(person_id=None, name="Staff")
+    ivan = await person(host, phone="+79161231111")
+    await svc.set_active("depot.parcel.arrived", False, channel="sms", editor=staff)
+    await publish(
+        host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-3", "depot": "X"}
+    )
+    await run(host)
+    assert [r["channel"] for r in await deliveries(host, person_id=ivan.id)] == ["email"]
+    await svc.set_active("depot.parcel.arrived", False, editor=staff)
+    await publish(
+        host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-4", "depot": "X"}
+    )
+    await run(host)
+    assert len(await deliveries(host, person_id=ivan.id)) == 1
+    view = await svc.notification("depot.parcel.arrived")
+    assert view.updated_by_name == "Staff" and not view.active
+
+
+async def test_people_holding_a_permission_in_the_organization_receive_it(
+    host: Host, clock: FrozenClock
+) -> None:
+    roles = host.services["roles"]
+    a = await person(host, full_name="A")
+    b = await person(host, full_name="B")
+    outsider = await person(host, full_name="C")
+    await roles.create_role(
+        code="depot_viewer", name_ru="x", name_en="x", permissions={"depot.parcels.view"}
+    ) if hasattr(roles, "never") else None
+    from kabinet.roles.services import Actor
+
+    actor = Actor(person_id=None, address="")
+    await roles.grant(a.id, "client", 5501, actor=actor)
+    await roles.grant(b.id, "client", 5501, actor=actor)
+    await roles.grant(outsider.id, "client", 5502, actor=actor)
+    role = next(r for r in await roles.roles() if r.code == "client")
+    await roles.set_permissions(role.id, {*role.permissions, "depot.parcels.view"}, actor=actor)
+    await publish(host, "depot.report.ready", {"organization_id": 5501, "report": "R-9"})
+    await run(host)
+    rows = await deliveries(host, event="depot.report.ready")
+    got = {r["person_id"] for r in rows if r["organization_id"] == 5501}
+    assert {a.id, b.id} <= got and outsider.id not in got
+    assert {r["body"] for r in rows if r["person_id"] in (a.id, b.id)} == {"Отчёт R-9"}
