@@ -1,0 +1,306 @@
+"""JSON API of the dictionaries app, under ``/api/dictionaries/``. Thin: parse, call, answer.
+
+Refusals become RFC 9457 problem details: a value refused by its field answers 422 with
+``errors: [{"field": "values.<code>", "message": …}]``; a structure change that would
+break entries answers 409 with the number of entries at fault.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, patch, post, put
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Stream
+
+from kabinet.access import permission
+from kabinet.host import Host
+from kabinet.pages import principal_of
+from kabinet.problems import VALIDATION_TYPE, problem
+from kabinet_dictionaries.documents import Document
+from kabinet_dictionaries.entries import OPS, Entry, EntryPage, Filter, Query, Version
+from kabinet_dictionaries.errors import DictionaryError, Invalid
+from kabinet_dictionaries.kinds import FieldDef
+from kabinet_dictionaries.services import (
+    DOCS_VIEW,
+    EDIT,
+    MANAGE,
+    VIEW,
+    Actor,
+    Dictionaries,
+    Settings,
+    TypeInfo,
+)
+from kabinet_dictionaries.transfer import ImportReport
+
+Req = Request[Any, Any, Any]
+READ = permission(VIEW)
+WRITE = permission(EDIT, scope="global")
+ADMIN = permission(MANAGE, scope="global")
+DOCS = permission(DOCS_VIEW)
+RESERVED = {"q", "sort", "page", "per_page", "format"}
+
+
+class TypeIn(msgspec.Struct, kw_only=True):
+    code: str
+    name_ru: str
+    name_en: str
+    fields: list[FieldDef] = msgspec.field(default_factory=list)
+    editor_roles: list[str] = msgspec.field(default_factory=list)
+
+
+class TypeChange(msgspec.Struct, kw_only=True):
+    name_ru: str
+    name_en: str
+    editor_roles: list[str] = msgspec.field(default_factory=list)
+
+
+class Publication(msgspec.Struct, kw_only=True):
+    publish: str
+    """``none`` (staff only), ``all`` organizations, or ``some`` (those listed)."""
+    organizations: list[int] = msgspec.field(default_factory=list)
+
+
+class EntryIn(msgspec.Struct, kw_only=True):
+    values: dict[str, Any]
+    published: bool | None = None
+
+
+def handle(request: Req, exc: DictionaryError) -> Response[Any]:
+    """A refusal as problem details naming the field(s) at fault."""
+    if isinstance(exc, Invalid):
+        errors = [
+            {"field": k if k.startswith("filters.") else f"values.{k}", "message": v}
+            for k, v in exc.by_field("en").items()
+        ]
+        return problem(request, 422, detail=exc.message("en"), type_=VALIDATION_TYPE, errors=errors)
+    errors = [{"field": exc.field, "message": exc.message("en")}] if exc.field else None
+    return problem(request, exc.status, detail=exc.message("en"), errors=errors)
+
+
+def query_of(request: Req) -> Query:
+    """``?q=…&sort=-price&page=2&f.route=Москва&f.price.ge=100&f.note.empty=``."""
+    params = request.query_params
+    filters = []
+    for key, value in params.multi_items():
+        if not key.startswith("f."):
+            continue
+        code, _, op = key[2:].partition(".")
+        if op and op not in OPS:
+            raise DictionaryError("unknown_field", f"f.{code}.{op}", code=op)
+        filters.append(Filter(field=code, op=op or "eq", value=value))  # type: ignore[arg-type]
+
+    def number(name: str, default: int) -> int:
+        text = params.get(name) or ""
+        if not text:
+            return default
+        if not text.isdigit() or int(text) < 1:
+            raise DictionaryError("number", name)
+        return int(text)
+
+    return Query(
+        filters=filters,
+        sort=params.get("sort") or None,
+        search=params.get("q") or "",
+        page=number("page", 1),
+        per_page=min(number("per_page", 50), 500),
+    )
+
+
+def actor_of(request: Req) -> Actor:
+    principal = principal_of(request.scope)
+    return Actor(person_id=principal.person_id, name=principal.name)
+
+
+def router(host: Host) -> Router:
+    settings: Settings = host.plugin_settings("dictionaries")
+    max_import = settings.max_import_mb * 1024 * 1024
+
+    def svc() -> Dictionaries:
+        found: Dictionaries = host.services["dictionaries"]
+        return found
+
+    # -- types ------------------------------------------------------------------------------
+
+    @get("/types", access=READ)
+    async def list_types(request: Req) -> list[TypeInfo]:
+        """Dictionaries the caller may read."""
+        return await svc().types(principal_of(request.scope))
+
+    @post("/types", access=ADMIN, status_code=201)
+    async def create_type(data: TypeIn) -> TypeInfo:
+        return await svc().create_type(
+            code=data.code,
+            name_ru=data.name_ru,
+            name_en=data.name_en,
+            fields=data.fields,
+            editor_roles=data.editor_roles,
+        )
+
+    @get("/types/{code:str}", access=READ)
+    async def get_type(request: Req, code: FromPath[str]) -> TypeInfo:
+        return await svc().get_type(code, principal_of(request.scope))
+
+    @patch("/types/{code:str}", access=ADMIN)
+    async def change_type(code: FromPath[str], data: TypeChange) -> TypeInfo:
+        return await svc().update_type(
+            code, name_ru=data.name_ru, name_en=data.name_en, editor_roles=data.editor_roles
+        )
+
+    @delete("/types/{code:str}", access=ADMIN, status_code=204)
+    async def delete_type(code: FromPath[str]) -> None:
+        await svc().delete_type(code)
+
+    @put("/types/{code:str}/publication", access=ADMIN)
+    async def publish(code: FromPath[str], data: Publication) -> TypeInfo:
+        return await svc().set_publication(code, data.publish, data.organizations)
+
+    @post("/types/{code:str}/fields", access=ADMIN, status_code=201)
+    async def add_field(request: Req, code: FromPath[str], data: FieldDef) -> FieldDef:
+        return await svc().add_field(code, data, actor=actor_of(request))
+
+    @put("/types/{code:str}/fields/{field:str}", access=ADMIN)
+    async def change_field(
+        request: Req, code: FromPath[str], field: FromPath[str], data: FieldDef
+    ) -> FieldDef:
+        return await svc().change_field(code, field, data, actor=actor_of(request))
+
+    @delete("/types/{code:str}/fields/{field:str}", access=ADMIN, status_code=204)
+    async def remove_field(request: Req, code: FromPath[str], field: FromPath[str]) -> None:
+        await svc().remove_field(code, field, actor=actor_of(request))
+
+    # -- entries ----------------------------------------------------------------------------
+
+    @get("/types/{code:str}/entries", access=READ)
+    async def list_entries(request: Req, code: FromPath[str]) -> EntryPage:
+        """Filter with ``f.<field>[.<op>]=value`` (ops: eq, ne, lt, le, gt, ge, contains,
+        empty, filled), sort with ``sort=<field>`` or ``-<field>``, search with ``q``."""
+        return await svc().entries(
+            code, query_of(request), principal=principal_of(request.scope), language="en"
+        )
+
+    @post("/types/{code:str}/entries", access=WRITE, status_code=201)
+    async def create_entry(request: Req, code: FromPath[str], data: EntryIn) -> Entry:
+        await svc().editable(principal_of(request.scope), code)
+        return await svc().create_entry(
+            code,
+            data.values,
+            actor=actor_of(request),
+            published=True if data.published is None else data.published,
+            language="en",
+        )
+
+    @get("/types/{code:str}/entries/{entry_id:int}", access=READ)
+    async def get_entry(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> Entry:
+        return await svc().entry(
+            code, entry_id, principal=principal_of(request.scope), language="en"
+        )
+
+    @patch("/types/{code:str}/entries/{entry_id:int}", access=WRITE)
+    async def change_entry(
+        request: Req, code: FromPath[str], entry_id: FromPath[int], data: EntryIn
+    ) -> Entry:
+        await svc().editable(principal_of(request.scope), code)
+        return await svc().update_entry(
+            code,
+            entry_id,
+            data.values,
+            actor=actor_of(request),
+            published=data.published,
+            language="en",
+        )
+
+    @delete("/types/{code:str}/entries/{entry_id:int}", access=WRITE, status_code=204)
+    async def delete_entry(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> None:
+        await svc().editable(principal_of(request.scope), code)
+        await svc().delete_entry(code, entry_id)
+
+    @get("/types/{code:str}/entries/{entry_id:int}/history", access=READ)
+    async def history(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> list[Version]:
+        principal = principal_of(request.scope)
+        found = await svc().get_type(code, principal)
+        if not await svc().can_edit(principal, found):
+            await svc().entry(code, entry_id, principal=principal)
+        return await svc().history(code, entry_id, principal=principal)
+
+    @get("/types/{code:str}/export", access=WRITE)
+    async def export(
+        request: Req, code: FromPath[str], format: FromQuery[str] = "csv"
+    ) -> Response[bytes]:
+        """All entries matching the filters, as ``format=csv`` or ``xlsx``."""
+        if format not in ("csv", "xlsx"):
+            raise DictionaryError("import_format", "format")
+        await svc().editable(principal_of(request.scope), code)
+        body = await svc().export_table(code, format, query_of(request), language="en")  # type: ignore[arg-type]
+        media = (
+            "text/csv; charset=utf-8"
+            if format == "csv"
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        return Response(
+            body,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{code}.{format}"'},
+        )
+
+    @post("/types/{code:str}/import", access=WRITE, request_max_body_size=max_import + 65536)
+    async def import_(
+        request: Req,
+        code: FromPath[str],
+        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> ImportReport:
+        """A CSV or XLSX table (multipart field ``data``); good rows go in, bad ones are
+        reported with their row number and each field's reason."""
+        await svc().editable(principal_of(request.scope), code)
+        content = await data.read()
+        return await svc().import_table(code, content, actor=actor_of(request), language="en")
+
+    # -- documents -----------------------------------------------------------------------------
+
+    @get("/documents", access=DOCS)
+    async def list_documents(
+        request: Req, kind: FromQuery[str] = "", q: FromQuery[str] = ""
+    ) -> list[Document]:
+        """Documents the caller may see (clients: their organizations' and those for all)."""
+        return await svc().documents(principal=principal_of(request.scope), kind=kind, search=q)
+
+    @get("/documents/{doc_id:int}", access=DOCS)
+    async def get_document(request: Req, doc_id: FromPath[int]) -> Document:
+        return await svc().document(doc_id, principal=principal_of(request.scope))
+
+    @get("/documents/{doc_id:int}/file", access=DOCS)
+    async def download(
+        request: Req, doc_id: FromPath[int], version: FromQuery[int | None] = None
+    ) -> Stream:
+        return await svc().download(doc_id, version, principal=principal_of(request.scope))
+
+    return Router(
+        path="/api/dictionaries",
+        route_handlers=[
+            list_types,
+            create_type,
+            get_type,
+            change_type,
+            delete_type,
+            publish,
+            add_field,
+            change_field,
+            remove_field,
+            list_entries,
+            create_entry,
+            get_entry,
+            change_entry,
+            delete_entry,
+            history,
+            export,
+            import_,
+            list_documents,
+            get_document,
+            download,
+        ],
+        exception_handlers={DictionaryError: handle},
+        tags=["dictionaries"],
+    )

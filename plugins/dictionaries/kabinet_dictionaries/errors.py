@@ -1,0 +1,167 @@
+"""Refusals of the dictionaries app, each in Russian and English.
+
+A refusal names the field at fault (``field``) and says what to do; pages show it next
+to that field in the person's language, the API answers problem details in English with
+``errors: [{field, message}]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # key: (Russian, English)
+    "required": ("Заполните это поле.", "A value is required."),
+    "too_long": ("Не длиннее {max} символов.", "At most {max} characters."),
+    "number": ("Введите число.", "Enter a number."),
+    "precision": (
+        "Не больше {precision} знаков после запятой.",
+        "At most {precision} decimal places.",
+    ),
+    "too_big": ("Слишком большое число.", "The number is too large."),
+    "date": ("Введите дату (ГГГГ-ММ-ДД или ДД.ММ.ГГГГ).", "Enter a date (YYYY-MM-DD)."),
+    "datetime": ("Введите дату и время.", "Enter a date and time."),
+    "bool": ("Ответьте «да» или «нет».", "Answer yes or no."),
+    "choice": ("Выберите одно из значений: {choices}.", "Choose one of: {choices}."),
+    "reference": ("Нет такой записи в справочнике «{type}».", "No such entry in “{type}”."),
+    "file": ("Загрузите файл.", "Upload a file."),
+    "file_import": ("Файлы не загружаются из таблицы.", "Files cannot be imported."),
+    "unique": ("Такое значение уже есть у записи №{entry}.", "Entry #{entry} has this value."),
+    "unknown_field": ("В справочнике нет поля «{code}».", "The dictionary has no field {code}."),
+    "code": (
+        "Код: латинские буквы, цифры и «_», с буквы, до 64 знаков.",
+        "A code is Latin letters, digits and _, starting with a letter, up to 64.",
+    ),
+    "name": ("Укажите название.", "A name is required."),
+    "taken_type": ("Справочник с кодом «{code}» уже есть.", "A dictionary {code} exists."),
+    "taken_field": ("Поле с кодом «{code}» уже есть.", "A field {code} exists."),
+    "kind": ("Неизвестный вид поля «{kind}».", "Unknown field kind {kind}."),
+    "kind_change": (
+        "Вид поля не меняется: удалите поле и добавьте новое.",
+        "A field's kind cannot change: remove it and add a new one.",
+    ),
+    "choices_needed": ("Перечислите значения списка.", "List the choices."),
+    "choice_in_use": (
+        "Значение «{choice}» выбрано в {count} записях.",
+        "{count} entries use the choice {choice}.",
+    ),
+    "reference_type": (
+        "Укажите справочник, на записи которого ссылается поле.",
+        "Name the dictionary whose entries the field refers to.",
+    ),
+    "precision_range": ("Точность: от 0 до 6 знаков.", "Precision is 0 to 6 places."),
+    "default_file": ("У поля-файла нет значения по умолчанию.", "A file field has no default."),
+    "default_invalid": ("Значение по умолчанию: {reason}", "The default: {reason}"),
+    "required_missing": (
+        "У {count} записей нет значения «{name}»: заполните их или задайте значение по умолчанию.",
+        "{count} entries have no value for {name}: give them one or set a default.",
+    ),
+    "unique_duplicates": (
+        "Значения «{name}» повторяются в {count} записях.",
+        "{count} entries share values of {name}.",
+    ),
+    "referenced": (
+        "На справочник ссылается поле «{name}» справочника «{type}».",
+        "Field {name} of {type} refers to this dictionary.",
+    ),
+    "entry_referenced": (
+        "На запись ссылаются {count} записей.",
+        "{count} entries refer to this entry.",
+    ),
+    "publish": ("Публикация: none, all или some.", "Publish is none, all or some."),
+    "organization": ("Номер организации — целое число.", "An organization is a whole number."),
+    "role": ("Нет роли «{role}».", "No role {role}."),
+    "not_found": ("Не найдено.", "Not found."),
+    "file_type": (
+        "Файл этого вида не принимается ({found}); можно: {allowed}.",
+        "This kind of file is not accepted ({found}); allowed: {allowed}.",
+    ),
+    "file_size": ("Файл больше {limit} МБ.", "The file is larger than {limit} MB."),
+    "file_empty": ("Файл пуст.", "The file is empty."),
+    "import_format": (
+        "Загрузите таблицу CSV или XLSX с заголовками полей в первой строке.",
+        "Upload a CSV or XLSX table with the field headers in the first row.",
+    ),
+    "import_header": (
+        "Столбец «{header}» не совпадает ни с одним полем.",
+        "Column {header} matches no field.",
+    ),
+    "title": ("Укажите название документа.", "A title is required."),
+    "validity": (
+        "Дата окончания раньше даты начала.",
+        "The end of validity is before its start.",
+    ),
+}
+
+
+def render(key: str, params: Mapping[str, Any], language: str) -> str:
+    ru, en = MESSAGES[key]
+    return (ru if language == "ru" else en).format(**params)
+
+
+class DictionaryError(Exception):
+    """A refusal: ``status`` 400/404/409/413/415/422, ``field`` the input at fault."""
+
+    status = 400
+
+    def __init__(self, key: str, field: str | None = None, **params: Any) -> None:
+        self.key = key
+        self.field = field
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, language: str) -> str:
+        return render(self.key, self.params, language)
+
+
+class NotFound(DictionaryError):
+    status = 404
+
+    def __init__(self, what: str = "") -> None:
+        super().__init__("not_found", None)
+        self.what = what
+
+
+class Conflict(DictionaryError):
+    """The structure change would break entries; nothing was changed."""
+
+    status = 409
+
+
+class FileRefused(DictionaryError):
+    status = 415
+
+
+class FileTooBig(DictionaryError):
+    status = 413
+
+
+class FieldError(ValueError):
+    """One value refused by its field's rules (collected into :class:`Invalid`)."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key = key
+        self.params = params
+        super().__init__(render(key, params, "en"))
+
+    def message(self, language: str) -> str:
+        return render(self.key, self.params, language)
+
+
+class Invalid(DictionaryError):
+    """Values refused, by field code; the form comes back with each field's error."""
+
+    status = 422
+
+    def __init__(self, errors: Mapping[str, FieldError]) -> None:
+        self.errors = dict(errors)
+        first = next(iter(self.errors), None)
+        super().__init__("required", first)
+        self.args = ("; ".join(f"{k}: {v}" for k, v in self.errors.items()),)
+
+    def message(self, language: str) -> str:
+        return "; ".join(e.message(language) for e in self.errors.values())
+
+    def by_field(self, language: str) -> dict[str, str]:
+        return {code: e.message(language) for code, e in self.errors.items()}

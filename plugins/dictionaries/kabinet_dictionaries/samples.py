@@ -1,0 +1,74 @@
+"""How the route matrix reaches the app's objects (the ``route_samples`` hook).
+
+Each sample makes a dictionary published to the given organization only (with one
+entry), or a document of that organization, so a person of another organization must
+get 404 where a person of this one gets the page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from kabinet.routematrix import RouteSample, SampleRequest
+from kabinet_dictionaries.documents import DocumentMeta
+from kabinet_dictionaries.kinds import FieldDef
+from kabinet_dictionaries.services import Dictionaries
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _svc(host: Host) -> Dictionaries:
+    found: Dictionaries = host.services["dictionaries"]
+    return found
+
+
+async def _type(host: Host, organization: int) -> tuple[str, int]:
+    code = f"sample_{uuid.uuid4().hex[:10]}"
+    svc = _svc(host)
+    await svc.create_type(
+        code=code,
+        name_ru="Образец",
+        name_en="Sample",
+        fields=[FieldDef(code="name", name_ru="Название", name_en="Name", kind="text")],
+    )
+    await svc.set_publication(code, "some", [organization])
+    entry = await svc.create_entry(code, {"name": "Образец"})
+    return code, entry.id
+
+
+async def type_(host: Host, organization: int) -> SampleRequest:
+    code, _ = await _type(host, organization)
+    return SampleRequest(params={"code": code})
+
+
+async def entry(host: Host, organization: int) -> SampleRequest:
+    code, entry_id = await _type(host, organization)
+    return SampleRequest(params={"code": code, "entry_id": entry_id})
+
+
+async def document(host: Host, organization: int) -> SampleRequest:
+    found = await _svc(host).create_document(
+        DocumentMeta(title="Образец", organization_id=organization), "sample.pdf", PDF
+    )
+    return SampleRequest(params={"doc_id": found.id})
+
+
+def samples() -> list[RouteSample]:
+    return [
+        RouteSample(path="/api/dictionaries/types/{code:str}", make=type_),
+        RouteSample(path="/api/dictionaries/types/{code:str}/entries", make=type_),
+        RouteSample(path="/api/dictionaries/types/{code:str}/entries/{entry_id:int}", make=entry),
+        RouteSample(
+            path="/api/dictionaries/types/{code:str}/entries/{entry_id:int}/history", make=entry
+        ),
+        RouteSample(path="/api/dictionaries/documents/{doc_id:int}", make=document),
+        RouteSample(path="/api/dictionaries/documents/{doc_id:int}/file", make=document),
+        RouteSample(path="/dictionaries/{code:str}", make=type_),
+        RouteSample(path="/dictionaries/{code:str}/{entry_id:int}", make=entry),
+        RouteSample(path="/dictionaries/documents/{doc_id:int}", make=document),
+        RouteSample(path="/dictionaries/documents/{doc_id:int}/file", make=document),
+    ]
