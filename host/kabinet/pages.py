@@ -281,7 +281,10 @@ class Shell:
         return items
 
     @jinja2.pass_context
-    async def _render_panels(self, ctx: jinja2.runtime.Context, slot: str, **context: Any) -> str:
+    async def _render_panels(
+        self, ctx: jinja2.runtime.Context, slot: str, bare: bool = False, **context: Any
+    ) -> str:
+        """Every panel of ``slot``; ``bare`` leaves out the section and heading (the header)."""
         request: Request[Any, Any, Any] = ctx["request"]
         principal = principal_of(request.scope)
         parts = []
@@ -291,6 +294,9 @@ class Shell:
             html = panel.render(request=request, host=self.host, lang=ctx["lang"], **context)
             if isinstance(html, Awaitable):
                 html = await html
+            if bare:
+                parts.append(Markup(html))  # noqa: S704 - the panel escaped it (a template)
+                continue
             title = i18n.localized(panel.title, ctx["lang"]) if panel.title else ""
             heading = Markup("<h2>{}</h2>").format(title) if title else Markup("")
             parts.append(

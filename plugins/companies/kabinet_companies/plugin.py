@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from kabinet.contrib import Database, Manifest
+from kabinet.contrib import (
+    Database,
+    EntitySink,
+    EventType,
+    Manifest,
+    NavItem,
+    Panel,
+    Permission,
+)
 from kabinet.hookspecs import hookimpl
 from kabinet_companies import __version__
 from kabinet_companies.models import metadata
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+    from kabinet.routematrix import RouteSample
+
+HERE = Path(__file__).parent
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -30,9 +45,196 @@ def manifest() -> Manifest:
         requires_host=">=0.1,<1",
         requires=("identity", "roles"),
         settings=Settings,
+        description="Organizations, counterparties, contacts, registration and link requests.",
     )
 
 
 @hookimpl
 def database() -> Database:
-    return Database(metadata=metadata, migrations=Path(__file__).parent / "migrations")
+    return Database(metadata=metadata, migrations=HERE / "migrations")
+
+
+def _p(code: str, ru: str, en: str, roles: tuple[str, ...], scope: str = "organization") -> Any:
+    return Permission(code=code, label={"ru": ru, "en": en}, default_roles=roles, scope=scope)
+
+
+@hookimpl
+def permissions() -> list[Permission]:
+    staff = ("manager", "admin")
+    return [
+        _p(
+            "companies.organizations.view",
+            "Просмотр карточки организации",
+            "View an organization's card",
+            ("client", *staff),
+        ),
+        _p(
+            "companies.organizations.manage",
+            "Изменение организации и её контрагентов",
+            "Edit an organization and its counterparties",
+            staff,
+        ),
+        _p(
+            "companies.organizations.create",
+            "Создание организаций",
+            "Create organizations",
+            staff,
+            "global",
+        ),
+        _p(
+            "companies.counterparties.manage",
+            "Нераспределённые контрагенты: привязка и создание организаций",
+            "Unassigned counterparties: attach, create organizations",
+            staff,
+            "global",
+        ),
+        _p(
+            "companies.contacts.view",
+            "Просмотр контактов организации",
+            "View an organization's contacts",
+            staff,
+        ),
+        _p(
+            "companies.contacts.manage",
+            "Права контактов в организации, приглашения",
+            "Contacts' rights in an organization, invitations",
+            staff,
+        ),
+        _p(
+            "companies.requests.decide",
+            "Решения по запросам на привязку к компании",
+            "Decide requests to join a company",
+            staff,
+            "global",
+        ),
+        _p(
+            "companies.managers.assign",
+            "Назначение менеджеров организациям",
+            "Assign managers to organizations",
+            ("admin",),
+            "global",
+        ),
+        _p(
+            "companies.consent.manage",
+            "Текст согласия на обработку персональных данных",
+            "The personal data consent text",
+            ("admin",),
+            "global",
+        ),
+    ]
+
+
+@hookimpl
+def event_types() -> list[EventType]:
+    from kabinet_companies.events import EVENT_TYPES
+
+    return list(EVENT_TYPES)
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    from kabinet_companies import api, pages
+
+    return [*pages.routers(), api.router()]
+
+
+@hookimpl
+def middleware(host: Host) -> list[Any]:
+    from kabinet_companies.pages import GateMiddleware
+
+    return [GateMiddleware(host)]
+
+
+@hookimpl
+def navigation(host: Host) -> list[NavItem]:
+    return [
+        NavItem(
+            path="/companies/organizations",
+            label={"ru": "Организации", "en": "Organizations"},
+            permission="companies.organizations.view",
+            order=20,
+        ),
+        NavItem(
+            path="/companies/contacts",
+            label={"ru": "Контакты", "en": "Contacts"},
+            permission="companies.contacts.view",
+            order=21,
+        ),
+        NavItem(
+            path="/companies/requests",
+            label={"ru": "Запросы на привязку", "en": "Link requests"},
+            permission="companies.requests.decide",
+            order=22,
+        ),
+        NavItem(
+            path="/companies/counterparties",
+            label={"ru": "Нераспределённые контрагенты", "en": "Unassigned counterparties"},
+            permission="companies.counterparties.manage",
+            order=23,
+        ),
+        NavItem(
+            path="/companies/my",
+            label={"ru": "Мои компании", "en": "My companies"},
+            order=30,
+        ),
+    ]
+
+
+@hookimpl
+def panels(host: Host) -> list[Panel]:
+    from kabinet_companies.pages import organization_switch
+
+    return [Panel(slot="shell.organizations", name="companies.switch", render=organization_switch)]
+
+
+@hookimpl
+def template_dir() -> Path:
+    return HERE / "templates"
+
+
+@hookimpl
+def static_dir() -> Path:
+    return HERE / "static"
+
+
+@hookimpl
+def startup(host: Host) -> None:
+    from kabinet_companies.services import companies
+
+    companies(host)
+
+
+@hookimpl
+async def managed_organizations(host: Host, person_id: int) -> set[int]:
+    from kabinet_companies.services import companies
+
+    return await companies(host).managed_by(person_id)
+
+
+@hookimpl
+def entity_sinks(host: Host) -> list[EntitySink]:
+    from kabinet_companies.sinks import SINK
+
+    return [SINK]
+
+
+@hookimpl
+def route_samples(host: Host) -> list[RouteSample]:
+    from kabinet_companies.samples import SAMPLES
+
+    return list(SAMPLES)
+
+
+@hookimpl(optionalhook=True)
+def notifications_types(host: Host) -> list[Any]:
+    """What the person is told when their link request is decided (notifications app)."""
+    from kabinet_companies.notices import notification_types
+
+    return notification_types()
+
+
+@hookimpl
+async def demo_data(host: Host) -> None:
+    from kabinet_companies.demo import load
+
+    await load(host)

@@ -164,9 +164,9 @@ class RequestsService:
     async def _scope(self, principal: Principal) -> Any:
         """Requests a decider may see: those of organizations where they manage contacts,
         and those without an organization yet (unknown or unassigned counterparties)."""
-        if not await self.host.access.can(principal, DECIDE):
+        if not await self.companies.can(principal, DECIDE):
             return None
-        orgs = await self.host.access.organizations(principal, CONTACTS_MANAGE)
+        orgs = await self.companies.allowed(principal, CONTACTS_MANAGE)
         if isinstance(orgs, AllOrganizations):
             return True
         return or_(
@@ -278,7 +278,7 @@ class RequestsService:
             raise CompanyError("this role cannot be given in an organization", "role")
         target = organization_id or current.organization_id
         if target is not None:
-            allowed = await self.host.access.organizations(principal, CONTACTS_MANAGE)
+            allowed = await self.companies.allowed(principal, CONTACTS_MANAGE)
             if target not in allowed:
                 raise CompanyError("no such organization", "organization_id")
             await self.companies.organization(target)

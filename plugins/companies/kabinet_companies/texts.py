@@ -1,0 +1,175 @@
+"""Texts of the companies pages in Russian and English.
+
+Labels are keyed (``t.inn`` in templates); messages from the services and identity are
+English message ids translated here (falling back to the English text).
+"""
+
+from __future__ import annotations
+
+LABELS: dict[str, tuple[str, str]] = {
+    "register": ("Регистрация", "Registration"),
+    "full_name": ("ФИО", "Full name"),
+    "email": ("E-mail", "E-mail"),
+    "phone": ("Телефон", "Phone"),
+    "password": ("Пароль", "Password"),
+    "password2": ("Пароль ещё раз", "Password again"),
+    "consent": ("Согласие на обработку персональных данных", "Personal data consent"),
+    "agree": ("Я согласен(на)", "I agree"),
+    "version": ("Версия", "Version"),
+    "submit_register": ("Зарегистрироваться", "Register"),
+    "confirm_title": ("Подтвердите e-mail и телефон", "Confirm your e-mail and phone"),
+    "confirm_lead": (
+        "Мы отправили коды на вашу почту и по СМС. Пока оба не подтверждены, кабинет недоступен.",
+        "We sent codes to your e-mail and by SMS. Until both are confirmed the portal is closed.",
+    ),
+    "email_code": ("Код из письма", "Code from the e-mail"),
+    "phone_code": ("Код из СМС", "Code from the SMS"),
+    "confirm": ("Подтвердить", "Confirm"),
+    "resend": ("Отправить код ещё раз", "Send the code again"),
+    "confirmed": ("подтверждён", "confirmed"),
+    "my_companies": ("Мои компании", "My companies"),
+    "no_companies": ("Вы пока не привязаны ни к одной компании.", "You belong to no company yet."),
+    "my_requests": ("Мои запросы", "My requests"),
+    "new_request": ("Запрос на привязку к компании", "Ask to join a company"),
+    "inn": ("ИНН", "INN"),
+    "kpp": ("КПП", "KPP"),
+    "company_name": ("Название компании", "Company name"),
+    "new_company": (
+        "Компании ещё нет в кабинете (новая компания)",
+        "The company is not in the portal yet (a new company)",
+    ),
+    "comment": ("Комментарий", "Comment"),
+    "send": ("Отправить", "Send"),
+    "status": ("Статус", "Status"),
+    "organization": ("Организация", "Organization"),
+    "organizations": ("Организации", "Organizations"),
+    "roles": ("Роли", "Roles"),
+    "role": ("Роль", "Role"),
+    "search": ("Поиск", "Search"),
+    "search_org": ("Название или ИНН", "Name or INN"),
+    "search_contact": ("Имя, e-mail или телефон", "Name, e-mail or phone"),
+    "manager": ("Менеджер", "Manager"),
+    "managers": ("Менеджеры", "Managers"),
+    "any": ("Все", "Any"),
+    "find": ("Найти", "Find"),
+    "create": ("Создать", "Create"),
+    "new_organization": ("Новая организация", "New organization"),
+    "counterparties": ("Контрагенты", "Counterparties"),
+    "unassigned": ("Нераспределённые контрагенты", "Unassigned counterparties"),
+    "contacts": ("Контакты", "Contacts"),
+    "requests": ("Запросы на привязку", "Link requests"),
+    "invitations": ("Приглашения", "Invitations"),
+    "invite": ("Пригласить", "Invite"),
+    "expires": ("Действует до", "Expires"),
+    "revoke": ("Отозвать", "Revoke"),
+    "save": ("Сохранить", "Save"),
+    "attach": ("Привязать", "Attach"),
+    "make_org": ("Создать организацию", "Create an organization"),
+    "person": ("Человек", "Person"),
+    "created": ("Создан", "Created"),
+    "decided": ("Решение", "Decided"),
+    "history": ("История решений", "Decision history"),
+    "accept": ("Принять", "Accept"),
+    "reject": ("Отклонить", "Reject"),
+    "review": ("Взять в работу", "Take into review"),
+    "reason": ("Причина", "Reason"),
+    "new_org_hint": (
+        "Пусто — организация из запроса (или новая из контрагента)",
+        "Empty: the request's organization (or a new one from its counterparty)",
+    ),
+    "since": ("С", "From"),
+    "until": ("По", "To"),
+    "sort": ("Сортировка", "Sort"),
+    "name": ("Название", "Name"),
+    "assign": ("Назначить", "Assign"),
+    "unassign": ("Снять", "Remove"),
+    "none": ("Нет.", "None."),
+    "current_org": ("Текущая организация", "Current organization"),
+    "switch": ("Перейти", "Switch"),
+    "invitation": ("Приглашение", "Invitation"),
+    "invitation_gone": (
+        "Приглашение просрочено или отозвано. Попросите менеджера отправить его ещё раз.",
+        "The invitation has expired or was revoked. Ask your manager to send it again.",
+    ),
+    "set_password": ("Задайте пароль и подтвердите телефон", "Set a password, confirm your phone"),
+    "consent_new": (
+        "Текст согласия изменился. Чтобы продолжить, ознакомьтесь и согласитесь.",
+        "The consent text has changed. Read it and agree to continue.",
+    ),
+    "consent_edit": ("Текст согласия", "Consent text"),
+    "publish": ("Опубликовать новую версию", "Publish a new version"),
+    "text_ru": ("Текст (рус.)", "Text (Russian)"),
+    "text_en": ("Текст (англ.)", "Text (English)"),
+    "pages": ("Страница", "Page"),
+    "total": ("Всего", "Total"),
+    "open": ("Открытые", "Open"),
+    "st_new": ("новый", "new"),
+    "st_in_review": ("на рассмотрении", "in review"),
+    "st_accepted": ("принят", "accepted"),
+    "st_rejected": ("отклонён", "rejected"),
+    "st_withdrawn": ("отозван", "withdrawn"),
+    "st_pending": ("ожидает", "pending"),
+    "st_expired": ("просрочено", "expired"),
+    "st_revoked": ("отозвано", "revoked"),
+    "a_created": ("создан", "created"),
+    "a_in_review": ("взят в работу", "taken into review"),
+    "a_accepted": ("принят", "accepted"),
+    "a_rejected": ("отклонён", "rejected"),
+    "a_withdrawn": ("отозван", "withdrawn"),
+    "sent": ("Отправлено", "Sent"),
+    "have_account": ("Уже зарегистрированы? Войти", "Registered already? Sign in"),
+}
+
+MESSAGES_RU: dict[str, str] = {
+    "A name is required.": "Укажите ФИО.",
+    "Not an e-mail address.": "Это не адрес e-mail.",
+    "Not a phone number.": "Это не номер телефона.",
+    "Not a valid phone number.": "Такого номера телефона не бывает.",
+    "The passwords differ.": "Пароли не совпадают.",
+    "Agree to the processing of personal data to register.": "Нужно согласие на обработку "
+    "персональных данных.",
+    "This e-mail address is already registered.": "Этот e-mail уже зарегистрирован.",
+    "This phone number is already registered.": "Этот телефон уже зарегистрирован.",
+    "Wrong code.": "Неверный код.",
+    "The code has expired; ask for a new one.": "Код просрочен — запросите новый.",
+    "Too many wrong codes; ask for a new one.": "Слишком много неверных кодов — запросите новый.",
+    "A code was sent a moment ago.": "Код только что отправлен, подождите минуту.",
+    "We sent you a new code.": "Мы отправили новый код.",
+    "Registration complete: ask to join your company.": "Регистрация завершена: отправьте "
+    "запрос на привязку к своей компании.",
+    "ИНН is required": "Укажите ИНН",
+    "ИНН is 10 digits (a company) or 12 digits (a person)": "ИНН — 10 цифр (организация) "
+    "или 12 цифр (ИП, физлицо)",
+    "ИНН check digits do not match: check the number": "Не сходятся контрольные цифры ИНН — "
+    "проверьте номер",
+    "КПП is 9 characters: NNNNPPNNN (P a digit or a capital letter)": "КПП — 9 знаков: "
+    "NNNNPPNNN (P — цифра или заглавная латинская буква)",
+    "name the company": "Укажите название компании",
+    "you have already asked to join this company": "Вы уже отправили запрос в эту компанию",
+    "Your request is sent; a manager will decide it.": "Запрос отправлен, менеджер его рассмотрит.",
+    "Saved.": "Сохранено.",
+    "Rights saved.": "Права сохранены.",
+    "The invitation is sent.": "Приглашение отправлено.",
+    "the request was already decided": "По запросу уже принято решение",
+    "give the reason: the person will read it": "Укажите причину — её прочитает заявитель",
+    "The request is rejected; the person is told why.": "Запрос отклонён, заявителю "
+    "сообщена причина.",
+    "The request is accepted; the person has access now.": "Запрос принят, доступ открыт.",
+    "this person is already invited here; resend it": "Этот человек уже приглашён — "
+    "отправьте приглашение ещё раз",
+    "name is required": "Укажите название",
+    "A new version is published; people will be asked again.": "Новая версия опубликована; "
+    "согласие спросят снова.",
+    "This invitation has expired or was revoked.": "Приглашение просрочено или отозвано.",
+}
+
+
+def texts(lang: str) -> dict[str, str]:
+    index = 0 if lang == "ru" else 1
+    return {key: pair[index] for key, pair in LABELS.items()}
+
+
+def text(message: str, lang: str) -> str:
+    if lang == "ru":
+        return MESSAGES_RU.get(message, message)
+    return message
