@@ -107,8 +107,13 @@ async def web_client(
     """
     from litestar.testing import AsyncTestClient
 
+    # The host's built-ins only: these tests are about identity, not about the apps (whose
+    # own tests assemble them), and they stay independent of the apps' routes.
+    from kabinet.plugins import entry_point_candidates
     from kabinet.web import build_app
 
+    for name in {c.name for c in entry_point_candidates()}:
+        env.setdefault(f"{name}__enabled", "false")
     app_host = await make_host(database_url, tmp_path, clock, **env)
     app = await build_app(app_host)
     side = await make_host(database_url, tmp_path, clock, **env)
