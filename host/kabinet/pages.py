@@ -224,7 +224,9 @@ class Shell:
             static=self.static.url,
             version=kabinet.__version__,
             localized=i18n.localized,
-            render_panels=self._render_panels,
+            # Error pages render synchronously: they show no panels (a coroutine there
+            # would never be awaited).
+            render_panels=self._render_panels if is_async else _no_panels,
             flashes=_pop_flashes,
         )
         env.filters.update(
@@ -394,6 +396,10 @@ def flash(request: Request[Any, Any, Any], message: str, category: str = "info")
 
 
 @jinja2.pass_context
+def _no_panels(*_args: Any, **_kwargs: Any) -> str:
+    return ""
+
+
 def _pop_flashes(ctx: jinja2.runtime.Context) -> list[dict[str, str]]:
     request: Request[Any, Any, Any] = ctx["request"]
     items: list[dict[str, str]] = _state(request.scope).pop("kabinet.flashes", [])
