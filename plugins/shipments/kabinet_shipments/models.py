@@ -1,18 +1,222 @@
-"""Tables of the shipments app. Orders (transport requests) with their status."""
+"""Tables of the shipments app (prefix ``shipments_``).
+
+Orders, invoices and contracts come from the production system through the entity sinks
+(``sinks.py``); each row keeps the production system's id (``external_id``) and a
+``digest`` of the record it was written from, so that a record received again unchanged
+is recognised without comparing field by field and writes nothing. A record deleted in
+the production system is kept ``hidden`` (invoices and requests still point at it).
+
+Company data is visible through the counterparty's organization
+(``companies_counterparty.organization_id``), never through a copy of it, so relinking a
+counterparty to another organization moves its orders with it.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, String, Table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from kabinet.db import plugin_metadata
+from kabinet_companies.models import counterparty
 
 metadata = plugin_metadata()
+COUNTERPARTY_ID = counterparty.c.id
+MONEY = Numeric(16, 2)
+
+contract = Table(
+    "shipments_contract",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_id", String(100), nullable=False, unique=True),
+    Column("counterparty_id", ForeignKey(COUNTERPARTY_ID), nullable=False, index=True),
+    Column("number", String(60), nullable=False),
+    Column("name", String(300), nullable=False, default=""),
+    Column("date", Date, nullable=False),
+    Column("start_date", Date, nullable=True),
+    Column("end_date", Date, nullable=True),  # None: open-ended
+    Column("status", String(16), nullable=False),  # active, suspended, terminated
+    Column("currency", String(3), nullable=False),
+    Column("credit_limit", MONEY, nullable=False),  # 0: none
+    Column("balance", MONEY, nullable=True),  # operational balance (client owes if > 0)
+    Column("balance_at", DateTime(timezone=True), nullable=True),  # when it was received
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("digest", String(32), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
 
 order = Table(
     "shipments_order",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("number", String(40), nullable=False, unique=True),
-    Column("status", String(40), nullable=False),
+    Column("external_id", String(100), nullable=False, unique=True),
+    Column("counterparty_id", ForeignKey(COUNTERPARTY_ID), nullable=False),
+    Column("contract_id", ForeignKey(contract.c.id), nullable=True, index=True),
+    Column("number", String(40), nullable=False),
+    Column("date", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),  # registered, in_progress, done, cancelled
+    Column("origin", String(200), nullable=False),
+    Column("destination", String(200), nullable=False),
+    Column("loading_date", Date, nullable=True),
+    Column("delivery_planned", Date, nullable=True),
+    Column("delivery_actual", Date, nullable=True),
+    Column("location", String(300), nullable=False, default=""),
+    Column("location_at", DateTime(timezone=True), nullable=True),
+    Column("cost", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("cargo_name", String(300), nullable=False, default=""),
+    Column("cargo_weight", Numeric(12, 3), nullable=True),  # kg
+    Column("cargo_volume", Numeric(12, 3), nullable=True),  # m³
+    Column("cargo_places", Integer, nullable=True),
+    Column("shipper", String(300), nullable=False, default=""),
+    Column("consignee", String(300), nullable=False, default=""),
+    Column("comment", Text, nullable=False, default=""),
+    Column("search", String(600), nullable=False, default=""),  # lower "number cargo"
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("digest", String(32), nullable=False),
+    Column("status_at", DateTime(timezone=True), nullable=False),  # when the status arrived
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The registry reads one counterparty set, a tab, and a sort column with id as tiebreak.
+    Index("ix_shipments_order_cp_date", "counterparty_id", "date", "id"),
+    Index("ix_shipments_order_cp_status_date", "counterparty_id", "status", "date", "id"),
+    Index("ix_shipments_order_date", "date", "id"),
+    Index(
+        "ix_shipments_order_search_trgm",
+        "search",
+        postgresql_using="gin",
+        postgresql_ops={"search": "gin_trgm_ops"},
+    ),
+)
+
+order_service = Table(
+    "shipments_order_service",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey(order.c.id, ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("quantity", Numeric(12, 3), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    UniqueConstraint("order_id", "line"),
+)
+
+vehicle = Table(
+    "shipments_vehicle",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey(order.c.id, ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("kind", String(100), nullable=False, default=""),
+    Column("plate", String(20), nullable=False, default=""),
+    Column("driver", String(200), nullable=False, default=""),
+    Column("driver_phone", String(30), nullable=False, default=""),
+    Column("status", String(100), nullable=False, default=""),
+    UniqueConstraint("order_id", "line"),
+)
+
+document = Table(
+    "shipments_document",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey(order.c.id, ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("kind", String(200), nullable=False),
+    Column("number", String(60), nullable=False, default=""),
+    Column("date", Date, nullable=True),
+    Column("file_ref", String(100), nullable=True),  # the production system's file id
+    Column("file_name", String(300), nullable=False, default=""),
+    Column("requested_at", DateTime(timezone=True), nullable=True),  # file asked for
+    UniqueConstraint("order_id", "line"),
+)
+
+status_change = Table(
+    "shipments_status_change",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey(order.c.id, ondelete="CASCADE"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("previous", String(16), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+invoice = Table(
+    "shipments_invoice",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_id", String(100), nullable=False, unique=True),
+    Column("counterparty_id", ForeignKey(COUNTERPARTY_ID), nullable=False),
+    Column("contract_id", ForeignKey(contract.c.id), nullable=True, index=True),
+    Column("order_id", ForeignKey(order.c.id), nullable=True, index=True),
+    Column("number", String(40), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("paid", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("due_date", Date, nullable=True),
+    Column("payment_status", String(16), nullable=False),  # unpaid, part_paid, paid
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("digest", String(32), nullable=False),
+    Column("overdue_at", DateTime(timezone=True), nullable=True),  # "overdue" published
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_shipments_invoice_cp_date", "counterparty_id", "date", "id"),
+)
+
+request = Table(
+    "shipments_request",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey(order.c.id, ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(8), nullable=False),  # edit, cancel
+    Column("status", String(16), nullable=False),  # pending, accepted, rejected, done
+    Column("changes", JSON, nullable=False, default=dict),  # field -> new value (text)
+    Column("comment", Text, nullable=False, default=""),
+    Column("person_id", Integer, nullable=True),
+    Column("person_name", String(200), nullable=False, default=""),
+    Column("answer", Text, nullable=False, default=""),
+    Column("external_id", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+request_event = Table(
+    "shipments_request_event",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "request_id",
+        ForeignKey(request.c.id, ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("status", String(16), nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+feed = Table(
+    "shipments_feed",
+    metadata,
+    Column("entity", String(40), primary_key=True),  # order, invoice, contract, ...
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+visit = Table(
+    "shipments_visit",
+    metadata,
+    Column("person_id", Integer, primary_key=True),
+    Column("previous", DateTime(timezone=True), nullable=True),  # "changes since" this
+    Column("current", DateTime(timezone=True), nullable=False),
 )

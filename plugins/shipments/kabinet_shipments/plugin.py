@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from kabinet.contrib import Database, Manifest
+from kabinet.contrib import (
+    Actor,
+    Database,
+    EntitySink,
+    EventType,
+    Manifest,
+    NavItem,
+    NotificationType,
+    Panel,
+    Permission,
+    Schedule,
+)
 from kabinet.hookspecs import hookimpl
 from kabinet_shipments import __version__
 from kabinet_shipments.models import metadata
+from kabinet_shipments.settings import Settings
 
+if TYPE_CHECKING:
+    from kabinet.host import Host
+    from kabinet.routematrix import RouteSample
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The ``[shipments]`` section."""
-
-    page_size: int = 25
+HERE = Path(__file__).parent
+OVERDUE_ACTOR = "shipments.mark_overdue"
 
 
 @hookimpl
@@ -27,9 +39,166 @@ def manifest() -> Manifest:
         requires_host=">=0.1,<1",
         requires=("companies",),
         settings=Settings,
+        description="Orders with their status, documents and vehicles; invoices and debts.",
     )
 
 
 @hookimpl
 def database() -> Database:
-    return Database(metadata=metadata, migrations=Path(__file__).parent / "migrations")
+    return Database(metadata=metadata, migrations=HERE / "migrations")
+
+
+def _perm(code: str, ru: str, en: str, roles: tuple[str, ...]) -> Permission:
+    return Permission(code=code, label={"ru": ru, "en": en}, default_roles=roles)
+
+
+@hookimpl
+def permissions() -> list[Permission]:
+    everyone = ("client", "manager", "admin")
+    return [
+        _perm(
+            "shipments.orders.view",
+            "Просмотр заявок и документов",
+            "View orders and documents",
+            everyone,
+        ),
+        _perm(
+            "shipments.orders.request",
+            "Запросы на изменение и отмену заявок",
+            "Ask to change or cancel orders",
+            ("client", "manager"),
+        ),
+        _perm(
+            "shipments.invoices.view",
+            "Просмотр счетов и задолженности",
+            "View invoices and debts",
+            everyone,
+        ),
+        _perm(
+            "shipments.contracts.view",
+            "Просмотр договоров и сальдо",
+            "View contracts and balances",
+            everyone,
+        ),
+    ]
+
+
+@hookimpl
+def event_types() -> list[EventType]:
+    from kabinet_shipments.events import EVENT_TYPES
+
+    return list(EVENT_TYPES)
+
+
+@hookimpl
+def entity_sinks(host: Host) -> list[EntitySink]:
+    from kabinet_shipments.sinks import entity_sinks as sinks
+
+    return sinks()
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    from kabinet_shipments.api import routers as api
+    from kabinet_shipments.pages import routers as pages
+
+    return [*pages(), *api()]
+
+
+@hookimpl
+def navigation(host: Host) -> list[NavItem]:
+    return [
+        NavItem(
+            path="/shipments/",
+            label={"ru": "Заявки", "en": "Orders"},
+            permission="shipments.orders.view",
+            order=10,
+        ),
+        NavItem(
+            path="/shipments/invoices",
+            label={"ru": "Счета", "en": "Invoices"},
+            permission="shipments.invoices.view",
+            order=20,
+        ),
+        NavItem(
+            path="/shipments/contracts",
+            label={"ru": "Договоры", "en": "Contracts"},
+            permission="shipments.contracts.view",
+            order=30,
+        ),
+    ]
+
+
+@hookimpl
+def panels(host: Host) -> list[Panel]:
+    from kabinet_shipments.pages import home_panel
+
+    return [
+        Panel(
+            slot="shell.home",
+            name="shipments.summary",
+            render=home_panel,
+            permission="shipments.orders.view",
+            order=10,
+            title={"ru": "Ваши перевозки", "en": "Your shipments"},
+        ),
+    ]
+
+
+@hookimpl
+def template_dir() -> Path:
+    return HERE / "templates"
+
+
+@hookimpl
+def static_dir() -> Path:
+    return HERE / "static"
+
+
+@hookimpl
+def startup(host: Host) -> None:
+    from kabinet_shipments.finance import Finance
+    from kabinet_shipments.services import ShipmentsService
+
+    service = ShipmentsService(host)
+    host.services["shipments"] = service
+    host.services["shipments.finance"] = Finance(service)
+
+
+async def _mark_overdue(host: Host) -> None:
+    await host.services["shipments.finance"].mark_overdue()
+
+
+@hookimpl
+def actors(host: Host) -> list[Actor]:
+    async def mark_overdue() -> None:
+        await _mark_overdue(host)
+
+    return [Actor(name=OVERDUE_ACTOR, fn=mark_overdue)]
+
+
+@hookimpl
+def schedules(host: Host) -> list[Schedule]:
+    return [Schedule(name="shipments.overdue_invoices", actor=OVERDUE_ACTOR, cron="15 * * * *")]
+
+
+@hookimpl
+async def demo_data(host: Host) -> None:
+    from kabinet_shipments.demo import load_demo
+
+    batch = await load_demo(host)
+    print(f"shipments: {len(batch.orders)} orders, {len(batch.invoices)} invoices")
+
+
+@hookimpl
+def route_samples(host: Host) -> list[RouteSample]:
+    from kabinet_shipments.samples import SAMPLES
+
+    return list(SAMPLES)
+
+
+@hookimpl(optionalhook=True)
+def notifications_types(host: Host) -> list[NotificationType]:
+    from kabinet_shipments.notices import NOTIFICATIONS
+
+    return list(NOTIFICATIONS)

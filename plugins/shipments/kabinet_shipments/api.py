@@ -1,0 +1,401 @@
+"""JSON API under ``/api/shipments/`` (sessions and API tokens), with OpenAPI and problem details.
+
+The same services and the same scope as the pages: an object outside the caller's
+organizations is a 404. List endpoints take the registry's URL parameters and return a
+keyset page (``next``/``previous`` cursors for ``after``/``before``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from litestar import Request, Router, get, post
+from litestar.exceptions import ClientException, NotFoundException, ValidationException
+from litestar.params import FromPath
+from litestar.status_codes import HTTP_201_CREATED
+
+from kabinet.access import permission
+from kabinet.pages import principal_of
+from kabinet_shipments.finance import Finance
+from kabinet_shipments.registry import QueryError
+from kabinet_shipments.services import (
+    CONTRACTS,
+    INVOICES,
+    REQUEST,
+    VIEW,
+    NotFound,
+    RequestRefused,
+    ShipmentsService,
+)
+from kabinet_shipments.texts import refusal
+
+Req = Request[Any, Any, Any]
+
+
+class OrderOut(msgspec.Struct, kw_only=True):
+    id: int
+    number: str
+    date: dt.datetime
+    status: str
+    origin: str
+    destination: str
+    cargo_name: str
+    loading_date: dt.date | None
+    delivery_planned: dt.date | None
+    delivery_actual: dt.date | None
+    location: str
+    location_at: dt.datetime | None
+    cost: Decimal
+    currency: str
+    counterparty_id: int
+    contract_id: int | None
+
+
+class OrderPage(msgspec.Struct, kw_only=True):
+    items: list[OrderOut]
+    next: str | None
+    previous: str | None
+    counts: dict[str, int]
+
+
+class ServiceOut(msgspec.Struct, kw_only=True):
+    name: str
+    quantity: Decimal
+    amount: Decimal
+
+
+class VehicleOut(msgspec.Struct, kw_only=True):
+    kind: str
+    plate: str
+    driver: str
+    driver_phone: str
+    status: str
+
+
+class DocumentOut(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    number: str
+    date: dt.date | None
+    ready: bool
+    url: str
+
+
+class StatusOut(msgspec.Struct, kw_only=True):
+    status: str
+    received_at: dt.datetime
+
+
+class RequestOut(msgspec.Struct, kw_only=True):
+    id: int
+    order_id: int
+    kind: str
+    status: str
+    changes: dict[str, str]
+    comment: str
+    answer: str
+    created_at: dt.datetime
+
+
+class OrderDetail(OrderOut, kw_only=True):
+    cargo_weight: Decimal | None
+    cargo_volume: Decimal | None
+    cargo_places: int | None
+    shipper: str
+    consignee: str
+    counterparty_name: str
+    contract_number: str | None
+    history: list[StatusOut]
+    services: list[ServiceOut]
+    vehicles: list[VehicleOut]
+    documents: list[DocumentOut]
+    requests: list[RequestOut]
+
+
+class InvoiceOut(msgspec.Struct, kw_only=True):
+    id: int
+    number: str
+    date: dt.date
+    amount: Decimal
+    paid: Decimal
+    currency: str
+    due_date: dt.date | None
+    payment_status: str
+    contract_id: int | None
+    contract_number: str | None
+    order_id: int | None
+    order_number: str | None
+
+
+class InvoicePage(msgspec.Struct, kw_only=True):
+    items: list[InvoiceOut]
+    next: str | None
+    previous: str | None
+
+
+class ContractOut(msgspec.Struct, kw_only=True):
+    id: int
+    number: str
+    date: dt.date
+    status: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    currency: str
+    credit_limit: Decimal
+    balance: Decimal | None
+    balance_at: dt.datetime | None
+    counterparty_name: str
+
+
+class DebtRow(msgspec.Struct, kw_only=True):
+    contract_id: int | None
+    number: str
+    currency: str
+    period: Decimal
+    overdue: Decimal
+
+
+class DebtOut(msgspec.Struct, kw_only=True):
+    start: dt.date
+    end: dt.date
+    period: Decimal
+    overdue: Decimal
+    contracts: list[DebtRow]
+
+
+class NewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    kind: str
+    changes: dict[str, str] = msgspec.field(default_factory=dict)
+    comment: str = ""
+
+
+class Created(msgspec.Struct, kw_only=True):
+    id: int
+    status: str
+
+
+def _svc(request: Req) -> ShipmentsService:
+    found: ShipmentsService = request.app.state["kabinet.host"].services["shipments"]
+    return found
+
+
+def _fin(request: Req) -> Finance:
+    found: Finance = request.app.state["kabinet.host"].services["shipments.finance"]
+    return found
+
+
+def _params(request: Req) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+
+
+def _bad(exc: QueryError) -> ValidationException:
+    return ValidationException(
+        detail=exc.message, extra=[{"key": exc.field, "message": exc.message}]
+    )
+
+
+def _out(struct: type[Any], row: Any) -> Any:
+    names = [f.name for f in msgspec.structs.fields(struct)]
+    return struct(**{n: getattr(row, n) for n in names})
+
+
+def _date(params: dict[str, str], key: str) -> dt.date | None:
+    value = params.get(key, "")
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        message = f"{key}: a date YYYY-MM-DD is expected"
+        raise ValidationException(
+            detail=message, extra=[{"key": key, "message": message}]
+        ) from None
+
+
+@get("/orders", access=permission(VIEW))
+async def list_orders(request: Req) -> OrderPage:
+    """Orders in the caller's organizations: the registry's filters, sort and keyset page."""
+    svc = _svc(request)
+    try:
+        query = svc.parse_orders(_params(request))
+    except QueryError as exc:
+        raise _bad(exc) from exc
+    principal = principal_of(request.scope)
+    page, _ = await svc.orders(principal, query)
+    counts = await svc.tab_counts(principal, query)
+    return OrderPage(
+        items=[_out(OrderOut, r) for r in page.rows],
+        next=page.next,
+        previous=page.previous,
+        counts={k or "all": v for k, v in counts.items()},
+    )
+
+
+@get("/orders/{order_id:int}", access=permission(VIEW))
+async def get_order(request: Req, order_id: FromPath[int]) -> OrderDetail:
+    """One order with its history, services, vehicles, documents and requests."""
+    try:
+        card = await _svc(request).order_card(principal_of(request.scope), order_id)
+    except NotFound:
+        raise NotFoundException(f"no order {order_id}") from None
+    o = card["order"]
+    base = {f.name: getattr(o, f.name) for f in msgspec.structs.fields(OrderOut)}
+    return OrderDetail(
+        **base,
+        cargo_weight=o.cargo_weight,
+        cargo_volume=o.cargo_volume,
+        cargo_places=o.cargo_places,
+        shipper=o.shipper,
+        consignee=o.consignee,
+        counterparty_name=o.counterparty_name,
+        contract_number=o.contract_number,
+        history=[StatusOut(status=h.status, received_at=h.received_at) for h in card["history"]],
+        services=[_out(ServiceOut, s) for s in card["services"]],
+        vehicles=[_out(VehicleOut, v) for v in card["vehicles"]],
+        documents=[
+            DocumentOut(
+                id=d["row"].id,
+                kind=d["row"].kind,
+                number=d["row"].number,
+                date=d["row"].date,
+                ready=d["stored"],
+                url=f"/shipments/orders/{order_id}/documents/{d['row'].id}",
+            )
+            for d in card["documents"]
+        ],
+        requests=[_request_out(r["row"]) for r in card["requests"]],
+    )
+
+
+def _request_out(row: Any) -> RequestOut:
+    return RequestOut(
+        id=row.id,
+        order_id=row.order_id,
+        kind=row.kind,
+        status=row.status,
+        changes=dict(row.changes or {}),
+        comment=row.comment,
+        answer=row.answer,
+        created_at=row.created_at,
+    )
+
+
+@post("/orders/{order_id:int}/requests", access=permission(REQUEST), status_code=HTTP_201_CREATED)
+async def post_request(request: Req, order_id: FromPath[int], data: NewRequest) -> Created:
+    """Ask to change (``kind=edit`` with ``changes``) or cancel an order; answered later."""
+    try:
+        request_id = await _svc(request).create_request(
+            principal_of(request.scope),
+            order_id,
+            data.kind,
+            changes=data.changes,
+            comment=data.comment,
+        )
+    except NotFound:
+        raise NotFoundException(f"no order {order_id}") from None
+    except RequestRefused as exc:
+        message = refusal(exc.code, "en")
+        field = (
+            f"changes.{exc.field}"
+            if exc.code in ("field_not_allowed", "bad_date", "bad_int")
+            else exc.field
+        )
+        status = 409 if exc.code.startswith(("order_", "open_")) else 422
+        raise ClientException(
+            detail=message, status_code=status, extra=[{"key": field, "message": message}]
+        ) from None
+    return Created(id=request_id, status="pending")
+
+
+@get("/requests", access=permission(VIEW))
+async def list_requests(request: Req, status: str = "") -> list[RequestOut]:
+    """The caller's organizations' edit and cancel requests, newest first."""
+    rows = await _svc(request).requests(principal_of(request.scope), status=status)
+    return [_request_out(r) for r in rows]
+
+
+@get("/invoices", access=permission(INVOICES))
+async def list_invoices(request: Req) -> InvoicePage:
+    fin = _fin(request)
+    try:
+        query = fin.parse_invoices(_params(request))
+    except QueryError as exc:
+        raise _bad(exc) from exc
+    page, _ = await fin.invoices(principal_of(request.scope), query)
+    return InvoicePage(
+        items=[_out(InvoiceOut, r) for r in page.rows], next=page.next, previous=page.previous
+    )
+
+
+@get("/invoices/{invoice_id:int}", access=permission(INVOICES))
+async def get_invoice(request: Req, invoice_id: FromPath[int]) -> InvoiceOut:
+    try:
+        row = await _fin(request).invoice(principal_of(request.scope), invoice_id)
+    except NotFound:
+        raise NotFoundException(f"no invoice {invoice_id}") from None
+    out: InvoiceOut = _out(InvoiceOut, row)
+    return out
+
+
+@get("/debt", access=permission(INVOICES))
+async def get_debt(request: Req) -> DebtOut:
+    """The debt per contract for ``start``..``end`` (default: this month) and overdue."""
+    params = _params(request)
+    debt = await _fin(request).debt(
+        principal_of(request.scope), _date(params, "start"), _date(params, "end")
+    )
+    return DebtOut(
+        start=debt.start,
+        end=debt.end,
+        period=debt.period,
+        overdue=debt.overdue,
+        contracts=[
+            DebtRow(
+                contract_id=r.contract_id,
+                number=r.number,
+                currency=r.currency,
+                period=r.period,
+                overdue=r.overdue,
+            )
+            for r in debt.rows
+        ],
+    )
+
+
+@get("/contracts", access=permission(CONTRACTS))
+async def list_contracts(request: Req) -> list[ContractOut]:
+    rows = await _fin(request).contracts(principal_of(request.scope))
+    return [_out(ContractOut, r) for r in rows]
+
+
+@get("/contracts/{contract_id:int}", access=permission(CONTRACTS))
+async def get_contract(request: Req, contract_id: FromPath[int]) -> ContractOut:
+    try:
+        card = await _fin(request).contract_card(principal_of(request.scope), contract_id)
+    except NotFound:
+        raise NotFoundException(f"no contract {contract_id}") from None
+    out: ContractOut = _out(ContractOut, card["contract"])
+    return out
+
+
+def routers() -> list[Any]:
+    return [
+        Router(
+            "/api/shipments",
+            route_handlers=[
+                list_orders,
+                get_order,
+                post_request,
+                list_requests,
+                list_invoices,
+                get_invoice,
+                get_debt,
+                list_contracts,
+                get_contract,
+            ],
+            tags=["shipments"],
+        )
+    ]

@@ -1,0 +1,99 @@
+"""The events the shipments app publishes, with their payloads.
+
+Notification events carry ``organization_id`` (the counterparty's organization: who is
+told) and what a template shows; ``request.created`` and ``document.requested`` carry what
+the integration app needs to carry a request or fetch a file from the production system.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from kabinet.contrib import EventType
+
+STATUS_CHANGED = "shipments.order.status_changed"
+DELIVERED = "shipments.order.delivered"
+INVOICE_CREATED = "shipments.invoice.created"
+INVOICE_OVERDUE = "shipments.invoice.overdue"
+REQUEST_ANSWERED = "shipments.request.answered"
+REQUEST_CREATED = "shipments.request.created"
+DOCUMENT_REQUESTED = "shipments.document.requested"
+
+
+class OrderStatusChanged(msgspec.Struct, kw_only=True):
+    order_id: int
+    number: str
+    organization_id: int
+    status: str
+    previous: str | None
+    status_ru: str
+    status_en: str
+    origin: str
+    destination: str
+
+
+class OrderDelivered(msgspec.Struct, kw_only=True):
+    order_id: int
+    number: str
+    organization_id: int
+    origin: str
+    destination: str
+    delivered_on: str
+
+
+class InvoiceEvent(msgspec.Struct, kw_only=True):
+    invoice_id: int
+    number: str
+    organization_id: int
+    amount: str
+    debt: str
+    currency: str
+    date: str
+    due_date: str
+
+
+class RequestAnswered(msgspec.Struct, kw_only=True):
+    request_id: int
+    order_id: int
+    order_number: str
+    organization_id: int
+    person_id: int | None
+    kind: str
+    status: str
+    status_ru: str
+    status_en: str
+    answer: str
+
+
+class RequestCreated(msgspec.Struct, kw_only=True):
+    request_id: int
+    portal_id: str
+    order_id: int
+    order_external_id: str
+    order_number: str
+    organization_id: int | None
+    kind: str
+    changes: dict[str, str]
+    comment: str
+    person_id: int | None
+    person_name: str
+
+
+class DocumentRequested(msgspec.Struct, kw_only=True):
+    document_id: int
+    order_id: int
+    order_external_id: str
+    file_ref: str
+    key: str
+    """Where the file is expected in the host's file storage."""
+
+
+EVENT_TYPES = [
+    EventType(name=STATUS_CHANGED, payload=OrderStatusChanged, description="An order's status."),
+    EventType(name=DELIVERED, payload=OrderDelivered, description="An order is done."),
+    EventType(name=INVOICE_CREATED, payload=InvoiceEvent, description="A new invoice."),
+    EventType(name=INVOICE_OVERDUE, payload=InvoiceEvent, description="Unpaid past due."),
+    EventType(name=REQUEST_ANSWERED, payload=RequestAnswered, description="An answer came."),
+    EventType(name=REQUEST_CREATED, payload=RequestCreated, description="A client asked."),
+    EventType(name=DOCUMENT_REQUESTED, payload=DocumentRequested, description="A file is needed."),
+]

@@ -1,0 +1,395 @@
+"""Pages under ``/shipments/``: the registries, the order and contract cards, requests.
+
+Thin routes: parse the URL into a query struct, call the services, render. A registry
+request from htmx (``HX-Target: registry``) gets only the table part; any other gets the
+whole page, so every view is also a plain link.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from kabinet.access import permission
+from kabinet.pages import flash, page, principal_of, shell_of
+from kabinet_shipments import labels
+from kabinet_shipments.finance import Finance
+from kabinet_shipments.registry import INVOICE_TABS, ORDER_SORTS, ORDER_TABS, QueryError
+from kabinet_shipments.services import (
+    CONTRACTS,
+    INVOICES,
+    REQUEST,
+    VIEW,
+    NotFound,
+    RequestRefused,
+    ShipmentsService,
+)
+from kabinet_shipments.texts import refusal, texts
+
+Req = Request[Any, Any, Any]
+ORDER_EXPORT_COLUMNS = (
+    "number",
+    "date",
+    "status",
+    "origin",
+    "destination",
+    "cargo_name",
+    "loading_date",
+    "delivery_planned",
+    "location",
+    "cost",
+    "currency",
+)
+
+
+def service(request: Req) -> ShipmentsService:
+    found: ShipmentsService = shell_of(request).host.services["shipments"]
+    return found
+
+
+def finance(request: Req) -> Finance:
+    found: Finance = shell_of(request).host.services["shipments.finance"]
+    return found
+
+
+def lang_of(request: Req) -> str:
+    return shell_of(request).language(request)
+
+
+def params_of(request: Req) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+
+
+def link(base: str, params: dict[str, str], **changes: str | None) -> str:
+    """``base`` with the current parameters, changed; empty values and cursors dropped."""
+    merged = {**params, **changes}
+    if "after" not in changes and "before" not in changes:
+        merged.pop("after", None)
+        merged.pop("before", None)
+    clean = {k: v for k, v in merged.items() if v}
+    return f"{base}?{urlencode(clean)}" if clean else base
+
+
+def bad_query(exc: QueryError) -> ValidationException:
+    return ValidationException(
+        detail=exc.message, extra=[{"key": exc.field, "message": exc.message}]
+    )
+
+
+def is_partial(request: Req) -> bool:
+    return request.headers.get("hx-request") == "true" and (
+        request.headers.get("hx-target") == "registry"
+    )
+
+
+def count_label(value: int, bound: int) -> str:
+    return f"{bound:,}+".replace(",", "\u00a0") if value > bound else str(value)
+
+
+# -- the order registry ------------------------------------------------------------------------
+
+
+@get("/", access=permission(VIEW))
+async def orders_page(request: Req) -> Response[str]:
+    svc = service(request)
+    params = params_of(request)
+    try:
+        query = svc.parse_orders(params)
+    except QueryError as exc:
+        raise bad_query(exc) from exc
+    principal = principal_of(request.scope)
+    page_, scope = await svc.orders(principal, query, with_names=True)
+    counts = await svc.tab_counts(principal, query)
+    choices = await svc.choices(scope) if not is_partial(request) else None
+    many = scope.everything or len(scope.organizations) > 1  # type: ignore[arg-type]
+    context: dict[str, Any] = {
+        "t": texts(lang_of(request)),
+        "query": query,
+        "params": params,
+        "page": page_,
+        "counts": {k: count_label(v, svc.settings.count_bound) for k, v in counts.items()},
+        "tabs": ORDER_TABS,
+        "sorts": ORDER_SORTS,
+        "sizes": svc.settings.page_sizes,
+        "link": link,
+        "status_label": lambda code: labels.label(labels.ORDER_STATUS, code, lang_of(request)),
+        "many": many,
+        "choices": choices,
+        "last_update": await svc.last_update(),
+    }
+    template = "shipments/_orders.html" if is_partial(request) else "shipments/orders.html"
+    return await page(request, template, **context)
+
+
+async def _export_rows(request: Req) -> tuple[list[str], list[list[Any]]]:
+    svc = service(request)
+    params = params_of(request)
+    try:
+        query = svc.parse_orders({**params, "size": str(svc.settings.page_sizes[0])})
+    except QueryError as exc:
+        raise bad_query(exc) from exc
+    limit = svc.settings.export_limit
+    principal = principal_of(request.scope)
+    rows: list[list[Any]] = []
+    while len(rows) < limit:
+        query.size = min(1000, limit - len(rows))  # chunks of keyset pages
+        chunk, _ = await svc.orders(principal, query)
+        rows.extend([[getattr(r, c) for c in ORDER_EXPORT_COLUMNS] for r in chunk.rows])
+        if not chunk.next:
+            break
+        query.after = chunk.next
+    return list(ORDER_EXPORT_COLUMNS), rows
+
+
+@get("/orders.csv", access=permission(VIEW))
+async def export_csv(request: Req) -> Response[bytes]:
+    header, rows = await _export_rows(request)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        ("\ufeff" + out.getvalue()).encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="orders.csv"'},
+    )
+
+
+@get("/orders.xlsx", access=permission(VIEW))
+async def export_xlsx(request: Req) -> Response[bytes]:
+    from openpyxl import Workbook
+
+    header, rows = await _export_rows(request)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("orders")
+    sheet.append(header)
+    for row in rows:
+        sheet.append([_cell(v) for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return Response(
+        out.getvalue(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="orders.xlsx"'},
+    )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return value
+
+
+# -- the order card ----------------------------------------------------------------------------
+
+
+async def _card(
+    request: Req,
+    order_id: int,
+    *,
+    status: int = 200,
+    error: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response[str]:
+    lang = lang_of(request)
+    try:
+        card = await service(request).order_card(principal_of(request.scope), order_id)
+    except NotFound:
+        raise NotFoundException(f"no order {order_id}") from None
+    return await page(
+        request,
+        "shipments/order.html",
+        status_code=status,
+        t=texts(lang),
+        c=card,
+        o=card["order"],
+        L=labels,
+        lang=lang,
+        error=error,
+        values=values or {},
+    )
+
+
+@get("/orders/{order_id:int}", access=permission(VIEW))
+async def order_page(request: Req, order_id: FromPath[int]) -> Response[str]:
+    return await _card(request, order_id)
+
+
+@get("/orders/{order_id:int}/documents/{document_id:int}", access=permission(VIEW))
+async def document_file(request: Req, order_id: FromPath[int], document_id: FromPath[int]) -> Any:
+    svc = service(request)
+    try:
+        doc, key = await svc.document(principal_of(request.scope), order_id, document_id)
+    except NotFound:
+        raise NotFoundException(f"no document {document_id}") from None
+    if key is not None:
+        return await svc.host.files.download(key, filename=doc.file_name or None)
+    flash(request, texts(lang_of(request))["preparing_long"], "info")
+    return Response(
+        "", status_code=HTTP_303_SEE_OTHER, headers={"Location": f"/shipments/orders/{order_id}"}
+    )
+
+
+@post("/orders/{order_id:int}/requests", access=permission(REQUEST))
+async def create_request(request: Req, order_id: FromPath[int]) -> Response[str]:
+    data = await request.form()
+    fields: dict[str, list[str]] = defaultdict(list)
+    for key, value in data.multi_items():
+        if isinstance(value, str):
+            fields[key].append(value)
+    kind = (fields.get("kind") or [""])[0]
+    comment = (fields.get("comment") or [""])[0]
+    changes = {k[4:]: v[0] for k, v in fields.items() if k.startswith("new_")}
+    lang = lang_of(request)
+    try:
+        await service(request).create_request(
+            principal_of(request.scope), order_id, kind, changes=changes, comment=comment
+        )
+    except NotFound:
+        raise NotFoundException(f"no order {order_id}") from None
+    except RequestRefused as exc:
+        error = {"field": exc.field, "message": refusal(exc.code, lang), "kind": kind}
+        values = {"kind": kind, "comment": comment, **{f"new_{k}": v for k, v in changes.items()}}
+        return await _card(
+            request,
+            order_id,
+            status=409 if exc.code.startswith(("order_", "open_")) else 422,
+            error=error,
+            values=values,
+        )
+    flash(request, texts(lang)["request_sent"], "success")
+    return Response(
+        "", status_code=HTTP_303_SEE_OTHER, headers={"Location": f"/shipments/orders/{order_id}"}
+    )
+
+
+# -- invoices and contracts --------------------------------------------------------------------
+
+
+def _period(params: dict[str, str]) -> tuple[dt.date | None, dt.date | None]:
+    found: list[dt.date | None] = []
+    for key in ("debt_from", "debt_to"):
+        value = params.get(key, "")
+        try:
+            found.append(dt.date.fromisoformat(value) if value else None)
+        except ValueError:
+            message = f"{key}: a date YYYY-MM-DD is expected"
+            raise ValidationException(
+                detail=message, extra=[{"key": key, "message": message}]
+            ) from None
+    return found[0], found[1]
+
+
+@get("/invoices", access=permission(INVOICES))
+async def invoices_page(request: Req) -> Response[str]:
+    fin = finance(request)
+    params = params_of(request)
+    try:
+        query = fin.parse_invoices(params)
+    except QueryError as exc:
+        raise bad_query(exc) from exc
+    start, end = _period(params)
+    principal = principal_of(request.scope)
+    page_, scope = await fin.invoices(principal, query, with_names=True)
+    counts = await fin.invoice_counts(principal, query)
+    lang = lang_of(request)
+    context: dict[str, Any] = {
+        "t": texts(lang),
+        "query": query,
+        "params": params,
+        "page": page_,
+        "counts": {
+            k: count_label(v, fin.shipments.settings.count_bound) for k, v in counts.items()
+        },
+        "tabs": INVOICE_TABS,
+        "sizes": fin.shipments.settings.page_sizes,
+        "link": link,
+        "status_label": lambda code: labels.label(labels.PAYMENT_STATUS, code, lang),
+        "many": scope.everything or len(scope.organizations) > 1,  # type: ignore[arg-type]
+        "debt": await fin.debt(principal, start, end, organization_id=query.organization),
+        "today": fin.shipments.today(),
+        "last_update": await fin.shipments.last_update(),
+    }
+    template = "shipments/_invoices.html" if is_partial(request) else "shipments/invoices.html"
+    return await page(request, template, **context)
+
+
+@get("/contracts", access=permission(CONTRACTS))
+async def contracts_page(request: Req) -> Response[str]:
+    lang = lang_of(request)
+    rows = await finance(request).contracts(principal_of(request.scope))
+    return await page(
+        request, "shipments/contracts.html", t=texts(lang), rows=rows, L=labels, lang=lang
+    )
+
+
+@get("/contracts/{contract_id:int}", access=permission(CONTRACTS))
+async def contract_page(request: Req, contract_id: FromPath[int]) -> Response[str]:
+    lang = lang_of(request)
+    start, end = _period(params_of(request))
+    try:
+        card = await finance(request).contract_card(
+            principal_of(request.scope), contract_id, start, end
+        )
+    except NotFound:
+        raise NotFoundException(f"no contract {contract_id}") from None
+    return await page(
+        request,
+        "shipments/contract.html",
+        t=texts(lang),
+        c=card,
+        k=card["contract"],
+        L=labels,
+        lang=lang,
+    )
+
+
+# -- the home panel ------------------------------------------------------------------------------
+
+
+async def home_panel(request: Req, host: Any, lang: str, **context: Any) -> str:
+    """The client's organization at a glance, on the portal's home page."""
+    principal = principal_of(request.scope)
+    summary = await host.services["shipments.finance"].home(principal)
+    shell = shell_of(request)
+    ctx = shell.context(request)
+    ctx.update(
+        t=texts(lang),
+        s=summary,
+        L=labels,
+        lang=lang,
+        tabs=ORDER_TABS,
+        bound=host.plugin_settings("shipments").count_bound,
+        count_label=count_label,
+    )
+    html: str = await shell.env.get_template("shipments/_home.html").render_async(ctx)
+    return html
+
+
+def routers() -> list[Any]:
+    return [
+        Router(
+            "/shipments",
+            route_handlers=[
+                orders_page,
+                export_csv,
+                export_xlsx,
+                order_page,
+                document_file,
+                create_request,
+                invoices_page,
+                contracts_page,
+                contract_page,
+            ],
+            include_in_schema=False,
+        )
+    ]

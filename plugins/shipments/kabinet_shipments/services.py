@@ -1,0 +1,466 @@
+"""Business rules of the shipments app: what a person may see, the registries, the card,
+edit and cancel requests. Pages, the API, jobs and tests all call :class:`ShipmentsService`
+(``host.services["shipments"]``).
+
+Every read starts from :meth:`ShipmentsService.scope`: the organizations in which the
+person holds the permission (``host.access.organizations``), turned into the counterparties
+of those organizations. An object outside the scope is "not found", never "forbidden".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence, Set
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kabinet.access import ALL, AllOrganizations, Principal
+from kabinet_companies.models import counterparty, organization
+from kabinet_shipments import events as ev
+from kabinet_shipments import models as m
+from kabinet_shipments.registry import (
+    ORDER_SORTS,
+    ORDER_TABS,
+    OrderQuery,
+    Page,
+    bounded_count,
+    keyset,
+    order_filters,
+    orders_select,
+    parse,
+)
+from kabinet_shipments.settings import EDITABLE, Settings
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+VIEW = "shipments.orders.view"
+REQUEST = "shipments.orders.request"
+INVOICES = "shipments.invoices.view"
+CONTRACTS = "shipments.contracts.view"
+OPEN_REQUEST = ("pending", "new", "accepted")
+CLOSED_ORDER = ("done", "cancelled")
+_KEY_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class NotFound(LookupError):
+    """No such object in the person's scope (404: existence does not leak)."""
+
+
+class RequestRefused(ValueError):
+    """A request cannot be made; ``code`` picks the message shown, ``field`` the input."""
+
+    def __init__(self, code: str, field: str = "", **details: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.field = field
+        self.details = details
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """Where a person may look: organizations and their counterparties (None: all)."""
+
+    organizations: Set[int] | AllOrganizations
+    counterparties: tuple[int, ...] | None
+
+    @property
+    def everything(self) -> bool:
+        return self.counterparties is None
+
+    @property
+    def empty(self) -> bool:
+        return self.counterparties == ()
+
+
+def file_key(file_ref: str) -> str:
+    """Where a document's file lives in the host's file storage."""
+    return f"shipments/documents/{_KEY_SAFE.sub('_', file_ref)}"
+
+
+class ShipmentsService:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    @property
+    def settings(self) -> Settings:
+        found: Settings = self.host.plugin_settings("shipments")
+        return found
+
+    def today(self) -> dt.date:
+        return self.host.clock.now().astimezone(_zone(self.host)).date()
+
+    # -- scope ---------------------------------------------------------------------------------
+
+    async def scope(
+        self, principal: Principal, code: str, organization_id: int | None = None
+    ) -> Scope:
+        orgs = await self.host.access.organizations(principal, code)
+        if organization_id is not None:
+            if organization_id not in orgs:
+                return Scope(frozenset(), ())
+            orgs = frozenset({organization_id})
+        if isinstance(orgs, AllOrganizations):
+            return Scope(ALL, None)
+        if not orgs:
+            return Scope(frozenset(), ())
+        async with self.host.db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(counterparty.c.id).where(counterparty.c.organization_id.in_(sorted(orgs)))
+            )
+            ids = tuple(sorted(r.id for r in rows))
+        return Scope(frozenset(orgs), ids)
+
+    async def choices(self, scope: Scope) -> dict[str, list[dict[str, Any]]]:
+        """Organizations, counterparties and contracts to filter by (for people in several)."""
+        if scope.empty:
+            return {"organizations": [], "counterparties": [], "contracts": []}
+        cps = select(counterparty.c.id, counterparty.c.name, counterparty.c.organization_id)
+        orgs = select(organization.c.id, organization.c.name)
+        contracts = select(m.contract.c.id, m.contract.c.number, m.contract.c.counterparty_id)
+        if scope.counterparties is not None:
+            cps = cps.where(counterparty.c.id.in_(scope.counterparties))
+            assert not isinstance(scope.organizations, AllOrganizations)
+            orgs = orgs.where(organization.c.id.in_(sorted(scope.organizations)))
+            contracts = contracts.where(m.contract.c.counterparty_id.in_(scope.counterparties))
+        async with self.host.db.engine.connect() as conn:
+            limit = 500  # a filter list, not a registry: staff search the registry instead
+            return {
+                "organizations": [
+                    dict(r._mapping) for r in await conn.execute(orgs.order_by("name").limit(limit))
+                ],
+                "counterparties": [
+                    dict(r._mapping) for r in await conn.execute(cps.order_by("name").limit(limit))
+                ],
+                "contracts": [
+                    dict(r._mapping)
+                    for r in await conn.execute(
+                        contracts.where(m.contract.c.hidden.is_(False))
+                        .order_by(m.contract.c.number)
+                        .limit(limit)
+                    )
+                ],
+            }
+
+    # -- the order registry ----------------------------------------------------------------
+
+    def parse_orders(self, params: Mapping[str, str]) -> OrderQuery:
+        s = self.settings
+        values = dict(params)
+        values.setdefault("size", str(s.page_size))
+        query: OrderQuery = parse(OrderQuery, values, s.page_sizes, ORDER_SORTS, ORDER_TABS)
+        return query
+
+    async def orders(
+        self, principal: Principal, query: OrderQuery, *, with_names: bool = False
+    ) -> tuple[Page, Scope]:
+        scope = await self.scope(principal, VIEW, query.organization)
+        if scope.empty:
+            return Page([], None, None), scope
+        conds = order_filters(query, scope.counterparties)
+        if query.status:
+            conds.append(m.order.c.status == query.status)
+        stmt = orders_select(conds, with_names)
+        async with self.host.db.engine.connect() as conn:
+            page = await keyset(
+                conn, stmt, m.order, query.sort, query.size, query.after, query.before
+            )
+        return page, scope
+
+    async def tab_counts(self, principal: Principal, query: OrderQuery) -> dict[str, int]:
+        """Orders per tab (all and each status) under the query's other filters, bounded."""
+        scope = await self.scope(principal, VIEW, query.organization)
+        if scope.empty:
+            return dict.fromkeys(ORDER_TABS, 0)
+        conds = order_filters(query, scope.counterparties)
+        bound = self.settings.count_bound
+        found: dict[str, int] = {}
+        async with self.host.db.engine.connect() as conn:
+            for tab in ORDER_TABS:
+                tab_conds = [*conds, m.order.c.status == tab] if tab else conds
+                found[tab] = await bounded_count(
+                    conn, select(m.order.c.id).where(*tab_conds), bound
+                )
+        return found
+
+    # -- the order card --------------------------------------------------------------------
+
+    async def _order_row(self, conn: AsyncConnection, scope: Scope, order_id: int) -> Any:
+        stmt = (
+            select(
+                m.order,
+                counterparty.c.name.label("counterparty_name"),
+                counterparty.c.inn.label("counterparty_inn"),
+                counterparty.c.organization_id,
+                m.contract.c.number.label("contract_number"),
+                m.contract.c.date.label("contract_date"),
+            )
+            .join(counterparty, counterparty.c.id == m.order.c.counterparty_id)
+            .outerjoin(m.contract, m.contract.c.id == m.order.c.contract_id)
+            .where(m.order.c.id == order_id, m.order.c.hidden.is_(False))
+        )
+        if scope.counterparties is not None:
+            stmt = stmt.where(m.order.c.counterparty_id.in_(scope.counterparties))
+        row = (await conn.execute(stmt)).first()
+        if row is None or scope.empty:
+            raise NotFound(f"no order {order_id}")
+        return row
+
+    async def order(self, principal: Principal, order_id: int, code: str = VIEW) -> Any:
+        scope = await self.scope(principal, code)
+        async with self.host.db.engine.connect() as conn:
+            return await self._order_row(conn, scope, order_id)
+
+    async def order_card(self, principal: Principal, order_id: int) -> dict[str, Any]:
+        """Everything the card shows, in a few queries."""
+        scope = await self.scope(principal, VIEW)
+        async with self.host.db.engine.connect() as conn:
+            row = await self._order_row(conn, scope, order_id)
+
+            async def lines(table: Any) -> list[Any]:
+                stmt = select(table).where(table.c.order_id == order_id).order_by(table.c.line)
+                return list((await conn.execute(stmt)).all())
+
+            history = (
+                await conn.execute(
+                    select(m.status_change)
+                    .where(m.status_change.c.order_id == order_id)
+                    .order_by(m.status_change.c.received_at.desc(), m.status_change.c.id.desc())
+                )
+            ).all()
+            requests = (
+                await conn.execute(
+                    select(m.request)
+                    .where(m.request.c.order_id == order_id)
+                    .order_by(m.request.c.id.desc())
+                )
+            ).all()
+            req_events = (
+                await conn.execute(
+                    select(m.request_event)
+                    .where(m.request_event.c.request_id.in_([r.id for r in requests] or [0]))
+                    .order_by(m.request_event.c.at, m.request_event.c.id)
+                )
+            ).all()
+            invoices = (
+                await conn.execute(
+                    select(m.invoice)
+                    .where(m.invoice.c.order_id == order_id, m.invoice.c.hidden.is_(False))
+                    .order_by(m.invoice.c.date)
+                )
+            ).all()
+            services = await lines(m.order_service)
+            vehicles = await lines(m.vehicle)
+            documents = await lines(m.document)
+        stored = {d.id: await self._stored(d) for d in documents}
+        by_request: dict[int, list[Any]] = {}
+        for e in req_events:
+            by_request.setdefault(e.request_id, []).append(e)
+        return {
+            "order": row,
+            "history": history,
+            "services": services,
+            "vehicles": vehicles,
+            "documents": [{"row": d, "stored": stored[d.id]} for d in documents],
+            "requests": [{"row": r, "events": by_request.get(r.id, [])} for r in requests],
+            "invoices": invoices,
+            "editable": [(f, EDITABLE[f]) for f in self.settings.editable_fields],
+            "can_request": await self.host.access.can(principal, REQUEST, row.organization_id)
+            if row.organization_id is not None
+            else False,
+            "open_kinds": {r.kind for r in requests if r.status in OPEN_REQUEST},
+            "closed": row.status in CLOSED_ORDER,
+        }
+
+    async def _stored(self, doc: Any) -> bool:
+        return bool(doc.file_ref) and await self.host.files.exists(file_key(doc.file_ref))
+
+    async def document(
+        self, principal: Principal, order_id: int, document_id: int
+    ) -> tuple[Any, str | None]:
+        """A document of a visible order and its file key, or ``None`` while it is prepared.
+
+        A file not stored yet is asked for (one event, however often the person clicks).
+        """
+        scope = await self.scope(principal, VIEW)
+        async with self.host.db.session() as session:
+            conn = await session.connection()
+            order = await self._order_row(conn, scope, order_id)
+            doc = (
+                await conn.execute(
+                    select(m.document).where(
+                        m.document.c.id == document_id, m.document.c.order_id == order_id
+                    )
+                )
+            ).first()
+            if doc is None or not doc.file_ref:
+                raise NotFound(f"no document {document_id} with a file in order {order_id}")
+            key = file_key(doc.file_ref)
+            if await self.host.files.exists(key):
+                return doc, key
+            if doc.requested_at is None:
+                await conn.execute(
+                    update(m.document)
+                    .where(m.document.c.id == doc.id)
+                    .values(requested_at=self.host.clock.now())
+                )
+                await self.host.events.publish(
+                    session,
+                    ev.DOCUMENT_REQUESTED,
+                    ev.DocumentRequested(
+                        document_id=doc.id,
+                        order_id=order_id,
+                        order_external_id=order.external_id,
+                        file_ref=doc.file_ref,
+                        key=key,
+                    ),
+                )
+            return doc, None
+
+    # -- edit and cancel requests ----------------------------------------------------------
+
+    def check_changes(self, changes: Mapping[str, str]) -> dict[str, str]:
+        """Only allowed fields, each of its type; empty values are dropped."""
+        allowed = self.settings.editable_fields
+        clean: dict[str, str] = {}
+        for name, raw in changes.items():
+            value = raw.strip()
+            if not value:
+                continue
+            if name not in allowed:
+                raise RequestRefused("field_not_allowed", name, field_name=name)
+            kind = EDITABLE[name]
+            if kind == "date":
+                try:
+                    value = dt.date.fromisoformat(value).isoformat()
+                except ValueError:
+                    raise RequestRefused("bad_date", name) from None
+            elif kind == "int":
+                if not value.isdigit() or int(value) > 1_000_000:
+                    raise RequestRefused("bad_int", name)
+            elif len(value) > 300:
+                raise RequestRefused("too_long", name)
+            clean[name] = value
+        return clean
+
+    async def create_request(
+        self,
+        principal: Principal,
+        order_id: int,
+        kind: str,
+        *,
+        changes: Mapping[str, str] | None = None,
+        comment: str = "",
+    ) -> int:
+        """Record a pending request and publish it for the production system."""
+        if kind not in ("edit", "cancel"):
+            raise RequestRefused("bad_kind", "kind")
+        comment = comment.strip()
+        if len(comment) > 2000:
+            raise RequestRefused("too_long", "comment")
+        clean = self.check_changes(changes or {}) if kind == "edit" else {}
+        if kind == "edit" and not clean:
+            raise RequestRefused("no_changes", "changes")
+        if kind == "cancel" and not comment:
+            raise RequestRefused("comment_required", "comment")
+        scope = await self.scope(principal, REQUEST)
+        now = self.host.clock.now()
+        async with self.host.db.session() as session:
+            conn = await session.connection()
+            order = await self._order_row(conn, scope, order_id)
+            if order.status in CLOSED_ORDER:
+                raise RequestRefused(f"order_{order.status}", "kind")
+            open_same = (
+                await conn.execute(
+                    select(m.request.c.id).where(
+                        m.request.c.order_id == order_id,
+                        m.request.c.kind == kind,
+                        m.request.c.status.in_(OPEN_REQUEST),
+                    )
+                )
+            ).first()
+            if open_same is not None:
+                raise RequestRefused(f"open_{kind}", "kind")
+            request_id = (
+                await conn.execute(
+                    insert(m.request)
+                    .values(
+                        order_id=order_id,
+                        kind=kind,
+                        status="pending",
+                        changes=clean,
+                        comment=comment,
+                        person_id=principal.person_id,
+                        person_name=principal.name,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(m.request.c.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                insert(m.request_event).values(
+                    request_id=request_id, status="pending", text=comment, at=now
+                )
+            )
+            await self.host.events.publish(
+                session,
+                ev.REQUEST_CREATED,
+                ev.RequestCreated(
+                    request_id=request_id,
+                    portal_id=str(request_id),
+                    order_id=order_id,
+                    order_external_id=order.external_id,
+                    order_number=order.number,
+                    organization_id=order.organization_id,
+                    kind=kind,
+                    changes=clean,
+                    comment=comment,
+                    person_id=principal.person_id,
+                    person_name=principal.name,
+                ),
+            )
+        return int(request_id)
+
+    async def requests(
+        self, principal: Principal, *, status: str = "", limit: int = 100
+    ) -> list[Any]:
+        scope = await self.scope(principal, VIEW)
+        if scope.empty:
+            return []
+        stmt = (
+            select(m.request, m.order.c.number.label("order_number"))
+            .join(m.order, m.order.c.id == m.request.c.order_id)
+            .order_by(m.request.c.id.desc())
+            .limit(limit)
+        )
+        if scope.counterparties is not None:
+            stmt = stmt.where(m.order.c.counterparty_id.in_(scope.counterparties))
+        if status:
+            stmt = stmt.where(m.request.c.status == status)
+        async with self.host.db.engine.connect() as conn:
+            return list((await conn.execute(stmt)).all())
+
+    async def last_update(self) -> dt.datetime | None:
+        """When data was last received from the production system."""
+        async with self.host.db.engine.connect() as conn:
+            value = (await conn.execute(select(func.max(m.feed.c.received_at)))).scalar()
+        return _aware(value) if value is not None else None
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _zone(host: Host) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(host.settings.host.timezone)
+
+
+def visible(scope: Scope, counterparty_ids: Sequence[int]) -> bool:
+    return scope.counterparties is None or all(c in scope.counterparties for c in counterparty_ids)

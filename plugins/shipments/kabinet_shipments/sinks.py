@@ -1,0 +1,746 @@
+"""Entity sinks: batches from the production system applied in bulk, idempotently.
+
+Each ``apply_*`` runs in the caller's transaction (the integration app's, or the demo
+generator's) and follows the same steps: read what is stored for the whole batch in a few
+queries, compare each record's digest with the stored one (identical: nothing is written),
+insert the new ones in one statement, update the changed ones in one ``executemany``,
+diff their lines (services, vehicles, documents) so an unchanged line is not rewritten,
+and publish the events of real changes only. A record marked ``deleted`` is hidden; a
+record whose counterparty or contract is unknown is refused by key with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import msgspec
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from kabinet.contrib import EntitySink, SinkResult
+from kabinet_companies.models import counterparty
+from kabinet_shipments import events as ev
+from kabinet_shipments import models as m
+from kabinet_shipments.labels import ORDER_STATUS, REQUEST_STATUS
+from kabinet_shipments.records import (
+    BalanceRecord,
+    ContractRecord,
+    InvoiceRecord,
+    OrderRecord,
+    Record,
+    RequestAnswerRecord,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+
+    from kabinet.host import Host
+
+CHUNK = 2000
+R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def source_zone(host: Host) -> ZoneInfo:
+    return ZoneInfo(host.plugin_settings("shipments").source_timezone)
+
+
+def utc(value: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
+    """A production-system time (local when naive) in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(dt.UTC)
+
+
+def last_of(records: Iterable[R], key: str) -> list[R]:
+    """One record per key (the last one received wins), in the order first seen."""
+    found: dict[str, R] = {}
+    for record in records:
+        found[str(getattr(record, key))] = record
+    return list(found.values())
+
+
+async def _rows(
+    conn: AsyncConnection, table: Table, column: str, keys: Sequence[Any], *cols: str
+) -> dict[Any, Any]:
+    """Stored rows of ``table`` whose ``column`` is in ``keys``, by that column."""
+    found: dict[Any, Any] = {}
+    wanted = [table.c[c] for c in cols] if cols else list(table.c)
+    for part in chunks(list(keys)):
+        result = await conn.execute(select(*wanted).where(table.c[column].in_(part)))
+        for row in result:
+            found[row._mapping[column]] = row
+    return found
+
+
+async def counterparties(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, Any]:
+    """Counterparties by ``external_id``: their id and organization."""
+    wanted = sorted(set(keys))
+    found: dict[str, Any] = {}
+    for part in chunks(wanted):
+        result = await conn.execute(
+            select(
+                counterparty.c.external_id, counterparty.c.id, counterparty.c.organization_id
+            ).where(counterparty.c.external_id.in_(part))
+        )
+        for row in result:
+            found[row.external_id] = row
+    return found
+
+
+async def touch_feed(conn: AsyncConnection, entity: str, now: dt.datetime) -> None:
+    """Remember when data of ``entity`` was last received (shown on the pages)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(m.feed).values(entity=entity, received_at=now)
+    await conn.execute(
+        stmt.on_conflict_do_update(index_elements=["entity"], set_={"received_at": now})
+    )
+
+
+# -- contracts ---------------------------------------------------------------------------------
+
+
+def _contract_values(r: ContractRecord, cp_id: int, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "external_id": r.external_id,
+        "counterparty_id": cp_id,
+        "number": r.number,
+        "name": r.name,
+        "date": r.date,
+        "start_date": r.start_date,
+        "end_date": r.end_date,
+        "status": r.status,
+        "currency": r.currency,
+        "credit_limit": r.credit_limit,
+        "hidden": r.deleted,
+        "digest": r.digest(),
+        "updated_at": now,
+    }
+
+
+async def apply_contracts(
+    host: Host, session: AsyncSession, records: Sequence[ContractRecord]
+) -> SinkResult:
+    conn = await session.connection()
+    now = host.clock.now()
+    batch = last_of(records, "external_id")
+    cps = await counterparties(conn, (r.counterparty for r in batch))
+    stored = await _rows(
+        conn,
+        m.contract,
+        "external_id",
+        [r.external_id for r in batch],
+        "id",
+        "external_id",
+        "digest",
+        "hidden",
+    )
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    rejected: dict[str, str] = {}
+    unchanged = hidden = 0
+    for r in batch:
+        cp = cps.get(r.counterparty)
+        if cp is None:
+            rejected[r.external_id] = f"unknown counterparty {r.counterparty!r}"
+            continue
+        row = stored.get(r.external_id)
+        values = _contract_values(r, cp.id, now)
+        if row is None:
+            if not r.deleted:
+                new.append(values)
+        elif row.digest == values["digest"]:
+            unchanged += 1
+        else:
+            hidden += int(r.deleted and not row.hidden)
+            changed.append({"_id": row.id, **values})
+    if new:
+        await conn.execute(insert(m.contract), new)
+    if changed:
+        await conn.execute(_update_by_id(m.contract, changed[0]), changed)
+    await touch_feed(conn, "contract", now)
+    return SinkResult(
+        created=len(new),
+        updated=len(changed) - hidden,
+        hidden=hidden,
+        unchanged=unchanged,
+        rejected=rejected,
+    )
+
+
+def _update_by_id(table: Table, sample: dict[str, Any]) -> Any:
+    """An ``executemany`` UPDATE by id: the SET clause is the keys of the parameters."""
+    del sample
+    return update(table).where(table.c.id == bindparam("_id"))
+
+
+async def apply_balances(
+    host: Host, session: AsyncSession, records: Sequence[BalanceRecord]
+) -> SinkResult:
+    """The operational balance of each contract, with the time it was computed."""
+    conn = await session.connection()
+    now = host.clock.now()
+    zone = source_zone(host)
+    batch = last_of(records, "contract")
+    stored = await _rows(
+        conn,
+        m.contract,
+        "external_id",
+        [r.contract for r in batch],
+        "id",
+        "external_id",
+        "balance",
+        "balance_at",
+    )
+    changed: list[dict[str, Any]] = []
+    rejected: dict[str, str] = {}
+    unchanged = 0
+    for r in batch:
+        row = stored.get(r.contract)
+        if row is None:
+            rejected[r.contract] = f"unknown contract {r.contract!r}"
+            continue
+        at = utc(r.at, zone) or now
+        same_at = r.at is None or (row.balance_at is not None and _aware(row.balance_at) == at)
+        if row.balance is not None and row.balance == r.balance and same_at:
+            unchanged += 1
+            continue
+        changed.append({"_id": row.id, "balance": r.balance, "balance_at": at})
+    if changed:
+        await conn.execute(_update_by_id(m.contract, changed[0]), changed)
+    await touch_feed(conn, "balance", now)
+    return SinkResult(updated=len(changed), unchanged=unchanged, rejected=rejected)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive UTC times."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+# -- orders ------------------------------------------------------------------------------------
+
+
+def _search(r: OrderRecord) -> str:
+    return f"{r.number} {r.cargo_name}".lower()[:600]
+
+
+def _order_values(
+    r: OrderRecord, cp_id: int, contract_id: int | None, zone: ZoneInfo, now: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "external_id": r.external_id,
+        "counterparty_id": cp_id,
+        "contract_id": contract_id,
+        "number": r.number,
+        "date": utc(r.date, zone),
+        "status": r.status,
+        "origin": r.origin,
+        "destination": r.destination,
+        "loading_date": r.loading_date,
+        "delivery_planned": r.delivery_planned,
+        "delivery_actual": r.delivery_actual,
+        "location": r.location,
+        "location_at": utc(r.location_at, zone),
+        "cost": r.cost,
+        "currency": r.currency,
+        "cargo_name": r.cargo_name,
+        "cargo_weight": r.cargo_weight,
+        "cargo_volume": r.cargo_volume,
+        "cargo_places": r.cargo_places,
+        "shipper": r.shipper,
+        "consignee": r.consignee,
+        "comment": r.comment,
+        "search": _search(r),
+        "hidden": r.deleted,
+        "digest": r.digest(),
+        "updated_at": now,
+    }
+
+
+LINES: tuple[tuple[str, Table, tuple[str, ...]], ...] = (
+    ("services", m.order_service, ("name", "quantity", "amount")),
+    ("vehicles", m.vehicle, ("kind", "plate", "driver", "driver_phone", "status")),
+    ("documents", m.document, ("kind", "number", "date", "file_ref", "file_name")),
+)
+
+
+def _line_values(attr: str, line: Any) -> dict[str, Any]:
+    data = msgspec.structs.asdict(line)
+    if attr == "documents":
+        data["file_ref"] = data.pop("file")
+    return data
+
+
+async def _write_lines(
+    conn: AsyncConnection, batch: dict[int, OrderRecord], known: set[int]
+) -> int:
+    """Make each order's lines what its record says; ``known``: orders that had lines.
+
+    Returns the number of line rows written (inserted, updated or deleted).
+    """
+    writes = 0
+    for attr, table, fields in LINES:
+        stored: dict[tuple[int, int], Any] = {}
+        for part in chunks(sorted(known)):
+            result = await conn.execute(
+                select(
+                    table.c.id, table.c.order_id, table.c.line, *[table.c[f] for f in fields]
+                ).where(table.c.order_id.in_(part))
+            )
+            for found in result:
+                stored[(found.order_id, found.line)] = found
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        wanted: set[tuple[int, int]] = set()
+        for order_id, record in batch.items():
+            for number, line in enumerate(getattr(record, attr), start=1):
+                values = _line_values(attr, line)
+                wanted.add((order_id, number))
+                old = stored.get((order_id, number))
+                if old is None:
+                    inserts.append({"order_id": order_id, "line": number, **values})
+                elif any(_differs(old._mapping[f], values[f]) for f in fields):
+                    updates.append({"_id": old.id, **values})
+        gone = [old.id for key, old in stored.items() if key not in wanted]
+        if inserts:
+            await conn.execute(insert(table), inserts)
+        if updates:
+            await conn.execute(_update_by_id(table, updates[0]), updates)
+        for part in chunks(gone):
+            await conn.execute(delete(table).where(table.c.id.in_(part)))
+        writes += len(inserts) + len(updates) + len(gone)
+    return writes
+
+
+def _differs(stored: Any, new: Any) -> bool:
+    return bool(stored != new)
+
+
+async def apply_orders(
+    host: Host, session: AsyncSession, records: Sequence[OrderRecord]
+) -> SinkResult:
+    conn = await session.connection()
+    now = host.clock.now()
+    zone = source_zone(host)
+    batch = last_of(records, "external_id")
+    cps = await counterparties(conn, (r.counterparty for r in batch))
+    contracts = await _rows(
+        conn,
+        m.contract,
+        "external_id",
+        sorted({r.contract for r in batch if r.contract}),
+        "id",
+        "external_id",
+    )
+    stored = await _rows(
+        conn,
+        m.order,
+        "external_id",
+        [r.external_id for r in batch],
+        "id",
+        "external_id",
+        "digest",
+        "status",
+        "hidden",
+    )
+    new: list[tuple[OrderRecord, dict[str, Any]]] = []
+    changed: list[dict[str, Any]] = []
+    changed_records: dict[int, OrderRecord] = {}
+    transitions: list[tuple[int, OrderRecord, str | None, int | None]] = []
+    rejected: dict[str, str] = {}
+    unchanged = hidden = 0
+    for r in batch:
+        cp = cps.get(r.counterparty)
+        if cp is None:
+            rejected[r.external_id] = f"unknown counterparty {r.counterparty!r}"
+            continue
+        contract_id = None
+        if r.contract:
+            found = contracts.get(r.contract)
+            if found is None:
+                rejected[r.external_id] = f"unknown contract {r.contract!r}"
+                continue
+            contract_id = found.id
+        values = _order_values(r, cp.id, contract_id, zone, now)
+        row = stored.get(r.external_id)
+        if row is None:
+            if not r.deleted:
+                new.append((r, {**values, "status_at": now}))
+            continue
+        if row.digest == values["digest"]:
+            unchanged += 1
+            continue
+        if row.status != r.status:
+            values["status_at"] = now
+            transitions.append((row.id, r, row.status, cp.organization_id))
+        else:
+            values["status_at"] = None  # keep: filled below
+        hidden += int(r.deleted and not row.hidden)
+        changed.append({"_id": row.id, **values})
+        changed_records[row.id] = r
+    created: dict[int, OrderRecord] = {}
+    if new:
+        for part in chunks(new):
+            result = await conn.execute(
+                insert(m.order).returning(
+                    m.order.c.id, m.order.c.external_id, sort_by_parameter_order=True
+                ),
+                [values for _, values in part],
+            )
+            for (record, _), row in zip(part, result, strict=True):
+                created[row.id] = record
+        await conn.execute(
+            insert(m.status_change),
+            [
+                {"order_id": oid, "status": r.status, "previous": None, "received_at": now}
+                for oid, r in created.items()
+            ],
+        )
+    if changed:
+        with_status = [c for c in changed if c["status_at"] is not None]
+        without = [
+            {k: v for k, v in c.items() if k != "status_at"}
+            for c in changed
+            if c["status_at"] is None
+        ]
+        for group in (with_status, without):
+            if group:
+                await conn.execute(_update_by_id(m.order, group[0]), group)
+    lines = {**created, **changed_records}
+    if lines:
+        await _write_lines(conn, lines, set(changed_records))
+    if transitions:
+        await conn.execute(
+            insert(m.status_change),
+            [
+                {"order_id": oid, "status": r.status, "previous": prev, "received_at": now}
+                for oid, r, prev, _ in transitions
+            ],
+        )
+        await _publish_transitions(host, session, transitions)
+    await touch_feed(conn, "order", now)
+    return SinkResult(
+        created=len(created),
+        updated=len(changed) - hidden,
+        hidden=hidden,
+        unchanged=unchanged,
+        rejected=rejected,
+    )
+
+
+async def _publish_transitions(
+    host: Host,
+    session: AsyncSession,
+    transitions: list[tuple[int, OrderRecord, str | None, int | None]],
+) -> None:
+    """One event per real status change (and "delivered" when it became done)."""
+    for order_id, r, previous, organization_id in transitions:
+        if organization_id is None or r.deleted:
+            continue  # nobody to tell yet: the counterparty is not linked to an organization
+        await host.events.publish(
+            session,
+            ev.STATUS_CHANGED,
+            ev.OrderStatusChanged(
+                order_id=order_id,
+                number=r.number,
+                organization_id=organization_id,
+                status=r.status,
+                previous=previous,
+                status_ru=ORDER_STATUS[r.status]["ru"],
+                status_en=ORDER_STATUS[r.status]["en"],
+                origin=r.origin,
+                destination=r.destination,
+            ),
+        )
+        if r.status == "done":
+            await host.events.publish(
+                session,
+                ev.DELIVERED,
+                ev.OrderDelivered(
+                    order_id=order_id,
+                    number=r.number,
+                    organization_id=organization_id,
+                    origin=r.origin,
+                    destination=r.destination,
+                    delivered_on=(r.delivery_actual or host.clock.now().date()).isoformat(),
+                ),
+            )
+
+
+# -- invoices ----------------------------------------------------------------------------------
+
+
+def _invoice_values(
+    r: InvoiceRecord, cp_id: int, contract_id: int | None, order_id: int | None, now: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "external_id": r.external_id,
+        "counterparty_id": cp_id,
+        "contract_id": contract_id,
+        "order_id": order_id,
+        "number": r.number,
+        "date": r.date,
+        "amount": r.amount,
+        "paid": r.paid,
+        "currency": r.currency,
+        "due_date": r.due_date,
+        "payment_status": r.payment_status,
+        "hidden": r.deleted,
+        "digest": r.digest(),
+        "updated_at": now,
+    }
+
+
+def invoice_event(row: Any, organization_id: int) -> ev.InvoiceEvent:
+    return ev.InvoiceEvent(
+        invoice_id=row.id,
+        number=row.number,
+        organization_id=organization_id,
+        amount=f"{row.amount:.2f}",
+        debt=f"{row.amount - row.paid:.2f}",
+        currency=row.currency,
+        date=row.date.isoformat(),
+        due_date=row.due_date.isoformat() if row.due_date else "",
+    )
+
+
+async def apply_invoices(
+    host: Host, session: AsyncSession, records: Sequence[InvoiceRecord]
+) -> SinkResult:
+    conn = await session.connection()
+    now = host.clock.now()
+    batch = last_of(records, "external_id")
+    cps = await counterparties(conn, (r.counterparty for r in batch))
+    contracts = await _rows(
+        conn,
+        m.contract,
+        "external_id",
+        sorted({r.contract for r in batch if r.contract}),
+        "id",
+        "external_id",
+    )
+    orders = await _rows(
+        conn,
+        m.order,
+        "external_id",
+        sorted({r.order for r in batch if r.order}),
+        "id",
+        "external_id",
+    )
+    stored = await _rows(
+        conn,
+        m.invoice,
+        "external_id",
+        [r.external_id for r in batch],
+        "id",
+        "external_id",
+        "digest",
+        "hidden",
+    )
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    rejected: dict[str, str] = {}
+    unchanged = hidden = 0
+    for r in batch:
+        cp = cps.get(r.counterparty)
+        if cp is None:
+            rejected[r.external_id] = f"unknown counterparty {r.counterparty!r}"
+            continue
+        contract = contracts.get(r.contract) if r.contract else None
+        if r.contract and contract is None:
+            rejected[r.external_id] = f"unknown contract {r.contract!r}"
+            continue
+        order = orders.get(r.order) if r.order else None  # an order not received yet: no link
+        values = _invoice_values(
+            r, cp.id, contract.id if contract else None, order.id if order else None, now
+        )
+        row = stored.get(r.external_id)
+        if row is None:
+            if not r.deleted:
+                new.append({**values, "created_at": now})
+        elif row.digest == values["digest"]:
+            unchanged += 1
+        else:
+            hidden += int(r.deleted and not row.hidden)
+            changed.append({"_id": row.id, **values})
+    if new:
+        org_of = {cp.id: cp.organization_id for cp in cps.values()}
+        for part in chunks(new):
+            result = await conn.execute(
+                insert(m.invoice).returning(
+                    m.invoice.c.id,
+                    m.invoice.c.number,
+                    m.invoice.c.amount,
+                    m.invoice.c.paid,
+                    m.invoice.c.currency,
+                    m.invoice.c.date,
+                    m.invoice.c.due_date,
+                    m.invoice.c.counterparty_id,
+                    sort_by_parameter_order=True,
+                ),
+                part,
+            )
+            for row in result.all():
+                organization_id = org_of.get(row.counterparty_id)
+                if organization_id is not None:
+                    await host.events.publish(
+                        session, ev.INVOICE_CREATED, invoice_event(row, organization_id)
+                    )
+    if changed:
+        await conn.execute(_update_by_id(m.invoice, changed[0]), changed)
+    await touch_feed(conn, "invoice", now)
+    return SinkResult(
+        created=len(new),
+        updated=len(changed) - hidden,
+        hidden=hidden,
+        unchanged=unchanged,
+        rejected=rejected,
+    )
+
+
+# -- answers to client requests ----------------------------------------------------------------
+
+
+async def apply_answers(
+    host: Host, session: AsyncSession, records: Sequence[RequestAnswerRecord]
+) -> SinkResult:
+    """The production system's answer to a request: recorded, shown, told to the client."""
+    conn = await session.connection()
+    now = host.clock.now()
+    batch = last_of(records, "portal_id")
+    ids = {r.portal_id: int(r.portal_id) for r in batch if r.portal_id.isdigit()}
+    rows = await _rows(conn, m.request, "id", sorted(ids.values()))
+    rejected: dict[str, str] = {}
+    updated = unchanged = 0
+    for r in batch:
+        row = rows.get(ids.get(r.portal_id, -1))
+        if row is None:
+            rejected[r.portal_id] = f"unknown request {r.portal_id!r}"
+            continue
+        status = row.status if r.status == "new" else r.status
+        if (status, r.answer, r.external_id or row.external_id) == (
+            row.status,
+            row.answer,
+            row.external_id,
+        ):
+            unchanged += 1
+            continue
+        await conn.execute(
+            update(m.request)
+            .where(m.request.c.id == row.id)
+            .values(
+                status=status,
+                answer=r.answer,
+                external_id=r.external_id or row.external_id,
+                updated_at=now,
+            )
+        )
+        updated += 1
+        if (status, r.answer) == (row.status, row.answer):
+            continue  # only the production system's id arrived
+        await conn.execute(
+            insert(m.request_event).values(request_id=row.id, status=status, text=r.answer, at=now)
+        )
+        await _publish_answer(host, session, row, status, r.answer)
+    await touch_feed(conn, "request", now)
+    return SinkResult(updated=updated, unchanged=unchanged, rejected=rejected)
+
+
+async def _publish_answer(
+    host: Host, session: AsyncSession, row: Any, status: str, answer: str
+) -> None:
+    conn = await session.connection()
+    found = (
+        await conn.execute(
+            select(m.order.c.number, counterparty.c.organization_id)
+            .join(counterparty, counterparty.c.id == m.order.c.counterparty_id)
+            .where(m.order.c.id == row.order_id)
+        )
+    ).one()
+    if found.organization_id is None:
+        return
+    await host.events.publish(
+        session,
+        ev.REQUEST_ANSWERED,
+        ev.RequestAnswered(
+            request_id=row.id,
+            order_id=row.order_id,
+            order_number=found.number,
+            organization_id=found.organization_id,
+            person_id=row.person_id,
+            kind=row.kind,
+            status=status,
+            status_ru=REQUEST_STATUS[status]["ru"],
+            status_en=REQUEST_STATUS[status]["en"],
+            answer=answer,
+        ),
+    )
+
+
+SINKS = (
+    (
+        "contract",
+        ContractRecord,
+        apply_contracts,
+        "external_id",
+        ("companies.counterparty",),
+        {"ru": "Договоры", "en": "Contracts"},
+    ),
+    (
+        "order",
+        OrderRecord,
+        apply_orders,
+        "external_id",
+        ("shipments.contract",),
+        {"ru": "Заявки на перевозку", "en": "Orders"},
+    ),
+    (
+        "invoice",
+        InvoiceRecord,
+        apply_invoices,
+        "external_id",
+        ("shipments.contract", "shipments.order"),
+        {"ru": "Счета", "en": "Invoices"},
+    ),
+    (
+        "balance",
+        BalanceRecord,
+        apply_balances,
+        "contract",
+        ("shipments.contract",),
+        {"ru": "Сальдо по договорам", "en": "Contract balances"},
+    ),
+    (
+        "request_answer",
+        RequestAnswerRecord,
+        apply_answers,
+        "portal_id",
+        ("shipments.order",),
+        {"ru": "Ответы на запросы", "en": "Answers to requests"},
+    ),
+)
+
+
+def entity_sinks() -> list[EntitySink]:
+    return [
+        EntitySink(
+            name=f"shipments.{name}",
+            struct=struct,
+            apply=apply,
+            key=key,
+            depends_on=depends,
+            title=title,
+        )
+        for name, struct, apply, key, depends, title in SINKS
+    ]
