@@ -186,7 +186,7 @@ class CompaniesService:
         """Holds ``code`` globally (staff-wide)."""
         if isinstance(principal, SystemPrincipal):
             return True
-        return await self.can(principal, code)
+        return await self.host.access.can(principal, code)
 
     async def _visible(self, principal: Principal, code: str, org_id: int | None) -> None:
         """404 unless ``principal`` holds ``code`` in ``org_id``."""
