@@ -395,11 +395,11 @@ def flash(request: Request[Any, Any, Any], message: str, category: str = "info")
         _state(request.scope).setdefault("kabinet.flashes", []).append(item)
 
 
-@jinja2.pass_context
 def _no_panels(*_args: Any, **_kwargs: Any) -> str:
     return ""
 
 
+@jinja2.pass_context
 def _pop_flashes(ctx: jinja2.runtime.Context) -> list[dict[str, str]]:
     request: Request[Any, Any, Any] = ctx["request"]
     items: list[dict[str, str]] = _state(request.scope).pop("kabinet.flashes", [])
