@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
 from kabinet.access import permission
@@ -77,8 +77,8 @@ def handle(request: Req, exc: DictionaryError) -> Response[Any]:
             for k, v in exc.by_field("en").items()
         ]
         return problem(request, 422, detail=exc.message("en"), type_=VALIDATION_TYPE, errors=errors)
-    errors = [{"field": exc.field, "message": exc.message("en")}] if exc.field else None
-    return problem(request, exc.status, detail=exc.message("en"), errors=errors)
+    named = [{"field": exc.field, "message": exc.message("en")}] if exc.field else None
+    return problem(request, exc.status, detail=exc.message("en"), errors=named)
 
 
 def query_of(request: Req) -> Query:
@@ -131,7 +131,7 @@ def router(host: Host) -> Router:
         return await svc().types(principal_of(request.scope))
 
     @post("/types", access=ADMIN, status_code=201)
-    async def create_type(data: TypeIn) -> TypeInfo:
+    async def create_type(data: JSONBody[TypeIn]) -> TypeInfo:
         return await svc().create_type(
             code=data.code,
             name_ru=data.name_ru,
@@ -145,7 +145,7 @@ def router(host: Host) -> Router:
         return await svc().get_type(code, principal_of(request.scope))
 
     @patch("/types/{code:str}", access=ADMIN)
-    async def change_type(code: FromPath[str], data: TypeChange) -> TypeInfo:
+    async def change_type(code: FromPath[str], data: JSONBody[TypeChange]) -> TypeInfo:
         return await svc().update_type(
             code, name_ru=data.name_ru, name_en=data.name_en, editor_roles=data.editor_roles
         )
@@ -155,16 +155,16 @@ def router(host: Host) -> Router:
         await svc().delete_type(code)
 
     @put("/types/{code:str}/publication", access=ADMIN)
-    async def publish(code: FromPath[str], data: Publication) -> TypeInfo:
+    async def publish(code: FromPath[str], data: JSONBody[Publication]) -> TypeInfo:
         return await svc().set_publication(code, data.publish, data.organizations)
 
     @post("/types/{code:str}/fields", access=ADMIN, status_code=201)
-    async def add_field(request: Req, code: FromPath[str], data: FieldDef) -> FieldDef:
+    async def add_field(request: Req, code: FromPath[str], data: JSONBody[FieldDef]) -> FieldDef:
         return await svc().add_field(code, data, actor=actor_of(request))
 
     @put("/types/{code:str}/fields/{field:str}", access=ADMIN)
     async def change_field(
-        request: Req, code: FromPath[str], field: FromPath[str], data: FieldDef
+        request: Req, code: FromPath[str], field: FromPath[str], data: JSONBody[FieldDef]
     ) -> FieldDef:
         return await svc().change_field(code, field, data, actor=actor_of(request))
 
@@ -183,7 +183,7 @@ def router(host: Host) -> Router:
         )
 
     @post("/types/{code:str}/entries", access=WRITE, status_code=201)
-    async def create_entry(request: Req, code: FromPath[str], data: EntryIn) -> Entry:
+    async def create_entry(request: Req, code: FromPath[str], data: JSONBody[EntryIn]) -> Entry:
         await svc().editable(principal_of(request.scope), code)
         return await svc().create_entry(
             code,
@@ -201,7 +201,7 @@ def router(host: Host) -> Router:
 
     @patch("/types/{code:str}/entries/{entry_id:int}", access=WRITE)
     async def change_entry(
-        request: Req, code: FromPath[str], entry_id: FromPath[int], data: EntryIn
+        request: Req, code: FromPath[str], entry_id: FromPath[int], data: JSONBody[EntryIn]
     ) -> Entry:
         await svc().editable(principal_of(request.scope), code)
         return await svc().update_entry(

@@ -8,9 +8,9 @@ there is no per-type table and no DDL at run time.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
@@ -301,7 +301,7 @@ async def write(
             .returning(e.c.id)
         )
         assert new_id is not None
-        entry_id, old, version = int(new_id), {}, 1
+        entry_id, old, version, was_published = int(new_id), {}, 1, None
     else:
         row = (
             await session.execute(
@@ -313,7 +313,7 @@ async def write(
         if row is None:
             raise NotFound(f"entry {entry_id}")
         old = (await read_values(session, found, [entry_id]))[entry_id]
-        version = row.version + 1
+        version, was_published = row.version + 1, bool(row.published)
     changes = []
     for field in found.fields:
         before, after = old.get(field.code), values.get(field.code)
@@ -329,7 +329,7 @@ async def write(
                 insert(table).values(entry_id=entry_id, field_id=field.id, value=after)
             )
         changes.append((field, before, after))
-    publish_changed = version > 1 and published is not None and published != row.published
+    publish_changed = was_published is not None and published not in (None, was_published)
     if version > 1 and not changes and not publish_changed:
         return entry_id
     renderer = Renderer("ru", "UTC")
@@ -350,7 +350,7 @@ async def write(
                 "field": "published",
                 "name_ru": "Опубликована",
                 "name_en": "Published",
-                "old": "да" if row.published else "нет",
+                "old": "да" if was_published else "нет",
                 "new": "да" if published else "нет",
             }
         )

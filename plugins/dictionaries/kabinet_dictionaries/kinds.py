@@ -263,9 +263,11 @@ def display(
         text = str(Decimal(value).quantize(Decimal(1).scaleb(-field.scale)))
         return f"{text} ₽" if kind == "money" else text
     if kind == "date":
-        return value.strftime("%d.%m.%Y") if language == "ru" else value.isoformat()
+        day: dt.date = value
+        return day.strftime("%d.%m.%Y") if language == "ru" else day.isoformat()
     if kind == "datetime":
-        local = value.astimezone(zoneinfo.ZoneInfo(timezone))
+        moment: dt.datetime = value
+        local = moment.astimezone(zoneinfo.ZoneInfo(timezone))
         return local.strftime("%d.%m.%Y %H:%M" if language == "ru" else "%Y-%m-%d %H:%M")
     if kind == "bool":
         yes, no = ("да", "нет") if language == "ru" else ("yes", "no")
@@ -276,9 +278,9 @@ def display(
                 return choice.label(language)
         return str(value)
     if kind == "reference":
-        return (titles or {}).get(int(value), f"#{value}")
+        return str((titles or {}).get(int(value), f"#{value}"))
     if kind == "file":
-        return (files or {}).get(str(value), str(value).rsplit("/", 1)[-1])
+        return str((files or {}).get(str(value), str(value).rsplit("/", 1)[-1]))
     return str(value)
 
 

@@ -151,7 +151,7 @@ async def startup(host: Host) -> None:
     if not await _migrated(host):
         log.warning("dictionaries.not_migrated", hint="run `kabinet db upgrade`")
         return
-    specs = []
+    specs: list[Any] = []
     if "dictionaries_types" in vars(host.plugins.pm.hook):
         for result in await host.plugins.acall("dictionaries_types", host=host):
             specs.extend(result.value or [])

@@ -50,6 +50,21 @@ async def entry(host: Host, organization: int) -> SampleRequest:
     return SampleRequest(params={"code": code, "entry_id": entry_id})
 
 
+async def entry_file(host: Host, organization: int) -> SampleRequest:
+    code = f"sample_{uuid.uuid4().hex[:10]}"
+    svc = _svc(host)
+    await svc.create_type(
+        code=code,
+        name_ru="Образец",
+        name_en="Sample",
+        fields=[FieldDef(code="scan", name_ru="Скан", name_en="Scan", kind="file")],
+    )
+    await svc.set_publication(code, "some", [organization])
+    upload = await svc.upload_file("scan.pdf", PDF)
+    entry = await svc.create_entry(code, {"scan": upload.key})
+    return SampleRequest(params={"code": code, "entry_id": entry.id, "field": "scan"})
+
+
 async def document(host: Host, organization: int) -> SampleRequest:
     found = await _svc(host).create_document(
         DocumentMeta(title="Образец", organization_id=organization), "sample.pdf", PDF
@@ -69,6 +84,9 @@ def samples() -> list[RouteSample]:
         RouteSample(path="/api/dictionaries/documents/{doc_id:int}/file", make=document),
         RouteSample(path="/dictionaries/{code:str}", make=type_),
         RouteSample(path="/dictionaries/{code:str}/{entry_id:int}", make=entry),
+        RouteSample(
+            path="/dictionaries/{code:str}/{entry_id:int}/files/{field:str}", make=entry_file
+        ),
         RouteSample(path="/dictionaries/documents/{doc_id:int}", make=document),
         RouteSample(path="/dictionaries/documents/{doc_id:int}/file", make=document),
     ]

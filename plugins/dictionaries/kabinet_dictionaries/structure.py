@@ -21,6 +21,8 @@ from kabinet_dictionaries.errors import Conflict, DictionaryError, FieldError, N
 from kabinet_dictionaries.kinds import Choice, FieldDef
 
 Publish = Literal["none", "all", "some"]
+RESERVED = {"documents"}
+"""Codes that would hide a page (``/dictionaries/documents/``)."""
 
 
 class Actor(msgspec.Struct, kw_only=True, frozen=True):
@@ -161,7 +163,7 @@ async def create_type(
     editor_roles: Sequence[str] = (),
     now: dt.datetime,
 ) -> TypeInfo:
-    if not kinds.CODE.match(code):
+    if not kinds.CODE.match(code) or code in RESERVED:
         raise DictionaryError("code", "code")
     _check_names(name_ru, name_en)
     t = models.dictionary_type

@@ -11,7 +11,6 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet_dictionaries.services import Dictionaries
 
-
 OTHERS = ("companies", "integration", "notifications", "shipments")
 
 

@@ -8,6 +8,7 @@ import io
 from decimal import Decimal
 
 import pytest
+from dictionaries_support import code, tariffs
 from openpyxl import Workbook, load_workbook
 
 from kabinet.access import Principal
@@ -16,8 +17,6 @@ from kabinet.host import Host
 from kabinet_dictionaries.errors import Conflict, DictionaryError, Invalid, NotFound
 from kabinet_dictionaries.kinds import Choice, FieldDef
 from kabinet_dictionaries.services import Actor, Dictionaries, Filter, Query
-
-from dictionaries_support import code, tariffs
 
 pytestmark = pytest.mark.smoke
 

@@ -1,0 +1,243 @@
+"""The JSON API and the pages through the assembled app: problem details, access, the
+route matrix over every route of this app, uploads checked by content."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from dictionaries_support import TARIFF_FIELDS, code
+from litestar import Litestar
+
+from kabinet.host import Host
+from kabinet.routematrix import RouteMatrix, routes_of
+from kabinet.web import build_app
+from kabinet_dictionaries.documents import DocumentMeta
+from kabinet_dictionaries.services import Dictionaries
+
+pytestmark = pytest.mark.smoke
+
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+@pytest.fixture
+async def served(host: Host) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient, RouteMatrix]]:
+    app = await build_app(host)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        yield app, client, RouteMatrix(host, app, client)
+
+
+async def admin(matrix: RouteMatrix) -> dict[str, str]:
+    """Headers of a signed-in admin (session cookie and CSRF token)."""
+    from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
+
+    roles = matrix.host.services["roles"]
+    person = await matrix._person("admin")
+    await roles.grant(person, "admin", None)
+    cookie = await matrix._session(person)
+    token = await matrix.csrf()
+    return {"Cookie": f"{cookie}; {CSRF_COOKIE}={token}", CSRF_HEADER: token}
+
+
+async def test_every_route_of_the_app_keeps_its_access_rule(
+    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix],
+) -> None:
+    app, _client, matrix = served
+    await matrix.load_samples()
+    ours = [r for r in routes_of(app) if "/dictionaries" in r.path]
+    assert len(ours) > 40
+    faults = []
+    for route in ours:
+        faults.extend(await matrix.check(route))
+    assert faults == [], "\n".join(faults)
+
+
+async def test_api_creates_a_type_and_refuses_bad_values_by_field(
+    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix],
+) -> None:
+    _app, client, matrix = served
+    headers = await admin(matrix)
+    name = code("api")
+    fields = [
+        {
+            "code": "route",
+            "name_ru": "Маршрут",
+            "name_en": "Route",
+            "kind": "text",
+            "required": True,
+        },
+        {"code": "price", "name_ru": "Цена", "name_en": "Price", "kind": "money"},
+    ]
+    created = await client.post(
+        "/api/dictionaries/types",
+        json={"code": name, "name_ru": "Тарифы", "name_en": "Tariffs", "fields": fields},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    assert [f["code"] for f in created.json()["fields"]] == ["route", "price"]
+    again = await client.post(
+        "/api/dictionaries/types",
+        json={"code": name, "name_ru": "Т", "name_en": "T"},
+        headers=headers,
+    )
+    assert again.status_code == 400
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert again.json()["errors"] == [{"field": "code", "message": f"A dictionary {name} exists."}]
+    bad = await client.post(
+        f"/api/dictionaries/types/{name}/entries",
+        json={"values": {"price": "1,234"}},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == [
+        {"field": "values.route", "message": "A value is required."},
+        {"field": "values.price", "message": "At most 2 decimal places."},
+    ]
+    good = await client.post(
+        f"/api/dictionaries/types/{name}/entries",
+        json={"values": {"route": "Москва — Тверь", "price": "15000"}},
+        headers=headers,
+    )
+    assert good.status_code == 201
+    assert good.json()["values"] == {"route": "Москва — Тверь", "price": "15000.00"}
+    listed = await client.get(
+        f"/api/dictionaries/types/{name}/entries",
+        params={"f.price.ge": "10000", "sort": "-price"},
+        headers=headers,
+    )
+    assert listed.json()["total"] == 1
+    wrong = await client.get(
+        f"/api/dictionaries/types/{name}/entries", params={"f.nope": "1"}, headers=headers
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"] == [
+        {"field": "filters.0.nope", "message": "The dictionary has no field nope."}
+    ]
+    # Required with empty entries: 409 naming the count.
+    required = await client.put(
+        f"/api/dictionaries/types/{name}/fields/price",
+        json={**fields[1], "required": True},
+        headers=headers,
+    )
+    assert required.status_code == 200  # the one entry has a price
+    await client.post(
+        f"/api/dictionaries/types/{name}/fields",
+        json={"code": "note", "name_ru": "Заметка", "name_en": "Note", "kind": "text"},
+        headers=headers,
+    )
+    refused = await client.put(
+        f"/api/dictionaries/types/{name}/fields/note",
+        json={
+            "code": "note",
+            "name_ru": "Заметка",
+            "name_en": "Note",
+            "kind": "text",
+            "required": True,
+        },
+        headers=headers,
+    )
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "1 entries have no value for Заметка: give them one or set a default."
+    )
+    schema = await client.get("/schema/openapi.json")
+    if schema.status_code == 200:
+        assert "/api/dictionaries/types/{code}/entries" in schema.json()["paths"]
+
+
+async def test_page_form_comes_back_with_the_fields_error(
+    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
+) -> None:
+    _app, client, matrix = served
+    headers = await admin(matrix)
+    name = code("form")
+    await svc.create_type(code=name, name_ru="Тарифы", name_en="Tariffs", fields=TARIFF_FIELDS)
+    from kabinet.pages import CSRF_FIELD
+
+    token = headers["x-csrf-token"]
+    sent = await client.post(
+        f"/dictionaries/{name}/new",
+        data={CSRF_FIELD: token, "v.route": "Москва — Тверь", "v.price": "дорого"},
+        headers={"Cookie": headers["Cookie"]},
+    )
+    assert sent.status_code == 422
+    assert 'id="e-price"' in sent.text
+    assert "Введите число." in sent.text
+    assert 'value="Москва — Тверь"' in sent.text
+    fixed = await client.post(
+        f"/dictionaries/{name}/new",
+        data={CSRF_FIELD: token, "v.route": "Москва — Тверь", "v.price": "15000"},
+        headers={"Cookie": headers["Cookie"]},
+    )
+    assert fixed.status_code == 303
+    shown = await client.get(fixed.headers["location"], headers={"Cookie": headers["Cookie"]})
+    assert "15000.00" in shown.text
+    assert "История изменений" in shown.text
+
+
+async def test_uploads_are_checked_by_content_and_versions_kept(
+    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
+) -> None:
+    _app, client, matrix = served
+    headers = await admin(matrix)
+    from kabinet.pages import CSRF_FIELD
+
+    cookie = {"Cookie": headers["Cookie"]}
+    token = headers["x-csrf-token"]
+    fake = await client.post(
+        "/dictionaries/documents/",
+        data={CSRF_FIELD: token, "title": "Прайс"},
+        files={"file": ("price.pdf", b"MZ\x90\x00 this is a program", "application/pdf")},
+        headers=cookie,
+    )
+    assert fake.status_code == 415
+    assert "Файл этого вида не принимается" in fake.text
+    big = await client.post(
+        "/dictionaries/documents/",
+        data={CSRF_FIELD: token, "title": "Прайс"},
+        files={"file": ("price.pdf", PDF + b"0" * (1024 * 1024), "application/pdf")},
+        headers=cookie,
+    )
+    assert big.status_code == 413
+    assert "Файл больше 1 МБ" in big.text
+    ok = await client.post(
+        "/dictionaries/documents/",
+        data={CSRF_FIELD: token, "title": "Прайс", "organization_id": "777"},
+        files={"file": ("прайс.pdf", PDF, "application/octet-stream")},
+        headers=cookie,
+    )
+    assert ok.status_code == 303, ok.text
+    doc_id = int(ok.headers["location"].rsplit("/", 1)[-1])
+    await svc.replace_document_file(doc_id, "прайс-2.pdf", PDF + b"%v2\n")
+    found = await svc.document(doc_id)
+    assert [v.filename for v in found.versions] == ["прайс-2.pdf", "прайс.pdf"]
+    first = await client.get(f"/api/dictionaries/documents/{doc_id}/file?version=1", headers=cookie)
+    assert first.content == PDF
+    assert first.headers["content-type"] == "application/pdf"
+    latest = await client.get(f"/api/dictionaries/documents/{doc_id}/file", headers=cookie)
+    assert latest.content == PDF + b"%v2\n"
+
+
+async def test_clients_see_their_organizations_documents_only(
+    host: Host, svc: Dictionaries
+) -> None:
+    from kabinet.access import Principal
+
+    mine = await svc.create_document(DocumentMeta(title="Наш", organization_id=601), "a.pdf", PDF)
+    everyone = await svc.create_document(DocumentMeta(title="Всем"), "b.pdf", PDF)
+    other = await svc.create_document(
+        DocumentMeta(title="Чужой", organization_id=602), "c.pdf", PDF
+    )
+    identity, roles = host.services["identity"], host.services["roles"]
+    account = await identity.create_account(full_name="К", email=f"{code('d')}@example.test")
+    await roles.grant(int(account.id), "client", 601)
+    client = Principal(person_id=int(account.id), name="К", kind="person")
+    seen = {d.id for d in await svc.documents(principal=client)}
+    assert {mine.id, everyone.id} <= seen
+    assert other.id not in seen
+    from kabinet_dictionaries.errors import NotFound
+
+    with pytest.raises(NotFound):
+        await svc.download(other.id, principal=client)
