@@ -116,12 +116,12 @@ async def load(host: Host) -> Catalog:
                 continue
             if item.event not in host.event_types:
                 log.warning(
-                    "notifications.unknown_event", plugin=result.plugin.name, event=item.event
+                    "notifications.unknown_event", plugin=result.plugin.name, kind=item.event
                 )
                 continue
             if item.event in types:
                 log.warning(
-                    "notifications.declared_twice", plugin=result.plugin.name, event=item.event
+                    "notifications.declared_twice", plugin=result.plugin.name, kind=item.event
                 )
                 continue
             types[item.event] = item

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from kabinet.contrib import NotificationType
     from kabinet.events import Event
     from kabinet.host import Host
-    from kabinet.identity.messages import Message
 
 log = structlog.get_logger("kabinet.notifications")
 SEND_ACTOR = "notifications.send"
@@ -557,62 +556,3 @@ async def sweep(host: Host) -> int:
     if ids:
         await enqueue(host, ids)
     return len(ids)
-
-
-# -- the host's codes and links ------------------------------------------------------------
-
-
-async def deliver_message(host: Host, message: Message) -> bool | None:
-    """Identity's code or link through our channel and template; sent at once, in-process.
-
-    The clear text never goes through the job queue: it is sent here, and kept sealed on
-    the delivery only while a retry may need it.
-    """
-    svc = await service_of(host)
-    t = svc.catalog.get(message.kind)
-    if t is None:
-        return None
-    config = (await svc.channel_configs()).get(message.channel)
-    if config is None or not config["enabled"]:
-        return None
-    values: dict[str, Any] = {**ALWAYS, **dict(message.context)}
-    values["recipient_name"] = str(message.context.get("name") or "")
-    if message.account_id is not None and not values["recipient_name"]:
-        async with host.db.sessionmaker() as s:
-            account = await s.get(Account, message.account_id)
-            values["recipient_name"] = account.full_name if account else ""
-    renderer = Renderer(svc, t)
-    try:
-        tv = await renderer.template(message.channel, message.language)
-        if not tv.body:
-            raise TemplateError("body", "no template on this channel")
-        stored, clear = await renderer.render(message.channel, message.language, values)
-    except TemplateError:
-        log.warning("notifications.template_unusable", kind=message.kind, channel=message.channel)
-        stored = {"subject": message.subject, "body": "", "html": ""}
-        clear = {"subject": message.subject, "body": message.body, "html": ""}
-    clear = clear or dict(stored)
-    clear["context"] = dict(message.context)  # type: ignore[assignment]
-    now = host.clock.now()
-    row = {
-        "key": f"direct:{uuid.uuid4().hex}",
-        "event": message.kind,
-        "person_id": message.account_id,
-        "channel": message.channel,
-        "address": message.to,
-        "language": message.language,
-        **stored,
-        "variables": message.masked(),
-        "sealed": svc.sealer.seal(clear),
-        "masked": bool(message.secrets),
-        "status": "queued",
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
-    async with host.db.session() as s:
-        result = await s.execute(m.delivery.insert().values(**row).returning(m.delivery.c.id))
-        delivery_id = int(result.scalar_one())
-        await stats.bump(s, host.db.dialect, now, [(message.kind, message.channel, "queued")])
-    await send(host, [delivery_id])
-    return True

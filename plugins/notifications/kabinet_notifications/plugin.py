@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from kabinet.contrib import Database, Manifest
+from kabinet.contrib import (
+    Actor,
+    Database,
+    Manifest,
+    NavItem,
+    Panel,
+    Permission,
+    Schedule,
+    Subscription,
+)
 from kabinet.hookspecs import hookimpl
 from kabinet_notifications import __version__
 from kabinet_notifications.models import metadata
+from kabinet_notifications.settings import Settings
 
+if TYPE_CHECKING:
+    import click
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The ``[notifications]`` section."""
+    from kabinet.host import Host
+    from kabinet.identity.messages import Message
 
-    sender_name: str = "Kabinet"
+HERE = Path(__file__).parent
 
 
 @hookimpl
@@ -28,12 +39,8 @@ def manifest() -> Manifest:
         requires_host=">=0.1,<1",
         requires=(),
         settings=Settings,
+        description="Templates, e-mail, SMS, Telegram and web push, statistics and resend.",
     )
-
-
-@hookimpl
-def database() -> Database:
-    return Database(metadata=metadata, migrations=Path(__file__).parent / "migrations")
 
 
 @hookimpl
@@ -41,3 +48,127 @@ def hookspecs() -> ModuleType:
     from kabinet_notifications import hookspecs as specs
 
     return specs
+
+
+@hookimpl
+def database() -> Database:
+    return Database(metadata=metadata, migrations=HERE / "migrations")
+
+
+@hookimpl
+def permissions() -> list[Permission]:
+    from kabinet_notifications.permissions import PERMISSIONS
+
+    return list(PERMISSIONS)
+
+
+@hookimpl
+async def subscriptions(host: Host) -> list[Subscription]:
+    """One subscriber per declared event: the notification is sent when the event is."""
+    from kabinet_notifications.delivery import dispatch
+    from kabinet_notifications.services import service_of
+
+    svc = await service_of(host)
+
+    def handler_for(event_type: str) -> Any:
+        async def handle(ev: Any, session: Any) -> None:
+            await dispatch(host, ev, session)
+
+        handle.__name__ = f"notify_{event_type.replace('.', '_')}"
+        return handle
+
+    return [
+        Subscription(event=e, name=f"notifications.{e}", handler=handler_for(e))
+        for e in svc.catalog.event_driven()
+    ]
+
+
+@hookimpl
+def actors(host: Host) -> list[Actor]:
+    from kabinet_notifications import jobs
+
+    return jobs.actors(host)
+
+
+@hookimpl
+def schedules(host: Host) -> list[Schedule]:
+    from kabinet_notifications import jobs
+
+    return jobs.schedules()
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    from kabinet_notifications import api, pages, profile
+
+    return [*pages.routers(), *profile.routers(), *api.routers()]
+
+
+@hookimpl
+def navigation(host: Host) -> list[NavItem]:
+    return [
+        NavItem(
+            path="/notifications/",
+            label={"ru": "Уведомления", "en": "Notifications"},
+            permission="notifications.templates.edit",
+            order=700,
+        ),
+        NavItem(
+            path="/notifications/me",
+            label={"ru": "Мои уведомления", "en": "My notifications"},
+            order=950,
+        ),
+    ]
+
+
+@hookimpl
+def panels(host: Host) -> list[Panel]:
+    from kabinet_notifications.profile import profile_panel
+
+    # For the profile page once it renders panels (identity's does not yet).
+    return [
+        Panel(
+            slot="identity.profile",
+            name="notifications",
+            render=profile_panel,
+            title={"ru": "Уведомления", "en": "Notifications"},
+        )
+    ]
+
+
+@hookimpl
+def template_dir() -> Path:
+    return HERE / "templates"
+
+
+@hookimpl
+def static_dir() -> Path:
+    return HERE / "static"
+
+
+@hookimpl
+def cli_commands() -> list[click.Command]:
+    from kabinet_notifications.commands import group
+
+    return [group]
+
+
+@hookimpl
+async def startup(host: Host) -> None:
+    from kabinet_notifications.services import service_of
+
+    await service_of(host)
+
+
+@hookimpl
+async def deliver_message(host: Host, message: Message) -> bool | None:
+    from kabinet_notifications.direct import deliver_message as deliver
+
+    return await deliver(host, message)
+
+
+@hookimpl
+async def demo_data(host: Host) -> None:
+    from kabinet_notifications.demo import load_demo
+
+    await load_demo(host)

@@ -306,7 +306,7 @@ class NotificationsService:
                 )
             )
         await self._touch(event, editor)
-        log.info("notifications.template_saved", event=event, channel=channel, version=version)
+        log.info("notifications.template_saved", kind=event, channel=channel, version=version)
         return await self.template(event, channel, language)
 
     async def rollback(

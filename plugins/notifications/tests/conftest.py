@@ -11,7 +11,7 @@ import pytest
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.testing import PluginFactory
-from notif_support import DEPOT, make_host
+from notif_support import DEPOT, forget_edits, make_host
 
 
 @pytest.fixture
@@ -23,6 +23,7 @@ async def host(
     try:
         yield h
     finally:
+        await forget_edits(h)
         await h.shutdown()
 
 

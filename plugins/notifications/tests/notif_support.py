@@ -71,6 +71,8 @@ async def make_host(
     tmp_path: Path,
     clock: FrozenClock,
     settings: str = "",
+    *,
+    start: bool = True,
     **env: str,
 ) -> Host:
     path = tmp_path / "settings.toml"
@@ -82,9 +84,10 @@ async def make_host(
         clock=clock,
         candidates=[*factory.candidates(), *notifications_candidates()],
     )
-    # Not a web process: the test runs the relay and the jobs itself, when it says so.
-    host.services["host.process"] = "test"
-    await host.startup()
+    if start:
+        # Not a web process: the test runs the relay and the jobs itself, when it says so.
+        host.services["host.process"] = "test"
+        await host.startup()
     return host
 
 
@@ -114,7 +117,16 @@ async def run(host: Host) -> None:
 
             await asyncio.sleep(0)
             if not await jobs.drain():
-                return
+                break
+    # Deliveries queued by another process (the app under a test client) are sent here.
+    from kabinet_notifications.delivery import send
+
+    d = m.delivery
+    async with host.db.sessionmaker() as s:
+        due = (d.c.next_attempt_at.is_(None)) | (d.c.next_attempt_at <= host.clock.now())
+        ids = list((await s.execute(select(d.c.id).where(d.c.status == "queued", due))).scalars())
+    if ids:
+        await send(host, ids)
 
 
 async def deliveries(host: Host, **where: Any) -> list[dict[str, Any]]:
@@ -131,3 +143,46 @@ def folder(host: Host) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(p.read_text()) for p in sorted(path.glob("*.json"))]
+
+
+PASSWORD = "correct horse battery"
+
+
+async def staff(host: Host, *roles_: str) -> Account:
+    """A person with a password holding ``roles_`` globally (``admin`` by default)."""
+    from kabinet.roles.services import Actor
+
+    account = await person(host, password=PASSWORD, full_name="Staff Person")
+    for role in roles_ or ("admin",):
+        await host.services["roles"].grant(account.id, role, None, actor=Actor(None, ""))
+    return account
+
+
+async def sign_in(client: Any, login: str) -> None:
+    import re
+
+    page = await client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    response = await client.post(
+        "/login",
+        data={"login": login, "password": PASSWORD, "next": "/", "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
+    assert response.status_code in (302, 303), response.text
+
+
+def csrf_of(client: Any) -> str:
+    from kabinet.pages import CSRF_COOKIE
+
+    return str(client.cookies.get(CSRF_COOKIE))
+
+
+async def forget_edits(host: Host) -> None:
+    """Tests share one database: drop the test app's template edits and switches."""
+    from sqlalchemy import delete
+
+    async with host.db.session() as s:
+        await s.execute(delete(m.template).where(m.template.c.event.like("depot.%")))
+        await s.execute(delete(m.notification).where(m.notification.c.event.like("depot.%")))
+        await s.execute(delete(m.channel_config))

@@ -1,0 +1,206 @@
+"""Staff pages and a person's own page over HTTP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.testing import PluginFactory
+from kabinet.web import build_app
+from kabinet_notifications.services import service_of
+from notif_support import (
+    DEPOT,
+    csrf_of,
+    forget_edits,
+    deliveries,
+    make_host,
+    person,
+    publish,
+    run,
+    sign_in,
+    staff,
+)
+
+pytestmark = pytest.mark.smoke
+EVENT = "depot.parcel.arrived"
+
+
+@pytest.fixture
+async def web(
+    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
+) -> AsyncIterator[tuple[Host, Any]]:
+    plugin_factory.add("depot", DEPOT)
+    app_host = await make_host(plugin_factory, database_url, tmp_path, clock, start=False)
+    # The app's process runs no jobs of its own: the test runs them on its side host.
+    app_host.services["host.process"] = "test"
+    app = await build_app(app_host)
+    side = await make_host(plugin_factory, database_url, tmp_path, clock)
+    try:
+        async with AsyncTestClient(app) as client:
+            yield side, client
+    finally:
+        await forget_edits(side)
+        await side.shutdown()
+
+
+async def test_staff_edit_a_template_see_an_error_with_its_line_preview_and_roll_back(
+    web: tuple[Host, Any],
+) -> None:
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    listing = await client.get("/notifications/")
+    assert listing.status_code == 200 and EVENT in listing.text
+    url = f"/notifications/n/{EVENT}/sms/ru"
+    editor = await client.get(url)
+    assert "Посылка P-1 прибыла" in editor.text  # the preview with sample values
+    token = csrf_of(client)
+    bad = await client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "body": "Посылка {{ parcel }}\n{{ secret_sauce }}",
+            "action": "save",
+        },
+    )
+    assert bad.status_code == 400
+    assert re.search(r"(строка|line) 2", bad.text) and "secret_sauce" in bad.text
+    svc = await service_of(host)
+    assert (await svc.template(EVENT, "sms", "ru")).version == 0  # never saved
+    preview = await client.post(
+        url, data={"csrf_token": token, "body": "Ваша {{ parcel }} ждёт", "action": "preview"}
+    )
+    assert "Ваша P-1 ждёт" in preview.text
+    saved = await client.post(
+        url,
+        data={"csrf_token": token, "body": "Ваша {{ parcel }} ждёт", "action": "save"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    current = await svc.template(EVENT, "sms", "ru")
+    assert (current.version, current.body, current.created_by_name) == (
+        1,
+        "Ваша {{ parcel }} ждёт",
+        "Staff Person",
+    )
+    await client.post(url, data={"csrf_token": token, "body": "v2 {{ parcel }}", "action": "save"})
+    back = await client.post(
+        f"{url}/rollback", data={"csrf_token": token, "version": "1"}, follow_redirects=False
+    )
+    assert back.status_code == 303
+    current = await svc.template(EVENT, "sms", "ru")
+    assert (current.version, current.body) == (3, "Ваша {{ parcel }} ждёт")
+    ivan = await person(host, phone="+79160001122")
+    await publish(host, EVENT, {"account_id": ivan.id, "parcel": "Z-9", "depot": "X"})
+    await run(host)
+    sms = [d for d in await deliveries(host, person_id=ivan.id) if d["channel"] == "sms"]
+    assert sms[0]["body"] == "Ваша Z-9 ждёт"
+    listing = await client.get("/notifications/")
+    assert "Staff Person" in listing.text
+
+
+async def test_a_mandatory_notification_cannot_be_turned_off(web: tuple[Host, Any]) -> None:
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    await client.post(
+        "/notifications/n/identity.code/active", data={"csrf_token": csrf_of(client), "active": "0"}
+    )
+    view = await (await service_of(host)).notification("identity.code")
+    assert view.active
+
+
+async def test_channel_settings_are_stored_encrypted_and_shown_masked(
+    web: tuple[Host, Any],
+) -> None:
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    response = await client.post(
+        "/notifications/channels/telegram",
+        data={
+            "csrf_token": csrf_of(client),
+            "enabled": "1",
+            "telegram_token": "123456:SECRET-TOKEN-VALUE",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    page = await client.get("/notifications/channels")
+    assert "SECRET-TOKEN" not in page.text and "••••ALUE" in page.text
+    from kabinet_notifications import models as m
+    from sqlalchemy import select
+
+    async with host.db.sessionmaker() as s:
+        sealed = await s.scalar(
+            select(m.channel_config.c.sealed).where(m.channel_config.c.channel == "telegram")
+        )
+    assert sealed and "SECRET" not in sealed
+    configs = await (await service_of(host)).channel_configs()
+    assert configs["telegram"]["telegram_token"] == "123456:SECRET-TOKEN-VALUE"
+    assert configs["telegram"]["transport"] == "provider"
+    bad = await client.post(
+        "/notifications/channels/email", data={"csrf_token": csrf_of(client), "smtp_port": "abc"}
+    )
+    assert bad.status_code == 400 and "smtp_port" in bad.text
+
+
+async def test_statistics_and_undelivered_with_resend_through_another_channel(
+    web: tuple[Host, Any],
+) -> None:
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    svc = await service_of(host)
+    ivan = await person(host, phone="+79160003344")
+    await svc.set_preferences(ivan.id, {(EVENT, "sms")})
+    await publish(host, EVENT, {"account_id": ivan.id, "parcel": "S-1", "depot": "X"})
+    await run(host)
+    skipped = [d for d in await deliveries(host, person_id=ivan.id) if d["status"] == "skipped"]
+    assert [d["channel"] for d in skipped] == ["email"]
+    stats = await client.get("/notifications/stats")
+    assert stats.status_code == 200 and "<svg" in stats.text
+    failed = await client.get("/notifications/failed", params={"event": EVENT, "status": "skipped"})
+    assert failed.status_code == 200 and ivan.email[:2] in failed.text
+    resent = await client.post(
+        "/notifications/failed/resend",
+        data={
+            "csrf_token": csrf_of(client),
+            "id": str(skipped[0]["id"]),
+            "channel": "sms",
+            "scope": "chosen",
+        },
+        follow_redirects=False,
+    )
+    assert resent.status_code == 303
+    await run(host)
+    again = await deliveries(host, resend_of=skipped[0]["id"])
+    assert [(d["channel"], d["status"], d["body"]) for d in again] == [
+        ("sms", "sent", "Посылка S-1 прибыла")
+    ], again
+    bad = await client.get("/notifications/failed", params={"organization": "x"})
+    assert bad.status_code == 400
+
+
+async def test_a_person_chooses_channels_on_their_page(web: tuple[Host, Any]) -> None:
+    host, client = web
+    from notif_support import PASSWORD
+
+    ivan = await person(host, password=PASSWORD, phone="+79160005566")
+    await sign_in(client, ivan.email)
+    page = await client.get("/notifications/me")
+    assert page.status_code == 200 and f"{EVENT}:sms" in page.text
+    await client.post(
+        "/notifications/me", data={"csrf_token": csrf_of(client), "p": [f"{EVENT}:email"]}
+    )
+    prefs = await (await service_of(host)).preferences(ivan.id)
+    assert prefs[(EVENT, "sms")] is False and prefs[(EVENT, "email")] is True
+    staff_page = await client.get("/notifications/")
+    assert staff_page.status_code == 403
