@@ -149,13 +149,14 @@ async def login(request: Req) -> Response[str]:
 async def logout(request: Req) -> Response[str]:
     svc = service(request)
     token = request.cookies.get(svc.settings.cookie_name)
+    keycloak = keycloak_service(shell_of(request).host)
     if token:
-        keycloak = keycloak_service(shell_of(request).host)
         if keycloak is not None:  # ends the Keycloak session behind it too
             await keycloak.logout(token, address=address_of(request.scope))
         else:
             await svc.logout(token, address=address_of(request.scope))
-    response = redirect("/login")
+    # With Keycloak, /login leaves for it, which CSP form-action forbids after a form post.
+    response = redirect("/login" if keycloak is None else "/")
     response.delete_cookie(svc.settings.cookie_name, path="/")
     return response
 
