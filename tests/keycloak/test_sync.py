@@ -210,3 +210,12 @@ async def test_registration_creates_the_keycloak_user(host: Host, fake: FakeKeyc
     assert user.email_verified
     assert user.attributes["phoneNumber"] == ["+79161234567"]
     assert await subject_of(host, anna) == user_id
+
+
+async def test_readiness_reports_keycloak(host: Host, fake: FakeKeycloak) -> None:
+    [check] = [c for p, c in host.health_checks if p.name == "keycloak"]
+    assert await check.check(host) is None
+    fake.fail("GET", r"/\.well-known/openid-configuration$", status=503, times=None)
+    fault = await check.check(host)
+    assert fault is not None
+    assert "not reachable" in fault

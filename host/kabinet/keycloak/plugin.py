@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kabinet
-from kabinet.contrib import Database, Manifest, Subscription
+from kabinet.contrib import Database, HealthCheck, Manifest, Subscription
 from kabinet.hookspecs import hookimpl
 from kabinet.keycloak import events
 from kabinet.keycloak.models import metadata
@@ -79,3 +79,24 @@ async def shutdown(host: Host) -> None:
     service = host.services.pop("keycloak", None)
     if service is not None:
         await service.aclose()
+
+
+async def _reachable(host: Host) -> str | None:
+    """Keycloak answers its discovery document (sign-in and pushes need it)."""
+    from keycloak.exceptions import KeycloakError
+
+    service = _service(host)
+    if service is None:
+        return None
+    try:
+        await service.clients.openid().a_well_known()
+    except KeycloakError as exc:
+        return f"Keycloak at {service.settings.server_url} is not reachable: {type(exc).__name__}"
+    return None
+
+
+@hookimpl
+def health_checks(host: Host) -> list[HealthCheck]:
+    if _service(host) is None:
+        return []
+    return [HealthCheck(name="keycloak", check=_reachable)]
