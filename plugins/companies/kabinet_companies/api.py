@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from kabinet.access import Principal, permission, signed_in
 from kabinet.host import Host
@@ -141,7 +141,7 @@ async def list_organizations(
 
 
 @post("/organizations", access=permission(CREATE, scope="global"))
-async def create_organization(request: Req, data: OrganizationIn) -> Organization:
+async def create_organization(request: Req, data: JSONBody[OrganizationIn]) -> Organization:
     return await _svc(request).create_organization(
         data.name, data.inn, data.kpp, actor_id=_me(request).person_id
     )
@@ -154,7 +154,7 @@ async def get_organization(request: Req, organization_id: FromPath[int]) -> Orga
 
 @patch("/organizations/{organization_id:int}", access=permission(MANAGE))
 async def update_organization(
-    request: Req, organization_id: FromPath[int], data: OrganizationIn
+    request: Req, organization_id: FromPath[int], data: JSONBody[OrganizationIn]
 ) -> Organization:
     return await _svc(request).update_organization(
         _me(request), organization_id, data.name, data.inn, data.kpp
@@ -183,7 +183,7 @@ async def organization_contacts(
     access=permission(CONTACTS_MANAGE),
 )
 async def set_member_roles(
-    request: Req, organization_id: FromPath[int], person_id: FromPath[int], data: RolesIn
+    request: Req, organization_id: FromPath[int], person_id: FromPath[int], data: JSONBody[RolesIn]
 ) -> Membership:
     """Give, change or revoke the person's roles in the organization (the full set)."""
     return await _svc(request).set_roles(_me(request), person_id, organization_id, data.roles)
@@ -209,7 +209,9 @@ async def list_invitations(request: Req, organization_id: FromPath[int]) -> list
 
 
 @post("/organizations/{organization_id:int}/invitations", access=permission(CONTACTS_MANAGE))
-async def invite(request: Req, organization_id: FromPath[int], data: InvitationIn) -> Invitation:
+async def invite(
+    request: Req, organization_id: FromPath[int], data: JSONBody[InvitationIn]
+) -> Invitation:
     svc = _svc(request)
     if organization_id not in await svc.allowed(_me(request), CONTACTS_MANAGE):
         raise NotFoundException("no such organization")
@@ -258,7 +260,7 @@ async def list_counterparties(
 
 
 @post("/counterparties", access=permission(COUNTERPARTIES, scope="global"))
-async def create_counterparty(request: Req, data: CounterpartyIn) -> Counterparty:
+async def create_counterparty(request: Req, data: JSONBody[CounterpartyIn]) -> Counterparty:
     return await _svc(request).create_counterparty(_me(request), **msgspec.structs.asdict(data))
 
 
@@ -269,7 +271,7 @@ async def get_counterparty(request: Req, counterparty_id: FromPath[int]) -> Coun
 
 @put("/counterparties/{counterparty_id:int}/organization", access=permission(MANAGE))
 async def move_counterparty(
-    request: Req, counterparty_id: FromPath[int], data: MoveIn
+    request: Req, counterparty_id: FromPath[int], data: JSONBody[MoveIn]
 ) -> Counterparty:
     """Attach, move or (staff) detach: its orders and documents follow at once."""
     return await _svc(request).move_counterparty(
@@ -332,7 +334,7 @@ async def my_requests(request: Req) -> list[LinkRequest]:
 
 
 @post("/my/link-requests", access=signed_in)
-async def create_request(request: Req, data: LinkRequestIn) -> LinkRequest:
+async def create_request(request: Req, data: JSONBody[LinkRequestIn]) -> LinkRequest:
     """Ask to join a company by ИНН (+КПП), or as a new company."""
     me = _me(request)
     assert me.person_id is not None
@@ -387,7 +389,9 @@ async def get_request(request: Req, request_id: FromPath[int]) -> LinkRequest:
 
 
 @post("/link-requests/{request_id:int}/accept", access=permission(DECIDE, scope="global"))
-async def accept_request(request: Req, request_id: FromPath[int], data: AcceptIn) -> LinkRequest:
+async def accept_request(
+    request: Req, request_id: FromPath[int], data: JSONBody[AcceptIn]
+) -> LinkRequest:
     """Accept: the person gets ``role`` (client by default) in the organization at once."""
     return await _svc(request).requests.accept(
         _me(request), request_id, organization_id=data.organization_id, role=data.role,
@@ -396,7 +400,9 @@ async def accept_request(request: Req, request_id: FromPath[int], data: AcceptIn
 
 
 @post("/link-requests/{request_id:int}/reject", access=permission(DECIDE, scope="global"))
-async def reject_request(request: Req, request_id: FromPath[int], data: RejectIn) -> LinkRequest:
+async def reject_request(
+    request: Req, request_id: FromPath[int], data: JSONBody[RejectIn]
+) -> LinkRequest:
     return await _svc(request).requests.reject(_me(request), request_id, reason=data.reason)
 
 

@@ -29,11 +29,12 @@ async def _person(host: Host) -> int:
 
 async def organization(host: Host, org: int) -> SampleRequest:
     await _svc(host).ensure_organization(org)
-    return SampleRequest(
-        params={"organization_id": org},
-        json={"name": f"Организация {org}"},
-        form={"name": f"Организация {org}"},
-    )
+    return SampleRequest(params={"organization_id": org}, json={"name": f"Организация {org}"})
+
+
+async def organization_form(host: Host, org: int) -> SampleRequest:
+    await _svc(host).ensure_organization(org)
+    return SampleRequest(params={"organization_id": org}, form={"name": f"Организация {org}"})
 
 
 async def counterparty(host: Host, org: int) -> SampleRequest:
@@ -59,11 +60,12 @@ async def counterparty(host: Host, org: int) -> SampleRequest:
             )
             .returning(cp.c.id)
         )
-    return SampleRequest(
-        params={"counterparty_id": cp_id, "organization_id": org},
-        json={"organization_id": org},
-        form={"organization_id": str(org)},
-    )
+    return SampleRequest(params={"counterparty_id": cp_id}, json={"organization_id": org})
+
+
+async def counterparty_form(host: Host, org: int) -> SampleRequest:
+    found = await counterparty(host, org)
+    return SampleRequest(params=found.params, form={"organization_id": str(org)})
 
 
 async def member(host: Host, org: int) -> SampleRequest:
@@ -73,10 +75,13 @@ async def member(host: Host, org: int) -> SampleRequest:
     async with host.db.session() as s:
         await svc.add_member(s, person, org)
     return SampleRequest(
-        params={"organization_id": org, "person_id": person},
-        json={"roles": ["client"]},
-        form={"roles": ["client"]},
+        params={"organization_id": org, "person_id": person}, json={"roles": ["client"]}
     )
+
+
+async def member_form(host: Host, org: int) -> SampleRequest:
+    found = await member(host, org)
+    return SampleRequest(params=found.params, form={"roles": ["client"]})
 
 
 async def invitation(host: Host, org: int) -> SampleRequest:
@@ -95,13 +100,18 @@ async def new_invitation(host: Host, org: int) -> SampleRequest:
     await _svc(host).ensure_organization(org)
     email = f"n-{uuid.uuid4().hex[:12]}@example.test"
     body = {"email": email, "full_name": "Новый", "role": "client"}
-    return SampleRequest(params={"organization_id": org}, json=body, form=body)
+    return SampleRequest(params={"organization_id": org}, json=body)
+
+
+async def new_invitation_form(host: Host, org: int) -> SampleRequest:
+    found = await new_invitation(host, org)
+    return SampleRequest(params=found.params, form=found.json)
 
 
 SAMPLES = [
     RouteSample(path="/api/companies/organizations/{organization_id:int}", make=organization,
                 methods=("GET", "PATCH")),
-    RouteSample(path="/companies/organizations/{organization_id:int}", make=organization,
+    RouteSample(path="/companies/organizations/{organization_id:int}", make=organization_form,
                 methods=("GET", "POST")),
     RouteSample(path="/api/companies/organizations/{organization_id:int}/counterparties",
                 make=organization),
@@ -111,19 +121,20 @@ SAMPLES = [
     RouteSample(path="/api/companies/counterparties/{counterparty_id:int}/organization",
                 make=counterparty, methods=("PUT",)),
     RouteSample(path="/companies/counterparties/{counterparty_id:int}/move",
-                make=counterparty, methods=("POST",)),
+                make=counterparty_form, methods=("POST",)),
+    RouteSample(path="/api/companies/contacts/{person_id:int}", make=member),
     RouteSample(
         path="/api/companies/organizations/{organization_id:int}/members/{person_id:int}",
         make=member, methods=("PUT", "DELETE"),
     ),
     RouteSample(
         path="/companies/organizations/{organization_id:int}/members/{person_id:int}",
-        make=member, methods=("POST",),
+        make=member_form, methods=("POST",),
     ),
     RouteSample(path="/api/companies/organizations/{organization_id:int}/invitations",
                 make=new_invitation, methods=("GET", "POST")),
     RouteSample(path="/companies/organizations/{organization_id:int}/invitations",
-                make=new_invitation, methods=("POST",)),
+                make=new_invitation_form, methods=("POST",)),
     RouteSample(
         path="/companies/organizations/{organization_id:int}/invitations/{invitation_id:int}/resend",
         make=invitation, methods=("POST",),

@@ -1,0 +1,125 @@
+"""The JSON API and pages over HTTP: problem details naming the field, company scoping,
+a moved counterparty moving its visibility at once, the route matrix over the app."""
+
+from __future__ import annotations
+
+import pytest
+from companies_support import person, staff
+from conftest import Web
+
+from kabinet.contrib import EntitySink
+from kabinet.host import Host
+from kabinet_companies.services import SYSTEM, CompaniesService
+from kabinet_companies.sinks import CounterpartyRecord
+from kabinet_companies.validation import make_inn
+
+pytestmark = pytest.mark.smoke
+
+
+async def test_every_companies_route_keeps_its_access_rule(web: Web) -> None:
+    faults = [f for f in await web.matrix.run() if "companies" in f.split(":")[0]]
+    assert faults == [], "\n".join(faults)
+
+
+async def test_a_wrong_inn_is_a_problem_naming_the_field(web: Web) -> None:
+    admin = await web.session((await staff(web.host)).person_id or 0)
+    bad = await web.call(
+        "POST", "/api/companies/organizations", admin, json={"name": "X", "inn": "1234567891"}
+    )
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["errors"][0]["field"] == "inn"
+    kpp = await web.call(
+        "POST",
+        "/api/companies/organizations",
+        admin,
+        json={"name": "X", "inn": make_inn(5), "kpp": "12"},
+    )
+    assert kpp.json()["errors"][0]["field"] == "kpp"
+    made = await web.call(
+        "POST", "/api/companies/organizations", admin, json={"name": "ООО API", "inn": make_inn(6)}
+    )
+    assert made.status_code == 201
+    assert made.json()["name"] == "ООО API"
+
+
+async def test_moving_a_counterparty_moves_who_sees_it_at_once(
+    web: Web, svc: CompaniesService
+) -> None:
+    first = await svc.create_organization("ООО Первая")
+    second = await svc.create_organization("ООО Вторая")
+    cp = await svc.create_counterparty(
+        SYSTEM, name="ООО Груз", inn=make_inn(31337), organization_id=first.id
+    )
+    alice, bob = await person(web.host, "Alice"), await person(web.host, "Bob")
+    await svc.set_roles(SYSTEM, alice, first.id, ["client"])
+    await svc.set_roles(SYSTEM, bob, second.id, ["client"])
+    a, b = await web.session(alice), await web.session(bob)
+    path = f"/api/companies/counterparties/{cp.id}"
+    assert (await web.call("GET", path, a)).status_code == 200
+    assert (await web.call("GET", path, b)).status_code == 404
+    admin = await web.session((await staff(web.host)).person_id or 0)
+    moved = await web.call(
+        "PUT", f"{path}/organization", admin, json={"organization_id": second.id}
+    )
+    assert moved.json()["organization_id"] == second.id
+    assert (await web.call("GET", path, a)).status_code == 404
+    assert (await web.call("GET", path, b)).status_code == 200
+
+
+async def test_a_decided_request_answers_409_to_the_second_manager(
+    web: Web, svc: CompaniesService
+) -> None:
+    org = await svc.create_organization("ООО Конфликт", inn=make_inn(4040))
+    asker = await person(web.host, "Asker")
+    made = await svc.requests.create(asker, inn=make_inn(4040), company_name="ООО Конфликт")
+    one = await web.session((await staff(web.host)).person_id or 0)
+    two = await web.session((await staff(web.host)).person_id or 0)
+    first = await web.call(
+        "POST",
+        f"/api/companies/link-requests/{made.id}/accept",
+        one,
+        json={"organization_id": org.id},
+    )
+    assert first.status_code == 201
+    second = await web.call(
+        "POST", f"/api/companies/link-requests/{made.id}/reject", two, json={"reason": "нет"}
+    )
+    assert second.status_code == 409
+    assert "already decided" in second.json()["detail"]
+    listed = await web.call("GET", "/api/companies/link-requests?status=accepted", one)
+    assert made.id in [r["id"] for r in listed.json()["items"]]
+
+
+async def test_the_registration_form_keeps_what_was_typed(web: Web) -> None:
+    page = await web.call(
+        "POST",
+        "/companies/register",
+        data={
+            "full_name": "Пётр Формов",
+            "email": "not-an-email",
+            "phone": "+79160001122",
+            "password": "x",
+            "password2": "y",
+        },
+    )
+    assert page.status_code == 400
+    assert 'value="Пётр Формов"' in page.text
+    assert 'value="+79160001122"' in page.text
+    for field in ("email", "password", "password2", "consent"):
+        assert f'id="e-{field}"' in page.text
+
+
+async def test_hook_entity_sinks(host: Host) -> None:
+    results = await host.plugins.acall("entity_sinks", host=host)
+    sinks = {s.name: (p.name, s) for p, s in host.plugins.flat(results)}
+    owner, sink = sinks["companies.counterparty"]
+    assert owner == "companies"
+    assert isinstance(sink, EntitySink)
+    assert sink.struct is CounterpartyRecord
+    record = sink.struct(external_id="hook-1", name="ООО Хук", inn=make_inn(99))
+    async with host.db.session() as s:
+        done = await sink.apply(host, s, [record])
+    async with host.db.session() as s:
+        again = await sink.apply(host, s, [record])
+    assert (done.created, again.unchanged) == (1, 1)
