@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Router, get, post
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from kabinet.access import permission
@@ -284,7 +284,9 @@ def _request_out(row: Any) -> RequestOut:
 
 
 @post("/orders/{order_id:int}/requests", access=permission(REQUEST), status_code=HTTP_201_CREATED)
-async def post_request(request: Req, order_id: FromPath[int], data: NewRequest) -> Created:
+async def post_request(
+    request: Req, order_id: FromPath[int], data: JSONBody[NewRequest]
+) -> Created:
     """Ask to change (``kind=edit`` with ``changes``) or cancel an order; answered later."""
     try:
         request_id = await _svc(request).create_request(
