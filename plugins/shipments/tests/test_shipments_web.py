@@ -1,0 +1,178 @@
+"""Pages and the JSON API over HTTP: what a client sees, downloads and sends."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.routematrix import RouteMatrix
+from kabinet.web import build_app
+from kabinet_shipments.demo import generate
+from kabinet_shipments.samples import ensure_counterparty, make_order
+from kabinet_shipments.sinks import apply_contracts, apply_invoices, apply_orders
+
+pytestmark = pytest.mark.smoke
+_orgs = itertools.count(900_101)
+
+
+class Web:
+    def __init__(self, host: Host, client: httpx.AsyncClient, matrix: RouteMatrix) -> None:
+        self.host, self.client, self.matrix = host, client, matrix
+
+    async def as_client(self, organization: int) -> str:
+        person = await self.matrix._person("shipments")
+        await self.host.services["roles"].grant(person, "client", organization)
+        return await self.matrix._session(person)
+
+    async def get(self, path: str, session: str, **headers: str) -> httpx.Response:
+        self.client.cookies.clear()
+        return await self.client.get(path, headers={"Cookie": session, **headers})
+
+    async def post(self, path: str, session: str, form: dict[str, str]) -> httpx.Response:
+        token = await self.matrix.csrf()
+        self.client.cookies.clear()
+        headers = {"Cookie": f"{session}; kabinet_csrf={token}", "X-CSRF-Token": token}
+        return await self.client.post(path, data=form, headers=headers)
+
+
+@pytest.fixture
+async def web(shipments_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Web]:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "shipments-web"\n')
+    host = await Host.create(
+        settings, env={"KABINET__HOST__DATABASE_URL": shipments_url}, clock=clock
+    )
+    app = await build_app(host)
+    await host.startup()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    )
+    yield Web(host, client, RouteMatrix(host, app, client))
+    await client.aclose()
+    await host.shutdown()
+
+
+async def _load(host: Host, org: int, n: int = 30) -> None:
+    cp = await ensure_counterparty(host, org)
+    batch = generate([cp], n, host.clock.now().date(), seed=org, prefix=f"W{org}")
+    async with host.db.session() as s:
+        await apply_contracts(host, s, batch.contracts)
+        await apply_orders(host, s, batch.orders)
+        await apply_invoices(host, s, batch.invoices)
+
+
+async def test_the_registry_page_filters_sorts_and_swaps_the_table(web: Web) -> None:
+    org = next(_orgs)
+    await _load(web.host, org)
+    session = await web.as_client(org)
+    full = await web.get("/shipments/?sort=cost&size=25", session)
+    assert full.status_code == 200
+    assert 'id="registry"' in full.text and "<form" in full.text
+    assert 'data-tab="all"' in full.text and ">30<" in full.text
+    assert full.text.count('href="/shipments/orders/') == 25
+    assert 'rel="next"' in full.text
+
+    partial = await web.get(
+        "/shipments/?sort=-cost", session, **{"HX-Request": "true", "HX-Target": "registry"}
+    )
+    assert partial.status_code == 200
+    assert "<html" not in partial.text and 'id="orders"' in partial.text
+
+    done = await web.get("/shipments/?status=done", session)
+    assert "Выполнена" in done.text and "Оформлена</span>" not in done.text
+
+    bad = await web.get("/shipments/?sort=driver", session)
+    assert bad.status_code == 400
+
+    csv = await web.get("/shipments/orders.csv?status=done", session)
+    assert csv.status_code == 200 and csv.text.count("\n") >= 2 and "done" in csv.text
+    xlsx = await web.get("/shipments/orders.xlsx", session)
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+
+
+async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Web) -> None:
+    org = next(_orgs)
+    ids = await make_order(web.host, org)
+    session = await web.as_client(org)
+    card = await web.get(f"/shipments/orders/{ids['order_id']}", session)
+    assert card.status_code == 200
+    assert "Москва → Казань" in card.text and 'id="documents"' in card.text
+
+    file = await web.get(
+        f"/shipments/orders/{ids['order_id']}/documents/{ids['document_id']}", session
+    )
+    assert file.status_code == 200 and file.content.startswith(b"%PDF")
+    assert "tn.pdf" in file.headers["content-disposition"]
+
+    sent = await web.post(
+        f"/shipments/orders/{ids['order_id']}/requests",
+        session,
+        {"kind": "cancel", "comment": "Не нужна"},
+    )
+    assert sent.status_code == 303
+    card = await web.get(f"/shipments/orders/{ids['order_id']}", session)
+    assert 'data-kind="cancel" data-status="pending"' in card.text
+    again = await web.post(
+        f"/shipments/orders/{ids['order_id']}/requests",
+        session,
+        {"kind": "cancel", "comment": "Ещё"},
+    )
+    assert again.status_code == 409
+    assert "уже есть запрос на отмену" in again.text
+
+    stranger = await web.as_client(next(_orgs))
+    for path in (
+        f"/shipments/orders/{ids['order_id']}",
+        f"/shipments/orders/{ids['order_id']}/documents/{ids['document_id']}",
+        f"/shipments/contracts/{ids['contract_id']}",
+        f"/api/shipments/invoices/{ids['invoice_id']}",
+    ):
+        assert (await web.get(path, stranger)).status_code == 404, path
+    refused = await web.post(
+        f"/shipments/orders/{ids['order_id']}/requests",
+        stranger,
+        {"kind": "cancel", "comment": "x"},
+    )
+    assert refused.status_code == 404
+
+
+async def test_the_api_lists_orders_and_answers_problems(web: Web) -> None:
+    org = next(_orgs)
+    await _load(web.host, org, 12)
+    session = await web.as_client(org)
+    listed = await web.get("/api/shipments/orders?size=25&sort=number", session)
+    assert listed.status_code == 200
+    body = listed.json()
+    assert len(body["items"]) == 12 and body["counts"]["all"] == 12
+    numbers = [o["number"] for o in body["items"]]
+    assert numbers == sorted(numbers)
+    detail = await web.get(f"/api/shipments/orders/{body['items'][0]['id']}", session)
+    assert detail.status_code == 200 and "history" in detail.json()
+
+    bad = await web.get("/api/shipments/orders?date_from=yesterday", session)
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["errors"][0]["field"] == "date_from"
+
+    debt = await web.get("/api/shipments/debt", session)
+    assert debt.status_code == 200 and "overdue" in debt.json()
+    schema = await web.get("/schema/openapi.json", session)
+    if schema.status_code == 200:
+        assert "/api/shipments/orders" in schema.json()["paths"]
+
+
+async def test_the_home_page_shows_the_organization_at_a_glance(web: Web) -> None:
+    org = next(_orgs)
+    await _load(web.host, org, 8)
+    session = await web.as_client(org)
+    home = await web.get("/", session)
+    assert home.status_code == 200
+    assert 'id="shipments-home"' in home.text
+    assert 'data-count="all">8<' in home.text
+    assert 'id="home-debt"' in home.text
