@@ -162,9 +162,10 @@ async def test_the_api_lists_orders_and_answers_problems(web: Web) -> None:
 
     debt = await web.get("/api/shipments/debt", session)
     assert debt.status_code == 200 and "overdue" in debt.json()
-    schema = await web.get("/schema/openapi.json", session)
-    if schema.status_code == 200:
-        assert "/api/shipments/orders" in schema.json()["paths"]
+    schema = await web.get("/api/schema/openapi.json", session)
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/shipments/orders", "/api/shipments/orders/{order_id}/requests"} <= set(paths)
 
 
 async def test_the_home_page_shows_the_organization_at_a_glance(web: Web) -> None:
