@@ -1,8 +1,19 @@
-"""Tables of the integration app. Where each delta exchange stopped, per source and entity."""
+"""Tables of the integration app: cursors, runs, quarantine, what was received, locks,
+the push inbox's batches, the outbound queue of client requests and fetched files."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, String, Table
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from kabinet.db import plugin_metadata
 
@@ -16,3 +27,106 @@ cursor = Table(
     Column("position", String(200), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+"""Where the delta stopped, per source (``entity`` = ``changes``): moved only in the
+transaction that commits the batch it follows."""
+
+run = Table(
+    "integration_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # running, succeeded, failed, interrupted
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("received", Integer, nullable=False, default=0),
+    Column("applied", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("quarantined", Integer, nullable=False, default=0),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("progress", String(200), nullable=False, default=""),
+    Column("error", Text, nullable=True),
+    Index("ix_integration_run_source_started", "source", "started_at"),
+)
+
+quarantine = Table(
+    "integration_quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("payload", JSON, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False, default="open"),  # open, dismissed
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("run_id", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("source", "entity", "ref"),
+)
+"""A record that failed (decode, mapping or the sink's rule), with its raw 1C object."""
+
+known = Table(
+    "integration_known",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("entity", String(32), primary_key=True),
+    Column("ref", String(64), primary_key=True),
+    Column("version", String(64), nullable=False, default=""),
+    Column("identity", JSON, nullable=True),
+    Column("deleted", Integer, nullable=False, default=0),
+)
+"""What was applied of each object: its DataVersion (a replay skips it) and its required
+fields (to tell the sink of its deletion when 1C no longer has it)."""
+
+lock = Table(
+    "integration_lock",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+"""One run per source (SQLite; PostgreSQL uses an advisory lock)."""
+
+inbox = Table(
+    "integration_inbox",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("batch_id", String(100), primary_key=True),
+    Column("run_id", Integer, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+"""Batches the push inbox has committed: the same ``batch_id`` again is a no-op."""
+
+outbound = Table(
+    "integration_outbound",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("portal_id", String(64), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("external_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("source", "portal_id"),
+)
+"""Client requests on their way to the production system."""
+
+file = Table(
+    "integration_file",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("ref", String(64), primary_key=True),
+    Column("key", String(300), nullable=False),
+    Column("state", String(16), nullable=False),  # pending, fetched, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Files of order documents fetched into the host's file storage."""

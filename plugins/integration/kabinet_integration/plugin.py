@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import msgspec
+import click
 
-from kabinet.contrib import Database, Manifest
+from kabinet.contrib import (
+    Actor,
+    Database,
+    HealthCheck,
+    Manifest,
+    NavItem,
+    Permission,
+    Schedule,
+    Subscription,
+)
 from kabinet.hookspecs import hookimpl
 from kabinet_integration import __version__
 from kabinet_integration.models import metadata
+from kabinet_integration.settings import Settings
 
+if TYPE_CHECKING:
+    from kabinet.events import Event
+    from kabinet.host import Host
+    from kabinet_integration.connectors import ConnectorType
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The ``[integration]`` section."""
-
-    interval_minutes: int = 20
-    """How often the delta exchange runs."""
+HERE = Path(__file__).parent
+__all__ = ["Settings"]
 
 
 @hookimpl
@@ -28,9 +41,131 @@ def manifest() -> Manifest:
         requires_host=">=0.1,<1",
         requires=("companies", "shipments"),
         settings=Settings,
+        description="Delta exchange with 1C into the apps' entity sinks; write-back.",
     )
 
 
 @hookimpl
+def hookspecs() -> ModuleType:
+    from kabinet_integration import hookspecs as specs
+
+    return specs
+
+
+@hookimpl
+def integration_connectors(host: Host) -> list[ConnectorType]:
+    return []  # the built-in 1C connector is always there (connectors.builtin_connectors)
+
+
+@hookimpl
 def database() -> Database:
-    return Database(metadata=metadata, migrations=Path(__file__).parent / "migrations")
+    return Database(metadata=metadata, migrations=HERE / "migrations")
+
+
+@hookimpl
+def permissions() -> list[Permission]:
+    return [
+        Permission(
+            code="integration.runs.view",
+            label={"ru": "Просмотр обменов с 1С и карантина", "en": "View sync runs, quarantine"},
+            default_roles=("manager", "admin"),
+            scope="global",
+        ),
+        Permission(
+            code="integration.runs.manage",
+            label={
+                "ru": "Запуск обмена, карантин, повтор запросов",
+                "en": "Run syncs, quarantine, retry requests",
+            },
+            default_roles=("admin",),
+            scope="global",
+        ),
+    ]
+
+
+@hookimpl
+def routers(host: Host) -> list[Any]:
+    from kabinet_integration import api, pages
+
+    return [api.router(host), *pages.routers(host)]
+
+
+@hookimpl
+def navigation(host: Host) -> list[NavItem]:
+    return [
+        NavItem(
+            path="/integration/runs",
+            label={"ru": "Обмен с 1С", "en": "1C sync"},
+            permission="integration.runs.view",
+            order=900,
+        )
+    ]
+
+
+@hookimpl
+def template_dir() -> Path:
+    return HERE / "templates"
+
+
+@hookimpl
+def actors(host: Host) -> list[Actor]:
+    from kabinet_integration.jobs import actors as make
+
+    return make(host)
+
+
+@hookimpl
+def schedules(host: Host) -> list[Schedule]:
+    from kabinet_integration.jobs import schedules as make
+
+    return make(host)
+
+
+@hookimpl
+def subscriptions(host: Host) -> list[Subscription]:
+    from kabinet_integration import files, outbound
+
+    async def request_created(event: Event, session: Any) -> None:
+        await outbound.on_request_created(host, event, session)
+
+    async def document_requested(event: Event) -> None:
+        await files.on_document_requested(host, event)
+
+    subs = []
+    if "shipments.request.created" in host.event_types:
+        subs.append(
+            Subscription(
+                event="shipments.request.created",
+                name="integration.write_back",
+                handler=request_created,
+            )
+        )
+    if "shipments.document.requested" in host.event_types:
+        subs.append(
+            Subscription(
+                event="shipments.document.requested",
+                name="integration.fetch_file",
+                handler=document_requested,
+            )
+        )
+    return subs
+
+
+@hookimpl
+def cli_commands() -> list[click.Command]:
+    from kabinet_integration.commands import group
+
+    return [group]
+
+
+@hookimpl
+def health_checks(host: Host) -> list[HealthCheck]:
+    async def fresh(host: Host) -> str | None:
+        from kabinet_integration.services import stale_sources
+
+        stale = await stale_sources(host)
+        if stale:
+            return f"no successful sync for three intervals: {', '.join(stale)}"
+        return None
+
+    return [HealthCheck(name="integration.sync", check=fresh)]

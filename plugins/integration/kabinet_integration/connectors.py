@@ -1,0 +1,406 @@
+"""Connectors: how the portal talks to a production system.
+
+:class:`Connector` is what the sync needs; :class:`OneC` speaks 1C:Enterprise's standard
+OData interface (HTTP Basic, ``$format=json``, ``$filter``/``$select``, keyset paging
+over the change register, objects by ``Ref_Key`` in batches, the bound ``Balance``
+function, file content by ``_Base64Data``) and, in ``exchange`` mode, the exchange-plan
+HTTP service (``changes`` and ``ack`` with message numbers). Other connectors come from
+the ``integration_connectors`` hook. A 1C error body is read and carried in
+:class:`SourceError`, so a run shows what 1C said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from kabinet_integration.mapping import Names
+from kabinet_integration.settings import Source
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+SAFE = "'(),$=:_-."
+"""Characters left as they are in query options; a space becomes ``%20``, never ``+``."""
+
+
+class SourceError(Exception):
+    """The production system refused or failed; ``status``/``code`` as it answered."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+class Envelope(msgspec.Struct):
+    value: list[dict[str, Any]]
+
+
+class Change(msgspec.Struct, kw_only=True):
+    """One change as the exchange-plan service (and the push inbox) sends it."""
+
+    type: str
+    ref: str
+    deleted: bool = False
+    object: dict[str, Any] | None = None
+
+
+class ServicePage(msgspec.Struct, kw_only=True):
+    message_no: int
+    more: bool = False
+    changes: list[Change] = msgspec.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Row:
+    """One changed object: its entity, 1C id, whether it is gone, and the object if sent."""
+
+    entity: str
+    ref: str
+    deleted: bool = False
+    obj: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass
+class Page:
+    """A page of changes; ``position`` is the cursor once this page is committed."""
+
+    rows: list[Row]
+    position: str | None
+    message_no: int | None = None
+
+
+class Connector(Protocol):
+    """What the sync asks of a production system."""
+
+    async def changes(self, position: str | None) -> AsyncIterator[Page]:
+        """Pages of changes after ``position`` (a cursor from an earlier page)."""
+        ...
+
+    async def acknowledge(self, page: Page) -> None:
+        """Tell the system a page is committed (exchange mode); a no-op elsewhere."""
+
+    async def fetch(self, entity: str, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The objects of ``entity`` by id; an id missing from the answer is gone."""
+        ...
+
+    async def versions(self, entity: str) -> AsyncIterator[list[tuple[str, str, bool]]]:
+        """Pages of (id, DataVersion, DeletionMark) over the whole entity set."""
+        ...
+
+    async def balances(self, contracts: Sequence[str]) -> list[dict[str, Any]]:
+        """Balance rows of the settlement register for these contracts."""
+        ...
+
+    async def file(self, ref: str) -> tuple[str, bytes]:
+        """A file's name and content."""
+        ...
+
+    async def find_request(self, portal_id: str) -> str | None:
+        """The id of the client request written earlier with this portal id, if any."""
+        ...
+
+    async def create_request(self, body: Mapping[str, Any]) -> str:
+        """Write a client request; returns its id in the production system."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConnectorType:
+    """A kind of connector, named in a source's ``connector`` setting."""
+
+    name: str
+    create: Callable[[Host, str, Source], Connector]
+    """``(host, source name, source settings) -> Connector``."""
+    title: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+class RateLimit:
+    """At most ``per_second`` request starts per second (0: none)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.next = 0.0
+        self.lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self.lock:
+            now = time.monotonic()
+            if self.next > now:
+                await asyncio.sleep(self.next - now)
+            self.next = max(now, self.next) + self.interval
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def guid(value: str) -> str:
+    return f"guid'{value}'"
+
+
+def error_of(response: httpx.Response) -> SourceError:
+    """1C's error body (``odata.error`` or ``error``) as a SourceError."""
+    code = None
+    text = response.text[:300].strip()
+    try:
+        body = response.json()
+        err = body.get("odata.error") or body.get("error") or {}
+        code = str(err.get("code")) if err.get("code") is not None else None
+        message = err.get("message")
+        text = message.get("value", "") if isinstance(message, dict) else str(message or text)
+    except (ValueError, AttributeError):
+        pass
+    where = f"{response.request.method} {response.request.url.path}"
+    label = f"1C answered {response.status_code}" + (f" (code {code})" if code else "")
+    return SourceError(f"{label}: {text} [{where}]", status=response.status_code, code=code)
+
+
+class OneC:
+    """1C:Enterprise over its standard OData interface (and its exchange HTTP service)."""
+
+    def __init__(self, host: Host, name: str, source: Source) -> None:
+        self.name, self.source = name, source
+        self.names = Names.of(source)
+        base = source.base_url.rstrip("/")
+        self.root = f"{base}/odata/standard.odata/"
+        self.service = f"{base}/hs/kabinet/v1/"
+        self.client = httpx.AsyncClient(
+            auth=httpx.BasicAuth(source.username.encode(), source.password.encode()),
+            timeout=httpx.Timeout(source.timeout_seconds),
+            headers={"Accept": "application/json"},
+        )
+        self.gate = asyncio.Semaphore(max(1, source.max_concurrency))
+        self.rate = RateLimit(source.rate_per_second)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # -- transport -----------------------------------------------------------------------
+
+    def url(self, path: str, **options: str | int) -> str:
+        query = {"$format": "json", **options}
+        parts = "&".join(f"{k}={quote(str(v), safe=SAFE)}" for k, v in query.items())
+        return f"{self.root}{quote(path, safe=SAFE + '/')}?{parts}"
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        async with self.gate:
+            await self.rate.wait()
+            try:
+                response = await self.client.request(method, url, **kwargs)
+            except httpx.TimeoutException:
+                raise SourceError(
+                    f"1C did not answer in {self.source.timeout_seconds:g} s"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise SourceError(f"cannot reach 1C: {type(exc).__name__}: {exc}") from None
+        if response.status_code >= 400:
+            raise error_of(response)
+        return response
+
+    async def get_json(self, url: str) -> Any:
+        response = await self.request("GET", url)
+        try:
+            return msgspec.json.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise SourceError(f"1C sent a body that is not JSON: {exc}") from None
+
+    async def collection(self, url: str) -> list[dict[str, Any]]:
+        response = await self.request("GET", url)
+        try:
+            return msgspec.json.decode(response.content, type=Envelope).value
+        except msgspec.DecodeError as exc:
+            raise SourceError(f"1C sent a body that is not an OData collection: {exc}") from None
+
+    # -- changes -------------------------------------------------------------------------
+
+    async def changes(self, position: str | None) -> AsyncIterator[Page]:
+        if self.source.mode == "exchange":
+            async for page in self._service_changes():
+                yield page
+            return
+        async for page in self._register_changes(position):
+            yield page
+
+    async def _register_changes(self, position: str | None) -> AsyncIterator[Page]:
+        """The change register by keyset (time, object), from the cursor minus the overlap."""
+        f = self.names.fields["changes"]
+        at, obj, kind, gone = f["changed_at"], f["object"], f["type"], f["deleted"]
+        if position:
+            since = dt.datetime.fromisoformat(position.split("|", 1)[0])
+            since -= dt.timedelta(seconds=self.source.overlap_seconds)
+            where = f"{at} ge datetime'{since.isoformat(timespec='seconds')}'"
+        else:
+            where = ""
+        last: tuple[str, str] | None = None
+        while True:
+            clause = where
+            if last is not None:
+                t = f"datetime'{last[0]}'"
+                clause = f"{at} gt {t} or ({at} eq {t} and {obj} gt {literal(last[1])})"
+            options: dict[str, str | int] = {
+                "$orderby": f"{at},{obj}",
+                "$top": self.source.page_size,
+                "$select": f"{obj},{kind},{at},{gone}",
+            }
+            if clause:
+                options["$filter"] = clause
+            rows = await self.collection(self.url(self.source.change_register, **options))
+            if not rows:
+                return
+            page: list[Row] = []
+            for row in rows:
+                entity = self.names.entity_of_set(str(row.get(kind, "")))
+                if entity is not None:
+                    page.append(Row(entity, str(row[obj]), bool(row.get(gone, False))))
+            last = (str(rows[-1][at])[:19], str(rows[-1][obj]))
+            yield Page(page, f"{last[0]}|{last[1]}")
+            if len(rows) < self.source.page_size:
+                return
+
+    async def _service_changes(self) -> AsyncIterator[Page]:
+        while True:
+            url = (
+                f"{self.service}changes?node={quote(self.source.node, safe='')}"
+                f"&limit={self.source.page_size}"
+            )
+            response = await self.request("GET", url)
+            try:
+                body = msgspec.json.decode(response.content, type=ServicePage)
+            except msgspec.DecodeError as exc:
+                raise SourceError(f"the exchange service sent a bad page: {exc}") from None
+            rows = rows_of(self.names, body.changes)
+            if not body.changes:
+                return
+            yield Page(rows, str(body.message_no), message_no=body.message_no)
+            if not body.more:
+                return
+
+    async def acknowledge(self, page: Page) -> None:
+        if page.message_no is None:
+            return
+        await self.request(
+            "POST",
+            f"{self.service}changes/ack",
+            json={"node": self.source.node, "message_no": page.message_no},
+        )
+
+    # -- objects -------------------------------------------------------------------------
+
+    async def fetch(self, entity: str, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+        set_name = self.names.sets[entity]
+        key = self.names.fields.get(entity, {}).get("external_id", "Ref_Key")
+        size = max(1, self.source.batch_size)
+        batches = [refs[i : i + size] for i in range(0, len(refs), size)]
+
+        async def one(batch: Sequence[str]) -> list[dict[str, Any]]:
+            where = " or ".join(f"{key} eq {guid(r)}" for r in batch)
+            return await self.collection(self.url(set_name, **{"$filter": where}))
+
+        found: dict[str, dict[str, Any]] = {}
+        for rows in await asyncio.gather(*(one(b) for b in batches)):
+            for row in rows:
+                found[str(row.get(key))] = row
+        return found
+
+    async def versions(self, entity: str) -> AsyncIterator[list[tuple[str, str, bool]]]:
+        """Keyset over ``Ref_Key``: never ``$skip`` over rows that change while read."""
+        set_name = self.names.sets[entity]
+        last: str | None = None
+        while True:
+            options: dict[str, str | int] = {
+                "$select": "Ref_Key,DataVersion,DeletionMark",
+                "$orderby": "Ref_Key",
+                "$top": self.source.page_size,
+            }
+            if last is not None:
+                options["$filter"] = f"Ref_Key gt {guid(last)}"
+            rows = await self.collection(self.url(set_name, **options))
+            if not rows:
+                return
+            yield [
+                (str(r["Ref_Key"]), str(r.get("DataVersion", "")), bool(r.get("DeletionMark")))
+                for r in rows
+            ]
+            last = str(rows[-1]["Ref_Key"])
+            if len(rows) < self.source.page_size:
+                return
+
+    async def balances(self, contracts: Sequence[str]) -> list[dict[str, Any]]:
+        f = self.names.fields["balance"]
+        out: list[dict[str, Any]] = []
+        size = max(1, self.source.batch_size)
+        for start in range(0, len(contracts), size):
+            part = contracts[start : start + size]
+            condition = " or ".join(f"{f['contract']} eq guid''{c}''" for c in part)
+            path = f"{self.names.sets['balance']}/Balance(Condition='{condition}')"
+            out.extend(await self.collection(self.url(path)))
+        return out
+
+    async def file(self, ref: str) -> tuple[str, bytes]:
+        f = self.names.fields["file"]
+        path = f"{self.names.sets['file']}({guid(ref)})"
+        body = await self.get_json(
+            self.url(path, **{"$select": f"{f['name']},{f['extension']},{f['content']}"})
+        )
+        try:
+            content = base64.b64decode(body.get(f["content"]) or "", validate=True)
+        except ValueError:
+            raise SourceError(f"file {ref}: {f['content']} is not base64") from None
+        name = str(body.get(f["name"]) or ref)
+        ext = str(body.get(f["extension"]) or "").lstrip(".")
+        if ext and not name.lower().endswith("." + ext.lower()):
+            name = f"{name}.{ext}"
+        return name, content
+
+    # -- write-back ----------------------------------------------------------------------
+
+    async def find_request(self, portal_id: str) -> str | None:
+        f = self.names.fields["request"]
+        rows = await self.collection(
+            self.url(
+                self.names.sets["answer"],
+                **{"$filter": f"{f['portal_id']} eq {literal(portal_id)}", "$select": "Ref_Key"},
+            )
+        )
+        return str(rows[0]["Ref_Key"]) if rows else None
+
+    async def create_request(self, body: Mapping[str, Any]) -> str:
+        response = await self.request("POST", self.url(self.names.sets["answer"]), json=dict(body))
+        try:
+            return str(response.json()["Ref_Key"])
+        except (ValueError, KeyError, TypeError):
+            raise SourceError("1C created the request but sent no Ref_Key") from None
+
+
+def rows_of(names: Names, changes: Sequence[Change]) -> list[Row]:
+    """Changes of the exchange service or the inbox as rows (unknown types dropped)."""
+    rows = []
+    for change in changes:
+        entity = names.entity_of_set(change.type)
+        if entity is not None:
+            rows.append(Row(entity, change.ref, change.deleted, change.object))
+    return rows
+
+
+def builtin_connectors() -> list[ConnectorType]:
+    return [
+        ConnectorType(
+            name="1c",
+            create=OneC,
+            title={"ru": "1С:Предприятие (OData, HTTP-сервис)", "en": "1C:Enterprise"},
+        )
+    ]

@@ -1,0 +1,76 @@
+"""Background jobs of the integration app and their schedules."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from kabinet.contrib import Actor, Schedule
+from kabinet_integration import files, outbound
+from kabinet_integration.locks import Busy
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+log = logging.getLogger(__name__)
+SYNC_ACTOR = "integration.sync"
+
+
+def actors(host: Host) -> list[Actor]:
+    async def sync(source: str = "", mode: str = "delta") -> None:
+        """A run of one source, or of every pulling source."""
+        from kabinet_integration.sync import integration
+
+        svc = integration(host)
+        names = (
+            [source] if source else [n for n, s in svc.settings.sources.items() if s.mode != "push"]
+        )
+        for name in names:
+            try:
+                outcome = await svc.run(name, mode=mode)
+            except Busy:
+                log.info("integration: a run of %s is going on; this tick is skipped", name)
+                continue
+            log.info("integration: %s %s run %s: %s", name, mode, outcome.run_id, outcome.state)
+
+    async def send_requests() -> None:
+        await outbound.send_due(host)
+
+    async def fetch_file(source: str, ref: str) -> None:
+        await files.fetch(host, source, ref)
+
+    async def fetch_due() -> None:
+        await files.fetch_due(host)
+
+    return [
+        Actor(
+            name=SYNC_ACTOR,
+            fn=sync,
+            queue="integration",
+            max_retries=0,
+            time_limit_ms=60 * 60 * 1000,
+        ),
+        Actor(name=outbound.SEND_ACTOR, fn=send_requests, queue="integration", max_retries=0),
+        Actor(name=files.FETCH_ACTOR, fn=fetch_file, queue="integration", max_retries=0),
+        Actor(name="integration.fetch_due_files", fn=fetch_due, queue="integration", max_retries=0),
+    ]
+
+
+def schedules(host: Host) -> list[Schedule]:
+    settings = host.plugin_settings("integration")
+    return [
+        Schedule(
+            name="integration.delta",
+            actor=SYNC_ACTOR,
+            interval=settings.interval_minutes * 60.0,
+            kwargs={"mode": "delta"},
+        ),
+        Schedule(
+            name="integration.full",
+            actor=SYNC_ACTOR,
+            cron=settings.full_cron,
+            kwargs={"mode": "full"},
+        ),
+        Schedule(name="integration.outbound", actor=outbound.SEND_ACTOR, interval=60.0),
+        Schedule(name="integration.files", actor="integration.fetch_due_files", interval=300.0),
+    ]

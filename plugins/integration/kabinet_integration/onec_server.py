@@ -1,0 +1,772 @@
+"""A local 1C:Enterprise server for tests, benches and the demo.
+
+It speaks the reference configuration (``reference/onec-transport.md``) over the real
+wire format (``reference/wire-formats.md`` §1): the OData JSON envelope with
+``odata.metadata``, Int64 as strings, Cyrillic names in percent-encoded paths, ``$filter``
+(``eq ne gt ge lt le and or not``, ``guid'…'``/``datetime'…'`` literals) with ``$select``,
+``$orderby``, ``$top``, ``$skip``, the bound ``Balance`` function, ``odata.error`` bodies
+with string codes, HTTP Basic, Atom without ``$format=json``, ``POST`` creating a document
+(201 and ``Location``), and the exchange-plan HTTP service (``changes``/``ack``). Every
+write records a row in the change register and a change for the exchange node.
+
+A test can rename sets, fields and values (:class:`Renaming`), change records between
+runs (:meth:`OneCData.put`, :meth:`OneCData.delete`) and inject faults (:class:`Fault`).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote, unquote
+
+CHANGES = "InformationRegister_ИзмененияДляПортала"
+BALANCE = "AccumulationRegister_ВзаиморасчетыСКлиентами"
+FILES = "Catalog_ЗаявкаНаПеревозкуПрисоединенныеФайлы"
+REQUESTS = "Document_ЗапросКлиента"
+EMPTY = "00000000-0000-0000-0000-000000000000"
+
+
+class ODataError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# -- $filter ----------------------------------------------------------------------------------
+
+TOKEN = re.compile(
+    r"\s*(?:(?P<lit>(?:guid|datetime)?'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)"
+    r"|(?P<par>[(),])|(?P<word>[\w.]+))",
+    re.UNICODE,
+)
+OPS = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gt": lambda a, b: a is not None and b is not None and a > b,
+    "ge": lambda a, b: a is not None and b is not None and a >= b,
+    "lt": lambda a, b: a is not None and b is not None and a < b,
+    "le": lambda a, b: a is not None and b is not None and a <= b,
+}
+
+
+def parse_filter(text: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate for ``$filter``; ODataError 400/14 when it does not parse."""
+    tokens: list[tuple[str, Any]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        match = TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            raise ODataError(400, "14", f"Ошибка разбора выражения $filter в позиции {pos}")
+        pos = match.end()
+        if match["lit"]:
+            raw = match["lit"]
+            body = raw[raw.index("'") + 1 : -1].replace("''", "'")
+            if raw.startswith("datetime"):
+                body = body[:19]
+            tokens.append(("val", body))
+        elif match["num"]:
+            tokens.append(("val", float(match["num"])))
+        elif match["par"]:
+            tokens.append((match["par"], None))
+        else:
+            word = match["word"]
+            if word in ("true", "false"):
+                tokens.append(("val", word == "true"))
+            elif word in ("and", "or", "not", *OPS):
+                tokens.append((word, None))
+            else:
+                tokens.append(("name", word))
+    i = 0
+
+    def peek() -> str:
+        return tokens[i][0] if i < len(tokens) else ""
+
+    def take(kind: str | None = None) -> tuple[str, Any]:
+        nonlocal i
+        if i >= len(tokens) or (kind and tokens[i][0] != kind):
+            raise ODataError(400, "14", f"Ошибка разбора выражения $filter: {text}")
+        i += 1
+        return tokens[i - 1]
+
+    Pred = Callable[[Mapping[str, Any]], Any]
+
+    def operand() -> Pred:
+        kind, value = take()
+        if kind == "(":
+            inner = or_expr()
+            take(")")
+            return inner
+        if kind == "val":
+            return lambda row: value
+        if kind == "name":
+            return lambda row: row.get(value)
+        raise ODataError(400, "14", f"Ошибка разбора выражения $filter: {text}")
+
+    def compare() -> Pred:
+        if peek() == "not":
+            take()
+            inner = compare()
+            return lambda row: not inner(row)
+        left = operand()
+        if peek() in OPS:
+            op = OPS[take()[0]]
+            right = operand()
+            return lambda row: op(left(row), right(row))
+        return left
+
+    def and_expr() -> Pred:
+        parts = [compare()]
+        while peek() == "and":
+            take()
+            parts.append(compare())
+        return lambda row: all(p(row) for p in parts)
+
+    def or_expr() -> Pred:
+        parts = [and_expr()]
+        while peek() == "or":
+            take()
+            parts.append(and_expr())
+        return lambda row: any(p(row) for p in parts)
+
+    result = or_expr()
+    if i != len(tokens):
+        raise ODataError(400, "14", f"Ошибка разбора выражения $filter: {text}")
+    return lambda row: bool(result(row))
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Renaming:
+    """A 1C that names things differently: reference name -> this 1C's name."""
+
+    sets: dict[str, str] = dataclasses.field(default_factory=dict)
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)
+    values: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def set(self, name: str) -> str:
+        return self.sets.get(name, name)
+
+    def obj(self, obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {self.fields.get(k, k): self.obj(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self.obj(v) for v in obj]
+        if isinstance(obj, str):
+            return self.values.get(obj, obj)
+        return obj
+
+
+@dataclasses.dataclass
+class Fault:
+    """What the next matching request gets instead of an answer."""
+
+    kind: str
+    """``status`` (an ``odata.error`` with ``status``), ``cut`` (the connection closes
+    mid-body), ``slow`` (the answer waits ``delay`` seconds), ``hang`` (never answers
+    until the server stops)."""
+    status: int = 500
+    match: str = ""
+    """Only requests whose decoded path and query contain this."""
+    delay: float = 0.0
+    times: int = 1
+
+
+class OneCData:
+    """The infobase: entity sets by name, the change register, the exchange node."""
+
+    def __init__(self, renaming: Renaming | None = None) -> None:
+        self.renaming = renaming or Renaming()
+        self.sets: dict[str, dict[str, dict[str, Any]]] = {}
+        self.register: list[dict[str, Any]] = []
+        self.exchange: list[tuple[int, str, str, bool]] = []
+        self.seq = 0
+        self.balances: dict[str, float] = {}
+        self.now = dt.datetime(2025, 3, 1, 9, 0, 0)
+        self.lock = threading.RLock()
+        self.numbers = 0
+
+    def tick(self, seconds: int = 1) -> None:
+        """Let time pass in 1C (changes made now share the previous time until a tick)."""
+        self.now += dt.timedelta(seconds=seconds)
+
+    def put(self, set_name: str, obj: dict[str, Any], *, record: bool = True) -> dict[str, Any]:
+        """Create or replace an object (reference names); bumps DataVersion, records it."""
+        with self.lock:
+            name = self.renaming.set(set_name)
+            obj = self.renaming.obj(dict(obj))
+            ref = obj.setdefault("Ref_Key", str(uuid.uuid4()))
+            self.seq += 1
+            obj["DataVersion"] = base64.b64encode(self.seq.to_bytes(8, "big")).decode()
+            obj.setdefault("DeletionMark", False)
+            for rows in obj.values():
+                if isinstance(rows, list):
+                    for n, row in enumerate(rows, start=1):
+                        if isinstance(row, dict):
+                            row["Ref_Key"], row["LineNumber"] = ref, str(n)
+            self.sets.setdefault(name, {})[ref] = obj
+            if record:
+                self._record(name, ref, False)
+            return obj
+
+    def delete(self, set_name: str, ref: str) -> None:
+        """Delete physically (as an administrator would)."""
+        with self.lock:
+            name = self.renaming.set(set_name)
+            self.sets.get(name, {}).pop(ref, None)
+            self._record(name, ref, True)
+
+    def get(self, set_name: str, ref: str) -> dict[str, Any] | None:
+        return self.sets.get(self.renaming.set(set_name), {}).get(ref)
+
+    def _record(self, name: str, ref: str, deleted: bool) -> None:
+        r = self.renaming
+        self.register = [
+            row for row in self.register if row[r.fields.get("Объект", "Объект")] != ref
+        ]
+        self.register.append(
+            r.obj(
+                {
+                    "Объект": ref,
+                    "Объект_Type": f"StandardODATA.{name}",
+                    "ДатаИзменения": self.now.isoformat(),
+                    "Удален": deleted,
+                }
+            )
+        )
+        self.exchange = [c for c in self.exchange if c[2] != ref]
+        self.exchange.append((self.seq, name, ref, deleted))
+
+
+# -- a generator of realistic data -------------------------------------------------------------
+
+CITIES = [
+    "Москва",
+    "Санкт-Петербург",
+    "Екатеринбург",
+    "Новосибирск",
+    "Казань",
+    "Самара",
+    "Нижний Новгород",
+    "Ростов-на-Дону",
+    "Краснодар",
+    "Пермь",
+]
+CARGO = [
+    "Стройматериалы",
+    "Продукты питания",
+    "Оборудование",
+    "Мебель",
+    "Электроника",
+    "Металлопрокат",
+    "Бумага",
+    "Химия бытовая",
+]
+ORDER_STATUSES = ["Оформлена", "ВРаботе", "Выполнена", "Отменена"]
+
+
+def inn10(rng: random.Random) -> str:
+    """A legal entity's ИНН with a valid check digit."""
+    digits = [rng.randint(1, 9)] + [rng.randint(0, 9) for _ in range(8)]
+    weights = [2, 4, 10, 3, 5, 9, 4, 6, 8]
+    check = sum(d * w for d, w in zip(digits, weights, strict=True)) % 11 % 10
+    return "".join(map(str, digits)) + str(check)
+
+
+def counterparty(rng: random.Random, n: int) -> dict[str, Any]:
+    name = f"ООО «{rng.choice(['Вектор', 'Гранит', 'Север', 'Альфа', 'Ресурс'])}-{n}»"
+    return {
+        "Ref_Key": str(uuid.UUID(int=rng.getrandbits(128))),
+        "Code": f"{n:09d}",
+        "Description": name,
+        "НаименованиеПолное": f"Общество с ограниченной ответственностью {name[4:]}",
+        "ИНН": inn10(rng),
+        "КПП": f"77{rng.randint(10, 99)}01001",
+        "ЮридическийАдрес": f"г. {rng.choice(CITIES)}, ул. Ленина, д. {n}",
+        "Телефон": f"+7 495 {rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}",
+        "ЭлектроннаяПочта": f"office{n}@example.ru",
+    }
+
+
+def contract(rng: random.Random, owner: str, n: int) -> dict[str, Any]:
+    return {
+        "Ref_Key": str(uuid.UUID(int=rng.getrandbits(128))),
+        "Owner_Key": owner,
+        "Description": f"Договор перевозки № {n}",
+        "Номер": f"ДП-{n}",
+        "Дата": "2024-01-15T00:00:00",
+        "ДатаНачала": "2024-01-15T00:00:00",
+        "ДатаОкончания": "0001-01-01T00:00:00",
+        "Статус": "Действует",
+        "ВалютаВзаиморасчетов": "RUB",
+        "ЛимитЗадолженности": 500000,
+    }
+
+
+def order(
+    rng: random.Random, owner: str, contract_ref: str, n: int, file_ref: str | None = None
+) -> dict[str, Any]:
+    status = ORDER_STATUSES[n % 4]
+    day = 1 + n % 27
+    return {
+        "Ref_Key": str(uuid.UUID(int=rng.getrandbits(128))),
+        "Number": f"ЗП-{n:06d}",
+        "Date": f"2025-02-{day:02d}T10:15:00",
+        "Posted": True,
+        "Контрагент_Key": owner,
+        "Договор_Key": contract_ref,
+        "Статус": status,
+        "ПунктОтправления": rng.choice(CITIES),
+        "ПунктНазначения": rng.choice(CITIES),
+        "ДатаПогрузки": f"2025-02-{day:02d}T00:00:00",
+        "ДатаДоставкиПлан": f"2025-03-{day:02d}T00:00:00",
+        "ДатаДоставкиФакт": f"2025-03-{day:02d}T00:00:00"
+        if status == "Выполнена"
+        else "0001-01-01T00:00:00",
+        "Дислокация": rng.choice(CITIES) if status == "ВРаботе" else "",
+        "ДислокацияДата": "2025-02-28T08:00:00" if status == "ВРаботе" else "0001-01-01T00:00:00",
+        "Стоимость": float(rng.randint(20, 400) * 1000),
+        "Валюта": "RUB",
+        "ГрузНаименование": rng.choice(CARGO),
+        "ГрузВес": float(rng.randint(100, 20000)),
+        "ГрузОбъем": float(rng.randint(1, 90)),
+        "ГрузМест": str(rng.randint(1, 40)),
+        "Грузоотправитель": "ООО «Отправитель»",
+        "Грузополучатель": "ООО «Получатель»",
+        "Комментарий": "",
+        "Услуги": [
+            {"Услуга": "Перевозка", "Количество": 1, "Сумма": 30000.0},
+            {"Услуга": "Погрузка", "Количество": 2, "Сумма": 2500.0},
+        ],
+        "ТранспортныеСредства": [
+            {
+                "ТипТС": "Тягач с полуприцепом",
+                "ГосНомер": f"А{n % 1000:03d}ВС77",
+                "Водитель": "Иванов И. И.",
+                "ТелефонВодителя": "+79001234567",
+                "Статус": "В пути",
+            }
+        ],
+        "Документы": [
+            {
+                "ВидДокумента": "ТТН",
+                "НомерДокумента": f"ТТН-{n}",
+                "ДатаДокумента": f"2025-02-{day:02d}T00:00:00",
+                "Файл_Key": file_ref or EMPTY,
+            }
+        ],
+    }
+
+
+def invoice(
+    rng: random.Random, owner: str, contract_ref: str, order_ref: str, n: int
+) -> dict[str, Any]:
+    amount = float(rng.randint(20, 400) * 1000)
+    kind = n % 3
+    paid = [0.0, amount / 2, amount][kind]
+    return {
+        "Ref_Key": str(uuid.UUID(int=rng.getrandbits(128))),
+        "Number": f"СЧ-{n:06d}",
+        "Date": "2025-02-20T00:00:00",
+        "Posted": True,
+        "Контрагент_Key": owner,
+        "Договор_Key": contract_ref,
+        "Заявка_Key": order_ref,
+        "СуммаДокумента": amount,
+        "Валюта": "RUB",
+        "СрокОплаты": "2025-03-20T00:00:00",
+        "СуммаОплаты": paid,
+        "СтатусОплаты": ["НеОплачен", "ОплаченЧастично", "Оплачен"][kind],
+    }
+
+
+@dataclasses.dataclass
+class Generated:
+    counterparties: list[str]
+    contracts: list[str]
+    orders: list[str]
+    invoices: list[str]
+    files: list[str]
+
+
+def generate(
+    data: OneCData, *, counterparties: int = 3, orders: int = 12, invoices: int = 6, seed: int = 7
+) -> Generated:
+    """Counterparties with valid ИНН, a contract each, orders in every status with
+    services, vehicles and a document with a file, invoices paid, part-paid and unpaid."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    out = Generated([], [], [], [], [])
+    for n in range(1, counterparties + 1):
+        cp = data.put("Catalog_Контрагенты", counterparty(rng, n))
+        out.counterparties.append(cp["Ref_Key"])
+        c = data.put("Catalog_ДоговорыКонтрагентов", contract(rng, cp["Ref_Key"], n))
+        out.contracts.append(c["Ref_Key"])
+        data.balances[c["Ref_Key"]] = float(rng.randint(0, 90) * 1000)
+    for n in range(1, orders + 1):
+        i = n % counterparties
+        file_ref = str(uuid.UUID(int=rng.getrandbits(128)))
+        o = data.put(
+            "Document_ЗаявкаНаПеревозку",
+            order(rng, out.counterparties[i], out.contracts[i], n, file_ref),
+        )
+        data.put(
+            FILES,
+            {
+                "Ref_Key": file_ref,
+                "Description": f"ТТН-{n}",
+                "Расширение": "pdf",
+                "Размер": "20",
+                "ВладелецФайла_Key": o["Ref_Key"],
+                "ФайлХранилище_Base64Data": base64.b64encode(f"%PDF-1.4 ТТН {n}".encode()).decode(),
+            },
+            record=False,
+        )
+        out.orders.append(o["Ref_Key"])
+        out.files.append(file_ref)
+    for n in range(1, invoices + 1):
+        i = n % counterparties
+        inv = data.put(
+            "Document_СчетНаОплатуПокупателю",
+            invoice(
+                rng, out.counterparties[i], out.contracts[i], out.orders[n % len(out.orders)], n
+            ),
+        )
+        out.invoices.append(inv["Ref_Key"])
+    return out
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+class OneCServer:
+    """The HTTP server on a free 127.0.0.1 port; ``base_url`` is the publication root."""
+
+    def __init__(
+        self,
+        data: OneCData | None = None,
+        *,
+        username: str = "portal",
+        password: str = "пароль",  # noqa: S107 - a local test server
+        publication: str = "trade",
+    ) -> None:
+        self.data = data or OneCData()
+        self.username, self.password = username, password
+        self.publication = publication
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []
+        """(method, decoded path and query) of every request, in order."""
+        self.stopping = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{self.publication}"
+
+    def start(self) -> OneCServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> OneCServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def fault(self, kind: str, **kwargs: Any) -> None:
+        self.faults.append(Fault(kind, **kwargs))
+
+    def _take_fault(self, target: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.match in target:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def _send(
+                self, status: int, body: bytes, ctype: str, headers: Mapping[str, str] = {}
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("DataServiceVersion", "3.0")
+                for k, v in headers.items():
+                    self.send_header(k, quote(v, safe=":/?&=()',$"))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _json(self, status: int, data: Any, headers: Mapping[str, str] = {}) -> None:
+                body = json.dumps(data, ensure_ascii=False).encode()
+                self._send(status, body, "application/json;charset=utf-8", headers)
+
+            def _serve(self, method: str) -> None:
+                raw_path, _, raw_query = self.path.partition("?")
+                path = unquote(raw_path)
+                target = f"{path}?{unquote(raw_query)}"
+                server.requests.append((method, target))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fault = server._take_fault(target)
+                if fault is not None:
+                    if fault.kind == "status":
+                        return self._json(fault.status, _error("-1", "Внутренняя ошибка сервера"))
+                    if fault.kind == "cut":
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json;charset=utf-8")
+                        self.send_header("Content-Length", "100000")
+                        self.end_headers()
+                        self.wfile.write(b'{"odata.metadata":"x","value":[{"Ref_Key":')
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return None
+                    if fault.kind in ("slow", "hang"):
+                        server.stopping.wait(fault.delay if fault.kind == "slow" else 3600)
+                if not self._authorized():
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="1C"')
+                    page = b"<html><body>401 Unauthorized</body></html>"
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return None
+                query = _query(raw_query)
+                try:
+                    with server.data.lock:
+                        self._route(method, path, query, body)
+                except ODataError as exc:
+                    self._json(exc.status, _error(exc.code, exc.message))
+                return None
+
+            def _authorized(self) -> bool:
+                header = self.headers.get("Authorization", "")
+                if not header.startswith("Basic "):
+                    return False
+                try:
+                    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                except ValueError:
+                    return False
+                return (user, password) == (server.username, server.password)
+
+            def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
+                prefix = f"/{server.publication}/"
+                if not path.startswith(prefix):
+                    raise ODataError(404, "9", f"Не найдена публикация {path}")
+                rest = path[len(prefix) :]
+                if rest.startswith("hs/kabinet/v1/"):
+                    return self._service(method, rest[len("hs/kabinet/v1/") :], query, body)
+                if not rest.startswith("odata/standard.odata/"):
+                    raise ODataError(404, "9", f"Не найден ресурс {rest}")
+                rest = rest[len("odata/standard.odata/") :]
+                if query.get("$format") != "json":
+                    atom = b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"/>'
+                    return self._send(200, atom, "application/atom+xml;type=feed;charset=utf-8")
+                if method == "POST":
+                    return self._create(rest, body)
+                return self._read(rest, query)
+
+            def _root(self) -> str:
+                return (
+                    f"http://{self.headers.get('Host')}/{server.publication}/odata/standard.odata/"
+                )
+
+            def _read(self, rest: str, query: dict[str, str]) -> None:
+                data = server.data
+                balance = re.fullmatch(r"(\w+)/Balance\((.*)\)", rest)
+                if balance:
+                    if data.renaming.set(BALANCE) != balance[1]:
+                        raise ODataError(400, "6", f"Неизвестный сегмент {balance[1]}")
+                    condition = re.fullmatch(r"Condition='(.*)'", balance[2])
+                    r = data.renaming
+                    rows = [
+                        r.obj({"Договор_Key": c, "СуммаBalance": v})
+                        for c, v in sorted(data.balances.items())
+                    ]
+                    if condition:
+                        pred = parse_filter(condition[1].replace("''", "'"))
+                        rows = [row for row in rows if pred(row)]
+                    return self._json(
+                        200,
+                        {
+                            "odata.metadata": f"{self._root()}$metadata#{balance[1]}_Balance",
+                            "value": rows,
+                        },
+                    )
+                single = re.fullmatch(r"(\w+)\(guid'([0-9a-fA-F-]+)'\)", rest)
+                if single:
+                    found = data.sets.get(single[1], {}).get(single[2])
+                    if single[1] not in data.sets:
+                        raise ODataError(400, "6", f"Неизвестный сегмент {single[1]}")
+                    if found is None:
+                        raise ODataError(404, "9", f"Объект не найден: {single[2]}")
+                    out = _select(found, query.get("$select"), keep_storage=True)
+                    out["odata.metadata"] = f"{self._root()}$metadata#{single[1]}/@Element"
+                    return self._json(200, out)
+                name = rest
+                if name == data.renaming.set(CHANGES):
+                    rows = list(data.register)
+                elif name in data.sets:
+                    rows = list(data.sets[name].values())
+                else:
+                    raise ODataError(400, "6", f"Неизвестный сегмент пути {name}")
+                if "$filter" in query:
+                    pred = parse_filter(query["$filter"])
+                    rows = [row for row in rows if pred(row)]
+                if "$orderby" in query:
+                    for key in reversed(query["$orderby"].split(",")):
+                        field, _, direction = key.strip().partition(" ")
+                        rows.sort(
+                            key=lambda row: str(row.get(field, "")), reverse=direction == "desc"
+                        )
+                skip = int(query.get("$skip", 0))
+                top = int(query["$top"]) if "$top" in query else None
+                rows = rows[skip : None if top is None else skip + top]
+                rows = [_select(row, query.get("$select")) for row in rows]
+                self._json(
+                    200, {"odata.metadata": f"{self._root()}$metadata#{name}", "value": rows}
+                )
+                return None
+
+            def _create(self, name: str, body: bytes) -> None:
+                data = server.data
+                if name not in data.sets and name != data.renaming.set(REQUESTS):
+                    raise ODataError(400, "6", f"Неизвестный сегмент пути {name}")
+                try:
+                    obj = json.loads(body)
+                except ValueError:
+                    raise ODataError(500, "-1", "Ошибка разбора JSON") from None
+                obj.pop("Ref_Key", None)
+                obj["Ref_Key"] = str(uuid.uuid4())
+                data.numbers += 1
+                obj.setdefault("Number", f"ЗК-{data.numbers:06d}")
+                obj.setdefault("Ответ", "")
+                stored = _put_raw(data, name, obj)
+                out = dict(stored)
+                out["odata.metadata"] = f"{self._root()}$metadata#{name}/@Element"
+                self._json(201, out, {"Location": f"{self._root()}{name}(guid'{obj['Ref_Key']}')"})
+
+            def _service(self, method: str, rest: str, query: dict[str, str], body: bytes) -> None:
+                data = server.data
+                if method == "GET" and rest == "changes":
+                    limit = int(query.get("limit", 100))
+                    page = data.exchange[:limit]
+                    changes = []
+                    for _seq, name, ref, deleted in page:
+                        obj = data.sets.get(name, {}).get(ref)
+                        changes.append(
+                            {
+                                "type": name,
+                                "ref": ref,
+                                "deleted": deleted or obj is None,
+                                "object": None if obj is None else _select(obj, None),
+                            }
+                        )
+                    message_no = page[-1][0] if page else data.seq
+                    return self._json(
+                        200,
+                        {
+                            "message_no": message_no,
+                            "more": len(data.exchange) > limit,
+                            "changes": changes,
+                        },
+                    )
+                if method == "POST" and rest == "changes/ack":
+                    try:
+                        number = int(json.loads(body)["message_no"])
+                    except (ValueError, KeyError, TypeError):
+                        raise ODataError(400, "-1", "Нет номера сообщения") from None
+                    data.exchange = [c for c in data.exchange if c[0] > number]
+                    self.send_response(204)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                raise ODataError(404, "9", f"Нет метода {method} {rest}")
+
+        return Handler
+
+
+def _put_raw(data: OneCData, name: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """Store an object already in this 1C's names (a write through the API)."""
+    saved = data.renaming
+    data.renaming = Renaming()
+    try:
+        return data.put(name, obj)
+    finally:
+        data.renaming = saved
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"odata.error": {"code": code, "message": {"lang": "ru", "value": message}}}
+
+
+def _query(raw: str) -> dict[str, str]:
+    """Query options, decoded strictly: ``+`` is a plus, as on a real publication."""
+    out = {}
+    for part in raw.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            out[unquote(key)] = unquote(value)
+    return out
+
+
+def _select(
+    row: Mapping[str, Any], select: str | None, keep_storage: bool = False
+) -> dict[str, Any]:
+    if select:
+        names = [s.strip() for s in select.split(",")]
+        return {k: row[k] for k in names if k in row}
+    return {k: v for k, v in row.items() if keep_storage or not k.endswith("_Base64Data")}
+
+
+def serve(data: OneCData | None = None, **kwargs: Any) -> Iterator[OneCServer]:
+    """For a fixture: a running server, stopped afterwards."""
+    server = OneCServer(data, **kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """For scripts (not tests): poll until ``predicate`` holds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()

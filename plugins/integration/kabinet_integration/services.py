@@ -1,0 +1,79 @@
+"""What the staff pages and the API read: runs, quarantine, outbound requests, files,
+and the readiness of each source."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from kabinet_integration import models as m
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+
+async def runs(host: Host, *, source: str = "", limit: int = 50) -> list[Any]:
+    stmt = select(m.run).order_by(m.run.c.id.desc()).limit(limit)
+    if source:
+        stmt = stmt.where(m.run.c.source == source)
+    async with host.db.sessionmaker() as s:
+        return list(await s.execute(stmt))
+
+
+async def quarantined(
+    host: Host, *, source: str = "", entity: str = "", state: str = "open", limit: int = 200
+) -> list[Any]:
+    stmt = select(m.quarantine).order_by(m.quarantine.c.id.desc()).limit(limit)
+    if source:
+        stmt = stmt.where(m.quarantine.c.source == source)
+    if entity:
+        stmt = stmt.where(m.quarantine.c.entity == entity)
+    if state:
+        stmt = stmt.where(m.quarantine.c.state == state)
+    async with host.db.sessionmaker() as s:
+        return list(await s.execute(stmt))
+
+
+async def outbound(host: Host, *, limit: int = 50) -> list[Any]:
+    stmt = (
+        select(m.outbound)
+        .where(m.outbound.c.state != "sent")
+        .order_by(m.outbound.c.id.desc())
+        .limit(limit)
+    )
+    async with host.db.sessionmaker() as s:
+        return list(await s.execute(stmt))
+
+
+async def failing_files(host: Host, *, limit: int = 50) -> list[Any]:
+    stmt = (
+        select(m.file)
+        .where(m.file.c.state != "fetched", m.file.c.last_error.is_not(None))
+        .order_by(m.file.c.updated_at.desc())
+        .limit(limit)
+    )
+    async with host.db.sessionmaker() as s:
+        return list(await s.execute(stmt))
+
+
+async def stale_sources(host: Host) -> list[str]:
+    """Sources whose last successful run is older than three intervals."""
+    settings = host.plugin_settings("integration")
+    limit = host.clock.now() - dt.timedelta(minutes=3 * settings.interval_minutes)
+    stale = []
+    async with host.db.sessionmaker() as s:
+        for name in settings.sources:
+            last = (
+                await s.execute(
+                    select(func.max(m.run.c.finished_at)).where(
+                        m.run.c.source == name, m.run.c.state == "succeeded"
+                    )
+                )
+            ).scalar()
+            if last is not None and last.tzinfo is None:
+                last = last.replace(tzinfo=dt.UTC)
+            if last is None or last < limit:
+                stale.append(name)
+    return stale

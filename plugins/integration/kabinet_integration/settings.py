@@ -1,0 +1,83 @@
+"""The ``[integration]`` settings: sources, their connector, and every 1C name.
+
+Names of entity sets, fields and status values default to the reference configuration
+(``reference/onec-transport.md``, see :mod:`kabinet_integration.mapping`); a source's
+``sets``, ``fields`` and ``values`` override them key by key, so a company whose 1C names
+things differently changes ``settings.toml``, not code::
+
+    [integration.sources.onec]
+    base_url = "http://1c.local/trade"
+    [integration.sources.onec.sets]
+    order = "Document_Заявка"
+    [integration.sources.onec.fields.order]
+    status = "Состояние"
+    [integration.sources.onec.values.order.status]
+    "ВПути" = "in_progress"
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Mode = Literal["odata", "exchange", "push"]
+
+
+class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One production system the portal takes data from."""
+
+    connector: str = "1c"
+    """Which connector speaks to it (``1c`` built in; plugins add more)."""
+    mode: Mode = "odata"
+    """``odata``: change register over OData; ``exchange``: the exchange-plan HTTP service;
+    ``push``: the system POSTs batches to ``/api/integration/inbox/<source>``."""
+    base_url: str = ""
+    """The publication root, e.g. ``http://1c.local/trade`` (OData under ``/odata/…``)."""
+    username: str = ""
+    password: str = ""
+    node: str = "PORTAL"
+    """The portal's node of the exchange plan (``exchange`` mode)."""
+    inbox_token: str = ""
+    """The API token the production system sends to the push inbox (``Bearer …``)."""
+    page_size: int = msgspec.field(default=500)
+    """Rows of the change register (or changes of the service) per page."""
+    batch_size: int = 50
+    """Objects fetched by ``Ref_Key`` per request."""
+    max_concurrency: int = 4
+    """The most requests at once toward this source."""
+    rate_per_second: float = 20.0
+    """The most requests per second toward this source (0: no limit)."""
+    timeout_seconds: float = 60.0
+    overlap_seconds: int = 5
+    """The change register is re-read this far back: several writes share one second."""
+    change_register: str = "InformationRegister_ИзмененияДляПортала"
+    entities: list[str] = msgspec.field(
+        default_factory=lambda: ["counterparty", "contract", "order", "invoice", "answer"]
+    )
+    """Which entities this source delivers (balances follow contracts)."""
+    sets: dict[str, str] = msgspec.field(default_factory=dict)
+    """Entity -> 1C entity set, over the reference names."""
+    fields: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+    """Entity -> (portal field -> 1C field), over the reference names."""
+    values: dict[str, dict[str, dict[str, str]]] = msgspec.field(default_factory=dict)
+    """Entity -> portal field -> (1C value -> portal value), over the reference values."""
+    files_ahead: bool = True
+    """Fetch new orders' files in the background right after a delta."""
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``[integration]`` section."""
+
+    interval_minutes: int = 20
+    """How often the delta exchange runs."""
+    full_cron: str = "30 2 * * *"
+    """When the nightly full reconciliation (and balance refresh) runs, portal time."""
+    lock_seconds: int = 600
+    """A run's lock expires this long after its last sign of life (SQLite; PostgreSQL
+    uses a session advisory lock that ends with the process)."""
+    outbound_max_attempts: int = 10
+    """Attempts to carry a client request to the production system before it is failed."""
+    file_max_attempts: int = 5
+    sources: dict[str, Source] = msgspec.field(default_factory=dict)
+    """Production systems by name (the name shows on the pages and in the inbox URL)."""

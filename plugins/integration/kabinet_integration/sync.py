@@ -1,0 +1,652 @@
+"""The sync: pages of changes from a source, mapped, handed to the sinks, committed.
+
+Each page is one transaction: the sinks' writes (in dependency order), the quarantine of
+refused records, what was received of each object, the run's counters and the cursor. So
+the cursor (or the exchange service's acknowledgement, sent after the commit) moves only
+with a committed batch, and a run killed anywhere resumes where the last commit left it.
+Replaying a page changes nothing: an object whose ``DataVersion`` was applied is skipped,
+and the sinks write nothing for an identical record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import and_, delete, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kabinet.contrib import EntitySink
+from kabinet_integration import models as m
+from kabinet_integration.connectors import (
+    Connector,
+    ConnectorType,
+    Page,
+    Row,
+    SourceError,
+    builtin_connectors,
+)
+from kabinet_integration.locks import Busy, RunLock
+from kabinet_integration.mapping import (
+    ORDER,
+    SINKS,
+    MappingError,
+    Names,
+    Plan,
+    decode,
+    plan,
+    tombstone,
+)
+from kabinet_integration.mapping import identity as identity_of
+from kabinet_integration.settings import Source
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+log = logging.getLogger(__name__)
+CHANGES = "changes"
+CHUNK = 1000
+
+
+class SyncError(Exception):
+    """A sync cannot start as asked (unknown source, connector or entity)."""
+
+
+@dataclasses.dataclass
+class Counts:
+    received: int = 0
+    applied: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a run did, as ``kabinet integration sync`` prints it."""
+
+    run_id: int
+    state: str
+    counts: Counts
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class Context:
+    source: str
+    settings: Source
+    names: Names
+    plans: dict[str, Plan]
+    connector: Connector
+    run_id: int
+    lock: RunLock | None
+    counts: Counts = dataclasses.field(default_factory=Counts)
+    contracts: set[str] = dataclasses.field(default_factory=set)
+    new_files: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class SyncService:
+    """Runs syncs; one per host (``integration(host)``)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._sinks: dict[str, EntitySink] | None = None
+        self._connectors: dict[str, ConnectorType] | None = None
+
+    @property
+    def settings(self) -> Any:
+        return self.host.plugin_settings("integration")
+
+    def source(self, name: str) -> Source:
+        found: Source | None = self.settings.sources.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.settings.sources)) or "none configured"
+            raise SyncError(f"no source {name!r} in [integration.sources] ({known})")
+        return found
+
+    async def sinks(self) -> dict[str, EntitySink]:
+        if self._sinks is None:
+            results = await self.host.plugins.acall("entity_sinks", host=self.host)
+            self._sinks = {s.name: s for _p, s in self.host.plugins.flat(results)}
+        return self._sinks
+
+    async def connector_types(self) -> dict[str, ConnectorType]:
+        if self._connectors is None:
+            found = {c.name: c for c in builtin_connectors()}
+            results = await self.host.plugins.acall("integration_connectors", host=self.host)
+            found.update({c.name: c for _p, c in self.host.plugins.flat(results)})
+            self._connectors = found
+        return self._connectors
+
+    async def connector(self, name: str) -> Connector:
+        source = self.source(name)
+        kind = (await self.connector_types()).get(source.connector)
+        if kind is None:
+            raise SyncError(f"source {name!r}: no connector {source.connector!r}")
+        return kind.create(self.host, name, source)
+
+    async def plans(self, source: Source) -> dict[str, Plan]:
+        names = Names.of(source)
+        sinks = await self.sinks()
+        out = {}
+        for entity, sink_name in SINKS.items():
+            sink = sinks.get(sink_name)
+            if sink is not None:
+                out[entity] = plan(names, entity, sink)
+        return out
+
+    # -- runs ----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        source: str,
+        *,
+        mode: str = "delta",
+        entities: Sequence[str] = (),
+        connector: Connector | None = None,
+        page_hook: Callable[[Page], Awaitable[None]] | None = None,
+    ) -> Outcome:
+        """One run of ``source`` (``delta`` or ``full``); raises Busy if one is going on."""
+        settings = self.source(source)
+        wanted = tuple(entities) or tuple(e for e in ORDER if e in settings.entities)
+        unknown = [e for e in wanted if e not in ORDER]
+        if unknown:
+            raise SyncError(f"unknown entities {unknown}; known: {', '.join(ORDER)}")
+        if mode not in ("delta", "full"):
+            raise SyncError(f"unknown mode {mode!r}")
+        if entities and mode == "delta" and settings.mode == "exchange":
+            raise SyncError("the exchange service cannot deliver some entities only: use --full")
+        lock = RunLock(self.host, source)
+        await lock.acquire()
+        own = connector is None
+        conn = connector or await self.connector(source)
+        ctx: Context | None = None
+        try:
+            await self._interrupted(source)
+            run_id = await self._start(source, mode)
+            ctx = Context(
+                source,
+                settings,
+                Names.of(settings),
+                await self.plans(settings),
+                conn,
+                run_id,
+                lock,
+            )
+            try:
+                if mode == "full":
+                    await self._full(ctx, wanted)
+                    await self._balances(ctx, await self._active_contracts(source))
+                else:
+                    await self._delta(ctx, wanted, bool(entities), page_hook)
+                    await self._balances(ctx, sorted(ctx.contracts))
+                await self._retry_quarantine(ctx)
+            except (SourceError, MappingError) as exc:
+                await self._finish(ctx, "failed", str(exc))
+                return Outcome(run_id, "failed", ctx.counts, str(exc))
+            except Exception as exc:
+                await self._finish(ctx, "failed", f"{type(exc).__name__}: {exc}")
+                raise
+            await self._finish(ctx, "succeeded", None)
+            if ctx.new_files and settings.files_ahead:
+                from kabinet_integration.files import queue_files
+
+                await queue_files(self.host, source, ctx.new_files)
+            return Outcome(run_id, "succeeded", ctx.counts)
+        finally:
+            if own:
+                await conn.aclose()
+            await lock.release()
+
+    async def _interrupted(self, source: str) -> None:
+        """Runs left "running" by a killed process: we hold the lock, so none is."""
+        async with self.host.db.session() as s:
+            await s.execute(
+                update(m.run)
+                .where(m.run.c.source == source, m.run.c.state == "running")
+                .values(state="interrupted", finished_at=self.host.clock.now())
+            )
+
+    async def _start(self, source: str, mode: str) -> int:
+        async with self.host.db.session() as s:
+            result = await s.execute(
+                insert(m.run)
+                .values(
+                    source=source,
+                    mode=mode,
+                    state="running",
+                    started_at=self.host.clock.now(),
+                    received=0,
+                    applied=0,
+                    unchanged=0,
+                    quarantined=0,
+                    pages=0,
+                    progress="",
+                )
+                .returning(m.run.c.id)
+            )
+            return int(result.scalar_one())
+
+    async def _finish(self, ctx: Context, state: str, error: str | None) -> None:
+        async with self.host.db.session() as s:
+            await s.execute(
+                update(m.run)
+                .where(m.run.c.id == ctx.run_id)
+                .values(state=state, error=error, finished_at=self.host.clock.now(), progress="")
+            )
+
+    # -- delta ---------------------------------------------------------------------------
+
+    async def _delta(
+        self,
+        ctx: Context,
+        wanted: Sequence[str],
+        partial: bool,
+        page_hook: Callable[[Page], Awaitable[None]] | None,
+    ) -> None:
+        position = await self.cursor(ctx.source)
+        if position is None and ctx.settings.mode == "odata" and not partial:
+            await self._full(ctx, wanted)
+            # The register from now on: its newest row becomes the cursor.
+            position = await self._register_end(ctx)
+            if position is not None:
+                async with self.host.db.session() as s:
+                    await self._move(s, ctx.source, position)
+            return
+        async for page in ctx.connector.changes(position):
+            rows = [r for r in page.rows if r.entity in wanted]
+            await self.apply_page(
+                ctx, rows, None if partial else page.position, progress=f"page {page.position}"
+            )
+            if not partial:
+                await ctx.connector.acknowledge(page)
+            if page_hook is not None:
+                await page_hook(page)
+
+    async def _register_end(self, ctx: Context) -> str | None:
+        last = None
+        async for page in ctx.connector.changes(None):
+            last = page.position
+        return last
+
+    async def cursor(self, source: str) -> str | None:
+        async with self.host.db.sessionmaker() as s:
+            found = await s.execute(
+                select(m.cursor.c.position).where(
+                    m.cursor.c.source == source, m.cursor.c.entity == CHANGES
+                )
+            )
+            return found.scalar_one_or_none()
+
+    async def _move(self, s: AsyncSession, source: str, position: str) -> None:
+        now = self.host.clock.now()
+        moved = await s.execute(
+            update(m.cursor)
+            .where(m.cursor.c.source == source, m.cursor.c.entity == CHANGES)
+            .values(position=position, updated_at=now)
+        )
+        if not moved.rowcount:  # type: ignore[attr-defined]
+            await s.execute(
+                insert(m.cursor).values(
+                    source=source, entity=CHANGES, position=position, updated_at=now
+                )
+            )
+
+    # -- full reconciliation -------------------------------------------------------------
+
+    async def _full(self, ctx: Context, wanted: Sequence[str]) -> None:
+        """Every object's DataVersion against what was applied; fetch what differs, mark
+        deleted what vanished."""
+        for entity in wanted:
+            if entity not in ctx.plans:
+                continue
+            seen: set[str] = set()
+            async for versions in ctx.connector.versions(entity):
+                refs = [r for r, _v, _d in versions]
+                seen.update(refs)
+                stored = await self._versions(ctx.source, entity, refs)
+                changed = [Row(entity, r) for r, v, _d in versions if stored.get(r) != v]
+                ctx.counts.received += len(versions) - len(changed)
+                ctx.counts.unchanged += len(versions) - len(changed)
+                if changed:  # counted by apply_page
+                    await self.apply_page(ctx, changed, None, progress=f"{entity}: full")
+            gone = [
+                Row(entity, r, deleted=True)
+                for r in await self._alive(ctx.source, entity)
+                if r not in seen
+            ]
+            if gone:
+                await self.apply_page(ctx, gone, None, progress=f"{entity}: deletions")
+
+    async def _versions(self, source: str, entity: str, refs: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        async with self.host.db.sessionmaker() as s:
+            for start in range(0, len(refs), CHUNK):
+                rows = await s.execute(
+                    select(m.known.c.ref, m.known.c.version).where(
+                        m.known.c.source == source,
+                        m.known.c.entity == entity,
+                        m.known.c.ref.in_(refs[start : start + CHUNK]),
+                    )
+                )
+                found.update({r.ref: r.version for r in rows})
+        return found
+
+    async def _alive(self, source: str, entity: str) -> list[str]:
+        async with self.host.db.sessionmaker() as s:
+            rows = await s.execute(
+                select(m.known.c.ref).where(
+                    m.known.c.source == source, m.known.c.entity == entity, m.known.c.deleted == 0
+                )
+            )
+            return [r.ref for r in rows]
+
+    async def _active_contracts(self, source: str) -> list[str]:
+        return sorted(await self._alive(source, "contract"))
+
+    # -- one page ------------------------------------------------------------------------
+
+    async def apply_page(
+        self,
+        ctx: Context,
+        rows: Sequence[Row],
+        position: str | None,
+        *,
+        progress: str = "",
+        within: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> None:
+        """Fetch, decode and apply ``rows`` in one transaction that also moves the cursor."""
+        latest: dict[tuple[str, str], Row] = {}
+        for row in rows:
+            latest[(row.entity, row.ref)] = row
+        rows = [r for r in latest.values() if r.entity in ctx.plans]
+        ctx.counts.received += len(rows)
+        await self._fetch(ctx, rows)
+        versions: dict[str, dict[str, str]] = {}
+        for entity in {r.entity for r in rows}:
+            versions[entity] = await self._versions(
+                ctx.source, entity, [r.ref for r in rows if r.entity == entity]
+            )
+        remembered = await self._identities(ctx, [r for r in rows if r.obj is None])
+        records: dict[str, list[tuple[Row, msgspec.Struct, str]]] = {}
+        bad: list[tuple[Row, str]] = []
+        for row in rows:
+            p = ctx.plans[row.entity]
+            version = str((row.obj or {}).get("DataVersion", ""))
+            if row.obj is not None and version and versions[row.entity].get(row.ref) == version:
+                ctx.counts.unchanged += 1
+                continue
+            try:
+                if row.obj is None:
+                    if row.ref not in remembered:
+                        ctx.counts.unchanged += 1  # gone before the portal ever had it
+                        continue
+                    record = tombstone(p, remembered[row.ref])
+                    version = "deleted"
+                else:
+                    record = decode(p, row.obj)
+            except MappingError as exc:
+                bad.append((row, str(exc)))
+                continue
+            records.setdefault(row.entity, []).append((row, record, version))
+        async with self.host.db.session() as s:
+            for entity in ORDER:
+                batch = records.get(entity)
+                if batch:
+                    await self._sink(ctx, s, entity, batch, bad)
+            await self._quarantine(ctx, s, bad)
+            if position is not None:
+                await self._move(s, ctx.source, position)
+            if within is not None:
+                await within(s)
+            await s.execute(
+                update(m.run)
+                .where(m.run.c.id == ctx.run_id)
+                .values(
+                    received=ctx.counts.received,
+                    applied=ctx.counts.applied,
+                    unchanged=ctx.counts.unchanged,
+                    quarantined=ctx.counts.quarantined,
+                    pages=m.run.c.pages + 1,
+                    progress=progress[:200],
+                )
+            )
+        if ctx.lock is not None:
+            await ctx.lock.refresh()
+
+    async def _fetch(self, ctx: Context, rows: Sequence[Row]) -> None:
+        """Objects of rows that came without one (the change register gives ids only)."""
+        for entity in ORDER:
+            want = [r for r in rows if r.entity == entity and r.obj is None and not r.deleted]
+            if not want:
+                continue
+            found = await ctx.connector.fetch(entity, [r.ref for r in want])
+            for row in want:
+                row.obj = found.get(row.ref)  # missing: deleted in 1C since
+                if row.obj is None:
+                    row.deleted = True
+
+    async def _identities(self, ctx: Context, rows: Sequence[Row]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        async with self.host.db.sessionmaker() as s:
+            for entity in {r.entity for r in rows}:
+                refs = [r.ref for r in rows if r.entity == entity]
+                result = await s.execute(
+                    select(m.known.c.ref, m.known.c.identity).where(
+                        m.known.c.source == ctx.source,
+                        m.known.c.entity == entity,
+                        m.known.c.ref.in_(refs),
+                        m.known.c.deleted == 0,
+                    )
+                )
+                found.update({r.ref: r.identity for r in result if r.identity is not None})
+        return found
+
+    async def _sink(
+        self,
+        ctx: Context,
+        s: AsyncSession,
+        entity: str,
+        batch: list[tuple[Row, msgspec.Struct, str]],
+        bad: list[tuple[Row, str]],
+    ) -> None:
+        p = ctx.plans[entity]
+        # A savepoint: a sink that fails outright sends its batch to quarantine, not the page.
+        try:
+            async with s.begin_nested():
+                result = await p.sink.apply(self.host, s, [r for _row, r, _v in batch])
+        except Exception as exc:
+            log.warning("sink %s failed on a batch: %s", p.sink.name, exc)
+            bad.extend(
+                (row, f"{p.sink.name}: {type(exc).__name__}: {exc}") for row, _r, _v in batch
+            )
+            return
+        ctx.counts.applied += result.created + result.updated + result.hidden
+        ctx.counts.unchanged += result.unchanged
+        applied: list[tuple[Row, msgspec.Struct, str]] = []
+        for row, record, version in batch:
+            reason = result.rejected.get(str(getattr(record, p.key_field)))
+            if reason is not None:
+                bad.append((row, reason))
+            else:
+                applied.append((row, record, version))
+        await self._remember(ctx, s, entity, applied)
+        for row, record, _v in applied:
+            if entity == "contract":
+                ctx.contracts.add(str(getattr(record, "external_id", "")))
+            contract = getattr(record, "contract", None)
+            if entity in ("order", "invoice") and contract:
+                ctx.contracts.add(str(contract))
+            if entity == "order" and not getattr(record, "deleted", False):
+                for doc in getattr(record, "documents", ()):
+                    if getattr(doc, "file", None):
+                        ctx.new_files[str(doc.file)] = row.ref
+
+    async def _remember(
+        self,
+        ctx: Context,
+        s: AsyncSession,
+        entity: str,
+        applied: Iterable[tuple[Row, msgspec.Struct, str]],
+    ) -> None:
+        p = ctx.plans[entity]
+        items = {
+            row.ref: {
+                "source": ctx.source,
+                "entity": entity,
+                "ref": row.ref,
+                "version": version,
+                "identity": identity_of(p, record) if version != "deleted" else None,
+                "deleted": int(version == "deleted" or bool(getattr(record, "deleted", False))),
+            }
+            for row, record, version in applied
+        }
+        if not items:
+            return
+        refs = list(items)
+        for start in range(0, len(refs), CHUNK):
+            await s.execute(
+                delete(m.known).where(
+                    m.known.c.source == ctx.source,
+                    m.known.c.entity == entity,
+                    m.known.c.ref.in_(refs[start : start + CHUNK]),
+                )
+            )
+        rows = list(items.values())
+        for start in range(0, len(rows), CHUNK):
+            await s.execute(insert(m.known), rows[start : start + CHUNK])
+        # Applied now: what was quarantined of them is resolved.
+        for start in range(0, len(refs), CHUNK):
+            await s.execute(
+                delete(m.quarantine).where(
+                    m.quarantine.c.source == ctx.source,
+                    m.quarantine.c.entity == entity,
+                    m.quarantine.c.ref.in_(refs[start : start + CHUNK]),
+                )
+            )
+
+    async def _quarantine(self, ctx: Context, s: AsyncSession, bad: list[tuple[Row, str]]) -> None:
+        if not bad:
+            return
+        now = self.host.clock.now()
+        ctx.counts.quarantined += len(bad)
+        keys = [(row.entity, row.ref) for row, _r in bad]
+        existing = {
+            (r.entity, r.ref): r.id
+            for r in await s.execute(
+                select(m.quarantine.c.id, m.quarantine.c.entity, m.quarantine.c.ref).where(
+                    m.quarantine.c.source == ctx.source,
+                    tuple_(m.quarantine.c.entity, m.quarantine.c.ref).in_(keys),
+                )
+            )
+        }
+        for row, reason in bad:
+            found = existing.get((row.entity, row.ref))
+            values = {
+                "payload": row.obj,
+                "reason": reason[:2000],
+                "updated_at": now,
+                "run_id": ctx.run_id,
+            }
+            if found is None:
+                await s.execute(
+                    insert(m.quarantine).values(
+                        source=ctx.source,
+                        entity=row.entity,
+                        ref=row.ref,
+                        state="open",
+                        attempts=1,
+                        created_at=now,
+                        **values,
+                    )
+                )
+            else:
+                await s.execute(
+                    update(m.quarantine)
+                    .where(m.quarantine.c.id == found)
+                    .values(attempts=m.quarantine.c.attempts + 1, **values)
+                )
+
+    # -- quarantine and balances ---------------------------------------------------------
+
+    async def _retry_quarantine(self, ctx: Context, ids: Sequence[int] = ()) -> None:
+        """Open quarantined records again (their stored object, or fetched anew)."""
+        async with self.host.db.sessionmaker() as s:
+            stmt = select(m.quarantine).where(
+                m.quarantine.c.source == ctx.source, m.quarantine.c.state == "open"
+            )
+            if ids:
+                stmt = stmt.where(m.quarantine.c.id.in_(ids))
+            found = list(await s.execute(stmt.order_by(m.quarantine.c.id)))
+        if not found:
+            return
+        rows = [Row(q.entity, q.ref, obj=q.payload) for q in found if q.entity in ctx.plans]
+        before = ctx.counts.received
+        await self.apply_page(ctx, rows, None, progress="quarantine")
+        ctx.counts.received = before
+
+    async def _balances(self, ctx: Context, contracts: Sequence[str]) -> None:
+        p = ctx.plans.get("balance")
+        if p is None or not contracts:
+            return
+        rows = await ctx.connector.balances(list(contracts))
+        key = ctx.names.fields["balance"]["contract"]
+        amount = ctx.names.fields["balance"]["balance"]
+        owed: dict[str, dict[str, Any]] = {c: {} for c in contracts}  # no row: owes nothing
+        for row in rows:
+            owed[str(row.get(key))] = row
+        records = []
+        for contract, row in owed.items():
+            data = {key: contract, amount: row.get(amount, 0)}
+            try:
+                records.append(decode(p, data))
+            except MappingError:
+                continue
+        async with self.host.db.session() as s:
+            result = await p.sink.apply(self.host, s, records)
+        log.info("balances of %d contracts: %d updated", len(records), result.updated)
+
+    async def retry(self, source: str, ids: Sequence[int]) -> Outcome:
+        """Apply quarantined records again now (from the quarantine page)."""
+        settings = self.source(source)
+        lock = RunLock(self.host, source)
+        await lock.acquire()
+        conn = await self.connector(source)
+        try:
+            run_id = await self._start(source, "retry")
+            ctx = Context(
+                source, settings, Names.of(settings), await self.plans(settings), conn, run_id, lock
+            )
+            try:
+                await self._retry_quarantine(ctx, ids)
+            except SourceError as exc:
+                await self._finish(ctx, "failed", str(exc))
+                return Outcome(run_id, "failed", ctx.counts, str(exc))
+            await self._finish(ctx, "succeeded", None)
+            return Outcome(run_id, "succeeded", ctx.counts)
+        finally:
+            await conn.aclose()
+            await lock.release()
+
+    async def dismiss(self, ids: Sequence[int]) -> int:
+        async with self.host.db.session() as s:
+            result = await s.execute(
+                update(m.quarantine)
+                .where(and_(m.quarantine.c.id.in_(ids), m.quarantine.c.state == "open"))
+                .values(state="dismissed", updated_at=self.host.clock.now())
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def integration(host: Host) -> SyncService:
+    """The one sync service of ``host``."""
+    svc = host.services.get("integration")
+    if svc is None:
+        svc = host.services["integration"] = SyncService(host)
+    assert isinstance(svc, SyncService)
+    return svc
+
+
+__all__ = ["Busy", "Outcome", "SyncError", "SyncService", "integration"]

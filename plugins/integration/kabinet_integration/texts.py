@@ -1,0 +1,62 @@
+"""Texts of the integration pages in Russian and English (``t.key`` in templates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LABELS: dict[str, tuple[str, str]] = {
+    "runs": ("Обмен с 1С", "Sync runs"),
+    "source": ("Источник", "Source"),
+    "mode": ("Режим", "Mode"),
+    "state": ("Состояние", "State"),
+    "started": ("Начат", "Started"),
+    "finished": ("Завершён", "Finished"),
+    "received": ("Получено", "Received"),
+    "applied": ("Применено", "Applied"),
+    "unchanged": ("Без изменений", "Unchanged"),
+    "quarantined": ("В карантине", "Quarantined"),
+    "error": ("Ошибка", "Error"),
+    "progress": ("Ход", "Progress"),
+    "run_now": ("Запустить обмен", "Run now"),
+    "full": ("Полная сверка", "Full reconciliation"),
+    "no_runs": ("Обменов ещё не было.", "No runs yet."),
+    "no_sources": (
+        "Источники не настроены ([integration.sources]).",
+        "No sources configured ([integration.sources]).",
+    ),
+    "quarantine": ("Карантин", "Quarantine"),
+    "entity": ("Сущность", "Entity"),
+    "ref": ("Идентификатор в 1С", "1C id"),
+    "reason": ("Причина", "Reason"),
+    "attempts": ("Попыток", "Attempts"),
+    "retry": ("Повторить", "Retry"),
+    "dismiss": ("Отклонить", "Dismiss"),
+    "filter": ("Показать", "Filter"),
+    "all": ("все", "all"),
+    "empty_quarantine": ("В карантине ничего нет.", "Nothing in quarantine."),
+    "outbound": ("Запросы клиентов в 1С", "Client requests to 1C"),
+    "no_outbound": ("Все запросы переданы.", "Every request went through."),
+    "files": ("Файлы, которые не удалось получить", "Files that could not be fetched"),
+    "payload": ("Данные", "Payload"),
+    "started_flash": ("Обмен запущен.", "The sync has started."),
+    "running": ("идёт", "running"),
+    "succeeded": ("успешно", "succeeded"),
+    "failed": ("ошибка", "failed"),
+    "interrupted": ("прерван", "interrupted"),
+    "open": ("открыт", "open"),
+    "dismissed": ("отклонён", "dismissed"),
+    "pending": ("ожидает", "pending"),
+}
+
+
+class Texts:
+    def __init__(self, lang: str) -> None:
+        self.i = 0 if lang == "ru" else 1
+
+    def __getattr__(self, key: str) -> str:
+        pair = LABELS.get(key)
+        return pair[self.i] if pair else key
+
+    def of(self, key: Any) -> str:
+        pair = LABELS.get(str(key))
+        return pair[self.i] if pair else str(key)
