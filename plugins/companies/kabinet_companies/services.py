@@ -40,6 +40,8 @@ COUNTERPARTIES = "companies.counterparties.manage"
 CONTACTS_VIEW = "companies.contacts.view"
 CONTACTS_MANAGE = "companies.contacts.manage"
 ASSIGN = "companies.managers.assign"
+COUNT_CAP = 1000
+"""Searches count matches up to this; ``total`` = COUNT_CAP + 1 means "more"."""
 STAFF_ROLES = frozenset({"user", "manager", "admin"})
 """Roles never given in an organization from the companies pages (staff-wide ones)."""
 
@@ -633,7 +635,10 @@ class CompaniesService:
         }
         order = orders.get(sort, [contact.c.full_name, contact.c.person_id])
         async with self.host.db.sessionmaker() as s:
-            total = await s.scalar(select(func.count()).select_from(query.subquery()))
+            # Counting every match of a short search costs more than the page itself:
+            # count up to COUNT_CAP + 1 ("more than 1,000" is what a person needs to know).
+            capped = query.with_only_columns(contact.c.person_id).limit(COUNT_CAP + 1)
+            total = await s.scalar(select(func.count()).select_from(capped.subquery()))
             rows = (await s.execute(query.order_by(*order).limit(limit).offset(offset))).all()
         ids = [r.person_id for r in rows]
         by_person = await self.memberships(ids, orgs)
