@@ -218,14 +218,22 @@ def order_filters(query: OrderQuery, counterparties: Sequence[int] | None) -> li
     if query.date_to is not None:
         conds.append(o.c.date < _start_of(query.date_to + dt.timedelta(days=1)))
     if query.origin:
-        conds.append(func.lower(o.c.origin).contains(query.origin.lower(), autoescape=True))
+        conds.append(_contains(o.c.origin, query.origin))
     if query.destination:
-        conds.append(
-            func.lower(o.c.destination).contains(query.destination.lower(), autoescape=True)
-        )
+        conds.append(_contains(o.c.destination, query.destination))
     if query.q:
         conds.append(o.c.search.contains(query.q.lower(), autoescape=True))
     return conds
+
+
+def _contains(column: Any, text: str) -> Any:
+    """Case-insensitive on PostgreSQL; SQLite's lower() knows only ASCII, so the text as
+    typed and capitalised (city names) match there too."""
+    variants = {text.lower(), text, text[:1].upper() + text[1:].lower()}
+    return or_(
+        func.lower(column).contains(text.lower(), autoescape=True),
+        *[column.contains(v, autoescape=True) for v in sorted(variants)],
+    )
 
 
 def _start_of(day: dt.date) -> dt.datetime:

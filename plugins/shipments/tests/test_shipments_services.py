@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from shipments_support import person
 from sqlalchemy import select
 
 from kabinet.clock import FrozenClock
@@ -19,7 +20,6 @@ from kabinet_shipments.registry import QueryError
 from kabinet_shipments.samples import ensure_counterparty, make_order
 from kabinet_shipments.services import NotFound, RequestRefused, file_key
 from kabinet_shipments.sinks import apply_contracts, apply_invoices, apply_orders
-from shipments_support import person
 
 pytestmark = pytest.mark.smoke
 _orgs = itertools.count(800_001)
@@ -129,7 +129,8 @@ async def test_registry_pages_sorts_filters_and_counts(host: Host) -> None:
             if not page.next:
                 break
             query = msgspec.structs.replace(query, after=page.next)
-        assert len(seen) == 60 and len({r.id for r in seen}) == 60
+        assert len(seen) == 60
+        assert len({r.id for r in seen}) == 60
         column = sort.lstrip("-")
         keys = [(getattr(r, column) or dt.date(1, 1, 1), r.id) for r in seen]
         assert keys == sorted(keys, reverse=sort.startswith("-"))
@@ -142,7 +143,8 @@ async def test_registry_pages_sorts_filters_and_counts(host: Host) -> None:
 
     query = svc.parse_orders({"status": "cancelled", "origin": "моск", "q": "металл"})
     page, _ = await svc.orders(client, query)
-    assert page.rows and all(
+    assert page.rows
+    assert all(
         r.status == "cancelled" and r.origin == "Москва" and r.cargo_name == "Металлопрокат"
         for r in page.rows
     )

@@ -73,8 +73,10 @@ async def test_the_registry_page_filters_sorts_and_swaps_the_table(web: Web) -> 
     session = await web.as_client(org)
     full = await web.get("/shipments/?sort=cost&size=25", session)
     assert full.status_code == 200
-    assert 'id="registry"' in full.text and "<form" in full.text
-    assert 'data-tab="all"' in full.text and ">30<" in full.text
+    assert 'id="registry"' in full.text
+    assert "<form" in full.text
+    assert 'data-tab="all"' in full.text
+    assert ">30<" in full.text
     assert full.text.count('href="/shipments/orders/') == 25
     assert 'rel="next"' in full.text
 
@@ -82,18 +84,23 @@ async def test_the_registry_page_filters_sorts_and_swaps_the_table(web: Web) -> 
         "/shipments/?sort=-cost", session, **{"HX-Request": "true", "HX-Target": "registry"}
     )
     assert partial.status_code == 200
-    assert "<html" not in partial.text and 'id="orders"' in partial.text
+    assert "<html" not in partial.text
+    assert 'id="orders"' in partial.text
 
     done = await web.get("/shipments/?status=done", session)
-    assert "Выполнена" in done.text and "Оформлена</span>" not in done.text
+    assert "Выполнена" in done.text
+    assert "Оформлена</span>" not in done.text
 
     bad = await web.get("/shipments/?sort=driver", session)
     assert bad.status_code == 400
 
     csv = await web.get("/shipments/orders.csv?status=done", session)
-    assert csv.status_code == 200 and csv.text.count("\n") >= 2 and "done" in csv.text
+    assert csv.status_code == 200
+    assert csv.text.count("\n") >= 2
+    assert "done" in csv.text
     xlsx = await web.get("/shipments/orders.xlsx", session)
-    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert xlsx.status_code == 200
+    assert xlsx.content[:2] == b"PK"
 
 
 async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Web) -> None:
@@ -102,12 +109,14 @@ async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Web
     session = await web.as_client(org)
     card = await web.get(f"/shipments/orders/{ids['order_id']}", session)
     assert card.status_code == 200
-    assert "Москва → Казань" in card.text and 'id="documents"' in card.text
+    assert "Москва → Казань" in card.text
+    assert 'id="documents"' in card.text
 
     file = await web.get(
         f"/shipments/orders/{ids['order_id']}/documents/{ids['document_id']}", session
     )
-    assert file.status_code == 200 and file.content.startswith(b"%PDF")
+    assert file.status_code == 200
+    assert file.content.startswith(b"%PDF")
     assert "tn.pdf" in file.headers["content-disposition"]
 
     sent = await web.post(
@@ -149,11 +158,13 @@ async def test_the_api_lists_orders_and_answers_problems(web: Web) -> None:
     listed = await web.get("/api/shipments/orders?size=25&sort=number", session)
     assert listed.status_code == 200
     body = listed.json()
-    assert len(body["items"]) == 12 and body["counts"]["all"] == 12
+    assert len(body["items"]) == 12
+    assert body["counts"]["all"] == 12
     numbers = [o["number"] for o in body["items"]]
     assert numbers == sorted(numbers)
     detail = await web.get(f"/api/shipments/orders/{body['items'][0]['id']}", session)
-    assert detail.status_code == 200 and "history" in detail.json()
+    assert detail.status_code == 200
+    assert "history" in detail.json()
 
     bad = await web.get("/api/shipments/orders?date_from=yesterday", session)
     assert bad.status_code == 400
@@ -161,7 +172,8 @@ async def test_the_api_lists_orders_and_answers_problems(web: Web) -> None:
     assert bad.json()["errors"][0]["field"] == "date_from"
 
     debt = await web.get("/api/shipments/debt", session)
-    assert debt.status_code == 200 and "overdue" in debt.json()
+    assert debt.status_code == 200
+    assert "overdue" in debt.json()
     schema = await web.get("/api/schema/openapi.json", session)
     assert schema.status_code == 200
     paths = schema.json()["paths"]
