@@ -300,3 +300,34 @@ async def test_invitations_expire_are_revoked_and_resent(
     links = [m["context"]["link"] for m in letters if m["to"] == "guest@example.test"]
     assert len(links) == 2
     assert await reg.by_token(links[-1].split("token=")[1]) is None  # revoked
+
+
+async def test_an_invited_person_sets_a_password_and_is_in_after_the_phone_code(
+    host: Host, svc: CompaniesService
+) -> None:
+    org_id, _, _ = await org_with_counterparty(svc, "ООО Зовущая")
+    reg = svc.registration
+    await reg.invite(
+        organization_id=org_id, email="invitee@example.test", full_name="Инна Приглашённая",
+        actor_id=None,
+    )  # fmt: skip
+    folder = Path(host.settings.var_dir) / "messages"
+    letters = [json.loads(p.read_text()) for p in folder.glob("*companies.invitation.json")]
+    link = next(m["context"]["link"] for m in letters if m["to"] == "invitee@example.test")
+    token = link.split("token=")[1]
+    with pytest.raises(FormErrors) as refused:
+        await reg.accept_invitation(token, phone="1", password="x", password2="y", agreed=True)
+    assert set(refused.value.errors) == {"phone", "password", "password2"}
+    account = await reg.accept_invitation(
+        token, phone="+79165550001", password="long-enough-2", password2="long-enough-2",
+        agreed=True,
+    )  # fmt: skip
+    assert account.email_confirmed
+    assert await reg.gate(account.id, account.version) == "confirm"
+    await reg.identity.check_code(account.id, "confirm_phone", _codes(host)["+79165550001"])
+    assert await reg.confirmed(account.id)
+    assert org_id in await host.access.organizations(
+        who(account.id), "companies.organizations.view"
+    )
+    assert (await reg.invitations(organization_id=org_id))[0].status == "accepted"
+    assert await reg.by_token(token) is None
