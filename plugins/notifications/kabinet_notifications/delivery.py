@@ -482,27 +482,24 @@ async def report(host: Host, channel: str, reports: Iterable[Any]) -> int:
     moved = 0
     async with host.db.session() as s:
         for r in reports:
-            row = (
-                (
-                    await s.execute(
-                        select(d.c.id, d.c.event, d.c.status).where(
-                            d.c.channel == channel, d.c.provider_id == r.provider_id
-                        )
+            rows = (
+                await s.execute(
+                    select(d.c.id, d.c.event).where(
+                        d.c.channel == channel,
+                        d.c.provider_id == r.provider_id,
+                        d.c.status == "sent",
                     )
                 )
-                .mappings()
-                .one_or_none()
-            )
-            if row is None or row["status"] != "sent":
-                continue
+            ).all()
             values: dict[str, Any] = {"status": r.verdict, "updated_at": now}
             if r.verdict == "delivered":
                 values["delivered_at"] = now
             else:
                 values["error"] = r.error
-            await s.execute(update(d).where(d.c.id == row["id"]).values(**values))
-            await stats.bump(s, host.db.dialect, now, [(row["event"], channel, r.verdict)])
-            moved += 1
+            for row_id, event in rows:
+                await s.execute(update(d).where(d.c.id == row_id).values(**values))
+                await stats.bump(s, host.db.dialect, now, [(event, channel, r.verdict)])
+                moved += 1
     return moved
 
 
