@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Router, get, post
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from kabinet.access import permission
@@ -313,7 +313,7 @@ async def post_request(
 
 
 @get("/requests", access=permission(VIEW))
-async def list_requests(request: Req, status: str = "") -> list[RequestOut]:
+async def list_requests(request: Req, status: FromQuery[str] = "") -> list[RequestOut]:
     """The caller's organizations' edit and cancel requests, newest first."""
     rows = await _svc(request).requests(principal_of(request.scope), status=status)
     return [_request_out(r) for r in rows]
