@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from fake_keycloak import FakeKeycloak
+from keycloak_support import keycloak_env
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.testing import drop_database, migrated_database
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fake_keycloak import ADMIN_PASSWORD, CLIENT_SECRET, FakeKeycloak
-
-
-def keycloak_env(fake: FakeKeycloak, **extra: str) -> dict[str, str]:
-    """Settings (as environment variables) pointing the portal at ``fake``."""
-    return {
-        "KABINET__KEYCLOAK__SERVER_URL": fake.url,
-        "KABINET__KEYCLOAK__REALM": fake.realm,
-        "KABINET__KEYCLOAK__CLIENT_ID": fake.client_id,
-        "KABINET__KEYCLOAK__CLIENT_SECRET": CLIENT_SECRET,
-        "KABINET__KEYCLOAK__ADMIN_USERNAME": fake.admin_username,
-        "KABINET__KEYCLOAK__ADMIN_PASSWORD": ADMIN_PASSWORD,
-        **extra,
-    }
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import keycloak_env
 from fake_keycloak import FakeKeycloak
 from jwcrypto import jwk
 from keycloak.pkce_utils import generate_code_verifier
+from keycloak_support import keycloak_env
 from sqlalchemy import func, select, update
 
 from kabinet.clock import FrozenClock

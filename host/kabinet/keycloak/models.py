@@ -9,7 +9,7 @@ to the Keycloak session it came from, so that logging out of one ends the other.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Column, DateTime, Integer, String, Table, Text
 
 from kabinet.db import plugin_metadata
 
@@ -32,13 +32,8 @@ session = Table(
     "keycloak_session",
     metadata,
     Column("key", String(64), primary_key=True, comment="identity's session key (a digest)"),
-    Column(
-        "account_id",
-        Integer,
-        ForeignKey("identity_account.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    # identity's account id; no foreign key across plugins' tables (as roles_grant).
+    Column("account_id", Integer, nullable=False, index=True),
     Column("subject", String(200), nullable=False, comment="Keycloak's user id (sub)"),
     Column("keycloak_session", String(200), nullable=False, comment="Keycloak's sid"),
     Column("refresh_token", Text, nullable=False),

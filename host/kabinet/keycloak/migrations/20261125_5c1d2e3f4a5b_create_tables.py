@@ -51,12 +51,6 @@ def upgrade() -> None:
         sa.Column("refresh_token", sa.Text(), nullable=False),
         sa.Column("id_token", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["identity_account.id"],
-            name=op.f("fk_keycloak_session_account_id_identity_account"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_keycloak_session")),
         comment="The Keycloak session behind each portal session started through Keycloak",
     )
