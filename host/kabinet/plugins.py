@@ -45,7 +45,9 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 BUILTINS: tuple[tuple[str, str], ...] = (
     ("host", "kabinet.builtin.host"),
     ("identity", "kabinet.identity.plugin"),
+    ("roles", "kabinet.roles.plugin"),
     ("shell", "kabinet.builtin.shell"),
+    ("keycloak", "kabinet.keycloak.plugin"),
 )
 """Built-in plugins: (name, module). Always enabled; registered like any other."""
 

@@ -71,9 +71,16 @@ class RouteSample:
 
     path: str
     """The route's path as the app shows it (``route.path``), e.g. ``/api/x/{item_id:int}``."""
-    make: Callable[[Host, int], Awaitable[SampleRequest]]
-    """Creates an object in the given organization; returns the request that addresses it."""
+    make: Callable[..., Awaitable[SampleRequest]]
+    """Creates an object in the given organization; returns the request that addresses it.
+
+    Called as ``make(host, organization)``, or ``make(host, organization, person_id)`` when
+    ``owned``."""
     methods: tuple[str, ...] = ("GET",)
+    owned: bool = False
+    """The object belongs to a person (their own API token, say), not only to an
+    organization: it is made for the permitted person of that organization, so anyone
+    else, another organization's holder included, must get 404."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +141,7 @@ class RouteMatrix:
         self.app = app
         self.client = client
         self._roles: dict[str, str] = {}
-        self._people: dict[tuple[str, int | None], str] = {}
+        self._people: dict[tuple[str, int | None], tuple[int, str]] = {}
         self._nobody: str | None = None
         self._csrf: str | None = None
         self.samples: dict[tuple[str, str], RouteSample] = {}
@@ -175,6 +182,9 @@ class RouteMatrix:
 
     async def holder(self, code: str, organization: int | None) -> str:
         """A signed-in person holding only ``code``, in ``organization`` (``None``: globally)."""
+        return (await self._holder(code, organization))[1]
+
+    async def _holder(self, code: str, organization: int | None) -> tuple[int, str]:
         key = (code, organization)
         if key not in self._people:
             roles = self.host.services["roles"]
@@ -194,7 +204,7 @@ class RouteMatrix:
                 self._roles[code] = role
             person = await self._person(code)
             await roles.grant(person, role, organization)
-            self._people[key] = await self._session(person)
+            self._people[key] = (person, await self._session(person))
         return self._people[key]
 
     async def csrf(self) -> str:
@@ -245,7 +255,12 @@ class RouteMatrix:
 
     async def _sample(self, route: Route, organization: int) -> SampleRequest | None:
         found = self.samples.get((route.path, route.method))
-        return None if found is None else await found.make(self.host, organization)
+        if found is None:
+            return None
+        if found.owned and isinstance(route.rule, Permission):
+            person, _ = await self._holder(route.rule.code, organization)
+            return await found.make(self.host, organization, person)
+        return await found.make(self.host, organization)
 
     # -- checks ---------------------------------------------------------------------------
 

@@ -157,3 +157,10 @@ async def demo_data(host: Host) -> None:
     from kabinet.identity.commands import demo_accounts, print_demo
 
     print_demo(await demo_accounts(host))
+
+
+@hookimpl
+def route_samples(host: Host) -> list[Any]:
+    from kabinet.identity.samples import SAMPLES
+
+    return list(SAMPLES)

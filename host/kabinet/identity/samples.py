@@ -1,0 +1,30 @@
+"""How the route matrix reaches identity's objects (the ``route_samples`` hook)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kabinet.access import Principal
+from kabinet.routematrix import RouteSample, SampleRequest
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+
+async def own_token(host: Host, organization: int, person_id: int) -> SampleRequest:
+    """A token of the permitted person in ``organization``: only they may revoke it."""
+    me = Principal(person_id=person_id, kind="person")
+    made = await host.services["identity"].create_token(
+        me, "matrix", ["identity.tokens.manage"], [organization]
+    )
+    return SampleRequest(params={"token_id": made.row.id})
+
+
+SAMPLES = (
+    RouteSample(
+        path="/identity/profile/tokens/{token_id:int}/revoke",
+        make=own_token,
+        methods=("POST",),
+        owned=True,
+    ),
+)
