@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
-from litestar.params import FromPath, JSONBody
 from litestar.exceptions import (
     NotAuthorizedException,
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.params import FromPath, JSONBody
 
 from kabinet.access import machine, public, signed_in
 from kabinet.pages import principal_of
@@ -39,7 +39,7 @@ class PushSubscription(msgspec.Struct):
 
     endpoint: str
     keys: PushKeys
-    expirationTime: int | None = None  # noqa: N815 - the browser's name
+    expirationTime: int | None = None
 
 
 class Unsubscribe(msgspec.Struct):

@@ -46,15 +46,18 @@ def stacked(
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{COLORS.get(name, "#999")}"><title>{escape(label)}: {escape(name)} {v}</title></rect>'
+                f'fill="{COLORS.get(name, "#999")}">'
+                f"<title>{escape(label)}: {escape(name)} {v}</title></rect>"
             )
         if totals[i] and n <= 48:
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" font-size="10" text-anchor="middle">{totals[i]}</text>'
+                f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" font-size="10" '
+                f'text-anchor="middle">{totals[i]}</text>'
             )
         if n <= 14 or i % max(n // 8, 1) == 0:
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height + 14}" font-size="10" text-anchor="middle">{escape(label)}</text>'
+                f'<text x="{x + bar / 2:.1f}" y="{height + 14}" font-size="10" '
+                f'text-anchor="middle">{escape(label)}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every value above is escaped or a number
@@ -66,7 +69,8 @@ def bars(values: Mapping[str, int], *, title: str, width: int = 640) -> Markup:
     peak = max(values.values() or [0]) or 1
     height = row * max(len(values), 1) + 4
     parts = [
-        f'<svg viewBox="0 0 {width} {height}" role="img" class="chart" aria-label="{escape(title)}">',
+        f'<svg viewBox="0 0 {width} {height}" role="img" class="chart" '
+        f'aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]
     for i, (name, v) in enumerate(values.items()):

@@ -6,7 +6,7 @@ import base64
 
 import click
 from cryptography.hazmat.primitives import serialization
-from py_vapid import Vapid02
+from py_vapid import Vapid02  # type: ignore[import-untyped]
 
 
 def b64url(data: bytes) -> str:

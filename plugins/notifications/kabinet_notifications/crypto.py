@@ -19,7 +19,7 @@ class Sealer:
     def __init__(self, secret: str) -> None:
         if not secret:
             # A portal without a secret key (a bare test) still never stores clear text.
-            secret = "kabinet-notifications-unset"
+            secret = "kabinet-notifications-unset"  # noqa: S105 - a fallback, not a credential
         try:
             self.fernet = Fernet(secret.encode())
         except ValueError:

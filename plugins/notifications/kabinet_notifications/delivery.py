@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ from kabinet_notifications.channels.folder import FolderChannel
 from kabinet_notifications.channels.push import PushChannel
 from kabinet_notifications.channels.sms import SmsChannel, SmsRu
 from kabinet_notifications.channels.telegram import TelegramApi, TelegramChannel
-from kabinet_notifications.render import ALWAYS, MASK, TemplateError, render_all
+from kabinet_notifications.render import MASK, TemplateError, render_all
 from kabinet_notifications.services import NotificationsService, TemplateView, service_of
 
 if TYPE_CHECKING:
@@ -257,7 +256,7 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
     fresh = [r for r in rows if r["key"] not in existing]
     for chunk in _chunks(fresh, 1000):
         await session.execute(insert_ignore(host.db.dialect), list(chunk))
-    counted = [(r["event"], r["channel"], r["status"]) for r in fresh]
+    counted = [(str(r["event"]), str(r["channel"]), str(r["status"])) for r in fresh]
     await stats.bump(session, host.db.dialect, now, counted)
     queued = list(
         (
@@ -319,15 +318,10 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
     d = m.delivery
     due = (d.c.next_attempt_at.is_(None)) | (d.c.next_attempt_at <= now)
     async with host.db.session() as s:
-        claimed = (
-            (
-                await s.execute(
-                    select(d).where(d.c.id.in_(ids), d.c.status == "queued", due).with_for_update()
-                )
-            )
-            .mappings()
-            .all()
+        result = await s.execute(
+            select(d).where(d.c.id.in_(ids), d.c.status == "queued", due).with_for_update()
         )
+        claimed: list[dict[str, Any]] = [dict(r) for r in result.mappings()]
         if claimed:
             await s.execute(
                 update(d)
@@ -335,8 +329,8 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
                 .values(attempts=d.c.attempts + 1, next_attempt_at=lease, updated_at=now)
             )
     by_channel: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in claimed:
-        by_channel[row["channel"]].append(row)
+    for claimed_row in claimed:
+        by_channel[claimed_row["channel"]].append(claimed_row)
     configs = await svc.channel_configs()
     outcomes: list[tuple[Mapping[str, Any], Outcome]] = []
     for channel, rows in by_channel.items():
@@ -407,7 +401,7 @@ async def apply(host: Host, outcomes: list[tuple[Mapping[str, Any], Outcome]]) -
     broken_chats: list[int] = []
     gone_subs: list[int] = []
     for row, o in outcomes:
-        status = o.verdict
+        status: str = o.verdict
         next_at = None
         sealed = row["sealed"]
         if status == "retry":

@@ -226,7 +226,7 @@ class NotificationsService:
                 .one_or_none()
             )
         if row is not None:
-            return _view(row)
+            return _view(dict(row))
         default = self.catalog.default(event, channel, language)
         return TemplateView(
             event=event,
@@ -248,7 +248,7 @@ class NotificationsService:
                     .order_by(t.c.version.desc())
                 )
             ).mappings()
-            return [_view(r) for r in rows]
+            return [_view(dict(r)) for r in rows]
 
     def validate(self, event: str, channel: str, parts: Mapping[str, str]) -> None:
         """Raise :class:`TemplateError` for the first part that cannot be saved."""

@@ -81,7 +81,7 @@ async def summary(
     first = hour_of(start)
     if daily:
         first = first.replace(hour=0)
-    buckets = []
+    buckets: list[dt.datetime] = []
     cursor = first
     while cursor < end and len(buckets) < 400:
         buckets.append(cursor)

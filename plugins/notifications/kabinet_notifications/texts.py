@@ -63,7 +63,10 @@ TEXT: dict[str, dict[str, str]] = {
         "nothing": "Ничего не найдено.",
         "all": "все",
         "my": "Мои уведомления",
-        "my_lead": "Выберите, какие уведомления и каким каналом вы получаете. Обязательные приходят всегда.",
+        "my_lead": (
+            "Выберите, какие уведомления и каким каналом вы получаете. "
+            "Обязательные приходят всегда."
+        ),
         "telegram": "Telegram",
         "telegram_linked": "Telegram подключён.",
         "telegram_broken": "Бот заблокирован — подключите Telegram заново.",
@@ -142,7 +145,9 @@ TEXT: dict[str, dict[str, str]] = {
         "nothing": "Nothing found.",
         "all": "all",
         "my": "My notifications",
-        "my_lead": "Choose which notifications you get on which channel. Mandatory ones always come.",
+        "my_lead": (
+            "Choose which notifications you get on which channel. Mandatory ones always come."
+        ),
         "telegram": "Telegram",
         "telegram_linked": "Telegram is linked.",
         "telegram_broken": "The bot was blocked: link Telegram again.",

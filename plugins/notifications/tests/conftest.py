@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from notif_support import DEPOT, forget_edits, make_host
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.testing import PluginFactory
-from notif_support import DEPOT, forget_edits, make_host
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import uuid
 import ssl
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -59,7 +59,9 @@ class SmsRuFake:
             return web.Response(status=503, text="busy")
         form = dict(await request.post())
         if form.get("api_id") != self.api_id:
-            return web.json_response({"status": "ERROR", "status_code": 200, "status_text": "Неправильный api_id"})
+            return web.json_response(
+                {"status": "ERROR", "status_code": 200, "status_text": "Неправильный api_id"}
+            )
         number = str(form["to"])
         if number.startswith("7999"):
             item = {"status": "ERROR", "status_code": 207, "status_text": "Нет маршрута"}
@@ -69,14 +71,13 @@ class SmsRuFake:
             self.states[sms_id] = 102
             self.sent_ids.append(sms_id)
             self.sent.append({k: str(v) for k, v in form.items()})
-        return web.json_response({"status": "OK", "status_code": 100, "sms": {number: item}, "balance": 41.5})
+        return web.json_response(
+            {"status": "OK", "status_code": 100, "sms": {number: item}, "balance": 41.5}
+        )
 
     async def status(self, request: web.Request) -> web.Response:
         ids = request.query["sms_id"].split(",")
-        out = {
-            i: {"status": "OK", "status_code": self.states.get(i, -1), "cost": 0.5}
-            for i in ids
-        }
+        out = {i: {"status": "OK", "status_code": self.states.get(i, -1), "cost": 0.5} for i in ids}
         return web.json_response({"status": "OK", "status_code": 100, "sms": out})
 
 
@@ -135,7 +136,9 @@ def b64url(data: bytes) -> str:
 class Subscriber:
     """A browser's side of a subscription: its P-256 key and auth secret."""
 
-    private: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    private: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
     auth: bytes = field(default_factory=lambda: __import__("os").urandom(16))
 
     @property
@@ -147,7 +150,9 @@ class Subscriber:
         )
 
     def decrypt(self, body: bytes) -> bytes:
-        return http_ece.decrypt(body, private_key=self.private, auth_secret=self.auth, version="aes128gcm")
+        return http_ece.decrypt(
+            body, private_key=self.private, auth_secret=self.auth, version="aes128gcm"
+        )
 
 
 @dataclass
@@ -164,14 +169,18 @@ class PushFake:
     async def push(self, request: web.Request) -> web.Response:
         sid = request.match_info["sid"]
         if sid in self.gone:
-            return web.json_response({"code": 410, "errno": 106, "error": "Gone", "message": "expired"}, status=410)
+            return web.json_response(
+                {"code": 410, "errno": 106, "error": "Gone", "message": "expired"}, status=410
+            )
         auth = request.headers.get("Authorization", "")
         if "TTL" not in request.headers or not auth.startswith("vapid t=") or ",k=" not in auth:
             return web.Response(status=400, text="missing TTL or VAPID")
         if request.headers.get("Content-Encoding") != "aes128gcm":
             return web.Response(status=400, text="encoding")
         payload = self.subscribers[sid].decrypt(await request.read())
-        self.received.append({"sid": sid, "payload": json.loads(payload), "ttl": request.headers["TTL"]})
+        self.received.append(
+            {"sid": sid, "payload": json.loads(payload), "ttl": request.headers["TTL"]}
+        )
         return web.Response(status=201, headers={"Location": f"/m/{len(self.received)}"})
 
 
@@ -192,14 +201,21 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
     return cert_path, key_path
 

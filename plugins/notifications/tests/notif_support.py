@@ -7,6 +7,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
@@ -14,7 +16,6 @@ from kabinet.jobs import EmbeddedJobs
 from kabinet.plugins import Candidate, entry_point_candidates
 from kabinet.testing import PluginFactory
 from kabinet_notifications import models as m
-from sqlalchemy import select
 
 DEPOT = """
     @hookimpl
@@ -43,19 +44,30 @@ DEPOT = """
                         channel="email", language="en", subject="Parcel {{ parcel }}",
                         body="{{ recipient_name }}, parcel {{ parcel }} arrived at {{ depot }}.",
                     ),
-                    DefaultTemplate(channel="sms", language="ru", body="Посылка {{ parcel }} прибыла"),
-                    DefaultTemplate(channel="telegram", language="ru", body="<b>{{ parcel }}</b> прибыла"),
                     DefaultTemplate(
-                        channel="push", language="ru", subject="Посылка", body="{{ parcel }} прибыла"
+                        channel="sms", language="ru", body="Посылка {{ parcel }} прибыла"
+                    ),
+                    DefaultTemplate(
+                        channel="telegram", language="ru", body="<b>{{ parcel }}</b> прибыла"
+                    ),
+                    DefaultTemplate(
+                        channel="push", language="ru", subject="Посылка",
+                        body="{{ parcel }} прибыла",
                     ),
                 ),
             ),
             NotificationType(
                 event="depot.report.ready",
                 title={"ru": "Отчёт готов", "en": "Report ready"},
-                recipients=Recipients(organization="organization_id", permission="depot.parcels.view"),
+                recipients=Recipients(
+                    organization="organization_id", permission="depot.parcels.view"
+                ),
                 variables={"report": "R-1"},
-                templates=(DefaultTemplate(channel="email", language="ru", subject="Отчёт", body="Отчёт {{ report }}"),),
+                templates=(
+                    DefaultTemplate(
+                        channel="email", language="ru", subject="Отчёт", body="Отчёт {{ report }}"
+                    ),
+                ),
             ),
         ]
 """

@@ -14,17 +14,25 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from notif_fakes import (
+    BotApiFake,
+    PushFake,
+    SmsRuFake,
+    Subscriber,
+    self_signed,
+    serve,
+    server_context,
+)
+from notif_support import deliveries, person, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet_notifications import delivery
-from kabinet_notifications.channels.email import SmtpChannel
 from kabinet_notifications.channels.base import Outgoing
+from kabinet_notifications.channels.email import SmtpChannel
 from kabinet_notifications.commands import vapid_keys
 from kabinet_notifications.crypto import derived
 from kabinet_notifications.services import Editor, service_of
-from notif_fakes import BotApiFake, PushFake, SmsRuFake, Subscriber, self_signed, serve, server_context
-from notif_support import deliveries, person, publish, run
 
 pytestmark = pytest.mark.smoke
 EVENT = "depot.parcel.arrived"
@@ -46,18 +54,22 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.peers: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
         self.peers.append(session.peer)
         return "250 OK"
 
 
-def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+def authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"mailer", b"s3cret")
     return AuthResult(success=ok)
 
 
-async def test_email_over_starttls_with_auth_arrives_as_multipart_on_one_connection(tmp_path: Path) -> None:
+async def test_email_over_starttls_with_auth_arrives_as_multipart_on_one_connection(
+    tmp_path: Path,
+) -> None:
     cert, key = self_signed(tmp_path)
     inbox = Inbox()
     import socket
@@ -90,17 +102,25 @@ async def test_email_over_starttls_with_auth_arrives_as_multipart_on_one_connect
         )
         batch = [
             Outgoing(
-                delivery_id=i, event=EVENT, to=f"p{i}@example.com", language="ru",
-                subject=f"Посылка {i}", body=f"Текст {i}", html=f"<p>HTML {i}</p>",
+                delivery_id=i,
+                event=EVENT,
+                to=f"p{i}@example.com",
+                language="ru",
+                subject=f"Посылка {i}",
+                body=f"Текст {i}",
+                html=f"<p>HTML {i}</p>",
             )
             for i in range(3)
         ]
         outcomes = await channel.send_batch(batch)
         assert [o.verdict for o in outcomes] == ["sent"] * 3
-        assert len(inbox.messages) == 3 and len(set(inbox.peers)) == 1  # one connection
+        assert len(inbox.messages) == 3
+        assert len(set(inbox.peers)) == 1
         first = inbox.messages[0]
-        assert first["To"] == "p0@example.com" and first["Subject"] == "Посылка 0"
-        assert "Кабинет" in str(first["From"]) and first.get_content_type() == "multipart/alternative"
+        assert first["To"] == "p0@example.com"
+        assert first["Subject"] == "Посылка 0"
+        assert "Кабинет" in str(first["From"])
+        assert first.get_content_type() == "multipart/alternative"
         assert first.get_body(("plain",)).get_content().strip() == "Текст 0"  # type: ignore[union-attr]
         assert first.get_body(("html",)).get_content().strip() == "<p>HTML 0</p>"  # type: ignore[union-attr]
         assert outcomes[0].provider_id == first["Message-ID"]
@@ -115,7 +135,8 @@ async def test_smtp_down_is_retried_with_backoff(host: Host, clock: FrozenClock)
     await run(host)
     [row] = await deliveries(host, person_id=ivan.id)
     assert (row["status"], row["attempts"]) == ("queued", 1)
-    assert "connection" in row["error"] and row["next_attempt_at"] is not None
+    assert "connection" in row["error"]
+    assert row["next_attempt_at"] is not None
 
 
 # -- SMS.ru ---------------------------------------------------------------------------------
@@ -132,15 +153,18 @@ async def test_sms_send_status_poll_errors_and_retries(host: Host, clock: Frozen
         await run(host)
         [ok] = await deliveries(host, person_id=ivan.id)
         [bad] = await deliveries(host, person_id=nowhere.id)
-        assert fake.sent[0]["to"] == "79161112233" and fake.sent[0]["from"] == "Kabinet"
-        assert fake.sent[0]["msg"] == "Посылка S-1 прибыла" and fake.sent[0]["json"] == "1"
+        assert fake.sent[0]["to"] == "79161112233"
+        assert fake.sent[0]["from"] == "Kabinet"
+        assert fake.sent[0]["msg"] == "Посылка S-1 прибыла"
+        assert fake.sent[0]["json"] == "1"
         assert (ok["status"], ok["provider_id"]) == ("sent", fake.sent_ids[0])
         assert (bad["status"], bad["attempts"]) == ("failed", 1)  # 207: no retry
         assert "207" in bad["error"]
         fake.states[ok["provider_id"]] = 103
         assert await delivery.poll_sms(host) == 1
         [ok] = await deliveries(host, person_id=ivan.id)
-        assert ok["status"] == "delivered" and ok["delivered_at"] is not None
+        assert ok["status"] == "delivered"
+        assert ok["delivered_at"] is not None
 
         fake.fail_http = 1
         again = await person(host, phone="+79161114455")
@@ -165,9 +189,14 @@ async def test_sms_delivery_callback_answers_100_and_moves_the_delivery(host: Ho
         await run(host)
         [row] = await deliveries(host, person_id=ivan.id)
         app = await build_app(host)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
             secret = derived(host, "sms-callback")
-            data = {"data[0]": f"sms_status\n{row['provider_id']}\n103\n1735700000", "data[1]": "junk"}
+            data = {
+                "data[0]": f"sms_status\n{row['provider_id']}\n103\n1735700000",
+                "data[1]": "junk",
+            }
             wrong = await c.post("/api/notifications/sms/callback/nope", data=data)
             assert wrong.status_code == 403
             answer = await c.post(f"/api/notifications/sms/callback/{secret}", data=data)
@@ -179,32 +208,56 @@ async def test_sms_delivery_callback_answers_100_and_moves_the_delivery(host: Ho
 # -- Telegram -------------------------------------------------------------------------------
 
 
-async def test_telegram_link_by_deep_link_then_send_blocked_and_rate_limited(host: Host, clock: FrozenClock) -> None:
+async def test_telegram_link_by_deep_link_then_send_blocked_and_rate_limited(
+    host: Host, clock: FrozenClock
+) -> None:
     from kabinet.web import build_app
 
     fake = BotApiFake()
     svc = await service_of(host)
     async with serve(fake.app()) as url:
-        await only(host, "telegram", telegram_token=fake.token, telegram_api_url=url, telegram_webhook_secret="hook-secret")
+        await only(
+            host,
+            "telegram",
+            telegram_token=fake.token,
+            telegram_api_url=url,
+            telegram_webhook_secret="hook-secret",
+        )
         people = [await person(host, full_name=f"T{i}") for i in range(3)]
         app = await build_app(host)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
             for chat, p in zip((5001, 5002, 5003), people, strict=True):
                 token = await svc.telegram_link_token(p.id)
                 update = {
                     "update_id": chat,
                     "message": {
-                        "message_id": 5, "from": {"id": chat, "is_bot": False, "first_name": "I"},
-                        "chat": {"id": chat, "type": "private"}, "date": 1735700000,
+                        "message_id": 5,
+                        "from": {"id": chat, "is_bot": False, "first_name": "I"},
+                        "chat": {"id": chat, "type": "private"},
+                        "date": 1735700000,
                         "text": f"/start {token}",
                         "entities": [{"offset": 0, "length": 6, "type": "bot_command"}],
                     },
                 }
-                forged = await c.post("/api/notifications/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "x"})
+                forged = await c.post(
+                    "/api/notifications/telegram/webhook",
+                    json=update,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": "x"},
+                )
                 assert forged.status_code == 403
-                ok = await c.post("/api/notifications/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"})
+                ok = await c.post(
+                    "/api/notifications/telegram/webhook",
+                    json=update,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"},
+                )
                 assert ok.json() == {"ok": True, "linked": True}
-                reused = await c.post("/api/notifications/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"})
+                reused = await c.post(
+                    "/api/notifications/telegram/webhook",
+                    json=update,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"},
+                )
                 assert reused.json()["linked"] is False  # one-time
         fake.blocked.add(5002)
         fake.limited.add(5003)
@@ -212,9 +265,12 @@ async def test_telegram_link_by_deep_link_then_send_blocked_and_rate_limited(hos
             await publish(host, EVENT, {"account_id": p.id, "parcel": "<T>", "depot": "D"})
         await run(host)
         sent, blocked, limited = [(await deliveries(host, person_id=p.id))[0] for p in people]
-        assert sent["status"] == "sent" and fake.sent[0]["parse_mode"] == "HTML"
-        assert fake.sent[0]["text"] == "<b>&lt;T&gt;</b> прибыла" and fake.sent[0]["chat_id"] == 5001
-        assert blocked["status"] == "failed" and "blocked" in blocked["error"]
+        assert sent["status"] == "sent"
+        assert fake.sent[0]["parse_mode"] == "HTML"
+        assert fake.sent[0]["text"] == "<b>&lt;T&gt;</b> прибыла"
+        assert fake.sent[0]["chat_id"] == 5001
+        assert blocked["status"] == "failed"
+        assert "blocked" in blocked["error"]
         assert await svc.telegram_state(people[1].id) == "broken"
         assert limited["status"] == "queued"
         wait = limited["next_attempt_at"].replace(tzinfo=dt.UTC) - host.clock.now()
@@ -224,24 +280,46 @@ async def test_telegram_link_by_deep_link_then_send_blocked_and_rate_limited(hos
 # -- web push -------------------------------------------------------------------------------
 
 
-async def test_push_payload_is_decrypted_by_the_subscriber_and_a_gone_subscription_is_deleted(host: Host) -> None:
+async def test_push_payload_is_decrypted_by_the_subscriber_and_a_gone_subscription_is_deleted(
+    host: Host,
+) -> None:
     fake = PushFake()
     public, private = vapid_keys()
     svc = await service_of(host)
     async with serve(fake.app()) as url:
-        await only(host, "push", vapid_public_key=public, vapid_private_key=private, vapid_subject="mailto:ops@example.com")
+        await only(
+            host,
+            "push",
+            vapid_public_key=public,
+            vapid_private_key=private,
+            vapid_subject="mailto:ops@example.com",
+        )
         ivan = await person(host)
         phone, old = Subscriber(), Subscriber()
         fake.subscribers.update({"phone": phone, "old": old})
         fake.gone.add("old")
-        await svc.subscribe(ivan.id, f"{url}/push/phone", phone.p256dh, __import__("base64").urlsafe_b64encode(phone.auth).rstrip(b"=").decode())
-        await svc.subscribe(ivan.id, f"{url}/push/old", old.p256dh, __import__("base64").urlsafe_b64encode(old.auth).rstrip(b"=").decode())
+        await svc.subscribe(
+            ivan.id,
+            f"{url}/push/phone",
+            phone.p256dh,
+            __import__("base64").urlsafe_b64encode(phone.auth).rstrip(b"=").decode(),
+        )
+        await svc.subscribe(
+            ivan.id,
+            f"{url}/push/old",
+            old.p256dh,
+            __import__("base64").urlsafe_b64encode(old.auth).rstrip(b"=").decode(),
+        )
         await publish(host, EVENT, {"account_id": ivan.id, "parcel": "W-1", "depot": "D"})
         await run(host)
         [row] = await deliveries(host, person_id=ivan.id)
         assert row["status"] == "sent"
         assert fake.received == [
-            {"sid": "phone", "payload": {"title": "Посылка", "body": "W-1 прибыла", "url": "/"}, "ttl": "86400"}
+            {
+                "sid": "phone",
+                "payload": {"title": "Посылка", "body": "W-1 прибыла", "url": "/"},
+                "ttl": "86400",
+            }
         ]
         assert await svc.subscriptions_of(ivan.id) == 1  # the 410 one is gone
 
@@ -252,6 +330,7 @@ async def test_the_vapid_command_prints_a_usable_pair() -> None:
     from kabinet_notifications.commands import group
 
     result = CliRunner().invoke(group, ["vapid-keys"])
-    assert result.exit_code == 0 and "vapid_public_key" in result.output
+    assert result.exit_code == 0
+    assert "vapid_public_key" in result.output
     lines = dict(line.split(" = ") for line in result.output.splitlines()[1:])
     assert len(json.loads(lines["vapid_public_key"])) == 87  # 65 bytes, b64url

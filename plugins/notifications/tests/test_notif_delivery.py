@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from notif_support import deliveries, folder, person, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet_notifications.services import Editor, service_of
-from notif_support import deliveries, folder, person, publish, run
 
 pytestmark = pytest.mark.smoke
 
@@ -29,8 +29,8 @@ async def test_an_event_sends_its_notification_to_the_person_on_each_channel(hos
 
 
 async def test_a_redelivered_event_sends_nothing_twice(host: Host) -> None:
-    from kabinet_notifications.delivery import dispatch
     from kabinet.events import Event
+    from kabinet_notifications.delivery import dispatch
 
     ivan = await person(host)
     event_id = await publish(
@@ -80,7 +80,8 @@ async def test_a_deactivated_notification_or_channel_sends_nothing_there(host: H
     await run(host)
     assert len(await deliveries(host, person_id=ivan.id)) == 1
     view = await svc.notification("depot.parcel.arrived")
-    assert view.updated_by_name == "Staff" and not view.active
+    assert view.updated_by_name == "Staff"
+    assert not view.active
 
 
 async def test_people_holding_a_permission_in_the_organization_receive_it(
@@ -105,5 +106,6 @@ async def test_people_holding_a_permission_in_the_organization_receive_it(
     await run(host)
     rows = await deliveries(host, event="depot.report.ready")
     got = {r["person_id"] for r in rows if r["organization_id"] == 5501}
-    assert {a.id, b.id} <= got and outsider.id not in got
+    assert {a.id, b.id} <= got
+    assert outsider.id not in got
     assert {r["body"] for r in rows if r["person_id"] in (a.id, b.id)} == {"Отчёт R-9"}

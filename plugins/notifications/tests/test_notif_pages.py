@@ -9,17 +9,11 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
-
-from kabinet.clock import FrozenClock
-from kabinet.host import Host
-from kabinet.testing import PluginFactory
-from kabinet.web import build_app
-from kabinet_notifications.services import service_of
 from notif_support import (
     DEPOT,
     csrf_of,
-    forget_edits,
     deliveries,
+    forget_edits,
     make_host,
     person,
     publish,
@@ -27,6 +21,12 @@ from notif_support import (
     sign_in,
     staff,
 )
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.testing import PluginFactory
+from kabinet.web import build_app
+from kabinet_notifications.services import service_of
 
 pytestmark = pytest.mark.smoke
 EVENT = "depot.parcel.arrived"
@@ -57,7 +57,8 @@ async def test_staff_edit_a_template_see_an_error_with_its_line_preview_and_roll
     admin = await staff(host)
     await sign_in(client, admin.email)
     listing = await client.get("/notifications/")
-    assert listing.status_code == 200 and EVENT in listing.text
+    assert listing.status_code == 200
+    assert EVENT in listing.text
     url = f"/notifications/n/{EVENT}/sms/ru"
     editor = await client.get(url)
     assert "Посылка P-1 прибыла" in editor.text  # the preview with sample values
@@ -71,7 +72,8 @@ async def test_staff_edit_a_template_see_an_error_with_its_line_preview_and_roll
         },
     )
     assert bad.status_code == 400
-    assert re.search(r"(строка|line) 2", bad.text) and "secret_sauce" in bad.text
+    assert re.search(r"(строка|line) 2", bad.text)
+    assert "secret_sauce" in bad.text
     svc = await service_of(host)
     assert (await svc.template(EVENT, "sms", "ru")).version == 0  # never saved
     preview = await client.post(
@@ -134,22 +136,26 @@ async def test_channel_settings_are_stored_encrypted_and_shown_masked(
     )
     assert response.status_code == 303
     page = await client.get("/notifications/channels")
-    assert "SECRET-TOKEN" not in page.text and "••••ALUE" in page.text
-    from kabinet_notifications import models as m
+    assert "SECRET-TOKEN" not in page.text
+    assert "••••ALUE" in page.text
     from sqlalchemy import select
+
+    from kabinet_notifications import models as m
 
     async with host.db.sessionmaker() as s:
         sealed = await s.scalar(
             select(m.channel_config.c.sealed).where(m.channel_config.c.channel == "telegram")
         )
-    assert sealed and "SECRET" not in sealed
+    assert sealed
+    assert "SECRET" not in sealed
     configs = await (await service_of(host)).channel_configs()
     assert configs["telegram"]["telegram_token"] == "123456:SECRET-TOKEN-VALUE"
     assert configs["telegram"]["transport"] == "provider"
     bad = await client.post(
         "/notifications/channels/email", data={"csrf_token": csrf_of(client), "smtp_port": "abc"}
     )
-    assert bad.status_code == 400 and "smtp_port" in bad.text
+    assert bad.status_code == 400
+    assert "smtp_port" in bad.text
 
 
 async def test_statistics_and_undelivered_with_resend_through_another_channel(
@@ -166,9 +172,11 @@ async def test_statistics_and_undelivered_with_resend_through_another_channel(
     skipped = [d for d in await deliveries(host, person_id=ivan.id) if d["status"] == "skipped"]
     assert [d["channel"] for d in skipped] == ["email"]
     stats = await client.get("/notifications/stats")
-    assert stats.status_code == 200 and "<svg" in stats.text
+    assert stats.status_code == 200
+    assert "<svg" in stats.text
     failed = await client.get("/notifications/failed", params={"event": EVENT, "status": "skipped"})
-    assert failed.status_code == 200 and ivan.email[:2] in failed.text
+    assert failed.status_code == 200
+    assert ivan.email[:2] in failed.text
     resent = await client.post(
         "/notifications/failed/resend",
         data={
@@ -196,11 +204,13 @@ async def test_a_person_chooses_channels_on_their_page(web: tuple[Host, Any]) ->
     ivan = await person(host, password=PASSWORD, phone="+79160005566")
     await sign_in(client, ivan.email)
     page = await client.get("/notifications/me")
-    assert page.status_code == 200 and f"{EVENT}:sms" in page.text
+    assert page.status_code == 200
+    assert f"{EVENT}:sms" in page.text
     await client.post(
         "/notifications/me", data={"csrf_token": csrf_of(client), "p": [f"{EVENT}:email"]}
     )
     prefs = await (await service_of(host)).preferences(ivan.id)
-    assert prefs[(EVENT, "sms")] is False and prefs[(EVENT, "email")] is True
+    assert prefs[(EVENT, "sms")] is False
+    assert prefs[(EVENT, "email")] is True
     staff_page = await client.get("/notifications/")
     assert staff_page.status_code == 403

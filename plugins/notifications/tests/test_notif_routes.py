@@ -7,12 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from notif_support import DEPOT, make_host
 
 from kabinet.clock import FrozenClock
 from kabinet.routematrix import RouteMatrix, routes_of
 from kabinet.testing import PluginFactory
 from kabinet.web import build_app
-from notif_support import DEPOT, make_host
 
 pytestmark = pytest.mark.smoke
 

@@ -41,7 +41,7 @@ class SmtpChannel:
             hostname=c["smtp_host"],
             port=int(c.get("smtp_port") or (465 if security == "tls" else 587)),
             use_tls=security == "tls",
-            start_tls=True if security == "starttls" else False,
+            start_tls=security == "starttls",
             username=c.get("smtp_username") or None,
             password=c.get("smtp_password") or None,
             timeout=float(c.get("smtp_timeout") or 30),

@@ -48,7 +48,7 @@ class PushChannel:
                 )
                 sent += 1
             except WebPushException as exc:
-                status = exc.response.status if exc.response is not None else 0  # type: ignore[union-attr]
+                status = exc.response.status if exc.response is not None else 0
                 if status in (404, 410):
                     gone.append(sub["id"])
                 elif status == 429 or status >= 500:
@@ -56,7 +56,7 @@ class PushChannel:
                         exc.response.headers.get("Retry-After")
                         if exc.response is not None
                         else None
-                    )  # type: ignore[union-attr]
+                    )
                     retry_after = float(header) if header and header.isdigit() else None
                     errors.append(f"retry:{status}")
                 else:
