@@ -436,6 +436,96 @@ async def _filter_value(session: AsyncSession, field: FieldDef, flt: Filter) -> 
     return value
 
 
+async def statements(
+    session: AsyncSession,
+    found: TypeInfo,
+    query: Query,
+    *,
+    published_only: bool,
+) -> tuple[Select[Any], Select[Any]]:
+    """The page query (ids with the total in a window) and the bare count query.
+
+    The filters on one field share one join of its value table; the first filter's table
+    drives the query (its (field, value) index finds the candidates), so the entry row
+    is joined only when "published" or the search text is asked for.
+    """
+    e = models.entry
+    errors: dict[str, FieldError] = {}
+    by_field: dict[str, list[tuple[int, Filter]]] = defaultdict(list)
+    absent: list[ColumnElement[bool]] = []
+    for index, flt in enumerate(query.filters):
+        field = found.field(flt.field)
+        if field is None:
+            errors[f"filters.{index}.{flt.field}"] = FieldError("unknown_field", code=flt.field)
+        elif flt.op in ("empty", "filled"):
+            table = kinds.TABLES[field.kind]
+            has = exists().where(table.c.entry_id == e.c.id, table.c.field_id == field.id)
+            absent.append(~has if flt.op == "empty" else has)
+        else:
+            by_field[field.code].append((index, flt))
+    joins: list[tuple[Any, ColumnElement[bool]]] = []
+    for code, items in by_field.items():
+        field = found.field(code)
+        assert field is not None
+        alias = kinds.TABLES[field.kind].alias()
+        conditions: list[ColumnElement[bool]] = [alias.c.field_id == field.id]
+        for index, flt in items:
+            try:
+                value = await _filter_value(session, field, flt)
+            except FieldError as exc:
+                errors[f"filters.{index}.{flt.field}"] = exc
+                continue
+            if flt.op == "contains":
+                conditions.append(func.lower(alias.c.value).contains(value, autoescape=True))
+            else:
+                conditions.append(_COMPARE[flt.op](alias.c.value, value))
+        joins.append((alias, and_(*conditions)))
+    sort_field = None
+    if query.sort:
+        sort_field = found.field(query.sort.lstrip("-"))
+        if sort_field is None:
+            errors["sort"] = FieldError("unknown_field", code=query.sort.lstrip("-"))
+    if errors:
+        raise Invalid(errors)
+    need_entry = published_only or bool(query.search.strip()) or bool(absent) or not joins
+    if joins:
+        driver, condition = joins[0]
+        id_col = driver.c.entry_id
+        stmt: Select[Any] = select(id_col).select_from(driver).where(condition)
+        for alias, condition in joins[1:]:
+            stmt = stmt.join(alias, and_(alias.c.entry_id == id_col, condition))
+        if need_entry:
+            stmt = stmt.join(e, e.c.id == id_col)
+    else:
+        id_col = e.c.id
+        stmt = select(id_col).where(e.c.type_id == found.id)
+    if published_only:
+        stmt = stmt.where(e.c.published.is_(True))
+    for condition in absent:
+        stmt = stmt.where(condition)
+    if query.search.strip():
+        stmt = stmt.where(e.c.search.contains(query.search.strip().lower(), autoescape=True))
+    counted = stmt
+    order: list[Any] = []
+    if sort_field is not None and query.sort:
+        alias = kinds.TABLES[sort_field.kind].alias()
+        stmt = stmt.outerjoin(
+            alias, and_(alias.c.entry_id == id_col, alias.c.field_id == sort_field.id)
+        )
+        column = alias.c.value.desc() if query.sort.startswith("-") else alias.c.value.asc()
+        order.append(column.nulls_last())
+    order.append(id_col.asc() if query.sort else id_col.desc())
+    per_page = max(1, min(query.per_page, 500))
+    page = max(1, query.page)
+    return (
+        stmt.add_columns(func.count().over().label("total"))
+        .order_by(*order)
+        .limit(per_page)
+        .offset((page - 1) * per_page),
+        counted,
+    )
+
+
 async def select_ids(
     session: AsyncSession,
     found: TypeInfo,
@@ -443,61 +533,13 @@ async def select_ids(
     *,
     published_only: bool,
 ) -> tuple[list[int], int]:
-    """The page of entry ids matching ``query`` and the total count."""
-    e = models.entry
-    stmt: Select[Any] = select(e.c.id).where(e.c.type_id == found.id)
-    if published_only:
-        stmt = stmt.where(e.c.published.is_(True))
-    errors: dict[str, FieldError] = {}
-    for index, flt in enumerate(query.filters):
-        field = found.field(flt.field)
-        key = f"filters.{index}.{flt.field}"
-        if field is None:
-            errors[key] = FieldError("unknown_field", code=flt.field)
-            continue
-        table = kinds.TABLES[field.kind]
-        if flt.op in ("empty", "filled"):
-            has = exists().where(table.c.entry_id == e.c.id, table.c.field_id == field.id)
-            stmt = stmt.where(~has if flt.op == "empty" else has)
-            continue
-        try:
-            value = await _filter_value(session, field, flt)
-        except FieldError as exc:
-            errors[key] = exc
-            continue
-        alias = table.alias()
-        if flt.op == "contains":
-            condition = func.lower(alias.c.value).contains(value, autoescape=True)
-        else:
-            condition = _COMPARE[flt.op](alias.c.value, value)
-        stmt = stmt.join(
-            alias, and_(alias.c.entry_id == e.c.id, alias.c.field_id == field.id, condition)
-        )
-    if query.search.strip():
-        stmt = stmt.where(e.c.search.contains(query.search.strip().lower(), autoescape=True))
-    order: list[Any] = []
-    if query.sort:
-        code = query.sort.lstrip("-")
-        field = found.field(code)
-        if field is None:
-            errors["sort"] = FieldError("unknown_field", code=code)
-        else:
-            alias = kinds.TABLES[field.kind].alias()
-            stmt = stmt.outerjoin(
-                alias, and_(alias.c.entry_id == e.c.id, alias.c.field_id == field.id)
-            )
-            column = alias.c.value.desc() if query.sort.startswith("-") else alias.c.value.asc()
-            order.append(column.nulls_last())
-    if errors:
-        raise Invalid(errors)
-    order.append(e.c.id.desc() if not query.sort else e.c.id.asc())
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    per_page = max(1, min(query.per_page, 500))
-    page = max(1, query.page)
-    ids = list(
-        await session.scalars(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page))
-    )
-    return ids, int(total or 0)
+    """The page of entry ids matching ``query`` and the total count, in one statement."""
+    stmt, counted = await statements(session, found, query, published_only=published_only)
+    rows = (await session.execute(stmt)).all()
+    if rows:
+        return [int(r[0]) for r in rows], int(rows[0].total)
+    total = await session.scalar(select(func.count()).select_from(counted.subquery()))
+    return [], int(total or 0)
 
 
 async def load_entries(

@@ -20,5 +20,5 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def dictionaries_types(host: Host) -> list[TypeSpec | Mapping[str, Any]]:  # type: ignore[empty-body]
+def dictionaries_types(host: Host) -> list[TypeSpec | Mapping[str, Any]]:  # type: ignore[empty-body,unused-ignore]
     """Called at start-up; returns the dictionaries the app reads, created when missing."""

@@ -175,6 +175,14 @@ def _value_table(name: str, value: Column[Any], *, indexed: bool = True) -> Tabl
         Index(
             f"ix_dictionaries_value_{name}_field", table.c.field_id, table.c.value, table.c.entry_id
         )
+        # Sorting joins each candidate's value by (entry, field): with the value included
+        # PostgreSQL reads it from the index alone (SQLite ignores INCLUDE).
+        Index(
+            f"ix_dictionaries_value_{name}_sort",
+            table.c.entry_id,
+            table.c.field_id,
+            postgresql_include=["value"],
+        )
     return table
 
 

@@ -295,10 +295,10 @@ class Dictionaries:
     ) -> EntryPage:
         """A page of entries matching ``query``; clients see published entries only."""
         query = query or Query(per_page=self.settings.page_size)
-        found = await self.get_type(code)
-        scope = await self._scope(principal, found)
         renderer = store.Renderer(language, timezone)
-        async with self._session() as session:
+        async with self._session() as session:  # one transaction: the type, ids, values
+            found = await structure.load_type(session, code)
+            scope = await self._scope(principal, found)
             ids, total = await store.select_ids(
                 session, found, query, published_only=scope == "published"
             )

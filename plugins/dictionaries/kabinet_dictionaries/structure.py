@@ -96,8 +96,11 @@ def _field_info(row: Any, codes: dict[int, str]) -> FieldDef:
     )
 
 
-async def _codes(session: AsyncSession) -> dict[int, str]:
-    rows = await session.execute(select(models.dictionary_type.c.id, models.dictionary_type.c.code))
+async def _codes(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    t = models.dictionary_type
+    rows = await session.execute(select(t.c.id, t.c.code).where(t.c.id.in_(sorted(ids))))
     return {r.id: r.code for r in rows}
 
 
@@ -110,13 +113,16 @@ async def list_types(session: AsyncSession, ids: Iterable[int] | None = None) ->
     if not rows:
         return []
     type_ids = [r.id for r in rows]
-    codes = await _codes(session)
     fields: dict[int, list[FieldDef]] = {i: [] for i in type_ids}
-    for f in await session.execute(
-        select(models.field)
-        .where(models.field.c.type_id.in_(type_ids))
-        .order_by(models.field.c.position, models.field.c.id)
-    ):
+    field_rows = (
+        await session.execute(
+            select(models.field)
+            .where(models.field.c.type_id.in_(type_ids))
+            .order_by(models.field.c.position, models.field.c.id)
+        )
+    ).all()
+    codes = await _codes(session, {f.ref_type_id for f in field_rows if f.ref_type_id})
+    for f in field_rows:
         fields[f.type_id].append(_field_info(f, codes))
     orgs: dict[int, list[int]] = {i: [] for i in type_ids}
     for o in await session.execute(
