@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
-
-from kabinet_companies.models import counterparty, organization
+from kabinet.identity.services import identity_service
+from kabinet_companies.services import SYSTEM, companies
+from kabinet_companies.validation import make_inn
 from kabinet_shipments.records import (
     BalanceRecord,
     ContractRecord,
@@ -352,81 +352,64 @@ def changed(orders: Sequence[OrderRecord], seed: int = 11) -> Iterator[OrderReco
 # -- the demo ----------------------------------------------------------------------------------
 
 DEMO_COMPANIES = (
-    # organization id, name, inn, counterparties (external id, name, inn)
-    (
-        1,
-        "ООО «Северный Ветер»",
-        "7701234567",
-        (
-            ("demo-cp-1", "ООО «Северный Ветер»", "7701234567"),
-            ("demo-cp-2", "ООО «Северный Ветер — Логистика»", "7701234575"),
-        ),
-    ),
-    (
-        2,
-        "АО «Уральская Сталь»",
-        "6601234560",
-        (("demo-cp-3", "АО «Уральская Сталь»", "6601234560"),),
-    ),
-    (
-        3,
-        "ООО «Волжские Продукты»",
-        "6301234561",
-        (("demo-cp-4", "ООО «Волжские Продукты»", "6301234561"),),
-    ),
-)
+    # organization name, counterparties (external id, name); ИНН made by make_inn
+    ("ООО «Северный Ветер»", (("demo-cp-1", "ООО «Северный Ветер»"),
+                             ("demo-cp-2", "ООО «Северный Ветер — Логистика»"))),
+    ("АО «Уральская Сталь»", (("demo-cp-3", "АО «Уральская Сталь»"),)),
+    ("ООО «Волжские Продукты»", (("demo-cp-4", "ООО «Волжские Продукты»"),)),
+)  # fmt: skip
+CLIENT = ("Дмитрий Грузов", "dmitry@demo.test", "+79160000301")
+PASSWORD = "demo-password-1"  # noqa: S105 - printed for the demo, like the other apps'
+
+
+async def linked_counterparties(host: Host) -> list[tuple[str, int]]:
+    """The demo counterparties attached to an organization: (external id, organization)."""
+    page = await companies(host).counterparties(SYSTEM, limit=1000)
+    return sorted(
+        (c.external_id, c.organization_id)
+        for c in page.items
+        if c.external_id and c.external_id.startswith("demo-") and c.organization_id
+    )
 
 
 async def ensure_companies(host: Host) -> list[str]:
-    """The demo's organizations and counterparties (made here when companies has none)."""
-    now = host.clock.now()
-    made: list[str] = []
-    async with host.db.session() as session:
-        for org_id, name, inn, cps in DEMO_COMPANIES:
-            found = (
-                await session.execute(select(organization.c.id).where(organization.c.id == org_id))
-            ).first()
-            if found is None:
-                await session.execute(
-                    insert(organization).values(
-                        id=org_id,
-                        name=name,
-                        inn=inn,
-                        search=f"{name} {inn}".lower(),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            for ext, cp_name, cp_inn in cps:
-                exists = (
-                    await session.execute(
-                        select(counterparty.c.id).where(counterparty.c.external_id == ext)
-                    )
-                ).first()
-                if exists is None:
-                    await session.execute(
-                        insert(counterparty).values(
-                            organization_id=org_id,
-                            external_id=ext,
-                            name=cp_name,
-                            full_name=cp_name,
-                            inn=cp_inn,
-                            source="demo",
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
-                made.append(ext)
-        if host.db.dialect == "postgresql":
-            from sqlalchemy import text
+    """The demo's counterparties: the companies app's own demo ones when it loaded them,
+    else a few organizations made here through its service. Returns their external ids."""
+    svc = companies(host)
+    linked = await linked_counterparties(host)
+    if not linked:
+        seed = 7_708_000
+        for org_name, cps in DEMO_COMPANIES:
+            seed += 1
+            org = await svc.create_organization(org_name, make_inn(seed))
+            for ext, cp_name in cps:
+                seed += 1
+                await svc.create_counterparty(
+                    SYSTEM, name=cp_name, full_name=cp_name, inn=make_inn(seed),
+                    organization_id=org.id, external_id=ext,
+                )  # fmt: skip
+        linked = await linked_counterparties(host)
+    await ensure_client(host, linked[0][1])
+    return [ext for ext, _ in linked]
 
-            await session.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('companies_organization', 'id'), "
-                    "(SELECT max(id) FROM companies_organization))"
-                )
-            )
-    return made
+
+async def ensure_client(host: Host, organization_id: int) -> None:
+    """A client of one organization (the browser tests and the demo sign in as them)."""
+    identity = identity_service(host)
+    name, email, phone = CLIENT
+    found = await identity.find_by_email(email)
+    if found is not None:
+        return
+    account = await identity.create_account(
+        full_name=name, email=email, phone=phone, password=PASSWORD,
+        email_confirmed=True, phone_confirmed=True,
+    )  # fmt: skip
+    svc = companies(host)
+    await svc.roles.grant(account.id, "user")
+    await svc.roles.grant(account.id, "client", organization_id)
+    async with host.db.session() as s:
+        await svc.add_member(s, account.id, organization_id)
+    await svc.registration.agree(account.id)
 
 
 async def apply(host: Host, batch: Batch) -> None:

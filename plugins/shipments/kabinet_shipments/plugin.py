@@ -184,10 +184,13 @@ def schedules(host: Host) -> list[Schedule]:
 
 @hookimpl
 async def demo_data(host: Host) -> None:
-    from kabinet_shipments.demo import load_demo
+    from kabinet_shipments.demo import CLIENT, PASSWORD, load_demo
 
     batch = await load_demo(host)
-    print(f"shipments: {len(batch.orders)} orders, {len(batch.invoices)} invoices")
+    print(
+        f"shipments: {len(batch.orders)} orders, {len(batch.invoices)} invoices; "
+        f"a client of one company: {CLIENT[1]}, password {PASSWORD}"
+    )
 
 
 @hookimpl

@@ -4,15 +4,17 @@ sinks like real data."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from kabinet.routematrix import RouteSample, SampleRequest
-from kabinet_companies.models import counterparty, organization
+from kabinet_companies.services import SYSTEM, companies
+from kabinet_companies.validation import Conflict, make_inn
 from kabinet_shipments import models as m
 from kabinet_shipments.records import ContractRecord, DocumentLine, InvoiceRecord, OrderRecord
 from kabinet_shipments.services import file_key
@@ -23,36 +25,19 @@ if TYPE_CHECKING:
 
 
 async def ensure_counterparty(host: Host, organization_id: int) -> str:
-    """An organization with that id and a counterparty of it; returns its external id."""
+    """An organization with that id and a counterparty of it (through the companies
+    service); returns the counterparty's external id."""
     ext = f"sample-cp-{organization_id}"
-    now = host.clock.now()
-    async with host.db.session() as s:
-        if (
-            await s.execute(select(organization.c.id).where(organization.c.id == organization_id))
-        ).first() is None:
-            await s.execute(
-                insert(organization).values(
-                    id=organization_id,
-                    name=f"Образец {organization_id}",
-                    search="",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        if (
-            await s.execute(select(counterparty.c.id).where(counterparty.c.external_id == ext))
-        ).first() is None:
-            await s.execute(
-                insert(counterparty).values(
-                    organization_id=organization_id,
-                    external_id=ext,
-                    name=f"Контрагент {ext}",
-                    full_name="",
-                    inn="7700000000",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+    svc = companies(host)
+    await svc.ensure_organization(organization_id, f"Образец {organization_id}")
+    with contextlib.suppress(Conflict):  # made by an earlier sample
+        await svc.create_counterparty(
+            SYSTEM,
+            name=f"Контрагент {ext}",
+            inn=make_inn(organization_id),
+            organization_id=organization_id,
+            external_id=ext,
+        )
     return ext
 
 

@@ -44,7 +44,10 @@ class Web:
 @pytest.fixture
 async def web(shipments_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Web]:
     settings = tmp_path / "settings.toml"
-    settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "shipments-web"\n')
+    # integration is not needed here (it is tested with shipments in its own suite)
+    settings.write_text(
+        '[host]\nvar_dir = "var"\nsecret_key = "shipments-web"\n[integration]\nenabled = false\n'
+    )
     host = await Host.create(
         settings, env={"KABINET__HOST__DATABASE_URL": shipments_url}, clock=clock
     )
