@@ -68,6 +68,8 @@ class Row:
     ref: str
     deleted: bool = False
     obj: dict[str, Any] | None = None
+    at: str | None = None
+    """The change register's time of this change (odata mode)."""
 
 
 @dataclasses.dataclass
@@ -265,7 +267,9 @@ class OneC:
             for row in rows:
                 entity = self.names.entity_of_set(str(row.get(kind, "")))
                 if entity is not None:
-                    page.append(Row(entity, str(row[obj]), bool(row.get(gone, False))))
+                    page.append(
+                        Row(entity, str(row[obj]), bool(row.get(gone, False)), at=str(row[at]))
+                    )
             last = (str(rows[-1][at])[:19], str(rows[-1][obj]))
             yield Page(page, f"{last[0]}|{last[1]}")
             if len(rows) < self.source.page_size:

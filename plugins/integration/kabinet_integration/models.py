@@ -74,11 +74,13 @@ known = Table(
     Column("entity", String(32), primary_key=True),
     Column("ref", String(64), primary_key=True),
     Column("version", String(64), nullable=False, default=""),
+    Column("changed_at", String(32), nullable=True),
     Column("identity", JSON, nullable=True),
     Column("deleted", Integer, nullable=False, default=0),
 )
-"""What was applied of each object: its DataVersion (a replay skips it) and its required
-fields (to tell the sink of its deletion when 1C no longer has it)."""
+"""What was applied of each object: its DataVersion (a replay skips it), the change
+register's time of the change applied (a re-read row of the overlap is dropped unfetched)
+and its required fields (to tell the sink of its deletion when 1C no longer has it)."""
 
 lock = Table(
     "integration_lock",

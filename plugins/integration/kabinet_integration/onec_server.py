@@ -34,6 +34,14 @@ BALANCE = "AccumulationRegister_ВзаиморасчетыСКлиентами"
 FILES = "Catalog_ЗаявкаНаПеревозкуПрисоединенныеФайлы"
 REQUESTS = "Document_ЗапросКлиента"
 EMPTY = "00000000-0000-0000-0000-000000000000"
+SETS = (
+    "Catalog_Контрагенты",
+    "Catalog_ДоговорыКонтрагентов",
+    "Document_ЗаявкаНаПеревозку",
+    "Document_СчетНаОплатуПокупателю",
+    REQUESTS,
+    FILES,
+)
 
 
 class ODataError(Exception):
@@ -182,6 +190,8 @@ class Fault:
     """Only requests whose decoded path and query contain this."""
     delay: float = 0.0
     times: int = 1
+    after: int = 0
+    """Let this many matching requests through first."""
 
 
 class OneCData:
@@ -197,6 +207,8 @@ class OneCData:
         self.now = dt.datetime(2025, 3, 1, 9, 0, 0)
         self.lock = threading.RLock()
         self.numbers = 0
+        for name in SETS:  # published, even when empty
+            self.sets[self.renaming.set(name)] = {}
 
     def tick(self, seconds: int = 1) -> None:
         """Let time pass in 1C (changes made now share the previous time until a tick)."""
@@ -497,6 +509,9 @@ class OneCServer:
     def _take_fault(self, target: str) -> Fault | None:
         for fault in self.faults:
             if fault.match in target:
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import and_, delete, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.contrib import EntitySink
@@ -257,8 +257,10 @@ class SyncService:
             return
         async for page in ctx.connector.changes(position):
             rows = [r for r in page.rows if r.entity in wanted]
+            # The overlap re-reads pages behind the cursor: it never moves back.
+            ahead = page.position if position is None or (page.position or "") > position else None
             await self.apply_page(
-                ctx, rows, None if partial else page.position, progress=f"page {page.position}"
+                ctx, rows, None if partial else ahead, progress=f"page {page.position}"
             )
             if not partial:
                 await ctx.connector.acknowledge(page)
@@ -363,6 +365,7 @@ class SyncService:
             latest[(row.entity, row.ref)] = row
         rows = [r for r in latest.values() if r.entity in ctx.plans]
         ctx.counts.received += len(rows)
+        rows = await self._drop_seen(ctx, rows)
         await self._fetch(ctx, rows)
         versions: dict[str, dict[str, str]] = {}
         for entity in {r.entity for r in rows}:
@@ -372,11 +375,14 @@ class SyncService:
         remembered = await self._identities(ctx, [r for r in rows if r.obj is None])
         records: dict[str, list[tuple[Row, msgspec.Struct, str]]] = {}
         bad: list[tuple[Row, str]] = []
+        seen_again: list[dict[str, Any]] = []
         for row in rows:
             p = ctx.plans[row.entity]
             version = str((row.obj or {}).get("DataVersion", ""))
             if row.obj is not None and version and versions[row.entity].get(row.ref) == version:
                 ctx.counts.unchanged += 1
+                if row.at is not None:
+                    seen_again.append({"e": row.entity, "r": row.ref, "at": row.at})
                 continue
             try:
                 if row.obj is None:
@@ -397,6 +403,18 @@ class SyncService:
                 if batch:
                     await self._sink(ctx, s, entity, batch, bad)
             await self._quarantine(ctx, s, bad)
+            if seen_again:
+                await s.execute(
+                    update(m.known)
+                    .where(
+                        m.known.c.source == ctx.source,
+                        m.known.c.entity == bindparam("e"),
+                        m.known.c.ref == bindparam("r"),
+                    )
+                    .values(changed_at=bindparam("at"))
+                    .execution_options(synchronize_session=False),
+                    seen_again,
+                )
             if position is not None:
                 await self._move(s, ctx.source, position)
             if within is not None:
@@ -415,6 +433,28 @@ class SyncService:
             )
         if ctx.lock is not None:
             await ctx.lock.refresh()
+
+    async def _drop_seen(self, ctx: Context, rows: list[Row]) -> list[Row]:
+        """Rows of the overlap whose change was applied already: dropped, not fetched."""
+        timed = [r for r in rows if r.at is not None]
+        if not timed:
+            return rows
+        seen: set[tuple[str, str, str]] = set()
+        async with self.host.db.sessionmaker() as s:
+            for entity in {r.entity for r in timed}:
+                refs = [r.ref for r in timed if r.entity == entity]
+                for start in range(0, len(refs), CHUNK):
+                    result = await s.execute(
+                        select(m.known.c.ref, m.known.c.changed_at).where(
+                            m.known.c.source == ctx.source,
+                            m.known.c.entity == entity,
+                            m.known.c.ref.in_(refs[start : start + CHUNK]),
+                        )
+                    )
+                    seen.update((entity, r.ref, r.changed_at) for r in result)
+        kept = [r for r in rows if (r.entity, r.ref, r.at) not in seen]
+        ctx.counts.unchanged += len(rows) - len(kept)
+        return kept
 
     async def _fetch(self, ctx: Context, rows: Sequence[Row]) -> None:
         """Objects of rows that came without one (the change register gives ids only)."""
@@ -498,6 +538,7 @@ class SyncService:
                 "entity": entity,
                 "ref": row.ref,
                 "version": version,
+                "changed_at": row.at,
                 "identity": identity_of(p, record) if version != "deleted" else None,
                 "deleted": int(version == "deleted" or bool(getattr(record, "deleted", False))),
             }

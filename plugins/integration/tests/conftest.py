@@ -1,0 +1,95 @@
+"""Fixtures of the integration tests: a portal with companies, shipments and this app,
+and a local 1C server (real HTTP on a free 127.0.0.1 port) holding generated data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.testing import create_empty_database, drop_database
+from kabinet_integration.onec_server import Generated, OneCData, OneCServer, generate
+
+OTHERS = ("dictionaries", "notifications")
+
+
+def settings_text(base_url: str, extra: str = "", source: str = "") -> str:
+    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
+    return (
+        f'[host]\nvar_dir = "var"\nsecret_key = "integration-tests"\n{disabled}'
+        f"[integration.sources.onec]\n"
+        f'base_url = "{base_url}"\nusername = "portal"\npassword = "пароль"\n'
+        f"page_size = 5\nbatch_size = 3\nrate_per_second = 0\ntimeout_seconds = 2\n"
+        f'inbox_token = "secret-token"\n{source}\n{extra}'
+    )
+
+
+@pytest.fixture(scope="module")
+async def module_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    tmp = tmp_path_factory.mktemp("integration")
+    url = await create_empty_database(tmp)
+    settings = tmp / "settings.toml"
+    settings.write_text(settings_text("http://127.0.0.1:1/x"))
+    host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": url})
+    try:
+        await host.migrations.upgrade()
+    finally:
+        await host.db.dispose()
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+def onec() -> Iterator[OneCServer]:
+    with OneCServer(OneCData()) as server:
+        yield server
+
+
+@pytest.fixture
+def generated(onec: OneCServer) -> Generated:
+    return generate(onec.data)
+
+
+HostFactory = Callable[..., Awaitable[Host]]
+
+
+@pytest.fixture
+async def make_host(
+    module_url: str, clock: FrozenClock, tmp_path: Path, onec: OneCServer
+) -> AsyncIterator[HostFactory]:
+    started: list[Host] = []
+
+    async def make(extra: str = "", source: str = "", base_url: str | None = None) -> Host:
+        settings = tmp_path / f"settings-{len(started)}.toml"
+        settings.write_text(settings_text(base_url or onec.base_url, extra, source))
+        host = await Host.create(
+            settings, env={"KABINET__HOST__DATABASE_URL": module_url}, clock=clock
+        )
+        await host.startup()
+        started.append(host)
+        return host
+
+    yield make
+    for host in reversed(started):
+        await host.shutdown()
+
+
+@pytest.fixture
+async def host(make_host: HostFactory) -> AsyncIterator[Host]:
+    host = await make_host()
+    yield host
+    await wipe(host)
+
+
+async def wipe(host: Host) -> None:
+    """Empty the tables of this portal: tests share one database per module."""
+    from sqlalchemy import delete
+
+    async with host.db.session() as s:
+        for schema in reversed(host.schemas):
+            if schema.name in ("integration", "shipments", "companies"):
+                for table in reversed(schema.metadata.sorted_tables):
+                    await s.execute(delete(table))
