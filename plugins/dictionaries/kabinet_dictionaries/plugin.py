@@ -121,7 +121,7 @@ def template_dir() -> Path:
 
 @hookimpl
 def static_dir() -> Path:
-    return Path(__file__).parent / "static"
+    return Path(__file__).parent / "static" / "dictionaries"
 
 
 @hookimpl
