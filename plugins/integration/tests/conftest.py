@@ -7,24 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from integration_support import settings_text, wipe
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.testing import create_empty_database, drop_database
 from kabinet_integration.onec_server import Generated, OneCData, OneCServer, generate
-
-OTHERS = ("dictionaries", "notifications")
-
-
-def settings_text(base_url: str, extra: str = "", source: str = "") -> str:
-    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
-    return (
-        f'[host]\nvar_dir = "var"\nsecret_key = "integration-tests"\n{disabled}'
-        f"[integration.sources.onec]\n"
-        f'base_url = "{base_url}"\nusername = "portal"\npassword = "пароль"\n'
-        f"page_size = 5\nbatch_size = 3\nrate_per_second = 0\ntimeout_seconds = 2\n"
-        f'inbox_token = "secret-token"\n{source}\n{extra}'
-    )
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +70,3 @@ async def host(make_host: HostFactory) -> AsyncIterator[Host]:
     host = await make_host()
     yield host
     await wipe(host)
-
-
-async def wipe(host: Host) -> None:
-    """Empty the tables of this portal: tests share one database per module."""
-    from sqlalchemy import delete
-
-    async with host.db.session() as s:
-        for schema in reversed(host.schemas):
-            if schema.name in ("integration", "shipments", "companies"):
-                for table in reversed(schema.metadata.sorted_tables):
-                    await s.execute(delete(table))

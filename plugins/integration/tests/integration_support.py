@@ -8,6 +8,30 @@ from sqlalchemy import func, select
 
 from kabinet.host import Host
 
+OTHERS = ("dictionaries", "notifications")
+
+
+def settings_text(base_url: str, extra: str = "", source: str = "") -> str:
+    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
+    return (
+        f'[host]\nvar_dir = "var"\nsecret_key = "integration-tests"\n{disabled}'
+        f"[integration.sources.onec]\n"
+        f'base_url = "{base_url}"\nusername = "portal"\npassword = "пароль"\n'
+        f"page_size = 5\nbatch_size = 3\nrate_per_second = 0\ntimeout_seconds = 2\n"
+        f'inbox_token = "secret-token"\n{source}\n{extra}'
+    )
+
+
+async def wipe(host: Host) -> None:
+    """Empty the tables of this portal: tests share one database per module."""
+    from sqlalchemy import delete
+
+    async with host.db.session() as s:
+        for schema in reversed(host.schemas):
+            if schema.name in ("integration", "shipments", "companies"):
+                for table in reversed(schema.metadata.sorted_tables):
+                    await s.execute(delete(table))
+
 
 async def count(host: Host, table: Any, *where: Any) -> int:
     async with host.db.sessionmaker() as s:
