@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from litestar import Request, Router, get, post
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
-from litestar.params import FromPath, QueryParameter
+from litestar.params import Body, FromPath, QueryParameter
 
 from kabinet.access import machine, permission
 from kabinet_integration import services
@@ -65,7 +65,7 @@ def router(host: Host) -> Router:
         summary="A batch of changes pushed by the production system (Bearer token)",
     )
     async def inbox(
-        request: Request[Any, Any, Any], source: FromPath[str], data: InboxBatch
+        request: Request[Any, Any, Any], source: FromPath[str], data: Annotated[InboxBatch, Body()]
     ) -> Received:
         try:
             check_token(host, source, request.headers.get("authorization"))

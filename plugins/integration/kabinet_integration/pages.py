@@ -68,16 +68,18 @@ def routers(host: Host) -> list[Any]:
         request: Request[Any, Any, Any],
         source: Filter = "",
         entity: Filter = "",
-        state: Filter = "open",
+        show: Annotated[
+            str, QueryParameter(description="open, dismissed, or empty: all.")
+        ] = "open",
     ) -> Response[str]:
         return await page(
             request,
             "integration/quarantine.html",
             t=t(request),
-            items=await services.quarantined(host, source=source, entity=entity, state=state),
+            items=await services.quarantined(host, source=source, entity=entity, state=show),
             sources=sorted(host.plugin_settings("integration").sources),
             entities=ORDER,
-            chosen={"source": source, "entity": entity, "state": state},
+            chosen={"source": source, "entity": entity, "state": show},
         )
 
     @post("/quarantine/{item_id:int}/{action:str}", access=MANAGE)
