@@ -84,7 +84,7 @@ class Page:
 class Connector(Protocol):
     """What the sync asks of a production system."""
 
-    async def changes(self, position: str | None) -> AsyncIterator[Page]:
+    def changes(self, position: str | None) -> AsyncIterator[Page]:
         """Pages of changes after ``position`` (a cursor from an earlier page)."""
         ...
 
@@ -95,7 +95,7 @@ class Connector(Protocol):
         """The objects of ``entity`` by id; an id missing from the answer is gone."""
         ...
 
-    async def versions(self, entity: str) -> AsyncIterator[list[tuple[str, str, bool]]]:
+    def versions(self, entity: str) -> AsyncIterator[list[tuple[str, str, bool]]]:
         """Pages of (id, DataVersion, DeletionMark) over the whole entity set."""
         ...
 

@@ -57,7 +57,7 @@ TOKEN = re.compile(
     r"|(?P<par>[(),])|(?P<word>[\w.]+))",
     re.UNICODE,
 )
-OPS = {
+OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
     "gt": lambda a, b: a is not None and b is not None and a > b,

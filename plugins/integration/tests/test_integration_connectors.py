@@ -52,7 +52,8 @@ async def test_register_paged_by_keyset_and_objects_by_ref(
         balances = await conn.balances(generated.contracts[:2])
         assert {b["Договор_Key"] for b in balances} == set(generated.contracts[:2])
         name, content = await conn.file(generated.files[0])
-        assert name == "ТТН-1.pdf" and content.startswith(b"%PDF")
+        assert name == "ТТН-1.pdf"
+        assert content.startswith(b"%PDF")
     finally:
         await conn.aclose()
 
@@ -62,7 +63,8 @@ async def test_errors_carry_what_1c_said(host: Host, onec: OneCServer) -> None:
     try:
         with pytest.raises(SourceError) as caught:
             await conn.file("11111111-1111-1111-1111-111111111111")
-        assert caught.value.status == 404 and caught.value.code == "9"
+        assert caught.value.status == 404
+        assert caught.value.code == "9"
         assert "Объект не найден" in str(caught.value)
         with pytest.raises(SourceError) as caught:
             await conn.collection(conn.url("Catalog_Контрагенты", **{"$filter": "ИНН eq eq"}))
@@ -156,6 +158,7 @@ async def test_hook_integration_connectors(
         svc = integration(host)
         assert set(await svc.connector_types()) == {"1c", "erp"}
         made = await svc.connector("onec")
-        assert type(made).__name__ == "Quiet" and made.name == "onec"  # type: ignore[attr-defined]
+        assert type(made).__name__ == "Quiet"
+        assert made.name == "onec"
     finally:
         await host.db.dispose()

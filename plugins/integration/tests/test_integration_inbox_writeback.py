@@ -48,9 +48,11 @@ async def test_a_repeated_push_batch_is_a_no_op(
         auth = {"Authorization": "Bearer secret-token"}
         first = await client.post("/api/integration/inbox/onec", json=body, headers=auth)
         assert first.status_code == 200, first.text
-        assert first.json()["duplicate"] is False and first.json()["applied"] == 15
+        assert first.json()["duplicate"] is False
+        assert first.json()["applied"] == 15
         again = await client.post("/api/integration/inbox/onec", json=body, headers=auth)
-        assert again.status_code == 200 and again.json()["duplicate"] is True
+        assert again.status_code == 200
+        assert again.json()["duplicate"] is True
         bad = await client.post("/api/integration/inbox/onec", json={"changes": 1}, headers=auth)
         assert bad.status_code == 400
     assert await count(host, sm.order) == 12
@@ -87,16 +89,18 @@ async def test_write_back_retries_with_backoff_and_creates_no_duplicate(
     onec.fault("cut", match="POST")  # no effect on GET look-ups
     clock.advance(300)
     await send_due(host)
-    written = [o for o in onec.data.sets["Document_ЗапросКлиента"].values()]
+    written = list(onec.data.sets["Document_ЗапросКлиента"].values())
     assert len(written) <= 1
     clock.advance(1800)
     await send_due(host)
     written = list(onec.data.sets["Document_ЗапросКлиента"].values())
     assert len(written) == 1
-    assert written[0]["ИдентификаторПортала"] == "41" and written[0]["ВидЗапроса"] == "Отмена"
+    assert written[0]["ИдентификаторПортала"] == "41"
+    assert written[0]["ВидЗапроса"] == "Отмена"
     async with host.db.sessionmaker() as s:
         row = (await s.execute(m.outbound.select())).one()
-    assert row.state == "sent" and row.external_id == written[0]["Ref_Key"]
+    assert row.state == "sent"
+    assert row.external_id == written[0]["Ref_Key"]
 
 
 async def test_the_answer_comes_back_by_the_next_delta(

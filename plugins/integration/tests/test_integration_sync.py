@@ -99,7 +99,8 @@ async def test_cursor_moves_only_with_a_committed_page_and_the_next_run_resumes(
     assert failed.state == "failed"
     assert "1C answered 500 (code -1): Внутренняя ошибка сервера" in (failed.error or "")
     middle = await svc.cursor("onec")
-    assert middle is not None and middle != start
+    assert middle is not None
+    assert middle != start
     assert 0 < await count(host, sm.order, sm.order.c.location == "Тверь") < 12
     resumed = await svc.run("onec")
     assert resumed.state == "succeeded", resumed.error
@@ -125,7 +126,8 @@ async def test_a_failed_page_leaves_the_cursor_where_the_last_commit_put_it(
         onec.data.put("Document_ЗаявкаНаПеревозку", order)
     onec.fault("status", status=500, match="$filter=Ref_Key")
     out = await svc.run("onec")
-    assert out.state == "failed" and "1C answered 500 (code -1)" in (out.error or "")
+    assert out.state == "failed"
+    assert "1C answered 500 (code -1)" in (out.error or "")
     assert await svc.cursor("onec") == start
     assert await count(host, sm.order, sm.order.c.comment == "срочно") == 0
 
