@@ -2,15 +2,19 @@
 
 ``await host.events.publish(session, "shipments.order.created", payload)`` inserts a
 row into ``host_event`` in the caller's transaction, so an event of a rolled-back
-transaction never exists. The relay reads committed rows and sends one delivery job per
-subscriber (:data:`DELIVER_ACTOR`) to the job system; the relay runs in every web and
-worker process and is woken at once when a session that published commits.
+transaction never exists. The relay marks committed rows relayed and sends, per
+subscriber, one job (:data:`DELIVER_BATCH_ACTOR`) carrying up to
+:attr:`EventBus.batch_size` of them; the relay runs in every web and worker process and
+is woken (after a few milliseconds that let concurrent commits join the batch) when a
+session that published commits.
 
 Delivery is at least once. Each subscriber's handling is recorded in
 ``host_event_handling`` (unique per subscriber and event) in the same transaction as
 the handler's own writes through the session it is given, so a redelivered event has no
-second effect. A failing handler is retried with backoff, its attempts and last error
-kept, and after :attr:`EventBus.max_attempts` it is marked failed for an admin to retry.
+second effect; a batch is one transaction with a savepoint per event, so one failing
+handler rolls back its own writes only. A failing handler is retried with backoff, its
+attempts and last error kept, and after :attr:`EventBus.max_attempts` it is marked
+failed for an admin to retry.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import datetime as dt
 import inspect
 import logging
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 from sqlalchemy import and_, exists, insert, select, update
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DELIVER_ACTOR = "host.deliver_event"
+DELIVER_BATCH_ACTOR = "host.deliver_events"
 REDELIVER_ACTOR = "host.redeliver_stale_events"
 _ARMED = "kabinet.events.armed"
 
@@ -79,10 +84,16 @@ class EventBus:
     """Runs of a failing handler before its handling is marked failed."""
     backoff_base = 2.0
     relay_batch = 500
+    """Outbox rows one relay pass reads."""
+    batch_size = 100
+    """Events of one subscriber in one delivery job (and one transaction)."""
+    relay_linger = 0.01
+    """Seconds the relay waits after a commit woke it, so concurrent commits share a pass."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
         self._wake = asyncio.Event()
+        self._takes_session: dict[str, bool] = {}
 
     @property
     def subscriptions(self) -> dict[str, Subscription]:
@@ -130,48 +141,43 @@ class EventBus:
     async def relay(self, limit: int | None = None) -> int:
         """Hand committed, unrelayed events to the job system; returns how many."""
         t = models.event
-        query = (
-            select(t.c.id, t.c.type, t.c.payload, t.c.created_at)
+        pick = (
+            select(t.c.id)
             .where(t.c.relayed_at.is_(None))
             .order_by(t.c.id)
             .limit(limit or self.relay_batch)
         )
         if self.host.db.dialect == "postgresql":
             # Relays in several processes share the work instead of sending twice.
-            query = query.with_for_update(skip_locked=True)
+            pick = pick.with_for_update(skip_locked=True)
+        # One statement marks and reads the rows; the mark commits only after the jobs
+        # are sent, so a failed send leaves them for the next pass, and a crash between
+        # send and commit sends again, which the handling records make harmless.
+        mark = (
+            update(t)
+            .where(t.c.id.in_(pick.scalar_subquery()))
+            .values(relayed_at=self.host.clock.now())
+            .returning(t.c.id, t.c.type, t.c.payload, t.c.created_at)
+        )
         async with self.host.db.session() as s:
-            rows = (await s.execute(query)).all()
+            rows = sorted((await s.execute(mark)).all())
             if not rows:
                 return 0
-            subs = self.subscriptions
             by_type: dict[str, list[str]] = {}
-            for sub in sorted(subs.values(), key=lambda x: x.name):
+            for sub in sorted(self.subscriptions.values(), key=lambda x: x.name):
                 by_type.setdefault(sub.event, []).append(sub.name)
+            per_sub: dict[str, list[list[Any]]] = {}
+            for eid, etype, payload, created in rows:
+                wire = [eid, etype, payload, models.utc(created).isoformat()]  # type: ignore[union-attr]
+                for name in by_type.get(etype, []):
+                    per_sub.setdefault(name, []).append(wire)
+            size = self.batch_size
             items = [
-                (
-                    DELIVER_ACTOR,
-                    {
-                        "event_id": eid,
-                        "subscriber": name,
-                        "attempt": 0,
-                        "event": {
-                            "type": etype,
-                            "payload": payload,
-                            "created_at": models.utc(created).isoformat(),  # type: ignore[union-attr]
-                        },
-                    },
-                )
-                for eid, etype, payload, created in rows
-                for name in by_type.get(etype, [])
+                (DELIVER_BATCH_ACTOR, {"subscriber": name, "events": events[i : i + size]})
+                for name, events in per_sub.items()
+                for i in range(0, len(events), size)
             ]
-            # Sent before the rows are marked: a crash in between sends again, which
-            # the handling records make harmless (at least once, never lost).
             await self.host.jobs.send_many(items, origin="relay")
-            await s.execute(
-                update(t)
-                .where(t.c.id.in_([r[0] for r in rows]))
-                .values(relayed_at=self.host.clock.now())
-            )
         return len(rows)
 
     def wake(self) -> None:
@@ -190,6 +196,9 @@ class EventBus:
             await asyncio.wait(waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
+            if self._wake.is_set() and not stop.is_set() and self.relay_linger > 0:
+                # Under load many commits arrive together: one pass, one job for them all.
+                await asyncio.sleep(self.relay_linger)
 
     # --- delivering --------------------------------------------------------------------
 
@@ -234,9 +243,8 @@ class EventBus:
                 ev = self._event(event_id, event) if event else await self._load(s, event_id)
                 if sub is None:
                     raise EventError(f"no subscriber named {subscriber!r} in this process")
-                result = sub.handler(*_handler_args(sub, ev, s))
-                if inspect.isawaitable(result):
-                    await result
+                args = (ev, s) if self._session_arg(sub) else (ev,)
+                await _run(sub.handler(*args))
                 done = self.host.clock.now()
                 await s.execute(
                     update(h)
@@ -253,6 +261,135 @@ class EventBus:
         except Exception as exc:
             error = "".join(traceback.format_exception(exc)).strip()
         return await self._failed(event_id, subscriber, attempt, error)
+
+    async def deliver_batch(self, subscriber: str, events: list[list[Any]]) -> dict[str, int]:
+        """Run one subscriber for events the relay read, in one transaction; counts outcomes.
+
+        ``events`` are ``[id, type, payload, created_at]`` as :meth:`relay` sends them,
+        first attempts all. One statement claims every handling row (a concurrent
+        duplicate batch waits for this one's commit, then skips); each handler that
+        takes the session runs in a savepoint, so a failure rolls back its own writes and
+        is recorded with its error while the others' effects and handled records commit
+        together. Retries of failures are sent after the commit, one event each.
+        """
+        sub = self.subscriptions.get(subscriber)
+        counts = {"handled": 0, "skipped": 0, "retrying": 0, "failed": 0}
+        if sub is None or not events:
+            for eid, etype, payload, created in events:
+                data = {"type": etype, "payload": payload, "created_at": created}
+                counts[await self.deliver(eid, subscriber, 0, data)] += 1
+            return counts
+        h = models.event_handling
+        now = self.host.clock.now()
+        events = sorted(events, key=lambda e: int(e[0]))  # claim rows in one order
+        ids = [int(e[0]) for e in events]
+        claim = (
+            _insert(self.host.db.dialect, h)
+            .values(
+                [
+                    {
+                        "event_id": eid,
+                        "subscriber": subscriber,
+                        "state": "pending",
+                        "attempts": 0,
+                        "updated_at": now,
+                    }
+                    for eid in ids
+                ]
+            )
+            .on_conflict_do_update(
+                index_elements=["subscriber", "event_id"], set_={"state": h.c.state}
+            )
+            .returning(h.c.event_id, h.c.state, h.c.attempts)
+        )
+        session_too = self._session_arg(sub)
+        handled: list[int] = []
+        failures: list[tuple[int, str]] = []
+        async with self.host.db.session() as s:
+            claimed = {eid: (state, n) for eid, state, n in (await s.execute(claim)).all()}
+            for eid, etype, payload, created in events:
+                state, attempts = claimed[eid]
+                if state in ("handled", "failed") or attempts != 0:
+                    counts["skipped"] += 1
+                    continue
+                data = {"type": etype, "payload": payload, "created_at": created}
+                try:
+                    ev = self._event(eid, data)
+                    if session_too:
+                        async with s.begin_nested():
+                            await _run(sub.handler(ev, s))
+                    else:
+                        await _run(sub.handler(ev))
+                except Exception as exc:
+                    failures.append((eid, "".join(traceback.format_exception(exc)).strip()))
+                else:
+                    handled.append(eid)
+            done = self.host.clock.now()
+            if handled:
+                await s.execute(
+                    update(h)
+                    .where(h.c.subscriber == subscriber, h.c.event_id.in_(handled))
+                    .values(
+                        state="handled",
+                        attempts=1,
+                        handled_at=done,
+                        updated_at=done,
+                        next_attempt_at=None,
+                    )
+                )
+            plan = self._retry_plan(0, done)
+            for eid, error in failures:
+                await s.execute(
+                    update(h)
+                    .where(h.c.subscriber == subscriber, h.c.event_id == eid)
+                    .values(
+                        state=plan.state,
+                        attempts=1,
+                        last_error=error,
+                        next_attempt_at=plan.next_at,
+                        updated_at=done,
+                    )
+                )
+        counts["handled"] = len(handled)
+        counts[plan.state] += len(failures)
+        for eid, _error in failures:
+            self._log_failure(subscriber, eid, plan)
+        if failures and plan.state == "retrying":
+            retries = [
+                self.host.jobs.message(
+                    DELIVER_ACTOR,
+                    {"event_id": eid, "subscriber": subscriber, "attempt": 1},
+                    origin=f"retry:{subscriber}",
+                )
+                for eid, _error in failures
+            ]
+            await self.host.jobs.enqueue(retries, delay=plan.delay)
+        return counts
+
+    def _session_arg(self, sub: Subscription) -> bool:
+        """Whether ``sub``'s handler takes the session (read once per subscriber)."""
+        known = self._takes_session.get(sub.name)
+        if known is None:
+            known = self._takes_session[sub.name] = _takes_session(sub)
+        return known
+
+    def _retry_plan(self, attempt: int, now: dt.datetime) -> _RetryPlan:
+        """What follows failed attempt number ``attempt`` (0-based): a retry, or the end."""
+        attempts = attempt + 1
+        delay = backoff(attempts, base=self.backoff_base, cap=3600.0)
+        if attempts >= self.max_attempts:
+            return _RetryPlan("failed", attempts, delay, None)
+        return _RetryPlan("retrying", attempts, delay, now + dt.timedelta(seconds=delay))
+
+    @staticmethod
+    def _log_failure(subscriber: str, event_id: int, plan: _RetryPlan) -> None:
+        log.warning(
+            "subscriber %s failed on event %d (attempt %d%s)",
+            subscriber,
+            event_id,
+            plan.attempts,
+            ", giving up" if plan.state == "failed" else f", retrying in {plan.delay:.0f} s",
+        )
 
     async def _load(self, s: AsyncSession, event_id: int) -> Event:
         t = models.event
@@ -277,10 +414,7 @@ class EventBus:
     async def _failed(self, event_id: int, subscriber: str, attempt: int, error: str) -> str:
         h = models.event_handling
         now = self.host.clock.now()
-        attempts = attempt + 1
-        final = attempts >= self.max_attempts
-        delay = backoff(attempts, base=self.backoff_base, cap=3600.0)
-        next_at = None if final else now + dt.timedelta(seconds=delay)
+        plan = self._retry_plan(attempt, now)
         async with self.host.db.session() as s:
             await s.execute(
                 _insert_ignore(self.host.db.dialect, h).values(
@@ -300,30 +434,24 @@ class EventBus:
                     h.c.state.in_(("pending", "retrying")),
                 )
                 .values(
-                    state="failed" if final else "retrying",
-                    attempts=attempts,
+                    state=plan.state,
+                    attempts=plan.attempts,
                     last_error=error,
-                    next_attempt_at=next_at,
+                    next_attempt_at=plan.next_at,
                     updated_at=now,
                 )
             )
             if not getattr(done, "rowcount", 1):
                 return "skipped"  # a concurrent duplicate got there first
-            if not final:
+            if plan.state == "retrying":
                 await self.host.jobs.send_later(
-                    delay,
+                    plan.delay,
                     DELIVER_ACTOR,
-                    {"event_id": event_id, "subscriber": subscriber, "attempt": attempts},
+                    {"event_id": event_id, "subscriber": subscriber, "attempt": plan.attempts},
                     origin=f"retry:{subscriber}",
                 )
-        log.warning(
-            "subscriber %s failed on event %d (attempt %d%s)",
-            subscriber,
-            event_id,
-            attempts,
-            ", giving up" if final else f", retrying in {delay:.0f} s",
-        )
-        return "failed" if final else "retrying"
+        self._log_failure(subscriber, event_id, plan)
+        return plan.state
 
     # --- admin -------------------------------------------------------------------------
 
@@ -464,15 +592,29 @@ def _payload(
         raise EventError(f"payload of {type!r} is not JSON-serialisable: {exc}") from None
 
 
-def _handler_args(sub: Subscription, ev: Event, session: AsyncSession) -> tuple[Any, ...]:
-    """``(event, session)`` for a handler that takes both, ``(event,)`` for one that doesn't."""
+class _RetryPlan(NamedTuple):
+    state: str
+    """``retrying`` or ``failed``."""
+    attempts: int
+    delay: float
+    next_at: dt.datetime | None
+
+
+async def _run(result: Any) -> None:
+    """Await a coroutine handler's result; a plain function has already run."""
+    if inspect.isawaitable(result):
+        await result
+
+
+def _takes_session(sub: Subscription) -> bool:
+    """Whether the handler takes ``(event, session)`` rather than ``(event,)``."""
     try:
         params = inspect.signature(sub.handler).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature
-        return (ev,)
+        return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     takes_all = any(p.kind is p.VAR_POSITIONAL for p in params)
-    return (ev, session) if takes_all or len(positional) >= 2 else (ev,)
+    return takes_all or len(positional) >= 2
 
 
 def type_name(value: object) -> str:

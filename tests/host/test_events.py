@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from kabinet import models
 from kabinet.clock import FrozenClock
 from kabinet.errors import PluginError
-from kabinet.events import DELIVER_ACTOR, EventError
+from kabinet.events import DELIVER_BATCH_ACTOR, EventError
 from kabinet.host import Host
 from kabinet.jobs import EmbeddedJobs
 from kabinet.testing import PluginFactory, drop_database, migrated_database
@@ -35,6 +35,7 @@ class OrderCreated(msgspec.Struct):
 
 CALLS = []
 FAIL = {"times": 0}
+FAIL_ONCE = set()
 HOLD = {}
 
 @hookimpl
@@ -53,8 +54,9 @@ def subscriptions(host):
             await HOLD["gate"].wait()
         # The subscriber's effect, written through the session it was given.
         await host.events.publish(session, "evt.audit.noted", {"order_id": event.payload.order_id})
-        if FAIL["times"] > 0:
-            FAIL["times"] -= 1
+        if FAIL["times"] > 0 or event.payload.order_id in FAIL_ONCE:
+            FAIL["times"] = max(0, FAIL["times"] - 1)
+            FAIL_ONCE.discard(event.payload.order_id)
             raise RuntimeError(f"mail server down for order {event.payload.order_id}")
 
     return [Subscription(event="evt.order.created", name="evt.audit", handler=audit)]
@@ -280,22 +282,55 @@ async def test_publish_refuses_undeclared_types_and_bad_payloads(host: Host) -> 
             await host.events.publish(s, "evt.order.created", host)  # type: ignore[arg-type]
 
 
-async def test_delivery_job_carries_event_and_subscriber(host: Host) -> None:
-    event_id = await publish(host, 6)
-    await host.events.relay()
-    [(_, _, msg)] = jobs(host)._heap
-    assert msg.actor == DELIVER_ACTOR
+async def test_delivery_job_carries_events_and_subscriber(host: Host) -> None:
+    first, second = await publish(host, 6), await publish(host, 16)
+    assert await host.events.relay() == 2
+    [(_, _, msg)] = jobs(host)._heap  # one job for both events of one subscriber
+    assert msg.actor == DELIVER_BATCH_ACTOR
     assert msg.kwargs == {
-        "event_id": event_id,
         "subscriber": "evt.audit",
-        "attempt": 0,
-        "event": {
-            "type": "evt.order.created",
-            "payload": {"order_id": 6},
-            "created_at": "2026-01-15T09:00:00+00:00",
-        },
+        "events": [
+            [first, "evt.order.created", {"order_id": 6}, "2026-01-15T09:00:00+00:00"],
+            [second, "evt.order.created", {"order_id": 16}, "2026-01-15T09:00:00+00:00"],
+        ],
     }
     assert msg.queue == "events"
+
+
+async def test_relay_splits_many_events_into_batches(
+    host: Host, plugin_factory: PluginFactory
+) -> None:
+    host.events.batch_size = 2
+    for order in range(5):
+        await publish(host, order)
+    assert await host.events.relay(limit=4) == 4
+    assert [len(m.kwargs["events"]) for _, _, m in sorted(jobs(host)._heap)] == [2, 2]
+    assert await host.events.relay() == 1
+    assert await jobs(host).drain() == 3
+    assert sorted(plugin(plugin_factory).CALLS) == [0, 1, 2, 3, 4]
+    assert sorted(await effects(host)) == [0, 1, 2, 3, 4]
+
+
+async def test_one_failure_in_a_batch_keeps_the_others_effects(
+    host: Host, plugin_factory: PluginFactory, clock: FrozenClock
+) -> None:
+    mod = plugin(plugin_factory)
+    ids = [await publish(host, order) for order in (1, 2, 3)]
+    mod.FAIL_ONCE.add(2)
+    await host.events.relay()
+    assert await jobs(host).drain() == 1  # one job for the three
+    assert await effects(host) == [1, 3]  # the second's write was rolled back alone
+    states = [(await handling(host, i))["state"] for i in ids]
+    assert states == ["handled", "retrying", "handled"]
+    failed = await handling(host, ids[1])
+    assert failed["attempts"] == 1
+    assert "mail server down for order 2" in failed["last_error"]
+    assert failed["next_attempt_at"] == clock.now() + dt.timedelta(seconds=2)
+    clock.advance(2)
+    assert await jobs(host).drain() == 1  # the retry, of that event alone
+    assert (await handling(host, ids[1]))["state"] == "handled"
+    assert sorted(await effects(host)) == [1, 2, 3]
+    assert mod.CALLS == [1, 2, 3, 2]
 
 
 async def test_host_tables_match_their_migrations(fresh_url: str) -> None:

@@ -55,18 +55,22 @@ def database() -> Database:
 
 @hookimpl
 def actors(host: Host) -> list[Actor]:
-    from kabinet.events import DELIVER_ACTOR, REDELIVER_ACTOR
+    from kabinet.events import DELIVER_ACTOR, DELIVER_BATCH_ACTOR, REDELIVER_ACTOR
 
     async def deliver(
         event_id: int, subscriber: str, attempt: int = 0, event: dict[str, Any] | None = None
     ) -> None:
         await host.events.deliver(event_id, subscriber, attempt, event)
 
+    async def deliver_batch(subscriber: str, events: list[list[Any]]) -> None:
+        await host.events.deliver_batch(subscriber, events)
+
     async def redeliver() -> None:
         await host.events.redeliver_stale()
 
     return [
         Actor(name=DELIVER_ACTOR, fn=deliver, queue="events"),
+        Actor(name=DELIVER_BATCH_ACTOR, fn=deliver_batch, queue="events"),
         Actor(name=REDELIVER_ACTOR, fn=redeliver, queue="events", max_retries=0),
     ]
 
