@@ -152,7 +152,7 @@ def template_dir() -> Path:
 
 @hookimpl
 def static_dir() -> Path:
-    return HERE / "static"
+    return HERE / "static" / "shipments"  # served at /static/shipments/
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 from shipments_support import person
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from kabinet import models as host_models
 from kabinet.clock import FrozenClock
@@ -90,6 +90,18 @@ async def test_orders_are_applied_idempotently_with_their_lines(host: Host) -> N
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
     assert [await _count(host, t) for t in (m.order_service, m.vehicle, m.document)] == lines_before
 
+    async with host.db.session() as s:
+        order_id = await s.scalar(
+            select(m.order.c.id).where(m.order.c.external_id == first.external_id)
+        )
+        kept_vehicle = await s.scalar(
+            select(m.vehicle.c.id).where(m.vehicle.c.order_id == order_id, m.vehicle.c.line == 1)
+        )
+        await s.execute(
+            update(m.document)
+            .where(m.document.c.order_id == order_id)
+            .values(requested_at=host.clock.now())
+        )
     moved = msgspec.structs.replace(
         first,
         location="Чебоксары",
@@ -114,9 +126,20 @@ async def test_orders_are_applied_idempotently_with_their_lines(host: Host) -> N
             .select_from(m.order_service)
             .where(m.order_service.c.order_id == row.id)
         )
+        vehicle_ids = (
+            await s.scalars(select(m.vehicle.c.id).where(m.vehicle.c.order_id == row.id))
+        ).all()
+        requested = (
+            await s.scalars(
+                select(m.document.c.requested_at).where(m.document.c.order_id == row.id)
+            )
+        ).all()
     assert row.location == "Чебоксары"
     assert plates == ["А123ВС 77", "В456ОР 78"]
     assert services == 0
+    assert kept_vehicle in vehicle_ids  # an unchanged line is not rewritten
+    assert requested  # documents keep requested_at
+    assert all(at is not None for at in requested)
 
 
 async def test_status_changes_are_recorded_and_published_once(
