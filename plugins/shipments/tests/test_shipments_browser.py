@@ -1,0 +1,208 @@
+"""The registry, the card and a cancel request in Debian's chromium against ``kabinet demo``.
+
+A client of one company (the demo's dmitry@demo.test) switches tabs, filters, sorts, goes
+to the next page and back, opens a card, downloads a document and asks to cancel the
+order, then sees the request pending. At 360 px the registry is cards, with no
+horizontal scroll. Screenshots go to ``$KABINET_SHIPMENTS_SHOTS`` when it is set.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kabinet_shipments.demo import CLIENT, PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+OTHERS = ("dictionaries", "notifications", "integration")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("shipments-demo")
+    var = folder / "var"
+    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
+    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
+    port = free_port()
+    kabinet = Path(sys.executable).parent / "kabinet"
+    log = (folder / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(kabinet), "--settings", "settings.toml", "demo", "--port", str(port)],
+        cwd=folder,
+        env={**os.environ, "KABINET_DEMO_DIR": str(var)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"kabinet demo exited: {(folder / 'server.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("kabinet demo did not answer /health within 120 s")
+            time.sleep(0.2)  # polling a starting process, not waiting for time to pass
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def shot(page: Any, name: str) -> None:
+    folder = os.environ.get("KABINET_SHIPMENTS_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def login(page: Any, url: str) -> None:
+    page.goto(url + "/login")
+    page.fill("input[name=login]", CLIENT[1])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_load_state()
+
+
+def column(page: Any, label: str) -> list[str]:
+    texts: list[str] = page.locator(f"#orders tbody td[data-label='{label}']").all_inner_texts()
+    return texts
+
+
+def money(text: str) -> Decimal:
+    digits = "".join(ch for ch in text if ch.isdigit() or ch in ",.").replace(",", ".")
+    return Decimal(digits.rstrip("."))
+
+
+def no_horizontal_scroll(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def test_a_client_filters_sorts_pages_opens_downloads_and_asks_to_cancel(demo: str) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 900}, locale="ru-RU", accept_downloads=True
+            )
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            login(page, demo)
+            page.goto(demo + "/shipments/")
+            assert page.locator("h1").inner_text() == "Заявки"
+            shot(page, "registry-desktop")
+
+            # a tab: only done orders, swapped by htmx, in the URL
+            page.click("nav.sh-tabs a[data-tab=done]")
+            page.wait_for_url("**status=done**")
+            assert set(column(page, "Статус")) == {"Выполнена"}
+
+            # a filter: the route's origin
+            origin = column(page, "Маршрут")[0].split(" → ")[0]
+            page.fill("input[name=origin]", origin)
+            page.click(".sh-filters button[type=submit]")
+            page.wait_for_url("**origin=**")
+            assert all(r.startswith(origin) for r in column(page, "Маршрут"))
+
+            # a sort: by cost, highest first
+            page.goto(demo + "/shipments/")
+            page.click("#orders th a[data-sort=cost]")
+            page.wait_for_url("**sort=-cost**")
+            costs = [money(c) for c in column(page, "Стоимость")]
+            assert costs == sorted(costs, reverse=True)
+            assert len(costs) == 25
+
+            # the next page starts after the last row; back returns to the first
+            first_numbers = column(page, "Номер")
+            page.click("a[rel=next]")
+            page.wait_for_url("**after=**")
+            second_numbers = column(page, "Номер")
+            assert second_numbers
+            assert not set(first_numbers) & set(second_numbers)
+            assert money(column(page, "Стоимость")[0]) <= costs[-1]
+            page.go_back()
+            page.wait_for_url(lambda u: "after=" not in u)
+            assert column(page, "Номер") == first_numbers
+
+            # a card of an order in progress that has its documents: download, cancel
+            page.goto(demo + "/shipments/?status=in_progress")
+            links = page.locator("#orders tbody td[data-label='Номер'] a")
+            hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+            for href in hrefs:
+                page.goto(demo + str(href))
+                if page.locator("#documents a[download]").count():
+                    break
+            else:
+                pytest.fail("no order in progress with a stored document")
+            shot(page, "card-desktop")
+            with page.expect_download() as download:
+                page.locator("#documents a[download]").first.click()
+            path = download.value.path()
+            assert path is not None
+            assert Path(path).read_bytes().startswith(b"%PDF")
+            page.fill("#cancel-form textarea[name=comment]", "Груз больше не нужен")
+            page.click("#cancel-form button[type=submit]")
+            page.wait_for_load_state()
+            pending = page.locator("#requests li[data-kind=cancel]")
+            assert pending.get_attribute("data-status") == "pending"
+            assert "На рассмотрении" in pending.inner_text()
+            assert page.locator("#cancel-form").count() == 0  # a second one is not offered
+
+            page.goto(demo + "/shipments/invoices")
+            shot(page, "invoices-desktop")
+            page.goto(demo + "/shipments/contracts")
+            page.locator("main a[href^='/shipments/contracts/']").first.click()
+            page.wait_for_load_state()
+            shot(page, "contract-desktop")
+            assert errors == []
+
+            # a 360 px phone: the registry is cards, nothing scrolls sideways
+            phone = browser.new_context(
+                viewport={"width": 360, "height": 740}, locale="ru-RU", is_mobile=True
+            )
+            phone.add_cookies(context.cookies())
+            mobile = phone.new_page()
+            for name, path_ in (
+                ("registry", "/shipments/"),
+                ("card", str(href)),
+                ("invoices", "/shipments/invoices"),
+                ("contract", page.url.removeprefix(demo)),
+            ):
+                mobile.goto(demo + path_)
+                shot(mobile, f"{name}-360")
+                assert no_horizontal_scroll(mobile), name
+            mobile.goto(demo + "/shipments/")
+            row = mobile.locator("#orders tbody tr").first
+            assert row.evaluate("r => getComputedStyle(r).display") != "table-row"
+        finally:
+            browser.close()
