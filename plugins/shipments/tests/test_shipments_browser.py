@@ -76,7 +76,7 @@ def shot(page: Any, name: str) -> None:
     folder = os.environ.get("KABINET_SHIPMENTS_SHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page="360" not in name)
 
 
 def login(page: Any, url: str) -> None:
