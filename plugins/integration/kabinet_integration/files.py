@@ -34,9 +34,13 @@ def storage_key(file_ref: str) -> str:
     return str(file_key(file_ref))
 
 
-def first_source(host: Host) -> str | None:
-    sources = host.plugin_settings("integration").sources
-    pulling = [name for name, s in sources.items() if s.mode != "push" or s.base_url]
+def target_source(host: Host) -> str | None:
+    """The source that answers client requests and holds the files: the
+    ``write_back_source`` setting, else the first one pulled (or with a ``base_url``)."""
+    settings = host.plugin_settings("integration")
+    if settings.write_back_source:
+        return str(settings.write_back_source)
+    pulling = [name for name, s in settings.sources.items() if s.mode != "push" or s.base_url]
     return pulling[0] if pulling else None
 
 
@@ -73,7 +77,7 @@ async def queue_files(host: Host, source: str, files: Mapping[str, str]) -> None
 
 async def on_document_requested(host: Host, event: Event) -> None:
     """The shipments app needs a file now."""
-    source = first_source(host)
+    source = target_source(host)
     if source is None:
         return
     payload: Any = event.payload

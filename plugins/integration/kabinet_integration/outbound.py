@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kabinet.jobs import backoff
 from kabinet_integration import models as m
 from kabinet_integration.connectors import SourceError
-from kabinet_integration.files import first_source
+from kabinet_integration.files import target_source
 from kabinet_integration.mapping import Names
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def body_of(host: Host, source: str, payload: Any) -> dict[str, Any]:
 
 async def on_request_created(host: Host, event: Event, session: AsyncSession) -> None:
     """Queue the request (once per portal id) in the event's transaction."""
-    source = first_source(host)
+    source = target_source(host)
     if source is None:
         return
     payload: Any = event.payload

@@ -81,3 +81,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     file_max_attempts: int = 5
     sources: dict[str, Source] = msgspec.field(default_factory=dict)
     """Production systems by name (the name shows on the pages and in the inbox URL)."""
+    write_back_source: str = ""
+    """The source client requests are written to and order files are fetched from; empty:
+    the first source that is pulled (or has a ``base_url``)."""
+
+    def __post_init__(self) -> None:
+        if self.write_back_source and self.write_back_source not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none configured"
+            raise ValueError(
+                f"write_back_source {self.write_back_source!r} is not one of the sources ({known})"
+            )

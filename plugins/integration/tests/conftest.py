@@ -11,6 +11,7 @@ from integration_support import settings_text, wipe
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
+from kabinet.jobs import stop_embedded
 from kabinet.testing import create_empty_database, drop_database
 from kabinet_integration.onec_server import Generated, OneCData, OneCServer, generate
 
@@ -50,13 +51,20 @@ async def make_host(
 ) -> AsyncIterator[HostFactory]:
     started: list[Host] = []
 
-    async def make(extra: str = "", source: str = "", base_url: str | None = None) -> Host:
+    async def make(
+        extra: str = "", source: str = "", base_url: str | None = None, background: bool = False
+    ) -> Host:
+        """A started portal; without ``background`` its embedded relay, job runner and
+        scheduler are stopped, so a test that moves the clock runs no sync behind its back
+        (it relays and drains itself)."""
         settings = tmp_path / f"settings-{len(started)}.toml"
         settings.write_text(settings_text(base_url or onec.base_url, extra, source))
         host = await Host.create(
             settings, env={"KABINET__HOST__DATABASE_URL": module_url}, clock=clock
         )
         await host.startup()
+        if not background:
+            await stop_embedded(host)
         started.append(host)
         return host
 
