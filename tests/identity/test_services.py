@@ -309,3 +309,36 @@ def test_settings_refuse_weaker_than_owasp() -> None:
 
     with pytest.raises(SettingsError, match="OWASP"):
         msgspec.convert({"argon2_memory_kib": 4096}, IdentitySettings)
+
+
+async def test_status_and_profile_changes_are_published_as_events(
+    host: Host, identity: IdentityService, make_account: MakeAccount
+) -> None:
+    """Keycloak and the companies' contact copies follow accounts through these events."""
+    from kabinet import models
+
+    account = await make_account()
+    await identity.disable(account.id)
+    await identity.enable(account.id)
+    await identity.update_profile(
+        account.id,
+        full_name="Новое Имя",
+        email=account.email,
+        phone=account.phone,
+        language="ru",
+        timezone="Europe/Moscow",
+    )
+    async with host.db.session() as s:
+        rows = (
+            await s.execute(
+                select(models.event.c.type, models.event.c.payload).where(
+                    models.event.c.type.like("identity.account.%")
+                )
+            )
+        ).all()
+    mine = [t for t, payload in rows if payload == {"account_id": account.id}]
+    assert mine == [
+        "identity.account.disabled",
+        "identity.account.enabled",
+        "identity.account.updated",
+    ]

@@ -183,12 +183,10 @@ class AccountService(ServiceBase):
             account.status = status
             await s.flush()
             await self.bump_version(account_id, s)
-            self._event(
-                s,
-                actor_id,
-                f"account.{'disabled' if status == 'disabled' else 'enabled'}",
-                subject_id=account_id,
-                address=address,
+            what = "disabled" if status == "disabled" else "enabled"
+            self._event(s, actor_id, f"account.{what}", subject_id=account_id, address=address)
+            await self.host.events.publish(
+                s, f"identity.account.{what}", {"account_id": account_id}
             )
         if status == "disabled":
             await self.sessions.delete_account(account_id)
@@ -255,6 +253,9 @@ class AccountService(ServiceBase):
                     address=address,
                     details={"fields": changed},
                 )
+            await self.host.events.publish(
+                s, "identity.account.updated", {"account_id": account_id}
+            )
         return account
 
     # --- security log --------------------------------------------------------------

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+import msgspec
 
 import kabinet
-from kabinet.contrib import Database, Manifest, NavItem, Permission
+from kabinet.contrib import Database, EventType, Manifest, NavItem, Permission
 from kabinet.hookspecs import hookimpl
 from kabinet.identity.models import metadata
 from kabinet.identity.services import identity_service
@@ -164,3 +165,22 @@ def route_samples(host: Host) -> list[Any]:
     from kabinet.identity.samples import SAMPLES
 
     return list(SAMPLES)
+
+
+class AccountChanged(msgspec.Struct, frozen=True):
+    """An account whose status or contact details changed."""
+
+    account_id: int
+
+
+@hookimpl
+def event_types() -> list[EventType]:
+    """Other apps (Keycloak, companies' contact copies) follow accounts through these."""
+    return [
+        EventType(
+            name=f"identity.account.{what}",
+            payload=AccountChanged,
+            description=f"An account was {what}.",
+        )
+        for what in ("disabled", "enabled", "updated")
+    ]
