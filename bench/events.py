@@ -1,15 +1,15 @@
 """Events from publish to subscriber through Redis and two `kabinet worker` processes.
 
-    .venv/bin/python bench/events.py [--rate 500] [--seconds 10] [--burst 3000]
+    .venv/bin/python bench/events.py [--rate 500] [--seconds 10] [--burst 3000] [--publishers 2]
 
 Needs PostgreSQL and Redis on localhost (as the tests do). In one run it measures:
 
-- **events**: this process publishes one event per transaction at ``--rate`` per second
-  (a web process's relay runs here, woken by each commit); two ``kabinet worker``
-  processes deliver them to a subscriber that records its handling. The delay is from
-  the publisher's commit to the subscriber's handled time (``host_event_handling``);
-  then a burst of ``--burst`` events as fast as they can be published gives the
-  throughput.
+- **events**: ``--publishers`` processes (web processes: each runs its relay, woken by
+  its commits) publish one event per transaction, ``--rate`` per second between them;
+  two ``kabinet worker`` processes deliver them to a subscriber that records its
+  handling. The delay is from the publisher's commit to the subscriber's handled time
+  (``host_event_handling``); then a burst of ``--burst`` events as fast as the
+  publishers can commit them (8 concurrent transactions each) gives the throughput.
 - **raw baseline**: a bare dramatiq actor on the same Redis, two ``dramatiq`` worker
   processes, the same rate and burst; the delay is from ``send`` to the actor running.
 
@@ -110,12 +110,48 @@ async def paced(n: int, rate: float, fn: Any) -> None:
 # --- the events path --------------------------------------------------------------------
 
 
+async def publisher(settings: Path, n: int, rate: float, at: float) -> dict[int, float]:
+    """One web process's share: ``n`` events at ``rate`` per second (0: as fast as 8
+    concurrent transactions go) from wall-clock time ``at``, with this process's relay;
+    returns each event's commit time."""
+    from kabinet.host import Host
+    from kabinet.jobs import start_embedded, stop_embedded
+
+    host = await Host.create(settings)
+    await start_embedded(host)  # this process's relay, as in a web process
+    committed: dict[int, float] = {}
+
+    async def publish(i: int) -> None:
+        async with host.db.session() as s:
+            eid = await host.events.publish(s, "benchevt.tick.sent", {"seq": i})
+        committed[eid] = time.time()
+
+    try:
+        async with host.db.session() as s:  # connect before the clock starts
+            await s.execute(select(1))
+        await asyncio.sleep(max(0.0, at - time.time()))
+        if rate:
+            await paced(n, rate, publish)
+        else:
+            sem = asyncio.Semaphore(8)
+
+            async def fast(i: int) -> None:
+                async with sem:
+                    await publish(i)
+
+            await asyncio.gather(*(fast(i) for i in range(n)))
+        await asyncio.sleep(1.0)  # the relay's last pass
+    finally:
+        await stop_embedded(host)
+        await host.shutdown()
+    return committed
+
+
 async def bench_events(
-    tmp: Path, rate: float, seconds: float, burst: int
+    tmp: Path, rate: float, seconds: float, burst: int, publishers: int
 ) -> dict[str, dict[str, float]]:
     from kabinet import models
     from kabinet.host import Host
-    from kabinet.jobs import start_embedded, stop_embedded
     from kabinet.testing import PluginFactory, drop_database, migrated_database
 
     factory = PluginFactory(tmp / "plugins")
@@ -134,14 +170,23 @@ async def bench_events(
         spawn([exe, "worker", "--threads", THREADS], env, tmp / f"worker{n}.log") for n in (1, 2)
     ]
     host = await Host.create(settings)
-    await start_embedded(host)  # this process's relay, as in a web process
-    committed: dict[int, float] = {}
     relayed_at: dict[int, float] = {}
 
-    async def publish(i: int) -> None:
-        async with host.db.session() as s:
-            eid = await host.events.publish(s, "benchevt.tick.sent", {"seq": i})
-        committed[eid] = time.time()
+    def publish_from(processes: int, n: int, rate: float, phase: str) -> dict[int, float]:
+        """Run ``processes`` publishing processes sharing ``n`` events; their commit times."""
+        at = time.time() + 4.0  # all start together, after their imports
+        procs, outs = [], []
+        for k in range(processes):
+            out = tmp / f"{phase}{k}.json"
+            outs.append(out)
+            share = n // processes + (1 if k < n % processes else 0)
+            cmd = [sys.executable, __file__, "--child", str(settings), str(out), str(share)]
+            cmd += [str(rate / processes), str(at)]
+            procs.append(spawn(cmd, env, tmp / f"{phase}{k}.log"))
+        for proc, out in zip(procs, outs, strict=True):
+            if proc.wait() != 0:
+                raise SystemExit(f"publisher failed:\n{out.with_suffix('.log').read_text()}")
+        return {int(k): v for out in outs for k, v in json.loads(out.read_text()).items()}
 
     async def wait_handled(ids: set[int]) -> dict[int, float]:
         h = models.event_handling
@@ -149,7 +194,11 @@ async def bench_events(
         while time.monotonic() < deadline:
             async with host.db.session() as s:
                 done = (
-                    await s.execute(select(func.count()).where(h.c.event_id.in_(ids)))
+                    await s.execute(
+                        select(func.count()).where(
+                            h.c.event_id.in_(ids), h.c.handled_at.is_not(None)
+                        )
+                    )
                 ).scalar_one()
             if done >= len(ids):
                 break
@@ -159,42 +208,41 @@ async def bench_events(
             rows = await s.execute(
                 select(h.c.event_id, h.c.handled_at).where(h.c.event_id.in_(ids))
             )
-            got = {eid: at.timestamp() for eid, at in rows}
+            got = {eid: at.timestamp() for eid, at in rows if at}
             relayed = await s.execute(select(e.c.id, e.c.relayed_at).where(e.c.id.in_(ids)))
             relayed_at.update({eid: at.timestamp() for eid, at in relayed if at})
         return got
 
-    try:
-        # Warm up: the workers have started and connected when the first events come back.
-        await paced(20, 20, publish)
-        await wait_handled(set(committed))
-        committed.clear()
-
-        await paced(int(rate * seconds), rate, publish)
-        handled = await wait_handled(set(committed))
+    def measure(committed: dict[int, float], handled: dict[int, float]) -> dict[str, float]:
+        lost = set(committed) - set(handled)
+        if lost:
+            raise SystemExit(f"{len(lost)} events were not handled within 120 s")
         delays = [handled[e] - committed[e] for e in committed]
-        span = max(handled.values()) - min(committed.values())
-        steady = summary(delays, span)
+        return summary(delays, max(handled.values()) - min(committed.values()))
+
+    try:
+        # Warm up: the workers have started and connected when these come back.
+        warm = await asyncio.to_thread(publish_from, 1, 20, 20.0, "warm")
+        await wait_handled(set(warm))
+
+        n = int(rate * seconds)
+        committed = await asyncio.to_thread(publish_from, publishers, n, rate, "steady")
+        steady = measure(committed, await wait_handled(set(committed)))
         to_relay = [relayed_at[e] - committed[e] for e in committed]
         steady["relay_p95_ms"] = percentile(to_relay, 0.95) * 1000
+        handled = await wait_handled(set(committed))
+        to_handle = [handled[e] - relayed_at[e] for e in committed]
+        steady["deliver_p95_ms"] = percentile(to_handle, 0.95) * 1000
         steady["published_per_s"] = len(committed) / (
             max(committed.values()) - min(committed.values())
         )
-        committed.clear()
 
-        began = time.time()
-        sem = asyncio.Semaphore(32)
-
-        async def fast(i: int) -> None:
-            async with sem:
-                await publish(i)
-
-        await asyncio.gather(*(fast(i) for i in range(burst)))
-        handled = await wait_handled(set(committed))
-        delays = [handled[e] - committed[e] for e in committed]
-        bursts = summary(delays, max(handled.values()) - began)
+        committed = await asyncio.to_thread(publish_from, publishers, burst, 0.0, "burst")
+        bursts = measure(committed, await wait_handled(set(committed)))
+        bursts["published_per_s"] = len(committed) / (
+            max(committed.values()) - min(committed.values())
+        )
     finally:
-        await stop_embedded(host)
         await host.shutdown()
         stop(workers)
         await drop_database(url)
@@ -235,7 +283,8 @@ def bench_raw(tmp: Path, rate: float, seconds: float, burst: int) -> dict[str, d
         deadline = time.monotonic() + 120
         while sink.llen("bench_raw:done") < n and time.monotonic() < deadline:
             time.sleep(0.1)
-        rows = [r.decode().split() for r in sink.lrange("bench_raw:done", 0, -1)]
+        raw_rows: list[bytes] = sink.lrange("bench_raw:done", 0, -1)  # type: ignore[assignment]
+        rows = [r.decode().split() for r in raw_rows]
         delays = [float(done) - float(sent) for _, sent, done in rows]
         end = max(float(done) for *_, done in rows)
         return summary(delays, end - began)
@@ -251,16 +300,28 @@ def bench_raw(tmp: Path, rate: float, seconds: float, burst: int) -> dict[str, d
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        settings, out, n, rate, at = sys.argv[2:7]
+        committed = asyncio.run(publisher(Path(settings), int(n), float(rate), float(at)))
+        Path(out).write_text(json.dumps(committed))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=3000)
+    parser.add_argument("--publishers", type=int, default=2, help="publishing processes")
     args = parser.parse_args()
     redis.Redis.from_url(REDIS).flushdb()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         raw = bench_raw(Path(tmp), args.rate, args.seconds, args.burst)
-        events = asyncio.run(bench_events(Path(tmp), args.rate, args.seconds, args.burst))
-    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        events = asyncio.run(
+            bench_events(Path(tmp), args.rate, args.seconds, args.burst, args.publishers)
+        )
+    print(
+        f"load average: {load:.1f} before, {os.getloadavg()[0]:.1f} after, "
+        f"on {os.cpu_count()} cores; {args.publishers} publishing processes"
+    )
     print(f"{'path':<28}{'n':>7}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
     for name, res in (("raw dramatiq", raw), ("kabinet event", events)):
         for phase in ("steady", "burst"):
@@ -270,6 +331,12 @@ def main() -> None:
                 f"{label:<28}{r['n']:>7.0f}{r['per_s']:>9.0f}{r['p50_ms']:>9.1f}"
                 f"{r['p95_ms']:>9.1f}{r['max_ms']:>9.1f}"
             )
+    ev = events["steady"]
+    print(
+        f"kabinet steady: published {ev['published_per_s']:.0f}/s, "
+        f"p95 commit to relay {ev['relay_p95_ms']:.1f} ms, "
+        f"relay to handled {ev['deliver_p95_ms']:.1f} ms"
+    )
     print(json.dumps({"raw": raw, "events": events}))
 
 

@@ -283,30 +283,30 @@ class EventBus:
         now = self.host.clock.now()
         events = sorted(events, key=lambda e: int(e[0]))  # claim rows in one order
         ids = [int(e[0]) for e in events]
+        # Executed with one parameter set per event: a statement compiled once and cached,
+        # sent as multi-row inserts (SQLAlchemy's "insertmanyvalues").
         claim = (
             _insert(self.host.db.dialect, h)
-            .values(
-                [
-                    {
-                        "event_id": eid,
-                        "subscriber": subscriber,
-                        "state": "pending",
-                        "attempts": 0,
-                        "updated_at": now,
-                    }
-                    for eid in ids
-                ]
-            )
             .on_conflict_do_update(
                 index_elements=["subscriber", "event_id"], set_={"state": h.c.state}
             )
             .returning(h.c.event_id, h.c.state, h.c.attempts)
         )
+        rows = [
+            {
+                "event_id": eid,
+                "subscriber": subscriber,
+                "state": "pending",
+                "attempts": 0,
+                "updated_at": now,
+            }
+            for eid in ids
+        ]
         session_too = self._session_arg(sub)
         handled: list[int] = []
         failures: list[tuple[int, str]] = []
         async with self.host.db.session() as s:
-            claimed = {eid: (state, n) for eid, state, n in (await s.execute(claim)).all()}
+            claimed = {eid: (state, n) for eid, state, n in (await s.execute(claim, rows)).all()}
             for eid, etype, payload, created in events:
                 state, attempts = claimed[eid]
                 if state in ("handled", "failed") or attempts != 0:
