@@ -191,7 +191,7 @@ async def build() -> None:
 async def measure(count: int) -> bool:
     from sqlalchemy import text
 
-    from kabinet_dictionaries.entries import Filter, Query
+    from kabinet_dictionaries.queries import Filter, Query
 
     portal = await host()
     try:

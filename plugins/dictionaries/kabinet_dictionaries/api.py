@@ -21,9 +21,10 @@ from kabinet.host import Host
 from kabinet.pages import principal_of
 from kabinet.problems import VALIDATION_TYPE, problem
 from kabinet_dictionaries.documents import Document
-from kabinet_dictionaries.entries import OPS, Entry, EntryPage, Filter, Query, Version
+from kabinet_dictionaries.entries import Entry, EntryPage, Version
 from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import FieldDef
+from kabinet_dictionaries.queries import OPS, Filter, Query
 from kabinet_dictionaries.services import (
     DOCS_VIEW,
     EDIT,

@@ -1,47 +1,41 @@
-"""Entries: validated values in the typed tables, their history, and indexed queries.
+"""Entries: validated values in the typed tables, their history, and pages of them.
 
-A query "filtered by fields A and B, sorted by C" joins one value table per field on
-(field, value), so each step is an index lookup on ``ix_dictionaries_value_<kind>_field``;
-there is no per-type table and no DDL at run time.
+Queries (filters, sort, search) are :mod:`kabinet_dictionaries.queries`; this module reads
+and writes an entry's values: one row per (entry, field) in the value table of the
+field's kind, so there is no per-type table and no DDL at run time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Text,
+    cast,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet_dictionaries import kinds, models
 from kabinet_dictionaries.errors import Conflict, FieldError, Invalid, NotFound
 from kabinet_dictionaries.kinds import FieldDef
+from kabinet_dictionaries.queries import resolve_reference
 from kabinet_dictionaries.structure import Actor, TypeInfo
 
-Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "contains", "empty", "filled"]
 NUMERIC = ("number", "money")
-OPS: tuple[str, ...] = ("eq", "ne", "lt", "le", "gt", "ge", "contains", "empty", "filled")
-
-
-class Filter(msgspec.Struct, kw_only=True, frozen=True):
-    """``field`` ``op`` ``value`` (the value is read by the field's kind)."""
-
-    field: str
-    op: Op = "eq"
-    value: Any = None
-
-
-class Query(msgspec.Struct, kw_only=True):
-    filters: list[Filter] = msgspec.field(default_factory=list)
-    sort: str | None = None
-    """A field code, ``-code`` for descending; ``None``: newest first."""
-    search: str = ""
-    page: int = 1
-    per_page: int = 50
 
 
 class Entry(msgspec.Struct, kw_only=True):
@@ -89,27 +83,55 @@ def _tables(fields: Iterable[FieldDef]) -> dict[str, list[FieldDef]]:
     return by_table
 
 
+_COLUMNS: dict[str, Any] = {
+    # One column per Python type of value, so one UNION ALL reads every table's values.
+    "dictionaries_value_text": ("text", Text()),
+    "dictionaries_value_long": ("text", Text()),
+    "dictionaries_value_file": ("text", Text()),
+    "dictionaries_value_number": ("number", models.Number()),
+    "dictionaries_value_date": ("date", models.value_date.c.value.type),
+    "dictionaries_value_datetime": ("datetime", models.UtcDateTime()),
+    "dictionaries_value_bool": ("bool", Boolean()),
+    "dictionaries_value_ref": ("ref", Integer()),
+}
+_SLOTS = dict(_COLUMNS.values())
+
+
 async def read_values(
     session: AsyncSession, found: TypeInfo, entry_ids: Collection[int]
 ) -> dict[int, dict[str, Any]]:
-    """entry id -> {field code: stored value} (blank fields absent)."""
+    """entry id -> {field code: stored value} (blank fields absent), in one statement."""
     result: dict[int, dict[str, Any]] = {e: {} for e in entry_ids}
     if not entry_ids:
         return result
-    for fields in _tables(found.fields).values():
+    by_table = _tables(found.fields)
+    if not by_table:
+        return result
+    codes = {f.id: f.code for f in found.fields}
+    slots = {f.id: _COLUMNS[kinds.TABLES[f.kind].name][0] for f in found.fields}
+    scales = {f.id: Decimal(1).scaleb(-f.scale) for f in found.fields if f.kind in NUMERIC}
+    parts = []
+    for name, fields in by_table.items():
         table = kinds.TABLES[fields[0].kind]
-        codes = {f.id: f.code for f in fields}
-        scales = {f.id: Decimal(1).scaleb(-f.scale) for f in fields if f.kind in NUMERIC}
-        rows = await session.execute(
-            select(table.c.entry_id, table.c.field_id, table.c.value).where(
-                table.c.entry_id.in_(list(entry_ids)), table.c.field_id.in_(list(codes))
+        own = _COLUMNS[name][0]
+        parts.append(
+            select(
+                table.c.entry_id,
+                table.c.field_id,
+                *(
+                    (table.c.value if slot == own else cast(null(), type_)).label(slot)
+                    for slot, type_ in _SLOTS.items()
+                ),
+            ).where(
+                table.c.entry_id.in_(list(entry_ids)),
+                table.c.field_id.in_([f.id for f in fields]),
             )
         )
-        for r in rows:
-            value = r.value
-            if r.field_id in scales:  # NUMERIC(24, 6) reads back with six places
-                value = value.quantize(scales[r.field_id])
-            result[r.entry_id][codes[r.field_id]] = value
+    for r in await session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        value = getattr(r, slots[r.field_id])
+        if r.field_id in scales:  # NUMERIC(24, 6) reads back with six places
+            value = value.quantize(scales[r.field_id])
+        result[r.entry_id][codes[r.field_id]] = value
     return result
 
 
@@ -177,31 +199,6 @@ class Renderer:
 # -- validation -------------------------------------------------------------------------------
 
 
-async def _resolve_reference(session: AsyncSession, field: FieldDef, value: Any) -> int:
-    t, e = models.dictionary_type, models.entry
-    ref_type = select(t.c.id).where(t.c.code == (field.reference or "")).scalar_subquery()
-    if isinstance(value, int):
-        found = await session.scalar(select(e.c.id).where(e.c.id == value, e.c.type_id == ref_type))
-    else:
-        v, f = models.value_text, models.field
-        first_text = (
-            select(f.c.id)
-            .where(f.c.type_id == ref_type, f.c.kind == "text")
-            .order_by(f.c.position, f.c.id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        ids = list(
-            await session.scalars(
-                select(v.c.entry_id).where(v.c.field_id == first_text, v.c.value == value).limit(2)
-            )
-        )
-        found = ids[0] if len(ids) == 1 else None
-    if found is None:
-        raise FieldError("reference", type=field.reference or "")
-    return int(found)
-
-
 async def validate(
     session: AsyncSession,
     found: TypeInfo,
@@ -231,7 +228,7 @@ async def validate(
                     raise FieldError("required")
                 continue
             if field.kind == "reference":
-                value = await _resolve_reference(session, field, value)
+                value = await resolve_reference(session, field, value)
             if field.kind == "file" and not await session.scalar(
                 select(models.file_meta.c.key).where(models.file_meta.c.key == value)
             ):
@@ -413,149 +410,29 @@ async def history(session: AsyncSession, entry_id: int) -> list[Version]:
     ]
 
 
-# -- queries --------------------------------------------------------------------------------------
-
-_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    "eq": lambda c, v: c == v,
-    "ne": lambda c, v: c != v,
-    "lt": lambda c, v: c < v,
-    "le": lambda c, v: c <= v,
-    "gt": lambda c, v: c > v,
-    "ge": lambda c, v: c >= v,
-}
-
-
-async def _filter_value(session: AsyncSession, field: FieldDef, flt: Filter) -> Any:
-    if flt.op == "contains":
-        return str(flt.value or "").strip().lower()
-    value = kinds.parse(field, flt.value)
-    if value is None:
-        raise FieldError("required")
-    if field.kind == "reference":
-        value = await _resolve_reference(session, field, value)
-    return value
-
-
-async def statements(
-    session: AsyncSession,
-    found: TypeInfo,
-    query: Query,
-    *,
-    published_only: bool,
-) -> tuple[Select[Any], Select[Any]]:
-    """The page query (ids with the total in a window) and the bare count query.
-
-    The filters on one field share one join of its value table; the first filter's table
-    drives the query (its (field, value) index finds the candidates), so the entry row
-    is joined only when "published" or the search text is asked for.
-    """
-    e = models.entry
-    errors: dict[str, FieldError] = {}
-    by_field: dict[str, list[tuple[int, Filter]]] = defaultdict(list)
-    absent: list[ColumnElement[bool]] = []
-    for index, flt in enumerate(query.filters):
-        field = found.field(flt.field)
-        if field is None:
-            errors[f"filters.{index}.{flt.field}"] = FieldError("unknown_field", code=flt.field)
-        elif flt.op in ("empty", "filled"):
-            table = kinds.TABLES[field.kind]
-            has = exists().where(table.c.entry_id == e.c.id, table.c.field_id == field.id)
-            absent.append(~has if flt.op == "empty" else has)
-        else:
-            by_field[field.code].append((index, flt))
-    joins: list[tuple[Any, ColumnElement[bool]]] = []
-    for code, items in by_field.items():
-        field = found.field(code)
-        assert field is not None
-        alias = kinds.TABLES[field.kind].alias()
-        conditions: list[ColumnElement[bool]] = [alias.c.field_id == field.id]
-        for index, flt in items:
-            try:
-                value = await _filter_value(session, field, flt)
-            except FieldError as exc:
-                errors[f"filters.{index}.{flt.field}"] = exc
-                continue
-            if flt.op == "contains":
-                conditions.append(func.lower(alias.c.value).contains(value, autoescape=True))
-            else:
-                conditions.append(_COMPARE[flt.op](alias.c.value, value))
-        joins.append((alias, and_(*conditions)))
-    sort_field = None
-    if query.sort:
-        sort_field = found.field(query.sort.lstrip("-"))
-        if sort_field is None:
-            errors["sort"] = FieldError("unknown_field", code=query.sort.lstrip("-"))
-    if errors:
-        raise Invalid(errors)
-    need_entry = published_only or bool(query.search.strip()) or bool(absent) or not joins
-    if joins:
-        driver, condition = joins[0]
-        id_col = driver.c.entry_id
-        stmt: Select[Any] = select(id_col).select_from(driver).where(condition)
-        for alias, condition in joins[1:]:
-            stmt = stmt.join(alias, and_(alias.c.entry_id == id_col, condition))
-        if need_entry:
-            stmt = stmt.join(e, e.c.id == id_col)
-    else:
-        id_col = e.c.id
-        stmt = select(id_col).where(e.c.type_id == found.id)
-    if published_only:
-        stmt = stmt.where(e.c.published.is_(True))
-    for condition in absent:
-        stmt = stmt.where(condition)
-    if query.search.strip():
-        stmt = stmt.where(e.c.search.contains(query.search.strip().lower(), autoescape=True))
-    counted = stmt
-    order: list[Any] = []
-    if sort_field is not None and query.sort:
-        alias = kinds.TABLES[sort_field.kind].alias()
-        stmt = stmt.outerjoin(
-            alias, and_(alias.c.entry_id == id_col, alias.c.field_id == sort_field.id)
-        )
-        column = alias.c.value.desc() if query.sort.startswith("-") else alias.c.value.asc()
-        order.append(column.nulls_last())
-    order.append(id_col.asc() if query.sort else id_col.desc())
-    per_page = max(1, min(query.per_page, 500))
-    page = max(1, query.page)
-    return (
-        stmt.add_columns(func.count().over().label("total"))
-        .order_by(*order)
-        .limit(per_page)
-        .offset((page - 1) * per_page),
-        counted,
-    )
-
-
-async def select_ids(
-    session: AsyncSession,
-    found: TypeInfo,
-    query: Query,
-    *,
-    published_only: bool,
-) -> tuple[list[int], int]:
-    """The page of entry ids matching ``query`` and the total count, in one statement."""
-    stmt, counted = await statements(session, found, query, published_only=published_only)
-    rows = (await session.execute(stmt)).all()
-    if rows:
-        return [int(r[0]) for r in rows], int(rows[0].total)
-    total = await session.scalar(select(func.count()).select_from(counted.subquery()))
-    return [], int(total or 0)
+# -- pages ------------------------------------------------------------------------------------
 
 
 async def load_entries(
-    session: AsyncSession, found: TypeInfo, ids: list[int], renderer: Renderer
+    session: AsyncSession,
+    found: TypeInfo,
+    ids: list[int],
+    renderer: Renderer,
+    rows: Mapping[int, Any] | None = None,
 ) -> list[Entry]:
+    """The entries ``ids`` with their values; ``rows``: their entry rows, if already read."""
     e = models.entry
     if not ids:
         return []
-    rows = {
-        r.id: r
-        for r in await session.execute(
-            select(e.c.id, e.c.published, e.c.version, e.c.external_id, e.c.updated_at).where(
-                e.c.id.in_(ids)
+    if rows is None:
+        rows = {
+            r.id: r
+            for r in await session.execute(
+                select(e.c.id, e.c.published, e.c.version, e.c.external_id, e.c.updated_at).where(
+                    e.c.id.in_(ids)
+                )
             )
-        )
-    }
+        }
     values = await read_values(session, found, ids)
     await renderer.load(session, found, values.values())
     title = found.title_field

@@ -97,6 +97,9 @@ dictionary_type = Table(
     # "none": staff only; "all": every organization; "some": those in dictionaries_type_org.
     Column("editor_roles", JSON, nullable=False, default=list),
     # Role codes whose global holders may edit this type's entries (empty: any editor).
+    Column("revision", Integer, nullable=False, default=1, server_default="1"),
+    # Bumped by every change of the type or its fields: a process keeps the definition
+    # cached and re-reads it only when the revision it holds is no longer the current one.
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )

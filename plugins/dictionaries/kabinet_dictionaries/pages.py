@@ -23,9 +23,9 @@ from kabinet.pages import flash, page, principal_of, shell_of
 from kabinet.problems import handle_http
 from kabinet_dictionaries import kinds
 from kabinet_dictionaries.documents import DocumentMeta
-from kabinet_dictionaries.entries import OPS, Filter, Query
 from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import Choice, FieldDef
+from kabinet_dictionaries.queries import OPS, Filter, Query
 from kabinet_dictionaries.services import (
     DOCS_MANAGE,
     DOCS_VIEW,

@@ -36,11 +36,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kabinet.access import ALL, AllOrganizations, Principal
 from kabinet_dictionaries import documents as docs
 from kabinet_dictionaries import entries as store
-from kabinet_dictionaries import models, structure, transfer
+from kabinet_dictionaries import models, queries, structure, transfer
 from kabinet_dictionaries.documents import Document, DocumentMeta, StoredUpload
-from kabinet_dictionaries.entries import Entry, EntryPage, Filter, Query, Version
+from kabinet_dictionaries.entries import Entry, EntryPage, Version
 from kabinet_dictionaries.errors import DictionaryError, Invalid, NotFound
 from kabinet_dictionaries.kinds import Choice, FieldDef
+from kabinet_dictionaries.queries import Filter, Query
 from kabinet_dictionaries.sinks import CatalogRecord
 from kabinet_dictionaries.structure import SYSTEM, Actor, TypeInfo, TypeSpec
 from kabinet_dictionaries.transfer import Format, ImportReport
@@ -115,6 +116,8 @@ class Dictionaries:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.settings: Settings = host.plugin_settings("dictionaries")
+        self._types: dict[str, TypeInfo] = {}
+        """Definitions read before, by code: shared, never changed in place (see _type)."""
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -171,9 +174,28 @@ class Dictionaries:
                 visible.append(item)
         return visible
 
+    async def _type(self, session: AsyncSession, code: str) -> TypeInfo:
+        """The type's definition: the copy this process holds while its revision is still
+        the current one (one indexed lookup), else read again (four statements).
+
+        Every change of a type or its fields bumps the revision in the same transaction,
+        so a process, or another process, never uses a definition older than what it reads.
+        """
+        t = models.dictionary_type
+        row = (await session.execute(select(t.c.id, t.c.revision).where(t.c.code == code))).first()
+        if row is None:
+            self._types.pop(code, None)
+            raise NotFound(f"dictionary {code}")
+        cached = self._types.get(code)
+        if cached is not None and (cached.id, cached.revision) == (row.id, row.revision):
+            return cached
+        found = (await structure.list_types(session, [row.id]))[0]
+        self._types[code] = found
+        return found
+
     async def get_type(self, code: str, principal: Principal | None = None) -> TypeInfo:
         async with self._session() as session:
-            found = await structure.load_type(session, code)
+            found = await self._type(session, code)
         if principal is not None:
             await self._scope(principal, found)
         return found
@@ -277,7 +299,7 @@ class Dictionaries:
     async def count_entries(self, code: str) -> int:
         found = await self.get_type(code)
         async with self._session() as session:
-            _ids, total = await store.select_ids(
+            _ids, total = await queries.select_ids(
                 session, found, Query(per_page=1), published_only=False
             )
         return total
@@ -297,12 +319,12 @@ class Dictionaries:
         query = query or Query(per_page=self.settings.page_size)
         renderer = store.Renderer(language, timezone)
         async with self._session() as session:  # one transaction: the type, ids, values
-            found = await structure.load_type(session, code)
+            found = await self._type(session, code)
             scope = await self._scope(principal, found)
-            ids, total = await store.select_ids(
+            ids, total, rows = await queries.select_page(
                 session, found, query, published_only=scope == "published"
             )
-            items = await store.load_entries(session, found, ids, renderer)
+            items = await store.load_entries(session, found, ids, renderer, rows)
         return EntryPage(items=items, total=total, page=query.page, per_page=query.per_page)
 
     async def entry(
@@ -460,7 +482,7 @@ class Dictionaries:
                     page=page,
                     per_page=500,
                 )
-                ids, total = await store.select_ids(
+                ids, total = await queries.select_ids(
                     session, found, q, published_only=scope == "published"
                 )
                 values = await store.read_values(session, found, ids)

@@ -58,6 +58,8 @@ class TypeInfo(msgspec.Struct, kw_only=True):
     organizations: list[int] = msgspec.field(default_factory=list)
     editor_roles: list[str] = msgspec.field(default_factory=list)
     fields: list[FieldDef] = msgspec.field(default_factory=list)
+    revision: int = 1
+    """The type's revision when read (a cached copy is current while it still matches)."""
 
     def name(self, language: str) -> str:
         return self.name_ru if language == "ru" else self.name_en
@@ -139,9 +141,19 @@ async def list_types(session: AsyncSession, ids: Iterable[int] | None = None) ->
             organizations=sorted(orgs[r.id]),
             editor_roles=list(r.editor_roles or []),
             fields=fields[r.id],
+            revision=r.revision,
         )
         for r in rows
     ]
+
+
+async def _touch(session: AsyncSession, type_id: int, now: dt.datetime | None = None) -> None:
+    """A new revision of the type: processes holding the old definition read it again."""
+    t = models.dictionary_type
+    values: dict[str, Any] = {"revision": t.c.revision + 1}
+    if now is not None:
+        values["updated_at"] = now
+    await session.execute(update(t).where(t.c.id == type_id).values(**values))
 
 
 async def load_type(session: AsyncSession, code: str) -> TypeInfo:
@@ -214,6 +226,7 @@ async def update_type(
             name_en=name_en.strip(),
             editor_roles=sorted(set(editor_roles)),
             updated_at=now,
+            revision=models.dictionary_type.c.revision + 1,
         )
     )
     return await load_type(session, code)
@@ -235,7 +248,7 @@ async def set_publication(
     await session.execute(
         update(models.dictionary_type)
         .where(models.dictionary_type.c.id == found.id)
-        .values(publish=publish, updated_at=now)
+        .values(publish=publish, updated_at=now, revision=models.dictionary_type.c.revision + 1)
     )
     await session.execute(
         delete(models.type_organization).where(models.type_organization.c.type_id == found.id)
@@ -445,6 +458,7 @@ async def add_field(
         .returning(models.field.c.id)
     )
     assert field_id is not None
+    await _touch(session, found.id, now)
     added = (await load_type(session, code)).field(spec.code)
     assert added is not None
     if spec.required:
@@ -491,6 +505,7 @@ async def change_field(
     await session.execute(
         update(models.field).where(models.field.c.id == old.id).values(_row(spec))
     )
+    await _touch(session, found.id, now)
     changed = (await load_type(session, code)).field(spec.code)
     assert changed is not None
     if changed.required:
@@ -525,6 +540,7 @@ async def remove_field(
     )
     await session.execute(delete(table).where(table.c.field_id == old.id))
     await session.execute(delete(models.field).where(models.field.c.id == old.id))
+    await _touch(session, found.id, now)
 
 
 async def move_field(session: AsyncSession, code: str, field_code: str, offset: int) -> None:
@@ -542,3 +558,4 @@ async def move_field(session: AsyncSession, code: str, field_code: str, offset: 
             .where(models.field.c.type_id == found.id, models.field.c.code == item)
             .values(position=position)
         )
+    await _touch(session, found.id)

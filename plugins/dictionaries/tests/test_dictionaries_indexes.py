@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from dictionaries_support import code
 from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.host import Host
-from kabinet_dictionaries import entries, kinds, models
+from kabinet_dictionaries import kinds, models, queries
 from kabinet_dictionaries.kinds import Choice, FieldDef
 from kabinet_dictionaries.services import Dictionaries, Filter, Query
 
@@ -80,20 +82,44 @@ async def test_filter_by_two_fields_and_sort_by_a_third_use_the_value_indexes(
         sort="weight",
     )
     async with host.db.session() as session:
-        stmt, _ = await entries.statements(session, found, query, published_only=False)
-        sql = str(
-            stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-        )
-        plan = "\n".join(r[0] for r in await session.execute(text(f"EXPLAIN {sql}")))
-    assert "ix_dictionaries_value_text_field" in plan, plan
-    assert "ix_dictionaries_value_number_field" in plan, plan
-    # The sort field's value is looked up per candidate by (entry, field): the primary key,
-    # or the covering index once the table is vacuumed.
-    assert "Index Cond: ((entry_id = " in plan, plan
-    assert "Seq Scan" not in plan, plan
+        plan = await queries.plan(session, found, query, published_only=False)
+        count = await explain(session, plan.count())
+        walk = await explain(session, plan.walk(queries.walk_limit(plan, 100)))
+        fallback = await explain(session, plan.sorted())
+    # The count joins the two filters on their (field, value) indexes.
+    assert "ix_dictionaries_value_text_field" in count, count
+    assert "ix_dictionaries_value_number_field" in count, count
+    # The page walks the sort field's (field, value) index in order, no sort step, and
+    # checks each candidate by its (entry, field) key.
+    assert "ix_dictionaries_value_number_field" in walk, walk
+    assert "Index Cond: (field_id = " in walk, walk
+    assert "Index Cond: ((entry_id = " in walk, walk
+    assert "Sort" not in walk, walk
+    # Sorting the matches instead looks each one's sort value up by (entry, field).
+    assert "Index Cond: ((entry_id = " in fallback, fallback
+    for plan_text in (count, walk, fallback):
+        assert "Seq Scan" not in plan_text, plan_text
+
+    def expected(i: int) -> bool:
+        return i % 20 == 3 and 10000 <= 1000 + (i * 7919) % 90000 <= 20000
+
+    matching = [i for i in range(n) if expected(i)]
     page = await svc.entries(name, query)
     weights = [Decimal(e.values["weight"]) for e in page.items]
-    assert weights == sorted(weights)
-    assert page.total == sum(
-        1 for i in range(n) if i % 20 == 3 and 10000 <= 1000 + (i * 7919) % 90000 <= 20000
+    assert page.total == len(matching)
+    assert weights == sorted(Decimal(i % 250) / 10 for i in matching)[:50]
+    assert [e.id for e in page.items] == [
+        ids[i] for i in sorted(matching, key=lambda i: (i % 250, ids[i]))[:50]
+    ]
+    # Descending, on the last page: the walk would be too long, the matches are sorted.
+    last = (len(matching) - 1) // 20 + 1
+    down = await svc.entries(
+        name, Query(filters=query.filters, sort="-weight", page=last, per_page=20)
     )
+    order = sorted(matching, key=lambda i: (i % 250, ids[i]), reverse=True)
+    assert [e.id for e in down.items] == [ids[i] for i in order[(last - 1) * 20 :]]
+
+
+async def explain(session: AsyncSession, stmt: Any) -> str:
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return "\n".join(r[0] for r in await session.execute(text(f"EXPLAIN {sql}")))

@@ -304,3 +304,67 @@ def _fields(field: FieldDef) -> dict[str, object]:
     import msgspec
 
     return {k: v for k, v in msgspec.structs.asdict(field).items() if k not in ("id", "position")}
+
+
+async def test_every_page_sorted_by_a_field_with_blanks_last_whichever_way_it_is_read(
+    svc: Dictionaries,
+) -> None:
+    """A page comes from a walk along the sort index when that is cheap, else from sorting
+    the matches; both give the same order, blanks last, ties by id (descending: id too)."""
+    name = await tariffs(svc)
+    made = []
+    for i in range(23):
+        tons = None if i % 5 == 0 else str(i % 4)  # ties, and some blanks
+        entry = await svc.create_entry(
+            name,
+            {
+                "route": f"R{i}",
+                "vehicle": "tent" if i % 3 else "ref",
+                "price": str(100 + i),
+                "tons": tons,
+            },
+            published=i % 7 != 0,
+        )
+        made.append((entry.id, i, tons))
+    filters = [Filter(field="vehicle", value="tent"), Filter(field="price", op="le", value="120")]
+    matching = [(e, t) for e, i, t in made if i % 3 and 100 + i <= 120]
+    up = sorted(matching, key=lambda m: (m[1] is None, int(m[1] or 0), m[0]))
+    down = sorted(matching, key=lambda m: (m[1] is None, -int(m[1] or 0), -m[0]))
+    for sort, expected in (("tons", up), ("-tons", down)):
+        for per_page in (1, 4, 50):
+            got = []
+            for page in range(1, len(matching) // per_page + 3):
+                found = await svc.entries(
+                    name, Query(filters=filters, sort=sort, page=page, per_page=per_page)
+                )
+                assert found.total == len(matching)
+                got.extend(e.id for e in found.items)
+            assert got == [e for e, _t in expected], (sort, per_page)
+    # A search and a "filled" filter are checked on each candidate of the walk too.
+    only = await svc.entries(
+        name,
+        Query(filters=[*filters, Filter(field="tons", op="filled")], sort="-tons", search="r1"),
+    )
+    searched = [(e, t) for e, i, t in made if i % 3 and 100 + i <= 120 and t and f"{i}"[0] == "1"]
+    assert [e.id for e in only.items] == [e for e, _t in down if (e, _t) in searched]
+
+
+async def test_a_changed_structure_is_seen_by_a_process_holding_the_old_definition(
+    host: Host, svc: Dictionaries
+) -> None:
+    """Each process keeps type definitions; a change made elsewhere bumps the revision."""
+    name = await tariffs(svc)
+    other = Dictionaries(host)  # another process's service
+    assert [f.code for f in (await other.get_type(name)).fields][-1] == "active"
+    await svc.add_field(name, FieldDef(code="note", name_ru="Прим.", name_en="Note", kind="text"))
+    await svc.move_field(name, "note", -1)
+    assert [f.code for f in (await other.get_type(name)).fields][-2:] == ["note", "active"]
+    await svc.set_publication(name, "all")
+    assert (await other.get_type(name)).publish == "all"
+    await svc.remove_field(name, "note")
+    with pytest.raises(Invalid) as refused:
+        await other.entries(name, Query(sort="note"))
+    assert refused.value.by_field("en") == {"sort": "The dictionary has no field note."}
+    await svc.delete_type(name)
+    with pytest.raises(NotFound):
+        await other.get_type(name)
