@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Litestar, Router, get
 from litestar.connection import ASGIConnection
@@ -206,12 +207,24 @@ async def access_guard(
 # --- the app ---------------------------------------------------------------------------------
 
 
+def form_action_sources(host: Host) -> list[str]:
+    """Where forms may lead: this portal, and Keycloak's origin when it signs people in
+    (a form posted to /login or /logout is redirected there, which CSP checks too)."""
+    sources = ["'self'"]
+    keycloak = host.settings.plugins.get("keycloak")
+    server = str(getattr(keycloak, "server_url", "") or "")
+    if server:
+        parts = urlsplit(server)
+        sources.append(f"{parts.scheme}://{parts.netloc}")
+    return sources
+
+
 def security_headers(host: Host) -> list[tuple[bytes, bytes]]:
     settings = host.settings.host
     csp = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-        "form-action 'self'; frame-ancestors 'none'"
+        f"form-action {' '.join(form_action_sources(host))}; frame-ancestors 'none'"
     )
     headers = [
         (b"content-security-policy", csp.encode()),

@@ -291,3 +291,12 @@ async def test_without_server_url_keycloak_is_off(fresh_url: str, clock: FrozenC
             assert r.status_code == 200  # identity's own form
     finally:
         await host.shutdown()
+
+
+async def test_forms_may_lead_to_keycloak(host: Host, client: Client, fake: FakeKeycloak) -> None:
+    """A form posted to /login or /logout is redirected to Keycloak: CSP must allow it."""
+    response = await client.get("/health")
+    csp = response.headers["content-security-policy"]
+    parts = urlsplit(fake.url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    assert f"form-action 'self' {origin};" in csp
