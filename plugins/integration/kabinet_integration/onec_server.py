@@ -527,6 +527,12 @@ class OneCServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # the client went away (a test killed it, or cut it off)
+
             def do_GET(self) -> None:
                 self._serve("GET")
 
@@ -571,6 +577,9 @@ class OneCServer:
                         return None
                     if fault.kind in ("slow", "hang"):
                         server.stopping.wait(fault.delay if fault.kind == "slow" else 3600)
+                        if server.stopping.is_set():
+                            self.close_connection = True  # its client is long gone
+                            return None
                 if not self._authorized():
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="1C"')

@@ -64,3 +64,46 @@ async def snapshot(host: Host) -> dict[str, list[tuple[Any, ...]]]:
             rows = await s.execute(select(*cols).order_by(*cols[:2]))
             out[table.name] = sorted(tuple(map(str, r)) for r in rows)
     return out
+
+
+RECEIPT = {"id", "updated_at", "created_at", "status_at", "balance_at", "requested_at"}
+"""Columns that say when the portal received or asked, not what 1C holds."""
+
+
+async def state(host: Host) -> dict[str, list[tuple[str, ...]]]:
+    """What 1C delivered, comparable across two loads: each reference to another row is
+    shown by that row's external id (row ids differ from one load to the next)."""
+    from kabinet_companies.models import counterparty
+    from kabinet_shipments import models as sm
+
+    out = {}
+    async with host.db.sessionmaker() as s:
+        for table in (
+            counterparty,
+            sm.contract,
+            sm.order,
+            sm.invoice,
+            sm.order_service,
+            sm.vehicle,
+            sm.document,
+        ):
+            cols: list[Any] = []
+            for c in table.c:
+                if c.name in RECEIPT:
+                    continue
+                fk = next(iter(c.foreign_keys), None)
+                if fk is None:
+                    cols.append(c)
+                    continue
+                target = fk.column.table
+                if "external_id" not in target.c:
+                    continue  # e.g. a counterparty's organization: the portal's own
+                cols.append(
+                    select(target.c.external_id)
+                    .where(fk.column == c)
+                    .scalar_subquery()
+                    .label(c.name)
+                )
+            rows = await s.execute(select(*cols))
+            out[table.name] = sorted(tuple(map(str, r)) for r in rows)
+    return out
