@@ -16,6 +16,7 @@ runs (:meth:`OneCData.put`, :meth:`OneCData.delete`) and inject faults (:class:`
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -528,10 +529,9 @@ class OneCServer:
                 pass
 
             def handle(self) -> None:
-                try:
+                # The client may go away (a test killed it, or cut it off).
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
                     super().handle()
-                except (ConnectionResetError, BrokenPipeError):
-                    pass  # the client went away (a test killed it, or cut it off)
 
             def do_GET(self) -> None:
                 self._serve("GET")

@@ -8,6 +8,7 @@ put it, and the next run ends in exactly the state a run that nobody killed reac
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import subprocess
@@ -31,13 +32,13 @@ pytestmark = pytest.mark.smoke
 HostFactory = Callable[..., Awaitable[Host]]
 
 
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+async def wait_for(predicate: Callable[[], bool], what: str) -> None:
     """Poll another process's progress (bounded), not a wait for time to pass."""
-    end = time.monotonic() + timeout
+    end = time.monotonic() + 30
     while not predicate():
         if time.monotonic() > end:
             pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.02)
+        await asyncio.sleep(0.02)
 
 
 async def test_a_killed_worker_resumes_from_its_last_committed_page(
@@ -66,27 +67,32 @@ async def test_a_killed_worker_resumes_from_its_last_committed_page(
     )
     kabinet = Path(sys.executable).parent / "kabinet"
     log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [str(kabinet), "--settings", str(settings), "integration", "sync", "--source", "onec"],
+    worker = await asyncio.create_subprocess_exec(
+        *(str(kabinet), "--settings", str(settings), "integration", "sync", "--source", "onec"),
         cwd=tmp_path,
         env={**os.environ, "KABINET__HOST__DATABASE_URL": module_url},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: not onec.faults or worker.poll() is not None, "the hanging request")
-        assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+        await wait_for(
+            lambda: not onec.faults or worker.returncode is not None, "the hanging request"
+        )
+        assert worker.returncode is None, (tmp_path / "worker.log").read_text()[-2000:]
     finally:
         worker.kill()
-        worker.wait(timeout=10)
+        await asyncio.wait_for(worker.wait(), timeout=10)
         log.close()
     middle = await svc.cursor("onec")
-    assert middle is not None and start is not None and middle > start
+    assert middle is not None
+    assert start is not None
+    assert middle > start
     moved = await count(host, sm.order, sm.order.c.location == "Тверь")
     assert 0 < moved < 12  # the committed page only
     async with host.db.sessionmaker() as s:
         killed = (await s.execute(m.run.select().order_by(m.run.c.id.desc()))).first()
-    assert killed is not None and killed.state == "running"  # nobody could say otherwise
+    assert killed is not None
+    assert killed.state == "running"  # nobody could say otherwise
 
     lock = RunLock(host, "onec")
     if host.db.dialect == "postgresql":
@@ -96,7 +102,7 @@ async def test_a_killed_worker_resumes_from_its_last_committed_page(
                 await lock.acquire()
                 break
             except Busy:
-                time.sleep(0.05)  # the server notices the closed connection
+                await asyncio.sleep(0.05)  # the server notices the closed connection
         else:
             pytest.fail("the killed worker's advisory lock was not released")
     else:
