@@ -116,6 +116,17 @@ stat = Table(
     Column("count", Integer, nullable=False, default=0),
 )
 
+stat_day = Table(
+    "notifications_stat_day",
+    metadata,
+    Column("day", TZ, primary_key=True),
+    Column("event", String(120), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("count", Integer, nullable=False, default=0),
+)
+"""The same counts per UTC day, so a period of months reads a few thousand rows."""
+
 channel_config = Table(
     "notifications_channel_config",
     metadata,

@@ -8,10 +8,11 @@ length is counted the way operators bill it (GSM-7 or UCS-2 parts).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -89,13 +90,18 @@ def check(channel: str, part: str, source: str, variables: Iterable[str]) -> Non
         raise TemplateError(part, exc.message or "syntax error", exc.lineno) from None
 
 
+@functools.lru_cache(maxsize=512)
+def compiled(channel: str, part: str, source: str) -> Template:
+    """Compiling is most of the cost of a render: each source is compiled once."""
+    return env_for(channel, part).from_string(source)
+
+
 def render(channel: str, part: str, source: str, values: Mapping[str, Any]) -> str:
     """Render one part; an error at run time is a :class:`TemplateError` too."""
     if not source:
         return ""
-    env = env_for(channel, part)
     try:
-        return env.from_string(source).render(dict(values)).strip()
+        return compiled(channel, part, source).render(dict(values)).strip()
     except TemplateSyntaxError as exc:
         raise TemplateError(part, exc.message or "syntax error", exc.lineno) from None
     except (UndefinedError, SecurityError, TypeError, ValueError) as exc:

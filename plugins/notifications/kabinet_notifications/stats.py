@@ -33,16 +33,17 @@ async def bump(
     if not counts:
         return
     hour = hour_of(at)
-    rows = [
-        {"hour": hour, "event": e, "channel": c, "status": s, "count": n}
-        for (e, c, s), n in sorted(counts.items())
-    ]
-    ins = postgresql.insert(m.stat) if dialect == "postgresql" else sqlite.insert(m.stat)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["hour", "event", "channel", "status"],
-        set_={"count": m.stat.c.count + ins.excluded.count},
-    )
-    await session.execute(stmt, rows)
+    for table, key, when in ((m.stat, "hour", hour), (m.stat_day, "day", hour.replace(hour=0))):
+        rows = [
+            {key: when, "event": e, "channel": c, "status": s, "count": n}
+            for (e, c, s), n in sorted(counts.items())
+        ]
+        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[key, "event", "channel", "status"],
+            set_={"count": table.c.count + ins.excluded.count},
+        )
+        await session.execute(stmt, rows)
 
 
 @dataclasses.dataclass
@@ -65,18 +66,20 @@ async def summary(
     event: str | None = None,
     channel: str | None = None,
 ) -> Summary:
-    s = m.stat
+    daily = end - start > dt.timedelta(days=2)
+    s = m.stat_day if daily else m.stat
+    bucket = s.c.day if daily else s.c.hour
     q = (
-        select(s.c.hour, s.c.channel, s.c.status, func.sum(s.c.count))
-        .where(s.c.hour >= hour_of(start), s.c.hour < end)
-        .group_by(s.c.hour, s.c.channel, s.c.status)
+        select(bucket, s.c.channel, s.c.status, func.sum(s.c.count))
+        .where(bucket >= (hour_of(start).replace(hour=0) if daily else hour_of(start)))
+        .where(bucket < end)
+        .group_by(bucket, s.c.channel, s.c.status)
     )
     if event:
         q = q.where(s.c.event == event)
     if channel:
         q = q.where(s.c.channel == channel)
     rows: list[Any] = list((await session.execute(q)).all())
-    daily = end - start > dt.timedelta(days=2)
     step = dt.timedelta(days=1) if daily else dt.timedelta(hours=1)
     first = hour_of(start)
     if daily:
@@ -90,9 +93,8 @@ async def summary(
     by_status = {st: [0] * len(buckets) for st in STATUSES}
     by_channel: dict[str, int] = collections.defaultdict(int)
     totals = dict.fromkeys(STATUSES, 0)
-    for hour, ch, status, count in rows:
-        hour = hour if hour.tzinfo else hour.replace(tzinfo=dt.UTC)
-        key = hour.replace(hour=0) if daily else hour
+    for at, ch, status, count in rows:
+        key = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
         i = index.get(key)
         if i is None or status not in by_status:
             continue

@@ -109,3 +109,34 @@ async def test_people_holding_a_permission_in_the_organization_receive_it(
     assert {a.id, b.id} <= got
     assert outsider.id not in got
     assert {r["body"] for r in rows if r["person_id"] in (a.id, b.id)} == {"Отчёт R-9"}
+
+
+async def test_counts_per_hour_and_day_follow_each_status(host: Host, clock: FrozenClock) -> None:
+    import datetime as dt
+
+    from kabinet_notifications import reports
+
+    start = clock.now()
+    before_h = await reports.summary(
+        host, start, start + dt.timedelta(hours=1), event="depot.parcel.arrived"
+    )
+    before_d = await reports.summary(
+        host, start, start + dt.timedelta(days=3), event="depot.parcel.arrived"
+    )
+    ivan = await person(host, phone="+79165556677")
+    await publish(
+        host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "N", "depot": "X"}
+    )
+    await run(host)
+    after_h = await reports.summary(
+        host, start, start + dt.timedelta(hours=1), event="depot.parcel.arrived"
+    )
+    after_d = await reports.summary(
+        host, start, start + dt.timedelta(days=3), event="depot.parcel.arrived"
+    )
+    for before, after in ((before_h, after_h), (before_d, after_d)):
+        assert after.totals["queued"] - before.totals["queued"] == 2
+        assert after.totals["sent"] - before.totals["sent"] == 2
+        assert after.by_channel["sms"] - before.by_channel.get("sms", 0) == 1
+    assert after_h.step == "hour"
+    assert after_d.step == "day"

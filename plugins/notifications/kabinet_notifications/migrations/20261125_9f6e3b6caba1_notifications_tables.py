@@ -120,6 +120,17 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "notifications_stat_day",
+        sa.Column("day", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("event", sa.String(length=120), nullable=False),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "event", "channel", "status", name=op.f("pk_notifications_stat_day")
+        ),
+    )
+    op.create_table(
         "notifications_telegram_link",
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("chat_id", sa.BigInteger(), nullable=False),
@@ -166,6 +177,7 @@ def downgrade() -> None:
     op.drop_table("notifications_template")
     op.drop_table("notifications_telegram_token")
     op.drop_table("notifications_telegram_link")
+    op.drop_table("notifications_stat_day")
     op.drop_table("notifications_stat")
     with op.batch_alter_table("notifications_push_subscription", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notifications_push_subscription_person_id"))
