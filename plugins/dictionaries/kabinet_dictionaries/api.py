@@ -7,6 +7,8 @@ break entries answers 409 with the number of entries at fault.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -20,12 +22,13 @@ from kabinet.access import permission
 from kabinet.host import Host
 from kabinet.pages import principal_of
 from kabinet.problems import VALIDATION_TYPE, problem
-from kabinet_dictionaries.documents import Document
+from kabinet_dictionaries.documents import Document, DocumentMeta, StoredUpload, meta_from
 from kabinet_dictionaries.entries import Entry, EntryPage, Version
 from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.queries import OPS, Filter, Query
 from kabinet_dictionaries.services import (
+    DOCS_MANAGE,
     DOCS_VIEW,
     EDIT,
     MANAGE,
@@ -42,6 +45,8 @@ READ = permission(VIEW)
 WRITE = permission(EDIT, scope="global")
 ADMIN = permission(MANAGE, scope="global")
 DOCS = permission(DOCS_VIEW)
+DOCS_ADMIN = permission(DOCS_MANAGE, scope="global")
+MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
 RESERVED = {"q", "sort", "page", "per_page", "format"}
 
 
@@ -63,6 +68,34 @@ class Publication(msgspec.Struct, kw_only=True):
     publish: str
     """``none`` (staff only), ``all`` organizations, or ``some`` (those listed)."""
     organizations: list[int] = msgspec.field(default_factory=list)
+
+
+@dataclass
+class FileUpload:
+    """A multipart upload: the file (its kind is checked by content, not by name)."""
+
+    file: UploadFile
+
+
+@dataclass
+class DocumentUpload:
+    """A multipart upload of a new document: the file and its metadata (dates ISO)."""
+
+    file: UploadFile
+    title: str
+    kind: str = ""
+    number: str = ""
+    date: str = ""
+    organization_id: str = ""
+    """Empty: every client may see it."""
+    valid_from: str = ""
+    valid_to: str = ""
+
+
+async def chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    """The upload in pieces, so the service checks the size while it stores."""
+    while chunk := await upload.read(64 * 1024):
+        yield chunk
 
 
 class EntryIn(msgspec.Struct, kw_only=True):
@@ -119,6 +152,9 @@ def actor_of(request: Req) -> Actor:
 def router(host: Host) -> Router:
     settings: Settings = host.plugin_settings("dictionaries")
     max_import = settings.max_import_mb * 1024 * 1024
+    max_upload = settings.max_file_size_mb * 1024 * 1024 + 65536
+    """The body limit: the file limit and room for the form (the service refuses a file
+    over the limit with 413 naming the field)."""
 
     def svc() -> Dictionaries:
         found: Dictionaries = host.services["dictionaries"]
@@ -259,7 +295,38 @@ def router(host: Host) -> Router:
         content = await data.read()
         return await svc().import_table(code, content, actor=actor_of(request), language="en")
 
+    @post("/files", access=WRITE, status_code=201, request_max_body_size=max_upload)
+    async def upload_file(data: Annotated[FileUpload, MULTIPART]) -> StoredUpload:
+        """Store a file for a file field (multipart field ``file``): its ``key`` is then
+        the field's value in an entry's ``values``."""
+        return await svc().upload_file(data.file.filename, chunks(data.file))
+
     # -- documents -----------------------------------------------------------------------------
+
+    @post("/documents", access=DOCS_ADMIN, status_code=201, request_max_body_size=max_upload)
+    async def create_document(request: Req, data: Annotated[DocumentUpload, MULTIPART]) -> Document:
+        """A new document: multipart ``file`` and its metadata fields."""
+        meta = meta_from(lambda name: str(getattr(data, name)))
+        return await svc().create_document(
+            meta, data.file.filename, chunks(data.file), actor=actor_of(request)
+        )
+
+    @patch("/documents/{doc_id:int}", access=DOCS_ADMIN)
+    async def change_document(doc_id: FromPath[int], data: JSONBody[DocumentMeta]) -> Document:
+        return await svc().update_document(doc_id, data)
+
+    @put("/documents/{doc_id:int}/file", access=DOCS_ADMIN, request_max_body_size=max_upload)
+    async def replace_file(
+        request: Req, doc_id: FromPath[int], data: Annotated[FileUpload, MULTIPART]
+    ) -> Document:
+        """A new version of the document's file; earlier versions stay downloadable."""
+        return await svc().replace_document_file(
+            doc_id, data.file.filename, chunks(data.file), actor=actor_of(request)
+        )
+
+    @delete("/documents/{doc_id:int}", access=DOCS_ADMIN, status_code=204)
+    async def delete_document(doc_id: FromPath[int]) -> None:
+        await svc().delete_document(doc_id)
 
     @get("/documents", access=DOCS)
     async def list_documents(
@@ -298,8 +365,13 @@ def router(host: Host) -> Router:
             history,
             export,
             import_,
+            upload_file,
             list_documents,
+            create_document,
             get_document,
+            change_document,
+            replace_file,
+            delete_document,
             download,
         ],
         exception_handlers={DictionaryError: handle},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Set
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Set
 from typing import Any
 
 import filetype  # type: ignore[import-untyped]
@@ -151,6 +151,33 @@ async def store(
     except FileTooLarge:
         raise FileTooBig("file_size", "file", limit=max_size // (1024 * 1024)) from None
     return StoredUpload(key=key, filename=name, content_type=mime, size=saved.size)
+
+
+def meta_from(get: Callable[[str], str]) -> DocumentMeta:
+    """A document's metadata from form fields (pages and the API's multipart uploads);
+    a bad date or organization is refused naming its field."""
+
+    def day(name: str) -> dt.date | None:
+        text = get(name).strip()
+        if not text:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise DictionaryError("date", name) from None
+
+    org = get("organization_id").strip()
+    if org and not org.isdigit():
+        raise DictionaryError("organization", "organization_id")
+    return DocumentMeta(
+        title=get("title"),
+        kind=get("kind"),
+        number=get("number"),
+        date=day("date"),
+        organization_id=int(org) if org else None,
+        valid_from=day("valid_from"),
+        valid_to=day("valid_to"),
+    )
 
 
 def _check(meta: DocumentMeta) -> None:

@@ -23,6 +23,7 @@ from kabinet.pages import flash, page, principal_of, shell_of
 from kabinet.problems import handle_http
 from kabinet_dictionaries import kinds
 from kabinet_dictionaries.documents import DocumentMeta
+from kabinet_dictionaries.documents import meta_from as docs_meta_from
 from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import Choice, FieldDef
 from kabinet_dictionaries.queries import OPS, Filter, Query
@@ -602,29 +603,7 @@ class EntryPages(Controller):
 
 
 def meta_from(data: dict[str, list[str]]) -> DocumentMeta:
-    import datetime as dt
-
-    def day(name: str) -> dt.date | None:
-        text = one(data, name).strip()
-        if not text:
-            return None
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            raise DictionaryError("date", name) from None
-
-    org = one(data, "organization_id").strip()
-    if org and not org.isdigit():
-        raise DictionaryError("organization", "organization_id")
-    return DocumentMeta(
-        title=one(data, "title"),
-        kind=one(data, "kind"),
-        number=one(data, "number"),
-        date=day("date"),
-        organization_id=int(org) if org else None,
-        valid_from=day("valid_from"),
-        valid_to=day("valid_to"),
-    )
+    return docs_meta_from(lambda name: one(data, name))
 
 
 class DocumentPages(Controller):

@@ -14,6 +14,7 @@ from kabinet.host import Host
 from kabinet.routematrix import RouteMatrix, routes_of
 from kabinet.web import build_app
 from kabinet_dictionaries.documents import DocumentMeta
+from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.services import Dictionaries
 
 pytestmark = pytest.mark.smoke
@@ -241,3 +242,121 @@ async def test_clients_see_their_organizations_documents_only(
 
     with pytest.raises(NotFound):
         await svc.download(other.id, principal=client)
+
+
+async def test_api_uploads_files_and_documents_with_the_pages_checks(
+    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
+) -> None:
+    """Multipart uploads through the JSON API: a field's file, a document and a new version
+    of it; refused by content and by size with problem details naming ``file``."""
+    _app, client, matrix = served
+    headers = await admin(matrix)
+    before = len(await svc.documents())
+    fake = await client.post(
+        "/api/dictionaries/files",
+        files={"file": ("price.pdf", b"MZ\x90\x00 this is a program", "application/pdf")},
+        headers=headers,
+    )
+    assert fake.status_code == 415, fake.text
+    assert fake.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in fake.json()["errors"]] == ["file"]
+    big = await client.post(
+        "/api/dictionaries/documents",
+        data={"title": "Прайс"},
+        files={"file": ("price.pdf", PDF + b"0" * (1024 * 1024), "application/pdf")},
+        headers=headers,
+    )
+    assert big.status_code == 413, big.text
+    assert [e["field"] for e in big.json()["errors"]] == ["file"]
+    no_file = await client.post("/api/dictionaries/documents", data={"title": "X"}, headers=headers)
+    assert no_file.status_code == 400, no_file.text
+    bad_date = await client.post(
+        "/api/dictionaries/documents",
+        data={"title": "Прайс", "valid_to": "31.12.2026"},
+        files={"file": ("прайс.pdf", PDF, "application/octet-stream")},
+        headers=headers,
+    )
+    assert bad_date.status_code == 400, bad_date.text
+    assert [e["field"] for e in bad_date.json()["errors"]] == ["valid_to"]
+    assert len(await svc.documents()) == before  # nothing stored by the refusals
+
+    # A file for an entry's file field: uploaded, then its key is the field's value.
+    name = code("files")
+    await svc.create_type(
+        code=name,
+        name_ru="Инструкции",
+        name_en="Instructions",
+        fields=[
+            TARIFF_FIELDS[0],
+            FieldDef(code="scan", name_ru="Скан", name_en="Scan", kind="file"),
+        ],
+    )
+    stored = await client.post(
+        "/api/dictionaries/files",
+        files={"file": ("скан.pdf", PDF, "application/octet-stream")},
+        headers=headers,
+    )
+    assert stored.status_code == 201, stored.text
+    upload = stored.json()
+    assert (upload["filename"], upload["content_type"], upload["size"]) == (
+        "скан.pdf",
+        "application/pdf",
+        len(PDF),
+    )
+    entry = await client.post(
+        f"/api/dictionaries/types/{name}/entries",
+        json={"values": {"route": "Москва — Казань", "scan": upload["key"]}},
+        headers=headers,
+    )
+    assert entry.status_code == 201, entry.text
+    assert entry.json()["display"]["scan"] == "скан.pdf"
+    wrong = await client.post(
+        f"/api/dictionaries/types/{name}/entries",
+        json={"values": {"route": "Пермь", "scan": "dictionaries/files/none"}},
+        headers=headers,
+    )
+    assert wrong.status_code == 422
+    assert [e["field"] for e in wrong.json()["errors"]] == ["values.scan"]
+
+    # A document, then a new version of its file; both versions stay downloadable.
+    created = await client.post(
+        "/api/dictionaries/documents",
+        data={
+            "title": "Прайс",
+            "kind": "price",
+            "organization_id": "777",
+            "valid_to": "2030-01-01",
+        },
+        files={"file": ("прайс.pdf", PDF, "application/octet-stream")},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    doc = created.json()
+    assert (doc["title"], doc["organization_id"], doc["valid_to"], doc["version"]) == (
+        "Прайс",
+        777,
+        "2030-01-01",
+        1,
+    )
+    replaced = await client.put(
+        f"/api/dictionaries/documents/{doc['id']}/file",
+        files={"file": ("прайс-2.pdf", PDF + b"%v2\n", "application/pdf")},
+        headers=headers,
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert [v["filename"] for v in replaced.json()["versions"]] == ["прайс-2.pdf", "прайс.pdf"]
+    first = await client.get(
+        f"/api/dictionaries/documents/{doc['id']}/file?version=1", headers=headers
+    )
+    assert first.content == PDF
+    changed = await client.patch(
+        f"/api/dictionaries/documents/{doc['id']}",
+        json={"title": "Прайс 2026", "organization_id": None},
+        headers=headers,
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["title"], changed.json()["organization_id"]) == ("Прайс 2026", None)
+    gone = await client.delete(f"/api/dictionaries/documents/{doc['id']}", headers=headers)
+    assert gone.status_code == 204
+    missing = await client.get(f"/api/dictionaries/documents/{doc['id']}", headers=headers)
+    assert missing.status_code == 404
