@@ -46,6 +46,12 @@ def target_source(host: Host) -> str | None:
 
 async def queue_files(host: Host, source: str, files: Mapping[str, str]) -> None:
     """Note files to fetch (new ones only) and send a job for each."""
+    for ref in await note_files(host, source, files):
+        await host.jobs.send(FETCH_ACTOR, source=source, ref=ref)
+
+
+async def note_files(host: Host, source: str, files: Mapping[str, str]) -> list[str]:
+    """Note files to fetch (file id -> order id); returns the ones not known before."""
     now = host.clock.now()
     async with host.db.session() as s:
         refs = list(files)
@@ -71,8 +77,7 @@ async def queue_files(host: Host, source: str, files: Mapping[str, str]) -> None
                     for r in new
                 ],
             )
-    for ref in new:
-        await host.jobs.send(FETCH_ACTOR, source=source, ref=ref)
+    return new
 
 
 async def on_document_requested(host: Host, event: Event) -> None:

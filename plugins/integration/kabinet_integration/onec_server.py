@@ -25,7 +25,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote, unquote
@@ -415,16 +415,30 @@ class Generated:
 
 
 def generate(
-    data: OneCData, *, counterparties: int = 3, orders: int = 12, invoices: int = 6, seed: int = 7
+    data: OneCData,
+    *,
+    counterparties: int = 3,
+    orders: int = 12,
+    invoices: int = 6,
+    seed: int = 7,
+    owners: Sequence[str] = (),
 ) -> Generated:
     """Counterparties with valid ИНН, a contract each, orders in every status with
-    services, vehicles and a document with a file, invoices paid, part-paid and unpaid."""
+    services, vehicles and a document with a file, invoices paid, part-paid and unpaid.
+
+    ``owners``: counterparties the portal has already (their 1C ids); the data is made for
+    them and no counterparty objects are written."""
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     out = Generated([], [], [], [], [])
+    counterparties = len(owners) or counterparties
     for n in range(1, counterparties + 1):
-        cp = data.put("Catalog_Контрагенты", counterparty(rng, n))
-        out.counterparties.append(cp["Ref_Key"])
-        c = data.put("Catalog_ДоговорыКонтрагентов", contract(rng, cp["Ref_Key"], n))
+        if owners:
+            out.counterparties.append(owners[n - 1])
+        else:
+            cp = data.put("Catalog_Контрагенты", counterparty(rng, n))
+            out.counterparties.append(cp["Ref_Key"])
+        owner = out.counterparties[-1]
+        c = data.put("Catalog_ДоговорыКонтрагентов", contract(rng, owner, n))
         out.contracts.append(c["Ref_Key"])
         data.balances[c["Ref_Key"]] = float(rng.randint(0, 90) * 1000)
     for n in range(1, orders + 1):

@@ -31,15 +31,24 @@ def routers(host: Host) -> list[Any]:
         return Texts(language(request))
 
     @get("/runs", access=VIEW)
-    async def runs_page(request: Request[Any, Any, Any], source: Filter = "") -> Response[str]:
+    async def runs_page(
+        request: Request[Any, Any, Any],
+        source: Filter = "",
+        after: Annotated[
+            int | None,
+            QueryParameter(description="A run was asked for after this one: poll until it is."),
+        ] = None,
+    ) -> Response[str]:
         rows = await services.runs(host, source=source)
+        waiting = after is not None and not any(r.id > after for r in rows)
         return await page(
             request,
             "integration/runs.html",
             t=t(request),
             runs=rows,
             sources=sorted(host.plugin_settings("integration").sources),
-            running=any(r.state == "running" for r in rows),
+            running=waiting or any(r.state == "running" for r in rows),
+            poll_url="/integration/runs" + (f"?after={after}" if after is not None else ""),
             outbound=await services.outbound(host),
             files=await services.failing_files(host),
             can_manage=await host.access.can(principal_of(request.scope), MANAGE.code),
@@ -52,9 +61,11 @@ def routers(host: Host) -> list[Any]:
         if source not in host.plugin_settings("integration").sources:
             flash(request, f"No source {source!r}.", "error")
             return Redirect("/integration/runs")
+        latest = await services.runs(host, limit=1)
         await host.jobs.send(SYNC_ACTOR, source=source, mode=mode)
         flash(request, t(request).started_flash, "success")
-        return Redirect("/integration/runs")
+        # The page polls until the run asked for has started and ended.
+        return Redirect(f"/integration/runs?after={latest[0].id if latest else 0}")
 
     @post("/outbound/{item_id:int}/retry", access=MANAGE)
     async def retry_outbound(request: Request[Any, Any, Any], item_id: FromPath[int]) -> Redirect:

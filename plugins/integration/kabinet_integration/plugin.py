@@ -159,6 +159,13 @@ def cli_commands() -> list[click.Command]:
 
 
 @hookimpl
+async def demo_data(host: Host) -> None:
+    from kabinet_integration.demo import load_demo
+
+    print(await load_demo(host))
+
+
+@hookimpl
 def health_checks(host: Host) -> list[HealthCheck]:
     async def fresh(host: Host) -> str | None:
         from kabinet_integration.services import stale_sources
