@@ -526,21 +526,19 @@ async def poll_sms(host: Host) -> int:
 
 
 async def sweep(host: Host) -> int:
-    """Send again what is due: retries whose job was lost, leases that ran out."""
+    """Send again what is due: retries whose job was lost, leases that ran out, and
+    deliveries whose first job never ran (a process that stopped before sending)."""
     d = m.delivery
     now = host.clock.now()
+    lost = now - dt.timedelta(minutes=1)
+    due = (d.c.next_attempt_at.is_not(None) & (d.c.next_attempt_at <= now)) | (
+        d.c.next_attempt_at.is_(None) & (d.c.created_at <= lost)
+    )
     async with host.db.sessionmaker() as s:
         ids = list(
             (
                 await s.execute(
-                    select(d.c.id)
-                    .where(
-                        d.c.status == "queued",
-                        d.c.next_attempt_at.is_not(None),
-                        d.c.next_attempt_at <= now,
-                    )
-                    .order_by(d.c.id)
-                    .limit(5000)
+                    select(d.c.id).where(d.c.status == "queued", due).order_by(d.c.id).limit(5000)
                 )
             ).scalars()
         )

@@ -140,3 +140,29 @@ async def test_counts_per_hour_and_day_follow_each_status(host: Host, clock: Fro
         assert after.by_channel["sms"] - before.by_channel.get("sms", 0) == 1
     assert after_h.step == "hour"
     assert after_d.step == "day"
+
+
+async def test_the_sweep_sends_deliveries_whose_job_was_lost(
+    host: Host, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kabinet_notifications import delivery
+
+    async def lost(*args: object, **kwargs: object) -> None:
+        """The process stopped before its sending jobs reached a queue."""
+
+    ivan = await person(host)
+    with monkeypatch.context() as patch:
+        patch.setattr(delivery, "enqueue", lost)
+        await publish(
+            host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "L", "depot": "X"}
+        )
+        await host.events.relay()
+        await host.jobs.drain()  # type: ignore[attr-defined]
+    [row] = await deliveries(host, person_id=ivan.id)
+    assert row["status"] == "queued"
+    assert await delivery.sweep(host) == 0  # not yet: its job may still be on its way
+    clock.advance(seconds=61)
+    assert await delivery.sweep(host) >= 1
+    await host.jobs.drain()  # type: ignore[attr-defined]
+    [row] = await deliveries(host, person_id=ivan.id)
+    assert row["status"] == "sent"
