@@ -9,7 +9,9 @@ Needs PostgreSQL and Redis on localhost (as the tests do). In one run it measure
   two ``kabinet worker`` processes deliver them to a subscriber that records its
   handling. The delay is from the publisher's commit to the subscriber's handled time
   (``host_event_handling``); then a burst of ``--burst`` events as fast as the
-  publishers can commit them (8 concurrent transactions each) gives the throughput.
+  publishers can commit them (8 concurrent transactions each); then a backlog of
+  ``--backlog`` events committed 500 to a transaction, which shows what the relays and
+  workers deliver per second when the publishers' commits are not the limit.
 - **raw baseline**: a bare dramatiq actor on the same Redis, two ``dramatiq`` worker
   processes, the same rate and burst; the delay is from ``send`` to the actor running.
 
@@ -121,8 +123,12 @@ async def publisher(settings: Path, n: int, rate: float, at: float) -> dict[int,
     await start_embedded(host)  # this process's relay, as in a web process
     committed: dict[int, float] = {}
 
+    # At most 8 transactions at once (a web process's share of the pool); a publisher
+    # that falls behind its pace publishes fewer per second, which the output shows.
+    gate = asyncio.Semaphore(8)
+
     async def publish(i: int) -> None:
-        async with host.db.session() as s:
+        async with gate, host.db.session() as s:
             eid = await host.events.publish(s, "benchevt.tick.sent", {"seq": i})
         committed[eid] = time.time()
 
@@ -133,13 +139,7 @@ async def publisher(settings: Path, n: int, rate: float, at: float) -> dict[int,
         if rate:
             await paced(n, rate, publish)
         else:
-            sem = asyncio.Semaphore(8)
-
-            async def fast(i: int) -> None:
-                async with sem:
-                    await publish(i)
-
-            await asyncio.gather(*(fast(i) for i in range(n)))
+            await asyncio.gather(*(publish(i) for i in range(n)))
         await asyncio.sleep(1.0)  # the relay's last pass
     finally:
         await stop_embedded(host)
@@ -148,7 +148,7 @@ async def publisher(settings: Path, n: int, rate: float, at: float) -> dict[int,
 
 
 async def bench_events(
-    tmp: Path, rate: float, seconds: float, burst: int, publishers: int
+    tmp: Path, rate: float, seconds: float, burst: int, publishers: int, backlog: int
 ) -> dict[str, dict[str, float]]:
     from kabinet import models
     from kabinet.host import Host
@@ -242,11 +242,22 @@ async def bench_events(
         bursts["published_per_s"] = len(committed) / (
             max(committed.values()) - min(committed.values())
         )
+        # Backlog: events committed 500 to a transaction, so the publishers' commits are
+        # not the limit; what the relays and the two workers deliver per second.
+        committed = {}
+        for chunk in range(backlog // 500):
+            async with host.db.session() as s:
+                ids = [
+                    await host.events.publish(s, "benchevt.tick.sent", {"seq": chunk * 500 + i})
+                    for i in range(500)
+                ]
+            committed.update(dict.fromkeys(ids, time.time()))
+        backlogs = measure(committed, await wait_handled(set(committed)))
     finally:
         await host.shutdown()
         stop(workers)
         await drop_database(url)
-    return {"steady": steady, "burst": bursts}
+    return {"steady": steady, "burst": bursts, "backlog": backlogs}
 
 
 # --- the raw dramatiq baseline ----------------------------------------------------------
@@ -310,13 +321,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=3000)
     parser.add_argument("--publishers", type=int, default=2, help="publishing processes")
+    parser.add_argument("--backlog", type=int, default=5000, help="events, 500 a transaction")
     args = parser.parse_args()
     redis.Redis.from_url(REDIS).flushdb()
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         raw = bench_raw(Path(tmp), args.rate, args.seconds, args.burst)
         events = asyncio.run(
-            bench_events(Path(tmp), args.rate, args.seconds, args.burst, args.publishers)
+            bench_events(
+                Path(tmp), args.rate, args.seconds, args.burst, args.publishers, args.backlog
+            )
         )
     print(
         f"load average: {load:.1f} before, {os.getloadavg()[0]:.1f} after, "
@@ -324,7 +338,9 @@ def main() -> None:
     )
     print(f"{'path':<28}{'n':>7}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
     for name, res in (("raw dramatiq", raw), ("kabinet event", events)):
-        for phase in ("steady", "burst"):
+        for phase in ("steady", "burst", "backlog"):
+            if phase not in res:
+                continue
             r = res[phase]
             label = f"{name} {phase}" + (f" @{args.rate:.0f}/s" if phase == "steady" else "")
             print(

@@ -10,14 +10,14 @@ import asyncio
 import datetime as dt
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, make_url, select, text, update
 
 from kabinet import models
 from kabinet.clock import FrozenClock
+from kabinet.db import Database
 from kabinet.errors import PluginError
 from kabinet.events import DELIVER_BATCH_ACTOR, EventError
 from kabinet.host import Host
@@ -63,12 +63,32 @@ def subscriptions(host):
 """
 
 
-@pytest.fixture
-async def fresh_url(tmp_path: Path) -> AsyncIterator[str]:
-    """A migrated database of this test's own, so no other test's events are relayed."""
-    url = await migrated_database(tmp_path)
+HOST_TABLES = "host_event_handling", "host_event", "host_failed_job"
+
+
+@pytest.fixture(scope="module")
+async def module_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One migrated database for this module (creating one per test takes seconds)."""
+    url = await migrated_database(tmp_path_factory.mktemp("db"))
     yield url
     await drop_database(url)
+
+
+@pytest.fixture
+async def fresh_url(module_url: str) -> str:
+    """The module's database with the host's tables emptied, so no earlier test's events
+    are relayed and ids start at 1."""
+    db = Database(make_url(module_url))
+    try:
+        async with db.session() as s:
+            if db.dialect == "postgresql":
+                await s.execute(text(f"TRUNCATE {', '.join(HOST_TABLES)} RESTART IDENTITY"))
+            else:
+                for table in (models.event_handling, models.event, models.failed_job):
+                    await s.execute(delete(table))
+    finally:
+        await db.dispose()
+    return module_url
 
 
 @pytest.fixture

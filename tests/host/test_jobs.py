@@ -16,12 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, make_url, select, text
 
 from kabinet import models
 from kabinet.access import Principal
 from kabinet.builtin import runtime_api
 from kabinet.clock import FrozenClock
+from kabinet.db import Database
 from kabinet.errors import PluginError
 from kabinet.host import Host
 from kabinet.jobs import EmbeddedJobs, JobError, RedisJobs, backoff
@@ -51,11 +52,32 @@ def actors(host):
 """
 
 
-@pytest.fixture
-async def fresh_url(tmp_path: Path) -> AsyncIterator[str]:
-    url = await migrated_database(tmp_path)
+HOST_TABLES = "host_event_handling", "host_event", "host_failed_job"
+
+
+@pytest.fixture(scope="module")
+async def module_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One migrated database for this module (creating one per test takes seconds)."""
+    url = await migrated_database(tmp_path_factory.mktemp("db"))
     yield url
     await drop_database(url)
+
+
+@pytest.fixture
+async def fresh_url(module_url: str) -> str:
+    """The module's database with the host's tables emptied, so no earlier test's events
+    are relayed and ids start at 1."""
+    db = Database(make_url(module_url))
+    try:
+        async with db.session() as s:
+            if db.dialect == "postgresql":
+                await s.execute(text(f"TRUNCATE {', '.join(HOST_TABLES)} RESTART IDENTITY"))
+            else:
+                for table in (models.event_handling, models.event, models.failed_job):
+                    await s.execute(delete(table))
+    finally:
+        await db.dispose()
+    return module_url
 
 
 @pytest.fixture
@@ -185,12 +207,7 @@ async def test_time_limit_fails_a_stuck_job(
 
 def test_every_runtime_route_requires_the_jobs_permission(host: Host) -> None:
     routers = runtime_api.routers(host)
-    handlers = {
-        h
-        for router in routers
-        for route in router.routes
-        for h in route.route_handlers  # type: ignore[union-attr]
-    }
+    handlers = {h for router in routers for route in router.routes for h in route.route_handlers}
     # Litestar adds an OPTIONS handler per path; the guard lets those through.
     declared = [h for h in handlers if h.http_methods != {"OPTIONS"}]
     assert len(declared) == 7  # four JSON routes, the page and its two retry forms
