@@ -16,7 +16,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from kabinet.access import Principal, permission, public, signed_in
+from kabinet.access import AllOrganizations, Principal, permission, public, signed_in
 from kabinet.identity.errors import IdentityError, RateLimited
 from kabinet.identity.middleware import address_of
 from kabinet.pages import flash, page, principal_of, shell_of
@@ -168,6 +168,18 @@ async def organization_switch(request: Req, host: Host, lang: str, **_: Any) -> 
         csrf_token=shell.csrf.token(request),
         next=request.url.path,
     )
+
+
+async def working_in(request: Req) -> int | None:
+    """The organization a member (not staff-wide) works in now, chosen in the header: their
+    pages show its data; staff and assigned managers see every organization they may."""
+    principal = me(request)
+    if principal.person_id is None:
+        return None
+    service = svc(request)
+    if isinstance(await service.allowed(principal, VIEW), AllOrganizations):
+        return None
+    return await service.current_organization(principal.person_id, request.cookies.get(ORG_COOKIE))
 
 
 @post("/current", access=signed_in, include_in_schema=False)
@@ -324,12 +336,14 @@ async def consent_agree(request: Req) -> Response[str]:
 @get("/invitation", access=public, include_in_schema=False)
 async def invitation_page(request: Req, token: FromQuery[str] = "") -> Response[str]:
     reg = svc(request).registration
-    found = await reg.by_token(token) if token else None
+    found = await reg.by_token(token, any_status=True) if token else None
+    usable = found if found is not None and found.status == "pending" else None
     return await render(
         request,
         "companies/invitation.html",
-        status_code=200 if found else 400,
-        invitation=found,
+        status_code=200 if usable else (410 if found else 404),
+        invitation=usable,
+        gone=found.status if found else "unknown",
         token=token,
         values={},
         errors={},
@@ -362,6 +376,7 @@ async def invitation_accept(request: Req) -> Response[str]:
             "companies/invitation.html",
             status_code=400,
             invitation=await reg.by_token(token),
+            gone=getattr(await reg.by_token(token, any_status=True), "status", "unknown"),
             token=token,
             values={"phone": data.get("phone", "")},
             errors=errors,
@@ -434,6 +449,7 @@ async def organizations_page(
         sort=sort,
         limit=PAGE_SIZE,
         offset=(page_no - 1) * PAGE_SIZE,
+        only=await working_in(request),
     )
     managers = await service.managers()
     template = (
@@ -728,7 +744,7 @@ async def contacts_page(
     found = await service.contacts(
         me(request),
         q=q,
-        organization_id=_int(organization),
+        organization_id=_int(organization) or await working_in(request),
         role=role,
         sort=sort,
         limit=PAGE_SIZE,

@@ -15,6 +15,7 @@ from kabinet.contrib import (
     NavItem,
     Panel,
     Permission,
+    Subscription,
 )
 from kabinet.hookspecs import hookimpl
 from kabinet_companies import __version__
@@ -129,6 +130,22 @@ def event_types() -> list[EventType]:
     from kabinet_companies.events import EVENT_TYPES
 
     return list(EVENT_TYPES)
+
+
+@hookimpl
+def subscriptions(host: Host) -> list[Subscription]:
+    """Contacts keep copies of the account's name, e-mail and phone (for search and lists):
+    identity says when an account's details change, and the copies follow."""
+    from kabinet_companies.services import companies
+
+    async def refresh(event: Any, session: Any) -> None:
+        await companies(host).refresh_contact(session, int(event.payload.account_id))
+
+    return [
+        Subscription(
+            event="identity.account.updated", name="companies.contact.refresh", handler=refresh
+        )
+    ]
 
 
 @hookimpl

@@ -495,8 +495,9 @@ class Registration:
             created_at=r.created_at,
         )
 
-    async def by_token(self, token: str) -> Invitation | None:
-        """A usable invitation (pending, not expired) by its link's token."""
+    async def by_token(self, token: str, *, any_status: bool = False) -> Invitation | None:
+        """A usable invitation (pending, not expired) by its link's token; ``any_status``:
+        whatever its state (the page says why a link no longer works)."""
         async with self.host.db.sessionmaker() as s:
             row = (
                 await s.execute(
@@ -508,7 +509,7 @@ class Registration:
         if row is None:
             return None
         found = self._invitation(row)
-        return found if found.status == "pending" else None
+        return found if any_status or found.status == "pending" else None
 
     async def accept_invitation(
         self,

@@ -281,12 +281,16 @@ class CompaniesService:
         sort: str = "name",
         limit: int = 50,
         offset: int = 0,
+        only: int | None = None,
     ) -> Page:
-        """Organizations the principal may see: search by name or ИНН, filter by manager."""
+        """Organizations the principal may see: search by name or ИНН, filter by manager;
+        ``only``: just that one (a client's current organization)."""
         query = select(organization)
         where = _within(organization.c.id, await self.allowed(principal, VIEW))
         if where is not None:
             query = query.where(where)
+        if only is not None:
+            query = query.where(organization.c.id == only)
         if q.strip():
             like = _like(q)
             by_cp = select(counterparty.c.organization_id).where(
@@ -576,6 +580,15 @@ class CompaniesService:
             await session.execute(
                 insert(contact).values(person_id=person_id, created_at=self.now, **values)
             )
+
+    async def refresh_contact(self, session: AsyncSession, person_id: int) -> None:
+        """Copy the account's name, e-mail and phone again, if the person is a contact
+        (identity's ``identity.account.updated``; others are not made contacts by it)."""
+        exists = await session.scalar(
+            select(contact.c.person_id).where(contact.c.person_id == person_id)
+        )
+        if exists is not None:
+            await self.ensure_contact(session, person_id)
 
     async def add_member(self, session: AsyncSession, person_id: int, org_id: int) -> None:
         await self.ensure_contact(session, person_id)

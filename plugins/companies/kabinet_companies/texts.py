@@ -88,8 +88,22 @@ LABELS: dict[str, tuple[str, str]] = {
     "switch": ("Перейти", "Switch"),
     "invitation": ("Приглашение", "Invitation"),
     "invitation_gone": (
-        "Приглашение просрочено или отозвано. Попросите менеджера отправить его ещё раз.",
-        "The invitation has expired or was revoked. Ask your manager to send it again.",
+        "Ссылка приглашения неверна. Проверьте её или попросите менеджера отправить новое "
+        "приглашение.",
+        "This invitation link is not valid. Check it, or ask your manager for a new invitation.",
+    ),
+    "sign_in": ("Войти", "Sign in"),
+    "invitation_expired": (
+        "Срок приглашения истёк. Попросите менеджера отправить его ещё раз.",
+        "The invitation has expired. Ask your manager to send it again.",
+    ),
+    "invitation_revoked": (
+        "Приглашение отозвано. Если это ошибка, обратитесь к менеджеру.",
+        "The invitation was revoked. If this is a mistake, contact your manager.",
+    ),
+    "invitation_accepted": (
+        "Приглашение уже принято. Войдите со своим e-mail и паролем.",
+        "The invitation has already been accepted. Sign in with your e-mail and password.",
     ),
     "set_password": ("Задайте пароль и подтвердите телефон", "Set a password, confirm your phone"),
     "consent_new": (
