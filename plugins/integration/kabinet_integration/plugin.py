@@ -108,6 +108,11 @@ def template_dir() -> Path:
 
 
 @hookimpl
+def static_dir() -> Path:
+    return HERE / "static" / "integration"  # served at /static/integration/
+
+
+@hookimpl
 def actors(host: Host) -> list[Actor]:
     from kabinet_integration.jobs import actors as make
 

@@ -620,6 +620,8 @@ class SyncService:
             )
             if ids:
                 stmt = stmt.where(m.quarantine.c.id.in_(ids))
+            else:  # not what this run has just refused: 1C sent it as it is now
+                stmt = stmt.where(m.quarantine.c.run_id.is_distinct_from(ctx.run_id))
             found = list(await s.execute(stmt.order_by(m.quarantine.c.id)))
         if not found:
             return

@@ -46,6 +46,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "open": ("открыт", "open"),
     "dismissed": ("отклонён", "dismissed"),
     "pending": ("ожидает", "pending"),
+    "sent": ("передан", "sent"),
+    "mode_delta": ("изменения", "delta"),
+    "mode_full": ("полная сверка", "full"),
+    "mode_push": ("приём пакета", "push"),
+    "mode_retry": ("повтор карантина", "quarantine retry"),
+    "entity_counterparty": ("контрагент", "counterparty"),
+    "entity_contract": ("договор", "contract"),
+    "entity_order": ("заявка", "order"),
+    "entity_invoice": ("счёт", "invoice"),
+    "entity_answer": ("ответ на запрос", "request answer"),
+    "entity_balance": ("сальдо", "balance"),
+    "progress_waiting": ("Обмен запрошен, ждём начала…", "The run is asked for, starting…"),
+    "actions": ("Действия", "Actions"),
 }
 
 
