@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import re
+import secrets
 import ssl
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, formatdate
 from typing import Any
 
 import aiosmtplib
@@ -15,25 +16,64 @@ import aiosmtplib
 from kabinet_notifications.channels.base import Outcome, Outgoing
 
 
-def compose(m: Outgoing, sender: str, sender_name: str) -> Message:
-    """text/plain, or multipart/alternative with text/html, UTF-8.
+@functools.lru_cache(maxsize=1024)
+def _header(value: str) -> str:
+    """RFC 2047 encoded words, folded: CR or LF in a value can never end the header."""
+    return Header(value, "utf-8").encode(linesep="\r\n")
 
-    Built with the ``email.mime`` classes: the modern ``EmailMessage`` API parses every
-    header through its policy and costs several times more per message in a fan-out.
+
+def _part(content_type: str, text: str) -> bytes:
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "MIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + base64.encodebytes(text.encode())
+
+
+_ADDRESS = re.compile(r"[!-~]+@[!-~]+")
+"""Printable ASCII around an @: nothing that could break the To header or the envelope."""
+
+
+class Composer:
+    """Builds each message's bytes directly: text/plain, or multipart/alternative with
+    text/html, UTF-8, base64 bodies.
+
+    A fan-out sends thousands of messages whose only per-message work should be the
+    person's text: the ``email`` package's generator (header folding through the policy,
+    a regex compiled per boundary) cost more than the SMTP round trips, so the headers
+    that are the same for a batch are encoded once and the rest is concatenated.
     """
-    text = MIMEText(m.body or " ", "plain", "utf-8")
-    msg: Message
-    if m.html:
-        msg = MIMEMultipart("alternative")
-        msg.attach(text)
-        msg.attach(MIMEText(m.html, "html", "utf-8"))
-    else:
-        msg = text
-    msg["From"] = formataddr((str(Header(sender_name, "utf-8")), sender))
-    msg["To"] = m.to
-    msg["Subject"] = Header(m.subject, "utf-8").encode()
-    msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2] or "kabinet.local")
-    return msg
+
+    def __init__(self, sender: str, sender_name: str) -> None:
+        self.sender = sender
+        self.from_header = formataddr((_header(sender_name), sender))
+        self.domain = sender.partition("@")[2] or "kabinet.local"
+        self.token = secrets.token_hex(8)
+        """Unique per batch: Message-IDs and boundaries are this plus the delivery id."""
+
+    def message_id(self, m: Outgoing) -> str:
+        return f"<{self.token}.{m.delivery_id}@{self.domain}>"
+
+    def compose(self, m: Outgoing) -> bytes:
+        head = (
+            f"From: {self.from_header}\r\nTo: {m.to}\r\nSubject: {_header(m.subject)}\r\n"
+            f"Date: {formatdate(usegmt=True)}\r\nMessage-ID: {self.message_id(m)}\r\n"
+        )
+        text = _part("text/plain", m.body or " ")
+        if not m.html:
+            return head.encode() + text
+        # No line of base64 or of the part headers starts with "--": no collision.
+        boundary = f"=_{self.token}.{m.delivery_id}"
+        return b"".join(
+            (
+                head.encode(),
+                f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+                f"MIME-Version: 1.0\r\n\r\n--{boundary}\r\n".encode(),
+                text,
+                f"--{boundary}\r\n".encode(),
+                _part("text/html", m.html),
+                f"--{boundary}--\r\n".encode(),
+            )
+        )
 
 
 class SmtpChannel:
@@ -69,11 +109,14 @@ class SmtpChannel:
         except (aiosmtplib.SMTPException, OSError) as exc:
             return [_retry(m, f"SMTP connection failed: {type(exc).__name__}") for m in messages]
         out: list[Outcome] = []
+        composer = Composer(self.config["email_from"], self.sender_name)
         try:
             for i, m in enumerate(messages):
-                msg = compose(m, self.config["email_from"], self.sender_name)
+                if not _ADDRESS.fullmatch(m.to):
+                    out.append(_fail(m, "not an e-mail address"))
+                    continue
                 try:
-                    await smtp.send_message(msg)
+                    await smtp.sendmail(composer.sender, [m.to], composer.compose(m))
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     codes = [r.code for r in exc.recipients]
                     verdict = _fail if all(c >= 500 for c in codes) else _retry
@@ -88,7 +131,9 @@ class SmtpChannel:
                 else:
                     out.append(
                         Outcome(
-                            delivery_id=m.delivery_id, verdict="sent", provider_id=msg["Message-ID"]
+                            delivery_id=m.delivery_id,
+                            verdict="sent",
+                            provider_id=composer.message_id(m),
                         )
                     )
         finally:
