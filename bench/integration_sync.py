@@ -78,7 +78,9 @@ def timed_sync(name: str, fn: Any) -> Any:
     return wrapper
 
 
-async def writes(conn: asyncpg.Connection) -> int:
+async def writes(conn: asyncpg.Connection, host: Host) -> int:
+    # A backend reports its table statistics when it ends (or idles): close the pool's.
+    await host.db.engine.dispose()
     await conn.execute("SELECT pg_stat_force_next_flush()")
     row = await conn.fetchrow(
         "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) AS n FROM pg_stat_user_tables "
@@ -183,11 +185,11 @@ async def main() -> int:
             from kabinet_integration import models as m
 
             await s.execute(update(m.cursor).values(position=before))
-        written = await writes(stats)
+        written = await writes(stats, host)
         start = time.perf_counter()
         replay = await svc.run("onec")
         replay_time = time.perf_counter() - start
-        replay_writes = await writes(stats) - written
+        replay_writes = await writes(stats, host) - written
         fetch_raw, write_raw = await raw_baseline(server, url, requests, data)
     finally:
         await stats.close()

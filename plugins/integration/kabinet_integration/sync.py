@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.contrib import EntitySink
@@ -575,16 +575,21 @@ class SyncService:
         ctx.counts.quarantined += len(bad)
         keys = [(row.entity, row.ref) for row, _r in bad]
         existing = {
-            (r.entity, r.ref): r.id
+            (r.entity, r.ref): (r.id, r.run_id)
             for r in await s.execute(
-                select(m.quarantine.c.id, m.quarantine.c.entity, m.quarantine.c.ref).where(
+                select(
+                    m.quarantine.c.id,
+                    m.quarantine.c.entity,
+                    m.quarantine.c.ref,
+                    m.quarantine.c.run_id,
+                ).where(
                     m.quarantine.c.source == ctx.source,
                     tuple_(m.quarantine.c.entity, m.quarantine.c.ref).in_(keys),
                 )
             )
         }
         for row, reason in bad:
-            found = existing.get((row.entity, row.ref))
+            found, by_run = existing.get((row.entity, row.ref), (None, None))
             values = {
                 "payload": row.obj,
                 "reason": reason[:2000],
@@ -607,7 +612,11 @@ class SyncService:
                 await s.execute(
                     update(m.quarantine)
                     .where(m.quarantine.c.id == found)
-                    .values(attempts=m.quarantine.c.attempts + 1, **values)
+                    .values(
+                        # Refused again by the same run (its retry at the end): one attempt.
+                        attempts=m.quarantine.c.attempts + int(by_run != ctx.run_id),
+                        **values,
+                    )
                 )
 
     # -- quarantine and balances ---------------------------------------------------------
@@ -620,14 +629,26 @@ class SyncService:
             )
             if ids:
                 stmt = stmt.where(m.quarantine.c.id.in_(ids))
-            else:  # not what this run has just refused: 1C sent it as it is now
-                stmt = stmt.where(m.quarantine.c.run_id.is_distinct_from(ctx.run_id))
             found = list(await s.execute(stmt.order_by(m.quarantine.c.id)))
         if not found:
             return
         rows = [Row(q.entity, q.ref, obj=q.payload) for q in found if q.entity in ctx.plans]
         before = ctx.counts.received
-        await self.apply_page(ctx, rows, None, progress="quarantine")
+
+        async def left(s: AsyncSession) -> None:
+            # What this run leaves in quarantine, each record once (a record refused early
+            # in the run may have gone through now that what it refers to has come).
+            ctx.counts.quarantined = int(
+                (
+                    await s.execute(
+                        select(func.count())
+                        .select_from(m.quarantine)
+                        .where(m.quarantine.c.run_id == ctx.run_id)
+                    )
+                ).scalar_one()
+            )
+
+        await self.apply_page(ctx, rows, None, progress="quarantine", within=left)
         ctx.counts.received = before
 
     async def _balances(self, ctx: Context, contracts: Sequence[str]) -> None:
