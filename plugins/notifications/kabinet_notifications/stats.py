@@ -69,39 +69,48 @@ async def summary(
     daily = end - start > dt.timedelta(days=2)
     s = m.stat_day if daily else m.stat
     bucket = s.c.day if daily else s.c.hour
-    q = (
-        select(bucket, s.c.channel, s.c.status, func.sum(s.c.count))
-        .where(bucket >= (hour_of(start).replace(hour=0) if daily else hour_of(start)))
-        .where(bucket < end)
-        .group_by(bucket, s.c.channel, s.c.status)
-    )
+    first = hour_of(start).replace(hour=0) if daily else hour_of(start)
+    conds = [bucket >= first, bucket < end]
     if event:
-        q = q.where(s.c.event == event)
+        conds.append(s.c.event == event)
     if channel:
-        q = q.where(s.c.channel == channel)
-    rows: list[Any] = list((await session.execute(q)).all())
+        conds.append(s.c.channel == channel)
+    # Two small aggregates rather than one by (bucket, channel, status): the database
+    # returns a row per bar segment and one per channel, not their product.
+    total = func.sum(s.c.count)
+    rows: list[Any] = list(
+        (
+            await session.execute(
+                select(bucket, s.c.status, total).where(*conds).group_by(bucket, s.c.status)
+            )
+        ).all()
+    )
+    # A delivery is counted once when it is created: queued, or skipped by preference.
+    per_channel = (
+        await session.execute(
+            select(s.c.channel, total)
+            .where(*conds, s.c.status.in_(("queued", "skipped")))
+            .group_by(s.c.channel)
+        )
+    ).all()
     step = dt.timedelta(days=1) if daily else dt.timedelta(hours=1)
-    first = hour_of(start)
-    if daily:
-        first = first.replace(hour=0)
     buckets: list[dt.datetime] = []
     cursor = first
     while cursor < end and len(buckets) < 400:
         buckets.append(cursor)
         cursor += step
     index = {b: i for i, b in enumerate(buckets)}
+    # SQLite gives the stored UTC times back naive; aware ones hash by their UTC instant.
+    index.update({b.replace(tzinfo=None): i for b, i in index.items()})
     by_status = {st: [0] * len(buckets) for st in STATUSES}
-    by_channel: dict[str, int] = collections.defaultdict(int)
+    by_channel = {str(ch): int(n) for ch, n in per_channel}
     totals = dict.fromkeys(STATUSES, 0)
-    for at, ch, status, count in rows:
-        key = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-        i = index.get(key)
+    for at, status, count in rows:
+        i = index.get(at)
         if i is None or status not in by_status:
             continue
         by_status[status][i] += int(count)
         totals[status] += int(count)
-        if status in ("queued", "skipped"):
-            by_channel[ch] += int(count)
     return Summary(
         buckets=buckets,
         by_status=by_status,
