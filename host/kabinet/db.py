@@ -74,7 +74,10 @@ def create_engine(url: URL, *, echo: bool = False) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": 30}
         kwargs["poolclass"] = NullPool
     else:
-        kwargs["pool_pre_ping"] = True
+        # No pre-ping: it costs a round trip on every checkout (every transaction). After
+        # a server restart the first statement on a dead connection fails, and SQLAlchemy
+        # then drops the whole pool; connections are also renewed every half hour.
+        kwargs["pool_recycle"] = 1800
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
