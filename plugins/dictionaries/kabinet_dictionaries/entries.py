@@ -135,6 +135,23 @@ async def read_values(
     return result
 
 
+def values_of_rows(found: TypeInfo, rows: Mapping[int, Any]) -> dict[int, dict[str, Any]]:
+    """entry id -> {field code: value} from a page's rows read with ``v<field id>``
+    columns (:meth:`kabinet_dictionaries.queries.Plan.counted_walk`)."""
+    result: dict[int, dict[str, Any]] = {}
+    for entry_id, row in rows.items():
+        values: dict[str, Any] = {}
+        for f in found.fields:
+            value = row._mapping[f"v{f.id}"]
+            if value is None:
+                continue
+            if f.kind in NUMERIC:
+                value = value.quantize(Decimal(1).scaleb(-f.scale))
+            values[f.code] = value
+        result[entry_id] = values
+    return result
+
+
 async def titles(session: AsyncSession, entry_ids: Collection[int]) -> dict[int, str]:
     """The names of entries (their type's first text field), for references."""
     if not entry_ids:
@@ -419,8 +436,10 @@ async def load_entries(
     ids: list[int],
     renderer: Renderer,
     rows: Mapping[int, Any] | None = None,
+    values: Mapping[int, dict[str, Any]] | None = None,
 ) -> list[Entry]:
-    """The entries ``ids`` with their values; ``rows``: their entry rows, if already read."""
+    """The entries ``ids`` with their values; ``rows``: their entry rows, and ``values``
+    theirs, if already read."""
     e = models.entry
     if not ids:
         return []
@@ -433,7 +452,8 @@ async def load_entries(
                 )
             )
         }
-    values = await read_values(session, found, ids)
+    if values is None:
+        values = await read_values(session, found, ids)
     await renderer.load(session, found, values.values())
     title = found.title_field
     items = []

@@ -19,8 +19,9 @@ Without a sort field the page is the newest matches (one statement, with the tot
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -103,6 +104,11 @@ async def _filter_value(session: AsyncSession, field: FieldDef, flt: Filter) -> 
     return value
 
 
+@functools.cache
+def _alias(table: Table, n: int) -> Any:
+    return table.alias(f"{table.name.removeprefix('dictionaries_')}_{n}")
+
+
 @dataclass
 class _FieldFilter:
     """The conditions on one field's value (several filters on a field share one lookup)."""
@@ -146,6 +152,14 @@ class Plan:
     descending: bool
     per_page: int
     offset: int
+    _used: dict[str, int] = dataclasses.field(default_factory=lambda: defaultdict(int))
+
+    def alias(self, table: Table) -> Any:
+        """A name for one more use of ``table`` in this plan's statements; the aliases
+        are made once per process (making one copies every column: costly per query)."""
+        n = self._used[table.name]
+        self._used[table.name] += 1
+        return _alias(table, n)
 
     @property
     def probes(self) -> int:
@@ -165,7 +179,7 @@ class Plan:
     def _presence(self, id_col: Any) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
         for f, present in self.presence:
-            table = kinds.TABLES[f.kind].alias()
+            table = self.alias(kinds.TABLES[f.kind])
             probe = (
                 select(literal(1))
                 .where(table.c.entry_id == id_col, table.c.field_id == f.id)
@@ -181,11 +195,11 @@ class Plan:
         need_entry = self.published_only or bool(self.search)
         if self.fields:
             first = self.fields[0]
-            driver = first.table.alias()
+            driver = self.alias(first.table)
             id_col = driver.c.entry_id
             stmt: Select[Any] = select(id_col).select_from(driver).where(*first.conditions(driver))
             for item in self.fields[1:]:
-                alias = item.table.alias()
+                alias = self.alias(item.table)
                 stmt = stmt.join(alias, and_(alias.c.entry_id == id_col, *item.conditions(alias)))
             if need_entry:
                 stmt = stmt.join(e, e.c.id == id_col).where(*self._entry_conditions())
@@ -212,7 +226,7 @@ class Plan:
         entries), each candidate checked by key lookups, most selective check first;
         each row is the entry's id and its ``ENTRY_COLUMNS``."""
         assert self.sort is not None
-        s = kinds.TABLES[self.sort.kind].alias()
+        s = self.alias(kinds.TABLES[self.sort.kind])
         value, entry_id = (
             (s.c.value.desc(), s.c.entry_id.desc())
             if self.descending
@@ -227,7 +241,7 @@ class Plan:
         )
         checks: list[ColumnElement[bool]] = []
         for item in self.fields:
-            alias = item.table.alias()
+            alias = self.alias(item.table)
             checks.append(
                 select(literal(1))
                 .where(alias.c.entry_id == walked.c.entry_id, *item.conditions(alias))
@@ -252,9 +266,11 @@ class Plan:
             .offset(self.offset)
         )
 
-    def counted_walk(self) -> Select[Any]:
-        """:meth:`walk` with the count in the same statement (a ``total`` column), the
-        walk bounded by :func:`walk_limit` computed from it in SQL."""
+    def counted_walk(self, values: Sequence[FieldDef] = ()) -> Select[Any]:
+        """:meth:`walk` with, in the same statement: the count (a ``total`` column), the
+        walk bounded by :func:`walk_limit` computed from it in SQL; the type's current
+        ``revision`` (whoever holds a cached definition learns here whether it is stale);
+        and each of ``values``' value (a ``v<field id>`` column, a key lookup per row)."""
         total = select(func.count().label("n")).select_from(self.matching()[0].subquery())
         counted = total.cte("total")
         n = select(counted.c.n).scalar_subquery()
@@ -262,13 +278,25 @@ class Plan:
             limit: Any = select((counted.c.n * 2) // self.probes).scalar_subquery()
         else:
             limit = self.offset + self.per_page
-        return self.walk(limit).add_columns(n.label("total"))
+        t = models.dictionary_type
+        revision = select(t.c.revision).where(t.c.id == self.type_id).scalar_subquery()
+        stmt = self.walk(limit).add_columns(n.label("total"), revision.label("revision"))
+        walked = stmt.selected_columns[0]
+        for f in values:
+            table = self.alias(kinds.TABLES[f.kind])
+            stmt = stmt.add_columns(
+                select(table.c.value)
+                .where(table.c.entry_id == walked, table.c.field_id == f.id)
+                .scalar_subquery()
+                .label(f"v{f.id}")
+            )
+        return stmt
 
     def sorted(self) -> Select[Any]:
         """The page by sorting all matches by their sort values (blanks last)."""
         assert self.sort is not None
         stmt, id_col = self.matching()
-        s = kinds.TABLES[self.sort.kind].alias()
+        s = self.alias(kinds.TABLES[self.sort.kind])
         stmt = stmt.outerjoin(s, and_(s.c.entry_id == id_col, s.c.field_id == self.sort.id))
         if self.descending:
             order = (s.c.value.desc().nulls_last(), id_col.desc())
@@ -340,33 +368,53 @@ def entry_columns() -> list[Any]:
     return [e.c.published, e.c.version, e.c.external_id, e.c.updated_at]
 
 
+@dataclass
+class PageRows:
+    """A page of matching entries: their ids in order, how many match, and what the
+    statement read with them (when the page came from the walk)."""
+
+    ids: list[int]
+    total: int
+    rows: dict[int, Any] | None = None
+    """Entry id -> row with ``ENTRY_COLUMNS`` and, if asked, ``v<field id>`` values."""
+    revision: int | None = None
+    """The type's revision as the statement saw it (``None``: not read)."""
+
+
 async def select_page(
     session: AsyncSession,
     found: TypeInfo,
     query: Query,
     *,
     published_only: bool,
-) -> tuple[list[int], int, dict[int, Any] | None]:
-    """The page of entry ids matching ``query``, how many match, and (when read in the
-    same statement) the entries' rows by id.
+    with_values: bool = False,
+) -> PageRows:
+    """The page of entries matching ``query`` and how many match.
 
-    Sorted by a field, one statement counts and walks the sort index; only a walk cut
-    short (see :func:`walk_limit`) costs a second, sorting the matches.
+    Sorted by a field, one statement counts, walks the sort index and (``with_values``)
+    reads the page's values; only a walk cut short (see :func:`walk_limit`) costs a
+    second statement, sorting the matches.
     """
     p = await plan(session, found, query, published_only=published_only)
     if p.sort is None:
         rows = (await session.execute(p.newest())).all()
         if rows:
-            return [int(r[0]) for r in rows], int(rows[0].total), None
-        return [], int(await session.scalar(p.count()) or 0), None
-    rows = (await session.execute(p.counted_walk())).all()
+            return PageRows([int(r[0]) for r in rows], int(rows[0].total))
+        return PageRows([], int(await session.scalar(p.count()) or 0))
+    stmt = p.counted_walk(found.fields if with_values else ())
+    rows = (await session.execute(stmt)).all()
     total = int(rows[0].total) if rows else int(await session.scalar(p.count()) or 0)
     wanted = min(p.per_page, total - p.offset)
     if wanted <= 0:
-        return [], total, None
+        return PageRows([], total)
     if len(rows) == wanted:
-        return [int(r[0]) for r in rows], total, {int(r[0]): r for r in rows}
-    return [int(i) for i in await session.scalars(p.sorted())], total, None
+        return PageRows(
+            [int(r[0]) for r in rows],
+            total,
+            {int(r[0]): r for r in rows},
+            None if rows[0].revision is None else int(rows[0].revision),
+        )
+    return PageRows([int(i) for i in await session.scalars(p.sorted())], total)
 
 
 async def select_ids(
@@ -377,5 +425,5 @@ async def select_ids(
     published_only: bool,
 ) -> tuple[list[int], int]:
     """The page of entry ids matching ``query``, and how many match."""
-    ids, total, _rows = await select_page(session, found, query, published_only=published_only)
-    return ids, total
+    page = await select_page(session, found, query, published_only=published_only)
+    return page.ids, page.total

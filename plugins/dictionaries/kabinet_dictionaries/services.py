@@ -319,12 +319,35 @@ class Dictionaries:
         query = query or Query(per_page=self.settings.page_size)
         renderer = store.Renderer(language, timezone)
         async with self._session() as session:  # one transaction: the type, ids, values
-            found = await self._type(session, code)
-            scope = await self._scope(principal, found)
-            ids, total, rows = await queries.select_page(
-                session, found, query, published_only=scope == "published"
-            )
-            items = await store.load_entries(session, found, ids, renderer, rows)
+            # The definition this process holds is used first and checked by the page's
+            # own statement (its revision column); only a stale one costs a re-read.
+            found = self._types.get(code) or await self._type(session, code)
+            while True:
+                try:
+                    scope = await self._scope(principal, found)
+                except NotFound:
+                    fresh = await self._type(session, code)
+                    if fresh is found:
+                        raise
+                    found = fresh
+                    continue
+                page = await queries.select_page(
+                    session,
+                    found,
+                    query,
+                    published_only=scope == "published",
+                    with_values=True,
+                )
+                if page.revision == found.revision:
+                    fresh = found
+                else:
+                    fresh = await self._type(session, code)
+                if fresh is found:
+                    break
+                found = fresh
+            values = store.values_of_rows(found, page.rows) if page.rows is not None else None
+            items = await store.load_entries(session, found, page.ids, renderer, page.rows, values)
+        total = page.total
         return EntryPage(items=items, total=total, page=query.page, per_page=query.per_page)
 
     async def entry(
