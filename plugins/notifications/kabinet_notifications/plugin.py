@@ -125,7 +125,7 @@ def navigation(host: Host) -> list[NavItem]:
 def panels(host: Host) -> list[Panel]:
     from kabinet_notifications.profile import profile_panel
 
-    # For the profile page once it renders panels (identity's does not yet).
+    # A summary on identity's profile page, with the way to /notifications/me.
     return [
         Panel(
             slot="identity.profile",

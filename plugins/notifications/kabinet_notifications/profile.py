@@ -1,8 +1,8 @@
 """A person's own page: which notifications on which channel, Telegram link, browser push.
 
-Identity's profile page does not render panels yet, so this is a page of its own
-(``/notifications/me``, in the navigation); :func:`profile_panel` is the same summary for
-the profile's ``identity.profile`` slot once it does.
+The choices need a table, a Telegram link and a push button, so they are a page of their
+own (``/notifications/me``, in the navigation); :func:`profile_panel` puts a summary and a
+link to it on identity's profile page (slot ``identity.profile``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from kabinet.access import signed_in
 from kabinet.pages import flash, page, principal_of, shell_of
@@ -82,17 +82,19 @@ class ProfilePages(Controller):
 
 
 async def profile_panel(request: Req, host: Any, lang: str, **_: Any) -> str:
-    """A line for the profile page: how many notifications are off, and a link."""
+    """The profile's part: how many choices are off, and the way to the page."""
     t = TEXT.get(lang, TEXT["en"])
     person = principal_of(request.scope).person_id
     if person is None:
         return ""
     s = await service_of(shell_of(request).host if host is None else host)
     off = sum(1 for on in (await s.preferences(person)).values() if not on)
+    state = t["panel_off"].format(n=off) if off else t["panel_all_on"]
     return str(
-        Markup('<p><a href="/notifications/me">{}</a> <span class="muted">({})</span></p>').format(
-            escape(t["my"]), off
-        )
+        Markup(
+            '<p id="notifications-summary">{}</p>'
+            '<p><a class="button secondary" href="/notifications/me">{}</a></p>'
+        ).format(state, t["panel_choose"])
     )
 
 

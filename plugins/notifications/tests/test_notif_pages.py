@@ -214,3 +214,15 @@ async def test_a_person_chooses_channels_on_their_page(web: tuple[Host, Any]) ->
     assert prefs[(EVENT, "email")] is True
     staff_page = await client.get("/notifications/")
     assert staff_page.status_code == 403
+    # The profile page carries the notifications panel: what is off, and the way here.
+    profile = await client.get("/identity/profile")
+    assert profile.status_code == 200
+    panel = re.search(
+        r'<section class="panel" data-panel="notifications">(.*?)</section>', profile.text, re.S
+    )
+    assert panel, profile.text
+    assert "<h2>Уведомления</h2>" in panel.group(1)
+    off = sum(1 for on in prefs.values() if not on)
+    assert off >= 1
+    assert f"Отключено по вашему выбору: {off}." in panel.group(1)
+    assert 'href="/notifications/me"' in panel.group(1)
