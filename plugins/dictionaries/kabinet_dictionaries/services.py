@@ -331,13 +331,20 @@ class Dictionaries:
                         raise
                     found = fresh
                     continue
-                page = await queries.select_page(
-                    session,
-                    found,
-                    query,
-                    published_only=scope == "published",
-                    with_values=True,
-                )
+                try:
+                    page = await queries.select_page(
+                        session,
+                        found,
+                        query,
+                        published_only=scope == "published",
+                        with_values=True,
+                    )
+                except Invalid:  # a field unknown to a stale definition, say
+                    fresh = await self._type(session, code)
+                    if fresh is found:
+                        raise
+                    found = fresh
+                    continue
                 if page.revision == found.revision:
                     fresh = found
                 else:

@@ -368,3 +368,31 @@ async def test_a_changed_structure_is_seen_by_a_process_holding_the_old_definiti
     await svc.delete_type(name)
     with pytest.raises(NotFound):
         await other.get_type(name)
+
+
+async def test_a_page_read_with_a_stale_definition_is_read_again(
+    host: Host, svc: Dictionaries
+) -> None:
+    """The page's own statement carries the type's revision: a process holding an older
+    definition notices and answers with the current fields."""
+    name = await tariffs(svc)
+    for route, tons in (("A", "2"), ("B", "1")):
+        await svc.create_entry(name, {"route": route, "price": "10", "tons": tons})
+    other = Dictionaries(host)
+    first = await other.entries(name, Query(sort="tons"))
+    assert [e.values["route"] for e in first.items] == ["B", "A"]
+    await svc.add_field(name, FieldDef(code="note", name_ru="Прим.", name_en="Note", kind="text"))
+    by_route = await other.entries(name, Query(sort="route"))  # the walk sees the revision
+    assert [(e.values["route"], e.values["tons"]) for e in by_route.items] == [
+        ("A", "2.0"),
+        ("B", "1.0"),
+    ]
+    assert list(by_route.items[0].values)[-1] == "note"
+    renamed = FieldDef(code="weight", name_ru="Вес", name_en="Weight", kind="number", precision=1)
+    await svc.change_field(name, "tons", renamed)
+    page = await other.entries(name, Query(sort="-weight"))  # unknown to the old definition
+    assert [(e.values["route"], e.values["weight"]) for e in page.items] == [
+        ("A", "2.0"),
+        ("B", "1.0"),
+    ]
+    assert "tons" not in page.items[0].values
