@@ -19,6 +19,8 @@ from kabinet_integration import models as m
 from kabinet_integration.connectors import SourceError
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from kabinet.events import Event
     from kabinet.host import Host
 
@@ -80,31 +82,34 @@ async def note_files(host: Host, source: str, files: Mapping[str, str]) -> list[
     return new
 
 
-async def on_document_requested(host: Host, event: Event) -> None:
-    """The shipments app needs a file now."""
+async def on_document_requested(host: Host, event: Event, session: AsyncSession) -> None:
+    """The shipments app needs a file now: noted in the event's transaction (SQLite has
+    one writer), fetched by a job just after it commits."""
     source = target_source(host)
     if source is None:
         return
     payload: Any = event.payload
     ref, key = payload.file_ref, payload.key
     now = host.clock.now()
-    async with host.db.session() as s:
-        found = (
-            await s.execute(select(m.file).where(m.file.c.source == source, m.file.c.ref == ref))
-        ).first()
-        if found is None:
-            await s.execute(
-                insert(m.file).values(
-                    source=source, ref=ref, key=key, state="pending", attempts=0, updated_at=now
-                )
+    found = (
+        await session.execute(
+            select(m.file.c.state).where(m.file.c.source == source, m.file.c.ref == ref)
+        )
+    ).first()
+    if found is None:
+        await session.execute(
+            insert(m.file).values(
+                source=source, ref=ref, key=key, state="pending", attempts=0, updated_at=now
             )
-        else:
-            await s.execute(
-                update(m.file)
-                .where(m.file.c.source == source, m.file.c.ref == ref)
-                .values(key=key, state="pending", attempts=0, updated_at=now)
-            )
-    await fetch(host, source, ref)
+        )
+    else:
+        await session.execute(
+            update(m.file)
+            .where(m.file.c.source == source, m.file.c.ref == ref)
+            .values(key=key, state="pending", attempts=0, next_attempt_at=None, updated_at=now)
+        )
+    # After the commit, most likely; the files schedule picks up anything it misses.
+    await host.jobs.send_later(1.0, FETCH_ACTOR, {"source": source, "ref": ref})
 
 
 async def fetch(host: Host, source: str, ref: str) -> bool:

@@ -133,8 +133,8 @@ def subscriptions(host: Host) -> list[Subscription]:
     async def request_created(event: Event, session: Any) -> None:
         await outbound.on_request_created(host, event, session)
 
-    async def document_requested(event: Event) -> None:
-        await files.on_document_requested(host, event)
+    async def document_requested(event: Event, session: Any) -> None:
+        await files.on_document_requested(host, event, session)
 
     subs = []
     if "shipments.request.created" in host.event_types:

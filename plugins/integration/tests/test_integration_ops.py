@@ -75,6 +75,8 @@ async def test_a_requested_file_is_fetched_and_a_failing_one_retried_with_backof
         assert (await shipments(host).document(staff, doc.order_id, doc.id))[1] is None
         assert await host.events.relay() >= 1  # with the sync's own events
         await host.jobs.drain()  # type: ignore[attr-defined]
+        clock.advance(1)  # the fetch is sent for just after the event's commit
+        await host.jobs.drain()  # type: ignore[attr-defined]
         async with host.db.sessionmaker() as s:
             row = (await s.execute(m.file.select())).one()
         assert (row.ref, row.key, row.state, row.attempts) == (
