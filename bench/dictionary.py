@@ -6,8 +6,9 @@ run (about a minute; ``--rebuild`` builds it again), never in CI. Each run measu
 the same process and order:
 
 - the service: ``Dictionaries.entries(code, Query(filters=[vehicle = tent, price between
-  20,000 and 40,000], sort=weight))``: ids through the typed value tables' (field, value)
-  indexes, the count, then the 50 entries' values, rendered;
+  20,000 and 40,000], sort=weight))``: the type definition cached in the process, then one
+  statement (the count through the filters' (field, value) indexes, the walk along the
+  sort field's index with key probes, the page's values, the type's revision), rendered;
 - the baseline: the same question in hand-written SQL on a plain table with one column per
   field and an index on each (what a developer-made table would have), rows of the page.
 
