@@ -45,6 +45,33 @@ def test_every_message_has_a_russian_translation() -> None:
     assert untranslated == []
 
 
+def test_every_message_of_the_host_templates_is_translated() -> None:
+    """A Russian page shows no English text: each ``_("…")`` of the shell, host, identity
+    and roles templates is in the Russian catalog (the host's or identity's, merged)."""
+    import re
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    package = Path(i18n.__file__).parent
+    known: set[str] = set()
+    for po in (
+        i18n.LOCALE_DIR / "ru" / "LC_MESSAGES" / "messages.po",
+        package / "identity" / "locale" / "ru" / "LC_MESSAGES" / "messages.po",
+    ):
+        with po.open("rb") as fp:
+            known |= {m.id for m in read_po(fp) if isinstance(m.id, str) and m.id and m.string}
+    call = re.compile(r"""_\(\s*(?:"([^"]*)"|'([^']*)')""")
+    missing = [
+        f"{template.relative_to(package)}: {found.group(1) or found.group(2)}"
+        for folder in ("templates", "identity/templates", "roles/templates")
+        for template in sorted((package / folder).rglob("*.html"))
+        for found in call.finditer(template.read_text(encoding="utf-8"))
+        if (found.group(1) or found.group(2)) not in known
+    ]
+    assert missing == []
+
+
 def test_po_compiles_in_memory_to_a_catalog() -> None:
     data = i18n.compile_po(i18n.LOCALE_DIR / "ru" / "LC_MESSAGES" / "messages.po")
     assert data[:4] in (b"\xde\x12\x04\x95", b"\x95\x04\x12\xde")  # the .mo magic number

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 import kabinet
-from kabinet.contrib import Actor, Database, HealthCheck, Manifest, Permission, Schedule
+from kabinet.contrib import (
+    Actor,
+    Database,
+    HealthCheck,
+    Manifest,
+    NavItem,
+    Permission,
+    Schedule,
+)
 from kabinet.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -88,6 +96,19 @@ def routers(host: Host) -> list[Any]:
     from kabinet.builtin import runtime_api
 
     return runtime_api.routers(host)
+
+
+@hookimpl
+def navigation(host: Host) -> list[NavItem]:
+    """Admins reach the failed jobs and events page from the menu."""
+    return [
+        NavItem(
+            path="/host/jobs",
+            label={"ru": "Задачи и события", "en": "Jobs and events"},
+            permission="host.jobs.manage",
+            order=910,
+        )
+    ]
 
 
 @hookimpl

@@ -170,6 +170,14 @@ async def organization_switch(request: Req, host: Host, lang: str, **_: Any) -> 
     )
 
 
+async def signup_link(request: Req, host: Host, lang: str, **_: Any) -> str:
+    """The shell's "Register" button (home and sign-in pages), for people not signed in."""
+    if principal_of(request.scope).is_authenticated:
+        return ""
+    template = shell_of(request).env.get_template("companies/_signup.html")
+    return await template.render_async(t=texts(lang))
+
+
 async def working_in(request: Req) -> int | None:
     """The organization a member (not staff-wide) works in now, chosen in the header: their
     pages show its data; staff and assigned managers see every organization they may."""
@@ -399,6 +407,9 @@ async def _my(
         status_code=400 if errors else 200,
         memberships=(await service.memberships([person])).get(person, []),
         requests=await service.requests.mine(person),
+        role_names={
+            r.code: r.name(shell_of(request).language(request)) for r in await service.roles.roles()
+        },
         errors=errors or {},
         values=values or {},
     )

@@ -199,9 +199,12 @@ def navigation(host: Host) -> list[NavItem]:
 
 @hookimpl
 def panels(host: Host) -> list[Panel]:
-    from kabinet_companies.pages import organization_switch
+    from kabinet_companies.pages import organization_switch, signup_link
 
-    return [Panel(slot="shell.organizations", name="companies.switch", render=organization_switch)]
+    return [
+        Panel(slot="shell.organizations", name="companies.switch", render=organization_switch),
+        Panel(slot="shell.signup", name="companies.signup", render=signup_link),
+    ]
 
 
 @hookimpl
@@ -211,7 +214,8 @@ def template_dir() -> Path:
 
 @hookimpl
 def static_dir() -> Path:
-    return HERE / "static"
+    """Served at ``/static/companies/`` (the folder named after the plugin inside)."""
+    return HERE / "static" / "companies"
 
 
 @hookimpl

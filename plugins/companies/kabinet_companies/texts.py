@@ -84,6 +84,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "assign": ("Назначить", "Assign"),
     "unassign": ("Снять", "Remove"),
     "none": ("Нет.", "None."),
+    "edit": ("Изменить", "Edit"),
+    "no_my_requests": (
+        "Вы ещё не отправляли запросов на привязку к компании.",
+        "You have not asked to join a company yet.",
+    ),
+    "no_unassigned": (
+        "Все контрагенты привязаны к организациям.",
+        "Every counterparty belongs to an organization.",
+    ),
     "current_org": ("Текущая организация", "Current organization"),
     "switch": ("Перейти", "Switch"),
     "invitation": ("Приглашение", "Invitation"),

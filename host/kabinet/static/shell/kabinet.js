@@ -1,0 +1,22 @@
+// Small behaviours of the page shell (no inline scripts: the CSP allows only files).
+(function () {
+  "use strict";
+  // <form data-confirm="Delete?">: ask before submitting (a destructive action).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form instanceof HTMLFormElement ? form.getAttribute("data-confirm") : null;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+  // On a phone the navigation is one scrolling row: show the current section.
+  document.addEventListener("DOMContentLoaded", function () {
+    var current = document.querySelector(".mainnav a[aria-current]");
+    var row = current && current.closest("ul");
+    if (row && row.scrollWidth > row.clientWidth) {
+      var left = current.getBoundingClientRect().left - row.getBoundingClientRect().left;
+      row.scrollLeft += left - (row.clientWidth - current.offsetWidth) / 2;
+    }
+  });
+})();
