@@ -6,7 +6,9 @@ with the refusal next to the field (a template error with its line).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -15,7 +17,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from kabinet.pages import flash, page, principal_of, shell_of
+from kabinet.pages import flash, principal_of, shell_of
+from kabinet.pages import page as host_page
 from kabinet_notifications import charts, reports
 from kabinet_notifications.crypto import mask_address
 from kabinet_notifications.permissions import CONTACTS, DO_RESEND, EDIT, MANAGE_CHANNELS, VIEW_STATS
@@ -45,8 +48,46 @@ def editor(request: Req) -> Editor:
     return Editor(person_id=p.person_id, name=p.name)
 
 
-def redirect(location: str) -> Response[str]:
-    return Response("", status_code=HTTP_303_SEE_OTHER, headers={"Location": location})
+FLASH_COOKIE = "kabinet_notifications_flash"
+"""Messages for the page after a redirect: the host keeps a flash across a redirect only
+in a session, and pages here have none, so they ride in a short cookie instead."""
+
+
+def say(request: Req, message: str, category: str = "info") -> None:
+    """Like ``flash``, for a message shown after :func:`redirect`."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    state.setdefault(FLASH_COOKIE, []).append({"message": message, "category": category})
+
+
+def redirect(location: str, request: Req | None = None) -> Response[str]:
+    response: Response[str] = Response(
+        "", status_code=HTTP_303_SEE_OTHER, headers={"Location": location}
+    )
+    pending = request.scope.get("state", {}).get(FLASH_COOKIE) if request else None
+    if pending:
+        value = base64.urlsafe_b64encode(json.dumps(pending[:5]).encode()).decode()
+        response.set_cookie(
+            FLASH_COOKIE, value, path="/notifications", httponly=True, samesite="lax", max_age=60
+        )
+    return response
+
+
+async def page(request: Req, template: str, **context: Any) -> Response[str]:
+    """The host's page, showing the messages a redirect carried here (once)."""
+    carried = request.cookies.get(FLASH_COOKIE)
+    if carried:
+        try:
+            items = json.loads(base64.urlsafe_b64decode(carried.encode()))
+        except ValueError:
+            items = []
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict):
+                category = str(item.get("category", "info"))
+                flash(request, str(item.get("message", "")), category)
+    response = await host_page(request, template, **context)
+    if carried:
+        response.delete_cookie(FLASH_COOKIE, path="/notifications")
+    return response
 
 
 async def form(request: Req) -> dict[str, list[str]]:
@@ -112,8 +153,8 @@ class StaffPages(Controller):
                 event, one(data, "active") == "1", channel=channel, editor=editor(request)
             )
         except NotificationError as exc:
-            flash(request, exc.message, "error")
-        return redirect(f"/notifications/n/{event}")
+            say(request, exc.message, "error")
+        return redirect(f"/notifications/n/{event}", request)
 
     # -- the template editor ------------------------------------------------------------
 
@@ -190,8 +231,8 @@ class StaffPages(Controller):
             return await self._editor(
                 request, event, channel, language, parts=parts, error=exc, status=400
             )
-        flash(request, texts(request)["saved"], "success")
-        return redirect(f"/notifications/n/{event}/{channel}/{language}")
+        say(request, texts(request)["saved"], "success")
+        return redirect(f"/notifications/n/{event}/{channel}/{language}", request)
 
     @post("/n/{event:str}/{channel:str}/{language:str}/rollback", access=EDIT)
     async def rollback(
@@ -217,8 +258,8 @@ class StaffPages(Controller):
             if exc.status == 404:
                 raise NotFoundException(exc.message) from None
             return await self._editor(request, event, channel, language, error=exc, status=400)
-        flash(request, texts(request)["saved"], "success")
-        return redirect(f"/notifications/n/{event}/{channel}/{language}")
+        say(request, texts(request)["saved"], "success")
+        return redirect(f"/notifications/n/{event}/{channel}/{language}", request)
 
     # -- channels -----------------------------------------------------------------------
 
@@ -255,8 +296,8 @@ class StaffPages(Controller):
                 fields=CHANNEL_FIELDS,
                 error={"channel": channel, "field": exc.field, "message": exc.message},
             )
-        flash(request, texts(request)["saved"], "success")
-        return redirect("/notifications/channels")
+        say(request, texts(request)["saved"], "success")
+        return redirect("/notifications/channels", request)
 
     @post("/channels/{channel:str}/test", access=MANAGE_CHANNELS)
     async def test_channel(self, request: Req, channel: FromPath[str]) -> Response[str]:
@@ -268,12 +309,12 @@ class StaffPages(Controller):
         person = principal_of(request.scope).person_id
         result = await send_test(shell_of(request).host, channel, person)
         if result is None:
-            flash(request, t["no_address"], "error")
+            say(request, t["no_address"], "error")
         elif result.verdict in ("sent", "delivered"):
-            flash(request, t["test_sent"], "success")
+            say(request, t["test_sent"], "success")
         else:
-            flash(request, f"{t['test_failed']}: {result.error}", "error")
-        return redirect("/notifications/channels")
+            say(request, f"{t['test_failed']}: {result.error}", "error")
+        return redirect("/notifications/channels", request)
 
     # -- statistics ---------------------------------------------------------------------
 
@@ -396,10 +437,10 @@ class StaffPages(Controller):
                     raise NotificationError("choose a delivery", "id")
                 new = await reports.resend(host, ids, channel=channel, editor=editor(request))
         except NotificationError as exc:
-            flash(request, exc.message, "error")
-            return redirect("/notifications/failed")
-        flash(request, texts(request)["resent"].format(n=len(new)), "success")
-        return redirect("/notifications/failed")
+            say(request, exc.message, "error")
+            return redirect("/notifications/failed", request)
+        say(request, texts(request)["resent"].format(n=len(new)), "success")
+        return redirect("/notifications/failed", request)
 
 
 def routers() -> list[Any]:

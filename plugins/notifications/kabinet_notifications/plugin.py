@@ -143,7 +143,7 @@ def template_dir() -> Path:
 
 @hookimpl
 def static_dir() -> Path:
-    return HERE / "static"
+    return HERE / "static" / "notifications"  # served at /static/notifications/
 
 
 @hookimpl

@@ -14,8 +14,8 @@ from litestar.exceptions import NotAuthorizedException
 from markupsafe import Markup
 
 from kabinet.access import signed_in
-from kabinet.pages import flash, page, principal_of, shell_of
-from kabinet_notifications.pages import form, redirect, svc, texts
+from kabinet.pages import principal_of, shell_of
+from kabinet_notifications.pages import form, page, redirect, say, svc, texts
 from kabinet_notifications.services import NotificationsService, service_of
 from kabinet_notifications.texts import TEXT
 
@@ -65,8 +65,8 @@ class ProfilePages(Controller):
             event, _, channel = value.rpartition(":")
             chosen.add((event, channel))
         await (await svc(request)).set_preferences(me(request), chosen)
-        flash(request, texts(request)["prefs_saved"], "success")
-        return redirect("/notifications/me")
+        say(request, texts(request)["prefs_saved"], "success")
+        return redirect("/notifications/me", request)
 
     @post("/telegram", access=signed_in)
     async def telegram(self, request: Req) -> Response[str]:

@@ -206,9 +206,15 @@ async def test_a_person_chooses_channels_on_their_page(web: tuple[Host, Any]) ->
     page = await client.get("/notifications/me")
     assert page.status_code == 200
     assert f"{EVENT}:sms" in page.text
-    await client.post(
-        "/notifications/me", data={"csrf_token": csrf_of(client), "p": [f"{EVENT}:email"]}
+    saved = await client.post(
+        "/notifications/me",
+        data={"csrf_token": csrf_of(client), "p": [f"{EVENT}:email"]},
+        follow_redirects=True,
     )
+    # The message survives the redirect, once.
+    assert '<div class="flash flash-success" role="status">Сохранено.</div>' in saved.text
+    again = await client.get("/notifications/me")
+    assert "Сохранено." not in again.text
     prefs = await (await service_of(host)).preferences(ivan.id)
     assert prefs[(EVENT, "sms")] is False
     assert prefs[(EVENT, "email")] is True
