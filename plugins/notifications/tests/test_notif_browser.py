@@ -26,7 +26,7 @@ CHROMIUM = "/usr/bin/chromium"
 OTHERS = ("companies", "dictionaries", "integration", "shipments")
 ADMIN = "admin@demo.kabinet.example"
 USER = "user@demo.kabinet.example"
-PASSWORD = "kabinet-demo"  # noqa: S105 - the demo accounts' printed password
+PASSWORD = "kabinet-demo"  # the demo accounts' printed password
 
 
 def free_port() -> int:
