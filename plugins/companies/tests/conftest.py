@@ -7,12 +7,12 @@ its own (it requires none of them) on a database migrated for exactly that porta
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from companies_support import HostFactory, Web, settings_text
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
@@ -21,13 +21,7 @@ from kabinet.testing import create_empty_database, drop_database
 from kabinet.web import build_app
 from kabinet_companies.services import CompaniesService, companies
 
-OTHERS = ("dictionaries", "notifications", "integration", "shipments")
 _numbers = itertools.count(1)
-
-
-def settings_text(extra: str = "") -> str:
-    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
-    return f'[host]\nvar_dir = "var"\nsecret_key = "companies-tests"\n{disabled}{extra}'
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +37,6 @@ async def module_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         await host.db.dispose()
     yield url
     await drop_database(url)
-
-
-HostFactory = Callable[..., Awaitable[Host]]
 
 
 @pytest.fixture
@@ -77,26 +68,6 @@ async def host(make_host: HostFactory) -> Host:
 @pytest.fixture
 def svc(host: Host) -> CompaniesService:
     return companies(host)
-
-
-class Web:
-    """One web process: the app in this event loop and helpers to call it as someone."""
-
-    def __init__(self, host: Host, client: httpx.AsyncClient, matrix: RouteMatrix) -> None:
-        self.host, self.client, self.matrix = host, client, matrix
-
-    async def session(self, person_id: int) -> str:
-        return await self.matrix._session(person_id)
-
-    async def call(
-        self, method: str, path: str, session: str | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        token = await self.matrix.csrf()
-        self.client.cookies.clear()
-        headers = {"X-CSRF-Token": token, "Cookie": f"kabinet_csrf={token}"}
-        if session:
-            headers["Cookie"] += f"; {session}"
-        return await self.client.request(method, path, headers=headers, **kwargs)
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ a moved counterparty moving its visibility at once, the route matrix over the ap
 from __future__ import annotations
 
 import pytest
-from companies_support import person, staff
-from conftest import Web
+from companies_support import Web, person, staff
 
 from kabinet.contrib import EntitySink
 from kabinet.host import Host

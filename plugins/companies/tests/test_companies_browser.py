@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OTHERS
+from companies_support import OTHERS
 
 from kabinet_companies.validation import make_inn
 

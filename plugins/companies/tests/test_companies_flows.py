@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from companies_support import person, staff, who
-from conftest import HostFactory, Web, settings_text
+from companies_support import HostFactory, Web, person, settings_text, staff, who
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
