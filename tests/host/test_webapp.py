@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, JSONBody
 from typing import Annotated
 from kabinet.access import public, signed_in, permission, machine, Principal
 
@@ -42,7 +42,7 @@ def ping() -> dict[str, bool]:
     return {"ok": True}
 
 @post("/api/tp/items", access=public, sync_to_thread=False)
-def items(data: Item) -> dict[str, int]:
+def items(data: JSONBody[Item]) -> dict[str, int]:
     return {"count": data.count}
 
 @get("/api/tp/boom", access=public, sync_to_thread=False)
