@@ -23,6 +23,13 @@ SPREAD = (
     ("queued", "push", 1),
 )
 
+FAILURES = {
+    "sms": "SMS.ru 207: no route to the number",
+    "email": "recipient refused: [550]",
+    "telegram": "Forbidden: bot was blocked by the user",
+    "push": "push service 410: subscription gone",
+}
+
 
 async def load_demo(host: Host) -> None:
     """Idempotent: adds the sample deliveries once (keyed ``demo:…``)."""
@@ -55,9 +62,7 @@ async def load_demo(host: Host) -> None:
                         "masked": True,
                         "status": status,
                         "attempts": 0 if status in ("queued", "skipped") else 1,
-                        "error": "SMS.ru 207: no route to the number"
-                        if status == "failed"
-                        else None,
+                        "error": FAILURES[channel] if status == "failed" else None,
                         "created_at": at,
                         "updated_at": at,
                         "sent_at": at if status in ("sent", "delivered") else None,

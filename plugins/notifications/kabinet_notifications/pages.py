@@ -351,7 +351,12 @@ class StaffPages(Controller):
             "notifications/stats.html",
             t=t,
             summary=summary,
-            status_chart=charts.stacked(labels, summary.by_status, title=t["by_status"]),
+            status_chart=charts.stacked(
+                labels, summary.by_status, title=t["by_status"], css_class="chart-wide"
+            ),
+            status_chart_phone=charts.stacked(
+                labels, summary.by_status, title=t["by_status"], width=360, css_class="chart-phone"
+            ),
             channel_chart=charts.bars(summary.by_channel, title=t["by_channel"]),
             start=first.isoformat(),
             end=last.isoformat(),
