@@ -73,9 +73,13 @@ async def test_upgrade_of_one_plugin_migrates_what_it_requires_first(
     host = await _host(empty_database_url)
     try:
         done = await host.migrations.upgrade("integration")
-        assert done == ["companies", "shipments", "integration"]
+        # integration requires companies and shipments; companies requires identity and
+        # roles (its contacts point at accounts); nothing else is touched.
+        assert done == ["identity", "roles", "companies", "shipments", "integration"]
         current = await host.migrations.current()
         assert current["dictionaries"] is None
+        assert current["notifications"] is None
+        assert current["keycloak"] is None
     finally:
         await host.db.dispose()
 
@@ -99,5 +103,21 @@ async def test_autogenerate_writes_only_the_plugins_own_change(
         assert f"Revises: {head}" in text
         assert "op." not in text, "nothing changed, yet autogenerate wrote operations"
         assert "companies_" not in text
+    finally:
+        await host.db.dispose()
+
+
+async def test_every_plugin_built_ins_included_matches_its_migrations(
+    empty_database_url: str,
+) -> None:
+    """Built-ins can't be disabled (so their base is never reached here), but their models
+    and migrations must agree like every app's."""
+    host = await _host(empty_database_url)
+    try:
+        await host.migrations.upgrade()
+        names = [s.name for s in host.migrations.schemas]
+        assert {"host", "identity", "roles", "keycloak", *PLUGINS} <= set(names)
+        for name in names:
+            assert await host.migrations.diff(name) == [], name
     finally:
         await host.db.dispose()

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -52,7 +51,9 @@ class Number(TypeDecorator[Decimal]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(Float())
+            # Declared NUMERIC(24, 6) like on PostgreSQL (so migrations and models agree),
+            # read as float: SQLite keeps it as REAL either way.
+            return dialect.type_descriptor(Numeric(24, 6, asdecimal=False))
         return dialect.type_descriptor(Numeric(24, 6))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
