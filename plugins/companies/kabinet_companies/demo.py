@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kabinet.access import Principal
+from kabinet.identity.commands import DEMO_PASSWORD
 from kabinet.identity.services import identity_service
 from kabinet_companies.models import organization
 from kabinet_companies.services import SYSTEM, companies
@@ -24,7 +25,7 @@ ORGS = [
     ("ИП Кузнецов А. В.", ["ИП Кузнецов Андрей Викторович"]),
     ("ООО «ВолгаАгро»", ["ООО «ВолгаАгро»"]),
 ]
-PASSWORD = "demo-password-1"  # noqa: S105 - printed for the demo, like identity's
+PASSWORD = DEMO_PASSWORD  # one password for every demo account, printed by `kabinet demo`
 
 
 async def _account(host: Host, name: str, email: str, phone: str) -> int:

@@ -151,7 +151,7 @@ def test_register_ask_accept_reject_and_see_only_ones_company(demo: tuple[str, P
             assert "новый" in first.locator("#my-requests").inner_text()
             assert first.goto(url + "/companies/organizations/1").status == 403
 
-            login(manager, url, "manager1@demo.test", "demo-password-1")
+            login(manager, url, "manager1@demo.test", "kabinet-demo")
             decide(manager, url, "Мария Первая", accept=True)
             assert "принят" in manager.locator("#history").inner_text()
 

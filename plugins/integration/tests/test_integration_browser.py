@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 ORDERS = "Document_ЗаявкаНаПеревозку"
 ADMIN = ("admin@demo.kabinet.example", "kabinet-demo")  # identity's demo accounts
-CLIENT = ("dmitry@demo.test", "demo-password-1")  # shipments' demo client of demo-0-0
+CLIENT = ("dmitry@demo.test", "kabinet-demo")  # shipments' demo client of demo-0-0
 OWNER = "demo-0-0"  # the companies demo's first counterparty (ООО «Ромашка»)
 NUMBER = "ЗП-1С-0001"
 

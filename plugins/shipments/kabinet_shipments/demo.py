@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from kabinet.identity.commands import DEMO_PASSWORD
 from kabinet.identity.services import identity_service
 from kabinet_companies.services import SYSTEM, companies
 from kabinet_companies.validation import make_inn
@@ -359,7 +360,7 @@ DEMO_COMPANIES = (
     ("ООО «Волжские Продукты»", (("demo-cp-4", "ООО «Волжские Продукты»"),)),
 )  # fmt: skip
 CLIENT = ("Дмитрий Грузов", "dmitry@demo.test", "+79160000301")
-PASSWORD = "demo-password-1"  # noqa: S105 - printed for the demo, like the other apps'
+PASSWORD = DEMO_PASSWORD  # one password for every demo account, printed by `kabinet demo`
 
 
 async def linked_counterparties(host: Host) -> list[tuple[str, int]]:
