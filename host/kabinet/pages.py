@@ -15,9 +15,11 @@ are synchronous), which is why the base layout reads the navigation from a varia
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Awaitable, Mapping
@@ -381,18 +383,48 @@ def language(request: Request[Any, Any, Any]) -> str:
     return shell_of(request).language(request)
 
 
+FLASH_COOKIE = "kabinet_flash"
+"""Carries flash messages across a redirect (a form post, then the page it leads to)."""
+
+
 def flash(request: Request[Any, Any, Any], message: str, category: str = "info") -> None:
     """Show ``message`` on the next page this person sees.
 
-    Kept in the session when there is one (so it survives a redirect), else only for the
-    page rendered by this request.
+    Shown by the page this request renders; when it answers with a redirect instead, the
+    web app carries the message in a short-lived cookie to the next page.
     """
     item = {"message": message, "category": category}
-    session = request.scope.get("session")
-    if isinstance(session, dict):
-        session["_flashes"] = [*session.get("_flashes", []), item]
-    else:
-        _state(request.scope).setdefault("kabinet.flashes", []).append(item)
+    _state(request.scope).setdefault("kabinet.flashes", []).append(item)
+
+
+def flash_cookie_header(scope: Mapping[str, Any]) -> bytes | None:
+    """The ``Set-Cookie`` value for this response: pending messages, or clearing shown ones."""
+    state = scope.get("state") or {}
+    pending = state.get("kabinet.flashes")
+    if pending:
+        data = base64.urlsafe_b64encode(json.dumps(pending[-5:]).encode()).decode()
+        return f"{FLASH_COOKIE}={data}; Path=/; Max-Age=120; HttpOnly; SameSite=Lax".encode()
+    if state.get("kabinet.flash_shown"):
+        return f"{FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax".encode()
+    return None
+
+
+def _carried_flashes(request: Request[Any, Any, Any]) -> list[dict[str, str]]:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return []
+    _state(request.scope)["kabinet.flash_shown"] = True
+    try:
+        items = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except (ValueError, TypeError):
+        return []
+    if not isinstance(items, list):
+        return []
+    return [
+        {"message": str(i.get("message", "")), "category": str(i.get("category", "info"))}
+        for i in items
+        if isinstance(i, dict)
+    ]
 
 
 def _no_panels(*_args: Any, **_kwargs: Any) -> str:
@@ -403,10 +435,7 @@ def _no_panels(*_args: Any, **_kwargs: Any) -> str:
 def _pop_flashes(ctx: jinja2.runtime.Context) -> list[dict[str, str]]:
     request: Request[Any, Any, Any] = ctx["request"]
     items: list[dict[str, str]] = _state(request.scope).pop("kabinet.flashes", [])
-    session = request.scope.get("session")
-    if isinstance(session, dict) and session.get("_flashes"):
-        items = [*session.pop("_flashes"), *items]
-    return items
+    return [*_carried_flashes(request), *items]
 
 
 @jinja2.pass_context

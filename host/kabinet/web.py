@@ -45,7 +45,15 @@ from kabinet import logging as klogging
 from kabinet.access import RULE_KEY, Machine, Permission, Public, Rule, SignedIn, public, signed_in
 from kabinet.errors import StartupError
 from kabinet.host import Host
-from kabinet.pages import STATE_KEY, STATIC, Csrf, Shell, StaticFiles, principal_of
+from kabinet.pages import (
+    STATE_KEY,
+    STATIC,
+    Csrf,
+    Shell,
+    StaticFiles,
+    flash_cookie_header,
+    principal_of,
+)
 from kabinet.plugins import PluginInfo, require_unique
 from kabinet.problems import EXCEPTION_HANDLERS
 
@@ -270,7 +278,9 @@ class KabinetApp(Litestar):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), *extra]
+                carried = flash_cookie_header(scope)
+                cookie = [] if carried is None else [(b"set-cookie", carried)]
+                message["headers"] = [*message.get("headers", ()), *extra, *cookie]
             await send(message)
 
         try:

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.smoke
 
 PLUGIN = """
 from typing import Any
-from litestar import Request, get
+from litestar import Request, get, post
+from litestar.response import Redirect
 from kabinet.access import Principal, signed_in
 from kabinet.pages import flash, page
 
@@ -41,9 +42,14 @@ class As:
 async def order_panel(request, host, lang, order_id, **context):
     return f"<p>notes for order {order_id} in {lang}</p>"
 
+@post("/sp/save", access=signed_in)
+async def sp_save(request: Request) -> Redirect:
+    flash(request, "Заявка сохранена", "success")
+    return Redirect("/sp/page")
+
 @hookimpl
 def routers(host):
-    return [sp_page]
+    return [sp_page, sp_save]
 
 @hookimpl
 def middleware(host):
@@ -198,6 +204,26 @@ async def test_plugin_page_with_panels_flash_and_formats(client: AsyncTestClient
     ru = await client.get("/sp/page", headers={"X-Test-Person": "2"})
     assert '<p id="when">02.03.2026, 00:30</p>' in ru.text
     assert "Заметки" in ru.text
+
+
+async def test_flash_survives_the_redirect_after_a_form_post_and_shows_once(
+    client: AsyncTestClient[Any],
+) -> None:
+    token = (await client.get("/sp/page", headers={"X-Test-Person": "2"})).cookies.get(
+        "kabinet_csrf"
+    )
+    saved = await client.post(
+        "/sp/save",
+        data={"csrf_token": token},
+        headers={"X-Test-Person": "2"},
+        follow_redirects=False,
+    )
+    assert saved.status_code in (302, 303)
+    assert "kabinet_flash=" in saved.headers["set-cookie"]
+    shown = await client.get("/sp/page", headers={"X-Test-Person": "2"})
+    assert "Заявка сохранена" in shown.text
+    again = await client.get("/sp/page", headers={"X-Test-Person": "2"})
+    assert "Заявка сохранена" not in again.text
 
 
 async def test_installed_apps_page_needs_the_permission(client: AsyncTestClient[Any]) -> None:

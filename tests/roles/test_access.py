@@ -252,3 +252,22 @@ async def test_checks_are_answered_from_memory_until_something_changes(demo: Hos
     await roles(demo).grant(frank, "client", 2)
     assert await access.can(person(frank), "demo.orders.view", 2)  # this process: at once
     assert access.builds == before + 2
+
+
+async def test_a_disabled_plugins_permissions_stay_on_a_role_edited_meanwhile(
+    plugin_factory: PluginFactory, make_host: HostFactory, fresh_url: str
+) -> None:
+    plugin_factory.add("demo", DEMO)
+    own = {"KABINET__HOST__DATABASE_URL": fresh_url}
+    with_demo = await make_host(candidates=plugin_factory.candidates(), env=own)
+    client = await roles(with_demo).role_by_code("client")
+    assert "demo.orders.view" in client.permissions
+    # The demo plugin is disabled; an admin edits the role, sending its permissions back.
+    without = await make_host(
+        candidates=plugin_factory.candidates(), env={**own, "KABINET__DEMO__ENABLED": "false"}
+    )
+    client = await roles(without).role_by_code("client")
+    kept = await roles(without).set_permissions(client.id, set(client.permissions))
+    assert "demo.orders.view" in kept.permissions
+    with pytest.raises(RoleError, match="unknown permission"):
+        await roles(without).set_permissions(client.id, {*client.permissions, "nope.x.view"})

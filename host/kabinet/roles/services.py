@@ -261,12 +261,15 @@ class RolesService:
         actor: Actor = SYSTEM,
     ) -> RoleInfo:
         """Replace the role's permissions (built-in roles too: an admin's edit sticks)."""
-        perms = self._known(permissions)
+        wanted = set(permissions)
         async with self.host.db.session() as session:
             before = await self._role(session, role_id)
+            # Only what is being added must be declared: permissions of a plugin that is
+            # disabled now stay on the role (even when the caller sends them back), for
+            # when it comes back.
+            self._known(wanted - before.permissions)
             undeclared = {p for p in before.permissions if p not in self.host.permissions}
-            # Permissions of a plugin that is disabled now stay, for when it comes back.
-            target = perms | undeclared
+            target = {p for p in wanted if p in self.host.permissions} | undeclared
             removed = before.permissions - target
             added = target - before.permissions
             if removed:

@@ -91,9 +91,6 @@ async def test_people_holding_a_permission_in_the_organization_receive_it(
     a = await person(host, full_name="A")
     b = await person(host, full_name="B")
     outsider = await person(host, full_name="C")
-    await roles.create_role(
-        code="depot_viewer", name_ru="x", name_en="x", permissions={"depot.parcels.view"}
-    ) if hasattr(roles, "never") else None
     from kabinet.roles.services import Actor
 
     actor = Actor(person_id=None, address="")
