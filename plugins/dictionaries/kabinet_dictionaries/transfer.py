@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +48,8 @@ def _rows(data: bytes) -> Iterator[list[Any]]:
     """The table's rows as lists of cells, from XLSX (a zip) or CSV (UTF-8 or Windows-1251)."""
     if data[:4] == b"PK\x03\x04":
         try:
+            from openpyxl import load_workbook  # only when a workbook is imported
+
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a broken file
             raise DictionaryError("import_format", "file") from exc
@@ -207,6 +208,8 @@ def export_table(
         writer.writerow(header)
         writer.writerows(["" if c is None else c for c in row] for row in rows)
         return out.getvalue().encode("utf-8-sig")
+    from openpyxl import Workbook  # only when a workbook is exported
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet(found.code[:31])
     sheet.append(header)

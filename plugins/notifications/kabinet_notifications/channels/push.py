@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import aiohttp
-from pywebpush import WebPushException, webpush_async
+from typing import TYPE_CHECKING, Any
 
 from kabinet_notifications.channels.base import Outcome, Outgoing
+
+if TYPE_CHECKING:
+    import aiohttp
+
+# pywebpush (with aiohttp and its crypto) is imported when a push is sent, not when the
+# portal starts: it is about a quarter of a second of every process's start-up.
 
 
 class PushChannel:
@@ -18,11 +21,16 @@ class PushChannel:
         self.config = config
 
     async def send_batch(self, messages: list[Outgoing]) -> list[Outcome]:
+        import aiohttp
+
         async with aiohttp.ClientSession() as session:
             return [await self._one(session, m) for m in messages]
 
     async def _one(self, session: aiohttp.ClientSession, m: Outgoing) -> Outcome:
         """``m.to`` is a JSON list of the person's subscriptions; one success is enough."""
+        import aiohttp
+        from pywebpush import WebPushException, webpush_async
+
         subscriptions: list[dict[str, Any]] = json.loads(m.to)
         payload = json.dumps({"title": m.subject, "body": m.body, "url": "/"}, ensure_ascii=False)
         gone: list[Any] = []
