@@ -342,3 +342,21 @@ async def test_status_and_profile_changes_are_published_as_events(
         "identity.account.enabled",
         "identity.account.updated",
     ]
+
+
+async def test_hashing_threads_run_below_the_web_threads_priority(
+    identity: IdentityService,
+) -> None:
+    """A flood of sign-in attempts must slow sign-ins, not every page (Linux niceness)."""
+    import asyncio
+    import os
+    import threading
+
+    hasher = identity.hasher
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop = asyncio.get_running_loop()
+    pool_nice = await loop.run_in_executor(hasher._pool, niceness)
+    assert pool_nice >= niceness() + 5

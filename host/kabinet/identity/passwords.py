@@ -20,6 +20,18 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from kabinet.identity.settings import IdentitySettings
 
+HASH_NICENESS = 10
+"""How much lower than the web's own threads the hashing threads run (Linux nice)."""
+
+
+def _lower_priority() -> None:
+    """Hashing threads yield the CPU to the event loop: a flood of sign-in attempts slows
+    other sign-ins, not every page of the portal. (Linux sets niceness per thread.)"""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+    except (AttributeError, OSError):  # another OS, or not permitted: run at normal priority
+        return
+
 
 class HasherBusy(RuntimeError):
     """More logins wait for a hashing thread than the queue allows."""
@@ -39,7 +51,9 @@ class PasswordHasher:
         )
         self.workers = settings.hash_workers or max(1, (os.cpu_count() or 2) - 1)
         self._limit = self.workers + settings.hash_queue
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="kabinet-argon2")
+        self._pool = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="kabinet-argon2", initializer=_lower_priority
+        )
         self._pending = 0
         self._lock = threading.Lock()
         self._dummy: str | None = None
