@@ -8,7 +8,9 @@ and the median latency at concurrency 1 with what the host adds.
 The host app is the real one (``kabinet.web.build_app``): every built-in plugin's
 middleware (identity's session lookup included), the access guard, the error handlers,
 the request-id and security-header wrapper and one JSON log line per request (written to
-/dev/null). The request is anonymous (no session cookie) to a ``public`` route.
+/dev/null). Two host runs: anonymous (no session cookie) to a ``public`` route, and
+signed in (a session cookie) to a route guarded by a permission the person holds through a
+role: the session lookup and the real access check on every request.
 
 Usage: .venv/bin/python bench/overhead.py [--seconds 8]
 """
@@ -29,6 +31,8 @@ from typing import Any
 
 BODY = {"id": 42, "name": "ping", "ok": True, "items": [1, 2, 3]}
 PATH = "/api/bench/ping"
+SIGNED_PATH = "/api/bench/mine"
+PERMISSION = "bench.ping.view"
 
 
 # --- the two apps ---------------------------------------------------------------------------
@@ -50,8 +54,8 @@ def bench_plugin() -> Any:
 
     from litestar import get
 
-    from kabinet.access import public
-    from kabinet.contrib import Manifest
+    from kabinet.access import permission, public
+    from kabinet.contrib import Manifest, Permission
     from kabinet.hookspecs import hookimpl
 
     module = types.ModuleType("kabinet_bench_plugin")
@@ -60,16 +64,25 @@ def bench_plugin() -> Any:
     def ping() -> dict[str, Any]:
         return BODY
 
+    @get(SIGNED_PATH, access=permission(PERMISSION, scope="global"), sync_to_thread=False)
+    def mine() -> dict[str, Any]:
+        return BODY
+
+    @hookimpl
+    def permissions() -> list[Permission]:
+        return [Permission(code=PERMISSION, label={"ru": "bench", "en": "bench"}, scope="global")]
+
     @hookimpl
     def manifest() -> Manifest:
         return Manifest(name="bench", version="1.0", title={"ru": "bench", "en": "bench"})
 
     @hookimpl
     def routers(host: Any) -> list[Any]:
-        return [ping]
+        return [ping, mine]
 
     module.manifest = manifest  # type: ignore[attr-defined]
     module.routers = routers  # type: ignore[attr-defined]
+    module.permissions = permissions  # type: ignore[attr-defined]
     return module
 
 
@@ -92,10 +105,32 @@ def host_app(var: Path) -> Any:
     async def build() -> Any:
         host = await Host.create(None, env=env, candidates=candidates)
         await host.migrations.upgrade()
-        await host.db.dispose()
-        return await build_app(host)
+        await host.startup()
+        try:
+            (var / "cookie.txt").write_text(await signed_in_person(host))
+        finally:
+            await host.shutdown()
+        return await build_app(await Host.create(None, env=env, candidates=candidates))
 
     return asyncio.run(build())
+
+
+async def signed_in_person(host: Any) -> str:
+    """A person holding the route's permission through a role; returns their Cookie header."""
+    from kabinet.identity.sessions import SessionRecord, new_token
+
+    identity, roles = host.services["identity"], host.services["roles"]
+    account = await identity.create_account(full_name="Bench", email="bench@example.test")
+    await roles.create_role(
+        code="bench", name_ru="bench", name_en="bench", permissions=[PERMISSION]
+    )
+    await roles.grant(account.id, "bench", None)
+    token, key = new_token()
+    now = host.clock.now()
+    await identity.sessions.create(
+        SessionRecord(key=key, account_id=account.id, created_at=now, last_seen_at=now)
+    )
+    return f"{identity.settings.cookie_name}={token}"
 
 
 def serve(kind: str, port: int, var: Path) -> None:
@@ -132,10 +167,11 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} did not answer within 60 s")
 
 
-def wrk(url: str, connections: int, seconds: int) -> tuple[float, float]:
+def wrk(url: str, connections: int, seconds: int, cookie: str = "") -> tuple[float, float]:
     """Requests per second and median latency (ms) of a bounded ``wrk`` run."""
+    headers = ["-H", f"Cookie: {cookie}"] if cookie else []
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *headers, url],
         capture_output=True,
         text=True,
         check=True,
@@ -146,7 +182,7 @@ def wrk(url: str, connections: int, seconds: int) -> tuple[float, float]:
     return rps, median
 
 
-def measure(kind: str, var: Path, seconds: int) -> tuple[float, float]:
+def measure(kind: str, var: Path, seconds: int, signed: bool = False) -> tuple[float, float]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve", kind, "--port", str(port), "--var", str(var)],
@@ -156,9 +192,18 @@ def measure(kind: str, var: Path, seconds: int) -> tuple[float, float]:
     url = f"http://127.0.0.1:{port}{PATH}"
     try:
         wait_ready(url, proc)
-        wrk(url, 8, 1)  # warm up
-        rps, _ = wrk(url, 32, seconds)
-        _, median = wrk(url, 1, seconds)
+        cookie = ""
+        if signed:
+            cookie = (var / "cookie.txt").read_text()
+            url = f"http://127.0.0.1:{port}{SIGNED_PATH}"
+            import httpx
+
+            answer = httpx.get(url, headers={"Cookie": cookie}, timeout=5)
+            if answer.status_code != 200:
+                raise SystemExit(f"signed-in route answered {answer.status_code}")
+        wrk(url, 8, 1, cookie)  # warm up
+        rps, _ = wrk(url, 32, seconds, cookie)
+        _, median = wrk(url, 1, seconds, cookie)
         return rps, median
     finally:
         proc.terminate()
@@ -181,14 +226,21 @@ def main() -> None:
     try:
         bare_rps, bare_ms = measure("bare", var, args.seconds)
         host_rps, host_ms = measure("host", var, args.seconds)
+        shutil.rmtree(var, ignore_errors=True)
+        var.mkdir()
+        signed_rps, signed_ms = measure("host", var, args.seconds, signed=True)
     finally:
         shutil.rmtree(var, ignore_errors=True)
-    ratio = host_rps / bare_rps
-    added = host_ms - bare_ms
-    print(f"bare Litestar : {bare_rps:9.0f} req/s   median at c=1: {bare_ms:.3f} ms")
-    print(f"full host     : {host_rps:9.0f} req/s   median at c=1: {host_ms:.3f} ms")
-    print(f"ratio         : {ratio:.2f}x  (target >= 0.40x)")
-    print(f"host adds     : {added:.3f} ms per request at c=1  (target <= 0.3 ms)")
+    print(f"bare Litestar        : {bare_rps:9.0f} req/s   median at c=1: {bare_ms:.3f} ms")
+    for name, rps, ms in (
+        ("full host, anonymous", host_rps, host_ms),
+        ("full host, signed in", signed_rps, signed_ms),
+    ):
+        print(f"{name} : {rps:9.0f} req/s   median at c=1: {ms:.3f} ms")
+        print(
+            f"  ratio {rps / bare_rps:.2f}x (target >= 0.40x), adds {ms - bare_ms:.3f} ms "
+            "per request at c=1 (target <= 0.3 ms)"
+        )
     sys.stdout.flush()
 
 
