@@ -1,11 +1,11 @@
-"""Background jobs: send a batch, send again what is due, poll SMS statuses."""
+"""Background jobs: send a batch, send again what is due, poll SMS statuses and Telegram."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from kabinet.contrib import Actor, Schedule
-from kabinet_notifications import delivery
+from kabinet_notifications import delivery, polling
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -21,11 +21,15 @@ def actors(host: Host) -> list[Actor]:
     async def poll_sms() -> None:
         await delivery.poll_sms(host)
 
+    async def poll_telegram() -> None:
+        await polling.poll_telegram(host)
+
     # Retries are the delivery's own (backoff, Retry-After, permanent errors): not the runner's.
     return [
         Actor(name=delivery.SEND_ACTOR, fn=send, queue="notifications", max_retries=0),
         Actor(name="notifications.sweep", fn=sweep, queue="notifications", max_retries=0),
         Actor(name="notifications.poll_sms", fn=poll_sms, queue="notifications", max_retries=0),
+        Actor(name=polling.POLL_ACTOR, fn=poll_telegram, queue="notifications", max_retries=0),
     ]
 
 
@@ -33,4 +37,6 @@ def schedules() -> list[Schedule]:
     return [
         Schedule(name="notifications.sweep", actor="notifications.sweep", interval=60),
         Schedule(name="notifications.poll_sms", actor="notifications.poll_sms", interval=600),
+        # Long polling where no public URL exists; a no-op with a webhook URL or no bot token.
+        Schedule(name=polling.POLL_ACTOR, actor=polling.POLL_ACTOR, interval=5),
     ]

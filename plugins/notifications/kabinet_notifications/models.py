@@ -157,6 +157,16 @@ telegram_token = Table(
     Column("used_at", TZ),
 )
 
+telegram_poll = Table(
+    "notifications_telegram_poll",
+    metadata,
+    Column("bot_id", String(40), primary_key=True),
+    # the numeric part of the bot token: another bot starts from its own first update
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+"""Where long polling (``getUpdates``) goes on: the last update id seen + 1."""
+
 push_subscription = Table(
     "notifications_push_subscription",
     metadata,

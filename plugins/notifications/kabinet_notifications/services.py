@@ -52,6 +52,7 @@ CHANNEL_FIELDS: dict[str, tuple[str, ...]] = {
         "telegram_bot_username",
         "telegram_api_url",
         "telegram_webhook_secret",
+        "telegram_webhook_url",
     ),
     "push": ("vapid_public_key", "vapid_private_key", "vapid_subject"),
 }

@@ -49,6 +49,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_secret: str = ""
     """The ``X-Telegram-Bot-Api-Secret-Token`` the webhook expects; empty: derived."""
+    telegram_webhook_url: str = ""
+    """The public URL registered with ``setWebhook``; empty: no public URL, so a job fetches
+    updates with ``getUpdates`` (long polling) instead."""
+    telegram_poll_timeout: int = 0
+    """``getUpdates`` long-poll seconds per tick; 0 answers at once (the job runs every 5 s)."""
     telegram_link_ttl: int = 3600
     push_enabled: bool = True
     vapid_public_key: str = ""

@@ -90,11 +90,53 @@ class BotApiFake:
     sent: list[dict[str, Any]] = field(default_factory=list)
     blocked: set[int] = field(default_factory=set)
     limited: set[int] = field(default_factory=set)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    """Pending updates; ``getUpdates`` with ``offset`` confirms (drops) the older ones."""
+    polls: list[dict[str, Any]] = field(default_factory=list)
+    next_update_id: int = 700000
+    webhook_url: str = ""
+    """Set: ``getUpdates`` answers 409 Conflict, as Telegram does while a webhook is set."""
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/bot{token}/sendMessage", self.send_message)
+        app.router.add_post("/bot{token}/getUpdates", self.get_updates)
         return app
+
+    def queue_start(self, chat: int, text: str) -> None:
+        """An incoming private message, as Telegram would hold it for ``getUpdates``."""
+        update_id = self.next_update_id
+        self.next_update_id += 1
+        self.updates.append(
+            {
+                "update_id": update_id,
+                "message": {
+                    "message_id": len(self.updates) + 1,
+                    "from": {"id": chat, "is_bot": False, "first_name": "I"},
+                    "chat": {"id": chat, "type": "private"},
+                    "date": 1735700000,
+                    "text": text,
+                    "entities": [{"offset": 0, "length": 6, "type": "bot_command"}],
+                },
+            }
+        )
+
+    async def get_updates(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return _tg_error(401, "Unauthorized")
+        body = await request.json() if request.can_read_body else {}
+        self.polls.append(body)
+        if self.webhook_url:
+            return _tg_error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
+        offset = body.get("offset")
+        if isinstance(offset, int):
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        limit = int(body.get("limit") or 100)
+        return web.json_response({"ok": True, "result": self.updates[:limit]})
 
     async def send_message(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:

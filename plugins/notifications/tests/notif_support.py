@@ -198,3 +198,4 @@ async def forget_edits(host: Host) -> None:
         await s.execute(delete(m.template).where(m.template.c.event.like("depot.%")))
         await s.execute(delete(m.notification).where(m.notification.c.event.like("depot.%")))
         await s.execute(delete(m.channel_config))
+        await s.execute(delete(m.telegram_poll))

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog.testing
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from notif_fakes import (
@@ -275,6 +276,60 @@ async def test_telegram_link_by_deep_link_then_send_blocked_and_rate_limited(
         assert limited["status"] == "queued"
         wait = limited["next_attempt_at"].replace(tzinfo=dt.UTC) - host.clock.now()
         assert wait >= dt.timedelta(seconds=41)
+
+
+async def test_telegram_link_by_long_polling_without_webhook_url(host: Host) -> None:
+    from kabinet.jobs import EmbeddedJobs
+    from kabinet_notifications.polling import POLL_ACTOR
+
+    fake = BotApiFake(token="424242:POLL")
+    svc = await service_of(host)
+    jobs = host.jobs
+    assert isinstance(jobs, EmbeddedJobs)
+    assert host.schedules[POLL_ACTOR][1].actor == POLL_ACTOR
+    async with serve(fake.app()) as url:
+        await only(host, "telegram", telegram_token=fake.token, telegram_api_url=url)
+        p = await person(host, full_name="Poll")
+        token = await svc.telegram_link_token(p.id)
+        fake.queue_start(6001, "hello")  # not a link: read and confirmed all the same
+        fake.queue_start(6001, f"/start {token}")
+
+        await jobs.send(POLL_ACTOR)
+        await jobs.drain()
+        assert await svc.telegram_state(p.id) == "linked"
+        assert "offset" not in fake.polls[0]  # the first poll: from the oldest pending
+
+        # The next tick confirms both updates and gets none again (a second reading of the
+        # used token would be logged as a refused link).
+        with structlog.testing.capture_logs() as logs:
+            await jobs.send(POLL_ACTOR)
+            await jobs.drain()
+        assert fake.polls[1]["offset"] == 700002
+        assert fake.updates == []
+        assert not [e for e in logs if e["event"].startswith("notifications.telegram_link")]
+        assert await svc.telegram_state(p.id) == "linked"
+
+        # A webhook set for the bot elsewhere: 409, logged with its reason, nothing handled.
+        fake.webhook_url = "https://example.org/hook"
+        with structlog.testing.capture_logs() as logs:
+            await jobs.send(POLL_ACTOR)
+            await jobs.drain()
+        conflict = [e for e in logs if e["event"] == "notifications.telegram_poll_conflict"]
+        assert conflict
+        assert "webhook is set" in conflict[0]["reason"]
+
+        # With a webhook URL configured the job leaves getUpdates alone.
+        polls = len(fake.polls)
+        await only(
+            host,
+            "telegram",
+            telegram_token=fake.token,
+            telegram_api_url=url,
+            telegram_webhook_url="https://example.org/hook",
+        )
+        await jobs.send(POLL_ACTOR)
+        await jobs.drain()
+        assert len(fake.polls) == polls
 
 
 # -- web push -------------------------------------------------------------------------------
