@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import secrets
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import phonenumbers
@@ -20,7 +18,7 @@ from kabinet.identity.models import (
 )
 
 if TYPE_CHECKING:
-    from kabinet.host import Host
+    pass
 
 log = structlog.get_logger("kabinet.identity")
 
@@ -111,18 +109,6 @@ def login_key(identifier: str, region: str = "RU") -> str:
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def secret_key(host: Host) -> bytes:
-    """``[host] secret_key``, or one generated once into ``<var_dir>/secret.key``."""
-    if host.settings.host.secret_key:
-        return host.settings.host.secret_key.encode()
-    path: Path = host.settings.var_dir / "secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:

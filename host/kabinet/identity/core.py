@@ -12,7 +12,6 @@ import structlog
 from kabinet.identity.common import (
     Person,
     digest,
-    secret_key,
 )
 from kabinet.identity.passwords import PasswordHasher
 from kabinet.identity.ratelimit import Limiter, MemoryLimiter, RedisLimiter
@@ -22,6 +21,7 @@ from kabinet.identity.sessions import (
     SessionStore,
 )
 from kabinet.identity.settings import IdentitySettings
+from kabinet.web import secret_key  # the one key of the portal, shared with CSRF
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
