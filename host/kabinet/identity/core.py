@@ -16,6 +16,7 @@ from kabinet.identity.common import (
 from kabinet.identity.passwords import PasswordHasher
 from kabinet.identity.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from kabinet.identity.sessions import (
+    CachedSessions,
     DatabaseSessions,
     RedisSessions,
     SessionStore,
@@ -56,6 +57,13 @@ class ServiceBase:
         else:
             self.sessions = DatabaseSessions(host.db)
             self.limiter = MemoryLimiter(self.clock)
+        if self.redis is None and self.settings.session_cache_seconds > 0:
+            # Redis answers a session and its version in one sub-millisecond round trip,
+            # so changes made by other processes count at once there; the database is the
+            # slow path, and the one worth caching.
+            self.sessions = CachedSessions(
+                self.sessions, self.clock.monotonic, self.settings.session_cache_seconds
+            )
         self._people: dict[int, Person] = {}
         self._key: bytes | None = None
 

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import delete, select, update
@@ -244,3 +245,82 @@ class RedisSessions:
 
     async def set_version(self, account_id: int, version: int) -> None:
         await self.redis.set(self._version(account_id), version)
+
+
+@dataclasses.dataclass
+class _Cached:
+    record: SessionRecord
+    version: int | None
+    checked: float
+
+
+class CachedSessions:
+    """A store in front of another that keeps the sessions it read in process memory.
+
+    A signed-in request then costs a dict lookup instead of a database query or a Redis
+    round trip. A cached session is trusted for ``ttl`` seconds (of the host's monotonic
+    clock); after that the next request reads it again, with the account's version, so a
+    session ended or an account changed by another process stops being honoured here
+    within ``ttl`` seconds. What this process does itself (sign-out, ending a person's
+    sessions, a touch) updates the cache at once. Idle and absolute timeouts are checked
+    by the caller against the cached record, whose "last seen" moves with each touch.
+    """
+
+    def __init__(self, store: SessionStore, monotonic: Callable[[], float], ttl: float) -> None:
+        self.store = store
+        self.monotonic = monotonic
+        self.ttl = ttl
+        self._cache: dict[str, _Cached] = {}
+        self.reads = 0
+        """Reads that went to the store (for tests and benchmarks)."""
+
+    async def create(self, record: SessionRecord) -> None:
+        await self.store.create(record)
+
+    async def get(self, key: str) -> tuple[SessionRecord, int | None] | None:
+        now = self.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached.checked < self.ttl:
+            return cached.record, cached.version
+        self.reads += 1
+        found = await self.store.get(key)
+        if found is None:
+            self._cache.pop(key, None)
+            return None
+        if self.ttl > 0:
+            if len(self._cache) >= MAX_CACHED and key not in self._cache:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = _Cached(found[0], found[1], now)
+        return found
+
+    async def touch(self, key: str, at: dt.datetime) -> None:
+        await self.store.touch(key, at)
+        cached = self._cache.get(key)
+        if cached is not None:
+            cached.record = dataclasses.replace(cached.record, last_seen_at=at)
+
+    async def delete(self, key: str) -> None:
+        self._cache.pop(key, None)
+        await self.store.delete(key)
+
+    async def delete_account(self, account_id: int, *, keep: str | None = None) -> int:
+        self.forget_account(account_id, keep=keep)
+        return await self.store.delete_account(account_id, keep=keep)
+
+    async def of_account(self, account_id: int) -> list[SessionRecord]:
+        return await self.store.of_account(account_id)
+
+    async def set_version(self, account_id: int, version: int) -> None:
+        self.forget_account(account_id)
+        await self.store.set_version(account_id, version)
+
+    def forget_account(self, account_id: int, *, keep: str | None = None) -> None:
+        """Drop this process's cached sessions of the account (but ``keep``)."""
+        for key in [
+            k for k, c in self._cache.items() if c.record.account_id == account_id and k != keep
+        ]:
+            del self._cache[key]
+
+
+MAX_CACHED = 100_000
+"""Sessions kept per process; the oldest read are dropped first beyond that."""

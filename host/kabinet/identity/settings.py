@@ -19,6 +19,11 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     absolute_timeout: int = 12 * 3600
     """Seconds after sign-in after which a session ends whatever happens."""
     cookie_name: str = "kabinet_session"
+    session_cache_seconds: float = 2.0
+    """How long a process trusts a session it read from the database before reading it
+    again (0: never cache). A session ended or an account changed in another process
+    stops being honoured here within this time; in this process, at once. Sessions in
+    Redis are not cached: one round trip reads a session and its version."""
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
