@@ -138,6 +138,8 @@ async def test_channel_settings_are_stored_encrypted_and_shown_masked(
     page = await client.get("/notifications/channels")
     assert "SECRET-TOKEN" not in page.text
     assert "••••ALUE" in page.text
+    assert "Токен бота" in page.text  # fields are labelled in the reader's language
+    assert "Электронная почта" in page.text
     from sqlalchemy import select
 
     from kabinet_notifications import models as m
@@ -156,6 +158,7 @@ async def test_channel_settings_are_stored_encrypted_and_shown_masked(
     )
     assert bad.status_code == 400
     assert "smtp_port" in bad.text
+    assert "Порт SMTP" in bad.text
 
 
 async def test_statistics_and_undelivered_with_resend_through_another_channel(
