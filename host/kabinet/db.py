@@ -7,6 +7,8 @@ and PostgreSQL alike) and every table is prefixed by its plugin.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -92,6 +94,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_open_write: contextvars.ContextVar[tuple[asyncio.Task[Any] | None, AsyncSession] | None] = (
+    contextvars.ContextVar("kabinet_db_open_write", default=None)
+)
+"""The SQLite transaction this task has open (see :meth:`Database.session`)."""
+
+
 class Database:
     """The engine and the one session factory."""
 
@@ -106,7 +114,29 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed on success, rolled back on error."""
+        """A session in a transaction: committed on success, rolled back on error.
+
+        On SQLite, a ``session()`` opened while the same task is already inside one joins
+        it (in a savepoint) instead of opening a second connection: SQLite has one writer
+        at a time, so a second transaction that writes while the first holds the write
+        lock would wait for it forever (until the busy timeout says "database is
+        locked"), and the first is waiting for the second. On PostgreSQL each call is its
+        own transaction, as callers expect.
+        """
+        if self.dialect == "sqlite":
+            task = asyncio.current_task()
+            outer = _open_write.get()
+            if outer is not None and outer[0] is task and outer[1].in_transaction():
+                async with outer[1].begin_nested():
+                    yield outer[1]
+                return
+            async with self.sessionmaker() as session, session.begin():
+                mark = _open_write.set((task, session))
+                try:
+                    yield session
+                finally:
+                    _open_write.reset(mark)
+            return
         async with self.sessionmaker() as session, session.begin():
             yield session
 

@@ -1,0 +1,83 @@
+"""``Database.session()``: transactions, and nested writers on the embedded SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from kabinet.db import Database, parse_url
+
+pytestmark = pytest.mark.smoke
+
+
+@pytest.fixture
+async def db(empty_database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(parse_url(empty_database_url, tmp_path))
+    async with database.session() as s:
+        await s.execute(text("CREATE TABLE t_nested (id INTEGER PRIMARY KEY, what TEXT)"))
+    yield database
+    await database.dispose()
+
+
+async def rows(db: Database) -> list[str]:
+    async with db.sessionmaker() as s:
+        return [r[0] for r in (await s.execute(text("SELECT what FROM t_nested ORDER BY id")))]
+
+
+async def test_a_writer_inside_a_writer_commits_with_it(db: Database) -> None:
+    """On SQLite the inner write used to wait for the outer's lock until 'database is locked'."""
+    async with db.session() as outer:
+        await outer.execute(text("INSERT INTO t_nested (id, what) VALUES (1, 'outer')"))
+        async with asyncio.timeout(10), db.session() as inner:
+            await inner.execute(text("INSERT INTO t_nested (id, what) VALUES (2, 'inner')"))
+    assert await rows(db) == ["outer", "inner"]
+
+
+async def failing_inner(db: Database) -> None:
+    async with db.session() as inner:
+        await inner.execute(text("INSERT INTO t_nested (id, what) VALUES (2, 'lost')"))
+        raise RuntimeError("the inner work failed")
+
+
+async def failing_outer(db: Database) -> None:
+    async with db.session() as outer:
+        await outer.execute(text("INSERT INTO t_nested (id, what) VALUES (1, 'outer')"))
+        async with db.session() as inner:
+            await inner.execute(text("INSERT INTO t_nested (id, what) VALUES (2, 'inner')"))
+        raise RuntimeError("the outer work failed")
+
+
+async def test_a_failed_inner_writer_loses_only_its_own_rows(db: Database) -> None:
+    async with db.session() as outer:
+        await outer.execute(text("INSERT INTO t_nested (id, what) VALUES (1, 'outer')"))
+        with pytest.raises(RuntimeError):
+            await failing_inner(db)
+        await outer.execute(text("INSERT INTO t_nested (id, what) VALUES (3, 'after')"))
+    assert await rows(db) == ["outer", "after"]
+
+
+async def test_an_outer_failure_rolls_back_what_joined_it(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        await failing_outer(db)
+    # SQLite: the inner writer joined the outer transaction. PostgreSQL: it was its own.
+    assert await rows(db) == ([] if db.dialect == "sqlite" else ["inner"])
+
+
+async def test_other_tasks_get_their_own_transactions(db: Database) -> None:
+    """Concurrent writers in other tasks wait their turn and all commit."""
+
+    async def write(n: int) -> None:
+        async with db.session() as s:
+            await s.execute(
+                text("INSERT INTO t_nested (id, what) VALUES (:n, :what)"),
+                {"n": n, "what": f"task {n}"},
+            )
+            await asyncio.sleep(0.01)
+
+    async with asyncio.timeout(30):
+        await asyncio.gather(*(write(n) for n in range(1, 9)))
+    assert sorted(await rows(db)) == sorted(f"task {n}" for n in range(1, 9))
