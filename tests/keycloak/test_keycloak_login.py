@@ -229,6 +229,10 @@ async def test_logout_ends_the_portal_and_the_keycloak_session(
     token = client.cookies.get("kabinet_session")
     assert token
     [kc] = fake.active_sessions(ivan.id)
+    async with host.db.session() as s:
+        stored = (await s.execute(select(kc_session.c.refresh_token, kc_session.c.id_token))).one()
+    # Keycloak's tokens never rest in clear: no JWT header, no claims readable.
+    assert all(value and not value.startswith("eyJ") and "." not in value for value in stored)
 
     await client.get("/")  # a page issues the CSRF cookie
     r = await client.post(

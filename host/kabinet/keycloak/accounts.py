@@ -10,11 +10,14 @@ that logging out ends both.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
+import hashlib
 from typing import TYPE_CHECKING
 
 import structlog
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import delete, insert, select, update
 
 from kabinet.identity.errors import AccountExists
@@ -23,6 +26,7 @@ from kabinet.identity.services import identity_service
 from kabinet.identity.sessions import SessionRecord, new_token, session_key
 from kabinet.keycloak.login import LoginError
 from kabinet.keycloak.models import session as kc_session
+from kabinet.web import secret_key
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -46,6 +50,27 @@ class KeycloakAccounts:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self._fernet: Fernet | None = None
+
+    def _sealer(self) -> Fernet:
+        """Keycloak's tokens rest encrypted with a key derived from the portal's secret."""
+        if self._fernet is None:
+            digest = hashlib.sha256(b"kabinet.keycloak.tokens:" + secret_key(self.host)).digest()
+            self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        return self._fernet
+
+    def seal(self, value: str) -> str:
+        return self._sealer().encrypt(value.encode()).decode() if value else ""
+
+    def unseal(self, value: str) -> str | None:
+        """The token; ``None`` when it was sealed with another secret key (or is empty)."""
+        if not value:
+            return None
+        try:
+            return self._sealer().decrypt(value.encode()).decode()
+        except (InvalidToken, ValueError):
+            log.warning("keycloak.token_unreadable", reason="sealed with another secret_key")
+            return None
 
     @property
     def identity(self) -> IdentityService:
@@ -193,8 +218,8 @@ class KeycloakAccounts:
                     account_id=account.id,
                     subject=person.subject,
                     keycloak_session=person.session_id,
-                    refresh_token=person.refresh_token,
-                    id_token=person.id_token,
+                    refresh_token=self.seal(person.refresh_token),
+                    id_token=self.seal(person.id_token),
                     created_at=now,
                 )
             )
@@ -211,4 +236,4 @@ class KeycloakAccounts:
                 await s.execute(select(kc_session.c.refresh_token).where(kc_session.c.key == key))
             ).first()
             await s.execute(delete(kc_session).where(kc_session.c.key == key))
-        return str(row[0]) if row is not None else None
+        return self.unseal(str(row[0])) if row is not None else None

@@ -36,6 +36,7 @@ session = Table(
     Column("account_id", Integer, nullable=False, index=True),
     Column("subject", String(200), nullable=False, comment="Keycloak's user id (sub)"),
     Column("keycloak_session", String(200), nullable=False, comment="Keycloak's sid"),
+    # Both tokens sealed (Fernet, a key derived from [host] secret_key): KeycloakAccounts.seal
     Column("refresh_token", Text, nullable=False),
     Column("id_token", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
