@@ -43,6 +43,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """With ``KABINET_REQUIRE_BROWSER=1`` (the test command sets it) a browser test that
+    skips because chromium is missing fails instead: CI must not pass without the pages."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("KABINET_REQUIRE_BROWSER") == "1"
+        and "chromium is not installed" in str(report.longrepr)
+    ):
+        report.outcome = "failed"
+        report.longrepr = "chromium is required (KABINET_REQUIRE_BROWSER=1) but not installed"
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"kabinet test database: {backend()}"
 
