@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 
 DEMO_PASSWORD = "kabinet-demo"  # noqa: S105 - printed on purpose: demo accounts only
 DEMO_ACCOUNTS = (
-    # role, e-mail, name, organization of the grant (None: global, or no grant for "user")
+    # role, e-mail, name, organization of the grant (None: global, or no grant for "user").
+    # Clients and managers come from the apps' demos, which make them members of real
+    # companies and assign them organizations (a client grant alone shows an empty portal).
     ("user", "user@demo.kabinet.example", "Ольга Новикова", None),
-    ("client", "client@demo.kabinet.example", "Сергей Клиентов", 1),
-    ("manager", "manager@demo.kabinet.example", "Мария Менеджерова", None),
     ("admin", "admin@demo.kabinet.example", "Андрей Админов", None),
 )
 
