@@ -28,6 +28,26 @@ async def make_host(database_url: str, tmp_path: Path, clock: FrozenClock, **env
     return await Host.create(settings, env=environ, clock=clock)
 
 
+@contextlib.asynccontextmanager
+async def two_processes(
+    database_url: str, tmp_path: Path, clock: FrozenClock, **env: str
+) -> AsyncIterator[tuple[IdentityService, IdentityService]]:
+    """Two web processes' identity services (each its own memory) on one database."""
+    hosts: list[Host] = []
+    services: list[IdentityService] = []
+    try:
+        for _ in range(2):
+            h = await make_host(database_url, tmp_path, clock, **env)
+            hosts.append(h)
+            services.append(IdentityService(h))
+        yield services[0], services[1]
+    finally:
+        for service in services:
+            await service.close()
+        for h in hosts:
+            await h.db.dispose()
+
+
 @pytest.fixture
 async def host(database_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Host]:
     h = await make_host(database_url, tmp_path, clock)

@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from identity_support import PASSWORD, make_host, unique_email
+from identity_support import PASSWORD, two_processes, unique_email
 
 from kabinet.clock import FrozenClock
-from kabinet.host import Host
 from kabinet.identity.ratelimit import RedisLimiter
 from kabinet.identity.services import IdentityError, IdentityService, RateLimited
 from kabinet.identity.sessions import RedisSessions
@@ -23,17 +22,8 @@ async def processes(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> AsyncIterator[tuple[IdentityService, IdentityService]]:
     """Two web processes' services (their own memory) on one database and one Redis."""
-    hosts: list[Host] = []
-    services: list[IdentityService] = []
-    for _ in range(2):
-        host = await make_host(database_url, tmp_path, clock, host__redis_url=REDIS)
-        hosts.append(host)
-        services.append(IdentityService(host))
-    yield services[0], services[1]
-    for service in services:
-        await service.close()
-    for host in hosts:
-        await host.db.dispose()
+    async with two_processes(database_url, tmp_path, clock, host__redis_url=REDIS) as both:
+        yield both
 
 
 async def test_sessions_live_in_redis_and_are_shared(

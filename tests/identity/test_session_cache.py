@@ -12,11 +12,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from identity_support import PASSWORD, make_host, unique_email
+from identity_support import PASSWORD, make_host, two_processes, unique_email
 from sqlalchemy import select
 
 from kabinet.clock import FrozenClock
-from kabinet.host import Host
 from kabinet.identity.models import Session as SessionRow
 from kabinet.identity.services import IdentityService
 from kabinet.identity.sessions import CachedSessions, session_key
@@ -29,17 +28,8 @@ async def processes(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> AsyncIterator[tuple[IdentityService, IdentityService]]:
     """Two processes' identity services (each its own memory) on one database, no Redis."""
-    hosts: list[Host] = []
-    services: list[IdentityService] = []
-    for _ in range(2):
-        host = await make_host(database_url, tmp_path, clock)
-        hosts.append(host)
-        services.append(IdentityService(host))
-    yield services[0], services[1]
-    for service in services:
-        await service.close()
-    for host in hosts:
-        await host.db.dispose()
+    async with two_processes(database_url, tmp_path, clock) as both:
+        yield both
 
 
 async def signed_in(service: IdentityService) -> tuple[int, str]:
