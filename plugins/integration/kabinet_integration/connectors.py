@@ -15,11 +15,13 @@ import asyncio
 import base64
 import dataclasses
 import datetime as dt
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
+import httpcore
 import httpx
 import msgspec
 
@@ -82,7 +84,12 @@ class Page:
 
 
 class Connector(Protocol):
-    """What the sync asks of a production system."""
+    """What the sync asks of a production system.
+
+    A connector whose pages of ``changes`` do not depend on the previous page being
+    acknowledged may set ``read_ahead = True``: the sync then fetches and decodes the next
+    page while it writes the current one (still committing them one by one, in order).
+    """
 
     def changes(self, position: str | None) -> AsyncIterator[Page]:
         """Pages of changes after ``position`` (a cursor from an earlier page)."""
@@ -154,7 +161,25 @@ def guid(value: str) -> str:
     return f"guid'{value}'"
 
 
-def error_of(response: httpx.Response) -> SourceError:
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """What the production system answered to one request."""
+
+    method: str
+    path: str
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not."""
+        return json.loads(self.content)
+
+
+def error_of(response: Answer) -> SourceError:
     """1C's error body (``odata.error`` or ``error``) as a SourceError."""
     code = None
     text = response.text[:300].strip()
@@ -166,30 +191,57 @@ def error_of(response: httpx.Response) -> SourceError:
         text = message.get("value", "") if isinstance(message, dict) else str(message or text)
     except (ValueError, AttributeError):
         pass
-    where = f"{response.request.method} {response.request.url.path}"
+    where = f"{response.method} {response.path}"
     label = f"1C answered {response.status_code}" + (f" (code {code})" if code else "")
     return SourceError(f"{label}: {text} [{where}]", status=response.status_code, code=code)
 
 
+UNREACHABLE = (
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ConnectionNotAvailable,
+    OSError,
+)
+
+
 class OneC:
-    """1C:Enterprise over its standard OData interface (and its exchange HTTP service)."""
+    """1C:Enterprise over its standard OData interface (and its exchange HTTP service).
+
+    Requests go through httpcore (httpx's transport) with URLs this class has already
+    percent-encoded: a batch of objects by ``Ref_Key`` is a URL of several kilobytes, which
+    httpx would otherwise validate character by character on every request.
+    """
 
     def __init__(self, host: Host, name: str, source: Source) -> None:
         self.name, self.source = name, source
         self.names = Names.of(source)
-        base = source.base_url.rstrip("/")
-        self.root = f"{base}/odata/standard.odata/"
-        self.service = f"{base}/hs/kabinet/v1/"
-        self.client = httpx.AsyncClient(
-            auth=httpx.BasicAuth(source.username.encode(), source.password.encode()),
-            timeout=httpx.Timeout(source.timeout_seconds),
-            headers={"Accept": "application/json"},
+        base = httpx.URL(source.base_url.rstrip("/"))
+        self.scheme, self.host, self.port = base.raw_scheme, base.raw_host, base.port
+        netloc = base.netloc.decode("ascii")
+        self.origin = f"{base.scheme}://{netloc}"
+        prefix = self.origin + base.raw_path.decode("ascii").rstrip("/")
+        self.root = f"{prefix}/odata/standard.odata/"
+        self.service = f"{prefix}/hs/kabinet/v1/"
+        credentials = source.username.encode() + b":" + source.password.encode()
+        self.headers = [
+            (b"Host", base.netloc),
+            (b"Accept", b"application/json"),
+            (b"Authorization", b"Basic " + base64.b64encode(credentials)),
+        ]
+        t = source.timeout_seconds
+        self.timeouts = {"connect": t, "read": t, "write": t, "pool": t}
+        self.pool = httpcore.AsyncConnectionPool(
+            max_connections=max(1, source.max_concurrency), keepalive_expiry=30.0
         )
         self.gate = asyncio.Semaphore(max(1, source.max_concurrency))
         self.rate = RateLimit(source.rate_per_second)
+        # The change register is read by keyset: its next page does not wait for an
+        # acknowledgement (the exchange service's does).
+        self.read_ahead = source.mode == "odata"
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()
 
     # -- transport -----------------------------------------------------------------------
 
@@ -198,20 +250,48 @@ class OneC:
         parts = "&".join(f"{k}={quote(str(v), safe=SAFE)}" for k, v in query.items())
         return f"{self.root}{quote(path, safe=SAFE + '/')}?{parts}"
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def target(self, url: str) -> tuple[httpcore.URL, str]:
+        """The request target of ``url`` (one of ours: already percent-encoded) and its
+        path (for error messages)."""
+        rest = url[len(self.origin) :] if url.startswith(self.origin) else None
+        if rest is not None and rest.isascii() and rest.startswith("/"):
+            raw = rest.encode("ascii")
+            parsed = httpcore.URL(scheme=self.scheme, host=self.host, port=self.port, target=raw)
+        else:  # anything else: httpx encodes it
+            other = httpx.URL(url)
+            raw = other.raw_path
+            parsed = httpcore.URL(
+                scheme=other.raw_scheme, host=other.raw_host, port=other.port, target=raw
+            )
+        return parsed, unquote(raw.decode("ascii").partition("?")[0])
+
+    async def request(self, method: str, url: str, *, json: Any = None) -> Answer:
+        target, path = self.target(url)
+        headers = self.headers
+        content = None
+        if json is not None:
+            content = msgspec.json.encode(json)
+            headers = [*headers, (b"Content-Type", b"application/json")]
         async with self.gate:
             await self.rate.wait()
             try:
-                response = await self.client.request(method, url, **kwargs)
-            except httpx.TimeoutException:
+                response = await self.pool.request(
+                    method,
+                    target,
+                    headers=headers,
+                    content=content,
+                    extensions={"timeout": self.timeouts},
+                )
+            except httpcore.TimeoutException:
                 raise SourceError(
                     f"1C did not answer in {self.source.timeout_seconds:g} s"
                 ) from None
-            except httpx.HTTPError as exc:
+            except UNREACHABLE as exc:
                 raise SourceError(f"cannot reach 1C: {type(exc).__name__}: {exc}") from None
-        if response.status_code >= 400:
-            raise error_of(response)
-        return response
+        answer = Answer(method, path, response.status, response.content)
+        if answer.status_code >= 400:
+            raise error_of(answer)
+        return answer
 
     async def get_json(self, url: str) -> Any:
         response = await self.request("GET", url)

@@ -10,6 +10,8 @@ and the sinks write nothing for an identical record.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kabinet.contrib import EntitySink
 from kabinet_integration import models as m
@@ -85,6 +87,126 @@ class Context:
     counts: Counts = dataclasses.field(default_factory=Counts)
     contracts: set[str] = dataclasses.field(default_factory=set)
     new_files: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Known:
+    """What was applied of one object (a row of ``integration_known``)."""
+
+    version: str
+    changed_at: str | None
+    identity: dict[str, Any] | None
+    deleted: bool
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A page fetched, checked and decoded, not yet written."""
+
+    records: dict[str, list[tuple[Row, msgspec.Struct, str]]] = dataclasses.field(
+        default_factory=dict
+    )
+    """Entity -> (row, the sink's record, the version to remember)."""
+    bad: list[tuple[Row, str]] = dataclasses.field(default_factory=list)
+    seen_again: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """Rows of an applied version seen at a new register time (the time is noted)."""
+    counts: Counts = dataclasses.field(default_factory=Counts)
+
+
+def latest_of(ctx: Context, rows: Sequence[Row]) -> list[Row]:
+    """The last row of each object, of the entities this source applies."""
+    latest: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        latest[(row.entity, row.ref)] = row
+    return [r for r in latest.values() if r.entity in ctx.plans]
+
+
+# The objects' rows looked up one by one through the primary key (a LATERAL join): a
+# plain ``ref = ANY(…)`` lets a planner without statistics (a table just loaded) scan every
+# row of the source and entity for each of the page's ids.
+KNOWN_PG = (
+    "SELECT k.ref, k.version, k.changed_at, k.identity::text AS identity, k.deleted "
+    "FROM unnest($3::varchar[]) AS r(ref), LATERAL (SELECT * FROM integration_known "
+    "WHERE source = $1 AND entity = $2 AND ref = r.ref LIMIT 1) AS k"
+)
+REMEMBER_PG = (
+    "INSERT INTO integration_known AS k (source, entity, ref, version, changed_at, identity, "
+    "deleted) SELECT $1, $2, r.ref, r.version, r.changed_at, r.identity::json, r.deleted "
+    "FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::text[], $7::int[]) "
+    "AS r(ref, version, changed_at, identity, deleted) "
+    "ON CONFLICT (source, entity, ref) DO UPDATE SET version = excluded.version, "
+    "changed_at = excluded.changed_at, identity = excluded.identity, deleted = excluded.deleted"
+)
+RESOLVE_PG = (
+    "DELETE FROM integration_quarantine WHERE id IN (SELECT q.id "
+    "FROM unnest($3::varchar[]) AS r(ref), LATERAL (SELECT id FROM integration_quarantine "
+    "WHERE source = $1 AND entity = $2 AND ref = r.ref LIMIT 1) AS q)"
+)
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside its transaction."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def known_of(host: Host, source: str, entity: str, refs: Sequence[str]) -> dict[str, Known]:
+    """What was applied of these objects of ``entity``, by id (those never applied absent)."""
+    found: dict[str, Known] = {}
+    if not refs:
+        return found
+    async with host.db.sessionmaker() as s:
+        conn = await s.connection()
+        if conn.dialect.name == "postgresql":
+            driver = await _driver(conn)
+            for r in await driver.fetch(KNOWN_PG, source, entity, list(refs)):
+                identity = r["identity"]
+                found[r["ref"]] = Known(
+                    r["version"],
+                    r["changed_at"],
+                    None if identity is None else msgspec.json.decode(identity),
+                    bool(r["deleted"]),
+                )
+            return found
+        for start in range(0, len(refs), CHUNK):
+            rows = await s.execute(
+                select(
+                    m.known.c.ref,
+                    m.known.c.version,
+                    m.known.c.changed_at,
+                    m.known.c.identity,
+                    m.known.c.deleted,
+                ).where(
+                    m.known.c.source == source,
+                    m.known.c.entity == entity,
+                    m.known.c.ref.in_(refs[start : start + CHUNK]),
+                )
+            )
+            for r in rows:
+                found[r.ref] = Known(r.version, r.changed_at, r.identity, bool(r.deleted))
+    return found
+
+
+async def remember_pg(
+    conn: AsyncConnection, source: str, entity: str, items: Sequence[dict[str, Any]]
+) -> None:
+    """PostgreSQL: what was applied, upserted in one statement; their quarantine resolved."""
+    driver = await _driver(conn)
+    refs = [i["ref"] for i in items]
+    await driver.execute(
+        REMEMBER_PG,
+        source,
+        entity,
+        refs,
+        [i["version"] for i in items],
+        [i["changed_at"] for i in items],
+        [
+            None if i["identity"] is None else msgspec.json.encode(i["identity"]).decode()
+            for i in items
+        ],
+        [i["deleted"] for i in items],
+    )
+    await driver.execute(RESOLVE_PG, source, entity, refs)
 
 
 class SyncService:
@@ -255,17 +377,79 @@ class SyncService:
                 async with self.host.db.session() as s:
                     await self._move(s, ctx.source, position)
             return
-        async for page in ctx.connector.changes(position):
-            rows = [r for r in page.rows if r.entity in wanted]
+
+        def cursor_of(page: Page) -> str | None:
+            if partial:
+                return None
             # The overlap re-reads pages behind the cursor: it never moves back.
-            ahead = page.position if position is None or (page.position or "") > position else None
-            await self.apply_page(
-                ctx, rows, None if partial else ahead, progress=f"page {page.position}"
-            )
+            if position is None or (page.position or "") > position:
+                return page.position
+            return None
+
+        async def committed(page: Page) -> None:
             if not partial:
                 await ctx.connector.acknowledge(page)
             if page_hook is not None:
                 await page_hook(page)
+
+        if getattr(ctx.connector, "read_ahead", False):
+            await self._read_ahead(ctx, position, wanted, cursor_of, committed)
+            return
+        async for page in ctx.connector.changes(position):
+            rows = [r for r in page.rows if r.entity in wanted]
+            await self.apply_page(ctx, rows, cursor_of(page), progress=f"page {page.position}")
+            await committed(page)
+
+    async def _read_ahead(
+        self,
+        ctx: Context,
+        position: str | None,
+        wanted: Sequence[str],
+        cursor_of: Callable[[Page], str | None],
+        committed: Callable[[Page], Awaitable[None]],
+    ) -> None:
+        """The delta with the next page fetched and decoded while this one is written.
+
+        Pages are still committed one by one in order (each with its cursor), so a run
+        killed anywhere resumes from its last commit. A page that shares an object with
+        a page not yet committed waits for that commit before it reads what was applied.
+        """
+        ready: asyncio.Queue[tuple[Page, set[tuple[str, str]], Prepared] | Exception | None]
+        ready = asyncio.Queue(maxsize=1)
+        writing: set[tuple[str, str]] = set()
+        written = asyncio.Event()
+
+        async def produce() -> None:
+            try:
+                async for page in ctx.connector.changes(position):
+                    rows = latest_of(ctx, [r for r in page.rows if r.entity in wanted])
+                    keys = {(r.entity, r.ref) for r in rows}
+                    while keys & writing:
+                        written.clear()
+                        await written.wait()
+                    prepared = await self._prepare(ctx, rows)
+                    writing.update(keys)
+                    await ready.put((page, keys, prepared))
+            except Exception as exc:  # handed over: the pages before it are committed first
+                await ready.put(exc)
+                return
+            await ready.put(None)
+
+        task = asyncio.create_task(produce())
+        try:
+            while (item := await ready.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                page, keys, prepared = item
+                await self._commit(ctx, prepared, cursor_of(page), progress=f"page {page.position}")
+                writing.difference_update(keys)
+                written.set()
+                await committed(page)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _register_end(self, ctx: Context) -> str | None:
         last = None
@@ -308,8 +492,12 @@ class SyncService:
             async for versions in ctx.connector.versions(entity):
                 refs = [r for r, _v, _d in versions]
                 seen.update(refs)
-                stored = await self._versions(ctx.source, entity, refs)
-                changed = [Row(entity, r) for r, v, _d in versions if stored.get(r) != v]
+                stored = await known_of(self.host, ctx.source, entity, refs)
+                changed = [
+                    Row(entity, r)
+                    for r, v, _d in versions
+                    if r not in stored or stored[r].version != v
+                ]
                 ctx.counts.received += len(versions) - len(changed)
                 ctx.counts.unchanged += len(versions) - len(changed)
                 if changed:  # counted by apply_page
@@ -321,20 +509,6 @@ class SyncService:
             ]
             if gone:
                 await self.apply_page(ctx, gone, None, progress=f"{entity}: deletions")
-
-    async def _versions(self, source: str, entity: str, refs: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        async with self.host.db.sessionmaker() as s:
-            for start in range(0, len(refs), CHUNK):
-                rows = await s.execute(
-                    select(m.known.c.ref, m.known.c.version).where(
-                        m.known.c.source == source,
-                        m.known.c.entity == entity,
-                        m.known.c.ref.in_(refs[start : start + CHUNK]),
-                    )
-                )
-                found.update({r.ref: r.version for r in rows})
-        return found
 
     async def _alive(self, source: str, entity: str) -> list[str]:
         async with self.host.db.sessionmaker() as s:
@@ -360,50 +534,75 @@ class SyncService:
         within: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> None:
         """Fetch, decode and apply ``rows`` in one transaction that also moves the cursor."""
-        latest: dict[tuple[str, str], Row] = {}
-        for row in rows:
-            latest[(row.entity, row.ref)] = row
-        rows = [r for r in latest.values() if r.entity in ctx.plans]
-        ctx.counts.received += len(rows)
-        rows = await self._drop_seen(ctx, rows)
-        await self._fetch(ctx, rows)
-        versions: dict[str, dict[str, str]] = {}
+        prepared = await self._prepare(ctx, latest_of(ctx, rows))
+        await self._commit(ctx, prepared, position, progress=progress, within=within)
+
+    async def _prepare(self, ctx: Context, rows: list[Row]) -> Prepared:
+        """What a page will write: its objects fetched and decoded, checked against what
+        was applied of them (one read), nothing written yet."""
+        out = Prepared()
+        out.counts.received = len(rows)
+        known: dict[tuple[str, str], Known] = {}
         for entity in {r.entity for r in rows}:
-            versions[entity] = await self._versions(
-                ctx.source, entity, [r.ref for r in rows if r.entity == entity]
+            found = await known_of(
+                self.host, ctx.source, entity, [r.ref for r in rows if r.entity == entity]
             )
-        remembered = await self._identities(ctx, [r for r in rows if r.obj is None])
-        records: dict[str, list[tuple[Row, msgspec.Struct, str]]] = {}
-        bad: list[tuple[Row, str]] = []
-        seen_again: list[dict[str, Any]] = []
+            known.update(((entity, ref), k) for ref, k in found.items())
+        # Rows of the overlap whose change was applied already: dropped, not fetched.
+        fresh = []
         for row in rows:
+            k = known.get((row.entity, row.ref))
+            if row.at is not None and k is not None and k.changed_at == row.at:
+                out.counts.unchanged += 1
+            else:
+                fresh.append(row)
+        await self._fetch(ctx, fresh)
+        for row in fresh:
             p = ctx.plans[row.entity]
+            k = known.get((row.entity, row.ref))
             version = str((row.obj or {}).get("DataVersion", ""))
-            if row.obj is not None and version and versions[row.entity].get(row.ref) == version:
-                ctx.counts.unchanged += 1
+            if row.obj is not None and version and k is not None and k.version == version:
+                out.counts.unchanged += 1
                 if row.at is not None:
-                    seen_again.append({"e": row.entity, "r": row.ref, "at": row.at})
+                    out.seen_again.append({"e": row.entity, "r": row.ref, "at": row.at})
                 continue
             try:
                 if row.obj is None:
-                    if row.ref not in remembered:
-                        ctx.counts.unchanged += 1  # gone before the portal ever had it
+                    if k is None or k.deleted or k.identity is None:
+                        out.counts.unchanged += 1  # gone before the portal ever had it
                         continue
-                    record = tombstone(p, remembered[row.ref])
+                    record = tombstone(p, k.identity)
                     version = "deleted"
                 else:
                     record = decode(p, row.obj)
             except MappingError as exc:
-                bad.append((row, str(exc)))
+                out.bad.append((row, str(exc)))
                 continue
-            records.setdefault(row.entity, []).append((row, record, version))
+            out.records.setdefault(row.entity, []).append((row, record, version))
+        return out
+
+    async def _commit(
+        self,
+        ctx: Context,
+        prepared: Prepared,
+        position: str | None,
+        *,
+        progress: str = "",
+        within: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> None:
+        """Write a prepared page in one transaction: the sinks in dependency order, what
+        was applied, the quarantine, the cursor and the run's counters."""
+        counts = ctx.counts
+        counts.received += prepared.counts.received
+        counts.unchanged += prepared.counts.unchanged
+        bad = list(prepared.bad)
         async with self.host.db.session() as s:
             for entity in ORDER:
-                batch = records.get(entity)
+                batch = prepared.records.get(entity)
                 if batch:
                     await self._sink(ctx, s, entity, batch, bad)
             await self._quarantine(ctx, s, bad)
-            if seen_again:
+            if prepared.seen_again:
                 await s.execute(
                     update(m.known)
                     .where(
@@ -413,7 +612,7 @@ class SyncService:
                     )
                     .values(changed_at=bindparam("at"))
                     .execution_options(synchronize_session=False),
-                    seen_again,
+                    prepared.seen_again,
                 )
             if position is not None:
                 await self._move(s, ctx.source, position)
@@ -423,38 +622,16 @@ class SyncService:
                 update(m.run)
                 .where(m.run.c.id == ctx.run_id)
                 .values(
-                    received=ctx.counts.received,
-                    applied=ctx.counts.applied,
-                    unchanged=ctx.counts.unchanged,
-                    quarantined=ctx.counts.quarantined,
+                    received=counts.received,
+                    applied=counts.applied,
+                    unchanged=counts.unchanged,
+                    quarantined=counts.quarantined,
                     pages=m.run.c.pages + 1,
                     progress=progress[:200],
                 )
             )
         if ctx.lock is not None:
             await ctx.lock.refresh()
-
-    async def _drop_seen(self, ctx: Context, rows: list[Row]) -> list[Row]:
-        """Rows of the overlap whose change was applied already: dropped, not fetched."""
-        timed = [r for r in rows if r.at is not None]
-        if not timed:
-            return rows
-        seen: set[tuple[str, str, str]] = set()
-        async with self.host.db.sessionmaker() as s:
-            for entity in {r.entity for r in timed}:
-                refs = [r.ref for r in timed if r.entity == entity]
-                for start in range(0, len(refs), CHUNK):
-                    result = await s.execute(
-                        select(m.known.c.ref, m.known.c.changed_at).where(
-                            m.known.c.source == ctx.source,
-                            m.known.c.entity == entity,
-                            m.known.c.ref.in_(refs[start : start + CHUNK]),
-                        )
-                    )
-                    seen.update((entity, r.ref, r.changed_at) for r in result)
-        kept = [r for r in rows if (r.entity, r.ref, r.at) not in seen]
-        ctx.counts.unchanged += len(rows) - len(kept)
-        return kept
 
     async def _fetch(self, ctx: Context, rows: Sequence[Row]) -> None:
         """Objects of rows that came without one (the change register gives ids only)."""
@@ -467,22 +644,6 @@ class SyncService:
                 row.obj = found.get(row.ref)  # missing: deleted in 1C since
                 if row.obj is None:
                     row.deleted = True
-
-    async def _identities(self, ctx: Context, rows: Sequence[Row]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        async with self.host.db.sessionmaker() as s:
-            for entity in {r.entity for r in rows}:
-                refs = [r.ref for r in rows if r.entity == entity]
-                result = await s.execute(
-                    select(m.known.c.ref, m.known.c.identity).where(
-                        m.known.c.source == ctx.source,
-                        m.known.c.entity == entity,
-                        m.known.c.ref.in_(refs),
-                        m.known.c.deleted == 0,
-                    )
-                )
-                found.update({r.ref: r.identity for r in result if r.identity is not None})
-        return found
 
     async def _sink(
         self,
@@ -531,6 +692,7 @@ class SyncService:
         entity: str,
         applied: Iterable[tuple[Row, msgspec.Struct, str]],
     ) -> None:
+        """What was applied of each object (upserted), and its quarantine resolved."""
         p = ctx.plans[entity]
         items = {
             row.ref: {
@@ -545,6 +707,10 @@ class SyncService:
             for row, record, version in applied
         }
         if not items:
+            return
+        conn = await s.connection()
+        if conn.dialect.name == "postgresql":
+            await remember_pg(conn, ctx.source, entity, list(items.values()))
             return
         refs = list(items)
         for start in range(0, len(refs), CHUNK):

@@ -1,0 +1,367 @@
+"""Shared by bench/sync_delta.py and bench/sync_replay.py: a delta from the local 1C.
+
+Builds a throwaway PostgreSQL database and a portal on it, and starts the local 1C server
+(``kabinet_integration/onec_server.py``: real HTTP on 127.0.0.1, the real wire format) in a
+**separate process** holding ``--orders`` generated orders (two services, a vehicle and a
+document each) over ``--counterparties`` counterparties, so the portal's side is measured
+and not the fake server sharing its event loop and core. Then, in one run:
+
+- the first load (a full reconciliation: every object fetched), for reference;
+- the delta: every order changed in 1C (location, cost), read from the change register by
+  keyset, fetched by ``Ref_Key`` in batches, decoded and applied through the shipments
+  sink, end to end, with where the time goes;
+- the replay: the cursor put back and the same delta run again: rows written to the entity
+  tables (``pg_stat_user_tables`` after the pool is closed and a stats flush) and time;
+- the raw baseline: the delta's GETs again, not decoded, plus asyncpg COPY of the changed
+  values into a staging table and one ``UPDATE … FROM``.
+
+Where the time goes: the delta reads pages ahead (the next page's register rows and
+objects are fetched and decoded while the current page is written), so the parts overlap
+and their sum exceeds the total. "fetch" is the wall time of the object requests (the 1C
+server's time included), "decode" the CPU time of mapping 1C objects into the sinks'
+structs, "apply" the wall time of each page's transaction (sinks, the run's bookkeeping,
+commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import multiprocessing as mp
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+ORDERS = "Document_ЗаявкаНаПеревозку"
+ENTITY_TABLES = (
+    "companies_counterparty",
+    "shipments_contract",
+    "shipments_order",
+    "shipments_order_service",
+    "shipments_vehicle",
+    "shipments_document",
+    "shipments_invoice",
+)
+SPENT: collections.Counter[str] = collections.Counter()
+
+
+# -- the local 1C in its own process -------------------------------------------------------------
+
+
+def _serve_onec(pipe: Connection, orders: int, counterparties: int) -> None:
+    """The child: generate the infobase, serve it, and obey the parent's commands."""
+    from kabinet_integration.onec_server import OneCData, OneCServer, generate
+
+    data = OneCData()
+    start = time.perf_counter()
+    generate(data, counterparties=counterparties, orders=orders, invoices=0, seed=7)
+    made = time.perf_counter() - start
+    server = OneCServer(data).start()
+    pipe.send((server.base_url, made))
+    while True:
+        command, *_args = pipe.recv()
+        if command == "change":  # every order: moved and dearer
+            data.tick(60)
+            for obj in list(data.sets[ORDERS].values()):
+                data.put(
+                    ORDERS, {**obj, "Дислокация": "Тверь", "Стоимость": obj["Стоимость"] + 1000}
+                )
+            pipe.send(len(data.sets[ORDERS]))
+        elif command == "requests":  # (method, target) since the last call
+            found = list(server.requests)
+            server.requests.clear()
+            pipe.send(found)
+        elif command == "values":  # what the raw baseline writes
+            pipe.send(
+                [
+                    (o["Ref_Key"], o["Дислокация"], float(o["Стоимость"]))
+                    for o in data.sets[ORDERS].values()
+                ]
+            )
+        elif command == "stop":
+            server.stop()
+            pipe.send(None)
+            return
+
+
+class OneCProcess:
+    """The local 1C server running in a child process."""
+
+    def __init__(self, orders: int, counterparties: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.pipe, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_serve_onec, args=(child, orders, counterparties), daemon=True
+        )
+        self.process.start()
+        self.base_url, self.made = self.pipe.recv()
+
+    def call(self, command: str, *args: Any) -> Any:
+        self.pipe.send((command, *args))
+        return self.pipe.recv()
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.call("stop")
+            self.process.join(10)
+
+
+# -- measuring -------------------------------------------------------------------------------------
+
+
+def timed(name: str, fn: Any) -> Any:
+    """``fn`` (a coroutine function) with its wall time added to SPENT[name]."""
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            SPENT[name] += time.perf_counter() - start
+
+    return wrapper
+
+
+def timed_cpu(name: str, fn: Callable[..., Any]) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            SPENT[name] += time.perf_counter() - start
+
+    return wrapper
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
+
+
+async def writes(conn: asyncpg.Connection, host: Any) -> int:
+    """Rows inserted, updated or deleted in the entity tables so far."""
+    # A backend reports its table statistics when it ends (or idles): close the pool's.
+    await host.db.engine.dispose()
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    row = await conn.fetchrow(
+        "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) AS n FROM pg_stat_user_tables "
+        "WHERE relname = ANY($1::text[])",
+        list(ENTITY_TABLES),
+    )
+    return int(row["n"] or 0) if row else 0
+
+
+async def raw_baseline(
+    onec: OneCProcess, url: str, requests: list[tuple[str, str]]
+) -> tuple[float, float]:
+    """The same GETs without decoding (the fetch floor), and a COPY + UPDATE of the values."""
+    base = onec.base_url.rsplit("/", 1)[0]
+    start = time.perf_counter()
+    async with httpx.AsyncClient(auth=("portal", "пароль"), timeout=600) as client:
+        gate = asyncio.Semaphore(4)
+
+        async def get(target: str) -> int:
+            async with gate:
+                return len((await client.get(base + target)).content)
+
+        await asyncio.gather(*(get(t) for _m, t in requests))
+    fetch = time.perf_counter() - start
+    rows = onec.call("values")
+    conn = await asyncpg.connect(url)
+    try:
+        start = time.perf_counter()
+        async with conn.transaction():
+            await conn.execute(
+                "CREATE TEMP TABLE staging (external_id text, location text, cost numeric) "
+                "ON COMMIT DROP"
+            )
+            await conn.copy_records_to_table("staging", records=rows)
+            await conn.execute(
+                "UPDATE shipments_order o SET location = s.location || ' (raw)', cost = s.cost "
+                "FROM staging s WHERE o.external_id = s.external_id"
+            )
+        write = time.perf_counter() - start
+    finally:
+        await conn.close()
+    return fetch, write
+
+
+def arguments(doc: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--counterparties", type=int, default=100)
+    parser.add_argument("--page-size", type=int, default=1000, help="register rows per page")
+    parser.add_argument("--batch-size", type=int, default=100, help="objects per request")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="profile the delta: cProfile stats if FILE ends in .prof, else pyinstrument text",
+    )
+    return parser.parse_args()
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up, load, change every order, run the delta and its replay, the raw baseline."""
+    from sqlalchemy import update
+
+    from kabinet.host import Host
+    from kabinet.jobs import stop_embedded
+    from kabinet_integration import models as m
+    from kabinet_integration import sync as sync_module
+    from kabinet_integration.connectors import OneC
+    from kabinet_integration.sync import SyncService, integration
+
+    out: dict[str, Any] = {"orders": args.orders}
+    name = f"bench_sync_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(f"{PG}/postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG}/{name}"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    onec = OneCProcess(args.orders, args.counterparties)
+    out["made"] = onec.made
+    disabled = "".join(f"[{p}]\nenabled = false\n" for p in ("dictionaries", "notifications"))
+    (tmp / "settings.toml").write_text(
+        f'[host]\nvar_dir = "var"\nsecret_key = "bench"\n{disabled}'
+        f'[integration.sources.onec]\nbase_url = "{onec.base_url}"\nusername = "portal"\n'
+        f'password = "пароль"\npage_size = {args.page_size}\nbatch_size = {args.batch_size}\n'
+        f"max_concurrency = 4\nrate_per_second = 0\ntimeout_seconds = 600\n"
+        f"files_ahead = false\n"
+    )
+    env = {"KABINET__HOST__DATABASE_URL": url.replace("postgresql:", "postgresql+asyncpg:")}
+    host = await Host.create(tmp / "settings.toml", env=env)
+    stats = await asyncpg.connect(url)
+    try:
+        await host.migrations.upgrade()
+        await host.startup()
+        await stop_embedded(host)  # no scheduler or relay competing with the run
+        svc = integration(host)
+        start = time.perf_counter()
+        first = await svc.run("onec")
+        out["first_load"] = time.perf_counter() - start
+        out["first_applied"] = first.counts.applied
+        assert first.state == "succeeded", first.error
+
+        onec.call("change")
+        onec.call("requests")
+        before = await svc.cursor("onec")
+        OneC.fetch = timed("fetch", OneC.fetch)  # type: ignore[method-assign]
+        sync_module.decode = timed_cpu("decode", sync_module.decode)
+        SyncService._commit = timed("apply", SyncService._commit)  # type: ignore[attr-defined]
+        SPENT.clear()
+        out["load_delta"] = load()
+        profiler: Any = None
+        if args.profile and args.profile.endswith(".prof"):
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        elif args.profile:
+            import pyinstrument
+
+            profiler = pyinstrument.Profiler(async_mode=os.environ.get("BENCH_ASYNC_MODE", "enabled"), interval=0.0005)
+            profiler.start()
+        cpu = time.process_time()
+        start = time.perf_counter()
+        delta = await svc.run("onec")
+        out["delta"] = time.perf_counter() - start
+        out["delta_cpu"] = time.process_time() - cpu
+        if isinstance(profiler, cProfile_type()):
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        elif profiler is not None:
+            profiler.stop()
+            out["profile"] = profiler.output_text(
+                unicode=False, show_all=bool(os.environ.get("BENCH_SHOW_ALL"))
+            )
+        assert delta.state == "succeeded", delta.error
+        out["applied"] = delta.counts.applied
+        out["spent"] = dict(SPENT)
+        requests = onec.call("requests")
+        out["requests"] = len(requests)
+
+        async with host.db.session() as s:
+            await s.execute(update(m.cursor).values(position=before))
+        written = await writes(stats, host)
+        out["load_replay"] = load()
+        start = time.perf_counter()
+        replay = await svc.run("onec")
+        out["replay"] = time.perf_counter() - start
+        out["replay_writes"] = await writes(stats, host) - written
+        out["replay_unchanged"] = replay.counts.unchanged
+        out["load_baseline"] = load()
+        out["raw_fetch"], out["raw_write"] = await raw_baseline(onec, url, requests)
+    finally:
+        await stats.close()
+        await host.shutdown()
+        await host.db.dispose()
+        onec.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return out
+
+
+def cProfile_type() -> type:  # noqa: N802
+    import cProfile
+
+    return cProfile.Profile
+
+
+def machine() -> str:
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {sys.version.split()[0]}"
+    )
+
+
+def target(n: int) -> float:
+    """Issue 8: 100,000 orders in 15 s, 10,000 in 2 s (in proportion between)."""
+    return 15.0 * n / 100_000 if n >= 100_000 else 2.0 * n / 10_000
+
+
+def report_delta(out: dict[str, Any], profile: str | None = None) -> None:
+    if profile and out.get("profile"):
+        Path(profile).write_text(out["profile"])
+    n, total, spent = out["orders"], out["delta"], out["spent"]
+    print(
+        f"generated {n:,} orders in 1C (its own process) in {out['made']:.1f} s; "
+        f"first load {out['first_load']:.1f} s ({out['first_applied']:,} applied)"
+    )
+    print(
+        f"delta of {n:,} changed orders: {total:.2f} s ({n / total:,.0f} orders/s), "
+        f"applied {out['applied']:,}, {out['requests']} requests, portal CPU "
+        f"{out['delta_cpu']:.2f} s; {out['load_delta']} before"
+    )
+    print(
+        f"  where the time goes (overlapping: pages are read ahead): fetch of objects "
+        f"{spent.get('fetch', 0):.2f} s (incl. the 1C server), decode "
+        f"{spent.get('decode', 0):.2f} s, apply (page transactions: sinks, bookkeeping, "
+        f"commit) {spent.get('apply', 0):.2f} s"
+    )
+    goal = target(n)
+    print(f"  target {goal:.1f} s: {'met' if total <= goal else 'NOT met'}")
+    raw = out["raw_fetch"] + out["raw_write"]
+    print(
+        f"raw baseline ({out['load_baseline']} before): the same {out['requests']} GETs "
+        f"undecoded {out['raw_fetch']:.2f} s + COPY and UPDATE of {n:,} orders "
+        f"{out['raw_write']:.2f} s = {raw:.2f} s; the delta takes {total / raw:.1f}x"
+    )
+
+
+def report_replay(out: dict[str, Any]) -> None:
+    print(
+        f"replay of the same delta: {out['replay']:.2f} s, {out['replay_writes']} rows written "
+        f"to the entity tables ({out['replay_unchanged']:,} unchanged; "
+        f"{out['load_replay']} before)"
+    )
