@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from kabinet.db import plugin_metadata
@@ -88,10 +89,47 @@ order = Table(
     Column("digest", String(32), nullable=False),
     Column("status_at", DateTime(timezone=True), nullable=False),  # when the status arrived
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    # The registry reads one counterparty set, a tab, and a sort column with id as tiebreak.
-    Index("ix_shipments_order_cp_date", "counterparty_id", "date", "id"),
-    Index("ix_shipments_order_cp_status_date", "counterparty_id", "status", "date", "id"),
-    Index("ix_shipments_order_date", "date", "id"),
+    # The registry (registry.py) reads a set of counterparties, a tab and a sort column with
+    # id as tiebreak, never a hidden order. Its indexes are partial (WHERE NOT hidden) and,
+    # on PostgreSQL, carry every column a filter or a sort reads, so the tab counts and the
+    # page's ids come from the index alone (the page then reads only its own rows):
+    # - a person's orders by status and date: tab counts, and any sort over few orders;
+    # - newest or oldest first over many counterparties (a manager's): walk the dates;
+    # - by cost over many counterparties: walk the costs.
+    Index(
+        "ix_shipments_order_registry",
+        "counterparty_id",
+        "status",
+        "date",
+        "id",
+        postgresql_include=[
+            "cost",
+            "number",
+            "loading_date",
+            "delivery_planned",
+            "origin",
+            "destination",
+            "search",
+        ],
+        postgresql_where=text("NOT hidden"),
+        sqlite_where=text("hidden = 0"),
+    ),
+    Index(
+        "ix_shipments_order_registry_date",
+        "date",
+        "id",
+        postgresql_include=["counterparty_id", "status", "origin", "destination"],
+        postgresql_where=text("NOT hidden"),
+        sqlite_where=text("hidden = 0"),
+    ),
+    Index(
+        "ix_shipments_order_registry_cost",
+        "cost",
+        "id",
+        postgresql_include=["counterparty_id", "status", "date", "origin", "destination"],
+        postgresql_where=text("NOT hidden"),
+        sqlite_where=text("hidden = 0"),
+    ),
     Index(
         "ix_shipments_order_search_trgm",
         "search",

@@ -98,36 +98,62 @@ def count_label(value: int, bound: int) -> str:
 # -- the order registry ------------------------------------------------------------------------
 
 
-@get("/", access=permission(VIEW))
-async def orders_page(request: Req) -> Response[str]:
+def _registry_context(request: Req, query: Any, params: dict[str, str]) -> dict[str, Any]:
     svc = service(request)
-    params = params_of(request)
-    try:
-        query = svc.parse_orders(params)
-    except QueryError as exc:
-        raise bad_query(exc) from exc
-    principal = principal_of(request.scope)
-    page_, scope = await svc.orders(principal, query, with_names=True)
-    counts = await svc.tab_counts(principal, query)
-    choices = await svc.choices(scope) if not is_partial(request) else None
-    many = scope.everything or len(scope.organizations) > 1  # type: ignore[arg-type]
-    context: dict[str, Any] = {
-        "t": texts(lang_of(request)),
+    lang = lang_of(request)
+    return {
+        "t": texts(lang),
         "query": query,
         "params": params,
-        "page": page_,
-        "counts": {k: count_label(v, svc.settings.count_bound) for k, v in counts.items()},
         "tabs": ORDER_TABS,
         "sorts": ORDER_SORTS,
         "sizes": svc.settings.page_sizes,
         "link": link,
-        "status_label": lambda code: labels.label(labels.ORDER_STATUS, code, lang_of(request)),
-        "many": many,
-        "choices": choices,
-        "last_update": await svc.last_update(),
+        "status_label": lambda code: labels.label(labels.ORDER_STATUS, code, lang),
     }
-    template = "shipments/_orders.html" if is_partial(request) else "shipments/orders.html"
+
+
+def _parse(request: Req, params: dict[str, str]) -> Any:
+    try:
+        return service(request).parse_orders(params)
+    except QueryError as exc:
+        raise bad_query(exc) from exc
+
+
+@get("/", access=permission(VIEW))
+async def orders_page(request: Req) -> Response[str]:
+    """The registry. The tab counts are not waited for: the tabs ask for them once the
+    page (or the swapped table) is shown (``/shipments/counts``, htmx ``load``)."""
+    svc = service(request)
+    params = params_of(request)
+    query = _parse(request, params)
+    principal = principal_of(request.scope)
+    scope = await svc.scope(principal, VIEW, query.organization)
+    page_, _ = await svc.orders(principal, query, with_names=True, scope=scope)
+    partial = is_partial(request)
+    context = _registry_context(request, query, params)
+    context.update(
+        page=page_,
+        counts=None,
+        many=scope.everything or len(scope.organizations) > 1,  # type: ignore[arg-type]
+        choices=None if partial else await svc.choices(scope),
+        last_update=await svc.last_update(),
+    )
+    template = "shipments/_orders.html" if partial else "shipments/orders.html"
     return await page(request, template, **context)
+
+
+@get("/counts", access=permission(VIEW))
+async def order_counts(request: Req) -> Response[str]:
+    """The status tabs with their counts (a fragment the registry loads after the table)."""
+    svc = service(request)
+    params = params_of(request)
+    query = _parse(request, params)
+    counts = await svc.tab_counts(principal_of(request.scope), query)
+    context = _registry_context(request, query, params)
+    bound = svc.settings.count_bound
+    context["counts"] = {k: count_label(v, bound) for k, v in counts.items()}
+    return await page(request, "shipments/_tabs.html", **context)
 
 
 async def _export_rows(request: Req) -> tuple[list[str], list[list[Any]]]:
@@ -381,6 +407,7 @@ def routers() -> list[Any]:
             "/shipments",
             route_handlers=[
                 orders_page,
+                order_counts,
                 export_csv,
                 export_xlsx,
                 order_page,

@@ -9,6 +9,7 @@ of those organizations. An object outside the scope is "not found", never "forbi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import re
@@ -27,11 +28,11 @@ from kabinet_shipments.registry import (
     ORDER_TABS,
     OrderQuery,
     Page,
-    bounded_count,
-    keyset,
     order_filters,
-    orders_select,
+    order_page,
     parse,
+    tab_counts_of,
+    tab_counts_statement,
 )
 from kabinet_shipments.settings import EDITABLE, Settings
 
@@ -155,41 +156,53 @@ class ShipmentsService:
         query: OrderQuery = parse(OrderQuery, values, s.page_sizes, ORDER_SORTS, ORDER_TABS)
         return query
 
+    @property
+    def dialect(self) -> str:
+        return str(self.host.db.engine.dialect.name)
+
     async def orders(
-        self, principal: Principal, query: OrderQuery, *, with_names: bool = False
+        self,
+        principal: Principal,
+        query: OrderQuery,
+        *,
+        with_names: bool = False,
+        scope: Scope | None = None,
     ) -> tuple[Page, Scope]:
-        scope = await self.scope(principal, VIEW, query.organization)
+        if scope is None:
+            scope = await self.scope(principal, VIEW, query.organization)
         if scope.empty:
             return Page([], None, None), scope
-        conds = order_filters(query, scope.counterparties)
+        conds = order_filters(query, scope.counterparties, self.dialect)
         if query.status:
             conds.append(m.order.c.status == query.status)
-        stmt = orders_select(conds, with_names)
         async with self.host.db.engine.connect() as conn:
-            page = await keyset(
-                conn, stmt, m.order, query.sort, query.size, query.after, query.before
-            )
+            page = await order_page(conn, query, conds, with_names)
         return page, scope
 
-    async def tab_counts(self, principal: Principal, query: OrderQuery) -> dict[str, int]:
-        """Orders per tab (all and each status) under the query's other filters, bounded."""
-        scope = await self.scope(principal, VIEW, query.organization)
+    async def tab_counts(
+        self, principal: Principal, query: OrderQuery, *, scope: Scope | None = None
+    ) -> dict[str, int]:
+        """Orders per tab (all and each status) under the query's other filters, bounded:
+        one statement (see :func:`registry.tab_counts_statement`)."""
+        if scope is None:
+            scope = await self.scope(principal, VIEW, query.organization)
         if scope.empty:
             return dict.fromkeys(ORDER_TABS, 0)
-        conds = order_filters(query, scope.counterparties)
+        conds = order_filters(query, scope.counterparties, self.dialect)
         bound = self.settings.count_bound
-        found: dict[str, int] = {}
         async with self.host.db.engine.connect() as conn:
-            for tab in ORDER_TABS:
-                tab_conds = [*conds, m.order.c.status == tab] if tab else conds
-                found[tab] = await bounded_count(
-                    conn, select(m.order.c.id).where(*tab_conds), bound
-                )
-        return found
+            rows = (await conn.execute(tab_counts_statement(conds, bound))).all()
+        return tab_counts_of(rows, bound)
 
     # -- the order card --------------------------------------------------------------------
 
-    async def _order_row(self, conn: AsyncConnection, scope: Scope, order_id: int) -> Any:
+    async def _order_row(
+        self, conn: AsyncConnection, orgs: Set[int] | AllOrganizations, order_id: int
+    ) -> Any:
+        """The order with its counterparty and contract, if it is in ``orgs`` (read through
+        the counterparty's organization in the same statement)."""
+        if not isinstance(orgs, AllOrganizations) and not orgs:
+            raise NotFound(f"no order {order_id}")
         stmt = (
             select(
                 m.order,
@@ -201,25 +214,25 @@ class ShipmentsService:
             )
             .join(counterparty, counterparty.c.id == m.order.c.counterparty_id)
             .outerjoin(m.contract, m.contract.c.id == m.order.c.contract_id)
-            .where(m.order.c.id == order_id, m.order.c.hidden.is_(False))
+            .where(m.order.c.id == order_id, ~m.order.c.hidden)
         )
-        if scope.counterparties is not None:
-            stmt = stmt.where(m.order.c.counterparty_id.in_(scope.counterparties))
+        if not isinstance(orgs, AllOrganizations):
+            stmt = stmt.where(counterparty.c.organization_id.in_(sorted(orgs)))
         row = (await conn.execute(stmt)).first()
-        if row is None or scope.empty:
+        if row is None:
             raise NotFound(f"no order {order_id}")
         return row
 
     async def order(self, principal: Principal, order_id: int, code: str = VIEW) -> Any:
-        scope = await self.scope(principal, code)
+        orgs = await self.host.access.organizations(principal, code)
         async with self.host.db.engine.connect() as conn:
-            return await self._order_row(conn, scope, order_id)
+            return await self._order_row(conn, orgs, order_id)
 
     async def order_card(self, principal: Principal, order_id: int) -> dict[str, Any]:
         """Everything the card shows, in a few queries."""
-        scope = await self.scope(principal, VIEW)
+        orgs = await self.host.access.organizations(principal, VIEW)
         async with self.host.db.engine.connect() as conn:
-            row = await self._order_row(conn, scope, order_id)
+            row = await self._order_row(conn, orgs, order_id)
 
             async def lines(table: Any) -> list[Any]:
                 stmt = select(table).where(table.c.order_id == order_id).order_by(table.c.line)
@@ -240,12 +253,16 @@ class ShipmentsService:
                 )
             ).all()
             req_events = (
-                await conn.execute(
-                    select(m.request_event)
-                    .where(m.request_event.c.request_id.in_([r.id for r in requests] or [0]))
-                    .order_by(m.request_event.c.at, m.request_event.c.id)
-                )
-            ).all()
+                (
+                    await conn.execute(
+                        select(m.request_event)
+                        .where(m.request_event.c.request_id.in_([r.id for r in requests]))
+                        .order_by(m.request_event.c.at, m.request_event.c.id)
+                    )
+                ).all()
+                if requests
+                else []
+            )
             invoices = (
                 await conn.execute(
                     select(m.invoice)
@@ -256,7 +273,8 @@ class ShipmentsService:
             services = await lines(m.order_service)
             vehicles = await lines(m.vehicle)
             documents = await lines(m.document)
-        stored = {d.id: await self._stored(d) for d in documents}
+        found = await asyncio.gather(*(self._stored(d) for d in documents))
+        stored = {d.id: ok for d, ok in zip(documents, found, strict=True)}
         by_request: dict[int, list[Any]] = {}
         for e in req_events:
             by_request.setdefault(e.request_id, []).append(e)
@@ -286,10 +304,10 @@ class ShipmentsService:
 
         A file not stored yet is asked for (one event, however often the person clicks).
         """
-        scope = await self.scope(principal, VIEW)
+        orgs = await self.host.access.organizations(principal, VIEW)
         async with self.host.db.session() as session:
             conn = await session.connection()
-            order = await self._order_row(conn, scope, order_id)
+            order = await self._order_row(conn, orgs, order_id)
             doc = (
                 await conn.execute(
                     select(m.document).where(
@@ -367,11 +385,11 @@ class ShipmentsService:
             raise RequestRefused("no_changes", "changes")
         if kind == "cancel" and not comment:
             raise RequestRefused("comment_required", "comment")
-        scope = await self.scope(principal, REQUEST)
+        orgs = await self.host.access.organizations(principal, REQUEST)
         now = self.host.clock.now()
         async with self.host.db.session() as session:
             conn = await session.connection()
-            order = await self._order_row(conn, scope, order_id)
+            order = await self._order_row(conn, orgs, order_id)
             if order.status in CLOSED_ORDER:
                 raise RequestRefused(f"order_{order.status}", "kind")
             open_same = (

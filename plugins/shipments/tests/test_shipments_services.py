@@ -148,6 +148,10 @@ async def test_registry_pages_sorts_filters_and_counts(host: Host) -> None:
         r.status == "cancelled" and r.origin == "Москва" and r.cargo_name == "Металлопрокат"
         for r in page.rows
     )
+    # any case; what is typed is text, never a pattern
+    for typed, found in (("МОСК", 30), ("москва", 30), ("ква", 30), ("мос.", 0), ("%", 0)):
+        counts = await svc.tab_counts(client, svc.parse_orders({"origin": typed}))
+        assert counts[""] == found, typed
     with pytest.raises(QueryError) as bad:
         svc.parse_orders({"sort": "driver"})
     assert bad.value.field == "sort"

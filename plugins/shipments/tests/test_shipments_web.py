@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -79,7 +80,17 @@ async def test_the_registry_page_filters_sorts_and_swaps_the_table(web: Web) -> 
     assert 'id="registry"' in full.text
     assert "<form" in full.text
     assert 'data-tab="all"' in full.text
-    assert ">30<" in full.text
+    # the counts come after the table: the tabs ask for them once shown
+    assert 'hx-get="/shipments/counts?sort=cost&amp;size=25"' in full.text
+    counts = await web.get("/shipments/counts?sort=cost&size=25", session)
+    assert counts.status_code == 200
+    assert "<html" not in counts.text
+    assert "hx-get" not in counts.text
+    assert '<span class="sh-count">30</span>' in counts.text
+    tabs = dict(
+        re.findall(r'data-tab="(\w+)".*?<span class="sh-count">(\d+)</span>', counts.text, re.S)
+    )
+    assert int(tabs["all"]) == 30 >= int(tabs["done"]) + int(tabs["in_progress"])
     assert full.text.count('href="/shipments/orders/') == 25
     assert 'rel="next"' in full.text
 
