@@ -256,8 +256,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         onec.call("change")
         onec.call("requests")
         before = await svc.cursor("onec")
-        OneC.fetch = timed("fetch", OneC.fetch)  # type: ignore[method-assign]
-        sync_module.decode = timed_cpu("decode", sync_module.decode)
+        OneC.fetch_raw = timed("fetch", OneC.fetch_raw)  # type: ignore[method-assign]
+        for name in ("decode_objects", "finish", "decode"):  # JSON to the sinks' structs
+            setattr(sync_module, name, timed_cpu("decode", getattr(sync_module, name)))
         SyncService._commit = timed("apply", SyncService._commit)  # type: ignore[attr-defined]
         SPENT.clear()
         out["load_delta"] = load()

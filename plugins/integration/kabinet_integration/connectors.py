@@ -16,6 +16,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 SAFE = "'(),$=:_-."
 """Characters left as they are in query options; a space becomes ``%20``, never ``+``."""
+GUID = re.compile(r"[0-9A-Za-z-]+")
+"""An id that needs no percent-encoding."""
 
 
 class SourceError(Exception):
@@ -45,6 +48,10 @@ class SourceError(Exception):
 
 class Envelope(msgspec.Struct):
     value: list[dict[str, Any]]
+
+
+class RawEnvelope(msgspec.Struct):
+    value: list[msgspec.Raw]
 
 
 class Change(msgspec.Struct, kw_only=True):
@@ -72,6 +79,16 @@ class Row:
     obj: dict[str, Any] | None = None
     at: str | None = None
     """The change register's time of this change (odata mode)."""
+    wire: Any = None
+    """The object decoded straight into the sink's fields (the sync's fast path)."""
+    raw: bytes | None = None
+    """The object's JSON, when it came as such (``wire``)."""
+
+    def payload(self) -> dict[str, Any] | None:
+        """The object as 1C sent it (for the quarantine)."""
+        if self.obj is None and self.raw is not None:
+            self.obj = msgspec.json.decode(self.raw)
+        return self.obj
 
 
 @dataclasses.dataclass
@@ -385,20 +402,38 @@ class OneC:
     # -- objects -------------------------------------------------------------------------
 
     async def fetch(self, entity: str, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+        key = self.names.fields.get(entity, {}).get("external_id", "Ref_Key")
+        found: dict[str, dict[str, Any]] = {}
+        for raw in await self.fetch_raw(entity, refs):
+            row = msgspec.json.decode(raw)
+            found[str(row.get(key))] = row
+        return found
+
+    async def fetch_raw(self, entity: str, refs: Sequence[str]) -> list[msgspec.Raw]:
+        """The objects of ``entity`` by id, each as its JSON (missing ones are gone)."""
         set_name = self.names.sets[entity]
         key = self.names.fields.get(entity, {}).get("external_id", "Ref_Key")
         size = max(1, self.source.batch_size)
         batches = [refs[i : i + size] for i in range(0, len(refs), size)]
+        path = f"{self.root}{quote(set_name, safe=SAFE + '/')}?$format=json&$filter="
+        name = quote(key, safe=SAFE)
 
-        async def one(batch: Sequence[str]) -> list[dict[str, Any]]:
-            where = " or ".join(f"{key} eq {guid(r)}" for r in batch)
-            return await self.collection(self.url(set_name, **{"$filter": where}))
+        async def one(batch: Sequence[str]) -> list[msgspec.Raw]:
+            # Built already encoded (ids are GUIDs): quoting kilobytes per request is not free.
+            ids = [r if GUID.fullmatch(r) else quote(r, safe=SAFE) for r in batch]
+            where = "%20or%20".join(f"{name}%20eq%20guid'{r}'" for r in ids)
+            response = await self.request("GET", path + where)
+            try:
+                return msgspec.json.decode(response.content, type=RawEnvelope).value
+            except msgspec.DecodeError as exc:
+                raise SourceError(
+                    f"1C sent a body that is not an OData collection: {exc}"
+                ) from None
 
-        found: dict[str, dict[str, Any]] = {}
+        out: list[msgspec.Raw] = []
         for rows in await asyncio.gather(*(one(b) for b in batches)):
-            for row in rows:
-                found[str(row.get(key))] = row
-        return found
+            out.extend(rows)
+        return out
 
     async def versions(self, entity: str) -> AsyncIterator[list[tuple[str, str, bool]]]:
         """Keyset over ``Ref_Key``: never ``$skip`` over rows that change while read."""

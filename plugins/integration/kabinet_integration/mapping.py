@@ -8,6 +8,8 @@ app knows the sinks only by name and struct (the ``entity_sinks`` hook), never a
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -207,13 +209,17 @@ class Names:
             values[entity] = {f: {**base.get(f, {}), **extra.get(f, {})} for f in {*base, *extra}}
         return cls(sets={**SETS, **source.sets}, fields=fields, values=values)
 
+    @functools.cached_property
+    def _entities(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for entity, set_name in self.sets.items():
+            found.setdefault(set_name, entity)
+            found.setdefault(f"StandardODATA.{set_name}", entity)
+        return found
+
     def entity_of_set(self, name: str) -> str | None:
         """``Document_X`` or ``StandardODATA.Document_X`` -> the entity it holds."""
-        bare = name.removeprefix("StandardODATA.")
-        for entity, set_name in self.sets.items():
-            if set_name == bare:
-                return entity
-        return None
+        return self._entities.get(name)
 
     def to_onec(self, entity: str, field: str, value: str) -> str:
         """A portal value written back (``cancel`` -> ``Отмена``)."""
@@ -259,6 +265,8 @@ class Plan:
     steps: tuple[tuple[str, str, Callable[[Any], Any] | None, Mapping[str, str] | None], ...]
     sections: Mapping[str, tuple[type[msgspec.Struct], Plan]]
     required: tuple[str, ...]
+    wire: Wire | None = None
+    """The fast path: the object's JSON decoded straight into the sink's fields."""
 
     @property
     def key_field(self) -> str:
@@ -289,7 +297,9 @@ def plan(names: Names, entity: str, sink: EntitySink, struct: type[Any] | None =
             convert = _guid
         steps.append((f.name, source_name, convert, values.get(f.name)))
     required = tuple(f.name for f in info.fields if f.required)
-    return Plan(entity, sink, tuple(steps), sections, required)
+    out = Plan(entity, sink, tuple(steps), sections, required)
+    key = names.fields.get(entity, {}).get("external_id", "Ref_Key") if "." not in entity else None
+    return dataclasses.replace(out, wire=wire_of(out, struct, key))
 
 
 def to_dict(p: Plan, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,6 +330,164 @@ def decode(p: Plan, obj: Mapping[str, Any]) -> msgspec.Struct:
     except msgspec.ValidationError as exc:
         raise MappingError(str(exc)) from None
     return record
+
+
+# -- the fast path -------------------------------------------------------------------------
+# A page of objects is decoded from its JSON straight into a "wire" struct per entity: the
+# sink's fields under their 1C names (``rename``), the sink's types where a 1C value needs no
+# conversion, the raw value where it does (dates, empty references, mapped values), which a
+# few lines of Python then finish. It gives the very record :func:`decode` gives; whatever
+# it cannot tell (a wrong type, a missing field, an unknown value, an empty reference where
+# one is required) falls back to :func:`decode`, which raises the reason.
+
+PLAIN, DATE, DATETIME, GUID = "plain", "date", "datetime", "guid"
+
+
+class Fallback(Exception):
+    """The fast path cannot tell: decode the object the general way."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Wire:
+    """How to decode one entity's (or section line's) JSON into the sink's struct."""
+
+    cls: type[msgspec.Struct]
+    decoder: msgspec.json.Decoder[Any]
+    struct: type[msgspec.Struct]
+    special: tuple[tuple[str, str, Mapping[str, str] | None, bool, Wire | None], ...]
+    """(field, kind, value map, nullable, section) of the fields finished in Python."""
+    extras: tuple[str, ...]
+    """Wire fields that are not the struct's (the object's id and version)."""
+    ref: str | None = None
+    """The wire field holding the object's id (top-level entities)."""
+    version: str | None = None
+    """The wire field holding ``DataVersion``."""
+
+
+def _nullable(kind: Any) -> bool:
+    return kind is Any or kind is None or type(None) in getattr(kind, "__args__", ())
+
+
+def wire_of(p: Plan, struct: type[Any], key: str | None) -> Wire | None:
+    """The fast path of ``p`` (None where the names or types do not allow one)."""
+    try:
+        return _wire(p, struct, key)
+    except (TypeError, ValueError, msgspec.ValidationError):
+        return None
+
+
+def _wire(p: Plan, struct: type[Any], key: str | None) -> Wire | None:
+    steps = {name: (source, convert, values) for name, source, convert, values in p.steps}
+    fields: list[tuple[str, Any, Any]] = []
+    rename: dict[str, str] = {}
+    special: list[tuple[str, str, Mapping[str, str] | None, bool, Wire | None]] = []
+    for f in msgspec.structs.fields(struct):
+        if f.encode_name != f.name:
+            return None
+        step = steps.get(f.name)
+        if step is None:
+            if f.required:
+                return None  # never sent: decode() says so
+            continue
+        source, convert, values = step
+        rename[f.name] = source
+        nullable = _nullable(f.type)
+        if f.name in p.sections:
+            line = p.sections[f.name][1].wire
+            if line is None:
+                return None
+            section: Any = tuple[line.cls, ...]  # type: ignore[name-defined]
+            fields.append((f.name, section | None | msgspec.UnsetType, msgspec.UNSET))
+            special.append((f.name, "section", None, nullable, line))
+            continue
+        kinds: dict[Any, str] = {_date: DATE, _datetime: DATETIME, _guid: GUID}
+        kind = kinds.get(convert, PLAIN)
+        if kind == PLAIN and values is None:
+            if f.required:
+                fields.append((f.name, f.type, msgspec.NODEFAULT))
+            elif f.default_factory is not msgspec.NODEFAULT:
+                fields.append((f.name, f.type, msgspec.field(default_factory=f.default_factory)))
+            else:
+                fields.append((f.name, f.type, f.default))
+            continue
+        for mapped in (values or {}).values():
+            msgspec.convert(mapped, f.type)  # a portal value the field cannot take: no fast path
+        raw = dt.datetime if kind == DATETIME else str
+        fields.append((f.name, raw | None | msgspec.UnsetType, msgspec.UNSET))
+        special.append((f.name, kind, values, nullable, None))
+    extras = []
+    ref = version = None
+    if key is not None:
+        by_source = {source: name for name, source in rename.items()}
+        ref = by_source.get(key)
+        if ref is None:
+            ref = "wire_ref"
+            fields.append((ref, str, msgspec.NODEFAULT))
+            rename[ref] = key
+            extras.append(ref)
+        version = by_source.get("DataVersion")
+        if version is None:
+            version = "wire_version"
+            fields.append((version, str, ""))
+            rename[version] = "DataVersion"
+            extras.append(version)
+    if len(set(rename.values())) != len(rename):
+        return None  # two fields from one 1C field
+    spec = [(n, t) if d is msgspec.NODEFAULT else (n, t, d) for n, t, d in fields]
+    kind_ = msgspec.defstruct(f"Wire_{p.entity}", spec, kw_only=True, rename=rename)
+    return Wire(
+        kind_,
+        msgspec.json.Decoder(kind_, strict=False),
+        struct,
+        tuple(special),
+        tuple(extras),
+        ref,
+        version,
+    )
+
+
+def finish(wire: Wire, obj: Any) -> Any:
+    """The sink's struct from a decoded wire object; raises Fallback."""
+    values = msgspec.structs.asdict(obj)
+    for name in wire.extras:
+        del values[name]
+    for name, kind, mapping, nullable, line in wire.special:
+        value = values[name]
+        if value is msgspec.UNSET:
+            del values[name]
+            continue
+        if kind == "section":
+            values[name] = () if value is None else tuple(finish(line, v) for v in value)  # type: ignore[arg-type]
+            continue
+        if value is not None:
+            if kind == DATE:
+                if not value or value.startswith(EMPTY_DATE):
+                    value = None
+                else:
+                    day = value[:10]
+                    if len(day) != 10 or day[4] != "-" or day[7] != "-":
+                        raise Fallback(name)
+                    try:
+                        value = dt.date.fromisoformat(day)
+                    except ValueError:
+                        raise Fallback(name) from None
+            elif kind == DATETIME:
+                if (value.year, value.month, value.day) == (1, 1, 1):
+                    value = None
+            elif kind == GUID and value in (EMPTY_GUID, ""):
+                value = None
+        if mapping is not None and value is not None:
+            if value not in mapping:
+                raise Fallback(name)
+            value = mapping[value]
+        if value is None and not nullable:
+            raise Fallback(name)
+        values[name] = value
+    made: Any = wire.struct
+    try:
+        return made(**values)
+    except (TypeError, ValueError) as exc:  # the struct's own checks (__post_init__)
+        raise Fallback(str(exc)) from None
 
 
 def tombstone(p: Plan, remembered: Mapping[str, Any]) -> msgspec.Struct:

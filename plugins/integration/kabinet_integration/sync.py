@@ -35,10 +35,13 @@ from kabinet_integration.locks import Busy, RunLock
 from kabinet_integration.mapping import (
     ORDER,
     SINKS,
+    Fallback,
     MappingError,
     Names,
     Plan,
+    Wire,
     decode,
+    finish,
     plan,
     tombstone,
 )
@@ -111,6 +114,24 @@ class Prepared:
     seen_again: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     """Rows of an applied version seen at a new register time (the time is noted)."""
     counts: Counts = dataclasses.field(default_factory=Counts)
+
+
+def decode_objects(
+    wire: Wire, key: str, raws: Iterable[msgspec.Raw]
+) -> dict[str, tuple[Any, bytes] | dict[str, Any]]:
+    """Objects by id: decoded straight into the sink's fields with their JSON, or (where
+    that cannot be done) as 1C sent them."""
+    found: dict[str, tuple[Any, bytes] | dict[str, Any]] = {}
+    assert wire.ref is not None
+    for raw in raws:
+        try:
+            obj = wire.decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            plain = msgspec.json.decode(raw)
+            found[str(plain.get(key))] = plain
+        else:
+            found[getattr(obj, wire.ref)] = (obj, bytes(raw))
+    return found
 
 
 def latest_of(ctx: Context, rows: Sequence[Row]) -> list[Row]:
@@ -560,21 +581,30 @@ class SyncService:
         for row in fresh:
             p = ctx.plans[row.entity]
             k = known.get((row.entity, row.ref))
-            version = str((row.obj or {}).get("DataVersion", ""))
-            if row.obj is not None and version and k is not None and k.version == version:
+            sent = row.wire is not None or row.obj is not None
+            if row.wire is not None and p.wire is not None and p.wire.version is not None:
+                version = str(getattr(row.wire, p.wire.version))
+            else:
+                version = str((row.obj or {}).get("DataVersion", ""))
+            if sent and version and k is not None and k.version == version:
                 out.counts.unchanged += 1
                 if row.at is not None:
                     out.seen_again.append({"e": row.entity, "r": row.ref, "at": row.at})
                 continue
             try:
-                if row.obj is None:
+                if not sent:
                     if k is None or k.deleted or k.identity is None:
                         out.counts.unchanged += 1  # gone before the portal ever had it
                         continue
                     record = tombstone(p, k.identity)
                     version = "deleted"
+                elif row.wire is not None and p.wire is not None:
+                    try:
+                        record = finish(p.wire, row.wire)
+                    except Fallback:  # the general way says why
+                        record = decode(p, row.payload() or {})
                 else:
-                    record = decode(p, row.obj)
+                    record = decode(p, row.obj or {})
             except MappingError as exc:
                 out.bad.append((row, str(exc)))
                 continue
@@ -635,13 +665,28 @@ class SyncService:
 
     async def _fetch(self, ctx: Context, rows: Sequence[Row]) -> None:
         """Objects of rows that came without one (the change register gives ids only)."""
+        fetch_raw = getattr(ctx.connector, "fetch_raw", None)
         for entity in ORDER:
             want = [r for r in rows if r.entity == entity and r.obj is None and not r.deleted]
             if not want:
                 continue
-            found = await ctx.connector.fetch(entity, [r.ref for r in want])
+            refs = [r.ref for r in want]
+            wire = ctx.plans[entity].wire
+            if fetch_raw is not None and wire is not None:
+                key = ctx.names.fields.get(entity, {}).get("external_id", "Ref_Key")
+                found = decode_objects(wire, key, await fetch_raw(entity, refs))
+                for row in want:
+                    got = found.get(row.ref)  # missing: deleted in 1C since
+                    if got is None:
+                        row.deleted = True
+                    elif isinstance(got, dict):
+                        row.obj = got
+                    else:
+                        row.wire, row.raw = got
+                continue
+            objects = await ctx.connector.fetch(entity, refs)
             for row in want:
-                row.obj = found.get(row.ref)  # missing: deleted in 1C since
+                row.obj = objects.get(row.ref)  # missing: deleted in 1C since
                 if row.obj is None:
                     row.deleted = True
 
@@ -757,7 +802,7 @@ class SyncService:
         for row, reason in bad:
             found, by_run = existing.get((row.entity, row.ref), (None, None))
             values = {
-                "payload": row.obj,
+                "payload": row.payload(),
                 "reason": reason[:2000],
                 "updated_at": now,
                 "run_id": ctx.run_id,

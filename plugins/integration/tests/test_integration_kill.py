@@ -1,9 +1,10 @@
 """A real ``kabinet integration sync`` process killed in the middle of a delta.
 
 The process hangs on a request for objects of its second page (the local 1C server holds
-the answer), and is killed with SIGKILL once its first page is committed. The lock is released (with the
-process on PostgreSQL; at its expiry on SQLite), the cursor is where the committed page
-put it, and the next run ends in exactly the state a run that nobody killed reaches.
+the answer), and is killed with SIGKILL once its first page is committed. The lock is
+released (with the process on PostgreSQL; at its expiry on SQLite), the cursor is where
+the committed page put it, and the next run ends in exactly the state a run that nobody
+killed reaches.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ async def test_a_killed_worker_resumes_from_its_last_committed_page(
         )
         # The next page is read ahead while the first is written: its commit may follow.
         end = time.monotonic() + 30
-        while await svc.cursor("onec") == start and time.monotonic() < end:
+        while await svc.cursor("onec") == start:
+            if time.monotonic() > end:
+                pytest.fail("the first page was not committed")
             await asyncio.sleep(0.02)
         assert worker.returncode is None, (tmp_path / "worker.log").read_text()[-2000:]
     finally:
