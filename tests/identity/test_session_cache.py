@@ -7,6 +7,7 @@ changes another process makes count within that time.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -54,6 +55,21 @@ async def test_requests_within_the_cache_time_do_not_read_the_database(
     clock.advance(one.settings.session_cache_seconds)
     assert await one.resolve_session(token) is not None
     assert store.reads - reads == 2
+
+
+async def test_requests_arriving_together_share_one_read(
+    processes: tuple[IdentityService, IdentityService], clock: FrozenClock
+) -> None:
+    one, _ = processes
+    store = one.sessions
+    assert isinstance(store, CachedSessions)
+    person_id, token = await signed_in(one)
+    for _ in range(2):  # the first read, and a recheck when the cached one went stale
+        reads = store.reads
+        seen = await asyncio.gather(*(one.resolve_session(token) for _ in range(32)))
+        assert [p.person_id if p else None for p in seen] == [person_id] * 32
+        assert store.reads - reads == 1
+        clock.advance(one.settings.session_cache_seconds)
 
 
 async def test_sign_out_in_this_process_counts_at_once(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from kabinet.access import ALL, ANONYMOUS, Principal
@@ -252,6 +254,20 @@ async def test_checks_are_answered_from_memory_until_something_changes(demo: Hos
     await roles(demo).grant(frank, "client", 2)
     assert await access.can(person(frank), "demo.orders.view", 2)  # this process: at once
     assert access.builds == before + 2
+
+
+async def test_concurrent_checks_of_a_person_build_one_view(demo: Host) -> None:
+    """Requests arriving together for a person not yet in memory share one build."""
+    access = demo.access
+    assert isinstance(access, RolesAccess)
+    gina = await add_person(demo, "Gina")
+    await roles(demo).grant(gina, "client", 3)
+    before = access.builds
+    answers = await asyncio.gather(
+        *(access.can(person(gina), "demo.orders.view", 3) for _ in range(32))
+    )
+    assert answers == [True] * 32
+    assert access.builds == before + 1
 
 
 async def test_a_disabled_plugins_permissions_stay_on_a_role_edited_meanwhile(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import delete, select, update
 
+from kabinet.flight import SingleFlight
 from kabinet.identity.models import Account
 from kabinet.identity.models import Session as SessionRow
 
@@ -258,7 +259,8 @@ class CachedSessions:
     """A store in front of another that keeps the sessions it read in process memory.
 
     A signed-in request then costs a dict lookup instead of a database query or a Redis
-    round trip. A cached session is trusted for ``ttl`` seconds (of the host's monotonic
+    round trip. Requests that find the same session stale at once share one read. A
+    cached session is trusted for ``ttl`` seconds (of the host's monotonic
     clock); after that the next request reads it again, with the account's version, so a
     session ended or an account changed by another process stops being honoured here
     within ``ttl`` seconds. What this process does itself (sign-out, ending a person's
@@ -271,6 +273,7 @@ class CachedSessions:
         self.monotonic = monotonic
         self.ttl = ttl
         self._cache: dict[str, _Cached] = {}
+        self._flight: SingleFlight[str, tuple[SessionRecord, int | None] | None] = SingleFlight()
         self.reads = 0
         """Reads that went to the store (for tests and benchmarks)."""
 
@@ -282,6 +285,10 @@ class CachedSessions:
         cached = self._cache.get(key)
         if cached is not None and now - cached.checked < self.ttl:
             return cached.record, cached.version
+        return await self._flight.do(key, lambda: self._read(key))
+
+    async def _read(self, key: str) -> tuple[SessionRecord, int | None] | None:
+        now = self.monotonic()
         self.reads += 1
         found = await self.store.get(key)
         if found is None:

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import ALL, AllOrganizations, Principal
+from kabinet.flight import SingleFlight
 from kabinet.roles.models import grant, role, role_permission, version
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class RolesAccess:
         self.recheck_seconds = recheck_seconds
         self.recheck_seconds_redis = recheck_seconds_redis
         self._views: dict[int, View] = {}
+        self._flight: SingleFlight[int, View] = SingleFlight()
         self._redis: Redis | None = None
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
@@ -252,6 +254,12 @@ class RolesAccess:
         cached = self._views.get(person_id)
         if cached is not None and now - cached.checked < self._ttl:
             return cached
+        # Requests finding the same view stale at once share one recheck (or build).
+        return await self._flight.do(person_id, lambda: self._refresh(person_id))
+
+    async def _refresh(self, person_id: int) -> View:
+        now = self.host.clock.monotonic()
+        cached = self._views.get(person_id)
         if cached is not None:
             async with self.host.db.session() as session:
                 versions = await read_versions(session, person_id)
