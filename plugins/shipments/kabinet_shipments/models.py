@@ -258,3 +258,24 @@ visit = Table(
     Column("previous", DateTime(timezone=True), nullable=True),  # "changes since" this
     Column("current", DateTime(timezone=True), nullable=False),
 )
+
+export = Table(
+    "shipments_export",
+    metadata,
+    # A registry export made by a background job (exports.py); only its person may read it.
+    Column("id", String(32), primary_key=True),  # random, also the file's name in storage
+    Column("person_id", Integer, nullable=False, index=True),
+    Column("format", String(4), nullable=False),  # csv, xlsx
+    Column("params", JSON, nullable=False, default=dict),  # the registry's URL parameters
+    Column("status", String(10), nullable=False),  # queued, running, done, failed
+    Column("rows_total", Integer, nullable=True),  # known once the job has counted
+    Column("rows_done", Integer, nullable=False, default=0),
+    Column("capped", Boolean, nullable=False, default=False),  # more rows than allowed
+    Column("file_key", String(200), nullable=True),
+    Column("file_name", String(200), nullable=False, default=""),
+    Column("size", Integer, nullable=True),
+    Column("error", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)

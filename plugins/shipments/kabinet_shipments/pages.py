@@ -7,9 +7,7 @@ whole page, so every view is also a plain link.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
@@ -20,8 +18,17 @@ from litestar.params import FromPath
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from kabinet.access import permission
+from kabinet.files import content_disposition
 from kabinet.pages import flash, page, principal_of, shell_of
 from kabinet_shipments import labels
+from kabinet_shipments.exports import (
+    MEDIA,
+    QUERY_FIELDS,
+    ExportError,
+    Exports,
+    expires_at,
+    file_name,
+)
 from kabinet_shipments.finance import Finance
 from kabinet_shipments.registry import INVOICE_TABS, ORDER_SORTS, ORDER_TABS, QueryError
 from kabinet_shipments.services import (
@@ -36,19 +43,6 @@ from kabinet_shipments.services import (
 from kabinet_shipments.texts import refusal, texts
 
 Req = Request[Any, Any, Any]
-ORDER_EXPORT_COLUMNS = (
-    "number",
-    "date",
-    "status",
-    "origin",
-    "destination",
-    "cargo_name",
-    "loading_date",
-    "delivery_planned",
-    "location",
-    "cost",
-    "currency",
-)
 
 
 def service(request: Req) -> ShipmentsService:
@@ -156,63 +150,124 @@ async def order_counts(request: Req) -> Response[str]:
     return await page(request, "shipments/_tabs.html", **context)
 
 
-async def _export_rows(request: Req) -> tuple[list[str], list[list[Any]]]:
-    svc = service(request)
+def exports_of(request: Req) -> Exports:
+    found: Exports = shell_of(request).host.services["shipments.exports"]
+    return found
+
+
+def _file(content: bytes, fmt: str, name: str) -> Response[bytes]:
+    return Response(
+        content,
+        status_code=200,
+        media_type=MEDIA[fmt],
+        headers={"Content-Disposition": content_disposition(name)},
+    )
+
+
+def _bad(field: str, message: str) -> ValidationException:
+    return ValidationException(detail=message, extra=[{"key": field, "message": message}])
+
+
+async def _export_now_or_offer(request: Req, fmt: str) -> Response[Any]:
+    """A link to the view's file: small views at once; a larger one is offered as a
+    background export (a form, so that a link alone never starts a job)."""
+    exports = exports_of(request)
     params = params_of(request)
     try:
-        query = svc.parse_orders({**params, "size": str(svc.settings.page_sizes[0])})
+        query = exports.parse(params, fmt)
     except QueryError as exc:
         raise bad_query(exc) from exc
-    limit = svc.settings.export_limit
     principal = principal_of(request.scope)
-    rows: list[list[Any]] = []
-    while len(rows) < limit:
-        query.size = min(1000, limit - len(rows))  # chunks of keyset pages
-        chunk, _ = await svc.orders(principal, query)
-        rows.extend([[getattr(r, c) for c in ORDER_EXPORT_COLUMNS] for r in chunk.rows])
-        if not chunk.next:
-            break
-        query.after = chunk.next
-    return list(ORDER_EXPORT_COLUMNS), rows
+    limit = exports.shipments.settings.export_limit
+    if await exports.count(principal, query, limit) <= limit:
+        content = await exports.write_now(principal, query, fmt, limit)
+        return _file(content, fmt, file_name(fmt, exports.shipments.today()))
+    lang = lang_of(request)
+    return await page(
+        request,
+        "shipments/export.html",
+        t=texts(lang),
+        e=None,
+        fmt=fmt,
+        params={k: v for k, v in params.items() if k in QUERY_FIELDS},
+        limit=limit,
+        link=link,
+    )
 
 
 @get("/orders.csv", access=permission(VIEW))
-async def export_csv(request: Req) -> Response[bytes]:
-    header, rows = await _export_rows(request)
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return Response(
-        ("\ufeff" + out.getvalue()).encode(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="orders.csv"'},
-    )
+async def export_csv(request: Req) -> Response[Any]:
+    return await _export_now_or_offer(request, "csv")
 
 
 @get("/orders.xlsx", access=permission(VIEW))
-async def export_xlsx(request: Req) -> Response[bytes]:
-    from openpyxl import Workbook
+async def export_xlsx(request: Req) -> Response[Any]:
+    return await _export_now_or_offer(request, "xlsx")
 
-    header, rows = await _export_rows(request)
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("orders")
-    sheet.append(header)
-    for row in rows:
-        sheet.append([_cell(v) for v in row])
-    out = io.BytesIO()
-    book.save(out)
+
+@post("/exports", access=permission(VIEW))
+async def start_export(request: Req) -> Response[Any]:
+    """Export the view posted (its URL parameters and ``format``): the file itself up to
+    ``export_limit`` orders, else a background job and a redirect to its progress."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fmt = fields.pop("format", "")
+    exports = exports_of(request)
+    try:
+        started = await exports.start(principal_of(request.scope), fields, fmt)
+    except QueryError as exc:
+        raise bad_query(exc) from exc
+    except ExportError as exc:
+        raise _bad(exc.field, exc.message) from exc
+    if started.content is not None:
+        return _file(started.content, fmt, started.file_name)
     return Response(
-        out.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="orders.xlsx"'},
+        "",
+        status_code=HTTP_303_SEE_OTHER,
+        headers={"Location": f"/shipments/exports/{started.export_id}"},
     )
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    return value
+async def _own_export(request: Req, export_id: str) -> Any:
+    try:
+        return await exports_of(request).get(principal_of(request.scope), export_id)
+    except NotFound:
+        raise NotFoundException(f"no export {export_id}") from None
+
+
+def _export_context(request: Req, row: Any) -> dict[str, Any]:
+    lang = lang_of(request)
+    return {
+        "t": texts(lang),
+        "e": row,
+        "fmt": row.format,
+        "params": dict(row.params),
+        "expires": expires_at(row),
+        "link": link,
+    }
+
+
+@get("/exports/{export_id:str}", access=permission(VIEW))
+async def export_page(request: Req, export_id: FromPath[str]) -> Response[str]:
+    row = await _own_export(request, export_id)
+    return await page(request, "shipments/export.html", **_export_context(request, row))
+
+
+@get("/exports/{export_id:str}/status", access=permission(VIEW))
+async def export_status(request: Req, export_id: FromPath[str]) -> Response[str]:
+    """The progress fragment the export page polls (it stops polling when done)."""
+    row = await _own_export(request, export_id)
+    return await page(request, "shipments/_export.html", **_export_context(request, row))
+
+
+@get("/exports/{export_id:str}/file", access=permission(VIEW))
+async def export_file(request: Req, export_id: FromPath[str]) -> Any:
+    row = await _own_export(request, export_id)
+    if row.status != "done" or not row.file_key:
+        raise NotFoundException(f"export {export_id} is not ready")
+    return await shell_of(request).host.files.download(
+        row.file_key, filename=row.file_name, content_type=MEDIA[row.format]
+    )
 
 
 # -- the order card ----------------------------------------------------------------------------
@@ -410,6 +465,10 @@ def routers() -> list[Any]:
                 order_counts,
                 export_csv,
                 export_xlsx,
+                start_export,
+                export_page,
+                export_status,
+                export_file,
                 order_page,
                 document_file,
                 create_request,

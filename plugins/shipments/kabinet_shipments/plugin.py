@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 OVERDUE_ACTOR = "shipments.mark_overdue"
+EXPORT_ACTOR = "shipments.export"  # kabinet_shipments.exports.ACTOR (not imported at start-up)
+EXPORTS_CLEANUP_ACTOR = "shipments.exports_cleanup"
 
 
 @hookimpl
@@ -157,12 +159,14 @@ def static_dir() -> Path:
 
 @hookimpl
 def startup(host: Host) -> None:
+    from kabinet_shipments.exports import Exports
     from kabinet_shipments.finance import Finance
     from kabinet_shipments.services import ShipmentsService
 
     service = ShipmentsService(host)
     host.services["shipments"] = service
     host.services["shipments.finance"] = Finance(service)
+    host.services["shipments.exports"] = Exports(service)
 
 
 async def _mark_overdue(host: Host) -> None:
@@ -174,12 +178,26 @@ def actors(host: Host) -> list[Actor]:
     async def mark_overdue() -> None:
         await _mark_overdue(host)
 
-    return [Actor(name=OVERDUE_ACTOR, fn=mark_overdue)]
+    async def export(export_id: str) -> None:
+        await host.services["shipments.exports"].run(export_id)
+
+    async def exports_cleanup() -> None:
+        await host.services["shipments.exports"].cleanup()
+
+    return [
+        Actor(name=OVERDUE_ACTOR, fn=mark_overdue),
+        # A failed export is marked failed on its page; asking again starts a new one.
+        Actor(name=EXPORT_ACTOR, fn=export, max_retries=0, time_limit_ms=60 * 60 * 1000),
+        Actor(name=EXPORTS_CLEANUP_ACTOR, fn=exports_cleanup),
+    ]
 
 
 @hookimpl
 def schedules(host: Host) -> list[Schedule]:
-    return [Schedule(name="shipments.overdue_invoices", actor=OVERDUE_ACTOR, cron="15 * * * *")]
+    return [
+        Schedule(name="shipments.overdue_invoices", actor=OVERDUE_ACTOR, cron="15 * * * *"),
+        Schedule(name="shipments.exports_cleanup", actor=EXPORTS_CLEANUP_ACTOR, cron="40 * * * *"),
+    ]
 
 
 @hookimpl

@@ -135,6 +135,18 @@ async def invoice(host: Host, organization_id: int) -> SampleRequest:
     return SampleRequest(params={"invoice_id": ids["invoice_id"]})
 
 
+async def own_export(host: Host, organization_id: int, person_id: int) -> SampleRequest:
+    """A finished export of the permitted person's view: only they may see or download it."""
+    from kabinet.access import Principal
+
+    await make_order(host, organization_id)
+    exports = host.services["shipments.exports"]
+    me = Principal(person_id=person_id, kind="person")
+    export_id = await exports.create(me, {}, "csv", send=False)
+    await exports.run(export_id)
+    return SampleRequest(params={"export_id": export_id})
+
+
 SAMPLES = [
     RouteSample(path="/shipments/orders/{order_id:int}", make=order),
     RouteSample(path="/shipments/orders/{order_id:int}/documents/{document_id:int}", make=document),
@@ -148,4 +160,7 @@ SAMPLES = [
     ),
     RouteSample(path="/api/shipments/invoices/{invoice_id:int}", make=invoice),
     RouteSample(path="/api/shipments/contracts/{contract_id:int}", make=contract),
+    RouteSample(path="/shipments/exports/{export_id:str}", make=own_export, owned=True),
+    RouteSample(path="/shipments/exports/{export_id:str}/status", make=own_export, owned=True),
+    RouteSample(path="/shipments/exports/{export_id:str}/file", make=own_export, owned=True),
 ]

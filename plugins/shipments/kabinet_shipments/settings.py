@@ -44,4 +44,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     )
     """Fields of an order a client may ask to change."""
     export_limit: int = 5_000
-    """Exports up to this many rows are made at once; larger ones by a background job."""
+    """Exports up to this many rows are made at once; larger ones by a background job
+    whose progress the page shows, then a download link."""
+    export_max_rows: int = 1_000_000
+    """A background export stops after this many rows (an XLSX sheet holds 1,048,576)."""
+    export_keep_hours: int = 24
+    """How long a prepared export file is kept (then removed by ``shipments.exports_cleanup``)."""

@@ -1,0 +1,377 @@
+"""Exports of the order registry's current view to CSV and XLSX.
+
+A view of up to ``export_limit`` orders (``[shipments]`` settings) is written at once and
+sent back as the answer. A larger one is a background job (``shipments.export``, run by
+``host.jobs``: in the web process in the embedded default, by ``kabinet worker`` with
+Redis): a row in ``shipments_export`` records who asked, the view's URL parameters and the
+progress; the job reads the view in keyset pages of :data:`CHUNK` orders with the asker's
+own scope (as it is when the job runs), writes the file in a worker thread (the event loop
+stays free for requests), stores it in the host's file storage under
+``shipments/exports/<id>.<format>`` and marks the row done. The page polls the row's
+status and then links the file. Only the person who asked may see the export or download
+its file (anyone else: 404); after ``export_keep_hours`` the hourly job
+``shipments.exports_cleanup`` deletes the file and the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import datetime as dt
+import io
+import logging
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import delete, func, insert, literal, select, update
+
+from kabinet.access import Principal
+from kabinet_shipments import models as m
+from kabinet_shipments.registry import OrderQuery, order_filters, order_page
+from kabinet_shipments.services import VIEW, NotFound, ShipmentsService
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+log = logging.getLogger(__name__)
+
+ACTOR = "shipments.export"
+CLEANUP_ACTOR = "shipments.exports_cleanup"
+FORMATS = ("csv", "xlsx")
+CHUNK = 1000
+"""Orders read per keyset page (and progress written after each)."""
+COLUMNS = (
+    "number",
+    "date",
+    "status",
+    "origin",
+    "destination",
+    "cargo_name",
+    "loading_date",
+    "delivery_planned",
+    "location",
+    "cost",
+    "currency",
+)
+QUERY_FIELDS = frozenset(f.name for f in msgspec.structs.fields(OrderQuery)) - {"after", "before"}
+"""The registry's URL parameters an export keeps (not the page it was asked from)."""
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+class ExportError(ValueError):
+    """The export cannot be made as asked; ``field`` names the input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class Started:
+    """What asking for an export gave: the file at once, or the background job's id."""
+
+    content: bytes | None = None
+    file_name: str = ""
+    export_id: str | None = None
+
+
+def file_name(fmt: str, today: dt.date) -> str:
+    return f"orders-{today.isoformat()}.{fmt}"
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+# -- writers (run in a worker thread) -----------------------------------------------------------
+
+
+class _Csv:
+    """Semicolon-separated UTF-8 with a BOM (what Excel opens in Russian locales)."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("w", encoding="utf-8-sig", newline="")
+        self.writer = csv.writer(self.file, delimiter=";")
+        self.writer.writerow(COLUMNS)
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        self.writer.writerows(rows)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _Xlsx:
+    def __init__(self, path: Path) -> None:
+        from openpyxl import Workbook
+
+        self.path = path
+        self.book = Workbook(write_only=True)
+        self.sheet = self.book.create_sheet("orders")
+        self.sheet.append(list(COLUMNS))
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            self.sheet.append([_cell(v) for v in row])
+
+    def close(self) -> None:
+        self.book.save(self.path)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return value
+
+
+def _writer(fmt: str, path: Path) -> _Csv | _Xlsx:
+    return _Csv(path) if fmt == "csv" else _Xlsx(path)
+
+
+def _values(rows: Sequence[Any]) -> list[list[Any]]:
+    return [[getattr(r, c) for c in COLUMNS] for r in rows]
+
+
+class Exports:
+    """``host.services["shipments.exports"]``."""
+
+    def __init__(self, shipments: ShipmentsService) -> None:
+        self.shipments = shipments
+
+    @property
+    def host(self) -> Host:
+        return self.shipments.host
+
+    # -- reading the view ---------------------------------------------------------------------
+
+    def parse(self, params: Mapping[str, str], fmt: str) -> OrderQuery:
+        """The view to export (QueryError names a bad parameter); cursors are ignored."""
+        if fmt not in FORMATS:
+            raise ExportError("format", f"format: one of {', '.join(FORMATS)}")
+        return self.shipments.parse_orders(_view(params))
+
+    async def count(self, principal: Principal, query: OrderQuery, bound: int) -> int:
+        """Orders in the view, exact up to ``bound`` (``bound + 1``: more)."""
+        svc = self.shipments
+        scope = await svc.scope(principal, VIEW, query.organization)
+        if scope.empty:
+            return 0
+        conds = order_filters(query, scope.counterparties, svc.dialect)
+        if query.status:
+            conds.append(m.order.c.status == query.status)
+        limited = select(literal(1)).select_from(m.order).where(*conds).limit(bound + 1)
+        async with self.host.db.engine.connect() as conn:
+            stmt = select(func.count()).select_from(limited.subquery())
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def chunks(
+        self, principal: Principal, query: OrderQuery, limit: int
+    ) -> AsyncIterator[list[list[Any]]]:
+        """The view's rows in its own order, :data:`CHUNK` at a time (keyset pages)."""
+        svc = self.shipments
+        scope = await svc.scope(principal, VIEW, query.organization)
+        if scope.empty:
+            return
+        conds = order_filters(query, scope.counterparties, svc.dialect)
+        if query.status:
+            conds.append(m.order.c.status == query.status)
+        cursor = ""
+        sent = 0
+        while sent < limit:
+            size = min(CHUNK, limit - sent)
+            page_query = _with(query, size=size, after=cursor, before="")
+            async with self.host.db.engine.connect() as conn:
+                page = await order_page(conn, page_query, conds, with_names=False)
+            if not page.rows:
+                return
+            yield _values(page.rows)
+            sent += len(page.rows)
+            if not page.next:
+                return
+            cursor = page.next
+
+    # -- asking for one ---------------------------------------------------------------------------
+
+    async def start(self, principal: Principal, params: Mapping[str, str], fmt: str) -> Started:
+        """A view up to ``export_limit`` orders as the file itself, a larger one as a job."""
+        query = self.parse(params, fmt)
+        settings = self.shipments.settings
+        if await self.count(principal, query, settings.export_limit) <= settings.export_limit:
+            content = await self.write_now(principal, query, fmt, settings.export_limit)
+            return Started(content=content, file_name=file_name(fmt, self.shipments.today()))
+        return Started(export_id=await self.create(principal, params, fmt))
+
+    async def write_now(
+        self, principal: Principal, query: OrderQuery, fmt: str, limit: int
+    ) -> bytes:
+        rows: list[list[Any]] = []
+        async for chunk in self.chunks(principal, query, limit):
+            rows.extend(chunk)
+        if fmt == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out, delimiter=";")
+            writer.writerow(COLUMNS)
+            writer.writerows(rows)
+            return ("\ufeff" + out.getvalue()).encode()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "orders.xlsx"
+            xlsx = _Xlsx(path)
+            xlsx.write(rows)
+            xlsx.close()
+            return path.read_bytes()
+
+    async def create(
+        self, principal: Principal, params: Mapping[str, str], fmt: str, *, send: bool = True
+    ) -> str:
+        """Record an export of the view for ``principal`` and send the job that makes it
+        (``send=False``: the caller runs it, as the route samples do)."""
+        self.parse(params, fmt)
+        if principal.person_id is None:
+            raise ExportError("person", "only a signed-in person can ask for an export")
+        export_id = uuid.uuid4().hex
+        now = self.host.clock.now()
+        keep = dt.timedelta(hours=self.shipments.settings.export_keep_hours)
+        clean = _view(params)
+        async with self.host.db.session() as s:
+            await s.execute(
+                insert(m.export).values(
+                    id=export_id,
+                    person_id=principal.person_id,
+                    format=fmt,
+                    params=clean,
+                    status="queued",
+                    rows_done=0,
+                    capped=False,
+                    file_name=file_name(fmt, self.shipments.today()),
+                    error="",
+                    created_at=now,
+                    expires_at=now + keep,
+                )
+            )
+        if send:
+            await self.host.jobs.send(ACTOR, export_id=export_id)
+        return export_id
+
+    async def get(self, principal: Principal, export_id: str) -> Any:
+        """The person's own export (not expired); :class:`NotFound` for anyone else's."""
+        if principal.person_id is None or len(export_id) > 32:
+            raise NotFound(f"no export {export_id}")
+        e = m.export
+        async with self.host.db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(e).where(
+                        e.c.id == export_id,
+                        e.c.person_id == principal.person_id,
+                        e.c.expires_at > self.host.clock.now(),
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no export {export_id}")
+        return row
+
+    # -- the job -----------------------------------------------------------------------------------
+
+    async def run(self, export_id: str) -> None:
+        """Make the export's file (the ``shipments.export`` job); a second run does nothing."""
+        e = m.export
+        async with self.host.db.session() as s:
+            claimed = (
+                await s.execute(
+                    update(e)
+                    .where(e.c.id == export_id, e.c.status == "queued")
+                    .values(status="running")
+                    .returning(e.c.id)
+                )
+            ).first()
+            if claimed is None:
+                return
+            row = (await s.execute(select(e).where(e.c.id == export_id))).one()
+        try:
+            await self._make(row)
+        except Exception as exc:
+            await self._finish(export_id, status="failed", error=str(exc)[:500] or repr(exc))
+            raise
+
+    async def _make(self, row: Any) -> None:
+        principal = Principal(person_id=row.person_id, kind="person")
+        query = self.parse(row.params, row.format)
+        most = self.shipments.settings.export_max_rows
+        found = await self.count(principal, query, most)
+        total = min(found, most)
+        await self.progress(row.id, 0, total, capped=found > most)
+        key = f"shipments/exports/{row.id}.{row.format}"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / row.file_name
+            writer = await asyncio.to_thread(_writer, row.format, path)
+            done = 0
+            try:
+                async for chunk in self.chunks(principal, query, total):
+                    await asyncio.to_thread(writer.write, chunk)
+                    done += len(chunk)
+                    await self.progress(row.id, done, total)
+            finally:
+                await asyncio.to_thread(writer.close)
+            with path.open("rb") as source:
+                stored = await self.host.files.save(
+                    key, source, content_type=MEDIA[row.format], filename=row.file_name
+                )
+        await self._finish(row.id, status="done", file_key=key, size=stored.size, rows_done=done)
+
+    async def progress(self, export_id: str, done: int, total: int, **more: Any) -> None:
+        """Write how far the job is (the page polls it)."""
+        async with self.host.db.session() as s:
+            await s.execute(
+                update(m.export)
+                .where(m.export.c.id == export_id)
+                .values(rows_done=done, rows_total=total, **more)
+            )
+
+    async def _finish(self, export_id: str, **values: Any) -> None:
+        async with self.host.db.session() as s:
+            await s.execute(
+                update(m.export)
+                .where(m.export.c.id == export_id)
+                .values(finished_at=self.host.clock.now(), **values)
+            )
+
+    async def cleanup(self) -> int:
+        """Delete expired exports and their files (the hourly ``shipments.exports_cleanup``)."""
+        e = m.export
+        now = self.host.clock.now()
+        async with self.host.db.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(e.c.id, e.c.file_key).where(e.c.expires_at <= now))
+            ).all()
+        for row in rows:
+            if row.file_key:
+                await self.host.files.delete(row.file_key)
+        if rows:
+            async with self.host.db.session() as s:
+                await s.execute(delete(e).where(e.c.id.in_([r.id for r in rows])))
+            log.info("shipments: %d expired exports removed", len(rows))
+        return len(rows)
+
+
+def _view(params: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k in QUERY_FIELDS and v}
+
+
+def _with(query: OrderQuery, **changes: Any) -> OrderQuery:
+    return msgspec.structs.replace(query, **changes)
+
+
+def expires_at(row: Any) -> dt.datetime | None:
+    return _aware(row.expires_at)
