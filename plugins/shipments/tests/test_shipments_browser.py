@@ -1,9 +1,11 @@
 """The registry, the card and a cancel request in Debian's chromium against ``kabinet demo``.
 
-A client of one company (the demo's dmitry@demo.test) switches tabs, filters, sorts, goes
-to the next page and back, opens a card, downloads a document and asks to cancel the
-order, then sees the request pending. At 360 px the registry is cards, with no
-horizontal scroll. Screenshots go to ``$KABINET_SHIPMENTS_SHOTS`` when it is set.
+A client of one company (the demo's dmitry@demo.test) exports the registry (more orders
+than the lowered ``export_limit``: a background job, its progress page, then the file),
+switches tabs, filters, sorts, goes to the next page and back, opens a card, downloads a
+document and asks to cancel the order, then sees the request pending. At 360 px the
+registry is cards with no horizontal scroll, and its filters are folded under their
+summary until opened (or set). Screenshots go to ``$KABINET_SHIPMENTS_SHOTS`` when set.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 OTHERS = ("dictionaries", "notifications", "integration")
+EXPORT_LIMIT = 50
 
 
 def free_port() -> int:
@@ -40,7 +43,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("shipments-demo")
     var = folder / "var"
     disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
-    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
+    # The demo client has 120 orders: an export of all of them goes through the job.
+    exports = f"[shipments]\nexport_limit = {EXPORT_LIMIT}\n"
+    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}{exports}')
     port = free_port()
     kabinet = Path(sys.executable).parent / "kabinet"
     log = (folder / "server.log").open("w")
@@ -120,7 +125,28 @@ def test_a_client_filters_sorts_pages_opens_downloads_and_asks_to_cancel(demo: s
             login(page, demo)
             page.goto(demo + "/shipments/")
             assert page.locator("h1").inner_text() == "Заявки"
+            assert page.locator("#filters").evaluate("d => d.open")  # wide: filters shown
+            assert page.locator("input[name=origin]").is_visible()
+            page.wait_for_selector("nav.sh-tabs a[data-tab=all] .sh-count >> text=/\\d/")
+            total = int(page.locator("nav.sh-tabs a[data-tab=all] .sh-count").inner_text())
+            assert total > EXPORT_LIMIT
             shot(page, "registry-desktop")
+
+            # the whole view as CSV: more than the limit, so a job; its page shows the
+            # progress, then the link
+            page.click(".sh-export button[value=csv]")
+            page.wait_for_url("**/shipments/exports/**")
+            page.wait_for_selector("#export-status[data-status=done]", timeout=30_000)
+            assert f"Файл готов, заявок: {total}" in page.locator("#export-status").inner_text()
+            shot(page, "export-desktop")
+            with page.expect_download() as exported:
+                page.click("#export-file")
+            saved = exported.value.path()
+            assert saved is not None
+            lines = Path(saved).read_text(encoding="utf-8-sig").splitlines()
+            assert lines[0].startswith("number;date;status")
+            assert len(lines) == total + 1
+            page.goto(demo + "/shipments/")
 
             # a tab: only done orders, swapped by htmx, in the URL
             page.click("nav.sh-tabs a[data-tab=done]")
@@ -204,5 +230,35 @@ def test_a_client_filters_sorts_pages_opens_downloads_and_asks_to_cancel(demo: s
             mobile.goto(demo + "/shipments/")
             row = mobile.locator("#orders tbody tr").first
             assert row.evaluate("r => getComputedStyle(r).display") != "table-row"
+
+            # on the phone the filters are folded under their summary, the table comes first
+            filters = mobile.locator("#filters")
+            assert not filters.evaluate("d => d.open")
+            assert not mobile.locator("input[name=origin]").is_visible()
+            summary = mobile.locator("#filters > summary")
+            box = summary.bounding_box()
+            assert box is not None
+            assert box["height"] >= 40
+            table_top = mobile.locator("#orders").bounding_box()
+            assert table_top is not None
+            assert table_top["y"] < 740
+            # … and usable: open, filter, the view and the URL follow, still no sideways scroll
+            summary.click()
+            origin_box = mobile.locator("input[name=origin]")
+            assert origin_box.is_visible()
+            field = origin_box.bounding_box()
+            assert field is not None
+            assert field["width"] >= 300
+            assert no_horizontal_scroll(mobile)
+            shot(mobile, "filters-360")
+            origin_box.fill(origin)
+            mobile.click(".sh-filters button[type=submit]")
+            mobile.wait_for_url("**origin=**")
+            routes = mobile.locator("#orders tbody td[data-label='Маршрут']").all_inner_texts()
+            assert routes
+            assert all(r.startswith(origin) for r in routes)
+            mobile.reload()
+            assert filters.evaluate("d => d.open")  # a filter is set: shown unfolded
+            assert "заданы" in summary.inner_text()
         finally:
             browser.close()

@@ -164,16 +164,16 @@ async def test_a_large_view_is_a_job_with_progress_then_a_link(
     monkeypatch.setattr(exports, "progress", watched)
     assert await site.host.jobs.drain() == 1  # type: ignore[attr-defined]
     assert seen == [
-        "Готовим файл: 0 из 30 заявок",
-        "Готовим файл: 10 из 30 заявок",
-        "Готовим файл: 20 из 30 заявок",
-        "Готовим файл: 30 из 30 заявок",
+        "Готовим файл: 0 из 30",
+        "Готовим файл: 10 из 30",
+        "Готовим файл: 20 из 30",
+        "Готовим файл: 30 из 30",
     ]
 
     done = await site.get(f"/shipments/exports/{export_id}/status", session)
     assert 'data-status="done"' in done.text
     assert "hx-get" not in done.text  # polling stops
-    assert "Файл готов: 30 заявок" in done.text
+    assert "Файл готов, заявок: 30" in done.text
     assert f'href="/shipments/exports/{export_id}/file"' in done.text
     file = await site.get(f"/shipments/exports/{export_id}/file", session)
     assert file.status_code == 200
