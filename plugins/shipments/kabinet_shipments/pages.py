@@ -122,15 +122,18 @@ async def orders_page(request: Req) -> Response[str]:
     params = params_of(request)
     query = _parse(request, params)
     principal = principal_of(request.scope)
-    scope = await svc.scope(principal, VIEW, query.organization)
+    everywhere = await svc.scope(principal, VIEW)
+    scope = everywhere
+    if query.organization is not None:
+        scope = await svc.scope(principal, VIEW, query.organization)
     page_, _ = await svc.orders(principal, query, with_names=True, scope=scope)
     partial = is_partial(request)
     context = _registry_context(request, query, params)
     context.update(
         page=page_,
         counts=None,
-        many=scope.everything or len(scope.organizations) > 1,  # type: ignore[arg-type]
-        choices=None if partial else await svc.choices(scope),
+        many=everywhere.everything or len(everywhere.organizations) > 1,  # type: ignore[arg-type]
+        choices=None if partial else await svc.choices(everywhere, scope),
         last_update=await svc.last_update(),
     )
     template = "shipments/_orders.html" if partial else "shipments/orders.html"

@@ -46,6 +46,8 @@ CONTRACTS = "shipments.contracts.view"
 OPEN_REQUEST = ("pending", "new", "accepted")
 CLOSED_ORDER = ("done", "cancelled")
 _KEY_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+CHOICES = 50
+"""Counterparties or contracts listed as a filter at most (more: pick an organization)."""
 
 
 class NotFound(LookupError):
@@ -116,36 +118,47 @@ class ShipmentsService:
             ids = tuple(sorted(r.id for r in rows))
         return Scope(frozenset(orgs), ids)
 
-    async def choices(self, scope: Scope) -> dict[str, list[dict[str, Any]]]:
-        """Organizations, counterparties and contracts to filter by (for people in several)."""
+    async def choices(self, scope: Scope, narrowed: Scope) -> dict[str, list[dict[str, Any]]]:
+        """What to filter by, for people in several: the organizations of ``scope``; the
+        counterparties and contracts of ``narrowed`` (the organization picked, if any) when
+        there are at most :data:`CHOICES` of them (a manager of many organizations picks
+        one first, rather than scrolling a list of hundreds)."""
+        found: dict[str, list[dict[str, Any]]] = {
+            "organizations": [],
+            "counterparties": [],
+            "contracts": [],
+        }
         if scope.empty:
-            return {"organizations": [], "counterparties": [], "contracts": []}
-        cps = select(counterparty.c.id, counterparty.c.name, counterparty.c.organization_id)
+            return found
         orgs = select(organization.c.id, organization.c.name)
+        cps = select(counterparty.c.id, counterparty.c.name, counterparty.c.organization_id)
         contracts = select(m.contract.c.id, m.contract.c.number, m.contract.c.counterparty_id)
         if scope.counterparties is not None:
-            cps = cps.where(counterparty.c.id.in_(scope.counterparties))
             assert not isinstance(scope.organizations, AllOrganizations)
             orgs = orgs.where(organization.c.id.in_(sorted(scope.organizations)))
-            contracts = contracts.where(m.contract.c.counterparty_id.in_(scope.counterparties))
+        if narrowed.counterparties is not None:
+            cps = cps.where(counterparty.c.id.in_(narrowed.counterparties))
+            contracts = contracts.where(m.contract.c.counterparty_id.in_(narrowed.counterparties))
         async with self.host.db.engine.connect() as conn:
             limit = 500  # a filter list, not a registry: staff search the registry instead
-            return {
-                "organizations": [
-                    dict(r._mapping) for r in await conn.execute(orgs.order_by("name").limit(limit))
-                ],
-                "counterparties": [
-                    dict(r._mapping) for r in await conn.execute(cps.order_by("name").limit(limit))
-                ],
-                "contracts": [
-                    dict(r._mapping)
-                    for r in await conn.execute(
-                        contracts.where(m.contract.c.hidden.is_(False))
-                        .order_by(m.contract.c.number)
-                        .limit(limit)
-                    )
-                ],
-            }
+            if scope.everything or len(scope.organizations) > 1:  # type: ignore[arg-type]
+                rows = await conn.execute(orgs.order_by("name").limit(limit))
+                found["organizations"] = [dict(r._mapping) for r in rows]
+            if narrowed.empty:
+                return found
+            if narrowed.counterparties is None or len(narrowed.counterparties) <= CHOICES:
+                rows = await conn.execute(cps.order_by("name").limit(CHOICES + 1))
+                found["counterparties"] = [dict(r._mapping) for r in rows]
+            rows = await conn.execute(
+                contracts.where(~m.contract.c.hidden)
+                .order_by(m.contract.c.number)
+                .limit(CHOICES + 1)
+            )
+            found["contracts"] = [dict(r._mapping) for r in rows]
+        for key in ("counterparties", "contracts"):
+            if len(found[key]) > CHOICES:
+                found[key] = []
+        return found
 
     # -- the order registry ----------------------------------------------------------------
 

@@ -25,11 +25,14 @@ _orgs = itertools.count(900_101)
 class Web:
     def __init__(self, host: Host, client: httpx.AsyncClient, matrix: RouteMatrix) -> None:
         self.host, self.client, self.matrix = host, client, matrix
+        self.people: dict[int, str] = {}
 
     async def as_client(self, organization: int) -> str:
         person = await self.matrix._person("shipments")
         await self.host.services["roles"].grant(person, "client", organization)
-        return await self.matrix._session(person)
+        session = await self.matrix._session(person)
+        self.people[person] = session
+        return session
 
     async def get(self, path: str, session: str, **headers: str) -> httpx.Response:
         self.client.cookies.clear()
@@ -115,6 +118,27 @@ async def test_the_registry_page_filters_sorts_and_swaps_the_table(web: Web) -> 
     xlsx = await web.get("/shipments/orders.xlsx", session)
     assert xlsx.status_code == 200
     assert xlsx.content[:2] == b"PK"
+
+
+async def test_a_person_of_two_organizations_filters_by_one_and_can_switch_back(
+    web: Web,
+) -> None:
+    first, second = next(_orgs), next(_orgs)
+    await _load(web.host, first, 5)
+    await _load(web.host, second, 5)
+    session = await web.as_client(first)
+    person = next(p for p, s in web.people.items() if s == session)
+    await web.host.services["roles"].grant(person, "client", second)
+    both = await web.get("/shipments/", session)
+    assert both.text.count('href="/shipments/orders/') == 10
+    assert f'<option value="{first}"' in both.text
+    assert f'<option value="{second}"' in both.text
+    one = await web.get(f"/shipments/?organization={first}", session)
+    assert one.text.count('href="/shipments/orders/') == 5
+    assert f"Образец {second}" not in one.text.split('id="registry"')[1]  # its rows only
+    # the organization filter is still offered, with the other one to switch back to
+    assert f'<option value="{first}" selected>' in one.text
+    assert f'<option value="{second}"' in one.text
 
 
 async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Web) -> None:
