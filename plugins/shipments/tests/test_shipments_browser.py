@@ -130,6 +130,15 @@ def test_a_client_filters_sorts_pages_opens_downloads_and_asks_to_cancel(demo: s
             page.wait_for_selector("nav.sh-tabs a[data-tab=all] .sh-count >> text=/\\d/")
             total = int(page.locator("nav.sh-tabs a[data-tab=all] .sh-count").inner_text())
             assert total > EXPORT_LIMIT
+            # every column, the status last, is in view at 1280 px (no sideways scroll)
+            status_th = page.locator("#orders thead th").last
+            assert status_th.inner_text().strip() == "Статус"
+            box = status_th.bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= 1280
+            assert page.locator("#orders").evaluate(
+                "t => t.parentElement.scrollWidth <= t.parentElement.clientWidth"
+            )
             shot(page, "registry-desktop")
 
             # the whole view as CSV: more than the limit, so a job; its page shows the
