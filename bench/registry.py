@@ -337,7 +337,7 @@ class Raw:
 
         self.pool, self.env, self.host = pool, env, host
         self.table = env.get_template("shipments/_orders.html")
-        self.tabs = env.get_template("shipments/_tabs.html")
+        self.tabs = env.get_template("shipments/_counts.html")
         self.dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
     def sql(self, stmt: Any) -> tuple[str, list[Any]]:

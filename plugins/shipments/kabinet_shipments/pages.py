@@ -142,7 +142,7 @@ async def orders_page(request: Req) -> Response[str]:
 
 @get("/counts", access=permission(VIEW))
 async def order_counts(request: Req) -> Response[str]:
-    """The status tabs with their counts (a fragment the registry loads after the table)."""
+    """The status tabs' counts (a fragment the registry loads after the table)."""
     svc = service(request)
     params = params_of(request)
     query = _parse(request, params)
@@ -150,7 +150,7 @@ async def order_counts(request: Req) -> Response[str]:
     context = _registry_context(request, query, params)
     bound = svc.settings.count_bound
     context["counts"] = {k: count_label(v, bound) for k, v in counts.items()}
-    return await page(request, "shipments/_tabs.html", **context)
+    return await page(request, "shipments/_counts.html", **context)
 
 
 def exports_of(request: Req) -> Exports:
