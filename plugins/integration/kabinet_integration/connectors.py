@@ -81,7 +81,7 @@ class Row:
     """The change register's time of this change (odata mode)."""
     wire: Any = None
     """The object decoded straight into the sink's fields (the sync's fast path)."""
-    raw: bytes | None = None
+    raw: bytes | msgspec.Raw | None = None
     """The object's JSON, when it came as such (``wire``)."""
 
     def payload(self) -> dict[str, Any] | None:

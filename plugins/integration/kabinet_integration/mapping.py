@@ -434,7 +434,8 @@ def _wire(p: Plan, struct: type[Any], key: str | None) -> Wire | None:
     if len(set(rename.values())) != len(rename):
         return None  # two fields from one 1C field
     spec = [(n, t) if d is msgspec.NODEFAULT else (n, t, d) for n, t, d in fields]
-    kind_ = msgspec.defstruct(f"Wire_{p.entity}", spec, kw_only=True, rename=rename)
+    # No reference cycles in decoded JSON: not tracked by the garbage collector.
+    kind_ = msgspec.defstruct(f"Wire_{p.entity}", spec, kw_only=True, rename=rename, gc=False)
     return Wire(
         kind_,
         msgspec.json.Decoder(kind_, strict=False),
@@ -446,9 +447,12 @@ def _wire(p: Plan, struct: type[Any], key: str | None) -> Wire | None:
     )
 
 
+asdict = msgspec.structs.asdict
+
+
 def finish(wire: Wire, obj: Any) -> Any:
     """The sink's struct from a decoded wire object; raises Fallback."""
-    values = msgspec.structs.asdict(obj)
+    values = asdict(obj)
     for name in wire.extras:
         del values[name]
     for name, kind, mapping, nullable, line in wire.special:
@@ -457,7 +461,17 @@ def finish(wire: Wire, obj: Any) -> Any:
             del values[name]
             continue
         if kind == "section":
-            values[name] = () if value is None else tuple(finish(line, v) for v in value)  # type: ignore[arg-type]
+            assert line is not None
+            if value is None:
+                values[name] = ()
+            elif line.special or line.extras:
+                values[name] = tuple(finish(line, v) for v in value)
+            else:  # lines that need nothing finished
+                make: Any = line.struct
+                try:
+                    values[name] = tuple(make(**asdict(v)) for v in value)
+                except (TypeError, ValueError) as exc:  # the line's own checks
+                    raise Fallback(str(exc)) from None
             continue
         if value is not None:
             if kind == DATE:

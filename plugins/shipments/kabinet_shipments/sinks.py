@@ -12,6 +12,7 @@ record whose counterparty or contract is unknown is refused by key with the reas
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -59,6 +60,12 @@ def utc(value: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
     """A production-system time (local when naive) in UTC."""
     if value is None:
         return None
+    return _utc(value, zone)
+
+
+@functools.lru_cache(maxsize=65536)
+def _utc(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    # Orders share their times (a day's loading hour): the zone's rules are looked up once.
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(dt.UTC)
@@ -345,9 +352,10 @@ def _differs(stored: Any, new: Any) -> bool:
 
 
 # -- the PostgreSQL bulk path ------------------------------------------------------------------
-# COPY the batch into temporary staging tables (asyncpg, the caller's transaction), then
-# one set-based statement per table: the same work as a hand-written loader, so the cost
-# per row stays close to the database's own.
+# The batch goes as one array per column (asyncpg's binary protocol, the caller's
+# transaction) into one set-based statement per table, ``… FROM unnest($1::t1[], …)``: the
+# same work as a hand-written loader, without a staging table created, filled by COPY and
+# dropped per batch (each one a round trip and catalog rows written and deleted).
 
 ORDER_COLUMNS = tuple(c.name for c in m.order.c if c.name != "id")
 
@@ -359,18 +367,20 @@ async def _driver(conn: AsyncConnection) -> Any:
     return raw.driver_connection
 
 
-async def _stage(
-    conn: AsyncConnection, name: str, table: Table, columns: Sequence[str], rows: list[Any]
-) -> Any:
-    """A temporary table ``name`` shaped like ``columns`` of ``table``, filled by COPY."""
-    driver = await _driver(conn)
-    cols = ", ".join(columns)
-    await driver.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "  # noqa: S608 - names are ours
-        f"SELECT {cols} FROM {table.name} WITH NO DATA; TRUNCATE {name}"
+@functools.cache
+def _unnest(table: Table, columns: tuple[str, ...], first: int = 1) -> str:
+    """``unnest($first::type[], …) AS s(columns)``: rows given as one array per column."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"${n}::{table.c[c].type.compile(dialect=dialect)}[]"
+        for n, c in enumerate(columns, start=first)
     )
-    await driver.copy_records_to_table(name, records=rows, columns=list(columns))
-    return driver
+    return f"unnest({arrays}) AS s({', '.join(columns)})"
+
+
+def _arrays(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as one list per column."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
 def _count(status: str) -> int:
@@ -383,29 +393,25 @@ async def _orders_pg(
 ) -> dict[str, int]:
     """Insert the new orders and update the changed ones; returns new ids by external id."""
     created: dict[str, int] = {}
+    driver = await _driver(conn)
+    cols = ", ".join(ORDER_COLUMNS)
     if new:
-        driver = await _stage(
-            conn, "_sh_new_order", m.order, ORDER_COLUMNS,
-            [tuple(v[c] for c in ORDER_COLUMNS) for v in new],
-        )  # fmt: skip
-        cols = ", ".join(ORDER_COLUMNS)
         rows = await driver.fetch(
-            f"INSERT INTO shipments_order ({cols}) SELECT {cols} FROM _sh_new_order "  # noqa: S608
-            "RETURNING id, external_id"
+            f"INSERT INTO shipments_order ({cols}) SELECT {cols} "  # noqa: S608 - names are ours
+            f"FROM {_unnest(m.order, ORDER_COLUMNS)} RETURNING id, external_id",
+            *_arrays([[v[c] for c in ORDER_COLUMNS] for v in new], len(ORDER_COLUMNS)),
         )
         created = {r["external_id"]: r["id"] for r in rows}
     if changed:
         columns = ("id", *ORDER_COLUMNS)
-        driver = await _stage(
-            conn, "_sh_changed_order", m.order, columns,
-            [(v["_id"], *(v[c] for c in ORDER_COLUMNS)) for v in changed],
-        )  # fmt: skip
         sets = ", ".join(
             f"{c} = s.{c}" if c != "status_at" else "status_at = coalesce(s.status_at, o.status_at)"
             for c in ORDER_COLUMNS
         )
         await driver.execute(
-            f"UPDATE shipments_order o SET {sets} FROM _sh_changed_order s WHERE o.id = s.id"  # noqa: S608
+            f"UPDATE shipments_order o SET {sets} FROM {_unnest(m.order, columns)} "  # noqa: S608
+            "WHERE o.id = s.id",
+            *_arrays([[v["_id"], *(v[c] for c in ORDER_COLUMNS)] for v in changed], len(columns)),
         )
     return created
 
@@ -413,9 +419,10 @@ async def _orders_pg(
 async def _write_lines_pg(
     conn: AsyncConnection, batch: dict[int, OrderRecord], known: set[int]
 ) -> int:
-    """The lines of ``batch`` made what the records say, set-based: staged by COPY, one
-    upsert that skips identical rows, one delete of the lines no longer sent."""
+    """The lines of ``batch`` made what the records say, set-based: one upsert that skips
+    identical rows, one delete of the lines no longer sent."""
     writes = 0
+    driver = await _driver(conn)
     for attr, table, fields in LINES:
         columns = ("order_id", "line", *fields)
         rows = []
@@ -423,27 +430,29 @@ async def _write_lines_pg(
             for number, line in enumerate(getattr(record, attr), start=1):
                 values = _line_values(attr, line)
                 rows.append((order_id, number, *(values[f] for f in fields)))
-        stage = f"_sh_{table.name}"
-        driver = await _stage(conn, stage, table, columns, rows)
         cols = ", ".join(columns)
         sets = ", ".join(f"{f} = excluded.{f}" for f in fields)
         mine = ", ".join(f"t.{f}" for f in fields)
         theirs = ", ".join(f"excluded.{f}" for f in fields)
+        arrays = _arrays(rows, len(columns))
         if rows:
             writes += _count(
                 await driver.execute(
-                    f"INSERT INTO {table.name} AS t ({cols}) SELECT {cols} FROM {stage} "  # noqa: S608
+                    f"INSERT INTO {table.name} AS t ({cols}) SELECT {cols} "  # noqa: S608
+                    f"FROM {_unnest(table, columns)} "
                     f"ON CONFLICT (order_id, line) DO UPDATE SET {sets} "
-                    f"WHERE ({mine}) IS DISTINCT FROM ({theirs})"
+                    f"WHERE ({mine}) IS DISTINCT FROM ({theirs})",
+                    *arrays,
                 )
             )
         if known:
             writes += _count(
                 await driver.execute(
                     f"DELETE FROM {table.name} t WHERE t.order_id = ANY($1::int[]) "  # noqa: S608
-                    f"AND NOT EXISTS (SELECT 1 FROM {stage} s "
+                    f"AND NOT EXISTS (SELECT 1 FROM {_unnest(table, ('order_id', 'line'), 2)} "
                     "WHERE s.order_id = t.order_id AND s.line = t.line)",
                     sorted(known),
+                    *arrays[:2],
                 )
             )
     return writes
