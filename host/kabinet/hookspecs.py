@@ -148,7 +148,7 @@ def route_samples(host: Host) -> list[RouteSample]:
 
 @hookspec
 def deliver_message(host: Host, message: Message) -> bool | None:
-    """Called when the host sends a person a code or a link; returns True if it took it."""
+    """Called when the host sends a person a code or a link, until a plugin returns True."""
 
 
 @hookspec

@@ -140,6 +140,19 @@ class Plugins:
                 results.append(Result(plugin, value))
         return results
 
+    async def afirst(
+        self, hook: str, *, accept: Callable[[Any], bool] = lambda v: v is not None, **kwargs: Any
+    ) -> Result | None:
+        """Call ``hook`` on the enabled plugins in order until one's answer is accepted
+        (``accept``: by default any answer but ``None``); the rest are not called."""
+        for plugin, impl in self._impls(hook, False):
+            value = self._invoke(plugin, impl, kwargs)
+            if inspect.isawaitable(value):
+                value = await value
+            if accept(value):
+                return Result(plugin, value)
+        return None
+
     def call(self, hook: str, *, reverse: bool = False, **kwargs: Any) -> list[Result]:
         """Call ``hook`` outside an event loop (the CLI); coroutines are run to completion."""
         results = []

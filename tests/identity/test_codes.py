@@ -190,3 +190,48 @@ async def test_hook_deliver_message(
         await identity.close()
     finally:
         await host.db.dispose()
+
+
+async def test_a_message_goes_to_the_first_plugin_that_takes_it_only(
+    plugin_factory: object, database_url: str, tmp_path: object, clock: FrozenClock
+) -> None:
+    """Two plugins able to deliver: the code is sent once, not twice."""
+    from pathlib import Path
+
+    from kabinet.testing import PluginFactory
+
+    assert isinstance(plugin_factory, PluginFactory)
+    for name in ("courier_a", "courier_b"):
+        plugin_factory.add(
+            name,
+            """
+            TAKEN = []
+
+            @hookimpl
+            def deliver_message(host, message):
+                TAKEN.append(message)
+                return True
+            """,
+        )
+    settings = Path(str(tmp_path)) / "settings.toml"
+    settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "x"\n')
+    host = await Host.create(
+        settings,
+        env={"KABINET__HOST__DATABASE_URL": database_url},
+        clock=clock,
+        candidates=plugin_factory.candidates(),
+    )
+    try:
+        identity = IdentityService(host)
+        account = await identity.create_account(
+            full_name="Двое", email=f"two-couriers-{id(host)}@example.com"
+        )
+        await identity.send_code(account.id, "confirm_email")
+        import sys
+
+        taken = [len(sys.modules[m].TAKEN) for m in plugin_factory.modules]
+        assert sorted(taken) == [0, 1]
+        assert messages(host) == []
+        await identity.close()
+    finally:
+        await host.db.dispose()

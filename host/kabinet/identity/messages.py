@@ -88,8 +88,10 @@ def write_to_folder(host: Host, message: Message) -> Path:
 
 
 async def deliver(host: Host, message: Message) -> None:
-    """Offer the message to the ``deliver_message`` hook; else write it to the folder."""
-    results = await host.plugins.acall("deliver_message", host=host, message=message)
-    if any(r.value is True for r in results):
-        return
-    write_to_folder(host, message)
+    """Offer the message to the ``deliver_message`` hook, plugin after plugin, until one
+    takes it (so it is sent once); else write it to the folder."""
+    taken = await host.plugins.afirst(
+        "deliver_message", accept=lambda v: v is True, host=host, message=message
+    )
+    if taken is None:
+        write_to_folder(host, message)
