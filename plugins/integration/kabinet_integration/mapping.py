@@ -362,6 +362,9 @@ class Wire:
     """The wire field holding the object's id (top-level entities)."""
     version: str | None = None
     """The wire field holding ``DataVersion``."""
+    make: Callable[[Any], Any] = lambda obj: None
+    """The sink's struct from a decoded wire object (compiled for the fields that need
+    finishing); raises Fallback."""
 
 
 def _nullable(kind: Any) -> bool:
@@ -436,7 +439,7 @@ def _wire(p: Plan, struct: type[Any], key: str | None) -> Wire | None:
     spec = [(n, t) if d is msgspec.NODEFAULT else (n, t, d) for n, t, d in fields]
     # No reference cycles in decoded JSON: not tracked by the garbage collector.
     kind_ = msgspec.defstruct(f"Wire_{p.entity}", spec, kw_only=True, rename=rename, gc=False)
-    return Wire(
+    wire = Wire(
         kind_,
         msgspec.json.Decoder(kind_, strict=False),
         struct,
@@ -445,6 +448,76 @@ def _wire(p: Plan, struct: type[Any], key: str | None) -> Wire | None:
         ref,
         version,
     )
+    return dataclasses.replace(wire, make=_compile(wire))
+
+
+def _day(value: str | None, name: str) -> dt.date | None:
+    """A 1C date-time (``2025-02-01T00:00:00``) as a date; 1C's empty date as None."""
+    if value is None or not value or value.startswith(EMPTY_DATE):
+        return None
+    day = value[:10]
+    if len(day) != 10 or day[4] != "-" or day[7] != "-":
+        raise Fallback(name)
+    try:
+        return dt.date.fromisoformat(day)
+    except ValueError:
+        raise Fallback(name) from None
+
+
+def _compile(wire: Wire) -> Callable[[Any], Any]:
+    """The finishing of ``wire``'s objects as straight-line Python (a loop over the fields
+    that need it, run for every object of a delta, costs more than the decoding)."""
+    env: dict[str, Any] = {
+        "asdict": asdict,
+        "UNSET": msgspec.UNSET,
+        "Fallback": Fallback,
+        "S": wire.struct,
+        "day": _day,
+        "EMPTY": EMPTY_GUID,
+    }
+    code = ["def make(obj):", " try:", "  v = asdict(obj)"]
+    code += [f"  del v[{name!r}]" for name in wire.extras]
+    for i, (name, kind, mapping, nullable, line) in enumerate(wire.special):
+        n = repr(name)
+        code += [f"  x = v[{n}]", "  if x is UNSET:", f"   del v[{n}]", "  else:"]
+        if kind == "section":
+            assert line is not None
+            if line.special or line.extras:
+                env[f"L{i}"] = line.make
+                code.append(f"   v[{n}] = () if x is None else tuple([L{i}(y) for y in x])")
+            else:
+                env[f"L{i}"] = line.struct
+                code.append(
+                    f"   v[{n}] = () if x is None else tuple([L{i}(**asdict(y)) for y in x])"
+                )
+            continue
+        if kind == DATE:
+            code.append(f"   x = day(x, {n})")
+        elif kind == DATETIME:
+            code.append("   if x is not None and x.year == 1 and x.month == 1 and x.day == 1:")
+            code.append("    x = None")
+        elif kind == GUID:
+            code.append("   if x == EMPTY or x == '':")
+            code.append("    x = None")
+        if mapping is not None:
+            env[f"M{i}"] = mapping
+            code += [
+                "   if x is not None:",
+                f"    if x not in M{i}:",
+                f"     raise Fallback({n})",
+                f"    x = M{i}[x]",
+            ]
+        if not nullable:
+            code += ["   if x is None:", f"    raise Fallback({n})"]
+        code.append(f"   v[{n}] = x")
+    code += [
+        "  return S(**v)",
+        " except (TypeError, ValueError) as exc:  # the structs' own checks (__post_init__)",
+        "  raise Fallback(str(exc)) from None",
+    ]
+    exec("\n".join(code), env)  # noqa: S102 - our own code, from the struct's fields
+    made: Callable[[Any], Any] = env["make"]
+    return made
 
 
 asdict = msgspec.structs.asdict
@@ -452,56 +525,7 @@ asdict = msgspec.structs.asdict
 
 def finish(wire: Wire, obj: Any) -> Any:
     """The sink's struct from a decoded wire object; raises Fallback."""
-    values = asdict(obj)
-    for name in wire.extras:
-        del values[name]
-    for name, kind, mapping, nullable, line in wire.special:
-        value = values[name]
-        if value is msgspec.UNSET:
-            del values[name]
-            continue
-        if kind == "section":
-            assert line is not None
-            if value is None:
-                values[name] = ()
-            elif line.special or line.extras:
-                values[name] = tuple(finish(line, v) for v in value)
-            else:  # lines that need nothing finished
-                make: Any = line.struct
-                try:
-                    values[name] = tuple(make(**asdict(v)) for v in value)
-                except (TypeError, ValueError) as exc:  # the line's own checks
-                    raise Fallback(str(exc)) from None
-            continue
-        if value is not None:
-            if kind == DATE:
-                if not value or value.startswith(EMPTY_DATE):
-                    value = None
-                else:
-                    day = value[:10]
-                    if len(day) != 10 or day[4] != "-" or day[7] != "-":
-                        raise Fallback(name)
-                    try:
-                        value = dt.date.fromisoformat(day)
-                    except ValueError:
-                        raise Fallback(name) from None
-            elif kind == DATETIME:
-                if (value.year, value.month, value.day) == (1, 1, 1):
-                    value = None
-            elif kind == GUID and value in (EMPTY_GUID, ""):
-                value = None
-        if mapping is not None and value is not None:
-            if value not in mapping:
-                raise Fallback(name)
-            value = mapping[value]
-        if value is None and not nullable:
-            raise Fallback(name)
-        values[name] = value
-    made: Any = wire.struct
-    try:
-        return made(**values)
-    except (TypeError, ValueError) as exc:  # the struct's own checks (__post_init__)
-        raise Fallback(str(exc)) from None
+    return wire.make(obj)
 
 
 def tombstone(p: Plan, remembered: Mapping[str, Any]) -> msgspec.Struct:

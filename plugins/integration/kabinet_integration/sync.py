@@ -178,20 +178,21 @@ def latest_of(ctx: Context, rows: Sequence[Row]) -> list[Row]:
 # The objects' rows looked up one by one through the primary key (a LATERAL join): a
 # plain ``ref = ANY(…)`` lets a planner without statistics (a table just loaded) scan every
 # row of the source and entity for each of the page's ids.
+# The page's ids go as one JSON array (not an array parameter, whose every element asyncpg
+# inspects in Python).
 KNOWN_PG = (
     "SELECT k.ref, k.version, k.changed_at, k.identity::text AS identity, k.deleted "
-    "FROM unnest($3::varchar[]) AS r(ref), LATERAL (SELECT * FROM integration_known "
-    "WHERE source = $1 AND entity = $2 AND ref = r.ref LIMIT 1) AS k"
+    "FROM json_array_elements_text($3::text::json) AS r(ref), LATERAL (SELECT * "
+    "FROM integration_known WHERE source = $1 AND entity = $2 AND ref = r.ref LIMIT 1) AS k"
 )
 REMEMBER_PG = (
+    "WITH r AS (SELECT * FROM json_populate_recordset(NULL::integration_known, $1::text::json)), "
     # Applied now: what was quarantined of them is resolved (in the same statement).
-    "WITH resolved AS (DELETE FROM integration_quarantine WHERE id IN (SELECT q.id "
-    "FROM unnest($3::varchar[]) AS r(ref), LATERAL (SELECT id FROM integration_quarantine "
-    "WHERE source = $1 AND entity = $2 AND ref = r.ref LIMIT 1) AS q)) "
+    "resolved AS (DELETE FROM integration_quarantine WHERE id IN (SELECT q.id FROM r, "
+    "LATERAL (SELECT id FROM integration_quarantine WHERE source = r.source "
+    "AND entity = r.entity AND ref = r.ref LIMIT 1) AS q)) "
     "INSERT INTO integration_known AS k (source, entity, ref, version, changed_at, identity, "
-    "deleted) SELECT $1, $2, r.ref, r.version, r.changed_at, r.identity::json, r.deleted "
-    "FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::text[], $7::int[]) "
-    "AS r(ref, version, changed_at, identity, deleted) "
+    "deleted) SELECT source, entity, ref, version, changed_at, identity, deleted FROM r "
     "ON CONFLICT (source, entity, ref) DO UPDATE SET version = excluded.version, "
     "changed_at = excluded.changed_at, identity = excluded.identity, deleted = excluded.deleted"
 )
@@ -212,7 +213,8 @@ async def known_of(host: Host, source: str, entity: str, refs: Sequence[str]) ->
         conn = await s.connection()
         if conn.dialect.name == "postgresql":
             driver = await _driver(conn)
-            for r in await driver.fetch(KNOWN_PG, source, entity, list(refs)):
+            ids = msgspec.json.encode(list(refs)).decode()
+            for r in await driver.fetch(KNOWN_PG, source, entity, ids):
                 found[r["ref"]] = Known(
                     r["version"], r["changed_at"], r["identity"], bool(r["deleted"])
                 )
@@ -236,26 +238,11 @@ async def known_of(host: Host, source: str, entity: str, refs: Sequence[str]) ->
     return found
 
 
-async def remember_pg(
-    conn: AsyncConnection, source: str, entity: str, items: Sequence[dict[str, Any]]
-) -> None:
-    """PostgreSQL: what was applied, upserted, and their quarantine resolved, in one
-    statement."""
+async def remember_pg(conn: AsyncConnection, items: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL: what was applied (rows of ``integration_known``), upserted, and their
+    quarantine resolved, in one statement."""
     driver = await _driver(conn)
-    refs = [i["ref"] for i in items]
-    await driver.execute(
-        REMEMBER_PG,
-        source,
-        entity,
-        refs,
-        [i["version"] for i in items],
-        [i["changed_at"] for i in items],
-        [
-            None if i["identity"] is None else msgspec.json.encode(i["identity"]).decode()
-            for i in items
-        ],
-        [i["deleted"] for i in items],
-    )
+    await driver.execute(REMEMBER_PG, msgspec.json.encode(items).decode())
 
 
 class SyncService:
@@ -800,7 +787,7 @@ class SyncService:
             return
         conn = await s.connection()
         if conn.dialect.name == "postgresql":
-            await remember_pg(conn, ctx.source, entity, list(items.values()))
+            await remember_pg(conn, list(items.values()))
             return
         refs = list(items)
         for start in range(0, len(refs), CHUNK):

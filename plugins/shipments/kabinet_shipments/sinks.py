@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -82,9 +82,16 @@ def last_of(records: Iterable[R], key: str) -> list[R]:
 async def _rows(
     conn: AsyncConnection, table: Table, column: str, keys: Sequence[Any], *cols: str
 ) -> dict[Any, Any]:
-    """Stored rows of ``table`` whose ``column`` is in ``keys``, by that column."""
+    """Stored rows of ``table`` whose ``column`` (unique) is in ``keys``, by that column."""
     found: dict[Any, Any] = {}
     wanted = [table.c[c] for c in cols] if cols else list(table.c)
+    if column not in [c.name for c in wanted]:
+        wanted.append(table.c[column])
+    if conn.dialect.name == "postgresql":
+        if keys:
+            result = await conn.execute(_by_keys(table, column, tuple(wanted)), {"keys": keys})
+            found = {row._mapping[column]: row for row in result}
+        return found
     for part in chunks(list(keys)):
         result = await conn.execute(select(*wanted).where(table.c[column].in_(part)))
         for row in result:
@@ -92,19 +99,32 @@ async def _rows(
     return found
 
 
+@functools.cache
+def _by_keys(table: Table, column: str, wanted: tuple[Any, ...]) -> Any:
+    """PostgreSQL: the rows of ``table`` by a unique ``column``, looked up key by key through
+    its index (a LATERAL join): an ``IN`` list of a thousand keys looks like the whole table
+    to a planner without statistics (a table just loaded), which then reads every row of it
+    for every batch."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    kind = table.c[column].type.compile(dialect=dialect)
+    cols = ", ".join(c.name for c in wanted)
+    return text(
+        f"SELECT t.* FROM unnest(CAST(:keys AS {kind}[])) AS k(key), "  # noqa: S608 - ours
+        f"LATERAL (SELECT {cols} FROM {table.name} WHERE {column} = k.key LIMIT 1) AS t"
+    ).columns(*wanted)
+
+
 async def counterparties(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, Any]:
     """Counterparties by ``external_id``: their id and organization."""
-    wanted = sorted(set(keys))
-    found: dict[str, Any] = {}
-    for part in chunks(wanted):
-        result = await conn.execute(
-            select(
-                counterparty.c.external_id, counterparty.c.id, counterparty.c.organization_id
-            ).where(counterparty.c.external_id.in_(part))
-        )
-        for row in result:
-            found[row.external_id] = row
-    return found
+    return await _rows(
+        conn,
+        counterparty,
+        "external_id",
+        sorted(set(keys)),
+        "external_id",
+        "id",
+        "organization_id",
+    )
 
 
 async def touch_feed(conn: AsyncConnection, entity: str, now: dt.datetime) -> None:
@@ -352,10 +372,11 @@ def _differs(stored: Any, new: Any) -> bool:
 
 
 # -- the PostgreSQL bulk path ------------------------------------------------------------------
-# The batch goes as one array per column (asyncpg's binary protocol, the caller's
-# transaction) into one set-based statement per table, ``… FROM unnest($1::t1[], …)``: the
-# same work as a hand-written loader, without a staging table created, filled by COPY and
-# dropped per batch (each one a round trip and catalog rows written and deleted).
+# The batch goes as one JSON array (encoded by msgspec; asyncpg's binary protocol, the
+# caller's transaction) into one set-based statement per table,
+# ``… FROM json_populate_recordset(NULL::<table>, $1)``: the same work as a hand-written
+# loader, without a staging table created, filled by COPY and dropped per batch (round trips
+# and catalog rows), nor arrays whose every element asyncpg inspects in Python.
 
 ORDER_COLUMNS = tuple(c.name for c in m.order.c if c.name != "id")
 
@@ -367,20 +388,13 @@ async def _driver(conn: AsyncConnection) -> Any:
     return raw.driver_connection
 
 
-@functools.cache
-def _unnest(table: Table, columns: tuple[str, ...], first: int = 1) -> str:
-    """``unnest($first::type[], …) AS s(columns)``: rows given as one array per column."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    arrays = ", ".join(
-        f"${n}::{table.c[c].type.compile(dialect=dialect)}[]"
-        for n, c in enumerate(columns, start=first)
-    )
-    return f"unnest({arrays}) AS s({', '.join(columns)})"
+def _rows_of(table: Table) -> str:
+    """The rows of a JSON array (``$1``) as rows of ``table`` (its columns by name)."""
+    return f"json_populate_recordset(NULL::{table.name}, $1::text::json) AS s"
 
 
-def _arrays(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Rows as one list per column."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+def _json(rows: Sequence[Any]) -> str:
+    return msgspec.json.encode(rows).decode()
 
 
 def _count(status: str) -> int:
@@ -398,20 +412,19 @@ async def _orders_pg(
     if new:
         rows = await driver.fetch(
             f"INSERT INTO shipments_order ({cols}) SELECT {cols} "  # noqa: S608 - names are ours
-            f"FROM {_unnest(m.order, ORDER_COLUMNS)} RETURNING id, external_id",
-            *_arrays([[v[c] for c in ORDER_COLUMNS] for v in new], len(ORDER_COLUMNS)),
+            f"FROM {_rows_of(m.order)} RETURNING id, external_id",
+            _json(new),
         )
         created = {r["external_id"]: r["id"] for r in rows}
     if changed:
-        columns = ("id", *ORDER_COLUMNS)
         sets = ", ".join(
             f"{c} = s.{c}" if c != "status_at" else "status_at = coalesce(s.status_at, o.status_at)"
             for c in ORDER_COLUMNS
         )
         await driver.execute(
-            f"UPDATE shipments_order o SET {sets} FROM {_unnest(m.order, columns)} "  # noqa: S608
+            f"UPDATE shipments_order o SET {sets} FROM {_rows_of(m.order)} "  # noqa: S608
             "WHERE o.id = s.id",
-            *_arrays([[v["_id"], *(v[c] for c in ORDER_COLUMNS)] for v in changed], len(columns)),
+            _json([{"id": v["_id"], **v} for v in changed]),
         )
     return created
 
@@ -428,31 +441,33 @@ async def _write_lines_pg(
         rows = []
         for order_id, record in batch.items():
             for number, line in enumerate(getattr(record, attr), start=1):
-                values = _line_values(attr, line)
-                rows.append((order_id, number, *(values[f] for f in fields)))
+                rows.append({"order_id": order_id, "line": number, **_line_values(attr, line)})
         cols = ", ".join(columns)
         sets = ", ".join(f"{f} = excluded.{f}" for f in fields)
         mine = ", ".join(f"t.{f}" for f in fields)
         theirs = ", ".join(f"excluded.{f}" for f in fields)
-        arrays = _arrays(rows, len(columns))
+        sent = _json(rows)
         if rows:
             writes += _count(
                 await driver.execute(
                     f"INSERT INTO {table.name} AS t ({cols}) SELECT {cols} "  # noqa: S608
-                    f"FROM {_unnest(table, columns)} "
+                    f"FROM {_rows_of(table)} "
                     f"ON CONFLICT (order_id, line) DO UPDATE SET {sets} "
                     f"WHERE ({mine}) IS DISTINCT FROM ({theirs})",
-                    *arrays,
+                    sent,
                 )
             )
         if known:
             writes += _count(
+                # Each order's lines through the index (see _by_keys), less those sent.
                 await driver.execute(
-                    f"DELETE FROM {table.name} t WHERE t.order_id = ANY($1::int[]) "  # noqa: S608
-                    f"AND NOT EXISTS (SELECT 1 FROM {_unnest(table, ('order_id', 'line'), 2)} "
-                    "WHERE s.order_id = t.order_id AND s.line = t.line)",
+                    f"DELETE FROM {table.name} WHERE id IN (SELECT x.id "  # noqa: S608
+                    f"FROM unnest($2::int[]) AS o(id), LATERAL (SELECT id, line "
+                    f"FROM {table.name} WHERE order_id = o.id) AS x WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {_rows_of(table)} "
+                    "WHERE s.order_id = o.id AND s.line = x.line))",
+                    sent,
                     sorted(known),
-                    *arrays[:2],
                 )
             )
     return writes
