@@ -36,7 +36,7 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet_shipments.demo import changed, generate
 from kabinet_shipments.samples import ensure_counterparty
-from kabinet_shipments.sinks import apply_contracts, apply_orders
+from kabinet_shipments.sinks import apply_contracts, apply_orders, order_digest
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 TABLES = ("shipments_order", "shipments_order_service", "shipments_vehicle", "shipments_document")
@@ -56,7 +56,7 @@ async def writes(conn: asyncpg.Connection) -> int:
 async def baseline(url: str, orders: list[Any], ids: dict[str, int]) -> tuple[int, float]:
     """asyncpg COPY into staging tables + one upsert per table; returns (rows, seconds)."""
     conn = await asyncpg.connect(url)
-    order_rows = [(ids[o.external_id], o.location, o.cost, o.digest()) for o in orders]
+    order_rows = [(ids[o.external_id], o.location, o.cost, order_digest(o)) for o in orders]
     vehicle_rows = [
         (ids[o.external_id], n, v.kind, v.plate, v.driver, v.driver_phone, v.status)
         for o in orders

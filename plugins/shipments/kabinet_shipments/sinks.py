@@ -446,7 +446,6 @@ async def _write_lines_pg(
         sets = ", ".join(f"{f} = excluded.{f}" for f in fields)
         mine = ", ".join(f"t.{f}" for f in fields)
         theirs = ", ".join(f"excluded.{f}" for f in fields)
-        sent = _json(rows)
         if rows:
             writes += _count(
                 await driver.execute(
@@ -454,20 +453,21 @@ async def _write_lines_pg(
                     f"FROM {_rows_of(table)} "
                     f"ON CONFLICT (order_id, line) DO UPDATE SET {sets} "
                     f"WHERE ({mine}) IS DISTINCT FROM ({theirs})",
-                    sent,
+                    _json(rows),
                 )
             )
         if known:
+            # Lines are numbered from 1: an order's lines past the number sent are gone
+            # (each order's lines read through the index, see _by_keys).
+            ids = sorted(known)
+            sent_per_order = [len(getattr(batch[i], attr)) for i in ids]
             writes += _count(
-                # Each order's lines through the index (see _by_keys), less those sent.
                 await driver.execute(
                     f"DELETE FROM {table.name} WHERE id IN (SELECT x.id "  # noqa: S608
-                    f"FROM unnest($2::int[]) AS o(id), LATERAL (SELECT id, line "
-                    f"FROM {table.name} WHERE order_id = o.id) AS x WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {_rows_of(table)} "
-                    "WHERE s.order_id = o.id AND s.line = x.line))",
-                    sent,
-                    sorted(known),
+                    "FROM unnest($1::int[], $2::int[]) AS o(id, n), LATERAL (SELECT id "
+                    f"FROM {table.name} WHERE order_id = o.id AND line > o.n) AS x)",
+                    ids,
+                    sent_per_order,
                 )
             )
     return writes
