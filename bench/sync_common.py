@@ -6,7 +6,8 @@ Builds a throwaway PostgreSQL database and a portal on it, and starts the local 
 document each) over ``--counterparties`` counterparties, so the portal's side is measured
 and not the fake server sharing its event loop and core. Then, in one run:
 
-- the first load (a full reconciliation: every object fetched), for reference;
+- the first load (a full reconciliation: every object fetched), for reference, then
+  ``VACUUM (ANALYZE)``: the portal at rest, as the next delta 20 minutes later finds it;
 - the delta: every order changed in 1C (location, cost), read from the change register by
   keyset, fetched by ``Ref_Key`` in batches, decoded and applied through the shipments
   sink, end to end, with where the time goes;
@@ -20,7 +21,15 @@ objects are fetched and decoded while the current page is written), so the parts
 and their sum exceeds the total. "fetch" is the wall time of the object requests (the 1C
 server's time included), "decode" the CPU time of mapping 1C objects into the sinks'
 structs, "apply" the wall time of each page's transaction (sinks, the run's bookkeeping,
-commit).
+commit). On two cores the portal, the 1C server and PostgreSQL share the CPU: the CPU
+seconds each used during the delta are printed too (PostgreSQL's from /proc, every
+postgres process), and the portal's garbage collector's time.
+
+Settings of the source: pages of ``--page-size`` register rows (1,000), objects by
+``Ref_Key`` in requests of ``--batch-size`` (100), four requests at once, no rate limit.
+``--profile FILE`` profiles the delta (cProfile stats if FILE ends in ``.prof``, else
+pyinstrument text; ``BENCH_ASYNC_MODE=disabled`` samples the thread, not the tasks;
+``BENCH_PROFILE_FIRST=FILE`` writes a pyinstrument profile of the first load).
 """
 
 from __future__ import annotations
@@ -323,6 +332,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 gc_started[:] = [time.perf_counter()]
             elif gc_started:
                 gc_spent[info["generation"]] += time.perf_counter() - gc_started[0]
+                gc_spent[info["generation"] + 10] += 1  # passes
 
         gc.callbacks.append(gc_timer)
         cpu, server_cpu, pg_cpu = time.process_time(), onec.call("cpu"), postgres_cpu()
@@ -333,7 +343,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         out["server_cpu"] = onec.call("cpu") - server_cpu
         out["pg_cpu"] = postgres_cpu() - pg_cpu
         gc.callbacks.remove(gc_timer)
-        out["gc"] = dict(gc_spent)
+        out["gc"] = {g: t for g, t in gc_spent.items() if g < 10}
+        out["gc_passes"] = [gc_spent[g + 10] for g in range(3)]
         if isinstance(profiler, cProfile_type()):
             profiler.disable()
             profiler.dump_stats(args.profile)
@@ -405,7 +416,8 @@ def report_delta(out: dict[str, Any], profile: str | None = None) -> None:
     print(
         f"  CPU used meanwhile: the portal {out['delta_cpu']:.2f} s, the 1C server "
         f"{out['server_cpu']:.2f} s, PostgreSQL {out['pg_cpu']:.2f} s (all processes); "
-        f"the portal's garbage collector {sum(out['gc'].values()):.2f} s"
+        f"the portal's garbage collector {sum(out['gc'].values()):.2f} s "
+        f"({'/'.join(map(str, out['gc_passes']))} passes of generations 0/1/2)"
     )
     print(
         f"  where the time goes (overlapping: pages are read ahead): fetch of objects "
