@@ -309,7 +309,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         OneC.fetch_raw = timed("fetch", OneC.fetch_raw)  # type: ignore[method-assign]
         for name in ("decode_objects", "finish", "decode"):  # JSON to the sinks' structs
             setattr(sync_module, name, timed_cpu("decode", getattr(sync_module, name)))
-        SyncService._commit = timed("apply", SyncService._commit)  # type: ignore[attr-defined]
+        SyncService._commit = timed("apply", SyncService._commit)  # type: ignore[method-assign]
+        SyncService._balances = timed("balances", SyncService._balances)  # type: ignore[method-assign]
         SPENT.clear()
         out["load_delta"] = load()
         profiler: Any = None
@@ -423,7 +424,8 @@ def report_delta(out: dict[str, Any], profile: str | None = None) -> None:
         f"  where the time goes (overlapping: pages are read ahead): fetch of objects "
         f"{spent.get('fetch', 0):.2f} s (incl. the 1C server), decode "
         f"{spent.get('decode', 0):.2f} s, apply (page transactions: sinks, bookkeeping, "
-        f"commit) {spent.get('apply', 0):.2f} s"
+        f"commit) {spent.get('apply', 0):.2f} s; then the balances of the contracts touched "
+        f"{spent.get('balances', 0):.2f} s"
     )
     goal = target(n)
     print(f"  target {goal:.1f} s: {'met' if total <= goal else 'NOT met'}")

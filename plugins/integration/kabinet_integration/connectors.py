@@ -460,14 +460,15 @@ class OneC:
 
     async def balances(self, contracts: Sequence[str]) -> list[dict[str, Any]]:
         f = self.names.fields["balance"]
-        out: list[dict[str, Any]] = []
         size = max(1, self.source.batch_size)
-        for start in range(0, len(contracts), size):
-            part = contracts[start : start + size]
+
+        async def one(part: Sequence[str]) -> list[dict[str, Any]]:
             condition = " or ".join(f"{f['contract']} eq guid''{c}''" for c in part)
             path = f"{self.names.sets['balance']}/Balance(Condition='{condition}')"
-            out.extend(await self.collection(self.url(path)))
-        return out
+            return await self.collection(self.url(path))
+
+        parts = [contracts[i : i + size] for i in range(0, len(contracts), size)]
+        return [row for rows in await asyncio.gather(*(one(p) for p in parts)) for row in rows]
 
     async def file(self, ref: str) -> tuple[str, bytes]:
         f = self.names.fields["file"]

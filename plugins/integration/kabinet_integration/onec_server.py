@@ -680,12 +680,23 @@ class OneCServer:
                         raise ODataError(400, "6", f"Неизвестный сегмент {balance[1]}")
                     condition = re.fullmatch(r"Condition='(.*)'", balance[2])
                     r = data.renaming
+                    where = condition[1].replace("''", "'") if condition else ""
+                    key = r.fields.get("Договор_Key", "Договор_Key")
+                    wanted = re.findall(rf"{key} eq guid'([0-9a-fA-F-]+)'", where)
+                    if wanted and re.fullmatch(
+                        rf"{key} eq guid'[0-9a-fA-F-]+'(?: or {key} eq guid'[0-9a-fA-F-]+')*",
+                        where,
+                    ):  # the connector's question, answered without a scan
+                        owed = {c: data.balances[c] for c in wanted if c in data.balances}
+                        where = ""
+                    else:
+                        owed = data.balances
                     rows = [
                         r.obj({"Договор_Key": c, "СуммаBalance": v})
-                        for c, v in sorted(data.balances.items())
+                        for c, v in sorted(owed.items())
                     ]
-                    if condition:
-                        pred = parse_filter(condition[1].replace("''", "'"))
+                    if where:
+                        pred = parse_filter(where)
                         rows = [row for row in rows if pred(row)]
                     return self._json(
                         200,
