@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet import models
 from kabinet.contrib import Subscription
-from kabinet.jobs import backoff
+from kabinet.jobs import backoff, wait_for_either
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -185,6 +185,10 @@ class EventBus:
 
     async def run_relay(self, stop: asyncio.Event, *, poll: float = 0.5) -> None:
         """Relay until ``stop`` is set: at once after a local commit, else every ``poll`` s."""
+        woken = self._wake.is_set()
+        self._wake = asyncio.Event()  # this loop's own (see EmbeddedJobs.run)
+        if woken:
+            self._wake.set()
         while not stop.is_set():
             self._wake.clear()
             try:
@@ -192,10 +196,7 @@ class EventBus:
                     continue
             except Exception:  # the database may be away for a moment; try again later
                 log.exception("event relay failed")
-            waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-            await asyncio.wait(waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            await wait_for_either(self._wake, stop, poll)
             if self._wake.is_set() and not stop.is_set() and self.relay_linger > 0:
                 # Under load many commits arrive together: one pass, one job for them all.
                 await asyncio.sleep(self.relay_linger)

@@ -258,6 +258,20 @@ def _describe(exc: BaseException) -> str:
 # --- the embedded runner -----------------------------------------------------------------
 
 
+async def wait_for_either(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
+    """Until ``wake`` or ``stop`` is set, or ``seconds`` pass; a waiter's failure is
+    raised, never taken for a wake-up (which would make the caller's loop spin)."""
+    waiters = [asyncio.create_task(wake.wait()), asyncio.create_task(stop.wait())]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    for w in done:
+        if w.exception() is not None:
+            raise w.exception()  # type: ignore[misc]
+
+
 class EmbeddedJobs(Jobs):
     """Jobs in this process: a queue in memory ordered by when each message is due.
 
@@ -310,6 +324,13 @@ class EmbeddedJobs(Jobs):
         """Run messages as they fall due until ``stop`` is set."""
         gate = asyncio.Semaphore(self.concurrency)
         running: set[asyncio.Task[bool]] = set()
+        # An Event belongs to the loop that first waited on it; `kabinet demo` prepares its
+        # data in one loop and serves in another, where waiting on the old one would fail
+        # at once, every time, and this loop would spin. One of this loop's own, then.
+        woken = self._wake.is_set()
+        self._wake = asyncio.Event()
+        if woken:
+            self._wake.set()
 
         async def one(msg: JobMessage) -> bool:
             async with gate:
@@ -322,10 +343,7 @@ class EmbeddedJobs(Jobs):
                 task.add_done_callback(running.discard)
             self._wake.clear()
             wait = 1.0 if not self._heap else min(1.0, max(0.0, self._heap[0][0] - self._now()))
-            waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            await wait_for_either(self._wake, stop, wait)
         if running:
             await asyncio.wait(running, timeout=30)
 

@@ -461,3 +461,36 @@ def test_worker_refuses_to_start_without_redis(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "kabinet worker needs [host] redis_url" in err
+
+
+@pytest.mark.smoke
+def test_the_runner_waits_in_a_second_event_loop_instead_of_spinning() -> None:
+    """`kabinet demo` prepares its data in one event loop and serves in another; the
+    runner's wake-up event, first used in the first, must not make it spin in the second."""
+    import types
+
+    from kabinet.clock import SystemClock
+    from kabinet.jobs import EmbeddedJobs
+
+    jobs = EmbeddedJobs(types.SimpleNamespace(clock=SystemClock()))  # type: ignore[arg-type]
+    passes = 0
+    take_due = jobs._take_due
+
+    def counting() -> list[Any]:
+        nonlocal passes
+        passes += 1
+        return take_due()
+
+    jobs._take_due = counting  # type: ignore[method-assign]
+
+    async def run_for(seconds: float) -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(jobs.run(stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        await runner
+
+    asyncio.run(run_for(0.1))  # the demo's preparation: the event now belongs to this loop
+    passes = 0
+    asyncio.run(run_for(0.5))  # serving, in a new loop
+    assert passes <= 3  # idle: one pass a second at most (it spun thousands of times)
