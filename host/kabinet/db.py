@@ -100,6 +100,14 @@ _open_write: contextvars.ContextVar[tuple[asyncio.Task[Any] | None, AsyncSession
 """The SQLite transaction this task has open (see :meth:`Database.session`)."""
 
 
+async def _holds_write_lock(session: AsyncSession) -> bool:
+    """Whether this SQLite session's connection is inside a transaction (it has written)."""
+    if not session.in_transaction():
+        return False
+    raw = await (await session.connection()).get_raw_connection()
+    return bool(getattr(raw.driver_connection, "in_transaction", False))
+
+
 class Database:
     """The engine and the one session factory."""
 
@@ -116,17 +124,20 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed on success, rolled back on error.
 
-        On SQLite, a ``session()`` opened while the same task is already inside one joins
-        it (in a savepoint) instead of opening a second connection: SQLite has one writer
-        at a time, so a second transaction that writes while the first holds the write
-        lock would wait for it forever (until the busy timeout says "database is
-        locked"), and the first is waiting for the second. On PostgreSQL each call is its
+        On SQLite, a ``session()`` opened while the same task is already inside one that
+        has written (and so holds the database's one write lock) joins it in a savepoint
+        instead of opening a second connection: a second writer would wait for that lock
+        until the busy timeout says "database is locked", while the first waits for the
+        second. An outer session that has not written holds no lock (the driver begins a
+        transaction at the first write), so the inner one stays its own transaction, as
+        before; joining there would start the outer's transaction at a savepoint with a
+        read snapshot that another writer can make stale. On PostgreSQL each call is its
         own transaction, as callers expect.
         """
         if self.dialect == "sqlite":
             task = asyncio.current_task()
             outer = _open_write.get()
-            if outer is not None and outer[0] is task and outer[1].in_transaction():
+            if outer is not None and outer[0] is task and await _holds_write_lock(outer[1]):
                 async with outer[1].begin_nested():
                     yield outer[1]
                 return
