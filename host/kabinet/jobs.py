@@ -268,8 +268,9 @@ async def wait_for_either(wake: asyncio.Event, stop: asyncio.Event, seconds: flo
         for w in waiters:
             w.cancel()
     for w in done:
-        if w.exception() is not None:
-            raise w.exception()  # type: ignore[misc]
+        failure = w.exception()
+        if failure is not None:
+            raise failure
 
 
 class EmbeddedJobs(Jobs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from identity_support import messages
@@ -142,26 +143,34 @@ async def test_the_code_rests_only_hashed_and_events_carry_a_reference(
     assert all(code not in str(e.details) for e in events)
 
 
-async def test_hook_deliver_message(
-    plugin_factory: object, database_url: str, tmp_path: object, clock: FrozenClock
-) -> None:
-    """A plugin that takes the message gets it whole; then nothing goes to the folder."""
+COURIER = """
+TAKEN = []
+
+@hookimpl
+def deliver_message(host, message):
+    TAKEN.append(message)
+    return True
+"""
+"""A plugin that takes every message it is offered and keeps it in ``TAKEN``."""
+
+
+async def send_a_code_through(
+    plugin_factory: object,
+    couriers: tuple[str, ...],
+    database_url: str,
+    tmp_path: object,
+    clock: FrozenClock,
+) -> tuple[Host, list[list[Any]], Account]:
+    """Install ``couriers`` and send a confirmation code; returns the host, what each
+    courier took (in the order of ``plugin_factory.modules``) and the account."""
+    import sys
     from pathlib import Path
 
     from kabinet.testing import PluginFactory
 
     assert isinstance(plugin_factory, PluginFactory)
-    plugin_factory.add(
-        "courier",
-        """
-        TAKEN = []
-
-        @hookimpl
-        def deliver_message(host, message):
-            TAKEN.append(message)
-            return True
-        """,
-    )
+    for name in couriers:
+        plugin_factory.add(name, COURIER)
     settings = Path(str(tmp_path)) / "settings.toml"
     settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "x"\n')
     host = await Host.create(
@@ -170,15 +179,25 @@ async def test_hook_deliver_message(
         clock=clock,
         candidates=plugin_factory.candidates(),
     )
+    identity = IdentityService(host)
     try:
-        identity = IdentityService(host)
         account = await identity.create_account(
             full_name="Курьер", email=f"courier-{id(host)}@example.com"
         )
         await identity.send_code(account.id, "confirm_email")
-        import sys
+    finally:
+        await identity.close()
+    return host, [sys.modules[m].TAKEN for m in plugin_factory.modules], account
 
-        taken = sys.modules[plugin_factory.modules[0]].TAKEN
+
+async def test_hook_deliver_message(
+    plugin_factory: object, database_url: str, tmp_path: object, clock: FrozenClock
+) -> None:
+    """A plugin that takes the message gets it whole; then nothing goes to the folder."""
+    host, [taken], account = await send_a_code_through(
+        plugin_factory, ("courier",), database_url, tmp_path, clock
+    )
+    try:
         assert len(taken) == 1
         message = taken[0]
         assert message.kind == "identity.code"
@@ -187,7 +206,6 @@ async def test_hook_deliver_message(
         assert message.masked()["code"] == "***"
         assert message.context["code"] in message.body
         assert messages(host) == []
-        await identity.close()
     finally:
         await host.db.dispose()
 
@@ -196,42 +214,11 @@ async def test_a_message_goes_to_the_first_plugin_that_takes_it_only(
     plugin_factory: object, database_url: str, tmp_path: object, clock: FrozenClock
 ) -> None:
     """Two plugins able to deliver: the code is sent once, not twice."""
-    from pathlib import Path
-
-    from kabinet.testing import PluginFactory
-
-    assert isinstance(plugin_factory, PluginFactory)
-    for name in ("courier_a", "courier_b"):
-        plugin_factory.add(
-            name,
-            """
-            TAKEN = []
-
-            @hookimpl
-            def deliver_message(host, message):
-                TAKEN.append(message)
-                return True
-            """,
-        )
-    settings = Path(str(tmp_path)) / "settings.toml"
-    settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "x"\n')
-    host = await Host.create(
-        settings,
-        env={"KABINET__HOST__DATABASE_URL": database_url},
-        clock=clock,
-        candidates=plugin_factory.candidates(),
+    host, taken, _ = await send_a_code_through(
+        plugin_factory, ("courier_a", "courier_b"), database_url, tmp_path, clock
     )
     try:
-        identity = IdentityService(host)
-        account = await identity.create_account(
-            full_name="Двое", email=f"two-couriers-{id(host)}@example.com"
-        )
-        await identity.send_code(account.id, "confirm_email")
-        import sys
-
-        taken = [len(sys.modules[m].TAKEN) for m in plugin_factory.modules]
-        assert sorted(taken) == [0, 1]
+        assert sorted(len(t) for t in taken) == [0, 1]
         assert messages(host) == []
-        await identity.close()
     finally:
         await host.db.dispose()
