@@ -132,7 +132,7 @@ async def orders_page(request: Req) -> Response[str]:
     context.update(
         page=page_,
         counts=None,
-        many=everywhere.everything or len(everywhere.organizations) > 1,  # type: ignore[arg-type]
+        many=everywhere.several,
         choices=None if partial else await svc.choices(everywhere, scope),
         last_update=await svc.last_update(),
     )
@@ -398,7 +398,7 @@ async def invoices_page(request: Req) -> Response[str]:
         "sizes": fin.shipments.settings.page_sizes,
         "link": link,
         "status_label": lambda code: labels.label(labels.PAYMENT_STATUS, code, lang),
-        "many": scope.everything or len(scope.organizations) > 1,  # type: ignore[arg-type]
+        "many": scope.several,
         "debt": await fin.debt(principal, start, end, organization_id=query.organization),
         "today": fin.shipments.today(),
         "last_update": await fin.shipments.last_update(),

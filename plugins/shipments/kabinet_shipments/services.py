@@ -79,6 +79,13 @@ class Scope:
     def empty(self) -> bool:
         return self.counterparties == ()
 
+    @property
+    def several(self) -> bool:
+        """More than one organization: pages then name each row's organization."""
+        if self.everything or isinstance(self.organizations, AllOrganizations):
+            return True
+        return len(self.organizations) > 1
+
 
 def file_key(file_ref: str) -> str:
     """Where a document's file lives in the host's file storage."""
