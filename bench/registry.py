@@ -89,6 +89,7 @@ async def make_host(tmp: Path, database: str) -> Any:
 def order_rows(size: int, counterparties: int, client_orders: int) -> Any:
     """Order tuples in COPY column order; counterparty 1 (the client's) gets ``client_orders``."""
     from kabinet_shipments.demo import CARGO, CITIES
+    from kabinet_shipments.models import place_key
 
     rng = random.Random(7)
     start = NOW - dt.timedelta(days=3 * 365)
@@ -104,6 +105,7 @@ def order_rows(size: int, counterparties: int, client_orders: int) -> Any:
         planned = loading + dt.timedelta(days=rng.randint(1, 10))
         yield (
             oid, f"bench-o-{oid}", cp, cp, number, date, status, origin, destination,
+            place_key(origin), place_key(destination),
             loading, planned, planned if status == "done" else None,
             f"{destination}, {rng.randint(1, 300)} км" if status == "in_progress" else "",
             date, Decimal(rng.randint(20, 400) * 500), "RUB", cargo,
@@ -162,7 +164,8 @@ async def build(name: str, size: int, counterparties: int) -> None:
         )  # fmt: skip
         columns = [
             "id", "external_id", "counterparty_id", "contract_id", "number", "date", "status",
-            "origin", "destination", "loading_date", "delivery_planned", "delivery_actual",
+            "origin", "destination", "origin_key", "destination_key", "loading_date",
+            "delivery_planned", "delivery_actual",
             "location", "location_at", "cost", "currency", "cargo_name", "cargo_weight",
             "cargo_volume", "cargo_places", "shipper", "consignee", "comment", "search",
             "hidden", "digest", "status_at", "updated_at",
@@ -390,7 +393,7 @@ class Raw:
                     orgs,
                 )
             ]
-            conds = order_filters(query, cps, "postgresql")
+            conds = order_filters(query, cps)
             if kind == "rawcounts":
                 text, args = self.sql(tab_counts_statement(conds, bound))
                 counts = tab_counts_of(await conn.fetch(text, *args), bound)

@@ -167,7 +167,7 @@ class Exports:
         scope = await svc.scope(principal, VIEW, query.organization)
         if scope.empty:
             return 0
-        conds = order_filters(query, scope.counterparties, svc.dialect)
+        conds = order_filters(query, scope.counterparties)
         if query.status:
             conds.append(m.order.c.status == query.status)
         limited = select(literal(1)).select_from(m.order).where(*conds).limit(bound + 1)
@@ -183,7 +183,7 @@ class Exports:
         scope = await svc.scope(principal, VIEW, query.organization)
         if scope.empty:
             return
-        conds = order_filters(query, scope.counterparties, svc.dialect)
+        conds = order_filters(query, scope.counterparties)
         if query.status:
             conds.append(m.order.c.status == query.status)
         cursor = ""

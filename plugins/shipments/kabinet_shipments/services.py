@@ -176,10 +176,6 @@ class ShipmentsService:
         query: OrderQuery = parse(OrderQuery, values, s.page_sizes, ORDER_SORTS, ORDER_TABS)
         return query
 
-    @property
-    def dialect(self) -> str:
-        return str(self.host.db.engine.dialect.name)
-
     async def orders(
         self,
         principal: Principal,
@@ -192,7 +188,7 @@ class ShipmentsService:
             scope = await self.scope(principal, VIEW, query.organization)
         if scope.empty:
             return Page([], None, None), scope
-        conds = order_filters(query, scope.counterparties, self.dialect)
+        conds = order_filters(query, scope.counterparties)
         if query.status:
             conds.append(m.order.c.status == query.status)
         async with self.host.db.engine.connect() as conn:
@@ -208,7 +204,7 @@ class ShipmentsService:
             scope = await self.scope(principal, VIEW, query.organization)
         if scope.empty:
             return dict.fromkeys(ORDER_TABS, 0)
-        conds = order_filters(query, scope.counterparties, self.dialect)
+        conds = order_filters(query, scope.counterparties)
         bound = self.settings.count_bound
         async with self.host.db.engine.connect() as conn:
             rows = (await conn.execute(tab_counts_statement(conds, bound))).all()

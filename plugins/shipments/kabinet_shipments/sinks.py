@@ -291,6 +291,8 @@ def _order_values(
         "status": r.status,
         "origin": r.origin,
         "destination": r.destination,
+        "origin_key": m.place_key(r.origin),
+        "destination_key": m.place_key(r.destination),
         "loading_date": r.loading_date,
         "delivery_planned": r.delivery_planned,
         "delivery_actual": r.delivery_actual,

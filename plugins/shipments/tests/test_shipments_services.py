@@ -99,7 +99,7 @@ async def _orders(host: Host, org: int, n: int) -> str:
             date=dt.datetime(2026, 10, 1, 12) + dt.timedelta(hours=k),
             counterparty=cp,
             status=statuses[k % 4],  # type: ignore[arg-type]
-            origin="Москва" if k % 2 else "Казань",
+            origin="Москва" if k % 2 else "г. Казань",
             destination="Пермь",
             cost=Decimal(1000 + (k * 37) % 500),
             cargo_name="Металлопрокат" if k % 3 == 0 else "Мебель",
@@ -148,10 +148,22 @@ async def test_registry_pages_sorts_filters_and_counts(host: Host) -> None:
         r.status == "cancelled" and r.origin == "Москва" and r.cargo_name == "Металлопрокат"
         for r in page.rows
     )
-    # any case; what is typed is text, never a pattern
-    for typed, found in (("МОСК", 30), ("москва", 30), ("ква", 30), ("мос.", 0), ("%", 0)):
+    # the start of the place, in any case, "г." or not; what is typed is never a pattern
+    for typed, found in (
+        ("МОСК", 30),
+        (" москва ", 30),
+        ("г. Москва", 30),
+        ("казань", 30),
+        ("Г. КАЗ", 30),
+        ("ква", 0),
+        ("мос.", 0),
+        ("%", 0),
+        ("_", 0),
+    ):
         counts = await svc.tab_counts(client, svc.parse_orders({"origin": typed}))
         assert counts[""] == found, typed
+    counts = await svc.tab_counts(client, svc.parse_orders({"destination": "пер", "origin": "к"}))
+    assert counts[""] == 30
     with pytest.raises(QueryError) as bad:
         svc.parse_orders({"sort": "driver"})
     assert bad.value.field == "sort"
