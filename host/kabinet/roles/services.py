@@ -15,10 +15,11 @@ request.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -365,13 +366,16 @@ class RolesService:
         organization: int | None = None,
         *,
         actor: Actor = SYSTEM,
+        session: AsyncSession | None = None,
     ) -> GrantInfo:
-        """Give ``role_code`` to ``person_id`` in ``organization`` (``None``: globally)."""
+        """Give ``role_code`` to ``person_id`` in ``organization`` (``None``: globally).
+        Pass your ``session`` to grant in your own transaction: the grant, its event and
+        its audit line then commit or roll back with what you did there."""
         info = await self.role_by_code(role_code)
         if organization is not None and organization <= 0:
             raise RoleError("an organization id is a positive integer", "organization")
-        async with self.host.db.session() as session:
-            exists = await session.scalar(
+        async with self._transaction(session) as s:
+            exists = await s.scalar(
                 select(grant.c.id).where(
                     grant.c.person_id == person_id,
                     grant.c.role_id == info.id,
@@ -384,8 +388,8 @@ class RolesService:
                 raise Conflict("the person already holds this role there", "role")
             now = self.host.clock.now()
             try:
-                async with session.begin_nested():
-                    grant_id = await session.scalar(
+                async with s.begin_nested():
+                    grant_id = await s.scalar(
                         insert(grant)
                         .values(
                             person_id=person_id,
@@ -399,42 +403,57 @@ class RolesService:
             except IntegrityError:
                 raise NotFound(f"no person with id {person_id}", "person") from None
             assert grant_id is not None
-            await self._bump(session, [person_key(person_id)])
+            await self._bump(s, [person_key(person_id)])
             await self._grant_event(
-                session, ev.GRANT_GIVEN, grant_id, person_id, info, organization, actor
+                s, ev.GRANT_GIVEN, grant_id, person_id, info, organization, actor
             )
-        await self.access.announce([person_key(person_id)])
+        await self._changed([person_key(person_id)], session)
         return GrantInfo(grant_id, person_id, info, organization, actor.person_id, now)
 
-    async def revoke(self, grant_id: int, *, actor: Actor = SYSTEM) -> GrantInfo:
-        """Take a grant back."""
-        async with self.host.db.session() as session:
-            row = (await session.execute(select(grant).where(grant.c.id == grant_id))).first()
+    async def revoke(
+        self, grant_id: int, *, actor: Actor = SYSTEM, session: AsyncSession | None = None
+    ) -> GrantInfo:
+        """Take a grant back (in your ``session``'s transaction if you pass one)."""
+        async with self._transaction(session) as s:
+            row = (await s.execute(select(grant).where(grant.c.id == grant_id))).first()
             if row is None:
                 raise NotFound(f"no grant {grant_id}", "grant")
-            info = await self._role(session, row.role_id)
-            await session.execute(delete(grant).where(grant.c.id == grant_id))
-            await self._bump(session, [person_key(row.person_id)])
+            info = await self._role(s, row.role_id)
+            await s.execute(delete(grant).where(grant.c.id == grant_id))
+            await self._bump(s, [person_key(row.person_id)])
             await self._grant_event(
-                session, ev.GRANT_REVOKED, row.id, row.person_id, info, row.organization_id, actor
+                s, ev.GRANT_REVOKED, row.id, row.person_id, info, row.organization_id, actor
             )
-        await self.access.announce([person_key(row.person_id)])
+        await self._changed([person_key(row.person_id)], session)
         return GrantInfo(
             row.id, row.person_id, info, row.organization_id, row.granted_by, row.created_at
         )
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """The caller's session as it is, or one of our own that commits at the end."""
+        if session is not None:
+            yield session
+            return
+        async with self.host.db.session() as own:
+            yield own
+
+    async def _changed(self, keys: list[str], session: AsyncSession | None) -> None:
+        """Access views of ``keys`` are stale: told to every process once committed; in a
+        caller's transaction, forgotten here (others notice within the recheck time)."""
+        if session is None:
+            await self.access.announce(keys)
+        else:
+            self.access.forget(keys)
 
     async def person_changed(self, person_id: int, session: AsyncSession | None = None) -> None:
         """Something a person's access depends on changed outside these tables (a manager's
         assignment in the companies app): bump their version; pass your ``session`` to bump
         in your own transaction, then other processes notice within the recheck time."""
         keys = [person_key(person_id)]
-        if session is not None:
-            await self._bump(session, keys)
-            self.access.forget(keys)
-            return
-        async with self.host.db.session() as own:
-            await self._bump(own, keys)
-        await self.access.announce(keys)
+        async with self._transaction(session) as s:
+            await self._bump(s, keys)
+        await self._changed(keys, session)
 
     # -- internals --------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from kabinet.identity.errors import IdentityError
 from kabinet.identity.messages import Message, deliver
 from kabinet.identity.models import Account
 from kabinet.identity.services import IdentityService, identity_service
+from kabinet.roles.services import Conflict as RoleConflict
 from kabinet_companies.models import agreement, consent, invitation, organization, registration
 from kabinet_companies.services import CompaniesService
 from kabinet_companies.validation import CompanyError, Conflict, NotFound
@@ -285,13 +286,12 @@ class Registration:
                 .values(confirmed_at=self.now)
             )
             finished = bool(getattr(done, "rowcount", 0))
+            if finished:
+                # finished and given the role together (a crash between would leave a
+                # registration done without its rights)
+                with contextlib.suppress(RoleConflict):  # held already
+                    await self.companies.roles.grant(person_id, "user", session=s)
         if finished:
-            roles = self.companies.roles
-            if not any(
-                g.role.code == "user" and g.organization_id is None
-                for g in await roles.grants_of(person_id)
-            ):
-                await roles.grant(person_id, "user")
             await self.identity.bump_version(person_id)
         self._gates = {k: v for k, v in self._gates.items() if k[0] != person_id}
         return True
@@ -582,11 +582,11 @@ class Registration:
                     insert(registration).values(person_id=account.id, created_at=self.now)
                 )
             await self.companies.add_member(s, account.id, found.organization_id)
+            with contextlib.suppress(RoleConflict):  # already held there
+                await self.companies.roles.grant(
+                    account.id, found.role, found.organization_id, session=s
+                )
         await self.agree(account.id, address)
-        from kabinet.roles.services import Conflict as RoleConflict
-
-        with contextlib.suppress(RoleConflict):  # already held there
-            await self.companies.roles.grant(account.id, found.role, found.organization_id)
         if not account.phone_confirmed:
             await identity.send_code(account.id, "confirm_phone", address=address)
         else:

@@ -310,16 +310,18 @@ class RequestsService:
                 {"organization_id": target, "role": role},
             )
             await self.companies.add_member(s, current.person_id, target)
+            # the grant commits with the decision or not at all
+            with contextlib.suppress(RoleConflict):  # already held there: nothing to add
+                await self.companies.roles.grant(
+                    current.person_id,
+                    role,
+                    target,
+                    actor=Actor(person_id=principal.person_id, address=address),
+                    session=s,
+                )
             info = await self._one(s, request_id)
             await self.host.events.publish(
                 s, ev.REQUEST_ACCEPTED, _payload(info, actor=principal.person_id)
-            )
-        with contextlib.suppress(RoleConflict):  # already held there: nothing to add
-            await self.companies.roles.grant(
-                current.person_id,
-                role,
-                target,
-                actor=Actor(person_id=principal.person_id, address=address),
             )
         return info
 

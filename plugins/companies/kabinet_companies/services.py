@@ -742,24 +742,25 @@ class CompaniesService:
         bad = sorted(wanted - allowed)
         if bad:
             raise CompanyError(f"these roles cannot be given here: {', '.join(bad)}", "roles")
-        async with self.host.db.session() as s:
-            await self.add_member(s, person_id, org_id)
         actor = Actor(person_id=principal.person_id, address=address)
         current = {
             g.role.code: g
             for g in await self.roles.grants_of(person_id)
             if g.organization_id == org_id
         }
-        for code in sorted(set(current) - wanted):
-            if code in allowed:
-                await self.roles.revoke(current[code].id, actor=actor)
-        for code in sorted(wanted - set(current)):
-            try:
-                await self.roles.grant(person_id, code, org_id, actor=actor)
-            except RoleConflict:
-                pass  # given meanwhile by someone else: the wanted state holds
-            except RoleError as exc:
-                raise CompanyError(exc.message, exc.field) from None
+        # the membership and every change of roles in one transaction: all or nothing
+        async with self.host.db.session() as s:
+            await self.add_member(s, person_id, org_id)
+            for code in sorted(set(current) - wanted):
+                if code in allowed:
+                    await self.roles.revoke(current[code].id, actor=actor, session=s)
+            for code in sorted(wanted - set(current)):
+                try:
+                    await self.roles.grant(person_id, code, org_id, actor=actor, session=s)
+                except RoleConflict:
+                    pass  # given meanwhile by someone else: the wanted state holds
+                except RoleError as exc:
+                    raise CompanyError(exc.message, exc.field) from None
         found = (await self.memberships([person_id], {org_id})).get(person_id, [])
         return found[0]
 

@@ -78,6 +78,34 @@ async def test_accepting_a_request_by_inn_gives_access_at_once(
         await svc.requests.reject(manager, made.id, reason="late")
 
 
+async def test_a_decision_and_its_grant_commit_together(
+    host: Host, svc: CompaniesService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org_id, _, inn = await org_with_counterparty(svc, "ООО Атом")
+    asker = await person(host, "Atomic")
+    manager = await staff(host, "admin")
+    made = await svc.requests.create(asker, inn=inn)
+
+    async def crash(*_: object) -> None:
+        raise RuntimeError("the process died while granting")
+
+    # a failure while granting undoes the decision and the membership with it
+    with monkeypatch.context() as patched:
+        patched.setattr(svc.roles, "_grant_event", crash)
+        with pytest.raises(RuntimeError):
+            await svc.requests.accept(manager, made.id)
+    assert (await svc.requests.get(manager, made.id)).status == "new"
+    assert (await svc.memberships([asker])).get(asker, []) == []
+    async with host.db.sessionmaker() as s:
+        held = await s.scalar(select(func.count()).where(grant.c.person_id == asker))
+    assert held == 0
+    # decided again, it holds
+    done = await svc.requests.accept(manager, made.id)
+    assert done.status == "accepted"
+    mine = await svc.memberships([asker])
+    assert [(m.organization_id, m.roles) for m in mine[asker]] == [(org_id, ["client"])]
+
+
 async def test_two_managers_deciding_at_once_one_wins_and_no_double_grant(
     host: Host, svc: CompaniesService, make_host: object
 ) -> None:
