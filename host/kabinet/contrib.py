@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -77,6 +77,10 @@ class NavItem:
     """Shown only to people holding this permission; ``None`` shows it to everyone signed in."""
     order: int = 100
     icon: str = ""
+    section: Literal["main", "admin", "personal"] = "main"
+    """Where the header shows it: ``main``, the bar of sections; ``admin``, the
+    "Administration" menu at the end of that bar (settings and staff tools); ``personal``,
+    the menu under the person's name (their profile and preferences)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

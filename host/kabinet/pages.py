@@ -279,6 +279,7 @@ class Shell:
                         "path": item.path,
                         "label": i18n.localized(item.label, lang),
                         "icon": item.icon,
+                        "section": item.section,
                         "active": path == item.path or path.startswith(item.path.rstrip("/") + "/"),
                     }
                 )

@@ -60,6 +60,9 @@ def navigation(host):
     return [
         NavItem(path="/sp/page", label={"ru": "Заявки", "en": "Orders"}),
         NavItem(path="/sp/secret", label={"ru": "Секрет", "en": "Secret"}, permission="sp.secret"),
+        NavItem(path="/sp/setup", label={"ru": "Настройка", "en": "Setup"}, permission="sp.secret",
+                section="admin"),
+        NavItem(path="/sp/mine", label={"ru": "Моё", "en": "Mine"}, section="personal"),
     ]
 
 @hookimpl
@@ -188,6 +191,40 @@ async def test_navigation_is_filtered_by_permission(client: AsyncTestClient[Any]
     admin = await client.get("/", headers={"X-Test-Person": "1"})
     assert 'href="/sp/secret"' in admin.text
     assert 'href="/shell/plugins"' in admin.text
+
+
+def _menu(html: str, name: str) -> str:
+    """The links of the header menu ``name`` (``details.<name>``), or "" without it."""
+    found = re.search(rf'<details class="navmenu {name}">(.*?)</details>', html, re.S)
+    return found.group(1) if found else ""
+
+
+def _bar(html: str) -> str:
+    found = re.search(r'<div class="mainnav-inner">\s*<ul>(.*?)</ul>', html, re.S)
+    return found.group(1) if found else ""
+
+
+async def test_navigation_sections_bar_administration_and_personal_menus(
+    client: AsyncTestClient[Any],
+) -> None:
+    person = (await client.get("/sp/page", headers={"X-Test-Person": "2"})).text
+    assert 'href="/sp/page"' in _bar(person)
+    assert 'href="/sp/mine"' in _menu(person, "usermenu")
+    assert 'href="/sp/mine"' not in _bar(person)
+    assert "/sp/setup" not in person  # no permission: no administration menu at all
+    assert _menu(person, "adminmenu") == ""
+    admin = (await client.get("/", headers={"X-Test-Person": "1"})).text
+    menu = _menu(admin, "adminmenu")
+    assert "Администрирование" in menu
+    assert 'href="/sp/setup"' in menu
+    assert 'href="/shell/plugins"' in menu
+    assert "/sp/setup" not in _bar(admin)
+    assert 'href="/sp/page"' in _bar(admin)
+    # the page one is on is marked in its menu, and the menu itself
+    plugins = (await client.get("/shell/plugins", headers={"X-Test-Person": "1"})).text
+    assert '<summary aria-current="true">Администрирование</summary>' in _menu(plugins, "adminmenu")
+    assert 'href="/shell/plugins" aria-current="page">Приложения</a>' in _menu(plugins, "adminmenu")
+    assert "aria-current" not in _menu(admin, "adminmenu")  # on the home page: none
 
 
 async def test_plugin_page_with_panels_flash_and_formats(client: AsyncTestClient[Any]) -> None:

@@ -107,6 +107,7 @@ def navigation(host: Host) -> list[NavItem]:
             label={"ru": "Задачи и события", "en": "Jobs and events"},
             permission="host.jobs.manage",
             order=910,
+            section="admin",
         )
     ]
 

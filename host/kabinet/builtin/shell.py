@@ -122,6 +122,7 @@ def navigation(host: Host) -> list[NavItem]:
             label={"ru": "Приложения", "en": "Apps"},
             permission=PLUGINS_PERMISSION,
             order=900,
+            section="admin",
         )
     ]
 

@@ -131,17 +131,20 @@ def navigation(host: Host) -> list[NavItem]:
             label={"ru": "Учётные записи", "en": "Accounts"},
             permission="identity.accounts.manage",
             order=800,
+            section="admin",
         ),
         NavItem(
             path="/identity/audit",
             label={"ru": "Журнал безопасности", "en": "Security log"},
             permission="identity.audit.view",
             order=810,
+            section="admin",
         ),
         NavItem(
             path="/identity/profile",
             label={"ru": "Мой профиль", "en": "My profile"},
             order=900,
+            section="personal",
         ),
     ]
 

@@ -97,6 +97,7 @@ def navigation(host: Host) -> list[NavItem]:
             label={"ru": "Роли", "en": "Roles"},
             permission="roles.manage",
             order=900,
+            section="admin",
         )
     ]
 

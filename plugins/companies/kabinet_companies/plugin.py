@@ -185,7 +185,7 @@ def navigation(host: Host) -> list[NavItem]:
         ),
         NavItem(
             path="/companies/counterparties",
-            label={"ru": "Нераспределённые контрагенты", "en": "Unassigned counterparties"},
+            label={"ru": "Контрагенты", "en": "Counterparties"},  # the page: unassigned ones
             permission="companies.counterparties.manage",
             order=23,
         ),
@@ -193,6 +193,7 @@ def navigation(host: Host) -> list[NavItem]:
             path="/companies/my",
             label={"ru": "Мои компании", "en": "My companies"},
             order=30,
+            section="personal",
         ),
     ]
 

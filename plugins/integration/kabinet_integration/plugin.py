@@ -98,6 +98,7 @@ def navigation(host: Host) -> list[NavItem]:
             label={"ru": "Обмен с 1С", "en": "1C sync"},
             permission="integration.runs.view",
             order=900,
+            section="admin",
         )
     ]
 

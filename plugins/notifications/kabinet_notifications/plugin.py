@@ -112,11 +112,13 @@ def navigation(host: Host) -> list[NavItem]:
             label={"ru": "Уведомления", "en": "Notifications"},
             permission="notifications.templates.edit",
             order=700,
+            section="admin",
         ),
         NavItem(
             path="/notifications/me",
             label={"ru": "Мои уведомления", "en": "My notifications"},
             order=950,
+            section="personal",
         ),
     ]
 

@@ -120,13 +120,13 @@ def navigation(host: Host) -> list[NavItem]:
             path="/shipments/invoices",
             label={"ru": "Счета", "en": "Invoices"},
             permission="shipments.invoices.view",
-            order=20,
+            order=11,
         ),
         NavItem(
             path="/shipments/contracts",
             label={"ru": "Договоры", "en": "Contracts"},
             permission="shipments.contracts.view",
-            order=30,
+            order=12,
         ),
     ]
 

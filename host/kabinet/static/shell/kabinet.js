@@ -10,9 +10,27 @@
       event.stopImmediatePropagation();
     }
   }, true);
+  // The header's menus (<details class="navmenu">) close on a click elsewhere, on Escape,
+  // and when another opens.
+  function closeMenus(except) {
+    document.querySelectorAll("details.navmenu[open]").forEach(function (menu) {
+      if (menu !== except) { menu.removeAttribute("open"); }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    closeMenus(target && target.closest("details.navmenu"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      var open = document.querySelector("details.navmenu[open]");
+      closeMenus(null);
+      if (open) { open.querySelector("summary").focus(); }
+    }
+  });
   // On a phone the navigation is one scrolling row: show the current section.
   document.addEventListener("DOMContentLoaded", function () {
-    var current = document.querySelector(".mainnav a[aria-current]");
+    var current = document.querySelector(".mainnav ul a[aria-current]");
     var row = current && current.closest("ul");
     if (row && row.scrollWidth > row.clientWidth) {
       var left = current.getBoundingClientRect().left - row.getBoundingClientRect().left;
