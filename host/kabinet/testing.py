@@ -5,6 +5,9 @@ On PostgreSQL a template database is migrated once per set of migrations and eac
 clones it, so a run starts from a fresh, migrated database in well under a second. On
 SQLite tests marked ``postgres`` are skipped; the README's command runs the ``smoke``
 subset there.
+
+Browser tests start a real server with :func:`kabinet_server` and drive Debian's
+chromium through Playwright with :func:`chromium`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import socket
+import subprocess
 import sys
 import textwrap
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ from kabinet.clock import FrozenClock
 from kabinet.plugins import Candidate, builtin_candidates, entry_point_candidates
 
 PG_SERVER = os.environ.get("KABINET_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browsers are never downloaded
 
 
 def backend() -> str:
@@ -251,3 +259,95 @@ def write_settings(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def kabinet_server(
+    folder: Path,
+    *args: str,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+) -> Iterator[str]:
+    """Run ``kabinet <args> --port <port>`` (the venv's command) in ``folder``; yield its URL.
+
+    ``args`` end with the command that listens (``demo`` or ``serve``); ``port`` is a free
+    one unless given; ``env`` is the process's whole environment (this one's if ``None``).
+    Output goes to ``folder/server.log``. The URL is yielded once ``/health`` answers 200;
+    if the process exits first, or does not answer within ``timeout`` seconds, the test
+    fails with the command and the end of the log. At the end the server is terminated
+    (killed if it does not stop).
+    """
+    import httpx
+
+    port = free_port() if port is None else port
+    command = [str(Path(sys.executable).parent / "kabinet"), *args, "--port", str(port)]
+    shown = " ".join(["kabinet", *command[1:]])
+    url = f"http://127.0.0.1:{port}"
+    log_path = folder / "server.log"
+
+    def failure(what: str) -> str:
+        return f"{shown} {what}; the end of {log_path}:\n{log_path.read_text()[-3000:]}"
+
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(  # noqa: S603 - the venv's own kabinet, the test's arguments
+            command,
+            cwd=folder,
+            env=dict(os.environ if env is None else env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if (code := proc.poll()) is not None:
+                    pytest.fail(failure(f"exited with {code}"))
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(failure(f"did not answer /health within {timeout:g} s"))
+                time.sleep(0.2)  # polling a starting process, not waiting for time to pass
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def require_chromium() -> None:
+    """Skip the test when Debian's chromium is missing (with ``KABINET_REQUIRE_BROWSER=1``
+    the skip becomes a failure: see ``pytest_runtest_makereport``)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Start Playwright and a headless Debian chromium; yield the browser, close both after.
+
+    Skips (see :func:`require_chromium`) when chromium is missing.
+    """
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

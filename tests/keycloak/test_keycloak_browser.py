@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fake_keycloak import ADMIN_PASSWORD, CLIENT_SECRET, FakeKeycloak
 
+from kabinet.testing import chromium, free_port, kabinet_server
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 APPS = ("companies", "dictionaries", "notifications", "integration", "shipments")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -66,41 +58,13 @@ def portal(tmp_path: Path, fake: FakeKeycloak) -> Iterator[str]:
     )
     if done.returncode:
         pytest.fail(f"kabinet db upgrade failed: {done.stderr[-2000:]}")
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [kabinet, "--settings", str(settings), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"kabinet serve exited: {(tmp_path / 'server.log').read_text()[-2000:]}"
-                )
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("kabinet serve did not answer /health within 60 s")
-            time.sleep(0.2)  # polling a starting process, not waiting for time to pass
+    with kabinet_server(
+        tmp_path, "--settings", str(settings), "serve", port=port, env=env, timeout=60
+    ):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def test_sign_in_through_keycloak_and_out_of_both(portal: str, fake: FakeKeycloak) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
     user = fake.add_user(
         "olga",
         password="olga-password-1",
@@ -108,43 +72,33 @@ def test_sign_in_through_keycloak_and_out_of_both(portal: str, fake: FakeKeycloa
         first_name="Ольга",
         last_name="Кузнецова",
     )
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_context(locale="ru-RU").new_page()
-            # The portal's sign-in page sends the browser to Keycloak's.
-            page.goto(portal + "/login")
-            page.wait_for_url(
-                re.compile(re.escape(f"{fake.issuer()}/protocol/openid-connect/auth?"))
-            )
-            page.fill("#username", "olga")
-            page.fill("#password", "wrong")
-            page.click("#kc-login")
-            assert page.locator("#input-error").inner_text() == "Invalid username or password."
-            page.fill("#username", "olga")
-            page.fill("#password", "olga-password-1")
-            page.click("#kc-login")
+    with chromium() as browser:
+        page = browser.new_context(locale="ru-RU").new_page()
+        # The portal's sign-in page sends the browser to Keycloak's.
+        page.goto(portal + "/login")
+        page.wait_for_url(re.compile(re.escape(f"{fake.issuer()}/protocol/openid-connect/auth?")))
+        page.fill("#username", "olga")
+        page.fill("#password", "wrong")
+        page.click("#kc-login")
+        assert page.locator("#input-error").inner_text() == "Invalid username or password."
+        page.fill("#username", "olga")
+        page.fill("#password", "olga-password-1")
+        page.click("#kc-login")
 
-            # Back at the portal, signed in as the person Keycloak knows.
-            page.wait_for_url(portal + "/")
-            assert page.locator(".signout .who").inner_text() == "Ольга Кузнецова"
-            assert len(fake.active_sessions(user.id)) == 1
-            cookies = {c["name"]: c for c in page.context.cookies(portal)}
-            assert cookies["kabinet_session"]["httpOnly"]
-            assert cookies["kabinet_session"]["sameSite"] == "Lax"
+        # Back at the portal, signed in as the person Keycloak knows.
+        page.wait_for_url(portal + "/")
+        assert page.locator(".signout .who").inner_text() == "Ольга Кузнецова"
+        assert len(fake.active_sessions(user.id)) == 1
+        cookies = {c["name"]: c for c in page.context.cookies(portal)}
+        assert cookies["kabinet_session"]["httpOnly"]
+        assert cookies["kabinet_session"]["sameSite"] == "Lax"
 
-            # Signing out ends the Keycloak session too: the next sign-in asks again.
-            page.locator(".signout button").click()
-            page.wait_for_url(portal + "/")
-            assert page.locator(".signout").count() == 0
-            assert fake.active_sessions(user.id) == []
-            assert "kabinet_session" not in {c["name"] for c in page.context.cookies(portal)}
-            page.locator("a[href^='/login']").first.click()
-            page.wait_for_url(
-                re.compile(re.escape(f"{fake.issuer()}/protocol/openid-connect/auth?"))
-            )
-            assert page.locator("#kc-form-login").is_visible()
-        finally:
-            browser.close()
+        # Signing out ends the Keycloak session too: the next sign-in asks again.
+        page.locator(".signout button").click()
+        page.wait_for_url(portal + "/")
+        assert page.locator(".signout").count() == 0
+        assert fake.active_sessions(user.id) == []
+        assert "kabinet_session" not in {c["name"] for c in page.context.cookies(portal)}
+        page.locator("a[href^='/login']").first.click()
+        page.wait_for_url(re.compile(re.escape(f"{fake.issuer()}/protocol/openid-connect/auth?")))
+        assert page.locator("#kc-form-login").is_visible()

@@ -10,31 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from companies_support import OTHERS
 
+from kabinet.testing import chromium, kabinet_server
 from kabinet_companies.validation import make_inn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 FIRST_ORG_INN = make_inn(7_707_001)  # the demo's ООО «Ромашка» (demo.py seeds)
 SECOND_ORG_INN = make_inn(7_707_003)  # the demo's АО «СеверСталь-Трейд»
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -43,35 +32,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     var = folder / "var"
     disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
     (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
-    port = free_port()
-    kabinet = Path(sys.executable).parent / "kabinet"
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(kabinet), "--settings", "settings.toml", "demo", "--port", str(port)],
-        cwd=folder,
-        env={**os.environ, "KABINET_DEMO_DIR": str(var)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"kabinet demo exited: {(folder / 'server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("kabinet demo did not answer /health within 90 s")
-            time.sleep(0.2)  # polling a starting process, not waiting for time to pass
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env, timeout=90) as url:
         yield url, var / "messages"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def code_for(messages: Path, to: str) -> str:
@@ -131,52 +94,42 @@ def decide(page: Any, url: str, person: str, *, accept: bool, reason: str = "") 
 
 
 def test_register_ask_accept_reject_and_see_only_ones_company(demo: tuple[str, Path]) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
     url, messages = demo
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            phone = {"viewport": {"width": 360, "height": 740}, "locale": "ru-RU"}
-            first = browser.new_context(**phone).new_page()
-            second = browser.new_context(**phone).new_page()
-            manager = browser.new_context(locale="ru-RU").new_page()
+    with chromium() as browser:
+        phone = {"viewport": {"width": 360, "height": 740}, "locale": "ru-RU"}
+        first = browser.new_context(**phone).new_page()
+        second = browser.new_context(**phone).new_page()
+        manager = browser.new_context(locale="ru-RU").new_page()
 
-            register(first, url, messages, "Мария Первая", "maria@example.test", "9161230001")
-            ask(first, url, FIRST_ORG_INN)
-            assert "новый" in first.locator("#my-requests").inner_text()
-            assert first.goto(url + "/companies/organizations/1").status == 403
+        register(first, url, messages, "Мария Первая", "maria@example.test", "9161230001")
+        ask(first, url, FIRST_ORG_INN)
+        assert "новый" in first.locator("#my-requests").inner_text()
+        assert first.goto(url + "/companies/organizations/1").status == 403
 
-            login(manager, url, "manager1@demo.test", "kabinet-demo")
-            decide(manager, url, "Мария Первая", accept=True)
-            assert "принят" in manager.locator("#history").inner_text()
+        login(manager, url, "manager1@demo.test", "kabinet-demo")
+        decide(manager, url, "Мария Первая", accept=True)
+        assert "принят" in manager.locator("#history").inner_text()
 
-            first.goto(url + "/companies/organizations/1")
-            assert first.locator("#org-name").inner_text() == "ООО «Ромашка»"
-            assert "ООО «Ромашка»" in first.locator(".co-switch").inner_text()
-            assert first.evaluate("document.documentElement.scrollWidth") <= 360
+        first.goto(url + "/companies/organizations/1")
+        assert first.locator("#org-name").inner_text() == "ООО «Ромашка»"
+        assert "ООО «Ромашка»" in first.locator(".co-switch").inner_text()
+        assert first.evaluate("document.documentElement.scrollWidth") <= 360
 
-            register(second, url, messages, "Семён Второй", "semen@example.test", "9161230002")
-            ask(second, url, SECOND_ORG_INN)
-            decide(manager, url, "Семён Второй", accept=False, reason="Не подтвердили")
-            second.goto(url + "/companies/my")
-            mine = second.locator("#my-requests").inner_text()
-            assert "отклонён" in mine
-            assert "Не подтвердили" in mine
-            assert second.goto(url + "/companies/organizations/2").status == 403
+        register(second, url, messages, "Семён Второй", "semen@example.test", "9161230002")
+        ask(second, url, SECOND_ORG_INN)
+        decide(manager, url, "Семён Второй", accept=False, reason="Не подтвердили")
+        second.goto(url + "/companies/my")
+        mine = second.locator("#my-requests").inner_text()
+        assert "отклонён" in mine
+        assert "Не подтвердили" in mine
+        assert second.goto(url + "/companies/organizations/2").status == 403
 
-            ask(second, url, SECOND_ORG_INN)  # asks again, and is taken this time
-            decide(manager, url, "Семён Второй", accept=True)
-            second.goto(url + "/companies/organizations")
-            listed = second.locator("#co-results").inner_text()
-            assert "СеверСталь" in listed
-            assert "Ромашка" not in listed
-            assert second.goto(url + "/companies/organizations/1").status == 404
-            api = second.request.get(url + "/api/companies/organizations/1")
-            assert api.status == 404
-        finally:
-            browser.close()
+        ask(second, url, SECOND_ORG_INN)  # asks again, and is taken this time
+        decide(manager, url, "Семён Второй", accept=True)
+        second.goto(url + "/companies/organizations")
+        listed = second.locator("#co-results").inner_text()
+        assert "СеверСталь" in listed
+        assert "Ромашка" not in listed
+        assert second.goto(url + "/companies/organizations/1").status == 404
+        api = second.request.get(url + "/api/companies/organizations/1")
+        assert api.status == 404

@@ -4,26 +4,16 @@ entry refused for one field then fixed, upload a document and download it."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from kabinet.testing import chromium, kabinet_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,115 +27,79 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             for n in ("companies", "integration", "notifications", "shipments")
         )
     )
-    port = free_port()
-    kabinet = Path(sys.executable).parent / "kabinet"
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(kabinet), "--settings", str(settings), "demo", "--port", str(port)],
-        cwd=folder,
-        env={**os.environ, "KABINET_DEMO_DIR": str(folder / "var")},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"kabinet demo exited: {(folder / 'server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("kabinet demo did not answer /health within 90 s")
-            time.sleep(0.2)  # polling a starting process, not waiting for time to pass
+    env = {**os.environ, "KABINET_DEMO_DIR": str(folder / "var")}
+    with kabinet_server(folder, "--settings", str(settings), "demo", env=env, timeout=90) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def test_type_entry_with_a_fixed_error_and_a_document(demo: str, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+    with chromium() as browser:
+        context = browser.new_context(
+            viewport={"width": 360, "height": 740},
+            locale="ru-RU",
+            is_mobile=True,
+            accept_downloads=True,
         )
-        try:
-            context = browser.new_context(
-                viewport={"width": 360, "height": 740},
-                locale="ru-RU",
-                is_mobile=True,
-                accept_downloads=True,
-            )
-            page = context.new_page()
-            page.goto(demo + "/login?next=/dictionaries/")
-            page.fill("input[name=login]", "admin@demo.kabinet.example")
-            page.fill("input[name=password]", "kabinet-demo")
-            page.click("form.id-form button[type=submit]")
-            page.wait_for_url(demo + "/dictionaries/")
-            assert page.locator("a", has_text="Тарифы").count() == 1  # the demo's
-            # A new dictionary with a required number field.
-            page.fill("#f-code", "routes")
-            page.fill("#f-name_ru", "Маршруты")
-            page.fill("#f-name_en", "Routes")
-            page.click("text=Создать")
-            page.wait_for_url(demo + "/dictionaries/routes/structure")
-            new = page.locator("#new-field")
-            new.locator("input[name=code]").fill("km")
-            new.locator("input[name=name_ru]").fill("Расстояние")
-            new.locator("input[name=name_en]").fill("Distance")
-            new.locator("select[name=kind]").select_option("number")
-            new.locator("input[name=required]").check()
-            new.locator("button[type=submit]").click()
-            page.wait_for_url(demo + "/dictionaries/routes/structure")
-            assert "Расстояние" in page.locator("main").inner_text()
-            shot = tmp_path / "structure.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert page.evaluate("document.documentElement.scrollWidth") <= 360
-            # An entry: a wrong number comes back with the field's error, then is fixed.
-            page.goto(demo + "/dictionaries/routes/new")
-            page.fill("#f-km", "далеко")
-            page.click("form.dict-form button[type=submit]")
-            assert page.locator("#e-km").inner_text() == "Введите число."
-            assert page.locator("#f-km").input_value() == "далеко"
-            page.fill("#f-km", "712")
-            page.click("form.dict-form button[type=submit]")
-            page.wait_for_url(f"{demo}/dictionaries/routes/*")
-            assert page.locator("#f-km").input_value() == "712"
-            assert "История изменений" in page.locator("main").inner_text()
-            # The demo's tariffs, filtered by vehicle type, on a phone.
-            page.goto(demo + "/dictionaries/tariffs")
-            page.select_option("select[name='f.vehicle']", "tent")
-            page.click("form.dict-filters button[type=submit]")
-            page.wait_for_url(f"{demo}/dictionaries/tariffs?*f.vehicle=tent*")
-            assert page.locator("#entries tbody tr").count() == 3  # the demo has three
-            assert page.evaluate("document.documentElement.scrollWidth") <= 360
-            page.screenshot(path=str(tmp_path / "tariffs.png"), full_page=True)
-            # A document: upload, then download the same bytes.
-            pdf = tmp_path / "прайс.pdf"
-            pdf.write_bytes(PDF)
-            page.goto(demo + "/dictionaries/documents/")
-            page.fill("#f-title", "Прайс-лист 2027")
-            page.set_input_files("#f-file", str(pdf))
-            page.click("#upload button[type=submit]")
-            page.wait_for_url(f"{demo}/dictionaries/documents/*")
-            assert page.locator("h1").inner_text() == "Прайс-лист 2027"
-            with page.expect_download() as info:
-                page.click("a.button.small")
-            saved = tmp_path / "downloaded.pdf"
-            info.value.save_as(saved)
-            assert saved.read_bytes() == PDF
-            assert info.value.suggested_filename == "прайс.pdf"
-            page.goto(demo + "/dictionaries/documents/")
-            assert page.locator("main tbody tr").count() == 4  # three from the demo, ours
-            assert page.evaluate("document.documentElement.scrollWidth") <= 360
-            page.screenshot(path=str(tmp_path / "library.png"), full_page=True)
-        finally:
-            browser.close()
+        page = context.new_page()
+        page.goto(demo + "/login?next=/dictionaries/")
+        page.fill("input[name=login]", "admin@demo.kabinet.example")
+        page.fill("input[name=password]", "kabinet-demo")
+        page.click("form.id-form button[type=submit]")
+        page.wait_for_url(demo + "/dictionaries/")
+        assert page.locator("a", has_text="Тарифы").count() == 1  # the demo's
+        # A new dictionary with a required number field.
+        page.fill("#f-code", "routes")
+        page.fill("#f-name_ru", "Маршруты")
+        page.fill("#f-name_en", "Routes")
+        page.click("text=Создать")
+        page.wait_for_url(demo + "/dictionaries/routes/structure")
+        new = page.locator("#new-field")
+        new.locator("input[name=code]").fill("km")
+        new.locator("input[name=name_ru]").fill("Расстояние")
+        new.locator("input[name=name_en]").fill("Distance")
+        new.locator("select[name=kind]").select_option("number")
+        new.locator("input[name=required]").check()
+        new.locator("button[type=submit]").click()
+        page.wait_for_url(demo + "/dictionaries/routes/structure")
+        assert "Расстояние" in page.locator("main").inner_text()
+        shot = tmp_path / "structure.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        # An entry: a wrong number comes back with the field's error, then is fixed.
+        page.goto(demo + "/dictionaries/routes/new")
+        page.fill("#f-km", "далеко")
+        page.click("form.dict-form button[type=submit]")
+        assert page.locator("#e-km").inner_text() == "Введите число."
+        assert page.locator("#f-km").input_value() == "далеко"
+        page.fill("#f-km", "712")
+        page.click("form.dict-form button[type=submit]")
+        page.wait_for_url(f"{demo}/dictionaries/routes/*")
+        assert page.locator("#f-km").input_value() == "712"
+        assert "История изменений" in page.locator("main").inner_text()
+        # The demo's tariffs, filtered by vehicle type, on a phone.
+        page.goto(demo + "/dictionaries/tariffs")
+        page.select_option("select[name='f.vehicle']", "tent")
+        page.click("form.dict-filters button[type=submit]")
+        page.wait_for_url(f"{demo}/dictionaries/tariffs?*f.vehicle=tent*")
+        assert page.locator("#entries tbody tr").count() == 3  # the demo has three
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.screenshot(path=str(tmp_path / "tariffs.png"), full_page=True)
+        # A document: upload, then download the same bytes.
+        pdf = tmp_path / "прайс.pdf"
+        pdf.write_bytes(PDF)
+        page.goto(demo + "/dictionaries/documents/")
+        page.fill("#f-title", "Прайс-лист 2027")
+        page.set_input_files("#f-file", str(pdf))
+        page.click("#upload button[type=submit]")
+        page.wait_for_url(f"{demo}/dictionaries/documents/*")
+        assert page.locator("h1").inner_text() == "Прайс-лист 2027"
+        with page.expect_download() as info:
+            page.click("a.button.small")
+        saved = tmp_path / "downloaded.pdf"
+        info.value.save_as(saved)
+        assert saved.read_bytes() == PDF
+        assert info.value.suggested_filename == "прайс.pdf"
+        page.goto(demo + "/dictionaries/documents/")
+        assert page.locator("main tbody tr").count() == 4  # three from the demo, ours
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.screenshot(path=str(tmp_path / "library.png"), full_page=True)

@@ -9,18 +9,15 @@ at 1280 and 360 px go to ``$KABINET_SCREENSHOTS`` (or the test's temporary folde
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from kabinet.testing import chromium, kabinet_server
 from kabinet_integration.onec_server import (
     REQUESTS,
     Generated,
@@ -31,18 +28,11 @@ from kabinet_integration.onec_server import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 ORDERS = "Document_ЗаявкаНаПеревозку"
 ADMIN = ("admin@demo.kabinet.example", "kabinet-demo")  # identity's demo accounts
 CLIENT = ("dmitry@demo.test", "kabinet-demo")  # shipments' demo client of demo-0-0
 OWNER = "demo-0-0"  # the companies demo's first counterparty (ООО «Ромашка»)
 NUMBER = "ЗП-1С-0001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
@@ -79,33 +69,9 @@ def portal(
         f'base_url = "{server.base_url}"\nusername = "portal"\npassword = "пароль"\n'
         f"page_size = 50\nrate_per_second = 0\ntimeout_seconds = 20\n"
     )
-    port = free_port()
-    kabinet = Path(sys.executable).parent / "kabinet"
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(kabinet), "--settings", "settings.toml", "demo", "--port", str(port)],
-        cwd=folder,
-        env={**os.environ, "KABINET_DEMO_DIR": str(var)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"kabinet demo exited: {(folder / 'server.log').read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        until(healthy, "kabinet demo to answer /health", timeout=180)
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env, timeout=180) as url:
         yield url, var / "demo.sqlite3"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def login(page: Any, url: str, who: tuple[str, str]) -> None:
@@ -147,103 +113,95 @@ def shoot(page: Any, url: str, path: str, name: str, folder: Path) -> None:
 def test_staff_run_a_sync_and_a_cancel_request_comes_back_from_1c(
     portal: tuple[str, Path], onec: tuple[OneCServer, Generated], tmp_path: Path
 ) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, database = portal
     server, made = onec
     shots = Path(os.environ.get("KABINET_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            staff = browser.new_context(locale="ru-RU", viewport={"width": 1280, "height": 900})
-            admin = staff.new_page()
-            login(admin, url, ADMIN)
-            admin.goto(url + "/integration/runs")
-            # The demo's own syncs from its local 1C, done.
-            expect(admin.locator("tr[data-source=demo-1c][data-state=succeeded]")).to_have_count(2)
+    with chromium() as browser:
+        staff = browser.new_context(locale="ru-RU", viewport={"width": 1280, "height": 900})
+        admin = staff.new_page()
+        login(admin, url, ADMIN)
+        admin.goto(url + "/integration/runs")
+        # The demo's own syncs from its local 1C, done.
+        expect(admin.locator("tr[data-source=demo-1c][data-state=succeeded]")).to_have_count(2)
 
-            # Orders moved on in 1C, which answers slowly for a moment: the page shows the
-            # run going, then its end.
-            server.data.tick(60)
-            for ref in made.orders:
-                moved = dict(server.data.get(ORDERS, ref) or {})
-                server.data.put(ORDERS, {**moved, "Дислокация": "Тверь"})
-            server.fault("slow", match="$filter=Ref_Key", delay=4.0, after=1)
-            # The run shows while it goes, then its end: the page follows it without a
-            # reload. On the embedded SQLite a run can lose the write lock to the event
-            # relay ("database is locked", shown as a failed run with its reason): staff
-            # then press "run now" again, which is what the page offers.
-            for _attempt in range(3):
-                first = run_now(admin, url)
-                ended = admin.locator(
-                    f"tr[data-run='{first}'][data-state=succeeded], "
-                    f"tr[data-run='{first}'][data-state=failed]"
-                )
-                expect(ended).to_be_visible(timeout=40_000)
-                if ended.get_attribute("data-state") == "succeeded":
-                    break
-                server.fault("slow", match="$filter=Ref_Key", delay=1.0, after=1)
-            done = admin.locator(f"tr[data-run='{first}'][data-state=succeeded]")
-            expect(done).to_be_visible(timeout=5_000)
-            with sqlite3.connect(database) as db:
-                (order_id,) = db.execute(
-                    "select id from shipments_order where external_id = ?", (made.orders[0],)
-                ).fetchone()
-                # What moved in 1C is in the portal (a failed attempt may have committed
-                # some pages already: each page is its own transaction).
-                places = {
-                    db.execute(
-                        "select location from shipments_order where external_id = ?", (ref,)
-                    ).fetchone()[0]
-                    for ref in made.orders
-                }
-                assert places == {"Тверь"}
-
-            phone = browser.new_context(locale="ru-RU", viewport={"width": 360, "height": 740})
-            client = phone.new_page()
-            login(client, url, CLIENT)
-            client.goto(f"{url}/shipments/orders/{order_id}")
-            expect(client.locator("h1")).to_contain_text(NUMBER)
-            client.fill("#cancel-form textarea[name=comment]", "Груз не готов к отгрузке")
-            client.click("#cancel-form button[type=submit]")
-            expect(client.locator("#requests li[data-kind=cancel]")).to_be_visible()
-
-            # The request reaches 1C (the outbound queue, through the event bus and a job).
-            def written() -> dict[str, Any] | None:
-                rows = list(server.data.sets[REQUESTS].values())
-                return rows[0] if rows else None
-
-            request = until(written, "the cancel request in 1C")
-            assert request["ВидЗапроса"] == "Отмена"
-            assert request["Заявка_Key"] == made.orders[0]
-
-            # The 1C operator cancels the order and answers; a broken order comes along.
-            server.data.tick(60)
-            order = dict(server.data.get(ORDERS, made.orders[0]) or {})
-            order["Статус"] = "Отменена"
-            server.data.put(ORDERS, order)
-            server.data.put(REQUESTS, {**request, "Статус": "Принят", "Ответ": "Заявка отменена"})
-            broken = dict(server.data.get(ORDERS, made.orders[1]) or {})
-            broken["Статус"] = "Потеряна"
-            server.data.put(ORDERS, broken)
-
-            second = run_now(admin, url)
-            expect(admin.locator(f"tr[data-run='{second}'][data-state=succeeded]")).to_be_visible(
-                timeout=30_000
+        # Orders moved on in 1C, which answers slowly for a moment: the page shows the
+        # run going, then its end.
+        server.data.tick(60)
+        for ref in made.orders:
+            moved = dict(server.data.get(ORDERS, ref) or {})
+            server.data.put(ORDERS, {**moved, "Дислокация": "Тверь"})
+        server.fault("slow", match="$filter=Ref_Key", delay=4.0, after=1)
+        # The run shows while it goes, then its end: the page follows it without a
+        # reload. On the embedded SQLite a run can lose the write lock to the event
+        # relay ("database is locked", shown as a failed run with its reason): staff
+        # then press "run now" again, which is what the page offers.
+        for _attempt in range(3):
+            first = run_now(admin, url)
+            ended = admin.locator(
+                f"tr[data-run='{first}'][data-state=succeeded], "
+                f"tr[data-run='{first}'][data-state=failed]"
             )
-            client.reload()
-            expect(client.locator("#order-status")).to_have_text("Отменена")
-            expect(client.locator("#order-status")).to_have_class("sh-status sh-cancelled")
-            expect(client.locator("#cancel-form")).to_have_count(0)
+            expect(ended).to_be_visible(timeout=40_000)
+            if ended.get_attribute("data-state") == "succeeded":
+                break
+            server.fault("slow", match="$filter=Ref_Key", delay=1.0, after=1)
+        done = admin.locator(f"tr[data-run='{first}'][data-state=succeeded]")
+        expect(done).to_be_visible(timeout=5_000)
+        with sqlite3.connect(database) as db:
+            (order_id,) = db.execute(
+                "select id from shipments_order where external_id = ?", (made.orders[0],)
+            ).fetchone()
+            # What moved in 1C is in the portal (a failed attempt may have committed
+            # some pages already: each page is its own transaction).
+            places = {
+                db.execute(
+                    "select location from shipments_order where external_id = ?", (ref,)
+                ).fetchone()[0]
+                for ref in made.orders
+            }
+            assert places == {"Тверь"}
 
-            admin.goto(url + "/integration/quarantine")
-            expect(admin.locator("#items")).to_contain_text("Потеряна")
-            shoot(admin, url, "/integration/runs", "integration-runs", shots)
-            shoot(admin, url, "/integration/quarantine", "integration-quarantine", shots)
-        finally:
-            browser.close()
+        phone = browser.new_context(locale="ru-RU", viewport={"width": 360, "height": 740})
+        client = phone.new_page()
+        login(client, url, CLIENT)
+        client.goto(f"{url}/shipments/orders/{order_id}")
+        expect(client.locator("h1")).to_contain_text(NUMBER)
+        client.fill("#cancel-form textarea[name=comment]", "Груз не готов к отгрузке")
+        client.click("#cancel-form button[type=submit]")
+        expect(client.locator("#requests li[data-kind=cancel]")).to_be_visible()
+
+        # The request reaches 1C (the outbound queue, through the event bus and a job).
+        def written() -> dict[str, Any] | None:
+            rows = list(server.data.sets[REQUESTS].values())
+            return rows[0] if rows else None
+
+        request = until(written, "the cancel request in 1C")
+        assert request["ВидЗапроса"] == "Отмена"
+        assert request["Заявка_Key"] == made.orders[0]
+
+        # The 1C operator cancels the order and answers; a broken order comes along.
+        server.data.tick(60)
+        order = dict(server.data.get(ORDERS, made.orders[0]) or {})
+        order["Статус"] = "Отменена"
+        server.data.put(ORDERS, order)
+        server.data.put(REQUESTS, {**request, "Статус": "Принят", "Ответ": "Заявка отменена"})
+        broken = dict(server.data.get(ORDERS, made.orders[1]) or {})
+        broken["Статус"] = "Потеряна"
+        server.data.put(ORDERS, broken)
+
+        second = run_now(admin, url)
+        expect(admin.locator(f"tr[data-run='{second}'][data-state=succeeded]")).to_be_visible(
+            timeout=30_000
+        )
+        client.reload()
+        expect(client.locator("#order-status")).to_have_text("Отменена")
+        expect(client.locator("#order-status")).to_have_class("sh-status sh-cancelled")
+        expect(client.locator("#cancel-form")).to_have_count(0)
+
+        admin.goto(url + "/integration/quarantine")
+        expect(admin.locator("#items")).to_contain_text("Потеряна")
+        shoot(admin, url, "/integration/runs", "integration-runs", shots)
+        shoot(admin, url, "/integration/quarantine", "integration-quarantine", shots)

@@ -7,38 +7,25 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from kabinet.testing import chromium, kabinet_server, require_chromium
 from kabinet_notifications.commands import vapid_keys
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 OTHERS = ("companies", "dictionaries", "integration", "shipments")
 ADMIN = "admin@demo.kabinet.example"
 USER = "user@demo.kabinet.example"
 PASSWORD = "kabinet-demo"  # the demo accounts' printed password
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
+    require_chromium()  # before starting a server no test could use
     folder = tmp_path_factory.mktemp("notifications-demo")
     var = folder / "var"
     public, private = vapid_keys()
@@ -47,49 +34,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f'[host]\nvar_dir = "{var}"\n{disabled}'
         f'[notifications]\nvapid_public_key = "{public}"\nvapid_private_key = "{private}"\n'
     )
-    port = free_port()
-    kabinet = Path(sys.executable).parent / "kabinet"
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(kabinet), "--settings", "settings.toml", "demo", "--port", str(port)],
-        cwd=folder,
-        env={**os.environ, "KABINET_DEMO_DIR": str(var)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"kabinet demo exited: {(folder / 'server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("kabinet demo did not answer /health within 60 s")
-            time.sleep(0.2)  # polling a starting process, not waiting for time to pass
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env, timeout=60) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def signed_in(browser: Any, url: str, login: str, **context: Any) -> tuple[Any, list[str]]:

@@ -11,31 +11,20 @@ summary until opened (or set). Screenshots go to ``$KABINET_SHIPMENTS_SHOTS`` wh
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from kabinet.testing import chromium, kabinet_server
 from kabinet_shipments.demo import CLIENT, PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 OTHERS = ("dictionaries", "notifications", "integration")
 EXPORT_LIMIT = 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -46,35 +35,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # The demo client has 120 orders: an export of all of them goes through the job.
     exports = f"[shipments]\nexport_limit = {EXPORT_LIMIT}\n"
     (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}{exports}')
-    port = free_port()
-    kabinet = Path(sys.executable).parent / "kabinet"
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(kabinet), "--settings", "settings.toml", "demo", "--port", str(port)],
-        cwd=folder,
-        env={**os.environ, "KABINET_DEMO_DIR": str(var)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"kabinet demo exited: {(folder / 'server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("kabinet demo did not answer /health within 120 s")
-            time.sleep(0.2)  # polling a starting process, not waiting for time to pass
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def shot(page: Any, name: str) -> None:
@@ -107,167 +70,157 @@ def no_horizontal_scroll(page: Any) -> bool:
 
 
 def test_a_client_filters_sorts_pages_opens_downloads_and_asks_to_cancel(demo: str) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+    with chromium() as browser:
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, locale="ru-RU", accept_downloads=True
         )
-        try:
-            context = browser.new_context(
-                viewport={"width": 1280, "height": 900}, locale="ru-RU", accept_downloads=True
-            )
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            login(page, demo)
-            page.goto(demo + "/shipments/")
-            assert page.locator("h1").inner_text() == "Заявки"
-            assert page.locator("#filters").evaluate("d => d.open")  # wide: filters shown
-            assert page.locator("input[name=origin]").is_visible()
-            page.wait_for_selector("nav.sh-tabs a[data-tab=all] .sh-count >> text=/\\d/")
-            total = int(page.locator("nav.sh-tabs a[data-tab=all] .sh-count").inner_text())
-            assert total > EXPORT_LIMIT
-            # every column, the status last, is in view at 1280 px (no sideways scroll)
-            status_th = page.locator("#orders thead th").last
-            assert status_th.inner_text().strip() == "Статус"
-            box = status_th.bounding_box()
-            assert box is not None
-            assert box["x"] + box["width"] <= 1280
-            assert page.locator("#orders").evaluate(
-                "t => t.parentElement.scrollWidth <= t.parentElement.clientWidth"
-            )
-            shot(page, "registry-desktop")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        login(page, demo)
+        page.goto(demo + "/shipments/")
+        assert page.locator("h1").inner_text() == "Заявки"
+        assert page.locator("#filters").evaluate("d => d.open")  # wide: filters shown
+        assert page.locator("input[name=origin]").is_visible()
+        page.wait_for_selector("nav.sh-tabs a[data-tab=all] .sh-count >> text=/\\d/")
+        total = int(page.locator("nav.sh-tabs a[data-tab=all] .sh-count").inner_text())
+        assert total > EXPORT_LIMIT
+        # every column, the status last, is in view at 1280 px (no sideways scroll)
+        status_th = page.locator("#orders thead th").last
+        assert status_th.inner_text().strip() == "Статус"
+        box = status_th.bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= 1280
+        assert page.locator("#orders").evaluate(
+            "t => t.parentElement.scrollWidth <= t.parentElement.clientWidth"
+        )
+        shot(page, "registry-desktop")
 
-            # the whole view as CSV: more than the limit, so a job; its page shows the
-            # progress, then the link
-            page.click(".sh-export button[value=csv]")
-            page.wait_for_url("**/shipments/exports/**")
-            page.wait_for_selector("#export-status[data-status=done]", timeout=30_000)
-            assert f"Файл готов, заявок: {total}" in page.locator("#export-status").inner_text()
-            shot(page, "export-desktop")
-            with page.expect_download() as exported:
-                page.click("#export-file")
-            saved = exported.value.path()
-            assert saved is not None
-            lines = Path(saved).read_text(encoding="utf-8-sig").splitlines()
-            assert lines[0].startswith("number;date;status")
-            assert len(lines) == total + 1
-            page.goto(demo + "/shipments/")
+        # the whole view as CSV: more than the limit, so a job; its page shows the
+        # progress, then the link
+        page.click(".sh-export button[value=csv]")
+        page.wait_for_url("**/shipments/exports/**")
+        page.wait_for_selector("#export-status[data-status=done]", timeout=30_000)
+        assert f"Файл готов, заявок: {total}" in page.locator("#export-status").inner_text()
+        shot(page, "export-desktop")
+        with page.expect_download() as exported:
+            page.click("#export-file")
+        saved = exported.value.path()
+        assert saved is not None
+        lines = Path(saved).read_text(encoding="utf-8-sig").splitlines()
+        assert lines[0].startswith("number;date;status")
+        assert len(lines) == total + 1
+        page.goto(demo + "/shipments/")
 
-            # a tab: only done orders, swapped by htmx, in the URL
-            page.click("nav.sh-tabs a[data-tab=done]")
-            page.wait_for_url("**status=done**")
-            assert set(column(page, "Статус")) == {"Выполнена"}
+        # a tab: only done orders, swapped by htmx, in the URL
+        page.click("nav.sh-tabs a[data-tab=done]")
+        page.wait_for_url("**status=done**")
+        assert set(column(page, "Статус")) == {"Выполнена"}
 
-            # a filter: the route's origin
-            origin = column(page, "Маршрут")[0].split(" → ")[0]
-            page.fill("input[name=origin]", origin)
-            page.click(".sh-filters button[type=submit]")
-            page.wait_for_url("**origin=**")
-            assert all(r.startswith(origin) for r in column(page, "Маршрут"))
+        # a filter: the route's origin
+        origin = column(page, "Маршрут")[0].split(" → ")[0]
+        page.fill("input[name=origin]", origin)
+        page.click(".sh-filters button[type=submit]")
+        page.wait_for_url("**origin=**")
+        assert all(r.startswith(origin) for r in column(page, "Маршрут"))
 
-            # a sort: by cost, highest first
-            page.goto(demo + "/shipments/")
-            page.click("#orders th a[data-sort=cost]")
-            page.wait_for_url("**sort=-cost**")
-            costs = [money(c) for c in column(page, "Стоимость")]
-            assert costs == sorted(costs, reverse=True)
-            assert len(costs) == 25
+        # a sort: by cost, highest first
+        page.goto(demo + "/shipments/")
+        page.click("#orders th a[data-sort=cost]")
+        page.wait_for_url("**sort=-cost**")
+        costs = [money(c) for c in column(page, "Стоимость")]
+        assert costs == sorted(costs, reverse=True)
+        assert len(costs) == 25
 
-            # the next page starts after the last row; back returns to the first
-            first_numbers = column(page, "Номер")
-            page.click("a[rel=next]")
-            page.wait_for_url("**after=**")
-            second_numbers = column(page, "Номер")
-            assert second_numbers
-            assert not set(first_numbers) & set(second_numbers)
-            assert money(column(page, "Стоимость")[0]) <= costs[-1]
-            page.go_back()
-            page.wait_for_url(lambda u: "after=" not in u)
-            assert column(page, "Номер") == first_numbers
+        # the next page starts after the last row; back returns to the first
+        first_numbers = column(page, "Номер")
+        page.click("a[rel=next]")
+        page.wait_for_url("**after=**")
+        second_numbers = column(page, "Номер")
+        assert second_numbers
+        assert not set(first_numbers) & set(second_numbers)
+        assert money(column(page, "Стоимость")[0]) <= costs[-1]
+        page.go_back()
+        page.wait_for_url(lambda u: "after=" not in u)
+        assert column(page, "Номер") == first_numbers
 
-            # a card of an order in progress that has its documents: download, cancel
-            page.goto(demo + "/shipments/?status=in_progress")
-            links = page.locator("#orders tbody td[data-label='Номер'] a")
-            hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
-            for href in hrefs:
-                page.goto(demo + str(href))
-                if page.locator("#documents a[download]").count():
-                    break
-            else:
-                pytest.fail("no order in progress with a stored document")
-            shot(page, "card-desktop")
-            with page.expect_download() as download:
-                page.locator("#documents a[download]").first.click()
-            path = download.value.path()
-            assert path is not None
-            assert Path(path).read_bytes().startswith(b"%PDF")
-            page.fill("#cancel-form textarea[name=comment]", "Груз больше не нужен")
-            page.click("#cancel-form button[type=submit]")
-            page.wait_for_load_state()
-            pending = page.locator("#requests li[data-kind=cancel]")
-            assert pending.get_attribute("data-status") == "pending"
-            assert "На рассмотрении" in pending.inner_text()
-            assert page.locator("#cancel-form").count() == 0  # a second one is not offered
+        # a card of an order in progress that has its documents: download, cancel
+        page.goto(demo + "/shipments/?status=in_progress")
+        links = page.locator("#orders tbody td[data-label='Номер'] a")
+        hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        for href in hrefs:
+            page.goto(demo + str(href))
+            if page.locator("#documents a[download]").count():
+                break
+        else:
+            pytest.fail("no order in progress with a stored document")
+        shot(page, "card-desktop")
+        with page.expect_download() as download:
+            page.locator("#documents a[download]").first.click()
+        path = download.value.path()
+        assert path is not None
+        assert Path(path).read_bytes().startswith(b"%PDF")
+        page.fill("#cancel-form textarea[name=comment]", "Груз больше не нужен")
+        page.click("#cancel-form button[type=submit]")
+        page.wait_for_load_state()
+        pending = page.locator("#requests li[data-kind=cancel]")
+        assert pending.get_attribute("data-status") == "pending"
+        assert "На рассмотрении" in pending.inner_text()
+        assert page.locator("#cancel-form").count() == 0  # a second one is not offered
 
-            page.goto(demo + "/shipments/invoices")
-            shot(page, "invoices-desktop")
-            page.goto(demo + "/shipments/contracts")
-            page.locator("main a[href^='/shipments/contracts/']").first.click()
-            page.wait_for_load_state()
-            shot(page, "contract-desktop")
-            assert errors == []
+        page.goto(demo + "/shipments/invoices")
+        shot(page, "invoices-desktop")
+        page.goto(demo + "/shipments/contracts")
+        page.locator("main a[href^='/shipments/contracts/']").first.click()
+        page.wait_for_load_state()
+        shot(page, "contract-desktop")
+        assert errors == []
 
-            # a 360 px phone: the registry is cards, nothing scrolls sideways
-            phone = browser.new_context(
-                viewport={"width": 360, "height": 740}, locale="ru-RU", is_mobile=True
-            )
-            phone.add_cookies(context.cookies())
-            mobile = phone.new_page()
-            for name, path_ in (
-                ("registry", "/shipments/"),
-                ("card", str(href)),
-                ("invoices", "/shipments/invoices"),
-                ("contract", page.url.removeprefix(demo)),
-            ):
-                mobile.goto(demo + path_)
-                shot(mobile, f"{name}-360")
-                assert no_horizontal_scroll(mobile), name
-            mobile.goto(demo + "/shipments/")
-            row = mobile.locator("#orders tbody tr").first
-            assert row.evaluate("r => getComputedStyle(r).display") != "table-row"
+        # a 360 px phone: the registry is cards, nothing scrolls sideways
+        phone = browser.new_context(
+            viewport={"width": 360, "height": 740}, locale="ru-RU", is_mobile=True
+        )
+        phone.add_cookies(context.cookies())
+        mobile = phone.new_page()
+        for name, path_ in (
+            ("registry", "/shipments/"),
+            ("card", str(href)),
+            ("invoices", "/shipments/invoices"),
+            ("contract", page.url.removeprefix(demo)),
+        ):
+            mobile.goto(demo + path_)
+            shot(mobile, f"{name}-360")
+            assert no_horizontal_scroll(mobile), name
+        mobile.goto(demo + "/shipments/")
+        row = mobile.locator("#orders tbody tr").first
+        assert row.evaluate("r => getComputedStyle(r).display") != "table-row"
 
-            # on the phone the filters are folded under their summary, the table comes first
-            filters = mobile.locator("#filters")
-            assert not filters.evaluate("d => d.open")
-            assert not mobile.locator("input[name=origin]").is_visible()
-            summary = mobile.locator("#filters > summary")
-            box = summary.bounding_box()
-            assert box is not None
-            assert box["height"] >= 40
-            table_top = mobile.locator("#orders").bounding_box()
-            assert table_top is not None
-            assert table_top["y"] < 740
-            # … and usable: open, filter, the view and the URL follow, still no sideways scroll
-            summary.click()
-            origin_box = mobile.locator("input[name=origin]")
-            assert origin_box.is_visible()
-            field = origin_box.bounding_box()
-            assert field is not None
-            assert field["width"] >= 300
-            assert no_horizontal_scroll(mobile)
-            shot(mobile, "filters-360")
-            origin_box.fill(origin)
-            mobile.click(".sh-filters button[type=submit]")
-            mobile.wait_for_url("**origin=**")
-            routes = mobile.locator("#orders tbody td[data-label='Маршрут']").all_inner_texts()
-            assert routes
-            assert all(r.startswith(origin) for r in routes)
-            mobile.reload()
-            assert filters.evaluate("d => d.open")  # a filter is set: shown unfolded
-            assert "заданы" in summary.inner_text()
-        finally:
-            browser.close()
+        # on the phone the filters are folded under their summary, the table comes first
+        filters = mobile.locator("#filters")
+        assert not filters.evaluate("d => d.open")
+        assert not mobile.locator("input[name=origin]").is_visible()
+        summary = mobile.locator("#filters > summary")
+        box = summary.bounding_box()
+        assert box is not None
+        assert box["height"] >= 40
+        table_top = mobile.locator("#orders").bounding_box()
+        assert table_top is not None
+        assert table_top["y"] < 740
+        # … and usable: open, filter, the view and the URL follow, still no sideways scroll
+        summary.click()
+        origin_box = mobile.locator("input[name=origin]")
+        assert origin_box.is_visible()
+        field = origin_box.bounding_box()
+        assert field is not None
+        assert field["width"] >= 300
+        assert no_horizontal_scroll(mobile)
+        shot(mobile, "filters-360")
+        origin_box.fill(origin)
+        mobile.click(".sh-filters button[type=submit]")
+        mobile.wait_for_url("**origin=**")
+        routes = mobile.locator("#orders tbody td[data-label='Маршрут']").all_inner_texts()
+        assert routes
+        assert all(r.startswith(origin) for r in routes)
+        mobile.reload()
+        assert filters.evaluate("d => d.open")  # a filter is set: shown unfolded
+        assert "заданы" in summary.inner_text()
