@@ -87,7 +87,7 @@ def test_sign_in_through_keycloak_and_out_of_both(portal: str, fake: FakeKeycloa
 
         # Back at the portal, signed in as the person Keycloak knows.
         page.wait_for_url(portal + "/")
-        assert page.locator(".signout .who").inner_text() == "Ольга Кузнецова"
+        assert page.locator(".topbar .who").inner_text() == "Ольга Кузнецова"
         assert len(fake.active_sessions(user.id)) == 1
         cookies = {c["name"]: c for c in page.context.cookies(portal)}
         assert cookies["kabinet_session"]["httpOnly"]
