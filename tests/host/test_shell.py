@@ -208,6 +208,7 @@ async def test_navigation_sections_bar_administration_and_personal_menus(
     client: AsyncTestClient[Any],
 ) -> None:
     person = (await client.get("/sp/page", headers={"X-Test-Person": "2"})).text
+    assert person.startswith("<!doctype html>")
     assert 'href="/sp/page"' in _bar(person)
     assert 'href="/sp/mine"' in _menu(person, "usermenu")
     assert 'href="/sp/mine"' not in _bar(person)
