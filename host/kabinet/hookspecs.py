@@ -87,6 +87,11 @@ def template_dir() -> Path | None:
 
 
 @hookspec
+def locale_dir() -> Path | None:
+    """Called when the host is created; returns the folder of the plugin's translation catalogs."""
+
+
+@hookspec
 def static_dir() -> Path | None:
     """Called when the web app is built; returns the folder served at ``/static/<plugin>/``."""
 

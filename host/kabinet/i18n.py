@@ -32,17 +32,44 @@ LANG_COOKIE = "kabinet_lang"
 UTC = ZoneInfo("UTC")
 
 
+_CATALOG_DIRS: list[Path] = [LOCALE_DIR]
+
+
+def add_catalogs(folder: Path) -> None:
+    """Merge the catalogs in ``folder`` (``<lang>/LC_MESSAGES/messages.po``, a plugin's
+    ``locale_dir``) into every language's catalog, in this process, after those added
+    before (a message both translate keeps the earlier translation)."""
+    if folder not in _CATALOG_DIRS:
+        _CATALOG_DIRS.append(folder)
+        translations.cache_clear()
+
+
 @functools.cache
 def translations(lang: str) -> gettext.NullTranslations:
-    """The catalog of ``lang`` (English ids pass through untranslated)."""
-    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    """The catalog of ``lang``: the host's, then each plugin's (English ids pass through
+    untranslated)."""
+    merged: Translations | None = None
+    for folder in _CATALOG_DIRS:
+        found = _catalog(folder / lang / "LC_MESSAGES")
+        if found is None:
+            continue
+        if merged is None:
+            merged = found
+        else:
+            # merge() lets the later catalog win: keep what the earlier ones translate
+            found.merge(merged)
+            merged = found
+    return merged if merged is not None else gettext.NullTranslations()
+
+
+def _catalog(folder: Path) -> Translations | None:
     mo, po = folder / f"{DOMAIN}.mo", folder / f"{DOMAIN}.po"
     if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
         with mo.open("rb") as fp:
             return Translations(fp, domain=DOMAIN)
     if po.exists():
         return Translations(io.BytesIO(compile_po(po)), domain=DOMAIN)
-    return gettext.NullTranslations()
+    return None
 
 
 def compile_po(po: Path) -> bytes:

@@ -467,6 +467,37 @@ async def test_hook_static_dir(plugin_factory: PluginFactory, make: Make) -> Non
     await _check_dir_hook(plugin_factory, make, "static_dir", "static")
 
 
+async def test_hook_locale_dir(plugin_factory: PluginFactory, make: Make) -> None:
+    await _check_dir_hook(plugin_factory, make, "locale_dir", "locale")
+    from kabinet import i18n
+
+    plugin_factory.add(
+        "depot",
+        DIR_BODY.format(hook="locale_dir", folder="locale"),
+        files={
+            "locale/ru/LC_MESSAGES/messages.po": """\
+                msgid ""
+                msgstr ""
+                "Content-Type: text/plain; charset=utf-8\\n"
+
+                msgid "Pallets in the depot"
+                msgstr "Паллеты на складе"
+                """
+        },
+    )
+    await make()
+    assert i18n.gettext_("ru", "Pallets in the depot") == "Паллеты на складе"
+    assert i18n.gettext_("en", "Pallets in the depot") == "Pallets in the depot"
+    assert i18n.gettext_("ru", "Sign out") == "Выйти"  # the host's own still there
+
+
+async def test_hook_locale_dir_must_be_a_folder(plugin_factory: PluginFactory, make: Make) -> None:
+    plugin_factory.add("depot", DIR_BODY.format(hook="locale_dir", folder="nowhere"))
+    with pytest.raises(PluginError, match=r"locale_dir .*nowhere is not a folder") as err:
+        await make()
+    assert err.value.plugin == "depot"
+
+
 async def _check_dir_hook(factory: PluginFactory, make: Make, hook: str, folder: str) -> None:
     zeta = factory.add(
         "zeta",

@@ -82,6 +82,11 @@ def permissions():
     return [Permission(code="sp.secret", label={"ru": "s", "en": "s"}, scope="global")]
 
 @hookimpl
+def locale_dir():
+    from pathlib import Path
+    return Path(__file__).parent / "locale"
+
+@hookimpl
 def template_dir():
     from pathlib import Path
     return Path(__file__).parent / "templates"
@@ -91,10 +96,26 @@ PAGE = """\
 {% extends "shell/base.html" %}
 {% block content %}
 <h1>{{ _("Home") }}</h1>
+<p id="own">{{ _("Fuel prices") }}</p>
 <p id="when">{{ when|datetime("short") }}</p>
 <p id="sum">{{ 1500.5|money }}</p>
 {{ render_panels("sp.order", order_id=order_id) }}
 {% endblock %}
+"""
+
+
+RU_PO = "locale/ru/LC_MESSAGES/messages.po"
+CATALOG = """\
+msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=utf-8\\n"
+"Language: ru\\n"
+
+msgid "Fuel prices"
+msgstr "Цены на топливо"
+
+msgid "Home"
+msgstr "Домой (не главная)"
 """
 
 
@@ -117,7 +138,7 @@ async def client(
 ) -> AsyncIterator[AsyncTestClient[Any]]:
     from kabinet.host import Host
 
-    plugin_factory.add("sp", PLUGIN, files={"templates/sp/page.html": PAGE})
+    plugin_factory.add("sp", PLUGIN, files={"templates/sp/page.html": PAGE, RU_PO: CATALOG})
     host = await Host.create(
         None,
         env={"KABINET__HOST__DATABASE_URL": database_url, "KABINET__HOST__VAR_DIR": str(tmp_path)},
@@ -239,8 +260,12 @@ async def test_plugin_page_with_panels_flash_and_formats(client: AsyncTestClient
     assert "HIDDEN" not in text
     assert "Saved &lt;b&gt;" in text
     assert 'aria-current="page">Orders</a>' in text
+    assert '<p id="own">Fuel prices</p>' in text
     ru = await client.get("/sp/page", headers={"X-Test-Person": "2"})
     assert '<p id="when">02.03.2026, 00:30</p>' in ru.text
+    # the plugin's catalog (locale_dir) translates its texts; the host's keep theirs
+    assert '<p id="own">Цены на топливо</p>' in ru.text
+    assert "<h1>Главная</h1>" in ru.text
     assert "Заметки" in ru.text
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,25 +70,11 @@ def permissions() -> list[Permission]:
 @hookimpl
 def startup(host: Host) -> None:
     identity_service(host)
-    merge_catalogs()
 
 
-def merge_catalogs() -> None:
-    """Add identity's Russian texts to the host's catalog (once per process)."""
-    from babel.support import Translations
-
-    from kabinet import i18n
-
-    for lang in ("ru",):
-        po = HERE / "locale" / lang / "LC_MESSAGES" / "messages.po"
-        catalog = i18n.translations(lang)
-        if (
-            po.exists()
-            and isinstance(catalog, Translations)
-            and not getattr(catalog, "_identity_merged", False)
-        ):
-            catalog.merge(Translations(io.BytesIO(i18n.compile_po(po))))
-            catalog._identity_merged = True  # type: ignore[attr-defined]
+@hookimpl
+def locale_dir() -> Path:
+    return HERE / "locale"
 
 
 @hookimpl
