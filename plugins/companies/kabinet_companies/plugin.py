@@ -214,6 +214,11 @@ def template_dir() -> Path:
 
 
 @hookimpl
+def locale_dir() -> Path:
+    return HERE / "locale"
+
+
+@hookimpl
 def static_dir() -> Path:
     """Served at ``/static/companies/`` (the folder named after the plugin inside)."""
     return HERE / "static" / "companies"

@@ -1,10 +1,13 @@
 """Texts of the companies pages in Russian and English.
 
 Labels are keyed (``t.inn`` in templates); messages from the services and identity are
-English message ids translated here (falling back to the English text).
+English message ids, translated by the catalogs (this app's in ``locale/``), falling back
+to the English text.
 """
 
 from __future__ import annotations
+
+from kabinet import i18n
 
 LABELS: dict[str, tuple[str, str]] = {
     "register": ("Регистрация", "Registration"),
@@ -143,49 +146,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "have_account": ("Уже зарегистрированы? Войти", "Registered already? Sign in"),
 }
 
-MESSAGES_RU: dict[str, str] = {
-    "A name is required.": "Укажите ФИО.",
-    "Not an e-mail address.": "Это не адрес e-mail.",
-    "Not a phone number.": "Это не номер телефона.",
-    "Not a valid phone number.": "Такого номера телефона не бывает.",
-    "The passwords differ.": "Пароли не совпадают.",
-    "Agree to the processing of personal data to register.": "Нужно согласие на обработку "
-    "персональных данных.",
-    "This e-mail address is already registered.": "Этот e-mail уже зарегистрирован.",
-    "This phone number is already registered.": "Этот телефон уже зарегистрирован.",
-    "Wrong code.": "Неверный код.",
-    "The code has expired; ask for a new one.": "Код просрочен — запросите новый.",
-    "Too many wrong codes; ask for a new one.": "Слишком много неверных кодов — запросите новый.",
-    "A code was sent a moment ago.": "Код только что отправлен, подождите минуту.",
-    "We sent you a new code.": "Мы отправили новый код.",
-    "Registration complete: ask to join your company.": "Регистрация завершена: отправьте "
-    "запрос на привязку к своей компании.",
-    "ИНН is required": "Укажите ИНН",
-    "ИНН is 10 digits (a company) or 12 digits (a person)": "ИНН — 10 цифр (организация) "
-    "или 12 цифр (ИП, физлицо)",
-    "ИНН check digits do not match: check the number": "Не сходятся контрольные цифры ИНН — "
-    "проверьте номер",
-    "КПП is 9 characters: NNNNPPNNN (P a digit or a capital letter)": "КПП — 9 знаков: "
-    "NNNNPPNNN (P — цифра или заглавная латинская буква)",
-    "name the company": "Укажите название компании",
-    "you have already asked to join this company": "Вы уже отправили запрос в эту компанию",
-    "Your request is sent; a manager will decide it.": "Запрос отправлен, менеджер его рассмотрит.",
-    "Saved.": "Сохранено.",
-    "Rights saved.": "Права сохранены.",
-    "The invitation is sent.": "Приглашение отправлено.",
-    "the request was already decided": "По запросу уже принято решение",
-    "give the reason: the person will read it": "Укажите причину — её прочитает заявитель",
-    "The request is rejected; the person is told why.": "Запрос отклонён, заявителю "
-    "сообщена причина.",
-    "The request is accepted; the person has access now.": "Запрос принят, доступ открыт.",
-    "this person is already invited here; resend it": "Этот человек уже приглашён — "
-    "отправьте приглашение ещё раз",
-    "name is required": "Укажите название",
-    "A new version is published; people will be asked again.": "Новая версия опубликована; "
-    "согласие спросят снова.",
-    "This invitation has expired or was revoked.": "Приглашение просрочено или отозвано.",
-}
-
 
 def texts(lang: str) -> dict[str, str]:
     index = 0 if lang == "ru" else 1
@@ -193,6 +153,6 @@ def texts(lang: str) -> dict[str, str]:
 
 
 def text(message: str, lang: str) -> str:
-    if lang == "ru":
-        return MESSAGES_RU.get(message, message)
-    return message
+    """A message of the services (English) in ``lang``: through the shell's catalogs, which
+    include this app's (``locale/``, the ``locale_dir`` hook) and identity's."""
+    return i18n.gettext_(lang, message)

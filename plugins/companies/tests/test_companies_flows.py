@@ -105,6 +105,9 @@ async def test_the_invitation_page_sets_a_password_and_the_phone_then_the_person
     )
     assert refused.status_code == 400
     assert 'value="12"' in refused.text  # what was typed stays
+    # each field's error, in Russian: this app's catalog and identity's
+    assert "Пароли не совпадают." in refused.text
+    assert "Нужно согласие на обработку персональных данных." in refused.text
     accepted = await web.call(
         "POST",
         "/companies/invitation",
