@@ -242,6 +242,14 @@ async def test_navigation_sections_bar_administration_and_personal_menus(
     assert 'href="/shell/plugins"' in menu
     assert "/sp/setup" not in _bar(admin)
     assert 'href="/sp/page"' in _bar(admin)
+    # the home page lists the same, the staff tools under their own heading
+    tools = re.search(r'<section class="home-admin">(.*?)</section>', admin, re.S)
+    assert tools is not None
+    assert 'href="/sp/setup"' in tools.group(1)
+    assert 'href="/sp/page"' not in tools.group(1)
+    home = (await client.get("/", headers={"X-Test-Person": "2"})).text
+    assert 'class="home-admin"' not in home
+    assert 'href="/sp/mine"' in home
     # the page one is on is marked in its menu, and the menu itself
     plugins = (await client.get("/shell/plugins", headers={"X-Test-Person": "1"})).text
     assert '<summary aria-current="true">Администрирование</summary>' in _menu(plugins, "adminmenu")
