@@ -15,10 +15,12 @@ from __future__ import annotations
 import functools
 import gettext
 import io
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError, dates, numbers
@@ -160,6 +162,9 @@ def format_date(value: date | datetime | None, lang: str, tz: str, fmt: str = "m
         return ""
     if isinstance(value, datetime):
         value = to_local(value, tz).date()
+    fast = _date_format(lang, fmt)
+    if fast is not None:
+        return fast % _date_fields(value)
     return dates.format_date(value, format=fmt, locale=locale(lang))
 
 
@@ -172,4 +177,96 @@ def format_number(value: float | Decimal | int | None, lang: str) -> str:
 def format_money(value: float | Decimal | int | None, currency: str, lang: str) -> str:
     if value is None:
         return ""
+    fast = _money_format(lang, currency)
+    if fast is not None:
+        return fast(value)
     return numbers.format_currency(value, currency, locale=locale(lang))
+
+
+# -- fast paths ----------------------------------------------------------------------------
+# A registry page formats hundreds of amounts and dates; Babel parses and walks its pattern
+# for each (about a quarter of the page's time). For the common patterns the same text is
+# made with str formatting; each fast path is checked against Babel on sample values when
+# it is first built, and Babel is used whenever they differ or the pattern is unusual.
+
+_MONEY_SAMPLES = ("0", "-0.004", "0.5", "7", "999.995", "1234.5", "-1234567.891", "1e9")
+_DATE_SAMPLES = (date(2026, 1, 5), date(1999, 12, 31), date(2031, 10, 20), date(1, 2, 3))
+
+
+def _money_fast(
+    digits: int, group: str, decimal: str, pos: tuple[str, str], neg: tuple[str, str]
+) -> Callable[[float | Decimal | int], str]:
+    spec = f",.{digits}f"
+
+    def fmt(value: float | Decimal | int) -> str:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+        text = format(number, spec)
+        prefix, suffix = neg if text.startswith("-") else pos
+        body = text.lstrip("-").replace(",", "\0").replace(".", decimal).replace("\0", group)
+        return f"{prefix}{body}{suffix}"
+
+    return fmt
+
+
+@functools.cache
+def _money_format(lang: str, currency: str) -> Callable[[float | Decimal | int], str] | None:
+    """``format_currency`` of the locale's standard pattern, or None where it is unusual."""
+    loc = locale(lang)
+    try:
+        pattern = loc.currency_formats["standard"]
+        symbols = loc.number_symbols["latn"]
+        symbol = numbers.get_currency_symbol(currency, loc)
+        digits = numbers.get_currency_precision(currency)
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if pattern.grouping != (3, 3) or pattern.scale != 0 or pattern.exp_prec:
+        return None
+    pos = (pattern.prefix[0].replace("¤", symbol), pattern.suffix[0].replace("¤", symbol))
+    neg = (pattern.prefix[1].replace("¤", symbol), pattern.suffix[1].replace("¤", symbol))
+    fast = _money_fast(digits, symbols["group"], symbols["decimal"], pos, neg)
+    for sample in _MONEY_SAMPLES:
+        value = Decimal(sample)
+        if fast(value) != numbers.format_currency(value, currency, locale=loc):
+            return None
+    return fast
+
+
+_DATE_FIELDS = {"d", "dd", "M", "MM", "y", "yy", "yyyy"}
+_DATE_LENGTHS: dict[str, Literal["full", "long", "medium", "short"]] = {
+    "full": "full",
+    "long": "long",
+    "medium": "medium",
+    "short": "short",
+}
+
+
+def _date_fields(day: date) -> dict[str, str]:
+    return {
+        "d": str(day.day),
+        "dd": f"{day.day:02d}",
+        "M": str(day.month),
+        "MM": f"{day.month:02d}",
+        "y": str(day.year),
+        "yy": f"{day.year % 100:02d}",
+        "yyyy": f"{day.year:04d}",
+    }
+
+
+@functools.cache
+def _date_format(lang: str, fmt: str) -> str | None:
+    """The ``%``-format of a numeric date pattern (``dd.MM.y``), or None for the others."""
+    loc = locale(lang)
+    length = _DATE_LENGTHS.get(fmt)
+    if length is None:  # a pattern of its own ("dd MMM"): Babel's way
+        return None
+    try:
+        form = str(dates.get_date_format(length, loc).format)
+    except (KeyError, ValueError):
+        return None
+    used = set(re.findall(r"%\((\w+)\)s", form))
+    if not used or not used <= _DATE_FIELDS:
+        return None
+    for sample in _DATE_SAMPLES:
+        if form % _date_fields(sample) != dates.format_date(sample, fmt, locale=loc):
+            return None
+    return form

@@ -99,3 +99,40 @@ def test_localized_labels_fall_back() -> None:
     assert i18n.localized({"ru": "Заказы", "en": "Orders"}, "en") == "Orders"
     assert i18n.localized({"en": "Orders"}, "ru") == "Orders"
     assert i18n.localized({"de": "Aufträge"}, "ru") == "Aufträge"
+
+
+def test_money_and_dates_are_formatted_as_babel_does() -> None:
+    """The fast paths of format_money and format_date give Babel's text, to the character."""
+    import datetime as dt
+    import random
+    from decimal import Decimal
+
+    from babel import dates, numbers
+
+    rng = random.Random(7)
+    amounts = [
+        Decimal(rng.randint(-(10**12), 10**12)) / 10 ** rng.randint(0, 4) for _ in range(3000)
+    ]
+    amounts += [Decimal("0"), Decimal("-0.001"), Decimal("0.005"), Decimal("0.015")]
+    for lang in ("ru", "en"):
+        loc = i18n.locale(lang)
+        for currency in ("RUB", "USD", "EUR", "CNY", "JPY", "KZT"):
+            assert i18n._money_format(lang, currency) is not None  # the fast path is taken
+            for amount in amounts:
+                expected = numbers.format_currency(amount, currency, locale=loc)
+                assert i18n.format_money(amount, currency, lang) == expected
+        assert i18n.format_money(1500.5, "RUB", lang) == numbers.format_currency(
+            1500.5, "RUB", locale=loc
+        )
+        start = dt.date(1990, 1, 1)
+        for days in range(0, 60 * 366, 7):
+            day = start + dt.timedelta(days=days)
+            for fmt in ("short", "medium", "long"):
+                assert i18n.format_date(day, lang, "UTC", fmt) == dates.format_date(
+                    day, fmt, locale=loc
+                )
+    assert i18n._date_format("ru", "short") is not None
+    assert i18n._date_format("ru", "medium") is None  # month names: Babel's own way
+    assert i18n.format_money(Decimal("1234.5"), "RUB", "ru") == "1\xa0234,50\xa0₽"
+    assert i18n.format_money(Decimal("-1234.5"), "USD", "en") == "-$1,234.50"
+    assert i18n.format_date(dt.date(2026, 3, 2), "en", "UTC", "short") == "3/2/26"
