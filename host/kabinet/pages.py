@@ -22,6 +22,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,6 +147,7 @@ class StaticFiles:
     def __init__(self, dirs: Mapping[str, Path]) -> None:
         self.dirs = {name: path.resolve() for name, path in dirs.items()}
         self._digests: dict[tuple[Path, float, int], str] = {}
+        self._urls: dict[tuple[str, str], tuple[float, str]] = {}
 
     def file(self, plugin: str, rel: str) -> Path | None:
         root = self.dirs.get(plugin)
@@ -166,6 +168,17 @@ class StaticFiles:
         return value
 
     def url(self, plugin: str, rel: str) -> str:
+        """The hashed URL; worked out again at most once a second per file (a page asks for
+        several, and a changed file gets its new URL within that second)."""
+        now = time.monotonic()
+        known = self._urls.get((plugin, rel))
+        if known is not None and known[0] > now:
+            return known[1]
+        url = self._url(plugin, rel)
+        self._urls[(plugin, rel)] = (now + 1.0, url)
+        return url
+
+    def _url(self, plugin: str, rel: str) -> str:
         path = self.file(plugin, rel)
         if path is None:
             return f"/static/{plugin}/{rel}"

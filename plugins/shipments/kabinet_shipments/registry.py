@@ -80,6 +80,16 @@ class Page:
     previous: str | None
 
 
+_FIELD_NAMES: dict[type[Any], frozenset[str]] = {}
+
+
+def _field_names(struct: type[Any]) -> frozenset[str]:
+    names = _FIELD_NAMES.get(struct)
+    if names is None:
+        names = _FIELD_NAMES[struct] = frozenset(f.name for f in msgspec.structs.fields(struct))
+    return names
+
+
 def parse(
     struct: type[Any],
     params: dict[str, str],
@@ -89,7 +99,7 @@ def parse(
 ) -> Any:
     """A query struct from URL parameters (empty ones ignored); QueryError names the field."""
     data: dict[str, Any] = {}
-    fields = {f.name: f for f in msgspec.structs.fields(struct)}
+    fields = _field_names(struct)
     for key, value in params.items():
         if key not in fields or value == "":
             continue
