@@ -86,4 +86,21 @@ def test_the_admins_header_menus(demo: str) -> None:
         summary = page.locator("details.adminmenu summary")
         assert summary.get_attribute("aria-current") == "true"
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        # on a phone the menu is an icon beside the scrolling row, its name kept for
+        # screen readers, and it opens within the screen
+        page.set_viewport_size({"width": 360, "height": 740})
+        page.goto(demo + "/shipments/")
+        summary = page.locator("details.adminmenu summary")
+        box = summary.bounding_box()
+        assert box is not None
+        assert box["width"] < 60
+        assert box["x"] + box["width"] <= 360
+        assert summary.get_attribute("aria-current") is None
+        assert page.locator("details.adminmenu .navmenu-label").inner_text() == "Администрирование"
+        summary.click()
+        menu = page.locator("details.adminmenu > ul").bounding_box()
+        assert menu is not None
+        assert menu["x"] >= 0
+        assert menu["x"] + menu["width"] <= 360
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
         assert errors == []
