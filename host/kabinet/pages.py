@@ -284,7 +284,7 @@ class Shell:
         principal = principal_of(request.scope)
         lang = self.language(request)
         path = request.url.path
-        items = []
+        items: list[dict[str, Any]] = []
         for _, item in self.navigation:
             if await self.allowed(principal, item.permission):
                 items.append(
@@ -293,9 +293,14 @@ class Shell:
                         "label": i18n.localized(item.label, lang),
                         "icon": item.icon,
                         "section": item.section,
-                        "active": path == item.path or path.startswith(item.path.rstrip("/") + "/"),
+                        "active": False,
                     }
                 )
+        # The entry whose path is the longest start of this page's is the current one:
+        # on /shipments/invoices that is "Invoices", not "Orders" (/shipments/) too.
+        within = [i for i in items if path == i["path"] or path.startswith(_folder(i["path"]))]
+        if within:
+            max(within, key=lambda i: len(i["path"]))["active"] = True
         return items
 
     @jinja2.pass_context
@@ -450,6 +455,10 @@ def _pop_flashes(ctx: jinja2.runtime.Context) -> list[dict[str, str]]:
     request: Request[Any, Any, Any] = ctx["request"]
     items: list[dict[str, str]] = _state(request.scope).pop("kabinet.flashes", [])
     return [*_carried_flashes(request), *items]
+
+
+def _folder(path: str) -> str:
+    return path.rstrip("/") + "/"
 
 
 @jinja2.pass_context

@@ -58,6 +58,7 @@ def middleware(host):
 @hookimpl
 def navigation(host):
     return [
+        NavItem(path="/sp/", label={"ru": "Всё", "en": "All"}, order=1),
         NavItem(path="/sp/page", label={"ru": "Заявки", "en": "Orders"}),
         NavItem(path="/sp/secret", label={"ru": "Секрет", "en": "Secret"}, permission="sp.secret"),
         NavItem(path="/sp/setup", label={"ru": "Настройка", "en": "Setup"}, permission="sp.secret",
@@ -271,6 +272,9 @@ async def test_plugin_page_with_panels_flash_and_formats(client: AsyncTestClient
     assert "HIDDEN" not in text
     assert "Saved &lt;b&gt;" in text
     assert 'aria-current="page">Orders</a>' in text
+    # /sp/ is a start of /sp/page too, but the longer match is the current one
+    assert '<a href="/sp/">All</a>' in text
+    assert text.count('aria-current="page"') == 1
     assert '<p id="own">Fuel prices</p>' in text
     ru = await client.get("/sp/page", headers={"X-Test-Person": "2"})
     assert '<p id="when">02.03.2026, 00:30</p>' in ru.text
