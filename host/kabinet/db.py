@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,22 @@ async def _holds_write_lock(session: AsyncSession) -> bool:
     return bool(getattr(raw.driver_connection, "in_transaction", False))
 
 
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """A savepoint in ``session``'s transaction: what fails inside is undone, the rest of
+    the transaction goes on. Use it instead of ``session.begin_nested()``.
+
+    On SQLite the driver begins a transaction only at the first write, and a SAVEPOINT
+    outside a transaction begins one whose RELEASE commits it, whatever the session does
+    after. So where the session has not written yet this first begins its transaction
+    (``BEGIN IMMEDIATE``: the write lock now, so what is read inside cannot go stale
+    before the write)."""
+    if session.get_bind().dialect.name == "sqlite" and not await _holds_write_lock(session):
+        await (await session.connection()).exec_driver_sql("BEGIN IMMEDIATE")
+    async with session.begin_nested():
+        yield
+
+
 class Database:
     """The engine and the one session factory."""
 
@@ -150,6 +166,10 @@ class Database:
             return
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    def savepoint(self, session: AsyncSession) -> AbstractAsyncContextManager[None]:
+        """:func:`savepoint` (here for callers that hold the database)."""
+        return savepoint(session)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -317,7 +317,7 @@ class EventBus:
                 try:
                     ev = self._event(eid, data)
                     if session_too:
-                        async with s.begin_nested():
+                        async with self.host.db.savepoint(s):
                             await _run(sub.handler(ev, s))
                     else:
                         await _run(sub.handler(ev))

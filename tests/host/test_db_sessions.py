@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.db import Database, parse_url
 
@@ -81,3 +82,39 @@ async def test_other_tasks_get_their_own_transactions(db: Database) -> None:
     async with asyncio.timeout(30):
         await asyncio.gather(*(write(n) for n in range(1, 9)))
     assert sorted(await rows(db)) == sorted(f"task {n}" for n in range(1, 9))
+
+
+async def savepoint_then_fail(db: Database, *, read_first: bool) -> None:
+    async with db.session() as s:
+        if read_first:
+            await s.execute(text("SELECT count(*) FROM t_nested"))
+        async with db.savepoint(s):
+            await s.execute(text("INSERT INTO t_nested (id, what) VALUES (1, 'in savepoint')"))
+        raise RuntimeError("the transaction's later work failed")
+
+
+@pytest.mark.parametrize("read_first", [False, True])
+async def test_a_savepoint_before_the_first_write_rolls_back_with_its_transaction(
+    db: Database, read_first: bool
+) -> None:
+    """On SQLite a SAVEPOINT outside a transaction began one, and its release committed
+    the row whatever the transaction did after."""
+    with pytest.raises(RuntimeError):
+        await savepoint_then_fail(db, read_first=read_first)
+    assert await rows(db) == []
+
+
+async def failing_savepoint(db: Database, s: AsyncSession) -> None:
+    async with db.savepoint(s):
+        await s.execute(text("INSERT INTO t_nested (id, what) VALUES (1, 'lost')"))
+        raise RuntimeError("this row is set aside")
+
+
+async def test_a_failed_savepoint_loses_only_its_rows(db: Database) -> None:
+    async with db.session() as s:
+        with pytest.raises(RuntimeError):
+            await failing_savepoint(db, s)
+        async with db.savepoint(s):
+            await s.execute(text("INSERT INTO t_nested (id, what) VALUES (2, 'kept')"))
+        await s.execute(text("INSERT INTO t_nested (id, what) VALUES (3, 'after')"))
+    assert await rows(db) == ["kept", "after"]

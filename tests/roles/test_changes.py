@@ -101,6 +101,43 @@ async def test_with_redis_other_processes_drop_the_view_at_once(
     assert access(web2)._ttl == access(web2).recheck_seconds_redis
 
 
+async def test_with_redis_a_grant_in_a_callers_transaction_is_announced_when_it_commits(
+    make_host: HostFactory,
+) -> None:
+    env = {"KABINET__HOST__REDIS_URL": REDIS_URL}
+    web1 = await make_host(env=env)
+    web2 = await make_host(env=env)
+    for web in (web1, web2):
+        await asyncio.wait_for(access(web).listening.wait(), 5)
+    kira = await add_person(web1, "Kira")
+    assert not await web2.access.can(person(kira), "roles.manage")
+
+    async def seen_by_web2() -> bool:
+        # No clock moves: only the message can make web2 rebuild. Wait for it, not for time.
+        for _ in range(300):
+            if await web2.access.can(person(kira), "roles.manage"):
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    async def failing() -> None:
+        async with web1.db.session() as s:
+            await roles(web1).grant(kira, "admin", session=s)
+            raise RuntimeError("the caller's change failed")
+
+    # rolled back: nothing was given
+    with pytest.raises(RuntimeError):
+        await failing()
+    assert await roles(web1).grants_of(kira) == []
+    assert not await web1.access.can(person(kira), "roles.manage")
+    # committed with the caller's change: every process hears of it at once
+    before = access(web2).builds
+    async with web1.db.session() as s:
+        await roles(web1).grant(kira, "admin", session=s)
+    assert await seen_by_web2()
+    assert access(web2).builds == before + 1
+
+
 @pytest.mark.smoke
 async def test_hook_managed_organizations(
     plugin_factory: PluginFactory, make_host: HostFactory, clock: FrozenClock

@@ -15,6 +15,7 @@ request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -23,7 +24,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,6 +110,7 @@ class RolesService:
     def __init__(self, host: Host, access: RolesAccess) -> None:
         self.host = host
         self.access = access
+        self._announcing: set[asyncio.Task[None]] = set()
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -388,7 +390,7 @@ class RolesService:
                 raise Conflict("the person already holds this role there", "role")
             now = self.host.clock.now()
             try:
-                async with s.begin_nested():
+                async with self.host.db.savepoint(s):
                     grant_id = await s.scalar(
                         insert(grant)
                         .values(
@@ -439,12 +441,21 @@ class RolesService:
             yield own
 
     async def _changed(self, keys: list[str], session: AsyncSession | None) -> None:
-        """Access views of ``keys`` are stale: told to every process once committed; in a
-        caller's transaction, forgotten here (others notice within the recheck time)."""
+        """Access views of ``keys`` are stale: told to every process once committed. In a
+        caller's transaction: forgotten here now (a view built meanwhile is rechecked), and
+        announced when that transaction commits (nothing to tell if it rolls back)."""
         if session is None:
             await self.access.announce(keys)
-        else:
-            self.access.forget(keys)
+            return
+        self.access.forget(keys)
+        loop = asyncio.get_running_loop()
+
+        def committed(_session: Any) -> None:
+            task = loop.create_task(self.access.announce(keys))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
+
+        event.listen(session.sync_session, "after_commit", committed, once=True)
 
     async def person_changed(self, person_id: int, session: AsyncSession | None = None) -> None:
         """Something a person's access depends on changed outside these tables (a manager's

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.contrib import EntitySink, SinkResult
+from kabinet.db import savepoint
 from kabinet_dictionaries import entries as store
 from kabinet_dictionaries import models, structure
 from kabinet_dictionaries.errors import DictionaryError, Invalid
@@ -57,7 +58,7 @@ async def apply_catalog(
                 found = types[record.dictionary] = await structure.load_type(
                     session, record.dictionary
                 )
-            async with session.begin_nested():
+            async with savepoint(session):
                 row = (
                     await session.execute(
                         select(e.c.id, e.c.version, e.c.published).where(

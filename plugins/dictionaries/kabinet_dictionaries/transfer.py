@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet.db import savepoint
 from kabinet_dictionaries import entries, kinds
 from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import FieldDef
@@ -119,7 +120,7 @@ async def import_table(
             elif column is not None:
                 raw[column.code] = cell
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 current = None
                 if entry_id is not None:
                     if not await _exists(session, found, entry_id):

@@ -733,7 +733,7 @@ class SyncService:
         p = ctx.plans[entity]
         # A savepoint: a sink that fails outright sends its batch to quarantine, not the page.
         try:
-            async with s.begin_nested():
+            async with self.host.db.savepoint(s):
                 result = await p.sink.apply(self.host, s, [r for _row, r, _v in batch])
         except Exception as exc:
             log.warning("sink %s failed on a batch: %s", p.sink.name, exc)
