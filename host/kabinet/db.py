@@ -18,6 +18,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -100,12 +101,19 @@ _open_write: contextvars.ContextVar[tuple[asyncio.Task[Any] | None, AsyncSession
 """The SQLite transaction this task has open (see :meth:`Database.session`)."""
 
 
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The driver's own connection under ``conn`` (asyncpg's, aiosqlite's), in ``conn``'s
+    transaction: for bulk statements SQLAlchemy would only slow down."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
 async def _holds_write_lock(session: AsyncSession) -> bool:
     """Whether this SQLite session's connection is inside a transaction (it has written)."""
     if not session.in_transaction():
         return False
-    raw = await (await session.connection()).get_raw_connection()
-    return bool(getattr(raw.driver_connection, "in_transaction", False))
+    driver = await driver_connection(await session.connection())
+    return bool(getattr(driver, "in_transaction", False))
 
 
 @asynccontextmanager

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet import models
 from kabinet.contrib import Subscription
-from kabinet.jobs import backoff, wait_for_either
+from kabinet.jobs import backoff, event_of_this_loop, wait_for_either
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -185,10 +185,7 @@ class EventBus:
 
     async def run_relay(self, stop: asyncio.Event, *, poll: float = 0.5) -> None:
         """Relay until ``stop`` is set: at once after a local commit, else every ``poll`` s."""
-        woken = self._wake.is_set()
-        self._wake = asyncio.Event()  # this loop's own (see EmbeddedJobs.run)
-        if woken:
-            self._wake.set()
+        self._wake = event_of_this_loop(self._wake)
         while not stop.is_set():
             self._wake.clear()
             try:

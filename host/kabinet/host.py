@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -163,10 +162,7 @@ class Host:
         self.subscriptions = {s.name: (pl, s) for pl, s in subs}
         self.commands = collect_commands(p, await p.acall("cli_commands"), RESERVED_COMMANDS)
         self.health_checks = p.flat(await p.acall("health_checks", host=self))
-        for result in await p.acall("locale_dir"):
-            folder = Path(result.value)
-            if not folder.is_dir():  # noqa: ASYNC240 (once, at start-up)
-                raise result.plugin.fail(f"locale_dir {folder} is not a folder")
+        for _, folder in await p.afolders("locale_dir"):
             i18n.add_catalogs(folder)
 
     def _schema(self, plugin: PluginInfo, value: Database) -> PluginSchema:

@@ -258,6 +258,16 @@ def _describe(exc: BaseException) -> str:
 # --- the embedded runner -----------------------------------------------------------------
 
 
+def event_of_this_loop(event: asyncio.Event) -> asyncio.Event:
+    """A new Event, set if ``event`` was. An Event belongs to the loop that first waited on
+    it; `kabinet demo` prepares its data in one loop and serves in another, where waiting
+    on the old one would fail at once, every time, and a waiting loop would spin."""
+    fresh = asyncio.Event()
+    if event.is_set():
+        fresh.set()
+    return fresh
+
+
 async def wait_for_either(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
     """Until ``wake`` or ``stop`` is set, or ``seconds`` pass; a waiter's failure is
     raised, never taken for a wake-up (which would make the caller's loop spin)."""
@@ -325,13 +335,7 @@ class EmbeddedJobs(Jobs):
         """Run messages as they fall due until ``stop`` is set."""
         gate = asyncio.Semaphore(self.concurrency)
         running: set[asyncio.Task[bool]] = set()
-        # An Event belongs to the loop that first waited on it; `kabinet demo` prepares its
-        # data in one loop and serves in another, where waiting on the old one would fail
-        # at once, every time, and this loop would spin. One of this loop's own, then.
-        woken = self._wake.is_set()
-        self._wake = asyncio.Event()
-        if woken:
-            self._wake.set()
+        self._wake = event_of_this_loop(self._wake)
 
         async def one(msg: JobMessage) -> bool:
             async with gate:

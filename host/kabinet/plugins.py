@@ -23,6 +23,7 @@ import inspect
 import re
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,17 @@ class Plugins:
             if value is not None:
                 results.append(Result(plugin, value))
         return results
+
+    async def afolders(self, hook: str) -> list[tuple[PluginInfo, Path]]:
+        """Call a hook that answers a folder (``template_dir``, ``static_dir``,
+        ``locale_dir``); a plugin whose answer is not an existing folder is refused."""
+        found = []
+        for result in await self.acall(hook):
+            folder = Path(result.value)
+            if not folder.is_dir():  # noqa: ASYNC240 (once, at start-up)
+                raise result.plugin.fail(f"{hook} {folder} is not a folder")
+            found.append((result.plugin, folder))
+        return found
 
     async def afirst(
         self, hook: str, *, accept: Callable[[Any], bool] = lambda v: v is not None, **kwargs: Any

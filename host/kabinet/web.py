@@ -110,19 +110,12 @@ async def collect(host: Host) -> Contributions:
     found.middleware = p.flat(await p.acall("middleware", host=host))
     found.navigation = p.flat(await p.acall("navigation", host=host))
     found.panels = p.flat(await p.acall("panels", host=host))
-    for result in await p.acall("template_dir"):
-        folder = Path(result.value)
-        if not folder.is_dir():  # noqa: ASYNC240 (once, at start-up)
-            raise result.plugin.fail(f"template_dir {folder} is not a folder")
-        found.template_dirs.append(folder)
+    found.template_dirs = [folder for _, folder in await p.afolders("template_dir")]
     found.static_dirs["shell"] = STATIC
-    for result in await p.acall("static_dir"):
-        folder = Path(result.value)
-        if not folder.is_dir():
-            raise result.plugin.fail(f"static_dir {folder} is not a folder")
-        if result.plugin.name in found.static_dirs:
-            raise result.plugin.fail(f"static files /static/{result.plugin.name}/ are taken")
-        found.static_dirs[result.plugin.name] = folder
+    for plugin, folder in await p.afolders("static_dir"):
+        if plugin.name in found.static_dirs:
+            raise plugin.fail(f"static files /static/{plugin.name}/ are taken")
+        found.static_dirs[plugin.name] = folder
     return found
 
 

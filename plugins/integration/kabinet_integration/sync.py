@@ -23,6 +23,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, up
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kabinet.contrib import EntitySink
+from kabinet.db import driver_connection
 from kabinet_integration import models as m
 from kabinet_integration.connectors import (
     Connector,
@@ -198,12 +199,6 @@ REMEMBER_PG = (
 )
 
 
-async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside its transaction."""
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
-
-
 async def known_of(host: Host, source: str, entity: str, refs: Sequence[str]) -> dict[str, Known]:
     """What was applied of these objects of ``entity``, by id (those never applied absent)."""
     found: dict[str, Known] = {}
@@ -212,7 +207,7 @@ async def known_of(host: Host, source: str, entity: str, refs: Sequence[str]) ->
     async with host.db.sessionmaker() as s:
         conn = await s.connection()
         if conn.dialect.name == "postgresql":
-            driver = await _driver(conn)
+            driver = await driver_connection(conn)
             ids = msgspec.json.encode(list(refs)).decode()
             for r in await driver.fetch(KNOWN_PG, source, entity, ids):
                 found[r["ref"]] = Known(
@@ -241,7 +236,7 @@ async def known_of(host: Host, source: str, entity: str, refs: Sequence[str]) ->
 async def remember_pg(conn: AsyncConnection, items: Sequence[dict[str, Any]]) -> None:
     """PostgreSQL: what was applied (rows of ``integration_known``), upserted, and their
     quarantine resolved, in one statement."""
-    driver = await _driver(conn)
+    driver = await driver_connection(conn)
     await driver.execute(REMEMBER_PG, msgspec.json.encode(items).decode())
 
 

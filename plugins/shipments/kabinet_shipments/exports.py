@@ -19,7 +19,6 @@ import asyncio
 import csv
 import dataclasses
 import datetime as dt
-import io
 import logging
 import tempfile
 import uuid
@@ -28,11 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import delete, insert, select, update
 
 from kabinet.access import Principal
 from kabinet_shipments import models as m
-from kabinet_shipments.registry import OrderQuery, order_filters, order_page
+from kabinet_shipments.registry import OrderQuery, bounded_count, order_filters, order_page
 from kabinet_shipments.services import VIEW, NotFound, ShipmentsService
 
 if TYPE_CHECKING:
@@ -161,31 +160,31 @@ class Exports:
             raise ExportError("format", f"format: one of {', '.join(FORMATS)}")
         return self.shipments.parse_orders(_view(params))
 
-    async def count(self, principal: Principal, query: OrderQuery, bound: int) -> int:
-        """Orders in the view, exact up to ``bound`` (``bound + 1``: more)."""
-        svc = self.shipments
-        scope = await svc.scope(principal, VIEW, query.organization)
+    async def _conds(self, principal: Principal, query: OrderQuery) -> list[Any] | None:
+        """The view's conditions in ``principal``'s scope (as it is now); None: no orders."""
+        scope = await self.shipments.scope(principal, VIEW, query.organization)
         if scope.empty:
-            return 0
+            return None
         conds = order_filters(query, scope.counterparties)
         if query.status:
             conds.append(m.order.c.status == query.status)
-        limited = select(literal(1)).select_from(m.order).where(*conds).limit(bound + 1)
+        return conds
+
+    async def count(self, principal: Principal, query: OrderQuery, bound: int) -> int:
+        """Orders in the view, exact up to ``bound`` (``bound + 1``: more)."""
+        conds = await self._conds(principal, query)
+        if conds is None:
+            return 0
         async with self.host.db.engine.connect() as conn:
-            stmt = select(func.count()).select_from(limited.subquery())
-            return int((await conn.execute(stmt)).scalar_one())
+            return await bounded_count(conn, select(m.order.c.id).where(*conds), bound)
 
     async def chunks(
         self, principal: Principal, query: OrderQuery, limit: int
     ) -> AsyncIterator[list[list[Any]]]:
         """The view's rows in its own order, :data:`CHUNK` at a time (keyset pages)."""
-        svc = self.shipments
-        scope = await svc.scope(principal, VIEW, query.organization)
-        if scope.empty:
+        conds = await self._conds(principal, query)
+        if conds is None:
             return
-        conds = order_filters(query, scope.counterparties)
-        if query.status:
-            conds.append(m.order.c.status == query.status)
         cursor = ""
         sent = 0
         while sent < limit:
@@ -215,20 +214,14 @@ class Exports:
     async def write_now(
         self, principal: Principal, query: OrderQuery, fmt: str, limit: int
     ) -> bytes:
-        rows: list[list[Any]] = []
-        async for chunk in self.chunks(principal, query, limit):
-            rows.extend(chunk)
-        if fmt == "csv":
-            out = io.StringIO()
-            writer = csv.writer(out, delimiter=";")
-            writer.writerow(COLUMNS)
-            writer.writerows(rows)
-            return ("\ufeff" + out.getvalue()).encode()
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "orders.xlsx"
-            xlsx = _Xlsx(path)
-            xlsx.write(rows)
-            xlsx.close()
+            path = Path(tmp) / f"orders.{fmt}"
+            writer = _writer(fmt, path)
+            try:
+                async for chunk in self.chunks(principal, query, limit):
+                    writer.write(chunk)
+            finally:
+                writer.close()
             return path.read_bytes()
 
     async def create(

@@ -74,9 +74,7 @@ def link(base: str, params: dict[str, str], **changes: str | None) -> str:
 
 
 def bad_query(exc: QueryError) -> ValidationException:
-    return ValidationException(
-        detail=exc.message, extra=[{"key": exc.field, "message": exc.message}]
-    )
+    return _bad(exc.field, exc.message)
 
 
 def is_partial(request: Req) -> bool:

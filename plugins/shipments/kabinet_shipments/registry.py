@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, and_, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import Select, and_, func, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
@@ -453,7 +453,3 @@ def invoices_select(conds: list[Any], with_names: bool) -> Select[Any]:
             )
         )
     return stmt.where(*conds)
-
-
-def any_of(*conds: Any) -> Any:
-    return or_(*conds)

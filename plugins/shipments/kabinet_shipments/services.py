@@ -148,7 +148,7 @@ class ShipmentsService:
             contracts = contracts.where(m.contract.c.counterparty_id.in_(narrowed.counterparties))
         async with self.host.db.engine.connect() as conn:
             limit = 500  # a filter list, not a registry: staff search the registry instead
-            if scope.everything or len(scope.organizations) > 1:  # type: ignore[arg-type]
+            if scope.several:
                 rows = await conn.execute(orgs.order_by("name").limit(limit))
                 found["organizations"] = [dict(r._mapping) for r in rows]
             if narrowed.empty:

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kabinet.contrib import EntitySink, SinkResult
+from kabinet.db import driver_connection
 from kabinet_companies.models import counterparty
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
@@ -383,13 +384,6 @@ def _differs(stored: Any, new: Any) -> bool:
 ORDER_COLUMNS = tuple(c.name for c in m.order.c if c.name != "id")
 
 
-async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn`` (inside its transaction: ``conn`` has run a
-    statement already, which began it)."""
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
-
-
 def _rows_of(table: Table) -> str:
     """The rows of a JSON array (``$1``) as rows of ``table`` (its columns by name)."""
     return f"json_populate_recordset(NULL::{table.name}, $1::text::json) AS s"
@@ -409,7 +403,7 @@ async def _orders_pg(
 ) -> dict[str, int]:
     """Insert the new orders and update the changed ones; returns new ids by external id."""
     created: dict[str, int] = {}
-    driver = await _driver(conn)
+    driver = await driver_connection(conn)
     cols = ", ".join(ORDER_COLUMNS)
     if new:
         rows = await driver.fetch(
@@ -437,7 +431,7 @@ async def _write_lines_pg(
     """The lines of ``batch`` made what the records say, set-based: one upsert that skips
     identical rows, one delete of the lines no longer sent."""
     writes = 0
-    driver = await _driver(conn)
+    driver = await driver_connection(conn)
     for attr, table, fields in LINES:
         columns = ("order_id", "line", *fields)
         rows = []
