@@ -79,24 +79,35 @@ async def test_a_role_edit_reaches_every_holder_in_other_processes(
     assert await web2.access.can(person(ivan), "roles.manage")
 
 
-async def test_with_redis_other_processes_drop_the_view_at_once(
-    make_host: HostFactory,
-) -> None:
+async def listening_pair(make_host: HostFactory) -> tuple[Host, Host]:
+    """Two processes on Redis, each listening to the other's changes."""
     env = {"KABINET__HOST__REDIS_URL": REDIS_URL}
     web1 = await make_host(env=env)
     web2 = await make_host(env=env)
     for web in (web1, web2):
         await asyncio.wait_for(access(web).listening.wait(), 5)
+    return web1, web2
+
+
+async def admin_seen_by(web: Host, person_id: int) -> bool:
+    """Whether ``web`` lets the person manage roles within 5 s. No clock moves: only the
+    Redis message can make it rebuild. Waits for that, not for time."""
+    for _ in range(500):
+        if await web.access.can(person(person_id), "roles.manage"):
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def test_with_redis_other_processes_drop_the_view_at_once(
+    make_host: HostFactory,
+) -> None:
+    web1, web2 = await listening_pair(make_host)
     judy = await add_person(web1, "Judy")
     assert not await web2.access.can(person(judy), "roles.manage")
     before = access(web2).builds
     await roles(web1).grant(judy, "admin")
-    # No clock moves: only the message can make web2 rebuild. Wait for it, not for time.
-    for _ in range(500):
-        if await web2.access.can(person(judy), "roles.manage"):
-            break
-        await asyncio.sleep(0.01)
-    assert await web2.access.can(person(judy), "roles.manage")
+    assert await admin_seen_by(web2, judy)
     assert access(web2).builds == before + 1
     assert access(web2)._ttl == access(web2).recheck_seconds_redis
 
@@ -104,21 +115,9 @@ async def test_with_redis_other_processes_drop_the_view_at_once(
 async def test_with_redis_a_grant_in_a_callers_transaction_is_announced_when_it_commits(
     make_host: HostFactory,
 ) -> None:
-    env = {"KABINET__HOST__REDIS_URL": REDIS_URL}
-    web1 = await make_host(env=env)
-    web2 = await make_host(env=env)
-    for web in (web1, web2):
-        await asyncio.wait_for(access(web).listening.wait(), 5)
+    web1, web2 = await listening_pair(make_host)
     kira = await add_person(web1, "Kira")
     assert not await web2.access.can(person(kira), "roles.manage")
-
-    async def seen_by_web2() -> bool:
-        # No clock moves: only the message can make web2 rebuild. Wait for it, not for time.
-        for _ in range(300):
-            if await web2.access.can(person(kira), "roles.manage"):
-                return True
-            await asyncio.sleep(0.01)
-        return False
 
     async def failing() -> None:
         async with web1.db.session() as s:
@@ -134,7 +133,7 @@ async def test_with_redis_a_grant_in_a_callers_transaction_is_announced_when_it_
     before = access(web2).builds
     async with web1.db.session() as s:
         await roles(web1).grant(kira, "admin", session=s)
-    assert await seen_by_web2()
+    assert await admin_seen_by(web2, kira)
     assert access(web2).builds == before + 1
 
 

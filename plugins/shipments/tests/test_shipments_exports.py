@@ -13,15 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from shipments_support import Site
+from shipments_support import site as app_site
 from sqlalchemy import select
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.jobs import stop_embedded
-from kabinet.routematrix import RouteMatrix
-from kabinet.web import build_app
 from kabinet_shipments import exports as exports_module
 from kabinet_shipments import models as m
 from kabinet_shipments.demo import generate
@@ -34,49 +32,12 @@ LIMIT = 10
 ORDERS = 30
 
 
-class Site:
-    def __init__(self, host: Host, client: httpx.AsyncClient, matrix: RouteMatrix) -> None:
-        self.host, self.client, self.matrix = host, client, matrix
-        self.people: dict[str, int] = {}
-
-    async def client_of(self, organization: int) -> str:
-        person = await self.matrix._person("exports")
-        await self.host.services["roles"].grant(person, "client", organization)
-        session = await self.matrix._session(person)
-        self.people[session] = person
-        return session
-
-    async def get(self, path: str, session: str) -> httpx.Response:
-        self.client.cookies.clear()
-        return await self.client.get(path, headers={"Cookie": session})
-
-    async def post(self, path: str, session: str, form: dict[str, str]) -> httpx.Response:
-        token = await self.matrix.csrf()
-        self.client.cookies.clear()
-        headers = {"Cookie": f"{session}; kabinet_csrf={token}", "X-CSRF-Token": token}
-        return await self.client.post(path, data=form, headers=headers)
-
-
 @pytest.fixture
 async def site(shipments_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Site]:
-    settings = tmp_path / "settings.toml"
-    settings.write_text(
-        '[host]\nvar_dir = "var"\nsecret_key = "shipments-exports"\n'
-        f"[integration]\nenabled = false\n[shipments]\nexport_limit = {LIMIT}\n"
-    )
-    host = await Host.create(
-        settings, env={"KABINET__HOST__DATABASE_URL": shipments_url}, clock=clock
-    )
-    app = await build_app(host)
-    await host.startup()
+    settings = f"[shipments]\nexport_limit = {LIMIT}\n"
     # Jobs run when the test says (host.jobs.drain), not in the background runner.
-    await stop_embedded(host)
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    )
-    yield Site(host, client, RouteMatrix(host, app, client))
-    await client.aclose()
-    await host.shutdown()
+    async with app_site(shipments_url, tmp_path, clock, settings, jobs=False) as found:
+        yield found
 
 
 async def _load(host: Host, org: int) -> list[Any]:

@@ -7,13 +7,11 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
+from shipments_support import Site, site
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.routematrix import RouteMatrix
-from kabinet.web import build_app
 from kabinet_shipments.demo import generate
 from kabinet_shipments.samples import ensure_counterparty, make_order
 from kabinet_shipments.sinks import apply_contracts, apply_invoices, apply_orders
@@ -22,47 +20,10 @@ pytestmark = pytest.mark.smoke
 _orgs = itertools.count(900_101)
 
 
-class Web:
-    def __init__(self, host: Host, client: httpx.AsyncClient, matrix: RouteMatrix) -> None:
-        self.host, self.client, self.matrix = host, client, matrix
-        self.people: dict[int, str] = {}
-
-    async def as_client(self, organization: int) -> str:
-        person = await self.matrix._person("shipments")
-        await self.host.services["roles"].grant(person, "client", organization)
-        session = await self.matrix._session(person)
-        self.people[person] = session
-        return session
-
-    async def get(self, path: str, session: str, **headers: str) -> httpx.Response:
-        self.client.cookies.clear()
-        return await self.client.get(path, headers={"Cookie": session, **headers})
-
-    async def post(self, path: str, session: str, form: dict[str, str]) -> httpx.Response:
-        token = await self.matrix.csrf()
-        self.client.cookies.clear()
-        headers = {"Cookie": f"{session}; kabinet_csrf={token}", "X-CSRF-Token": token}
-        return await self.client.post(path, data=form, headers=headers)
-
-
 @pytest.fixture
-async def web(shipments_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Web]:
-    settings = tmp_path / "settings.toml"
-    # integration is not needed here (it is tested with shipments in its own suite)
-    settings.write_text(
-        '[host]\nvar_dir = "var"\nsecret_key = "shipments-web"\n[integration]\nenabled = false\n'
-    )
-    host = await Host.create(
-        settings, env={"KABINET__HOST__DATABASE_URL": shipments_url}, clock=clock
-    )
-    app = await build_app(host)
-    await host.startup()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    )
-    yield Web(host, client, RouteMatrix(host, app, client))
-    await client.aclose()
-    await host.shutdown()
+async def web(shipments_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Site]:
+    async with site(shipments_url, tmp_path, clock) as found:
+        yield found
 
 
 async def _load(host: Host, org: int, n: int = 30) -> None:
@@ -74,10 +35,10 @@ async def _load(host: Host, org: int, n: int = 30) -> None:
         await apply_invoices(host, s, batch.invoices)
 
 
-async def test_the_registry_page_filters_sorts_and_swaps_the_table(web: Web) -> None:
+async def test_the_registry_page_filters_sorts_and_swaps_the_table(web: Site) -> None:
     org = next(_orgs)
     await _load(web.host, org)
-    session = await web.as_client(org)
+    session = await web.client_of(org)
     full = await web.get("/shipments/?sort=cost&size=25", session)
     assert full.status_code == 200
     assert 'id="registry"' in full.text
@@ -126,13 +87,13 @@ async def test_the_registry_page_filters_sorts_and_swaps_the_table(web: Web) -> 
 
 
 async def test_a_person_of_two_organizations_filters_by_one_and_can_switch_back(
-    web: Web,
+    web: Site,
 ) -> None:
     first, second = next(_orgs), next(_orgs)
     await _load(web.host, first, 5)
     await _load(web.host, second, 5)
-    session = await web.as_client(first)
-    person = next(p for p, s in web.people.items() if s == session)
+    session = await web.client_of(first)
+    person = web.people[session]
     await web.host.services["roles"].grant(person, "client", second)
     both = await web.get("/shipments/", session)
     assert both.text.count('href="/shipments/orders/') == 10
@@ -146,10 +107,10 @@ async def test_a_person_of_two_organizations_filters_by_one_and_can_switch_back(
     assert f'<option value="{second}"' in one.text
 
 
-async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Web) -> None:
+async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Site) -> None:
     org = next(_orgs)
     ids = await make_order(web.host, org)
-    session = await web.as_client(org)
+    session = await web.client_of(org)
     card = await web.get(f"/shipments/orders/{ids['order_id']}", session)
     assert card.status_code == 200
     assert "Москва → Казань" in card.text
@@ -178,7 +139,7 @@ async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Web
     assert again.status_code == 409
     assert "уже есть запрос на отмену" in again.text
 
-    stranger = await web.as_client(next(_orgs))
+    stranger = await web.client_of(next(_orgs))
     for path in (
         f"/shipments/orders/{ids['order_id']}",
         f"/shipments/orders/{ids['order_id']}/documents/{ids['document_id']}",
@@ -194,10 +155,10 @@ async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Web
     assert refused.status_code == 404
 
 
-async def test_the_api_lists_orders_and_answers_problems(web: Web) -> None:
+async def test_the_api_lists_orders_and_answers_problems(web: Site) -> None:
     org = next(_orgs)
     await _load(web.host, org, 12)
-    session = await web.as_client(org)
+    session = await web.client_of(org)
     listed = await web.get("/api/shipments/orders?size=25&sort=number", session)
     assert listed.status_code == 200
     body = listed.json()
@@ -223,10 +184,10 @@ async def test_the_api_lists_orders_and_answers_problems(web: Web) -> None:
     assert {"/api/shipments/orders", "/api/shipments/orders/{order_id}/requests"} <= set(paths)
 
 
-async def test_the_home_page_shows_the_organization_at_a_glance(web: Web) -> None:
+async def test_the_home_page_shows_the_organization_at_a_glance(web: Site) -> None:
     org = next(_orgs)
     await _load(web.host, org, 8)
-    session = await web.as_client(org)
+    session = await web.client_of(org)
     home = await web.get("/", session)
     assert home.status_code == 200
     assert 'id="shipments-home"' in home.text
