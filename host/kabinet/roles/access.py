@@ -227,7 +227,7 @@ class RolesAccess:
             finally:
                 self.listening.clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
