@@ -9,6 +9,14 @@ A route without a rule refuses the app's start-up. The web app's guard enforces 
 before the handler runs; company-scoped handlers then filter their queries by
 ``await host.access.organizations(principal, code)`` and answer 404 for an object outside
 them, so existence never leaks.
+
+What a principal may do is the person's grants narrowed by the principal: an API token's
+``scopes`` (permissions) and ``organizations`` apply inside the access service itself, so
+every query, count, export, file and page scoped through it sees the intersection. A
+global-scoped (staff) permission held through an ``assigned_only`` role (the built-in
+manager) passes ``can(principal, code)``, but ``organizations(principal, code)`` is only the
+assigned organizations: an app applies a staff right to an object addressed to
+organizations only where ``organizations`` includes them (``ALL`` for admins).
 """
 
 from __future__ import annotations
@@ -85,6 +93,10 @@ class Principal:
     token_id: int | None = None
     scopes: frozenset[str] | None = None
     """For a token: the permissions it was limited to (``None``: no limit)."""
+    organizations: frozenset[int] | None = None
+    """For a token: the organizations it was limited to (``None``: no limit). The access
+    service intersects every answer with them, and a principal limited to organizations
+    never holds anything globally."""
 
     @property
     def is_authenticated(self) -> bool:

@@ -34,12 +34,10 @@ PURPOSES: dict[str, Literal["email", "sms"]] = {"confirm_email": "email", "confi
 class IdentityPrincipal(Principal):
     """A :class:`Principal` with what identity knows beyond it.
 
-    ``organizations`` limits an API token to some organizations (``None``: no limit);
     ``version`` is the account's version, so an access service can cache per person and
     drop its view when it changes.
     """
 
-    organizations: frozenset[int] | None = None
     version: int = 0
     language: str = ""
     timezone: str = ""

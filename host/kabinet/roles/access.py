@@ -16,8 +16,14 @@ Scope rules (documented in docs/plugins.md, "Access"):
   never gives a global-scoped permission (those are staff-wide);
 - a global grant gives every permission of the role everywhere (``ALL``), except for a
   role marked ``assigned_only`` (the built-in manager): its organization-scoped
-  permissions reach only the organizations the ``managed_organizations`` hook assigns;
-- an API token's ``Principal.scopes`` limits the person's permissions to those codes.
+  permissions reach only the organizations the ``managed_organizations`` hook assigns, and
+  its global-scoped (staff) permissions are held (``can(p, code)``) but reach objects
+  addressed to organizations only in those (``organizations(p, code)``: the assigned
+  ones, where an admin's is ``ALL``);
+- an API token's ``Principal.scopes`` limits the person's permissions to those codes, and
+  its ``Principal.organizations`` limits every answer to those organizations (a token
+  limited to organizations never holds a permission globally). Both apply to the
+  person's view as it is now: a token never carries more than its owner holds there.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ class View:
     perms: dict[str, Orgs]
     versions: tuple[int, int]
     checked: float
+    everywhere: frozenset[str] = frozenset()
+    """The codes held globally (``can(p, code)`` without an organization)."""
 
 
 async def read_versions(session: AsyncSession, person_id: int) -> tuple[int, int]:
@@ -104,17 +112,19 @@ class RolesAccess:
 
     async def can(self, principal: Principal, code: str, organization: int | None = None) -> bool:
         """May ``principal`` do ``code`` globally (``organization=None``) or in ``organization``?"""
-        orgs = await self._orgs(principal, code)
-        if orgs is None:
+        held = await self._held(principal, code)
+        if held is None:
             return False
+        orgs, everywhere = held
         if organization is None:
-            return orgs is ALL
+            return everywhere
         return organization in orgs
 
     async def organizations(self, principal: Principal, code: str) -> Set[int] | AllOrganizations:
-        """Where ``principal`` may do ``code``: ``ALL`` for global holders, else a set of ids."""
-        orgs = await self._orgs(principal, code)
-        return frozenset() if orgs is None else orgs
+        """Where ``principal`` may do ``code``: ``ALL`` for global holders, else a set of ids
+        (for a staff permission of a manager: the organizations assigned to them)."""
+        held = await self._held(principal, code)
+        return frozenset() if held is None else held[0]
 
     async def people(self, code: str, organization: int | None = None) -> set[int]:
         """Who may do ``code`` in ``organization`` (``None``: globally); reads the database."""
@@ -137,7 +147,9 @@ class RolesAccess:
             rows = (await session.execute(query)).all()
         found: set[int] = set()
         for person_id, org, assigned_only in rows:
-            held = org is not None or not assigned_only or scope == "global"
+            # a manager's staff permission reaches an organization only if assigned to it
+            everywhere = scope == "global" and organization is None
+            held = org is not None or not assigned_only or everywhere
             if not held and organization is not None:
                 held = organization in await self.managed(person_id)
             if held:
@@ -237,13 +249,23 @@ class RolesAccess:
         declared = self.host.permissions.get(code)
         return None if declared is None else declared[1].scope
 
-    async def _orgs(self, principal: Principal, code: str) -> Orgs | None:
+    async def _held(self, principal: Principal, code: str) -> tuple[Orgs, bool] | None:
+        """(where ``principal`` holds ``code``, whether globally); ``None``: nowhere. The
+        person's view narrowed by the principal's limits (an API token's)."""
         if principal.person_id is None:
             return None
         if principal.scopes is not None and code not in principal.scopes:
             return None
-        perms = (await self._view(principal.person_id)).perms
-        return perms.get(code)
+        view = await self._view(principal.person_id)
+        orgs = view.perms.get(code)
+        if orgs is None:
+            return None
+        everywhere = code in view.everywhere
+        limit = principal.organizations
+        if limit is not None:
+            orgs = frozenset(limit) if isinstance(orgs, AllOrganizations) else orgs & limit
+            everywhere = False
+        return orgs, everywhere
 
     @property
     def _ttl(self) -> float:
@@ -290,17 +312,23 @@ class RolesAccess:
             rows = (await session.execute(query)).all()
         self.builds += 1
         perms: dict[str, Any] = {}
+        everywhere: set[str] = set()
         managed: frozenset[int] | None = None
         for org, assigned_only, code in rows:
             scope = self._scope(code)
             if scope is None or perms.get(code) is ALL:
                 continue
-            if org is None and assigned_only and scope == "organization":
+            if org is None and assigned_only:
+                # A manager: staff-wide permissions are held, but every permission reaches
+                # objects addressed to organizations only in the assigned ones.
+                if scope == "global":
+                    everywhere.add(code)
                 if managed is None:
                     managed = await self.managed(person_id)
                 perms[code] = perms.get(code, frozenset()) | managed
             elif org is None:
                 perms[code] = ALL
+                everywhere.add(code)
             elif scope == "organization":
                 perms[code] = perms.get(code, frozenset()) | {org}
-        return View(perms=perms, versions=versions, checked=now)
+        return View(perms=perms, versions=versions, checked=now, everywhere=frozenset(everywhere))

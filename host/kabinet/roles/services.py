@@ -65,6 +65,10 @@ class NotFound(RoleError):
     status = 404
 
 
+class Forbidden(RoleError):
+    status = 403
+
+
 class Conflict(RoleError):
     status = 409
 
@@ -372,7 +376,12 @@ class RolesService:
     ) -> GrantInfo:
         """Give ``role_code`` to ``person_id`` in ``organization`` (``None``: globally).
         Pass your ``session`` to grant in your own transaction: the grant, its event and
-        its audit line then commit or roll back with what you did there."""
+        its audit line then commit or roll back with what you did there.
+
+        Nobody grants a role to themselves (``actor.person_id == person_id``): whatever
+        they hold, another person (or the system) gives it."""
+        if actor.person_id is not None and actor.person_id == person_id:
+            raise Forbidden("nobody may give a role to themselves", "person")
         info = await self.role_by_code(role_code)
         if organization is not None and organization <= 0:
             raise RoleError("an organization id is a positive integer", "organization")

@@ -25,7 +25,14 @@ from kabinet.roles.services import Actor, RoleError
 from kabinet.roles.services import Conflict as RoleConflict
 from kabinet_companies import events as ev
 from kabinet_companies.models import contact, counterparty, manager, membership, organization
-from kabinet_companies.validation import CompanyError, Conflict, NotFound, clean_inn, clean_kpp
+from kabinet_companies.validation import (
+    CompanyError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    clean_inn,
+    clean_kpp,
+)
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -737,6 +744,9 @@ class CompaniesService:
         each change is an event and a line in the audit log). An empty set revokes all,
         leaving the person a contact of the organization without rights."""
         await self._visible(principal, CONTACTS_MANAGE, org_id)
+        if principal.person_id is not None and principal.person_id == person_id:
+            # nobody gives themselves rights (a manager would become a client, mint a token)
+            raise Forbidden("You cannot change your own roles.", "person_id")
         wanted = set(roles)
         allowed = {r.code for r in await self.grantable_roles()}
         bad = sorted(wanted - allowed)

@@ -25,6 +25,10 @@ class NotFound(CompanyError):
     status = 404
 
 
+class Forbidden(CompanyError):
+    status = 403
+
+
 class Conflict(CompanyError):
     status = 409
 
