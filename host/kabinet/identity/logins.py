@@ -30,6 +30,7 @@ from kabinet.identity.models import (
     Login,
     ResetToken,
 )
+from kabinet.identity.passwords import HasherBusy
 from kabinet.identity.sessions import (
     SessionRecord,
     new_token,
@@ -37,9 +38,15 @@ from kabinet.identity.sessions import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from kabinet.identity.ratelimit import Verdict
 
 log = structlog.get_logger("kabinet.identity")
+
+
+def lock_subject(account_id: int | None, identifier: str) -> str:
+    """What failed sign-ins are counted against: the account, whatever names it (e-mail
+    or phone, any spelling); for an identifier of no account, the identifier itself."""
+    return f"account:{account_id}" if account_id is not None else "login:" + login_key(identifier)
 
 
 class LoginService(AccountService):
@@ -48,32 +55,53 @@ class LoginService(AccountService):
     # --- login, sessions ------------------------------------------------------------
 
     async def login(
-        self, identifier: str, password: str, *, address: str = "", user_agent: str = ""
+        self,
+        identifier: str,
+        password: str,
+        *,
+        address: str = "",
+        user_agent: str = "",
+        previous: str | None = None,
     ) -> LoginResult:
         """Sign in by e-mail or phone; the same refusal whether or not the account exists.
 
-        Failures count per identifier (existing or not, so a lock reveals nothing) and per
-        client address; at the limit the answer says when to try again.
+        The attempt is counted before the password is checked (per client address, then
+        per account), so of many attempts at once only the limit's worth are checked; a
+        success gives its count back and clears the account's failures. The account's
+        count is one whatever identifier names it (e-mail or phone, in any spelling); for
+        an identifier of no account it is the identifier's own, so a lock reveals nothing.
+        ``previous`` is the cookie of the session this browser had: it ends once the new
+        one starts (signing in as someone else leaves nothing of the former session).
         """
         cfg = self.settings
-        key = login_key(identifier)
         window = cfg.lockout_seconds
-        for bucket, subject, limit in (
-            ("login.account", key, cfg.login_failures_per_account),
-            ("login.address", address, cfg.login_failures_per_address),
-        ):
-            verdict = await self.limiter.peek(bucket, subject, limit, window)
-            if not verdict.allowed:
-                raise RateLimited("Too many failed attempts.", verdict.retry_at)
+        verdict = await self.limiter.hit(
+            "login.address", address, cfg.login_failures_per_address, window
+        )
+        if not verdict.allowed:
+            raise RateLimited("Too many failed attempts.", verdict.retry_at)
         account = await self.find_by_login(identifier) if identifier.strip() else None
-        ok = await self.hasher.verify(account.password_hash if account else None, password)
+        subject = lock_subject(account.id if account else None, identifier)
+        per_account = await self.limiter.hit(
+            "login.account", subject, cfg.login_failures_per_account, window
+        )
+        if not per_account.allowed:
+            raise RateLimited("Too many failed attempts.", per_account.retry_at)
+        try:
+            ok = await self.hasher.verify(account.password_hash if account else None, password)
+        except HasherBusy:  # not checked: neither attempt counts
+            await self.limiter.release("login.account", subject)
+            await self.limiter.release("login.address", address)
+            raise
         if account is None or not ok or account.status != "active":
-            await self._failed(account, key, address, user_agent, wrong_password=not ok)
+            await self._failed(account, per_account, address, user_agent, wrong_password=not ok)
             raise IdentityError("Wrong login or password.", field="password")
-        await self.limiter.reset("login.account", key)
+        await self.limiter.reset("login.account", subject)
+        await self.limiter.release("login.address", address)
         assert account.password_hash is not None
         rehash = self.hasher.needs_rehash(account.password_hash)
         new_hash = await self.hasher.hash(password) if rehash else None
+        await self.end_previous_session(previous, address=address)
         token, skey = new_token()
         now = self.now
         async with self.host.db.session() as s:
@@ -105,22 +133,21 @@ class LoginService(AccountService):
         log.info("login", account_id=account.id, rehashed=rehash)
         return LoginResult(token=token, account=account)
 
+    async def end_previous_session(self, token: str | None, *, address: str = "") -> None:
+        """End the session a browser had before it signs in again (as anyone)."""
+        if token:
+            await self.logout(token, address=address)
+
     async def _failed(
         self,
         account: Account | None,
-        key: str,
+        per_account: Verdict,
         address: str,
         user_agent: str,
         *,
         wrong_password: bool,
     ) -> None:
-        cfg = self.settings
-        per_account = await self.limiter.hit(
-            "login.account", key, cfg.login_failures_per_account - 1, cfg.lockout_seconds
-        )
-        await self.limiter.hit(
-            "login.address", address, cfg.login_failures_per_address - 1, cfg.lockout_seconds
-        )
+        locked = per_account.count >= self.settings.login_failures_per_account
         if account is None:
             log.info("login failed", reason="unknown account")
             return
@@ -143,7 +170,7 @@ class LoginService(AccountService):
                 address=address,
                 details={"reason": reason},
             )
-            if not per_account.allowed:
+            if locked:
                 self._event(
                     s,
                     None,
@@ -151,7 +178,7 @@ class LoginService(AccountService):
                     subject_id=account.id,
                     address=address,
                     details={
-                        "until": per_account.retry_at.isoformat() if per_account.retry_at else None
+                        "until": per_account.ends_at.isoformat() if per_account.ends_at else None
                     },
                 )
         log.info("login failed", account_id=account.id, reason=reason)
@@ -391,6 +418,6 @@ class LoginService(AccountService):
             )
             account = await s.get(Account, row.account_id)
         await self.sessions.delete_account(row.account_id)
-        await self.limiter.reset("login.account", login_key(account.email or "") if account else "")
+        await self.limiter.reset("login.account", lock_subject(row.account_id, ""))
         assert account is not None
         return account

@@ -2,9 +2,20 @@
 
 A window opens with the first hit of a key and lasts ``window`` seconds by the host's
 clock; once ``limit`` hits are counted the key is refused until the window ends (that is
-when a locked account may try again). Process memory in the embedded default; Redis in
-production, so every web process shares the counts. Keys are hashed: the identifiers
-people type never rest in Redis.
+when a locked account may try again). Keys are hashed: the identifiers people type never
+rest in Redis.
+
+A hit counts and answers in one step that nothing can interleave with (one Lua script
+in Redis; in process memory, code with no ``await`` between reading and writing), so a
+caller counts an attempt *before* checking it: of many attempts arriving at once, only
+``limit`` are let through to be checked, whatever the interleaving. An attempt that
+turned out not to count (a successful login) is given back with :meth:`Limiter.release`.
+
+Where the counts live decides who shares them. With ``[host] redis_url`` they are in
+Redis, shared by every web process and every host of the portal. The embedded default
+keeps them in the memory of the one web process it runs: they hold against requests at
+once in that process, restart from zero when it restarts, and several processes without
+Redis would each count on their own (so run more than one only with Redis).
 """
 
 from __future__ import annotations
@@ -26,14 +37,19 @@ class Verdict:
     count: int
     retry_at: dt.datetime | None = None
     """When the key may try again (set when refused)."""
+    ends_at: dt.datetime | None = None
+    """When the current window ends (the count starts again from zero)."""
 
 
 class Limiter(Protocol):
     async def hit(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
-        """Count one attempt; refused when this makes ``limit`` or more in the window."""
+        """Count one attempt, atomically; refused when this makes more than ``limit``."""
 
     async def peek(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
         """Whether the key is already at ``limit`` in its window, without counting."""
+
+    async def release(self, bucket: str, key: str) -> None:
+        """Give back one counted attempt (it turned out not to be a failure)."""
 
     async def reset(self, bucket: str, key: str) -> None:
         """Forget the key's count (a successful login clears its failures)."""
@@ -72,6 +88,12 @@ class MemoryLimiter:
         count, start = self._current(_digest(bucket, key), window)
         return _result(count, start, limit, window, counted=False)
 
+    async def release(self, bucket: str, key: str) -> None:
+        name = _digest(bucket, key)
+        found = self._counts.get(name)
+        if found is not None and found[0] > 0:
+            self._counts[name] = (found[0] - 1, found[1])
+
     async def reset(self, bucket: str, key: str) -> None:
         self._counts.pop(_digest(bucket, key), None)
 
@@ -83,8 +105,10 @@ class MemoryLimiter:
 def _result(count: int, start: float, limit: int, window: int, *, counted: bool = True) -> Verdict:
     """A counted hit is refused beyond ``limit``; a peek refuses at ``limit`` already."""
     refused = count > limit if counted else count >= limit
-    retry = dt.datetime.fromtimestamp(start + window, dt.UTC)
-    return Verdict(allowed=not refused, count=count, retry_at=retry if refused else None)
+    ends = dt.datetime.fromtimestamp(start + window, dt.UTC)
+    return Verdict(
+        allowed=not refused, count=count, retry_at=ends if refused else None, ends_at=ends
+    )
 
 
 _HIT = """
@@ -102,6 +126,12 @@ redis.call('EXPIRE', KEYS[1], window * 2)
 return {count, tostring(start)}
 """
 
+_RELEASE = """
+local count = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
+if count > 0 then redis.call('HINCRBY', KEYS[1], 'c', -1) end
+return count
+"""
+
 
 class RedisLimiter:
     """Counts in Redis, shared by every web process; the window runs on the host's clock."""
@@ -111,6 +141,7 @@ class RedisLimiter:
         self.clock = clock
         self.prefix = prefix + "limit:"
         self._hit = redis.register_script(_HIT)
+        self._release = redis.register_script(_RELEASE)
 
     async def hit(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
         now = self.clock.now().timestamp()
@@ -128,6 +159,9 @@ class RedisLimiter:
         if now - start >= window:
             return Verdict(allowed=True, count=0)
         return _result(count, start, limit, window, counted=False)
+
+    async def release(self, bucket: str, key: str) -> None:
+        await self._release(keys=[self.prefix + _digest(bucket, key)])
 
     async def reset(self, bucket: str, key: str) -> None:
         await self.redis.delete(self.prefix + _digest(bucket, key))

@@ -150,54 +150,87 @@ class IdentityService(LoginService):
     async def check_code(
         self, account_id: int, purpose: str, code: str, *, address: str = ""
     ) -> None:
-        """Confirm the contact if ``code`` matches the live code; else say why not."""
+        """Confirm the contact if ``code`` matches the live code; else say why not.
+
+        The attempt is counted before the code is compared, in the one statement that
+        also checks the limit (``UPDATE … SET attempts = attempts + 1 … RETURNING``): its
+        row stays locked (SQLite: the database's write lock) until this transaction ends,
+        so of many codes sent at once no more than ``code_attempts`` are ever compared,
+        and a code that has had them is void, the right one too.
+        """
         cfg = self.settings
         now = self.now
+        refused: CodeRejected | None = None
         async with self.host.db.session() as s:
-            row = await s.scalar(
-                select(Code)
+            latest = (
+                select(Code.id)
                 .where(Code.account_id == account_id, Code.purpose == purpose)
                 .order_by(Code.id.desc())
                 .limit(1)
-                .with_for_update()
+                .scalar_subquery()
             )
-            expires = aware(row.expires_at) if row else None
-            if row is None or row.used_at is not None or expires is None or expires <= now:
+            counted = (
+                await s.execute(
+                    update(Code)
+                    .where(
+                        Code.id == latest,
+                        Code.used_at.is_(None),
+                        Code.attempts < cfg.code_attempts,
+                    )
+                    .values(attempts=Code.attempts + 1)
+                    .returning(Code.id, Code.attempts, Code.code_hash, Code.target, Code.expires_at)
+                    .execution_options(synchronize_session=False)
+                )
+            ).first()
+            if counted is None:
+                row = await s.scalar(select(Code).where(Code.id == latest))
+                used_up = (
+                    row is not None and row.used_at is None and row.attempts >= cfg.code_attempts
+                )
+                expires = aware(row.expires_at) if row else None
+                if used_up and expires is not None and expires > now:
+                    raise CodeRejected(
+                        "Too many wrong codes; ask for a new one.", reason="attempts"
+                    )
                 raise CodeRejected("The code has expired; ask for a new one.", reason="expired")
-            if row.attempts >= cfg.code_attempts:
-                raise CodeRejected("Too many wrong codes; ask for a new one.", reason="attempts")
-            row.attempts += 1
-            expected = self._hmac("code", row.id, account_id, purpose, code.strip())
-            if not hmac.compare_digest(expected, row.code_hash):
-                left = cfg.code_attempts - row.attempts
+            code_id, attempts, code_hash, target, expires_at = counted
+            expires = aware(expires_at)
+            if expires is None or expires <= now:
+                refused = CodeRejected("The code has expired; ask for a new one.", reason="expired")
+            elif not hmac.compare_digest(
+                self._hmac("code", code_id, account_id, purpose, code.strip()), code_hash
+            ):
+                left = cfg.code_attempts - attempts
                 self._event(
                     s,
                     account_id,
                     "code.wrong",
                     subject_id=account_id,
                     address=address,
-                    details={"purpose": purpose, "code_id": row.id},
+                    details={"purpose": purpose, "code_id": code_id},
                 )
-                await s.commit()
                 reason = "wrong" if left > 0 else "attempts"
-                raise CodeRejected("Wrong code.", reason=reason, remaining=left)
-            row.used_at = now
-            account = await s.get(Account, account_id)
-            assert account is not None
-            if purpose == "confirm_email" and account.email == row.target:
-                account.email_confirmed = True
-            elif purpose == "confirm_phone" and account.phone == row.target:
-                account.phone_confirmed = True
-            await s.flush()
-            await self.bump_version(account_id, s)
-            self._event(
-                s,
-                account_id,
-                "code.confirmed",
-                subject_id=account_id,
-                address=address,
-                details={"purpose": purpose, "code_id": row.id},
-            )
+                refused = CodeRejected("Wrong code.", reason=reason, remaining=left)
+            else:
+                await s.execute(update(Code).where(Code.id == code_id).values(used_at=now))
+                account = await s.get(Account, account_id)
+                assert account is not None
+                if purpose == "confirm_email" and account.email == target:
+                    account.email_confirmed = True
+                elif purpose == "confirm_phone" and account.phone == target:
+                    account.phone_confirmed = True
+                await s.flush()
+                await self.bump_version(account_id, s)
+                self._event(
+                    s,
+                    account_id,
+                    "code.confirmed",
+                    subject_id=account_id,
+                    address=address,
+                    details={"purpose": purpose, "code_id": code_id},
+                )
+        if refused is not None:  # raised after the commit: the counted attempt stays
+            raise refused
 
     # --- rate limits for others -------------------------------------------------------
 
