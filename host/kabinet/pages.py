@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import jinja2
 from litestar import Request, Response
@@ -63,6 +64,41 @@ def principal_of(scope: Mapping[str, Any]) -> Principal:
 def _state(scope: Any) -> dict[str, Any]:
     state: dict[str, Any] = scope.setdefault("state", {})
     return state
+
+
+# --- where a form may send the browser next -------------------------------------------------
+
+NEXT_MAX = 500
+"""The longest ``next=`` path kept (Keycloak's sign-in stores it in a column this wide)."""
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``default``: the one check for every
+    redirect to a place the request names (``next=``, "back to").
+
+    Only an absolute path passes: ``/`` then anything but a second ``/`` or ``\\``. Refused
+    as well, since browsers read them as another site: a backslash anywhere (``/\\evil``
+    means ``//evil``), a control character or space (browsers drop tabs and newlines, so
+    ``/\t/evil`` is ``//evil``), a scheme or host (``https:``, ``javascript:``), and the
+    same start percent-encoded once or twice (``/%5Cevil``, ``/%2F/evil``), for a path
+    that goes through another ``next=`` (the sign-in page's) is decoded on the way.
+    """
+    if not target or len(target) > NEXT_MAX:
+        return default
+    if any(c <= " " or c == "\x7f" or c == "\\" for c in target):
+        return default
+    seen = target
+    for _ in range(3):  # the value itself, then decoded once and twice
+        if not seen.startswith("/") or seen[1:2] in ("/", "\\"):
+            return default
+        parts = urlsplit(seen)
+        if parts.scheme or parts.netloc:
+            return default
+        decoded = "".join(c for c in unquote(seen) if c not in "\t\n\r")
+        if decoded == seen:
+            break
+        seen = decoded
+    return target
 
 
 # --- CSRF: a signed double-submit token -------------------------------------------------

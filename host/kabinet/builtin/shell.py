@@ -20,7 +20,7 @@ from kabinet import i18n
 from kabinet.access import permission, public
 from kabinet.contrib import HealthCheck, Manifest, NavItem
 from kabinet.hookspecs import hookimpl
-from kabinet.pages import page, shell_of
+from kabinet.pages import page, safe_next, shell_of
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -42,13 +42,6 @@ def manifest() -> Manifest:
 class LanguageForm(msgspec.Struct):
     lang: str
     next: str = "/"
-
-
-def safe_next(target: str) -> str:
-    """Only a path on this site (never ``//other.site`` or ``https://…``)."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 @get("/", access=public, include_in_schema=False)

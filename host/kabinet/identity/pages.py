@@ -23,7 +23,7 @@ from kabinet.identity.services import (
     RateLimited,
     identity_service,
 )
-from kabinet.pages import page, principal_of, shell_of
+from kabinet.pages import page, principal_of, safe_next, shell_of
 
 ACCOUNTS = "identity.accounts.manage"
 AUDIT = "identity.audit.view"
@@ -34,13 +34,6 @@ Req = Request[Any, Any, Any]
 
 def service(request: Req) -> IdentityService:
     return identity_service(shell_of(request).host)
-
-
-def safe_next(target: str | None) -> str:
-    """Only a path on this site (never ``//other.site`` or ``https://…``)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 def redirect(location: str) -> Response[str]:

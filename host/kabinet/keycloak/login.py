@@ -25,6 +25,7 @@ from keycloak.pkce_utils import generate_code_challenge, generate_code_verifier
 from sqlalchemy import delete, insert, select
 
 from kabinet.keycloak.models import login
+from kabinet.pages import safe_next
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -63,13 +64,6 @@ class KeycloakPerson:
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def safe_next(value: str | None) -> str:
-    """A local path to return to after sign-in; anything else (another site) becomes ``/``."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    return value[:500]
 
 
 class LoginFlow:

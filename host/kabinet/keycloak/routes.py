@@ -15,8 +15,8 @@ from litestar.status_codes import HTTP_302_FOUND, HTTP_303_SEE_OTHER
 from kabinet import i18n
 from kabinet.access import public
 from kabinet.identity.middleware import address_of
-from kabinet.keycloak.login import LoginError, safe_next
-from kabinet.pages import language, page
+from kabinet.keycloak.login import LoginError
+from kabinet.pages import language, page, safe_next
 
 if TYPE_CHECKING:
     from kabinet.keycloak.service import KeycloakService

@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from kabinet.access import AllOrganizations, Principal, permission, public, signed_in
 from kabinet.identity.errors import IdentityError, RateLimited
 from kabinet.identity.middleware import address_of
-from kabinet.pages import flash, page, principal_of, shell_of
+from kabinet.pages import flash, page, principal_of, safe_next, shell_of
 from kabinet_companies.registration import FormErrors
 from kabinet_companies.requests import DECIDE, STATUSES
 from kabinet_companies.services import (
@@ -194,10 +194,7 @@ async def working_in(request: Req) -> int | None:
 async def switch_organization(request: Req) -> Response[str]:
     data = await form(request)
     chosen = await svc(request).current_organization(my_id(request), data.get("organization"))
-    target = data.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    response = redirect(target)
+    response = redirect(safe_next(data.get("next")))
     if request.headers.get("hx-request"):
         response.headers["HX-Refresh"] = "true"
     if chosen is not None:
@@ -589,7 +586,7 @@ async def member_roles(
         flash(request, tr(request, exc.message), "error")
     else:
         flash(request, tr(request, "Rights saved."), "success")
-    back = str(data.get("next") or f"/companies/organizations/{organization_id}")
+    back = safe_next(data.get("next"), f"/companies/organizations/{organization_id}")
     return redirect(back if back.startswith("/companies/") else "/companies/")
 
 
@@ -717,7 +714,7 @@ async def counterparty_move(request: Req, counterparty_id: FromPath[int]) -> Res
         if exc.status == 404:
             raise NotFoundException() from None
         flash(request, f"{exc.field}: {tr(request, exc.message)}", "error")
-        return redirect(data.get("next") or "/companies/counterparties")
+        return redirect(safe_next(data.get("next"), "/companies/counterparties"))
     flash(request, tr(request, "Saved."), "success")
     return redirect(f"/companies/organizations/{target}" if target else "/companies/counterparties")
 
