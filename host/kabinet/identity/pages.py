@@ -7,6 +7,7 @@ come back as the service's :class:`IdentityError`, shown next to the field it na
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Set
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
@@ -15,7 +16,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from kabinet import i18n
-from kabinet.access import Principal, permission, public, signed_in
+from kabinet.access import AllOrganizations, Principal, permission, public, signed_in
 from kabinet.identity.middleware import address_of
 from kabinet.identity.services import (
     IdentityError,
@@ -106,6 +107,7 @@ async def login(request: Req) -> Response[str]:
             data.get("password", ""),
             address=address_of(request.scope),
             user_agent=request.headers.get("user-agent", ""),
+            previous=request.cookies.get(svc.settings.cookie_name),
         )
     except IdentityError as exc:
         return await page(
@@ -225,6 +227,13 @@ def _me(request: Req) -> Principal:
     return principal
 
 
+def _overlap(one: Set[int] | AllOrganizations, other: Set[int] | AllOrganizations) -> bool:
+    """Do two sets of organizations (either may be ``ALL``) share one?"""
+    if isinstance(one, AllOrganizations) or isinstance(other, AllOrganizations):
+        return bool(one) and bool(other)
+    return bool(set(one) & set(other))
+
+
 async def _profile(
     request: Req,
     *,
@@ -256,9 +265,12 @@ async def _profile(
     token_orgs = await host.access.organizations(me, TOKENS)
     can_tokens = bool(token_orgs)
     tokens = await svc.tokens_of(account.id) if can_tokens else []
-    permissions = sorted(
-        code for code, (_p, perm) in host.permissions.items() if perm.scope == "organization"
-    )
+    # A token's rights are chosen from what the person holds where they may make tokens.
+    permissions = []
+    for code, (_p, perm) in sorted(host.permissions.items()):
+        held = await host.access.organizations(me, code) if can_tokens else frozenset()
+        if perm.scope == "organization" and held and _overlap(held, token_orgs):
+            permissions.append(code)
     return await page(
         request,
         "identity/profile.html",

@@ -274,6 +274,11 @@ class IdentityService(LoginService):
             for perm in perms:
                 if perm not in self.host.permissions:
                     raise InvalidInput(f"Unknown permission {perm}.", field="permissions")
+                if self.host.permissions[perm][1].scope != "organization":
+                    # a token is limited to organizations: it never acts staff-wide
+                    raise InvalidInput(
+                        f"A token cannot carry the staff permission {perm}.", field="permissions"
+                    )
                 if not await access.can(principal, perm, org):
                     raise InvalidInput(
                         f"You do not hold {perm} in organization {org}.", field="permissions"

@@ -308,12 +308,18 @@ def router(host: Host) -> Router:
         """A new document: multipart ``file`` and its metadata fields."""
         meta = meta_from(lambda name: str(getattr(data, name)))
         return await svc().create_document(
-            meta, data.file.filename, chunks(data.file), actor=actor_of(request)
+            meta,
+            data.file.filename,
+            chunks(data.file),
+            actor=actor_of(request),
+            principal=principal_of(request.scope),
         )
 
     @patch("/documents/{doc_id:int}", access=DOCS_ADMIN)
-    async def change_document(doc_id: FromPath[int], data: JSONBody[DocumentMeta]) -> Document:
-        return await svc().update_document(doc_id, data)
+    async def change_document(
+        request: Req, doc_id: FromPath[int], data: JSONBody[DocumentMeta]
+    ) -> Document:
+        return await svc().update_document(doc_id, data, principal=principal_of(request.scope))
 
     @put("/documents/{doc_id:int}/file", access=DOCS_ADMIN, request_max_body_size=max_upload)
     async def replace_file(
@@ -321,12 +327,16 @@ def router(host: Host) -> Router:
     ) -> Document:
         """A new version of the document's file; earlier versions stay downloadable."""
         return await svc().replace_document_file(
-            doc_id, data.file.filename, chunks(data.file), actor=actor_of(request)
+            doc_id,
+            data.file.filename,
+            chunks(data.file),
+            actor=actor_of(request),
+            principal=principal_of(request.scope),
         )
 
     @delete("/documents/{doc_id:int}", access=DOCS_ADMIN, status_code=204)
-    async def delete_document(doc_id: FromPath[int]) -> None:
-        await svc().delete_document(doc_id)
+    async def delete_document(request: Req, doc_id: FromPath[int]) -> None:
+        await svc().delete_document(doc_id, principal=principal_of(request.scope))
 
     @get("/documents", access=DOCS)
     async def list_documents(

@@ -73,6 +73,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "organization": ("Номер организации — целое число.", "An organization is a whole number."),
     "role": ("Нет роли «{role}».", "No role {role}."),
     "not_found": ("Не найдено.", "Not found."),
+    "document_reach": (
+        "Документы этой организации ведут её менеджеры; документы для всех — администратор.",
+        "Documents of an organization are managed by its managers; those for all, by an admin.",
+    ),
+    "edit_reach": (
+        "Записи справочника, опубликованного не только вашим организациям, ведёт администратор.",
+        "Entries of a dictionary published beyond your organizations are edited by an admin.",
+    ),
     "file_type": (
         "Файл этого вида не принимается ({found}); можно: {allowed}.",
         "This kind of file is not accepted ({found}); allowed: {allowed}.",
@@ -121,6 +129,12 @@ class NotFound(DictionaryError):
     def __init__(self, what: str = "") -> None:
         super().__init__("not_found", None)
         self.what = what
+
+
+class Forbidden(DictionaryError):
+    """A staff right that does not reach the organizations the object is addressed to."""
+
+    status = 403
 
 
 class Conflict(DictionaryError):

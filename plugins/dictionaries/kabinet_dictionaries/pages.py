@@ -663,7 +663,7 @@ class DocumentPages(Controller):
             if upload is None:
                 raise DictionaryError("file", "file")
             created = await svc(request).create_document(
-                meta, upload.filename, chunks(upload), actor=actor(request)
+                meta, upload.filename, chunks(upload), actor=actor(request), principal=who(request)
             )
         except DictionaryError as exc:
             return await self._library(
@@ -681,13 +681,14 @@ class DocumentPages(Controller):
         error: dict[str, str] | None = None,
     ) -> Response[str]:
         principal = who(request)
+        doc = await svc(request).document(doc_id, principal=principal)
         return await page(
             request,
             "dictionaries/document.html",
             status_code=status,
             t=text_for(lang(request)),
-            doc=await svc(request).document(doc_id, principal=principal),
-            manage=await shell_of(request).host.access.can(principal, DOCS_MANAGE),
+            doc=doc,
+            manage=await svc(request).may_manage_document(principal, doc.organization_id),
             error=error,
         )
 
@@ -699,7 +700,7 @@ class DocumentPages(Controller):
     async def change(self, request: Req, doc_id: FromPath[int]) -> Response[str]:
         data, _ = await form(request)
         try:
-            await svc(request).update_document(doc_id, meta_from(data))
+            await svc(request).update_document(doc_id, meta_from(data), principal=who(request))
         except DictionaryError as exc:
             if exc.status == 404:
                 raise
@@ -717,7 +718,11 @@ class DocumentPages(Controller):
             if upload is None:
                 raise DictionaryError("file", "file")
             await svc(request).replace_document_file(
-                doc_id, upload.filename, chunks(upload), actor=actor(request)
+                doc_id,
+                upload.filename,
+                chunks(upload),
+                actor=actor(request),
+                principal=who(request),
             )
         except DictionaryError as exc:
             if exc.status == 404:
@@ -730,7 +735,7 @@ class DocumentPages(Controller):
 
     @post("/{doc_id:int}/delete", access=DOCS_ADMIN)
     async def delete(self, request: Req, doc_id: FromPath[int]) -> Response[str]:
-        await svc(request).delete_document(doc_id)
+        await svc(request).delete_document(doc_id, principal=who(request))
         flash(request, text_for(lang(request))["deleted"], "success")
         return redirect("/dictionaries/documents/")
 

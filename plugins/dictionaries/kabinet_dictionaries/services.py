@@ -39,7 +39,7 @@ from kabinet_dictionaries import entries as store
 from kabinet_dictionaries import models, queries, structure, transfer
 from kabinet_dictionaries.documents import Document, DocumentMeta, StoredUpload
 from kabinet_dictionaries.entries import Entry, EntryPage, Version
-from kabinet_dictionaries.errors import DictionaryError, Invalid, NotFound
+from kabinet_dictionaries.errors import DictionaryError, Forbidden, Invalid, NotFound
 from kabinet_dictionaries.kinds import Choice, FieldDef
 from kabinet_dictionaries.queries import Filter, Query
 from kabinet_dictionaries.sinks import CatalogRecord
@@ -132,11 +132,34 @@ class Dictionaries:
     async def can_manage(self, principal: Principal) -> bool:
         return await self.host.access.can(principal, MANAGE)
 
-    async def can_edit(self, principal: Principal, found: TypeInfo) -> bool:
-        """Type managers, and editors holding one of the type's editor roles (if it has any)."""
-        if await self.can_manage(principal):
+    async def _reaches(
+        self, principal: Principal, code: str, addressed: Iterable[int] | None
+    ) -> bool:
+        """Does ``principal``'s staff right ``code`` reach an object addressed to the
+        organizations ``addressed`` (``None``: to every organization)? Staff rights on what
+        is addressed to organizations apply only where they are held: a manager's in the
+        organizations assigned to them, an admin's everywhere (``ALL``)."""
+        if not await self.host.access.can(principal, code):
+            return False
+        reach = await self.host.access.organizations(principal, code)
+        if isinstance(reach, AllOrganizations):
             return True
-        if not await self.host.access.can(principal, EDIT):
+        return addressed is not None and all(org in reach for org in addressed)
+
+    async def _may_staff(self, principal: Principal, code: str, found: TypeInfo) -> bool:
+        """A staff right on a type: a draft (published to nobody) wherever it is held;
+        a published one only where it reaches every organization it is published to."""
+        if found.publish == "none":
+            return await self.host.access.can(principal, code)
+        addressed = found.organizations if found.publish == "some" else None
+        return await self._reaches(principal, code, addressed)
+
+    async def can_edit(self, principal: Principal, found: TypeInfo) -> bool:
+        """Type managers, and editors holding one of the type's editor roles (if it has any),
+        each only where their right reaches the organizations the type is published to."""
+        if await self._may_staff(principal, MANAGE, found):
+            return True
+        if not await self._may_staff(principal, EDIT, found):
             return False
         if not found.editor_roles or principal.person_id is None:
             return not found.editor_roles
@@ -153,10 +176,12 @@ class Dictionaries:
         raise NotFound(f"dictionary {found.code}")
 
     async def editable(self, principal: Principal, code: str) -> TypeInfo:
-        """The type, if ``principal`` may edit its entries; else NotFound (403 is the route's)."""
+        """The type, if ``principal`` may edit its entries; else NotFound when they may not
+        even read it, Forbidden when they may only read it."""
         found = await self.get_type(code)
         if not await self.can_edit(principal, found):
-            raise NotFound(f"dictionary {code}")
+            await self._scope(principal, found)
+            raise Forbidden("edit_reach", "code")
         return found
 
     # -- types ----------------------------------------------------------------------------------
@@ -573,11 +598,43 @@ class Dictionaries:
 
     async def _doc_scope(
         self, principal: Principal | None
-    ) -> frozenset[int] | AllOrganizations | None:
-        if principal is None or await self.host.access.can(principal, DOCS_MANAGE):
-            return None
-        orgs = await self.host.access.organizations(principal, DOCS_VIEW)
-        return ALL if isinstance(orgs, AllOrganizations) else frozenset(orgs)
+    ) -> tuple[frozenset[int] | AllOrganizations | None, bool]:
+        """(the organizations whose documents ``principal`` sees, ``None``: all; whether as
+        staff, who see documents whatever their validity). Staff see the documents of the
+        organizations their right reaches (an admin all of them, a manager the assigned
+        ones) besides what they see as readers."""
+        if principal is None:
+            return None, True
+        view = await self.host.access.organizations(principal, DOCS_VIEW)
+        if not await self.host.access.can(principal, DOCS_MANAGE):
+            return (ALL if isinstance(view, AllOrganizations) else frozenset(view)), False
+        reach = await self.host.access.organizations(principal, DOCS_MANAGE)
+        if isinstance(reach, AllOrganizations):
+            return None, True
+        if isinstance(view, AllOrganizations):
+            return ALL, True
+        return frozenset(reach) | frozenset(view), True
+
+    async def may_manage_document(
+        self, principal: Principal | None, organization: int | None
+    ) -> bool:
+        """May ``principal`` upload, change or delete a document of ``organization``
+        (``None``: for every organization)? Without a principal (jobs, the CLI): yes."""
+        return principal is None or await self._reaches(
+            principal, DOCS_MANAGE, None if organization is None else [organization]
+        )
+
+    async def _manageable(self, doc_id: int, principal: Principal | None) -> Document:
+        """The document if ``principal`` may change it: NotFound if they may not see it,
+        Forbidden if they may only see it."""
+        found = await self.document(doc_id, principal=principal)
+        if not await self.may_manage_document(principal, found.organization_id):
+            raise Forbidden("document_reach", "organization_id")
+        return found
+
+    async def _may_address(self, principal: Principal | None, meta: DocumentMeta) -> None:
+        if not await self.may_manage_document(principal, meta.organization_id):
+            raise Forbidden("document_reach", "organization_id")
 
     async def documents(
         self,
@@ -588,9 +645,9 @@ class Dictionaries:
         valid_only: bool | None = None,
     ) -> list[Document]:
         """Documents the principal may see; clients see only those valid today."""
-        scope = await self._doc_scope(principal)
+        scope, staff = await self._doc_scope(principal)
         if valid_only is None:
-            valid_only = scope is not None
+            valid_only = not staff
         today = self._now().date() if valid_only else None
         async with self._session() as session:
             return await docs.listing(
@@ -598,10 +655,10 @@ class Dictionaries:
             )
 
     async def document(self, doc_id: int, *, principal: Principal | None = None) -> Document:
-        scope = await self._doc_scope(principal)
+        scope, staff = await self._doc_scope(principal)
         async with self._session() as session:
             found = await docs.get(session, doc_id, organizations=scope)
-        if scope is not None and not found.valid_on(self._now().date()):
+        if not staff and not found.valid_on(self._now().date()):
             raise NotFound(f"document {doc_id}")
         return found
 
@@ -624,8 +681,12 @@ class Dictionaries:
         source: bytes | AsyncIterable[bytes],
         *,
         actor: Actor = SYSTEM,
+        principal: Principal | None = None,
     ) -> Document:
+        """A new document; with a ``principal``, only for an organization their right
+        reaches (:class:`Forbidden` naming ``organization_id`` otherwise)."""
         docs._check(meta)
+        await self._may_address(principal, meta)
         upload = await self._store_document_file(filename, source)
         try:
             async with self._session() as session:
@@ -635,7 +696,11 @@ class Dictionaries:
             raise
         return await self.document(doc_id)
 
-    async def update_document(self, doc_id: int, meta: DocumentMeta) -> Document:
+    async def update_document(
+        self, doc_id: int, meta: DocumentMeta, *, principal: Principal | None = None
+    ) -> Document:
+        await self._manageable(doc_id, principal)
+        await self._may_address(principal, meta)
         async with self._session() as session:
             await docs.update_meta(session, doc_id, meta, now=self._now())
         return await self.document(doc_id)
@@ -647,9 +712,10 @@ class Dictionaries:
         source: bytes | AsyncIterable[bytes],
         *,
         actor: Actor = SYSTEM,
+        principal: Principal | None = None,
     ) -> Document:
         """Upload a new version; earlier versions stay and can still be downloaded."""
-        await self.document(doc_id)
+        await self._manageable(doc_id, principal)
         upload = await self._store_document_file(filename, source)
         try:
             async with self._session() as session:
@@ -659,7 +725,8 @@ class Dictionaries:
             raise
         return await self.document(doc_id)
 
-    async def delete_document(self, doc_id: int) -> None:
+    async def delete_document(self, doc_id: int, *, principal: Principal | None = None) -> None:
+        await self._manageable(doc_id, principal)
         async with self._session() as session:
             keys = await docs.remove(session, doc_id)
         for key in keys:
