@@ -325,11 +325,13 @@ async def _background(
     """Build the host as a ``role`` process and run ``body`` until SIGINT or SIGTERM."""
     import signal
 
+    from kabinet import logging as klogging
     from kabinet.events import EventError
     from kabinet.jobs import JobError
 
     host = await _build(ctx)
     host.services["host.process"] = role
+    klogging.configure_host(host)  # the web's log: JSON or console lines, no secrets
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -45,6 +45,7 @@ from kabinet import logging as klogging
 from kabinet.access import RULE_KEY, Machine, Permission, Public, Rule, SignedIn, public, signed_in
 from kabinet.errors import StartupError
 from kabinet.host import Host
+from kabinet.openapi import declare_errors
 from kabinet.pages import (
     STATE_KEY,
     STATIC,
@@ -299,7 +300,9 @@ def secret_key(host: Host) -> bytes:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
-    return path.read_text().strip().encode()
+    key = path.read_text().strip()
+    klogging.add_secret(key)  # never in a log line
+    return key.encode()
 
 
 def _static_handler(static: StaticFiles) -> Any:
@@ -383,7 +386,7 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         found = Contributions(routes=[(_unknown(), r) for r in found])
         found.static_dirs["shell"] = STATIC
     settings = host.settings.host
-    klogging.configure(settings)
+    klogging.configure_host(host)
     static = StaticFiles(found.static_dirs)
     shell = Shell(
         host=host,
@@ -404,10 +407,13 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         on_startup=[host.startup],
         on_shutdown=[host.shutdown],
         state=_state(host, shell),
+        # Litestar logs no exception itself: kabinet.problems does, without the frames'
+        # locals and through kabinet.logging.redact.
         logging_config=None,
         debug=False,
     )
     check_rules(app, found.routes)
+    declare_errors(iter_handlers(app))
     return app
 
 
