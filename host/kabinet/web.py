@@ -45,7 +45,6 @@ from kabinet import logging as klogging
 from kabinet.access import RULE_KEY, Machine, Permission, Public, Rule, SignedIn, public, signed_in
 from kabinet.errors import StartupError
 from kabinet.host import Host
-from kabinet.openapi import declare_errors
 from kabinet.pages import (
     STATE_KEY,
     STATIC,
@@ -413,7 +412,6 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         debug=False,
     )
     check_rules(app, found.routes)
-    declare_errors(iter_handlers(app))
     return app
 
 
