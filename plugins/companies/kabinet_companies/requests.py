@@ -1,10 +1,21 @@
 """Link requests (a person asks to join a company) with their decision history.
 
-A request by ИНН targets the organization of that counterparty; one for a counterparty
-that is unassigned or unknown (or a new company) has no organization yet, and accepting it
-creates one. Deciding is one conditional update (``status`` still open), so of two
-managers deciding at once exactly one wins and the other is told it was decided; the
-grant follows the winning commit, so it is never given twice.
+A request by ИНН leads to the organization of that counterparty *as it is now*: the row
+keeps the counterparty and organization found when the request was made, but a
+counterparty may be put into an organization (or moved) afterwards, so where an open
+request leads is resolved on every read and at the decision (:func:`leads_to`), never
+taken from what was stored. One that leads nowhere yet (an unassigned or unknown
+counterparty, or a new company) is accepted by creating an organization.
+
+Who may see and decide a request: holders of ``companies.requests.decide`` who manage
+contacts (``companies.contacts.manage``) in the organization it leads to; a request that
+leads nowhere yet only those who hold that right in every organization (admins). The
+same condition is part of the deciding update, so a request whose counterparty moved
+between opening the page and deciding is refused, not decided by the wrong person.
+
+Deciding is one conditional update (``status`` still open), so of two managers deciding
+at once exactly one wins and the other is told it was decided; the grant follows the
+winning commit, so it is never given twice.
 """
 
 from __future__ import annotations
@@ -14,7 +25,17 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    case,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import AllOrganizations, Principal
@@ -38,6 +59,8 @@ if TYPE_CHECKING:
 DECIDE = "companies.requests.decide"
 OPEN = ("new", "in_review")
 STATUSES = ("new", "in_review", "accepted", "rejected", "withdrawn")
+MOVED = "the request leads to another organization now: open it again"
+"""Refusal of a decision whose request was moved (its counterparty) while deciding."""
 
 
 class HistoryItem(msgspec.Struct, kw_only=True):
@@ -49,6 +72,11 @@ class HistoryItem(msgspec.Struct, kw_only=True):
 
 
 class LinkRequest(msgspec.Struct, kw_only=True):
+    """A link request. ``organization_id``/``organization_name``: where it leads (while
+    open, resolved now from its counterparty; ``None``: accepting creates an organization),
+    or where it led once decided. ``asked_organization_*``: what it named when it was made
+    (open requests only); ``target_changed``: an open request leads elsewhere now."""
+
     id: int
     person_id: int
     person_name: str
@@ -66,7 +94,68 @@ class LinkRequest(msgspec.Struct, kw_only=True):
     decided_by: int | None
     decided_at: dt.datetime | None
     created_at: dt.datetime
+    asked_organization_id: int | None = None
+    asked_organization_name: str | None = None
+    target_changed: bool = False
     history: list[HistoryItem] = msgspec.field(default_factory=list)
+
+
+def _counterparty_now() -> ColumnElement[Any]:
+    """The counterparty an open ИНН request names now, as an SQL expression over
+    ``link_request``: the one it was made for while that is still shown, else the first
+    shown one with its ИНН (and КПП, when the request gives one), those in an
+    organization first; NULL for a new company or an unknown ИНН."""
+    cp = counterparty.alias("now_cp")
+    kept = (
+        select(cp.c.id)
+        .where(cp.c.id == link_request.c.counterparty_id, cp.c.hidden.is_(False))
+        .correlate(link_request)
+        .scalar_subquery()
+    )
+    by_inn = (
+        select(cp.c.id)
+        .where(
+            cp.c.hidden.is_(False),
+            cp.c.inn == link_request.c.inn,
+            or_(link_request.c.kpp.is_(None), cp.c.kpp == link_request.c.kpp),
+        )
+        .order_by(cp.c.organization_id.is_(None), cp.c.id)
+        .limit(1)
+        .correlate(link_request)
+        .scalar_subquery()
+    )
+    expression: ColumnElement[Any] = case(
+        (link_request.c.kind == "new", null()), else_=func.coalesce(kept, by_inn)
+    )
+    return expression
+
+
+def leads_to() -> ColumnElement[Any]:
+    """Where a request leads, as an SQL expression over ``link_request``: while open, the
+    organization of the counterparty it names now (NULL for a new company or a
+    counterparty in no organization: accepting makes one); once decided, the stored one
+    (where it led)."""
+    cp = counterparty.alias("lead_cp")
+    now = (
+        select(cp.c.organization_id)
+        .where(cp.c.id == _counterparty_now())
+        .correlate(link_request)
+        .scalar_subquery()
+    )
+    expression: ColumnElement[Any] = case(
+        (link_request.c.status.not_in(OPEN), link_request.c.organization_id), else_=now
+    )
+    return expression
+
+
+def _name_of(org_id: ColumnElement[Any]) -> Any:
+    """The name of the organization ``org_id`` (correlated with the request's row)."""
+    return (
+        select(organization.c.name)
+        .where(organization.c.id == org_id)
+        .correlate(link_request)
+        .scalar_subquery()
+    )
 
 
 class RequestsService:
@@ -162,17 +251,16 @@ class RequestsService:
     # -- staff ------------------------------------------------------------------------------
 
     async def _scope(self, principal: Principal) -> Any:
-        """Requests a decider may see: those of organizations where they manage contacts,
-        and those without an organization yet (unknown or unassigned counterparties)."""
+        """Requests a decider may see and decide: those leading (now) to an organization
+        where they manage contacts. One leading nowhere yet (accepting it creates an
+        organization) only a holder of that right everywhere sees. ``None``: no decider;
+        ``True``: every request."""
         if not await self.companies.can(principal, DECIDE):
             return None
         orgs = await self.companies.allowed(principal, CONTACTS_MANAGE)
         if isinstance(orgs, AllOrganizations):
             return True
-        return or_(
-            link_request.c.organization_id.is_(None),
-            link_request.c.organization_id.in_(sorted(orgs) or [-1]),
-        )
+        return leads_to().in_(sorted(orgs) or [-1])
 
     async def list(
         self,
@@ -199,10 +287,10 @@ class RequestsService:
         elif status == "open":
             query = query.where(link_request.c.status.in_(OPEN))
         if organization_id is not None:
-            query = query.where(link_request.c.organization_id == organization_id)
+            query = query.where(leads_to() == organization_id)
         if manager_id is not None:
             query = query.where(
-                link_request.c.organization_id.in_(
+                leads_to().in_(
                     select(manager.c.organization_id).where(manager.c.person_id == manager_id)
                 )
             )
@@ -233,6 +321,7 @@ class RequestsService:
             return [await self._one(s, i) for i in ids], int(total or 0)
 
     async def get(self, principal: Principal, request_id: int) -> LinkRequest:
+        """One request, if it leads (now) where ``principal`` may decide; else 404."""
         scope = await self._scope(principal)
         if scope is None:
             raise NotFound("no such request", "request")
@@ -247,14 +336,12 @@ class RequestsService:
     async def review(self, principal: Principal, request_id: int) -> LinkRequest:
         """A manager takes the request into review (others see someone is on it)."""
         await self.get(principal, request_id)
+        scope = await self._scope(principal)
         async with self.host.db.session() as s:
-            done = await s.execute(
-                update(link_request)
-                .where(link_request.c.id == request_id, link_request.c.status == "new")
-                .values(status="in_review", updated_at=self.now)
-            )
-            if getattr(done, "rowcount", 0) != 1:
-                raise Conflict("the request is no longer new", "status")
+            await self._decide(
+                s, request_id, scope, {"status": "in_review"}, statuses=("new",),
+                decided="the request is no longer new",
+            )  # fmt: skip
             await self._history(s, request_id, principal.person_id, "in_review", "")
             return await self._one(s, request_id)
 
@@ -270,43 +357,58 @@ class RequestsService:
     ) -> LinkRequest:
         """Accept: the person joins the organization with ``role`` (client by default).
 
-        Without ``organization_id`` the request's own organization is used, else one is
-        made from its counterparty (or from the company it names).
+        Without ``organization_id`` the organization the request leads to *now* is used,
+        else one is made from its counterparty (or from the company it names). The
+        decider must manage contacts in the organization the person joins (making one:
+        in every organization); that is checked in the deciding transaction, and the
+        deciding update holds only if the request still leads where it was checked.
         """
         current = await self.get(principal, request_id)
         if role not in {r.code for r in await self.companies.grantable_roles()}:
             raise CompanyError("this role cannot be given in an organization", "role")
-        target = organization_id or current.organization_id
-        if target is not None:
-            allowed = await self.companies.allowed(principal, CONTACTS_MANAGE)
-            if target not in allowed:
-                raise CompanyError("no such organization", "organization_id")
-            await self.companies.organization(target)
+        scope = await self._scope(principal)
+        rights = await self.companies.allowed(principal, CONTACTS_MANAGE)
+        comment = comment.strip()[:2000]
         async with self.host.db.session() as s:
-            if target is None:
-                target = await self._new_organization(s, current)
-            done = await s.execute(
-                update(link_request)
-                .where(link_request.c.id == request_id, link_request.c.status.in_(OPEN))
-                .values(
-                    status="accepted",
-                    organization_id=target,
-                    role=role,
-                    reason=comment.strip()[:2000],
-                    decided_by=principal.person_id,
-                    decided_at=self.now,
-                    updated_at=self.now,
+            lead, cp_id = (
+                await s.execute(
+                    select(leads_to(), _counterparty_now()).where(link_request.c.id == request_id)
                 )
+            ).one()
+            target: int | None = organization_id or lead
+            if target is not None:
+                known = await s.scalar(select(organization.c.id).where(organization.c.id == target))
+                if target not in rights or known is None:
+                    raise CompanyError("no such organization", "organization_id")
+            elif not isinstance(rights, AllOrganizations):
+                # leads nowhere now: accepting makes an organization, for global holders only
+                raise NotFound("no such request", "request")
+            decision: dict[str, Any] = {
+                "status": "accepted",
+                "role": role,
+                "reason": comment,
+                "decided_by": principal.person_id,
+                "decided_at": self.now,
+            }
+            if target is not None:
+                decision["organization_id"] = target
+            await self._decide(
+                s, request_id, scope, decision, lead=lead, check_lead=organization_id is None
             )
-            if getattr(done, "rowcount", 0) != 1:
-                # Rolls back the organization made above, too.
-                raise Conflict("the request was already decided", "status")
+            if target is None:
+                # Rolls back with the decision if anything below fails.
+                target = await self._new_organization(s, current, cp_id)
+                await s.execute(
+                    update(link_request)
+                    .where(link_request.c.id == request_id)
+                    .values(organization_id=target)
+                )
             await self._history(
                 s,
                 request_id,
                 principal.person_id,
                 "accepted",
-                comment.strip()[:2000],
+                comment,
                 {"organization_id": target, "role": role},
             )
             await self.companies.add_member(s, current.person_id, target)
@@ -325,25 +427,24 @@ class RequestsService:
             )
         return info
 
-    async def _new_organization(self, s: AsyncSession, current: LinkRequest) -> int:
-        """The organization an accepted request creates (from its counterparty if known)."""
+    async def _new_organization(
+        self, s: AsyncSession, current: LinkRequest, cp_id: int | None
+    ) -> int:
+        """The organization an accepted request creates, from the counterparty it names now
+        (attached to it, if still in no organization) or from the company it names."""
         cp = None
-        if current.counterparty_id is not None:
-            cp = (
-                await s.execute(
-                    select(counterparty).where(counterparty.c.id == current.counterparty_id)
-                )
-            ).first()
-        if cp is not None and cp.organization_id is not None:
-            return int(cp.organization_id)
+        if cp_id is not None:
+            cp = (await s.execute(select(counterparty).where(counterparty.c.id == cp_id))).first()
         name = cp.name if cp is not None else (current.company_name or f"ИНН {current.inn}")
         org_id = await _insert_org(s, name, current.inn, current.kpp, self.now)
         if cp is not None:
-            await s.execute(
+            done = await s.execute(
                 update(counterparty)
-                .where(counterparty.c.id == cp.id)
+                .where(counterparty.c.id == cp.id, counterparty.c.organization_id.is_(None))
                 .values(organization_id=org_id, updated_at=self.now)
             )
+            if getattr(done, "rowcount", 0) != 1:
+                raise Conflict(MOVED, "organization_id")
         await self.host.events.publish(
             s,
             ev.ORGANIZATION_CREATED,
@@ -357,26 +458,69 @@ class RequestsService:
         reason = reason.strip()[:2000]
         if not reason:
             raise CompanyError("give the reason: the person will read it", "reason")
+        scope = await self._scope(principal)
         async with self.host.db.session() as s:
-            done = await s.execute(
-                update(link_request)
-                .where(link_request.c.id == request_id, link_request.c.status.in_(OPEN))
-                .values(
-                    status="rejected",
-                    reason=reason,
-                    decided_by=principal.person_id,
-                    decided_at=self.now,
-                    updated_at=self.now,
-                )
+            await self._decide(
+                s,
+                request_id,
+                scope,
+                {
+                    "status": "rejected",
+                    "reason": reason,
+                    "decided_by": principal.person_id,
+                    "decided_at": self.now,
+                },
             )
-            if getattr(done, "rowcount", 0) != 1:
-                raise Conflict("the request was already decided", "status")
             await self._history(s, request_id, principal.person_id, "rejected", reason)
             info = await self._one(s, request_id)
             await self.host.events.publish(
                 s, ev.REQUEST_REJECTED, _payload(info, actor=principal.person_id)
             )
         return info
+
+    async def _decide(
+        self,
+        s: AsyncSession,
+        request_id: int,
+        scope: Any,
+        values: dict[str, Any],
+        *,
+        statuses: tuple[str, ...] = OPEN,
+        decided: str = "the request was already decided",
+        lead: int | None = None,
+        check_lead: bool = False,
+    ) -> None:
+        """The one conditional update of a decision: the request is still in ``statuses``,
+        still leads (now, in this statement) where the decider may decide, and, with
+        ``check_lead``, still leads to ``lead``. Else 409 if it was decided or moved
+        meanwhile, 404 if it left the decider's organizations."""
+        if scope is None:
+            raise NotFound("no such request", "request")
+        query = update(link_request).where(
+            link_request.c.id == request_id, link_request.c.status.in_(statuses)
+        )
+        if scope is not True:
+            query = query.where(scope)
+        if check_lead:
+            query = query.where(leads_to().is_not_distinct_from(lead))
+        done = await s.execute(query.values(**values, updated_at=self.now))
+        if getattr(done, "rowcount", 0) == 1:
+            return
+        visible = true() if scope is True else scope
+        row = (
+            await s.execute(
+                select(link_request.c.status, visible.label("visible")).where(
+                    link_request.c.id == request_id
+                )
+            )
+        ).first()
+        if row is None:
+            raise NotFound("no such request", "request")
+        if row.status not in statuses:
+            raise Conflict(decided, "status")
+        if not row.visible:
+            raise NotFound("no such request", "request")
+        raise Conflict(MOVED, "organization_id")
 
     # -- internals --------------------------------------------------------------------------
 
@@ -403,9 +547,14 @@ class RequestsService:
     async def _one(self, s: AsyncSession, request_id: int) -> LinkRequest:
         row = (
             await s.execute(
-                select(link_request, Account.full_name, organization.c.name.label("org_name"))
+                select(
+                    link_request,
+                    Account.full_name,
+                    leads_to().label("lead_id"),
+                    _name_of(leads_to()).label("org_name"),
+                    _name_of(link_request.c.organization_id).label("asked_name"),
+                )
                 .join(Account, Account.id == link_request.c.person_id)
-                .outerjoin(organization, organization.c.id == link_request.c.organization_id)
                 .where(link_request.c.id == request_id)
             )
         ).first()
@@ -419,6 +568,7 @@ class RequestsService:
                 .order_by(history_t.c.at, history_t.c.id)
             )
         ).all()
+        is_open = row.status in OPEN
         return LinkRequest(
             id=row.id,
             person_id=row.person_id,
@@ -429,8 +579,11 @@ class RequestsService:
             company_name=row.company_name,
             comment=row.comment,
             counterparty_id=row.counterparty_id,
-            organization_id=row.organization_id,
+            organization_id=row.lead_id,
             organization_name=row.org_name,
+            asked_organization_id=row.organization_id if is_open else None,
+            asked_organization_name=row.asked_name if is_open else None,
+            target_changed=is_open and row.organization_id != row.lead_id,
             status=row.status,
             role=row.role,
             reason=row.reason,

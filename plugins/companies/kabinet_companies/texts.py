@@ -80,6 +80,24 @@ LABELS: dict[str, tuple[str, str]] = {
         "Пусто — организация из запроса (или новая из контрагента)",
         "Empty: the request's organization (or a new one from its counterparty)",
     ),
+    "leads_to": ("Ведёт в организацию", "Leads to"),
+    "led_to": ("Организация", "Organization"),
+    "new_org_on_accept": (
+        "новая организация (будет создана при принятии)",
+        "a new organization (made on acceptance)",
+    ),
+    "no_organization": ("без организации", "no organization"),
+    "target_changed": (
+        "Запрос отправлен для другой организации",
+        "The request was made for another organization",
+    ),
+    "target_changed_hint": (
+        "Контрагент с тех пор перенесён: человек получит доступ к организации, в которой "
+        "контрагент сейчас.",
+        "Its counterparty has moved since: the person gets access to the organization the "
+        "counterparty is in now.",
+    ),
+    "changed": ("изменилась", "changed"),
     "since": ("С", "From"),
     "until": ("По", "To"),
     "sort": ("Сортировка", "Sort"),
