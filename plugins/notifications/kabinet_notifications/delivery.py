@@ -34,7 +34,7 @@ from kabinet_notifications.channels.folder import FolderChannel
 from kabinet_notifications.channels.push import PushChannel
 from kabinet_notifications.channels.sms import SmsChannel, SmsRu
 from kabinet_notifications.channels.telegram import TelegramApi, TelegramChannel
-from kabinet_notifications.render import MASK, TemplateError, render_all
+from kabinet_notifications.render import MASK, Rendered, TemplateError, in_worker, render_all
 from kabinet_notifications.services import NotificationsService, TemplateView, service_of
 
 if TYPE_CHECKING:
@@ -162,12 +162,20 @@ class Renderer:
         """(stored content with secrets masked, clear content or None when no secret)."""
         tv = await self.template(channel, language)
         parts = {"subject": tv.subject, "body": tv.body, "html": tv.html}
-        clear = render_all(channel, parts, values)
+        masked_values = None
+        if any(k in values for k in self.t.secrets):
+            masked_values = {k: (MASK if k in self.t.secrets else v) for k, v in values.items()}
+
+        def both() -> tuple[Rendered, Rendered | None]:
+            clear = render_all(channel, parts, values)
+            masked = render_all(channel, parts, masked_values) if masked_values else None
+            return clear, masked
+
+        # The same bounded renderer as the editor's preview, off the event loop.
+        clear, masked = await in_worker(both)
         clear_d = {"subject": clear.subject, "body": clear.body, "html": clear.html}
-        if not any(k in values for k in self.t.secrets):
+        if masked is None:
             return clear_d, None
-        masked_values = {k: (MASK if k in self.t.secrets else v) for k, v in values.items()}
-        masked = render_all(channel, parts, masked_values)
         return {"subject": masked.subject, "body": masked.body, "html": masked.html}, clear_d
 
 
@@ -220,10 +228,9 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
                 try:
                     content, clear = await renderer.render(channel, language, values)
                 except TemplateError as exc:
-                    status, content = (
-                        "failed",
-                        {"subject": "", "body": f"template: {exc}", "html": ""},
-                    )
+                    # a delivery failure with its reason, the others are not held up
+                    failure = f"template ({exc.reason}): {exc}"[:500]
+                    status, content = "failed", {"subject": "", "body": failure, "html": ""}
                     clear = None
                 sealed = svc.sealer.seal(clear) if clear else None
             rows.append(
@@ -244,7 +251,11 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
                     "masked": sealed is not None,
                     "status": status,
                     "attempts": 0,
-                    "error": "skipped by the person's preference" if status == "skipped" else None,
+                    "error": "skipped by the person's preference"
+                    if status == "skipped"
+                    else content["body"]
+                    if status == "failed"
+                    else None,
                     "created_at": now,
                     "updated_at": now,
                 }

@@ -181,9 +181,9 @@ class StaffPages(Controller):
         values = parts or {"subject": current.subject, "body": current.body, "html": current.html}
         if preview is None and error is None:
             try:
-                preview = s.preview(event, channel, values)
-            except (TemplateError, NotificationError):
-                preview = None
+                preview = await s.preview(event, channel, values)
+            except (TemplateError, NotificationError) as exc:
+                error = exc  # the current template, stored before a check that refuses it
         return await page(
             request,
             "notifications/editor.html",
@@ -219,7 +219,7 @@ class StaffPages(Controller):
         s = await svc(request)
         if one(data, "action") == "preview":
             try:
-                shown = s.preview(event, channel, parts)
+                shown = await s.preview(event, channel, parts)
             except (TemplateError, NotificationError) as exc:
                 return await self._editor(
                     request, event, channel, language, parts=parts, error=exc, status=400

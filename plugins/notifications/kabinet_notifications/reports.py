@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from kabinet_notifications import models as m
 from kabinet_notifications import stats
 from kabinet_notifications.delivery import Contacts, enqueue, insert_ignore
-from kabinet_notifications.render import CHANNELS, MASK, TemplateError, render_all
+from kabinet_notifications.render import CHANNELS, MASK, TemplateError, render_async
 from kabinet_notifications.services import Editor, NotificationError, service_of
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ async def resend(
                 address = found if target != "push" else "device(s)"
                 tv = await svc.template(o["event"], target, o["language"])
                 try:
-                    r = render_all(
+                    r = await render_async(
                         target,
                         {"subject": tv.subject, "body": tv.body, "html": tv.html},
                         dict(o["variables"] or {}),

@@ -22,7 +22,16 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from kabinet_notifications import models as m
 from kabinet_notifications.catalog import Catalog, load
 from kabinet_notifications.crypto import Sealer, mask_secret
-from kabinet_notifications.render import ALWAYS, CHANNELS, FIELDS, TemplateError, check, render_all
+from kabinet_notifications.render import (
+    ALWAYS,
+    CHANNELS,
+    FIELDS,
+    Rendered,
+    TemplateError,
+    check,
+    in_worker,
+    render_all,
+)
 from kabinet_notifications.settings import Settings
 
 if TYPE_CHECKING:
@@ -251,22 +260,30 @@ class NotificationsService:
             ).mappings()
             return [_view(dict(r)) for r in rows]
 
-    def validate(self, event: str, channel: str, parts: Mapping[str, str]) -> None:
-        """Raise :class:`TemplateError` for the first part that cannot be saved."""
+    async def validate(self, event: str, channel: str, parts: Mapping[str, str]) -> Rendered:
+        """The template rendered with the declared sample values, or :class:`TemplateError`
+        for the first part that may not be saved: what it uses (``render.check``), then
+        what rendering it against the samples does (within the renderer's limits, in a
+        worker thread: a template is never saved that cannot be sent)."""
         t = self.type_of(event)
         if channel not in CHANNELS:
             raise NotificationError(f"unknown channel {channel!r}", "channel")
         if not parts.get("body", "").strip():
-            raise TemplateError("body", "the text may not be empty")
-        for part in FIELDS[channel]:
-            check(channel, part, parts.get(part, ""), t.variables)
-
-    def preview(self, event: str, channel: str, parts: Mapping[str, str]) -> dict[str, str]:
-        """The template rendered with the declared sample values."""
-        t = self.type_of(event)
-        self.validate(event, channel, parts)
+            raise TemplateError("body", "the text may not be empty", reason="empty")
+        names = list(t.variables)
         values = {**ALWAYS, **t.variables}
-        r = render_all(channel, parts, values)
+        own = {p: parts.get(p, "") for p in FIELDS[channel]}
+
+        def checked() -> Rendered:
+            for part in FIELDS[channel]:
+                check(channel, part, own[part], names)
+            return render_all(channel, own, values)
+
+        return await in_worker(checked)
+
+    async def preview(self, event: str, channel: str, parts: Mapping[str, str]) -> dict[str, str]:
+        """The template rendered with the declared sample values."""
+        r = await self.validate(event, channel, parts)
         return {"subject": r.subject, "body": r.body, "html": r.html}
 
     async def save_template(
@@ -282,7 +299,7 @@ class NotificationsService:
         """Check, then store as a new version; an invalid template is never stored."""
         if language not in self.host.settings.host.languages:
             raise NotificationError(f"unknown language {language!r}", "language")
-        self.validate(event, channel, parts)
+        await self.validate(event, channel, parts)
         t = m.template
         async with self.host.db.session() as s:
             last = await s.scalar(
