@@ -492,11 +492,13 @@ def generate(
         out.files.append(file_ref)
     for n in range(1, invoices + 1):
         i = n % counterparties
+        # An order of the invoice's own counterparty (order k is counterparty k's): the
+        # n-th invoice is for the n-th order while there are as many.
+        own = out.orders[(i - 1) % counterparties :: counterparties]
+        order_ref = own[(n - 1) // counterparties % len(own)] if own else EMPTY
         inv = data.put(
             "Document_СчетНаОплатуПокупателю",
-            invoice(
-                rng, out.counterparties[i], out.contracts[i], out.orders[n % len(out.orders)], n
-            ),
+            invoice(rng, out.counterparties[i], out.contracts[i], order_ref, n),
         )
         out.invoices.append(inv["Ref_Key"])
     return out

@@ -85,8 +85,12 @@ async def test_a_refused_record_keeps_its_object_as_1c_sent_it(
     out = await integration(host).run("onec")
     assert out.state == "succeeded", out.error
     async with host.db.sessionmaker() as s:
-        (row,) = list(await s.execute(m.quarantine.select()))
+        rows = {r.entity: r for r in await s.execute(m.quarantine.select())}
+    row = rows["order"]
     assert row.ref == generated.orders[0]
+    # Its invoice waits for it (an invoice is linked only to an order received and checked).
+    assert set(rows) == {"order", "invoice"}
+    assert f"unknown order {generated.orders[0]!r}" in rows["invoice"].reason
     assert "Потеряна" in row.reason
     assert row.payload["Статус"] == "Потеряна"
     assert row.payload["Posted"] is True  # a field no sink takes: the object as sent

@@ -223,6 +223,8 @@ document = Table(
     Column("file_name", String(300), nullable=False, default=""),
     Column("requested_at", DateTime(timezone=True), nullable=True),  # file asked for
     UniqueConstraint("order_id", "line"),
+    # Whose orders list a file: the orders sink refuses a file of another counterparty's.
+    Index("ix_shipments_document_file_ref", "file_ref"),
 )
 
 status_change = Table(

@@ -7,6 +7,30 @@ insert the new ones in one statement, update the changed ones in one ``executema
 diff their lines (services, vehicles, documents) so an unchanged line is not rewritten,
 and publish the events of real changes only. A record marked ``deleted`` is hidden; a
 record whose counterparty or contract is unknown is refused by key with the reason.
+
+Every reference a sink writes stays inside one counterparty (the production system's data
+can point across: an invoice of one client naming another client's order would show that
+order's number to the wrong company). A record is refused by key, with a reason naming
+both counterparties, when it refers to an object of another counterparty: an order's or
+an invoice's contract, an invoice's order, an order's document file listed by an order of
+another counterparty, an answer naming another 1C request than the one the portal's
+request is. The integration app sets a refused record aside in quarantine while the rest
+of the batch is applied, and tries it again at the end of the run and in every later run:
+
+- what is referred to comes in the same page: the sinks run in dependency order
+  (contracts, orders, invoices), so it is there when the record is checked;
+- it comes later (another page or run): an invoice whose order is not received yet is
+  refused as "unknown order" (like an unknown contract) rather than stored without its
+  link, and goes through, checked, once the order is there;
+- it later moves to another counterparty (1C changes an order's counterparty or a
+  contract's owner): the move is applied (1C is the authority on its own object, and the
+  old company must stop seeing it), and the records of other counterparties that linked
+  to it lose the link in the same transaction (``order_id`` or ``contract_id`` set to
+  NULL, their digest emptied); received again, they are checked again and refused while
+  they still point across. Requests made on a moved order stay with it (history).
+
+Balances name only their contract (the register is asked for by contract), so they have
+nothing to cross.
 """
 
 from __future__ import annotations
@@ -137,6 +161,51 @@ async def touch_feed(conn: AsyncConnection, entity: str, now: dt.datetime) -> No
     )
 
 
+# -- references across counterparties -------------------------------------------------------
+
+Across = tuple[str, str, str, int, str]
+"""A record refused for a reference across counterparties: (its key, what it refers to,
+the reference, the owner's counterparty id, the record's counterparty)."""
+
+
+async def across_reasons(conn: AsyncConnection, refused: Sequence[Across]) -> dict[str, str]:
+    """Reasons for records that refer to another counterparty's object, naming both
+    counterparties by external id (read in one query, only when there are any)."""
+    if not refused:
+        return {}
+    owners = sorted({owner for *_rest, owner, _holder in refused})
+    names = {
+        row.id: row.external_id
+        for row in await conn.execute(
+            select(counterparty.c.id, counterparty.c.external_id).where(
+                counterparty.c.id.in_(owners)
+            )
+        )
+    }
+    return {
+        key: f"{what} {ref!r} belongs to another counterparty: {names.get(owner)!r}, not {holder!r}"
+        for key, what, ref, owner, holder in refused
+    }
+
+
+async def _detach(
+    conn: AsyncConnection, table: Table, column: str, moved: Sequence[tuple[int, int]]
+) -> None:
+    """Links of ``table`` to objects that moved to another counterparty (object id, new
+    counterparty id) removed from the rows of other counterparties; their digest emptied,
+    so the record is checked again when it comes again."""
+    if moved:
+        await conn.execute(
+            update(table)
+            .where(
+                table.c[column] == bindparam("_target"),
+                table.c.counterparty_id != bindparam("_owner"),
+            )
+            .values({column: None, "digest": ""}),
+            [{"_target": target, "_owner": owner} for target, owner in moved],
+        )
+
+
 # -- contracts ---------------------------------------------------------------------------------
 
 
@@ -174,9 +243,11 @@ async def apply_contracts(
         "external_id",
         "digest",
         "hidden",
+        "counterparty_id",
     )
     new: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
+    moved: list[tuple[int, int]] = []
     rejected: dict[str, str] = {}
     unchanged = hidden = 0
     for r in batch:
@@ -194,10 +265,14 @@ async def apply_contracts(
         else:
             hidden += int(r.deleted and not row.hidden)
             changed.append({"_id": row.id, **values})
+            if row.counterparty_id != cp.id:
+                moved.append((row.id, cp.id))
     if new:
         await conn.execute(insert(m.contract), new)
     if changed:
         await conn.execute(_update_by_id(m.contract, changed[0]), changed)
+    await _detach(conn, m.order, "contract_id", moved)
+    await _detach(conn, m.invoice, "contract_id", moved)
     await touch_feed(conn, "contract", now)
     return SinkResult(
         created=len(new),
@@ -469,6 +544,82 @@ async def _write_lines_pg(
     return writes
 
 
+async def _foreign_files(
+    conn: AsyncConnection,
+    checked: Sequence[tuple[OrderRecord, Any, dict[str, Any]]],
+    stored: dict[Any, Any],
+) -> list[tuple[OrderRecord, str, int]]:
+    """Orders whose documents name a file that an order of another counterparty lists
+    (stored, or in this batch), with that file and its holder's counterparty id.
+
+    A document's file is stored and downloaded by its id: listed by two companies' orders,
+    it would be readable by both. Only the orders whose lines are written now (new, lines
+    changed, moved to another counterparty) are checked; the others' were checked when
+    they were written. Two counterparties claiming one new file in one batch: neither
+    gets it."""
+    claims: dict[str, list[tuple[str, int]]] = {}
+    candidates: list[tuple[OrderRecord, Any, list[str]]] = []
+    for r, cp, values in checked:
+        files = sorted({d.file for d in r.documents if d.file})
+        if not files:
+            continue
+        for file in files:
+            claims.setdefault(file, []).append((r.external_id, cp.id))
+        row = stored.get(r.external_id)
+        if (
+            row is None
+            or row.counterparty_id != cp.id
+            or not _same_lines(row.digest, values["digest"])
+        ):
+            candidates.append((r, cp, files))
+    if not candidates:
+        return []
+    held = await _file_holders(conn, sorted({f for *_rest, files in candidates for f in files}))
+    found = []
+    for r, cp, files in candidates:
+        for file in files:
+            other = next(
+                (
+                    owner
+                    for order, owner in (*held.get(file, ()), *claims[file])
+                    if order != r.external_id and owner != cp.id
+                ),
+                None,
+            )
+            if other is not None:
+                found.append((r, file, other))
+                break
+    return found
+
+
+async def _file_holders(conn: AsyncConnection, files: Sequence[str]) -> dict[str, list[Any]]:
+    """Stored orders (external id, counterparty id) that list each of ``files``."""
+    found: dict[str, list[Any]] = {}
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(_HOLDERS, {"files": list(files)})
+        for row in result:
+            found.setdefault(row.file_ref, []).append((row.external_id, row.counterparty_id))
+        return found
+    for part in chunks(files):
+        result = await conn.execute(
+            select(m.document.c.file_ref, m.order.c.external_id, m.order.c.counterparty_id)
+            .join(m.order, m.order.c.id == m.document.c.order_id)
+            .where(m.document.c.file_ref.in_(part))
+        )
+        for row in result:
+            found.setdefault(row.file_ref, []).append((row.external_id, row.counterparty_id))
+    return found
+
+
+_HOLDERS = text(
+    # Each file through the index (see _by_keys: an IN list looks like the whole table).
+    "SELECT d.file_ref, o.external_id, o.counterparty_id "
+    "FROM unnest(CAST(:files AS varchar[])) AS k(key), "
+    "LATERAL (SELECT file_ref, order_id FROM shipments_document WHERE file_ref = k.key) AS d "
+    "JOIN shipments_order o ON o.id = d.order_id"
+)
+
+
 async def apply_orders(
     host: Host, session: AsyncSession, records: Sequence[OrderRecord]
 ) -> SinkResult:
@@ -484,6 +635,7 @@ async def apply_orders(
         sorted({r.contract for r in batch if r.contract}),
         "id",
         "external_id",
+        "counterparty_id",
     )
     stored = await _rows(
         conn,
@@ -495,12 +647,16 @@ async def apply_orders(
         "digest",
         "status",
         "hidden",
+        "counterparty_id",
     )
     new: list[tuple[OrderRecord, dict[str, Any]]] = []
     changed: list[dict[str, Any]] = []
     changed_records: dict[int, OrderRecord] = {}
     transitions: list[tuple[int, OrderRecord, str | None, int | None]] = []
+    moved: list[tuple[int, int]] = []
     rejected: dict[str, str] = {}
+    across: list[Across] = []
+    checked: list[tuple[OrderRecord, Any, dict[str, Any]]] = []
     unchanged = hidden = 0
     for r in batch:
         cp = cps.get(r.counterparty)
@@ -513,8 +669,19 @@ async def apply_orders(
             if found is None:
                 rejected[r.external_id] = f"unknown contract {r.contract!r}"
                 continue
+            if found.counterparty_id != cp.id:
+                across.append(
+                    (r.external_id, "contract", r.contract, found.counterparty_id, r.counterparty)
+                )
+                continue
             contract_id = found.id
-        values = _order_values(r, cp.id, contract_id, zone, now)
+        checked.append((r, cp, _order_values(r, cp.id, contract_id, zone, now)))
+    for r, file, owner in await _foreign_files(conn, checked, stored):
+        across.append((r.external_id, "document file", file, owner, r.counterparty))
+    refused = {key for key, *_rest in across}
+    for r, cp, values in checked:
+        if r.external_id in refused:
+            continue
         row = stored.get(r.external_id)
         if row is None:
             if not r.deleted:
@@ -532,6 +699,8 @@ async def apply_orders(
         changed.append({"_id": row.id, **values})
         if not _same_lines(row.digest, values["digest"]):
             changed_records[row.id] = r  # its lines are written too
+        if row.counterparty_id != cp.id:
+            moved.append((row.id, cp.id))
     created: dict[int, OrderRecord] = {}
     if conn.dialect.name == "postgresql":
         ids = await _orders_pg(conn, [values for _, values in new], changed)
@@ -557,6 +726,8 @@ async def apply_orders(
             ],
         )
         await _publish_transitions(host, session, transitions)
+    await _detach(conn, m.invoice, "order_id", moved)
+    rejected.update(await across_reasons(conn, across))
     await touch_feed(conn, "order", now)
     return SinkResult(
         created=len(created),
@@ -700,6 +871,7 @@ async def apply_invoices(
         sorted({r.contract for r in batch if r.contract}),
         "id",
         "external_id",
+        "counterparty_id",
     )
     orders = await _rows(
         conn,
@@ -708,6 +880,7 @@ async def apply_invoices(
         sorted({r.order for r in batch if r.order}),
         "id",
         "external_id",
+        "counterparty_id",
     )
     stored = await _rows(
         conn,
@@ -722,6 +895,7 @@ async def apply_invoices(
     new: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     rejected: dict[str, str] = {}
+    across: list[Across] = []
     unchanged = hidden = 0
     for r in batch:
         cp = cps.get(r.counterparty)
@@ -732,7 +906,27 @@ async def apply_invoices(
         if r.contract and contract is None:
             rejected[r.external_id] = f"unknown contract {r.contract!r}"
             continue
-        order = orders.get(r.order) if r.order else None  # an order not received yet: no link
+        if contract is not None and contract.counterparty_id != cp.id:
+            across.append(
+                (
+                    r.external_id,
+                    "contract",
+                    str(r.contract),
+                    contract.counterparty_id,
+                    r.counterparty,
+                )
+            )
+            continue
+        order = orders.get(r.order) if r.order else None
+        if r.order and order is None and not r.deleted:
+            # Not received yet: set aside and tried again (linked, checked) once it is.
+            rejected[r.external_id] = f"unknown order {r.order!r} (not received yet)"
+            continue
+        if order is not None and order.counterparty_id != cp.id:
+            across.append(
+                (r.external_id, "order", str(r.order), order.counterparty_id, r.counterparty)
+            )
+            continue
         values = _invoice_values(
             r, cp.id, contract.id if contract else None, order.id if order else None, now
         )
@@ -770,6 +964,7 @@ async def apply_invoices(
                     )
     if changed:
         await conn.execute(_update_by_id(m.invoice, changed[0]), changed)
+    rejected.update(await across_reasons(conn, across))
     await touch_feed(conn, "invoice", now)
     return SinkResult(
         created=len(new),
@@ -798,6 +993,14 @@ async def apply_answers(
         row = rows.get(ids.get(r.portal_id, -1))
         if row is None:
             rejected[r.portal_id] = f"unknown request {r.portal_id!r}"
+            continue
+        if r.external_id and row.external_id and r.external_id != row.external_id:
+            # The answer of one 1C request naming another one's portal request (of
+            # another order, perhaps another company): not written on it.
+            rejected[r.portal_id] = (
+                f"answer of 1C request {r.external_id!r} names portal request "
+                f"{r.portal_id!r}, which is 1C request {row.external_id!r}"
+            )
             continue
         status = row.status if r.status == "new" else r.status
         if (status, r.answer, r.external_id or row.external_id) == (

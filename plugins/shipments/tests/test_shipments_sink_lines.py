@@ -35,7 +35,7 @@ def _order(cp: str, ext: str, **kw: Any) -> OrderRecord:
         "cost": Decimal("150000.00"),
         "services": (ServiceLine(name="Перевозка", amount=Decimal(30000)),),
         "vehicles": (VehicleLine(kind="Тент 20 т", plate="А123ВС 77", status="В пути"),),
-        "documents": (DocumentLine(kind="ТТН", number="1", file="file-1"),),
+        "documents": (DocumentLine(kind="ТТН", number="1", file=f"file-{ext}"),),
     }
     base.update(kw)
     return OrderRecord(**base)

@@ -67,7 +67,7 @@ def _order(cp: str, ext: str, **kw: Any) -> OrderRecord:
         "cost": Decimal("150000.00"),
         "services": (ServiceLine(name="Страхование", amount=Decimal(3000)),),
         "vehicles": (VehicleLine(kind="Тент 20 т", plate="А123ВС 77", driver="Иванов"),),
-        "documents": (DocumentLine(kind="ТН", number="1", file="file-1"),),
+        "documents": (DocumentLine(kind="ТН", number="1", file=f"file-{ext}"),),
     }
     base.update(kw)
     return OrderRecord(**base)
