@@ -1,7 +1,10 @@
 """Every route of the assembled portal keeps its access rule (kabinet.routematrix).
 
-The routes are read from the app itself; the harness is tested too: an unguarded route
-is caught, and so is a route that forgets to filter by organization.
+The routes are read from the app itself, and asked by people, API tokens (limited to one
+organization, to one permission) and managers of other organizations; the harness is
+tested too: an unguarded route is caught, and so is a route that forgets to filter by
+organization, for people, tokens and managers alike, and a staff-wide route that forgets
+whose object it acts on.
 """
 
 from __future__ import annotations
@@ -57,19 +60,31 @@ async def test_every_route_of_the_portal_keeps_its_access_rule(
 
 LEAKY = """
 import itertools
-from litestar import get
+from litestar import delete, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from kabinet.access import permission
-from kabinet.routematrix import RouteSample, SampleRequest
+from kabinet.routematrix import ManagerSample, RouteSample, SampleRequest
 
 ITEMS = {}
 _ids = itertools.count(1)
 
 
+MANAGED = {}
+
+
 @hookimpl
 def permissions():
-    return [Permission(code="leaky.items.view", label={"ru": "Вещи", "en": "Items"})]
+    return [
+        Permission(code="leaky.items.view", label={"ru": "Вещи", "en": "Items"}),
+        Permission(code="leaky.items.manage", label={"ru": "Вещи", "en": "Items"},
+                   scope="global"),
+    ]
+
+
+@hookimpl
+def managed_organizations(host, person_id):
+    return MANAGED.get(person_id, set())
 
 
 @hookimpl
@@ -87,7 +102,20 @@ def routers(host):
             raise NotFoundException()
         return {"id": item_id}
 
-    return [leaky, checked]
+    @delete("/api/leaky/staff/{item_id:int}", access=permission("leaky.items.manage",
+                                                                  scope="global"))
+    async def staff(item_id: FromPath[int]) -> None:
+        if item_id not in ITEMS:
+            raise NotFoundException()  # a staff right that forgets whose item it is
+
+    @delete("/api/leaky/staff-checked/{item_id:int}",
+            access=permission("leaky.items.manage", scope="global"))
+    async def staff_checked(request: "Request", item_id: FromPath[int]) -> None:
+        reach = await host.access.organizations(request.scope["user"], "leaky.items.manage")
+        if ITEMS.get(item_id) not in reach:
+            raise NotFoundException()
+
+    return [leaky, checked, staff, staff_checked]
 
 
 async def make(host, organization):
@@ -96,11 +124,20 @@ async def make(host, organization):
     return SampleRequest(params={"item_id": item})
 
 
+async def assign(host, person_id, organization):
+    MANAGED.setdefault(person_id, set()).add(organization)
+    await host.services["roles"].person_changed(person_id)
+
+
 @hookimpl
 def route_samples(host):
     return [
         RouteSample(path="/api/leaky/items/{item_id:int}", make=make),
         RouteSample(path="/api/leaky/checked/{item_id:int}", make=make),
+        RouteSample(path="/api/leaky/staff/{item_id:int}", make=make, methods=("DELETE",)),
+        RouteSample(path="/api/leaky/staff-checked/{item_id:int}", make=make,
+                    methods=("DELETE",)),
+        ManagerSample(assign=assign),
     ]
 """
 
@@ -116,10 +153,21 @@ async def test_hook_route_samples_and_a_route_that_forgets_the_organization_is_c
         by_path = {r.path: r for r in routes_of(app)}
         leaky = await matrix.check(by_path["/api/leaky/items/{item_id:int}"])
         assert leaky == [
+            "GET /api/leaky/items/{item_id:int}: a token limited to another organization: "
+            "expected 404, got 200",
+            "GET /api/leaky/items/{item_id:int}: a manager of other organizations: "
+            "expected 404, got 200",
             "GET /api/leaky/items/{item_id:int}: a person of another organization: "
-            "expected 404, got 200"
+            "expected 404, got 200",
         ]
         assert await matrix.check(by_path["/api/leaky/checked/{item_id:int}"]) == []
+        # a staff-wide right that forgets the organization its object is addressed to
+        staff = await matrix.check(by_path["/api/leaky/staff/{item_id:int}"])
+        assert staff == [
+            "DELETE /api/leaky/staff/{item_id:int}: a manager of other organizations: "
+            "expected 404, got 204"
+        ]
+        assert await matrix.check(by_path["/api/leaky/staff-checked/{item_id:int}"]) == []
 
 
 async def test_an_unguarded_route_is_caught(

@@ -61,10 +61,11 @@ class Portal:
     ) -> httpx.Response:
         """With a session, and the CSRF pair a browser sends on writes."""
         self.client.cookies.clear()
-        cookies = [await self.matrix.session(person_id)]
+        session = await self.matrix.session(person_id)
+        cookies = [session]
         headers = {}
         if method not in ("GET", "HEAD"):
-            csrf = await self.matrix.csrf()
+            csrf = await self.matrix.csrf(session)
             cookies.append(f"{CSRF_COOKIE}={csrf}")
             headers[CSRF_HEADER] = csrf
         headers["Cookie"] = "; ".join(cookies)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     )
     from kabinet.host import Host
     from kabinet.identity.messages import Message
-    from kabinet.routematrix import RouteSample
+    from kabinet.routematrix import ManagerSample, RouteSample
 
 PROJECT = "kabinet"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -147,8 +147,9 @@ def managed_organizations(host: Host, person_id: int) -> set[int]:
 
 
 @hookspec
-def route_samples(host: Host) -> list[RouteSample]:
-    """Called by the route-matrix test; returns how to make objects for company-scoped routes."""
+def route_samples(host: Host) -> list[RouteSample | ManagerSample]:
+    """Called by the route-matrix test; returns how to make objects for company-scoped routes
+    (and, from the plugin assigning managers, how to assign one: a ``ManagerSample``)."""
 
 
 @hookspec

@@ -14,6 +14,18 @@ a new route is in the matrix the moment it exists. For each route, by its rule:
   person holding it only in an organization gets 403 and a global holder gets through;
 - ``machine``: a request without credentials or with a wrong token is refused.
 
+Besides people with sessions, every organization-scoped API route is asked with API
+tokens, whose owner holds the permission in both organizations: a token limited to the
+*other* organization gets 404 for this organization's object (and a token limited to this
+one gets through a read); a token limited to another permission gets 403. And "a manager
+of other organizations" (the permission in a role marked ``assigned_only``, held
+globally, assigned to the other organization) gets 404 for this organization's object,
+on organization-scoped routes and on staff-wide (global) ones alike, unless the sample
+says its object is addressed to no organization (``addressed=False``: a role, a
+template); a manager assigned to this organization gets through a read. Managers are
+assigned through the :class:`ManagerSample` the plugin implementing the
+``managed_organizations`` hook returns from ``route_samples``.
+
 Routes with path parameters or a request body are exercised with the samples plugins
 return from the ``route_samples`` hook (:class:`RouteSample`): ``make(host, organization)``
 creates an object in that organization and returns the request addressing it. Without a
@@ -50,6 +62,8 @@ ORG_A = 910_001
 ORG_B = 910_002
 """Another organization: its people must not see ORG_A's objects."""
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+TOKENS = "identity.tokens.manage"
+"""What a person must hold in an organization to make API tokens for it."""
 _PARAM = re.compile(r"{(?P<name>\w+)(?::(?P<kind>\w+))?}")
 _numbers = itertools.count(1)
 
@@ -81,6 +95,19 @@ class RouteSample:
     """The object belongs to a person (their own API token, say), not only to an
     organization: it is made for the permitted person of that organization, so anyone
     else, another organization's holder included, must get 404."""
+    addressed: bool = True
+    """The object is addressed to the organization it was made in, so staff whose right
+    does not reach that organization (a manager of others) must get 404, on a staff-wide
+    route too. ``False`` for objects of no organization (roles, templates)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ManagerSample:
+    """How to make a person a manager of an organization, for the matrix's "manager of
+    other organizations": returned from ``route_samples`` by the plugin implementing the
+    ``managed_organizations`` hook. ``assign(host, person_id, organization)``."""
+
+    assign: Callable[..., Awaitable[None]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,17 +171,23 @@ class RouteMatrix:
         self._people: dict[tuple[str, int | None], tuple[int, str]] = {}
         self._nobody: str | None = None
         self._csrf: str | None = None
+        self._managers: dict[tuple[str, int], str] = {}
+        self._tokens: dict[tuple[str, tuple[int, ...], str], str] = {}
         self.samples: dict[tuple[str, str], RouteSample] = {}
+        self.assigner: ManagerSample | None = None
 
     # -- set-up -------------------------------------------------------------------------
 
     async def load_samples(self) -> None:
         results = await self.host.plugins.acall("route_samples", host=self.host)
         for _plugin, sample in self.host.plugins.flat(results):
+            if isinstance(sample, ManagerSample):
+                self.assigner = sample
+                continue
             for method in sample.methods:
                 self.samples[(sample.path, method.upper())] = sample
 
-    async def _session(self, person_id: int) -> str:
+    async def session(self, person_id: int) -> str:
         """A signed-in session of ``person_id``: the Cookie header value."""
         from kabinet.identity.sessions import SessionRecord, new_token
 
@@ -165,6 +198,10 @@ class RouteMatrix:
             SessionRecord(key=key, account_id=person_id, created_at=now, last_seen_at=now)
         )
         return f"{identity.settings.cookie_name}={token}"
+
+    async def person(self, name: str) -> int:
+        """A new account (no grant)."""
+        return await self._person(name)
 
     async def _person(self, name: str) -> int:
         identity = self.host.services["identity"]
@@ -177,37 +214,77 @@ class RouteMatrix:
     async def nobody(self) -> str:
         """A signed-in person holding no grant at all."""
         if self._nobody is None:
-            self._nobody = await self._session(await self._person("nobody"))
+            self._nobody = await self.session(await self._person("nobody"))
         return self._nobody
 
     async def holder(self, code: str, organization: int | None) -> str:
         """A signed-in person holding only ``code``, in ``organization`` (``None``: globally)."""
         return (await self._holder(code, organization))[1]
 
+    async def _role(self, codes: tuple[str, ...], *, assigned_only: bool = False) -> str:
+        """A role holding exactly ``codes`` (made once per database)."""
+        name = ("rmm_" if assigned_only else "rm_") + hashlib.sha256(
+            " ".join(codes).encode()
+        ).hexdigest()[:20]
+        if name not in self._roles:
+            from kabinet.roles.services import Conflict
+
+            # An earlier run on this database may have made it, for the same permissions.
+            with contextlib.suppress(Conflict):
+                await self.host.services["roles"].create_role(
+                    code=name,
+                    name_ru=f"Матрица {' '.join(codes)}",
+                    name_en=f"Matrix {' '.join(codes)}",
+                    permissions=list(codes),
+                    assigned_only=assigned_only,
+                )
+            self._roles[name] = name
+        return name
+
     async def _holder(self, code: str, organization: int | None) -> tuple[int, str]:
         key = (code, organization)
         if key not in self._people:
-            roles = self.host.services["roles"]
-            role = self._roles.get(code)
-            if role is None:
-                from kabinet.roles.services import Conflict
-
-                role = "rm_" + hashlib.sha256(code.encode()).hexdigest()[:20]
-                # An earlier run on this database may have made it, for the same permission.
-                with contextlib.suppress(Conflict):
-                    await roles.create_role(
-                        code=role,
-                        name_ru=f"Матрица {code}",
-                        name_en=f"Matrix {code}",
-                        permissions=[code],
-                    )
-                self._roles[code] = role
+            role = await self._role((code,))
             person = await self._person(code)
-            await roles.grant(person, role, organization)
-            self._people[key] = (person, await self._session(person))
+            await self.host.services["roles"].grant(person, role, organization)
+            self._people[key] = (person, await self.session(person))
         return self._people[key]
 
-    async def csrf(self) -> str:
+    async def manager(self, code: str, organization: int) -> str | None:
+        """A signed-in manager (``code`` in an ``assigned_only`` role held globally)
+        assigned to ``organization`` only; ``None`` when no plugin assigns managers."""
+        if self.assigner is None:
+            return None
+        key = (code, organization)
+        if key not in self._managers:
+            role = await self._role((code,), assigned_only=True)
+            person = await self._person(f"manager {code}")
+            await self.host.services["roles"].grant(person, role)
+            await self.assigner.assign(self.host, person, organization)
+            self._managers[key] = await self.session(person)
+        return self._managers[key]
+
+    async def token(self, code: str, limit: str, organization: int) -> str | None:
+        """An API token (the ``Authorization`` header's value) of a person holding ``code``
+        (and the right to make tokens) in both organizations, limited to ``organization``
+        and to the permission ``limit``; ``None`` when tokens cannot carry it."""
+        if TOKENS not in self.host.permissions or "identity" not in self.host.services:
+            return None
+        key = (code, (ORG_A, ORG_B), f"{limit}@{organization}")
+        if key not in self._tokens:
+            from kabinet.access import Principal
+
+            role = await self._role(tuple(sorted({code, TOKENS})))
+            person = await self._person(f"token {code}")
+            for org in (ORG_A, ORG_B):
+                await self.host.services["roles"].grant(person, role, org)
+            made = await self.host.services["identity"].create_token(
+                Principal(person_id=person, kind="person"), "matrix", [limit], [organization]
+            )
+            self._tokens[key] = f"Bearer {made.token}"
+        return self._tokens[key]
+
+    async def csrf(self, session: str | None = None) -> str:
         """A CSRF token (double submit: cookie and header carry the same signed value)."""
         if self._csrf is None:
             from kabinet.pages import CSRF_COOKIE, STATE_KEY
@@ -227,7 +304,10 @@ class RouteMatrix:
         session: str | None,
         sample: SampleRequest | None = None,
         headers: Mapping[str, str] | None = None,
+        token: str | None = None,
     ) -> Response:
+        """``token``: an ``Authorization`` value instead of a session (and no CSRF pair:
+        a token is no browser's)."""
         from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
 
         params = dict(sample.params) if sample else {}
@@ -236,8 +316,10 @@ class RouteMatrix:
         )
         cookies = [session] if session else []
         sent = dict(headers or {})
-        if route.method not in SAFE and not isinstance(route.rule, Machine):
-            token = await self.csrf()
+        if token is not None:
+            sent["Authorization"] = token
+        elif route.method not in SAFE and not isinstance(route.rule, Machine):
+            token = await self.csrf(session)
             cookies.append(f"{CSRF_COOKIE}={token}")
             sent[CSRF_HEADER] = token
         if cookies:
@@ -285,9 +367,14 @@ class RouteMatrix:
         return []
 
     async def _permitted(
-        self, route: Route, session: str, who: str, sample: SampleRequest | None
+        self,
+        route: Route,
+        session: str | None,
+        who: str,
+        sample: SampleRequest | None,
+        token: str | None = None,
     ) -> list[str]:
-        response = await self.request(route, session=session, sample=sample)
+        response = await self.request(route, session=session, sample=sample, token=token)
         code = response.status_code
         if code >= 500:
             return [self._fault(route, who, "an answer, not a server error", response)]
@@ -336,8 +423,14 @@ class RouteMatrix:
             if response.status_code != 403:
                 who = "holding it in an organization only"
                 faults.append(self._fault(route, who, "403", response))
+            found = self.samples.get((route.path, route.method))
+            if found is not None and found.addressed:
+                faults += await self._manager_checks(route, rule, sample)
             holder = await self.holder(rule.code, None)
             return faults + await self._permitted(route, holder, "a global holder", sample)
+        faults += await self._tokens_of(route, rule, sample)
+        if route.params and sample is not None:
+            faults += await self._manager_checks(route, rule, sample)
         if route.params:
             if sample is None:
                 faults.append(
@@ -352,6 +445,53 @@ class RouteMatrix:
                     faults.append(self._fault(route, who, "404", response))
         holder = await self.holder(rule.code, ORG_A)
         return faults + await self._permitted(route, holder, "a permitted person", sample)
+
+    async def _manager_checks(
+        self, route: Route, rule: Permission, sample: SampleRequest | None
+    ) -> list[str]:
+        """A manager of the other organization: 404; of this one: let through a read."""
+        other = await self.manager(rule.code, ORG_B)
+        if other is None:
+            return []
+        faults = []
+        response = await self.request(route, session=other, sample=sample)
+        if response.status_code != 404:
+            faults.append(self._fault(route, "a manager of other organizations", "404", response))
+        found = self.samples.get((route.path, route.method))
+        if route.method in SAFE and not (found is not None and found.owned):
+            mine = await self.manager(rule.code, ORG_A)
+            faults += await self._permitted(route, mine, "a manager of this organization", sample)
+        return faults
+
+    async def _tokens_of(
+        self, route: Route, rule: Permission, sample: SampleRequest | None
+    ) -> list[str]:
+        """Tokens of a person holding the permission in both organizations: limited to the
+        other one (404 for this one's object), to this one (a read gets through), to
+        another permission (403)."""
+        if not route.api:
+            return []
+        faults = []
+        if route.params and sample is not None:
+            other = await self.token(rule.code, rule.code, ORG_B)
+            if other is not None:
+                response = await self.request(route, session=None, sample=sample, token=other)
+                if response.status_code != 404:
+                    who = "a token limited to another organization"
+                    faults.append(self._fault(route, who, "404", response))
+        if rule.code != TOKENS:
+            narrow = await self.token(rule.code, TOKENS, ORG_A)
+            if narrow is not None:
+                response = await self.request(route, session=None, sample=sample, token=narrow)
+                if response.status_code != 403:
+                    who = "a token limited to another permission"
+                    faults.append(self._fault(route, who, "403", response))
+        if route.method in SAFE:
+            mine = await self.token(rule.code, rule.code, ORG_A)
+            if mine is not None:
+                who = "a token limited to this organization"
+                faults += await self._permitted(route, None, who, sample, token=mine)
+        return faults
 
     async def run(self) -> list[str]:
         """Every route's faults; an empty list means every route keeps its rule."""

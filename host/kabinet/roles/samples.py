@@ -76,18 +76,18 @@ async def grant(host: Host, organization: int) -> SampleRequest:
     return SampleRequest(params={"person_id": person_id, "grant_id": given.id})
 
 
+# Roles and grants are the admins' tools for the whole portal: no organization's object.
 SAMPLES = [
-    RouteSample(path="/roles", make=new_role, methods=("POST",)),
-    RouteSample(path="/roles/matrix", make=matrix, methods=("POST",)),
-    RouteSample(path="/roles/{role_id:int}", make=role, methods=("GET", "POST")),
-    RouteSample(path="/roles/{role_id:int}/delete", make=role, methods=("POST",)),
-    RouteSample(path="/roles/{role_id:int}/reset", make=builtin_role, methods=("POST",)),
-    RouteSample(path="/roles/people", make=find),
-    RouteSample(path="/roles/people/{person_id:int}", make=person),
-    RouteSample(path="/roles/people/{person_id:int}/grants", make=person, methods=("POST",)),
-    RouteSample(
-        path="/roles/people/{person_id:int}/grants/{grant_id:int}/revoke",
-        make=grant,
-        methods=("POST",),
-    ),
+    RouteSample(path=path, make=make, methods=methods, addressed=False)
+    for path, make, methods in [
+        ("/roles", new_role, ("POST",)),
+        ("/roles/matrix", matrix, ("POST",)),
+        ("/roles/{role_id:int}", role, ("GET", "POST")),
+        ("/roles/{role_id:int}/delete", role, ("POST",)),
+        ("/roles/{role_id:int}/reset", builtin_role, ("POST",)),
+        ("/roles/people", find, ("GET",)),
+        ("/roles/people/{person_id:int}", person, ("GET",)),
+        ("/roles/people/{person_id:int}/grants", person, ("POST",)),
+        ("/roles/people/{person_id:int}/grants/{grant_id:int}/revoke", grant, ("POST",)),
+    ]
 ]

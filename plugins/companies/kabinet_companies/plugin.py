@@ -23,7 +23,7 @@ from kabinet_companies.models import metadata
 
 if TYPE_CHECKING:
     from kabinet.host import Host
-    from kabinet.routematrix import RouteSample
+    from kabinet.routematrix import ManagerSample, RouteSample
 
 HERE = Path(__file__).parent
 
@@ -246,7 +246,7 @@ def entity_sinks(host: Host) -> list[EntitySink]:
 
 
 @hookimpl
-def route_samples(host: Host) -> list[RouteSample]:
+def route_samples(host: Host) -> list[RouteSample | ManagerSample]:
     from kabinet_companies.samples import SAMPLES
 
     return list(SAMPLES)

@@ -6,7 +6,7 @@ import itertools
 import uuid
 from typing import TYPE_CHECKING
 
-from kabinet.routematrix import RouteSample, SampleRequest
+from kabinet.routematrix import ManagerSample, RouteSample, SampleRequest
 from kabinet_companies.services import CompaniesService, companies
 from kabinet_companies.validation import make_inn
 
@@ -108,7 +108,14 @@ async def new_invitation_form(host: Host, org: int) -> SampleRequest:
     return SampleRequest(params=found.params, form=found.json)
 
 
-SAMPLES = [
+async def assign_manager(host: Host, person_id: int, org: int) -> None:
+    """The matrix's managers: assigned to ``org`` like an admin would."""
+    await _svc(host).ensure_organization(org)
+    await _svc(host).assign_manager(None, org, person_id)
+
+
+SAMPLES: list[RouteSample | ManagerSample] = [
+    ManagerSample(assign=assign_manager),
     RouteSample(path="/api/companies/organizations/{organization_id:int}", make=organization,
                 methods=("GET", "PATCH")),
     RouteSample(path="/companies/organizations/{organization_id:int}", make=organization_form,

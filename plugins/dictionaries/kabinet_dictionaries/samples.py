@@ -1,8 +1,9 @@
 """How the route matrix reaches the app's objects (the ``route_samples`` hook).
 
 Each sample makes a dictionary published to the given organization only (with one
-entry), or a document of that organization, so a person of another organization must
-get 404 where a person of this one gets the page.
+entry), or a document of that organization, so a person of another organization (and a
+manager of other organizations, on the staff's writes too) must get 404 where a person of
+this one gets the page.
 """
 
 from __future__ import annotations
@@ -72,6 +73,31 @@ async def document(host: Host, organization: int) -> SampleRequest:
     return SampleRequest(params={"doc_id": found.id})
 
 
+async def entry_change(host: Host, organization: int) -> SampleRequest:
+    code, entry_id = await _type(host, organization)
+    return SampleRequest(
+        params={"code": code, "entry_id": entry_id}, json={"values": {"name": "Изменено"}}
+    )
+
+
+async def entry_form(host: Host, organization: int) -> SampleRequest:
+    code, entry_id = await _type(host, organization)
+    return SampleRequest(params={"code": code, "entry_id": entry_id}, form={"name": "Изменено"})
+
+
+async def document_change(host: Host, organization: int) -> SampleRequest:
+    found = await document(host, organization)
+    meta = {"title": "Изменено", "organization_id": organization}
+    return SampleRequest(params=found.params, json=meta)
+
+
+async def document_form(host: Host, organization: int) -> SampleRequest:
+    found = await document(host, organization)
+    return SampleRequest(
+        params=found.params, form={"title": "Изменено", "organization_id": str(organization)}
+    )
+
+
 def samples() -> list[RouteSample]:
     return [
         RouteSample(path="/api/dictionaries/types/{code:str}", make=type_),
@@ -89,4 +115,35 @@ def samples() -> list[RouteSample]:
         ),
         RouteSample(path="/dictionaries/documents/{doc_id:int}", make=document),
         RouteSample(path="/dictionaries/documents/{doc_id:int}/file", make=document),
+        # staff's writes: a manager of other organizations must not reach these either
+        RouteSample(
+            path="/api/dictionaries/types/{code:str}/entries/{entry_id:int}",
+            make=entry_change,
+            methods=("PATCH",),
+        ),
+        RouteSample(
+            path="/api/dictionaries/types/{code:str}/entries/{entry_id:int}",
+            make=entry,
+            methods=("DELETE",),
+        ),
+        RouteSample(
+            path="/dictionaries/{code:str}/{entry_id:int}", make=entry_form, methods=("POST",)
+        ),
+        RouteSample(
+            path="/dictionaries/{code:str}/{entry_id:int}/delete", make=entry, methods=("POST",)
+        ),
+        RouteSample(
+            path="/api/dictionaries/documents/{doc_id:int}",
+            make=document_change,
+            methods=("PATCH",),
+        ),
+        RouteSample(
+            path="/api/dictionaries/documents/{doc_id:int}", make=document, methods=("DELETE",)
+        ),
+        RouteSample(
+            path="/dictionaries/documents/{doc_id:int}", make=document_form, methods=("POST",)
+        ),
+        RouteSample(
+            path="/dictionaries/documents/{doc_id:int}/delete", make=document, methods=("POST",)
+        ),
     ]
