@@ -56,6 +56,14 @@ class Portal:
         headers = {"Authorization": f"Bearer {token}"}
         return await self.client.request(method, path, headers=headers, **kwargs)
 
+    async def status(
+        self, method: str, path: str, *, token: str = "", person: int = 0, **kwargs: Any
+    ) -> int:
+        """The status code of a request with a token, or as a person."""
+        if token:
+            return (await self.as_token(method, path, token, **kwargs)).status_code
+        return (await self.as_person(method, path, person, **kwargs)).status_code
+
     async def as_person(
         self, method: str, path: str, person_id: int, **kwargs: Any
     ) -> httpx.Response:
@@ -142,14 +150,24 @@ async def test_a_token_limited_to_one_organization_reads_none_of_the_others(
     assert listed.status_code == 200
     assert {o["id"] for o in listed.json()["items"]} == {two["order_id"]}
     assert listed.json()["counts"]["all"] == 1
-    assert (await portal.as_token("GET", f"/api/shipments/orders/{one['order_id']}", token)).status_code == 404  # fmt: skip
-    assert (await portal.as_token("GET", f"/api/shipments/orders/{two['order_id']}", token)).status_code == 200  # fmt: skip
-    assert (await portal.as_token("GET", f"/api/shipments/invoices/{one['invoice_id']}", token)).status_code == 404  # fmt: skip
-    assert (await portal.as_token("GET", f"/api/shipments/contracts/{one['contract_id']}", token)).status_code == 404  # fmt: skip
+    assert (
+        await portal.status("GET", f"/api/shipments/orders/{one['order_id']}", token=token) == 404
+    )
+    assert (
+        await portal.status("GET", f"/api/shipments/orders/{two['order_id']}", token=token) == 200
+    )
+    assert (
+        await portal.status("GET", f"/api/shipments/invoices/{one['invoice_id']}", token=token)
+        == 404
+    )
+    assert (
+        await portal.status("GET", f"/api/shipments/contracts/{one['contract_id']}", token=token)
+        == 404
+    )
     invoices = (await portal.as_token("GET", "/api/shipments/invoices", token)).json()
     assert one["invoice_id"] not in {i["id"] for i in invoices["items"]}
-    assert (await portal.as_token("GET", "/api/companies/organizations/1", token)).status_code == 404
-    assert (await portal.as_token("GET", "/api/companies/organizations/2", token)).status_code == 200
+    assert await portal.status("GET", "/api/companies/organizations/1", token=token) == 404
+    assert await portal.status("GET", "/api/companies/organizations/2", token=token) == 200
     orgs = (await portal.as_token("GET", "/api/companies/organizations", token)).json()
     assert {o["id"] for o in orgs["items"]} == {2}
     debt = await portal.as_token("GET", "/api/shipments/debt", token)
@@ -157,9 +175,15 @@ async def test_a_token_limited_to_one_organization_reads_none_of_the_others(
     contracts = {r["contract_id"] for r in debt.json()["contracts"]}
     assert one["contract_id"] not in contracts
     assert two["contract_id"] in contracts
-    assert (await portal.as_token("GET", f"/api/dictionaries/documents/{doc_one}/file", token)).status_code == 404  # fmt: skip
-    assert (await portal.as_token("GET", f"/api/dictionaries/documents/{doc_one}", token)).status_code == 404  # fmt: skip
-    assert (await portal.as_token("GET", f"/api/dictionaries/documents/{doc_two}/file", token)).status_code == 200  # fmt: skip
+    assert (
+        await portal.status("GET", f"/api/dictionaries/documents/{doc_one}/file", token=token)
+        == 404
+    )
+    assert await portal.status("GET", f"/api/dictionaries/documents/{doc_one}", token=token) == 404
+    assert (
+        await portal.status("GET", f"/api/dictionaries/documents/{doc_two}/file", token=token)
+        == 200
+    )
     docs = (await portal.as_token("GET", "/api/dictionaries/documents", token)).json()
     assert doc_one not in {d["id"] for d in docs}
     # the person herself, by session, still sees both organizations
@@ -173,10 +197,12 @@ async def test_a_token_limited_to_one_permission_does_nothing_else(portal: Porta
     dima = await portal.person("dima")
     await roles.grant(dima, "client", 5)
     token = await portal.token(dima, ["shipments.orders.view"], [5])
-    assert (await portal.as_token("GET", f"/api/shipments/orders/{order['order_id']}", token)).status_code == 200  # fmt: skip
-    assert (await portal.as_token("GET", "/api/shipments/invoices", token)).status_code == 403
-    assert (await portal.as_token("GET", "/api/shipments/debt", token)).status_code == 403
-    assert (await portal.as_token("GET", "/api/companies/organizations/5", token)).status_code == 403
+    assert (
+        await portal.status("GET", f"/api/shipments/orders/{order['order_id']}", token=token) == 200
+    )
+    assert await portal.status("GET", "/api/shipments/invoices", token=token) == 403
+    assert await portal.status("GET", "/api/shipments/debt", token=token) == 403
+    assert await portal.status("GET", "/api/companies/organizations/5", token=token) == 403
 
 
 async def test_a_managers_rights_on_documents_and_dictionaries_stop_at_the_assigned_ones(
@@ -215,10 +241,14 @@ async def test_a_managers_rights_on_documents_and_dictionaries_stop_at_the_assig
     assert await kate_("PATCH", f"/api/dictionaries/documents/{doc_one}", json=change) == 404
     assert await kate_("DELETE", f"/api/dictionaries/documents/{doc_one}") == 404
     assert await kate_("POST", f"/dictionaries/documents/{doc_one}/delete") == 404
-    assert await kate_(
-        "PATCH", f"/api/dictionaries/types/{code_one}/entries/{entry_one}",
-        json={"values": {"name": "Казань"}},
-    ) == 404  # fmt: skip
+    assert (
+        await kate_(
+            "PATCH",
+            f"/api/dictionaries/types/{code_one}/entries/{entry_one}",
+            json={"values": {"name": "Казань"}},
+        )
+        == 404
+    )
     assert await kate_("DELETE", f"/api/dictionaries/types/{code_one}/entries/{entry_one}") == 404
     upload = {"title": "Чужой", "organization_id": "1"}
     files = {"file": ("x.pdf", PDF, "application/pdf")}
@@ -232,10 +262,14 @@ async def test_a_managers_rights_on_documents_and_dictionaries_stop_at_the_assig
     assert (await svc.entry(code_one, entry_one)).values["name"] == "Москва"
     # in her own organizations she does her job
     assert await kate_("GET", f"/api/dictionaries/documents/{doc_three}/file") == 200
-    assert await kate_(
-        "PATCH", f"/api/dictionaries/types/{code_three}/entries/{entry_three}",
-        json={"values": {"name": "Казань"}},
-    ) == 200  # fmt: skip
+    assert (
+        await kate_(
+            "PATCH",
+            f"/api/dictionaries/types/{code_three}/entries/{entry_three}",
+            json={"values": {"name": "Казань"}},
+        )
+        == 200
+    )
     assert await kate_("DELETE", f"/api/dictionaries/documents/{doc_three}") == 204
     upload["organization_id"] = "4"
     files = {"file": ("x.pdf", PDF, "application/pdf")}
@@ -244,9 +278,11 @@ async def test_a_managers_rights_on_documents_and_dictionaries_stop_at_the_assig
     )
     assert made.status_code == 201, made.text
     # an admin: everywhere
-    assert (await portal.as_person("GET", f"/api/dictionaries/documents/{doc_one}", admin)).status_code == 200  # fmt: skip
-    assert (await portal.as_person("GET", f"/api/dictionaries/types/{code_one}", admin)).status_code == 200  # fmt: skip
-    assert (await portal.as_person("DELETE", f"/api/dictionaries/documents/{doc_one}", admin)).status_code == 204  # fmt: skip
+    assert await portal.status("GET", f"/api/dictionaries/documents/{doc_one}", person=admin) == 200
+    assert await portal.status("GET", f"/api/dictionaries/types/{code_one}", person=admin) == 200
+    assert (
+        await portal.status("DELETE", f"/api/dictionaries/documents/{doc_one}", person=admin) == 204
+    )
 
 
 async def test_nobody_gives_themselves_a_role_and_a_token_follows_its_owner(
