@@ -376,12 +376,15 @@ class RequestsService:
                 )
             ).one()
             target: int | None = organization_id or lead
-            if target is not None:
-                known = await s.scalar(select(organization.c.id).where(organization.c.id == target))
-                if target not in rights or known is None:
+            if organization_id:
+                known = await s.scalar(
+                    select(organization.c.id).where(organization.c.id == organization_id)
+                )
+                if organization_id not in rights or known is None:
                     raise CompanyError("no such organization", "organization_id")
-            elif not isinstance(rights, AllOrganizations):
-                # leads nowhere now: accepting makes an organization, for global holders only
+            elif lead not in rights:
+                # it leads (now) where the decider has no right; or nowhere (None), and
+                # accepting makes an organization: only a global holder (ALL) holds it there
                 raise NotFound("no such request", "request")
             decision: dict[str, Any] = {
                 "status": "accepted",
@@ -393,7 +396,7 @@ class RequestsService:
             if target is not None:
                 decision["organization_id"] = target
             await self._decide(
-                s, request_id, scope, decision, lead=lead, check_lead=organization_id is None
+                s, request_id, scope, decision, lead=lead, check_lead=not organization_id
             )
             if target is None:
                 # Rolls back with the decision if anything below fails.
