@@ -34,7 +34,7 @@ from kabinet_notifications.channels.folder import FolderChannel
 from kabinet_notifications.channels.push import PushChannel
 from kabinet_notifications.channels.sms import SmsChannel, SmsRu
 from kabinet_notifications.channels.telegram import TelegramApi, TelegramChannel
-from kabinet_notifications.render import MASK, Rendered, TemplateError, in_worker, render_all
+from kabinet_notifications.render import MASK, TemplateError, in_worker_each, render_all
 from kabinet_notifications.services import NotificationsService, TemplateView, service_of
 
 if TYPE_CHECKING:
@@ -137,6 +137,10 @@ class Contacts:
         return None
 
 
+RENDER_BATCH = 500
+"""Messages rendered in one trip to a render worker thread."""
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -160,22 +164,36 @@ class Renderer:
         self, channel: str, language: str, values: Mapping[str, Any]
     ) -> tuple[dict[str, str], dict[str, str] | None]:
         """(stored content with secrets masked, clear content or None when no secret)."""
-        tv = await self.template(channel, language)
+        (result,) = await self.render_many([(channel, language, values)])
+        if isinstance(result, TemplateError):
+            raise result
+        return result
+
+    async def render_many(
+        self, calls: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> list[tuple[dict[str, str], dict[str, str] | None] | TemplateError]:
+        """:meth:`render` for each (channel, language, values), in order; a template that
+        fails gives its :class:`TemplateError` in place of its result. The same bounded
+        renderer as the editor's preview, off the event loop: one trip to a worker thread
+        per :data:`RENDER_BATCH` messages."""
+        for channel, language, _ in calls:
+            await self.template(channel, language)
+        out: list[tuple[dict[str, str], dict[str, str] | None] | TemplateError] = []
+        for chunk in _chunks(calls, RENDER_BATCH):
+            out.extend(await in_worker_each(self._render, [tuple(c) for c in chunk]))
+        return out
+
+    def _render(
+        self, channel: str, language: str, values: Mapping[str, Any]
+    ) -> tuple[dict[str, str], dict[str, str] | None]:
+        tv = self.cache[(channel, language)]
         parts = {"subject": tv.subject, "body": tv.body, "html": tv.html}
-        masked_values = None
-        if any(k in values for k in self.t.secrets):
-            masked_values = {k: (MASK if k in self.t.secrets else v) for k, v in values.items()}
-
-        def both() -> tuple[Rendered, Rendered | None]:
-            clear = render_all(channel, parts, values)
-            masked = render_all(channel, parts, masked_values) if masked_values else None
-            return clear, masked
-
-        # The same bounded renderer as the editor's preview, off the event loop.
-        clear, masked = await in_worker(both)
+        clear = render_all(channel, parts, values)
         clear_d = {"subject": clear.subject, "body": clear.body, "html": clear.html}
-        if masked is None:
+        if not any(k in values for k in self.t.secrets):
             return clear_d, None
+        masked_values = {k: (MASK if k in self.t.secrets else v) for k, v in values.items()}
+        masked = render_all(channel, parts, masked_values)
         return {"subject": masked.subject, "body": masked.body, "html": masked.html}, clear_d
 
 
@@ -207,7 +225,9 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
     stored_vars = {k: (MASK if k in t.secrets else v) for k, v in variables.items()}
     renderer = Renderer(svc, t)
     now = host.clock.now()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    pending: list[int] = []
+    calls: list[tuple[str, str, Mapping[str, Any]]] = []
     counted: list[tuple[str, str, str]] = []
     for person in sorted(people):
         info = contacts.people.get(person)
@@ -222,17 +242,9 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
             status = "queued"
             if not t.mandatory and (person, channel) in contacts.off:
                 status = "skipped"
-            content: dict[str, str] = {"subject": "", "body": "", "html": ""}
-            sealed = None
             if status == "queued":
-                try:
-                    content, clear = await renderer.render(channel, language, values)
-                except TemplateError as exc:
-                    # a delivery failure with its reason, the others are not held up
-                    failure = f"template ({exc.reason}): {exc}"[:500]
-                    status, content = "failed", {"subject": "", "body": failure, "html": ""}
-                    clear = None
-                sealed = svc.sealer.seal(clear) if clear else None
+                pending.append(len(rows))
+                calls.append((channel, language, values))
             rows.append(
                 {
                     "key": f"{ev.id}:{person}:{channel}",
@@ -245,21 +257,30 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
                     if channel != "push"
                     else f"{len(contacts.push[person])} device(s)",
                     "language": language,
-                    **content,
+                    "subject": "",
+                    "body": "",
+                    "html": "",
                     "variables": {**stored_vars, "recipient_name": info["full_name"]},
-                    "sealed": sealed,
-                    "masked": sealed is not None,
+                    "sealed": None,
+                    "masked": False,
                     "status": status,
                     "attempts": 0,
-                    "error": "skipped by the person's preference"
-                    if status == "skipped"
-                    else content["body"]
-                    if status == "failed"
-                    else None,
+                    "error": "skipped by the person's preference" if status == "skipped" else None,
                     "created_at": now,
                     "updated_at": now,
                 }
             )
+    for index, result in zip(pending, await renderer.render_many(calls), strict=True):
+        row = rows[index]
+        if isinstance(result, TemplateError):
+            # a delivery failure with its reason; the other deliveries are not held up
+            failure = f"template ({result.reason}): {result}"[:500]
+            row.update(status="failed", body=failure, error=failure)
+            continue
+        content, clear = result
+        row.update(content)
+        row["sealed"] = svc.sealer.seal(clear) if clear else None
+        row["masked"] = row["sealed"] is not None
     if not rows:
         return []
     d = m.delivery

@@ -210,9 +210,11 @@ class Budget:
     deadline: float
     steps: int = MAX_STEPS
     part: str = "body"
+    stopped: bool = False
+    """Set when the caller gave up waiting: every following step fails at once."""
 
     def tick(self) -> None:
-        if time.monotonic() > self.deadline:
+        if self.stopped or time.monotonic() > self.deadline:
             raise Limit("too_slow", f"rendering took longer than {RENDER_SECONDS:g} s")
 
 
@@ -568,31 +570,52 @@ _WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_pref
 T = TypeVar("T")
 
 
-def _in_budget(budget: Budget, func: Callable[..., T], args: tuple[Any, ...]) -> T:
-    budget.deadline = min(budget.deadline, time.monotonic() + RENDER_SECONDS)
+def _each(budget: Budget, func: Callable[..., T], calls: list[tuple[Any, ...]]) -> list[Any]:
+    """``func(*args)`` for each of ``calls``, each with :data:`RENDER_SECONDS` of its own;
+    a :class:`TemplateError` is the result of its call, not the end of the others."""
     token = _BUDGET.set(budget)
+    out: list[Any] = []
     try:
-        return func(*args)
+        for args in calls:
+            budget.deadline = time.monotonic() + RENDER_SECONDS
+            try:
+                out.append(func(*args))
+            except TemplateError as exc:
+                out.append(exc)
     finally:
         _BUDGET.reset(token)
+    return out
+
+
+async def in_worker_each(
+    func: Callable[..., T], calls: list[tuple[Any, ...]]
+) -> list[T | TemplateError]:
+    """``func(*args)`` for each of ``calls`` in one trip to a render worker thread (a
+    fan-out renders thousands of messages: one trip each would cost more than the
+    renders), waited for at most :data:`THREAD_SECONDS` plus :data:`RENDER_SECONDS` a call.
+
+    A thread cannot be killed: on time-out its budget is stopped, so the render stops at
+    its next step, and every call gets a :class:`TemplateError` at once."""
+    if not calls:
+        return []
+    budget = Budget(deadline=float("inf"))
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(_WORKERS, _each, budget, func, calls)
+    try:
+        return await asyncio.wait_for(future, THREAD_SECONDS + RENDER_SECONDS * (len(calls) - 1))
+    except TimeoutError:
+        budget.stopped = True
+        late = f"rendering took longer than {THREAD_SECONDS:g} s"
+        return [TemplateError(budget.part, late, reason="too_slow") for _ in calls]
 
 
 async def in_worker(func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)`` in a render worker thread, waited for at most :data:`THREAD_SECONDS`.
-
-    A thread cannot be killed: on time-out its budget's clock is stopped, so the render
-    stops at its next step, and the caller gets a :class:`TemplateError` at once."""
-    budget = Budget(deadline=float("inf"))
-    future = asyncio.get_running_loop().run_in_executor(_WORKERS, _in_budget, budget, func, args)
-    try:
-        return await asyncio.wait_for(future, THREAD_SECONDS)
-    except TimeoutError:
-        budget.deadline = 0.0
-        raise TemplateError(
-            budget.part,
-            f"rendering took longer than {THREAD_SECONDS:g} s",
-            reason="too_slow",
-        ) from None
+    """``func(*args)`` in a render worker thread, waited for at most :data:`THREAD_SECONDS`;
+    its :class:`TemplateError` is raised here."""
+    (result,) = await in_worker_each(func, [args])
+    if isinstance(result, TemplateError):
+        raise result
+    return result
 
 
 async def render_async(
