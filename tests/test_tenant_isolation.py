@@ -107,6 +107,12 @@ class Portal:
         entry = await svc.create_entry(code, {"name": "Москва"})
         return code, int(entry.id)
 
+    async def member(self, person_id: int, organization: int) -> None:
+        from kabinet_companies.services import companies
+
+        async with self.host.db.session() as s:
+            await companies(self.host).add_member(s, person_id, organization)
+
     async def manager(self, *organizations: int) -> int:
         from kabinet_companies.services import companies
 
@@ -140,8 +146,9 @@ async def test_a_token_limited_to_one_organization_reads_none_of_the_others(
     one, two = await portal.order(1), await portal.order(2)
     doc_one, doc_two = await portal.document(1), await portal.document(2)
     anna = await portal.person("anna")
-    await roles.grant(anna, "client", 1)
-    await roles.grant(anna, "client", 2)
+    for org in (1, 2):
+        await roles.grant(anna, "client", org)
+        await portal.member(anna, org)
     token = await portal.token(anna, CLIENT_CODES, [2])
 
     me = (await portal.as_token("GET", "/api/identity/me", token)).json()
@@ -186,6 +193,13 @@ async def test_a_token_limited_to_one_organization_reads_none_of_the_others(
     )
     docs = (await portal.as_token("GET", "/api/dictionaries/documents", token)).json()
     assert doc_one not in {d["id"] for d in docs}
+    memberships = (await portal.as_token("GET", "/api/companies/memberships", token)).json()
+    assert [m["organization_id"] for m in memberships] == [2]
+    # nor does it act as the person beyond its permissions (a request to join a company)
+    asked = await portal.as_token(
+        "POST", "/api/companies/my/link-requests", token, json={"inn": "7707083893"}
+    )
+    assert asked.status_code == 403
     # the person herself, by session, still sees both organizations
     mine = await portal.as_person("GET", f"/api/shipments/orders/{one['order_id']}", anna)
     assert mine.status_code == 200

@@ -192,6 +192,9 @@ async def access_guard(
     if not principal.is_authenticated:
         raise NotAuthorizedException("Sign in to continue.")
     if isinstance(rule, SignedIn):
+        if principal.kind == "token" and method in UNSAFE:
+            # a token acts only through the permissions it carries, in its organizations
+            raise PermissionDeniedException("An API token changes nothing but what it may.")
         return
     if isinstance(rule, Permission):
         host: Host = connection.app.state["kabinet.host"]

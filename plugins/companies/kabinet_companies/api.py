@@ -14,7 +14,7 @@ from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from kabinet.access import Principal, permission, signed_in
+from kabinet.access import ALL, Principal, permission, signed_in
 from kabinet.host import Host
 from kabinet.pages import principal_of
 from kabinet.problems import VALIDATION_TYPE, problem
@@ -319,7 +319,9 @@ async def my_memberships(request: Req) -> list[Membership]:
     """Your organizations and your roles in each."""
     me = _me(request)
     assert me.person_id is not None
-    found = await _svc(request).memberships([me.person_id])
+    # a token limited to organizations shows only those
+    limit = ALL if me.organizations is None else me.organizations
+    found = await _svc(request).memberships([me.person_id], limit)
     return found.get(me.person_id, [])
 
 
