@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import msgspec
+import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import (
     ClientException,
@@ -36,6 +37,10 @@ LOGIN_PATH = "/login"
 _MISSING_FIELD = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_KEY = re.compile(
+    r"Key \((?P<field>[^)]+)\)=\((?P<value>.*?)\) (?P<what>is not present|already exists)"
+)
+_UNIQUE_SQLITE = re.compile(r"UNIQUE constraint failed: (?P<field>[\w.]+)")
 
 TITLES = {
     400: "Bad request",
@@ -206,7 +211,63 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return _error_page(request, 500, None)
 
 
+def _driver_error(exc: sqlalchemy.exc.DBAPIError) -> tuple[str, str]:
+    """The SQLSTATE and the text (with PostgreSQL's DETAIL) of a database refusal."""
+    orig: Any = exc.orig
+    cause: Any = getattr(orig, "__cause__", None)
+    state = str(getattr(orig, "sqlstate", None) or getattr(cause, "sqlstate", None) or "")
+    detail = str(getattr(cause, "detail", None) or "")
+    return state, f"{orig} {detail}"
+
+
+def refusal(exc: sqlalchemy.exc.DBAPIError) -> tuple[int, str, str] | None:
+    """Status, field and message for a write the database refused because of the data, or
+    ``None`` for a fault of ours. A reference to a row that does not exist is a 422, a
+    value already taken a 409 (the field named when the database names it: PostgreSQL's
+    ``Key (field)=(value)``, SQLite's ``UNIQUE … table.field``), a value the column cannot
+    hold (too long, out of range) a 400."""
+    state, text = _driver_error(exc)
+    found = _KEY.search(text)
+    field = found["field"].split(",")[0].strip() if found else "body"
+    if state == "23503" or "FOREIGN KEY" in text.upper():
+        value = f" {found['value']}" if found else ""
+        return 422, field, f"there is no such object{value}"
+    if state == "23505" or "UNIQUE constraint" in text:
+        unique = _UNIQUE_SQLITE.search(text)
+        if unique:
+            field = unique["field"].rsplit(".", 1)[-1]
+        return 409, field, "this value is already taken"
+    if state.startswith("22") or isinstance(exc, sqlalchemy.exc.DataError):
+        return 400, "body", "a value is too long or out of range"
+    return None
+
+
+def handle_database(
+    request: Request[Any, Any, Any], exc: sqlalchemy.exc.DBAPIError
+) -> Response[Any]:
+    """The net under the services' own checks: a write the database refused because of the
+    data is a 4xx naming the field, never a 500 (anything else still is)."""
+    found = refusal(exc)
+    if found is None:
+        return handle_unexpected(request, exc)
+    status, field, message = found
+    get_logger("kabinet.web").warning(
+        "refused by the database", path=request.scope["path"], status=status, field=field
+    )
+    if not is_api(request):
+        return _error_page(request, 400, None)
+    return problem(
+        request,
+        status,
+        title="Invalid request data",
+        detail=f"Check these fields: {field}.",
+        type_=VALIDATION_TYPE,
+        errors=[{"field": field, "message": message}],
+    )
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: handle_http,
+    sqlalchemy.exc.DBAPIError: handle_database,
     Exception: handle_unexpected,
 }

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Litestar, Router, get
+from litestar import Litestar, Request, Router, get
 from litestar.connection import ASGIConnection
 from litestar.controller import Controller
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
@@ -45,6 +45,8 @@ from kabinet import logging as klogging
 from kabinet.access import RULE_KEY, Machine, Permission, Public, Rule, SignedIn, public, signed_in
 from kabinet.errors import StartupError
 from kabinet.host import Host
+from kabinet.inputs import MAX_BODY, MAX_JSON_DEPTH, bad, in_range, json_depth
+from kabinet.openapi import OPENAPI_PLUGINS, align_options, declare_errors
 from kabinet.pages import (
     STATE_KEY,
     STATIC,
@@ -208,6 +210,61 @@ async def access_guard(
     raise PermissionDeniedException("Access rule not understood.")
 
 
+# --- input --------------------------------------------------------------------------------
+
+_WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+def _is_int(field: Any) -> bool:
+    types = field.inner_types if field.is_union else (field,)
+    return any(t.is_subclass_of(int) and not t.is_subclass_of(bool) for t in types)
+
+
+def _query_ints(handler: BaseRouteHandler) -> list[str]:
+    """The query parameters ``handler`` declares as whole numbers."""
+    names = []
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        if name == "data" or getattr(kwarg, "header", None) or getattr(kwarg, "cookie", None):
+            continue
+        if _is_int(field):
+            names.append(getattr(kwarg, "query", None) or name)
+    return names
+
+
+def _reads_json(handler: BaseRouteHandler, content_type: str) -> bool:
+    """Whether the body may be decoded as JSON: a handler declaring ``data`` decodes it
+    whatever the request says it is; a form handler reads only forms."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is not None:
+        media = getattr(data.kwarg_definition, "media_type", None) or "application/json"
+        return str(getattr(media, "value", media)).endswith("json")
+    return not content_type.startswith("multipart/")
+
+
+async def input_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Bounds every request before its handler decodes anything (:mod:`kabinet.inputs`):
+    whole numbers in the path and in declared query parameters fit an ``integer`` column,
+    and a body decoded as JSON nests at most ``MAX_JSON_DEPTH`` deep. A refusal is a 400
+    naming the field."""
+    for name, value in connection.path_params.items():
+        if isinstance(value, int) and not in_range(value):
+            raise bad(name, "no such number: it is beyond any id")
+    params = connection.query_params
+    for name in _query_ints(handler):
+        for text in params.getall(name, []):
+            if _WHOLE.match(text) and not in_range(int(text)):
+                raise bad(name, "the number is out of range")
+    if connection.scope.get("method") in UNSAFE and _reads_json(
+        handler, connection.headers.get("content-type", "")
+    ):
+        body = await Request[Any, Any, Any](connection.scope, connection.receive).body()
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise bad("body", f"JSON may nest at most {MAX_JSON_DEPTH} levels deep")
+
+
 # --- the app ---------------------------------------------------------------------------------
 
 
@@ -242,14 +299,54 @@ def security_headers(host: Host) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def served_over_https(scope: Any, https: bool, proxies: frozenset[str]) -> bool:
+    """Whether the browser speaks https to the portal: ``base_url`` says so (``https``),
+    the server saw it, or a trusted proxy (``[identity] trusted_proxies``) says it did."""
+    if https or scope.get("scheme") == "https":
+        return True
+    client = scope.get("client")
+    if not client or str(client[0]) not in proxies:
+        return False
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-proto":
+            return bool(value.split(b",")[0].strip().lower() == b"https")
+    return False
+
+
+def _secure_cookie(value: bytes) -> bytes:
+    attributes = [part.strip().lower() for part in value.split(b";")[1:]]
+    return value if b"secure" in attributes else value + b"; Secure"
+
+
+def response_headers(
+    headers: Iterable[tuple[bytes, bytes]], *, https: bool
+) -> list[tuple[bytes, bytes]]:
+    """An answer's headers as they leave: ``Cache-Control: no-store`` unless the answer
+    says how it may be cached (pages, static files do), so API answers, downloads,
+    errors and redirects stay out of every cache; under https every cookie ``Secure``."""
+    out = list(headers)
+    if not any(name.lower() == b"cache-control" for name, _ in out):
+        out.append((b"cache-control", b"no-store"))
+    if https:
+        out = [
+            (name, _secure_cookie(value) if name.lower() == b"set-cookie" else value)
+            for name, value in out
+        ]
+    return out
+
+
 class KabinetApp(Litestar):
     """Litestar, wrapped so that every answer (404s and errors too) gets the request id,
-    the security headers and one log line."""
+    the security headers, its cache and cookie rules (:func:`response_headers`) and one
+    log line."""
 
     def __init__(self, *, host: Host, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kabinet_host = host
         self._headers = security_headers(host)
+        self._https = host.settings.host.base_url.startswith("https://")
+        identity = host.settings.plugins.get("identity")
+        self._proxies = frozenset(getattr(identity, "trusted_proxies", None) or ())
         self._log = klogging.get_logger("kabinet.web")
         self._access_log = host.settings.host.access_log
 
@@ -269,6 +366,7 @@ class KabinetApp(Litestar):
         extra = [*self._headers, (b"x-request-id", rid.encode())]
         status = 500
         started = time.perf_counter()
+        https = served_over_https(scope, self._https, self._proxies)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -276,7 +374,9 @@ class KabinetApp(Litestar):
                 status = message["status"]
                 carried = flash_cookie_header(scope)
                 cookie = [] if carried is None else [(b"set-cookie", carried)]
-                message["headers"] = [*message.get("headers", ()), *extra, *cookie]
+                message["headers"] = response_headers(
+                    [*message.get("headers", ()), *extra, *cookie], https=https
+                )
             await send(message)
 
         try:
@@ -403,9 +503,11 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         route_handlers=[*_health_routes(host), _static_handler(static)]
         + [value for _, value in found.routes],
         middleware=[m for _, m in found.middleware],
-        guards=[access_guard],
+        guards=[access_guard, input_guard],
+        request_max_body_size=MAX_BODY,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(host),
+        plugins=OPENAPI_PLUGINS,
         on_startup=[host.startup],
         on_shutdown=[host.shutdown],
         state=_state(host, shell),
@@ -415,6 +517,8 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         debug=False,
     )
     check_rules(app, found.routes)
+    declare_errors(iter_handlers(app))
+    align_options(app.routes)
     return app
 
 
