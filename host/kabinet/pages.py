@@ -101,29 +101,48 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-# --- CSRF: a signed double-submit token -------------------------------------------------
+# --- CSRF: a signed double-submit token, bound to the session ---------------------------
+
+SESSION_STATE = "kabinet.session"
+"""Where the identity middleware records the key of the request's session (in the scope's
+state); CSRF tokens are bound to it."""
+
+
+def session_binding(scope: Mapping[str, Any]) -> str:
+    """The key of the session the request runs in ("" when it has none)."""
+    state = scope.get("state") or {}
+    return str(state.get(SESSION_STATE) or "")
 
 
 class Csrf:
     """Issues and checks the token that every unsafe page request must carry.
 
     The token lives in an HttpOnly cookie and is echoed by forms (``csrf_token`` field) or
-    by htmx (``X-CSRF-Token`` header, set once on ``<body>``). It is signed with the
-    portal's secret so that a cookie planted by a sibling domain is not accepted.
+    by htmx (``X-CSRF-Token`` header, set once on ``<body>``). It is ``nonce.signature``,
+    the signature an HMAC with the portal's secret over the nonce *and the key of the
+    session it was issued in*: a cookie planted by a sibling domain is not accepted, nor
+    a token taken from another browser (another session), nor one from before sign-in.
+    A page finding the cookie not valid for the current session issues a new one.
     """
 
     def __init__(self, secret: bytes, secure: bool) -> None:
         self.secret = secret
         self.secure = secure
 
-    def _sign(self, nonce: str) -> str:
-        return hmac.new(self.secret, nonce.encode(), hashlib.sha256).hexdigest()[:32]
+    def _sign(self, nonce: str, binding: str = "") -> str:
+        message = f"{nonce}|{binding}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
 
-    def valid(self, token: str | None) -> bool:
+    def issue(self, binding: str = "") -> str:
+        """A new token for the session stored under ``binding`` ("" when signed out)."""
+        nonce = secrets.token_urlsafe(18)
+        return f"{nonce}.{self._sign(nonce, binding)}"
+
+    def valid(self, token: str | None, binding: str = "") -> bool:
         if not token or "." not in token:
             return False
         nonce, _, sig = token.partition(".")
-        return hmac.compare_digest(sig, self._sign(nonce))
+        return hmac.compare_digest(sig, self._sign(nonce, binding))
 
     def token(self, request: Request[Any, Any, Any]) -> str:
         """The request's token, issuing a new one (set as a cookie by :func:`page`)."""
@@ -131,10 +150,10 @@ class Csrf:
         current = state.get("kabinet.csrf")
         if current:
             return str(current)
+        binding = session_binding(request.scope)
         cookie = request.cookies.get(CSRF_COOKIE)
-        if cookie is None or not self.valid(cookie):
-            nonce = secrets.token_urlsafe(18)
-            cookie = f"{nonce}.{self._sign(nonce)}"
+        if cookie is None or not self.valid(cookie, binding):
+            cookie = self.issue(binding)
             state["kabinet.csrf_new"] = True
         state["kabinet.csrf"] = cookie
         return cookie
@@ -153,7 +172,8 @@ class Csrf:
         )
 
     async def check(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
-        """Refuse (403) an unsafe request whose token is missing or differs from the cookie."""
+        """Refuse (403) an unsafe request whose token is missing, differs from the cookie,
+        or was not issued in this request's session."""
         cookie = connection.cookies.get(CSRF_COOKIE)
         sent = connection.headers.get(CSRF_HEADER)
         if sent is None:
@@ -164,7 +184,13 @@ class Csrf:
                 form = await Request(connection.scope, connection.receive).form()
                 value = form.get(CSRF_FIELD)
                 sent = value if isinstance(value, str) else None
-        if not (cookie and sent and self.valid(cookie) and hmac.compare_digest(cookie, sent)):
+        binding = session_binding(connection.scope)
+        if not (
+            cookie
+            and sent
+            and self.valid(cookie, binding)
+            and hmac.compare_digest(cookie.encode(), sent.encode())
+        ):
             raise PermissionDeniedException(
                 "The form has expired or did not come from this site. Reload the page and retry."
             )

@@ -170,7 +170,7 @@ class RouteMatrix:
         self._roles: dict[str, str] = {}
         self._people: dict[tuple[str, int | None], tuple[int, str]] = {}
         self._nobody: str | None = None
-        self._csrf: str | None = None
+        self._csrf: dict[str, str] = {}
         self._managers: dict[tuple[str, int], str] = {}
         self._tokens: dict[tuple[str, tuple[int, ...], str], str] = {}
         self.samples: dict[tuple[str, str], RouteSample] = {}
@@ -289,15 +289,22 @@ class RouteMatrix:
         return self._tokens[key]
 
     async def csrf(self, session: str | None = None) -> str:
-        """A CSRF token (double submit: cookie and header carry the same signed value)."""
-        if self._csrf is None:
+        """A CSRF token for ``session`` (its Cookie header value; ``None``: signed out).
+
+        Double submit: cookie and header carry the same value, signed for that session's
+        key as the portal signs it (a token of another session is refused)."""
+        key = session or ""
+        if key not in self._csrf:
+            from kabinet.identity.sessions import session_key
             from kabinet.pages import CSRF_COOKIE, STATE_KEY
 
             shell = self.app.state[STATE_KEY]
-            nonce = uuid.uuid4().hex
-            self._csrf = f"{nonce}.{shell.csrf._sign(nonce)}"
-            assert shell.csrf.valid(self._csrf), CSRF_COOKIE
-        return self._csrf
+            name = self.host.services["identity"].settings.cookie_name + "="
+            tokens = [p.strip()[len(name) :] for p in key.split(";") if p.strip().startswith(name)]
+            binding = session_key(tokens[0]) if tokens else ""
+            self._csrf[key] = shell.csrf.issue(binding)
+            assert shell.csrf.valid(self._csrf[key], binding), CSRF_COOKIE
+        return self._csrf[key]
 
     # -- requests -------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ route runs; the web app's guard reads it. A request costs one read of the sessio
 the account's version); the person's name, status and language come from process memory
 while that version holds. Tokens count only on ``/api/`` and only by the ``Authorization``
 header: a browser never sends one by itself, so API calls with a token need no CSRF check.
+The key of a signed-in request's session goes into the scope's state too
+(:data:`~kabinet.pages.SESSION_STATE`): the CSRF token is bound to it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from litestar.middleware import ASGIMiddleware
 
 from kabinet.access import ANONYMOUS
 from kabinet.identity.services import identity_service
+from kabinet.identity.sessions import session_key
+from kabinet.pages import SESSION_STATE
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
@@ -89,5 +93,7 @@ class IdentityMiddleware(ASGIMiddleware):
             token = cookie_value(scope, self.cookie)
             if token:
                 principal = await service.resolve_session(token)
+                if principal is not None:  # CSRF tokens are bound to this session
+                    scope["state"][SESSION_STATE] = session_key(token)
         scope["user"] = principal or ANONYMOUS
         await next_app(scope, receive, send)

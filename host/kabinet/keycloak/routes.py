@@ -133,6 +133,10 @@ class KeycloakRoutes(Controller):
                 request.cookies.get(LOGIN_COOKIE), params
             )
             signed = await service.accounts.sign_in(person, address=address, user_agent=agent)
+            # The session this browser had (as anyone) ends with the new one.
+            await service.accounts.identity.end_previous_session(
+                request.cookies.get(service.cookie_name), address=address
+            )
         except LoginError as error:
             return await _refused(request, error)
         response: Response[Any] = Response(

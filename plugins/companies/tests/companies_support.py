@@ -58,7 +58,7 @@ class Web:
     async def call(
         self, method: str, path: str, session: str | None = None, **kwargs: Any
     ) -> httpx.Response:
-        token = await self.matrix.csrf()
+        token = await self.matrix.csrf(session)
         self.client.cookies.clear()
         headers = {"X-CSRF-Token": token, "Cookie": f"kabinet_csrf={token}"}
         if session:

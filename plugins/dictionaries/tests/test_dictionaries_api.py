@@ -38,7 +38,7 @@ async def admin(matrix: RouteMatrix) -> dict[str, str]:
     person = await matrix._person("admin")
     await roles.grant(person, "admin", None)
     cookie = await matrix._session(person)
-    token = await matrix.csrf()
+    token = await matrix.csrf(cookie)
     return {"Cookie": f"{cookie}; {CSRF_COOKIE}={token}", CSRF_HEADER: token}
 
 

@@ -182,6 +182,7 @@ async def sign_in(client: Any, login: str) -> None:
         follow_redirects=False,
     )
     assert response.status_code in (302, 303), response.text
+    await client.get("/")  # a page of the new session hands out its CSRF token (csrf_of)
 
 
 def csrf_of(client: Any) -> str:

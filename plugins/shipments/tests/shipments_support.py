@@ -59,7 +59,7 @@ class Site:
         return await self.client.get(path, headers={"Cookie": session, **headers})
 
     async def post(self, path: str, session: str, form: dict[str, str]) -> httpx.Response:
-        token = await self.matrix.csrf()
+        token = await self.matrix.csrf(session)
         self.client.cookies.clear()
         headers = {"Cookie": f"{session}; kabinet_csrf={token}", "X-CSRF-Token": token}
         return await self.client.post(path, data=form, headers=headers)
