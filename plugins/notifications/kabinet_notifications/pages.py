@@ -258,6 +258,8 @@ class StaffPages(Controller):
             if exc.status == 404:
                 raise NotFoundException(exc.message) from None
             return await self._editor(request, event, channel, language, error=exc, status=400)
+        except TemplateError as exc:  # a version stored before a check that now refuses it
+            return await self._editor(request, event, channel, language, error=exc, status=400)
         say(request, texts(request)["saved"], "success")
         return redirect(f"/notifications/n/{event}/{channel}/{language}", request)
 

@@ -237,6 +237,51 @@ async def test_other_requests_are_answered_during_evil_previews(
     assert max(gaps) < 0.5, max(gaps)  # the loop was never held for long
 
 
+async def test_an_old_version_that_cannot_render_is_not_rolled_back_to(
+    web: tuple[Host, httpx.AsyncClient],
+) -> None:
+    """A version stored before these checks is shown with its reason and never current again."""
+    host, client = web
+    await _store(host, ATTACKS["include"][0], version=1)
+    await _store(host, "Посылка {{ parcel }}", version=2)
+    url = f"/notifications/n/{EVENT}/sms/ru"
+    back = await client.post(
+        f"{url}/rollback", data={"csrf_token": csrf_of(client), "version": "1"}
+    )
+    assert back.status_code == 400
+    assert 'data-reason="tag"' in back.text
+    assert (await (await service_of(host)).template(EVENT, "sms", "ru")).version == 2
+    await _store(host, ATTACKS["repeated text"][0], version=3)
+    shown = await client.get(url)  # the editor shows why the current version fails
+    assert shown.status_code == 200
+    assert 'data-reason="too_big"' in shown.text
+
+
+def test_every_reason_is_worded_in_both_languages() -> None:
+    from kabinet_notifications.texts import TEXT
+
+    for language in ("ru", "en"):
+        assert {f"why_{r}" for r in render.REASONS} <= set(TEXT[language]), language
+
+
+async def _store(host: Host, body: str, *, version: int) -> None:
+    """A template version written as an older release would have (without today's checks)."""
+    async with host.db.session() as s:
+        await s.execute(
+            insert(m.template).values(
+                event=EVENT,
+                channel="sms",
+                language="ru",
+                version=version,
+                subject="",
+                body=body,
+                html="",
+                created_at=host.clock.now(),
+                note="",
+            )
+        )
+
+
 # -- at send time ---------------------------------------------------------------------------
 
 
@@ -246,20 +291,7 @@ async def test_a_stored_template_that_cannot_render_fails_its_delivery_with_the_
 ) -> None:
     """A version stored before these checks (or by hand) meets the same renderer at send."""
     source, reason = ATTACKS[name]
-    async with host.db.session() as s:
-        await s.execute(
-            insert(m.template).values(
-                event=EVENT,
-                channel="sms",
-                language="ru",
-                version=1,
-                subject="",
-                body=source,
-                html="",
-                created_at=host.clock.now(),
-                note="",
-            )
-        )
+    await _store(host, source, version=1)
     ivan = await person(host, phone=f"+7916000{list(ATTACKS).index(name):04d}")
     started = time.monotonic()
     await publish(host, EVENT, {"account_id": ivan.id, "parcel": "P-5", "depot": "X"})
