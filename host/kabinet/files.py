@@ -99,6 +99,18 @@ class FileTooLarge(FileStorageError, ClientException):
         )
 
 
+class Download(Stream):
+    """A streamed file that keeps its own content type.
+
+    Litestar's ``Stream`` takes the route's media type over its own, so a file returned
+    by a route declared without one (JSON by default) left as ``application/json``; this
+    one is sent as what it is (``application/pdf``, XLSX, CSV, …) from any route."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["media_type"] = self.media_type or kwargs.get("media_type")
+        return super().to_asgi_response(*args, **kwargs)
+
+
 @dataclasses.dataclass(frozen=True)
 class StoredFile:
     """What the storage knows about one file."""
@@ -227,7 +239,7 @@ class FileStorage(abc.ABC):
         filename: str | None = None,
         content_type: str | None = None,
         inline: bool = False,
-    ) -> Stream:
+    ) -> Download:
         """A Litestar response streaming the file, for a route to return.
 
         Sets ``Content-Type``, ``Content-Length`` and ``Content-Disposition`` (the stored
@@ -237,7 +249,7 @@ class FileStorage(abc.ABC):
         opened = await self.open(key)
         info = opened.info
         name = filename or info.filename or key.rsplit("/", 1)[-1]
-        return Stream(
+        return Download(
             opened,
             media_type=content_type or info.content_type,
             headers={

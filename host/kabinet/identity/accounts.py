@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet.escape import contains, starts_with
 from kabinet.identity.common import (
     normalize_email,
     normalize_phone,
@@ -134,12 +135,12 @@ class AccountService(ServiceBase):
     ) -> tuple[list[Account], int]:
         query = select(Account)
         if search:
-            like = f"%{search.strip().lower()}%"
+            text = search.strip().lower()
             query = query.where(
                 or_(
-                    func.lower(Account.full_name).like(like),
-                    Account.email.like(like),
-                    Account.phone.like(like),
+                    contains(func.lower(Account.full_name), text),
+                    contains(Account.email, text),
+                    contains(Account.phone, text),
                 )
             )
         if status:
@@ -330,7 +331,7 @@ class AccountService(ServiceBase):
     ) -> tuple[list[SecurityEvent], int]:
         query = select(SecurityEvent)
         if action:
-            query = query.where(SecurityEvent.action.like(f"{action}%"))
+            query = query.where(starts_with(SecurityEvent.action, action))
         if person_id is not None:
             query = query.where(
                 or_(SecurityEvent.actor_id == person_id, SecurityEvent.subject_id == person_id)

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import AllOrganizations, Principal
+from kabinet.escape import starts_with
 from kabinet.identity.models import Account
 from kabinet.roles.services import Actor
 from kabinet.roles.services import Conflict as RoleConflict
@@ -303,7 +304,7 @@ class RequestsService:
             query = query.where(
                 or_(
                     func.lower(Account.full_name).like(like, escape="\\"),
-                    link_request.c.inn.like(q.strip() + "%"),
+                    starts_with(link_request.c.inn, q.strip()),
                     func.lower(link_request.c.company_name).like(like, escape="\\"),
                 )
             )

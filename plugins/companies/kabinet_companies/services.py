@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import ALL, AllOrganizations, Principal
+from kabinet.escape import like_escape, starts_with
 from kabinet.identity.models import Account
 from kabinet.roles.models import grant as grant_t
 from kabinet.roles.models import role as role_t
@@ -106,8 +107,7 @@ class Page(msgspec.Struct, kw_only=True):
 
 
 def _like(text: str) -> str:
-    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{like_escape(text.strip().lower())}%"
 
 
 def _within(column: Any, orgs: Orgs) -> ColumnElement[bool] | None:
@@ -301,7 +301,7 @@ class CompaniesService:
         if q.strip():
             like = _like(q)
             by_cp = select(counterparty.c.organization_id).where(
-                counterparty.c.inn.like(q.strip() + "%"), counterparty.c.hidden.is_(False)
+                starts_with(counterparty.c.inn, q.strip()), counterparty.c.hidden.is_(False)
             )
             query = query.where(
                 or_(organization.c.search.like(like, escape="\\"), organization.c.id.in_(by_cp))
@@ -415,7 +415,7 @@ class CompaniesService:
             query = query.where(
                 or_(
                     func.lower(counterparty.c.name).like(_like(q), escape="\\"),
-                    counterparty.c.inn.like(q.strip() + "%"),
+                    starts_with(counterparty.c.inn, q.strip()),
                 )
             )
         async with self.host.db.sessionmaker() as s:

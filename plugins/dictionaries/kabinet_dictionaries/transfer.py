@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.db import savepoint
+from kabinet.escape import sheet_row, sheet_value
 from kabinet_dictionaries import entries, kinds
 from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import FieldDef
@@ -55,8 +56,8 @@ def _rows(data: bytes) -> Iterator[list[Any]]:
         except Exception as exc:  # openpyxl raises many kinds for a broken file
             raise DictionaryError("import_format", "file") from exc
         sheet = book.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
-            yield list(row)
+        for cells in sheet.iter_rows(values_only=True):
+            yield [sheet_value(c) for c in cells]
         book.close()
         return
     try:
@@ -65,7 +66,11 @@ def _rows(data: bytes) -> Iterator[list[Any]]:
         text = data.decode("cp1251", errors="replace")
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    yield from csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            yield [sheet_value(c) for c in row]
+    except csv.Error as exc:  # a cell beyond the reader's limit, a stray NUL, …
+        raise DictionaryError("import_format", "file") from exc
 
 
 def _match(found: TypeInfo, header: str) -> FieldDef | None:
@@ -207,7 +212,7 @@ def export_table(
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
         writer.writerow(header)
-        writer.writerows(["" if c is None else c for c in row] for row in rows)
+        writer.writerows(sheet_row("" if c is None else c for c in row) for row in rows)
         return out.getvalue().encode("utf-8-sig")
     from openpyxl import Workbook  # only when a workbook is exported
 
@@ -215,7 +220,7 @@ def export_table(
     sheet = book.create_sheet(found.code[:31])
     sheet.append(header)
     for row in rows:
-        sheet.append(row)
+        sheet.append(sheet_row(row))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

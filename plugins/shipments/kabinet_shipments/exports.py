@@ -30,6 +30,7 @@ import msgspec
 from sqlalchemy import delete, insert, select, update
 
 from kabinet.access import Principal
+from kabinet.escape import sheet_row
 from kabinet_shipments import models as m
 from kabinet_shipments.registry import OrderQuery, bounded_count, order_filters, order_page
 from kabinet_shipments.services import VIEW, NotFound, ShipmentsService
@@ -105,7 +106,7 @@ class _Csv:
         self.writer.writerow(COLUMNS)
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
-        self.writer.writerows(rows)
+        self.writer.writerows(sheet_row(row) for row in rows)
 
     def close(self) -> None:
         self.file.close()
@@ -122,7 +123,7 @@ class _Xlsx:
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
-            self.sheet.append([_cell(v) for v in row])
+            self.sheet.append(sheet_row(_cell(v) for v in row))
 
     def close(self) -> None:
         self.book.save(self.path)
