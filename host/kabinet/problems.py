@@ -176,7 +176,9 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         response.headers.update(headers)
         return response
     if isinstance(exc, ValidationException) or (isinstance(exc, ClientException) and status == 400):
-        errors = field_errors(exc)
+        # A body that could not be read at all (the wrong media type, a broken form) is
+        # the body's fault: still named.
+        errors = field_errors(exc) or [{"field": "body", "message": exc.detail or "not valid"}]
         if errors:
             names = ", ".join(e["field"] for e in errors)
             return problem(

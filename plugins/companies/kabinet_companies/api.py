@@ -7,7 +7,7 @@ field (400), or 404 / 409.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post, put
@@ -16,8 +16,10 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from kabinet.access import ALL, Principal, permission, signed_in
 from kabinet.host import Host
+from kabinet.inputs import Id, Text, fits
 from kabinet.pages import principal_of
 from kabinet.problems import VALIDATION_TYPE, problem
+from kabinet_companies import models as m
 from kabinet_companies.registration import Invitation
 from kabinet_companies.requests import LinkRequest
 from kabinet_companies.services import (
@@ -42,54 +44,62 @@ Req = Request[Any, Any, Any]
 DECIDE = "companies.requests.decide"
 
 
+_org, _cp, _req, _inv = m.organization.c, m.counterparty.c, m.link_request.c, m.invitation.c
+OrgName = Annotated[str, fits(_org.name)]
+Inn = Annotated[str, fits(_org.inn)]
+Kpp = Annotated[str, fits(_org.kpp)]
+Email = Annotated[str, fits(_inv.email)]
+Role = Annotated[str, fits(_inv.role)]
+
+
 class OrganizationIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    inn: str | None = None
-    kpp: str | None = None
+    name: OrgName
+    inn: Inn | None = None
+    kpp: Kpp | None = None
 
 
 class CounterpartyIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    inn: str
-    kpp: str | None = None
-    full_name: str = ""
-    address: str = ""
-    phone: str = ""
-    email: str = ""
-    organization_id: int | None = None
-    external_id: str | None = None
+    name: Annotated[str, fits(_cp.name)]
+    inn: Inn
+    kpp: Kpp | None = None
+    full_name: Annotated[str, fits(_cp.full_name)] = ""
+    address: Annotated[str, fits(_cp.address)] = ""
+    phone: Annotated[str, fits(_cp.phone)] = ""
+    email: Email = ""
+    organization_id: Id | None = None
+    external_id: Annotated[str, fits(_cp.external_id)] | None = None
 
 
 class MoveIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    organization_id: int | None
+    organization_id: Id | None
 
 
 class RolesIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    roles: list[str]
+    roles: list[Role]
 
 
 class InvitationIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    email: str
-    full_name: str
-    role: str = "client"
+    email: Email
+    full_name: Annotated[str, fits(_inv.full_name)]
+    role: Role = "client"
 
 
 class LinkRequestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    inn: str
-    kpp: str | None = None
+    inn: Inn
+    kpp: Kpp | None = None
     new_company: bool = False
-    company_name: str = ""
-    comment: str = ""
+    company_name: Annotated[str, fits(_req.company_name)] = ""
+    comment: Text = ""
 
 
 class AcceptIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    organization_id: int | None = None
-    role: str = "client"
-    comment: str = ""
+    organization_id: Id | None = None
+    role: Role = "client"
+    comment: Text = ""
 
 
 class RejectIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    reason: str
+    reason: Text
 
 
 class RequestsPage(msgspec.Struct, kw_only=True):

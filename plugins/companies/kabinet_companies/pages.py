@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from kabinet.access import AllOrganizations, Principal, permission, public, signed_in
 from kabinet.identity.errors import IdentityError, RateLimited
 from kabinet.identity.middleware import address_of
+from kabinet.inputs import whole_number
 from kabinet.pages import flash, page, principal_of, safe_next, shell_of
 from kabinet_companies.registration import FormErrors
 from kabinet_companies.requests import DECIDE, STATUSES
@@ -89,9 +90,13 @@ def tr(request: Req, message: str) -> str:
     return text(message, lang(request))
 
 
-def _int(value: str | None) -> int | None:
+def _int(value: str | None, field: str = "id") -> int | None:
+    """An id from a form or the query: ``None`` when empty or not a number; a number no
+    row can have is refused naming ``field`` (a 400)."""
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    if not value.isdigit():
+        return None
+    return whole_number(value, field, minimum=1)
 
 
 async def render(
@@ -453,7 +458,7 @@ async def organizations_page(
     found = await service.organizations(
         me(request),
         q=q,
-        manager_id=_int(manager),
+        manager_id=_int(manager, "manager"),
         sort=sort,
         limit=PAGE_SIZE,
         offset=(page_no - 1) * PAGE_SIZE,
@@ -669,7 +674,7 @@ async def invitation_revoke(
 )
 async def organization_managers(request: Req, organization_id: FromPath[int]) -> Response[str]:
     data = await form(request)
-    person = _int(data.get("person_id"))
+    person = _int(data.get("person_id"), "person_id")
     try:
         if person is None:
             raise CompanyError("choose a manager", "person_id")
@@ -707,7 +712,7 @@ async def counterparties_page(request: Req, q: FromQuery[str] = "") -> Response[
 )
 async def counterparty_move(request: Req, counterparty_id: FromPath[int]) -> Response[str]:
     data = await form(request)
-    target = _int(data.get("organization_id"))
+    target = _int(data.get("organization_id"), "organization_id")
     try:
         await svc(request).move_counterparty(me(request), counterparty_id, target)
     except CompanyError as exc:
@@ -752,7 +757,7 @@ async def contacts_page(
     found = await service.contacts(
         me(request),
         q=q,
-        organization_id=_int(organization) or await working_in(request),
+        organization_id=_int(organization, "organization") or await working_in(request),
         role=role,
         sort=sort,
         limit=PAGE_SIZE,
@@ -807,8 +812,8 @@ async def requests_page(
     items, total = await service.requests.list(
         me(request),
         status=status,
-        organization_id=_int(organization),
-        manager_id=_int(manager),
+        organization_id=_int(organization, "organization"),
+        manager_id=_int(manager, "manager"),
         since=_date(since),
         until=until_at + dt.timedelta(days=1) if until_at else None,
         q=q,
@@ -889,7 +894,7 @@ async def request_decide(request: Req, request_id: FromPath[int]) -> Response[st
             await requests.accept(
                 me(request),
                 request_id,
-                organization_id=_int(data.get("organization_id")),
+                organization_id=_int(data.get("organization_id"), "organization_id"),
                 role=data.get("role") or "client",
                 comment=data.get("comment", ""),
                 address=address_of(request.scope),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Set
-from typing import Any
+from typing import Annotated, Any
 
 import filetype  # type: ignore[import-untyped]
 import msgspec
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import AllOrganizations
 from kabinet.files import FileStorage, FileTooLarge
+from kabinet.inputs import INT_MAX, Id, fits
 from kabinet_dictionaries import models
 from kabinet_dictionaries.errors import DictionaryError, FileRefused, FileTooBig, NotFound
 from kabinet_dictionaries.structure import Actor
@@ -34,14 +35,17 @@ class StoredUpload(msgspec.Struct, kw_only=True):
     size: int
 
 
+_doc = models.document.c
+
+
 class DocumentMeta(msgspec.Struct, kw_only=True):
     """What a person fills in about a document."""
 
-    title: str
-    kind: str = ""
-    number: str = ""
+    title: Annotated[str, fits(_doc.title)]
+    kind: Annotated[str, fits(_doc.kind)] = ""
+    number: Annotated[str, fits(_doc.number)] = ""
     date: dt.date | None = None
-    organization_id: int | None = None
+    organization_id: Id | None = None
     """``None``: every client may see it."""
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
@@ -167,8 +171,12 @@ def meta_from(get: Callable[[str], str]) -> DocumentMeta:
             raise DictionaryError("date", name) from None
 
     org = get("organization_id").strip()
-    if org and not org.isdigit():
+    if org and (not org.isdigit() or not 0 < int(org) <= INT_MAX):
         raise DictionaryError("organization", "organization_id")
+    for name in ("title", "kind", "number"):
+        longest = fits(_doc[name]).max_length or 0
+        if len(get(name)) > longest:
+            raise DictionaryError("too_long", name, max=longest)
     return DocumentMeta(
         title=get("title"),
         kind=get("kind"),

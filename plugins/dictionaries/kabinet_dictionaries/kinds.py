@@ -11,11 +11,12 @@ import datetime as dt
 import re
 import zoneinfo
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from sqlalchemy import Table
 
+from kabinet.inputs import Int, fits
 from kabinet_dictionaries import models
 from kabinet_dictionaries.errors import FieldError
 
@@ -79,9 +80,9 @@ CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 class Choice(msgspec.Struct, kw_only=True):
     """One value of a choice list: the stored code and its labels."""
 
-    code: str
-    ru: str
-    en: str = ""
+    code: Annotated[str, fits(models.value_text.c.value)]
+    ru: Annotated[str, fits(models.field.c.name_ru)]
+    en: Annotated[str, fits(models.field.c.name_en)] = ""
 
     def label(self, language: str) -> str:
         return self.ru if language == "ru" or not self.en else self.en
@@ -90,19 +91,19 @@ class Choice(msgspec.Struct, kw_only=True):
 class FieldDef(msgspec.Struct, kw_only=True):
     """A field as parsing and display need it (the service's ``FieldInfo`` is one)."""
 
-    id: int = 0
-    code: str
-    name_ru: str
-    name_en: str
+    id: Int = 0
+    code: Annotated[str, fits(models.field.c.code)]
+    name_ru: Annotated[str, fits(models.field.c.name_ru)]
+    name_en: Annotated[str, fits(models.field.c.name_en)]
     kind: Kind
     required: bool = False
     unique: bool = False
-    default: str | None = None
+    default: Annotated[str, fits(models.field.c.default)] | None = None
     choices: list[Choice] = msgspec.field(default_factory=list)
-    precision: int | None = None
-    reference: str | None = None
+    precision: Int | None = None
+    reference: Annotated[str, fits(models.dictionary_type.c.code)] | None = None
     """The code of the dictionary a reference field points into."""
-    position: int = 0
+    position: Int = 0
 
     def name(self, language: str) -> str:
         return self.name_ru if language == "ru" else self.name_en

@@ -8,13 +8,14 @@ records the ``batch_id``, so the same batch POSTed again is a no-op.
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet.inputs import fits
 from kabinet_integration import models as m
 from kabinet_integration.connectors import Change, rows_of
 from kabinet_integration.locks import RunLock
@@ -25,12 +26,20 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 
+class InboxChange(Change, kw_only=True):
+    """A change as the push inbox takes it: bounded by the columns that keep it."""
+
+    type: Annotated[str, fits(m.quarantine.c.entity)]
+    ref: Annotated[str, fits(m.quarantine.c.ref)]
+    object: dict[Annotated[str, msgspec.Meta(max_length=200)], Any] | None = None
+
+
 class InboxBatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What the production system POSTs."""
 
-    batch_id: str = msgspec.field()
-    changes: list[Change]
-    message_no: int | None = None
+    batch_id: Annotated[str, fits(m.inbox.c.batch_id)] = msgspec.field()
+    changes: list[InboxChange]
+    message_no: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
 
 
 class Received(msgspec.Struct, kw_only=True):

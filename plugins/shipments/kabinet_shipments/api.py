@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Router, get, post
@@ -18,7 +18,9 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from kabinet.access import permission
+from kabinet.inputs import Text, fits
 from kabinet.pages import principal_of
+from kabinet_shipments import models as m
 from kabinet_shipments.finance import Finance
 from kabinet_shipments.registry import QueryError
 from kabinet_shipments.services import (
@@ -166,10 +168,16 @@ class DebtOut(msgspec.Struct, kw_only=True):
     contracts: list[DebtRow]
 
 
+FieldName = Annotated[str, msgspec.Meta(max_length=64)]
+"""The name of an order's field a request changes."""
+
+
 class NewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    kind: str
-    changes: dict[str, str] = msgspec.field(default_factory=dict)
-    comment: str = ""
+    kind: Annotated[str, fits(m.request.c.kind)]
+    changes: dict[FieldName, Annotated[str, fits(m.order.c.destination)]] = msgspec.field(
+        default_factory=dict
+    )
+    comment: Text = ""
 
 
 class Created(msgspec.Struct, kw_only=True):

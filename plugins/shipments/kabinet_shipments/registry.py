@@ -21,6 +21,7 @@ from sqlalchemy import Select, and_, func, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from kabinet.inputs import INT_MAX
 from kabinet_companies.models import counterparty, organization
 from kabinet_shipments import models as m
 
@@ -30,6 +31,7 @@ ORDER_SORTS = ("date", "number", "cost", "loading_date", "delivery_planned")
 INVOICE_TABS = ("", "unpaid", "part_paid", "paid", "overdue")
 INVOICE_SORTS = ("date", "number", "amount", "paid", "due_date")
 FAR_PAST = dt.date(1, 1, 1)
+_DECIMAL_BOUND = Decimal(10) ** 20
 
 
 class QueryError(ValueError):
@@ -106,8 +108,8 @@ def parse(
         data[key] = value.strip()
     for key in ("organization", "counterparty", "contract", "size"):
         if key in data:
-            if not str(data[key]).isdigit():
-                raise QueryError(key, f"{key}: a positive whole number is expected")
+            if not str(data[key]).isdigit() or not 0 < int(data[key]) <= INT_MAX:
+                raise QueryError(key, f"{key}: a whole number from 1 to {INT_MAX} is expected")
             data[key] = int(data[key])
     for key in ("date_from", "date_to"):
         if key in data:
@@ -122,6 +124,10 @@ def parse(
         raise QueryError("size", f"size: one of {', '.join(map(str, sizes))}")
     if query.status not in tabs and query.status != "cancelled":
         raise QueryError("status", f"status: one of {', '.join(t for t in tabs if t)}")
+    kind = _sort_kind(m.order if struct is OrderQuery else m.invoice, query.sort.lstrip("-"))
+    for field in ("after", "before"):
+        if getattr(query, field):  # checked here, so a damaged cursor is the caller's 400
+            decode_cursor(getattr(query, field), kind, field)
     return query
 
 
@@ -137,7 +143,9 @@ def encode_cursor(value: Any, row_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kind: str) -> tuple[Any, int]:
+def decode_cursor(cursor: str, kind: str, field: str = "after") -> tuple[Any, int]:
+    """The sort value and id a cursor holds; :class:`QueryError` naming ``field`` when it is
+    damaged (not base64 JSON, the wrong shape or kind, an id no row can have)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, row_id = msgspec.json.decode(raw)
@@ -147,21 +155,32 @@ def decode_cursor(cursor: str, kind: str) -> tuple[Any, int]:
             value = dt.date.fromisoformat(value)
         elif kind == "decimal":
             value = Decimal(value)
-        else:
+            if not value.is_finite() or abs(value) >= _DECIMAL_BOUND:
+                raise ValueError(value)
+        elif isinstance(value, str):
             value = str(value)
-        return value, int(row_id)
+        else:
+            raise TypeError(value)
+        if not isinstance(row_id, int) or not 0 < row_id <= INT_MAX:
+            raise ValueError(row_id)
+        return value, row_id
     except (ValueError, TypeError, msgspec.DecodeError, ArithmeticError):
-        raise QueryError("after", "the page cursor is not valid; open the first page") from None
+        raise QueryError(field, "the page cursor is not valid; open the first page") from None
+
+
+def _sort_kind(table: Any, name: str) -> str:
+    if name in ("loading_date", "delivery_planned", "due_date"):
+        return "date"
+    return {"date": "datetime" if table is m.order else "date", "number": "str"}.get(
+        name, "decimal"
+    )
 
 
 def _sort_column(table: Any, name: str) -> tuple[ColumnElement[Any], str]:
     column = table.c[name]
     if name in ("loading_date", "delivery_planned", "due_date"):
         return func.coalesce(column, literal(FAR_PAST)), "date"
-    kind = {"date": "datetime" if table is m.order else "date", "number": "str"}.get(
-        name, "decimal"
-    )
-    return column, kind
+    return column, _sort_kind(table, name)
 
 
 @dataclasses.dataclass(frozen=True)
