@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
@@ -84,7 +86,40 @@ def create_engine(url: URL, *, echo: bool = False) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        dialect = engine.sync_engine.dialect
+        dialect.colspecs = {**dialect.colspecs, DateTime: _UtcSQLiteDateTime}
     return engine
+
+
+class _UtcSQLiteDateTime(sqlite.DATETIME):
+    """``DateTime(timezone=True)`` on SQLite, which keeps no zone: written in UTC, read
+    back aware in UTC, as PostgreSQL answers (a naive read leaked into the API as a
+    timestamp without a zone). Columns without ``timezone=True`` are left as they are."""
+
+    def bind_processor(self, dialect: Any) -> Any:
+        process = super().bind_processor(dialect)
+        if not self.timezone or process is None:
+            return process
+
+        def bind(value: Any) -> Any:
+            if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                value = value.astimezone(dt.UTC)
+            return process(value)
+
+        return bind
+
+    def result_processor(self, dialect: Any, coltype: object) -> Any:
+        process = super().result_processor(dialect, coltype)
+        if not self.timezone or process is None:
+            return process
+
+        def result(value: Any) -> Any:
+            value = process(value)
+            if isinstance(value, dt.datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            return value
+
+        return result
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
