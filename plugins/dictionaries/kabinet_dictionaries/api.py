@@ -20,10 +20,8 @@ from litestar.response import Stream
 
 from kabinet.access import permission
 from kabinet.host import Host
-from kabinet.inputs import Id, fits
 from kabinet.pages import principal_of
 from kabinet.problems import VALIDATION_TYPE, problem
-from kabinet_dictionaries import models
 from kabinet_dictionaries.documents import Document, DocumentMeta, StoredUpload, meta_from
 from kabinet_dictionaries.entries import Entry, EntryPage, Version
 from kabinet_dictionaries.errors import DictionaryError, Invalid
@@ -48,37 +46,29 @@ WRITE = permission(EDIT, scope="global")
 ADMIN = permission(MANAGE, scope="global")
 DOCS = permission(DOCS_VIEW)
 DOCS_ADMIN = permission(DOCS_MANAGE, scope="global")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
 RESERVED = {"q", "sort", "page", "per_page", "format"}
 
 
 class TypeIn(msgspec.Struct, kw_only=True):
-_type = models.dictionary_type.c
-Code = Annotated[str, fits(_type.code)]
-TypeName = Annotated[str, fits(_type.name_ru)]
-ShortText = Annotated[str, msgspec.Meta(max_length=32)]
-"""A date or a number as a form sends it."""
-RoleCode = Annotated[str, msgspec.Meta(max_length=64)]
-"""A role's code (the roles table's ``code`` column)."""
-
-
-    code: Code
-    name_ru: TypeName
-    name_en: TypeName
+    code: str
+    name_ru: str
+    name_en: str
     fields: list[FieldDef] = msgspec.field(default_factory=list)
-    editor_roles: list[RoleCode] = msgspec.field(default_factory=list)
+    editor_roles: list[str] = msgspec.field(default_factory=list)
 
 
 class TypeChange(msgspec.Struct, kw_only=True):
-    name_ru: TypeName
-    name_en: TypeName
-    editor_roles: list[RoleCode] = msgspec.field(default_factory=list)
+    name_ru: str
+    name_en: str
+    editor_roles: list[str] = msgspec.field(default_factory=list)
 
 
 class Publication(msgspec.Struct, kw_only=True):
-    publish: Annotated[str, fits(_type.publish)]
+    publish: str
     """``none`` (staff only), ``all`` organizations, or ``some`` (those listed)."""
-    organizations: list[Id] = msgspec.field(default_factory=list)
+    organizations: list[int] = msgspec.field(default_factory=list)
 
 
 @dataclass
@@ -93,14 +83,14 @@ class DocumentUpload:
     """A multipart upload of a new document: the file and its metadata (dates ISO)."""
 
     file: UploadFile
-    title: Annotated[str, fits(models.document.c.title)]
-    kind: Annotated[str, fits(models.document.c.kind)] = ""
-    number: Annotated[str, fits(models.document.c.number)] = ""
-    date: ShortText = ""
-    organization_id: ShortText = ""
+    title: str
+    kind: str = ""
+    number: str = ""
+    date: str = ""
+    organization_id: str = ""
     """Empty: every client may see it."""
-    valid_from: ShortText = ""
-    valid_to: ShortText = ""
+    valid_from: str = ""
+    valid_to: str = ""
 
 
 async def chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -274,7 +264,7 @@ def router(host: Host) -> Router:
             await svc().entry(code, entry_id, principal=principal)
         return await svc().history(code, entry_id, principal=principal)
 
-    @get("/types/{code:str}/export", access=WRITE)
+    @get("/types/{code:str}/export", access=WRITE, content_types=("text/csv", XLSX))
     async def export(
         request: Req, code: FromPath[str], format: FromQuery[str] = "csv"
     ) -> Response[bytes]:
@@ -283,11 +273,7 @@ def router(host: Host) -> Router:
             raise DictionaryError("import_format", "format")
         await svc().editable(principal_of(request.scope), code)
         body = await svc().export_table(code, format, query_of(request), language="en")  # type: ignore[arg-type]
-        media = (
-            "text/csv; charset=utf-8"
-            if format == "csv"
-            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
+        media = "text/csv; charset=utf-8" if format == "csv" else XLSX
         return Response(
             body,
             media_type=media,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -16,9 +16,8 @@ from litestar.exceptions import (
 from litestar.params import FromPath, JSONBody
 
 from kabinet.access import machine, public, signed_in
-from kabinet.inputs import fits
 from kabinet.pages import principal_of
-from kabinet_notifications import delivery, models
+from kabinet_notifications import delivery
 from kabinet_notifications.channels.sms import SmsRu
 from kabinet_notifications.crypto import derived
 from kabinet_notifications.services import NotificationError, service_of
@@ -30,24 +29,21 @@ Req = Request[Any, Any, Any]
 SW = Path(__file__).parent / "static" / "notifications" / "sw.js"
 
 
-_push = models.push_subscription.c
-
-
 class PushKeys(msgspec.Struct):
-    p256dh: Annotated[str, fits(_push.p256dh)]
-    auth: Annotated[str, fits(_push.auth)]
+    p256dh: str
+    auth: str
 
 
 class PushSubscription(msgspec.Struct):
     """``PushSubscription.toJSON()`` as the browser gives it."""
 
-    endpoint: Annotated[str, fits(_push.endpoint)]
+    endpoint: str
     keys: PushKeys
-    expirationTime: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = None
+    expirationTime: int | None = None
 
 
 class Unsubscribe(msgspec.Struct):
-    endpoint: Annotated[str, fits(_push.endpoint)]
+    endpoint: str
 
 
 class Subscribed(msgspec.Struct):
@@ -69,7 +65,9 @@ def _host(request: Req) -> Host:
 async def telegram_webhook(request: Req) -> dict[str, bool]:
     """One Update from Telegram; the secret-token header must match ours (else 403)."""
     sent = request.headers.get("x-telegram-bot-api-secret-token", "")
-    if not sent or not hmac.compare_digest(sent, await webhook_secret(request)):
+    # Bytes: compare_digest refuses a str with non-ASCII characters (a 500, not a 403).
+    expected = (await webhook_secret(request)).encode()
+    if not sent or not hmac.compare_digest(sent.encode("latin-1"), expected):
         raise PermissionDeniedException("wrong secret token")
     try:
         update = msgspec.json.decode(await request.body())
@@ -82,14 +80,19 @@ async def telegram_webhook(request: Req) -> dict[str, bool]:
     return {"ok": True, "linked": linked}
 
 
-@post("/sms/callback/{secret:str}", access=machine("signature"), status_code=200)
+@post(
+    "/sms/callback/{secret:str}",
+    access=machine("signature"),
+    status_code=200,
+    media_type="text/plain",
+)
 async def sms_callback(request: Req, secret: FromPath[str]) -> Response[str]:
     """SMS.ru delivery reports (``data[N]`` fields); the answer ``100`` stops its retries."""
     host = _host(request)
     svc = await service_of(host)
     config = (await svc.channel_configs())["sms"]
     expected = str(config.get("sms_callback_secret") or derived(host, "sms-callback"))
-    if not hmac.compare_digest(secret, expected):
+    if not hmac.compare_digest(secret.encode(), expected.encode()):
         raise PermissionDeniedException("wrong callback address")
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
