@@ -45,9 +45,6 @@ class Limiter(Protocol):
     async def hit(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
         """Count one attempt, atomically; refused when this makes more than ``limit``."""
 
-    async def peek(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
-        """Whether the key is already at ``limit`` in its window, without counting."""
-
     async def release(self, bucket: str, key: str) -> None:
         """Give back one counted attempt (it turned out not to be a failure)."""
 
@@ -84,10 +81,6 @@ class MemoryLimiter:
             self._sweep(window)
         return _result(count, start, limit, window)
 
-    async def peek(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
-        count, start = self._current(_digest(bucket, key), window)
-        return _result(count, start, limit, window, counted=False)
-
     async def release(self, bucket: str, key: str) -> None:
         name = _digest(bucket, key)
         found = self._counts.get(name)
@@ -102,9 +95,10 @@ class MemoryLimiter:
         self._counts = {k: v for k, v in self._counts.items() if now - v[1] < window}
 
 
-def _result(count: int, start: float, limit: int, window: int, *, counted: bool = True) -> Verdict:
-    """A counted hit is refused beyond ``limit``; a peek refuses at ``limit`` already."""
-    refused = count > limit if counted else count >= limit
+def _result(count: int, start: float, limit: int, window: int) -> Verdict:
+    """A hit is refused beyond ``limit``. (There is no "look without counting": a check
+    before the attempt and a count after it let every attempt made at once through.)"""
+    refused = count > limit
     ends = dt.datetime.fromtimestamp(start + window, dt.UTC)
     return Verdict(
         allowed=not refused, count=count, retry_at=ends if refused else None, ends_at=ends
@@ -149,16 +143,6 @@ class RedisLimiter:
             keys=[self.prefix + _digest(bucket, key)], args=[now, window]
         )
         return _result(int(count), float(start), limit, window)
-
-    async def peek(self, bucket: str, key: str, limit: int, window: int) -> Verdict:
-        values = await self.redis.hmget(self.prefix + _digest(bucket, key), ["s", "c"])
-        now = self.clock.now().timestamp()
-        if values[1] is None:
-            return Verdict(allowed=True, count=0)
-        start, count = float(values[0] or 0), int(values[1])
-        if now - start >= window:
-            return Verdict(allowed=True, count=0)
-        return _result(count, start, limit, window, counted=False)
 
     async def release(self, bucket: str, key: str) -> None:
         await self._release(keys=[self.prefix + _digest(bucket, key)])
