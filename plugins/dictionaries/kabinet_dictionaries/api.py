@@ -20,8 +20,10 @@ from litestar.response import Stream
 
 from kabinet.access import permission
 from kabinet.host import Host
+from kabinet.inputs import Id, fits
 from kabinet.pages import principal_of
 from kabinet.problems import VALIDATION_TYPE, problem
+from kabinet_dictionaries import models
 from kabinet_dictionaries.documents import Document, DocumentMeta, StoredUpload, meta_from
 from kabinet_dictionaries.entries import Entry, EntryPage, Version
 from kabinet_dictionaries.errors import DictionaryError, Invalid
@@ -51,24 +53,33 @@ MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
 RESERVED = {"q", "sort", "page", "per_page", "format"}
 
 
+_type = models.dictionary_type.c
+Code = Annotated[str, fits(_type.code)]
+TypeName = Annotated[str, fits(_type.name_ru)]
+ShortText = Annotated[str, msgspec.Meta(max_length=32)]
+"""A date or a number as a form sends it."""
+RoleCode = Annotated[str, msgspec.Meta(max_length=64)]
+"""A role's code (the roles table's ``code`` column)."""
+
+
 class TypeIn(msgspec.Struct, kw_only=True):
-    code: str
-    name_ru: str
-    name_en: str
+    code: Code
+    name_ru: TypeName
+    name_en: TypeName
     fields: list[FieldDef] = msgspec.field(default_factory=list)
-    editor_roles: list[str] = msgspec.field(default_factory=list)
+    editor_roles: list[RoleCode] = msgspec.field(default_factory=list)
 
 
 class TypeChange(msgspec.Struct, kw_only=True):
-    name_ru: str
-    name_en: str
-    editor_roles: list[str] = msgspec.field(default_factory=list)
+    name_ru: TypeName
+    name_en: TypeName
+    editor_roles: list[RoleCode] = msgspec.field(default_factory=list)
 
 
 class Publication(msgspec.Struct, kw_only=True):
-    publish: str
+    publish: Annotated[str, fits(_type.publish)]
     """``none`` (staff only), ``all`` organizations, or ``some`` (those listed)."""
-    organizations: list[int] = msgspec.field(default_factory=list)
+    organizations: list[Id] = msgspec.field(default_factory=list)
 
 
 @dataclass
@@ -83,14 +94,14 @@ class DocumentUpload:
     """A multipart upload of a new document: the file and its metadata (dates ISO)."""
 
     file: UploadFile
-    title: str
-    kind: str = ""
-    number: str = ""
-    date: str = ""
-    organization_id: str = ""
+    title: Annotated[str, fits(models.document.c.title)]
+    kind: Annotated[str, fits(models.document.c.kind)] = ""
+    number: Annotated[str, fits(models.document.c.number)] = ""
+    date: ShortText = ""
+    organization_id: ShortText = ""
     """Empty: every client may see it."""
-    valid_from: str = ""
-    valid_to: str = ""
+    valid_from: ShortText = ""
+    valid_to: ShortText = ""
 
 
 async def chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -100,7 +111,7 @@ async def chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 
 class EntryIn(msgspec.Struct, kw_only=True):
-    values: dict[str, Any]
+    values: dict[Annotated[str, fits(models.field.c.code)], Any]
     published: bool | None = None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -16,8 +16,9 @@ from litestar.exceptions import (
 from litestar.params import FromPath, JSONBody
 
 from kabinet.access import machine, public, signed_in
+from kabinet.inputs import fits
 from kabinet.pages import principal_of
-from kabinet_notifications import delivery
+from kabinet_notifications import delivery, models
 from kabinet_notifications.channels.sms import SmsRu
 from kabinet_notifications.crypto import derived
 from kabinet_notifications.services import NotificationError, service_of
@@ -29,21 +30,24 @@ Req = Request[Any, Any, Any]
 SW = Path(__file__).parent / "static" / "notifications" / "sw.js"
 
 
+_push = models.push_subscription.c
+
+
 class PushKeys(msgspec.Struct):
-    p256dh: str
-    auth: str
+    p256dh: Annotated[str, fits(_push.p256dh)]
+    auth: Annotated[str, fits(_push.auth)]
 
 
 class PushSubscription(msgspec.Struct):
     """``PushSubscription.toJSON()`` as the browser gives it."""
 
-    endpoint: str
+    endpoint: Annotated[str, fits(_push.endpoint)]
     keys: PushKeys
-    expirationTime: int | None = None
+    expirationTime: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = None
 
 
 class Unsubscribe(msgspec.Struct):
-    endpoint: str
+    endpoint: Annotated[str, fits(_push.endpoint)]
 
 
 class Subscribed(msgspec.Struct):
