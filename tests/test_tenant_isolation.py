@@ -349,3 +349,77 @@ async def test_nobody_gives_themselves_a_role_and_a_token_follows_its_owner(
     assert 'value="shipments.orders.view"' in profile.text
     assert 'value="companies.contacts.manage"' not in profile.text
     assert 'value="companies.requests.decide"' not in profile.text
+
+
+async def test_staff_see_and_resend_undelivered_messages_of_their_organizations_only(
+    portal: Portal,
+) -> None:
+    from sqlalchemy import insert, select
+
+    from kabinet_notifications import models as nm
+
+    roles = portal.host.services["roles"]
+    await roles.create_role(
+        code="support",
+        name_ru="Поддержка",
+        name_en="Support",
+        permissions=["notifications.resend"],
+        assigned_only=True,
+    )
+    kate = await portal.manager(3)
+    await roles.grant(kate, "support")
+    now = portal.host.clock.now()
+    ids = {}
+    async with portal.host.db.session() as s:
+        for org in (1, 3):
+            ids[org] = await s.scalar(
+                insert(nm.delivery)
+                .values(
+                    key=f"iso-{org}",
+                    event="test.event",
+                    organization_id=org,
+                    channel="email",
+                    address=f"org{org}@example.test",
+                    body=f"Сообщение {org}",
+                    status="failed",
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(nm.delivery.c.id)
+            )
+    listed = await portal.as_person("GET", "/notifications/failed", kate)
+    assert listed.status_code == 200
+    assert f'name="id" value="{ids[3]}"' in listed.text
+    assert f'name="id" value="{ids[1]}"' not in listed.text
+    for form in ({"id": str(ids[1]), "scope": "chosen"}, {"scope": "all", "organization": "1"}):
+        sent = await portal.as_person("POST", "/notifications/failed/resend", kate, data=form)
+        assert sent.status_code in (302, 303)
+    async with portal.host.db.session() as s:
+        resent = (
+            (
+                await s.execute(
+                    select(nm.delivery.c.resend_of).where(nm.delivery.c.resend_of.is_not(None))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert ids[1] not in resent
+    sent = await portal.as_person(
+        "POST", "/notifications/failed/resend", kate, data={"id": str(ids[3]), "scope": "chosen"}
+    )
+    async with portal.host.db.session() as s:
+        resent = (
+            (
+                await s.execute(
+                    select(nm.delivery.c.resend_of).where(nm.delivery.c.resend_of.is_not(None))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert ids[3] in resent
+    admin = await portal.person("admin")
+    await roles.grant(admin, "admin")
+    everything = await portal.as_person("GET", "/notifications/failed", admin)
+    assert f'name="id" value="{ids[1]}"' in everything.text

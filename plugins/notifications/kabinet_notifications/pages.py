@@ -17,11 +17,19 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from kabinet.access import AllOrganizations
 from kabinet.pages import flash, principal_of, shell_of
 from kabinet.pages import page as host_page
 from kabinet_notifications import charts, reports
 from kabinet_notifications.crypto import mask_address
-from kabinet_notifications.permissions import CONTACTS, DO_RESEND, EDIT, MANAGE_CHANNELS, VIEW_STATS
+from kabinet_notifications.permissions import (
+    CONTACTS,
+    DO_RESEND,
+    EDIT,
+    MANAGE_CHANNELS,
+    RESEND,
+    VIEW_STATS,
+)
 from kabinet_notifications.render import CHANNELS, FIELDS, TemplateError, sms_length
 from kabinet_notifications.services import (
     CHANNEL_FIELDS,
@@ -370,7 +378,15 @@ class StaffPages(Controller):
 
     # -- undelivered and resend ---------------------------------------------------------
 
-    def _filters(self, q: dict[str, str]) -> reports.Filters:
+    async def _within(self, request: Req) -> frozenset[int] | None:
+        """Where the person's right to resend reaches: ``None`` everywhere (an admin), else
+        the organizations assigned to them (deliveries are addressed to organizations)."""
+        reach = await shell_of(request).host.access.organizations(
+            principal_of(request.scope), RESEND
+        )
+        return None if isinstance(reach, AllOrganizations) else frozenset(reach)
+
+    def _filters(self, q: dict[str, str], within: frozenset[int] | None) -> reports.Filters:
         org = q.get("organization", "").strip()
         if org and not org.isdigit():
             raise NotificationError("an organization is a number", "organization")
@@ -391,6 +407,7 @@ class StaffPages(Controller):
             if last
             else None,
             status=status,
+            within=within,
         )
 
     @get("/failed", access=DO_RESEND)
@@ -398,10 +415,11 @@ class StaffPages(Controller):
         host = shell_of(request).host
         q = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
         error = None
+        within = await self._within(request)
         try:
-            f = self._filters(q)
+            f = self._filters(q, within)
         except NotificationError as exc:
-            error, f = exc, reports.Filters()
+            error, f = exc, reports.Filters(within=within)
         rows, total = await reports.undelivered(host, f, page=page_no)
         contacts = await shell_of(request).allowed(principal_of(request.scope), CONTACTS)
         for r in rows:
@@ -436,13 +454,22 @@ class StaffPages(Controller):
                 }
                 q["channel"] = q.pop("channel_filter")
                 new = await reports.resend_filtered(
-                    host, self._filters(q), channel=channel, editor=editor(request)
+                    host,
+                    self._filters(q, await self._within(request)),
+                    channel=channel,
+                    editor=editor(request),
                 )
             else:
                 ids = [int(v) for v in data.get("id", []) if v.isdigit()]
                 if not ids:
                     raise NotificationError("choose a delivery", "id")
-                new = await reports.resend(host, ids, channel=channel, editor=editor(request))
+                new = await reports.resend(
+                    host,
+                    ids,
+                    channel=channel,
+                    editor=editor(request),
+                    within=await self._within(request),
+                )
         except NotificationError as exc:
             say(request, exc.message, "error")
             return redirect("/notifications/failed", request)

@@ -34,10 +34,15 @@ class Filters:
     end: dt.datetime | None = None
     status: str = ""
     """``failed``, ``skipped``, or empty for both."""
+    within: frozenset[int] | None = None
+    """The organizations the staff member's right reaches (a manager's assigned ones);
+    ``None``: every delivery (an admin). Deliveries of no organization need ``None``."""
 
     def where(self) -> list[Any]:
         d = m.delivery
         conds: list[Any] = [d.c.status.in_([self.status] if self.status else UNDELIVERED)]
+        if self.within is not None:
+            conds.append(d.c.organization_id.in_(sorted(self.within)))
         if self.event:
             conds.append(d.c.event == self.event)
         if self.channel:
@@ -69,9 +74,15 @@ async def undelivered(host: Host, f: Filters, *, page: int = 1) -> tuple[list[di
 
 
 async def resend(
-    host: Host, ids: Sequence[int], *, channel: str | None, editor: Editor
+    host: Host,
+    ids: Sequence[int],
+    *,
+    channel: str | None,
+    editor: Editor,
+    within: frozenset[int] | None = None,
 ) -> list[int]:
-    """New deliveries for ``ids`` (same or another channel), each recorded against its original.
+    """New deliveries for ``ids`` (same or another channel), each recorded against its original;
+    with ``within``, only those of these organizations (what the staff member's right reaches).
 
     A message that carried a secret is never resent (its code or link is not kept in clear;
     the person asks for a new one).
@@ -82,7 +93,10 @@ async def resend(
     d = m.delivery
     now = host.clock.now()
     async with host.db.session() as s:
-        originals = (await s.execute(select(d).where(d.c.id.in_(list(ids))))).mappings().all()
+        chosen = [d.c.id.in_(list(ids))]
+        if within is not None:
+            chosen.append(d.c.organization_id.in_(sorted(within)))
+        originals = (await s.execute(select(d).where(*chosen))).mappings().all()
         people = sorted({r["person_id"] for r in originals if r["person_id"] is not None})
         rows = []
         for o in originals:
@@ -158,7 +172,7 @@ async def resend_filtered(
     d = m.delivery
     async with host.db.sessionmaker() as s:
         ids = list((await s.execute(select(d.c.id).where(*f.where()).limit(10_000))).scalars())
-    return await resend(host, ids, channel=channel, editor=editor)
+    return await resend(host, ids, channel=channel, editor=editor, within=f.within)
 
 
 async def resends_of(host: Host, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
