@@ -123,12 +123,16 @@ _TEXT_RULES: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{6,}"), f"Bearer {MASK}"),
     (re.compile(r"\bkbt_[A-Za-z0-9_\-]{4,}"), f"kbt_{MASK}"),
     # name=value (queries, form bodies, key=value lines) and "name": "value" (JSON, reprs)
+    (  # quoted, within a quoted text (a repr of a repr): password=\'…\'
+        re.compile(rf"(?i)\b({_NAMES})(\s*[=:]\s*)(\\['\"])(.*?)\3"),
+        lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}{m[3]}" if secret_name(m[1]) else m[0],
+    ),
     (
         re.compile(rf"(?i)\b({_NAMES})(\s*[=:]\s*)(['\"])(.*?)(?<!\\)\3"),
         lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}{m[3]}" if secret_name(m[1]) else m[0],
     ),
     (
-        re.compile(rf"(?i)\b({_NAMES})=([^&\s'\",;)]+)"),
+        re.compile(rf"(?i)\b({_NAMES})=([^&\s'\",;)\\]+)"),
         lambda m: f"{m[1]}={MASK}" if secret_name(m[1]) else m[0],
     ),
     (

@@ -337,10 +337,10 @@ async def test_searches_take_percent_and_underscore_literally(
         identity = host.services["identity"]
         tag = uuid.uuid4().hex[:6]
         await identity.create_account(
-            full_name=f"Иван Подчёркивание {tag}", email=f"under-{tag}@example.test"
+            full_name=f"Ivan Underscore {tag}", email=f"under-{tag}@example.test"
         )
-        _rows, total = await identity.list_accounts(search=f"Подчёркивание {tag}")
+        _rows, total = await identity.list_accounts(search=f"Underscore {tag}")
         assert total == 1
-        for wild in ("%", f"Подчёркивание%{tag}", f"Подчёркивание_{tag}", f"___{tag}"):
+        for wild in ("%", f"Underscore%{tag}", f"Underscore_{tag}", f"___{tag}"):
             _rows, total = await identity.list_accounts(search=wild)
             assert total == 0, wild
