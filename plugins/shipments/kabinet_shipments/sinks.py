@@ -557,32 +557,38 @@ async def _foreign_files(
     changed, moved to another counterparty) are checked; the others' were checked when
     they were written. Two counterparties claiming one new file in one batch: neither
     gets it."""
-    claims: dict[str, list[tuple[str, int]]] = {}
-    candidates: list[tuple[OrderRecord, Any, list[str]]] = []
+    candidates: list[tuple[OrderRecord, int, int, set[str]]] = []
     for r, cp, values in checked:
-        files = sorted({d.file for d in r.documents if d.file})
-        if not files:
+        if not r.documents:
             continue
-        for file in files:
-            claims.setdefault(file, []).append((r.external_id, cp.id))
         row = stored.get(r.external_id)
         if (
             row is None
             or row.counterparty_id != cp.id
             or not _same_lines(row.digest, values["digest"])
         ):
-            candidates.append((r, cp, files))
+            files = {d.file for d in r.documents if d.file}
+            if files:
+                candidates.append((r, cp.id, row.id if row is not None else 0, files))
     if not candidates:
         return []
-    held = await _file_holders(conn, sorted({f for *_rest, files in candidates for f in files}))
+    wanted = set().union(*(files for *_rest, files in candidates))
+    claims: dict[str, list[tuple[str, int]]] = {}
+    for r, cp, _values in checked:
+        for d in r.documents:
+            if d.file in wanted:
+                claims.setdefault(d.file, []).append((r.external_id, cp.id))
+    held = await _file_holders(
+        conn, sorted({(f, own) for _r, _cp, own, files in candidates for f in files})
+    )
     found = []
-    for r, cp, files in candidates:
-        for file in files:
+    for r, cp_id, _own, files in candidates:
+        for file in sorted(files):
             other = next(
                 (
                     owner
                     for order, owner in (*held.get(file, ()), *claims[file])
-                    if order != r.external_id and owner != cp.id
+                    if order != r.external_id and owner != cp_id
                 ),
                 None,
             )
@@ -592,30 +598,46 @@ async def _foreign_files(
     return found
 
 
-async def _file_holders(conn: AsyncConnection, files: Sequence[str]) -> dict[str, list[Any]]:
-    """Stored orders (external id, counterparty id) that list each of ``files``."""
-    found: dict[str, list[Any]] = {}
+async def _file_holders(
+    conn: AsyncConnection, wanted: Sequence[tuple[str, int]]
+) -> dict[str, list[tuple[str, int]]]:
+    """For each (file, order id): the other stored orders listing that file, as (external
+    id, counterparty id). Few or none: an order's own documents are not read back."""
+    found: dict[str, list[tuple[str, int]]] = {}
     if conn.dialect.name == "postgresql":
-        result = await conn.execute(_HOLDERS, {"files": list(files)})
-        for row in result:
-            found.setdefault(row.file_ref, []).append((row.external_id, row.counterparty_id))
-        return found
-    for part in chunks(files):
         result = await conn.execute(
-            select(m.document.c.file_ref, m.order.c.external_id, m.order.c.counterparty_id)
+            _HOLDERS, {"files": [f for f, _o in wanted], "own": [o for _f, o in wanted]}
+        )
+        for row in result:
+            found.setdefault(row.file, []).append((row.external_id, row.counterparty_id))
+        return found
+    own: dict[str, set[int]] = {}
+    for file, order_id in wanted:
+        own.setdefault(file, set()).add(order_id)
+    for part in chunks(sorted(own)):
+        result = await conn.execute(
+            select(
+                m.document.c.file_ref,
+                m.document.c.order_id,
+                m.order.c.external_id,
+                m.order.c.counterparty_id,
+            )
             .join(m.order, m.order.c.id == m.document.c.order_id)
             .where(m.document.c.file_ref.in_(part))
         )
         for row in result:
-            found.setdefault(row.file_ref, []).append((row.external_id, row.counterparty_id))
+            if own[row.file_ref] != {row.order_id}:
+                found.setdefault(row.file_ref, []).append((row.external_id, row.counterparty_id))
     return found
 
 
 _HOLDERS = text(
-    # Each file through the index (see _by_keys: an IN list looks like the whole table).
-    "SELECT d.file_ref, o.external_id, o.counterparty_id "
-    "FROM unnest(CAST(:files AS varchar[])) AS k(key), "
-    "LATERAL (SELECT file_ref, order_id FROM shipments_document WHERE file_ref = k.key) AS d "
+    # Each file through the index (see _by_keys: an IN list looks like the whole table to a
+    # planner without statistics); only other orders' documents come back, and are joined.
+    "SELECT k.file, o.external_id, o.counterparty_id "
+    "FROM unnest(CAST(:files AS varchar[]), CAST(:own AS integer[])) AS k(file, own), "
+    "LATERAL (SELECT order_id FROM shipments_document "
+    "WHERE file_ref = k.file AND order_id <> k.own) AS d "
     "JOIN shipments_order o ON o.id = d.order_id"
 )
 
