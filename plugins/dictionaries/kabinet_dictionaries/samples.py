@@ -80,6 +80,11 @@ async def entry_change(host: Host, organization: int) -> SampleRequest:
     )
 
 
+async def new_entry(host: Host, organization: int) -> SampleRequest:
+    code, _ = await _type(host, organization)
+    return SampleRequest(params={"code": code}, json={"values": {"name": "Новое"}})
+
+
 async def entry_form(host: Host, organization: int) -> SampleRequest:
     code, entry_id = await _type(host, organization)
     return SampleRequest(params={"code": code, "entry_id": entry_id}, form={"name": "Изменено"})
@@ -116,6 +121,13 @@ def samples() -> list[RouteSample]:
         RouteSample(path="/dictionaries/documents/{doc_id:int}", make=document),
         RouteSample(path="/dictionaries/documents/{doc_id:int}/file", make=document),
         # staff's writes: a manager of other organizations must not reach these either
+        RouteSample(
+            path="/api/dictionaries/types/{code:str}/entries", make=new_entry, methods=("POST",)
+        ),
+        RouteSample(path="/api/dictionaries/types/{code:str}/export", make=type_),
+        RouteSample(path="/dictionaries/{code:str}/export", make=type_),
+        RouteSample(path="/dictionaries/{code:str}/new", make=type_),
+        RouteSample(path="/dictionaries/{code:str}/import", make=type_),
         RouteSample(
             path="/api/dictionaries/types/{code:str}/entries/{entry_id:int}",
             make=entry_change,
