@@ -316,6 +316,14 @@ async def test_nobody_gives_themselves_a_role_and_a_token_follows_its_owner(
     )
     assert page.status_code in (302, 303)
     assert [g.role.code for g in await roles.grants_of(kate)] == ["manager"]
+    # nor by inviting her own address
+    account = await portal.host.services["identity"].get_account(kate)
+    mine = {"email": account.email, "full_name": "Я", "role": "client"}
+    invited = await portal.as_person(
+        "POST", "/api/companies/organizations/1/invitations", kate, json=mine
+    )
+    assert invited.status_code == 403, invited.text
+    assert invited.json()["detail"].startswith("email")
 
     # Someone else makes her a client there: she may then make a token, but only with what
     # she holds, and it stops working the moment she no longer holds it.

@@ -25,10 +25,12 @@ from kabinet.identity.errors import IdentityError
 from kabinet.identity.messages import Message, deliver
 from kabinet.identity.models import Account
 from kabinet.identity.services import IdentityService, identity_service
+from kabinet.roles.services import Actor
 from kabinet.roles.services import Conflict as RoleConflict
+from kabinet.roles.services import Forbidden as RoleForbidden
 from kabinet_companies.models import agreement, consent, invitation, organization, registration
 from kabinet_companies.services import CompaniesService
-from kabinet_companies.validation import CompanyError, Conflict, NotFound
+from kabinet_companies.validation import CompanyError, Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -359,6 +361,11 @@ class Registration:
         if role not in {r.code for r in await self.companies.grantable_roles()}:
             raise CompanyError("this role cannot be given in an organization", "role")
         await self.companies.organization(organization_id)
+        if actor_id is not None:
+            # nobody gives themselves rights, an invitation to their own address included
+            existing = await identity_service(self.host).find_by_email(email_n)
+            if existing is not None and existing.id == actor_id:
+                raise Forbidden("You cannot invite yourself.", "email")
         ttl = dt.timedelta(days=self.host.plugin_settings("companies").invitation_days)
         token = secrets.token_urlsafe(32)
         async with self.host.db.session() as s:
@@ -582,10 +589,21 @@ class Registration:
                     insert(registration).values(person_id=account.id, created_at=self.now)
                 )
             await self.companies.add_member(s, account.id, found.organization_id)
-            with contextlib.suppress(RoleConflict):  # already held there
-                await self.companies.roles.grant(
-                    account.id, found.role, found.organization_id, session=s
-                )
+            # given by whoever invited: never by the person to themselves
+            inviter = await s.scalar(
+                select(invitation.c.created_by).where(invitation.c.id == found.id)
+            )
+            try:
+                with contextlib.suppress(RoleConflict):  # already held there
+                    await self.companies.roles.grant(
+                        account.id,
+                        found.role,
+                        found.organization_id,
+                        actor=Actor(person_id=inviter),
+                        session=s,
+                    )
+            except RoleForbidden:
+                raise FormErrors({"token": "You cannot accept your own invitation."}) from None
         await self.agree(account.id, address)
         if not account.phone_confirmed:
             await identity.send_code(account.id, "confirm_phone", address=address)
