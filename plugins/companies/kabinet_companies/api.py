@@ -1,7 +1,8 @@
 """JSON API of the companies app, under ``/api/companies/``. Thin: parse, call, answer.
 
 Refusals are the services' :class:`CompanyError`, answered as problem details naming the
-field (400), or 404 / 409.
+field: 422 for data the app's rules refuse (an ИНН whose check digit is wrong), 404, 409.
+A request that does not fit the OpenAPI document is Litestar's 400.
 """
 
 from __future__ import annotations
@@ -108,12 +109,13 @@ class RequestsPage(msgspec.Struct, kw_only=True):
 
 
 def refused(request: Req, exc: CompanyError) -> Response[Any]:
-    """The services' refusals as problem details naming the field at fault."""
+    """The services' refusals as problem details naming the field at fault (what fits the
+    document but the rules refuse is 422: 400 is for requests that do not fit it)."""
     field = exc.field or "body"
     if exc.status == 400:
         return problem(
             request,
-            400,
+            422,
             title="Invalid request data",
             detail=f"{field}: {exc.message}",
             type_=VALIDATION_TYPE,
@@ -363,13 +365,8 @@ async def withdraw_request(request: Req, request_id: FromPath[int]) -> LinkReque
     return await _svc(request).requests.withdraw(me.person_id, request_id)
 
 
-def _day(value: str | None, field: str) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
-    except ValueError:
-        raise CompanyError("a date is YYYY-MM-DD", field) from None
+def _day(value: dt.date | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
 
 
 @get("/link-requests", access=permission(DECIDE, scope="global"))
@@ -378,18 +375,18 @@ async def list_requests(
     status: FromQuery[str] = "",
     organization: FromQuery[int | None] = None,
     manager: FromQuery[int | None] = None,
-    since: FromQuery[str | None] = None,
-    until: FromQuery[str | None] = None,
+    since: FromQuery[dt.date | None] = None,
+    until: FromQuery[dt.date | None] = None,
     q: FromQuery[str] = "",
     sort: FromQuery[str] = "-created",
     limit: FromQuery[int] = 50,
     offset: FromQuery[int] = 0,
 ) -> RequestsPage:
     """All link requests you may decide, with statuses and decision history."""
-    until_at = _day(until, "until")
+    until_at = _day(until)
     items, total = await _svc(request).requests.list(
         _me(request), status=status, organization_id=organization, manager_id=manager,
-        since=_day(since, "since"), until=until_at + dt.timedelta(days=1) if until_at else None,
+        since=_day(since), until=until_at + dt.timedelta(days=1) if until_at else None,
         q=q, sort=sort, limit=max(1, min(limit, 500)), offset=max(0, offset),
     )  # fmt: skip
     return RequestsPage(total=total, items=items)
