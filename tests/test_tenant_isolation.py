@@ -431,3 +431,22 @@ async def test_staff_see_and_resend_undelivered_messages_of_their_organizations_
     await roles.grant(admin, "admin")
     everything = await portal.as_person("GET", "/notifications/failed", admin)
     assert f'name="id" value="{ids[1]}"' in everything.text
+
+
+async def test_a_manager_cannot_accept_her_own_request_to_join(portal: Portal) -> None:
+    from kabinet_companies.validation import make_inn
+    from kabinet_shipments.samples import ensure_counterparty
+
+    roles = portal.host.services["roles"]
+    await ensure_counterparty(portal.host, 1)
+    kate = await portal.manager(1)
+    asked = await portal.as_person(
+        "POST", "/api/companies/my/link-requests", kate, json={"inn": make_inn(1)}
+    )
+    assert asked.status_code == 201, asked.text
+    accepted = await portal.as_person(
+        "POST", f"/api/companies/link-requests/{asked.json()['id']}/accept", kate, json={}
+    )
+    assert accepted.status_code == 403, accepted.text
+    assert accepted.json()["detail"].startswith("person")
+    assert [g.role.code for g in await roles.grants_of(kate)] == ["manager"]

@@ -20,6 +20,7 @@ from kabinet.host import Host
 from kabinet.inputs import Id, Text, fits
 from kabinet.pages import principal_of
 from kabinet.problems import VALIDATION_TYPE, problem
+from kabinet.roles.services import RoleError
 from kabinet_companies import models as m
 from kabinet_companies.registration import Invitation
 from kabinet_companies.requests import LinkRequest
@@ -415,11 +416,19 @@ async def reject_request(
     return await _svc(request).requests.reject(_me(request), request_id, reason=data.reason)
 
 
+def refused_grant(request: Req, exc: RoleError) -> Response[Any]:
+    """A grant the roles service refused inside a change of this app (nobody gives
+    themselves a role, e.g. by accepting their own request to join): the same answer."""
+    found = CompanyError(exc.message, exc.field)
+    found.status = exc.status
+    return refused(request, found)
+
+
 def router() -> Router:
     return Router(
         "/api/companies",
         tags=["companies"],
-        exception_handlers={CompanyError: refused},
+        exception_handlers={CompanyError: refused, RoleError: refused_grant},
         route_handlers=[
             list_organizations, create_organization, get_organization, update_organization,
             organization_counterparties, organization_contacts, set_member_roles, remove_member,
