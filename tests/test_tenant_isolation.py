@@ -449,4 +449,9 @@ async def test_a_manager_cannot_accept_her_own_request_to_join(portal: Portal) -
     )
     assert accepted.status_code == 403, accepted.text
     assert accepted.json()["detail"].startswith("person")
+    page = await portal.as_person(
+        "POST", f"/companies/requests/{asked.json()['id']}/decide", kate, data={}
+    )
+    assert page.status_code == 403
+    assert "Никто не даёт права самому себе" in page.text
     assert [g.role.code for g in await roles.grants_of(kate)] == ["manager"]

@@ -21,6 +21,7 @@ from kabinet.identity.errors import IdentityError, RateLimited
 from kabinet.identity.middleware import address_of
 from kabinet.inputs import whole_number
 from kabinet.pages import flash, page, principal_of, safe_next, shell_of
+from kabinet.roles.services import RoleError
 from kabinet_companies.registration import FormErrors
 from kabinet_companies.requests import DECIDE, STATUSES
 from kabinet_companies.services import (
@@ -904,13 +905,14 @@ async def request_decide(request: Req, request_id: FromPath[int]) -> Response[st
                 tr(request, "The request is accepted; the person has access now."),
                 "success",
             )
-    except CompanyError as exc:
+    except (CompanyError, RoleError) as exc:  # RoleError: the grant refused (to oneself)
         if exc.status == 404:
             raise NotFoundException() from None
+        field = (exc.field if isinstance(exc, CompanyError) else None) or "decision"
         return await _request_page(
             request,
             request_id,
-            errors={exc.field or "decision": tr(request, exc.message)},
+            errors={field: tr(request, exc.message)},
             status_code=exc.status,
         )
     return redirect(f"/companies/requests/{request_id}")
