@@ -11,7 +11,8 @@ declares them for every route from what it knows of the route, when the app is b
   request without the CSRF token);
 - 404: its path names an object (that does not exist, or that the caller may not see);
 - 409, 422: it writes (a conflict with the object's state; data refused by the rules);
-- 413: it takes a body (larger than the route accepts).
+- 413: it takes a body (larger than the route accepts);
+- 415: it takes a multipart body (a file of a kind it does not take).
 
 A handler's own ``responses=`` (a status it answers that these rules do not foresee, such
 as 429) are kept, and win over the host's for the same status. Success answers stay as
@@ -34,6 +35,7 @@ from typing import Any
 import msgspec
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.constants import RESERVED_KWARGS
+from litestar.enums import RequestEncodingType
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi import spec
 from litestar.openapi.datastructures import ResponseSpec
@@ -53,6 +55,7 @@ DESCRIPTIONS = {
     404: "No such object, or one the caller may not see.",
     409: "The object's state does not allow this now.",
     413: "The request body is larger than this operation accepts.",
+    415: "A file of a kind this operation does not take.",
     422: "The data was refused by the app's rules: problem details naming each field.",
     429: "Too many requests; try again later (see Retry-After).",
 }
@@ -101,17 +104,64 @@ def _bound_integers(schema: Any) -> None:
         _bound_integers(option)
 
 
+_BOUNDS = {
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "exclusiveMinimum": "exclusive_minimum",
+    "exclusiveMaximum": "exclusive_maximum",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "pattern": "pattern",
+    "minItems": "min_items",
+    "maxItems": "max_items",
+}
+"""JSON Schema bounds msgspec checks, and the names Litestar's schema objects give them."""
+
+
 class StrictStructs(StructSchemaPlugin):
-    """msgspec structs as Litestar documents them, plus ``additionalProperties: false`` for
-    those that refuse unknown fields (``forbid_unknown_fields=True``): a body with a field
-    the document does not name is a 400, and the document says so."""
+    """msgspec structs documented with everything msgspec checks when it decodes them.
+
+    Litestar documents a field's own bounds (``Annotated[str, Meta(max_length=…)]``) but
+    not those inside it (the items of ``list[Id]``, an optional bounded number), so a
+    number in the list beyond an ``integer`` was a 400 the document did not foresee; the
+    bounds are taken from msgspec's own JSON Schema of the struct. A struct that refuses
+    unknown fields (``forbid_unknown_fields=True``) says ``additionalProperties: false``.
+    """
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Any:
         schema = super().to_openapi_schema(field_definition, schema_creator)
         info = msgspec.inspect.type_info(field_definition.type_)
         if getattr(info, "forbid_unknown_fields", False):
             schema.additional_properties = False
+        try:
+            found = msgspec.json.schema(field_definition.type_)
+        except (TypeError, ValueError):  # a field msgspec cannot describe: Litestar's alone
+            return schema
+        own = found.get("$defs", {}).get(found.get("$ref", "").rsplit("/", 1)[-1], {})
+        for name, described in own.get("properties", {}).items():
+            _add_bounds((schema.properties or {}).get(name), described)
         return schema
+
+
+def _add_bounds(schema: Any, described: dict[str, Any]) -> None:
+    """Copy the bounds of ``described`` (msgspec's) that ``schema`` (Litestar's) lacks."""
+    if not isinstance(schema, spec.Schema):
+        return
+    for key, attribute in _BOUNDS.items():
+        if key in described and getattr(schema, attribute) is None:
+            setattr(schema, attribute, described[key])
+    if isinstance(described.get("items"), dict):
+        _add_bounds(schema.items, described["items"])
+    options = [*(described.get("anyOf") or []), *(described.get("oneOf") or [])]
+    for option in [*(schema.one_of or []), *(schema.any_of or [])]:
+        if isinstance(option, spec.Schema):
+            same = [o for o in options if o.get("type") == _type_name(option.type)]
+            if len(same) == 1:
+                _add_bounds(option, same[0])
+
+
+def _type_name(value: Any) -> Any:
+    return getattr(value, "value", value)
 
 
 OPENAPI_PLUGINS = [StrictStructs()]
@@ -139,7 +189,9 @@ def error_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
     rule = handler.opt.get(RULE_KEY)
     methods = set(handler.http_methods)
     writes = bool(methods & UNSAFE)
-    has_body = "data" in handler.parsed_fn_signature.parameters
+    data = handler.parsed_fn_signature.parameters.get("data")
+    has_body = data is not None
+    media = getattr(getattr(data, "kwarg_definition", None), "media_type", None)
     statuses: set[int] = set()
     if _takes_input(path, handler):
         statuses.add(400)
@@ -153,6 +205,8 @@ def error_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
         statuses |= {409, 422}
     if has_body:
         statuses.add(413)
+    if media == RequestEncodingType.MULTI_PART:
+        statuses.add(415)
     return statuses
 
 

@@ -83,7 +83,7 @@ async def test_api_creates_a_type_and_refuses_bad_values_by_field(
         json={"code": name, "name_ru": "Т", "name_en": "T"},
         headers=headers,
     )
-    assert again.status_code == 400
+    assert again.status_code == 422
     assert again.headers["content-type"].startswith("application/problem+json")
     assert again.json()["errors"] == [{"field": "code", "message": f"A dictionary {name} exists."}]
     bad = await client.post(
@@ -276,7 +276,7 @@ async def test_api_uploads_files_and_documents_with_the_pages_checks(
         files={"file": ("прайс.pdf", PDF, "application/octet-stream")},
         headers=headers,
     )
-    assert bad_date.status_code == 400, bad_date.text
+    assert bad_date.status_code == 422, bad_date.text
     assert [e["field"] for e in bad_date.json()["errors"]] == ["valid_to"]
     assert len(await svc.documents()) == before  # nothing stored by the refusals
 

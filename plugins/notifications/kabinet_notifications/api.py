@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import (
+    ClientException,
     NotAuthorizedException,
     PermissionDeniedException,
     ValidationException,
@@ -120,8 +121,9 @@ async def subscribe(request: Req, data: JSONBody[PushSubscription]) -> Subscribe
             principal.person_id, data.endpoint, data.keys.p256dh, data.keys.auth
         )
     except NotificationError as exc:
-        raise ValidationException(
-            exc.message, extra=[{"key": exc.field, "message": exc.message}]
+        # It fits the OpenAPI document; the push service's rules refuse it: 422, not 400.
+        raise ClientException(
+            exc.message, status_code=422, extra=[{"key": exc.field, "message": exc.message}]
         ) from None
     return Subscribed(id=sid)
 
