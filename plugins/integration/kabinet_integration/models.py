@@ -133,3 +133,16 @@ file = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """Files of order documents fetched into the host's file storage."""
+
+balance_owed = Table(
+    "integration_balance_owed",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("contract", String(64), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+"""Contracts whose operational balance is owed: something of theirs changed (written in
+the transaction of the page that changed it) and no run has refreshed the balance since.
+Every run refreshes them all and drops a mark only in the transaction that stores the
+balance, so a run that fails after its pages (the Balance function, an acknowledgement)
+leaves them owed to the next one."""

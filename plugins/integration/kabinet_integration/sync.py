@@ -16,7 +16,7 @@ import dataclasses
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kabinet.contrib import EntitySink
 from kabinet.db import driver_connection
+from kabinet_integration import balances
 from kabinet_integration import models as m
 from kabinet_integration.connectors import (
     Connector,
@@ -56,6 +57,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CHANGES = "changes"
 CHUNK = 1000
+"""Items per statement of a list that grows with the run (``IN`` lists, bulk writes): far
+below asyncpg's 32,767 parameters of one statement."""
+T = TypeVar("T")
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in slices of ``size`` (at least 1)."""
+    size = max(1, size)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def failure(exc: BaseException) -> str:
+    """A run's error as staff read it: the database's (or driver's) own message, not the
+    statement and its thousands of parameters; one line, at most 500 characters."""
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper of a driver's error
+    cause = orig if isinstance(orig, BaseException) else exc
+    text = str(cause).strip().splitlines()
+    line = f"{type(cause).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return line if len(line) <= 500 else line[:499] + "…"
 
 
 class SyncError(Exception):
@@ -352,17 +373,18 @@ class SyncService:
                     await self._delta(ctx, wanted, bool(entities), page_hook)
                     await self._balances(ctx, sorted(ctx.contracts))
                 await self._retry_quarantine(ctx)
+                if ctx.new_files and settings.files_ahead:
+                    from kabinet_integration.files import queue_files
+
+                    await queue_files(self.host, source, ctx.new_files)
             except (SourceError, MappingError) as exc:
                 await self._finish(ctx, "failed", str(exc))
                 return Outcome(run_id, "failed", ctx.counts, str(exc))
             except Exception as exc:
-                await self._finish(ctx, "failed", f"{type(exc).__name__}: {exc}")
+                # Recorded as failed (never left "succeeded" or "running"), then raised.
+                await self._finish(ctx, "failed", failure(exc))
                 raise
             await self._finish(ctx, "succeeded", None)
-            if ctx.new_files and settings.files_ahead:
-                from kabinet_integration.files import queue_files
-
-                await queue_files(self.host, source, ctx.new_files)
             return Outcome(run_id, "succeeded", ctx.counts)
         finally:
             if own:
@@ -417,12 +439,13 @@ class SyncService:
     ) -> None:
         position = await self.cursor(ctx.source)
         if position is None and ctx.settings.mode == "odata" and not partial:
+            # Where the register stands before the load becomes the cursor after it: what
+            # 1C changes while the load runs comes with the next delta.
+            start = await self._register_position(ctx)
             await self._full(ctx, wanted)
-            # The register from now on: its newest row becomes the cursor.
-            position = await self._register_end(ctx)
-            if position is not None:
+            if start is not None:
                 async with self.host.db.session() as s:
-                    await self._move(s, ctx.source, position)
+                    await self._move(s, ctx.source, start)
             return
 
         def cursor_of(page: Page) -> str | None:
@@ -498,7 +521,13 @@ class SyncService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _register_end(self, ctx: Context) -> str | None:
+    async def _register_position(self, ctx: Context) -> str | None:
+        """The change register's position now: one query where the connector can tell
+        (``position``); else its pages read to the end (before the load, all the same)."""
+        position = getattr(ctx.connector, "position", None)
+        if position is not None:
+            found: str | None = await position()
+            return found
         last = None
         async for page in ctx.connector.changes(None):
             last = page.position
@@ -554,8 +583,8 @@ class SyncService:
                 for r in await self._alive(ctx.source, entity)
                 if r not in seen
             ]
-            if gone:
-                await self.apply_page(ctx, gone, None, progress=f"{entity}: deletions")
+            for part in batches(gone, ctx.settings.page_size):
+                await self.apply_page(ctx, part, None, progress=f"{entity}: deletions")
 
     async def _alive(self, source: str, entity: str) -> list[str]:
         async with self.host.db.sessionmaker() as s:
@@ -746,16 +775,21 @@ class SyncService:
             else:
                 applied.append((row, record, version))
         await self._remember(ctx, s, entity, applied)
+        owed: set[str] = set()
         for row, record, _v in applied:
             if entity == "contract":
-                ctx.contracts.add(str(getattr(record, "external_id", "")))
+                owed.add(str(getattr(record, "external_id", "")))
             contract = getattr(record, "contract", None)
             if entity in ("order", "invoice") and contract:
-                ctx.contracts.add(str(contract))
+                owed.add(str(contract))
             if entity == "order" and not getattr(record, "deleted", False):
                 for doc in getattr(record, "documents", ()):
                     if getattr(doc, "file", None):
                         ctx.new_files[str(doc.file)] = row.ref
+        ctx.contracts.update(owed)
+        if "balance" in ctx.plans and (ctx.settings.mode != "push" or ctx.settings.base_url):
+            # Owed until a run refreshes them: committed with the page that changed them.
+            await balances.owe(s, ctx.source, owed, self.host.clock.now())
 
     async def _remember(
         self,
@@ -812,20 +846,22 @@ class SyncService:
         now = self.host.clock.now()
         ctx.counts.quarantined += len(bad)
         keys = [(row.entity, row.ref) for row, _r in bad]
-        existing = {
-            (r.entity, r.ref): (r.id, r.run_id)
-            for r in await s.execute(
-                select(
-                    m.quarantine.c.id,
-                    m.quarantine.c.entity,
-                    m.quarantine.c.ref,
-                    m.quarantine.c.run_id,
-                ).where(
-                    m.quarantine.c.source == ctx.source,
-                    tuple_(m.quarantine.c.entity, m.quarantine.c.ref).in_(keys),
+        existing: dict[tuple[str, str], tuple[int, int | None]] = {}
+        for part in batches(keys, CHUNK):  # two parameters a key
+            existing.update(
+                ((r.entity, r.ref), (r.id, r.run_id))
+                for r in await s.execute(
+                    select(
+                        m.quarantine.c.id,
+                        m.quarantine.c.entity,
+                        m.quarantine.c.ref,
+                        m.quarantine.c.run_id,
+                    ).where(
+                        m.quarantine.c.source == ctx.source,
+                        tuple_(m.quarantine.c.entity, m.quarantine.c.ref).in_(part),
+                    )
                 )
             )
-        }
         for row, reason in bad:
             found, by_run = existing.get((row.entity, row.ref), (None, None))
             values = {
@@ -861,13 +897,15 @@ class SyncService:
 
     async def _retry_quarantine(self, ctx: Context, ids: Sequence[int] = ()) -> None:
         """Open quarantined records again (their stored object, or fetched anew)."""
+        found: list[Any] = []
         async with self.host.db.sessionmaker() as s:
             stmt = select(m.quarantine).where(
                 m.quarantine.c.source == ctx.source, m.quarantine.c.state == "open"
             )
-            if ids:
-                stmt = stmt.where(m.quarantine.c.id.in_(ids))
-            found = list(await s.execute(stmt.order_by(m.quarantine.c.id)))
+            wanted: list[Sequence[int]] = list(batches(sorted(set(ids)), CHUNK)) if ids else [()]
+            for chosen in wanted:
+                where = stmt.where(m.quarantine.c.id.in_(chosen)) if chosen else stmt
+                found.extend(await s.execute(where.order_by(m.quarantine.c.id)))
         if not found:
             return
         rows = [Row(q.entity, q.ref, obj=q.payload) for q in found if q.entity in ctx.plans]
@@ -886,14 +924,23 @@ class SyncService:
                 ).scalar_one()
             )
 
-        await self.apply_page(ctx, rows, None, progress="quarantine", within=left)
+        # Page by page (the sinks and the quarantine take a page's records at once); each
+        # page's count of what is left stands until the next one's.
+        for part in batches(rows, ctx.settings.page_size):
+            await self.apply_page(ctx, part, None, progress="quarantine", within=left)
         ctx.counts.received = before
 
     async def _balances(self, ctx: Context, contracts: Sequence[str]) -> None:
+        """Refresh the balances of ``contracts`` and of every contract owed (by this run's
+        pages or by an earlier run that failed after its pages); their marks go with the
+        transaction that stores the balances."""
         p = ctx.plans.get("balance")
-        if p is None or not contracts:
+        if p is None:
             return
-        rows = await ctx.connector.balances(list(contracts))
+        contracts = sorted({*contracts, *await balances.owed(self.host, ctx.source)})
+        if not contracts:
+            return
+        rows = await ctx.connector.balances(contracts)
         key = ctx.names.fields["balance"]["contract"]
         amount = ctx.names.fields["balance"]["balance"]
         owed: dict[str, dict[str, Any]] = {c: {} for c in contracts}  # no row: owes nothing
@@ -904,10 +951,12 @@ class SyncService:
             data = {key: contract, amount: row.get(amount, 0)}
             try:
                 records.append(decode(p, data))
-            except MappingError:
+            except MappingError as exc:  # asked again only when the contract changes again
+                log.warning("balance of contract %s: %s", contract, exc)
                 continue
         async with self.host.db.session() as s:
             result = await p.sink.apply(self.host, s, records)
+            await balances.settle(s, ctx.source, contracts)
         log.info("balances of %d contracts: %d updated", len(records), result.updated)
 
     async def retry(self, source: str, ids: Sequence[int]) -> Outcome:
@@ -933,13 +982,16 @@ class SyncService:
             await lock.release()
 
     async def dismiss(self, ids: Sequence[int]) -> int:
+        done = 0
         async with self.host.db.session() as s:
-            result = await s.execute(
-                update(m.quarantine)
-                .where(and_(m.quarantine.c.id.in_(ids), m.quarantine.c.state == "open"))
-                .values(state="dismissed", updated_at=self.host.clock.now())
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            for part in batches(sorted(set(ids)), CHUNK):
+                result = await s.execute(
+                    update(m.quarantine)
+                    .where(and_(m.quarantine.c.id.in_(part), m.quarantine.c.state == "open"))
+                    .values(state="dismissed", updated_at=self.host.clock.now())
+                )
+                done += int(result.rowcount)  # type: ignore[attr-defined]
+        return done
 
 
 def integration(host: Host) -> SyncService:
