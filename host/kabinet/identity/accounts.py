@@ -34,6 +34,19 @@ if TYPE_CHECKING:
 log = structlog.get_logger("kabinet.identity")
 
 
+NAME_MAX = Account.__table__.c.full_name.type.length  # type: ignore[attr-defined]
+
+
+def _name(full_name: str) -> str:
+    """A person's name as stored: required, and no longer than its column."""
+    full_name = full_name.strip()
+    if not full_name:
+        raise InvalidInput("A name is required.", field="full_name")
+    if len(full_name) > NAME_MAX:
+        raise InvalidInput("The name is too long.", field="full_name")
+    return full_name
+
+
 class AccountService(ServiceBase):
     """Accounts and the security log."""
 
@@ -58,9 +71,7 @@ class AccountService(ServiceBase):
         address: str = "",
     ) -> Account:
         """A new active account; e-mail or phone is required, each unique."""
-        full_name = full_name.strip()
-        if not full_name:
-            raise InvalidInput("A name is required.", field="full_name")
+        full_name = _name(full_name)
         email_n = normalize_email(email) if email else None
         phone_n = normalize_phone(phone) if phone else None
         if not email_n and not phone_n:
@@ -215,9 +226,7 @@ class AccountService(ServiceBase):
         address: str = "",
     ) -> Account:
         """Change name, contacts, language; a changed contact needs confirming again."""
-        full_name = full_name.strip()
-        if not full_name:
-            raise InvalidInput("A name is required.", field="full_name")
+        full_name = _name(full_name)
         email_n = normalize_email(email) if email else None
         phone_n = normalize_phone(phone) if phone else None
         if not email_n and not phone_n:

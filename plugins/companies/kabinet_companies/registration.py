@@ -30,7 +30,7 @@ from kabinet.roles.services import Conflict as RoleConflict
 from kabinet.roles.services import Forbidden as RoleForbidden
 from kabinet_companies.models import agreement, consent, invitation, organization, registration
 from kabinet_companies.services import CompaniesService
-from kabinet_companies.validation import CompanyError, Conflict, Forbidden, NotFound
+from kabinet_companies.validation import CompanyError, Conflict, Forbidden, NotFound, bounded
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -356,7 +356,7 @@ class Registration:
             email_n = normalize_email(email)
         except IdentityError as exc:
             raise CompanyError(exc.message, "email") from None
-        if not full_name.strip():
+        if not bounded(full_name, invitation.c.full_name, "full_name"):
             raise CompanyError("A name is required.", "full_name")
         if role not in {r.code for r in await self.companies.grantable_roles()}:
             raise CompanyError("this role cannot be given in an organization", "role")
@@ -383,7 +383,7 @@ class Registration:
                 insert(invitation)
                 .values(
                     email=email_n,
-                    full_name=full_name.strip()[:200],
+                    full_name=full_name.strip(),
                     organization_id=organization_id,
                     role=role,
                     token_hash=_digest(token),

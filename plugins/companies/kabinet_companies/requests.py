@@ -52,7 +52,14 @@ from kabinet_companies.services import (
     _insert_org,
     _like,
 )
-from kabinet_companies.validation import CompanyError, Conflict, NotFound, clean_inn, clean_kpp
+from kabinet_companies.validation import (
+    CompanyError,
+    Conflict,
+    NotFound,
+    bounded,
+    clean_inn,
+    clean_kpp,
+)
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -185,7 +192,7 @@ class RequestsService:
         """Ask to join a company: by ИНН (+КПП) among known counterparties, or as a new one."""
         inn_c = clean_inn(inn)
         kpp_c = clean_kpp(kpp)
-        company_name = company_name.strip()[:300]
+        company_name = bounded(company_name, link_request.c.company_name, "company_name")
         if new_company and not company_name:
             raise CompanyError("name the company", "company_name")
         found = None if new_company else await self.companies.find_counterparty(inn_c, kpp_c)

@@ -31,6 +31,7 @@ from kabinet_companies.validation import (
     Conflict,
     Forbidden,
     NotFound,
+    bounded,
     clean_inn,
     clean_kpp,
 )
@@ -213,13 +214,13 @@ class CompaniesService:
         actor_id: int | None = None,
         org_id: int | None = None,
     ) -> Organization:
-        name = name.strip()
+        name = bounded(name, organization.c.name, "name")
         if not name:
             raise CompanyError("name is required", "name")
         inn_c = clean_inn(inn) if inn and inn.strip() else None
         kpp_c = clean_kpp(kpp)
         async with self.host.db.session() as s:
-            new_id = await _insert_org(s, name[:300], inn_c, kpp_c, self.now, org_id)
+            new_id = await _insert_org(s, name, inn_c, kpp_c, self.now, org_id)
             await self.host.events.publish(
                 s,
                 ev.ORGANIZATION_CREATED,
@@ -238,7 +239,7 @@ class CompaniesService:
         self, principal: Principal, org_id: int, name: str, inn: str | None, kpp: str | None
     ) -> Organization:
         await self._visible(principal, MANAGE, org_id)
-        name = name.strip()
+        name = bounded(name, organization.c.name, "name")
         if not name:
             raise CompanyError("name is required", "name")
         inn_c = clean_inn(inn) if inn and inn.strip() else None
@@ -440,17 +441,22 @@ class CompaniesService:
         external_id: str | None = None,
     ) -> Counterparty:
         """Staff add a counterparty by hand (unassigned, or into an organization)."""
-        name = name.strip()
+        name = bounded(name, counterparty.c.name, "name")
         if not name:
             raise CompanyError("name is required", "name")
         values = {
-            "name": name[:300],
+            "name": name,
             "inn": clean_inn(inn),
             "kpp": clean_kpp(kpp),
-            "full_name": full_name.strip()[:500],
-            "address": address.strip()[:500],
-            "phone": phone.strip()[:50],
-            "email": email.strip()[:254],
+            **{
+                key: bounded(value, counterparty.c[key], key)
+                for key, value in (
+                    ("full_name", full_name),
+                    ("address", address),
+                    ("phone", phone),
+                    ("email", email),
+                )
+            },
         }
         if organization_id is not None:
             await self._visible(principal, MANAGE, organization_id)

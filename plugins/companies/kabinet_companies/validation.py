@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _W10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
 _W12_1 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
@@ -31,6 +32,16 @@ class Forbidden(CompanyError):
 
 class Conflict(CompanyError):
     status = 409
+
+
+def bounded(value: str | None, column: Any, field: str) -> str:
+    """``value`` stripped, or :class:`CompanyError` naming ``field`` when ``column`` (a
+    ``String(n)`` of the app's tables) cannot hold it: nothing is cut short in silence."""
+    text = (value or "").strip()
+    limit = getattr(column.type, "length", None)
+    if limit is not None and len(text) > limit:
+        raise CompanyError("The value is too long for this field.", field)
+    return text
 
 
 def _check(digits: str, weights: tuple[int, ...]) -> int:
