@@ -48,7 +48,8 @@ async def test_an_organization_name_longer_than_its_column_is_refused(
         "POST", f"/companies/organizations/{org.id}", session, data={"name": HUGE}
     )
     assert saved.status_code == 400
-    assert 'name="name"' in saved.text and "Слишком длинное значение" in saved.text
+    assert 'name="name"' in saved.text
+    assert "Слишком длинное значение" in saved.text
     assert (await svc.organization(org.id)).name == "Ромашка"
 
 
