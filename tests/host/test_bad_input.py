@@ -222,8 +222,9 @@ class Prober:
         for label, body in (("an object", DEEP_OBJECT), ("an array", DEEP_ARRAY)):
             sent = Sent(route, who, f"JSON {label} nested 1,000 deep", "body")
             await self.send(sent, session, content=body, content_type="application/json")
-        sent = Sent(route, who, "a CSV with a 200,000-character cell", "file|body")
-        files = {"file": ("big.csv", BIG_CELL, "text/csv")}
+        sent = Sent(route, who, "a CSV with a 200,000-character cell", "file|data|body")
+        # under each name an upload has: documents' "file", a table import's "data"
+        files = dict.fromkeys(("file", "data"), ("big.csv", BIG_CELL, "text/csv"))
         await self.send(sent, session, files=files, form={"title": "CSV"})
 
     async def probe_fields(self, route: Route, who: str, session: str) -> None:
