@@ -156,7 +156,13 @@ async def plugins(ctx: click.Context) -> None:
 @click.pass_context
 @run
 async def check(ctx: click.Context) -> None:
-    """Validate settings, plugins and the database connection without starting."""
+    """Validate settings, plugins, the database connection and its migrations.
+
+    Exits non-zero when the portal could not serve (a readiness check fails). Pending
+    migrations are named per plugin with their revisions (``kabinet db upgrade`` applies
+    them), and checks that read those plugins' tables wait for them; alerts about outside
+    systems (the 1C sync) are shown, but do not fail the check."""
+    from kabinet.health import MIGRATIONS, behind, run_checks
     from kabinet.web import collect_routes
 
     host = await _build(ctx)
@@ -165,15 +171,31 @@ async def check(ctx: click.Context) -> None:
         click.echo(f"settings: ok ({host.settings.raw.path or 'defaults, no settings.toml'})")
         click.echo(f"plugins: ok ({', '.join(p.name for p in host.plugins)})")
         failed = False
-        for plugin, hc in host.health_checks:
-            fault = await hc.check(host)
-            click.echo(f"{plugin.name}.{hc.name}: {'ok' if fault is None else 'FAILED: ' + fault}")
-            failed = failed or fault is not None
+        for result in await run_checks(host):
+            if result.name == MIGRATIONS:
+                continue  # below, plugin by plugin
+            if result.fault is None:
+                state = "ok"
+            elif not result.ran:
+                state = f"not run: {result.fault}"
+            elif not result.readiness:
+                state = f"ALERT: {result.fault}"
+            else:
+                state = f"FAILED: {result.fault}"
+                failed = True
+            click.echo(f"{result.name}: {state}")
         if not failed:
-            pending = await host.migrations.pending()
-            for name, (cur, head) in pending.items():
-                click.echo(f"migrations: {name} is at {cur or 'base'}, head is {head}")
-            if not pending:
+            pending = await behind(host) or {}
+            heads = {s.name: s.head() for s in host.migrations.schemas}
+            current = await host.migrations.current() if pending else {}
+            for name, revisions in pending.items():
+                click.echo(
+                    f"migrations: {name} is at {current.get(name) or 'base'}, head is "
+                    f"{heads[name]}; pending: {', '.join(revisions)}"
+                )
+            if pending:
+                click.echo("migrations: run `kabinet db upgrade` to apply them")
+            else:
                 click.echo("migrations: up to date")
         if failed:
             raise Failure("the portal is not ready (see above)")

@@ -147,10 +147,22 @@ class Schedule:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class HealthCheck:
-    """A readiness check; returns ``None`` when healthy, else a short reason."""
+    """A health check; ``check`` returns ``None`` when healthy, else a short reason.
+
+    ``readiness=True``: the check says whether *this process can serve* (its database, its
+    Redis); ``/ready`` answers 503 while it fails, so a load balancer takes the process out
+    of rotation. ``readiness=False``: an *alert* about something outside the process (an
+    outside system down, a feed gone stale): shown by ``GET /health/checks`` (503 while one
+    fails, for monitoring) and ``kabinet check``, logged as a warning when it fails, and
+    never taking the portal out of rotation, which would not bring the outside system back.
+
+    A check of a plugin whose migrations are pending is not run (its tables may not exist
+    yet): it shows as failed with the pending revisions instead.
+    """
 
     name: str
     check: Callable[[Host], Awaitable[str | None]]
+    readiness: bool = True
 
 
 # -- notifications (declared by any app; the notifications plugin sends them) ---------------

@@ -123,7 +123,7 @@ def cli_commands() -> list[click.Command]:
 
 @hookspec
 def health_checks(host: Host) -> list[HealthCheck]:
-    """Called by ``/ready`` and ``kabinet check``; returns readiness checks."""
+    """Called by ``/ready``, ``/health/checks`` and ``kabinet check``; returns health checks."""
 
 
 @hookspec

@@ -8,6 +8,7 @@ plugin's ``MetaData`` with only that plugin's tables.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +87,35 @@ class PluginSchema:
 
     def head(self) -> str | None:
         return self.script().get_current_head()
+
+    def chain(self) -> tuple[str, ...]:
+        """Every revision, oldest first (read once per state of the folder: ``/ready``
+        asks on every request)."""
+        stamp = self.folder.stat().st_mtime_ns if self.folder.exists() else 0
+        return _chain(str(self.folder), stamp)
+
+    def unapplied(self, current: str | None) -> list[str] | None:
+        """The revisions after ``current`` up to the head, oldest first; ``None`` when
+        ``current`` is not one of this code's revisions (a newer release migrated)."""
+        chain = self.chain()
+        if current is None:
+            return list(chain)
+        if current not in chain:
+            return None
+        return list(chain[chain.index(current) + 1 :])
+
+
+@functools.lru_cache(maxsize=64)
+def _chain(folder: str, _mtime: int) -> tuple[str, ...]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("version_locations", folder)
+    config.set_main_option("path_separator", "os")
+    script = ScriptDirectory.from_config(config)
+    return tuple(reversed([r.revision for r in script.walk_revisions()]))
 
 
 class Migrations:
@@ -178,6 +208,18 @@ class Migrations:
         return {
             s.name: (current[s.name], s.head()) for s in self.schemas if current[s.name] != s.head()
         }
+
+    async def behind(self) -> dict[str, list[str]]:
+        """Plugins whose tables are behind their code: the revisions ``kabinet db upgrade``
+        would apply, oldest first. A database ahead of the code (a newer release migrated
+        while this one still runs) is not behind."""
+        current = await self.current()
+        out: dict[str, list[str]] = {}
+        for schema in self.schemas:
+            missing = schema.unapplied(current[schema.name])
+            if missing:
+                out[schema.name] = missing
+        return out
 
     async def revision(self, plugin: str, message: str, *, autogenerate: bool = True) -> list[Path]:
         """Write a new revision for ``plugin``; autogenerate compares only its tables."""

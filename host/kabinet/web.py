@@ -15,7 +15,6 @@ How a request flows (``docs/architecture.md`` tells it at length):
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import mimetypes
 import re
@@ -60,7 +59,6 @@ from kabinet.plugins import PluginInfo, require_unique
 from kabinet.problems import EXCEPTION_HANDLERS
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-READY_TIMEOUT = 5.0
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HASH_CACHE = "public, max-age=31536000, immutable"
 
@@ -424,16 +422,9 @@ def _static_handler(static: StaticFiles) -> Any:
     return static_file
 
 
-async def _run_check(name: str, check: Any) -> tuple[str, str | None]:
-    try:
-        return name, await asyncio.wait_for(check(), READY_TIMEOUT)
-    except TimeoutError:
-        return name, f"no answer within {READY_TIMEOUT:g} s"
-    except Exception as exc:  # a broken check is a failed check, not a crashed /ready
-        return name, f"{type(exc).__name__}: {exc}"
-
-
 def _health_routes(host: Host) -> list[Any]:
+    from kabinet.health import run_checks
+
     @get("/health", access=public, sync_to_thread=False, include_in_schema=False)
     def health() -> dict[str, str]:
         """Liveness: the process answers."""
@@ -441,24 +432,36 @@ def _health_routes(host: Host) -> list[Any]:
 
     @get("/ready", access=public, include_in_schema=False)
     async def ready() -> Response[dict[str, Any]]:
-        """Readiness: every plugin's checks (the database, Redis when configured, …)."""
-        checks: list[tuple[str, Any]] = [
-            (f"{plugin.name}.{hc.name}", lambda hc=hc: hc.check(host))
-            for plugin, hc in host.health_checks
-        ]
-        results = await asyncio.gather(*(_run_check(n, c) for n, c in checks))
-        report = {
-            name: {"state": "ok"} if fault is None else {"state": "failed", "error": fault}
-            for name, fault in results
-        }
-        ok = all(fault is None for _, fault in results)
+        """Readiness, for the load balancer: this process can serve (its database and
+        migrations, Redis when configured, plugins' readiness checks). Alerts about
+        outside systems (the 1C sync) are not asked: they are on ``/health/checks``."""
+        results = await run_checks(host, alerts=False)
+        ok = all(r.fault is None for r in results)
         return Response(
-            {"status": "ready" if ok else "not ready", "checks": report},
+            {
+                "status": "ready" if ok else "not ready",
+                "checks": {r.name: r.report() for r in results},
+            },
             status_code=200 if ok else 503,
             headers={"Cache-Control": "no-store"},
         )
 
-    return [health, ready]
+    @get("/health/checks", access=public, include_in_schema=False)
+    async def checks() -> Response[dict[str, Any]]:
+        """For monitoring: every check, readiness and alerts (503 while one fails; never
+        point a load balancer here)."""
+        results = await run_checks(host)
+        ok = all(r.fault is None for r in results)
+        return Response(
+            {
+                "status": "ok" if ok else "failing",
+                "checks": {r.name: r.report(kind=True) for r in results},
+            },
+            status_code=200 if ok else 503,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return [health, ready, checks]
 
 
 def _openapi(host: Host) -> OpenAPIConfig | None:

@@ -99,4 +99,6 @@ async def _reachable(host: Host) -> str | None:
 def health_checks(host: Host) -> list[HealthCheck]:
     if _service(host) is None:
         return []
-    return [HealthCheck(name="keycloak", check=_reachable)]
+    # An alert: Keycloak down stops sign-ins on every process alike; taking the portal out
+    # of rotation would stop the signed-in people too.
+    return [HealthCheck(name="keycloak", check=_reachable, readiness=False)]

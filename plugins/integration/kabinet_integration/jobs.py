@@ -32,6 +32,8 @@ def actors(host: Host) -> list[Actor]:
                 log.info("integration: a run of %s is going on; this tick is skipped", name)
                 continue
             log.info("integration: %s %s run %s: %s", name, mode, outcome.run_id, outcome.state)
+            if outcome.state != "succeeded":
+                await _warn_if_stale(host, name, outcome.error)
 
     async def send_requests() -> None:
         await outbound.send_due(host)
@@ -54,6 +56,19 @@ def actors(host: Host) -> list[Actor]:
         Actor(name=files.FETCH_ACTOR, fn=fetch_file, queue="integration", max_retries=0),
         Actor(name="integration.fetch_due_files", fn=fetch_due, queue="integration", max_retries=0),
     ]
+
+
+async def _warn_if_stale(host: Host, source: str, error: str | None) -> None:
+    """A warning for the logs' alerting once a source has had no success for three
+    intervals (the same test as the ``integration.sync`` alert of ``/health/checks``)."""
+    from kabinet_integration.services import stale_sources
+
+    if source in await stale_sources(host):
+        log.warning(
+            "integration: no successful sync of %s for three intervals; last error: %s",
+            source,
+            error or "-",
+        )
 
 
 def schedules(host: Host) -> list[Schedule]:

@@ -181,4 +181,13 @@ def health_checks(host: Host) -> list[HealthCheck]:
             return f"no successful sync for three intervals: {', '.join(stale)}"
         return None
 
-    return [HealthCheck(name="integration.sync", check=fresh)]
+    # An alert, not readiness: a 1C outage must not take the portal out of rotation (its
+    # pages and its data keep serving); monitoring reads it on /health/checks.
+    return [HealthCheck(name="sync", check=fresh, readiness=False)]
+
+
+@hookimpl
+async def shutdown(host: Host) -> None:
+    from kabinet_integration import limits
+
+    await limits.close(host)  # the Redis clients of the shared limits toward 1C

@@ -1,4 +1,4 @@
-"""What staff and operators see: ``/ready`` naming a stale source, order files fetched when
+"""What staff and operators see: ``/health/checks`` naming a stale source, order files fetched when
 the shipments app asks (with retries), and the setting that picks the write-back source."""
 
 from __future__ import annotations
@@ -29,15 +29,17 @@ HostFactory = Callable[..., Awaitable[Host]]
 
 
 async def ready(host: Host) -> tuple[int, dict[str, object]]:
+    """The monitoring view (``/health/checks``): the sync is an alert there, not readiness
+    (``test_integration_operations`` shows ``/ready`` staying up)."""
     app = await build_app(host)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
     ) as client:
-        response = await client.get("/ready")
+        response = await client.get("/health/checks")
     return response.status_code, response.json()
 
 
-async def test_ready_names_a_source_without_a_success_for_three_intervals(
+async def test_the_sync_alert_names_a_source_without_a_success_for_three_intervals(
     host: Host, onec: OneCServer, generated: Generated, clock: FrozenClock
 ) -> None:
     status, body = await ready(host)
@@ -48,7 +50,7 @@ async def test_ready_names_a_source_without_a_success_for_three_intervals(
     assert status == 200, body
     clock.advance(59 * 60)  # three intervals of 20 minutes, less a minute
     assert (await ready(host))[0] == 200
-    onec.fault("status", status=500, match="ИзмененияДляПортала")
+    onec.fault("status", status=500, match="ИзмененияДляПортала", times=10)  # past retries
     assert (await integration(host).run("onec")).state == "failed"  # a failure is no success
     clock.advance(2 * 60)
     status, body = await ready(host)

