@@ -127,6 +127,12 @@ class Actor:
     queue: str = "default"
     max_retries: int = 5
     time_limit_ms: int = 10 * 60 * 1000
+    bulk: bool = False
+    """Work in bulk that must never delay other jobs (thousands of file fetches): give it
+    a queue of its own. The embedded runner runs due bulk jobs only behind every other due
+    job, ``EmbeddedJobs.bulk_concurrency`` at a time, beside (not in) the other jobs'
+    places; ``kabinet worker`` runs bulk queues on threads of their own (``run_worker``'s
+    ``bulk_threads``), so they never hold the threads of the other queues."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -46,6 +46,8 @@ BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
 REDIS_NAMESPACE = "kabinet"
 """Prefix of every Redis key of the job queues."""
+BULK_PRIORITY = 100
+"""dramatiq's priority of bulk actors (``Actor.bulk``): behind every other (0)."""
 
 
 class JobError(Exception):
@@ -286,6 +288,11 @@ async def wait_for_either(wake: asyncio.Event, stop: asyncio.Event, seconds: flo
 class EmbeddedJobs(Jobs):
     """Jobs in this process: a queue in memory ordered by when each message is due.
 
+    Bulk actors' messages (``Actor.bulk``) wait in a queue of their own: they start only
+    when no other message is due, at most ``bulk_concurrency`` at a time, and never take
+    one of the ``concurrency`` places of the other jobs, so a client request sent behind
+    thousands of them starts at once.
+
     Due times are read from ``host.clock``, so a test moves a frozen clock past a backoff
     and calls :meth:`drain`; the web process runs :meth:`run` as a background task. The
     queue does not survive a restart: events are recovered from the outbox at start-up,
@@ -294,10 +301,12 @@ class EmbeddedJobs(Jobs):
 
     embedded = True
 
-    def __init__(self, host: Host, *, concurrency: int = 4) -> None:
+    def __init__(self, host: Host, *, concurrency: int = 4, bulk_concurrency: int = 1) -> None:
         super().__init__(host)
         self.concurrency = concurrency
+        self.bulk_concurrency = max(1, bulk_concurrency)
         self._heap: list[tuple[float, int, JobMessage]] = []
+        self._bulk: list[tuple[float, int, JobMessage]] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
 
@@ -307,25 +316,35 @@ class EmbeddedJobs(Jobs):
     async def enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
         due = self._now() + delay
         for msg in messages:
-            heapq.heappush(self._heap, (due, next(self._seq), msg))
+            heap = self._bulk if self._is_bulk(msg) else self._heap
+            heapq.heappush(heap, (due, next(self._seq), msg))
         self._wake.set()
+
+    def _is_bulk(self, msg: JobMessage) -> bool:
+        found = self.host.actors.get(msg.actor)
+        return found is not None and found[1].bulk
 
     @property
     def pending(self) -> int:
         """Messages waiting, due or not."""
-        return len(self._heap)
+        return len(self._heap) + len(self._bulk)
 
-    def _take_due(self) -> list[JobMessage]:
+    def _take_due(self, *, bulk: int = 0) -> list[JobMessage]:
+        """Every other message due now, then up to ``bulk`` bulk ones."""
         now = self._now()
         due: list[JobMessage] = []
         while self._heap and self._heap[0][0] <= now:
             due.append(heapq.heappop(self._heap)[2])
+        while bulk > 0 and self._bulk and self._bulk[0][0] <= now:
+            due.append(heapq.heappop(self._bulk)[2])
+            bulk -= 1
         return due
 
     async def drain(self, *, limit: int = 10_000) -> int:
-        """Run every message due now, and those they send that are due now; returns how many."""
+        """Run every message due now, and those they send that are due now; returns how many.
+        A bulk message runs only when no other is due."""
         ran = 0
-        while ran < limit and (due := self._take_due()):
+        while ran < limit and (due := self._take_due() or self._take_due(bulk=1)):
             for msg in due:
                 await self.execute(msg)
                 ran += 1
@@ -335,19 +354,32 @@ class EmbeddedJobs(Jobs):
         """Run messages as they fall due until ``stop`` is set."""
         gate = asyncio.Semaphore(self.concurrency)
         running: set[asyncio.Task[bool]] = set()
+        bulk: set[asyncio.Task[bool]] = set()
         self._wake = event_of_this_loop(self._wake)
 
         async def one(msg: JobMessage) -> bool:
             async with gate:
                 return await self.execute(msg)
 
+        def bulk_done(task: asyncio.Task[bool]) -> None:
+            bulk.discard(task)
+            self._wake.set()  # a bulk place is free
+
         while not stop.is_set():
-            for msg in self._take_due():
-                task = asyncio.create_task(one(msg))
+            for msg in self._take_due(bulk=self.bulk_concurrency - len(bulk)):
+                if self._is_bulk(msg):
+                    task = asyncio.create_task(self.execute(msg))
+                    bulk.add(task)
+                    task.add_done_callback(bulk_done)
+                else:
+                    task = asyncio.create_task(one(msg))
                 running.add(task)
                 task.add_done_callback(running.discard)
             self._wake.clear()
-            wait = 1.0 if not self._heap else min(1.0, max(0.0, self._heap[0][0] - self._now()))
+            heads = [self._heap[0][0]] if self._heap else []
+            if self._bulk and len(bulk) < self.bulk_concurrency:
+                heads.append(self._bulk[0][0])
+            wait = min(1.0, max(0.0, min(heads) - self._now())) if heads else 1.0
             await wait_for_either(self._wake, stop, wait)
         if running:
             await asyncio.wait(running, timeout=30)
@@ -374,16 +406,22 @@ class RedisJobs(Jobs):
         self.loop: asyncio.AbstractEventLoop | None = None
         self._actors: dict[str, dramatiq.Actor[Any, Any]] = {}
         for name, (_plugin, actor) in sorted(host.actors.items()):
-            self._declare(name, actor.queue)
+            self._declare(name, actor.queue, bulk=actor.bulk)
 
-    def _declare(self, name: str, queue: str) -> None:
+    def _declare(self, name: str, queue: str, *, bulk: bool = False) -> None:
         import dramatiq
 
         def run(*data: Any) -> None:
             self._run_threadsafe(JobMessage.from_wire(name, queue, data))
 
+        # dramatiq's priority orders the messages a worker has taken: lower runs first.
         self._actors[name] = dramatiq.Actor(
-            run, broker=self.broker, actor_name=name, queue_name=queue, priority=0, options={}
+            run,
+            broker=self.broker,
+            actor_name=name,
+            queue_name=queue,
+            priority=BULK_PRIORITY if bulk else 0,
+            options={},
         )
 
     def _run_threadsafe(self, msg: JobMessage) -> None:
@@ -424,8 +462,13 @@ async def run_worker(
     threads: int = 8,
     queues: Sequence[str] = (),
     relay: bool = True,
+    bulk_threads: int = 2,
 ) -> None:
-    """``kabinet worker``: consume Redis until ``stop`` is set, then finish running jobs."""
+    """``kabinet worker``: consume Redis until ``stop`` is set, then finish running jobs.
+
+    Queues of bulk actors (``Actor.bulk``) run on ``bulk_threads`` threads of their own,
+    the other queues on ``threads``: a worker busy with thousands of file fetches still
+    takes a client request at once."""
     from dramatiq import Worker
     from dramatiq.common import dq_name
 
@@ -441,10 +484,21 @@ async def run_worker(
             f"(known: {', '.join(sorted(jobs.queues))})"
         )
     jobs.loop = asyncio.get_running_loop()
-    wanted = {q for name in queues for q in (name, dq_name(name))} or None
+    chosen = set(queues) or jobs.queues
+    bulk = {a.queue for _p, a in host.actors.values() if a.bulk} & chosen
     # A short idle poll keeps the delay from commit to handling well under a second.
-    worker = Worker(jobs.broker, queues=wanted, worker_threads=threads, worker_timeout=100)
-    worker.start()
+    workers = [
+        Worker(
+            jobs.broker,
+            queues={q for name in names for q in (name, dq_name(name))},
+            worker_threads=n,
+            worker_timeout=100,
+        )
+        for names, n in ((chosen - bulk, threads), (bulk, max(1, bulk_threads)))
+        if names
+    ]
+    for worker in workers:
+        worker.start()
     relay_task = asyncio.create_task(host.events.run_relay(stop)) if relay else None
     try:
         await stop.wait()
@@ -452,7 +506,8 @@ async def run_worker(
         if relay_task is not None:
             await relay_task
         # Worker threads wait on this loop, so stop them from another thread.
-        await asyncio.to_thread(worker.stop, 30_000)
+        for worker in workers:
+            await asyncio.to_thread(worker.stop, 30_000)
         jobs.loop = None
 
 

@@ -17,7 +17,6 @@ import dataclasses
 import datetime as dt
 import json
 import re
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote
@@ -26,6 +25,7 @@ import httpcore
 import httpx
 import msgspec
 
+from kabinet_integration.limits import limits_for
 from kabinet_integration.mapping import Names
 from kabinet_integration.settings import Source
 
@@ -152,24 +152,6 @@ class ConnectorType:
     title: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-class RateLimit:
-    """At most ``per_second`` request starts per second (0: none)."""
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self.next = 0.0
-        self.lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self.interval:
-            return
-        async with self.lock:
-            now = time.monotonic()
-            if self.next > now:
-                await asyncio.sleep(self.next - now)
-            self.next = max(now, self.next) + self.interval
-
-
 def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -251,8 +233,9 @@ class OneC:
         self.pool = httpcore.AsyncConnectionPool(
             max_connections=max(1, source.max_concurrency), keepalive_expiry=30.0
         )
-        self.gate = asyncio.Semaphore(max(1, source.max_concurrency))
-        self.rate = RateLimit(source.rate_per_second)
+        # The source's limits are the portal's, not this connector's: shared by every job
+        # of this process (and through Redis, of every worker).
+        self.limits = limits_for(host, name, source)
         # The change register is read by keyset: its next page does not wait for an
         # acknowledgement (the exchange service's does).
         self.read_ahead = source.mode == "odata"
@@ -289,8 +272,7 @@ class OneC:
         if json is not None:
             content = msgspec.json.encode(json)
             headers = [*headers, (b"Content-Type", b"application/json")]
-        async with self.gate:
-            await self.rate.wait()
+        async with self.limits.slot():
             try:
                 response = await self.pool.request(
                     method,

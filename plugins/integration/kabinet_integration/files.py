@@ -1,22 +1,35 @@
 """Files of order documents: fetched from the production system into the host's storage.
 
-The shipments app asks for a file (its ``document.requested`` event names the file and
-the storage key); new orders' files are queued ahead of time after a delta. Each fetch
-is a job within the source's rate limits; a failure is retried with backoff and shown
-to staff on the runs page.
+Two ways in. **On demand**: the shipments app asks for a file when a person opens a
+document (its ``document.requested`` event names the file and the storage key); one job
+on the ``integration`` queue, beside client requests, fetches it at once. **Ahead**: the
+files of orders a delta brought are noted and fetched in batches of ``FILES_PER_JOB`` by
+jobs on a queue of their own (``integration_files``), which the job runners keep behind
+everything else (``Actor.bulk``), so thousands of queued files never delay a client
+request. A first load (until the source's first successful run) fetches ahead only when
+the source's ``files_first_load`` is ``"ahead"``; by default its files wait until someone
+opens them.
+
+Every request goes through the source's limits (:mod:`kabinet_integration.limits`),
+shared by every job and worker. A failure is retried with backoff (a schedule sends what
+is due) and shown to staff once the attempts are spent; a 404 (the file, or the order it
+belonged to, was deleted in 1C before its fetch) ends the file quietly: state ``gone``,
+neither retried nor shown as failed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from kabinet.jobs import backoff
 from kabinet_integration import models as m
-from kabinet_integration.connectors import SourceError
+from kabinet_integration.connectors import Connector, SourceError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +37,18 @@ if TYPE_CHECKING:
     from kabinet.events import Event
     from kabinet.host import Host
 
+log = logging.getLogger(__name__)
 FETCH_ACTOR = "integration.fetch_file"
+"""One file a person is waiting for (queue ``integration``)."""
+BATCH_ACTOR = "integration.fetch_files"
+"""A batch of files fetched ahead (queue ``FILES_QUEUE``)."""
+DUE_ACTOR = "integration.fetch_due_files"
+FILES_QUEUE = "integration_files"
+FILES_PER_JOB = 50
+QUEUED_SECONDS = 3600.0
+"""A file sent in a batch is not sent again by the schedule before this long (its job is
+queued); after it, it is (a job lost with an embedded runner's restart)."""
+DUE_PER_TICK = 10_000
 
 
 def storage_key(file_ref: str) -> str:
@@ -46,39 +70,69 @@ def target_source(host: Host) -> str | None:
     return pulling[0] if pulling else None
 
 
+async def first_load(host: Host, source: str) -> bool:
+    """Whether ``source`` has not had a successful run yet (its first load is going on)."""
+    async with host.db.sessionmaker() as s:
+        done = await s.execute(
+            select(func.count())
+            .select_from(m.run)
+            .where(m.run.c.source == source, m.run.c.state == "succeeded")
+        )
+        return not done.scalar_one()
+
+
 async def queue_files(host: Host, source: str, files: Mapping[str, str]) -> None:
-    """Note files to fetch (new ones only) and send a job for each."""
-    for ref in await note_files(host, source, files):
-        await host.jobs.send(FETCH_ACTOR, source=source, ref=ref)
+    """Files of orders a run applied (file id -> order id): fetched ahead in batches,
+    unless this is a first load whose files are fetched on demand."""
+    settings = host.plugin_settings("integration").sources[source]
+    if settings.files_first_load != "ahead" and await first_load(host, source):
+        log.info("integration: %d files of the first load are fetched on demand", len(files))
+        return
+    await send_batches(host, source, await note_files(host, source, files))
+
+
+async def send_batches(host: Host, source: str, refs: Sequence[str]) -> None:
+    """Jobs on the files queue, ``FILES_PER_JOB`` files each."""
+    await host.jobs.send_many(
+        (BATCH_ACTOR, {"source": source, "refs": list(refs[i : i + FILES_PER_JOB])})
+        for i in range(0, len(refs), FILES_PER_JOB)
+    )
 
 
 async def note_files(host: Host, source: str, files: Mapping[str, str]) -> list[str]:
     """Note files to fetch (file id -> order id); returns the ones not known before."""
+    from kabinet_integration.sync import CHUNK, batches
+
     now = host.clock.now()
+    queued = now + dt.timedelta(seconds=QUEUED_SECONDS)
+    new: list[str] = []
     async with host.db.session() as s:
-        refs = list(files)
-        known = {
-            r.ref
-            for r in await s.execute(
-                select(m.file.c.ref).where(m.file.c.source == source, m.file.c.ref.in_(refs))
-            )
-        }
-        new = [r for r in refs if r not in known]
-        if new:
-            await s.execute(
-                insert(m.file),
-                [
-                    {
-                        "source": source,
-                        "ref": r,
-                        "key": storage_key(r),
-                        "state": "pending",
-                        "attempts": 0,
-                        "updated_at": now,
-                    }
-                    for r in new
-                ],
-            )
+        # In slices: a first load notes the files of every order (over 32,767 parameters).
+        for part in batches(list(files), CHUNK):
+            known = {
+                r.ref
+                for r in await s.execute(
+                    select(m.file.c.ref).where(m.file.c.source == source, m.file.c.ref.in_(part))
+                )
+            }
+            fresh = [r for r in part if r not in known]
+            if fresh:
+                await s.execute(
+                    insert(m.file),
+                    [
+                        {
+                            "source": source,
+                            "ref": r,
+                            "key": storage_key(r),
+                            "state": "pending",
+                            "attempts": 0,
+                            "next_attempt_at": queued,
+                            "updated_at": now,
+                        }
+                        for r in fresh
+                    ],
+                )
+            new.extend(fresh)
     return new
 
 
@@ -112,7 +166,7 @@ async def on_document_requested(host: Host, event: Event, session: AsyncSession)
     await host.jobs.send_later(1.0, FETCH_ACTOR, {"source": source, "ref": ref})
 
 
-async def fetch(host: Host, source: str, ref: str) -> bool:
+async def fetch(host: Host, source: str, ref: str, conn: Connector | None = None) -> bool:
     """Fetch one file; returns whether it is stored now."""
     from kabinet_integration.sync import integration
 
@@ -121,31 +175,37 @@ async def fetch(host: Host, source: str, ref: str) -> bool:
         row = (
             await s.execute(select(m.file).where(m.file.c.source == source, m.file.c.ref == ref))
         ).first()
-    if row is None or row.state == "fetched":
-        return row is not None
-    conn = await integration(host).connector(source)
+    if row is None or row.state in ("fetched", "gone"):
+        return row is not None and row.state == "fetched"
+    own = conn is None
+    connector = conn or await integration(host).connector(source)
     now = host.clock.now()
     try:
-        name, content = await conn.file(ref)
+        name, content = await connector.file(ref)
         await host.files.save(row.key, content, filename=name)
     except SourceError as exc:
         attempts = row.attempts + 1
-        state = "failed" if attempts >= settings.file_max_attempts else "pending"
+        values: dict[str, Any]
+        if exc.status == 404:  # deleted in 1C (with its order): nothing to fetch, ever
+            log.info("integration: file %s of %s is gone from 1C: %s", ref, source, exc)
+            values = {"state": "gone", "last_error": None, "next_attempt_at": None}
+        else:
+            state = "failed" if attempts >= settings.file_max_attempts else "pending"
+            values = {
+                "state": state,
+                "last_error": str(exc)[:2000],
+                "next_attempt_at": now + dt.timedelta(seconds=backoff(attempts)),
+            }
         async with host.db.session() as s:
             await s.execute(
                 update(m.file)
                 .where(m.file.c.source == source, m.file.c.ref == ref)
-                .values(
-                    attempts=attempts,
-                    state=state,
-                    last_error=str(exc)[:2000],
-                    next_attempt_at=now + dt.timedelta(seconds=backoff(attempts)),
-                    updated_at=now,
-                )
+                .values(attempts=attempts, updated_at=now, **values)
             )
         return False
     finally:
-        await conn.aclose()
+        if own:
+            await connector.aclose()
     async with host.db.session() as s:
         await s.execute(
             update(m.file)
@@ -155,19 +215,66 @@ async def fetch(host: Host, source: str, ref: str) -> bool:
     return True
 
 
-async def fetch_due(host: Host) -> int:
-    """Retry files whose backoff has passed (a schedule sends this)."""
+async def fetch_batch(host: Host, source: str, refs: Sequence[str]) -> int:
+    """Fetch a batch of files (a job of the files queue) through one connector, no more
+    at once than the source's ``max_concurrency``; returns how many are stored now."""
+    from kabinet_integration.sync import integration
+
+    svc = integration(host)
+    gate = asyncio.Semaphore(max(1, svc.source(source).max_concurrency))
+    conn = await svc.connector(source)
+
+    async def one(ref: str) -> bool:
+        async with gate:
+            return await fetch(host, source, ref, conn)
+
+    try:
+        return sum(await asyncio.gather(*(one(r) for r in refs)))
+    finally:
+        await conn.aclose()
+
+
+async def due(host: Host, *, limit: int = DUE_PER_TICK) -> list[tuple[str, str]]:
+    """(source, file) of pending files whose backoff (or queued time) has passed."""
     now = host.clock.now()
     async with host.db.sessionmaker() as s:
-        rows = list(
-            await s.execute(
-                select(m.file.c.source, m.file.c.ref).where(
-                    m.file.c.state == "pending",
-                    (m.file.c.next_attempt_at.is_(None)) | (m.file.c.next_attempt_at <= now),
-                )
+        rows = await s.execute(
+            select(m.file.c.source, m.file.c.ref)
+            .where(
+                m.file.c.state == "pending",
+                (m.file.c.next_attempt_at.is_(None)) | (m.file.c.next_attempt_at <= now),
             )
+            .order_by(m.file.c.updated_at)
+            .limit(limit)
         )
+        return [(r.source, r.ref) for r in rows]
+
+
+async def queue_due(host: Host) -> int:
+    """The schedule's tick: due files sent in batches to the files queue (marked queued,
+    so the next tick does not send them again while they wait); returns how many."""
+    from kabinet_integration.sync import CHUNK, batches
+
+    found = await due(host)
+    queued = host.clock.now() + dt.timedelta(seconds=QUEUED_SECONDS)
+    by_source: dict[str, list[str]] = {}
+    for source, ref in found:
+        by_source.setdefault(source, []).append(ref)
+    for source, refs in by_source.items():
+        async with host.db.session() as s:
+            for part in batches(refs, CHUNK):
+                await s.execute(
+                    update(m.file)
+                    .where(m.file.c.source == source, m.file.c.ref.in_(part))
+                    .values(next_attempt_at=queued)
+                )
+        await send_batches(host, source, refs)
+    return len(found)
+
+
+async def fetch_due(host: Host) -> int:
+    """Fetch the files that are due now, here (``kabinet`` commands and tests)."""
     done = 0
-    for row in rows:
-        done += int(await fetch(host, row.source, row.ref))
+    for source, ref in await due(host):
+        done += int(await fetch(host, source, ref))
     return done

@@ -41,8 +41,11 @@ def actors(host: Host) -> list[Actor]:
     async def fetch_file(source: str, ref: str) -> None:
         await files.fetch(host, source, ref)
 
+    async def fetch_files(source: str, refs: list[str]) -> None:
+        await files.fetch_batch(host, source, refs)
+
     async def fetch_due() -> None:
-        await files.fetch_due(host)
+        await files.queue_due(host)
 
     return [
         Actor(
@@ -53,8 +56,19 @@ def actors(host: Host) -> list[Actor]:
             time_limit_ms=60 * 60 * 1000,
         ),
         Actor(name=outbound.SEND_ACTOR, fn=send_requests, queue="integration", max_retries=0),
+        # A file a person waits for: beside client requests.
         Actor(name=files.FETCH_ACTOR, fn=fetch_file, queue="integration", max_retries=0),
-        Actor(name="integration.fetch_due_files", fn=fetch_due, queue="integration", max_retries=0),
+        # Files fetched ahead: a queue of their own, run behind everything else.
+        Actor(
+            name=files.BATCH_ACTOR,
+            fn=fetch_files,
+            queue=files.FILES_QUEUE,
+            max_retries=0,
+            bulk=True,
+        ),
+        Actor(
+            name=files.DUE_ACTOR, fn=fetch_due, queue=files.FILES_QUEUE, max_retries=0, bulk=True
+        ),
     ]
 
 
@@ -87,5 +101,5 @@ def schedules(host: Host) -> list[Schedule]:
             kwargs={"mode": "full"},
         ),
         Schedule(name="integration.outbound", actor=outbound.SEND_ACTOR, interval=60.0),
-        Schedule(name="integration.files", actor="integration.fetch_due_files", interval=300.0),
+        Schedule(name="integration.files", actor=files.DUE_ACTOR, interval=300.0),
     ]

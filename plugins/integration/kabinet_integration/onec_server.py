@@ -524,6 +524,12 @@ class OneCServer:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
         """(method, decoded path and query) of every request, in order."""
+        self.arrivals: list[tuple[float, str]] = []
+        """(monotonic time, raw path and query) of every request as it arrived."""
+        self.active = 0
+        """Requests being answered now; ``peak``: the most at once so far."""
+        self.peak = 0
+        self.counting = threading.Lock()
         self.stopping = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -550,6 +556,30 @@ class OneCServer:
 
     def fault(self, kind: str, **kwargs: Any) -> None:
         self.faults.append(Fault(kind, **kwargs))
+
+    @contextlib.contextmanager
+    def counted(self, target: str) -> Iterator[None]:
+        """Count one request while it is answered (arrival time, concurrency)."""
+        with self.counting:
+            self.arrivals.append((time.monotonic(), unquote(target)))
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            yield
+        finally:
+            with self.counting:
+                self.active -= 1
+
+    def busiest_second(self, match: str = "") -> int:
+        """The most requests (whose path and query contain ``match``) that arrived within
+        any one second."""
+        times = [t for t, target in self.arrivals if match in target]
+        most, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= 1.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     def _take_fault(self, target: str) -> Fault | None:
         for fault in self.faults:
@@ -578,10 +608,12 @@ class OneCServer:
                     super().handle()
 
             def do_GET(self) -> None:
-                self._serve("GET")
+                with server.counted(self.path):
+                    self._serve("GET")
 
             def do_POST(self) -> None:
-                self._serve("POST")
+                with server.counted(self.path):
+                    self._serve("POST")
 
             def _send(
                 self, status: int, body: bytes, ctype: str, headers: Mapping[str, str] = {}

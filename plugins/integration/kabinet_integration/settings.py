@@ -64,6 +64,11 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Entity -> portal field -> (1C value -> portal value), over the reference values."""
     files_ahead: bool = True
     """Fetch new orders' files in the background right after a delta."""
+    files_first_load: Literal["ahead", "on_demand"] = "on_demand"
+    """The files of a first load (until the source's first successful run): ``on_demand``
+    (the default) fetches each when a person first opens its document; ``ahead`` queues
+    them all in batches behind client requests (at 100,000 orders about 160,000 files, some
+    hours of 1C's requests at its ``rate_per_second``)."""
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
