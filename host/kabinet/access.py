@@ -22,6 +22,7 @@ organizations only where ``organizations`` includes them (``ALL`` for admins).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Set
 from typing import Literal, Protocol
 
@@ -131,6 +132,13 @@ class AccessService(Protocol):
     async def people(self, code: str, organization: int | None = None) -> set[int]:
         """The people who may do ``code`` in ``organization`` (or globally)."""
 
+    async def people_since(
+        self, code: str, organization: int | None = None
+    ) -> dict[int, dt.datetime]:
+        """:meth:`people`, each with the time since which they may (their oldest grant
+        that gives it): notifications tell nobody of what changed before they could see it.
+        """
+
 
 class NobodyAccess:
     """The access service before identity exists: nobody holds any permission."""
@@ -143,3 +151,8 @@ class NobodyAccess:
 
     async def people(self, code: str, organization: int | None = None) -> set[int]:
         return set()
+
+    async def people_since(
+        self, code: str, organization: int | None = None
+    ) -> dict[int, dt.datetime]:
+        return {}

@@ -263,7 +263,11 @@ class EntitySink:
     """``<plugin>.<entity>``, e.g. ``companies.counterparty``; unique in the portal."""
     struct: type[msgspec.Struct]
     apply: Callable[..., Awaitable[SinkResult]]
-    """``async (host, session, records: Sequence[struct]) -> SinkResult``."""
+    """``async (host, session, records: Sequence[struct], *, notify: bool) -> SinkResult``.
+
+    ``notify`` is False for a first load, a ``--full`` run or a backfill: what the batch
+    changes is old news, and the events the sink publishes say so (``notify=False`` in
+    their payload), so nobody is sent a notification of it."""
     key: str = "external_id"
     """The struct field that identifies a record in the production system."""
     depends_on: tuple[str, ...] = ()

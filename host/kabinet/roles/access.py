@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Set
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet import models
 from kabinet.access import ALL, AllOrganizations, Principal
 from kabinet.flight import SingleFlight
 from kabinet.roles.models import grant, role, role_permission, version
@@ -128,11 +130,23 @@ class RolesAccess:
 
     async def people(self, code: str, organization: int | None = None) -> set[int]:
         """Who may do ``code`` in ``organization`` (``None``: globally); reads the database."""
+        return set(await self.people_since(code, organization))
+
+    async def people_since(
+        self, code: str, organization: int | None = None
+    ) -> dict[int, dt.datetime]:
+        """:meth:`people`, each with the time of their oldest grant that gives ``code``
+        there (for a manager reaching an assigned organization: the grant's time)."""
         scope = self._scope(code)
         if scope is None:
-            return set()
+            return {}
         query = (
-            select(grant.c.person_id, grant.c.organization_id, role.c.assigned_only)
+            select(
+                grant.c.person_id,
+                grant.c.organization_id,
+                role.c.assigned_only,
+                grant.c.created_at,
+            )
             .select_from(grant.join(role, role.c.id == grant.c.role_id))
             .join(role_permission, role_permission.c.role_id == role.c.id)
             .where(role_permission.c.permission == code)
@@ -145,15 +159,16 @@ class RolesAccess:
             )
         async with self.host.db.session() as session:
             rows = (await session.execute(query)).all()
-        found: set[int] = set()
-        for person_id, org, assigned_only in rows:
+        found: dict[int, dt.datetime] = {}
+        for person_id, org, assigned_only, created_at in rows:
             # a manager's staff permission reaches an organization only if assigned to it
             everywhere = scope == "global" and organization is None
             held = org is not None or not assigned_only or everywhere
             if not held and organization is not None:
                 held = organization in await self.managed(person_id)
             if held:
-                found.add(person_id)
+                since = models.utc(created_at) or dt.datetime.min.replace(tzinfo=dt.UTC)
+                found[person_id] = min(found.get(person_id, since), since)
         return found
 
     # -- what others call -----------------------------------------------------------------

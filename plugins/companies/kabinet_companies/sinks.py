@@ -58,9 +58,14 @@ def _clean(record: CounterpartyRecord) -> dict[str, Any]:
 
 
 async def apply_counterparties(
-    host: Host, session: AsyncSession, records: Sequence[CounterpartyRecord]
+    host: Host,
+    session: AsyncSession,
+    records: Sequence[CounterpartyRecord],
+    *,
+    notify: bool = True,
 ) -> SinkResult:
-    """Apply one batch (see the module's docstring); returns what it did."""
+    """Apply one batch (see the module's docstring); returns what it did. Nobody is told
+    of a counterparty, so ``notify`` changes nothing."""
     rejected: dict[str, str] = {}
     wanted: dict[str, tuple[dict[str, Any] | None, bool]] = {}
     for record in records:

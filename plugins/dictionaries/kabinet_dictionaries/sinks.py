@@ -43,9 +43,10 @@ class CatalogRecord(msgspec.Struct, kw_only=True):
 
 
 async def apply_catalog(
-    host: Host, session: AsyncSession, records: Sequence[CatalogRecord]
+    host: Host, session: AsyncSession, records: Sequence[CatalogRecord], *, notify: bool = True
 ) -> SinkResult:
-    """Apply a batch in the caller's transaction; each record in a savepoint."""
+    """Apply a batch in the caller's transaction; each record in a savepoint (nobody is
+    told of an entry, so ``notify`` changes nothing)."""
     now = host.clock.now()
     types: dict[str, TypeInfo] = {}
     created = updated = hidden = unchanged = 0

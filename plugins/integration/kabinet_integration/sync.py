@@ -113,6 +113,9 @@ class Context:
     counts: Counts = dataclasses.field(default_factory=Counts)
     contracts: set[str] = dataclasses.field(default_factory=set)
     new_files: dict[str, str] = dataclasses.field(default_factory=dict)
+    notify: bool = True
+    """False for a first load, ``--full`` or a backfill (no cursor yet, or some entities
+    read whole): the sinks tell nobody of what they write."""
 
 
 @dataclasses.dataclass
@@ -364,6 +367,7 @@ class SyncService:
                 conn,
                 run_id,
                 lock,
+                notify=mode == "delta" and await self.cursor(source) is not None,
             )
             try:
                 if mode == "full":
@@ -758,7 +762,8 @@ class SyncService:
         # A savepoint: a sink that fails outright sends its batch to quarantine, not the page.
         try:
             async with self.host.db.savepoint(s):
-                result = await p.sink.apply(self.host, s, [r for _row, r, _v in batch])
+                records = [r for _row, r, _v in batch]
+                result = await p.sink.apply(self.host, s, records, notify=ctx.notify)
         except Exception as exc:
             log.warning("sink %s failed on a batch: %s", p.sink.name, exc)
             bad.extend(
@@ -955,7 +960,7 @@ class SyncService:
                 log.warning("balance of contract %s: %s", contract, exc)
                 continue
         async with self.host.db.session() as s:
-            result = await p.sink.apply(self.host, s, records)
+            result = await p.sink.apply(self.host, s, records, notify=ctx.notify)
             await balances.settle(s, ctx.source, contracts)
         log.info("balances of %d contracts: %d updated", len(records), result.updated)
 
@@ -968,7 +973,14 @@ class SyncService:
         try:
             run_id = await self._start(source, "retry")
             ctx = Context(
-                source, settings, Names.of(settings), await self.plans(settings), conn, run_id, lock
+                source,
+                settings,
+                Names.of(settings),
+                await self.plans(settings),
+                conn,
+                run_id,
+                lock,
+                notify=await self.cursor(source) is not None,
             )
             try:
                 await self._retry_quarantine(ctx, ids)

@@ -60,6 +60,19 @@ def payload_dict(payload: Any) -> dict[str, Any]:
     return dict(payload or {})
 
 
+def changed_at(payload: Mapping[str, Any], published: dt.datetime) -> dt.datetime:
+    """When the change an event tells of happened: its payload's ``changed_at`` (ISO; a
+    time without a zone is UTC), else when the event was published."""
+    value = payload.get("changed_at")
+    if isinstance(value, str) and value:
+        try:
+            found = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return published
+        return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+    return published if published.tzinfo else published.replace(tzinfo=dt.UTC)
+
+
 def _ids(value: Any) -> set[int]:
     if isinstance(value, bool) or value is None:
         return set()
@@ -209,6 +222,8 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
     configs = await svc.channel_configs()
     channels = [c for c in view.channels if c not in view.channels_off and configs[c]["enabled"]]
     payload = payload_dict(ev.payload)
+    if payload.get("notify") is False:
+        return []  # a first load or a backfill: old news, nobody is told
     people: set[int] = set()
     organization = None
     if t.recipients.person:
@@ -217,7 +232,10 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
         org = payload.get(t.recipients.organization)
         if isinstance(org, int):
             organization = org
-            people |= await host.access.people(t.recipients.permission, org)
+            changed = changed_at(payload, ev.created_at)
+            since = await host.access.people_since(t.recipients.permission, org)
+            # Only those who could see the organization when it changed hear of it.
+            people |= {p for p, at in since.items() if at <= changed}
     if not people or not channels:
         return []
     contacts = await Contacts.load(session, sorted(people), ev.type)

@@ -1,8 +1,11 @@
 """The events the shipments app publishes, with their payloads.
 
 Notification events carry ``organization_id`` (the counterparty's organization: who is
-told) and what a template shows; ``request.created`` and ``document.requested`` carry what
-the integration app needs to carry a request or fetch a file from the production system.
+told) and what a template shows, with ``notify`` (False: a first load or a backfill wrote
+it, nobody is told) and ``changed_at`` (when the change happened, ISO; empty: when the
+event was published; nobody who could not see the organization then is told);
+``request.created`` and ``document.requested`` carry what the integration app needs to
+carry a request or fetch a file from the production system.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class OrderStatusChanged(msgspec.Struct, kw_only=True):
     status_en: str
     origin: str
     destination: str
+    notify: bool = True
+    changed_at: str = ""
 
 
 class OrderDelivered(msgspec.Struct, kw_only=True):
@@ -39,6 +44,8 @@ class OrderDelivered(msgspec.Struct, kw_only=True):
     origin: str
     destination: str
     delivered_on: str
+    notify: bool = True
+    changed_at: str = ""
 
 
 class InvoiceEvent(msgspec.Struct, kw_only=True):
@@ -50,6 +57,8 @@ class InvoiceEvent(msgspec.Struct, kw_only=True):
     currency: str
     date: str
     due_date: str
+    notify: bool = True
+    changed_at: str = ""
 
 
 class RequestAnswered(msgspec.Struct, kw_only=True):
@@ -63,6 +72,8 @@ class RequestAnswered(msgspec.Struct, kw_only=True):
     status_ru: str
     status_en: str
     answer: str
+    notify: bool = True
+    changed_at: str = ""
 
 
 class RequestCreated(msgspec.Struct, kw_only=True):

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select, update
 
@@ -291,10 +292,22 @@ class Finance:
                 if row.organization_id is not None:
                     await session.execute(update(i).where(i.c.id == row.id).values(overdue_at=now))
                     await self.host.events.publish(
-                        session, ev.INVOICE_OVERDUE, invoice_event(row, row.organization_id)
+                        session,
+                        ev.INVOICE_OVERDUE,
+                        invoice_event(
+                            row, row.organization_id, changed_at=self._overdue_since(row)
+                        ),
                     )
                     published += 1
         return published
+
+    def _overdue_since(self, row: Any) -> str:
+        """When an invoice became overdue (the portal's midnight after its due date, or
+        when the portal received it if later): nobody linked since hears of it."""
+        zone = ZoneInfo(self.host.settings.host.timezone)
+        midnight = dt.datetime.combine(row.due_date + dt.timedelta(days=1), dt.time(), zone)
+        received = _aware(row.created_at) if row.created_at else midnight
+        return max(midnight, received).astimezone(dt.UTC).isoformat()
 
     # -- the client's home -----------------------------------------------------------------
 

@@ -228,7 +228,7 @@ def _contract_values(r: ContractRecord, cp_id: int, now: dt.datetime) -> dict[st
 
 
 async def apply_contracts(
-    host: Host, session: AsyncSession, records: Sequence[ContractRecord]
+    host: Host, session: AsyncSession, records: Sequence[ContractRecord], *, notify: bool = True
 ) -> SinkResult:
     conn = await session.connection()
     now = host.clock.now()
@@ -290,7 +290,7 @@ def _update_by_id(table: Table, sample: dict[str, Any]) -> Any:
 
 
 async def apply_balances(
-    host: Host, session: AsyncSession, records: Sequence[BalanceRecord]
+    host: Host, session: AsyncSession, records: Sequence[BalanceRecord], *, notify: bool = True
 ) -> SinkResult:
     """The operational balance of each contract, with the time it was computed."""
     conn = await session.connection()
@@ -643,7 +643,7 @@ _HOLDERS = text(
 
 
 async def apply_orders(
-    host: Host, session: AsyncSession, records: Sequence[OrderRecord]
+    host: Host, session: AsyncSession, records: Sequence[OrderRecord], *, notify: bool = True
 ) -> SinkResult:
     conn = await session.connection()
     now = host.clock.now()
@@ -747,7 +747,7 @@ async def apply_orders(
                 for oid, r, prev, _ in transitions
             ],
         )
-        await _publish_transitions(host, session, transitions)
+        await _publish_transitions(host, session, transitions, notify=notify)
     await _detach(conn, m.invoice, "order_id", moved)
     rejected.update(await across_reasons(conn, across))
     await touch_feed(conn, "order", now)
@@ -807,8 +807,11 @@ async def _publish_transitions(
     host: Host,
     session: AsyncSession,
     transitions: list[tuple[int, OrderRecord, str | None, int | None]],
+    *,
+    notify: bool = True,
 ) -> None:
-    """One event per real status change (and "delivered" when it became done)."""
+    """One event per real status change (and "delivered" when it became done); with
+    ``notify`` False (a first load, a backfill) the events say nobody is to be told."""
     for order_id, r, previous, organization_id in transitions:
         if organization_id is None or r.deleted:
             continue  # nobody to tell yet: the counterparty is not linked to an organization
@@ -825,6 +828,7 @@ async def _publish_transitions(
                 status_en=ORDER_STATUS[r.status]["en"],
                 origin=r.origin,
                 destination=r.destination,
+                notify=notify,
             ),
         )
         if r.status == "done":
@@ -838,6 +842,7 @@ async def _publish_transitions(
                     origin=r.origin,
                     destination=r.destination,
                     delivered_on=(r.delivery_actual or host.clock.now().date()).isoformat(),
+                    notify=notify,
                 ),
             )
 
@@ -866,7 +871,9 @@ def _invoice_values(
     }
 
 
-def invoice_event(row: Any, organization_id: int) -> ev.InvoiceEvent:
+def invoice_event(
+    row: Any, organization_id: int, *, notify: bool = True, changed_at: str = ""
+) -> ev.InvoiceEvent:
     return ev.InvoiceEvent(
         invoice_id=row.id,
         number=row.number,
@@ -876,14 +883,22 @@ def invoice_event(row: Any, organization_id: int) -> ev.InvoiceEvent:
         currency=row.currency,
         date=row.date.isoformat(),
         due_date=row.due_date.isoformat() if row.due_date else "",
+        notify=notify,
+        changed_at=changed_at,
     )
 
 
+def _overdue(r: InvoiceRecord, today: dt.date) -> bool:
+    """Unpaid past its due date (the overdue job's rule)."""
+    return r.due_date is not None and r.due_date < today and r.paid < r.amount
+
+
 async def apply_invoices(
-    host: Host, session: AsyncSession, records: Sequence[InvoiceRecord]
+    host: Host, session: AsyncSession, records: Sequence[InvoiceRecord], *, notify: bool = True
 ) -> SinkResult:
     conn = await session.connection()
     now = host.clock.now()
+    today = now.astimezone(ZoneInfo(host.settings.host.timezone)).date()
     batch = last_of(records, "external_id")
     cps = await counterparties(conn, (r.counterparty for r in batch))
     contracts = await _rows(
@@ -955,7 +970,9 @@ async def apply_invoices(
         row = stored.get(r.external_id)
         if row is None:
             if not r.deleted:
-                new.append({**values, "created_at": now})
+                # Overdue before a first load or backfill brought it: no reminder either.
+                quiet = not notify and _overdue(r, today)
+                new.append({**values, "created_at": now, "overdue_at": now if quiet else None})
         elif row.digest == values["digest"]:
             unchanged += 1
         else:
@@ -982,7 +999,9 @@ async def apply_invoices(
                 organization_id = org_of.get(row.counterparty_id)
                 if organization_id is not None:
                     await host.events.publish(
-                        session, ev.INVOICE_CREATED, invoice_event(row, organization_id)
+                        session,
+                        ev.INVOICE_CREATED,
+                        invoice_event(row, organization_id, notify=notify),
                     )
     if changed:
         await conn.execute(_update_by_id(m.invoice, changed[0]), changed)
@@ -1001,7 +1020,11 @@ async def apply_invoices(
 
 
 async def apply_answers(
-    host: Host, session: AsyncSession, records: Sequence[RequestAnswerRecord]
+    host: Host,
+    session: AsyncSession,
+    records: Sequence[RequestAnswerRecord],
+    *,
+    notify: bool = True,
 ) -> SinkResult:
     """The production system's answer to a request: recorded, shown, told to the client."""
     conn = await session.connection()
@@ -1048,13 +1071,13 @@ async def apply_answers(
         await conn.execute(
             insert(m.request_event).values(request_id=row.id, status=status, text=r.answer, at=now)
         )
-        await _publish_answer(host, session, row, status, r.answer)
+        await _publish_answer(host, session, row, status, r.answer, notify=notify)
     await touch_feed(conn, "request", now)
     return SinkResult(updated=updated, unchanged=unchanged, rejected=rejected)
 
 
 async def _publish_answer(
-    host: Host, session: AsyncSession, row: Any, status: str, answer: str
+    host: Host, session: AsyncSession, row: Any, status: str, answer: str, *, notify: bool = True
 ) -> None:
     conn = await session.connection()
     found = (
@@ -1080,6 +1103,7 @@ async def _publish_answer(
             status_ru=REQUEST_STATUS[status]["ru"],
             status_en=REQUEST_STATUS[status]["en"],
             answer=answer,
+            notify=notify,
         ),
     )
 

@@ -1,0 +1,220 @@
+"""Notifications a person wants, not a flood (issue 16, point 3), on the whole portal fed by
+the local 1C: a first load notifies nobody and a later delta does; a person linked today
+hears nothing of what changed before (old overdue invoices included)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from notif_support import deliveries, run
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.jobs import stop_embedded
+from kabinet.testing import drop_database, migrated_database
+from kabinet_integration.onec_server import Generated, OneCData, OneCServer, generate
+from kabinet_integration.sync import integration
+
+ORDERS = "Document_ЗаявкаНаПеревозку"
+INVOICES = "Document_СчетНаОплатуПокупателю"
+NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+_n = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+async def portal_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    url = await migrated_database(tmp_path_factory.mktemp("wanted"))
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+def onec() -> Iterator[OneCServer]:
+    with OneCServer(OneCData()) as server:
+        yield server
+
+
+@pytest.fixture
+async def portal(
+    portal_url: str, tmp_path: Path, onec: OneCServer
+) -> AsyncIterator[tuple[Host, FrozenClock]]:
+    clock = FrozenClock(NOW)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        '[host]\nvar_dir = "var"\nsecret_key = "wanted-tests"\n'
+        "[dictionaries]\nenabled = false\n"
+        "[integration.sources.onec]\n"
+        f'base_url = "{onec.base_url}"\nusername = "{onec.username}"\n'
+        f'password = "{onec.password}"\nrate_per_second = 0\nfiles_ahead = false\n'
+        'entities = ["contract", "order", "invoice", "answer"]\n'
+    )
+    host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": portal_url}, clock=clock)
+    host.services["host.process"] = "test"
+    await host.startup()
+    await stop_embedded(host)
+    try:
+        yield host, clock
+    finally:
+        await wipe(host)
+        await host.shutdown()
+
+
+async def wipe(host: Host) -> None:
+    """Tests share one database: the next one's 1C starts from scratch (no cursor)."""
+    from sqlalchemy import delete
+
+    async with host.db.session() as s:
+        for schema in reversed(host.schemas):
+            if schema.name in ("integration", "shipments"):
+                for table in reversed(schema.metadata.sorted_tables):
+                    await s.execute(delete(table))
+
+
+async def company(host: Host) -> tuple[int, str]:
+    """An organization with one counterparty known to 1C: (organization, its 1C id)."""
+    from kabinet_companies.services import SYSTEM, companies
+    from kabinet_companies.validation import make_inn
+
+    n = next(_n)
+    svc = companies(host)
+    org = await svc.create_organization(f"ООО Тест {n}", make_inn(7_900_000 + 10 * n))
+    external = f"cp-wanted-{n}"
+    await svc.create_counterparty(
+        SYSTEM,
+        name=f"Тест {n}",
+        inn=make_inn(7_900_001 + 10 * n),
+        organization_id=org.id,
+        external_id=external,
+    )
+    return org.id, external
+
+
+async def client(host: Host, organization: int, **kw: Any) -> int:
+    """A client of ``organization`` with an e-mail and a phone, linked now."""
+    n = next(_n)
+    account = await host.services["identity"].create_account(
+        full_name=f"Клиент {n}",
+        email=f"client{n}@example.test",
+        phone=f"+7900{n:07d}",
+        **kw,
+    )
+    await host.services["roles"].grant(account.id, "client", organization)
+    return int(account.id)
+
+
+def _set(data: OneCData, name: str, ref: str, **fields: Any) -> None:
+    obj = dict(data.get(name, ref) or {})
+    obj.update(fields)
+    data.put(name, obj)
+
+
+async def mine(host: Host, person: int) -> list[str]:
+    return sorted(f"{d['event']}:{d['channel']}" for d in await deliveries(host, person_id=person))
+
+
+async def test_first_load_notifies_nobody_and_a_later_delta_does(
+    portal: tuple[Host, FrozenClock], onec: OneCServer
+) -> None:
+    host, clock = portal
+    org, external = await company(host)
+    person = await client(host, org)
+    made: Generated = generate(onec.data, owners=[external], orders=8, invoices=6)
+    clock.advance(60)
+
+    first = await integration(host).run("onec")
+    assert first.state == "succeeded", first
+    assert first.counts.applied >= 14
+    await host.services["shipments.finance"].mark_overdue()  # the hourly job, after it
+    await run(host)
+    # 8 orders in every status, 6 invoices (4 unpaid past due) and not one message
+    assert await mine(host, person) == []
+
+    # Later in 1C: an order moves on, a new invoice is made; the next delta tells.
+    clock.advance(20 * 60)
+    onec.data.tick(20 * 60)
+    moved = next(
+        ref
+        for ref in made.orders
+        if (onec.data.get(ORDERS, ref) or {}).get("Статус") == "Оформлена"
+    )
+    _set(onec.data, ORDERS, moved, Статус="ВРаботе", Дислокация="Тверь")
+    old = dict(onec.data.get(INVOICES, made.invoices[0]) or {})
+    fresh = {
+        **old,
+        "Ref_Key": "3f2c1b5e-0000-4000-8000-000000000001",
+        "Number": "СЧ-900001",
+        "Date": "2026-11-25T00:00:00",
+        "СрокОплаты": "2026-12-10T00:00:00",
+        "СуммаДокумента": 205800.0,
+        "СуммаОплаты": 0.0,
+        "СтатусОплаты": "НеОплачен",
+    }
+    onec.data.put(INVOICES, fresh)
+    second = await integration(host).run("onec")
+    assert second.state == "succeeded", second
+    await host.services["shipments.finance"].mark_overdue()
+    await run(host)
+    got = await mine(host, person)
+    assert got == sorted(
+        f"{event}:{channel}"
+        for event in ("shipments.invoice.created", "shipments.order.status_changed")
+        for channel in ("email", "sms")
+    ), got
+
+
+async def test_a_person_linked_today_hears_nothing_of_older_changes(
+    portal: tuple[Host, FrozenClock], onec: OneCServer
+) -> None:
+    host, clock = portal
+    org, external = await company(host)
+    before = await client(host, org)
+    made = generate(onec.data, owners=[external], orders=4, invoices=3)
+    await integration(host).run("onec")  # the first load: quiet
+    # A delta brings an invoice due in a week, and changes an order.
+    clock.advance(60)
+    onec.data.tick(60)
+    invoice = {
+        **dict(onec.data.get(INVOICES, made.invoices[0]) or {}),
+        "Ref_Key": "3f2c1b5e-0000-4000-8000-000000000002",
+        "Number": "СЧ-900002",
+        "Date": "2026-11-25T00:00:00",
+        "СрокОплаты": "2026-12-02T00:00:00",
+        "СуммаДокумента": 1000.0,
+        "СуммаОплаты": 0.0,
+        "СтатусОплаты": "НеОплачен",
+    }
+    onec.data.put(INVOICES, invoice)
+    assert (await integration(host).run("onec")).state == "succeeded"
+    # The event is not handled yet when a second client is linked (a queue behind).
+    clock.advance(60)
+    later = await client(host, org)
+    await run(host)
+    assert await mine(host, before) == [
+        "shipments.invoice.created:email",
+        "shipments.invoice.created:sms",
+    ]
+    assert await mine(host, later) == []
+
+    # Ten days on, the new invoice is overdue (since the portal's midnight after 2 December):
+    # both clients linked before that are reminded; a third, linked after it fell due but
+    # before the hourly job noticed, is not. The first load's old overdue invoices (due in
+    # 2025) remind nobody.
+    clock.advance(10 * 86400)
+    third = await client(host, org)
+    await host.services["shipments.finance"].mark_overdue()
+    await run(host)
+    overdue = "shipments.invoice.overdue"
+    assert [x for x in await mine(host, before) if x.startswith(overdue)] == [
+        f"{overdue}:email",
+        f"{overdue}:sms",
+    ]
+    assert [x for x in await mine(host, later) if x.startswith(overdue)] == [
+        f"{overdue}:email",
+        f"{overdue}:sms",
+    ]
+    assert await mine(host, third) == []
