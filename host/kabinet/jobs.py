@@ -329,22 +329,27 @@ class EmbeddedJobs(Jobs):
         """Messages waiting, due or not."""
         return len(self._heap) + len(self._bulk)
 
-    def _take_due(self, *, bulk: int = 0) -> list[JobMessage]:
-        """Every other message due now, then up to ``bulk`` bulk ones."""
+    def _take_due(self) -> list[JobMessage]:
+        """Every message due now but the bulk ones."""
         now = self._now()
         due: list[JobMessage] = []
         while self._heap and self._heap[0][0] <= now:
             due.append(heapq.heappop(self._heap)[2])
-        while bulk > 0 and self._bulk and self._bulk[0][0] <= now:
+        return due
+
+    def _take_bulk(self, most: int) -> list[JobMessage]:
+        """Up to ``most`` bulk messages due now."""
+        now = self._now()
+        due: list[JobMessage] = []
+        while len(due) < most and self._bulk and self._bulk[0][0] <= now:
             due.append(heapq.heappop(self._bulk)[2])
-            bulk -= 1
         return due
 
     async def drain(self, *, limit: int = 10_000) -> int:
         """Run every message due now, and those they send that are due now; returns how many.
         A bulk message runs only when no other is due."""
         ran = 0
-        while ran < limit and (due := self._take_due() or self._take_due(bulk=1)):
+        while ran < limit and (due := self._take_due() or self._take_bulk(1)):
             for msg in due:
                 await self.execute(msg)
                 ran += 1
@@ -366,7 +371,7 @@ class EmbeddedJobs(Jobs):
             self._wake.set()  # a bulk place is free
 
         while not stop.is_set():
-            for msg in self._take_due(bulk=self.bulk_concurrency - len(bulk)):
+            for msg in self._take_due() + self._take_bulk(self.bulk_concurrency - len(bulk)):
                 if self._is_bulk(msg):
                     task = asyncio.create_task(self.execute(msg))
                     bulk.add(task)
