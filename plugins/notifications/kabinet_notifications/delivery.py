@@ -34,7 +34,13 @@ from kabinet_notifications.channels.folder import FolderChannel
 from kabinet_notifications.channels.push import PushChannel
 from kabinet_notifications.channels.sms import SmsChannel, SmsRu
 from kabinet_notifications.channels.telegram import TelegramApi, TelegramChannel
-from kabinet_notifications.render import MASK, TemplateError, in_worker_each, render_all
+from kabinet_notifications.render import (
+    MASK,
+    PORTAL_URL,
+    TemplateError,
+    in_worker_each,
+    render_all,
+)
 from kabinet_notifications.services import NotificationsService, TemplateView, service_of
 
 if TYPE_CHECKING:
@@ -166,6 +172,8 @@ class Renderer:
         self.svc = svc
         self.t = t
         self.cache: dict[tuple[str, str], TemplateView] = {}
+        self.portal_url = svc.host.base_url
+        """Every template's ``portal_url``: links in messages are absolute."""
 
     async def template(self, channel: str, language: str) -> TemplateView:
         key = (channel, language)
@@ -201,6 +209,7 @@ class Renderer:
     ) -> tuple[dict[str, str], dict[str, str] | None]:
         tv = self.cache[(channel, language)]
         parts = {"subject": tv.subject, "body": tv.body, "html": tv.html}
+        values = {**values, PORTAL_URL: self.portal_url}
         clear = render_all(channel, parts, values)
         clear_d = {"subject": clear.subject, "body": clear.body, "html": clear.html}
         if not any(k in values for k in self.t.secrets):
@@ -445,7 +454,7 @@ async def apply(host: Host, outcomes: list[tuple[Mapping[str, Any], Outcome]]) -
     now = host.clock.now()
     d = m.delivery
     updates: list[dict[str, Any]] = []
-    counted: list[tuple[str, str, str]] = []
+    counted: list[stats.Move] = []
     retries: dict[float, list[int]] = defaultdict(list)
     verdicts: dict[str, int] = defaultdict(int)
     broken_chats: list[int] = []
@@ -466,7 +475,7 @@ async def apply(host: Host, outcomes: list[tuple[Mapping[str, Any], Outcome]]) -
                 status = "queued"
         if status in FINAL:
             sealed = None
-            counted.append((row["event"], row["channel"], status))
+        counted.append((row["created_at"], row["event"], row["channel"], row["status"], status))
         if row["channel"] == "telegram" and o.gone and row["person_id"] is not None:
             broken_chats.append(row["person_id"])
         if row["channel"] == "push":
@@ -502,7 +511,7 @@ async def apply(host: Host, outcomes: list[tuple[Mapping[str, Any], Outcome]]) -
         )
         await s.connection()
         await s.execute(stmt.execution_options(synchronize_session=False), updates)
-        await stats.bump(s, host.db.dialect, now, counted)
+        await stats.move(s, host.db.dialect, counted)
         if broken_chats:
             await s.execute(
                 update(m.telegram_link)
@@ -528,7 +537,7 @@ async def report(host: Host, channel: str, reports: Iterable[Any]) -> int:
         for r in reports:
             rows = (
                 await s.execute(
-                    select(d.c.id, d.c.event).where(
+                    select(d.c.id, d.c.event, d.c.created_at).where(
                         d.c.channel == channel,
                         d.c.provider_id == r.provider_id,
                         d.c.status == "sent",
@@ -540,9 +549,9 @@ async def report(host: Host, channel: str, reports: Iterable[Any]) -> int:
                 values["delivered_at"] = now
             else:
                 values["error"] = r.error
-            for row_id, event in rows:
+            for row_id, event, created in rows:
                 await s.execute(update(d).where(d.c.id == row_id).values(**values))
-                await stats.bump(s, host.db.dialect, now, [(event, channel, r.verdict)])
+                await stats.move(s, host.db.dialect, [(created, event, channel, "sent", r.verdict)])
                 moved += 1
     return moved
 

@@ -3,8 +3,8 @@
 Templates are versioned (a save adds a version; the newest is current, a rollback copies
 an old one forward). Deliveries keep what was sent with secrets masked; the clear text
 of a secret-bearing message is sealed (encrypted) until the delivery is final. Counts per
-hour, notification, channel and status are kept as they happen, so statistics never scan
-the deliveries.
+hour, notification, channel and status are kept as they happen (each delivery once, under
+its status now), so statistics never scan the deliveries.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ notification = Table(
     Column("event", String(120), primary_key=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("channels_off", JSON, nullable=False, default=list),
+    Column("defaults_off", JSON, nullable=False, default=list),
+    # channels a person gets only if they turn them on (staff's defaults)
     Column("updated_at", TZ),
     Column("updated_by", Integer),
     Column("updated_by_name", String(200)),
@@ -104,7 +106,20 @@ delivery = Table(
     Index("ix_notifications_delivery_provider", "channel", "provider_id"),
     Index("ix_notifications_delivery_event_id", "event_id"),
     Index("ix_notifications_delivery_resend_of", "resend_of"),
+    Index("ix_notifications_delivery_person_channel", "person_id", "channel", "status"),
+    # the digest takes a person's queued messages of a channel together
 )
+
+person_setting = Table(
+    "notifications_person_setting",
+    metadata,
+    Column("person_id", Integer, primary_key=True),
+    Column("quiet_from", Integer),
+    Column("quiet_to", Integer),
+    # quiet hours, minutes after the person's midnight (their time zone); NULL: none
+    Column("updated_at", TZ, nullable=False),
+)
+"""A person's quiet hours: SMS and Telegram messages due in them wait for their end."""
 
 stat = Table(
     "notifications_stat",
@@ -115,17 +130,9 @@ stat = Table(
     Column("status", String(20), primary_key=True),
     Column("count", Integer, nullable=False, default=0),
 )
-
-stat_day = Table(
-    "notifications_stat_day",
-    metadata,
-    Column("day", TZ, primary_key=True),
-    Column("event", String(120), primary_key=True),
-    Column("channel", String(20), primary_key=True),
-    Column("status", String(20), primary_key=True),
-    Column("count", Integer, nullable=False, default=0),
-)
-"""The same counts per UTC day, so a period of months reads a few thousand rows."""
+"""Each delivery counted once, under its status now, in the hour it was created: a
+status change moves its one from the old status to the new (an hour's statuses add up to
+the messages of the hour). Days are made of hours in the portal's time zone."""
 
 channel_config = Table(
     "notifications_channel_config",

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
@@ -344,13 +345,15 @@ class StaffPages(Controller):
         except NotificationError as exc:
             flash(request, exc.message, "error")
             first = last = None
-        today = host.clock.now().astimezone(dt.UTC).date()
+        # Days are the portal's: its time zone's midnights bound the period and the bars.
+        zone = ZoneInfo(host.settings.host.timezone)
+        today = host.clock.now().astimezone(zone).date()
         last = last or today
         first = first or (last - dt.timedelta(days=13))
         if first > last:
             first, last = last, first
-        lo = dt.datetime.combine(first, dt.time(), dt.UTC)
-        hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
+        lo = dt.datetime.combine(first, dt.time(), zone)
+        hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone)
         summary = await reports.summary(host, lo, hi, event=event, channel=channel)
         t = texts(request)
         fmt = "%d.%m" if summary.step == "day" else "%H:00"

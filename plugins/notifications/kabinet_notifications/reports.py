@@ -196,4 +196,11 @@ async def summary(
     host: Host, start: dt.datetime, end: dt.datetime, *, event: str = "", channel: str = ""
 ) -> stats.Summary:
     async with host.db.sessionmaker() as s:
-        return await stats.summary(s, start, end, event=event or None, channel=channel or None)
+        return await stats.summary(
+            s,
+            start,
+            end,
+            zone=host.settings.host.timezone,
+            event=event or None,
+            channel=channel or None,
+        )

@@ -1,7 +1,10 @@
 """Counts per hour, notification, channel and status, kept as deliveries change.
 
-Every status a delivery reaches adds one to its hour's row, so the statistics page reads
-a few hundred rows for a month however many deliveries there were.
+Each delivery is counted once, in the hour it was created, under its status now: a new
+one adds one to its status, a change of status moves that one from the old status to the
+new. So the statuses of a period add up to its messages (never "queued" and "sent" of one
+message both), and the statistics page reads a few hundred rows however many deliveries
+there were. Days are made of those hours in the portal's time zone.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,28 +26,46 @@ STATUSES = ("queued", "sent", "delivered", "failed", "skipped")
 
 
 def hour_of(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+Move = tuple[dt.datetime, str, str, str | None, str]
+"""(the delivery's creation time, event, channel, old status or None if new, new status)."""
+
+
+async def move(session: AsyncSession, dialect: str, items: Iterable[Move]) -> None:
+    """Count each item's delivery under its new status instead of its old one."""
+    counts: collections.Counter[tuple[dt.datetime, str, str, str]] = collections.Counter()
+    for created, event, channel, old, new in items:
+        if old == new:
+            continue
+        hour = hour_of(created)
+        counts[(hour, event, channel, new)] += 1
+        if old is not None:
+            counts[(hour, event, channel, old)] -= 1
+    rows = [
+        {"hour": h, "event": e, "channel": c, "status": st, "count": n}
+        for (h, e, c, st), n in sorted(counts.items())
+        if n
+    ]
+    if not rows:
+        return
+    table = m.stat
+    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["hour", "event", "channel", "status"],
+        set_={"count": table.c.count + ins.excluded.count},
+    )
+    await session.execute(stmt, rows)
 
 
 async def bump(
     session: AsyncSession, dialect: str, at: dt.datetime, items: Iterable[tuple[str, str, str]]
 ) -> None:
-    """Add one per ``(event, channel, status)`` in ``items`` to the hour of ``at``."""
-    counts = collections.Counter(items)
-    if not counts:
-        return
-    hour = hour_of(at)
-    for table, key, when in ((m.stat, "hour", hour), (m.stat_day, "day", hour.replace(hour=0))):
-        rows = [
-            {key: when, "event": e, "channel": c, "status": s, "count": n}
-            for (e, c, s), n in sorted(counts.items())
-        ]
-        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-        stmt = ins.on_conflict_do_update(
-            index_elements=[key, "event", "channel", "status"],
-            set_={"count": table.c.count + ins.excluded.count},
-        )
-        await session.execute(stmt, rows)
+    """New deliveries created at ``at``: one per ``(event, channel, status)``."""
+    await move(session, dialect, [(at, e, c, None, st) for e, c, st in items])
 
 
 @dataclasses.dataclass
@@ -51,7 +73,8 @@ class Summary:
     """What the statistics page draws."""
 
     buckets: list[dt.datetime]
-    """Start of each bar (an hour for periods up to two days, else a day)."""
+    """Start of each bar (an hour for periods up to two days, else a day), in the
+    portal's time zone."""
     by_status: dict[str, list[int]]
     by_channel: dict[str, int]
     totals: dict[str, int]
@@ -63,53 +86,59 @@ async def summary(
     start: dt.datetime,
     end: dt.datetime,
     *,
+    zone: str = "UTC",
     event: str | None = None,
     channel: str | None = None,
 ) -> Summary:
+    """The messages created in [start, end) by status and channel; bars per hour, or per
+    day of the portal's time zone ``zone`` for periods longer than two days."""
+    tz = ZoneInfo(zone)
     daily = end - start > dt.timedelta(days=2)
-    s = m.stat_day if daily else m.stat
-    bucket = s.c.day if daily else s.c.hour
-    first = hour_of(start).replace(hour=0) if daily else hour_of(start)
-    conds = [bucket >= first, bucket < end]
+    s = m.stat
+    conds = [s.c.hour >= hour_of(start), s.c.hour < end]
     if event:
         conds.append(s.c.event == event)
     if channel:
         conds.append(s.c.channel == channel)
-    # Two small aggregates rather than one by (bucket, channel, status): the database
-    # returns a row per bar segment and one per channel, not their product.
+    # Two small aggregates rather than one by (hour, channel, status): the database
+    # returns a row per hour and status, and one per channel, not their product.
     total = func.sum(s.c.count)
     rows: list[Any] = list(
         (
             await session.execute(
-                select(bucket, s.c.status, total).where(*conds).group_by(bucket, s.c.status)
+                select(s.c.hour, s.c.status, total).where(*conds).group_by(s.c.hour, s.c.status)
             )
         ).all()
     )
-    # A delivery is counted once when it is created: queued, or skipped by preference.
     per_channel = (
-        await session.execute(
-            select(s.c.channel, total)
-            .where(*conds, s.c.status.in_(("queued", "skipped")))
-            .group_by(s.c.channel)
-        )
+        await session.execute(select(s.c.channel, total).where(*conds).group_by(s.c.channel))
     ).all()
-    step = dt.timedelta(days=1) if daily else dt.timedelta(hours=1)
+    first = start.astimezone(tz)
+    if daily:
+        first = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        first = first.replace(minute=0, second=0, microsecond=0)
     buckets: list[dt.datetime] = []
     cursor = first
     while cursor < end and len(buckets) < 400:
         buckets.append(cursor)
-        cursor += step
-    index = {b: i for i, b in enumerate(buckets)}
-    # SQLite gives the stored UTC times back naive; aware ones hash by their UTC instant.
-    index.update({b.replace(tzinfo=None): i for b, i in index.items()})
+        if daily:  # the next local midnight (a day of 23 or 25 hours where clocks move)
+            nxt = (cursor + dt.timedelta(days=1, hours=3)).date()
+            cursor = dt.datetime.combine(nxt, dt.time(), tz)
+        else:
+            cursor = (cursor.astimezone(dt.UTC) + dt.timedelta(hours=1)).astimezone(tz)
+    index: dict[Any, int] = {}
+    for i, b in enumerate(buckets):
+        index[b.date() if daily else b.astimezone(dt.UTC)] = i
     by_status = {st: [0] * len(buckets) for st in STATUSES}
-    by_channel = {str(ch): int(n) for ch, n in per_channel}
+    by_channel = {str(ch): int(n) for ch, n in per_channel if n}
     totals = dict.fromkeys(STATUSES, 0)
     for at, status, count in rows:
-        i = index.get(at)
-        if i is None or status not in by_status:
+        at = hour_of(at)
+        found = index.get(at.astimezone(tz).date() if daily else at)
+        if found is None or status not in by_status:
             continue
-        by_status[status][i] += int(count)
+        by_status[status][found] += int(count)
         totals[status] += int(count)
     return Summary(
         buckets=buckets,

@@ -108,7 +108,9 @@ async def test_people_holding_a_permission_in_the_organization_receive_it(
     assert {r["body"] for r in rows if r["person_id"] in (a.id, b.id)} == {"Отчёт R-9"}
 
 
-async def test_counts_per_hour_and_day_follow_each_status(host: Host, clock: FrozenClock) -> None:
+async def test_counts_per_hour_and_day_count_each_message_once(
+    host: Host, clock: FrozenClock
+) -> None:
     import datetime as dt
 
     from kabinet_notifications import reports
@@ -132,8 +134,10 @@ async def test_counts_per_hour_and_day_follow_each_status(host: Host, clock: Fro
         host, start, start + dt.timedelta(days=3), event="depot.parcel.arrived"
     )
     for before, after in ((before_h, after_h), (before_d, after_d)):
-        assert after.totals["queued"] - before.totals["queued"] == 2
+        # two messages, each counted once under its status now (sent, no longer queued)
+        assert after.totals["queued"] - before.totals["queued"] == 0
         assert after.totals["sent"] - before.totals["sent"] == 2
+        assert sum(after.totals.values()) - sum(before.totals.values()) == 2
         assert after.by_channel["sms"] - before.by_channel.get("sms", 0) == 1
     assert after_h.step == "hour"
     assert after_d.step == "day"

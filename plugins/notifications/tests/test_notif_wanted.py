@@ -9,9 +9,10 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from notif_support import deliveries, run
+from notif_support import deliveries, person, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
@@ -218,3 +219,37 @@ async def test_a_person_linked_today_hears_nothing_of_older_changes(
         f"{overdue}:sms",
     ]
     assert await mine(host, third) == []
+
+
+async def test_statistics_count_each_message_once_on_the_portals_day(
+    host: Host, clock: FrozenClock
+) -> None:
+    """Two messages sent at 01:30 in Moscow (22:30 UTC the day before): the statistics
+    show two messages (sent, not also queued), on the portal's day, not UTC's."""
+    from kabinet_notifications import reports
+
+    moscow = ZoneInfo("Europe/Moscow")
+    clock.advance((dt.datetime(2026, 12, 1, 22, 30, tzinfo=dt.UTC) - clock.now()).total_seconds())
+    lo = dt.datetime(2026, 11, 30, tzinfo=moscow)
+    hi = dt.datetime(2026, 12, 3, tzinfo=moscow)
+    event = "depot.parcel.arrived"
+    before = await reports.summary(host, lo, hi, event=event)
+    ivan = await person(host, phone="+79165550001")
+    await publish(host, event, {"account_id": ivan.id, "parcel": "N-1", "depot": "Тверь"})
+    await run(host)
+    after = await reports.summary(host, lo, hi, event=event)
+    assert after.step == "day"
+    assert [b.date().isoformat() for b in after.buckets] == [
+        "2026-11-30",
+        "2026-12-01",
+        "2026-12-02",
+    ]
+    added = {
+        status: [
+            a - b for a, b in zip(after.by_status[status], before.by_status[status], strict=True)
+        ]
+        for status in after.by_status
+    }
+    assert added["sent"] == [0, 0, 2]  # 2 December in Moscow
+    assert added["queued"] == [0, 0, 0]
+    assert sum(after.totals.values()) - sum(before.totals.values()) == 2
