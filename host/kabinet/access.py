@@ -12,7 +12,10 @@ them, so existence never leaks.
 
 What a principal may do is the person's grants narrowed by the principal: an API token's
 ``scopes`` (permissions) and ``organizations`` apply inside the access service itself, so
-every query, count, export, file and page scoped through it sees the intersection. A
+every query, count, export, file and page scoped through it sees the intersection. The
+same way, a person's page request carries the organization chosen in the header
+(``working_in``, from the :data:`ORG_COOKIE` cookie), and what the person holds as a member
+of organizations narrows to that one on every page, count, export and panel. A
 global-scoped (staff) permission held through an ``assigned_only`` role (the built-in
 manager) passes ``can(principal, code)``, but ``organizations(principal, code)`` is only the
 assigned organizations: an app applies a staff right to an object addressed to
@@ -28,6 +31,11 @@ from typing import Literal, Protocol
 
 RULE_KEY = "access"
 """The key of the rule in a route handler's ``opt``."""
+ORG_COOKIE = "kabinet_org"
+"""The cookie holding the organization a person works in now (the header's switch): an
+organization's id, or :data:`ALL_MINE` (also what no cookie means)."""
+ALL_MINE = "all"
+"""The switch's "all my companies"."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +106,12 @@ class Principal:
     """For a token: the organizations it was limited to (``None``: no limit). The access
     service intersects every answer with them, and a principal limited to organizations
     never holds anything globally."""
+    working_in: int | None = None
+    """For a person's page request: the organization chosen in the header (the
+    :data:`ORG_COOKIE` cookie; ``None``: all their companies). The access service narrows
+    what the person holds through their grants *in organizations* to this one, when it
+    is one of them; what they hold staff-wide (a global grant, a manager's assigned
+    organizations) stays as it is. Never set for tokens nor for the JSON API."""
 
     @property
     def is_authenticated(self) -> bool:

@@ -6,18 +6,22 @@ the account's version); the person's name, status and language come from process
 while that version holds. Tokens count only on ``/api/`` and only by the ``Authorization``
 header: a browser never sends one by itself, so API calls with a token need no CSRF check.
 The key of a signed-in request's session goes into the scope's state too
-(:data:`~kabinet.pages.SESSION_STATE`): the CSRF token is bound to it.
+(:data:`~kabinet.pages.SESSION_STATE`): the CSRF token is bound to it. A page request
+(not ``/api/``) also carries the organization chosen in the header
+(``Principal.working_in``, from the ``kabinet_org`` cookie), which the access service
+applies to everything the person sees.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
-from kabinet.access import ANONYMOUS
+from kabinet.access import ANONYMOUS, ORG_COOKIE, Principal
 from kabinet.identity.services import identity_service
 from kabinet.identity.sessions import session_key
 from kabinet.pages import SESSION_STATE
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 ADDRESS_KEY = "kabinet.address"
+P = TypeVar("P", bound=Principal)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -70,6 +75,18 @@ def address_of(scope: Any) -> str:
     return str(state.get(ADDRESS_KEY, ""))
 
 
+def working_in(scope: Scope, principal: P) -> P:
+    """A page request's principal with the organization chosen in the header (the
+    :data:`~kabinet.access.ORG_COOKIE` cookie). The JSON API does not read it: an API
+    answer never depends on what a browser tab chose (a token has its own organizations)."""
+    if scope["path"].startswith("/api/"):
+        return principal
+    chosen = cookie_value(scope, ORG_COOKIE) or ""
+    if not chosen.isdigit() or len(chosen) > 18:  # "all", nothing, or not an id
+        return principal
+    return dataclasses.replace(principal, working_in=int(chosen))
+
+
 class IdentityMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
@@ -95,5 +112,6 @@ class IdentityMiddleware(ASGIMiddleware):
                 principal = await service.resolve_session(token)
                 if principal is not None:  # CSRF tokens are bound to this session
                     scope["state"][SESSION_STATE] = session_key(token)
+                    principal = working_in(scope, principal)
         scope["user"] = principal or ANONYMOUS
         await next_app(scope, receive, send)

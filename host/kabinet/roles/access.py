@@ -23,7 +23,11 @@ Scope rules (documented in docs/plugins.md, "Access"):
 - an API token's ``Principal.scopes`` limits the person's permissions to those codes, and
   its ``Principal.organizations`` limits every answer to those organizations (a token
   limited to organizations never holds a permission globally). Both apply to the
-  person's view as it is now: a token never carries more than its owner holds there.
+  person's view as it is now: a token never carries more than its owner holds there;
+- a person's page request working in one organization (``Principal.working_in``, the
+  header's choice) holds what their grants *in organizations* give only in that one, when
+  it is one of them (else the choice is ignored); what a global grant gives (``ALL``, or a
+  manager's assigned organizations) is not narrowed by it.
 """
 
 from __future__ import annotations
@@ -74,6 +78,23 @@ class View:
     checked: float
     everywhere: frozenset[str] = frozenset()
     """The codes held globally (``can(p, code)`` without an organization)."""
+    staff: dict[str, Orgs] = dataclasses.field(default_factory=dict)
+    """The part of ``perms`` that global grants give (``ALL``, a manager's assigned ones)."""
+    member: dict[str, frozenset[int]] = dataclasses.field(default_factory=dict)
+    """The part of ``perms`` that grants in organizations give."""
+    memberships: frozenset[int] = frozenset()
+    """Every organization the person holds a grant in: where they may choose to work."""
+
+    def narrowed(self, code: str, working_in: int) -> Orgs | None:
+        """Where ``code`` is held working in ``working_in`` (one of :attr:`memberships`):
+        the staff-wide part, and the member part only there; ``None``: nowhere."""
+        mine = self.member.get(code, frozenset()) & {working_in}
+        staff = self.staff.get(code)
+        if staff is None:
+            return mine or None
+        if isinstance(staff, AllOrganizations):
+            return ALL
+        return staff | mine
 
 
 async def read_versions(session: AsyncSession, person_id: int) -> tuple[int, int]:
@@ -275,6 +296,12 @@ class RolesAccess:
         orgs = view.perms.get(code)
         if orgs is None:
             return None
+        chosen = principal.working_in
+        if chosen is not None and chosen in view.memberships:
+            narrowed = view.narrowed(code, chosen)
+            if narrowed is None:
+                return None
+            orgs = narrowed
         everywhere = code in view.everywhere
         limit = principal.organizations
         if limit is not None:
@@ -326,12 +353,16 @@ class RolesAccess:
             versions = await read_versions(session, person_id)
             rows = (await session.execute(query)).all()
         self.builds += 1
-        perms: dict[str, Any] = {}
+        staff: dict[str, Any] = {}
+        member: dict[str, frozenset[int]] = {}
+        memberships: set[int] = set()
         everywhere: set[str] = set()
         managed: frozenset[int] | None = None
         for org, assigned_only, code in rows:
             scope = self._scope(code)
-            if scope is None or perms.get(code) is ALL:
+            if org is not None:
+                memberships.add(org)
+            if scope is None or staff.get(code) is ALL:
                 continue
             if org is None and assigned_only:
                 # A manager: staff-wide permissions are held, but every permission reaches
@@ -340,10 +371,22 @@ class RolesAccess:
                     everywhere.add(code)
                 if managed is None:
                     managed = await self.managed(person_id)
-                perms[code] = perms.get(code, frozenset()) | managed
+                staff[code] = staff.get(code, frozenset()) | managed
             elif org is None:
-                perms[code] = ALL
+                staff[code] = ALL
                 everywhere.add(code)
             elif scope == "organization":
-                perms[code] = perms.get(code, frozenset()) | {org}
-        return View(perms=perms, versions=versions, checked=now, everywhere=frozenset(everywhere))
+                member[code] = member.get(code, frozenset()) | {org}
+        perms: dict[str, Orgs] = {}
+        for code in staff.keys() | member.keys():
+            held = staff.get(code, frozenset())
+            perms[code] = ALL if held is ALL else held | member.get(code, frozenset())
+        return View(
+            perms=perms,
+            versions=versions,
+            checked=now,
+            everywhere=frozenset(everywhere),
+            staff=staff,
+            member=member,
+            memberships=frozenset(memberships),
+        )

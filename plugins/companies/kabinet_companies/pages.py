@@ -16,7 +16,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from kabinet.access import AllOrganizations, Principal, permission, public, signed_in
+from kabinet.access import ALL_MINE, ORG_COOKIE, Principal, permission, public, signed_in
 from kabinet.identity.errors import IdentityError, RateLimited
 from kabinet.identity.middleware import address_of
 from kabinet.inputs import whole_number
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 Req = Request[Any, Any, Any]
-ORG_COOKIE = "kabinet_org"
 CONSENT = "companies.consent.manage"
 PAGE_SIZE = 50
 OPEN_PATHS = (
@@ -161,14 +160,13 @@ async def organization_switch(request: Req, host: Host, lang: str, **_: Any) -> 
     mine = await service.organizations_of(principal.person_id)
     if not mine:
         return ""
-    current = await service.current_organization(
-        principal.person_id, request.cookies.get(ORG_COOKIE)
-    )
+    current = await service.current_organization(principal.person_id, principal.working_in)
     shell = shell_of(request)
     env = shell.env
     return await env.get_template("companies/_switch.html").render_async(
         mine=mine,
         current=current,
+        all_mine=ALL_MINE,
         t=texts(lang),
         csrf_field="csrf_token",
         csrf_token=shell.csrf.token(request),
@@ -184,26 +182,31 @@ async def signup_link(request: Req, host: Host, lang: str, **_: Any) -> str:
     return await template.render_async(t=texts(lang))
 
 
-async def working_in(request: Req) -> int | None:
-    """The organization a member (not staff-wide) works in now, chosen in the header: their
-    pages show its data; staff and assigned managers see every organization they may."""
-    principal = me(request)
-    if principal.person_id is None:
-        return None
-    service = svc(request)
-    if isinstance(await service.allowed(principal, VIEW), AllOrganizations):
-        return None
-    return await service.current_organization(principal.person_id, request.cookies.get(ORG_COOKIE))
+def back_to_list(path: str) -> str:
+    """Where to land after switching company on ``path``: the page itself, or, on one
+    object's card (a path with an id: ``/shipments/orders/318``), the list it belongs to,
+    since the card is another company's object after the switch."""
+    parts = path.split("/")
+    for index, part in enumerate(parts):
+        if part.isdigit():
+            return "/".join(parts[:index]) or "/"
+    return path
 
 
 @post("/current", access=signed_in, include_in_schema=False)
 async def switch_organization(request: Req) -> Response[str]:
+    """The header's switch: a plain form post answered by a 303 back to the page, which the
+    browser loads whole (header included) with the new choice; never an htmx swap."""
     data = await form(request)
-    chosen = await svc(request).current_organization(my_id(request), data.get("organization"))
-    response = redirect(safe_next(data.get("next")))
-    if request.headers.get("hx-request"):
-        response.headers["HX-Refresh"] = "true"
-    if chosen is not None:
+    value = (data.get("organization") or "").strip()
+    chosen = None
+    if value != ALL_MINE:
+        number = _int(value, "organization")
+        chosen = await svc(request).current_organization(my_id(request), number)
+    response = redirect(back_to_list(safe_next(data.get("next"))))
+    if chosen is None:  # all my companies (also what an id not theirs falls back to)
+        response.delete_cookie(ORG_COOKIE, path="/")
+    else:
         response.set_cookie(ORG_COOKIE, str(chosen), httponly=True, samesite="lax", path="/")
     return response
 
@@ -463,7 +466,6 @@ async def organizations_page(
         sort=sort,
         limit=PAGE_SIZE,
         offset=(page_no - 1) * PAGE_SIZE,
-        only=await working_in(request),
     )
     managers = await service.managers()
     template = (
@@ -758,7 +760,7 @@ async def contacts_page(
     found = await service.contacts(
         me(request),
         q=q,
-        organization_id=_int(organization, "organization") or await working_in(request),
+        organization_id=_int(organization, "organization"),
         role=role,
         sort=sort,
         limit=PAGE_SIZE,

@@ -356,13 +356,13 @@ class CompaniesService:
             )
             return [(int(r.id), str(r.name)) for r in rows]
 
-    async def current_organization(self, person_id: int, chosen: str | None) -> int | None:
-        """The organization the person works in now: their choice if still theirs, else
-        their first one (what other apps show by default)."""
+    async def current_organization(self, person_id: int, chosen: int | None) -> int | None:
+        """The organization the person works in now (the header's choice) if it is still
+        theirs; ``None``: all their companies."""
+        if chosen is None:
+            return None
         mine = [org_id for org_id, _ in await self.organizations_of(person_id)]
-        if chosen and chosen.isdigit() and int(chosen) in mine:
-            return int(chosen)
-        return mine[0] if mine else None
+        return chosen if chosen in mine else None
 
     # -- counterparties -------------------------------------------------------------------
 

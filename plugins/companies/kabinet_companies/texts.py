@@ -116,6 +116,7 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "current_org": ("Текущая организация", "Current organization"),
     "switch": ("Перейти", "Switch"),
+    "all_mine": ("Все мои компании", "All my companies"),
     "invitation": ("Приглашение", "Invitation"),
     "invitation_gone": (
         "Ссылка приглашения неверна. Проверьте её или попросите менеджера отправить новое "

@@ -207,9 +207,9 @@ async def test_the_header_switch_changes_the_organization_whose_data_the_pages_s
     session = await web.session(both)
 
     first = await web.call("GET", "/companies/organizations", session)
-    assert "ООО Север Переключатель" in body(first)  # the first by name
-    assert "ООО Юг Переключатель" not in body(first)
-    assert f'<option value="{north.id}" selected>' in first.text  # the header's switch
+    assert "ООО Север Переключатель" in body(first)  # all my companies at first
+    assert "ООО Юг Переключатель" in body(first)
+    assert '<option value="all" selected>' in first.text  # the header's switch
 
     switched = await web.call(
         "POST",
@@ -229,12 +229,13 @@ async def test_the_header_switch_changes_the_organization_whose_data_the_pages_s
     assert contacts.status_code == 200
     assert "Южанин" in body(contacts)
     assert "Северянин" not in body(contacts)
-    # Someone else's organization cannot be chosen: the cookie is ignored, the first is used.
+    # Someone else's organization cannot be chosen: the cookie is ignored (all of mine).
     other = await svc.create_organization("ООО Чужая Переключатель")
     foreign = await web.call(
         "GET", "/companies/organizations", f"{session}; kabinet_org={other.id}"
     )
     assert "ООО Север Переключатель" in body(foreign)
+    assert "ООО Юг Переключатель" in body(foreign)
     assert "ООО Чужая Переключатель" not in foreign.text
     # Staff-wide people are not narrowed by it.
     admin = await web.session((await staff(web.host)).person_id or 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Router, get, post
@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundE
 from litestar.params import Body, FromPath, QueryParameter
 
 from kabinet.access import machine, permission
+from kabinet.inputs import INT_MAX
 from kabinet_integration import services
 from kabinet_integration.inbox import InboxBatch, Received, Unauthorized, check_token, receive
 from kabinet_integration.locks import Busy
@@ -57,6 +58,51 @@ def run_of(row: Any) -> Run:
     )
 
 
+EntityName = Literal["", "counterparty", "contract", "order", "invoice", "answer"]
+State = Literal["open", "dismissed", ""]
+
+
+class Quarantined(msgspec.Struct, kw_only=True):
+    """A record 1C sent that the portal could not apply, with 1C's object as it came."""
+
+    id: int
+    source: str
+    entity: str
+    ref: str
+    """The object's id in 1C (its ``Ref_Key``)."""
+    reason: str
+    """Why, naming 1C's attributes (and the portal's field in brackets)."""
+    state: str
+    attempts: int
+    run_id: int | None
+    created_at: str
+    updated_at: str
+    payload: Any = None
+    """The 1C object as it came (in the list only with ``payload=true``)."""
+
+
+class QuarantinePage(msgspec.Struct, kw_only=True):
+    items: list[Quarantined]
+    next: int | None
+    """Pass as ``before`` for the next (older) page; null on the last."""
+
+
+def quarantined_of(row: Any, *, payload: bool = True) -> Quarantined:
+    return Quarantined(
+        id=row.id,
+        source=row.source,
+        entity=row.entity,
+        ref=row.ref,
+        reason=row.reason,
+        state=row.state,
+        attempts=row.attempts,
+        run_id=row.run_id,
+        created_at=row.created_at.isoformat(),
+        updated_at=row.updated_at.isoformat(),
+        payload=row.payload if payload else None,
+    )
+
+
 def router(host: Host) -> Router:
     @post(
         "/inbox/{source:str}",
@@ -85,4 +131,39 @@ def router(host: Host) -> Router:
     ) -> list[Run]:
         return [run_of(r) for r in await services.runs(host, source=source, limit=limit)]
 
-    return Router("/api/integration", route_handlers=[inbox, runs], tags=["integration"])
+    @get("/quarantine", access=VIEW, summary="Quarantined records, newest first")
+    async def quarantine(
+        source: Annotated[str, QueryParameter(description="Only this source.", max_length=64)] = "",
+        entity: Annotated[EntityName, QueryParameter(description="Only this entity.")] = "",
+        show: Annotated[
+            State, QueryParameter(name="state", description="open, dismissed, or empty: all.")
+        ] = "open",
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        before: Annotated[
+            int | None,
+            QueryParameter(ge=1, le=INT_MAX, description="The previous page's `next`."),
+        ] = None,
+        payload: Annotated[bool, QueryParameter(description="Include 1C's objects.")] = False,
+    ) -> QuarantinePage:
+        rows = await services.quarantined(
+            host, source=source, entity=entity, state=show, limit=limit + 1, before=before
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return QuarantinePage(
+            items=[quarantined_of(r, payload=payload) for r in rows],
+            next=rows[-1].id if more and rows else None,
+        )
+
+    @get("/quarantine/{item_id:int}", access=VIEW, summary="One quarantined record")
+    async def quarantined_record(item_id: FromPath[int]) -> Quarantined:
+        row = await services.quarantined_one(host, item_id) if 0 < item_id <= INT_MAX else None
+        if row is None:
+            raise NotFoundException(detail=f"no quarantined record {item_id}")
+        return quarantined_of(row)
+
+    return Router(
+        "/api/integration",
+        route_handlers=[inbox, runs, quarantine, quarantined_record],
+        tags=["integration"],
+    )

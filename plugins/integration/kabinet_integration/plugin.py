@@ -26,6 +26,7 @@ from kabinet_integration.settings import Settings
 if TYPE_CHECKING:
     from kabinet.events import Event
     from kabinet.host import Host
+    from kabinet.routematrix import RouteSample
     from kabinet_integration.connectors import ConnectorType
 
 HERE = Path(__file__).parent
@@ -169,6 +170,13 @@ async def demo_data(host: Host) -> None:
     from kabinet_integration.demo import load_demo
 
     print(await load_demo(host))
+
+
+@hookimpl
+def route_samples(host: Host) -> list[RouteSample]:
+    from kabinet_integration.samples import samples
+
+    return samples()
 
 
 @hookimpl

@@ -23,9 +23,19 @@ async def runs(host: Host, *, source: str = "", limit: int = 50) -> list[Any]:
 
 
 async def quarantined(
-    host: Host, *, source: str = "", entity: str = "", state: str = "open", limit: int = 200
+    host: Host,
+    *,
+    source: str = "",
+    entity: str = "",
+    state: str = "open",
+    limit: int = 200,
+    before: int | None = None,
 ) -> list[Any]:
+    """Quarantined records, newest first; ``before``: only those older than that id (the
+    API's keyset pages)."""
     stmt = select(m.quarantine).order_by(m.quarantine.c.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(m.quarantine.c.id < before)
     if source:
         stmt = stmt.where(m.quarantine.c.source == source)
     if entity:
@@ -34,6 +44,13 @@ async def quarantined(
         stmt = stmt.where(m.quarantine.c.state == state)
     async with host.db.sessionmaker() as s:
         return list(await s.execute(stmt))
+
+
+async def quarantined_one(host: Host, item_id: int) -> Any | None:
+    async with host.db.sessionmaker() as s:
+        return (
+            await s.execute(select(m.quarantine).where(m.quarantine.c.id == item_id))
+        ).one_or_none()
 
 
 async def outbound(host: Host, *, limit: int = 50) -> list[Any]:

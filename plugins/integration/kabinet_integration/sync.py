@@ -49,6 +49,7 @@ from kabinet_integration.mapping import (
     tombstone,
 )
 from kabinet_integration.mapping import identity as identity_of
+from kabinet_integration.reasons import explain
 from kabinet_integration.settings import Source
 
 if TYPE_CHECKING:
@@ -871,7 +872,9 @@ class SyncService:
             found, by_run = existing.get((row.entity, row.ref), (None, None))
             values = {
                 "payload": row.payload(),
-                "reason": reason[:2000],
+                "reason": explain(ctx.plans[row.entity], reason)[:2000]
+                if row.entity in ctx.plans
+                else reason[:2000],
                 "updated_at": now,
                 "run_id": ctx.run_id,
             }

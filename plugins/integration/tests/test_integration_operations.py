@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from integration_support import settings_text
+from integration_support import settings_text, wipe
 
 from kabinet.cli import cli
 from kabinet.clock import FrozenClock
@@ -29,7 +29,7 @@ from kabinet.host import Host
 from kabinet.identity.sessions import SessionRecord, new_token
 from kabinet.testing import create_empty_database, drop_database
 from kabinet.web import build_app
-from kabinet_integration.onec_server import Generated, OneCServer
+from kabinet_integration.onec_server import Generated, OneCData, OneCServer, Renaming, generate
 from kabinet_integration.sync import integration
 
 pytestmark = pytest.mark.smoke
@@ -203,3 +203,103 @@ async def test_ready_before_the_migrations_is_503_naming_them(
             await host.db.dispose()
     finally:
         await drop_database(url)
+
+
+# -- the quarantine's JSON API, in 1C's names ----------------------------------------------
+
+RENAMED = (
+    "[integration.sources.onec.fields.order]\n"
+    'status = "Состояние"\ncounterparty = "Клиент_Key"\n'
+    "[integration.sources.onec.fields.contract]\n"
+    'status = "Состояние"\n'
+    "[integration.sources.onec.fields.invoice]\n"
+    'counterparty = "Клиент_Key"\n'
+    '[integration.sources.onec.fields."order.services"]\n'
+    'amount = "СуммаУслуги"\n'
+)
+
+
+async def test_the_quarantine_api_names_1cs_attributes_for_staff_only(
+    make_host: HostFactory, onec: OneCServer
+) -> None:
+    onec.data = OneCData(
+        Renaming(
+            fields={"Статус": "Состояние", "Контрагент_Key": "Клиент_Key", "Сумма": "СуммаУслуги"}
+        )
+    )
+    made = generate(onec.data)
+    host = await make_host(source=RENAMED)
+    try:
+        lost, headless, priced = made.orders[0], made.orders[1], made.orders[2]
+        broken = dict(onec.data.get(ORDERS, lost) or {})
+        broken["Состояние"] = "Потеряна"
+        onec.data.sets[ORDERS][lost] = broken
+        no_client = dict(onec.data.get(ORDERS, headless) or {})
+        del no_client["Клиент_Key"]
+        onec.data.sets[ORDERS][headless] = no_client
+        bad_sum = dict(onec.data.get(ORDERS, priced) or {})
+        bad_sum["Услуги"] = [dict(bad_sum["Услуги"][0], СуммаУслуги="много")]
+        onec.data.sets[ORDERS][priced] = bad_sum
+        out = await integration(host).run("onec")
+        assert out.state == "succeeded", out.error
+        assert out.counts.quarantined >= 3  # and invoices naming those orders
+
+        app = await build_app(host)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+        ) as http:
+            staff = await session_of(host, "admin")
+            listed = await get(http, "/api/integration/quarantine?entity=order", staff)
+            assert listed.status_code == 200, listed.text
+            body = listed.json()
+            reasons = {i["ref"]: i["reason"] for i in body["items"]}
+            assert set(reasons) == {lost, headless, priced}
+            assert reasons[headless] == "missing required field `Клиент` (counterparty)"
+            assert reasons[lost].startswith("`Состояние` (status): unknown value 'Потеряна'")
+            assert reasons[priced].endswith(
+                " - at `Услуги`, line 1, `СуммаУслуги` (services[0].amount)"
+            )
+            assert body["next"] is None
+            assert all(i["payload"] is None for i in body["items"])  # asked for separately
+
+            # Pages: newest first, ``next`` goes on from where the page ended.
+            first = (
+                await get(http, "/api/integration/quarantine?entity=order&limit=2", staff)
+            ).json()
+            assert len(first["items"]) == 2
+            assert first["next"] == first["items"][-1]["id"]
+            rest = await get(
+                http,
+                f"/api/integration/quarantine?entity=order&limit=2&before={first['next']}",
+                staff,
+            )
+            ids = [i["id"] for i in first["items"] + rest.json()["items"]]
+            assert ids == sorted(ids, reverse=True)
+            assert len(ids) == 3
+            assert rest.json()["next"] is None
+            assert (await get(http, "/api/integration/quarantine?state=dismissed", staff)).json()[
+                "items"
+            ] == []
+            bad = await get(http, "/api/integration/quarantine?entity=shipment", staff)
+            assert bad.status_code == 400
+            assert "entity" in bad.text
+
+            one_id = next(i["id"] for i in body["items"] if i["ref"] == lost)
+            one = await get(http, f"/api/integration/quarantine/{one_id}", staff)
+            assert one.status_code == 200
+            assert one.json()["payload"]["Состояние"] == "Потеряна"  # 1C's object as it came
+            assert one.json()["reason"] == reasons[lost]
+            assert (
+                await get(http, "/api/integration/quarantine/999999999", staff)
+            ).status_code == (404)
+
+            # A client of a company: refused, the list and the record alike; anonymous: 401.
+            org = next(_orgs)
+            client = await session_of(host, "client", org)
+            for path in ("/api/integration/quarantine", f"/api/integration/quarantine/{one_id}"):
+                refused = await get(http, path, client)
+                assert refused.status_code == 403, (path, refused.text)
+                assert "Потеряна" not in refused.text
+                assert (await get(http, path)).status_code == 401
+    finally:
+        await wipe(host)

@@ -237,6 +237,15 @@ class Exports:
         now = self.host.clock.now()
         keep = dt.timedelta(hours=self.shipments.settings.export_keep_hours)
         clean = _view(params)
+        chosen = principal.working_in
+        # The company chosen in the header narrowed the view to it: the job (run later,
+        # without the cookie) keeps that as the view's organization filter.
+        if (
+            chosen is not None
+            and not clean.get("organization")
+            and await self.host.access.organizations(principal, VIEW) == frozenset({chosen})
+        ):
+            clean["organization"] = str(chosen)
         async with self.host.db.session() as s:
             await s.execute(
                 insert(m.export).values(

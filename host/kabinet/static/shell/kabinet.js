@@ -10,6 +10,14 @@
       event.stopImmediatePropagation();
     }
   }, true);
+  // <select data-autosubmit> (the header's company switch): choosing submits its form
+  // as a plain POST, so the answer (a 303 back to the page) loads the whole page.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select instanceof HTMLSelectElement && select.hasAttribute("data-autosubmit") && select.form) {
+      select.form.requestSubmit();
+    }
+  });
   // The header's menus (<details class="navmenu">) close on a click elsewhere, on Escape,
   // and when another opens.
   function closeMenus(except) {
