@@ -130,7 +130,7 @@ def _selected(html: str) -> str:
     assert found, "no company switch in the header"
     chosen = re.findall(r'<option value="([^"]+)" selected>', found.group(1))
     assert len(chosen) == 1, found.group(1)
-    return chosen[0]
+    return str(chosen[0])
 
 
 async def test_the_chosen_company_scopes_every_page_and_the_switch_reloads_cleanly(
