@@ -125,12 +125,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "due_date": "СрокОплаты",
         "payment_status": "СтатусОплаты",
     },
-    "answer": {
-        "external_id": "Ref_Key",
-        "portal_id": "ИдентификаторПортала",
-        "status": "Статус",
-        "answer": "Ответ",
-    },
+    # "answer" (the read side's) is derived from "request": one document, named once.
     "balance": {"contract": "Договор_Key", "balance": "СуммаBalance"},
     "file": {
         "name": "Description",
@@ -140,6 +135,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "content": "ФайлХранилище_Base64Data",
     },
     "request": {
+        "external_id": "Ref_Key",
         "number": "Number",
         "date": "Date",
         "order": "Заявка_Key",
@@ -150,6 +146,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "contact_email": "КонтактEmail",
         "portal_id": "ИдентификаторПортала",
         "status": "Статус",
+        "answer": "Ответ",
     },
     "changes": {
         "object": "Объект",
@@ -179,12 +176,23 @@ VALUES: dict[str, dict[str, dict[str, str]]] = {
             "Оплачен": "paid",
         }
     },
-    "answer": {
-        "status": {"Новый": "new", "Принят": "accepted", "Отклонен": "rejected", "Выполнен": "done"}
+    "request": {
+        "kind": {"Изменение": "edit", "Отмена": "cancel"},
+        "status": {
+            "Новый": "new",
+            "Принят": "accepted",
+            "Отклонен": "rejected",
+            "Выполнен": "done",
+        },
     },
-    "request": {"kind": {"Изменение": "edit", "Отмена": "cancel"}, "status": {"Новый": "new"}},
 }
-"""Entity -> portal field -> 1C value -> portal value."""
+"""Entity -> portal field -> 1C value -> portal value. A value configured for a portal
+value replaces the reference value(s) of that portal value, so that what is written back
+is the configured one."""
+
+ANSWER = ("external_id", "portal_id", "status", "answer")
+"""The fields of ``Document_ЗапросКлиента`` the read side takes back (entity ``answer``),
+named under ``request`` like the rest of the document: configured once."""
 
 
 class MappingError(ValueError):
@@ -206,7 +214,13 @@ class Names:
         for entity in {*VALUES, *source.values}:
             base = VALUES.get(entity, {})
             extra = source.values.get(entity, {})
-            values[entity] = {f: {**base.get(f, {}), **extra.get(f, {})} for f in {*base, *extra}}
+            values[entity] = {
+                f: _replaced(base.get(f, {}), extra.get(f, {})) for f in {*base, *extra}
+            }
+        # The client request is one 1C document, written as "request" and read back as
+        # "answer": the read side takes the request's names and values.
+        fields["answer"] = {f: fields["request"][f] for f in ANSWER}
+        values["answer"] = {"status": values["request"]["status"]}
         return cls(sets={**SETS, **source.sets}, fields=fields, values=values)
 
     @functools.cached_property
@@ -227,6 +241,58 @@ class Names:
             if portal == value:
                 return onec
         return value
+
+
+def _replaced(base: Mapping[str, str], configured: Mapping[str, str]) -> dict[str, str]:
+    """The reference values of a field with the configured ones instead: a portal value
+    configured keeps none of its reference 1C values (written back, it would be one)."""
+    taken = set(configured.values())
+    return {**{k: v for k, v in base.items() if v not in taken}, **configured}
+
+
+def changes_to_onec(
+    names: Names, struct: type[Any], changes: Mapping[str, Any], entity: str = "order"
+) -> dict[str, Any]:
+    """The fields a client asks to change as ``ИзмененныеПоля`` holds them: the order's
+    1C attribute names through the mapping the read side uses (so a renamed
+    configuration works) and 1C's JSON formats (dates as local ``YYYY-MM-DDTHH:MM:SS``,
+    numbers as numbers, mapped values as 1C's); raises MappingError naming the field."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    types = {f.name: f.type for f in info.fields}
+    onec = names.fields.get(entity, {})
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        target = onec.get(name)
+        if target is None or name not in types:
+            raise MappingError(f"{name}: no 1C attribute is configured for it ({entity}.{name})")
+        mapped = names.values.get(entity, {}).get(name)
+        if mapped is not None:
+            out[target] = names.to_onec(entity, name, str(value))
+            continue
+        out[target] = _onec_value(types[name], value, name)
+    return out
+
+
+def _onec_value(kind: Any, value: Any, name: str) -> Any:
+    kinds = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
+    try:
+        for k in kinds:
+            if isinstance(k, msgspec.inspect.DateTimeType):
+                moment = dt.datetime.fromisoformat(str(value))
+                return moment.replace(tzinfo=None).isoformat(timespec="seconds")
+            if isinstance(k, msgspec.inspect.DateType):
+                day = dt.date.fromisoformat(str(value)[:10])
+                return f"{day.isoformat()}T00:00:00"
+            if isinstance(k, msgspec.inspect.IntType):
+                return int(value)
+            if isinstance(k, msgspec.inspect.FloatType | msgspec.inspect.DecimalType):
+                return float(value)
+            if isinstance(k, msgspec.inspect.BoolType):
+                return value in (True, "true", "1")
+    except ValueError:
+        raise MappingError(f"{name}: {value!r} is not a value of its type") from None
+    return "" if value is None else str(value)
 
 
 def _guid(value: Any) -> Any:

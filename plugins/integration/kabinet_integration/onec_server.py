@@ -38,6 +38,7 @@ CHANGES = "InformationRegister_ИзмененияДляПортала"
 BALANCE = "AccumulationRegister_ВзаиморасчетыСКлиентами"
 FILES = "Catalog_ЗаявкаНаПеревозкуПрисоединенныеФайлы"
 REQUESTS = "Document_ЗапросКлиента"
+ORDERS = "Document_ЗаявкаНаПеревозку"
 EMPTY = "00000000-0000-0000-0000-000000000000"
 SETS = (
     "Catalog_Контрагенты",
@@ -289,6 +290,70 @@ class OneCData:
             found = sorted(((key(r), r) for r in rows.values()), key=lambda x: x[0])
             self._ordered[name] = found
         return found
+
+    def answer_requests(self, *, accept: bool = True, answer: str = "") -> int:
+        """Decide every new client request, as a 1C operator would; returns how many.
+
+        Accepted, an ``Изменение`` writes its ``ИзмененныеПоля`` on the order, which must
+        name the order's attributes as this 1C publishes them and carry 1C's formats (a
+        date as ``YYYY-MM-DDTHH:MM:SS``, a number as a number); anything else is answered
+        ``Отклонен`` with the reason, as 1C refuses what it cannot apply. An accepted
+        ``Отмена`` cancels the order. Every name and value is this 1C's (``renaming``)."""
+        r = self.renaming
+
+        def n(name: str) -> str:
+            return r.fields.get(name, name)
+
+        def v(value: str) -> str:
+            return r.values.get(value, value)
+
+        decided = 0
+        with self.lock:
+            requests, orders = r.set(REQUESTS), r.set(ORDERS)
+            for doc in list(self.sets.get(requests, {}).values()):
+                if doc.get(n("Статус")) != v("Новый"):
+                    continue
+                status, text = v("Отклонен"), answer or "Отклонен"
+                if accept:
+                    status, text = v("Принят"), answer or "Принят"
+                    try:
+                        changed = self._applied(doc, self.sets.get(orders, {}), n, v)
+                    except ValueError as exc:
+                        status, text = v("Отклонен"), str(exc)
+                    else:
+                        _put_raw(self, orders, changed)
+                _put_raw(self, requests, {**doc, n("Статус"): status, n("Ответ"): text})
+                decided += 1
+        return decided
+
+    @staticmethod
+    def _applied(
+        doc: Mapping[str, Any],
+        orders: Mapping[str, dict[str, Any]],
+        n: Callable[[str], str],
+        v: Callable[[str], str],
+    ) -> dict[str, Any]:
+        """The order as the request ``doc`` leaves it; ValueError says why it cannot."""
+        order = orders.get(str(doc.get(n("Заявка_Key")) or ""))
+        if order is None:
+            raise ValueError("Заявка не найдена")
+        kind = doc.get(n("ВидЗапроса"))
+        if kind == v("Отмена"):
+            return {**order, n("Статус"): v("Отменена")}
+        if kind != v("Изменение"):
+            raise ValueError(f"Неизвестный вид запроса {kind!r}")
+        try:
+            changes = json.loads(doc.get(n("ИзмененныеПоля")) or "{}")
+        except ValueError:
+            raise ValueError("ИзмененныеПоля: не JSON") from None
+        if not isinstance(changes, dict) or not changes:
+            raise ValueError("ИзмененныеПоля: нет реквизитов")
+        out = dict(order)
+        for key, value in changes.items():
+            if key not in order or key in ("Ref_Key", "DataVersion", "Number", "Posted"):
+                raise ValueError(f"Неизвестный реквизит {key!r}")
+            out[key] = _onec_value(key, order[key], value)
+        return out
 
 
 # -- a generator of realistic data -------------------------------------------------------------
@@ -894,6 +959,34 @@ def _put_raw(data: OneCData, name: str, obj: dict[str, Any]) -> dict[str, Any]:
         return data.put(name, obj)
     finally:
         data.renaming = saved
+
+
+ONEC_DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def _onec_value(key: str, current: Any, value: Any) -> Any:
+    """``value`` for the attribute ``key`` now holding ``current``, in 1C's formats only."""
+    if isinstance(current, str) and ONEC_DATE.fullmatch(current):
+        if not isinstance(value, str) or not ONEC_DATE.fullmatch(value):
+            raise ValueError(f"{key}: неверный формат даты {value!r}")
+        return value
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}: ожидается булево, а не {value!r}")
+        return value
+    if isinstance(current, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{key}: ожидается число, а не {value!r}")
+        return value
+    if isinstance(current, list):
+        if not isinstance(value, list):
+            raise ValueError(f"{key}: ожидается табличная часть")
+        return value
+    if isinstance(current, str) and current.isdigit() and isinstance(value, int):
+        return str(value)  # Int64, a string on the wire
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: ожидается строка, а не {value!r}")
+    return value
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -1,11 +1,21 @@
-"""Write-back: client requests (edit, cancel) carried to the production system.
+"""Write-back: client requests (edit, cancel) carried to the production system, once.
 
 The shipments app publishes ``shipments.request.created``; the handler puts the request
-in the outbound queue in the event's transaction and tries it at once. Sending looks the
-request up by the portal's id first, so a retry after a lost answer creates no
-duplicate; a failure waits with exponential backoff (a schedule retries what is due)
-and is shown to staff. The answer comes back by the next delta, into the shipments
-app's sink.
+in the outbound queue in the event's transaction and a send job tries it soon after. A
+sender **claims** a row before it sends it (one ``UPDATE … WHERE state is due …
+RETURNING``: state ``sending`` with a lease in ``next_attempt_at``), so each row has one
+sender whatever the number of jobs, workers and processes; a sender that dies leaves its
+claim to expire, and the next one takes the row again. Sending looks the request up by
+its key (``ИдентификаторПортала``, a UUID unique across installations) first, so a retry
+after a lost answer, or after a dead sender, creates no duplicate; a failure waits with
+exponential backoff (a schedule retries what is due) and is shown to staff. The answer
+comes back by the next delta, into the shipments app's sink, which applies it only to
+the request its key names.
+
+What is written is in the source's 1C names: the request's kinds and statuses as
+configured (``values.request``), ``ИзмененныеПоля`` with the order's 1C attribute names of
+the read side's mapping (``fields.order``) and 1C's value formats, the ``Date`` in 1C's
+local time (``[shipments] source_timezone``), ``КонтактФИО`` and ``КонтактEmail``.
 """
 
 from __future__ import annotations
@@ -14,14 +24,14 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.jobs import backoff
 from kabinet_integration import models as m
 from kabinet_integration.connectors import SourceError
 from kabinet_integration.files import target_source
-from kabinet_integration.mapping import Names
+from kabinet_integration.mapping import SINKS, MappingError, Names, changes_to_onec
 
 if TYPE_CHECKING:
     from kabinet.events import Event
@@ -30,23 +40,40 @@ if TYPE_CHECKING:
 SEND_ACTOR = "integration.send_requests"
 
 
-def body_of(host: Host, source: str, payload: Any) -> dict[str, Any]:
-    """The ``Document_ЗапросКлиента`` to create, in this source's names."""
+async def body_of(host: Host, source: str, payload: Any) -> dict[str, Any]:
+    """The ``Document_ЗапросКлиента`` to create, in this source's names and formats;
+    raises MappingError when a field cannot be named in this 1C."""
+    from kabinet_integration.sync import integration
+
     settings = host.plugin_settings("integration").sources[source]
     names = Names.of(settings)
     f = names.fields["request"]
-    local = host.clock.now().replace(tzinfo=None, microsecond=0)
-    description = payload.comment or ""
+    order = (await integration(host).sinks())[SINKS["order"]]
+    changes = changes_to_onec(names, order.struct, payload.changes or {})
+    asked = getattr(payload, "asked_at_source", "") or _local_now(host)
     return {
-        f["date"]: local.isoformat(),
+        f["date"]: asked,
         f["order"]: payload.order_external_id,
         f["kind"]: names.to_onec("request", "kind", payload.kind),
-        f["description"]: description,
-        f["changes"]: json.dumps(payload.changes, ensure_ascii=False),
+        f["description"]: payload.comment or "",
+        f["changes"]: json.dumps(changes, ensure_ascii=False),
         f["contact_name"]: payload.person_name or "",
+        f["contact_email"]: getattr(payload, "person_email", "") or "",
         f["portal_id"]: payload.portal_id,
         f["status"]: names.to_onec("request", "status", "new"),
     }
+
+
+def _local_now(host: Host) -> str:
+    """Now in 1C's local time (an event published before the payload carried it)."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        zone = host.plugin_settings("shipments").source_timezone
+    except (KeyError, AttributeError):
+        zone = host.settings.host.timezone
+    local = host.clock.now().astimezone(ZoneInfo(zone))
+    return local.replace(tzinfo=None, microsecond=0).isoformat()
 
 
 async def on_request_created(host: Host, event: Event, session: AsyncSession) -> None:
@@ -63,13 +90,19 @@ async def on_request_created(host: Host, event: Event, session: AsyncSession) ->
     if found.first() is not None:
         return
     now = host.clock.now()
+    try:
+        body, state, error = await body_of(host, source, payload), "pending", None
+    except MappingError as exc:
+        # Not sent at all rather than sent with names 1C ignores: staff see why.
+        body, state, error = {}, "failed", f"cannot write the request in 1C's names: {exc}"
     await session.execute(
         insert(m.outbound).values(
             source=source,
             portal_id=payload.portal_id,
-            body=body_of(host, source, payload),
-            state="pending",
+            body=body,
+            state=state,
             attempts=0,
+            last_error=error,
             next_attempt_at=now,
             created_at=now,
             updated_at=now,
@@ -79,23 +112,58 @@ async def on_request_created(host: Host, event: Event, session: AsyncSession) ->
     await host.jobs.send_later(1.0, SEND_ACTOR, {})
 
 
+def _due(now: dt.datetime, force: bool) -> Any:
+    """Rows a sender may claim now: pending and due, or claimed by a sender whose lease
+    has run out (it died); staff's "retry" also takes a failed one."""
+    t = m.outbound.c
+    expired = and_(t.state == "sending", t.next_attempt_at <= now)
+    if force:
+        return or_(t.state.in_(("pending", "failed")), expired)
+    return or_(and_(t.state == "pending", t.next_attempt_at <= now), expired)
+
+
+async def _claim(host: Host, row_id: int, *, force: bool) -> Any:
+    """The row, claimed by this sender until its lease ends; None if another has it.
+
+    One statement: on PostgreSQL a second sender's UPDATE waits for the first's and then
+    finds the row no longer due; on SQLite writers take turns."""
+    settings = host.plugin_settings("integration")
+    now = host.clock.now()
+    t = m.outbound.c
+    async with host.db.session() as s:
+        claimed = await s.execute(
+            update(m.outbound)
+            .where(t.id == row_id, _due(now, force))
+            .values(
+                state="sending",
+                attempts=t.attempts + 1,
+                next_attempt_at=now + dt.timedelta(seconds=settings.outbound_claim_seconds),
+                updated_at=now,
+            )
+            .returning(*m.outbound.c)
+        )
+        return claimed.first()
+
+
 async def send_due(host: Host, *, force_ids: tuple[int, ...] = ()) -> int:
-    """Send every request whose time has come; returns how many went through."""
+    """Send every request whose time has come and that no other sender holds; returns how
+    many went through."""
     from kabinet_integration.sync import integration
 
     settings = host.plugin_settings("integration")
     now = host.clock.now()
     async with host.db.sessionmaker() as s:
-        stmt = select(m.outbound)
+        stmt = select(m.outbound.c.id).where(_due(now, bool(force_ids)))
         if force_ids:
-            stmt = stmt.where(m.outbound.c.id.in_(force_ids), m.outbound.c.state != "sent")
-        else:
-            stmt = stmt.where(m.outbound.c.state == "pending", m.outbound.c.next_attempt_at <= now)
-        rows = list(await s.execute(stmt.order_by(m.outbound.c.id)))
+            stmt = stmt.where(m.outbound.c.id.in_(force_ids))
+        ids = list((await s.execute(stmt.order_by(m.outbound.c.id))).scalars())
     sent = 0
     connectors: dict[str, Any] = {}
     try:
-        for row in rows:
+        for row_id in ids:
+            row = await _claim(host, row_id, force=bool(force_ids))
+            if row is None:
+                continue  # another sender took it meanwhile
             if row.source not in connectors:
                 connectors[row.source] = await integration(host).connector(row.source)
             conn = connectors[row.source]
@@ -104,18 +172,17 @@ async def send_due(host: Host, *, force_ids: tuple[int, ...] = ()) -> int:
                 if ref is None:
                     ref = await conn.create_request(row.body)
             except SourceError as exc:
-                attempts = row.attempts + 1
-                failed = attempts >= settings.outbound_max_attempts
+                failed = row.attempts >= settings.outbound_max_attempts
+                later = host.clock.now()
                 async with host.db.session() as s:
                     await s.execute(
                         update(m.outbound)
-                        .where(m.outbound.c.id == row.id)
+                        .where(m.outbound.c.id == row.id, m.outbound.c.state == "sending")
                         .values(
-                            attempts=attempts,
                             state="failed" if failed else "pending",
                             last_error=str(exc)[:2000],
-                            next_attempt_at=now + dt.timedelta(seconds=backoff(attempts)),
-                            updated_at=now,
+                            next_attempt_at=later + dt.timedelta(seconds=backoff(row.attempts)),
+                            updated_at=later,
                         )
                     )
                 continue
@@ -124,11 +191,10 @@ async def send_due(host: Host, *, force_ids: tuple[int, ...] = ()) -> int:
                     update(m.outbound)
                     .where(m.outbound.c.id == row.id)
                     .values(
-                        attempts=row.attempts + 1,
                         state="sent",
                         external_id=ref,
                         last_error=None,
-                        updated_at=now,
+                        updated_at=host.clock.now(),
                     )
                 )
             sent += 1

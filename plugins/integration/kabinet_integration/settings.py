@@ -17,9 +17,12 @@ things differently changes ``settings.toml``, not code::
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from typing import Any, Literal
 
 import msgspec
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["odata", "exchange", "push"]
 
@@ -59,9 +62,12 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sets: dict[str, str] = msgspec.field(default_factory=dict)
     """Entity -> 1C entity set, over the reference names."""
     fields: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
-    """Entity -> (portal field -> 1C field), over the reference names."""
+    """Entity -> (portal field -> 1C field), over the reference names. The client request
+    document (``Document_ЗапросКлиента``, written back and read back) is ``request``; the
+    former ``answer`` is read into it, with a deprecation message."""
     values: dict[str, dict[str, dict[str, str]]] = msgspec.field(default_factory=dict)
-    """Entity -> portal field -> (1C value -> portal value), over the reference values."""
+    """Entity -> portal field -> (1C value -> portal value); a configured 1C value of a
+    portal value replaces the reference one (what is written back is the configured one)."""
     files_ahead: bool = True
     """Fetch new orders' files in the background right after a delta."""
     files_first_load: Literal["ahead", "on_demand"] = "on_demand"
@@ -83,6 +89,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     uses a session advisory lock that ends with the process)."""
     outbound_max_attempts: int = 10
     """Attempts to carry a client request to the production system before it is failed."""
+    outbound_claim_seconds: int = 600
+    """A sender holds a client request it is sending this long: one that dies (a killed
+    worker) leaves it to the next sender after that. Longer than a send can take."""
     file_max_attempts: int = 5
     sources: dict[str, Source] = msgspec.field(default_factory=dict)
     """Production systems by name (the name shows on the pages and in the inbox URL)."""
@@ -91,8 +100,55 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     the first source that is pulled (or has a ``base_url``)."""
 
     def __post_init__(self) -> None:
+        for name, source in self.sources.items():
+            _request_named_once(name, source)
         if self.write_back_source and self.write_back_source not in self.sources:
             known = ", ".join(sorted(self.sources)) or "none configured"
             raise ValueError(
                 f"write_back_source {self.write_back_source!r} is not one of the sources ({known})"
             )
+
+
+def _request_named_once(name: str, source: Source) -> None:
+    """The client request document is configured once, under ``request``: names and values
+    still found under ``answer`` (its read-back, configured apart before) are taken into
+    ``request`` with a deprecation message; one configured differently under both is an
+    error naming both keys."""
+    prefix = f"integration.sources.{name}"
+    tables: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("fields", source.fields),
+        ("values", source.values),
+    )
+    for kind, table in tables:
+        old: dict[str, Any] | None = table.pop("answer", None)
+        if old is None:
+            continue
+        new: dict[str, Any] = table.setdefault("request", {})
+        for key, value in old.items():
+            if isinstance(value, dict):
+                merged: dict[str, str] = new.setdefault(key, {})
+                for v1c, portal in value.items():
+                    if merged.get(v1c, portal) != portal:
+                        raise ValueError(
+                            f"{prefix}.{kind}.answer.{key} and {prefix}.{kind}.request.{key}"
+                            f" map {v1c!r} differently; configure it once, under"
+                            f" {prefix}.{kind}.request.{key}"
+                        )
+                    merged[v1c] = portal
+            elif new.get(key, value) != value:
+                raise ValueError(
+                    f"{prefix}.{kind}.answer.{key} = {value!r} and {prefix}.{kind}.request.{key}"
+                    f" = {new[key]!r} name one field twice; configure it once, under"
+                    f" {prefix}.{kind}.request"
+                )
+            else:
+                new[key] = value
+        log.warning(
+            "%s.%s.answer is deprecated: the client request document is configured once,"
+            " under %s.%s.request (read back by the same names); move %s there",
+            prefix,
+            kind,
+            prefix,
+            kind,
+            ", ".join(sorted(old)),
+        )

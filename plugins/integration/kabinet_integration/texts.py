@@ -47,6 +47,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "dismissed": ("отклонён", "dismissed"),
     "pending": ("ожидает", "pending"),
     "sent": ("передан", "sent"),
+    "sending": ("передаётся", "sending"),
     "mode_delta": ("изменения", "delta"),
     "mode_full": ("полная сверка", "full"),
     "mode_push": ("приём пакета", "push"),

@@ -118,7 +118,7 @@ async def test_the_answer_comes_back_by_the_next_delta(
         ).scalar_one()
     now = host.clock.now()
     async with host.db.session() as s:
-        request_id = (
+        request_id, key = (
             await s.execute(
                 sm.request.insert()
                 .values(
@@ -131,9 +131,9 @@ async def test_the_answer_comes_back_by_the_next_delta(
                     created_at=now,
                     updated_at=now,
                 )
-                .returning(sm.request.c.id)
+                .returning(sm.request.c.id, sm.request.c.portal_key)
             )
-        ).scalar_one()
+        ).one()
     onec.data.tick(30)
     onec.data.put(
         "Document_ЗапросКлиента",
@@ -142,7 +142,7 @@ async def test_the_answer_comes_back_by_the_next_delta(
             "Date": "2025-03-01T09:00:30",
             "Заявка_Key": generated.orders[0],
             "ВидЗапроса": "Отмена",
-            "ИдентификаторПортала": str(request_id),
+            "ИдентификаторПортала": key,
             "Статус": "Принят",
             "Ответ": "Заявка отменена",
         },

@@ -79,6 +79,7 @@ class RequestAnswered(msgspec.Struct, kw_only=True):
 class RequestCreated(msgspec.Struct, kw_only=True):
     request_id: int
     portal_id: str
+    """The request's key in the production system (``ИдентификаторПортала``): a UUID."""
     order_id: int
     order_external_id: str
     order_number: str
@@ -88,6 +89,11 @@ class RequestCreated(msgspec.Struct, kw_only=True):
     comment: str
     person_id: int | None
     person_name: str
+    person_email: str = ""
+    asked_at_source: str = ""
+    """When the client asked, in the production system's local time (``[shipments]
+    source_timezone``, the zone the read side reads its times in), as 1C writes a date:
+    ``2026-01-15T12:00:00``."""
 
 
 class DocumentRequested(msgspec.Struct, kw_only=True):

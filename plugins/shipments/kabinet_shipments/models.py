@@ -14,6 +14,7 @@ counterparty to another organization moves its orders with it.
 from __future__ import annotations
 
 import re
+import uuid
 
 from sqlalchemy import (
     JSON,
@@ -42,6 +43,12 @@ MONEY = Numeric(16, 2)
 # so that "starts with" is an index range whatever the database's collation.
 PLACE_KEY = String(200).with_variant(String(200, collation="C"), "postgresql")
 _SETTLEMENT = re.compile(r"^(?:г\.|г |город )\s*")
+
+
+def new_portal_key() -> str:
+    """A request's key in the production system (``ИдентификаторПортала``): a random UUID,
+    so that two portals writing to one 1C never share one."""
+    return str(uuid.uuid4())
 
 
 def place_key(text: str) -> str:
@@ -273,6 +280,9 @@ request = Table(
     Column("person_name", String(200), nullable=False, default=""),
     Column("answer", Text, nullable=False, default=""),
     Column("external_id", String(100), nullable=True),
+    # The portal's key of the request in the production system (ИдентификаторПортала): a
+    # UUID, unique across every portal writing to the same 1C; answers name it.
+    Column("portal_key", String(36), nullable=False, unique=True, default=new_portal_key),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kabinet.access import ALL, AllOrganizations, Principal
+from kabinet.identity.models import Account
 from kabinet_companies.models import counterparty, organization
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
@@ -419,6 +420,9 @@ class ShipmentsService:
             ).first()
             if open_same is not None:
                 raise RequestRefused(f"open_{kind}", "kind")
+            # The key 1C knows the request by: never the row id, which another portal
+            # (staging, a re-created database) writing to the same 1C has too.
+            portal_key = m.new_portal_key()
             request_id = (
                 await conn.execute(
                     insert(m.request)
@@ -430,6 +434,7 @@ class ShipmentsService:
                         comment=comment,
                         person_id=principal.person_id,
                         person_name=principal.name,
+                        portal_key=portal_key,
                         created_at=now,
                         updated_at=now,
                     )
@@ -446,7 +451,7 @@ class ShipmentsService:
                 ev.REQUEST_CREATED,
                 ev.RequestCreated(
                     request_id=request_id,
-                    portal_id=str(request_id),
+                    portal_id=portal_key,
                     order_id=order_id,
                     order_external_id=order.external_id,
                     order_number=order.number,
@@ -456,9 +461,25 @@ class ShipmentsService:
                     comment=comment,
                     person_id=principal.person_id,
                     person_name=principal.name,
+                    person_email=await self._email(conn, principal.person_id),
+                    asked_at_source=now.astimezone(self._source_zone())
+                    .replace(tzinfo=None, microsecond=0)
+                    .isoformat(),
                 ),
             )
         return int(request_id)
+
+    def _source_zone(self) -> Any:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.settings.source_timezone)
+
+    async def _email(self, conn: AsyncConnection, person_id: int | None) -> str:
+        if person_id is None:
+            return ""
+        a = Account.__table__
+        found = (await conn.execute(select(a.c.email).where(a.c.id == person_id))).scalar()
+        return str(found or "")
 
     async def requests(
         self, principal: Principal, *, status: str = "", limit: int = 100

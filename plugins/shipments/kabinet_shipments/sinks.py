@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -1030,15 +1031,30 @@ async def apply_answers(
     conn = await session.connection()
     now = host.clock.now()
     batch = last_of(records, "portal_id")
-    ids = {r.portal_id: int(r.portal_id) for r in batch if r.portal_id.isdigit()}
-    rows = await _rows(conn, m.request, "id", sorted(ids.values()))
+    keys = {r.portal_id: _portal_key(r.portal_id) for r in batch}
+    rows = await _rows(conn, m.request, "portal_key", sorted({k for k in keys.values() if k}))
+    ids = [int(r.portal_id) for r in batch if keys[r.portal_id] is None and r.portal_id.isdigit()]
+    legacy = await _rows(conn, m.request, "id", sorted(ids))
     rejected: dict[str, str] = {}
     updated = unchanged = 0
     for r in batch:
-        row = rows.get(ids.get(r.portal_id, -1))
-        if row is None:
-            rejected[r.portal_id] = f"unknown request {r.portal_id!r}"
-            continue
+        key = keys[r.portal_id]
+        if key is not None:
+            row = rows.get(key)
+            if row is None:
+                # Another portal's request on the same 1C (staging beside production), or
+                # one this portal no longer holds: not this portal's business.
+                unchanged += 1
+                continue
+        else:
+            # A row id, the key before keys were UUIDs: every portal has a request "1", so
+            # only the request 1C already linked to this very document takes the answer.
+            row = legacy.get(int(r.portal_id)) if r.portal_id.isdigit() else None
+            if row is None or not r.external_id or r.external_id != row.external_id:
+                rejected[r.portal_id] = (
+                    f"ИдентификаторПортала {r.portal_id!r} is not a request key of this portal"
+                )
+                continue
         if r.external_id and row.external_id and r.external_id != row.external_id:
             # The answer of one 1C request naming another one's portal request (of
             # another order, perhaps another company): not written on it.
@@ -1074,6 +1090,14 @@ async def apply_answers(
         await _publish_answer(host, session, row, status, r.answer, notify=notify)
     await touch_feed(conn, "request", now)
     return SinkResult(updated=updated, unchanged=unchanged, rejected=rejected)
+
+
+def _portal_key(value: str) -> str | None:
+    """A request's portal key (a UUID, as written) from an answer; None if it is none."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 async def _publish_answer(

@@ -273,15 +273,17 @@ async def test_an_answer_naming_another_1c_request_is_refused(host: Host) -> Non
         await s.execute(
             m.request.update().where(m.request.c.id == request_id).values(external_id="1c-req-1")
         )
+        key = await s.scalar(select(m.request.c.portal_key).where(m.request.c.id == request_id))
+    assert key is not None
     forged = RequestAnswerRecord(
-        portal_id=str(request_id), status="rejected", answer="чужой", external_id="1c-req-2"
+        portal_id=key, status="rejected", answer="чужой", external_id="1c-req-2"
     )
     result = await _apply(host, apply_answers, [forged])
-    assert set(result.rejected) == {str(request_id)}
+    assert set(result.rejected) == {key}
     async with host.db.sessionmaker() as s:
         stored = (await s.execute(select(m.request).where(m.request.c.id == request_id))).one()
     assert (stored.answer, stored.external_id) == ("", "1c-req-1")  # nothing written on it
     own = RequestAnswerRecord(
-        portal_id=str(request_id), status="accepted", answer="Сделаем", external_id="1c-req-1"
+        portal_id=key, status="accepted", answer="Сделаем", external_id="1c-req-1"
     )
     assert (await _apply(host, apply_answers, [own])).updated == 1

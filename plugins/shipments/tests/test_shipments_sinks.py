@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -271,7 +272,16 @@ async def test_invoices_contracts_balances_and_answers(host: Host, clock: Frozen
     request_id = await host.services["shipments"].create_request(
         client, order_id, "edit", changes={"consignee": "АО «Восток»"}
     )
-    answer = RequestAnswerRecord(portal_id=str(request_id), status="accepted", answer="Сделаем")
+    async with host.db.session() as s:
+        key = await s.scalar(select(m.request.c.portal_key).where(m.request.c.id == request_id))
+    assert key is not None
+    # 1C knows the request by its key (a UUID), not by its row id, which every portal
+    # writing to the same 1C has too; another portal's key is none of this one's business.
+    by_id = RequestAnswerRecord(portal_id=str(request_id), status="rejected", answer="чужой")
+    others = RequestAnswerRecord(portal_id=str(uuid.uuid4()), status="rejected", answer="чужой")
+    result = await _apply(host, apply_answers, [by_id, others])
+    assert (result.updated, set(result.rejected)) == (0, {str(request_id)})
+    answer = RequestAnswerRecord(portal_id=key, status="accepted", answer="Сделаем")
     assert (await _apply(host, apply_answers, [answer])).updated == 1
     assert (await _apply(host, apply_answers, [answer])).unchanged == 1
     answered = [
