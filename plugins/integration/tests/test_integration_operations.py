@@ -303,3 +303,31 @@ async def test_the_quarantine_api_names_1cs_attributes_for_staff_only(
                 assert (await get(http, path)).status_code == 401
     finally:
         await wipe(host)
+
+
+# -- docs/integration.md keeps up with the settings and the mapping -----------------------
+
+
+def test_integration_doc_names_every_setting_and_every_1c_name() -> None:
+    import msgspec
+
+    from kabinet_integration import mapping, settings
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "integration.md").read_text()
+    missing = [
+        f"{cls.__name__}.{f.name}"
+        for cls in (settings.Settings, settings.Source)
+        for f in msgspec.structs.fields(cls)
+        if f"\n{f.name} = " not in doc and f"`{f.name}`" not in doc
+    ]
+    rows = [f"| `{e}` | `{s}` |" for e, s in mapping.SETS.items()]
+    rows += [
+        f"| `{e}` | `{f}` | `{n}` |" for e, fs in mapping.FIELDS.items() for f, n in fs.items()
+    ]
+    rows += [
+        f"| `{e}` | `{f}` | " + ", ".join(f"`{k}` → `{v}`" for k, v in vs.items()) + " |"
+        for e, fs in mapping.VALUES.items()
+        for f, vs in fs.items()
+    ]
+    missing += [row for row in rows if row not in doc]
+    assert missing == [], "docs/integration.md lacks (regenerate its tables): " + "; ".join(missing)
