@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kabinet.identity.models import Account
 from kabinet.jobs import backoff
 from kabinet_notifications import models as m
-from kabinet_notifications import stats
+from kabinet_notifications import render, stats
 from kabinet_notifications.channels.base import Channel, Outcome, Outgoing
 from kabinet_notifications.channels.email import SmtpChannel
 from kabinet_notifications.channels.folder import FolderChannel
@@ -102,7 +102,13 @@ class Contacts:
             for row in (
                 await s.execute(
                     select(
-                        a.c.id, a.c.full_name, a.c.email, a.c.phone, a.c.language, a.c.status
+                        a.c.id,
+                        a.c.full_name,
+                        a.c.email,
+                        a.c.phone,
+                        a.c.language,
+                        a.c.timezone,
+                        a.c.status,
                     ).where(a.c.id.in_(chunk))
                 )
             ).mappings():
@@ -252,7 +258,13 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
         if info is None:
             continue
         language = info["language"] or host.settings.host.language
-        values = {**variables, "recipient_name": info["full_name"]}
+        values = {
+            **variables,
+            "recipient_name": info["full_name"],
+            # the formats of dates and amounts are the recipient's (render's filters)
+            render.RECIPIENT_LANGUAGE: language,
+            render.RECIPIENT_TIMEZONE: info["timezone"] or host.settings.host.timezone,
+        }
         for channel in channels:
             address = contacts.address(person, channel)
             if address is None:
@@ -278,7 +290,12 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
                     "subject": "",
                     "body": "",
                     "html": "",
-                    "variables": {**stored_vars, "recipient_name": info["full_name"]},
+                    "variables": {
+                        **stored_vars,
+                        "recipient_name": info["full_name"],
+                        render.RECIPIENT_LANGUAGE: language,
+                        render.RECIPIENT_TIMEZONE: values[render.RECIPIENT_TIMEZONE],
+                    },
                     "sealed": None,
                     "masked": False,
                     "status": status,

@@ -30,10 +30,12 @@ import concurrent.futures
 import contextlib
 import contextvars
 import dataclasses
+import datetime as dt
 import functools
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from jinja2 import (
@@ -49,6 +51,8 @@ from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.visitor import NodeTransformer
+
+from kabinet import i18n
 
 CHANNELS = ("email", "sms", "telegram", "push")
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -400,6 +404,98 @@ class _Strict(SandboxedEnvironment):
             raise Limit("number", "the number is too large") from None
 
 
+# -- the recipient's formats ------------------------------------------------------------------
+RECIPIENT_LANGUAGE = "recipient_language"
+RECIPIENT_TIMEZONE = "recipient_timezone"
+"""Set for each recipient when a message is made: ``date``, ``datetime``, ``money`` and
+``number`` write values the way the recipient reads them (the host's formatters)."""
+
+
+def _who(context: Context) -> tuple[str, str]:
+    lang = context.get(RECIPIENT_LANGUAGE)
+    tz = context.get(RECIPIENT_TIMEZONE)
+    return (
+        lang if isinstance(lang, str) and lang else "ru",
+        tz if isinstance(tz, str) and tz else "Europe/Moscow",
+    )
+
+
+def _when(value: Any) -> dt.date | dt.datetime | None:
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            if len(value) == 10:
+                return dt.date.fromisoformat(value)
+            found = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+    return None
+
+
+@pass_context
+def _date_filter(context: Context, value: Any, fmt: str = "medium") -> Any:
+    """``{{ due_date | date }}``: 10 нояб. 2026 г. / Nov 10, 2026 (``short``, ``long``)."""
+    found = _when(value)
+    if found is None or fmt not in ("short", "medium", "long"):
+        return value
+    lang, tz = _who(context)
+    return i18n.format_date(found, lang, tz, fmt)
+
+
+@pass_context
+def _datetime_filter(context: Context, value: Any, fmt: str = "medium") -> Any:
+    """``{{ at | datetime }}``: in the recipient's time zone."""
+    found = _when(value)
+    if found is None or fmt not in ("short", "medium", "long"):
+        return value
+    if not isinstance(found, dt.datetime):
+        found = dt.datetime.combine(found, dt.time(), dt.UTC)
+    lang, tz = _who(context)
+    return i18n.format_datetime(found, lang, tz, fmt)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        found = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return found if found.is_finite() and abs(found) < Decimal(10) ** 18 else None
+
+
+@pass_context
+def _money_filter(context: Context, value: Any, currency: Any = "RUB") -> Any:
+    """``{{ debt | money(currency) }}``: 205 800,00 ₽ / RUB205,800.00."""
+    found = _decimal(value)
+    code = str(currency or "RUB").upper()
+    if found is None or len(code) != 3 or not code.isalpha():
+        return value
+    lang, _ = _who(context)
+    return i18n.format_money(found, code, lang)
+
+
+@pass_context
+def _number_filter(context: Context, value: Any) -> Any:
+    """``{{ weight | number }}``: 12 500,5 / 12,500.5."""
+    found = _decimal(value)
+    if found is None:
+        return value
+    lang, _ = _who(context)
+    return i18n.format_number(found, lang)
+
+
+LOCALE_FILTERS: dict[str, Callable[..., Any]] = {
+    "date": _date_filter,
+    "datetime": _datetime_filter,
+    "money": _money_filter,
+    "number": _number_filter,
+}
+"""Filters writing a value in the recipient's language and time zone."""
+
+
 def _env(autoescape: bool) -> _Strict:
     env = _Strict(
         autoescape=autoescape,
@@ -411,6 +507,7 @@ def _env(autoescape: bool) -> _Strict:
     env.filters = {name: _bounded_filter(name, JINJA_FILTERS[name]) for name in FILTERS}
     env.filters[STEPS] = _steps
     env.filters[JOINED] = _joined
+    env.filters.update(LOCALE_FILTERS)
     return env
 
 
@@ -450,8 +547,8 @@ def _parse(channel: str, part: str, source: str) -> nodes.Template:
             )
         if isinstance(node, nodes.Call):
             raise TemplateError(part, "calling functions is not allowed", line, reason="call")
-        if isinstance(node, nodes.Filter) and node.name not in FILTERS:
-            allowed = ", ".join(sorted(FILTERS))
+        if isinstance(node, nodes.Filter) and node.name not in FILTERS | set(LOCALE_FILTERS):
+            allowed = ", ".join(sorted(FILTERS | set(LOCALE_FILTERS)))
             raise TemplateError(
                 part,
                 f"the filter {node.name!r} is not allowed (allowed: {allowed})",

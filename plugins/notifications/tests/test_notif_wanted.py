@@ -253,3 +253,30 @@ async def test_statistics_count_each_message_once_on_the_portals_day(
     assert added["sent"] == [0, 0, 2]  # 2 December in Moscow
     assert added["queued"] == [0, 0, 0]
     assert sum(after.totals.values()) - sum(before.totals.values()) == 2
+
+
+async def test_an_sms_shows_dates_and_amounts_as_its_reader_writes_them(
+    portal: tuple[Host, FrozenClock],
+) -> None:
+    host, _clock = portal
+    org, _ext = await company(host)
+    ru = await client(host, org, language="ru")
+    en = await client(host, org, language="en", timezone="Europe/London")
+    payload = {
+        "invoice_id": 1,
+        "number": "СЧ-000042",
+        "organization_id": org,
+        "amount": "205800.00",
+        "debt": "205800.00",
+        "currency": "RUB",
+        "date": "2026-10-20",
+        "due_date": "2026-11-10",
+    }
+    async with host.db.session() as s:
+        await host.events.publish(s, "shipments.invoice.overdue", payload)
+    await run(host)
+    sms = {d["person_id"]: d["body"] for d in await deliveries(host, channel="sms")}
+    assert sms[ru] == (
+        "Срок оплаты счёта СЧ-000042 истёк 10 нояб. 2026\u202fг.; к оплате 205\xa0800,00\xa0₽."
+    )
+    assert sms[en] == "Invoice СЧ-000042 was due on Nov 10, 2026; RUB205,800.00 remain to be paid."

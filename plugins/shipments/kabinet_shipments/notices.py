@@ -1,7 +1,9 @@
 """Default notification templates of the five events clients hear of (ru, en; each channel).
 
 Declared through the notifications app's ``notifications_types`` hook; staff edit them
-there. Templates are Jinja2 over the event's payload (plus ``recipient_name``).
+there. Templates are Jinja2 over the event's payload (plus ``recipient_name``); dates and
+amounts go through the ``date`` and ``money`` filters, which write them in the recipient's
+language and time zone.
 """
 
 from __future__ import annotations
@@ -92,12 +94,13 @@ NOTIFICATIONS = (
             {
                 "ru": (
                     "Заявка {{ number }} выполнена",
-                    "Груз по заявке {{ number }} доставлен в {{ destination }} {{ delivered_on }}.",
+                    "Груз по заявке {{ number }} доставлен в {{ destination }} "
+                    "{{ delivered_on | date }}.",
                 ),
                 "en": (
                     "Order {{ number }} delivered",
                     "The cargo of order {{ number }} was delivered to {{ destination }} "
-                    "on {{ delivered_on }}.",
+                    "on {{ delivered_on | date }}.",
                 ),
             },
             url=ORDER_URL,
@@ -119,13 +122,13 @@ NOTIFICATIONS = (
             {
                 "ru": (
                     "Новый счёт {{ number }}",
-                    "Выставлен счёт {{ number }} на {{ amount }} {{ currency }}, "
-                    "оплатить до {{ due_date }}.",
+                    "Выставлен счёт {{ number }} на {{ amount | money(currency) }}, "
+                    "оплатить до {{ due_date | date }}.",
                 ),
                 "en": (
                     "New invoice {{ number }}",
-                    "Invoice {{ number }} for {{ amount }} {{ currency }} is due by "
-                    "{{ due_date }}.",
+                    "Invoice {{ number }} for {{ amount | money(currency) }} is due by "
+                    "{{ due_date | date }}.",
                 ),
             },
             url="/shipments/invoices",
@@ -147,13 +150,13 @@ NOTIFICATIONS = (
             {
                 "ru": (
                     "Просрочен счёт {{ number }}",
-                    "Срок оплаты счёта {{ number }} истёк {{ due_date }}; "
-                    "к оплате {{ debt }} {{ currency }}.",
+                    "Срок оплаты счёта {{ number }} истёк {{ due_date | date }}; "
+                    "к оплате {{ debt | money(currency) }}.",
                 ),
                 "en": (
                     "Invoice {{ number }} is overdue",
-                    "Invoice {{ number }} was due on {{ due_date }}; {{ debt }} "
-                    "{{ currency }} remain to be paid.",
+                    "Invoice {{ number }} was due on {{ due_date | date }}; "
+                    "{{ debt | money(currency) }} remain to be paid.",
                 ),
             },
             url="/shipments/invoices?status=overdue",
