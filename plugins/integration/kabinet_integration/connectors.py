@@ -15,7 +15,9 @@ import asyncio
 import base64
 import dataclasses
 import datetime as dt
+import html
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,18 +34,32 @@ from kabinet_integration.settings import Source
 if TYPE_CHECKING:
     from kabinet.host import Host
 
+log = logging.getLogger(__name__)
 SAFE = "'(),$=:_-."
 """Characters left as they are in query options; a space becomes ``%20``, never ``+``."""
+EMPTY_REGISTER = "0001-01-01T00:00:00|"
+"""The cursor of a change register that had no row yet: the next delta reads it all."""
 GUID = re.compile(r"[0-9A-Za-z-]+")
 """An id that needs no percent-encoding."""
 
 
 class SourceError(Exception):
-    """The production system refused or failed; ``status``/``code`` as it answered."""
+    """The production system refused or failed; ``status``/``code`` as it answered.
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+    ``transient``: worth asking again (a 5xx, a timeout, a cut connection), as opposed to a
+    refusal (4xx) that the same request meets every time."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        transient: bool | None = None,
+    ):
         super().__init__(message)
         self.status, self.code = status, code
+        self.transient = (status is None or status >= 500) if transient is None else transient
 
 
 class Envelope(msgspec.Struct):
@@ -178,18 +194,59 @@ class Answer:
         return json.loads(self.content)
 
 
-def error_of(response: Answer) -> SourceError:
-    """1C's error body (``odata.error`` or ``error``) as a SourceError."""
-    code = None
-    text = response.text[:300].strip()
+MESSAGE_CHARS = 500
+"""The most of an error text kept (1C's message, or a web server's page as text)."""
+HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+TAG = re.compile(r"<[^>]*>")
+XML_CODE = re.compile(r"<(?:\w+:)?code\b[^>]*>(.*?)</(?:\w+:)?code\s*>", re.DOTALL)
+XML_MESSAGE = re.compile(r"<(?:\w+:)?message\b[^>]*>(.*?)</(?:\w+:)?message\s*>", re.DOTALL)
+
+
+def _plain(markup: str) -> str:
+    """The words of an HTML or XML fragment: tags, scripts and styles dropped, entities
+    decoded, white space collapsed."""
+    words = TAG.sub(" ", HIDDEN.sub(" ", markup))
+    return " ".join(html.unescape(words).split())
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1].rstrip() + "…"
+
+
+def message_of(content: bytes) -> tuple[str | None, str]:
+    """(1C's error code, its message) from an error body: ``odata.error``/``error`` JSON,
+    the XML form (``<m:code>``, ``<m:message>``), or a web server's HTML page (its title
+    and text, not its markup); at most ``MESSAGE_CHARS`` characters."""
+    text = content.decode("utf-8", "replace").strip()
     try:
-        body = response.json()
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
         err = body.get("odata.error") or body.get("error") or {}
-        code = str(err.get("code")) if err.get("code") is not None else None
-        message = err.get("message")
-        text = message.get("value", "") if isinstance(message, dict) else str(message or text)
-    except (ValueError, AttributeError):
-        pass
+        if isinstance(err, dict):
+            code = str(err["code"]) if err.get("code") is not None else None
+            message = err.get("message")
+            value = message.get("value", "") if isinstance(message, dict) else message
+            return code, _cap(" ".join(str(value or "").split()) or text)
+        return None, _cap(" ".join(str(err).split()))
+    if text.startswith("<"):
+        found = XML_MESSAGE.search(text)
+        if found and "<html" not in text[:500].lower():
+            number = XML_CODE.search(text)
+            return (_plain(number[1]) if number else None), _cap(_plain(found[1]))
+        title = TITLE.search(text)
+        words = _plain(text)  # the head (and its title) left out
+        if title and (head := _plain(title[1])) and not words.startswith(head):
+            words = f"{head}: {words}" if words else head
+        return None, _cap(words)
+    return None, _cap(" ".join(text.split()))
+
+
+def error_of(response: Answer) -> SourceError:
+    """1C's error body as a SourceError: its code and message, never a whole page."""
+    code, text = message_of(response.content)
     where = f"{response.method} {response.path}"
     label = f"1C answered {response.status_code}" + (f" (code {code})" if code else "")
     return SourceError(f"{label}: {text} [{where}]", status=response.status_code, code=code)
@@ -265,7 +322,34 @@ class OneC:
             )
         return parsed, unquote(raw.decode("ascii").partition("?")[0])
 
-    async def request(self, method: str, url: str, *, json: Any = None) -> Answer:
+    async def request(
+        self, method: str, url: str, *, json: Any = None, retry: bool = False
+    ) -> Answer:
+        """One request; with ``retry`` (reads, and what is safe to repeat) a transient fault
+        (5xx, a timeout, a cut connection) is asked again ``retries`` times, waiting
+        ``retry_seconds``, then twice as long each time, before it is raised."""
+        attempts = 1 + max(0, self.source.retries) if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._request_once(method, url, json)
+            except SourceError as exc:
+                if not exc.transient or attempt == attempts:
+                    if attempt > 1:
+                        exc.args = (f"{exc} (after {attempt} attempts)",)
+                    raise
+                wait = min(60.0, self.source.retry_seconds * 2 ** (attempt - 1))
+                log.warning(
+                    "1C %s: %s; attempt %d of %d in %.1f s",
+                    self.name,
+                    exc,
+                    attempt + 1,
+                    attempts,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request_once(self, method: str, url: str, json: Any) -> Answer:
         target, path = self.target(url)
         headers = self.headers
         content = None
@@ -283,24 +367,26 @@ class OneC:
                 )
             except httpcore.TimeoutException:
                 raise SourceError(
-                    f"1C did not answer in {self.source.timeout_seconds:g} s"
+                    f"1C did not answer in {self.source.timeout_seconds:g} s [{method} {path}]"
                 ) from None
             except UNREACHABLE as exc:
-                raise SourceError(f"cannot reach 1C: {type(exc).__name__}: {exc}") from None
+                raise SourceError(
+                    f"cannot reach 1C: {type(exc).__name__}: {exc} [{method} {path}]"
+                ) from None
         answer = Answer(method, path, response.status, response.content)
         if answer.status_code >= 400:
             raise error_of(answer)
         return answer
 
-    async def get_json(self, url: str) -> Any:
-        response = await self.request("GET", url)
+    async def get_json(self, url: str, *, retry: bool = True) -> Any:
+        response = await self.request("GET", url, retry=retry)
         try:
             return msgspec.json.decode(response.content)
         except msgspec.DecodeError as exc:
             raise SourceError(f"1C sent a body that is not JSON: {exc}") from None
 
-    async def collection(self, url: str) -> list[dict[str, Any]]:
-        response = await self.request("GET", url)
+    async def collection(self, url: str, *, retry: bool = True) -> list[dict[str, Any]]:
+        response = await self.request("GET", url, retry=retry)
         try:
             return msgspec.json.decode(response.content, type=Envelope).value
         except msgspec.DecodeError as exc:
@@ -320,18 +406,23 @@ class OneC:
         """The change register by keyset (time, object), from the cursor minus the overlap."""
         f = self.names.fields["changes"]
         at, obj, kind, gone = f["changed_at"], f["object"], f["type"], f["deleted"]
+        where = ""
         if position:
             since = dt.datetime.fromisoformat(position.split("|", 1)[0])
-            since -= dt.timedelta(seconds=self.source.overlap_seconds)
-            where = f"{at} ge datetime'{since.isoformat(timespec='seconds')}'"
-        else:
-            where = ""
+            if since - dt.datetime.min > dt.timedelta(seconds=self.source.overlap_seconds):
+                since -= dt.timedelta(seconds=self.source.overlap_seconds)
+                where = f"{at} ge datetime'{since.isoformat(timespec='seconds')}'"
         last: tuple[str, str] | None = None
         while True:
             clause = where
             if last is not None:
+                # The keyset, led by a plain lower bound: 1C turns it into an index range
+                # (an ``or`` alone reads the register from its start for every page).
                 t = f"datetime'{last[0]}'"
-                clause = f"{at} gt {t} or ({at} eq {t} and {obj} gt {literal(last[1])})"
+                clause = (
+                    f"{at} ge {t} and ({at} gt {t} or ({at} eq {t} and {obj} gt "
+                    f"{literal(last[1])}))"
+                )
             options: dict[str, str | int] = {
                 "$orderby": f"{at},{obj}",
                 "$top": self.source.page_size,
@@ -354,13 +445,31 @@ class OneC:
             if len(rows) < self.source.page_size:
                 return
 
+    async def position(self) -> str | None:
+        """Where the change register stands now, as a cursor: its newest row, read in one
+        query (``EMPTY_REGISTER`` when it has none). Taken before a first load, so that
+        the next delta reads every change made while the load ran."""
+        if self.source.mode != "odata":
+            return None
+        f = self.names.fields["changes"]
+        at, obj = f["changed_at"], f["object"]
+        options: dict[str, str | int] = {
+            "$orderby": f"{at} desc,{obj} desc",
+            "$top": 1,
+            "$select": f"{obj},{at}",
+        }
+        rows = await self.collection(self.url(self.source.change_register, **options))
+        if not rows:
+            return EMPTY_REGISTER
+        return f"{str(rows[0][at])[:19]}|{rows[0][obj]}"
+
     async def _service_changes(self) -> AsyncIterator[Page]:
         while True:
             url = (
                 f"{self.service}changes?node={quote(self.source.node, safe='')}"
                 f"&limit={self.source.page_size}"
             )
-            response = await self.request("GET", url)
+            response = await self.request("GET", url, retry=True)
             try:
                 body = msgspec.json.decode(response.content, type=ServicePage)
             except msgspec.DecodeError as exc:
@@ -375,10 +484,11 @@ class OneC:
     async def acknowledge(self, page: Page) -> None:
         if page.message_no is None:
             return
-        await self.request(
+        await self.request(  # acknowledging up to a number twice is harmless
             "POST",
             f"{self.service}changes/ack",
             json={"node": self.source.node, "message_no": page.message_no},
+            retry=True,
         )
 
     # -- objects -------------------------------------------------------------------------
@@ -404,7 +514,7 @@ class OneC:
             # Built already encoded (ids are GUIDs): quoting kilobytes per request is not free.
             ids = [r if GUID.fullmatch(r) else quote(r, safe=SAFE) for r in batch]
             where = "%20or%20".join(f"{name}%20eq%20guid'{r}'" for r in ids)
-            response = await self.request("GET", path + where)
+            response = await self.request("GET", path + where, retry=True)
             try:
                 return msgspec.json.decode(response.content, type=RawEnvelope).value
             except msgspec.DecodeError as exc:
@@ -455,8 +565,9 @@ class OneC:
     async def file(self, ref: str) -> tuple[str, bytes]:
         f = self.names.fields["file"]
         path = f"{self.names.sets['file']}({guid(ref)})"
-        body = await self.get_json(
-            self.url(path, **{"$select": f"{f['name']},{f['extension']},{f['content']}"})
+        body = await self.get_json(  # retried by its job, with backoff across attempts
+            self.url(path, **{"$select": f"{f['name']},{f['extension']},{f['content']}"}),
+            retry=False,
         )
         try:
             content = base64.b64decode(body.get(f["content"]) or "", validate=True)
@@ -472,11 +583,12 @@ class OneC:
 
     async def find_request(self, portal_id: str) -> str | None:
         f = self.names.fields["request"]
-        rows = await self.collection(
+        rows = await self.collection(  # retried by the outbound queue, with backoff
             self.url(
                 self.names.sets["answer"],
                 **{"$filter": f"{f['portal_id']} eq {literal(portal_id)}", "$select": "Ref_Key"},
-            )
+            ),
+            retry=False,
         )
         return str(rows[0]["Ref_Key"]) if rows else None
 

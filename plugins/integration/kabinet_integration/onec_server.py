@@ -188,10 +188,13 @@ class Fault:
     """What the next matching request gets instead of an answer."""
 
     kind: str
-    """``status`` (an ``odata.error`` with ``status``), ``cut`` (the connection closes
-    mid-body), ``slow`` (the answer waits ``delay`` seconds), ``hang`` (never answers
-    until the server stops)."""
+    """``status`` (an ``odata.error`` with ``status``), ``page`` (a web server's HTML error
+    page with ``status``, as a proxy in front of 1C answers), ``cut`` (the connection
+    closes mid-body), ``slow`` (the answer waits ``delay`` seconds), ``hang`` (never
+    answers until the server stops)."""
     status: int = 500
+    message: str = "Внутренняя ошибка сервера"
+    """1C's message of a ``status`` fault (the text of a ``page``)."""
     match: str = ""
     """Only requests whose decoded path and query contain this."""
     delay: float = 0.0
@@ -707,7 +710,11 @@ class OneCServer:
                 fault = server._take_fault(target)
                 if fault is not None:
                     if fault.kind == "status":
-                        return self._json(fault.status, _error("-1", "Внутренняя ошибка сервера"))
+                        return self._json(fault.status, _error("-1", fault.message))
+                    if fault.kind == "page":
+                        return self._send(
+                            fault.status, _page(fault.status, fault.message), "text/html"
+                        )
                     if fault.kind == "cut":
                         self.send_response(200)
                         self.send_header("Content-Type", "application/json;charset=utf-8")
@@ -933,15 +940,24 @@ def _quick(data: OneCData, name: str, query: Mapping[str, str]) -> list[dict[str
         return [row for _k, row in rows[start : start + top]]
     r = data.renaming
     at, obj = r.fields.get("ДатаИзменения", "ДатаИзменения"), r.fields.get("Объект", "Объект")
-    if name != r.set(CHANGES) or order != f"{at},{obj}":
+    if name != r.set(CHANGES) or order not in (f"{at},{obj}", f"{at} desc,{obj} desc"):
         return None
     rows = data.ordered(CHANGES, lambda row: (str(row[at])[:19], str(row[obj])))
-    keyset = re.fullmatch(
-        rf"{at} gt datetime'([^']+)' or \({at} eq datetime'\1' and {obj} gt '([^']+)'\)", where
+    if order == f"{at} desc,{obj} desc" and not where:  # where the register stands
+        return [row for _k, row in rows[len(rows) - top :][::-1]] if top > 0 else []
+    pair = (
+        rf"{at} gt datetime'(?P<t>[^']+)' or "
+        rf"\({at} eq datetime'(?P=t)' and {obj} gt '(?P<o>[^']+)'\)"
     )
+    # The keyset, alone or led by its own time as a lower bound.
+    keyset = re.fullmatch(pair, where) or re.fullmatch(
+        rf"{at} ge datetime'(?P<low>[^']+)' and \({pair}\)", where
+    )
+    if keyset and keyset.groupdict().get("low", keyset["t"]) != keyset["t"]:
+        keyset = None  # another lower bound: the general path
     since = re.fullmatch(rf"{at} ge datetime'([^']+)'", where)
     if keyset:
-        start = bisect.bisect_right(rows, (keyset[1][:19], keyset[2]), key=lambda x: x[0])
+        start = bisect.bisect_right(rows, (keyset["t"][:19], keyset["o"]), key=lambda x: x[0])
     elif since:
         start = bisect.bisect_left(rows, (since[1][:19], ""), key=lambda x: x[0])
     elif not where:
@@ -959,6 +975,19 @@ def _put_raw(data: OneCData, name: str, obj: dict[str, Any]) -> dict[str, Any]:
         return data.put(name, obj)
     finally:
         data.renaming = saved
+
+
+def _page(status: int, message: str) -> bytes:
+    """An error page as a web server in front of 1C (Apache, IIS) sends it."""
+    styles = "body{font-family:Verdana,Arial,sans-serif;color:#333} " * 40
+    return (
+        '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>'
+        f"<title>{status} Service Unavailable</title><style>{styles}</style></head>"
+        f"<body><h1>Service Unavailable</h1>\n<p>{message}</p>\n<hr>\n"
+        "<address>Apache/2.4.57 (Debian) Server at 1c.local Port 80</address>\n"
+        + "<!-- padding -->\n" * 200
+        + "</body></html>\n"
+    ).encode()
 
 
 ONEC_DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")

@@ -52,6 +52,11 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rate_per_second: float = 20.0
     """The most requests per second toward this source (0: no limit)."""
     timeout_seconds: float = 60.0
+    retries: int = 3
+    """A run's read that meets a transient fault (5xx, a timeout, a cut connection) is
+    asked again this many times before the run gives up (0: never)."""
+    retry_seconds: float = 1.0
+    """The wait before the first of those retries; each next one waits twice as long."""
     overlap_seconds: int = 5
     """The change register is re-read this far back: several writes share one second."""
     change_register: str = "InformationRegister_ИзмененияДляПортала"

@@ -18,6 +18,7 @@ def settings_text(base_url: str, extra: str = "", source: str = "") -> str:
         f"[integration.sources.onec]\n"
         f'base_url = "{base_url}"\nusername = "portal"\npassword = "пароль"\n'
         f"page_size = 5\nbatch_size = 3\nrate_per_second = 0\ntimeout_seconds = 2\n"
+        f"retry_seconds = 0.05\n"
         f'inbox_token = "secret-token"\n{source}\n{extra}'
     )
 
