@@ -148,8 +148,7 @@ def managed_organizations(host: Host, person_id: int) -> set[int]:
 
 @hookspec
 def route_samples(host: Host) -> list[RouteSample | ManagerSample]:
-    """Called by the route-matrix test; returns how to make objects for company-scoped routes
-    (and, from the plugin assigning managers, how to assign one: a ``ManagerSample``)."""
+    """Called by the route-matrix test; returns RouteSamples (and a ManagerSample)."""
 
 
 @hookspec
