@@ -41,6 +41,8 @@ from kabinet_integration.settings import Settings
 from kabinet_integration.sync import integration
 from kabinet_shipments import models as sm
 
+pytestmark = pytest.mark.smoke
+
 REQUESTS = "Document_ЗапросКлиента"
 ORDERS = "Document_ЗаявкаНаПеревозку"
 REQUEST = "shipments.orders.request"
