@@ -170,6 +170,8 @@ async def check(ctx: click.Context) -> None:
         await collect_routes(host)
         click.echo(f"settings: ok ({host.settings.raw.path or 'defaults, no settings.toml'})")
         click.echo(f"plugins: ok ({', '.join(p.name for p in host.plugins)})")
+        missing = host.base_url_missing()
+        click.echo(f"host.base_url: {'ALERT: ' + missing if missing else 'ok ' + host.base_url}")
         failed = False
         for result in await run_checks(host):
             if result.name == MIGRATIONS:
@@ -274,6 +276,13 @@ async def db_revision(ctx: click.Context, plugin: str, message: str, empty: bool
         await host.db.dispose()
 
 
+def _warn_base_url(host: Any) -> None:
+    """A process that makes messages says when their links cannot be right."""
+    missing = host.base_url_missing()
+    if missing:
+        click.echo(f"Warning: {missing}", err=True)
+
+
 def _serve(host: Any, bind: str, port: int) -> None:
     import uvicorn
 
@@ -292,19 +301,29 @@ def _serve(host: Any, bind: str, port: int) -> None:
 def serve(ctx: click.Context, bind: str, port: int) -> None:
     """Serve the portal (one process; run several behind a load balancer)."""
     host = run(_build)(ctx)
+    _warn_base_url(host)
     click.echo(f"Kabinet is serving on http://{bind}:{port}/")
     _serve(host, bind, port)
 
 
-async def _demo(ctx: click.Context, var: Path) -> Any:
-    host = await _build(
-        ctx,
-        overrides={
-            "database_url": f"sqlite+aiosqlite:///{var / 'demo.sqlite3'}",
-            "debug": True,
-            "openapi_public": True,
-        },
-    )
+def _reachable(bind: str) -> str:
+    """The host part of a URL that opens a server listening on ``bind``."""
+    if bind in ("", "0.0.0.0", "::"):  # noqa: S104 - naming them, not binding to them
+        return "127.0.0.1"
+    return f"[{bind}]" if ":" in bind else bind
+
+
+async def _demo(ctx: click.Context, var: Path, address: str) -> Any:
+    from kabinet.settings import load_raw
+
+    overrides = {
+        "database_url": f"sqlite+aiosqlite:///{var / 'demo.sqlite3'}",
+        "debug": True,
+        "openapi_public": True,
+    }
+    if not load_raw(_settings(ctx), os.environ).section("host").get("base_url"):
+        overrides["base_url"] = address  # links in its messages lead to where it serves
+    host = await _build(ctx, overrides=overrides)
     await host.migrations.upgrade()
     # Demo data uses the services plugins install at start-up (roles grants the demo roles).
     await host.startup()
@@ -333,11 +352,11 @@ def demo(ctx: click.Context, bind: str, port: int, keep: bool, no_serve: bool) -
             (var / name).unlink(missing_ok=True)
         shutil.rmtree(var / "messages", ignore_errors=True)
     var.mkdir(parents=True, exist_ok=True)
-    host = run(_demo)(ctx, var)
+    host = run(_demo)(ctx, var, f"http://{_reachable(bind)}:{port}")
     click.echo(f"Demo database ready: {var / 'demo.sqlite3'}")
     if no_serve:
         return
-    click.echo(f"Open the portal at http://{bind}:{port}/  (Ctrl+C stops it)")
+    click.echo(f"Open the portal at {host.base_url}/  (Ctrl+C stops it)")
     _serve(host, bind, port)
 
 
@@ -352,6 +371,7 @@ async def _background(
     from kabinet.jobs import JobError
 
     host = await _build(ctx)
+    _warn_base_url(host)
     host.services["host.process"] = role
     klogging.configure_host(host)  # the web's log: JSON or console lines, no secrets
     stop = asyncio.Event()

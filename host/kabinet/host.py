@@ -38,7 +38,7 @@ from kabinet.plugins import (
     load_plugins,
     require_unique,
 )
-from kabinet.settings import HostSettings, Settings, load_raw
+from kabinet.settings import LOCAL_BASE_URL, HostSettings, Settings, check_base_url, load_raw
 
 if TYPE_CHECKING:
     from kabinet.events import EventBus
@@ -95,6 +95,7 @@ class Host:
                 merged.setdefault("host", {})[key] = value
             raw = type(raw)(path=raw.path, sections=merged, from_env=raw.from_env)
         host_settings = raw.validate("host", HostSettings)
+        check_base_url(raw, host_settings.base_url)
         plugins = load_plugins(raw, candidates)
         raw.check_sections([p.name for p in plugins.installed])
         validated: dict[str, msgspec.Struct] = {}
@@ -122,6 +123,30 @@ class Host:
         from kabinet.events import EventBus
 
         return EventBus(self)
+
+    @property
+    def base_url(self) -> str:
+        """The address people open the portal at, without a trailing ``/``: ``[host]
+        base_url``, or :data:`~kabinet.settings.LOCAL_BASE_URL` while it is not set."""
+        return (self.settings.host.base_url or LOCAL_BASE_URL).rstrip("/")
+
+    def absolute_url(self, path: str) -> str:
+        """``path`` (``/shipments/orders/318``, with its query) as a link that works
+        wherever it is read: ``https://portal.example.com/shipments/orders/318``. Every
+        message (e-mail, SMS, Telegram, push) makes its links with this."""
+        if not path.startswith("/") or path.startswith("//"):
+            raise ValueError(f"not a path on this portal: {path!r}")
+        return self.base_url + path
+
+    def base_url_missing(self) -> str | None:
+        """Why links in messages may be wrong (``[host] base_url`` not set), or ``None``."""
+        if self.settings.host.base_url:
+            return None
+        return (
+            "[host] base_url is not set: links in e-mails, SMS, Telegram and push messages "
+            f"point to {LOCAL_BASE_URL}; set it to the address people open the portal at "
+            '(base_url = "https://portal.example.com" or KABINET__HOST__BASE_URL)'
+        )
 
     def plugin_settings(self, name: str) -> Any:
         """The validated settings struct of plugin ``name``."""

@@ -31,6 +31,10 @@ S = TypeVar("S", bound=msgspec.Struct)
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
+LOCAL_BASE_URL = "http://127.0.0.1:8000"
+"""What links start with while ``[host] base_url`` is not set (a developer's machine)."""
+
+
 class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The ``[host]`` section."""
 
@@ -41,7 +45,11 @@ class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Empty: jobs, schedules, sessions and rate limits stay in this process (embedded)."""
     var_dir: str = "var"
     """Where the embedded default keeps its database, messages and files."""
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = ""
+    """The address people open the portal at (``https://portal.example.com``): every link
+    in a message (e-mail, SMS, Telegram, push) starts with it. Required in production
+    (``kabinet check`` says so when it is missing, ``serve``/``worker``/``scheduler``
+    warn); ``kabinet demo`` uses the address it serves. Empty: :data:`LOCAL_BASE_URL`."""
     secret_key: str = ""
     """Signs sessions and links. Empty: generated once into ``<var_dir>/secret.key``."""
     debug: bool = False
@@ -73,6 +81,26 @@ class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     s3_region: str = ""
     s3_part_size_mb: int = 8
     """Part size of multipart uploads (at least 5); one part is held in memory per upload."""
+
+
+def check_base_url(raw: RawSettings, value: str) -> None:
+    """``[host] base_url`` is empty or an absolute http(s) address (an optional path prefix,
+    no query): what every link in a message starts with."""
+    if not value:
+        return
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or (parts.fragment or "@" in parts.netloc or any(c.isspace() for c in value))
+    ):
+        raise SettingsError(
+            raw._where(("host", "base_url"))
+            + f": expected the portal's address like https://portal.example.com, got {value!r}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -361,8 +361,7 @@ class LoginService(AccountService):
                 address=address,
                 details={"reset_id": row.id},
             )
-        base = self.host.settings.host.base_url.rstrip("/")
-        link = f"{base}/identity/reset/confirm?token={token}"
+        link = self.host.absolute_url(f"/identity/reset/confirm?token={token}")
         lang = account.language
         await deliver(
             self.host,

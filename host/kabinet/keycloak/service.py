@@ -42,7 +42,7 @@ class KeycloakService:
         return identity_service(self.host).settings.absolute_timeout
 
     def callback_url(self) -> str:
-        return self.host.settings.host.base_url.rstrip("/") + CALLBACK_PATH
+        return self.host.absolute_url(CALLBACK_PATH)
 
     async def logout(self, token: str, *, address: str = "") -> None:
         """End the portal session ``token`` and the Keycloak session it came from.

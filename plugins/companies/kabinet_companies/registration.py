@@ -434,8 +434,7 @@ class Registration:
         return await self.invitation(invitation_id)
 
     async def _send_invitation(self, found: Invitation, token: str) -> None:
-        base = self.host.settings.host.base_url.rstrip("/")
-        link = f"{base}/companies/invitation?token={token}"
+        link = self.host.absolute_url(f"/companies/invitation?token={token}")
         lang = self.host.settings.host.language
         subject = {
             "ru": f"Приглашение в личный кабинет: {found.organization_name}",

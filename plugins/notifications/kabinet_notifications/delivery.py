@@ -34,7 +34,13 @@ from kabinet_notifications.channels.folder import FolderChannel
 from kabinet_notifications.channels.push import PushChannel
 from kabinet_notifications.channels.sms import SmsChannel, SmsRu
 from kabinet_notifications.channels.telegram import TelegramApi, TelegramChannel
-from kabinet_notifications.render import MASK, TemplateError, in_worker_each, render_all
+from kabinet_notifications.render import (
+    MASK,
+    PORTAL_URL,
+    TemplateError,
+    in_worker_each,
+    render_all,
+)
 from kabinet_notifications.services import NotificationsService, TemplateView, service_of
 
 if TYPE_CHECKING:
@@ -172,6 +178,8 @@ class Renderer:
         self.svc = svc
         self.t = t
         self.cache: dict[tuple[str, str], TemplateView] = {}
+        self.portal_url = svc.host.base_url
+        """Every template's ``portal_url``: links in messages are absolute."""
 
     async def template(self, channel: str, language: str) -> TemplateView:
         key = (channel, language)
@@ -207,6 +215,7 @@ class Renderer:
     ) -> tuple[dict[str, str], dict[str, str] | None]:
         tv = self.cache[(channel, language)]
         parts = {"subject": tv.subject, "body": tv.body, "html": tv.html}
+        values = {**values, PORTAL_URL: self.portal_url}
         clear = render_all(channel, parts, values)
         clear_d = {"subject": clear.subject, "body": clear.body, "html": clear.html}
         if not any(k in values for k in self.t.secrets):

@@ -32,6 +32,7 @@ import contextvars
 import dataclasses
 import datetime as dt
 import functools
+import re
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -62,8 +63,13 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "push": ("subject", "body"),
 }
 """The parts of a template on each channel (``subject`` is the push title)."""
-ALWAYS = {"recipient_name": "Иван Петров"}
-"""Variables every template may use, with their sample values."""
+PORTAL_URL = "portal_url"
+"""The variable holding the portal's address (``host.base_url``): a template writes a link
+as ``{{ portal_url }}/shipments/orders/{{ order_id }}``, so it works in any mail client."""
+ALWAYS = {"recipient_name": "Иван Петров", PORTAL_URL: "https://portal.example.com"}
+"""Variables every template may use, with their sample values (``portal_url`` is always
+the real address when a message is rendered or previewed)."""
+_RELATIVE = re.compile(r"""(\b(?:href|src)\s*=\s*["'])/(?![/\\])""", re.IGNORECASE)
 MASK = "•••"
 
 MAX_SOURCE = 50_000
@@ -658,6 +664,13 @@ def render_all(channel: str, parts: Mapping[str, str], values: Mapping[str, Any]
         p: render(channel, p, parts.get(p, ""), values) if p in have else ""
         for p in ("subject", "body", "html")
     }
+    base = values.get(PORTAL_URL)
+    if isinstance(base, str) and base:
+        # A link a template wrote as a path (``href="/shipments/…"``: a template saved
+        # before ``portal_url``) is made absolute, in HTML parts (e-mail, Telegram).
+        html_parts = ("html", "body") if channel == "telegram" else ("html",)
+        for p in html_parts:
+            out[p] = _RELATIVE.sub(lambda m: m.group(1) + base.rstrip("/") + "/", out[p])
     return Rendered(subject=out["subject"], body=out["body"], html=out["html"])
 
 

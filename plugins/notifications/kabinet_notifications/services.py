@@ -26,6 +26,7 @@ from kabinet_notifications.render import (
     ALWAYS,
     CHANNELS,
     FIELDS,
+    PORTAL_URL,
     Rendered,
     TemplateError,
     check,
@@ -271,7 +272,7 @@ class NotificationsService:
         if not parts.get("body", "").strip():
             raise TemplateError("body", "the text may not be empty", reason="empty")
         names = list(t.variables)
-        values = {**ALWAYS, **t.variables}
+        values = {**ALWAYS, **t.variables, PORTAL_URL: self.host.base_url}
         own = {p: parts.get(p, "") for p in FIELDS[channel]}
 
         def checked() -> Rendered:

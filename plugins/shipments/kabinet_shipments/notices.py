@@ -33,11 +33,8 @@ def _templates(texts: dict[str, tuple[str, str]], *, url: str) -> tuple[DefaultT
                     )
                 )
             elif channel == "telegram":
-                found.append(
-                    DefaultTemplate(
-                        channel=channel, language=lang, body=f"<b>{subject}</b>\n{line}"
-                    )
-                )
+                body = f'<b>{subject}</b>\n{line}\n<a href="{url}">{link}</a>'
+                found.append(DefaultTemplate(channel=channel, language=lang, body=body))
             elif channel == "push":
                 found.append(
                     DefaultTemplate(channel=channel, language=lang, subject=subject, body=line)
@@ -47,7 +44,10 @@ def _templates(texts: dict[str, tuple[str, str]], *, url: str) -> tuple[DefaultT
     return tuple(found)
 
 
-ORDER_URL = "/shipments/orders/{{ order_id }}"
+PORTAL = "{{ portal_url }}"
+"""Every link starts with the portal's address (``[host] base_url``): a path alone is dead
+in a mail client."""
+ORDER_URL = PORTAL + "/shipments/orders/{{ order_id }}"
 VIEWERS = Recipients(organization="organization_id", permission="shipments.orders.view")
 PAYERS = Recipients(organization="organization_id", permission="shipments.invoices.view")
 
@@ -131,7 +131,7 @@ NOTIFICATIONS = (
                     "{{ due_date | date }}.",
                 ),
             },
-            url="/shipments/invoices",
+            url=PORTAL + "/shipments/invoices",
         ),
     ),
     NotificationType(
@@ -159,7 +159,7 @@ NOTIFICATIONS = (
                     "{{ debt | money(currency) }} remain to be paid.",
                 ),
             },
-            url="/shipments/invoices?status=overdue",
+            url=PORTAL + "/shipments/invoices?status=overdue",
         ),
     ),
     NotificationType(
