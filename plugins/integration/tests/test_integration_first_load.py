@@ -36,9 +36,11 @@ REGISTER = "ИзмененияДляПортала"
 async def sized_host(
     module_url: str, clock: FrozenClock, tmp_path: Path, onec: OneCServer
 ) -> AsyncIterator[Host]:
-    """A portal reading 1C in pages of 500 register rows and requests of 100 objects."""
+    """A portal reading 1C in pages of 500 register rows and requests of 100 objects, that
+    fetches the files of its first load ahead."""
     settings = tmp_path / "sized.toml"
-    text = settings_text(onec.base_url).replace("page_size = 5", "page_size = 500")
+    text = settings_text(onec.base_url, source='files_first_load = "ahead"')
+    text = text.replace("page_size = 5", "page_size = 500")
     settings.write_text(text.replace("batch_size = 3", "batch_size = 100"))
     host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": module_url}, clock=clock)
     await host.startup()
