@@ -164,6 +164,12 @@ async def send_due(host: Host, *, force_ids: tuple[int, ...] = ()) -> int:
             row = await _claim(host, row_id, force=bool(force_ids))
             if row is None:
                 continue  # another sender took it meanwhile
+            if not row.body:  # never written in 1C's names (on_request_created said why)
+                async with host.db.session() as s:
+                    await s.execute(
+                        update(m.outbound).where(m.outbound.c.id == row.id).values(state="failed")
+                    )
+                continue
             if row.source not in connectors:
                 connectors[row.source] = await integration(host).connector(row.source)
             conn = connectors[row.source]
