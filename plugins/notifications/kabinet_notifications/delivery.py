@@ -11,6 +11,7 @@ sealed until the delivery is final, and only the channel sees it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from collections import defaultdict
@@ -19,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from kabinet.identity.models import Account
 from kabinet.jobs import backoff
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("kabinet.notifications")
 SEND_ACTOR = "notifications.send"
+DIGEST_EVENT = "notifications.digest"
 _tasks: set[asyncio.Task[Any]] = set()
 FINAL = ("sent", "delivered", "failed", "skipped")
 
@@ -334,6 +337,12 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
         await session.execute(insert_ignore(host.db.dialect), list(chunk))
     counted = [(str(r["event"]), str(r["channel"]), str(r["status"])) for r in fresh]
     await stats.bump(session, host.db.dialect, now, counted)
+    window = dt.timedelta(minutes=max(0, svc.settings.digest_minutes))
+    if window and fresh:
+        # Held for the digest: sent by the sweep when the person's window on the channel
+        # ends, with whatever else came for them there meanwhile.
+        await hold(session, ev.id, now, window)
+        return []
     queued = list(
         (
             await session.execute(
@@ -343,6 +352,61 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
     )
     send_after_commit(host, session, queued)
     return queued
+
+
+async def hold(
+    session: AsyncSession, event_id: int, now: dt.datetime, window: dt.timedelta
+) -> None:
+    """Set an event's queued deliveries due at the end of their person's digest window on
+    their channel: the window a held message of theirs opened, else one opening now."""
+    d = m.delivery
+    mine = (
+        await session.execute(
+            select(d.c.id, d.c.person_id, d.c.channel).where(
+                d.c.event_id == event_id, d.c.status == "queued"
+            )
+        )
+    ).all()
+    for row_id, person, channel in mine:
+        opened = await session.scalar(
+            select(func.min(d.c.next_attempt_at)).where(
+                d.c.person_id == person,
+                d.c.channel == channel,
+                d.c.status == "queued",
+                d.c.attempts == 0,
+                d.c.event_id.is_not(None),
+                d.c.id != row_id,
+                d.c.next_attempt_at > now,
+            )
+        )
+        due = opened if opened is not None else now + window
+        await session.execute(update(d).where(d.c.id == row_id).values(next_attempt_at=due))
+
+
+DIGEST_TEXT = {
+    "ru": {"subject": "Новые уведомления ({n})", "push": "Новых уведомлений: {n}"},
+    "en": {"subject": "New notifications ({n})", "push": "New notifications: {n}"},
+}
+
+
+def digest(channel: str, language: str, parts: list[dict[str, str]]) -> dict[str, str]:
+    """One message of several (each already rendered for the person and channel)."""
+    t = DIGEST_TEXT.get(language, DIGEST_TEXT["en"])
+    n = len(parts)
+    if channel == "email":
+        return {
+            "subject": t["subject"].format(n=n),
+            "body": "\n\n— — —\n\n".join(p["body"].strip() for p in parts),
+            "html": "<hr>".join(p["html"] or p["body"] for p in parts),
+        }
+    if channel == "push":
+        return {
+            "subject": t["push"].format(n=n),
+            "body": "\n".join(p["subject"] or p["body"] for p in parts),
+            "html": "",
+        }
+    sep = "\n" if channel == "sms" else "\n\n"
+    return {"subject": "", "body": sep.join(p["body"].strip() for p in parts), "html": ""}
 
 
 def send_after_commit(host: Host, session: AsyncSession, ids: list[int]) -> None:
@@ -394,16 +458,31 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
     d = m.delivery
     due = (d.c.next_attempt_at.is_(None)) | (d.c.next_attempt_at <= now)
     async with host.db.session() as s:
-        result = await s.execute(
-            select(d).where(d.c.id.in_(ids), d.c.status == "queued", due).with_for_update()
-        )
-        claimed: list[dict[str, Any]] = [dict(r) for r in result.mappings()]
-        if claimed:
+        # A person's held messages of a channel go together: the claim takes every due
+        # one of the people and channels among ``ids``. One UPDATE … RETURNING claims them:
+        # a sender at the same moment waits for the row and then finds it leased (not due),
+        # so each message is sent once however many workers and schedulers run.
+        pairs = (
             await s.execute(
-                update(d)
-                .where(d.c.id.in_([r["id"] for r in claimed]))
-                .values(attempts=d.c.attempts + 1, next_attempt_at=lease, updated_at=now)
+                select(d.c.person_id, d.c.channel)
+                .where(d.c.id.in_(ids), d.c.event_id.is_not(None), d.c.person_id.is_not(None))
+                .distinct()
             )
+        ).all()
+        together = [and_(d.c.person_id == p, d.c.channel == c) for p, c in pairs]
+        which: ColumnElement[bool] = d.c.id.in_(ids)
+        if together:
+            held = and_(d.c.event_id.is_not(None), d.c.resend_of.is_(None), or_(*together))
+            which = or_(which, held)
+        result = await s.execute(
+            update(d)
+            .where(d.c.status == "queued", due, which)
+            .values(attempts=d.c.attempts + 1, next_attempt_at=lease, updated_at=now)
+            .returning(*d.c)
+        )
+        claimed: list[dict[str, Any]] = [
+            {**dict(r), "attempts": r["attempts"] - 1} for r in result.mappings()
+        ]
     by_channel: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for claimed_row in claimed:
         by_channel[claimed_row["channel"]].append(claimed_row)
@@ -411,7 +490,15 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
     outcomes: list[tuple[Mapping[str, Any], Outcome]] = []
     for channel, rows in by_channel.items():
         messages = []
+        groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = defaultdict(list)
         for row in rows:
+            digestible = row["event_id"] is not None and row["resend_of"] is None
+            groups[(row["person_id"], row["language"]) if digestible else (row["id"],)].append(row)
+        members: dict[int, list[Mapping[str, Any]]] = {}
+        for group in groups.values():
+            members[group[0]["id"]] = group
+        for group in members.values():
+            row = group[0]
             content = svc.sealer.open(row["sealed"]) if row["sealed"] else None
             content = content or {
                 "subject": row["subject"],
@@ -435,6 +522,22 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
                     secret=bool(row["masked"]),
                 )
             )
+            if len(group) > 1:  # a digest: one message for the group
+                texts = []
+                for member in group:
+                    opened = svc.sealer.open(member["sealed"]) if member["sealed"] else None
+                    texts.append(
+                        {k: str((opened or member)[k] or "") for k in ("subject", "body", "html")}
+                    )
+                joined = digest(channel, str(row["language"]), texts)
+                messages[-1] = dataclasses.replace(
+                    messages[-1],
+                    event=DIGEST_EVENT,
+                    secret=any(bool(x["masked"]) for x in group),
+                    subject=joined["subject"],
+                    body=joined["body"],
+                    html=joined["html"],
+                )
         transport = make_channel(host, channel, configs[channel])
         try:
             results = await transport.send_batch(messages)
@@ -444,8 +547,8 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
                 Outcome(delivery_id=x.delivery_id, verdict="retry", error=type(exc).__name__)
                 for x in messages
             ]
-        rows_by_id = {r["id"]: r for r in rows}
-        outcomes.extend((rows_by_id[o.delivery_id], o) for o in results)
+        # Each message of a digest has the digest's outcome.
+        outcomes.extend((member, o) for o in results for member in members[o.delivery_id])
     return await apply(host, outcomes)
 
 

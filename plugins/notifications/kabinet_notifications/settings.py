@@ -24,6 +24,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_attempts: int = 5
     """Sending attempts for errors that can pass before a delivery is failed."""
     retry_base_seconds: float = 30.0
+    digest_minutes: int = 10
+    """A person's messages of one channel made within this many minutes of the first go
+    as one digest when the window ends (0: each at once)."""
     email_enabled: bool = True
     smtp_host: str = ""
     """Empty: e-mails are written to the messages folder."""

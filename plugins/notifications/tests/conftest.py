@@ -31,6 +31,7 @@ async def host(
 def settings_text() -> Callable[..., str]:
     def text(**notifications: Any) -> str:
         lines = ["[host]", 'var_dir = "var"', 'secret_key = "test-secret"', "[notifications]"]
+        notifications.setdefault("digest_minutes", 0)
         for key, value in notifications.items():
             lines.append(
                 f"{key} = {value!r}".replace("'", '"')

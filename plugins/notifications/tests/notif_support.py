@@ -88,7 +88,12 @@ async def make_host(
     **env: str,
 ) -> Host:
     path = tmp_path / "settings.toml"
-    path.write_text(settings or '[host]\nvar_dir = "var"\nsecret_key = "test-secret"\n')
+    # Each message at once unless a test asks for the digest window.
+    path.write_text(
+        settings
+        or '[host]\nvar_dir = "var"\nsecret_key = "test-secret"\n'
+        "[notifications]\ndigest_minutes = 0\n"
+    )
     environ = {"KABINET__HOST__DATABASE_URL": database_url, **env}
     host = await Host.create(
         path,

@@ -12,12 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from notif_support import deliveries, person, publish, run
+from notif_support import DEPOT, deliveries, folder, forget_edits, make_host, person, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.jobs import stop_embedded
-from kabinet.testing import drop_database, migrated_database
+from kabinet.testing import PluginFactory, drop_database, migrated_database
 from kabinet_integration.onec_server import Generated, OneCData, OneCServer, generate
 from kabinet_integration.sync import integration
 
@@ -280,3 +280,58 @@ async def test_an_sms_shows_dates_and_amounts_as_its_reader_writes_them(
         "Срок оплаты счёта СЧ-000042 истёк 10 нояб. 2026\u202fг.; к оплате 205\xa0800,00\xa0₽."
     )
     assert sms[en] == "Invoice СЧ-000042 was due on Nov 10, 2026; RUB205,800.00 remain to be paid."
+
+
+async def test_three_changes_within_the_window_make_one_digest_per_channel_sent_once(
+    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    import asyncio
+
+    from kabinet_notifications.delivery import send, sweep
+
+    plugin_factory.add("depot", DEPOT)
+    host = await make_host(
+        plugin_factory,
+        database_url,
+        tmp_path,
+        clock,
+        '[host]\nvar_dir = "var"\nsecret_key = "test-secret"\n'
+        "[notifications]\ndigest_minutes = 10\n",
+    )
+    try:
+        ivan = await person(host, phone="+79165550002")
+        for n in (1, 2, 3):  # three parcels within ten minutes
+            await publish(
+                host,
+                "depot.parcel.arrived",
+                {"account_id": ivan.id, "parcel": f"P-{n}", "depot": "Тверь"},
+            )
+            await run(host)
+            clock.advance(3 * 60)
+        mine = [x for x in folder(host) if x["account_id"] == ivan.id]
+        assert mine == []  # held for the window
+        clock.advance(2 * 60)  # ten minutes after the first
+        ids = [d["id"] for d in await deliveries(host, person_id=ivan.id)]
+        assert len(ids) == 6
+        # two workers send at once, and two schedulers sweep: each message goes once
+        await asyncio.gather(send(host, ids[:3]), send(host, ids[3:]), send(host, ids))
+        await asyncio.gather(sweep(host), sweep(host))
+        await run(host)
+        mine = [x for x in folder(host) if x["account_id"] == ivan.id]
+        assert sorted(x["channel"] for x in mine) == ["email", "sms"]
+        for message in mine:
+            assert message["kind"] == "notifications.digest"
+            for n in (1, 2, 3):
+                assert f"P-{n}" in message["body"]
+        email = next(x for x in mine if x["channel"] == "email")
+        assert email["subject"] == "Новые уведомления (3)"
+        rows = await deliveries(host, person_id=ivan.id)
+        assert {r["status"] for r in rows} == {"sent"}
+        assert {r["channel"]: r["provider_id"] for r in rows} == {
+            x["channel"]: next(r["provider_id"] for r in rows if r["channel"] == x["channel"])
+            for x in mine
+        }
+        assert len({r["provider_id"] for r in rows}) == 2  # one message per channel
+    finally:
+        await forget_edits(host)
+        await host.shutdown()
