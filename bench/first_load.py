@@ -515,7 +515,7 @@ def report(out: dict[str, Any]) -> bool:
         f"httpx and COPY of {out['raw_rows']:,} rows into bare tables: {raw:.1f} s; the "
         f"first load takes {total / raw:.1f}x"
     )
-    return total <= TARGET and after == 0
+    return bool(total <= TARGET and after == 0)
 
 
 def main() -> int:
