@@ -388,23 +388,33 @@ async def test_section_of_a_disabled_plugin_is_still_known(
 # -- settings.example.toml ----------------------------------------------------------------
 
 
-def test_example_settings_validate() -> None:
-    settings = load(EXAMPLE, {})
+# settings.toml at the root is what `kabinet demo` and `kabinet serve` read when run there;
+# it shows the same defaults, with comments, as the reference.
+SHOWN = pytest.mark.parametrize("shown", [EXAMPLE, ROOT / "settings.toml"], ids=lambda p: p.name)
+
+
+@SHOWN
+def test_example_settings_validate(shown: Path) -> None:
+    settings = load(shown, {})
     assert settings.host == HostSettings(), "the example shows the defaults"
 
 
-def test_example_settings_show_every_host_key() -> None:
-    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+@SHOWN
+def test_example_settings_show_every_host_key(shown: Path) -> None:
+    data = tomllib.loads(shown.read_text(encoding="utf-8"))
     missing = set(HostSettings.__struct_fields__) - set(data["host"])
     assert not missing, f"add these [host] keys to settings.example.toml: {sorted(missing)}"
 
 
-async def test_example_settings_show_every_installed_plugin_and_key(tmp_path: Path) -> None:
+@SHOWN
+async def test_example_settings_show_every_installed_plugin_and_key(
+    shown: Path, tmp_path: Path
+) -> None:
     """Each installed plugin has a section with all its keys at their defaults, and
     ``enabled = true`` unless it is built in (built-ins cannot be disabled)."""
-    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    data = tomllib.loads(shown.read_text(encoding="utf-8"))
     env = {"KABINET__HOST__DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'k.sqlite3'}"}
-    host = await Host.create(EXAMPLE, env=env)
+    host = await Host.create(shown, env=env)
     await host.db.dispose()
     for plugin in host.plugins.installed:
         if plugin.name == "host":
