@@ -166,7 +166,7 @@ class Exports:
         scope = await self.shipments.scope(principal, VIEW, query.organization)
         if scope.empty:
             return None
-        conds = order_filters(query, scope.counterparties)
+        conds = order_filters(query, scope.counterparties, self.shipments.today())
         if query.status:
             conds.append(m.order.c.status == query.status)
         return conds

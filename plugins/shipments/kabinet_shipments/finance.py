@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 ZERO = Decimal(0)
 
 
+CARD_PAGE = 10
+"""Rows of invoices and of orders per page of a contract's card."""
+
+
 @dataclasses.dataclass
 class ContractDebt:
     contract_id: int | None
@@ -214,7 +218,12 @@ class Finance:
         contract_id: int,
         start: dt.date | None = None,
         end: dt.date | None = None,
+        *,
+        invoices_page: int = 1,
+        orders_page: int = 1,
     ) -> dict[str, Any]:
+        """The contract, its debt and a page (``CARD_PAGE`` rows, 1-based) of its invoices
+        and of its orders; ``more_*`` says whether a next page exists."""
         scope = await self.shipments.scope(principal, CONTRACTS)
         stmt = (
             select(
@@ -236,7 +245,8 @@ class Finance:
                     select(m.invoice)
                     .where(m.invoice.c.contract_id == contract_id, m.invoice.c.hidden.is_(False))
                     .order_by(m.invoice.c.date.desc(), m.invoice.c.id.desc())
-                    .limit(50)
+                    .offset((invoices_page - 1) * CARD_PAGE)
+                    .limit(CARD_PAGE + 1)
                 )
             ).all()
             orders = (
@@ -253,7 +263,8 @@ class Finance:
                     )
                     .where(m.order.c.contract_id == contract_id, m.order.c.hidden.is_(False))
                     .order_by(m.order.c.date.desc(), m.order.c.id.desc())
-                    .limit(50)
+                    .offset((orders_page - 1) * CARD_PAGE)
+                    .limit(CARD_PAGE + 1)
                 )
             ).all()
         debt = await self.debt(principal, start, end, contract_id=contract_id)
@@ -261,8 +272,13 @@ class Finance:
             "contract": row,
             "balance_at": _aware(row.balance_at) if row.balance_at else None,
             "debt": debt,
-            "invoices": invoices,
-            "orders": orders,
+            "invoices": invoices[:CARD_PAGE],
+            "orders": orders[:CARD_PAGE],
+            "more_invoices": len(invoices) > CARD_PAGE,
+            "more_orders": len(orders) > CARD_PAGE,
+            "invoices_page": invoices_page,
+            "orders_page": orders_page,
+            "page_size": CARD_PAGE,
         }
 
     # -- overdue invoices ------------------------------------------------------------------

@@ -30,7 +30,13 @@ from kabinet_shipments.exports import (
     file_name,
 )
 from kabinet_shipments.finance import Finance
-from kabinet_shipments.registry import INVOICE_TABS, ORDER_SORTS, ORDER_TABS, QueryError
+from kabinet_shipments.registry import (
+    INVOICE_TABS,
+    ORDER_SORTS,
+    ORDER_TABS,
+    QueryError,
+    is_late,
+)
 from kabinet_shipments.services import (
     CONTRACTS,
     INVOICES,
@@ -102,6 +108,8 @@ def _registry_context(request: Req, query: Any, params: dict[str, str]) -> dict[
         "sizes": svc.settings.page_sizes,
         "link": link,
         "status_label": lambda code: labels.label(labels.ORDER_STATUS, code, lang),
+        "today": svc.today(),
+        "is_late": is_late,
     }
 
 
@@ -287,15 +295,17 @@ async def _card(
         card = await service(request).order_card(principal_of(request.scope), order_id)
     except NotFound:
         raise NotFoundException(f"no order {order_id}") from None
+    o = card["order"]
     return await page(
         request,
         "shipments/order.html",
         status_code=status,
         t=texts(lang),
         c=card,
-        o=card["order"],
+        o=o,
         L=labels,
         lang=lang,
+        late=is_late(o.status, o.delivery_planned, service(request).today()),
         error=error,
         values=values or {},
     )
@@ -379,7 +389,7 @@ async def invoices_page(request: Req) -> Response[str]:
         query = fin.parse_invoices(params)
     except QueryError as exc:
         raise bad_query(exc) from exc
-    start, end = _period(params)
+    # one period: the registry's dates are also the debt's (no second pair of fields)
     principal = principal_of(request.scope)
     page_, scope = await fin.invoices(principal, query, with_names=True)
     counts = await fin.invoice_counts(principal, query)
@@ -397,12 +407,44 @@ async def invoices_page(request: Req) -> Response[str]:
         "link": link,
         "status_label": lambda code: labels.label(labels.PAYMENT_STATUS, code, lang),
         "many": scope.several,
-        "debt": await fin.debt(principal, start, end, organization_id=query.organization),
+        "debt": await fin.debt(
+            principal, query.date_from, query.date_to, organization_id=query.organization
+        ),
         "today": fin.shipments.today(),
         "last_update": await fin.shipments.last_update(),
     }
     template = "shipments/_invoices.html" if is_partial(request) else "shipments/invoices.html"
     return await page(request, template, **context)
+
+
+@get("/invoices/{invoice_id:int}", access=permission(INVOICES))
+async def invoice_page(request: Req, invoice_id: FromPath[int]) -> Response[str]:
+    """An invoice's card: its sums, due date and payment, its order and contract."""
+    fin = finance(request)
+    try:
+        row = await fin.invoice(principal_of(request.scope), invoice_id)
+    except NotFound:
+        raise NotFoundException(f"no invoice {invoice_id}") from None
+    lang = lang_of(request)
+    today = fin.shipments.today()
+    overdue = row.payment_status != "paid" and row.due_date is not None and row.due_date < today
+    return await page(
+        request,
+        "shipments/invoice.html",
+        t=texts(lang),
+        i=row,
+        L=labels,
+        lang=lang,
+        payment="overdue" if overdue else row.payment_status,
+        remaining=max(row.amount - row.paid, 0),
+    )
+
+
+def _page_number(params: dict[str, str], key: str) -> int:
+    value = params.get(key, "") or "1"
+    if not value.isdigit() or not 0 < int(value) <= 100_000:
+        raise _bad(key, f"{key}: a page number from 1 to 100000 is expected")
+    return int(value)
 
 
 @get("/contracts", access=permission(CONTRACTS))
@@ -417,10 +459,16 @@ async def contracts_page(request: Req) -> Response[str]:
 @get("/contracts/{contract_id:int}", access=permission(CONTRACTS))
 async def contract_page(request: Req, contract_id: FromPath[int]) -> Response[str]:
     lang = lang_of(request)
-    start, end = _period(params_of(request))
+    params = params_of(request)
+    start, end = _period(params)
     try:
         card = await finance(request).contract_card(
-            principal_of(request.scope), contract_id, start, end
+            principal_of(request.scope),
+            contract_id,
+            start,
+            end,
+            invoices_page=_page_number(params, "invoices_page"),
+            orders_page=_page_number(params, "orders_page"),
         )
     except NotFound:
         raise NotFoundException(f"no contract {contract_id}") from None
@@ -432,6 +480,8 @@ async def contract_page(request: Req, contract_id: FromPath[int]) -> Response[st
         k=card["contract"],
         L=labels,
         lang=lang,
+        params=params,
+        link=link,
     )
 
 
@@ -474,6 +524,7 @@ def routers() -> list[Any]:
                 document_file,
                 create_request,
                 invoices_page,
+                invoice_page,
                 contracts_page,
                 contract_page,
             ],

@@ -55,6 +55,7 @@ class OrderQuery(msgspec.Struct, kw_only=True):
     organization: int | None = None
     counterparty: int | None = None
     contract: int | None = None
+    late: bool = False  # past the planned delivery and not done (``late=1``)
     sort: str = "-date"
     size: int = 25
     after: str = ""
@@ -111,6 +112,10 @@ def parse(
             if not str(data[key]).isdigit() or not 0 < int(data[key]) <= INT_MAX:
                 raise QueryError(key, f"{key}: a whole number from 1 to {INT_MAX} is expected")
             data[key] = int(data[key])
+    if "late" in data:
+        if data["late"] not in ("1", "0"):
+            raise QueryError("late", "late: 1 (late orders only) or 0 is expected")
+        data["late"] = data["late"] == "1"
     for key in ("date_from", "date_to"):
         if key in data:
             try:
@@ -331,11 +336,24 @@ def tab_counts_of(rows: Sequence[Any], bound: int) -> dict[str, int]:
 # -- filters -----------------------------------------------------------------------------------
 
 
-def order_filters(query: OrderQuery, counterparties: Sequence[int] | None) -> list[Any]:
+LATE_STATUSES = ("registered", "in_progress")
+
+
+def is_late(status: str, delivery_planned: dt.date | None, today: dt.date) -> bool:
+    """Past its planned delivery day and not done (nor cancelled): what ``late=1`` finds."""
+    return status in LATE_STATUSES and delivery_planned is not None and delivery_planned < today
+
+
+def order_filters(
+    query: OrderQuery, counterparties: Sequence[int] | None, today: dt.date | None = None
+) -> list[Any]:
     """Conditions of the query except the status (tabs count each status separately).
 
     ``NOT hidden`` is written the way the registry's partial indexes are (``WHERE NOT
-    hidden``; ``hidden = 0`` on SQLite), so that the planner may use them."""
+    hidden``; ``hidden = 0`` on SQLite), so that the planner may use them. ``late`` reads
+    the status and the planned delivery, both in ``ix_shipments_order_registry`` (a key
+    column and an included one), so it is answered from that index per counterparty and
+    status; ``today`` is the portal's day (the service's clock)."""
     o = m.order
     conds: list[Any] = [~o.c.hidden]
     if counterparties is not None:
@@ -354,6 +372,9 @@ def order_filters(query: OrderQuery, counterparties: Sequence[int] | None) -> li
         conds.append(_starts_with(o.c.destination_key, query.destination))
     if query.q:
         conds.append(o.c.search.contains(query.q.lower(), autoescape=True))
+    if query.late:
+        conds.append(o.c.status.in_(LATE_STATUSES))
+        conds.append(o.c.delivery_planned < (today or dt.date.today()))
     return conds
 
 

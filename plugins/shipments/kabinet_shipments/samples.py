@@ -154,6 +154,7 @@ SAMPLES = [
         path="/shipments/orders/{order_id:int}/requests", make=cancel_form, methods=("POST",)
     ),
     RouteSample(path="/shipments/contracts/{contract_id:int}", make=contract),
+    RouteSample(path="/shipments/invoices/{invoice_id:int}", make=invoice),
     RouteSample(path="/api/shipments/orders/{order_id:int}", make=order),
     RouteSample(
         path="/api/shipments/orders/{order_id:int}/requests", make=cancel_json, methods=("POST",)

@@ -189,7 +189,7 @@ class ShipmentsService:
             scope = await self.scope(principal, VIEW, query.organization)
         if scope.empty:
             return Page([], None, None), scope
-        conds = order_filters(query, scope.counterparties)
+        conds = order_filters(query, scope.counterparties, self.today())
         if query.status:
             conds.append(m.order.c.status == query.status)
         async with self.host.db.engine.connect() as conn:
@@ -205,7 +205,7 @@ class ShipmentsService:
             scope = await self.scope(principal, VIEW, query.organization)
         if scope.empty:
             return dict.fromkeys(ORDER_TABS, 0)
-        conds = order_filters(query, scope.counterparties)
+        conds = order_filters(query, scope.counterparties, self.today())
         bound = self.settings.count_bound
         async with self.host.db.engine.connect() as conn:
             rows = (await conn.execute(tab_counts_statement(conds, bound))).all()
