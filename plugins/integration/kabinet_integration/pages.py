@@ -50,6 +50,7 @@ def routers(host: Host) -> list[Any]:
             running=waiting or any(r.state == "running" for r in rows),
             poll_url="/integration/runs" + (f"?after={after}" if after is not None else ""),
             outbound=await services.outbound(host),
+            writes_back=services.RequestStates(host).connected(),
             files=await services.failing_files(host),
             can_manage=await host.access.can(principal_of(request.scope), MANAGE.code),
         )

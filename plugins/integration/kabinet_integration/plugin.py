@@ -195,6 +195,13 @@ def health_checks(host: Host) -> list[HealthCheck]:
 
 
 @hookimpl
+def startup(host: Host) -> None:
+    from kabinet_integration.services import RequestStates
+
+    host.services["integration.requests"] = RequestStates(host)
+
+
+@hookimpl
 async def shutdown(host: Host) -> None:
     from kabinet_integration import limits
 

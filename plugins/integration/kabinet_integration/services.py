@@ -64,6 +64,28 @@ async def outbound(host: Host, *, limit: int = 50) -> list[Any]:
         return list(await s.execute(stmt))
 
 
+class RequestStates:
+    """``host.services["integration.requests"]``: whether client requests go to a 1C, and
+    each request's transport state (its outbound row: pending, sending, sent, failed) by
+    its portal key; the shipments app shows them to staff who answer stuck requests."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def connected(self) -> bool:
+        from kabinet_integration.files import target_source
+
+        return target_source(self.host) is not None
+
+    async def states(self, keys: list[str]) -> dict[str, Any]:
+        t = m.outbound.c
+        stmt = select(t.portal_id, t.state, t.attempts, t.last_error, t.updated_at).where(
+            t.portal_id.in_(keys)
+        )
+        async with self.host.db.sessionmaker() as s:
+            return {r.portal_id: r for r in await s.execute(stmt)}
+
+
 async def failing_files(host: Host, *, limit: int = 50) -> list[Any]:
     stmt = (
         select(m.file)

@@ -36,6 +36,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "empty_quarantine": ("В карантине ничего нет.", "Nothing in quarantine."),
     "outbound": ("Запросы клиентов в 1С", "Client requests to 1C"),
     "no_outbound": ("Все запросы переданы.", "Every request went through."),
+    "no_write_back": (
+        "Источник 1С не настроен: запросы клиентов никуда не передаются.",
+        "No 1C source is configured: client requests are not sent anywhere.",
+    ),
+    "answer_here": ("Ответить на них в портале", "Answer them in the portal"),
     "files": ("Файлы, которые не удалось получить", "Files that could not be fetched"),
     "payload": ("Данные", "Payload"),
     "started_flash": ("Обмен запущен.", "The sync has started."),

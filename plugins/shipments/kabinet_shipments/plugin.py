@@ -82,6 +82,12 @@ def permissions() -> list[Permission]:
             "View contracts and balances",
             everyone,
         ),
+        _perm(
+            "shipments.requests.answer",
+            "Ответ на запросы клиентов без учётной системы",
+            "Answer client requests when no production system does",
+            ("manager", "admin"),
+        ),
     ]
 
 
@@ -101,10 +107,11 @@ def entity_sinks(host: Host) -> list[EntitySink]:
 
 @hookimpl
 def routers(host: Host) -> list[Any]:
+    from kabinet_shipments.answers import routers as answers
     from kabinet_shipments.api import routers as api
     from kabinet_shipments.pages import routers as pages
 
-    return [*pages(), *api()]
+    return [*pages(), *answers(), *api()]
 
 
 @hookimpl
@@ -127,6 +134,12 @@ def navigation(host: Host) -> list[NavItem]:
             label={"ru": "Договоры", "en": "Contracts"},
             permission="shipments.contracts.view",
             order=12,
+        ),
+        NavItem(
+            path="/shipments/requests",
+            label={"ru": "Запросы клиентов", "en": "Client requests"},
+            permission="shipments.requests.answer",
+            order=13,
         ),
     ]
 

@@ -125,6 +125,38 @@ async def cancel_json(host: Host, organization_id: int) -> SampleRequest:
     )
 
 
+async def pending_request(host: Host, organization_id: int) -> int:
+    """A client's cancel request, unanswered, on a new order of the organization."""
+    from sqlalchemy import insert
+
+    ids = await make_order(host, organization_id)
+    now = host.clock.now()
+    async with host.db.session() as s:
+        found = await s.execute(
+            insert(m.request)
+            .values(
+                order_id=ids["order_id"],
+                kind="cancel",
+                status="pending",
+                changes={},
+                comment="Образец",
+                person_name="Образец",
+                portal_key=m.new_portal_key(),
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(m.request.c.id)
+        )
+        return int(found.scalar_one())
+
+
+async def answer_form(host: Host, organization_id: int) -> SampleRequest:
+    request_id = await pending_request(host, organization_id)
+    return SampleRequest(
+        params={"request_id": request_id}, form={"decision": "accepted", "comment": "Образец"}
+    )
+
+
 async def contract(host: Host, organization_id: int) -> SampleRequest:
     ids = await make_order(host, organization_id)
     return SampleRequest(params={"contract_id": ids["contract_id"]})
@@ -152,6 +184,9 @@ SAMPLES = [
     RouteSample(path="/shipments/orders/{order_id:int}/documents/{document_id:int}", make=document),
     RouteSample(
         path="/shipments/orders/{order_id:int}/requests", make=cancel_form, methods=("POST",)
+    ),
+    RouteSample(
+        path="/shipments/requests/{request_id:int}/answer", make=answer_form, methods=("POST",)
     ),
     RouteSample(path="/shipments/contracts/{contract_id:int}", make=contract),
     RouteSample(path="/shipments/invoices/{invoice_id:int}", make=invoice),
