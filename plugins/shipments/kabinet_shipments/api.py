@@ -46,8 +46,14 @@ class OrderOut(msgspec.Struct, kw_only=True):
     destination: str
     cargo_name: str
     loading_date: dt.date | None
+    """The day of loading in the production system's time zone."""
     delivery_planned: dt.date | None
     delivery_actual: dt.date | None
+    loading_at: dt.datetime | None
+    """The instant of loading (UTC) where the production system gave a time of day; None
+    for a date only."""
+    delivery_planned_at: dt.datetime | None
+    delivery_actual_at: dt.datetime | None
     location: str
     location_at: dt.datetime | None
     cost: Decimal
@@ -207,7 +213,14 @@ def _bad(exc: QueryError) -> ValidationException:
 
 def _out(struct: type[Any], row: Any) -> Any:
     names = [f.name for f in msgspec.structs.fields(struct)]
-    return struct(**{n: getattr(row, n) for n in names})
+    return struct(**{n: _aware(getattr(row, n)) for n in names})
+
+
+def _aware(value: Any) -> Any:
+    """A stored time with its zone (SQLite gives back naive UTC times)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
 
 
 def _date(params: dict[str, str], key: str) -> dt.date | None:
@@ -250,7 +263,7 @@ async def get_order(request: Req, order_id: FromPath[int]) -> OrderDetail:
     except NotFound:
         raise NotFoundException(f"no order {order_id}") from None
     o = card["order"]
-    base = {f.name: getattr(o, f.name) for f in msgspec.structs.fields(OrderOut)}
+    base = {f.name: _aware(getattr(o, f.name)) for f in msgspec.structs.fields(OrderOut)}
     return OrderDetail(
         **base,
         cargo_weight=o.cargo_weight,

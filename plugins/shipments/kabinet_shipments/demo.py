@@ -312,9 +312,13 @@ def _order(
         status=status,  # type: ignore[arg-type]
         origin=origin,
         destination=destination,
-        loading_date=loading,
-        delivery_planned=planned,
-        delivery_actual=planned if status == "done" else None,
+        # Loading and delivery at a time of day (from the order's own time, so the random
+        # sequence stays what it was); the planned delivery is a date only (00:00:00).
+        loading_date=dt.datetime.combine(loading, dt.time(6 + created.hour % 12, 30)),
+        delivery_planned=dt.datetime.combine(planned, dt.time()),
+        delivery_actual=dt.datetime.combine(planned, dt.time(10 + created.minute % 9, 15))
+        if status == "done"
+        else None,
         location=location,
         location_at=dt.datetime.combine(min(today, planned), dt.time(rng.randint(6, 22), 0))
         if status != "cancelled"

@@ -25,12 +25,15 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import delete, insert, select, update
 
 from kabinet.access import Principal
 from kabinet.escape import sheet_row
+from kabinet.i18n import zone as time_zone
+from kabinet.identity.models import Account
 from kabinet_shipments import models as m
 from kabinet_shipments.registry import OrderQuery, bounded_count, order_filters, order_page
 from kabinet_shipments.services import VIEW, NotFound, ShipmentsService
@@ -58,6 +61,9 @@ COLUMNS = (
     "cost",
     "currency",
 )
+TIMED = {"loading_date": "loading_at", "delivery_planned": "delivery_planned_at"}
+"""Date columns written as the time of day in the reader's time zone where the production
+system gave one (the instant's column), as the day alone otherwise."""
 QUERY_FIELDS = frozenset(f.name for f in msgspec.structs.fields(OrderQuery)) - {"after", "before"}
 """The registry's URL parameters an export keeps (not the page it was asked from)."""
 MEDIA = {
@@ -139,8 +145,17 @@ def _writer(fmt: str, path: Path) -> _Csv | _Xlsx:
     return _Csv(path) if fmt == "csv" else _Xlsx(path)
 
 
-def _values(rows: Sequence[Any]) -> list[list[Any]]:
-    return [[getattr(r, c) for c in COLUMNS] for r in rows]
+def _values(rows: Sequence[Any], zone: ZoneInfo) -> list[list[Any]]:
+    return [[_value(r, c, zone) for c in COLUMNS] for r in rows]
+
+
+def _value(row: Any, column: str, zone: ZoneInfo) -> Any:
+    timed = TIMED.get(column)
+    if timed is not None:
+        at = _aware(getattr(row, timed))
+        if at is not None:
+            return at.astimezone(zone)  # CSV: with its offset; XLSX: the local time
+    return getattr(row, column)
 
 
 class Exports:
@@ -180,9 +195,11 @@ class Exports:
             return await bounded_count(conn, select(m.order.c.id).where(*conds), bound)
 
     async def chunks(
-        self, principal: Principal, query: OrderQuery, limit: int
+        self, principal: Principal, query: OrderQuery, limit: int, tz: str = ""
     ) -> AsyncIterator[list[list[Any]]]:
-        """The view's rows in its own order, :data:`CHUNK` at a time (keyset pages)."""
+        """The view's rows in its own order, :data:`CHUNK` at a time (keyset pages); times
+        of day in time zone ``tz`` (the portal's by default)."""
+        zone = time_zone(tz or self.host.settings.host.timezone)
         conds = await self._conds(principal, query)
         if conds is None:
             return
@@ -195,7 +212,7 @@ class Exports:
                 page = await order_page(conn, page_query, conds, with_names=False)
             if not page.rows:
                 return
-            yield _values(page.rows)
+            yield _values(page.rows, zone)
             sent += len(page.rows)
             if not page.next:
                 return
@@ -203,23 +220,26 @@ class Exports:
 
     # -- asking for one ---------------------------------------------------------------------------
 
-    async def start(self, principal: Principal, params: Mapping[str, str], fmt: str) -> Started:
+    async def start(
+        self, principal: Principal, params: Mapping[str, str], fmt: str, tz: str = ""
+    ) -> Started:
         """A view up to ``export_limit`` orders as the file itself, a larger one as a job."""
         query = self.parse(params, fmt)
         settings = self.shipments.settings
         if await self.count(principal, query, settings.export_limit) <= settings.export_limit:
-            content = await self.write_now(principal, query, fmt, settings.export_limit)
+            content = await self.write_now(principal, query, fmt, settings.export_limit, tz)
             return Started(content=content, file_name=file_name(fmt, self.shipments.today()))
         return Started(export_id=await self.create(principal, params, fmt))
 
     async def write_now(
-        self, principal: Principal, query: OrderQuery, fmt: str, limit: int
+        self, principal: Principal, query: OrderQuery, fmt: str, limit: int, tz: str = ""
     ) -> bytes:
+        """The file of the view now, its times in time zone ``tz`` (the reader's)."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"orders.{fmt}"
             writer = _writer(fmt, path)
             try:
-                async for chunk in self.chunks(principal, query, limit):
+                async for chunk in self.chunks(principal, query, limit, tz):
                     writer.write(chunk)
             finally:
                 writer.close()
@@ -311,6 +331,7 @@ class Exports:
     async def _make(self, row: Any) -> None:
         principal = Principal(person_id=row.person_id, kind="person")
         query = self.parse(row.params, row.format)
+        tz = await self._timezone(row.person_id)
         most = self.shipments.settings.export_max_rows
         found = await self.count(principal, query, most)
         total = min(found, most)
@@ -321,7 +342,7 @@ class Exports:
             writer = await asyncio.to_thread(_writer, row.format, path)
             done = 0
             try:
-                async for chunk in self.chunks(principal, query, total):
+                async for chunk in self.chunks(principal, query, total, tz):
                     await asyncio.to_thread(writer.write, chunk)
                     done += len(chunk)
                     await self.progress(row.id, done, total)
@@ -332,6 +353,13 @@ class Exports:
                     key, source, content_type=MEDIA[row.format], filename=row.file_name
                 )
         await self._finish(row.id, status="done", file_key=key, size=stored.size, rows_done=done)
+
+    async def _timezone(self, person_id: int) -> str:
+        """The time zone of the person who asked (their own setting), as a page has it."""
+        a = Account.__table__
+        async with self.host.db.engine.connect() as conn:
+            own = (await conn.execute(select(a.c.timezone).where(a.c.id == person_id))).scalar()
+        return str(own or "")
 
     async def progress(self, export_id: str, done: int, total: int, **more: Any) -> None:
         """Write how far the job is (the page polls it)."""

@@ -96,6 +96,12 @@ order = Table(
     Column("loading_date", Date, nullable=True),
     Column("delivery_planned", Date, nullable=True),
     Column("delivery_actual", Date, nullable=True),
+    # The same three as 1C gave them with a time of day (the UTC instant); None where 1C
+    # gave the date only (00:00:00 in its local time). The dates above stay the 1C-local
+    # day, which the registry's filters, sorts and indexes read.
+    Column("loading_at", DateTime(timezone=True), nullable=True),
+    Column("delivery_planned_at", DateTime(timezone=True), nullable=True),
+    Column("delivery_actual_at", DateTime(timezone=True), nullable=True),
     Column("location", String(300), nullable=False, default=""),
     Column("location_at", DateTime(timezone=True), nullable=True),
     Column("cost", MONEY, nullable=False),

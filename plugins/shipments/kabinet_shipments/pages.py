@@ -189,7 +189,8 @@ async def _export_now_or_offer(request: Req, fmt: str) -> Response[Any]:
     principal = principal_of(request.scope)
     limit = exports.shipments.settings.export_limit
     if await exports.count(principal, query, limit) <= limit:
-        content = await exports.write_now(principal, query, fmt, limit)
+        tz = shell_of(request).timezone(request)
+        content = await exports.write_now(principal, query, fmt, limit, tz)
         return _file(content, fmt, file_name(fmt, exports.shipments.today()))
     lang = lang_of(request)
     return await page(
@@ -223,7 +224,8 @@ async def start_export(request: Req) -> Response[Any]:
     fmt = fields.pop("format", "")
     exports = exports_of(request)
     try:
-        started = await exports.start(principal_of(request.scope), fields, fmt)
+        tz = shell_of(request).timezone(request)
+        started = await exports.start(principal_of(request.scope), fields, fmt, tz)
     except QueryError as exc:
         raise bad_query(exc) from exc
     except ExportError as exc:

@@ -93,9 +93,11 @@ class OrderRecord(Record, frozen=True, kw_only=True):
     status: OrderStatus = "registered"
     origin: str = ""
     destination: str = ""
-    loading_date: dt.date | None = None
-    delivery_planned: dt.date | None = None
-    delivery_actual: dt.date | None = None
+    loading_date: dt.datetime | None = None
+    """``ДатаПогрузки`` with its time of day (local, as the other times); 00:00:00 is 1C's
+    "a date only". The sink stores the local day and, where there is a time, the instant."""
+    delivery_planned: dt.datetime | None = None
+    delivery_actual: dt.datetime | None = None
     location: str = ""
     location_at: dt.datetime | None = None
     cost: Decimal = Decimal(0)

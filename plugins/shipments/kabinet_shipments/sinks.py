@@ -97,6 +97,20 @@ def _utc(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def day_and_time(
+    value: dt.datetime | None, zone: ZoneInfo
+) -> tuple[dt.date | None, dt.datetime | None]:
+    """A production-system date with its time of day as the day it is there and, where it
+    has a time, the instant in UTC. 1C writes a date without a time as local midnight
+    (``2026-12-01T00:00:00``): that is the day alone, no instant."""
+    if value is None:
+        return None, None
+    local = value if value.tzinfo is None else value.astimezone(zone)
+    if local.hour == local.minute == local.second == local.microsecond == 0:
+        return local.date(), None
+    return local.date(), _utc(value, zone)
+
+
 def last_of(records: Iterable[R], key: str) -> list[R]:
     """One record per key (the last one received wins), in the order first seen."""
     found: dict[str, R] = {}
@@ -359,6 +373,9 @@ def _same_lines(stored: str, new: str) -> bool:
 def _order_values(
     r: OrderRecord, cp_id: int, contract_id: int | None, zone: ZoneInfo, now: dt.datetime
 ) -> dict[str, Any]:
+    loading_date, loading_at = day_and_time(r.loading_date, zone)
+    delivery_planned, delivery_planned_at = day_and_time(r.delivery_planned, zone)
+    delivery_actual, delivery_actual_at = day_and_time(r.delivery_actual, zone)
     return {
         "external_id": r.external_id,
         "counterparty_id": cp_id,
@@ -370,9 +387,12 @@ def _order_values(
         "destination": r.destination,
         "origin_key": m.place_key(r.origin),
         "destination_key": m.place_key(r.destination),
-        "loading_date": r.loading_date,
-        "delivery_planned": r.delivery_planned,
-        "delivery_actual": r.delivery_actual,
+        "loading_date": loading_date,
+        "loading_at": loading_at,
+        "delivery_planned": delivery_planned,
+        "delivery_planned_at": delivery_planned_at,
+        "delivery_actual": delivery_actual,
+        "delivery_actual_at": delivery_actual_at,
         "location": r.location,
         "location_at": utc(r.location_at, zone),
         "cost": r.cost,
@@ -813,6 +833,7 @@ async def _publish_transitions(
 ) -> None:
     """One event per real status change (and "delivered" when it became done); with
     ``notify`` False (a first load, a backfill) the events say nobody is to be told."""
+    zone = source_zone(host)
     for order_id, r, previous, organization_id in transitions:
         if organization_id is None or r.deleted:
             continue  # nobody to tell yet: the counterparty is not linked to an organization
@@ -842,7 +863,9 @@ async def _publish_transitions(
                     organization_id=organization_id,
                     origin=r.origin,
                     destination=r.destination,
-                    delivered_on=(r.delivery_actual or host.clock.now().date()).isoformat(),
+                    delivered_on=(
+                        day_and_time(r.delivery_actual, zone)[0] or host.clock.now().date()
+                    ).isoformat(),
                     notify=notify,
                 ),
             )

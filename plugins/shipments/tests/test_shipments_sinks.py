@@ -156,7 +156,9 @@ async def test_status_changes_are_recorded_and_published_once(
     await _apply(host, apply_orders, [working])
     await _apply(host, apply_orders, [working])  # the same delta again: no second event
     clock.advance(minutes=20)
-    done = msgspec.structs.replace(working, status="done", delivery_actual=dt.date(2026, 11, 25))
+    done = msgspec.structs.replace(
+        working, status="done", delivery_actual=dt.datetime(2026, 11, 25, 1, 10)
+    )
     await _apply(host, apply_orders, [done])
 
     changed = [

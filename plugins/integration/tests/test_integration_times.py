@@ -1,0 +1,192 @@
+"""Times that 1C gives with an order's dates (``ДатаПогрузки``, ``ДатаДоставкиПлан``,
+``ДатаДоставкиФакт``) are kept: read from the local 1C in its local time, stored as the
+1C-local day and the UTC instant, shown in each person's own time zone on the card, the
+registry and the export, and given by the API as an aware instant. A date-only value
+(1C writes 00:00:00) shows no time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import insert, select, update
+
+from kabinet.host import Host
+from kabinet.routematrix import RouteMatrix
+from kabinet.web import build_app
+from kabinet_integration.onec_server import Generated, OneCServer
+from kabinet_integration.sync import integration
+from kabinet_shipments import models as sm
+
+pytestmark = pytest.mark.smoke
+
+ORDERS = "Document_ЗаявкаНаПеревозку"
+
+
+class Site:
+    """The portal over HTTP with one client organization holding every counterparty, and
+    a signed-in client per time zone."""
+
+    def __init__(self, host: Host, http: httpx.AsyncClient, matrix: RouteMatrix) -> None:
+        self.host, self.http, self.matrix = host, http, matrix
+        self.org = 0
+        self.sessions: dict[str, str] = {}
+
+    async def setup(self) -> None:
+        from kabinet_companies.models import counterparty, organization
+
+        now = self.host.clock.now()
+        async with self.host.db.session() as s:
+            self.org = (
+                await s.execute(
+                    insert(organization)
+                    .values(name="ООО Клиент", search="", created_at=now, updated_at=now)
+                    .returning(organization.c.id)
+                )
+            ).scalar_one()
+            await s.execute(update(counterparty).values(organization_id=self.org))
+
+    async def client(self, zone: str) -> str:
+        """A signed-in client whose own time zone is ``zone``: the Cookie header value."""
+        if zone not in self.sessions:
+            identity = self.host.services["identity"]
+            account = await identity.create_account(
+                full_name=f"Клиент {zone}",
+                email=f"client-{len(self.sessions)}@example.test",
+                timezone=zone,
+                language="ru",
+            )
+            await self.host.services["roles"].grant(int(account.id), "client", int(self.org))
+            self.sessions[zone] = await self.matrix.session(int(account.id))
+        return self.sessions[zone]
+
+    async def get(self, zone: str, path: str) -> httpx.Response:
+        self.http.cookies.clear()
+        answer = await self.http.get(path, headers={"Cookie": await self.client(zone)})
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    async def order_id(self, ref: str) -> int:
+        async with self.host.db.sessionmaker() as s:
+            found = await s.execute(select(sm.order.c.id).where(sm.order.c.external_id == ref))
+            return int(found.scalar_one())
+
+
+@pytest.fixture
+async def site(host: Host) -> AsyncIterator[Site]:
+    app = await build_app(host)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    ) as http:
+        s = Site(host, http, RouteMatrix(host, app, http))
+        yield s
+
+
+def set_in_1c(onec: OneCServer, ref: str, **values: str) -> dict[str, Any]:
+    """Change an order in the local 1C (its own names and formats)."""
+    names = onec.data.renaming.fields
+    obj = dict(onec.data.get(ORDERS, ref) or {})
+    for name, value in values.items():
+        obj[names.get(name, name)] = value
+    onec.data.put(ORDERS, obj)
+    onec.data.tick()
+    return obj
+
+
+def card_field(html: str, name: str) -> str:
+    found = re.search(rf'<dd id="order-{name}">(.*?)</dd>', html, re.S)
+    assert found is not None, f"no {name} on the card"
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
+def registry_cells(html: str, order_id: int) -> dict[str, str]:
+    row = re.search(
+        rf'<tr[^>]*>\s*<td[^>]*><a href="/shipments/orders/{order_id}".*?</tr>', html, re.S
+    )
+    assert row is not None, "the order is not in the registry"
+    return {
+        label: re.sub(r"<[^>]+>", "", text).strip()
+        for label, text in re.findall(
+            r'<td data-label="([^"]*)"[^>]*>(.*?)</td>', row.group(0), re.S
+        )
+    }
+
+
+async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
+    site: Site, onec: OneCServer, generated: Generated
+) -> None:
+    ref = generated.orders[0]
+    # 14:30 in Moscow (UTC+3) is 11:30 UTC, 12:30 in Berlin (UTC+1 in December).
+    obj = set_in_1c(
+        onec,
+        ref,
+        ДатаПогрузки="2026-12-01T14:30:00",
+        ДатаДоставкиПлан="2026-12-03T00:00:00",  # a date only
+        ДатаДоставкиФакт="2026-12-04T01:15:00",  # still the 3rd in Berlin
+    )
+    out = await integration(site.host).run("onec")
+    assert out.state == "succeeded", out.error
+    await site.setup()
+    order_id = await site.order_id(ref)
+    number = obj["Number"]
+
+    moscow = (await site.get("Europe/Moscow", f"/shipments/orders/{order_id}")).text
+    assert "14:30" in card_field(moscow, "loading")
+    assert "01.12.2026" in card_field(moscow, "loading")
+    assert card_field(moscow, "delivery-planned") == "3 дек. 2026\u202fг."  # the day, no time
+    assert "01:15" in card_field(moscow, "delivery-actual")
+    assert "04.12.2026" in card_field(moscow, "delivery-actual")
+
+    berlin = (await site.get("Europe/Berlin", f"/shipments/orders/{order_id}")).text
+    assert "12:30" in card_field(berlin, "loading")
+    assert "14:30" not in card_field(berlin, "loading")
+    assert card_field(berlin, "delivery-planned") == "3 дек. 2026\u202fг."
+    assert "23:15" in card_field(berlin, "delivery-actual")
+    assert "03.12.2026" in card_field(berlin, "delivery-actual")
+
+    # The registry shows the time the same way, the day alone where 1C gave no time.
+    cells = registry_cells((await site.get("Europe/Moscow", "/shipments/")).text, order_id)
+    assert "14:30" in cells["Погрузка"]
+    assert "01.12" in cells["Погрузка"]
+    assert cells["Доставка (план)"] == "03.12.2026"
+    cells = registry_cells((await site.get("Europe/Berlin", "/shipments/")).text, order_id)
+    assert "12:30" in cells["Погрузка"]
+
+    # The export: the person's local time with its offset where 1C gave a time.
+    text = (await site.get("Europe/Berlin", "/shipments/orders.csv")).content.decode("utf-8-sig")
+    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
+    assert rows[number]["loading_date"] == "2026-12-01 12:30:00+01:00"
+    assert rows[number]["delivery_planned"] == "2026-12-03"
+
+    # The API: the 1C-local day and the aware instant (none for a date only).
+    api = (await site.get("Europe/Berlin", f"/api/shipments/orders/{order_id}")).json()
+    assert api["loading_date"] == "2026-12-01"
+    assert api["loading_at"] == "2026-12-01T11:30:00Z"
+    assert api["delivery_planned"] == "2026-12-03"
+    assert api["delivery_planned_at"] is None
+    assert api["delivery_actual"] == "2026-12-04"
+    assert api["delivery_actual_at"] == "2026-12-03T22:15:00Z"
+    listed = (await site.get("Europe/Moscow", "/api/shipments/orders?size=100")).json()
+    mine = next(o for o in listed["items"] if o["id"] == order_id)
+    assert mine["loading_at"] == "2026-12-01T11:30:00Z"
+
+    # Stored: the day 1C gave (filters and sorts read it) beside the instant.
+    async with site.host.db.sessionmaker() as s:
+        row = (await s.execute(sm.order.select().where(sm.order.c.id == order_id))).one()
+    assert str(row.loading_date) == "2026-12-01"
+    assert str(row.delivery_planned) == "2026-12-03"
+    assert row.delivery_planned_at is None
+
+    # 1C drops the time (back to a date only): the time goes too.
+    set_in_1c(onec, ref, ДатаПогрузки="2026-12-02T00:00:00")
+    out = await integration(site.host).run("onec")
+    assert out.state == "succeeded", out.error
+    moscow = (await site.get("Europe/Moscow", f"/shipments/orders/{order_id}")).text
+    assert card_field(moscow, "loading") == "2 дек. 2026\u202fг."
+    api = (await site.get("Europe/Moscow", f"/api/shipments/orders/{order_id}")).json()
+    assert (api["loading_date"], api["loading_at"]) == ("2026-12-02", None)
