@@ -894,7 +894,7 @@ async def request_decide(request: Req, request_id: FromPath[int]) -> Response[st
         elif data.get("decision") == "review":
             await requests.review(me(request), request_id)
         else:
-            await requests.accept(
+            accepted = await requests.accept(
                 me(request),
                 request_id,
                 organization_id=_int(data.get("organization_id"), "organization_id"),
@@ -907,6 +907,9 @@ async def request_decide(request: Req, request_id: FromPath[int]) -> Response[st
                 tr(request, "The request is accepted; the person has access now."),
                 "success",
             )
+            if accepted.organization_id is not None:
+                # Where the person now is: the (perhaps just made) organization's card.
+                return redirect(f"/companies/organizations/{accepted.organization_id}")
     except (CompanyError, RoleError) as exc:  # RoleError: the grant refused (to oneself)
         if exc.status == 404:
             raise NotFoundException() from None

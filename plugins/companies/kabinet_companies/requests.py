@@ -105,6 +105,9 @@ class LinkRequest(msgspec.Struct, kw_only=True):
     asked_organization_id: int | None = None
     asked_organization_name: str | None = None
     target_changed: bool = False
+    person_email: str = ""
+    """How to reach the person who asks (staff deciding may call or write)."""
+    person_phone: str = ""
     history: list[HistoryItem] = msgspec.field(default_factory=list)
 
 
@@ -561,6 +564,8 @@ class RequestsService:
                 select(
                     link_request,
                     Account.full_name,
+                    Account.email.label("person_email"),
+                    Account.phone.label("person_phone"),
                     leads_to().label("lead_id"),
                     _name_of(leads_to()).label("org_name"),
                     _name_of(link_request.c.organization_id).label("asked_name"),
@@ -584,6 +589,8 @@ class RequestsService:
             id=row.id,
             person_id=row.person_id,
             person_name=row.full_name,
+            person_email=row.person_email or "",
+            person_phone=row.person_phone or "",
             kind=row.kind,
             inn=row.inn,
             kpp=row.kpp,
