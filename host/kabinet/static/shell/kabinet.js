@@ -11,13 +11,16 @@
     }
   }, true);
   // <select data-autosubmit> (the header's company switch): choosing submits its form
-  // as a plain POST, so the answer (a 303 back to the page) loads the whole page.
+  // as a plain POST, so the answer (a 303 back to the page) loads the whole page. Caught
+  // on the way down and stopped there: a page's own listeners (an htmx filter form's
+  // "change from:select") never take the header's choice for one of theirs.
   document.addEventListener("change", function (event) {
     var select = event.target;
     if (select instanceof HTMLSelectElement && select.hasAttribute("data-autosubmit") && select.form) {
+      event.stopPropagation();
       select.form.requestSubmit();
     }
-  });
+  }, true);
   // The header's menus (<details class="navmenu">) close on a click elsewhere, on Escape,
   // and when another opens.
   function closeMenus(except) {
