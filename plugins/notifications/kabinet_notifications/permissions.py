@@ -18,7 +18,9 @@ PERMISSIONS = (
             "ru": "Редактирование уведомлений и шаблонов",
             "en": "Edit notifications and templates",
         },
-        default_roles=("admin",),
+        # Managers edit, switch on and off notifications (the case study); channels,
+        # recipients' addresses and resending stay with admins.
+        default_roles=("admin", "manager"),
         scope="global",
     ),
     Permission(

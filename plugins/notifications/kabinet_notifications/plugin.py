@@ -114,6 +114,28 @@ def navigation(host: Host) -> list[NavItem]:
             order=700,
             section="admin",
         ),
+        # Each staff page in the menu of those who may open it (the tabs follow the menu).
+        NavItem(
+            path="/notifications/stats",
+            label={"ru": "Статистика уведомлений", "en": "Notification statistics"},
+            permission="notifications.stats.view",
+            order=701,
+            section="admin",
+        ),
+        NavItem(
+            path="/notifications/failed",
+            label={"ru": "Недоставленные уведомления", "en": "Undelivered notifications"},
+            permission="notifications.resend",
+            order=702,
+            section="admin",
+        ),
+        NavItem(
+            path="/notifications/channels",
+            label={"ru": "Каналы уведомлений", "en": "Notification channels"},
+            permission="notifications.channels.manage",
+            order=703,
+            section="admin",
+        ),
         NavItem(
             path="/notifications/me",
             label={"ru": "Мои уведомления", "en": "My notifications"},

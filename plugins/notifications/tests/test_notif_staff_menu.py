@@ -1,0 +1,76 @@
+"""What managers may do with notifications, and the menu matching it (issue 16, point 7).
+
+The case study: managers edit, switch on and off notifications and follow the statistics;
+channels (secrets), the undelivered list with addresses and resending stay with admins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from notif_support import DEPOT, forget_edits, make_host, sign_in, staff
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.testing import PluginFactory
+from kabinet.web import build_app
+
+pytestmark = pytest.mark.smoke
+PAGES = (
+    "/notifications/",
+    "/notifications/stats",
+    "/notifications/channels",
+    "/notifications/failed",
+)
+
+
+@pytest.fixture
+async def web(
+    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
+) -> AsyncIterator[tuple[Host, Any]]:
+    plugin_factory.add("depot", DEPOT)
+    app_host = await make_host(plugin_factory, database_url, tmp_path, clock, start=False)
+    app_host.services["host.process"] = "test"
+    app = await build_app(app_host)
+    side = await make_host(plugin_factory, database_url, tmp_path, clock)
+    try:
+        async with AsyncTestClient(app) as client:
+            yield side, client
+    finally:
+        await forget_edits(side)
+        await side.shutdown()
+
+
+def _links(html: str) -> set[str]:
+    return {p for p in PAGES if re.search(rf'href="{re.escape(p)}"', html)}
+
+
+async def test_a_manager_manages_notifications_and_sees_only_what_they_may_open(
+    web: tuple[Host, Any],
+) -> None:
+    host, client = web
+    manager = await staff(host, "manager")
+    await sign_in(client, manager.email)
+    allowed = {"/notifications/", "/notifications/stats"}
+    for path in PAGES:
+        response = await client.get(path)
+        assert response.status_code == (200 if path in allowed else 403), path
+        if response.status_code == 200:
+            # the menu and the tabs offer exactly the pages the manager may open
+            assert _links(response.text) == allowed, path
+    home = await client.get("/")
+    assert _links(home.text) == allowed
+
+
+async def test_an_admin_is_offered_every_notification_page(web: tuple[Host, Any]) -> None:
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    for path in PAGES:
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert _links(response.text) == set(PAGES), path
