@@ -283,13 +283,23 @@ def _warn_base_url(host: Any) -> None:
         click.echo(f"Warning: {missing}", err=True)
 
 
-def _serve(host: Any, bind: str, port: int) -> None:
+def _serve(host: Any, bind: str, port: int, ready: Callable[[], None] | None = None) -> None:
+    """Serve ``host`` until stopped; ``ready`` is called once the portal answers."""
     import uvicorn
 
     from kabinet.web import build_app
 
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and ready is not None:
+                ready()
+
     app = run(build_app)(host)
-    uvicorn.run(app, host=bind, port=port, log_level="warning", log_config=None)
+    server = Server(uvicorn.Config(app, host=bind, port=port, log_level="warning", log_config=None))
+    server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits
 
 
 @cli.command()
@@ -313,25 +323,51 @@ def _reachable(bind: str) -> str:
     return f"[{bind}]" if ":" in bind else bind
 
 
-async def _demo(ctx: click.Context, var: Path, address: str) -> Any:
+async def _demo(ctx: click.Context, var: Path, address: str) -> tuple[Any, str]:
+    """Prepare the demo database; returns the host and the table of demo accounts.
+
+    The set-up is quiet: only warnings are logged, what the apps' demos print is dropped
+    (the accounts table says what a newcomer needs, once the portal answers), and every
+    event it published is delivered before it stops, so the served portal has nothing
+    to re-send.
+    """
+    import contextlib
+    import io
+
+    import msgspec
+
+    from kabinet import logging as klogging
+    from kabinet.identity.commands import demo_table
+    from kabinet.jobs import settle_embedded, stop_embedded
     from kabinet.settings import load_raw
 
     overrides = {
         "database_url": f"sqlite+aiosqlite:///{var / 'demo.sqlite3'}",
         "debug": True,
         "openapi_public": True,
+        "access_log": False,  # a quiet console: the newcomer reads the accounts table
     }
     if not load_raw(_settings(ctx), os.environ).section("host").get("base_url"):
         overrides["base_url"] = address  # links in its messages lead to where it serves
     host = await _build(ctx, overrides=overrides)
+    quiet = msgspec.structs.replace(host.settings.host, log_level="WARNING")
+    klogging.configure(
+        quiet, sys.stdout, secrets=klogging.settings_secrets(host.settings.raw.sections)
+    )
     await host.migrations.upgrade()
     # Demo data uses the services plugins install at start-up (roles grants the demo roles).
+    # The jobs and the event relay do not run beside it (SQLite takes one writer at a time:
+    # a relay that waits too long logs "database is locked"); they run to the end after it.
     await host.startup()
+    await stop_embedded(host)
     try:
-        await host.plugins.acall("demo_data", host=host)
+        with contextlib.redirect_stdout(io.StringIO()):
+            await host.plugins.acall("demo_data", host=host)
+        await settle_embedded(host)
+        table = await demo_table(host)
     finally:
         await host.shutdown()
-    return host
+    return host, table
 
 
 @cli.command()
@@ -352,12 +388,18 @@ def demo(ctx: click.Context, bind: str, port: int, keep: bool, no_serve: bool) -
             (var / name).unlink(missing_ok=True)
         shutil.rmtree(var / "messages", ignore_errors=True)
     var.mkdir(parents=True, exist_ok=True)
-    host = run(_demo)(ctx, var, f"http://{_reachable(bind)}:{port}")
+    click.echo("Preparing the demo database (a minute)…")
+    host, table = run(_demo)(ctx, var, f"http://{_reachable(bind)}:{port}")
     click.echo(f"Demo database ready: {var / 'demo.sqlite3'}")
     if no_serve:
+        click.echo(table)
         return
-    click.echo(f"Open the portal at {host.base_url}/  (Ctrl+C stops it)")
-    _serve(host, bind, port)
+
+    def ready() -> None:
+        click.echo(f"\nThe portal is ready: open {host.base_url}/  (Ctrl+C stops it)\n")
+        click.echo(table + "\n")
+
+    _serve(host, bind, port, ready)
 
 
 async def _background(

@@ -546,6 +546,28 @@ async def start_embedded(host: Host) -> None:
     host.services["host.background"] = _Background(stop=stop, tasks=tasks)
 
 
+async def settle_embedded(host: Host, *, limit: int = 100_000) -> int:
+    """Stop what :func:`start_embedded` started, then hand every committed event to the
+    queue and run every message due, until nothing is left; returns how many ran.
+
+    A process that stops on purpose (the demo's set-up, before it serves in a new loop)
+    leaves no event delivery behind in the embedded queue, which would be lost with it
+    and re-sent, with a warning, by the next process.
+    """
+    await stop_embedded(host)
+    jobs = host.jobs
+    if not isinstance(jobs, EmbeddedJobs):
+        return 0
+    ran = 0
+    while ran < limit:
+        relayed = await host.events.relay()
+        done = await jobs.drain(limit=limit - ran)
+        ran += done
+        if not relayed and not done:
+            break
+    return ran
+
+
 async def stop_embedded(host: Host) -> None:
     """Stop what :func:`start_embedded` started, letting running jobs finish."""
     bg = host.services.pop("host.background", None)

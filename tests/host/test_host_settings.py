@@ -406,12 +406,20 @@ def test_example_settings_show_every_host_key(shown: Path) -> None:
     assert not missing, f"add these [host] keys to settings.example.toml: {sorted(missing)}"
 
 
-@SHOWN
-async def test_example_settings_show_every_installed_plugin_and_key(
-    shown: Path, tmp_path: Path
-) -> None:
+def test_root_settings_is_the_host_section_of_the_example() -> None:
+    """settings.toml at the root holds [host] only (a section of an app that is not installed
+    would stop start-up), with the same keys and comments as the reference."""
+    data = tomllib.loads((ROOT / "settings.toml").read_text(encoding="utf-8"))
+    assert list(data) == ["host"]
+    example = EXAMPLE.read_text(encoding="utf-8")
+    host = example.split("\n[host]\n", 1)[1].split("\n[", 1)[0].rstrip().rsplit("\n\n", 1)[0]
+    assert host.strip() in (ROOT / "settings.toml").read_text(encoding="utf-8")
+
+
+async def test_example_settings_show_every_installed_plugin_and_key(tmp_path: Path) -> None:
     """Each installed plugin has a section with all its keys at their defaults, and
     ``enabled = true`` unless it is built in (built-ins cannot be disabled)."""
+    shown = EXAMPLE
     data = tomllib.loads(shown.read_text(encoding="utf-8"))
     env = {"KABINET__HOST__DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'k.sqlite3'}"}
     host = await Host.create(shown, env=env)

@@ -143,9 +143,9 @@ def cli_commands() -> list[click.Command]:
 
 @hookimpl
 async def demo_data(host: Host) -> None:
-    from kabinet.identity.commands import demo_accounts, print_demo
+    from kabinet.identity.commands import demo_accounts, warn_demo
 
-    print_demo(await demo_accounts(host))
+    warn_demo(await demo_accounts(host))
 
 
 @hookimpl

@@ -53,7 +53,7 @@ class FolderChannel:
                 "at": now.isoformat(),
             }
             path.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
-            log.info(
+            log.debug(
                 "message written to the messages folder",
                 kind=m.event,
                 channel=self.name,
