@@ -131,8 +131,7 @@ TEXT: dict[str, dict[str, str]] = {
         "sort_cost": "Стоимость",
         "sort_loading_date": "Погрузка",
         "sort_delivery_planned": "Доставка (план)",
-        "history_note": "1С не сообщает время смены статуса: "
-        "указано, когда портал получил статус.",
+        "history_note": "1С не сообщает время смены статуса: указано, когда портал получил статус.",
         "answer": "Ответ",
         "invoice_card": "Счёт",
         "back_to_invoices": "← К счетам",
