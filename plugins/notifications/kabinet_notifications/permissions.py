@@ -18,8 +18,8 @@ PERMISSIONS = (
             "ru": "Редактирование уведомлений и шаблонов",
             "en": "Edit notifications and templates",
         },
-        # Managers edit, switch on and off notifications (the case study); channels,
-        # recipients' addresses and resending stay with admins.
+        # Managers edit, switch on and off notifications (the case study); channels and
+        # recipients' full addresses stay with admins.
         default_roles=("admin", "manager"),
         scope="global",
     ),
@@ -35,7 +35,9 @@ PERMISSIONS = (
             "ru": "Недоставленные уведомления и повторная отправка",
             "en": "Undelivered notifications and resend",
         },
-        default_roles=("admin",),
+        # Managers follow up their clients' undelivered messages (the case study): the list
+        # and resending reach only their assigned organizations (pages._within).
+        default_roles=("admin", "manager"),
         scope="global",
     ),
     Permission(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import func, select
 
+from kabinet.identity.models import Account
 from kabinet_notifications import models as m
 from kabinet_notifications import stats
 from kabinet_notifications.delivery import Contacts, enqueue, insert_ignore
@@ -70,7 +71,27 @@ async def undelivered(host: Host, f: Filters, *, page: int = 1) -> tuple[list[di
                 .offset(PAGE * (max(page, 1) - 1))
             )
         ).mappings()
-        return [dict(r) for r in rows], total
+        found = [dict(r) for r in rows]
+        people = sorted({r["person_id"] for r in found if r["person_id"] is not None})
+        names: dict[int, str] = {}
+        if people:
+            a = Account.__table__
+            names = {
+                r.id: r.full_name
+                for r in await s.execute(select(a.c.id, a.c.full_name).where(a.c.id.in_(people)))
+            }
+    companies = host.services.get("companies")
+    orgs: dict[int, str] = {}
+    for org_id in sorted({r["organization_id"] for r in found if r["organization_id"]}):
+        try:
+            orgs[org_id] = (await companies.organization(org_id)).name if companies else ""
+        except Exception:  # gone since (the companies app refuses): its number is shown
+            orgs[org_id] = ""
+    for r in found:
+        # Who did not get it, and of which company: not only an address.
+        r["person_name"] = names.get(r["person_id"], "") if r["person_id"] is not None else ""
+        r["organization_name"] = orgs.get(r["organization_id"], "")
+    return found, total
 
 
 async def resend(

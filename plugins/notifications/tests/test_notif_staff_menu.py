@@ -1,11 +1,13 @@
 """What managers may do with notifications, and the menu matching it (issue 16, point 7).
 
-The case study: managers edit, switch on and off notifications and follow the statistics;
-channels (secrets), the undelivered list with addresses and resending stay with admins."""
+The case study: managers edit, switch on and off notifications, follow the statistics and
+resend what their clients did not get (their assigned organizations only, addresses
+masked); channels (secrets) stay with admins."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,7 @@ async def test_a_manager_manages_notifications_and_sees_only_what_they_may_open(
     host, client = web
     manager = await staff(host, "manager")
     await sign_in(client, manager.email)
-    allowed = {"/notifications/", "/notifications/stats"}
+    allowed = {"/notifications/", "/notifications/stats", "/notifications/failed"}
     for path in PAGES:
         response = await client.get(path)
         assert response.status_code == (200 if path in allowed else 403), path
@@ -74,3 +76,31 @@ async def test_an_admin_is_offered_every_notification_page(web: tuple[Host, Any]
         response = await client.get(path)
         assert response.status_code == 200, path
         assert _links(response.text) == set(PAGES), path
+
+
+async def test_the_undelivered_list_names_the_person_not_only_the_address(
+    web: tuple[Host, Any],
+) -> None:
+    from notif_support import person, publish, run
+
+    from kabinet_notifications.services import service_of
+
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    svc = await service_of(host)
+    ivan = await person(
+        host,
+        phone="+7916" + str(uuid.uuid4().int % 10**7).zfill(7),
+        full_name="Иван Недоставленный",
+    )
+    await svc.set_preferences(ivan.id, {("depot.parcel.arrived", "sms")})
+    await publish(
+        host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "S-9", "depot": "X"}
+    )
+    await run(host)
+    failed = await client.get(
+        "/notifications/failed", params={"event": "depot.parcel.arrived", "status": "skipped"}
+    )
+    assert failed.status_code == 200
+    assert "Иван Недоставленный" in failed.text
