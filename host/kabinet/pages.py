@@ -359,8 +359,11 @@ class Shell:
                     }
                 )
         # The entry whose path is the longest start of this page's is the current one:
-        # on /shipments/invoices that is "Invoices", not "Orders" (/shipments/) too.
-        within = [i for i in items if path == i["path"] or path.startswith(_folder(i["path"]))]
+        # on /shipments/invoices that is "Invoices", not "Orders" (/shipments/) too. The
+        # router hands pages their path without its last slash (/dictionaries/documents for
+        # the entry /dictionaries/documents/), so both are compared as folders.
+        here = _folder(path)
+        within = [i for i in items if here.startswith(_folder(i["path"]))]
         if within:
             max(within, key=lambda i: len(i["path"]))["active"] = True
         return items

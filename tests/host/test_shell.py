@@ -42,6 +42,11 @@ class As:
 async def order_panel(request, host, lang, order_id, **context):
     return f"<p>notes for order {order_id} in {lang}</p>"
 
+@get(["/sp/sub", "/sp/sub/{rest:path}"], access=signed_in)
+async def sp_sub(request: Request) -> Any:
+    from datetime import UTC, datetime
+    return await page(request, "sp/page.html", order_id=7, when=datetime(2026, 3, 1, tzinfo=UTC))
+
 @post("/sp/save", access=signed_in)
 async def sp_save(request: Request) -> Redirect:
     flash(request, "Заявка сохранена", "success")
@@ -49,7 +54,7 @@ async def sp_save(request: Request) -> Redirect:
 
 @hookimpl
 def routers(host):
-    return [sp_page, sp_save]
+    return [sp_page, sp_sub, sp_save]
 
 @hookimpl
 def middleware(host):
@@ -60,6 +65,7 @@ def navigation(host):
     return [
         NavItem(path="/sp/", label={"ru": "Всё", "en": "All"}, order=1),
         NavItem(path="/sp/page", label={"ru": "Заявки", "en": "Orders"}),
+        NavItem(path="/sp/sub/", label={"ru": "Документы", "en": "Documents"}),
         NavItem(path="/sp/secret", label={"ru": "Секрет", "en": "Secret"}, permission="sp.secret"),
         NavItem(path="/sp/setup", label={"ru": "Настройка", "en": "Setup"}, permission="sp.secret",
                 section="admin"),
@@ -259,6 +265,17 @@ async def test_navigation_sections_bar_administration_and_personal_menus(
     assert "Администрирование" in summary.group(2)
     assert 'href="/shell/plugins" aria-current="page">Приложения</a>' in _menu(plugins, "adminmenu")
     assert "aria-current" not in _menu(admin, "adminmenu")  # on the home page: none
+
+
+@pytest.mark.parametrize("path", ["/sp/sub/", "/sp/sub", "/sp/sub/3"])
+async def test_the_menu_marks_the_deepest_entry_of_the_page(
+    client: AsyncTestClient[Any], path: str
+) -> None:
+    """On a page under "/sp/sub/" the bar marks "Documents", never "All" ("/sp/") too,
+    whether the address ends with a slash or not (issue 16, point 11)."""
+    html = (await client.get(path, headers={"X-Test-Person": "2"})).text
+    current = re.findall(r'href="([^"]+)" aria-current="page"', _bar(html))
+    assert current == ["/sp/sub/"]
 
 
 async def test_plugin_page_with_panels_flash_and_formats(client: AsyncTestClient[Any]) -> None:
