@@ -7,16 +7,20 @@ registry and the export, and given by the API as an aware instant. A date-only v
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from integration_support import settings_text
 from sqlalchemy import insert, select, update
 
 from kabinet.host import Host
+from kabinet.jobs import stop_embedded
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
 from kabinet_integration.onec_server import Generated, OneCServer
@@ -26,6 +30,8 @@ from kabinet_shipments import models as sm
 pytestmark = pytest.mark.smoke
 
 ORDERS = "Document_ЗаявкаНаПеревозку"
+BEFORE_TIMES = "5c1d2e3f4a6b"  # the integration revision before orders were read again
+BEFORE_SHIPMENTS = "65c579926122"  # the shipments revision before the times were kept
 
 
 class Site:
@@ -190,3 +196,50 @@ async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
     assert card_field(moscow, "loading") == "2 дек. 2026\u202fг."
     api = (await site.get("Europe/Moscow", f"/api/shipments/orders/{order_id}")).json()
     assert (api["loading_date"], api["loading_at"]) == ("2026-12-02", None)
+
+
+async def test_orders_applied_before_get_their_times_at_the_next_full_run(
+    empty_database_url: str, onec: OneCServer, generated: Generated, tmp_path: Path
+) -> None:
+    """Orders applied while times were cut: the integration revision that forgets their
+    versions has the next full reconciliation read them again, and their times come."""
+    ref = generated.orders[1]
+    set_in_1c(onec, ref, ДатаПогрузки="2026-12-01T14:30:00")
+    settings = tmp_path / "settings.toml"
+    settings.write_text(settings_text(onec.base_url))
+    host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": empty_database_url})
+    try:
+        await host.migrations.upgrade()
+        await host.migrations.downgrade("integration", BEFORE_TIMES)
+        await host.startup()
+        await stop_embedded(host)
+        out = await integration(host).run("onec")
+        assert out.state == "succeeded", out.error
+        assert await loading_at(host, ref) is not None
+        # As orders stored before their times were kept: the day, no time.
+        await host.migrations.downgrade("shipments", BEFORE_SHIPMENTS)
+        await host.migrations.upgrade("shipments")
+        assert await loading_at(host, ref) is None
+        full = await integration(host).run("onec", mode="full")
+        assert (full.state, full.counts.applied) == ("succeeded", 0)  # same DataVersion
+        assert await loading_at(host, ref) is None
+
+        await host.migrations.upgrade("integration")
+        full = await integration(host).run("onec", mode="full")
+        assert full.state == "succeeded", full.error
+        assert await loading_at(host, ref) == dt.datetime(2026, 12, 1, 11, 30, tzinfo=dt.UTC)
+        # Read once: the next full run has nothing to do.
+        again = await integration(host).run("onec", mode="full")
+        assert (again.state, again.counts.applied) == ("succeeded", 0)
+    finally:
+        await host.shutdown()
+
+
+async def loading_at(host: Host, ref: str) -> dt.datetime | None:
+    async with host.db.sessionmaker() as s:
+        value = (
+            await s.execute(select(sm.order.c.loading_at).where(sm.order.c.external_id == ref))
+        ).scalar_one()
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # SQLite
+    return value  # type: ignore[no-any-return]

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.smoke
 MOSCOW = ZoneInfo("Europe/Moscow")
 BEFORE = "65c579926122"  # the revision before the instants
 TIMES = ("loading_at", "delivery_planned_at", "delivery_actual_at")
+DIGESTS = "SELECT digest FROM shipments_order ORDER BY id"
 SELECT_TIMES = "SELECT loading_at, delivery_planned_at, delivery_actual_at FROM shipments_order"
 
 
@@ -109,12 +110,13 @@ async def test_the_revision_adds_the_instants_and_goes_back(empty_database_url: 
                         " currency, cargo_name, shipper, consignee, comment, search, hidden,"
                         " digest, status_at, updated_at) VALUES (:id, :ext, 1, :ext, :now,"
                         " 'done', 'Москва', 'Казань', 'москва', 'казань', :loading, :loading,"
-                        " :actual, '', 1, 'RUB', '', '', '', '', '', false, 'x', :now, :now)"
+                        " :actual, '', 1, 'RUB', '', '', '', '', '', false, :digest, :now, :now)"
                     ),
                     {
                         "id": k + 1,
                         "ext": f"o{k}",
                         "now": now,
+                        "digest": "a" * 32,
                         "loading": dt.date.fromisoformat(loading) if loading else None,
                         "actual": dt.date.fromisoformat(actual) if actual else None,
                     },
@@ -131,6 +133,11 @@ async def test_the_revision_adds_the_instants_and_goes_back(empty_database_url: 
         async with host.db.engine.connect() as conn:
             times = (await conn.execute(text(SELECT_TIMES))).all()
         assert {tuple(t) for t in times} == {(None, None, None)}
+        # Received again, an order with dates is rewritten (its own digest no longer
+        # matches; its lines' does); one without has nothing to gain.
+        async with host.db.engine.connect() as conn:
+            digests = (await conn.execute(text(DIGESTS))).scalars().all()
+        assert digests == ["0" * 16 + "a" * 16, "a" * 32, "0" * 16 + "a" * 16]
         assert await _indexes(host) == indexes  # filters, sorts and indexes as they were
 
         await host.migrations.downgrade("shipments", BEFORE)
