@@ -34,6 +34,7 @@ from kabinet_notifications.permissions import (
 from kabinet_notifications.render import CHANNELS, FIELDS, TemplateError, sms_length
 from kabinet_notifications.services import (
     CHANNEL_FIELDS,
+    SECRET_FIELDS,
     Editor,
     NotificationError,
     NotificationsService,
@@ -283,6 +284,7 @@ class StaffPages(Controller):
             t=texts(request),
             channels=await s.channel_view(),
             fields=CHANNEL_FIELDS,
+            secrets=SECRET_FIELDS,
             error=None,
         )
 
@@ -295,7 +297,11 @@ class StaffPages(Controller):
         s = await svc(request)
         try:
             await s.save_channel(
-                channel, one(data, "enabled") == "1", values, editor=editor(request)
+                channel,
+                one(data, "enabled") == "1",
+                values,
+                editor=editor(request),
+                clear=[k for k in SECRET_FIELDS[channel] if one(data, f"clear_{k}") == "1"],
             )
         except NotificationError as exc:
             return await page(
@@ -305,6 +311,7 @@ class StaffPages(Controller):
                 t=texts(request),
                 channels=await s.channel_view(),
                 fields=CHANNEL_FIELDS,
+                secrets=SECRET_FIELDS,
                 error={"channel": channel, "field": exc.field, "message": exc.message},
             )
         say(request, texts(request)["saved"], "success")

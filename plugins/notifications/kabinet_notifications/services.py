@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -372,9 +372,16 @@ class NotificationsService:
         return out
 
     async def save_channel(
-        self, channel: str, enabled: bool, values: Mapping[str, str], *, editor: Editor
+        self,
+        channel: str,
+        enabled: bool,
+        values: Mapping[str, str],
+        *,
+        editor: Editor,
+        clear: Collection[str] = (),
     ) -> None:
-        """Store a channel's settings encrypted; an empty secret field keeps the old secret."""
+        """Store a channel's settings encrypted; an empty secret field keeps the old secret,
+        a secret named in ``clear`` is removed."""
         if channel not in CHANNELS:
             raise NotificationError(f"unknown channel {channel!r}", "channel", status=404)
         unknown = set(values) - set(CHANNEL_FIELDS[channel])
@@ -401,6 +408,10 @@ class NotificationsService:
                 if key in SECRET_FIELDS[channel] and (not value or value.startswith("••••")):
                     continue
                 new[key] = int(value) if key == "smtp_port" and value else value
+            for key in clear:
+                if key not in SECRET_FIELDS[channel]:
+                    raise NotificationError(f"{key!r} is not a secret of this channel", key)
+                new.pop(key, None)
             sealed = self.sealer.seal(new)
             vals = {
                 "enabled": enabled,

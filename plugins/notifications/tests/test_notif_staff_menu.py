@@ -104,3 +104,32 @@ async def test_the_undelivered_list_names_the_person_not_only_the_address(
     )
     assert failed.status_code == 200
     assert "Иван Недоставленный" in failed.text
+
+
+async def test_a_saved_channel_secret_can_be_cleared(web: tuple[Host, Any]) -> None:
+    from notif_support import csrf_of
+
+    from kabinet_notifications.services import service_of
+
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    form = {"csrf_token": csrf_of(client), "enabled": "1", "telegram_token": "123:SECRET"}
+    saved = await client.post("/notifications/channels/telegram", data=form)
+    assert saved.status_code in (200, 303)
+    page = await client.get("/notifications/channels")
+    assert 'name="clear_telegram_token"' in page.text
+    # an empty field still keeps the secret; the box clears it
+    kept = {"csrf_token": csrf_of(client), "enabled": "1", "telegram_token": ""}
+    await client.post("/notifications/channels/telegram", data=kept)
+    configs = await (await service_of(host)).channel_configs()
+    assert configs["telegram"]["telegram_token"] == "123:SECRET"
+    cleared = await client.post(
+        "/notifications/channels/telegram",
+        data={**kept, "clear_telegram_token": "1"},
+    )
+    assert cleared.status_code in (200, 303)
+    configs = await (await service_of(host)).channel_configs()
+    assert not configs["telegram"].get("telegram_token")
+    page = await client.get("/notifications/channels")
+    assert 'name="clear_telegram_token"' not in page.text
