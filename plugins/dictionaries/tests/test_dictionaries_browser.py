@@ -103,3 +103,27 @@ def test_type_entry_with_a_fixed_error_and_a_document(demo: str, tmp_path: Path)
         assert page.locator("main tbody tr").count() == 4  # three from the demo, ours
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         page.screenshot(path=str(tmp_path / "library.png"), full_page=True)
+
+
+LINES = """els => els.map(e => { const r = document.createRange(); r.selectNodeContents(e);
+  return [e.textContent.trim(), new Set([...r.getClientRects()].map(x => Math.round(x.top))).size];
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 1100, 390])
+def test_filter_buttons_stay_whole_and_the_menu_marks_documents(demo: str, width: int) -> None:
+    """Issue 16, point 11: "Apply" and "Reset" never break mid-word, whatever the width,
+    and on the documents page the bar marks "Documents", not "Dictionaries"."""
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+        page.goto(demo + "/login?next=/dictionaries/tariffs")
+        page.fill("input[name=login]", "admin@demo.kabinet.example")
+        page.fill("input[name=password]", "kabinet-demo")
+        page.click("form.id-form button[type=submit]")
+        page.wait_for_url(demo + "/dictionaries/tariffs")
+        lines = page.locator(".dict-buttons > *").evaluate_all(LINES)
+        assert [text for text, _ in lines] == ["Отобрать", "Сбросить"]
+        assert all(n == 1 for _, n in lines), lines
+        page.goto(demo + "/dictionaries/documents/")
+        current = page.locator("[aria-current=page]").all_inner_texts()
+        assert [c.strip() for c in current] == ["Документы"]
