@@ -462,6 +462,20 @@ async def page(
     return await shell_of(request).render(request, template, context, status_code)
 
 
+async def is_staff(request: Request[Any, Any, Any]) -> bool:
+    """Whether this request's person holds any staff-wide (global-scoped) permission: staff
+    of the transport company, who get staff pages (their own welcome, staff filters), not
+    the client's."""
+    principal = principal_of(request.scope)
+    if not principal.is_authenticated:
+        return False
+    host = shell_of(request).host
+    for code, (_, perm) in sorted(host.permissions.items()):
+        if perm.scope == "global" and await host.access.can(principal, code):
+            return True
+    return False
+
+
 def language(request: Request[Any, Any, Any]) -> str:
     """The language of this request's person."""
     return shell_of(request).language(request)

@@ -20,7 +20,7 @@ from kabinet import i18n
 from kabinet.access import permission, public
 from kabinet.contrib import HealthCheck, Manifest, NavItem
 from kabinet.hookspecs import hookimpl
-from kabinet.pages import page, principal_of, safe_next, shell_of
+from kabinet.pages import is_staff, page, safe_next, shell_of
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -58,20 +58,7 @@ async def home(request: Request[Any, Any, Any]) -> Response[str]:
         for p in shell.host.plugins
         if not p.builtin
     ]
-    return await page(request, "shell/home.html", apps=apps, staff=await _is_staff(request))
-
-
-async def _is_staff(request: Request[Any, Any, Any]) -> bool:
-    """Whether the person holds any staff-wide (global-scoped) permission: staff of the
-    transport company get their own welcome, not the client's."""
-    principal = principal_of(request.scope)
-    if not principal.is_authenticated:
-        return False
-    host = shell_of(request).host
-    for code, (_, perm) in sorted(host.permissions.items()):
-        if perm.scope == "global" and await host.access.can(principal, code):
-            return True
-    return False
+    return await page(request, "shell/home.html", apps=apps, staff=await is_staff(request))
 
 
 @post("/shell/language", access=public, include_in_schema=False)

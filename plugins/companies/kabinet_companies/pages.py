@@ -20,7 +20,7 @@ from kabinet.access import ALL_MINE, ORG_COOKIE, Principal, permission, public, 
 from kabinet.identity.errors import IdentityError, RateLimited
 from kabinet.identity.middleware import address_of
 from kabinet.inputs import whole_number
-from kabinet.pages import flash, page, principal_of, safe_next, shell_of
+from kabinet.pages import flash, is_staff, page, principal_of, safe_next, shell_of
 from kabinet.roles.services import RoleError
 from kabinet_companies.registration import FormErrors
 from kabinet_companies.requests import DECIDE, STATUSES
@@ -446,6 +446,18 @@ async def my_request(request: Req) -> Response[str]:
     return redirect("/companies/my")
 
 
+@post("/my/requests/{request_id:int}/withdraw", access=signed_in, include_in_schema=False)
+async def my_request_withdraw(request: Req, request_id: int) -> Response[str]:
+    """The person who sent a request takes it back while it is open (new, in review)."""
+    try:
+        await svc(request).requests.withdraw(my_id(request), request_id)
+    except CompanyError as exc:
+        flash(request, tr(request, exc.message), "error")
+        return redirect("/companies/my")
+    flash(request, tr(request, "Your request is withdrawn."), "success")
+    return redirect("/companies/my")
+
+
 # -- staff: organizations ---------------------------------------------------------------------
 
 
@@ -467,6 +479,7 @@ async def organizations_page(
         limit=PAGE_SIZE,
         offset=(page_no - 1) * PAGE_SIZE,
     )
+    staff = await is_staff(request)
     managers = await service.managers()
     template = (
         "companies/organizations_table.html"
@@ -482,8 +495,11 @@ async def organizations_page(
         sort=sort,
         page_no=page_no,
         pages=max(1, -(-found.total // PAGE_SIZE)),
-        managers=managers,
+        # Clients get no staff filters (the managers' list is the transport company's); the
+        # managers of their own organizations stay named in the table.
+        managers=managers if staff else [],
         names=dict(managers),
+        staff=staff,
         can_create=await shell_of(request).host.access.can(me(request), CREATE),
         errors={},
     )
@@ -966,7 +982,7 @@ def routers() -> list[Any]:
             route_handlers=[
                 switch_organization, register_page, register, confirm_page, confirm,
                 consent_page, consent_agree, invitation_page, invitation_accept, my_page,
-                my_request, organizations_page, organization_create, organization_card,
+                my_request, my_request_withdraw, organizations_page, organization_create, organization_card,
                 organization_save, member_roles, invitation_create, invitation_resend,
                 invitation_revoke, organization_managers, counterparties_page,
                 counterparty_move, counterparty_organization, contacts_page, requests_page,

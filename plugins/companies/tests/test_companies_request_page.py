@@ -81,3 +81,21 @@ async def test_staff_do_not_get_the_client_welcome_on_the_home_page(
         assert "личный кабинет клиента" not in home.text
         assert "Запросите привязку к ней" not in home.text
         assert "Это рабочее место сотрудника транспортной компании" in home.text
+
+
+async def test_clients_get_no_staff_filters_on_the_organizations_page(
+    host: Host, svc: CompaniesService, web: Web
+) -> None:
+    org = await svc.create_organization("ООО Фильтры")
+    client = await host.services["identity"].create_account(
+        full_name="Клиент Фильтров", email=f"flt-{uuid.uuid4().hex[:8]}@example.test"
+    )
+    await host.services["roles"].grant(int(client.id), "client", org.id)
+    mine = await web.call("GET", "/companies/organizations", await web.session(int(client.id)))
+    assert mine.status_code == 200
+    assert "ООО Фильтры" in mine.text
+    assert 'name="manager"' not in mine.text
+    assert 'name="q"' in mine.text
+    admin = (await staff(host, "admin")).person_id or 0
+    theirs = await web.call("GET", "/companies/organizations", await web.session(admin))
+    assert 'name="manager"' in theirs.text
