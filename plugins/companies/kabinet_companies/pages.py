@@ -447,7 +447,7 @@ async def my_request(request: Req) -> Response[str]:
 
 
 @post("/my/requests/{request_id:int}/withdraw", access=signed_in, include_in_schema=False)
-async def my_request_withdraw(request: Req, request_id: int) -> Response[str]:
+async def my_request_withdraw(request: Req, request_id: FromPath[int]) -> Response[str]:
     """The person who sent a request takes it back while it is open (new, in review)."""
     try:
         await svc(request).requests.withdraw(my_id(request), request_id)
@@ -982,7 +982,8 @@ def routers() -> list[Any]:
             route_handlers=[
                 switch_organization, register_page, register, confirm_page, confirm,
                 consent_page, consent_agree, invitation_page, invitation_accept, my_page,
-                my_request, my_request_withdraw, organizations_page, organization_create, organization_card,
+                my_request, my_request_withdraw, organizations_page, organization_create,
+                organization_card,
                 organization_save, member_roles, invitation_create, invitation_resend,
                 invitation_revoke, organization_managers, counterparties_page,
                 counterparty_move, counterparty_organization, contacts_page, requests_page,

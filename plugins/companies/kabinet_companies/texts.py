@@ -152,6 +152,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "st_in_review": ("на рассмотрении", "in review"),
     "st_accepted": ("принят", "accepted"),
     "st_rejected": ("отклонён", "rejected"),
+    "withdraw": ("Отозвать", "Withdraw"),
+    "withdraw_confirm": ("Отозвать запрос?", "Withdraw the request?"),
     "st_withdrawn": ("отозван", "withdrawn"),
     "st_pending": ("ожидает", "pending"),
     "st_expired": ("просрочено", "expired"),
