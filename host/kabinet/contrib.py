@@ -43,6 +43,9 @@ class Manifest:
     settings: type[msgspec.Struct] = NoSettings
     """The struct that validates this plugin's section of ``settings.toml``."""
     description: str = ""
+    summary: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """One line per language code saying what the app gives people, under its title on the
+    portal's landing page (``description`` is for operators: ``kabinet plugins``)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -54,6 +54,7 @@ async def home(request: Request[Any, Any, Any]) -> Response[str]:
             "name": p.name,
             "title": i18n.localized(p.manifest.title, lang),
             "description": p.manifest.description,
+            "summary": i18n.localized(p.manifest.summary, lang) if p.manifest.summary else "",
         }
         for p in shell.host.plugins
         if not p.builtin

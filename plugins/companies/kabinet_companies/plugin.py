@@ -47,6 +47,10 @@ def manifest() -> Manifest:
         requires=("identity", "roles"),
         settings=Settings,
         description="Organizations, counterparties, contacts, registration and link requests.",
+        summary={
+            "ru": "Регистрация, присоединение к своей компании и права коллег.",
+            "en": "Sign up, join your company and manage your colleagues' access.",
+        },
     )
 
 

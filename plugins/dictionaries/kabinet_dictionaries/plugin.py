@@ -40,6 +40,10 @@ def manifest() -> Manifest:
         requires=(),
         settings=Settings,
         description="Reference data whose structure admins define at run time, and documents.",
+        summary={
+            "ru": "Тарифы, пункты погрузки и документы компании всегда под рукой.",
+            "en": "Tariffs, loading points and the company's documents at hand.",
+        },
     )
 
 

@@ -43,6 +43,10 @@ def manifest() -> Manifest:
         requires=("companies", "shipments"),
         settings=Settings,
         description="Delta exchange with 1C into the apps' entity sinks; write-back.",
+        summary={
+            "ru": "Данные из 1С каждые 20 минут: заявки, счета и договоры без звонков.",
+            "en": "Data from 1C every 20 minutes: orders, invoices and contracts without a call.",
+        },
     )
 
 

@@ -40,6 +40,10 @@ def manifest() -> Manifest:
         requires=(),
         settings=Settings,
         description="Templates, e-mail, SMS, Telegram and web push, statistics and resend.",
+        summary={
+            "ru": "Письма, SMS, Telegram и push о том, что изменилось.",
+            "en": "E-mail, SMS, Telegram and push about what changed.",
+        },
     )
 
 

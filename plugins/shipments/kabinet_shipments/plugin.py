@@ -42,6 +42,10 @@ def manifest() -> Manifest:
         requires=("companies",),
         settings=Settings,
         description="Orders with their status, documents and vehicles; invoices and debts.",
+        summary={
+            "ru": "Заявки со статусами и документами, счета, договоры и долг.",
+            "en": "Orders with their status and documents, invoices, contracts and debt.",
+        },
     )
 
 
