@@ -124,6 +124,12 @@ def template_dir() -> Path:
 
 
 @hookimpl
+def locale_dir() -> Path:
+    """Plural forms of counts (ngettext): the labels are in :mod:`kabinet_dictionaries.texts`."""
+    return Path(__file__).parent / "locale"
+
+
+@hookimpl
 def static_dir() -> Path:
     return Path(__file__).parent / "static" / "dictionaries"
 

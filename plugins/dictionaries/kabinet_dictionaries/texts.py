@@ -54,7 +54,6 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Delete the dictionary with all its entries?",
     ),
     "entries": ("Записи", "Entries"),
-    "entries_count": ("записей", "entries"),
     "new_entry": ("Новая запись", "New entry"),
     "search": ("Поиск", "Search"),
     "filter": ("Отобрать", "Filter"),
