@@ -108,7 +108,9 @@ def test_register_ask_accept_reject_and_see_only_ones_company(demo: tuple[str, P
 
         login(manager, url, "manager1@demo.test", "kabinet-demo")
         decide(manager, url, "Мария Первая", accept=True)
-        assert "принят" in manager.locator("#history").inner_text()
+        # accepting lands on the organization the person joined
+        assert manager.url.endswith("/companies/organizations/1")
+        assert manager.locator("#org-name").inner_text() == "ООО «Ромашка»"
 
         first.goto(url + "/companies/organizations/1")
         assert first.locator("#org-name").inner_text() == "ООО «Ромашка»"
