@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -308,7 +309,13 @@ def _date(value: Any) -> Any:
 def _datetime(value: Any) -> Any:
     if isinstance(value, str) and (value.startswith(EMPTY_DATE) or not value):
         return None
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        # 1C's dates are ISO text: a number is refused, not read as a Unix timestamp
+        return f"{value!r} is not a date"
     return value
+
+
+_NUMBER = re.compile(r"^\s*[-+]?[0-9]+(\.[0-9]*)?\s*$")
 
 
 def _converter(info: Any) -> Callable[[Any], Any] | None:
@@ -560,6 +567,10 @@ def _compile(wire: Wire) -> Callable[[Any], Any]:
         if kind == DATE:
             code.append(f"   x = day(x, {n})")
         elif kind == DATETIME:
+            # 1C's times carry no zone: one with a zone may be a number read as a timestamp
+            # (refused by the general path) or a zone 1C was given (kept by it).
+            code.append("   if x is not None and x.tzinfo is not None:")
+            code.append(f"    raise Fallback({n})")
             code.append("   if x is not None and x.year == 1 and x.month == 1 and x.day == 1:")
             code.append("    x = None")
         elif kind == GUID:
