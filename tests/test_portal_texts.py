@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kabinet.access import Principal
 from kabinet.host import Host
+from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
 
 pytestmark = pytest.mark.smoke
@@ -30,6 +32,7 @@ async def portal(
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+            c.matrix = RouteMatrix(host, app, c)  # type: ignore[attr-defined]
             yield host, c
     finally:
         await host.shutdown()
@@ -60,3 +63,34 @@ async def test_the_landing_page_says_in_a_line_what_each_app_gives(
         assert line, f"the card of {plugin.name} has its title only"
         assert line == plugin.manifest.summary[lang]
         assert len(line) <= 100, f"one line: {line}"
+
+
+@pytest.mark.parametrize(
+    ("lang", "right"), [("ru", "Просмотр заявок"), ("en", "View orders")], ids=["ru", "en"]
+)
+async def test_hook_organization_names_api_tokens_show_rights_and_organizations(
+    portal: tuple[Host, httpx.AsyncClient], lang: str, right: str
+) -> None:
+    """The profile's API tokens name each right in the person's language and each
+    organization by its name: no permission codes, no organization numbers."""
+    from kabinet_companies.services import companies
+
+    host, client = portal
+    matrix: RouteMatrix = client.matrix  # type: ignore[attr-defined]
+    org = await companies(host).create_organization("ООО Токен Имя")
+    person = await matrix.person("tokens")
+    await host.services["roles"].grant(person, "client", org.id)
+    me = Principal(person_id=person, name="Токен", kind="person")
+    await host.services["identity"].create_token(me, "1С", ["shipments.orders.view"], [org.id])
+    cookie = await matrix.session(person)
+    profile = await client.get(
+        "/identity/profile", headers={"Cookie": f"{cookie}; kabinet_lang={lang}"}
+    )
+    assert profile.status_code == 200
+    tokens = re.search(r'<section class="id-card" id="tokens">(.*?)</section>', profile.text, re.S)
+    assert tokens is not None
+    text = " ".join(visible(tokens.group(1)).split())
+    assert right in text
+    assert "ООО Токен Имя" in text
+    assert "shipments.orders.view" not in text
+    assert not re.search(r"\b[a-z]+\.[a-z_]+\.[a-z_]+\b", text), text  # no permission code

@@ -147,6 +147,11 @@ def managed_organizations(host: Host, person_id: int) -> set[int]:
 
 
 @hookspec
+def organization_names(host: Host, ids: list[int]) -> dict[int, str]:
+    """Called where the host shows organizations (API tokens); returns their names by id."""
+
+
+@hookspec
 def route_samples(host: Host) -> list[RouteSample | ManagerSample]:
     """Called by the route-matrix test; returns RouteSamples (and a ManagerSample)."""
 

@@ -271,10 +271,24 @@ async def _profile(
         held = await host.access.organizations(me, code) if can_tokens else frozenset()
         if perm.scope == "organization" and held and _overlap(held, token_orgs):
             permissions.append(code)
+    # Rights and organizations as people know them: a permission's label in their language,
+    # an organization's name (from the app that owns organizations), never codes and ids.
+    lang = shell_of(request).language(request)
+    labels = {
+        code: i18n.localized(perm.label, lang) for code, (_p, perm) in host.permissions.items()
+    }
+    org_ids = set(token_orgs) if isinstance(token_orgs, (set, frozenset)) else set()
+    for t in tokens:
+        org_ids.update(t.organizations or ())
+    org_names: dict[int, str] = {}
+    for found in await host.plugins.acall("organization_names", host=host, ids=sorted(org_ids)):
+        org_names.update(found.value)
     return await page(
         request,
         "identity/profile.html",
         status_code=status_code,
+        permission_labels=labels,
+        organization_names=org_names,
         account=account,
         sessions=sessions,
         error=error,

@@ -243,6 +243,21 @@ async def managed_organizations(host: Host, person_id: int) -> set[int]:
 
 
 @hookimpl
+async def organization_names(host: Host, ids: list[int]) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from kabinet_companies.models import organization
+
+    if not ids:
+        return {}
+    async with host.db.sessionmaker() as s:
+        rows = await s.execute(
+            select(organization.c.id, organization.c.name).where(organization.c.id.in_(ids))
+        )
+        return {int(i): str(name) for i, name in rows.all()}
+
+
+@hookimpl
 def entity_sinks(host: Host) -> list[EntitySink]:
     from kabinet_companies.sinks import SINK
 
