@@ -314,7 +314,7 @@ class StaffPages(Controller):
                 secrets=SECRET_FIELDS,
                 error={"channel": channel, "field": exc.field, "message": exc.message},
             )
-        say(request, texts(request)["saved"], "success")
+        say(request, texts(request)["channel_saved"], "success")
         return redirect("/notifications/channels", request)
 
     @post("/channels/{channel:str}/test", access=MANAGE_CHANNELS)

@@ -136,6 +136,8 @@ async def test_channel_settings_are_stored_encrypted_and_shown_masked(
     )
     assert response.status_code == 303
     page = await client.get("/notifications/channels")
+    assert "Настройки канала сохранены." in page.text  # not "the template" (issue 16, point 8)
+    assert "Шаблон сохранён" not in page.text
     assert "SECRET-TOKEN" not in page.text
     assert "••••ALUE" in page.text
     assert "Токен бота" in page.text  # fields are labelled in the reader's language
