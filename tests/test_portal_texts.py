@@ -94,3 +94,80 @@ async def test_hook_organization_names_api_tokens_show_rights_and_organizations(
     assert "ООО Токен Имя" in text
     assert "shipments.orders.view" not in text
     assert not re.search(r"\b[a-z]+\.[a-z_]+\.[a-z_]+\b", text), text  # no permission code
+
+
+APPS = r"(?:host|identity|roles|shell|companies|dictionaries|notifications|integration|shipments)"
+RAW = [
+    (re.compile(rf"\b{APPS}\.[a-z_]+(?:\.[a-z_]+)?\b"), "a permission or event code"),
+    (re.compile(r"\b[a-z]+_[a-z_]+\b"), "an untranslated key"),
+    (re.compile(r"\b(?:queued|in_review|withdrawn|overdue)\b"), "a raw status"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"), "an ISO time"),
+]
+
+
+def raw_codes(page: str) -> list[str]:
+    """Raw codes and keys in what a person reads: the technical identifiers shown on
+    purpose (``<code>``, form values, addresses) are left out."""
+    page = re.sub(r"(?is)<(code|pre|textarea|select)\b.*?</\1>", " ", page)
+    text = " ".join(visible(page).split())
+    text = re.sub(r"\S+@\S+", " ", text)  # e-mail addresses
+    found = []
+    for pattern, what in RAW:
+        found += [f"{what}: {m.group(0)}" for m in pattern.finditer(text)]
+    return found
+
+
+MAIN_PAGES = {
+    "admin": [
+        "/", "/identity/profile", "/identity/accounts", "/roles/", "/companies/organizations",
+        "/companies/requests", "/companies/contacts", "/dictionaries/", "/dictionaries/documents/",
+        "/notifications/", "/notifications/channels", "/notifications/stats",
+        "/integration/runs", "/shipments/", "/shipments/invoices", "/notifications/failed",
+        "/host/jobs",
+    ],
+    "client": [
+        "/", "/identity/profile", "/companies/my", "/shipments/", "/shipments/invoices",
+        "/shipments/contracts", "/dictionaries/documents/",
+    ],
+}  # fmt: skip
+
+
+# Raw codes still shown on staff pages, left to the apps that own them (issue 16, point 8,
+# not finished): each is tolerated on its page only, any other fails. Remove an entry with
+# its fix.
+KNOWN_RAW = {
+    "/roles/": re.compile(rf"a permission or event code: {APPS}\.[a-z_.]+"),  # beside labels
+    "/integration/runs": re.compile(r"a permission or event code: integration\.sources"),
+    "/notifications/channels": re.compile(r"an untranslated key: api_id"),  # "SMS.ru api_id"
+    "/notifications/stats": re.compile(r"a raw status: queued"),
+    "/notifications/": re.compile(r"a raw status: overdue"),
+}
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+@pytest.mark.parametrize("persona", sorted(MAIN_PAGES))
+async def test_main_pages_show_no_raw_code_or_key(
+    portal: tuple[Host, httpx.AsyncClient], persona: str, lang: str
+) -> None:
+    from kabinet_companies.services import companies
+    from kabinet_shipments.samples import make_order
+
+    host, client = portal
+    matrix: RouteMatrix = client.matrix  # type: ignore[attr-defined]
+    org = await companies(host).create_organization("ООО Журнал")
+    await make_order(host, org.id)
+    person = await matrix.person(persona)
+    if persona == "admin":
+        await host.services["roles"].grant(person, "admin", None)
+    else:
+        await host.services["roles"].grant(person, "client", org.id)
+    cookie = await matrix.session(person)
+    faults = {}
+    for path in MAIN_PAGES[persona]:
+        page = await client.get(path, headers={"Cookie": f"{cookie}; kabinet_lang={lang}"})
+        assert page.status_code == 200, path
+        known = KNOWN_RAW.get(path)
+        found = [f for f in raw_codes(page.text) if not (known and known.fullmatch(f))]
+        if found:
+            faults[path] = sorted(set(found))
+    assert faults == {}
