@@ -144,6 +144,7 @@ def navigation(host: Host) -> list[NavItem]:
             label={"ru": "Запросы клиентов", "en": "Client requests"},
             permission="shipments.requests.answer",
             order=13,
+            section="admin",  # a staff tool, beside the other staff pages
         ),
     ]
 
