@@ -19,6 +19,7 @@ import pytest
 from integration_support import settings_text
 from sqlalchemy import insert, select, update
 
+from kabinet.access import Principal
 from kabinet.host import Host
 from kabinet.jobs import stop_embedded
 from kabinet.routematrix import RouteMatrix
@@ -42,6 +43,7 @@ class Site:
         self.host, self.http, self.matrix = host, http, matrix
         self.org = 0
         self.sessions: dict[str, str] = {}
+        self.people: dict[str, int] = {}
 
     async def setup(self) -> None:
         from kabinet_companies.models import counterparty, organization
@@ -69,6 +71,7 @@ class Site:
             )
             await self.host.services["roles"].grant(int(account.id), "client", int(self.org))
             self.sessions[zone] = await self.matrix.session(int(account.id))
+            self.people[zone] = int(account.id)
         return self.sessions[zone]
 
     async def get(self, zone: str, path: str) -> httpx.Response:
@@ -168,6 +171,15 @@ async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
     rows = {r["number"]: r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
     assert rows[number]["loading_date"] == "2026-12-01 12:30:00+01:00"
     assert rows[number]["delivery_planned"] == "2026-12-03"
+    # A background export (a larger view) is written in the zone of the person who asked.
+    exports = site.host.services["shipments.exports"]
+    berliner = Principal(person_id=site.people["Europe/Berlin"], kind="person")
+    export_id = await exports.create(berliner, {}, "csv", send=False)
+    await exports.run(export_id)
+    row = await exports.get(berliner, export_id)
+    text = (await site.host.files.read(row.file_key)).decode("utf-8-sig")
+    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
+    assert rows[number]["loading_date"] == "2026-12-01 12:30:00+01:00"
 
     # The API: the 1C-local day and the aware instant (none for a date only).
     api = (await site.get("Europe/Berlin", f"/api/shipments/orders/{order_id}")).json()
