@@ -135,3 +135,25 @@ def test_register_ask_accept_reject_and_see_only_ones_company(demo: tuple[str, P
         assert second.goto(url + "/companies/organizations/1").status == 404
         api = second.request.get(url + "/api/companies/organizations/1")
         assert api.status == 404
+
+
+def test_the_sender_withdraws_an_open_request_on_a_phone(demo: tuple[str, Path]) -> None:
+    """Issue 16, point 11: Boris (the demo's open request) takes it back from My companies,
+    after confirming, and sees it withdrawn with no button left."""
+    url, _messages = demo
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+        page = context.new_page()
+        page.goto(url + "/login?next=/companies/my")
+        page.fill("input[name=login]", "boris@demo.test")
+        page.fill("input[name=password]", "kabinet-demo")
+        page.click("form.id-form button[type=submit]")
+        page.wait_for_url(url + "/companies/my")
+        row = page.locator("#my-requests tbody tr").first
+        assert row.get_by_role("button", name="Отозвать").is_visible()
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.get_by_role("button", name="Отозвать").click()
+        page.wait_for_url(url + "/companies/my")
+        page.wait_for_selector("text=Запрос отозван.")
+        assert "отозван" in page.locator("#my-requests tbody tr").first.inner_text()
+        assert page.get_by_role("button", name="Отозвать").count() == 0
