@@ -321,6 +321,74 @@ REFUSALS: dict[str, dict[str, str]] = {
     },
 }
 
+# The staff page answering client requests (answers.py, requests.html): keys "rq_*".
+_ANSWERS: dict[str, dict[str, str]] = {
+    "ru": {
+        "title": "Запросы клиентов",
+        "none": "Нет запросов, ожидающих ответа.",
+        "no_source": "Учётная система не подключена: запросы клиентов не передаются в 1С, "
+        "на них отвечают сотрудники на этой странице.",
+        "order": "Заявка",
+        "company": "Компания",
+        "kind": "Вид",
+        "kind_edit": "Изменение",
+        "kind_cancel": "Отмена",
+        "asked": "Запрос",
+        "who": "Клиент",
+        "when": "Когда",
+        "transport": "Передача в 1С",
+        "t_none": "Не передаётся",
+        "t_pending": "Ожидает отправки",
+        "t_sending": "Отправляется",
+        "t_sent": "Передан, ответа нет",
+        "t_failed": "Ошибка передачи",
+        "answer": "Ответ",
+        "comment": "Комментарий для клиента",
+        "accept": "Принять",
+        "reject": "Отклонить",
+        "waits": "Ждёт ответа 1С",
+        "answered": "Ответ записан, клиент уведомлён.",
+        "comment_required": "Укажите причину отказа в комментарии.",
+        "bad_decision": "Выберите: принять или отклонить.",
+        "too_long": "Слишком длинный комментарий.",
+        "closed": "На этот запрос уже ответили.",
+        "in_transit": "Запрос передаётся в 1С и ещё может получить ответ оттуда.",
+    },
+    "en": {
+        "title": "Client requests",
+        "none": "No requests are waiting for an answer.",
+        "no_source": "No production system is connected: client requests are not sent to 1C; "
+        "staff answer them on this page.",
+        "order": "Order",
+        "company": "Company",
+        "kind": "Kind",
+        "kind_edit": "Change",
+        "kind_cancel": "Cancel",
+        "asked": "Request",
+        "who": "Client",
+        "when": "When",
+        "transport": "Sent to 1C",
+        "t_none": "Not sent",
+        "t_pending": "Waiting to be sent",
+        "t_sending": "Sending",
+        "t_sent": "Sent, no answer",
+        "t_failed": "Sending failed",
+        "answer": "Answer",
+        "comment": "Comment for the client",
+        "accept": "Accept",
+        "reject": "Refuse",
+        "waits": "Waiting for 1C",
+        "answered": "The answer is recorded and the client is told.",
+        "comment_required": "Say why the request is refused in the comment.",
+        "bad_decision": "Choose: accept or refuse.",
+        "too_long": "The comment is too long.",
+        "closed": "This request has already been answered.",
+        "in_transit": "The request is on its way to 1C and may still be answered there.",
+    },
+}
+for _lang, _texts in _ANSWERS.items():
+    TEXT[_lang].update({f"rq_{key}": text for key, text in _texts.items()})
+
 
 def texts(lang: str) -> dict[str, str]:
     return TEXT.get(lang, TEXT["en"])
