@@ -15,15 +15,26 @@ import pytest
 from kabinet.access import Principal
 from kabinet.host import Host
 from kabinet.routematrix import RouteMatrix
+from kabinet.testing import drop_database, migrated_database
 from kabinet.web import build_app
 
 pytestmark = pytest.mark.smoke
 
 
+@pytest.fixture(scope="module")
+async def own_database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A database of this module's own: the pages scanned show only what these tests made,
+    not the names, roles and times other tests left in the run's shared database."""
+    url = await migrated_database(tmp_path_factory.mktemp("portal-texts"))
+    yield url
+    await drop_database(url)
+
+
 @pytest.fixture
 async def portal(
-    database_url: str, tmp_path: Path
+    own_database_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Host, httpx.AsyncClient]]:
+    database_url = own_database_url
     settings = tmp_path / "settings.toml"
     settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "portal-texts-secret"\n')
     host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": database_url})
