@@ -67,7 +67,15 @@ async def snapshot(host: Host) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-RECEIPT = {"id", "updated_at", "created_at", "status_at", "balance_at", "requested_at"}
+RECEIPT = {
+    "id",
+    "updated_at",
+    "created_at",
+    "status_at",
+    "balance_at",
+    "requested_at",
+    "overdue_at",
+}
 """Columns that say when the portal received or asked, not what 1C holds."""
 
 
