@@ -20,6 +20,7 @@ from kabinet.access import ORG_COOKIE, Principal
 from kabinet.host import Host
 from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
 from kabinet.routematrix import RouteMatrix
+from kabinet.testing import drop_database, migrated_database
 from kabinet.web import build_app
 
 pytestmark = pytest.mark.smoke
@@ -73,7 +74,17 @@ class Browser:
 
 
 @pytest.fixture
-async def portal(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Host, Browser]]:
+async def own_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of the test's own: organizations other tests made with fixed ids in the
+    run's shared database would collide with the ones made here."""
+    url = await migrated_database(tmp_path)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+async def portal(own_database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Host, Browser]]:
+    database_url = own_database_url
     settings = tmp_path / "settings.toml"
     settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "working-in-secret"\n')
     host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": database_url})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from notif_support import deliveries, folder, person, publish, run
 
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.smoke
 
 
 async def test_an_event_sends_its_notification_to_the_person_on_each_channel(host: Host) -> None:
-    ivan = await person(host, full_name="Иван", phone="+79161234567")
+    ivan = await person(host, full_name="Иван", phone=f"+7916{uuid.uuid4().int % 10**7:07d}")
     await publish(
         host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-77", "depot": "Казань"}
     )
