@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import ALL, AllOrganizations, Principal
@@ -164,6 +164,15 @@ async def _insert_org(
         insert(organization).values(**values).returning(organization.c.id)
     )
     assert new_id is not None
+    if org_id is not None and session.get_bind().dialect.name == "postgresql":
+        # A fixed id leaves the sequence behind: move it past the id, or the next
+        # organization created without one collides with this one.
+        await session.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('companies_organization', 'id'),"
+                " GREATEST((SELECT MAX(id) FROM companies_organization), 1))"
+            )
+        )
     return int(new_id)
 
 

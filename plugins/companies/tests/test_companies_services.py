@@ -359,3 +359,15 @@ async def test_an_invited_person_sets_a_password_and_is_in_after_the_phone_code(
     )
     assert (await reg.invitations(organization_id=org_id))[0].status == "accepted"
     assert await reg.by_token(token) is None
+
+
+async def test_an_organization_made_with_a_fixed_id_does_not_block_the_next_one(
+    svc: CompaniesService,
+) -> None:
+    # Route samples and demo data make organizations with fixed ids; on PostgreSQL the
+    # sequence must move past them, or the next organization collides with one of them.
+    fixed = (await svc.create_organization("Before")).id + 2
+    await svc.ensure_organization(fixed, "Fixed")
+    made = [await svc.create_organization(f"After {i}") for i in range(3)]
+    assert all(m.id > fixed for m in made)
+    assert (await svc.organization(fixed)).name == "Fixed"
