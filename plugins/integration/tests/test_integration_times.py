@@ -166,11 +166,11 @@ async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
     cells = registry_cells((await site.get("Europe/Berlin", "/shipments/")).text, order_id)
     assert "12:30" in cells["Погрузка"]
 
-    # The export: the person's local time with its offset where 1C gave a time.
+    # The export: the person's local time where 1C gave a time, the day alone otherwise.
     text = (await site.get("Europe/Berlin", "/shipments/orders.csv")).content.decode("utf-8-sig")
-    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
-    assert rows[number]["loading_date"] == "2026-12-01 12:30:00+01:00"
-    assert rows[number]["delivery_planned"] == "2026-12-03"
+    rows = {r["Номер"]: r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
+    assert rows[number]["Погрузка"] == "01.12.2026 12:30"
+    assert rows[number]["Доставка (план)"] == "03.12.2026"
     # A background export (a larger view) is written in the zone of the person who asked.
     exports = site.host.services["shipments.exports"]
     berliner = Principal(person_id=site.people["Europe/Berlin"], kind="person")
@@ -178,8 +178,8 @@ async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
     await exports.run(export_id)
     row = await exports.get(berliner, export_id)
     text = (await site.host.files.read(row.file_key)).decode("utf-8-sig")
-    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
-    assert rows[number]["loading_date"] == "2026-12-01 12:30:00+01:00"
+    rows = {r["Номер"]: r for r in csv.DictReader(io.StringIO(text), delimiter=";")}
+    assert rows[number]["Погрузка"] == "01.12.2026 12:30"
 
     # The API: the 1C-local day and the aware instant (none for a date only).
     api = (await site.get("Europe/Berlin", f"/api/shipments/orders/{order_id}")).json()

@@ -11,6 +11,12 @@ stays free for requests), stores it in the host's file storage under
 status and then links the file. Only the person who asked may see the export or download
 its file (anyone else: 404); after ``export_keep_hours`` the hourly job
 ``shipments.exports_cleanup`` deletes the file and the row.
+
+A file is written for a person: the headers and the statuses in their language (the page's,
+or for a background job the language it was asked in), the order's day and the times of
+day in their time zone (UTC instants shown as the local day and time), amounts as numbers
+(XLSX: number cells with two decimals; CSV: the language's decimal mark, no grouping, so
+that a spreadsheet reads them as numbers).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import logging
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -34,6 +41,7 @@ from kabinet.access import Principal
 from kabinet.escape import sheet_row
 from kabinet.i18n import zone as time_zone
 from kabinet.identity.models import Account
+from kabinet_shipments import labels
 from kabinet_shipments import models as m
 from kabinet_shipments.registry import OrderQuery, bounded_count, order_filters, order_page
 from kabinet_shipments.services import VIEW, NotFound, ShipmentsService
@@ -61,11 +69,48 @@ COLUMNS = (
     "cost",
     "currency",
 )
+HEADERS = {
+    "ru": {
+        "number": "Номер",
+        "date": "Дата",
+        "status": "Статус",
+        "origin": "Откуда",
+        "destination": "Куда",
+        "cargo_name": "Груз",
+        "loading_date": "Погрузка",
+        "delivery_planned": "Доставка (план)",
+        "location": "Дислокация",
+        "cost": "Стоимость",
+        "currency": "Валюта",
+    },
+    "en": {
+        "number": "Number",
+        "date": "Date",
+        "status": "Status",
+        "origin": "From",
+        "destination": "To",
+        "cargo_name": "Cargo",
+        "loading_date": "Loading",
+        "delivery_planned": "Delivery (planned)",
+        "location": "Location",
+        "cost": "Cost",
+        "currency": "Currency",
+    },
+}
+"""The columns' headers in each language (:data:`COLUMNS` order)."""
+SHEET = {"ru": "Заявки", "en": "Orders"}
+DATE_FORMAT = {"ru": "DD.MM.YYYY", "en": "YYYY-MM-DD"}
+"""How a date cell shows in XLSX (the CSV writes the same text)."""
+TIME_FORMAT = {"ru": "DD.MM.YYYY HH:MM", "en": "YYYY-MM-DD HH:MM"}
+MONEY_FORMAT = "#,##0.00"
+"""An amount cell's number format in XLSX (the spreadsheet's own separators)."""
 TIMED = {"loading_date": "loading_at", "delivery_planned": "delivery_planned_at"}
 """Date columns written as the time of day in the reader's time zone where the production
 system gave one (the instant's column), as the day alone otherwise."""
 QUERY_FIELDS = frozenset(f.name for f in msgspec.structs.fields(OrderQuery)) - {"after", "before"}
 """The registry's URL parameters an export keeps (not the page it was asked from)."""
+LANG = "lang"
+"""The key of the language a background export is written in, beside its view's parameters."""
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -94,6 +139,16 @@ def file_name(fmt: str, today: dt.date) -> str:
     return f"orders-{today.isoformat()}.{fmt}"
 
 
+def language(lang: str) -> str:
+    """A language the export is written in (Russian unless English is asked for)."""
+    return lang if lang in HEADERS else "ru"
+
+
+def headers(lang: str) -> list[str]:
+    names = HEADERS[language(lang)]
+    return [names[c] for c in COLUMNS]
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is None or value.tzinfo is not None:
         return value
@@ -104,58 +159,91 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 class _Csv:
-    """Semicolon-separated UTF-8 with a BOM (what Excel opens in Russian locales)."""
+    """Semicolon-separated UTF-8 with a BOM (what Excel opens in Russian locales); dates,
+    times and amounts as text a spreadsheet of the language reads as such."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lang: str = "ru") -> None:
+        self.lang = language(lang)
         self.file = path.open("w", encoding="utf-8-sig", newline="")
         self.writer = csv.writer(self.file, delimiter=";")
-        self.writer.writerow(COLUMNS)
+        self.writer.writerow(headers(self.lang))
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
-        self.writer.writerows(sheet_row(row) for row in rows)
+        self.writer.writerows([_text(v, self.lang) for v in sheet_row(row)] for row in rows)
 
     def close(self) -> None:
         self.file.close()
 
 
+def _text(value: Any, lang: str) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%d.%m.%Y %H:%M" if lang == "ru" else "%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.strftime("%d.%m.%Y") if lang == "ru" else value.isoformat()
+    if isinstance(value, Decimal):
+        text = f"{value:.2f}"
+        return text.replace(".", ",") if lang == "ru" else text
+    return value
+
+
 class _Xlsx:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lang: str = "ru") -> None:
         from openpyxl import Workbook
 
+        self.lang = language(lang)
         self.path = path
         self.book = Workbook(write_only=True)
-        self.sheet = self.book.create_sheet("orders")
-        self.sheet.append(list(COLUMNS))
+        self.sheet = self.book.create_sheet(SHEET[self.lang])
+        self.sheet.append(headers(self.lang))
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
-            self.sheet.append(sheet_row(_cell(v) for v in row))
+            self.sheet.append([self._cell(v) for v in sheet_row(row)])
+
+    def _cell(self, value: Any) -> Any:
+        from openpyxl.cell import WriteOnlyCell
+
+        if isinstance(value, dt.datetime):
+            cell = WriteOnlyCell(self.sheet, value.replace(tzinfo=None))  # already local
+            cell.number_format = TIME_FORMAT[self.lang]
+        elif isinstance(value, dt.date):
+            cell = WriteOnlyCell(self.sheet, dt.datetime.combine(value, dt.time()))
+            cell.number_format = DATE_FORMAT[self.lang]
+        elif isinstance(value, Decimal):
+            cell = WriteOnlyCell(self.sheet, float(value))  # what a spreadsheet holds
+            cell.number_format = MONEY_FORMAT
+        else:
+            return value
+        return cell
 
     def close(self) -> None:
         self.book.save(self.path)
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    return value
+def _writer(fmt: str, path: Path, lang: str = "ru") -> _Csv | _Xlsx:
+    return _Csv(path, lang) if fmt == "csv" else _Xlsx(path, lang)
 
 
-def _writer(fmt: str, path: Path) -> _Csv | _Xlsx:
-    return _Csv(path) if fmt == "csv" else _Xlsx(path)
+def _values(rows: Sequence[Any], zone: ZoneInfo, lang: str = "ru") -> list[list[Any]]:
+    return [[_value(r, c, zone, lang) for c in COLUMNS] for r in rows]
 
 
-def _values(rows: Sequence[Any], zone: ZoneInfo) -> list[list[Any]]:
-    return [[_value(r, c, zone) for c in COLUMNS] for r in rows]
-
-
-def _value(row: Any, column: str, zone: ZoneInfo) -> Any:
+def _value(row: Any, column: str, zone: ZoneInfo, lang: str) -> Any:
+    """A cell as the person reads it: a label for the status, the local day of the order's
+    time, the local time of day where the production system gave one."""
+    if column == "status":
+        return labels.label(labels.ORDER_STATUS, row.status, language(lang))
+    if column == "date":
+        return _aware(row.date).astimezone(zone).date()  # type: ignore[union-attr]
     timed = TIMED.get(column)
     if timed is not None:
         at = _aware(getattr(row, timed))
         if at is not None:
-            return at.astimezone(zone)  # CSV: with its offset; XLSX: the local time
-    return getattr(row, column)
+            return at.astimezone(zone).replace(tzinfo=None)  # the local time of day
+    value = getattr(row, column)
+    if column == "cost" and value is not None:
+        return Decimal(value)
+    return value
 
 
 class Exports:
@@ -195,10 +283,11 @@ class Exports:
             return await bounded_count(conn, select(m.order.c.id).where(*conds), bound)
 
     async def chunks(
-        self, principal: Principal, query: OrderQuery, limit: int, tz: str = ""
+        self, principal: Principal, query: OrderQuery, limit: int, tz: str = "", lang: str = "ru"
     ) -> AsyncIterator[list[list[Any]]]:
-        """The view's rows in its own order, :data:`CHUNK` at a time (keyset pages); times
-        of day in time zone ``tz`` (the portal's by default)."""
+        """The view's rows in its own order, :data:`CHUNK` at a time (keyset pages); days
+        and times of day in time zone ``tz`` (the portal's by default), statuses in
+        language ``lang``."""
         zone = time_zone(tz or self.host.settings.host.timezone)
         conds = await self._conds(principal, query)
         if conds is None:
@@ -212,7 +301,7 @@ class Exports:
                 page = await order_page(conn, page_query, conds, with_names=False)
             if not page.rows:
                 return
-            yield _values(page.rows, zone)
+            yield _values(page.rows, zone, lang)
             sent += len(page.rows)
             if not page.next:
                 return
@@ -221,35 +310,56 @@ class Exports:
     # -- asking for one ---------------------------------------------------------------------------
 
     async def start(
-        self, principal: Principal, params: Mapping[str, str], fmt: str, tz: str = ""
+        self,
+        principal: Principal,
+        params: Mapping[str, str],
+        fmt: str,
+        tz: str = "",
+        lang: str = "ru",
     ) -> Started:
-        """A view up to ``export_limit`` orders as the file itself, a larger one as a job."""
+        """A view up to ``export_limit`` orders as the file itself, a larger one as a job
+        (written in language ``lang`` either way)."""
         query = self.parse(params, fmt)
         settings = self.shipments.settings
         if await self.count(principal, query, settings.export_limit) <= settings.export_limit:
-            content = await self.write_now(principal, query, fmt, settings.export_limit, tz)
+            limit = settings.export_limit
+            content = await self.write_now(principal, query, fmt, limit, tz, lang)
             return Started(content=content, file_name=file_name(fmt, self.shipments.today()))
-        return Started(export_id=await self.create(principal, params, fmt))
+        return Started(export_id=await self.create(principal, params, fmt, lang=lang))
 
     async def write_now(
-        self, principal: Principal, query: OrderQuery, fmt: str, limit: int, tz: str = ""
+        self,
+        principal: Principal,
+        query: OrderQuery,
+        fmt: str,
+        limit: int,
+        tz: str = "",
+        lang: str = "ru",
     ) -> bytes:
-        """The file of the view now, its times in time zone ``tz`` (the reader's)."""
+        """The file of the view now, its times in time zone ``tz`` (the reader's), its
+        headers and statuses in language ``lang``."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"orders.{fmt}"
-            writer = _writer(fmt, path)
+            writer = _writer(fmt, path, lang)
             try:
-                async for chunk in self.chunks(principal, query, limit, tz):
+                async for chunk in self.chunks(principal, query, limit, tz, lang):
                     writer.write(chunk)
             finally:
                 writer.close()
             return path.read_bytes()
 
     async def create(
-        self, principal: Principal, params: Mapping[str, str], fmt: str, *, send: bool = True
+        self,
+        principal: Principal,
+        params: Mapping[str, str],
+        fmt: str,
+        *,
+        send: bool = True,
+        lang: str = "",
     ) -> str:
         """Record an export of the view for ``principal`` and send the job that makes it
-        (``send=False``: the caller runs it, as the route samples do)."""
+        (``send=False``: the caller runs it, as the route samples do); the file is written
+        in language ``lang`` (empty: the person's own setting)."""
         self.parse(params, fmt)
         if principal.person_id is None:
             raise ExportError("person", "only a signed-in person can ask for an export")
@@ -266,6 +376,8 @@ class Exports:
             and await self.host.access.organizations(principal, VIEW) == frozenset({chosen})
         ):
             clean["organization"] = str(chosen)
+        if lang:
+            clean[LANG] = language(lang)  # kept beside the view (parse leaves it out)
         async with self.host.db.session() as s:
             await s.execute(
                 insert(m.export).values(
@@ -331,7 +443,8 @@ class Exports:
     async def _make(self, row: Any) -> None:
         principal = Principal(person_id=row.person_id, kind="person")
         query = self.parse(row.params, row.format)
-        tz = await self._timezone(row.person_id)
+        tz, own = await self._preferences(row.person_id)
+        lang = language(row.params.get(LANG) or own)
         most = self.shipments.settings.export_max_rows
         found = await self.count(principal, query, most)
         total = min(found, most)
@@ -339,10 +452,10 @@ class Exports:
         key = f"shipments/exports/{row.id}.{row.format}"
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / row.file_name
-            writer = await asyncio.to_thread(_writer, row.format, path)
+            writer = await asyncio.to_thread(_writer, row.format, path, lang)
             done = 0
             try:
-                async for chunk in self.chunks(principal, query, total, tz):
+                async for chunk in self.chunks(principal, query, total, tz, lang):
                     await asyncio.to_thread(writer.write, chunk)
                     done += len(chunk)
                     await self.progress(row.id, done, total)
@@ -354,12 +467,19 @@ class Exports:
                 )
         await self._finish(row.id, status="done", file_key=key, size=stored.size, rows_done=done)
 
-    async def _timezone(self, person_id: int) -> str:
-        """The time zone of the person who asked (their own setting), as a page has it."""
+    async def _preferences(self, person_id: int) -> tuple[str, str]:
+        """The time zone and language of the person who asked (their own settings), as a
+        page has them."""
         a = Account.__table__
         async with self.host.db.engine.connect() as conn:
-            own = (await conn.execute(select(a.c.timezone).where(a.c.id == person_id))).scalar()
-        return str(own or "")
+            own = (
+                await conn.execute(
+                    select(a.c.timezone, a.c.language).where(a.c.id == person_id)
+                )
+            ).first()
+        if own is None:
+            return "", ""
+        return str(own.timezone or ""), str(own.language or "")
 
     async def progress(self, export_id: str, done: int, total: int, **more: Any) -> None:
         """Write how far the job is (the page polls it)."""

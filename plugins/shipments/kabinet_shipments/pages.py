@@ -188,11 +188,11 @@ async def _export_now_or_offer(request: Req, fmt: str) -> Response[Any]:
         raise bad_query(exc) from exc
     principal = principal_of(request.scope)
     limit = exports.shipments.settings.export_limit
+    lang = lang_of(request)
     if await exports.count(principal, query, limit) <= limit:
         tz = shell_of(request).timezone(request)
-        content = await exports.write_now(principal, query, fmt, limit, tz)
+        content = await exports.write_now(principal, query, fmt, limit, tz, lang)
         return _file(content, fmt, file_name(fmt, exports.shipments.today()))
-    lang = lang_of(request)
     return await page(
         request,
         "shipments/export.html",
@@ -225,7 +225,8 @@ async def start_export(request: Req) -> Response[Any]:
     exports = exports_of(request)
     try:
         tz = shell_of(request).timezone(request)
-        started = await exports.start(principal_of(request.scope), fields, fmt, tz)
+        lang = lang_of(request)
+        started = await exports.start(principal_of(request.scope), fields, fmt, tz, lang)
     except QueryError as exc:
         raise bad_query(exc) from exc
     except ExportError as exc:

@@ -108,7 +108,7 @@ def test_a_client_filters_sorts_pages_opens_downloads_and_asks_to_cancel(demo: s
         saved = exported.value.path()
         assert saved is not None
         lines = Path(saved).read_text(encoding="utf-8-sig").splitlines()
-        assert lines[0].startswith("number;date;status")
+        assert lines[0].startswith("Номер;Дата;Статус")
         assert len(lines) == total + 1
         page.goto(demo + "/shipments/")
 

@@ -5,6 +5,7 @@ SQLite; the threshold is lowered in the test settings)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import itertools
 import re
@@ -16,13 +17,15 @@ from typing import Any
 import pytest
 from shipments_support import Site
 from shipments_support import site as app_site
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
+from kabinet.identity.models import Account
 from kabinet_shipments import exports as exports_module
 from kabinet_shipments import models as m
 from kabinet_shipments.demo import generate
+from kabinet_shipments.labels import ORDER_STATUS, label
 from kabinet_shipments.samples import ensure_counterparty
 from kabinet_shipments.sinks import apply_contracts, apply_orders
 
@@ -72,7 +75,7 @@ async def test_a_small_view_is_exported_at_once(site: Site) -> None:
     assert answer.headers["content-type"].startswith("text/csv")
     assert "attachment" in answer.headers["content-disposition"]
     rows = _csv(answer.content)
-    assert rows[0][0] == "number"
+    assert rows[0][0] == "Номер"
     assert [r[0] for r in rows[1:]] == [one]
 
     link = await site.get(f"/shipments/orders.xlsx?q={one}", session)
@@ -140,13 +143,13 @@ async def test_a_large_view_is_a_job_with_progress_then_a_link(
     assert file.status_code == 200
     assert "attachment" in file.headers["content-disposition"]
     rows = _csv(file.content)
-    assert rows[0][:3] == ["number", "date", "status"]
+    assert rows[0][:3] == ["Номер", "Дата", "Статус"]
     body = rows[1:]
     assert sorted(r[0] for r in body) == sorted(o.number for o in orders)
-    costs = [Decimal(r[9]) for r in body]
+    costs = [Decimal(r[9].replace(",", ".")) for r in body]  # the Russian decimal comma
     assert costs == sorted(costs)  # the view's sort
     by_number = {o.number: o for o in orders}
-    assert all(by_number[r[0]].status == r[2] for r in body)
+    assert all(label(ORDER_STATUS, by_number[r[0]].status, "ru") == r[2] for r in body)
 
     # Nobody else sees it: a colleague of the same organization, another organization.
     colleague = await site.client_of(org)
@@ -168,7 +171,7 @@ async def test_a_large_view_is_a_job_with_progress_then_a_link(
     sheet = load_workbook(io.BytesIO(xlsx.content), read_only=True).active
     assert sheet is not None
     values = list(sheet.iter_rows(values_only=True))
-    assert values[0][0] == "number"
+    assert values[0][0] == "Номер"
     assert len(values) == ORDERS + 1
     assert [Decimal(str(v[9])) for v in values[1:]] == sorted(costs, reverse=True)
 
@@ -200,3 +203,99 @@ async def test_an_export_that_fails_says_so(site: Site, monkeypatch: pytest.Monk
     assert "hx-get" not in status.text
     failed = await site.host.jobs.failed()
     assert any(f.actor == "shipments.export" and "disk full" in f.error for f in failed)
+
+
+async def _one_order_at(host: Host, org: int, at: dt.datetime) -> str:
+    """An order made and loaded at ``at`` (UTC), in progress, costing 1 234 567.50."""
+    from kabinet_shipments.samples import make_order
+
+    ids = await make_order(host, org, status="in_progress")
+    o = m.order
+    async with host.db.session() as s:
+        await s.execute(
+            update(o)
+            .where(o.c.id == ids["order_id"])
+            .values(date=at, loading_date=at.date(), loading_at=at, cost=Decimal("1234567.50"))
+        )
+        number = (await s.execute(select(o.c.number).where(o.c.id == ids["order_id"]))).scalar()
+    return str(number)
+
+
+@pytest.mark.parametrize(
+    ("lang", "headers", "status", "day_format"),
+    [
+        ("ru", ["Номер", "Дата", "Статус"], "В работе", "DD.MM.YYYY"),
+        ("en", ["Number", "Date", "Status"], "In progress", "YYYY-MM-DD"),
+    ],
+    ids=["ru", "en"],
+)
+async def test_an_xlsx_export_speaks_the_persons_language_in_their_time_zone(
+    site: Site, lang: str, headers: list[str], status: str, day_format: str
+) -> None:
+    """Opened in a spreadsheet: headers and statuses in the person's language, the
+    order's day and its loading time in their zone (Vladivostok, UTC+10: an order made at
+    20:00 UTC on 6 December is theirs on 7 December at 06:00), the cost a number."""
+    from openpyxl import load_workbook
+
+    org = next(_orgs)
+    number = await _one_order_at(site.host, org, dt.datetime(2026, 12, 6, 20, 0, tzinfo=dt.UTC))
+    session = await site.client_of(org)
+    async with site.host.db.session() as s:
+        a = Account.__table__
+        await s.execute(
+            update(a).where(a.c.id == site.people[session]).values(timezone="Asia/Vladivostok")
+        )
+    cookie = f"{session}; kabinet_lang={lang}"
+    for file in (
+        await site.get(f"/shipments/orders.xlsx?q={number}", cookie),
+        await site.post("/shipments/exports", cookie, {"format": "xlsx", "q": number}),
+    ):
+        assert file.status_code == 200
+        book = load_workbook(io.BytesIO(file.content))
+        sheet = book.active
+        assert sheet is not None
+        rows = list(sheet.iter_rows())
+        assert [c.value for c in rows[0]][:3] == headers
+        assert len(rows) == 2
+        cells = dict(zip(exports_module.COLUMNS, rows[1], strict=True))
+        assert cells["number"].value == number
+        assert cells["status"].value == status
+        assert cells["date"].value == dt.datetime(2026, 12, 7)  # the local day, not the 6th
+        assert cells["date"].number_format == day_format
+        assert cells["loading_date"].value == dt.datetime(2026, 12, 7, 6, 0)
+        assert cells["loading_date"].number_format == day_format + " HH:MM"
+        assert cells["cost"].value == 1234567.5
+        assert cells["cost"].data_type == "n"
+        assert cells["cost"].number_format == "#,##0.00"
+
+
+async def test_a_background_export_is_written_in_the_language_it_was_asked_in(
+    site: Site,
+) -> None:
+    """A job runs without the page: the file keeps the language of the page it was asked
+    from (English), and the person's zone."""
+    org = next(_orgs)
+    await _load(site.host, org)
+    number = await _one_order_at(site.host, org, dt.datetime(2026, 12, 6, 20, 0, tzinfo=dt.UTC))
+    session = await site.client_of(org)
+    async with site.host.db.session() as s:
+        a = Account.__table__
+        await s.execute(
+            update(a).where(a.c.id == site.people[session]).values(timezone="Asia/Vladivostok")
+        )
+    started = await site.post(
+        "/shipments/exports", f"{session}; kabinet_lang=en", {"format": "csv", "sort": "cost"}
+    )
+    assert started.status_code == 303
+    export_id = started.headers["location"].rsplit("/", 1)[-1]
+    assert await site.host.jobs.drain() == 1  # type: ignore[attr-defined]
+    file = await site.get(f"/shipments/exports/{export_id}/file", session)
+    rows = _csv(file.content)
+    assert rows[0] == [
+        "Number", "Date", "Status", "From", "To", "Cargo", "Loading", "Delivery (planned)",
+        "Location", "Cost", "Currency",
+    ]  # fmt: skip
+    mine = next(r for r in rows if r[0] == number)
+    assert mine[1:3] == ["2026-12-07", "In progress"]
+    assert mine[6] == "2026-12-07 06:00"
+    assert mine[9] == "1234567.50"
