@@ -26,12 +26,15 @@ def stacked(
     title: str,
     width: int = 640,
     css_class: str = "",
+    names: Mapping[str, str] | None = None,
 ) -> Markup:
     """Bars per bucket, one colour per series, with the total above each bar.
 
     The drawing scales to the page's width, so a phone gets its own narrower one
     (``width=360``): text stays readable and only as many dates are written as fit.
+    ``names`` are what a person reads for each series (a status's label, not its code).
     """
+    names = names or {}
     height, pad, top = 220, 28, 18
     n = max(len(labels), 1)
     totals = [sum(s[i] for s in series.values()) for i in range(len(labels))]
@@ -58,7 +61,7 @@ def stacked(
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                 f'fill="{COLORS.get(name, "#999")}">'
-                f"<title>{escape(label)}: {escape(name)} {v}</title></rect>"
+                f"<title>{escape(label)}: {escape(names.get(name, name))} {v}</title></rect>"
             )
         if totals[i] and slot >= 20:
             parts.append(
@@ -74,16 +77,19 @@ def stacked(
     return Markup("".join(parts))  # noqa: S704 - every value above is escaped or a number
 
 
-def bars(values: Mapping[str, int], *, title: str) -> Markup:
+def bars(
+    values: Mapping[str, int], *, title: str, names: Mapping[str, str] | None = None
+) -> Markup:
     """Horizontal bars with the number beside each: a table whose text is the page's own
     size on a phone too (a bar is a one-rectangle SVG: the CSP allows no inline styles)."""
+    names = names or {}
     peak = max(values.values() or [0]) or 1
     rows = [
         Markup(
             '<tr><th scope="row">{}</th><td class="bar"><svg viewBox="0 0 100 10" '
             'preserveAspectRatio="none" aria-hidden="true"><rect width="{:.1f}" height="10" '
             'fill="{}"/></svg></td><td class="num">{}</td></tr>'
-        ).format(name, 100 * v / peak, COLORS.get(name, "#999"), v)
+        ).format(names.get(name, name), 100 * v / peak, COLORS.get(name, "#999"), v)
         for name, v in values.items()
     ]
     return Markup('<table class="notif-bars" aria-label="{}"><tbody>{}</tbody></table>').format(

@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from kabinet.identity.models import Account
 from kabinet.jobs import backoff
 from kabinet_notifications import models as m
-from kabinet_notifications import render, stats
+from kabinet_notifications import quiet, render, stats
 from kabinet_notifications.channels.base import Channel, Outcome, Outgoing
 from kabinet_notifications.channels.email import SmtpChannel
 from kabinet_notifications.channels.folder import FolderChannel
@@ -101,7 +101,8 @@ class Contacts:
         self.people: dict[int, dict[str, Any]] = {}
         self.telegram: dict[int, str] = {}
         self.push: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        self.off: set[tuple[int, str]] = set()
+        self.chosen: dict[tuple[int, str], bool] = {}
+        """(person, channel) -> on, as the person chose; staff's default where absent."""
 
     @classmethod
     async def load(cls, s: AsyncSession, people: Sequence[int], event: str) -> Contacts:
@@ -141,12 +142,12 @@ class Contacts:
                     }
                 )
             p = m.preference
-            for pid, ch in await s.execute(
-                select(p.c.person_id, p.c.channel).where(
-                    p.c.person_id.in_(chunk), p.c.event == event, p.c.enabled.is_(False)
+            for pid, ch, enabled in await s.execute(
+                select(p.c.person_id, p.c.channel, p.c.enabled).where(
+                    p.c.person_id.in_(chunk), p.c.event == event
                 )
             ):
-                c.off.add((pid, ch))
+                c.chosen[(pid, ch)] = bool(enabled)
         return c
 
     def address(self, person: int, channel: str) -> str | None:
@@ -281,9 +282,11 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
             address = contacts.address(person, channel)
             if address is None:
                 continue
-            status = "queued"
-            if not t.mandatory and (person, channel) in contacts.off:
+            status, why = "queued", None
+            chosen = contacts.chosen.get((person, channel))
+            if not t.mandatory and not (view.on_by_default(channel) if chosen is None else chosen):
                 status = "skipped"
+                why = "off by default" if chosen is None else "skipped by the person's preference"
             if status == "queued":
                 pending.append(len(rows))
                 calls.append((channel, language, values))
@@ -312,7 +315,7 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
                     "masked": False,
                     "status": status,
                     "attempts": 0,
-                    "error": "skipped by the person's preference" if status == "skipped" else None,
+                    "error": why,
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -483,6 +486,10 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
         claimed: list[dict[str, Any]] = [
             {**dict(r), "attempts": r["attempts"] - 1} for r in result.mappings()
         ]
+    # SMS and Telegram wait for the end of their person's quiet hours (quiet.py).
+    claimed, later = await quiet.postpone(host, claimed, now)
+    for delay, waiting in later.items():
+        await enqueue(host, waiting, delay=delay)
     by_channel: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for claimed_row in claimed:
         by_channel[claimed_row["channel"]].append(claimed_row)

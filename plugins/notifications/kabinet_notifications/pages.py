@@ -19,6 +19,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from kabinet.access import AllOrganizations
+from kabinet.i18n import localized
 from kabinet.pages import flash, principal_of, shell_of
 from kabinet.pages import page as host_page
 from kabinet_notifications import charts, reports
@@ -51,6 +52,17 @@ def texts(request: Req) -> dict[str, str]:
 
 async def svc(request: Req) -> NotificationsService:
     return await service_of(shell_of(request).host)
+
+
+def labels(request: Req, s: NotificationsService) -> dict[str, dict[str, str]]:
+    """What a person reads for codes: each status's, channel's and event's label."""
+    t = texts(request)
+    lang = shell_of(request).language(request)
+    return {
+        "status": {k[3:]: v for k, v in t.items() if k.startswith("st_")},
+        "channel": {c: t.get(f"ch_{c}", c) for c in CHANNELS},
+        "event": {e: localized(typ.title, lang) or e for e, typ in sorted(s.catalog.types.items())},
+    }
 
 
 def editor(request: Req) -> Editor:
@@ -164,6 +176,21 @@ class StaffPages(Controller):
             )
         except NotificationError as exc:
             say(request, exc.message, "error")
+        return redirect(f"/notifications/n/{event}", request)
+
+    @post("/n/{event:str}/defaults", access=EDIT)
+    async def set_defaults(self, request: Req, event: FromPath[str]) -> Response[str]:
+        """Staff's defaults: the channels a person gets until they choose."""
+        await self._view(request, event)
+        data = await form(request)
+        try:
+            await (await svc(request)).set_defaults(
+                event, data.get("default", []), editor=editor(request)
+            )
+        except NotificationError as exc:
+            say(request, exc.message, "error")
+        else:
+            say(request, texts(request)["defaults_saved"], "success")
         return redirect(f"/notifications/n/{event}", request)
 
     # -- the template editor ------------------------------------------------------------
@@ -364,20 +391,33 @@ class StaffPages(Controller):
         summary = await reports.summary(host, lo, hi, event=event, channel=channel)
         t = texts(request)
         fmt = "%d.%m" if summary.step == "day" else "%H:00"
-        labels = [b.strftime(fmt) for b in summary.buckets]
+        bucket_labels = [b.strftime(fmt) for b in summary.buckets]
         s = await svc(request)
+        names = labels(request, s)
         return await page(
             request,
             "notifications/stats.html",
             t=t,
+            names=names,
             summary=summary,
             status_chart=charts.stacked(
-                labels, summary.by_status, title=t["by_status"], css_class="chart-wide"
+                bucket_labels,
+                summary.by_status,
+                title=t["by_status"],
+                css_class="chart-wide",
+                names=names["status"],
             ),
             status_chart_phone=charts.stacked(
-                labels, summary.by_status, title=t["by_status"], width=360, css_class="chart-phone"
+                bucket_labels,
+                summary.by_status,
+                title=t["by_status"],
+                width=360,
+                css_class="chart-phone",
+                names=names["status"],
             ),
-            channel_chart=charts.bars(summary.by_channel, title=t["by_channel"]),
+            channel_chart=charts.bars(
+                summary.by_channel, title=t["by_channel"], names=names["channel"]
+            ),
             start=first.isoformat(),
             end=last.isoformat(),
             event=event,
@@ -440,6 +480,7 @@ class StaffPages(Controller):
             "notifications/failed.html",
             status_code=400 if error else 200,
             t=texts(request),
+            names=labels(request, s),
             rows=rows,
             total=total,
             page_no=page_no,

@@ -15,7 +15,9 @@ from markupsafe import Markup
 
 from kabinet.access import signed_in
 from kabinet.pages import principal_of, shell_of
-from kabinet_notifications.pages import form, page, redirect, say, svc, texts
+from kabinet_notifications import quiet
+from kabinet_notifications.pages import form, one, page, redirect, say, svc, texts
+from kabinet_notifications.quiet import QuietHoursError
 from kabinet_notifications.services import NotificationsService, service_of
 from kabinet_notifications.texts import TEXT
 
@@ -30,18 +32,30 @@ def me(request: Req) -> int:
 
 
 async def _render(
-    request: Req, s: NotificationsService, *, telegram_url: str = ""
+    request: Req,
+    s: NotificationsService,
+    *,
+    telegram_url: str = "",
+    error: QuietHoursError | None = None,
+    typed: tuple[str, str] | None = None,
 ) -> Response[str]:
     person = me(request)
-    prefs = await s.preferences(person)
+    prefs = await s.wanted(person)
     configs = await s.channel_configs()
     items = [n for n in await s.notifications() if n.active and n.type.event]
+    start, end = await quiet.quiet_hours(s.host, person)
+    shown = typed or (quiet.format_time(start), quiet.format_time(end))
     return await page(
         request,
         "notifications/me.html",
+        status_code=400 if error else 200,
         t=texts(request),
         items=items,
         prefs=prefs,
+        quiet_from=shown[0],
+        quiet_to=shown[1],
+        quiet_error=error,
+        zone=shell_of(request).timezone(request),
         telegram=await s.telegram_state(person),
         telegram_url=telegram_url,
         devices=await s.subscriptions_of(person),
@@ -64,7 +78,16 @@ class ProfilePages(Controller):
         for value in data.get("p", []):
             event, _, channel = value.rpartition(":")
             chosen.add((event, channel))
-        await (await svc(request)).set_preferences(me(request), chosen)
+        s = await svc(request)
+        typed = (one(data, "quiet_from"), one(data, "quiet_to"))
+        try:
+            start = quiet.parse_time(typed[0], "quiet_from")
+            end = quiet.parse_time(typed[1], "quiet_to")
+            await quiet.set_quiet_hours(s.host, me(request), start, end)
+        except quiet.QuietHoursError as exc:
+            # nothing is stored: the person sees their choices and the refusal by its field
+            return await _render(request, s, error=exc, typed=typed)
+        await s.set_preferences(me(request), chosen)
         say(request, texts(request)["prefs_saved"], "success")
         return redirect("/notifications/me", request)
 
@@ -88,7 +111,7 @@ async def profile_panel(request: Req, host: Any, lang: str, **_: Any) -> str:
     if person is None:
         return ""
     s = await service_of(shell_of(request).host if host is None else host)
-    off = sum(1 for on in (await s.preferences(person)).values() if not on)
+    off = sum(1 for on in (await s.wanted(person)).values() if not on)
     state = t["panel_off"].format(n=off) if off else t["panel_all_on"]
     return str(
         Markup(

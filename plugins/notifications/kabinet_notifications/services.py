@@ -117,6 +117,11 @@ class NotificationView:
     channels_off: list[str]
     updated_at: dt.datetime | None
     updated_by_name: str | None
+    defaults_off: list[str] = dataclasses.field(default_factory=list)
+    """Channels a person gets only if they turn them on (staff's defaults)."""
+
+    def on_by_default(self, channel: str) -> bool:
+        return self.type.mandatory or channel not in self.defaults_off
 
 
 def utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -174,6 +179,9 @@ class NotificationsService:
                     channels_off=[] if row is None or t.mandatory else list(row["channels_off"]),
                     updated_at=utc(row["updated_at"]) if row else None,
                     updated_by_name=row["updated_by_name"] if row else None,
+                    defaults_off=[]
+                    if row is None or t.mandatory
+                    else list(row["defaults_off"] or []),
                 )
             )
         return out
@@ -202,6 +210,19 @@ class NotificationsService:
             off.add(channel)
         await self._touch(event, editor, active=new_active, channels_off=sorted(off))
 
+    async def set_defaults(self, event: str, on: Collection[str], *, editor: Editor) -> None:
+        """Staff's defaults: the channels of ``event`` a person gets until they choose
+        (the others are off for them until they turn them on); a person's choice wins."""
+        t = self.type_of(event)
+        if t.mandatory:
+            raise NotificationError("a mandatory notification goes on every channel", "default")
+        unknown = set(on) - set(CHANNELS)
+        if unknown:
+            raise NotificationError(f"unknown channel {sorted(unknown)[0]!r}", "default")
+        view = await self.notification(event)
+        off = sorted(c for c in view.channels if c not in on)
+        await self._touch(event, editor, defaults_off=off)
+
     async def _touch(self, event: str, editor: Editor, **values: Any) -> None:
         values.update(updated_at=self.now, updated_by=editor.person_id, updated_by_name=editor.name)
         async with self.host.db.session() as s:
@@ -211,6 +232,7 @@ class NotificationsService:
             if found is None:
                 values.setdefault("active", True)
                 values.setdefault("channels_off", [])
+                values.setdefault("defaults_off", [])
                 await s.execute(insert(m.notification).values(event=event, **values))
             else:
                 await s.execute(
@@ -434,11 +456,24 @@ class NotificationsService:
     # -- people's preferences -----------------------------------------------------------
 
     async def preferences(self, person_id: int) -> dict[tuple[str, str], bool]:
-        """(event, channel) -> on; what is not stored is on."""
+        """(event, channel) -> on, as the person chose; what they never chose is not here
+        (see :meth:`wanted`)."""
         p = m.preference
         async with self.host.db.sessionmaker() as s:
             rows = (await s.execute(select(p).where(p.c.person_id == person_id))).mappings()
             return {(r["event"], r["channel"]): bool(r["enabled"]) for r in rows}
+
+    async def wanted(self, person_id: int) -> dict[tuple[str, str], bool]:
+        """(event, channel) -> on for every channel of every notification: the person's
+        choice, else staff's default; a mandatory one is always on."""
+        chosen = await self.preferences(person_id)
+        return {
+            (v.type.event, c): True
+            if v.type.mandatory
+            else chosen.get((v.type.event, c), v.on_by_default(c))
+            for v in await self.notifications()
+            for c in v.channels
+        }
 
     async def set_preferences(self, person_id: int, chosen: set[tuple[str, str]]) -> None:
         """``chosen`` = the (event, channel) pairs the person wants; mandatory ones stay on."""

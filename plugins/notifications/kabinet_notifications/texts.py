@@ -59,7 +59,7 @@ TEXT: dict[str, dict[str, str]] = {
         "f_smtp_username": "Имя пользователя SMTP",
         "f_smtp_password": "Пароль SMTP",
         "f_email_from": "Адрес отправителя",
-        "f_sms_api_id": "Ключ API SMS.ru (api_id)",
+        "f_sms_api_id": "Ключ API SMS.ru (API ID из личного кабинета SMS.ru)",
         "f_sms_sender": "Имя отправителя SMS",
         "f_sms_api_url": "Адрес API SMS.ru",
         "f_telegram_token": "Токен бота",
@@ -123,6 +123,35 @@ TEXT: dict[str, dict[str, str]] = {
         "page": "Страница",
         "next": "Дальше",
         "prev": "Назад",
+        "st_queued": "Ожидает отправки",
+        "st_sent": "Отправлено",
+        "st_delivered": "Доставлено",
+        "st_failed": "Не доставлено",
+        "st_skipped": "Пропущено",
+        "st_overdue": "Просрочено",
+        "default_on": "Включён по умолчанию",
+        "defaults": "Каналы по умолчанию",
+        "defaults_lead": (
+            "Каналы, которые человек получает, пока сам не выбрал. "
+            "Выбор человека на странице «Мои уведомления» важнее."
+        ),
+        "defaults_saved": "Каналы по умолчанию сохранены.",
+        "default_off_badge": "по умолчанию выключен",
+        "quiet": "Тихие часы",
+        "quiet_lead": (
+            "SMS и сообщения в Telegram, пришедшие в эти часы, придут, когда они закончатся. "
+            "Письма и уведомления в браузере приходят сразу."
+        ),
+        "quiet_from": "С",
+        "quiet_to": "До",
+        "quiet_zone": "Время указано в вашем часовом поясе: {zone}.",
+        "quiet_none": "Оставьте оба поля пустыми, чтобы не было тихих часов.",
+        "qerr_format": "время пишется как ЧЧ:ММ, например 22:00",
+        "qerr_both": "укажите оба конца тихих часов или ни одного",
+        "qerr_same": "тихие часы не могут закончиться в то же время, когда начались",
+        "not_saved_prefs": "Не сохранено",
+        "why_skipped_pref": "получатель отключил этот канал",
+        "why_skipped_default": "канал выключен по умолчанию, получатель его не включал",
     },
     "en": {
         "notifications": "Notifications",
@@ -180,7 +209,7 @@ TEXT: dict[str, dict[str, str]] = {
         "f_smtp_username": "SMTP user name",
         "f_smtp_password": "SMTP password",
         "f_email_from": "Sender address",
-        "f_sms_api_id": "SMS.ru API key (api_id)",
+        "f_sms_api_id": "SMS.ru API key (the API ID in your SMS.ru account)",
         "f_sms_sender": "SMS sender name",
         "f_sms_api_url": "SMS.ru API address",
         "f_telegram_token": "Bot token",
@@ -243,5 +272,34 @@ TEXT: dict[str, dict[str, str]] = {
         "page": "Page",
         "next": "Next",
         "prev": "Back",
+        "st_queued": "Waiting to be sent",
+        "st_sent": "Sent",
+        "st_delivered": "Delivered",
+        "st_failed": "Not delivered",
+        "st_skipped": "Skipped",
+        "st_overdue": "Overdue",
+        "default_on": "On by default",
+        "defaults": "Default channels",
+        "defaults_lead": (
+            "The channels a person gets until they choose. "
+            "A person's own choice on “My notifications” wins."
+        ),
+        "defaults_saved": "The default channels were saved.",
+        "default_off_badge": "off by default",
+        "quiet": "Quiet hours",
+        "quiet_lead": (
+            "SMS and Telegram messages due in these hours come when they end. "
+            "E-mails and browser notifications come at once."
+        ),
+        "quiet_from": "From",
+        "quiet_to": "Until",
+        "quiet_zone": "Times are in your time zone: {zone}.",
+        "quiet_none": "Leave both empty for no quiet hours.",
+        "qerr_format": "write a time as HH:MM, e.g. 22:00",
+        "qerr_both": "give both ends of the quiet hours, or neither",
+        "qerr_same": "the quiet hours cannot end when they begin",
+        "not_saved_prefs": "Not saved",
+        "why_skipped_pref": "the recipient turned this channel off",
+        "why_skipped_default": "the channel is off by default and the recipient did not turn it on",
     },
 }
