@@ -29,6 +29,7 @@ from kabinet.contrib import (
 )
 from kabinet.db import Database as DB
 from kabinet.db import parse_url
+from kabinet.keys import Keys
 from kabinet.migrations import Migrations, PluginSchema
 from kabinet.plugins import (
     Candidate,
@@ -123,6 +124,11 @@ class Host:
         from kabinet.events import EventBus
 
         return EventBus(self)
+
+    @functools.cached_property
+    def keys(self) -> Keys:
+        """Every key of the portal, derived from its one secret (``kabinet.keys``)."""
+        return Keys(self.settings.host, self.settings.var_dir)
 
     @property
     def base_url(self) -> str:

@@ -248,7 +248,12 @@ def configure(
     ``secrets`` are values to mask wherever they appear (the host passes its settings'
     secrets); ``[host] secret_key`` is always one.
     """
-    for value in (settings.secret_key, settings.s3_secret_key, *secrets):
+    for value in (
+        settings.secret_key,
+        *settings.previous_secret_keys,
+        settings.s3_secret_key,
+        *secrets,
+    ):
         add_secret(value)
     fmt = settings.log_format
     if fmt not in {"json", "console"}:

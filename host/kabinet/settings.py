@@ -51,7 +51,12 @@ class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     (``kabinet check`` says so when it is missing, ``serve``/``worker``/``scheduler``
     warn); ``kabinet demo`` uses the address it serves. Empty: :data:`LOCAL_BASE_URL`."""
     secret_key: str = ""
-    """Signs sessions and links. Empty: generated once into ``<var_dir>/secret.key``."""
+    """The portal's one secret: every key (sessions, CSRF, links, what rests sealed in the
+    database) is derived from it (``kabinet.keys``). Empty: generated once into
+    ``<var_dir>/secret.key`` and kept there."""
+    previous_secret_keys: list[str] = msgspec.field(default_factory=list)
+    """Secrets used before a rotation: what they sealed still opens (and is sealed again
+    under the current one when next written). Sessions and links they signed end."""
     debug: bool = False
     language: str = "ru"
     languages: list[str] = msgspec.field(default_factory=lambda: ["ru", "en"])

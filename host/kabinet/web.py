@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import mimetypes
 import re
-import secrets
 import time
 import uuid
 from collections.abc import Iterable
@@ -391,20 +390,6 @@ class KabinetApp(Litestar):
             reset_contextvars(**tokens)
 
 
-def secret_key(host: Host) -> bytes:
-    """``[host] secret_key``, else one generated once into ``<var_dir>/secret.key``."""
-    if host.settings.host.secret_key:
-        return host.settings.host.secret_key.encode()
-    path = host.settings.var_dir / "secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    key = path.read_text().strip()
-    klogging.add_secret(key)  # never in a log line
-    return key.encode()
-
-
 def _static_handler(static: StaticFiles) -> Any:
     @get("/static/{plugin:str}/{file:path}", access=public, include_in_schema=False)
     async def static_file(plugin: FromPath[str], file: FromPath[str]) -> File:
@@ -499,7 +484,7 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         static=static,
         navigation=list(found.navigation),
         panels=list(found.panels),
-        csrf=Csrf(secret_key(host), secure=settings.base_url.startswith("https://")),
+        csrf=Csrf(host.keys.derive("csrf"), secure=settings.base_url.startswith("https://")),
     )
     app = KabinetApp(
         host=host,

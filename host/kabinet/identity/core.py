@@ -22,7 +22,6 @@ from kabinet.identity.sessions import (
     SessionStore,
 )
 from kabinet.identity.settings import IdentitySettings
-from kabinet.web import secret_key  # the one key of the portal, shared with CSRF
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -78,6 +77,6 @@ class ServiceBase:
 
     def _hmac(self, *parts: object) -> str:
         if self._key is None:
-            self._key = secret_key(self.host)
+            self._key = self.host.keys.derive("identity")
         text = ":".join(str(p) for p in parts)
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()

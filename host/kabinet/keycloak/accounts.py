@@ -10,14 +10,12 @@ that logging out ends both.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import hashlib
 from typing import TYPE_CHECKING
 
 import structlog
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import delete, insert, select, update
 
 from kabinet.identity.errors import AccountExists
@@ -26,7 +24,7 @@ from kabinet.identity.services import identity_service
 from kabinet.identity.sessions import SessionRecord, new_token, session_key
 from kabinet.keycloak.login import LoginError
 from kabinet.keycloak.models import session as kc_session
-from kabinet.web import secret_key
+from kabinet.keys import Sealer
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -50,27 +48,28 @@ class KeycloakAccounts:
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self._fernet: Fernet | None = None
+        self._seal: Sealer | None = None
 
-    def _sealer(self) -> Fernet:
-        """Keycloak's tokens rest encrypted with a key derived from the portal's secret."""
-        if self._fernet is None:
-            digest = hashlib.sha256(b"kabinet.keycloak.tokens:" + secret_key(self.host)).digest()
-            self._fernet = Fernet(base64.urlsafe_b64encode(digest))
-        return self._fernet
+    def _sealer(self) -> Sealer:
+        """Keycloak's tokens rest sealed with the portal's key for them (``host.keys``)."""
+        if self._seal is None:
+            # Before host.keys: a SHA-256 of the secret; what it sealed still opens.
+            before = hashlib.sha256(b"kabinet.keycloak.tokens:" + self.host.keys.secret).digest()
+            self._seal = self.host.keys.sealer("keycloak.tokens", legacy=[before])
+        return self._seal
 
     def seal(self, value: str) -> str:
-        return self._sealer().encrypt(value.encode()).decode() if value else ""
+        return self._sealer().seal(value.encode()) if value else ""
 
     def unseal(self, value: str) -> str | None:
         """The token; ``None`` when it was sealed with another secret key (or is empty)."""
         if not value:
             return None
-        try:
-            return self._sealer().decrypt(value.encode()).decode()
-        except (InvalidToken, ValueError):
+        opened = self._sealer().open(value)
+        if opened is None:
             log.warning("keycloak.token_unreadable", reason="sealed with another secret_key")
             return None
+        return opened.decode()
 
     @property
     def identity(self) -> IdentityService:

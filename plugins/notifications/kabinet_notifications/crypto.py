@@ -7,39 +7,45 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet
 
 if TYPE_CHECKING:
     from kabinet.host import Host
+    from kabinet.keys import Sealer as HostSealer
 
 
 class Sealer:
-    """Fernet with a key from ``[notifications] encryption_key`` or ``[host] secret_key``."""
+    """Seals channel credentials and codes as JSON with the portal's key for notifications
+    (``host.keys``, derived from the one ``[host] secret_key``)."""
 
-    def __init__(self, secret: str) -> None:
-        if not secret:
-            # A portal without a secret key (a bare test) still never stores clear text.
-            secret = "kabinet-notifications-unset"  # noqa: S105 - a fallback, not a credential
-        try:
-            self.fernet = Fernet(secret.encode())
-        except ValueError:
-            digest = hashlib.sha256(b"kabinet.notifications:" + secret.encode()).digest()
-            self.fernet = Fernet(base64.urlsafe_b64encode(digest))
+    def __init__(self, sealer: HostSealer) -> None:
+        self._sealer = sealer
 
     @classmethod
     def of(cls, host: Host) -> Sealer:
-        own = getattr(host.plugin_settings("notifications"), "encryption_key", "")
-        return cls(own or host.settings.host.secret_key)
+        return cls(host.keys.sealer("notifications", legacy=_legacy_keys(host)))
 
     def seal(self, data: Any) -> str:
-        return self.fernet.encrypt(json.dumps(data, ensure_ascii=False).encode()).decode()
+        return self._sealer.seal(json.dumps(data, ensure_ascii=False).encode())
 
     def open(self, token: str) -> Any:
-        """The sealed value; ``None`` when it was sealed with another key."""
-        try:
-            return json.loads(self.fernet.decrypt(token.encode()))
-        except (InvalidToken, ValueError):
-            return None
+        """The sealed value; ``None`` when no key of this portal sealed it."""
+        opened = self._sealer.open(token)
+        return None if opened is None else json.loads(opened)
+
+
+def _legacy_keys(host: Host) -> list[bytes]:
+    """The keys notifications sealed with before ``host.keys``, so nothing sealed is lost:
+    the deprecated ``[notifications] encryption_key`` (a Fernet key or any text), else
+    ``[host] secret_key``, else a constant (the demo's default until then)."""
+    own = getattr(host.plugin_settings("notifications"), "encryption_key", "")
+    secret = own or host.settings.host.secret_key or "kabinet-notifications-unset"
+    try:
+        Fernet(secret.encode())  # a Fernet key was used as it is
+        return [base64.urlsafe_b64decode(secret.encode())]
+    except ValueError:
+        pass
+    return [hashlib.sha256(b"kabinet.notifications:" + secret.encode()).digest()]
 
 
 def mask_secret(value: str) -> str:
@@ -63,5 +69,4 @@ def mask_address(value: str) -> str:
 
 def derived(host: Host, purpose: str) -> str:
     """A stable secret for ``purpose`` (webhook tokens) derived from the portal's key."""
-    key = host.settings.host.secret_key or "kabinet"
-    return hashlib.sha256(f"{purpose}:{key}".encode()).hexdigest()[:40]
+    return host.keys.derive(f"notifications.{purpose}").hex()[:40]

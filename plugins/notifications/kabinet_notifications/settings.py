@@ -17,8 +17,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     sender_name: str = "Kabinet"
     encryption_key: str = ""
-    """Key for stored channel credentials and sealed secrets; empty: derived from
-    ``[host] secret_key``."""
+    """Deprecated: credentials are sealed with a key derived from ``[host] secret_key``
+    (``host.keys``). A key set here only opens what it sealed before; remove it once every
+    channel's settings were saved again."""
     batch_size: int = 200
     """Deliveries one sending job takes (one SMTP connection for a batch of e-mails)."""
     max_attempts: int = 5
