@@ -60,7 +60,7 @@ def routers(host: Host) -> list[Any]:
         source = str(data.get("source", ""))
         mode = "full" if data.get("mode") == "full" else "delta"
         if source not in host.plugin_settings("integration").sources:
-            flash(request, f"No source {source!r}.", "error")
+            flash(request, t(request).no_source_named, "error")
             return Redirect("/integration/runs")
         latest = await services.runs(host, limit=1)
         await host.jobs.send(SYNC_ACTOR, source=source, mode=mode)
@@ -104,16 +104,17 @@ def routers(host: Host) -> list[Any]:
         svc = integration(host)
         items = [i for i in await services.quarantined(host, state="") if i.id == item_id]
         if not items or action not in ("retry", "dismiss"):
-            flash(request, "No such record.", "error")
+            flash(request, t(request).no_record, "error")
             return Redirect("/integration/quarantine")
         if action == "dismiss":
             await svc.dismiss([item_id])
         else:
             try:
                 outcome = await svc.retry(items[0].source, [item_id])
-                flash(request, f"{outcome.state}: {outcome.error or ''}", "info")
+                said = f"{t(request).retry_done}: {t(request).of(outcome.state)}"
+                flash(request, f"{said}. {outcome.error}" if outcome.error else said, "info")
             except Busy:
-                flash(request, "A run is going on; try again in a minute.", "error")
+                flash(request, t(request).busy, "error")
         return Redirect("/integration/quarantine")
 
     return [

@@ -21,9 +21,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "full": ("Полная сверка", "Full reconciliation"),
     "no_runs": ("Обменов ещё не было.", "No runs yet."),
     "no_sources": (
-        "Источники не настроены ([integration.sources]).",
-        "No sources configured ([integration.sources]).",
+        "Источники 1С не настроены. Их задают в настройках портала, раздел",
+        "No 1C source is configured. Sources are set in the portal's settings, section",
     ),
+    "no_source_named": ("Такого источника нет.", "There is no such source."),
+    "no_record": ("Такой записи нет.", "There is no such record."),
+    "busy": ("Идёт обмен; повторите через минуту.", "A run is going on; try again in a minute."),
+    "retry_done": ("Повтор из карантина", "Quarantine retry"),
+    "page_n": ("страница", "page"),
+    "progress_full": ("полная сверка", "full reconciliation"),
+    "progress_deletions": ("удаления", "deletions"),
+    "fetched": ("получен", "fetched"),
     "quarantine": ("Карантин", "Quarantine"),
     "entity": ("Сущность", "Entity"),
     "ref": ("Идентификатор в 1С", "1C id"),
@@ -79,3 +87,13 @@ class Texts:
     def of(self, key: Any) -> str:
         pair = LABELS.get(str(key))
         return pair[self.i] if pair else str(key)
+
+    def progress(self, text: str) -> str:
+        """A running sync's progress (``page 3``, ``order: full``, ``order: deletions``) in
+        the reader's words."""
+        head, sep, tail = text.partition(": ")
+        if sep and tail in ("full", "deletions"):
+            return f"{self.of('entity_' + head)}: {self.of('progress_' + tail)}"
+        if text.startswith("page "):
+            return f"{self.page_n} {text[5:]}"
+        return text
