@@ -276,6 +276,36 @@ async def db_revision(ctx: click.Context, plugin: str, message: str, empty: bool
         await host.db.dispose()
 
 
+@cli.group("plugin")
+def plugin_group() -> None:
+    """Write a new plugin (docs/plugins.md, "A plugin from nothing")."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The folder to create kabinet-NAME/ in.",
+)
+@click.option("--title-ru", help="The plugin's title in Russian (default: from NAME).")
+@click.option("--title-en", help="The plugin's title in English (default: from NAME).")
+def plugin_new(name: str, parent: Path, title_ru: str | None, title_en: str | None) -> None:
+    """Create the plugin NAME: a distribution that works as soon as it is installed."""
+    from kabinet.scaffold import ScaffoldError, create
+
+    try:
+        target = create(name, parent, title_ru=title_ru, title_en=title_en)
+    except ScaffoldError as exc:
+        hint = {"name": "NAME", "dir": "--dir"}.get(exc.field, f"--{exc.field}-ru/-en")
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    click.echo(f"wrote {target}")
+    click.echo(f"next: pip install -e {target} && kabinet db upgrade {name} && kabinet check")
+
+
 def _warn_base_url(host: Any) -> None:
     """A process that makes messages says when their links cannot be right."""
     missing = host.base_url_missing()

@@ -1,10 +1,26 @@
-"""pytest fixtures for the host and for plugin authors (loaded with ``-p kabinet.testing``).
+"""The test harness of Kabinet: a pytest plugin for the host, the apps and plugin authors.
 
-The backend comes from ``KABINET_TEST_DB`` (``postgresql``, the default, or ``sqlite``).
-On PostgreSQL a template database is migrated once per set of migrations and each run
+Load it with ``-p kabinet.testing`` (``addopts`` in your ``pyproject.toml``). What it gives,
+documented in ``docs/plugins.md`` ("Testing your plugin"):
+
+- ``portal``: a started host, its web app and an anonymous ``httpx`` client, on the test
+  database; ``portal.person("client", organization=7)`` makes a person with roles,
+  ``portal.signed_in(person)`` a client with a session (and the CSRF pair),
+  ``portal.api_client(person, ...)`` one with an API token, ``portal.clock`` the frozen
+  clock, ``portal.drain()`` runs the jobs and events due, ``portal.override(...)`` changes
+  a plugin's settings; ``make_portal(...)`` builds more, with other settings or plugins;
+- settings per test: ``@pytest.mark.kabinet_settings(fuel={"keep_days": 3})`` (or override
+  the ``portal_settings`` fixture);
+- ``clock``, ``database_url``, ``empty_database_url``, ``plugin_factory``, ``write_settings``.
+
+The backend comes from ``KABINET_TEST_DB`` (``postgresql``, the default, or ``sqlite``);
+the PostgreSQL server from ``KABINET_TEST_PG`` (default
+``postgresql://postgres@127.0.0.1:5432``; a user who may create databases). On
+PostgreSQL a template database is migrated once per set of migrations and each run
 clones it, so a run starts from a fresh, migrated database in well under a second. On
 SQLite tests marked ``postgres`` are skipped; the README's command runs the ``smoke``
-subset there.
+subset there. The ini option ``kabinet_plugins`` (names) narrows the test portal and its
+database to those plugins and the built-ins (default: every installed plugin).
 
 Browser tests start a real server with :func:`kabinet_server` and drive Debian's
 chromium through Playwright with :func:`chromium`.
@@ -21,7 +37,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -31,16 +47,60 @@ import pytest
 
 from kabinet.clock import FrozenClock
 from kabinet.plugins import Candidate, builtin_candidates, entry_point_candidates
+from kabinet.testkit import Person, Portal, start_portal
 
-PG_SERVER = os.environ.get("KABINET_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+__all__ = [
+    "CHROMIUM",
+    "PG_SERVER",
+    "Person",
+    "PluginFactory",
+    "Portal",
+    "PortalFactory",
+    "backend",
+    "chromium",
+    "create_empty_database",
+    "drop_database",
+    "free_port",
+    "kabinet_server",
+    "migrated_database",
+    "pg_url",
+    "require_chromium",
+    "start_portal",
+]
+
+PG_SERVER = os.environ.get("KABINET_TEST_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
+"""The PostgreSQL server tests make their databases on (``KABINET_TEST_PG``), no database."""
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browsers are never downloaded
 
 
 def backend() -> str:
+    """The database tests run on: ``KABINET_TEST_DB``, ``postgresql`` (default) or ``sqlite``."""
     value = os.environ.get("KABINET_TEST_DB", "postgresql")
     if value not in {"postgresql", "sqlite"}:
         raise pytest.UsageError(f"KABINET_TEST_DB={value!r}: expected postgresql or sqlite")
     return value
+
+
+def pg_url(database: str) -> str:
+    """The SQLAlchemy URL of ``database`` on the test server (:data:`PG_SERVER`)."""
+    return f"postgresql+asyncpg://{PG_SERVER.partition('://')[2]}/{database}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "kabinet_plugins",
+        "plugins (besides the built-ins) the test portal and database enable; default: all",
+        type="linelist",
+        default=[],
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "kabinet_settings(**sections): settings of the test's portal, "
+        'e.g. kabinet_settings(fuel={"keep_days": 3})',
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -96,7 +156,7 @@ async def create_empty_database(tmp: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp / f'db-{uuid.uuid4().hex[:8]}.sqlite3'}"
     name = f"kt_{uuid.uuid4().hex[:12]}"
     await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE template0')
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    return pg_url(name)
 
 
 async def drop_database(url: str) -> None:
@@ -105,12 +165,23 @@ async def drop_database(url: str) -> None:
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _migrations_fingerprint() -> str:
+def disabled_env(plugins: Sequence[str] | None) -> dict[str, str]:
+    """Settings (as environment) turning off every installed plugin not in ``plugins``
+    (``None``: none turned off)."""
+    if plugins is None:
+        return {}
+    keep = set(plugins)
+    names = {c.name for c in entry_point_candidates()}
+    return {f"KABINET__{n.upper()}__ENABLED": "false" for n in sorted(names - keep)}
+
+
+def _migrations_fingerprint(plugins: Sequence[str] | None = None) -> str:
     """Changes whenever the migrations of the host or any installed plugin change."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(repr(sorted(plugins) if plugins is not None else None).encode())
     packages = {"kabinet"}
     for cand in entry_point_candidates():
-        packages.add(cand.entry_point.split("=")[1].strip().split(".")[0].split(":")[0])
+        if plugins is None or cand.name in plugins:
+            packages.add(cand.entry_point.split("=")[1].strip().split(".")[0].split(":")[0])
     for package in sorted(packages):
         spec = importlib.util.find_spec(package)
         for location in (spec.submodule_search_locations or []) if spec else []:
@@ -119,12 +190,14 @@ def _migrations_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-async def migrated_database(tmp: Path) -> str:
-    """A database with every installed plugin's migrations applied."""
+async def migrated_database(tmp: Path, plugins: Sequence[str] | None = None) -> str:
+    """A database with every installed plugin's migrations applied (``plugins``: only
+    those and the built-ins)."""
     from kabinet.host import Host
 
     async def migrate(url: str) -> None:
-        host = await Host.create(None, env={"KABINET__HOST__DATABASE_URL": url})
+        env = {"KABINET__HOST__DATABASE_URL": url, **disabled_env(plugins)}
+        host = await Host.create(None, env=env)
         try:
             await host.migrations.upgrade()
         finally:
@@ -134,18 +207,23 @@ async def migrated_database(tmp: Path) -> str:
         url = await create_empty_database(tmp)
         await migrate(url)
         return url
-    template = f"kt_template_{_migrations_fingerprint()}"
+    template = f"kt_template_{_migrations_fingerprint(plugins)}"
     if not await _pg_exists(template):
         building = f"{template}_{uuid.uuid4().hex[:6]}"
         await _pg_admin(f'CREATE DATABASE "{building}" TEMPLATE template0')
-        await migrate(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{building}")
+        await migrate(pg_url(building))
         try:
             await _pg_admin(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
         except Exception:  # another run built it first; ours is surplus
             await _pg_admin(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
     name = f"kt_run_{uuid.uuid4().hex[:12]}"
     await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    return pg_url(name)
+
+
+def _ini_plugins(config: pytest.Config) -> list[str] | None:
+    names = [str(n) for n in config.getini("kabinet_plugins")]
+    return names or None
 
 
 @pytest.fixture
@@ -163,9 +241,12 @@ async def empty_database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> AsyncIterator[str]:
     """One migrated database for the run (cloned from a template on PostgreSQL)."""
-    url = await migrated_database(tmp_path_factory.mktemp("db"))
+    plugins = _ini_plugins(pytestconfig)
+    url = await migrated_database(tmp_path_factory.mktemp("db"), plugins)
     yield url
     await drop_database(url)
 
@@ -259,6 +340,47 @@ def write_settings(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+PortalFactory = Callable[..., Awaitable[Portal]]
+
+
+@pytest.fixture
+def portal_settings(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    """Settings sections of the test's portal: from ``kabinet_settings`` markers (the
+    nearest wins); override this fixture to compute them."""
+    merged: dict[str, dict[str, Any]] = {}
+    for marker in reversed(list(request.node.iter_markers("kabinet_settings"))):
+        for name, values in marker.kwargs.items():
+            merged[name] = {**merged.get(name, {}), **values}
+    return merged
+
+
+@pytest.fixture
+async def make_portal(
+    database_url: str, clock: FrozenClock, tmp_path: Path, pytestconfig: pytest.Config
+) -> AsyncIterator[PortalFactory]:
+    """Make portals: ``await make_portal(settings={...}, plugins=[...])`` (see
+    :func:`start_portal`; the run's database, the test's clock, ``kabinet_plugins``)."""
+    started: list[Portal] = []
+
+    async def make(**kwargs: Any) -> Portal:
+        kwargs.setdefault("clock", clock)
+        kwargs.setdefault("plugins", _ini_plugins(pytestconfig))
+        url = kwargs.pop("database_url", database_url)
+        found = await start_portal(tmp_path / f"portal-{len(started)}", url, **kwargs)
+        started.append(found)
+        return found
+
+    yield make
+    for found in reversed(started):
+        await found.aclose()
+
+
+@pytest.fixture
+async def portal(make_portal: PortalFactory, portal_settings: dict[str, Any]) -> Portal:
+    """A started portal on the run's database with the test's settings and clock."""
+    return await make_portal(settings=portal_settings)
 
 
 def free_port() -> int:

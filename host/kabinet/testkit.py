@@ -1,0 +1,314 @@
+"""The portal of a test: a started host, its web app and clients acting as people.
+
+The fixtures of :mod:`kabinet.testing` (``portal``, ``make_portal``) build it; use it
+directly with :func:`start_portal` for a database or plugins of your own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import msgspec
+
+from kabinet.access import Principal
+from kabinet.clock import FrozenClock
+from kabinet.plugins import Candidate, entry_point_candidates
+
+if TYPE_CHECKING:
+    from click.testing import Result
+
+    from kabinet.host import Host
+    from kabinet.scheduler import Scheduler
+
+SECRET = "kabinet-tests"  # noqa: S105 - a test portal's, known to all
+"""The ``[host] secret_key`` of test portals."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    """A person the harness made: their account id, name and e-mail address."""
+
+    id: int
+    name: str
+    email: str
+
+    @property
+    def principal(self) -> Principal:
+        """The person as services see them (``actor=``, ``principal=`` arguments)."""
+        return Principal(person_id=self.id, name=self.name, kind="person")
+
+
+def toml_value(value: Any) -> str:
+    """``value`` (str, bool, int, float, list or dict of those) written as TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def settings_toml(sections: Mapping[str, Mapping[str, Any]]) -> str:
+    """A settings.toml holding ``sections`` (``{"fuel": {"keep_days": 3}}``)."""
+    return "".join(
+        f"[{name}]\n" + "".join(f"{key} = {toml_value(v)}\n" for key, v in values.items())
+        for name, values in sections.items()
+    )
+
+
+def write_settings_file(folder: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
+    """Write ``sections`` to a new settings file in ``folder``; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"settings-{uuid.uuid4().hex[:6]}.toml"
+    path.write_text(settings_toml(sections), encoding="utf-8")
+    return path
+
+
+class Portal:
+    """A started host with its web app, served in the test's event loop.
+
+    ``client`` is anonymous; :meth:`signed_in` and :meth:`api_client` give clients acting
+    as a person. Every client carries a CSRF pair, so forms post as from the portal's pages.
+    """
+
+    def __init__(
+        self, host: Host, app: Any, clock: FrozenClock, settings_path: Path, database_url: str
+    ) -> None:
+        self.host = host
+        self.app = app
+        self.clock = clock
+        self.settings_path = settings_path
+        """The settings file the host was built from (``kabinet --settings`` takes it too)."""
+        self.database_url = database_url
+        self._clients: list[httpx.AsyncClient] = []
+        self.client = self._client({}, {})
+
+    def _client(self, cookies: dict[str, str], headers: dict[str, str]) -> httpx.AsyncClient:
+        from kabinet.identity.sessions import session_key
+        from kabinet.pages import CSRF_COOKIE, CSRF_HEADER, STATE_KEY
+
+        session = cookies.get(self.host.services["identity"].settings.cookie_name)
+        if "authorization" not in {k.lower() for k in headers}:
+            csrf = self.app.state[STATE_KEY].csrf.issue(session_key(session) if session else "")
+            cookies, headers = {**cookies, CSRF_COOKIE: csrf}, {**headers, CSRF_HEADER: csrf}
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://127.0.0.1:8000",
+            cookies=cookies,
+            headers=headers,
+        )
+        self._clients.append(client)
+        return client
+
+    # -- people ---------------------------------------------------------------------------
+
+    def organization_id(self) -> int:
+        """An organization id no other test uses (the database is shared by the run)."""
+        return 100_000_000 + uuid.uuid4().int % 1_900_000_000
+
+    async def role(self, *permissions: str, assigned_only: bool = False) -> str:
+        """The code of a role holding exactly ``permissions`` (made once per database)."""
+        from kabinet.roles.services import Conflict
+
+        joined = " ".join(sorted(permissions))
+        code = ("tm_" if assigned_only else "t_") + hashlib.sha256(joined.encode()).hexdigest()[:20]
+        with contextlib.suppress(Conflict):  # an earlier test made it, with these permissions
+            await self.host.services["roles"].create_role(
+                code=code,
+                name_ru=f"Тест: {joined}"[:100],
+                name_en=f"Test: {joined}"[:100],
+                permissions=list(permissions),
+                assigned_only=assigned_only,
+            )
+        return code
+
+    async def grant(self, person: Person, role: str, organization: int | None = None) -> None:
+        """Give ``role`` to ``person`` in ``organization`` (``None``: globally)."""
+        await self.host.services["roles"].grant(person.id, role, organization)
+
+    async def person(
+        self,
+        *roles: str,
+        organization: int | None = None,
+        permissions: Sequence[str] = (),
+        name: str | None = None,
+        password: str | None = None,
+        language: str | None = None,
+        timezone: str | None = None,
+    ) -> Person:
+        """A new person holding ``roles`` (codes: ``client``, ``manager``, ``admin`` or
+        yours) and a role of exactly ``permissions``, in ``organization`` (``None``:
+        globally). With no roles and no permissions: a person who may do nothing."""
+        n = uuid.uuid4().hex[:10]
+        email = f"person-{n}@example.test"
+        account = await self.host.services["identity"].create_account(
+            full_name=name or f"Person {n}",
+            email=email,
+            password=password,
+            language=language,
+            timezone=timezone,
+            email_confirmed=True,
+        )
+        made = Person(id=int(account.id), name=account.full_name, email=email)
+        for role in roles:
+            await self.grant(made, role, organization)
+        if permissions:
+            await self.grant(made, await self.role(*permissions), organization)
+        return made
+
+    # -- clients ----------------------------------------------------------------------------
+
+    async def session(self, person: Person) -> str:
+        """A new signed-in session of ``person``: the session cookie's value."""
+        from kabinet.identity.sessions import SessionRecord, new_token
+
+        token, key = new_token()
+        now = self.clock.now()
+        await self.host.services["identity"].sessions.create(
+            SessionRecord(key=key, account_id=person.id, created_at=now, last_seen_at=now)
+        )
+        return token
+
+    async def signed_in(self, person: Person, *, language: str | None = None) -> httpx.AsyncClient:
+        """A client signed in as ``person`` (a session cookie and its CSRF pair);
+        ``language`` sets the language cookie (``en``)."""
+        from kabinet.i18n import LANG_COOKIE
+
+        cookies = {self.host.services["identity"].settings.cookie_name: await self.session(person)}
+        if language:
+            cookies[LANG_COOKIE] = language
+        return self._client(cookies, {})
+
+    async def api_client(
+        self, person: Person, permissions: Sequence[str], organizations: Sequence[int]
+    ) -> httpx.AsyncClient:
+        """A client calling the API with a token of ``person`` limited to ``permissions``
+        in ``organizations`` (the person must hold them there; the right to make tokens
+        is given to them where they lack it)."""
+        from kabinet.routematrix import TOKENS
+
+        principal = person.principal
+        for org in organizations:
+            if not await self.host.access.can(principal, TOKENS, org):
+                await self.grant(person, await self.role(TOKENS), org)
+        made = await self.host.services["identity"].create_token(
+            principal, "test", list(permissions), list(organizations)
+        )
+        return self._client({}, {"Authorization": f"Bearer {made.token}"})
+
+    # -- settings, jobs, routes -----------------------------------------------------------
+
+    def settings(self, plugin: str) -> Any:
+        """The validated settings struct of ``plugin``."""
+        return self.host.plugin_settings(plugin)
+
+    def override(self, plugin: str, **values: Any) -> Any:
+        """Change ``plugin``'s settings for the rest of the test (checked like the file);
+        code reading them when it runs sees the change. For what is read when the app is
+        built (a router's settings), use the ``kabinet_settings`` marker instead."""
+        current = self.host.plugin_settings(plugin)
+        changed = msgspec.convert(
+            {**msgspec.structs.asdict(current), **values}, type(current), strict=False
+        )
+        plugins = {**self.host.settings.plugins, plugin: changed}
+        self.host.settings = dataclasses.replace(self.host.settings, plugins=plugins)
+        return changed
+
+    async def drain(self) -> int:
+        """Run every job and event delivery due now (by the clock); returns how many ran."""
+        from kabinet.jobs import settle_embedded
+
+        return await settle_embedded(self.host)
+
+    def scheduler(self) -> Scheduler:
+        """A scheduler started now: move ``clock`` on, then ``await scheduler.tick()``
+        sends what fell due (and :meth:`drain` runs it)."""
+        from kabinet.scheduler import MemoryTickLock, Scheduler
+
+        found = Scheduler(self.host, MemoryTickLock())
+        found.start()
+        return found
+
+    async def command(self, *args: str) -> Result:
+        """Run ``kabinet --settings <this portal's settings> ARGS`` as a shell would (in a
+        thread, with its own event loop); returns click's result (``exit_code``,
+        ``output``)."""
+        from click.testing import CliRunner
+
+        from kabinet.cli import cli
+
+        runner = CliRunner()
+        argv = ["--settings", str(self.settings_path), *args]
+        return await asyncio.to_thread(runner.invoke, cli, argv, catch_exceptions=True)
+
+    async def route_faults(self, prefix: str) -> list[str]:
+        """The route matrix (kabinet.routematrix) on the routes under ``prefix``: each
+        route's access rule asked of anonymous, unpermitted and permitted people."""
+        from kabinet.routematrix import RouteMatrix, routes_of
+
+        matrix = RouteMatrix(self.host, self.app, self._client({}, {}))
+        await matrix.load_samples()
+        faults: list[str] = []
+        for route in routes_of(self.app):
+            if route.path.startswith(prefix):
+                faults.extend(await matrix.check(route))
+        return faults
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+        await self.host.shutdown()
+
+
+async def start_portal(
+    folder: Path,
+    database_url: str,
+    *,
+    clock: FrozenClock | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    plugins: Sequence[str] | None = None,
+    candidates: Sequence[Candidate] | None = None,
+    background: bool = False,
+) -> Portal:
+    """Build, start and serve a host on ``database_url`` (already migrated).
+
+    ``settings``: sections of settings.toml; ``plugins``: only these (and the built-ins)
+    enabled; ``candidates``: where plugins are found (default: installed entry points);
+    ``background``: keep the in-process job runner and scheduler running (by default
+    jobs run when the test calls :meth:`Portal.drain`). Close it with :meth:`Portal.aclose`.
+    """
+    from kabinet.host import Host
+    from kabinet.jobs import stop_embedded
+    from kabinet.web import build_app
+
+    sections: dict[str, dict[str, Any]] = {
+        "host": {"database_url": database_url, "var_dir": str(folder / "var"), "secret_key": SECRET}
+    }
+    if plugins is not None:
+        found = candidates if candidates is not None else entry_point_candidates()
+        for name in sorted({c.name for c in found if not c.builtin} - set(plugins)):
+            sections[name] = {"enabled": False}
+    for name, values in (settings or {}).items():
+        sections[name] = {**sections.get(name, {}), **values}
+    path = write_settings_file(folder, sections)
+    clock = clock or FrozenClock()
+    host = await Host.create(path, env={}, candidates=candidates, clock=clock)
+    app = await build_app(host)
+    await host.startup()
+    if not background:
+        await stop_embedded(host)
+    return Portal(host, app, clock, path, database_url)
