@@ -236,7 +236,8 @@ async def test_staff_set_defaults_on_the_notification_page_and_a_client_sees_the
         follow_redirects=True,
     )
     assert ok.status_code == 200
-    assert 'value="22:00"' in ok.text and 'value="08:00"' in ok.text
+    assert 'value="22:00"' in ok.text
+    assert 'value="08:00"' in ok.text
     assert await quiet.quiet_hours(host, ivan.id) == (22 * 60, 8 * 60)
     wanted = await (await service_of(host)).wanted(ivan.id)
     assert (wanted[(EVENT, "sms")], wanted[(EVENT, "email")]) == (True, False)
