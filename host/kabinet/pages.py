@@ -476,6 +476,26 @@ async def is_staff(request: Request[Any, Any, Any]) -> bool:
     return False
 
 
+PICKERS = "kabinet.pickers"
+
+
+def picker_source(request: Request[Any, Any, Any], kind: str) -> str | None:
+    """Where the picker (``shell/picker.html``) searches ``kind`` (``organizations``,
+    ``people``, ``counterparties``): the route ``/api/<app>/pick/<kind>`` of the app that
+    owns them, or ``None`` when no installed app answers one (the form keeps its number
+    field). Read once from the assembled app, so the host names no app."""
+    app = request.app
+    found: dict[str, str] | None = app.state.get(PICKERS)
+    if found is None:
+        found = {}
+        for route in app.routes:
+            parts = route.path.strip("/").split("/")
+            if len(parts) == 4 and parts[0] == "api" and parts[2] == "pick":
+                found.setdefault(parts[3], route.path)
+        app.state[PICKERS] = found
+    return found.get(kind)
+
+
 def language(request: Request[Any, Any, Any]) -> str:
     """The language of this request's person."""
     return shell_of(request).language(request)

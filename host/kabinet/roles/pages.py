@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from kabinet import i18n
 from kabinet.access import permission
-from kabinet.pages import flash, page, principal_of, shell_of
+from kabinet.pages import flash, page, picker_source, principal_of, shell_of
 from kabinet.roles.services import Actor, RoleError, RoleInfo, RolesService
 
 MANAGE = permission("roles.manage", scope="global")
@@ -48,7 +48,7 @@ TEXT: dict[str, dict[str, str]] = {
         "grants": "Назначения",
         "give": "Назначить роль",
         "organization": "Организация",
-        "organization_hint": "Номер организации; пусто — глобально (для сотрудников)",
+        "organization_hint": "Начните вводить название; пусто — глобально (для сотрудников)",
         "global": "глобально",
         "revoke": "Отозвать",
         "none": "Назначений нет.",
@@ -85,7 +85,7 @@ TEXT: dict[str, dict[str, str]] = {
         "grants": "Grants",
         "give": "Give a role",
         "organization": "Organization",
-        "organization_hint": "Organization number; empty: globally (staff)",
+        "organization_hint": "Start typing its name; empty: globally (staff)",
         "global": "globally",
         "revoke": "Revoke",
         "none": "No grants.",
@@ -331,6 +331,17 @@ class RolesPages(Controller):
         if account is None:
             raise NotFoundException(f"no person {person_id}")
         grants = await service(request).grants_of(person_id)
+        values = values or {}
+        # Organizations by name (from the app that owns them), never bare numbers: the
+        # grants' and the one typed in the form.
+        host = shell_of(request).host
+        ids = {g.organization_id for g in grants if g.organization_id is not None}
+        typed = values.get("organization", "")
+        if typed.isdigit() and len(typed) < 10:
+            ids.add(int(typed))
+        names: dict[int, str] = {}
+        for found in await host.plugins.acall("organization_names", host=host, ids=sorted(ids)):
+            names.update(found.value)
         return await page(
             request,
             "roles/person.html",
@@ -340,7 +351,9 @@ class RolesPages(Controller):
             grants=grants,
             roles=await service(request).roles(),
             error=error,
-            values=values or {},
+            values=values,
+            organization_names=names,
+            picker=picker_source(request, "organizations"),
         )
 
     @get("/people/{person_id:int}", access=MANAGE)

@@ -20,8 +20,9 @@ from kabinet.access import ALL_MINE, ORG_COOKIE, Principal, permission, public, 
 from kabinet.identity.errors import IdentityError, RateLimited
 from kabinet.identity.middleware import address_of
 from kabinet.inputs import whole_number
-from kabinet.pages import flash, is_staff, page, principal_of, safe_next, shell_of
+from kabinet.pages import flash, is_staff, page, picker_source, principal_of, safe_next, shell_of
 from kabinet.roles.services import RoleError
+from kabinet_companies.picker import organization_name
 from kabinet_companies.registration import FormErrors
 from kabinet_companies.requests import DECIDE, STATUSES
 from kabinet_companies.services import (
@@ -720,7 +721,12 @@ async def counterparties_page(request: Req, q: FromQuery[str] = "") -> Response[
     found = await service.counterparties(me(request), unassigned=True, q=q, limit=200)
     orgs = await service.organizations(me(request), limit=500)
     return await render(
-        request, "companies/counterparties.html", page=found, q=q, organizations=orgs.items
+        request,
+        "companies/counterparties.html",
+        page=found,
+        q=q,
+        organizations=[(o.id, o.name) for o in orgs.items],
+        picker=picker_source(request, "organizations"),
     )
 
 
@@ -794,6 +800,8 @@ async def contacts_page(
         page=found,
         q=q,
         organization=organization,
+        organization_name=await organization_name(service, me(request), organization),
+        picker=picker_source(request, "organizations"),
         role=role,
         sort=sort,
         page_no=page_no,
@@ -861,6 +869,8 @@ async def requests_page(
             "sort": sort,
         },
         managers=await service.managers(),
+        organization_name=await organization_name(service, me(request), organization),
+        picker=picker_source(request, "organizations"),
         page_no=page_no,
         pages=max(1, -(-total // PAGE_SIZE)),
     )
@@ -881,7 +891,8 @@ async def _request_page(
         status_code=status_code,
         item=found,
         roles=await service.grantable_roles(),
-        organizations=orgs.items,
+        organizations=[(o.id, o.name) for o in orgs.items],
+        picker=picker_source(request, "organizations"),
         errors=errors or {},
     )
 

@@ -154,9 +154,9 @@ def subscriptions(host: Host) -> list[Subscription]:
 
 @hookimpl
 def routers(host: Host) -> list[Any]:
-    from kabinet_companies import api, pages
+    from kabinet_companies import api, pages, picker
 
-    return [*pages.routers(), api.router()]
+    return [*pages.routers(), api.router(), picker.router()]
 
 
 @hookimpl
@@ -204,11 +204,21 @@ def navigation(host: Host) -> list[NavItem]:
 
 @hookimpl
 def panels(host: Host) -> list[Panel]:
+    from kabinet_companies.home import staff_home
     from kabinet_companies.pages import organization_switch, signup_link
+    from kabinet_companies.requests import DECIDE
 
     return [
         Panel(slot="shell.organizations", name="companies.switch", render=organization_switch),
         Panel(slot="shell.signup", name="companies.signup", render=signup_link),
+        Panel(
+            slot="shell.home",
+            name="companies.waiting",
+            render=staff_home,
+            permission=DECIDE,
+            order=5,
+            title={"ru": "Ждёт вашего решения", "en": "Waiting for you"},
+        ),
     ]
 
 

@@ -108,6 +108,12 @@ async def new_invitation_form(host: Host, org: int) -> SampleRequest:
     return SampleRequest(params=found.params, form=found.json)
 
 
+async def search(host: Host, org: int) -> SampleRequest:
+    """A picker's search that finds the organization (and nothing of others')."""
+    await _svc(host).ensure_organization(org)
+    return SampleRequest(query={"q": "Организация"})
+
+
 async def assign_manager(host: Host, person_id: int, org: int) -> None:
     """The matrix's managers: assigned to ``org`` like an admin would."""
     await _svc(host).ensure_organization(org)
@@ -150,4 +156,7 @@ SAMPLES: list[RouteSample | ManagerSample] = [
         path="/companies/organizations/{organization_id:int}/invitations/{invitation_id:int}/revoke",
         make=invitation, methods=("POST",),
     ),
+    RouteSample(path="/api/companies/pick/organizations", make=search),
+    RouteSample(path="/api/companies/pick/counterparties", make=search),
+    RouteSample(path="/api/companies/pick/people", make=search),
 ]  # fmt: skip

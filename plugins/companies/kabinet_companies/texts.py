@@ -54,6 +54,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "manager": ("Менеджер", "Manager"),
     "managers": ("Менеджеры", "Managers"),
     "any": ("Все", "Any"),
+    "home_open_requests": ("Запросы на привязку к компании", "Requests to join a company"),
+    "home_unassigned": (
+        "Контрагенты без организации",
+        "Counterparties without an organization",
+    ),
+    "any_organization": ("Любая: начните вводить название", "Any: start typing a name"),
     "find": ("Найти", "Find"),
     "create": ("Создать", "Create"),
     "new_organization": ("Новая организация", "New organization"),

@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from kabinet.access import Principal, permission
 from kabinet.host import Host
-from kabinet.pages import flash, page, principal_of, shell_of
+from kabinet.pages import flash, page, picker_source, principal_of, shell_of
 from kabinet.problems import handle_http
 from kabinet_dictionaries import kinds
 from kabinet_dictionaries.documents import DocumentMeta
@@ -93,6 +93,17 @@ def one(data: dict[str, list[str]], key: str) -> str:
 
 def error_of(request: Req, exc: DictionaryError) -> dict[str, str]:
     return {"field": exc.field or "", "message": exc.message(lang(request))}
+
+
+async def organization_names(request: Req, ids: Any) -> dict[int, str]:
+    """Organizations' names by id, from the app that owns them (none: no names)."""
+    host = shell_of(request).host
+    wanted = sorted({int(i) for i in ids if isinstance(i, int) or str(i).isdigit()})
+    names: dict[int, str] = {}
+    if wanted and wanted[-1] <= 2**31 - 1:
+        for found in await host.plugins.acall("organization_names", host=host, ids=wanted):
+            names.update(found.value)
+    return names
 
 
 def page_error(request: Req, exc: DictionaryError) -> Response[Any]:
@@ -194,6 +205,7 @@ class TypePages(Controller):
     ) -> Response[str]:
         found = await svc(request).get_type(code)
         roles = await shell_of(request).host.services["roles"].roles()
+        names = await organization_names(request, found.organizations)
         return await page(
             request,
             "dictionaries/structure.html",
@@ -209,6 +221,8 @@ class TypePages(Controller):
             choices_text=choices_text,
             error=error,
             form_of=form_of,
+            picker=picker_source(request, "organizations"),
+            published_to=[(o, names.get(o, f"#{o}")) for o in found.organizations],
         )
 
     @get("/{code:str}/structure", access=ADMIN)
@@ -235,7 +249,9 @@ class TypePages(Controller):
     @post("/{code:str}/publication", access=ADMIN)
     async def publication(self, request: Req, code: FromPath[str]) -> Response[str]:
         data, _ = await form(request)
-        raw = one(data, "organizations").replace(",", " ").split()
+        # The picker posts one field per organization; the number field of old (no
+        # script) one field of numbers separated by spaces or commas.
+        raw = " ".join(data.get("organizations", [])).replace(",", " ").split()
         try:
             if any(not o.isdigit() for o in raw):
                 raise DictionaryError("organization", "organizations")
@@ -624,17 +640,24 @@ class DocumentPages(Controller):
         kind = request.query_params.get("kind") or ""
         q = request.query_params.get("q") or ""
         manage = await shell_of(request).host.access.can(principal, DOCS_MANAGE)
+        documents = await svc(request).documents(principal=principal, kind=kind, search=q)
+        values = values or {}
         return await page(
             request,
             "dictionaries/documents.html",
             status_code=status,
             t=text_for(lang(request)),
-            documents=await svc(request).documents(principal=principal, kind=kind, search=q),
+            documents=documents,
+            picker=picker_source(request, "organizations"),
+            organization_names=await organization_names(
+                request,
+                [d.organization_id for d in documents if manage] + [values.get("organization_id")],
+            ),
             manage=manage,
             kind=kind,
             q=q,
             error=error,
-            values=values or {},
+            values=values,
             today=shell_of(request).host.clock.now().date(),
         )
 
@@ -690,6 +713,8 @@ class DocumentPages(Controller):
             doc=doc,
             manage=await svc(request).may_manage_document(principal, doc.organization_id),
             error=error,
+            picker=picker_source(request, "organizations"),
+            organization_names=await organization_names(request, [doc.organization_id]),
         )
 
     @get("/{doc_id:int}", access=DOCS)

@@ -102,6 +102,12 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Организация (номер; пусто — для всех)",
         "Organization (number; empty: everyone)",
     ),
+    "organization_pick": ("Организация", "Organization"),
+    "organization_pick_hint": (
+        "Начните вводить название; пусто — для всех",
+        "Start typing its name; empty: everyone",
+    ),
+    "publish_to": ("Организации", "Organizations"),
     "for_all": ("для всех", "everyone"),
     "valid_from": ("Действует с", "Valid from"),
     "valid_to": ("Действует по", "Valid to"),
