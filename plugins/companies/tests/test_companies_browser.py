@@ -157,3 +157,39 @@ def test_the_sender_withdraws_an_open_request_on_a_phone(demo: tuple[str, Path])
         page.wait_for_selector("text=Запрос отозван.")
         assert "отозван" in page.locator("#my-requests tbody tr").first.inner_text()
         assert page.get_by_role("button", name="Отозвать").count() == 0
+
+
+def test_the_admin_grants_a_right_by_typing_an_organizations_name(
+    demo: tuple[str, Path],
+) -> None:
+    """Issue 16, point 7: on a person's page the admin gives Vera (the demo's rejected
+    applicant) the client role in ООО «ВолгаАгро» by typing part of its name in the
+    picker, on a 390 px phone, and the grant reads the company's name."""
+    url, _messages = demo
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        login(page, url, "admin@demo.kabinet.example", "kabinet-demo")
+        page.goto(url + "/roles/people?q=vera@demo.test")
+        assert "/roles/people/" in page.url
+        page.select_option("#f-role", "client")
+        box = page.locator("#pk-organization-q")
+        assert box.is_visible()  # the script replaced the number field with the search
+        assert page.locator("input[name=organization][inputmode=numeric]").count() == 0
+        box.click()
+        box.type("волга", delay=30)
+        option = page.locator(".picker-option", has_text="ООО «ВолгаАгро»")
+        option.wait_for()
+        assert page.locator(".picker-option").count() == 1  # only the matching one
+        option.click()
+        assert box.input_value() == "ООО «ВолгаАгро»"
+        chosen = page.locator("input[type=hidden][name=organization]").input_value()
+        assert chosen.isdigit()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.click("form.roles-form button[type=submit]")
+        page.wait_for_selector("text=Роль назначена.")
+        grants = page.locator("#grants").inner_text()
+        assert "ООО «ВолгаАгро»" in grants
+        assert errors == []
