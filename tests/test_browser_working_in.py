@@ -11,16 +11,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kabinet.testing import chromium, kabinet_server
+from kabinet.testing import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,14 +26,10 @@ PASSWORD = "kabinet-demo"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``kabinet demo`` on a free port (never 8000's address), and its messages folder."""
-    folder = tmp_path_factory.mktemp("demo")
-    var = folder / "var"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KABINET__")}
-    env["KABINET_DEMO_DIR"] = str(var)
-    with kabinet_server(folder, "demo", env=env, timeout=180) as url:
-        yield url, var / "messages"
+def demo(demo_portal: Any) -> tuple[str, Path]:
+    """The session's ``kabinet demo`` (tests/conftest.py: a free port, never 8000's
+    address), shared with the journeys, and its messages folder."""
+    return demo_portal.url, demo_portal.messages
 
 
 def _sign_in(page: Any, url: str, login: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pagetext import raw_codes, visible
 
 from kabinet.access import Principal
 from kabinet.host import Host
@@ -47,12 +48,6 @@ async def portal(
             yield host, c
     finally:
         await host.shutdown()
-
-
-def visible(page: str) -> str:
-    """The text a person reads: no tags, scripts or styles, entities decoded."""
-    page = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", page)
-    return htmllib.unescape(re.sub(r"(?s)<[^>]+>", " ", page))
 
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
@@ -105,27 +100,6 @@ async def test_hook_organization_names_api_tokens_show_rights_and_organizations(
     assert "ООО Токен Имя" in text
     assert "shipments.orders.view" not in text
     assert not re.search(r"\b[a-z]+\.[a-z_]+\.[a-z_]+\b", text), text  # no permission code
-
-
-APPS = r"(?:host|identity|roles|shell|companies|dictionaries|notifications|integration|shipments)"
-RAW = [
-    (re.compile(rf"\b{APPS}\.[a-z_]+(?:\.[a-z_]+)?\b"), "a permission or event code"),
-    (re.compile(r"\b[a-z]+_[a-z_]+\b"), "an untranslated key"),
-    (re.compile(r"\b(?:queued|in_review|withdrawn|overdue)\b"), "a raw status"),
-    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"), "an ISO time"),
-]
-
-
-def raw_codes(page: str) -> list[str]:
-    """Raw codes and keys in what a person reads: the technical identifiers shown on
-    purpose (``<code>``, form values, addresses) are left out."""
-    page = re.sub(r"(?is)<(code|pre|textarea|select)\b.*?</\1>", " ", page)
-    text = " ".join(visible(page).split())
-    text = re.sub(r"\S+@\S+", " ", text)  # e-mail addresses
-    found = []
-    for pattern, what in RAW:
-        found += [f"{what}: {m.group(0)}" for m in pattern.finditer(text)]
-    return found
 
 
 MAIN_PAGES = {

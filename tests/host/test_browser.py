@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from kabinet.testing import chromium, kabinet_server
+from kabinet.testing import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``kabinet demo`` in a subprocess on a free port, with its data in a temporary folder."""
-    folder = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "KABINET_DEMO_DIR": str(folder / "var")}
-    with kabinet_server(folder, "demo", env=env, timeout=60) as url:
-        yield url
+def demo(demo_portal: Any) -> str:
+    """The session's ``kabinet demo`` (tests/conftest.py), shared with the journeys."""
+    return str(demo_portal.url)
 
 
 def test_home_language_switch_and_phone_width(demo: str) -> None:
