@@ -59,7 +59,7 @@ LABELS: dict[str, tuple[str, str]] = {
         "Контрагенты без организации",
         "Counterparties without an organization",
     ),
-    "any_organization": ("Любая: начните вводить название", "Any: start typing a name"),
+    "any_organization": ("Любая (введите название)", "Any (type a name)"),
     "find": ("Найти", "Find"),
     "create": ("Создать", "Create"),
     "new_organization": ("Новая организация", "New organization"),
