@@ -65,6 +65,25 @@ def labels(request: Req, s: NotificationsService) -> dict[str, dict[str, str]]:
     }
 
 
+FIELD_TEXT = {
+    "start": "from",
+    "end": "to",
+    "channel": "channels",
+    "organization": "organization",
+    "status": "status",
+}
+"""The text key of each filter's label: a refusal of a filter names it."""
+
+
+def worded(request: Req, exc: NotificationError) -> str:
+    """A refusal in the person's language, after its field's label (the English
+    ``message`` where no wording is written)."""
+    t = texts(request)
+    said = t.get(f"err_{exc.key}", exc.message) if exc.key else exc.message
+    field = FIELD_TEXT.get(exc.field or "")
+    return f"{t[field]}: {said}" if field else said
+
+
 def editor(request: Req) -> Editor:
     p = principal_of(request.scope)
     return Editor(person_id=p.person_id, name=p.name)
@@ -131,7 +150,7 @@ def parse_day(value: str, field: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise NotificationError("a date is YYYY-MM-DD", field) from None
+        raise NotificationError("a date is YYYY-MM-DD", field, key="date") from None
 
 
 class StaffPages(Controller):
@@ -175,7 +194,7 @@ class StaffPages(Controller):
                 event, one(data, "active") == "1", channel=channel, editor=editor(request)
             )
         except NotificationError as exc:
-            say(request, exc.message, "error")
+            say(request, worded(request, exc), "error")
         return redirect(f"/notifications/n/{event}", request)
 
     @post("/n/{event:str}/defaults", access=EDIT)
@@ -188,7 +207,7 @@ class StaffPages(Controller):
                 event, data.get("default", []), editor=editor(request)
             )
         except NotificationError as exc:
-            say(request, exc.message, "error")
+            say(request, worded(request, exc), "error")
         else:
             say(request, texts(request)["defaults_saved"], "success")
         return redirect(f"/notifications/n/{event}", request)
@@ -339,7 +358,7 @@ class StaffPages(Controller):
                 channels=await s.channel_view(),
                 fields=CHANNEL_FIELDS,
                 secrets=SECRET_FIELDS,
-                error={"channel": channel, "field": exc.field, "message": exc.message},
+                error={"channel": channel, "field": exc.field, "message": worded(request, exc)},
             )
         say(request, texts(request)["channel_saved"], "success")
         return redirect("/notifications/channels", request)
@@ -377,7 +396,7 @@ class StaffPages(Controller):
             first = parse_day(start, "start")
             last = parse_day(end, "end")
         except NotificationError as exc:
-            flash(request, exc.message, "error")
+            flash(request, worded(request, exc), "error")
             first = last = None
         # Days are the portal's: its time zone's midnights bound the period and the bars.
         zone = ZoneInfo(host.settings.host.timezone)
@@ -439,15 +458,15 @@ class StaffPages(Controller):
     def _filters(self, q: dict[str, str], within: frozenset[int] | None) -> reports.Filters:
         org = q.get("organization", "").strip()
         if org and not org.isdigit():
-            raise NotificationError("an organization is a number", "organization")
+            raise NotificationError("an organization is a number", "organization", key="number")
         first = parse_day(q.get("start", ""), "start")
         last = parse_day(q.get("end", ""), "end")
         status = q.get("status", "")
         if status not in ("", "failed", "skipped"):
-            raise NotificationError("status is failed or skipped", "status")
+            raise NotificationError("status is failed or skipped", "status", key="status")
         channel = q.get("channel", "")
         if channel and channel not in CHANNELS:
-            raise NotificationError("unknown channel", "channel")
+            raise NotificationError("unknown channel", "channel", key="channel")
         return reports.Filters(
             event=q.get("event", ""),
             channel=channel,
@@ -487,6 +506,7 @@ class StaffPages(Controller):
             pages=max(1, -(-total // reports.PAGE)),
             q=q,
             error=error,
+            error_text=worded(request, error) if error else "",
             resends=await reports.resends_of(host, [r["id"] for r in rows]),
             events=sorted(s.catalog.types),
             all_channels=CHANNELS,
@@ -513,7 +533,7 @@ class StaffPages(Controller):
             else:
                 ids = [int(v) for v in data.get("id", []) if v.isdigit()]
                 if not ids:
-                    raise NotificationError("choose a delivery", "id")
+                    raise NotificationError("choose a delivery", "id", key="choose")
                 new = await reports.resend(
                     host,
                     ids,
@@ -522,7 +542,7 @@ class StaffPages(Controller):
                     within=await self._within(request),
                 )
         except NotificationError as exc:
-            say(request, exc.message, "error")
+            say(request, worded(request, exc), "error")
             return redirect("/notifications/failed", request)
         say(request, texts(request)["resent"].format(n=len(new)), "success")
         return redirect("/notifications/failed", request)

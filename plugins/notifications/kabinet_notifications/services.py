@@ -79,11 +79,15 @@ TRANSPORT_KEY = {
 class NotificationError(Exception):
     """A refused request; ``field`` names the input at fault, ``line`` a template line."""
 
-    def __init__(self, message: str, field: str | None = None, *, status: int = 400) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, *, status: int = 400, key: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.key = key
+        """The wording on a page: ``err_<key>`` in texts.py (``message`` is the API's)."""
         self.line: int | None = None
 
 
@@ -196,7 +200,9 @@ class NotificationsService:
         """Turn a notification, or one of its channels, on or off (never a mandatory one)."""
         t = self.type_of(event)
         if t.mandatory and not active:
-            raise NotificationError("a mandatory notification cannot be deactivated", "active")
+            raise NotificationError(
+                "a mandatory notification cannot be deactivated", "active", key="mandatory"
+            )
         if channel is not None and channel not in CHANNELS:
             raise NotificationError(f"unknown channel {channel!r}", "channel")
         view = await self.notification(event)
@@ -215,7 +221,9 @@ class NotificationsService:
         (the others are off for them until they turn them on); a person's choice wins."""
         t = self.type_of(event)
         if t.mandatory:
-            raise NotificationError("a mandatory notification goes on every channel", "default")
+            raise NotificationError(
+                "a mandatory notification goes on every channel", "default", key="mandatory"
+            )
         unknown = set(on) - set(CHANNELS)
         if unknown:
             raise NotificationError(f"unknown channel {sorted(unknown)[0]!r}", "default")
@@ -410,9 +418,11 @@ class NotificationsService:
         if unknown:
             raise NotificationError(f"unknown field {sorted(unknown)[0]!r}", sorted(unknown)[0])
         if "smtp_port" in values and values["smtp_port"] and not values["smtp_port"].isdigit():
-            raise NotificationError("the port is a number", "smtp_port")
+            raise NotificationError("the port is a number", "smtp_port", key="port")
         if values.get("smtp_security", "starttls") not in ("starttls", "tls", "none"):
-            raise NotificationError("security is starttls, tls or none", "smtp_security")
+            raise NotificationError(
+                "security is starttls, tls or none", "smtp_security", key="security"
+            )
         async with self.host.db.session() as s:
             row = (
                 (

@@ -1,0 +1,122 @@
+"""The staff's notification pages in the person's words (issue 16, point 8): statuses,
+channels and kinds of message by their labels, refusals worded in Russian and English."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from notif_support import (
+    DEPOT,
+    PASSWORD,
+    csrf_of,
+    forget_edits,
+    make_host,
+    person,
+    publish,
+    run,
+    sign_in,
+    staff,
+)
+
+from kabinet.clock import FrozenClock
+from kabinet.host import Host
+from kabinet.testing import PluginFactory
+from kabinet.web import build_app
+from kabinet_notifications.services import service_of
+
+pytestmark = pytest.mark.smoke
+EVENT = "depot.parcel.arrived"
+
+
+@pytest.fixture
+async def web(
+    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
+) -> AsyncIterator[tuple[Host, Any]]:
+    plugin_factory.add("depot", DEPOT)
+    app_host = await make_host(plugin_factory, database_url, tmp_path, clock, start=False)
+    app_host.services["host.process"] = "test"
+    app = await build_app(app_host)
+    side = await make_host(plugin_factory, database_url, tmp_path, clock)
+    try:
+        async with AsyncTestClient(app) as client:
+            yield side, client
+    finally:
+        await forget_edits(side)
+        await side.shutdown()
+
+
+def text(html: str) -> str:
+    html = re.sub(r"(?is)<(script|style|select|code)\b.*?</\1>", " ", html)
+    return " ".join(re.sub(r"(?s)<[^>]+>", " ", html).split())
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("ru", ("Пропущено", "Посылка прибыла", "Электронная почта", "получатель отключил")),
+        ("en", ("Skipped", "Parcel arrived", "E-mail", "the recipient turned this channel off")),
+    ],
+)
+async def test_statuses_channels_and_kinds_are_shown_by_their_labels(
+    web: tuple[Host, Any], lang: str, words: tuple[str, ...]
+) -> None:
+    host, client = web
+    from kabinet.roles.services import Actor
+
+    admin = await person(host, password=PASSWORD, language=lang)
+    await host.services["roles"].grant(admin.id, "admin", None, actor=Actor(None, ""))
+    await sign_in(client, admin.email)
+    ivan = await person(host, phone=f"+7916{uuid.uuid4().int % 10**7:07d}")
+    await (await service_of(host)).set_preferences(ivan.id, {(EVENT, "sms")})
+    await publish(host, EVENT, {"account_id": ivan.id, "parcel": "L-1", "depot": "X"})
+    await run(host)
+    failed = await client.get("/notifications/failed", params={"status": "skipped"})
+    assert failed.status_code == 200
+    row = re.search(rf"<tr>(?:(?!</tr>).)*{re.escape(ivan.full_name)}.*?</tr>", failed.text, re.S)
+    assert row, failed.text
+    shown = text(row.group(0))
+    for word in words:
+        assert word in shown
+    for code in (EVENT, "skipped", "email", "preference"):
+        assert code not in shown
+    stats = (await client.get("/notifications/stats")).text
+    legend = re.search(r'<table class="notif-legend" id="totals">(.*?)</table>', stats, re.S)
+    assert legend
+    names = [text(c) for c in re.findall(r"<tr><td>(.*?)</td>", legend.group(1), re.S)]
+    assert names == (
+        ["Ожидает отправки", "Отправлено", "Доставлено", "Не доставлено", "Пропущено"]
+        if lang == "ru"
+        else ["Waiting to be sent", "Sent", "Delivered", "Not delivered", "Skipped"]
+    )
+    channels = text((await client.get("/notifications/channels")).text)
+    assert "api_id" not in channels
+    assert "API ID" in channels
+
+
+async def test_refusals_are_worded_for_a_person(web: tuple[Host, Any]) -> None:
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    bad = await client.get("/notifications/failed", params={"organization": "x"})
+    assert bad.status_code == 400
+    assert "Организация: укажите номер организации числом" in bad.text
+    stats = await client.get("/notifications/stats", params={"start": "7.12.2026"})
+    assert "С: дата пишется как ГГГГ-ММ-ДД" in stats.text
+    port = await client.post(
+        "/notifications/channels/email",
+        data={"csrf_token": csrf_of(client), "enabled": "1", "smtp_port": "двадцать пять"},
+    )
+    assert port.status_code == 400
+    assert "Порт SMTP: порт — это число" in port.text
+    none = await client.post(
+        "/notifications/failed/resend",
+        data={"csrf_token": csrf_of(client), "scope": "chosen"},
+        follow_redirects=True,
+    )
+    assert "отметьте сообщения, которые отправить повторно" in none.text
