@@ -151,9 +151,16 @@ def to_local(value: datetime, tz: str) -> datetime:
     return value.astimezone(zone(tz))
 
 
-def format_datetime(value: datetime | None, lang: str, tz: str, fmt: str = "medium") -> str:
-    if value is None:
+def format_datetime(value: datetime | str | None, lang: str, tz: str, fmt: str = "medium") -> str:
+    """A stored time (a datetime, or the ISO text of one, as JSON-shaped rows carry it)
+    in the person's zone and format."""
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
     return dates.format_datetime(to_local(value, tz), format=fmt, locale=locale(lang))
 
 

@@ -86,6 +86,10 @@ def test_times_are_shown_in_the_persons_time_zone() -> None:
     assert i18n.to_local(naive, "Europe/Moscow").hour == 0
     assert i18n.format_date(date(2026, 1, 5), "en", "UTC") == "Jan 5, 2026"
     assert i18n.format_datetime(None, "ru", "UTC") == ""
+    # a time kept as ISO text (a failed job's row, JSON-shaped) is shown the same way
+    iso = "2026-03-01T21:30:00+00:00"
+    assert i18n.format_datetime(iso, "ru", "Europe/Moscow", "short") == "02.03.2026, 00:30"
+    assert i18n.format_datetime("", "ru", "UTC") == ""
 
 
 def test_numbers_and_money_for_the_language() -> None:

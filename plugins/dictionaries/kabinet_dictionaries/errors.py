@@ -103,9 +103,43 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+PLURALS: dict[str, tuple[str, str]] = {
+    # key: (English singular, English plural); the Russian forms (one, few, many) are in
+    # locale/ru/LC_MESSAGES/messages.po, chosen by Babel's plural rule for ``count``.
+    "choice_in_use": (
+        "{count} entry uses the choice {choice}.",
+        "{count} entries use the choice {choice}.",
+    ),
+    "required_missing": (
+        "{count} entry has no value for {name}: give it one or set a default.",
+        "{count} entries have no value for {name}: give them one or set a default.",
+    ),
+    "unique_duplicates": (
+        "{count} entry shares values of {name}.",
+        "{count} entries share values of {name}.",
+    ),
+    "entry_referenced": (
+        "{count} entry refers to this entry.",
+        "{count} entries refer to this entry.",
+    ),
+}
+
+
 def render(key: str, params: Mapping[str, Any], language: str) -> str:
+    """The message in ``language``: a count takes its noun's plural form (the host's
+    ngettext), a refusal given as a parameter (the reason of another) is said in the same
+    language."""
+    said = {
+        k: v.message(language) if isinstance(v, (FieldError, DictionaryError)) else v
+        for k, v in params.items()
+    }
+    if key in PLURALS and isinstance(params.get("count"), int):
+        from kabinet.i18n import ngettext_
+
+        singular, plural = PLURALS[key]
+        return ngettext_(language, singular, plural, int(params["count"])).format(**said)
     ru, en = MESSAGES[key]
-    return (ru if language == "ru" else en).format(**params)
+    return (ru if language == "ru" else en).format(**said)
 
 
 class DictionaryError(Exception):

@@ -309,9 +309,7 @@ async def _check_spec(session: AsyncSession, spec: FieldDef) -> int | None:
     try:
         default = kinds.check_default(spec)
     except FieldError as exc:
-        raise DictionaryError(
-            "default_invalid", "default", reason=exc.message("en"), error=exc
-        ) from None
+        raise DictionaryError("default_invalid", "default", reason=exc, error=exc) from None
     if (
         default is not None
         and spec.kind == "reference"
@@ -325,7 +323,8 @@ async def _check_spec(session: AsyncSession, spec: FieldDef) -> int | None:
             is None
         )
     ):
-        raise DictionaryError("default_invalid", "default", reason="no such entry")
+        reason = FieldError("reference", type=spec.reference or "")
+        raise DictionaryError("default_invalid", "default", reason=reason)
     return ref_id
 
 

@@ -141,7 +141,7 @@ async def test_api_creates_a_type_and_refuses_bad_values_by_field(
     )
     assert refused.status_code == 409
     assert refused.json()["detail"] == (
-        "1 entries have no value for Заметка: give them one or set a default."
+        "1 entry has no value for Заметка: give it one or set a default."
     )
     schema = await client.get("/schema/openapi.json")
     if schema.status_code == 200:

@@ -70,3 +70,42 @@ async def test_counts_take_the_plural_form_of_their_number(
     assert entries_said in listed
     structure = _text((await client.get(f"/dictionaries/{name}/structure", headers=headers)).text)
     assert entries_said in structure
+
+
+async def test_a_bad_default_is_refused_on_the_default_field_in_the_persons_language(
+    svc: Dictionaries,
+) -> None:
+    """An admin defining a field reads why its default is refused in their language, on
+    that field ("Значение по умолчанию: Введите число."), never the English of a parser."""
+    from kabinet_dictionaries.errors import DictionaryError
+    from kabinet_dictionaries.kinds import FieldDef
+
+    name = code("defaults")
+    await svc.create_type(code=name, name_ru="Тарифы", name_en="Tariffs", fields=TARIFF_FIELDS)
+    for spec, ru, en in (
+        (
+            FieldDef(code="load_t", name_ru="Тонн", name_en="Tons", kind="number", default="много"),
+            "Значение по умолчанию: Введите число.",
+            "The default: Enter a number.",
+        ),
+        (
+            FieldDef(
+                code="start_day", name_ru="День", name_en="Day", kind="date", default="32.13.2026"
+            ),
+            "Значение по умолчанию: Введите дату (ГГГГ-ММ-ДД или ДД.ММ.ГГГГ).",
+            "The default: Enter a date (YYYY-MM-DD).",
+        ),
+        (
+            FieldDef(
+                code="next_tariff", name_ru="Следующий", name_en="Next", kind="reference",
+                reference=name, default="999999",
+            ),
+            f"Значение по умолчанию: Нет такой записи в справочнике «{name}».",
+            f"The default: No such entry in “{name}”.",
+        ),
+    ):  # fmt: skip
+        with pytest.raises(DictionaryError) as refused:
+            await svc.add_field(name, spec)
+        assert refused.value.field == "default"
+        assert refused.value.message("ru") == ru
+        assert refused.value.message("en") == en

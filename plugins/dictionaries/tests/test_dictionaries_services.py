@@ -86,7 +86,7 @@ async def test_unique_and_reference_fields(svc: Dictionaries) -> None:
     assert (trip.values["point"], trip.display["point"]) == (north.id, "Север")
     with pytest.raises(Invalid, match="point: No such entry"):
         await svc.create_entry(trips, {"point": "Юг"})
-    with pytest.raises(Conflict, match="1 entries refer to this entry"):
+    with pytest.raises(Conflict, match="1 entry refers to this entry"):
         await svc.delete_entry(points, north.id)
     with pytest.raises(Conflict, match="refers to this dictionary"):
         await svc.delete_type(points)
@@ -295,7 +295,7 @@ async def test_choice_in_use_cannot_be_removed(svc: Dictionaries) -> None:
     vehicle = (await svc.get_type(name)).field("vehicle")
     assert vehicle is not None
     fewer = FieldDef(**{**_fields(vehicle), "choices": [Choice(code="tent", ru="Тент")]})
-    with pytest.raises(Conflict, match="1 entries use the choice ref"):
+    with pytest.raises(Conflict, match="1 entry uses the choice ref"):
         await svc.change_field(name, "vehicle", fewer)
     assert Decimal("1") == Decimal((await svc.entries(name)).items[0].values["price"])
 
