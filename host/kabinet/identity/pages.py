@@ -613,6 +613,11 @@ async def audit(
         offset=(page_no - 1) * PAGE_SIZE,
     )
     names = await svc.names([r.actor_id for r in rows] + [r.subject_id for r in rows])
+    host = shell_of(request).host
+    org_ids = sorted({r.organization_id for r in rows if r.organization_id})
+    org_names: dict[int, str] = {}
+    for answer in await host.plugins.acall("organization_names", host=host, ids=org_ids):
+        org_names.update(answer.value)
     template = (
         "identity/audit_table.html" if request.headers.get("hx-request") else "identity/audit.html"
     )
@@ -621,6 +626,7 @@ async def audit(
         template,
         events=rows,
         names=names,
+        organization_names=org_names,
         total=total,
         page_no=page_no,
         pages=max(1, -(-total // PAGE_SIZE)),

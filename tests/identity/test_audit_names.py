@@ -1,0 +1,69 @@
+"""The security log names the organization an event concerns (issue 16, point 8: no
+organization shown as its number) and counts its events with their plural form."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kabinet.host import Host
+from kabinet.routematrix import RouteMatrix
+from kabinet.testing import drop_database, migrated_database
+from kabinet.web import build_app
+
+pytestmark = pytest.mark.smoke
+
+
+@pytest.fixture(scope="module")
+async def own_database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    url = await migrated_database(tmp_path_factory.mktemp("audit-names"))
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+async def portal(
+    own_database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Host, httpx.AsyncClient, RouteMatrix]]:
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "audit-names-secret"\n')
+    host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": own_database_url})
+    app = await build_app(host)
+    await host.startup()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+            yield host, c, RouteMatrix(host, app, c)
+    finally:
+        await host.shutdown()
+
+
+@pytest.mark.parametrize(("lang", "counted"), [("ru", "событи"), ("en", "event")])
+async def test_the_security_log_names_the_organization_of_an_event(
+    portal: tuple[Host, httpx.AsyncClient, RouteMatrix], lang: str, counted: str
+) -> None:
+    from kabinet_companies.services import companies
+
+    host, client, matrix = portal
+    org = await companies(host).create_organization("ООО Журнал Безопасности")
+    client_person = await matrix.person("audited")
+    await host.services["roles"].grant(client_person, "client", org.id)  # logged with org
+    admin = await matrix.person("auditor")
+    await host.services["roles"].grant(admin, "admin", None)
+    cookie = await matrix.session(admin)
+    page = await client.get("/identity/audit", headers={"Cookie": f"{cookie}; kabinet_lang={lang}"})
+    assert page.status_code == 200
+    cells = [
+        " ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split())
+        for c in re.findall(r'<td data-label="[^"]*">(.*?)</td>', page.text, re.S)
+    ]
+    assert "ООО Журнал Безопасности" in cells
+    assert str(org.id) not in cells  # not its number
+    found = re.search(r'<p class="muted" id="found">(.*?)</p>', page.text)
+    assert found is not None
+    assert re.fullmatch(rf"\d+ {counted}\w*", found.group(1))
