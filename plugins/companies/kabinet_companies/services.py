@@ -425,6 +425,9 @@ class CompaniesService:
             query = query.where(
                 or_(
                     func.lower(counterparty.c.name).like(_like(q), escape="\\"),
+                    # SQLite's lower() leaves Cyrillic as it is: the name as typed matches
+                    # there too ("Ромашка" finds «Ромашка» on either database).
+                    counterparty.c.name.like(f"%{like_escape(q.strip())}%", escape="\\"),
                     starts_with(counterparty.c.inn, q.strip()),
                 )
             )
