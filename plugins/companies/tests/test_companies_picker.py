@@ -231,3 +231,28 @@ async def test_the_staff_home_says_what_waits_and_the_clients_home_does_not(
     client_home = await _get(web, "/", await web.session(two.client), {})
     assert "Ждёт вашего решения" not in client_home.text
     assert 'data-count="requests"' not in client_home.text
+
+
+async def test_an_api_token_limited_to_one_company_finds_only_that_one(
+    host: Host, svc: CompaniesService, web: Web
+) -> None:
+    from kabinet.access import Principal
+
+    two = await _two(host, svc)
+    both = await person(host, "Два")
+    for org in (two.mine, two.theirs):
+        await host.services["roles"].grant(both, "client", org)
+    made = await host.services["identity"].create_token(
+        Principal(person_id=both, kind="person"),
+        "ERP",
+        ["companies.organizations.view"],
+        [two.theirs],
+    )
+    web.client.cookies.clear()
+    found = await web.client.get(
+        "/api/companies/pick/organizations",
+        params={"q": two.word},
+        headers={"Authorization": f"Bearer {made.token}"},
+    )
+    assert found.status_code == 200
+    assert [item["id"] for item in found.json()] == [two.theirs]
