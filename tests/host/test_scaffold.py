@@ -18,6 +18,7 @@ clock, and the generated project's own tests pass under pytest, on the harness.
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import kabinet
 from kabinet.cli import cli
 from kabinet.clock import FrozenClock
 from kabinet.plugins import builtin_candidates, entry_point_candidates
@@ -156,6 +158,19 @@ def test_the_generated_code_passes_ruff(installed: Installed) -> None:
             check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_generated_code_imports_only_the_hosts_public_api(installed: Installed) -> None:
+    imported: set[str] = set()
+    for path in installed.project.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    host = {m for m in imported if m == "kabinet" or m.startswith("kabinet.")}
+    assert host, imported
+    assert host <= set(kabinet.PUBLIC_MODULES), host - set(kabinet.PUBLIC_MODULES)
 
 
 def test_migrate_then_check_with_the_plugin_installed(installed: Installed) -> None:
