@@ -52,6 +52,7 @@ class Person:
             has_touch=variant.phone,
             accept_downloads=True,
         )
+        self.context.set_default_timeout(10_000)  # a step that waits longer has failed
         self.page = self.context.new_page()
         self.faults: list[str] = []
         self.page.on("console", self._console)
