@@ -19,6 +19,7 @@ import msgspec
 import structlog
 from sqlalchemy import and_, delete, func, insert, select, update
 
+from kabinet_notifications import choices
 from kabinet_notifications import models as m
 from kabinet_notifications.catalog import Catalog, load
 from kabinet_notifications.crypto import Sealer, mask_secret
@@ -217,19 +218,8 @@ class NotificationsService:
         await self._touch(event, editor, active=new_active, channels_off=sorted(off))
 
     async def set_defaults(self, event: str, on: Collection[str], *, editor: Editor) -> None:
-        """Staff's defaults: the channels of ``event`` a person gets until they choose
-        (the others are off for them until they turn them on); a person's choice wins."""
-        t = self.type_of(event)
-        if t.mandatory:
-            raise NotificationError(
-                "a mandatory notification goes on every channel", "default", key="mandatory"
-            )
-        unknown = set(on) - set(CHANNELS)
-        if unknown:
-            raise NotificationError(f"unknown channel {sorted(unknown)[0]!r}", "default")
-        view = await self.notification(event)
-        off = sorted(c for c in view.channels if c not in on)
-        await self._touch(event, editor, defaults_off=off)
+        """Staff's default channels of ``event`` (:func:`.choices.set_defaults`)."""
+        await choices.set_defaults(self, event, on, editor=editor)
 
     async def _touch(self, event: str, editor: Editor, **values: Any) -> None:
         values.update(updated_at=self.now, updated_by=editor.person_id, updated_by_name=editor.name)
@@ -463,48 +453,16 @@ class NotificationsService:
             "notifications.channel_saved", channel=channel, enabled=enabled, by=editor.person_id
         )
 
-    # -- people's preferences -----------------------------------------------------------
+    # -- people's preferences (choices.py) ------------------------------------------------
 
     async def preferences(self, person_id: int) -> dict[tuple[str, str], bool]:
-        """(event, channel) -> on, as the person chose; what they never chose is not here
-        (see :meth:`wanted`)."""
-        p = m.preference
-        async with self.host.db.sessionmaker() as s:
-            rows = (await s.execute(select(p).where(p.c.person_id == person_id))).mappings()
-            return {(r["event"], r["channel"]): bool(r["enabled"]) for r in rows}
+        return await choices.preferences(self, person_id)
 
     async def wanted(self, person_id: int) -> dict[tuple[str, str], bool]:
-        """(event, channel) -> on for every channel of every notification: the person's
-        choice, else staff's default; a mandatory one is always on."""
-        chosen = await self.preferences(person_id)
-        return {
-            (v.type.event, c): True
-            if v.type.mandatory
-            else chosen.get((v.type.event, c), v.on_by_default(c))
-            for v in await self.notifications()
-            for c in v.channels
-        }
+        return await choices.wanted(self, person_id)
 
     async def set_preferences(self, person_id: int, chosen: set[tuple[str, str]]) -> None:
-        """``chosen`` = the (event, channel) pairs the person wants; mandatory ones stay on."""
-        p = m.preference
-        rows = []
-        for view in await self.notifications():
-            if view.type.mandatory:
-                continue
-            for channel in view.channels:
-                rows.append(
-                    {
-                        "person_id": person_id,
-                        "event": view.type.event,
-                        "channel": channel,
-                        "enabled": (view.type.event, channel) in chosen,
-                    }
-                )
-        async with self.host.db.session() as s:
-            await s.execute(delete(p).where(p.c.person_id == person_id))
-            if rows:
-                await s.execute(insert(p), rows)
+        await choices.set_preferences(self, person_id, chosen)
 
     # -- Telegram links -----------------------------------------------------------------
 
