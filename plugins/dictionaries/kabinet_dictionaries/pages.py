@@ -602,7 +602,9 @@ class EntryPages(Controller):
         found = await svc(request).editable(who(request), code)
         fmt: Format = "csv" if format == "csv" else "xlsx"
         query, _ = query_from(request, found, 500)
-        body = await svc(request).export_table(code, fmt, query, language=lang(request))
+        body = await svc(request).export_table(
+            code, fmt, query, language=lang(request), timezone=tz(request)
+        )
         media = (
             "text/csv; charset=utf-8"
             if fmt == "csv"

@@ -520,12 +520,15 @@ class Dictionaries:
         *,
         principal: Principal | None = None,
         language: str = "ru",
+        timezone: str = "",
     ) -> bytes:
-        """Every entry matching ``query`` (all pages) as CSV or XLSX."""
+        """Every entry matching ``query`` (all pages) as CSV or XLSX: with a ``timezone``
+        (a page's), for the person who asked (their language and zone, see
+        :func:`transfer.export_table`); without one, codes and UTC (the API's)."""
         found = await self.get_type(code)
         scope = await self._scope(principal, found)
         base = query or Query()
-        renderer = store.Renderer(language, "UTC")
+        renderer = store.Renderer(language, timezone or "UTC")
         rows: list[tuple[int, dict[str, Any]]] = []
         async with self._session() as session:
             page = 1
@@ -546,7 +549,7 @@ class Dictionaries:
                 if page * 500 >= total:
                     break
                 page += 1
-        return transfer.export_table(found, rows, renderer, fmt)
+        return transfer.export_table(found, rows, renderer, fmt, readable=bool(timezone))
 
     async def upload_file(
         self, filename: str, source: bytes | AsyncIterable[bytes]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import zoneinfo
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -175,25 +176,56 @@ async def _exists(session: AsyncSession, found: TypeInfo, entry_id: int) -> bool
     )
 
 
-def _cell(field: FieldDef, value: Any, renderer: entries.Renderer, fmt: Format) -> Any:
+def _cell(
+    field: FieldDef, value: Any, renderer: entries.Renderer, fmt: Format, readable: bool
+) -> Any:
+    """A stored value as a table cell: for a machine (codes, ISO, UTC) or, ``readable``, for
+    the person who asked (choice labels, dates and times in their language and zone), both
+    of which the import reads back."""
     if value is None:
         return None
+    lang = renderer.language
+    if field.kind == "datetime":
+        moment: dt.datetime = value
+        if readable:
+            moment = moment.astimezone(zoneinfo.ZoneInfo(renderer.timezone))
+        if fmt == "xlsx":
+            return moment.replace(tzinfo=None)  # the reader's time, or UTC for a machine
+        if readable:
+            return moment.strftime("%d.%m.%Y %H:%M" if lang == "ru" else "%Y-%m-%d %H:%M")
+        return value.isoformat()
     if fmt == "xlsx":
         if field.kind in ("number", "money") and isinstance(value, Decimal):
             return float(value) if field.scale else int(value)
         if field.kind == "date":
             return value
-        if field.kind == "datetime":
-            return value.replace(tzinfo=None)  # XLSX has no zones: UTC, as the header says
         if field.kind == "bool":
             return bool(value)
     if field.kind in ("number", "money"):
-        return str(value)
-    if field.kind in ("date", "datetime"):
-        return value.isoformat()
+        text = str(value)
+        return text.replace(".", ",") if readable and lang == "ru" else text
+    if field.kind == "date":
+        day: dt.date = value
+        return day.strftime("%d.%m.%Y") if readable and lang == "ru" else day.isoformat()
     if field.kind == "choice":
-        return value
+        return renderer.show(field, value) if readable else value
     return renderer.show(field, value)
+
+
+def _headers(found: TypeInfo, language: str, readable: bool) -> list[str]:
+    """``id`` and the field codes, or (``readable``) "№" and the fields' names in the
+    language; a name two fields share (or another field's code) stays its code, so that
+    the import still tells the columns apart."""
+    if not readable:
+        return ["id", *(f.code for f in found.fields)]
+    names = [(f.name_ru if language == "ru" else f.name_en).strip() or f.code for f in found.fields]
+    heads = []
+    for i, (name, field) in enumerate(zip(names, found.fields, strict=True)):
+        others = [n.lower() for j, n in enumerate(names) if j != i]
+        others += [f.code.lower() for j, f in enumerate(found.fields) if j != i]
+        clear = name.lower() not in others and name.lower() not in ID_HEADERS
+        heads.append(name if clear else field.code)
+    return ["№" if language == "ru" else "ID", *heads]
 
 
 def export_table(
@@ -201,11 +233,16 @@ def export_table(
     items: Sequence[tuple[int, dict[str, Any]]],
     renderer: entries.Renderer,
     fmt: Format,
+    *,
+    readable: bool = False,
 ) -> bytes:
-    """The entries as a table whose headers are the field codes (``id`` first)."""
-    header = ["id", *(f.code for f in found.fields)]
+    """The entries as a table: headers the field codes (``id`` first), values as stored
+    (UTC times); ``readable``: for the person who asked, in the renderer's language and
+    time zone (headers the fields' names, choice labels, local dates and times). Either
+    imports back."""
+    header = _headers(found, renderer.language, readable)
     rows = [
-        [entry_id, *(_cell(f, values.get(f.code), renderer, fmt) for f in found.fields)]
+        [entry_id, *(_cell(f, values.get(f.code), renderer, fmt, readable) for f in found.fields)]
         for entry_id, values in items
     ]
     if fmt == "csv":
