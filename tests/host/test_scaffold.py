@@ -22,6 +22,7 @@ import ast
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -289,3 +290,37 @@ def test_an_existing_folder_is_never_overwritten(tmp_path: Path) -> None:
     assert "Invalid value for --dir" in done.output
     assert "exists and is not empty" in done.output
     assert [p.name for p in (tmp_path / "kabinet-fuel").iterdir()] == ["mine.txt"]
+
+
+def test_the_hosts_wheel_carries_the_templates(tmp_path: Path) -> None:
+    """The scaffold reads its templates from the installed package: hatchling ships every
+    file of ``kabinet/`` (no VCS ignore covers them); a build proves it."""
+    host = Path(__file__).resolve().parents[2] / "host"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(host),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wheel,) = tmp_path.glob("kabinet-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = host / "kabinet"
+    wanted = {
+        f"kabinet/{p.relative_to(package).as_posix()}"
+        for p in (package / "scaffold_templates").rglob("*.tmpl")
+    }
+    assert len(wanted) >= 15
+    assert wanted <= names, wanted - names
