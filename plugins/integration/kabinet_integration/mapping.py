@@ -538,8 +538,15 @@ def _day(value: str | None, name: str) -> dt.date | None:
 
 
 def _compile(wire: Wire) -> Callable[[Any], Any]:
-    """The finishing of ``wire``'s objects as straight-line Python (a loop over the fields
-    that need it, run for every object of a delta, costs more than the decoding)."""
+    """The finishing of ``wire``'s objects as straight-line Python, generated from the
+    fields that need it and ``exec``'d once per entity.
+
+    Measured (``bench/wire_finish.py``, 20,000 orders as 1C serves them, CPU time, two
+    runs; docs/performance.md): decoding an order costs 4.5 µs, finishing it here 6.2-6.5 µs
+    more; a closure looping over ``wire.special`` with the same semantics costs 7.6-8.0 µs,
+    +13 % on decode and finish together (+23 % on the finishing), and one calling a
+    converter chosen per field +17 %. Past the ~10 % the generated code had to beat to
+    stay, so it stays; the bench checks both give equal structs (or both Fallback)."""
     env: dict[str, Any] = {
         "asdict": asdict,
         "UNSET": msgspec.UNSET,
