@@ -143,8 +143,13 @@ class Connector(Protocol):
         """Balance rows of the settlement register for these contracts."""
         ...
 
-    async def file(self, ref: str) -> tuple[str, bytes]:
-        """A file's name and content."""
+    async def file(self, ref: str, entity: str = "file") -> tuple[str, bytes]:
+        """A file's name and content (``entity``: the catalog of attached files that holds
+        it, ``file`` for orders' and ``invoice_file`` for invoices')."""
+        ...
+
+    async def attached(self, entity: str, owners: Sequence[str]) -> list[dict[str, Any]]:
+        """The files attached to these owners (their catalog ``entity``), without content."""
         ...
 
     async def find_request(self, portal_id: str) -> str | None:
@@ -562,9 +567,9 @@ class OneC:
         parts = [contracts[i : i + size] for i in range(0, len(contracts), size)]
         return [row for rows in await asyncio.gather(*(one(p) for p in parts)) for row in rows]
 
-    async def file(self, ref: str) -> tuple[str, bytes]:
-        f = self.names.fields["file"]
-        path = f"{self.names.sets['file']}({guid(ref)})"
+    async def file(self, ref: str, entity: str = "file") -> tuple[str, bytes]:
+        f = self.names.fields[entity]
+        path = f"{self.names.sets[entity]}({guid(ref)})"
         body = await self.get_json(  # retried by its job, with backoff across attempts
             self.url(path, **{"$select": f"{f['name']},{f['extension']},{f['content']}"}),
             retry=False,
@@ -578,6 +583,24 @@ class OneC:
         if ext and not name.lower().endswith("." + ext.lower()):
             name = f"{name}.{ext}"
         return name, content
+
+    async def attached(self, entity: str, owners: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows of the attached-files catalog ``entity`` whose owner is one of ``owners``:
+        ``batch_size`` owners per request (``ВладелецФайла_Key eq guid'…' or …``), the
+        content left out (asked for one file at a time, when it is fetched)."""
+        f = self.names.fields[entity]
+        columns = ("external_id", "deleted", "name", "extension", "size", "owner")
+        select = ",".join(dict.fromkeys(f[c] for c in columns if c in f))
+        size = max(1, self.source.batch_size)
+
+        async def one(part: Sequence[str]) -> list[dict[str, Any]]:
+            where = " or ".join(f"{f['owner']} eq {guid(o)}" for o in part)
+            return await self.collection(
+                self.url(self.names.sets[entity], **{"$filter": where, "$select": select})
+            )
+
+        parts = [owners[i : i + size] for i in range(0, len(owners), size)]
+        return [row for rows in await asyncio.gather(*(one(p) for p in parts)) for row in rows]
 
     # -- write-back ----------------------------------------------------------------------
 

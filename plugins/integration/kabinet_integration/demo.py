@@ -4,9 +4,10 @@ The local 1C server (:mod:`kabinet_integration.onec_server`) runs in this proces
 length of the demo's set-up only, holding contracts, orders and invoices for the demo's
 counterparties (made by the companies app, which owns them and links them to
 organizations). A first load and a delta after some orders moved on are run through the
-real connector, mapping and sinks, and the orders' files are fetched into the file
-storage. Then the server stops and its source is forgotten, so the served demo holds two
-completed runs on ``/integration/runs`` and nothing that waits for a 1C that is gone.
+real connector, mapping and sinks, and the orders' files and the invoices' print forms
+are fetched into the file storage. Then the server stops and its source is forgotten, so
+the served demo holds two completed runs on ``/integration/runs`` and nothing that waits
+for a 1C that is gone.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ async def _sync(host: Host, owners: list[str]) -> str:
             wanted = dict(zip(made.files, made.orders, strict=True))
             fetched = 0
             for ref in await files.note_files(host, SOURCE, wanted):
+                fetched += int(await files.fetch(host, SOURCE, ref))
+            # The invoices' print forms (listed by the runs), fetched the same way.
+            forms = dict(zip(made.invoice_files, made.invoices, strict=True))
+            for ref in await files.note_files(host, SOURCE, forms, "invoice_file"):
                 fetched += int(await files.fetch(host, SOURCE, ref))
         finally:
             settings.sources.pop(SOURCE, None)

@@ -1,4 +1,5 @@
-"""Files of order documents: fetched from the production system into the host's storage.
+"""Files of order documents and of invoices: fetched from the production system into the
+host's storage.
 
 Two ways in. **On demand**: the shipments app asks for a file when a person opens a
 document (its ``document.requested`` event names the file and the storage key); one job
@@ -15,6 +16,15 @@ shared by every job and worker. A failure is retried with backoff (a schedule se
 is due) and shown to staff once the attempts are spent; a 404 (the file, or the order it
 belonged to, was deleted in 1C before its fetch) ends the file quietly: state ``gone``,
 neither retried nor shown as failed.
+
+Invoices' files (their print forms) live in a catalog of their own in 1C (one "attached
+files" catalog per document type): ``entity`` names it (``file``: orders',
+``invoice_file``: invoices'; each a set and fields in the source's settings). An order
+names its files in its ``Документы`` section; an invoice names none, so after each page
+of invoices the run lists their attached files by owner (:func:`invoice_files`, one
+request per ``batch_size`` invoices) and hands the lists to the shipments app in the
+page's transaction. From there a file goes the same way as an order's: ahead after a
+delta, on demand after a first load or when someone opens it.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from sqlalchemy import func, insert, select, update
 
 from kabinet.jobs import backoff
@@ -34,8 +45,10 @@ from kabinet_integration.connectors import Connector, SourceError
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from kabinet.contrib import EntitySink
     from kabinet.events import Event
     from kabinet.host import Host
+    from kabinet_integration.mapping import Names
 
 log = logging.getLogger(__name__)
 FETCH_ACTOR = "integration.fetch_file"
@@ -51,13 +64,14 @@ queued); after it, it is (a job lost with an embedded runner's restart)."""
 DUE_PER_TICK = 10_000
 
 
-def storage_key(file_ref: str) -> str:
+def storage_key(file_ref: str, entity: str = "file") -> str:
     """Where the shipments app expects a file (its own rule, when it is installed)."""
     try:
+        from kabinet_shipments.invoice_files import invoice_file_key
         from kabinet_shipments.services import file_key
     except ImportError:  # pragma: no cover - shipments is a requirement
         return f"shipments/files/{file_ref}"
-    return str(file_key(file_ref))
+    return str(invoice_file_key(file_ref) if entity == "invoice_file" else file_key(file_ref))
 
 
 def target_source(host: Host) -> str | None:
@@ -81,14 +95,16 @@ async def first_load(host: Host, source: str) -> bool:
         return not done.scalar_one()
 
 
-async def queue_files(host: Host, source: str, files: Mapping[str, str]) -> None:
-    """Files of orders a run applied (file id -> order id): fetched ahead in batches,
-    unless this is a first load whose files are fetched on demand."""
+async def queue_files(
+    host: Host, source: str, files: Mapping[str, str], entity: str = "file"
+) -> None:
+    """Files of orders (or invoices) a run applied (file id -> owner id): fetched ahead in
+    batches, unless this is a first load whose files are fetched on demand."""
     settings = host.plugin_settings("integration").sources[source]
     if settings.files_first_load != "ahead" and await first_load(host, source):
         log.info("integration: %d files of the first load are fetched on demand", len(files))
         return
-    await send_batches(host, source, await note_files(host, source, files))
+    await send_batches(host, source, await note_files(host, source, files, entity))
 
 
 async def send_batches(host: Host, source: str, refs: Sequence[str]) -> None:
@@ -99,8 +115,10 @@ async def send_batches(host: Host, source: str, refs: Sequence[str]) -> None:
     )
 
 
-async def note_files(host: Host, source: str, files: Mapping[str, str]) -> list[str]:
-    """Note files to fetch (file id -> order id); returns the ones not known before."""
+async def note_files(
+    host: Host, source: str, files: Mapping[str, str], entity: str = "file"
+) -> list[str]:
+    """Note files to fetch (file id -> owner id); returns the ones not known before."""
     from kabinet_integration.sync import CHUNK, batches
 
     now = host.clock.now()
@@ -123,7 +141,8 @@ async def note_files(host: Host, source: str, files: Mapping[str, str]) -> list[
                         {
                             "source": source,
                             "ref": r,
-                            "key": storage_key(r),
+                            "key": storage_key(r, entity),
+                            "entity": entity,
                             "state": "pending",
                             "attempts": 0,
                             "next_attempt_at": queued,
@@ -144,6 +163,7 @@ async def on_document_requested(host: Host, event: Event, session: AsyncSession)
         return
     payload: Any = event.payload
     ref, key = payload.file_ref, payload.key
+    entity = str(getattr(payload, "entity", "file"))
     now = host.clock.now()
     found = (
         await session.execute(
@@ -153,14 +173,27 @@ async def on_document_requested(host: Host, event: Event, session: AsyncSession)
     if found is None:
         await session.execute(
             insert(m.file).values(
-                source=source, ref=ref, key=key, state="pending", attempts=0, updated_at=now
+                source=source,
+                ref=ref,
+                key=key,
+                entity=entity,
+                state="pending",
+                attempts=0,
+                updated_at=now,
             )
         )
     else:
         await session.execute(
             update(m.file)
             .where(m.file.c.source == source, m.file.c.ref == ref)
-            .values(key=key, state="pending", attempts=0, next_attempt_at=None, updated_at=now)
+            .values(
+                key=key,
+                entity=entity,
+                state="pending",
+                attempts=0,
+                next_attempt_at=None,
+                updated_at=now,
+            )
         )
     # After the commit, most likely; the files schedule picks up anything it misses.
     await host.jobs.send_later(1.0, FETCH_ACTOR, {"source": source, "ref": ref})
@@ -181,7 +214,9 @@ async def fetch(host: Host, source: str, ref: str, conn: Connector | None = None
     connector = conn or await integration(host).connector(source)
     now = host.clock.now()
     try:
-        name, content = await connector.file(ref)
+        # Orders' files as before (a connector of a plugin may know no other catalog).
+        got = connector.file(ref) if row.entity == "file" else connector.file(ref, row.entity)
+        name, content = await got
         await host.files.save(row.key, content, filename=name)
     except SourceError as exc:
         attempts = row.attempts + 1
@@ -278,3 +313,34 @@ async def fetch_due(host: Host) -> int:
     for source, ref in await due(host):
         done += int(await fetch(host, source, ref))
     return done
+
+
+async def invoice_files(
+    connector: Connector, names: Names, sink: EntitySink, invoices: Sequence[str]
+) -> list[msgspec.Struct]:
+    """The files attached to these invoices in 1C, as the shipments sink's records (one
+    per invoice, its files as listed now; an invoice without files gets an empty list)."""
+    attached = getattr(connector, "attached", None)  # a plugin's connector may have none
+    if not invoices or attached is None:
+        return []
+    f = names.fields["invoice_file"]
+    listed: dict[str, list[dict[str, Any]]] = {ref: [] for ref in invoices}
+    for row in await attached("invoice_file", invoices):
+        owner = str(row.get(f["owner"], ""))
+        if owner not in listed or not row.get(f["external_id"]):
+            continue
+        name = str(row.get(f["name"]) or row[f["external_id"]])
+        ext = str(row.get(f["extension"]) or "").lstrip(".")
+        if ext and not name.lower().endswith("." + ext.lower()):
+            name = f"{name}.{ext}"
+        listed[owner].append(
+            {
+                "external_id": str(row[f["external_id"]]),
+                "name": name,
+                "deleted": bool(row.get(f.get("deleted", "DeletionMark"), False)),
+            }
+        )
+    return [
+        msgspec.convert({"invoice": ref, "files": files}, sink.struct)
+        for ref, files in listed.items()
+    ]

@@ -43,6 +43,7 @@ SETS: dict[str, str] = {
     "answer": "Document_ЗапросКлиента",
     "balance": "AccumulationRegister_ВзаиморасчетыСКлиентами",
     "file": "Catalog_ЗаявкаНаПеревозкуПрисоединенныеФайлы",
+    "invoice_file": "Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы",
 }
 
 FIELDS: dict[str, dict[str, str]] = {
@@ -129,6 +130,17 @@ FIELDS: dict[str, dict[str, str]] = {
     # "answer" (the read side's) is derived from "request": one document, named once.
     "balance": {"contract": "Договор_Key", "balance": "СуммаBalance"},
     "file": {
+        "name": "Description",
+        "extension": "Расширение",
+        "size": "Размер",
+        "owner": "ВладелецФайла_Key",
+        "content": "ФайлХранилище_Base64Data",
+    },
+    # Files attached to invoices (their print forms): 1C keeps one such catalog per
+    # document type, with the same fields; listed by owner after the invoices of a page.
+    "invoice_file": {
+        "external_id": "Ref_Key",
+        "deleted": "DeletionMark",
         "name": "Description",
         "extension": "Расширение",
         "size": "Размер",

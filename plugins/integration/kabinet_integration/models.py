@@ -126,13 +126,15 @@ file = Table(
     Column("source", String(64), primary_key=True),
     Column("ref", String(64), primary_key=True),
     Column("key", String(300), nullable=False),
+    # The catalog of attached files holding it: "file" (orders'), "invoice_file".
+    Column("entity", String(32), nullable=False, default="file", server_default="file"),
     Column("state", String(16), nullable=False),  # pending, fetched, failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
-"""Files of order documents fetched into the host's file storage."""
+"""Files of order documents and of invoices fetched into the host's file storage."""
 
 balance_owed = Table(
     "integration_balance_owed",

@@ -37,6 +37,8 @@ import msgspec
 CHANGES = "InformationRegister_ИзмененияДляПортала"
 BALANCE = "AccumulationRegister_ВзаиморасчетыСКлиентами"
 FILES = "Catalog_ЗаявкаНаПеревозкуПрисоединенныеФайлы"
+INVOICE_FILES = "Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы"
+INVOICES = "Document_СчетНаОплатуПокупателю"
 REQUESTS = "Document_ЗапросКлиента"
 ORDERS = "Document_ЗаявкаНаПеревозку"
 EMPTY = "00000000-0000-0000-0000-000000000000"
@@ -47,6 +49,7 @@ SETS = (
     "Document_СчетНаОплатуПокупателю",
     REQUESTS,
     FILES,
+    INVOICE_FILES,
 )
 
 
@@ -501,6 +504,54 @@ def invoice(
     }
 
 
+def print_form(title: str) -> bytes:
+    """A one-page PDF with ``title`` on it (ASCII-escaped), as 1C saves a print form."""
+    text = title.encode("ascii", "backslashreplace").decode().replace("(", "[").replace(")", "]")
+    stream = f"BT /F1 18 Tf 72 760 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (n, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def attach(data: OneCData, catalog: str, owner: str, name: str, content: bytes) -> str:
+    """A file attached to ``owner`` in ``catalog`` (no change is recorded: attaching a
+    file does not change its owner); returns the file's id."""
+    ref = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{catalog}/{owner}/{name}"))
+    stem, _, ext = name.rpartition(".")
+    data.put(
+        catalog,
+        {
+            "Ref_Key": ref,
+            "DeletionMark": False,
+            "Description": stem or name,
+            "Расширение": ext if stem else "",
+            "Размер": str(len(content)),
+            "ВладелецФайла_Key": owner,
+            "ФайлХранилище_Base64Data": base64.b64encode(content).decode(),
+        },
+        record=False,
+    )
+    return ref
+
+
 @dataclasses.dataclass
 class Generated:
     counterparties: list[str]
@@ -508,6 +559,8 @@ class Generated:
     orders: list[str]
     invoices: list[str]
     files: list[str]
+    invoice_files: list[str] = dataclasses.field(default_factory=list)
+    """The print form (a PDF) of each invoice, in the order of ``invoices``."""
 
 
 def generate(
@@ -520,7 +573,8 @@ def generate(
     owners: Sequence[str] = (),
 ) -> Generated:
     """Counterparties with valid ИНН, a contract each, orders in every status with
-    services, vehicles and a document with a file, invoices paid, part-paid and unpaid.
+    services, vehicles and a document with a file, invoices paid, part-paid and unpaid,
+    each with its print form (a PDF) attached.
 
     ``owners``: counterparties the portal has already (their 1C ids); the data is made for
     them and no counterparty objects are written."""
@@ -564,11 +618,18 @@ def generate(
         # n-th invoice is for the n-th order while there are as many.
         own = out.orders[(i - 1) % counterparties :: counterparties]
         order_ref = own[(n - 1) // counterparties % len(own)] if own else EMPTY
-        inv = data.put(
-            "Document_СчетНаОплатуПокупателю",
-            invoice(rng, out.counterparties[i], out.contracts[i], order_ref, n),
-        )
+        made = invoice(rng, out.counterparties[i], out.contracts[i], order_ref, n)
+        inv = data.put(INVOICES, made)
         out.invoices.append(inv["Ref_Key"])
+        out.invoice_files.append(
+            attach(
+                data,
+                INVOICE_FILES,
+                inv["Ref_Key"],
+                f"Счет {made['Number']}.pdf",
+                print_form(f"Invoice SCH-{n:06d}"),
+            )
+        )
     return out
 
 
@@ -827,7 +888,10 @@ class OneCServer:
                 quick = _quick(data, name, query)
                 if quick is not None:
                     select = query.get("$select")
-                    if select or name == data.renaming.set(FILES):
+                    if select or name in (
+                        data.renaming.set(FILES),
+                        data.renaming.set(INVOICE_FILES),
+                    ):
                         rows = [_select(row, select) for row in quick]
                     else:  # serialized at once, under the lock: no copy needed
                         rows = quick

@@ -159,6 +159,14 @@ def subscriptions(host: Host) -> list[Subscription]:
                 handler=document_requested,
             )
         )
+    if "shipments.invoice_file.requested" in host.event_types:
+        subs.append(
+            Subscription(
+                event="shipments.invoice_file.requested",
+                name="integration.fetch_invoice_file",
+                handler=document_requested,
+            )
+        )
     return subs
 
 

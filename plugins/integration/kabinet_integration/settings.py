@@ -73,6 +73,11 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     values: dict[str, dict[str, dict[str, str]]] = msgspec.field(default_factory=dict)
     """Entity -> portal field -> (1C value -> portal value); a configured 1C value of a
     portal value replaces the reference one (what is written back is the configured one)."""
+    invoice_files: bool = True
+    """List the files attached to invoices (their print forms: 1C's
+    ``Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы``, set ``invoice_file`` in
+    ``sets`` and ``fields``) after each page of invoices, one request per ``batch_size``
+    invoices; false for a 1C that attaches no files to invoices."""
     files_ahead: bool = True
     """Fetch new orders' files in the background right after a delta."""
     files_first_load: Literal["ahead", "on_demand"] = "on_demand"

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CHANGES = "changes"
 CHUNK = 1000
+INVOICE_FILES_SINK = "shipments.invoice_files"
+"""The sink of the files attached to invoices (listed after each page of invoices)."""
 """Items per statement of a list that grows with the run (``IN`` lists, bulk writes): far
 below asyncpg's 32,767 parameters of one statement."""
 T = TypeVar("T")
@@ -114,6 +116,7 @@ class Context:
     counts: Counts = dataclasses.field(default_factory=Counts)
     contracts: set[str] = dataclasses.field(default_factory=set)
     new_files: dict[str, str] = dataclasses.field(default_factory=dict)
+    new_invoice_files: dict[str, str] = dataclasses.field(default_factory=dict)
     notify: bool = True
     """False for a first load, ``--full`` or a backfill (no cursor yet, or some entities
     read whole): the sinks tell nobody of what they write."""
@@ -147,6 +150,8 @@ class Prepared:
     seen_again: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     """Rows of an applied version seen at a new register time (the time is noted)."""
     counts: Counts = dataclasses.field(default_factory=Counts)
+    invoice_files: list[msgspec.Struct] = dataclasses.field(default_factory=list)
+    """The files attached to the page's invoices, as listed now (one record each)."""
 
 
 def decode_objects(
@@ -378,10 +383,13 @@ class SyncService:
                     await self._delta(ctx, wanted, bool(entities), page_hook)
                     await self._balances(ctx, sorted(ctx.contracts))
                 await self._retry_quarantine(ctx)
-                if ctx.new_files and settings.files_ahead:
+                if settings.files_ahead:
                     from kabinet_integration.files import queue_files
 
-                    await queue_files(self.host, source, ctx.new_files)
+                    if ctx.new_files:
+                        await queue_files(self.host, source, ctx.new_files)
+                    if ctx.new_invoice_files:
+                        await queue_files(self.host, source, ctx.new_invoice_files, "invoice_file")
             except (SourceError, MappingError) as exc:
                 await self._finish(ctx, "failed", str(exc))
                 return Outcome(run_id, "failed", ctx.counts, str(exc))
@@ -670,7 +678,26 @@ class SyncService:
                 out.bad.append((row, str(exc)))
                 continue
             out.records.setdefault(row.entity, []).append((row, record, version))
+        out.invoice_files = await self._invoice_files(ctx, out.records.get("invoice", []))
         return out
+
+    async def _invoice_files(
+        self, ctx: Context, batch: Sequence[tuple[Row, msgspec.Struct, str]]
+    ) -> list[msgspec.Struct]:
+        """The attached files of a page's invoices, listed in 1C by owner (an invoice
+        names none of its own): the source's ``invoice_files`` setting, over OData."""
+        sink = (await self.sinks()).get(INVOICE_FILES_SINK)
+        s = ctx.settings
+        if sink is None or not s.invoice_files or (s.mode == "push" and not s.base_url):
+            return []
+        refs = [
+            row.ref
+            for row, record, version in batch
+            if version != "deleted" and not getattr(record, "deleted", False)
+        ]
+        from kabinet_integration.files import invoice_files
+
+        return await invoice_files(ctx.connector, ctx.names, sink, refs)
 
     async def _commit(
         self,
@@ -692,6 +719,8 @@ class SyncService:
                 batch = prepared.records.get(entity)
                 if batch:
                     await self._sink(ctx, s, entity, batch, bad)
+            if prepared.invoice_files:
+                await self._sink_invoice_files(ctx, s, prepared.invoice_files)
             await self._quarantine(ctx, s, bad)
             if prepared.seen_again:
                 await s.execute(
@@ -796,6 +825,18 @@ class SyncService:
         if "balance" in ctx.plans and (ctx.settings.mode != "push" or ctx.settings.base_url):
             # Owed until a run refreshes them: committed with the page that changed them.
             await balances.owe(s, ctx.source, owed, self.host.clock.now())
+
+    async def _sink_invoice_files(
+        self, ctx: Context, s: AsyncSession, records: Sequence[msgspec.Struct]
+    ) -> None:
+        """The invoices' files as listed (an invoice the page did not store is skipped by
+        the sink); new ones are fetched ahead after the run, like orders' files."""
+        sink = (await self.sinks())[INVOICE_FILES_SINK]
+        await sink.apply(self.host, s, records, notify=ctx.notify)
+        for record in records:
+            for f in getattr(record, "files", ()):
+                if not getattr(f, "deleted", False):
+                    ctx.new_invoice_files[str(f.external_id)] = str(getattr(record, "invoice", ""))
 
     async def _remember(
         self,

@@ -287,9 +287,15 @@ async def test_a_first_load_fetches_files_on_demand_by_default_and_ahead_by_sett
     host = await make_host(source='files_first_load = "ahead"')
     try:
         assert (await integration(host).run("onec")).state == "succeeded"
-        assert await count(host, m.file) == len(generated.files)
+        # The orders' files and the invoices' print forms alike.
+        assert await count(host, m.file, m.file.c.entity == "file") == len(generated.files)
+        invoices = m.file.c.entity == "invoice_file"
+        assert await count(host, m.file, invoices) == len(generated.invoice_files)
         await host.jobs.drain()  # type: ignore[attr-defined]
-        assert await count(host, m.file, m.file.c.state == "fetched") == len(generated.files)
+        fetched = m.file.c.state == "fetched"
+        assert await count(host, m.file, fetched) == len(generated.files) + len(
+            generated.invoice_files
+        )
     finally:
         await wipe(host)
 
@@ -314,6 +320,8 @@ async def test_a_file_of_an_order_deleted_in_1c_ends_quietly_on_404(
         assert await f.fetch_due(host) == 0
         assert gone not in {r.ref for r in await failing_files(host)}
         assert await host.jobs.failed() == []
-        assert await count(host, m.file, m.file.c.state == "fetched") == len(generated.files) - 1
+        orders_files = m.file.c.entity == "file"
+        fetched = m.file.c.state == "fetched"
+        assert await count(host, m.file, fetched, orders_files) == len(generated.files) - 1
     finally:
         await wipe(host)

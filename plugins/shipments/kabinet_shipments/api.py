@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
-from litestar.status_codes import HTTP_201_CREATED
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from kabinet.access import permission
 from kabinet.inputs import Text, fits
@@ -123,6 +123,15 @@ class OrderDetail(OrderOut, kw_only=True):
     requests: list[RequestOut]
 
 
+class InvoiceFileOut(msgspec.Struct, kw_only=True):
+    """A file attached to an invoice in the production system (its print form)."""
+
+    id: int
+    name: str
+    url: str
+    """Download it here: 200 with the file, or 202 while it is fetched from 1C."""
+
+
 class InvoiceOut(msgspec.Struct, kw_only=True):
     id: int
     number: str
@@ -136,6 +145,8 @@ class InvoiceOut(msgspec.Struct, kw_only=True):
     contract_number: str | None
     order_id: int | None
     order_number: str | None
+    files: list[InvoiceFileOut] = msgspec.field(default_factory=list)
+    """Its print forms (PDF) and any other file 1C attached to it."""
 
 
 class InvoicePage(msgspec.Struct, kw_only=True):
@@ -348,19 +359,53 @@ async def list_invoices(request: Req) -> InvoicePage:
     except QueryError as exc:
         raise _bad(exc) from exc
     page, _ = await fin.invoices(principal_of(request.scope), query)
+    files = await fin.print_forms([r.id for r in page.rows])
     return InvoicePage(
-        items=[_out(InvoiceOut, r) for r in page.rows], next=page.next, previous=page.previous
+        items=[_invoice_out(r, files.get(r.id, [])) for r in page.rows],
+        next=page.next,
+        previous=page.previous,
     )
 
 
 @get("/invoices/{invoice_id:int}", access=permission(INVOICES))
 async def get_invoice(request: Req, invoice_id: FromPath[int]) -> InvoiceOut:
+    fin = _fin(request)
     try:
-        row = await _fin(request).invoice(principal_of(request.scope), invoice_id)
+        row = await fin.invoice(principal_of(request.scope), invoice_id)
     except NotFound:
         raise NotFoundException(f"no invoice {invoice_id}") from None
-    out: InvoiceOut = _out(InvoiceOut, row)
-    return out
+    return _invoice_out(row, (await fin.print_forms([row.id])).get(row.id, []))
+
+
+@get("/invoices/{invoice_id:int}/files/{file_id:int}", access=permission(INVOICES))
+async def get_invoice_file(request: Req, invoice_id: FromPath[int], file_id: FromPath[int]) -> Any:
+    """A file of an invoice (its print form): the file when stored; else 202, asked for
+    from the production system (ask again after ``Retry-After`` seconds)."""
+    fin = _fin(request)
+    try:
+        row, key = await fin.invoice_file(principal_of(request.scope), invoice_id, file_id)
+    except NotFound:
+        raise NotFoundException(f"no file {file_id} of invoice {invoice_id}") from None
+    if key is not None:
+        return await fin.host.files.download(key, filename=row.file_name or None)
+    return Response(
+        {"status": "preparing", "detail": "the file is being fetched from the production system"},
+        status_code=HTTP_202_ACCEPTED,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _invoice_out(row: Any, files: list[Any]) -> InvoiceOut:
+    names = [f.name for f in msgspec.structs.fields(InvoiceOut) if f.name != "files"]
+    return InvoiceOut(
+        **{n: _aware(getattr(row, n)) for n in names},
+        files=[
+            InvoiceFileOut(
+                id=f.id, name=f.file_name, url=f"/api/shipments/invoices/{row.id}/files/{f.id}"
+            )
+            for f in files
+        ],
+    )
 
 
 @get("/debt", access=permission(INVOICES))
@@ -415,6 +460,7 @@ def routers() -> list[Any]:
                 list_requests,
                 list_invoices,
                 get_invoice,
+                get_invoice_file,
                 get_debt,
                 list_contracts,
                 get_contract,

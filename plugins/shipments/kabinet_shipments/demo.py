@@ -20,10 +20,13 @@ from kabinet.identity.commands import DEMO_PASSWORD
 from kabinet.identity.services import identity_service
 from kabinet_companies.services import SYSTEM, companies
 from kabinet_companies.validation import make_inn
+from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
 from kabinet_shipments.records import (
+    AttachedFile,
     BalanceRecord,
     ContractRecord,
     DocumentLine,
+    InvoiceFilesRecord,
     InvoiceRecord,
     OrderRecord,
     ServiceLine,
@@ -445,4 +448,20 @@ async def load_demo(host: Host, orders_per_counterparty: int = 60) -> Batch:
                 key = file_key(doc.file)
                 if not await host.files.exists(key):
                     await host.files.save(key, PDF, filename=doc.file_name)
+    # Each invoice's print form, attached in 1C and stored like the orders' files.
+    forms = [
+        InvoiceFilesRecord(
+            invoice=i.external_id,
+            files=[
+                AttachedFile(external_id=_id("print", i.external_id), name=f"Счет {i.number}.pdf")
+            ],
+        )
+        for i in batch.invoices
+    ]
+    async with host.db.session() as session:
+        await apply_invoice_files(host, session, forms)
+    for form in forms:
+        key = invoice_file_key(form.files[0].external_id)
+        if not await host.files.exists(key):
+            await host.files.save(key, PDF, filename=form.files[0].name)
     return batch

@@ -4,8 +4,8 @@ Notification events carry ``organization_id`` (the counterparty's organization: 
 told) and what a template shows, with ``notify`` (False: a first load or a backfill wrote
 it, nobody is told) and ``changed_at`` (when the change happened, ISO; empty: when the
 event was published; nobody who could not see the organization then is told);
-``request.created`` and ``document.requested`` carry what the integration app needs to
-carry a request or fetch a file from the production system.
+``request.created``, ``document.requested`` and ``invoice_file.requested`` carry what the
+integration app needs to carry a request or fetch a file from the production system.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ INVOICE_OVERDUE = "shipments.invoice.overdue"
 REQUEST_ANSWERED = "shipments.request.answered"
 REQUEST_CREATED = "shipments.request.created"
 DOCUMENT_REQUESTED = "shipments.document.requested"
+INVOICE_FILE_REQUESTED = "shipments.invoice_file.requested"
 
 
 class OrderStatusChanged(msgspec.Struct, kw_only=True):
@@ -105,6 +106,18 @@ class DocumentRequested(msgspec.Struct, kw_only=True):
     """Where the file is expected in the host's file storage."""
 
 
+class InvoiceFileRequested(msgspec.Struct, kw_only=True):
+    """A file attached to an invoice (its print form) is needed and not stored yet."""
+
+    invoice_id: int
+    invoice_external_id: str
+    file_ref: str
+    key: str
+    """Where the file is expected in the host's file storage."""
+    entity: str = "invoice_file"
+    """The integration's name of the catalog of attached files that holds it."""
+
+
 EVENT_TYPES = [
     EventType(name=STATUS_CHANGED, payload=OrderStatusChanged, description="An order's status."),
     EventType(name=DELIVERED, payload=OrderDelivered, description="An order is done."),
@@ -113,4 +126,9 @@ EVENT_TYPES = [
     EventType(name=REQUEST_ANSWERED, payload=RequestAnswered, description="An answer came."),
     EventType(name=REQUEST_CREATED, payload=RequestCreated, description="A client asked."),
     EventType(name=DOCUMENT_REQUESTED, payload=DocumentRequested, description="A file is needed."),
+    EventType(
+        name=INVOICE_FILE_REQUESTED,
+        payload=InvoiceFileRequested,
+        description="An invoice's print form is needed.",
+    ),
 ]

@@ -22,6 +22,7 @@ from kabinet.access import Principal
 from kabinet_companies.models import counterparty
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
+from kabinet_shipments.invoice_files import files_of, invoice_file_key
 from kabinet_shipments.registry import (
     INVOICE_SORTS,
     INVOICE_TABS,
@@ -46,7 +47,7 @@ from kabinet_shipments.services import (
 from kabinet_shipments.sinks import invoice_event
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 ZERO = Decimal(0)
 
@@ -141,6 +142,50 @@ class Finance:
         if row is None or scope.empty:
             raise NotFound(f"no invoice {invoice_id}")
         return row
+
+    async def print_forms(self, invoice_ids: Sequence[int]) -> dict[int, list[Any]]:
+        """The files attached to these invoices (their print forms), by invoice id; the
+        caller has checked that the person sees the invoices."""
+        async with self.host.db.engine.connect() as conn:
+            return await files_of(conn, invoice_ids)
+
+    async def invoice_file(
+        self, principal: Principal, invoice_id: int, file_id: int
+    ) -> tuple[Any, str | None]:
+        """A file of a visible invoice and its storage key, or ``None`` while it is fetched
+        from the production system (asked for once, however often the person clicks)."""
+        await self.invoice(principal, invoice_id)  # NotFound outside the person's scope
+        f = m.invoice_file
+        async with self.host.db.session() as session:
+            conn = await session.connection()
+            row = (
+                await conn.execute(select(f).where(f.c.id == file_id, f.c.invoice_id == invoice_id))
+            ).first()
+            if row is None:
+                raise NotFound(f"no file {file_id} of invoice {invoice_id}")
+            key = invoice_file_key(row.file_ref)
+            if await self.host.files.exists(key):
+                return row, key
+            if row.requested_at is None:
+                await conn.execute(
+                    update(f).where(f.c.id == row.id).values(requested_at=self.host.clock.now())
+                )
+                external_id = (
+                    await conn.execute(
+                        select(m.invoice.c.external_id).where(m.invoice.c.id == invoice_id)
+                    )
+                ).scalar_one()
+                await self.host.events.publish(
+                    session,
+                    ev.INVOICE_FILE_REQUESTED,
+                    ev.InvoiceFileRequested(
+                        invoice_id=invoice_id,
+                        invoice_external_id=external_id,
+                        file_ref=row.file_ref,
+                        key=key,
+                    ),
+                )
+            return row, None
 
     # -- the debt ------------------------------------------------------------------------------
 

@@ -273,6 +273,20 @@ invoice = Table(
     Index("ix_shipments_invoice_cp_date", "counterparty_id", "date", "id"),
 )
 
+invoice_file = Table(
+    "shipments_invoice_file",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", ForeignKey(invoice.c.id, ondelete="CASCADE"), nullable=False, index=True),
+    # The production system's file id: one invoice's (1C names one owner per file).
+    Column("file_ref", String(100), nullable=False, unique=True),
+    Column("file_name", String(300), nullable=False, default=""),
+    Column("requested_at", DateTime(timezone=True), nullable=True),  # file asked for
+)
+"""Files attached to invoices in the production system (their print forms), listed by
+the integration after each page of invoices; the content is fetched into the host's file
+storage like an order document's."""
+
 request = Table(
     "shipments_request",
     metadata,

@@ -30,6 +30,7 @@ from kabinet_shipments.exports import (
     file_name,
 )
 from kabinet_shipments.finance import Finance
+from kabinet_shipments.invoice_files import invoice_file_key
 from kabinet_shipments.registry import (
     INVOICE_TABS,
     ORDER_SORTS,
@@ -415,6 +416,7 @@ async def invoices_page(request: Req) -> Response[str]:
         ),
         "today": fin.shipments.today(),
         "last_update": await fin.shipments.last_update(),
+        "print_forms": await fin.print_forms([r.id for r in page_.rows]),
     }
     template = "shipments/_invoices.html" if is_partial(request) else "shipments/invoices.html"
     return await page(request, template, **context)
@@ -431,6 +433,8 @@ async def invoice_page(request: Req, invoice_id: FromPath[int]) -> Response[str]
     lang = lang_of(request)
     today = fin.shipments.today()
     overdue = row.payment_status != "paid" and row.due_date is not None and row.due_date < today
+    files = (await fin.print_forms([row.id])).get(row.id, [])
+    stored = [await fin.host.files.exists(invoice_file_key(f.file_ref)) for f in files]
     return await page(
         request,
         "shipments/invoice.html",
@@ -440,6 +444,26 @@ async def invoice_page(request: Req, invoice_id: FromPath[int]) -> Response[str]
         lang=lang,
         payment="overdue" if overdue else row.payment_status,
         remaining=max(row.amount - row.paid, 0),
+        files=[{"row": f, "stored": ok} for f, ok in zip(files, stored, strict=True)],
+    )
+
+
+@get("/invoices/{invoice_id:int}/files/{file_id:int}", access=permission(INVOICES))
+async def invoice_file(request: Req, invoice_id: FromPath[int], file_id: FromPath[int]) -> Any:
+    """A file attached to an invoice (its print form): downloaded when stored, else asked
+    for from the production system (back to the card, saying so)."""
+    fin = finance(request)
+    try:
+        row, key = await fin.invoice_file(principal_of(request.scope), invoice_id, file_id)
+    except NotFound:
+        raise NotFoundException(f"no file {file_id} of invoice {invoice_id}") from None
+    if key is not None:
+        return await fin.host.files.download(key, filename=row.file_name or None)
+    flash(request, texts(lang_of(request))["preparing_long"], "info")
+    return Response(
+        "",
+        status_code=HTTP_303_SEE_OTHER,
+        headers={"Location": f"/shipments/invoices/{invoice_id}"},
     )
 
 
@@ -528,6 +552,7 @@ def routers() -> list[Any]:
                 create_request,
                 invoices_page,
                 invoice_page,
+                invoice_file,
                 contracts_page,
                 contract_page,
             ],

@@ -133,6 +133,25 @@ class InvoiceRecord(Record, frozen=True, kw_only=True):
     deleted: bool = False
 
 
+class AttachedFile(Record, frozen=True, kw_only=True):
+    """A file attached to a document in the production system (without its content)."""
+
+    external_id: str
+    name: str = ""
+    """The file name with its extension (``Счет СЧ-000001.pdf``)."""
+    deleted: bool = False
+
+
+class InvoiceFilesRecord(Record, frozen=True, kw_only=True):
+    """The files attached to an invoice (its print forms) as the production system lists
+    them now (``Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы`` by
+    ``ВладелецФайла_Key``): the list replaces the one stored."""
+
+    invoice: str
+    """The invoice's ``external_id``."""
+    files: list[AttachedFile] = msgspec.field(default_factory=list)
+
+
 class BalanceRecord(Record, frozen=True, kw_only=True):
     """A row of the settlement register's balance: what the client owes on a contract."""
 

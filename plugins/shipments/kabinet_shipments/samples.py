@@ -16,7 +16,15 @@ from kabinet.routematrix import RouteSample, SampleRequest
 from kabinet_companies.services import SYSTEM, companies
 from kabinet_companies.validation import Conflict, make_inn
 from kabinet_shipments import models as m
-from kabinet_shipments.records import ContractRecord, DocumentLine, InvoiceRecord, OrderRecord
+from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
+from kabinet_shipments.records import (
+    AttachedFile,
+    ContractRecord,
+    DocumentLine,
+    InvoiceFilesRecord,
+    InvoiceRecord,
+    OrderRecord,
+)
 from kabinet_shipments.services import file_key
 from kabinet_shipments.sinks import apply_contracts, apply_invoices, apply_orders
 
@@ -77,6 +85,10 @@ async def make_order(
         await apply_contracts(host, s, [contract])
         await apply_orders(host, s, [order])
         await apply_invoices(host, s, [invoice])
+        print_form = AttachedFile(external_id=f"p-{tag}", name="Счет.pdf")
+        await apply_invoice_files(
+            host, s, [InvoiceFilesRecord(invoice=invoice.external_id, files=[print_form])]
+        )
         ids = {
             "order_id": (
                 await s.execute(
@@ -94,10 +106,16 @@ async def make_order(
                 )
             ).scalar_one(),
         }
+        ids["invoice_file_id"] = (
+            await s.execute(
+                select(m.invoice_file.c.id).where(m.invoice_file.c.invoice_id == ids["invoice_id"])
+            )
+        ).scalar_one()
         ids["document_id"] = (
             await s.execute(select(m.document.c.id).where(m.document.c.order_id == ids["order_id"]))
         ).scalar_one()
     await host.files.save(file_key(f"f-{tag}"), b"%PDF-1.4 sample", filename="tn.pdf")
+    await host.files.save(invoice_file_key(f"p-{tag}"), b"%PDF-1.4 invoice", filename="Счет.pdf")
     return ids
 
 
@@ -167,6 +185,13 @@ async def invoice(host: Host, organization_id: int) -> SampleRequest:
     return SampleRequest(params={"invoice_id": ids["invoice_id"]})
 
 
+async def invoice_file(host: Host, organization_id: int) -> SampleRequest:
+    ids = await make_order(host, organization_id)
+    return SampleRequest(
+        params={"invoice_id": ids["invoice_id"], "file_id": ids["invoice_file_id"]}
+    )
+
+
 async def own_export(host: Host, organization_id: int, person_id: int) -> SampleRequest:
     """A finished export of the permitted person's view: only they may see or download it."""
     from kabinet.access import Principal
@@ -190,11 +215,15 @@ SAMPLES = [
     ),
     RouteSample(path="/shipments/contracts/{contract_id:int}", make=contract),
     RouteSample(path="/shipments/invoices/{invoice_id:int}", make=invoice),
+    RouteSample(path="/shipments/invoices/{invoice_id:int}/files/{file_id:int}", make=invoice_file),
     RouteSample(path="/api/shipments/orders/{order_id:int}", make=order),
     RouteSample(
         path="/api/shipments/orders/{order_id:int}/requests", make=cancel_json, methods=("POST",)
     ),
     RouteSample(path="/api/shipments/invoices/{invoice_id:int}", make=invoice),
+    RouteSample(
+        path="/api/shipments/invoices/{invoice_id:int}/files/{file_id:int}", make=invoice_file
+    ),
     RouteSample(path="/api/shipments/contracts/{contract_id:int}", make=contract),
     RouteSample(path="/shipments/exports/{export_id:str}", make=own_export, owned=True),
     RouteSample(path="/shipments/exports/{export_id:str}/status", make=own_export, owned=True),

@@ -53,10 +53,12 @@ from kabinet.db import driver_connection
 from kabinet_companies.models import counterparty
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
+from kabinet_shipments.invoice_files import apply_invoice_files
 from kabinet_shipments.labels import ORDER_STATUS, REQUEST_STATUS
 from kabinet_shipments.records import (
     BalanceRecord,
     ContractRecord,
+    InvoiceFilesRecord,
     InvoiceRecord,
     OrderRecord,
     Record,
@@ -1179,6 +1181,14 @@ SINKS = (
         "external_id",
         ("shipments.contract", "shipments.order"),
         {"ru": "Счета", "en": "Invoices"},
+    ),
+    (
+        "invoice_files",
+        InvoiceFilesRecord,
+        apply_invoice_files,
+        "invoice",
+        ("shipments.invoice",),
+        {"ru": "Файлы счетов (печатные формы)", "en": "Invoice files (print forms)"},
     ),
     (
         "balance",

@@ -1,7 +1,8 @@
 """Issue 16, points 4 and 5 in Debian's chromium against ``kabinet demo``, at 1280 and
 390 px: the registry's late filter and sort control, the order card's timeline, an invoice's
-card reached from the invoices page, and the contract card that explains its balance and
-pages its lists. Screenshots go to ``$KABINET_SHIPMENTS_SHOTS`` when set."""
+card reached from the invoices page with its print form (PDF) to download, and the contract
+card that explains its balance and pages its lists. Screenshots go to
+``$KABINET_SHIPMENTS_SHOTS`` when set."""
 
 from __future__ import annotations
 
@@ -69,11 +70,21 @@ def test_late_orders_the_timeline_an_invoice_and_a_paged_contract(demo: str) -> 
         # the invoices page: one period; an invoice's number opens its card
         page.goto(demo + "/shipments/invoices")
         assert page.locator("input[type=date]").count() == 2
+        # each invoice with a print form says so beside its number
+        assert page.locator("#invoices tbody a.sh-pdf").first.is_visible()
         page.locator("#invoices tbody td[data-label='Номер'] a").first.click()
         page.wait_for_url("**/shipments/invoices/*")
         assert page.locator("#invoice-amount").inner_text().strip()
         assert page.locator("#invoice-remaining").is_visible()
         invoice_url = page.url
+        # its print form from 1C, a PDF to download
+        form = page.locator("#invoice-print a[data-print-form]")
+        assert form.count() == 1
+        assert form.inner_text().strip() == "Печатная форма (PDF)"
+        assert ".pdf" in page.locator("#invoice-print").inner_text()
+        with page.expect_download() as got:
+            form.click()
+        assert got.value.suggested_filename.endswith(".pdf")
         shot(page, "invoice-1280")
 
         # its contract: the balance explained, its lists paged
