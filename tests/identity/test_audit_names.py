@@ -67,3 +67,43 @@ async def test_the_security_log_names_the_organization_of_an_event(
     found = re.search(r'<p class="muted" id="found">(.*?)</p>', page.text)
     assert found is not None
     assert re.fullmatch(rf"\d+ {counted}\w*", found.group(1))
+
+
+async def test_the_security_logs_days_are_the_readers_own(
+    portal: tuple[Host, httpx.AsyncClient, RouteMatrix],
+) -> None:
+    """An event at 20:00 UTC on 6 December happened on 7 December for a reader in
+    Vladivostok: the day filter takes their days, not UTC's."""
+    import datetime as dt
+
+    from sqlalchemy import insert, update
+
+    from kabinet.identity.models import Account, SecurityEvent
+
+    host, client, matrix = portal
+    admin = await matrix.person("auditor-east")
+    await host.services["roles"].grant(admin, "admin", None)
+    async with host.db.session() as s:
+        a = Account.__table__
+        await s.execute(update(a).where(a.c.id == admin).values(timezone="Asia/Vladivostok"))
+        await s.execute(
+            insert(SecurityEvent.__table__).values(
+                at=dt.datetime(2026, 12, 6, 20, 0, tzinfo=dt.UTC),
+                actor_id=None,
+                action="test.eastern_day",
+                address="",
+                details={},
+            )
+        )
+    cookie = await matrix.session(admin)
+
+    async def shown(since: str, until: str) -> bool:
+        page = await client.get(
+            f"/identity/audit?action=test.eastern&since={since}&until={until}",
+            headers={"Cookie": cookie},
+        )
+        assert page.status_code == 200
+        return "test.eastern_day" in page.text
+
+    assert await shown("2026-12-07", "2026-12-07")
+    assert not await shown("2026-12-06", "2026-12-06")

@@ -576,12 +576,13 @@ async def account_status(request: Req, account_id: FromPath[int]) -> Response[st
 # --- staff: security log ------------------------------------------------------------------
 
 
-def _date(value: str) -> dt.datetime | None:
+def _date(value: str, tz: str = "UTC") -> dt.datetime | None:
+    """The start of a day given as ``YYYY-MM-DD``, in time zone ``tz`` (the reader's)."""
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
         return None
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return dt.datetime.combine(day, dt.time(), tzinfo=i18n.zone(tz))
 
 
 @get("/audit", access=permission(AUDIT, scope="global"), include_in_schema=False)
@@ -602,12 +603,13 @@ async def audit(
     elif person.strip():
         found = await svc.find_by_login(person.strip())
         person_id = found.id if found else -1
-    until_at = _date(until)
+    reader = shell_of(request).timezone(request)  # the days are the reader's own
+    until_at = _date(until, reader)
     rows, total = await svc.security_events(
         action=action.strip() or None,
         person_id=person_id,
         organization_id=int(organization) if organization.strip().isdigit() else None,
-        since=_date(since),
+        since=_date(since, reader),
         until=until_at + dt.timedelta(days=1) if until_at else None,
         limit=PAGE_SIZE,
         offset=(page_no - 1) * PAGE_SIZE,
