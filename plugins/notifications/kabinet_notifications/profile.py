@@ -111,8 +111,13 @@ async def profile_panel(request: Req, host: Any, lang: str, **_: Any) -> str:
     if person is None:
         return ""
     s = await service_of(shell_of(request).host if host is None else host)
-    off = sum(1 for on in (await s.wanted(person)).values() if not on)
-    state = t["panel_off"].format(n=off) if off else t["panel_all_on"]
+    chosen = await s.preferences(person)
+    off = [key for key, on in (await s.wanted(person)).items() if not on]
+    mine = sum(1 for key in off if key in chosen)
+    said = [t["panel_off"].format(n=mine)] if mine else []
+    if len(off) > mine:  # staff's defaults the person has not changed
+        said.append(t["panel_default_off"].format(n=len(off) - mine))
+    state = " ".join(said) or t["panel_all_on"]
     return str(
         Markup(
             '<p id="notifications-summary">{}</p>'

@@ -7,6 +7,7 @@ a person who never chose gets them, a person's own choice wins."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -217,6 +218,10 @@ async def test_staff_set_defaults_on_the_notification_page_and_a_client_sees_the
     assert f'value="{EVENT}:sms"> SMS' in me.text  # off: staff's default
     assert f'value="{EVENT}:email" checked> Электронная почта' in me.text
     assert ZONE in me.text
+    profile = await client.get("/identity/profile")
+    summary = re.search(r'<p id="notifications-summary">(.*?)</p>', profile.text)
+    assert summary
+    assert summary.group(1) == "Выключено по умолчанию, пока вы не включите: 2."
     # Quiet hours: stored in the person's zone; a wrong time is refused by its field.
     bad = await client.post(
         "/notifications/me",
