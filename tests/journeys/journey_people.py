@@ -5,6 +5,7 @@ page, a page wider than a phone); :class:`Variant` is the screen and language th
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,6 +16,9 @@ from pagetext import raw_codes
 from test_portal_texts import KNOWN_RAW
 
 PASSWORD = "kabinet-demo"  # every demo account's
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+# What the portal itself says on a page (no names, no data): on an English page, in English.
+CHROME = ".mainnav, main h2, main thead th, main button, main summary, .flash"
 
 
 class Variant(NamedTuple):
@@ -80,6 +84,10 @@ class Person:
         known = KNOWN_RAW.get(path)
         found = {f for f in raw_codes(self.page.content()) if not (known and known.fullmatch(f))}
         self.faults += [f"{path}: {f}" for f in sorted(found)]
+        if self.variant.lang == "en":  # the portal's own words: menus, headings, buttons
+            words = self.page.locator(CHROME).all_inner_texts()
+            russian = sorted({w.strip() for w in words if CYRILLIC.search(w)})
+            self.faults += [f"{path}: Russian on an English page: {w}" for w in russian]
         if self.variant.phone:
             wide = self.page.evaluate("document.documentElement.scrollWidth")
             if wide > self.variant.width:
@@ -94,8 +102,9 @@ class Person:
         self.page.click("form[action='/login'] button[type=submit]")
         self.page.wait_for_url(lambda u: "/login" not in u)
         if self.page.locator("html").get_attribute("lang") != self.variant.lang:
-            self.page.click(f"form.lang-switch button[value={self.variant.lang}]")
-            self.page.wait_for_function(f"document.documentElement.lang === '{self.variant.lang}'")
+            with self.page.expect_navigation():
+                self.page.click(f"form.lang-switch button[value={self.variant.lang}]")
+            assert self.page.locator("html").get_attribute("lang") == self.variant.lang
         self.look()
 
     def text(self, selector: str) -> str:
