@@ -23,10 +23,13 @@ PUBLIC_MODULES = (
     "kabinet.contrib",  # what hooks return
     "kabinet.db",  # plugin_metadata, savepoint; host.db's sessions
     "kabinet.errors",  # the faults start-up refuses with
+    "kabinet.forms",  # the page kit: form bodies into structs, refusals naming a field
     "kabinet.hookspecs",  # every hook, hookimpl and hookspec
     "kabinet.host",  # Host
+    "kabinet.htmx",  # the page kit: htmx requests, fragments, redirects
     "kabinet.i18n",  # labels, gettext, formatting in the person's language and zone
     "kabinet.pages",  # the page shell: page, flash, principal_of, shell_of
+    "kabinet.paging",  # the page kit: pagination
     "kabinet.routematrix",  # route samples for the route-matrix test
     "kabinet.testing",  # the pytest plugin (-p kabinet.testing) and its portal
 )
@@ -70,6 +73,18 @@ _PUBLIC: dict[str, str] = {
     "principal_of": "kabinet.pages",
     "safe_next": "kabinet.pages",
     "shell_of": "kabinet.pages",
+    # the page kit
+    "FieldError": "kabinet.forms",
+    "FormErrors": "kabinet.forms",
+    "FormView": "kabinet.forms",
+    "form_view": "kabinet.forms",
+    "read_form": "kabinet.forms",
+    "PageNo": "kabinet.paging",
+    "Paging": "kabinet.paging",
+    "PerPage": "kabinet.paging",
+    "is_htmx": "kabinet.htmx",
+    "redirect": "kabinet.htmx",
+    "wants_fragment": "kabinet.htmx",
     # texts
     "gettext_": "kabinet.i18n",
     "localized": "kabinet.i18n",
@@ -101,6 +116,9 @@ __all__ = [
     "DefaultTemplate",
     "EntitySink",
     "EventType",
+    "FieldError",
+    "FormErrors",
+    "FormView",
     "FrozenClock",
     "HealthCheck",
     "Host",
@@ -109,7 +127,10 @@ __all__ = [
     "NavItem",
     "NoSettings",
     "NotificationType",
+    "PageNo",
+    "Paging",
     "Panel",
+    "PerPage",
     "Permission",
     "PluginError",
     "Principal",
@@ -124,9 +145,11 @@ __all__ = [
     "SystemClock",
     "__version__",
     "flash",
+    "form_view",
     "gettext_",
     "hookimpl",
     "hookspec",
+    "is_htmx",
     "localized",
     "machine",
     "ngettext_",
@@ -135,10 +158,13 @@ __all__ = [
     "plugin_metadata",
     "principal_of",
     "public",
+    "read_form",
+    "redirect",
     "safe_next",
     "savepoint",
     "shell_of",
     "signed_in",
+    "wants_fragment",
 ]
 
 
@@ -192,8 +218,11 @@ if TYPE_CHECKING:
     )
     from kabinet.db import plugin_metadata, savepoint
     from kabinet.errors import PluginError, SettingsError, StartupError
+    from kabinet.forms import FieldError, FormErrors, FormView, form_view, read_form
     from kabinet.hookspecs import hookimpl, hookspec
     from kabinet.host import Host
+    from kabinet.htmx import is_htmx, redirect, wants_fragment
     from kabinet.i18n import gettext_, localized, ngettext_
     from kabinet.pages import flash, page, principal_of, safe_next, shell_of
+    from kabinet.paging import PageNo, Paging, PerPage
     from kabinet.routematrix import ManagerSample, RouteSample, SampleRequest

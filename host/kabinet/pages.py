@@ -456,9 +456,18 @@ def shell_of(request: Request[Any, Any, Any]) -> Shell:
 
 
 async def page(
-    request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status_code: int = 200,
+    fragment: str | None = None,
+    **context: Any,
 ) -> Response[str]:
-    """Render ``template`` in the shell for this person (language, navigation, CSRF)."""
+    """Render ``template`` in the shell for this person (language, navigation, CSRF);
+    ``fragment`` instead when htmx asks for a part of the page (:mod:`kabinet.htmx`)."""
+    from kabinet.htmx import wants_fragment
+
+    template = fragment if fragment is not None and wants_fragment(request) else template
     return await shell_of(request).render(request, template, context, status_code)
 
 

@@ -28,6 +28,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ExceptionHandlersMap
 
 from kabinet import i18n
+from kabinet.forms import FieldError
 from kabinet.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -136,7 +137,12 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _error_page(request: Request[Any, Any, Any], status: int, detail: str | None) -> Response[Any]:
+def _error_page(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str | None,
+    refusal: FieldError | None = None,
+) -> Response[Any]:
     from kabinet.pages import STATE_KEY
 
     shell = request.app.state.get(STATE_KEY)
@@ -145,6 +151,8 @@ def _error_page(request: Request[Any, Any, Any], status: int, detail: str | None
     lang = shell.language(request)
     title = i18n.gettext_(lang, "Page not found" if status == 404 else TITLES.get(status, "Error"))
     message = i18n.gettext_(lang, PAGE_MESSAGES.get(status, PAGE_MESSAGES[400]))
+    if refusal is not None:  # a refusal the page did not show beside its field: say it
+        message = " ".join(e.text(lang) for e in refusal.errors)
     context = {
         "status": status,
         "title": title,
@@ -268,8 +276,32 @@ def handle_database(
     )
 
 
+def handle_field_error(request: Request[Any, Any, Any], exc: FieldError) -> Response[Any]:
+    """A refusal naming its field (:class:`kabinet.forms.FieldError`, an app's own
+    subclass) that reached the answer: on the API problem details with ``errors`` naming
+    each field (400/422: the validation type, like a body Litestar refused); on a page
+    that did not show it beside the field, the error page saying it."""
+    status = exc.status if 400 <= exc.status < 500 else 400
+    if not is_api(request):
+        return _error_page(request, status, None, exc)
+    errors = [{"field": e.field or "body", "message": e.english()} for e in exc.errors]
+    if status in (400, 422):
+        names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return problem(
+            request,
+            status,
+            title="Invalid request data",
+            detail=f"Check these fields: {names}.",
+            type_=VALIDATION_TYPE,
+            errors=errors,
+        )
+    named = [e for e in errors if e["field"] != "body"]
+    return problem(request, status, detail=exc.english(), errors=named or None)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: handle_http,
+    FieldError: handle_field_error,
     sqlalchemy.exc.DBAPIError: handle_database,
     Exception: handle_unexpected,
 }

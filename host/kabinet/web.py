@@ -33,6 +33,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.params import FromPath
+from litestar.plugins.htmx import HTMXPlugin
 from litestar.response import File, Response
 from litestar.routes import ASGIRoute, HTTPRoute, WebSocketRoute
 from litestar.types import Message
@@ -495,7 +496,7 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         request_max_body_size=MAX_BODY,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(host),
-        plugins=OPENAPI_PLUGINS,
+        plugins=[*OPENAPI_PLUGINS, HTMXPlugin()],  # request.htmx (kabinet.htmx)
         on_startup=[host.startup],
         on_shutdown=[host.shutdown],
         state=_state(host, shell),
