@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from kabinet.forms import FieldError
+
 if TYPE_CHECKING:
     pass
 
@@ -16,15 +18,14 @@ log = structlog.get_logger("kabinet.identity")
 # --- errors ---------------------------------------------------------------------------
 
 
-class IdentityError(Exception):
-    """A refusal a person can act on; ``field`` names the form field at fault."""
+class IdentityError(FieldError):
+    """A refusal a person can act on; ``field`` names the form field at fault (the page
+    kit's :class:`~kabinet.forms.FieldError`: shown beside the field, named on the API)."""
 
     code = "identity.error"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field)
 
 
 class InvalidInput(IdentityError):
@@ -43,6 +44,7 @@ class RateLimited(IdentityError):
     """Too many attempts; ``retry_at`` says when to try again."""
 
     code = "identity.rate_limited"
+    status = 429
 
     def __init__(self, message: str, retry_at: dt.datetime | None, **kw: Any) -> None:
         super().__init__(message, **kw)

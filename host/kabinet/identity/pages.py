@@ -1,7 +1,9 @@
 """Pages of the built-in identity: sign-in, reset, profile, staff accounts, security log.
 
-Routes are thin: read the form, call :class:`IdentityService`, render or redirect. Refusals
-come back as the service's :class:`IdentityError`, shown next to the field it names.
+Routes are thin, on the page kit: read the form into a struct (:func:`read_form`), call
+:class:`IdentityService`, render or redirect. Refusals come back as the service's
+:class:`IdentityError` (a :class:`~kabinet.forms.FieldError`), shown next to the field it
+names (``shell/forms.html``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,22 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
-from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from kabinet import i18n
 from kabinet.access import AllOrganizations, Principal, permission, public, signed_in
+from kabinet.forms import FieldError, FormView, form_view, read_form
+from kabinet.htmx import redirect
+from kabinet.identity.forms import (
+    AccountForm,
+    CodeForm,
+    LoginForm,
+    NewPasswordForm,
+    PasswordForm,
+    ProfileForm,
+    ResetForm,
+    StatusForm,
+    TokenForm,
+)
 from kabinet.identity.middleware import address_of
 from kabinet.identity.services import (
     IdentityError,
@@ -25,25 +39,33 @@ from kabinet.identity.services import (
     identity_service,
 )
 from kabinet.pages import page, principal_of, safe_next, shell_of
+from kabinet.paging import PageNo, Paging
 
 ACCOUNTS = "identity.accounts.manage"
 AUDIT = "identity.audit.view"
 TOKENS = "identity.tokens.manage"
 PAGE_SIZE = 50
+LANGUAGE_NAMES = {"ru": "Русский", "en": "English"}
+TIMEZONES = [
+    "Europe/Kaliningrad",
+    "Europe/Moscow",
+    "Europe/Samara",
+    "Asia/Yekaterinburg",
+    "Asia/Omsk",
+    "Asia/Novosibirsk",
+    "Asia/Krasnoyarsk",
+    "Asia/Irkutsk",
+    "Asia/Yakutsk",
+    "Asia/Vladivostok",
+    "Asia/Magadan",
+    "Asia/Kamchatka",
+    "UTC",
+]
 Req = Request[Any, Any, Any]
 
 
 def service(request: Req) -> IdentityService:
     return identity_service(shell_of(request).host)
-
-
-def redirect(location: str) -> Response[str]:
-    return Response("", status_code=HTTP_303_SEE_OTHER, headers={"Location": location})
-
-
-async def form(request: Req) -> dict[str, str]:
-    data = await request.form()
-    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 def _t(request: Req, message: str) -> str:
@@ -55,28 +77,27 @@ def _when(request: Req, value: dt.datetime | None) -> str:
     return i18n.format_datetime(value, shell.language(request), shell.timezone(request), "short")
 
 
-def _error(request: Req, exc: IdentityError) -> dict[str, str]:
-    text = _t(request, exc.message)
+async def _form(request: Req, exc: FieldError) -> FormView:
+    """The form sent, to show again with the refusal beside its field (and when a person
+    refused for too many attempts may try again)."""
+    found = await form_view(request, exc)
     if isinstance(exc, RateLimited) and exc.retry_at is not None:
-        text += " " + _t(request, "Try again after {when}.").format(
+        key = exc.field or ""
+        found.errors[key] += " " + _t(request, "Try again after {when}.").format(
             when=_when(request, exc.retry_at)
         )
-    return {"field": exc.field or "", "message": text}
-
-
-def _status(exc: IdentityError) -> int:
-    return 429 if isinstance(exc, RateLimited) else 400
+    return found
 
 
 # --- sign in and out ----------------------------------------------------------------------
 
 
-def keycloak_login(request: Req, next_path: str | None) -> Response[str] | None:
+def keycloak_login(request: Req, next_path: str | None) -> Response[Any] | None:
     """With Keycloak configured (the ``keycloak`` plugin), sign-in happens there."""
     from kabinet.keycloak.service import login_redirect
 
     target = login_redirect(shell_of(request).host, safe_next(next_path))
-    return redirect(target) if target is not None else None
+    return redirect(request, target) if target is not None else None
 
 
 def keycloak_service(host: Any) -> Any:
@@ -86,25 +107,25 @@ def keycloak_service(host: Any) -> Any:
 
 
 @get("/login", access=public, include_in_schema=False)
-async def login_page(request: Req, next: FromQuery[str] = "/") -> Response[str]:
+async def login_page(request: Req, next: FromQuery[str] = "/") -> Response[Any]:
     keycloak = keycloak_login(request, next)  # Keycloak configured: sign in there
     if keycloak is not None:
         return keycloak
-    return await page(request, "identity/login.html", next=safe_next(next), login="", error=None)
+    return await page(request, "identity/login.html", next=safe_next(next), form=None)
 
 
 @post("/login", access=public, include_in_schema=False)
-async def login(request: Req) -> Response[str]:
-    data = await form(request)
-    keycloak = keycloak_login(request, data.get("next"))  # no portal passwords then
+async def login(request: Req) -> Response[Any]:
+    data = await read_form(request, LoginForm)
+    keycloak = keycloak_login(request, data.next)  # no portal passwords then
     if keycloak is not None:
         return keycloak
     svc = service(request)
-    target = safe_next(data.get("next"))
+    target = safe_next(data.next)
     try:
         result = await svc.login(
-            data.get("login", ""),
-            data.get("password", ""),
+            data.login,
+            data.password,
             address=address_of(request.scope),
             user_agent=request.headers.get("user-agent", ""),
             previous=request.cookies.get(svc.settings.cookie_name),
@@ -113,12 +134,11 @@ async def login(request: Req) -> Response[str]:
         return await page(
             request,
             "identity/login.html",
-            status_code=_status(exc),
+            status_code=exc.status,
             next=target,
-            login=data.get("login", ""),
-            error=_error(request, exc),
+            form=await _form(request, exc),
         )
-    response = redirect(target)
+    response = redirect(request, target)
     base = shell_of(request).host.settings.host
     response.set_cookie(
         svc.settings.cookie_name,
@@ -141,7 +161,7 @@ async def login(request: Req) -> Response[str]:
 
 
 @post("/logout", access=public, include_in_schema=False)
-async def logout(request: Req) -> Response[str]:
+async def logout(request: Req) -> Response[Any]:
     svc = service(request)
     token = request.cookies.get(svc.settings.cookie_name)
     keycloak = keycloak_service(shell_of(request).host)
@@ -151,7 +171,7 @@ async def logout(request: Req) -> Response[str]:
         else:
             await svc.logout(token, address=address_of(request.scope))
     # With Keycloak, /login leaves for it, which CSP form-action forbids after a form post.
-    response = redirect("/login" if keycloak is None else "/")
+    response = redirect(request, "/login" if keycloak is None else "/")
     response.delete_cookie(svc.settings.cookie_name, path="/")
     return response
 
@@ -160,31 +180,28 @@ async def logout(request: Req) -> Response[str]:
 
 
 @get("/reset", access=public, include_in_schema=False)
-async def reset_page(request: Req) -> Response[str]:
-    return await page(request, "identity/reset_request.html", sent=False, error=None, login="")
+async def reset_page(request: Req) -> Response[Any]:
+    return await page(request, "identity/reset_request.html", sent=False, form=None)
 
 
 @post("/reset", access=public, include_in_schema=False)
-async def reset_request(request: Req) -> Response[str]:
-    data = await form(request)
+async def reset_request(request: Req) -> Response[Any]:
+    data = await read_form(request, ResetForm)
     try:
-        await service(request).request_reset(
-            data.get("login", ""), address=address_of(request.scope)
-        )
+        await service(request).request_reset(data.login, address=address_of(request.scope))
     except IdentityError as exc:
         return await page(
             request,
             "identity/reset_request.html",
-            status_code=_status(exc),
+            status_code=exc.status,
             sent=False,
-            error=_error(request, exc),
-            login=data.get("login", ""),
+            form=await _form(request, exc),
         )
-    return await page(request, "identity/reset_request.html", sent=True, error=None, login="")
+    return await page(request, "identity/reset_request.html", sent=True, form=None)
 
 
 @get("/reset/confirm", access=public, include_in_schema=False)
-async def reset_confirm_page(request: Req, token: FromQuery[str] = "") -> Response[str]:
+async def reset_confirm_page(request: Req, token: FromQuery[str] = "") -> Response[Any]:
     valid = bool(token) and await service(request).check_reset(token) is not None
     return await page(
         request,
@@ -192,30 +209,29 @@ async def reset_confirm_page(request: Req, token: FromQuery[str] = "") -> Respon
         status_code=200 if valid else 400,
         token=token,
         valid=valid,
-        error=None,
+        form=None,
     )
 
 
 @post("/reset/confirm", access=public, include_in_schema=False)
-async def reset_confirm(request: Req) -> Response[str]:
-    data = await form(request)
-    token = data.get("token", "")
+async def reset_confirm(request: Req) -> Response[Any]:
+    data = await read_form(request, NewPasswordForm)
     try:
-        if data.get("password", "") != data.get("password2", ""):
+        if data.password != data.password2:
             raise IdentityError("The passwords differ.", field="password2")
         await service(request).reset_password(
-            token, data.get("password", ""), address=address_of(request.scope)
+            data.token, data.password, address=address_of(request.scope)
         )
     except IdentityError as exc:
         return await page(
             request,
             "identity/reset_confirm.html",
-            status_code=_status(exc),
-            token=token,
+            status_code=exc.status,
+            token=data.token,
             valid=exc.field != "token",
-            error=_error(request, exc),
+            form=await _form(request, exc),
         )
-    return redirect("/login?reset=1")
+    return redirect(request, "/login?reset=1")
 
 
 # --- my profile ---------------------------------------------------------------------------
@@ -238,7 +254,7 @@ async def _profile(
     request: Req,
     *,
     status_code: int = 200,
-    error: dict[str, str] | None = None,
+    form: FormView | None = None,
     notice: str = "",
     new_token: str = "",
     section: str = "",
@@ -283,6 +299,9 @@ async def _profile(
     org_names: dict[int, str] = {}
     for found in await host.plugins.acall("organization_names", host=host, ids=sorted(org_ids)):
         org_names.update(found.value)
+    held = token_orgs if isinstance(token_orgs, (set, frozenset)) else set()
+    languages = host.settings.host.languages
+    zones = TIMEZONES if account.timezone in TIMEZONES else [*TIMEZONES, account.timezone]
     return await page(
         request,
         "identity/profile.html",
@@ -291,35 +310,22 @@ async def _profile(
         organization_names=org_names,
         account=account,
         sessions=sessions,
-        error=error,
+        form=form,
         notice=notice,
         new_token=new_token,
         section=section,
         can_tokens=can_tokens,
         tokens=tokens,
-        token_permissions=permissions,
-        token_organizations=sorted(token_orgs) if isinstance(token_orgs, (set, frozenset)) else [],
         when=lambda v: _when(request, v),
-        timezones=[
-            "Europe/Kaliningrad",
-            "Europe/Moscow",
-            "Europe/Samara",
-            "Asia/Yekaterinburg",
-            "Asia/Omsk",
-            "Asia/Novosibirsk",
-            "Asia/Krasnoyarsk",
-            "Asia/Irkutsk",
-            "Asia/Yakutsk",
-            "Asia/Vladivostok",
-            "Asia/Magadan",
-            "Asia/Kamchatka",
-            "UTC",
-        ],
+        language_options=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages],
+        zone_options=[(zone, zone) for zone in zones],
+        permission_options=[(code, labels.get(code, code)) for code in permissions],
+        organization_options=[(org, org_names.get(org, org)) for org in sorted(held)],
     )
 
 
 @get("/profile", access=signed_in, include_in_schema=False)
-async def profile(request: Req, done: FromQuery[str] = "") -> Response[str]:
+async def profile(request: Req, done: FromQuery[str] = "") -> Response[Any]:
     notices = {
         "saved": "Your profile is saved.",
         "password": "Your password is changed; your other sessions are ended.",
@@ -331,26 +337,31 @@ async def profile(request: Req, done: FromQuery[str] = "") -> Response[str]:
     return await _profile(request, notice=_t(request, notices.get(done, "")) if done else "")
 
 
+async def _refused(request: Req, exc: FieldError, section: str) -> Response[Any]:
+    """The profile again, the refusal beside the field of ``section``'s form."""
+    return await _profile(
+        request, status_code=exc.status, form=await _form(request, exc), section=section
+    )
+
+
 @post("/profile", access=signed_in, include_in_schema=False)
-async def profile_save(request: Req) -> Response[str]:
-    data = await form(request)
+async def profile_save(request: Req) -> Response[Any]:
     me = _me(request)
     assert me.person_id is not None
     try:
+        data = await read_form(request, ProfileForm)
         account = await service(request).update_profile(
             me.person_id,
-            full_name=data.get("full_name", ""),
-            email=data.get("email") or None,
-            phone=data.get("phone") or None,
-            language=data.get("language", ""),
-            timezone=data.get("timezone", ""),
+            full_name=data.full_name,
+            email=data.email or None,
+            phone=data.phone or None,
+            language=data.language,
+            timezone=data.timezone,
             address=address_of(request.scope),
         )
-    except IdentityError as exc:
-        return await _profile(
-            request, status_code=_status(exc), error=_error(request, exc), section="profile"
-        )
-    response = redirect("/identity/profile?done=saved")
+    except FieldError as exc:
+        return await _refused(request, exc, "profile")
+    response = redirect(request, "/identity/profile?done=saved")
     response.set_cookie(
         i18n.LANG_COOKIE,
         account.language,
@@ -363,93 +374,81 @@ async def profile_save(request: Req) -> Response[str]:
 
 
 @post("/profile/password", access=signed_in, include_in_schema=False)
-async def profile_password(request: Req) -> Response[str]:
-    data = await form(request)
+async def profile_password(request: Req) -> Response[Any]:
     me = _me(request)
     svc = service(request)
     assert me.person_id is not None
     try:
-        if data.get("new_password", "") != data.get("new_password2", ""):
+        data = await read_form(request, PasswordForm)
+        if data.new_password != data.new_password2:
             raise IdentityError("The passwords differ.", field="new_password2")
         await svc.change_password(
             me.person_id,
-            data.get("current_password", ""),
-            data.get("new_password", ""),
+            data.current_password,
+            data.new_password,
             keep_token=request.cookies.get(svc.settings.cookie_name),
             address=address_of(request.scope),
         )
-    except IdentityError as exc:
-        return await _profile(
-            request, status_code=_status(exc), error=_error(request, exc), section="password"
-        )
-    return redirect("/identity/profile?done=password")
+    except FieldError as exc:
+        return await _refused(request, exc, "password")
+    return redirect(request, "/identity/profile?done=password")
 
 
 @post("/profile/logout-others", access=signed_in, include_in_schema=False)
-async def profile_logout_others(request: Req) -> Response[str]:
+async def profile_logout_others(request: Req) -> Response[Any]:
     svc = service(request)
     token = request.cookies.get(svc.settings.cookie_name)
     if token:
         await svc.logout_others(token, address=address_of(request.scope))
-    return redirect("/identity/profile?done=others")
+    return redirect(request, "/identity/profile?done=others")
 
 
 @post("/profile/codes/send", access=signed_in, include_in_schema=False)
-async def profile_code_send(request: Req) -> Response[str]:
-    data = await form(request)
+async def profile_code_send(request: Req) -> Response[Any]:
     me = _me(request)
     assert me.person_id is not None
     try:
+        data = await read_form(request, CodeForm)
         await service(request).send_code(
-            me.person_id, data.get("purpose", ""), address=address_of(request.scope)
+            me.person_id, data.purpose, address=address_of(request.scope)
         )
-    except IdentityError as exc:
-        return await _profile(
-            request, status_code=_status(exc), error=_error(request, exc), section="contacts"
-        )
-    return redirect("/identity/profile?done=sent")
+    except FieldError as exc:
+        return await _refused(request, exc, "contacts")
+    return redirect(request, "/identity/profile?done=sent")
 
 
 @post("/profile/codes/check", access=signed_in, include_in_schema=False)
-async def profile_code_check(request: Req) -> Response[str]:
-    data = await form(request)
+async def profile_code_check(request: Req) -> Response[Any]:
     me = _me(request)
     assert me.person_id is not None
     try:
+        data = await read_form(request, CodeForm)
         await service(request).check_code(
-            me.person_id,
-            data.get("purpose", ""),
-            data.get("code", ""),
-            address=address_of(request.scope),
+            me.person_id, data.purpose, data.code, address=address_of(request.scope)
         )
-    except IdentityError as exc:
-        return await _profile(
-            request, status_code=_status(exc), error=_error(request, exc), section="contacts"
-        )
-    return redirect("/identity/profile?done=confirmed")
+    except FieldError as exc:
+        return await _refused(request, exc, "contacts")
+    return redirect(request, "/identity/profile?done=confirmed")
 
 
 @post("/profile/tokens", access=permission(TOKENS), include_in_schema=False)
-async def profile_token_create(request: Req) -> Response[str]:
-    data = await request.form()
+async def profile_token_create(request: Req) -> Response[Any]:
     try:
-        orgs = [int(v) for v in data.getall("organizations", []) if str(v).isdigit()]
+        data = await read_form(request, TokenForm)
         made = await service(request).create_token(
             _me(request),
-            str(data.get("name", "")),
-            [str(v) for v in data.getall("permissions", [])],
-            orgs,
+            data.name,
+            data.permissions,
+            data.organizations,
             address=address_of(request.scope),
         )
-    except IdentityError as exc:
-        return await _profile(
-            request, status_code=_status(exc), error=_error(request, exc), section="tokens"
-        )
+    except FieldError as exc:
+        return await _refused(request, exc, "tokens")
     return await _profile(request, new_token=made.token, section="tokens")
 
 
 @post("/profile/tokens/{token_id:int}/revoke", access=permission(TOKENS), include_in_schema=False)
-async def profile_token_revoke(request: Req, token_id: FromPath[int]) -> Response[str]:
+async def profile_token_revoke(request: Req, token_id: FromPath[int]) -> Response[Any]:
     me = _me(request)
     assert me.person_id is not None
     try:
@@ -458,10 +457,40 @@ async def profile_token_revoke(request: Req, token_id: FromPath[int]) -> Respons
         )
     except IdentityError as exc:
         raise NotFoundException() from exc
-    return redirect("/identity/profile?done=revoked")
+    return redirect(request, "/identity/profile?done=revoked")
 
 
 # --- staff: accounts ----------------------------------------------------------------------
+
+
+async def _accounts(
+    request: Req,
+    paging: Paging,
+    *,
+    q: str = "",
+    status: str = "",
+    status_code: int = 200,
+    form: FormView | None = None,
+) -> Response[Any]:
+    rows, total = await service(request).list_accounts(
+        search=q,
+        status=status if status in {"active", "disabled"} else None,
+        limit=paging.limit,
+        offset=paging.offset,
+    )
+    return await page(
+        request,
+        "identity/accounts.html",
+        status_code=status_code,
+        fragment="identity/accounts_table.html",
+        accounts=rows,
+        total=total,
+        q=q,
+        status=status,
+        paging=paging.counted(total),
+        form=form,
+        when=lambda v: _when(request, v),
+    )
 
 
 @get("/accounts", access=permission(ACCOUNTS, scope="global"), include_in_schema=False)
@@ -469,66 +498,33 @@ async def accounts(
     request: Req,
     q: FromQuery[str] = "",
     status: FromQuery[str] = "",
-    page_no: FromQuery[int] = 1,
-) -> Response[str]:
-    page_no = max(1, page_no)
-    rows, total = await service(request).list_accounts(
-        search=q,
-        status=status if status in {"active", "disabled"} else None,
-        limit=PAGE_SIZE,
-        offset=(page_no - 1) * PAGE_SIZE,
-    )
-    template = (
-        "identity/accounts_table.html"
-        if request.headers.get("hx-request")
-        else "identity/accounts.html"
-    )
-    return await page(
-        request,
-        template,
-        accounts=rows,
-        total=total,
-        q=q,
-        status=status,
-        page_no=page_no,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        error=None,
-        values={},
-        when=lambda v: _when(request, v),
-    )
+    page_no: PageNo = 1,
+) -> Response[Any]:
+    return await _accounts(request, Paging.of(request, page_no, size=PAGE_SIZE), q=q, status=status)
 
 
 @post("/accounts", access=permission(ACCOUNTS, scope="global"), include_in_schema=False)
-async def account_create(request: Req) -> Response[str]:
-    data = await form(request)
+async def account_create(request: Req) -> Response[Any]:
     me = _me(request)
     try:
+        data = await read_form(request, AccountForm)
         account = await service(request).create_account(
-            full_name=data.get("full_name", ""),
-            email=data.get("email") or None,
-            phone=data.get("phone") or None,
-            password=data.get("password") or None,
-            language=data.get("language") or None,
+            full_name=data.full_name,
+            email=data.email or None,
+            phone=data.phone or None,
+            password=data.password or None,
+            language=data.language or None,
             actor_id=me.person_id,
             address=address_of(request.scope),
         )
-    except IdentityError as exc:
-        rows, total = await service(request).list_accounts(limit=PAGE_SIZE)
-        return await page(
+    except FieldError as exc:
+        return await _accounts(
             request,
-            "identity/accounts.html",
-            status_code=_status(exc),
-            accounts=rows,
-            total=total,
-            q="",
-            status="",
-            page_no=1,
-            pages=max(1, -(-total // PAGE_SIZE)),
-            error=_error(request, exc),
-            values={k: v for k, v in data.items() if k != "password"},
-            when=lambda v: _when(request, v),
+            Paging.of(None, size=PAGE_SIZE),
+            status_code=exc.status,
+            form=await _form(request, exc),
         )
-    return redirect(f"/identity/accounts/{account.id}")
+    return redirect(request, f"/identity/accounts/{account.id}")
 
 
 @get(
@@ -536,7 +532,7 @@ async def account_create(request: Req) -> Response[str]:
     access=permission(ACCOUNTS, scope="global"),
     include_in_schema=False,
 )
-async def account_card(request: Req, account_id: FromPath[int]) -> Response[str]:
+async def account_card(request: Req, account_id: FromPath[int]) -> Response[Any]:
     svc = service(request)
     account = await svc.get_account(account_id)
     if account is None:
@@ -556,21 +552,20 @@ async def account_card(request: Req, account_id: FromPath[int]) -> Response[str]
     access=permission(ACCOUNTS, scope="global"),
     include_in_schema=False,
 )
-async def account_status(request: Req, account_id: FromPath[int]) -> Response[str]:
-    data = await form(request)
-    status = data.get("status", "")
-    if status not in {"active", "disabled"}:
+async def account_status(request: Req, account_id: FromPath[int]) -> Response[Any]:
+    data = await read_form(request, StatusForm)
+    if data.status not in {"active", "disabled"}:
         raise NotFoundException()
     try:
         await service(request).set_status(
             account_id,
-            "active" if status == "active" else "disabled",
+            "active" if data.status == "active" else "disabled",
             actor_id=_me(request).person_id,
             address=address_of(request.scope),
         )
     except IdentityError as exc:
         raise NotFoundException() from exc
-    return redirect(f"/identity/accounts/{account_id}")
+    return redirect(request, f"/identity/accounts/{account_id}")
 
 
 # --- staff: security log ------------------------------------------------------------------
@@ -593,10 +588,10 @@ async def audit(
     organization: FromQuery[str] = "",
     since: FromQuery[str] = "",
     until: FromQuery[str] = "",
-    page_no: FromQuery[int] = 1,
-) -> Response[str]:
+    page_no: PageNo = 1,
+) -> Response[Any]:
     svc = service(request)
-    page_no = max(1, page_no)
+    paging = Paging.of(request, page_no, size=PAGE_SIZE)
     person_id: int | None = None
     if person.strip().isdigit():
         person_id = int(person)
@@ -611,8 +606,8 @@ async def audit(
         organization_id=int(organization) if organization.strip().isdigit() else None,
         since=_date(since, reader),
         until=until_at + dt.timedelta(days=1) if until_at else None,
-        limit=PAGE_SIZE,
-        offset=(page_no - 1) * PAGE_SIZE,
+        limit=paging.limit,
+        offset=paging.offset,
     )
     names = await svc.names([r.actor_id for r in rows] + [r.subject_id for r in rows])
     host = shell_of(request).host
@@ -620,18 +615,15 @@ async def audit(
     org_names: dict[int, str] = {}
     for answer in await host.plugins.acall("organization_names", host=host, ids=org_ids):
         org_names.update(answer.value)
-    template = (
-        "identity/audit_table.html" if request.headers.get("hx-request") else "identity/audit.html"
-    )
     return await page(
         request,
-        template,
+        "identity/audit.html",
+        fragment="identity/audit_table.html",
         events=rows,
         names=names,
         organization_names=org_names,
         total=total,
-        page_no=page_no,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        paging=paging.counted(total),
         filters={
             "action": action,
             "person": person,

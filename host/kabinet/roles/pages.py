@@ -1,7 +1,8 @@
 """The roles page: roles, the permission matrix, and a person's grants.
 
-Thin routes: read the form, call :class:`~kabinet.roles.services.RolesService`, redirect
-with a flash, or render the page again with the refusal next to the field it names.
+Thin routes on the page kit: read the form into a struct (:func:`read_form`), call
+:class:`~kabinet.roles.services.RolesService`, redirect with a flash, or render the page
+again with the refusal (a :class:`~kabinet.forms.FieldError`) next to the field it names.
 Texts are in :data:`TEXT` (Russian and English), like permission labels.
 """
 
@@ -10,14 +11,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
-from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from kabinet import i18n
 from kabinet.access import permission
-from kabinet.pages import flash, page, picker_source, principal_of, shell_of
+from kabinet.forms import FieldError, FormView, form_view, read_form
+from kabinet.htmx import redirect
+from kabinet.pages import page, picker_source, principal_of, shell_of
+from kabinet.roles.forms import Grant, Matrix, NewRole, Rename
 from kabinet.roles.services import Actor, RoleError, RoleInfo, RolesService
 
 MANAGE = permission("roles.manage", scope="global")
@@ -115,24 +118,6 @@ def actor(request: Req) -> Actor:
     return Actor(person_id=principal_of(request.scope).person_id, address=address)
 
 
-def redirect(location: str) -> Response[str]:
-    return Response("", status_code=HTTP_303_SEE_OTHER, headers={"Location": location})
-
-
-async def form(request: Req) -> dict[str, list[str]]:
-    data = await request.form()
-    found: dict[str, list[str]] = defaultdict(list)
-    for key, value in data.multi_items():
-        if isinstance(value, str):
-            found[key].append(value)
-    return found
-
-
-def one(data: dict[str, list[str]], key: str) -> str:
-    values = data.get(key) or [""]
-    return values[0]
-
-
 def groups(request: Req) -> list[dict[str, Any]]:
     """Declared permissions grouped by app, with labels in the person's language."""
     host = shell_of(request).host
@@ -152,247 +137,231 @@ def groups(request: Req) -> list[dict[str, Any]]:
     ]
 
 
-def error_of(request: Req, exc: RoleError) -> dict[str, str]:
-    return {"field": exc.field or "", "message": exc.message}
+# --- roles and the matrix (``/roles/``: staff only, ``roles.manage`` held globally) ----------
 
 
-class RolesPages(Controller):
-    """``/roles/``: staff only (``roles.manage`` held globally)."""
+async def _index(request: Req, *, status: int = 200, form: FormView | None = None) -> Response[Any]:
+    return await page(
+        request,
+        "roles/index.html",
+        status_code=status,
+        t=texts(request),
+        roles=await service(request).roles(),
+        groups=groups(request),
+        form=form,
+    )
 
-    path = "/roles"
-    include_in_schema = False
 
-    async def _index(
-        self,
-        request: Req,
-        *,
-        status: int = 200,
-        error: dict[str, str] | None = None,
-        values: dict[str, str] | None = None,
-    ) -> Response[str]:
-        return await page(
-            request,
-            "roles/index.html",
-            status_code=status,
-            t=texts(request),
-            roles=await service(request).roles(),
-            groups=groups(request),
-            error=error,
-            values=values or {},
+@get("/", access=MANAGE)
+async def index(request: Req) -> Response[Any]:
+    return await _index(request)
+
+
+@post("/", access=MANAGE)
+async def create(request: Req) -> Response[Any]:
+    try:
+        data = await read_form(request, NewRole)
+        await service(request).create_role(
+            code=data.code,
+            name_ru=data.name_ru,
+            name_en=data.name_en,
+            assigned_only=data.assigned_only,
+            actor=actor(request),
         )
+    except FieldError as exc:
+        return await _index(request, status=exc.status, form=await form_view(request, exc))
+    return redirect(request, "/roles/", flash=texts(request)["created"])
 
-    @get("/", access=MANAGE)
-    async def index(self, request: Req) -> Response[str]:
-        return await self._index(request)
 
-    @post("/", access=MANAGE)
-    async def create(self, request: Req) -> Response[str]:
-        data = await form(request)
-        values = {k: one(data, k) for k in ("code", "name_ru", "name_en")}
-        try:
-            await service(request).create_role(
-                **values, assigned_only=bool(one(data, "assigned_only")), actor=actor(request)
-            )
-        except RoleError as exc:
-            return await self._index(
-                request, status=exc.status, error=error_of(request, exc), values=values
-            )
-        flash(request, texts(request)["created"], "success")
-        return redirect("/roles/")
-
-    @post("/matrix", access=MANAGE)
-    async def matrix(self, request: Req) -> Response[str]:
-        """Every role's permissions from the matrix; roles that did not change stay as they are."""
-        data = await form(request)
+@post("/matrix", access=MANAGE)
+async def matrix(request: Req) -> Response[Any]:
+    """Every role's permissions from the matrix; roles that did not change stay as they are."""
+    svc = service(request)
+    try:
+        data = await read_form(request, Matrix)
         chosen: dict[int, set[str]] = defaultdict(set)
-        for value in data.get("p", []):
+        for value in data.p:
             role_id, _, code = value.partition(":")
             if role_id.isdigit():
                 chosen[int(role_id)].add(code)
-        shown = {int(v) for v in data.get("roles", []) if v.isdigit()}
-        svc = service(request)
-        try:
-            for role in await svc.roles():
-                # Only the roles the page showed: one created meanwhile keeps its permissions.
-                if role.id in shown and chosen[role.id] != _declared(request, role):
-                    await svc.set_permissions(role.id, chosen[role.id], actor=actor(request))
-        except RoleError as exc:
-            return await self._index(request, status=exc.status, error=error_of(request, exc))
-        flash(request, texts(request)["saved"], "success")
-        return redirect("/roles/")
+        shown = set(data.roles)
+        for role in await svc.roles():
+            # Only the roles the page showed: one created meanwhile keeps its permissions.
+            if role.id in shown and chosen[role.id] != _declared(request, role):
+                await svc.set_permissions(role.id, chosen[role.id], actor=actor(request))
+    except FieldError as exc:
+        return await _index(request, status=exc.status, form=await form_view(request, exc))
+    return redirect(request, "/roles/", flash=texts(request)["saved"])
 
-    async def _role(self, request: Req, role_id: int) -> RoleInfo:
-        try:
-            return await service(request).role(role_id)
-        except RoleError:
-            raise NotFoundException(f"no role {role_id}") from None
 
-    @get("/{role_id:int}", access=MANAGE)
-    async def role(self, request: Req, role_id: FromPath[int]) -> Response[str]:
-        return await page(
-            request,
-            "roles/role.html",
-            t=texts(request),
-            role=await self._role(request, role_id),
-            error=None,
+async def _role(request: Req, role_id: int) -> RoleInfo:
+    try:
+        return await service(request).role(role_id)
+    except RoleError:
+        raise NotFoundException(f"no role {role_id}") from None
+
+
+async def _role_refused(request: Req, role: RoleInfo, exc: FieldError) -> Response[Any]:
+    return await page(
+        request,
+        "roles/role.html",
+        status_code=exc.status,
+        t=texts(request),
+        role=role,
+        form=await form_view(request, exc),
+    )
+
+
+@get("/{role_id:int}", access=MANAGE)
+async def role_card(request: Req, role_id: FromPath[int]) -> Response[Any]:
+    return await page(
+        request,
+        "roles/role.html",
+        t=texts(request),
+        role=await _role(request, role_id),
+        form=None,
+    )
+
+
+@post("/{role_id:int}", access=MANAGE)
+async def rename(request: Req, role_id: FromPath[int]) -> Response[Any]:
+    role = await _role(request, role_id)
+    try:
+        data = await read_form(request, Rename)
+        await service(request).rename_role(
+            role.id, name_ru=data.name_ru, name_en=data.name_en, actor=actor(request)
         )
-
-    @post("/{role_id:int}", access=MANAGE)
-    async def rename(self, request: Req, role_id: FromPath[int]) -> Response[str]:
-        role = await self._role(request, role_id)
-        data = await form(request)
-        try:
-            await service(request).rename_role(
+        if not role.builtin:
+            await service(request).set_permissions(
                 role.id,
-                name_ru=one(data, "name_ru"),
-                name_en=one(data, "name_en"),
+                role.permissions,
+                assigned_only=data.assigned_only,
                 actor=actor(request),
             )
-            if not role.builtin:
-                await service(request).set_permissions(
-                    role.id,
-                    role.permissions,
-                    assigned_only=bool(one(data, "assigned_only")),
-                    actor=actor(request),
-                )
-        except RoleError as exc:
-            return await page(
-                request,
-                "roles/role.html",
-                status_code=exc.status,
-                t=texts(request),
-                role=role,
-                error=error_of(request, exc),
-            )
-        flash(request, texts(request)["saved"], "success")
-        return redirect(f"/roles/{role.id}")
+    except FieldError as exc:
+        return await _role_refused(request, role, exc)
+    return redirect(request, f"/roles/{role.id}", flash=texts(request)["saved"])
 
-    @post("/{role_id:int}/delete", access=MANAGE)
-    async def delete(self, request: Req, role_id: FromPath[int]) -> Response[str]:
-        role = await self._role(request, role_id)
-        try:
-            await service(request).delete_role(role.id, actor=actor(request))
-        except RoleError as exc:
-            return await page(
-                request,
-                "roles/role.html",
-                status_code=exc.status,
-                t=texts(request),
-                role=role,
-                error=error_of(request, exc),
-            )
-        flash(request, texts(request)["deleted"], "success")
-        return redirect("/roles/")
 
-    @post("/{role_id:int}/reset", access=MANAGE)
-    async def reset(self, request: Req, role_id: FromPath[int]) -> Response[str]:
-        role = await self._role(request, role_id)
-        try:
-            await service(request).reset_defaults(role.id, actor=actor(request))
-        except RoleError as exc:
-            return await page(
-                request,
-                "roles/role.html",
-                status_code=exc.status,
-                t=texts(request),
-                role=role,
-                error=error_of(request, exc),
-            )
-        flash(request, texts(request)["saved"], "success")
-        return redirect(f"/roles/{role.id}")
+@post("/{role_id:int}/delete", access=MANAGE)
+async def delete(request: Req, role_id: FromPath[int]) -> Response[Any]:
+    role = await _role(request, role_id)
+    try:
+        await service(request).delete_role(role.id, actor=actor(request))
+    except FieldError as exc:
+        return await _role_refused(request, role, exc)
+    return redirect(request, "/roles/", flash=texts(request)["deleted"])
 
-    # -- a person's grants ------------------------------------------------------------------
 
-    @get("/people", access=MANAGE)
-    async def find_person(self, request: Req, q: FromQuery[str] = "") -> Response[str]:
-        identity = shell_of(request).host.services["identity"]
-        query = q.strip()
-        account = None
-        if query.isdigit():
-            account = await identity.get_account(int(query))
-        elif query:
-            account = await identity.find_by_login(query)
-        if account is None:
-            flash(request, texts(request)["no_person"], "error")
-            return redirect("/roles/")
-        return redirect(f"/roles/people/{account.id}")
+@post("/{role_id:int}/reset", access=MANAGE)
+async def reset(request: Req, role_id: FromPath[int]) -> Response[Any]:
+    role = await _role(request, role_id)
+    try:
+        await service(request).reset_defaults(role.id, actor=actor(request))
+    except FieldError as exc:
+        return await _role_refused(request, role, exc)
+    return redirect(request, f"/roles/{role.id}", flash=texts(request)["saved"])
 
-    async def _person(
-        self,
-        request: Req,
-        person_id: int,
-        *,
-        status: int = 200,
-        error: dict[str, str] | None = None,
-        values: dict[str, str] | None = None,
-    ) -> Response[str]:
-        identity = shell_of(request).host.services["identity"]
-        account = await identity.get_account(person_id)
-        if account is None:
-            raise NotFoundException(f"no person {person_id}")
-        grants = await service(request).grants_of(person_id)
-        values = values or {}
-        # Organizations by name (from the app that owns them), never bare numbers: the
-        # grants' and the one typed in the form.
-        host = shell_of(request).host
-        ids = {g.organization_id for g in grants if g.organization_id is not None}
-        typed = values.get("organization", "")
-        if typed.isdigit() and len(typed) < 10:
-            ids.add(int(typed))
-        names: dict[int, str] = {}
-        for found in await host.plugins.acall("organization_names", host=host, ids=sorted(ids)):
-            names.update(found.value)
-        return await page(
-            request,
-            "roles/person.html",
-            status_code=status,
-            t=texts(request),
-            person=account,
-            grants=grants,
-            roles=await service(request).roles(),
-            error=error,
-            values=values,
-            organization_names=names,
-            picker=picker_source(request, "organizations"),
-        )
 
-    @get("/people/{person_id:int}", access=MANAGE)
-    async def person(self, request: Req, person_id: FromPath[int]) -> Response[str]:
-        return await self._person(request, person_id)
+# --- a person's grants ----------------------------------------------------------------------
 
-    @post("/people/{person_id:int}/grants", access=MANAGE)
-    async def give(self, request: Req, person_id: FromPath[int]) -> Response[str]:
-        data = await form(request)
-        values = {"role": one(data, "role"), "organization": one(data, "organization").strip()}
-        try:
-            org = values["organization"]
-            if org and not org.isdigit():
-                raise RoleError("an organization id is a positive integer", "organization")
-            await service(request).grant(
-                person_id, values["role"], int(org) if org else None, actor=actor(request)
-            )
-        except RoleError as exc:
-            if exc.field == "person":
-                raise NotFoundException(exc.message) from None
-            return await self._person(
-                request, person_id, status=exc.status, error=error_of(request, exc), values=values
-            )
-        flash(request, texts(request)["given"], "success")
-        return redirect(f"/roles/people/{person_id}")
 
-    @post("/people/{person_id:int}/grants/{grant_id:int}/revoke", access=MANAGE)
-    async def revoke(
-        self, request: Req, person_id: FromPath[int], grant_id: FromPath[int]
-    ) -> Response[str]:
-        grants = await service(request).grants_of(person_id)
-        if grant_id not in {g.id for g in grants}:
-            raise NotFoundException(f"no grant {grant_id} of person {person_id}")
-        await service(request).revoke(grant_id, actor=actor(request))
-        flash(request, texts(request)["revoked"], "success")
-        return redirect(f"/roles/people/{person_id}")
+@get("/people", access=MANAGE)
+async def find_person(request: Req, q: FromQuery[str] = "") -> Response[Any]:
+    identity = shell_of(request).host.services["identity"]
+    query = q.strip()
+    account = None
+    if query.isdigit():
+        account = await identity.get_account(int(query))
+    elif query:
+        account = await identity.find_by_login(query)
+    if account is None:
+        return redirect(request, "/roles/", flash=texts(request)["no_person"], category="error")
+    return redirect(request, f"/roles/people/{account.id}")
+
+
+async def _person(
+    request: Req, person_id: int, *, status: int = 200, form: FormView | None = None
+) -> Response[Any]:
+    identity = shell_of(request).host.services["identity"]
+    account = await identity.get_account(person_id)
+    if account is None:
+        raise NotFoundException(f"no person {person_id}")
+    grants = await service(request).grants_of(person_id)
+    # Organizations by name (from the app that owns them), never bare numbers: the
+    # grants' and the one chosen in the form.
+    host = shell_of(request).host
+    lang = shell_of(request).language(request)
+    ids = {g.organization_id for g in grants if g.organization_id is not None}
+    typed = str(form.value("organization")).strip() if form is not None else ""
+    if typed.isdigit() and len(typed) < 10:
+        ids.add(int(typed))
+    names: dict[int, str] = {}
+    for found in await host.plugins.acall("organization_names", host=host, ids=sorted(ids)):
+        names.update(found.value)
+    return await page(
+        request,
+        "roles/person.html",
+        status_code=status,
+        t=texts(request),
+        person=account,
+        grants=grants,
+        role_options=[(r.code, r.name(lang)) for r in await service(request).roles()],
+        form=form,
+        organization_names=names,
+        picker=picker_source(request, "organizations"),
+    )
+
+
+@get("/people/{person_id:int}", access=MANAGE)
+async def person(request: Req, person_id: FromPath[int]) -> Response[Any]:
+    return await _person(request, person_id)
+
+
+@post("/people/{person_id:int}/grants", access=MANAGE)
+async def give(request: Req, person_id: FromPath[int]) -> Response[Any]:
+    try:
+        data = await read_form(request, Grant)
+        await service(request).grant(person_id, data.role, data.organization, actor=actor(request))
+    except FieldError as exc:
+        if exc.field == "person":
+            raise NotFoundException(exc.message) from None
+        form = await form_view(request, exc)
+        return await _person(request, person_id, status=exc.status, form=form)
+    return redirect(request, f"/roles/people/{person_id}", flash=texts(request)["given"])
+
+
+@post("/people/{person_id:int}/grants/{grant_id:int}/revoke", access=MANAGE)
+async def revoke(request: Req, person_id: FromPath[int], grant_id: FromPath[int]) -> Response[Any]:
+    grants = await service(request).grants_of(person_id)
+    if grant_id not in {g.id for g in grants}:
+        raise NotFoundException(f"no grant {grant_id} of person {person_id}")
+    await service(request).revoke(grant_id, actor=actor(request))
+    return redirect(request, f"/roles/people/{person_id}", flash=texts(request)["revoked"])
 
 
 def _declared(request: Req, role: RoleInfo) -> set[str]:
     """The role's permissions the matrix shows (those of installed, enabled plugins)."""
     known = shell_of(request).host.permissions
     return {p for p in role.permissions if p in known}
+
+
+def router() -> Router:
+    """``/roles/``: staff only (``roles.manage`` held globally)."""
+    return Router(
+        "/roles",
+        include_in_schema=False,
+        route_handlers=[
+            index,
+            create,
+            matrix,
+            role_card,
+            rename,
+            delete,
+            reset,
+            find_person,
+            person,
+            give,
+            revoke,
+        ],
+    )

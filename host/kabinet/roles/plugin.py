@@ -67,9 +67,9 @@ def permissions() -> list[Permission]:
 
 @hookimpl
 def routers(host: Host) -> list[Any]:
-    from kabinet.roles.pages import RolesPages
+    from kabinet.roles.pages import router
 
-    return [RolesPages]
+    return [router()]
 
 
 @hookimpl

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet.forms import FieldError
 from kabinet.roles import events as ev
 from kabinet.roles.access import ROLES_KEY, RolesAccess, person_key
 from kabinet.roles.models import default_applied, grant, role, role_permission, version
@@ -50,15 +51,14 @@ who serve the organizations assigned to them; admin: runs the portal."""
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
 
-class RoleError(Exception):
-    """A refused change; ``field`` names the input at fault (for a 4xx answer)."""
+class RoleError(FieldError):
+    """A refused change; ``field`` names the input at fault (for a 4xx answer; the page
+    kit's :class:`~kabinet.forms.FieldError`)."""
 
     status = 400
 
     def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field)
 
 
 class NotFound(RoleError):
