@@ -183,7 +183,9 @@ def test_the_admin_grants_a_right_by_typing_an_organizations_name(
         option = page.locator(".picker-option", has_text="ООО «ВолгаАгро»")
         option.wait_for()
         assert page.locator(".picker-option").count() == 1  # only the matching one
-        option.click()
+        box.press("ArrowDown")  # the keyboard reaches the match, Enter picks it
+        assert option.evaluate("el => el === document.activeElement")
+        page.keyboard.press("Enter")
         assert box.input_value() == "ООО «ВолгаАгро»"
         chosen = page.locator("input[type=hidden][name=organization]").input_value()
         assert chosen.isdigit()
