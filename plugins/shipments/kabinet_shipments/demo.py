@@ -420,13 +420,16 @@ async def ensure_client(host: Host, organization_id: int) -> None:
     await svc.registration.agree(account.id)
 
 
-async def apply(host: Host, batch: Batch) -> None:
-    """Everything of a batch through the sinks, in dependency order, in one transaction."""
+async def apply(host: Host, batch: Batch, *, notify: bool = False) -> None:
+    """Everything of a batch through the sinks, in dependency order, in one transaction.
+
+    The demo's data is history, like a first load from 1C: its events say nobody is to
+    be told (``notify``), so starting the demo sends no message about old orders."""
     async with host.db.session() as session:
-        await apply_contracts(host, session, batch.contracts)
-        await apply_orders(host, session, batch.orders)
-        await apply_invoices(host, session, batch.invoices)
-        await apply_balances(host, session, batch.balances)
+        await apply_contracts(host, session, batch.contracts, notify=notify)
+        await apply_orders(host, session, batch.orders, notify=notify)
+        await apply_invoices(host, session, batch.invoices, notify=notify)
+        await apply_balances(host, session, batch.balances, notify=notify)
 
 
 PDF = (

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from kabinet import models as host_models
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
+from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
 from kabinet_shipments.demo import generate
 from kabinet_shipments.records import (
@@ -312,3 +313,17 @@ async def test_generated_data_is_realistic_and_loads_through_the_sinks(host: Hos
     async with host.db.session() as s:
         again = await apply_orders(host, s, batch.orders)
     assert again.unchanged == 40
+
+
+async def test_the_demos_history_tells_nobody(host: Host) -> None:
+    # The demo loads history, like a first load from 1C: every event it publishes says
+    # nobody is to be told, so starting the demo floods no client with old invoices.
+    from kabinet_shipments.demo import apply
+
+    org = next(_orgs)
+    cp = await ensure_counterparty(host, org)
+    batch = generate([cp], 12, dt.date(2026, 11, 25), seed=5, prefix=f"Q{org}")
+    await apply(host, batch)
+    created = [e for e in await _events(host, ev.INVOICE_CREATED) if e["organization_id"] == org]
+    assert len(created) == len(batch.invoices)
+    assert {e["notify"] for e in created} == {False}
