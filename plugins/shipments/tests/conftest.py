@@ -1,16 +1,18 @@
-"""Fixtures of the shipments tests: a migrated database per module, a started host, people."""
+"""Fixtures of the shipments tests: a migrated database per module, a started host, people,
+and the demo the browser tests share."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.testing import drop_database, migrated_database
+from kabinet.testing import drop_database, kabinet_server, migrated_database, require_chromium
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 
@@ -37,3 +39,19 @@ async def host(shipments_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncI
     await host.startup()
     yield host
     await host.shutdown()
+
+
+@pytest.fixture(scope="session")
+def shipments_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``kabinet demo`` with this app and companies only (no dictionaries, notifications or
+    integration), built once for the browser tests that need nothing else: the cards and
+    the answers (each built its own before, about 12 s apiece)."""
+    require_chromium()  # before starting a server no browser test could use
+    folder = tmp_path_factory.mktemp("shipments-demo")
+    var = folder / "var"
+    others = ("dictionaries", "notifications", "integration")
+    disabled = "".join(f"[{name}]\nenabled = false\n" for name in others)
+    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env) as url:
+        yield url

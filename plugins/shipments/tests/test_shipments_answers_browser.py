@@ -7,30 +7,23 @@ Screenshots go to ``$KABINET_SHIPMENTS_SHOTS`` when set."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kabinet.testing import chromium, kabinet_server
+from kabinet.testing import chromium
 from kabinet_shipments.demo import CLIENT, PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OTHERS = ("dictionaries", "notifications", "integration")
 ADMIN = "admin@demo.kabinet.example"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("answers-demo")
-    var = folder / "var"
-    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
-    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
-    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
-    with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env) as url:
-        yield url
+def demo(shipments_demo: str) -> str:
+    """The demo these browser tests share (conftest.py)."""
+    return shipments_demo
 
 
 def shot(page: Any, name: str) -> None:

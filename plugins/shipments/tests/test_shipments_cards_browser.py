@@ -6,29 +6,20 @@ card that explains its balance and pages its lists. Screenshots go to
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from test_shipments_browser import login, no_horizontal_scroll, shot
 
-from kabinet.testing import chromium, kabinet_server
+from kabinet.testing import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OTHERS = ("dictionaries", "notifications", "integration")
-
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("shipments-cards-demo")
-    var = folder / "var"
-    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
-    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
-    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
-    with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env) as url:
-        yield url
+def demo(shipments_demo: str) -> str:
+    """The demo these browser tests share (conftest.py)."""
+    return shipments_demo
 
 
 def height(page: Any) -> int:
