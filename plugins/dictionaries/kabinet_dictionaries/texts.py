@@ -103,10 +103,7 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Organization (number; empty: everyone)",
     ),
     "organization_pick": ("Организация", "Organization"),
-    "organization_pick_hint": (
-        "Начните вводить название; пусто — для всех",
-        "Start typing its name; empty: everyone",
-    ),
+    "organization_pick_hint": ("Пусто — для всех", "Empty: everyone"),
     "publish_to": ("Организации", "Organizations"),
     "for_all": ("для всех", "everyone"),
     "valid_from": ("Действует с", "Valid from"),
