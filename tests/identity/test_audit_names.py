@@ -107,3 +107,23 @@ async def test_the_security_logs_days_are_the_readers_own(
 
     assert await shown("2026-12-07", "2026-12-07")
     assert not await shown("2026-12-06", "2026-12-06")
+
+
+@pytest.mark.parametrize(("lang", "said"), [("ru", "Выдана роль"), ("en", "Role granted")])
+async def test_the_security_log_says_what_happened_in_words(
+    portal: tuple[Host, httpx.AsyncClient, RouteMatrix], lang: str, said: str
+) -> None:
+    """Each line says what happened in the reader's language (the code only as its
+    tooltip); a code without a label stays a code."""
+    host, client, matrix = portal
+    person = await matrix.person("granted")
+    await host.services["roles"].grant(person, "manager", None)
+    admin = await matrix.person("auditor-words")
+    await host.services["roles"].grant(admin, "admin", None)
+    cookie = await matrix.session(admin)
+    page = await client.get(
+        "/identity/audit?action=roles.grant", headers={"Cookie": f"{cookie}; kabinet_lang={lang}"}
+    )
+    assert page.status_code == 200
+    assert re.search(rf'<td data-label="[^"]*" title="roles\.grant\.given">{said}</td>', page.text)
+    assert "<code>roles.grant.given</code>" not in page.text

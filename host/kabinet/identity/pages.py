@@ -20,6 +20,7 @@ from kabinet import i18n
 from kabinet.access import AllOrganizations, Principal, permission, public, signed_in
 from kabinet.forms import FieldError, FormView, form_view, read_form
 from kabinet.htmx import redirect
+from kabinet.identity import actions
 from kabinet.identity.forms import (
     AccountForm,
     CodeForm,
@@ -571,6 +572,12 @@ async def account_status(request: Req, account_id: FromPath[int]) -> Response[An
 # --- staff: security log ------------------------------------------------------------------
 
 
+def _action(request: Req, code: str) -> str | None:
+    """A security event's label in the reader's language (None: a code without one)."""
+    known = actions.label(code)
+    return _t(request, known) if known else None
+
+
 def _date(value: str, tz: str = "UTC") -> dt.datetime | None:
     """The start of a day given as ``YYYY-MM-DD``, in time zone ``tz`` (the reader's)."""
     try:
@@ -622,6 +629,7 @@ async def audit(
         events=rows,
         names=names,
         organization_names=org_names,
+        action_label=lambda code: _action(request, code),
         total=total,
         paging=paging.counted(total),
         filters={
