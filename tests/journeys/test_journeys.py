@@ -13,7 +13,9 @@
 Every journey fails on a 5xx answer, a console or script error, a raw code or key on a page
 (pagetext.raw_codes) and, on the phone, a page wider than the screen: see journey_people.
 The portal is built once for the session (``demo_portal``); the variants run in it one
-after the other, each with people and orders of its own.
+after the other, each with people and orders of its own. Marked ``browser`` and ``slow``,
+not ``smoke``: the demo keeps its own SQLite database whatever ``KABINET_TEST_DB`` says, so
+the PostgreSQL pass runs them once and the SQLite pass would only repeat them.
 """
 
 from __future__ import annotations
