@@ -179,6 +179,15 @@ async def test_a_persons_grants_name_organizations_and_the_form_picks_one_by_nam
     )
     assert refused.status_code >= 400
     assert f'value="{two.word} Бета"' in refused.text
+    # ... and an empty one (globally) stays empty, never a stray word.
+    refused = await web.call(
+        "POST",
+        f"/roles/people/{two.client}/grants",
+        admin,
+        data={"role": "no-such-role", "organization": ""},
+    )
+    assert refused.status_code >= 400
+    assert 'name="organization" value="" data-picker-value' in refused.text
 
 
 async def test_staff_filter_and_move_by_an_organizations_name(
