@@ -133,3 +133,17 @@ async def test_a_documents_organization_is_picked_and_read_by_name(portal: Porta
     card = await portal.call("GET", uploaded.headers["location"], admin)
     assert f'value="{word} Восток"' in card.text  # the edit form shows the name
     assert f'name="organization_id" value="{org}"' in card.text
+
+
+async def test_the_undelivered_list_is_filtered_by_an_organization_picked_by_name(
+    portal: Portal,
+) -> None:
+    word = "Недоставлено" + uuid.uuid4().hex[:6]
+    [org] = await _orgs(portal.host, f"{word} ООО")
+    session = await portal.admin()
+    page = await portal.call("GET", f"/notifications/failed?organization={org}", session)
+    assert page.status_code == 200
+    # The filter shows the company by name in the picker, searching the companies app.
+    assert 'data-source="/api/companies/pick/organizations"' in page.text
+    assert f'value="{word} ООО"' in page.text
+    assert f'name="organization" value="{org}"' in page.text

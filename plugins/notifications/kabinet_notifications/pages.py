@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from kabinet.access import AllOrganizations
 from kabinet.i18n import localized
-from kabinet.pages import flash, principal_of, shell_of
+from kabinet.pages import flash, picker_source, principal_of, shell_of
 from kabinet.pages import page as host_page
 from kabinet_notifications import charts, reports
 from kabinet_notifications.crypto import mask_address
@@ -497,6 +497,8 @@ class StaffPages(Controller):
         return await page(
             request,
             "notifications/failed.html",
+            picker=picker_source(request, "organizations"),
+            organization_name=await _organization_name(request, f.organization),
             status_code=400 if error else 200,
             t=texts(request),
             names=labels(request, s),
@@ -550,3 +552,15 @@ class StaffPages(Controller):
 
 def routers() -> list[Any]:
     return [StaffPages]
+
+
+async def _organization_name(request: Req, organization_id: int | None) -> str:
+    """The filter's organization by name, when the companies app shows it to this person."""
+    companies = shell_of(request).host.services.get("companies")
+    if organization_id is None or companies is None:
+        return ""
+    try:
+        found = await companies.organization(organization_id, principal_of(request.scope))
+    except Exception:  # not visible to this person, or gone: the number stays
+        return ""
+    return str(found.name)
