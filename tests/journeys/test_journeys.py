@@ -134,8 +134,8 @@ def test_a_visitor_registers_confirms_both_codes_and_asks_to_join(
     email_code = message_to(messages, me["email"], "identity.code")["context"]["code"]
     sms_code = message_to(messages, "+7" + me["phone"], "identity.code")["context"]["code"]
     visitor.page.fill("#f-email_code", str(email_code))
-    visitor.page.click("form[data-purpose=confirm_email] button[value=check]")
-    visitor.page.wait_for_load_state()
+    with visitor.page.expect_navigation():
+        visitor.page.click("form[data-purpose=confirm_email] button[value=check]")
     visitor.look()
     visitor.page.fill("#f-phone_code", str(sms_code))
     visitor.page.click("form[data-purpose=confirm_phone] button[value=check]")
@@ -160,8 +160,8 @@ def test_the_manager_sees_the_request_and_accepts_it(
     manager = person()
     manager.sign_in("manager1@demo.test")
     manager.goto("/companies/requests")
-    manager.page.click(f"#requests-table tr:has-text('{me['name']}') a")
-    manager.page.wait_for_load_state()
+    with manager.page.expect_navigation():
+        manager.page.click(f"#requests-table tr:has-text('{me['name']}') a")
     manager.look()
     request = manager.text("main")
     assert me["email"] in request  # who is asking, and how to reach them
@@ -219,8 +219,8 @@ def test_the_new_client_filters_opens_downloads_and_asks_to_cancel(
     assert Path(saved).read_bytes().startswith(b"%PDF")
 
     page.fill("#cancel-form textarea[name=comment]", f"Journey {variant.name}")
-    page.click("#cancel-form button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#cancel-form button[type=submit]")
     client.look()
     pending = page.locator("#requests li[data-kind=cancel]")
     assert pending.get_attribute("data-status") == "pending"
