@@ -264,19 +264,23 @@ class Exports:
             raise ExportError("format", f"format: one of {', '.join(FORMATS)}")
         return self.shipments.parse_orders(_view(params))
 
-    async def _conds(self, principal: Principal, query: OrderQuery) -> list[Any] | None:
-        """The view's conditions in ``principal``'s scope (as it is now); None: no orders."""
+    async def _conds(
+        self, principal: Principal, query: OrderQuery, tz: str = ""
+    ) -> list[Any] | None:
+        """The view's conditions in ``principal``'s scope (as it is now), its days in time
+        zone ``tz`` (else the principal's own); None: no orders."""
         scope = await self.shipments.scope(principal, VIEW, query.organization)
         if scope.empty:
             return None
-        conds = order_filters(query, scope.counterparties, self.shipments.today())
+        zone = self.shipments.zone_of(principal, tz)
+        conds = order_filters(query, scope.counterparties, self.shipments.today(), zone)
         if query.status:
             conds.append(m.order.c.status == query.status)
         return conds
 
-    async def count(self, principal: Principal, query: OrderQuery, bound: int) -> int:
+    async def count(self, principal: Principal, query: OrderQuery, bound: int, tz: str = "") -> int:
         """Orders in the view, exact up to ``bound`` (``bound + 1``: more)."""
-        conds = await self._conds(principal, query)
+        conds = await self._conds(principal, query, tz)
         if conds is None:
             return 0
         async with self.host.db.engine.connect() as conn:
@@ -289,7 +293,7 @@ class Exports:
         and times of day in time zone ``tz`` (the portal's by default), statuses in
         language ``lang``."""
         zone = time_zone(tz or self.host.settings.host.timezone)
-        conds = await self._conds(principal, query)
+        conds = await self._conds(principal, query, tz)
         if conds is None:
             return
         cursor = ""
@@ -321,7 +325,7 @@ class Exports:
         (written in language ``lang`` either way)."""
         query = self.parse(params, fmt)
         settings = self.shipments.settings
-        if await self.count(principal, query, settings.export_limit) <= settings.export_limit:
+        if await self.count(principal, query, settings.export_limit, tz) <= settings.export_limit:
             limit = settings.export_limit
             content = await self.write_now(principal, query, fmt, limit, tz, lang)
             return Started(content=content, file_name=file_name(fmt, self.shipments.today()))
@@ -446,7 +450,7 @@ class Exports:
         tz, own = await self._preferences(row.person_id)
         lang = language(row.params.get(LANG) or own)
         most = self.shipments.settings.export_max_rows
-        found = await self.count(principal, query, most)
+        found = await self.count(principal, query, most, tz)
         total = min(found, most)
         await self.progress(row.id, 0, total, capped=found > most)
         key = f"shipments/exports/{row.id}.{row.format}"
@@ -473,9 +477,7 @@ class Exports:
         a = Account.__table__
         async with self.host.db.engine.connect() as conn:
             own = (
-                await conn.execute(
-                    select(a.c.timezone, a.c.language).where(a.c.id == person_id)
-                )
+                await conn.execute(select(a.c.timezone, a.c.language).where(a.c.id == person_id))
             ).first()
         if own is None:
             return "", ""

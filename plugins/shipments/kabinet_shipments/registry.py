@@ -345,9 +345,14 @@ def is_late(status: str, delivery_planned: dt.date | None, today: dt.date) -> bo
 
 
 def order_filters(
-    query: OrderQuery, counterparties: Sequence[int] | None, today: dt.date | None = None
+    query: OrderQuery,
+    counterparties: Sequence[int] | None,
+    today: dt.date | None = None,
+    zone: dt.tzinfo = dt.UTC,
 ) -> list[Any]:
     """Conditions of the query except the status (tabs count each status separately).
+    The period's days are the reader's, in time zone ``zone`` (an order's date is shown as
+    the reader's local day, and found by the same day).
 
     ``NOT hidden`` is written the way the registry's partial indexes are (``WHERE NOT
     hidden``; ``hidden = 0`` on SQLite), so that the planner may use them. ``late`` reads
@@ -363,9 +368,9 @@ def order_filters(
     if query.contract is not None:
         conds.append(o.c.contract_id == query.contract)
     if query.date_from is not None:
-        conds.append(o.c.date >= _start_of(query.date_from))
+        conds.append(o.c.date >= _start_of(query.date_from, zone))
     if query.date_to is not None:
-        conds.append(o.c.date < _start_of(query.date_to + dt.timedelta(days=1)))
+        conds.append(o.c.date < _start_of(query.date_to + dt.timedelta(days=1), zone))
     if query.origin:
         conds.append(_starts_with(o.c.origin_key, query.origin))
     if query.destination:
@@ -393,8 +398,9 @@ def _starts_with(key: Any, typed: str) -> Any:
     return and_(key >= prefix, key < prefix[:-1] + chr(last))
 
 
-def _start_of(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+def _start_of(day: dt.date, zone: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """The day's first instant in ``zone``, in UTC (as the dates are stored)."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
 
 
 def invoice_filters(

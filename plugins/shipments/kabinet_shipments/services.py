@@ -105,6 +105,13 @@ class ShipmentsService:
     def today(self) -> dt.date:
         return self.host.clock.now().astimezone(_zone(self.host)).date()
 
+    def zone_of(self, principal: Principal, tz: str = "") -> dt.tzinfo:
+        """The reader's time zone: ``tz``, else their own setting, else the portal's."""
+        from kabinet.i18n import zone
+
+        own = tz or getattr(principal, "timezone", "") or self.host.settings.host.timezone
+        return zone(str(own))
+
     # -- scope ---------------------------------------------------------------------------------
 
     async def scope(
@@ -189,7 +196,7 @@ class ShipmentsService:
             scope = await self.scope(principal, VIEW, query.organization)
         if scope.empty:
             return Page([], None, None), scope
-        conds = order_filters(query, scope.counterparties, self.today())
+        conds = order_filters(query, scope.counterparties, self.today(), self.zone_of(principal))
         if query.status:
             conds.append(m.order.c.status == query.status)
         async with self.host.db.engine.connect() as conn:
@@ -205,7 +212,7 @@ class ShipmentsService:
             scope = await self.scope(principal, VIEW, query.organization)
         if scope.empty:
             return dict.fromkeys(ORDER_TABS, 0)
-        conds = order_filters(query, scope.counterparties, self.today())
+        conds = order_filters(query, scope.counterparties, self.today(), self.zone_of(principal))
         bound = self.settings.count_bound
         async with self.host.db.engine.connect() as conn:
             rows = (await conn.execute(tab_counts_statement(conds, bound))).all()
