@@ -94,8 +94,9 @@ NOTIFICATIONS = (
             {
                 "ru": (
                     "Заявка {{ number }} выполнена",
+                    # the date ends in «г.», which ends the sentence too
                     "Груз по заявке {{ number }} доставлен в {{ destination }} "
-                    "{{ delivered_on | date }}.",
+                    "{{ delivered_on | date }}",
                 ),
                 "en": (
                     "Order {{ number }} delivered",
@@ -123,7 +124,7 @@ NOTIFICATIONS = (
                 "ru": (
                     "Новый счёт {{ number }}",
                     "Выставлен счёт {{ number }} на {{ amount | money(currency) }}, "
-                    "оплатить до {{ due_date | date }}.",
+                    "оплатить до {{ due_date | date }}",  # «… 2026 г.»: one full stop
                 ),
                 "en": (
                     "New invoice {{ number }}",
