@@ -124,6 +124,9 @@ class Portal:
         """The code of a role holding exactly ``permissions`` (made once per database)."""
         from kabinet.roles.services import Conflict
 
+        unknown = sorted(set(permissions) - set(self.host.permissions))
+        if unknown:
+            raise ValueError(f"no plugin of this portal declares {', '.join(unknown)}")
         joined = " ".join(sorted(permissions))
         code = ("tm_" if assigned_only else "t_") + hashlib.sha256(joined.encode()).hexdigest()[:20]
         with contextlib.suppress(Conflict):  # an earlier test made it, with these permissions

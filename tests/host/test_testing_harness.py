@@ -100,6 +100,8 @@ async def test_roles_are_granted_in_the_organization_given_or_globally(things: P
     assert await things.host.access.can(local.principal, "hx.things.view", organization)
     assert not await things.host.access.can(local.principal, "hx.things.view", organization + 1)
     assert await things.host.access.can(everywhere.principal, "hx.things.view", organization + 1)
+    with pytest.raises(ValueError, match=r"no plugin of this portal declares hx\.thing\.view"):
+        await things.person(permissions=["hx.thing.view"], organization=organization)
 
 
 async def test_a_signed_in_client_posts_forms_with_its_csrf_pair(things: Portal) -> None:
