@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
@@ -377,7 +378,25 @@ async def get_invoice(request: Req, invoice_id: FromPath[int]) -> InvoiceOut:
     return _invoice_out(row, (await fin.print_forms([row.id])).get(row.id, []))
 
 
-@get("/invoices/{invoice_id:int}/files/{file_id:int}", access=permission(INVOICES))
+class Preparing(msgspec.Struct, kw_only=True):
+    """A file not stored yet: asked for from the production system."""
+
+    status: str = "preparing"
+    detail: str = "the file is being fetched from the production system; ask again later"
+
+
+@get(
+    "/invoices/{invoice_id:int}/files/{file_id:int}",
+    access=permission(INVOICES),
+    content_types=("*/*",),
+    responses={
+        202: ResponseSpec(
+            data_container=Preparing,
+            description="Being fetched from the production system: ask again after "
+            "Retry-After seconds.",
+        )
+    },
+)
 async def get_invoice_file(request: Req, invoice_id: FromPath[int], file_id: FromPath[int]) -> Any:
     """A file of an invoice (its print form): the file when stored; else 202, asked for
     from the production system (ask again after ``Retry-After`` seconds)."""
@@ -388,11 +407,7 @@ async def get_invoice_file(request: Req, invoice_id: FromPath[int], file_id: Fro
         raise NotFoundException(f"no file {file_id} of invoice {invoice_id}") from None
     if key is not None:
         return await fin.host.files.download(key, filename=row.file_name or None)
-    return Response(
-        {"status": "preparing", "detail": "the file is being fetched from the production system"},
-        status_code=HTTP_202_ACCEPTED,
-        headers={"Retry-After": "5"},
-    )
+    return Response(Preparing(), status_code=HTTP_202_ACCEPTED, headers={"Retry-After": "5"})
 
 
 def _invoice_out(row: Any, files: list[Any]) -> InvoiceOut:
