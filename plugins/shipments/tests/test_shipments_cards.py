@@ -195,6 +195,19 @@ async def test_the_invoice_card_and_links_to_it(web: Site) -> None:
     assert (await web.get(path, stranger)).status_code == 404
 
 
+async def test_the_home_pages_new_invoices_link_to_their_cards(
+    web: Site, clock: FrozenClock
+) -> None:
+    org = next(_orgs)
+    session = await web.client_of(org)
+    assert (await web.get("/", session)).status_code == 200  # a visit
+    clock.advance(31 * 60)
+    ids = await make_order(web.host, org)  # a new invoice since then
+    clock.advance(31 * 60)
+    home = await web.get("/", session)  # the next visit: what is new since the previous
+    assert f'href="/shipments/invoices/{ids["invoice_id"]}"' in home.text
+
+
 async def test_the_invoices_page_has_one_period(web: Site) -> None:
     org = next(_orgs)
     await make_order(web.host, org)
