@@ -312,6 +312,7 @@ async def _card(
         late=is_late(o.status, o.delivery_planned, service(request).today()),
         error=error,
         values=values or {},
+        print_forms=await finance(request).print_forms([i.id for i in card["invoices"]]),
     )
 
 
@@ -504,6 +505,7 @@ async def contract_page(request: Req, contract_id: FromPath[int]) -> Response[st
         "shipments/contract.html",
         t=texts(lang),
         c=card,
+        print_forms=await finance(request).print_forms([i.id for i in card["invoices"]]),
         k=card["contract"],
         L=labels,
         lang=lang,

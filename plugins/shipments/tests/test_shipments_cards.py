@@ -182,6 +182,10 @@ async def test_the_invoice_card_and_links_to_it(web: Site) -> None:
     assert f'id="invoice-contract" href="/shipments/contracts/{ids["contract_id"]}"' in card.text
     assert 'id="invoice-due"' in card.text
     assert 'id="invoice-status"' in card.text
+    # its print form (a file 1C attached to it) on the card and beside it in every list
+    form = f"{path}/files/{ids['invoice_file_id']}"
+    assert f'href="{form}" data-print-form' in card.text
+    assert "Печатная форма (PDF)" in card.text
     for listing in (
         "/shipments/invoices",
         f"/shipments/orders/{ids['order_id']}",
@@ -189,10 +193,16 @@ async def test_the_invoice_card_and_links_to_it(web: Site) -> None:
     ):
         page = await web.get(listing, session)
         assert f'href="{path}"' in page.text, listing
+        assert f'href="{form}"' in page.text, listing
+    got = await web.get(form, session)
+    assert got.content == b"%PDF-1.4 invoice"
+    assert got.headers["content-type"] == "application/pdf"
     english = await web.get(path, f"{session}; kabinet_lang=en")
     assert "Left to pay" in english.text
+    assert "Print form (PDF)" in english.text
     stranger = await web.client_of(next(_orgs))
     assert (await web.get(path, stranger)).status_code == 404
+    assert (await web.get(form, stranger)).status_code == 404
 
 
 async def test_the_home_pages_new_invoices_link_to_their_cards(
