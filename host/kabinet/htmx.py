@@ -26,7 +26,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.plugins.htmx import ClientRedirect, ClientRefresh, HTMXDetails, HXLocation
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
 
 
 def htmx_of(request: Request[Any, Any, Any]) -> HTMXDetails:
@@ -67,7 +67,9 @@ def redirect(
 
         remember(request, flash, category)
     if is_htmx(request):
-        return HXLocation(to) if swap else ClientRedirect(to)
+        response: Response[Any] = HXLocation(to) if swap else ClientRedirect(to)
+        response.status_code = HTTP_200_OK  # not the handler's 201 for a post
+        return response
     return Redirect(to, status_code=HTTP_303_SEE_OTHER)
 
 
@@ -80,7 +82,9 @@ def refresh(request: Request[Any, Any, Any], *, flash: str | None = None) -> Res
     if flash:
         remember(request, flash, "success")
     if is_htmx(request):
-        return ClientRefresh()
+        response: Response[Any] = ClientRefresh()
+        response.status_code = HTTP_200_OK
+        return response
     back = htmx_of(request).current_url_abs_path or _referer_path(request)
     return Redirect(safe_next(back), status_code=HTTP_303_SEE_OTHER)
 

@@ -187,6 +187,7 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         # A body that could not be read at all (the wrong media type, a broken form) is
         # the body's fault: still named.
         errors = field_errors(exc) or [{"field": "body", "message": exc.detail or "not valid"}]
+        errors = [{**e, "field": _sent_name(request, e["field"])} for e in errors]
         if errors:
             names = ", ".join(e["field"] for e in errors)
             return problem(
@@ -201,6 +202,18 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
     detail = exc.detail if exc.detail and exc.detail.lower() != phrase.lower() else None
     return problem(request, status, detail=detail, headers=headers)
+
+
+def _sent_name(request: Request[Any, Any, Any], field: str) -> str:
+    """The name the client sent for a handler's parameter: ``page`` for ``page_no: PageNo``
+    (a parameter declared with ``QueryParameter(name=...)``, as the page kit's are)."""
+    try:
+        declared = request.route_handler.parsed_fn_signature.parameters.get(field)
+    except (AttributeError, KeyError):
+        return field
+    kwarg = getattr(declared, "kwarg_definition", None)
+    alias = getattr(kwarg, "name", None) or getattr(kwarg, "query", None)
+    return alias if isinstance(alias, str) and alias else field
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
