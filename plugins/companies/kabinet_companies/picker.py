@@ -32,7 +32,8 @@ Q_MAX = 100
 LIMIT = 10
 """How many matches a picker shows by default (it asks for the name, not for a list)."""
 
-Query = Annotated[str, Parameter(max_length=Q_MAX)]
+Query = Annotated[str, Parameter(max_length=Q_MAX, pattern=r"^[^\x00-\x1f\x7f]*$")]
+"""A line of text (the schema says so: no control characters, which no column takes)."""
 Limit = Annotated[int, Parameter(ge=1, le=50)]
 
 
