@@ -340,3 +340,18 @@ async def test_error_page_in_the_persons_language(client: AsyncTestClient[Any]) 
     assert "Страница не найдена" in ru.text
     en = await client.get("/no/such/page", headers={"Accept-Language": "en"})
     assert "Page not found" in en.text
+
+
+async def test_the_language_chosen_in_the_header_is_the_persons_from_then_on(portal: Any) -> None:
+    # The switch sets the browser's cookie and, for a signed-in person, their account's
+    # language: the next sign-in (which sets the cookie from the account) keeps it.
+    identity = portal.host.services["identity"]
+    person = await portal.person(language="ru")
+    client = await portal.signed_in(person)
+    switched = await client.post("/shell/language", data={"lang": "en", "next": "/"})
+    assert switched.status_code == 303
+    assert switched.cookies.get("kabinet_lang") == "en"
+    assert (await identity.get_account(person.id)).language == "en"
+    unknown = await client.post("/shell/language", data={"lang": "xx", "next": "/"})
+    assert unknown.status_code == 303
+    assert (await identity.get_account(person.id)).language == "en"

@@ -229,13 +229,6 @@ def test_the_new_client_filters_opens_downloads_and_asks_to_cancel(
     assert page.locator("#cancel-form").count() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="companies' registration (pages.register -> Registration.register -> "
-    "identity.create_account) passes no language, so the account keeps the portal's "
-    "default (ru) and signing in sets the kabinet_lang cookie to it: a visitor who "
-    "registered in English is answered in Russian from their first sign-in on",
-)
 def test_a_visitor_who_registered_in_english_signs_in_to_english(
     person: Callable[[], Person], variant: Variant
 ) -> None:

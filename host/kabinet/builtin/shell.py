@@ -20,7 +20,7 @@ from kabinet import i18n
 from kabinet.access import permission, public
 from kabinet.contrib import HealthCheck, Manifest, NavItem
 from kabinet.hookspecs import hookimpl
-from kabinet.pages import is_staff, page, safe_next, shell_of
+from kabinet.pages import is_staff, page, principal_of, safe_next, shell_of
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -76,6 +76,11 @@ async def switch_language(
         response.set_cookie(
             i18n.LANG_COOKIE, data.lang, max_age=ONE_YEAR, samesite="lax", httponly=True
         )
+        person = principal_of(request.scope).person_id
+        if person is not None:  # a signed-in person keeps it beyond this browser's cookie
+            from kabinet.identity.services import identity_service
+
+            await identity_service(shell_of(request).host).set_language(person, data.lang)
     return response
 
 

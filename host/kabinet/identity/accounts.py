@@ -214,6 +214,19 @@ class AccountService(ServiceBase):
     ) -> Account:
         return await self.set_status(account_id, "active", actor_id=actor_id, address=address)
 
+    async def set_language(self, account_id: int, language: str) -> None:
+        """The person's language, as chosen with the header's switch (their next sign-in,
+        pages and messages keep it); an unknown language changes nothing."""
+        if language not in self.host.settings.host.languages:
+            return
+        async with self.host.db.session() as s:
+            account = await s.get(Account, account_id)
+            if account is None or account.language == language:
+                return
+            account.language = language
+            await s.flush()
+            await self.bump_version(account_id, s)
+
     async def update_profile(
         self,
         account_id: int,

@@ -238,6 +238,7 @@ async def register(request: Req) -> Response[str]:
             password2=data.get("password2", ""),
             agreed=data.get("consent") == "yes",
             address=address_of(request.scope),
+            language=shell_of(request).language(request),
         )
     except (FormErrors, IdentityError) as exc:
         if isinstance(exc, FormErrors):

@@ -207,8 +207,10 @@ class Registration:
         password2: str,
         agreed: bool,
         address: str = "",
+        language: str | None = None,
     ) -> Account:
-        """Create the account (and, with Keycloak, its Keycloak user) and send both codes.
+        """Create the account (and, with Keycloak, its Keycloak user) and send both codes;
+        ``language`` is the one the person registered in (their messages and pages keep it).
 
         Raises :class:`FormErrors` with every field at fault."""
         from kabinet.identity.common import normalize_email, normalize_phone
@@ -248,6 +250,7 @@ class Registration:
                 phone=phone_n,
                 password=password,
                 address=address,
+                language=language if language in self.host.settings.host.languages else None,
             )
         except IdentityError as exc:
             raise FormErrors({exc.field or "email": exc.message}) from None

@@ -63,4 +63,5 @@ class Web:
         headers = {"X-CSRF-Token": token, "Cookie": f"kabinet_csrf={token}"}
         if session:
             headers["Cookie"] += f"; {session}"
+        headers.update(kwargs.pop("headers", {}))
         return await self.client.request(method, path, headers=headers, **kwargs)

@@ -3,6 +3,8 @@ a moved counterparty moving its visibility at once, the route matrix over the ap
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from companies_support import Web, person, staff
 
@@ -107,6 +109,29 @@ async def test_the_registration_form_keeps_what_was_typed(web: Web) -> None:
     assert 'value="+79160001122"' in page.text
     for field in ("email", "password", "password2", "consent"):
         assert f'id="e-{field}"' in page.text
+
+
+async def test_a_visitor_who_registers_in_english_keeps_english(web: Web) -> None:
+    # The account takes the language the person registered in: their sign-ins, pages
+    # and messages are English from the start, not the portal's default.
+    email = f"en-{uuid.uuid4().hex[:8]}@example.test"
+    done = await web.call(
+        "POST",
+        "/companies/register",
+        headers={"Accept-Language": "en-GB,en;q=0.9"},
+        data={
+            "full_name": "Peter Newman",
+            "email": email,
+            "phone": f"+7916{uuid.uuid4().int % 10**7:07d}",
+            "password": "a-long-password-1",
+            "password2": "a-long-password-1",
+            "consent": "yes",
+        },
+    )
+    assert done.status_code == 303, done.text
+    account = await web.host.services["identity"].find_by_email(email)
+    assert account is not None
+    assert account.language == "en"
 
 
 async def test_hook_entity_sinks(host: Host) -> None:
