@@ -51,17 +51,23 @@ def translations(lang: str) -> gettext.NullTranslations:
     """The catalog of ``lang``: the host's, then each plugin's (English ids pass through
     untranslated)."""
     merged: Translations | None = None
+    first: Translations | None = None
     for folder in _CATALOG_DIRS:
         found = _catalog(folder / lang / "LC_MESSAGES")
         if found is None:
             continue
         if merged is None:
-            merged = found
+            merged = first = found
         else:
             # merge() lets the later catalog win: keep what the earlier ones translate
             found.merge(merged)
             merged = found
-    return merged if merged is not None else gettext.NullTranslations()
+    if merged is None or first is None:
+        return gettext.NullTranslations()
+    # The plural rule is the language's, from the first catalog (the host's): a plugin's
+    # catalog without a Plural-Forms header would otherwise give Russian English plurals.
+    merged.plural = first.plural
+    return merged
 
 
 def _catalog(folder: Path) -> Translations | None:

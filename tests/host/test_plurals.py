@@ -114,3 +114,23 @@ def test_a_refusal_counting_entries_says_them_in_the_form_of_the_number(
         {1: "в 1 записи.", 2: "в 2 записях.", 5: "в 5 записях.", 21: "в 21 записи."}[n]
     )
     assert used.message("en").startswith(f"{n} entry uses" if n == 1 else f"{n} entries use")
+
+
+def test_a_catalog_without_a_plural_rule_does_not_change_the_languages(tmp_path: Path) -> None:
+    # A plugin's catalog added last without a Plural-Forms header (a throwaway test
+    # plugin's, a third party's) used to give its English rule to Russian.
+    folder = tmp_path / "locale" / "ru" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "messages.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Parcel"\nmsgstr "Посылка"\n',
+        encoding="utf-8",
+    )
+    i18n.add_catalogs(tmp_path / "locale")
+    try:
+        assert i18n.gettext_("ru", "Parcel") == "Посылка"
+        forms = [i18n.translations("ru").plural(n) for n in (1, 2, 5, 21)]
+        assert forms == [0, 1, 2, 0]
+    finally:
+        i18n._CATALOG_DIRS.remove(tmp_path / "locale")
+        i18n.translations.cache_clear()
