@@ -40,6 +40,9 @@ PER_PAGE = "per_page"
 PER_PAGE_MAX = 200
 """The most rows one page shows, whatever ``per_page`` asks."""
 
+PAGE_MAX = 2**31 - 1
+"""The last page number asked for that is kept (an offset beyond it fits no column)."""
+
 PageNo = Annotated[
     int,
     QueryParameter(
@@ -88,7 +91,7 @@ class Paging:
         """The page asked for, brought within bounds: ``page`` at least 1, ``per_page``
         (``size`` when not given) from 1 to ``most``. ``request`` gives the path and
         the other query parameters the links keep (``None``: links are bare ``?page=N``)."""
-        number = max(1, page or 1)
+        number = min(max(1, page or 1), PAGE_MAX)
         rows = size if per_page is None else per_page
         rows = max(1, min(rows, most))
         keep: tuple[tuple[str, str], ...] = ()

@@ -226,7 +226,8 @@ def _query_ints(handler: BaseRouteHandler) -> list[str]:
         if name == "data" or getattr(kwarg, "header", None) or getattr(kwarg, "cookie", None):
             continue
         if _is_int(field):
-            names.append(getattr(kwarg, "query", None) or name)
+            # the name sent: Parameter(query=...) or QueryParameter(name=...), else its own
+            names.append(getattr(kwarg, "query", None) or getattr(kwarg, "name", None) or name)
     return names
 
 

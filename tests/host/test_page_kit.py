@@ -327,6 +327,7 @@ def test_paging_arithmetic() -> None:
     assert Paging.of(None, 1, 0).per_page == 1
     assert Paging.of(None, 1, 10_000, most=200).per_page == 200
     assert Paging.of(None, None).page == 1
+    assert Paging.of(None, 10**20).page == 2**31 - 1  # a page number no offset overflows
 
 
 async def test_the_pager_keeps_the_filters_and_any_page_number_is_a_page_or_a_4xx(
@@ -353,6 +354,9 @@ async def test_the_pager_keeps_the_filters_and_any_page_number_is_a_page_or_a_4x
         answer = await client.get(f"/kit/list?page={damaged}", headers=ME)
         assert answer.status_code < 500, damaged
     client.cookies.clear()
+    huge = await client.get("/api/kit/rows?page=99999999999999999999")
+    assert huge.status_code == 400  # the input guard reads the sent name, ``page``
+    assert [e["field"] for e in huge.json()["errors"]] == ["page"]
     api = await client.get("/api/kit/rows?page=abc")
     assert api.status_code == 400
     assert [e["field"] for e in api.json()["errors"]] == ["page"]
