@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotAuthorizedException
 from markupsafe import Markup
 
 from kabinet.access import signed_in
-from kabinet.pages import principal_of, shell_of
+from kabinet.forms import FieldError, FormView, form_view, read_form
+from kabinet.htmx import redirect
+from kabinet.pages import page, principal_of, shell_of
 from kabinet_notifications import quiet
-from kabinet_notifications.pages import form, one, page, redirect, say, svc, texts
-from kabinet_notifications.quiet import QuietHoursError
+from kabinet_notifications.forms import Preferences
+from kabinet_notifications.pages import svc, texts
 from kabinet_notifications.services import NotificationsService, service_of
 from kabinet_notifications.texts import TEXT
 
@@ -36,25 +38,24 @@ async def _render(
     s: NotificationsService,
     *,
     telegram_url: str = "",
-    error: QuietHoursError | None = None,
-    typed: tuple[str, str] | None = None,
+    status: int = 200,
+    form: FormView | None = None,
 ) -> Response[str]:
     person = me(request)
     prefs = await s.wanted(person)
     configs = await s.channel_configs()
     items = [n for n in await s.notifications() if n.active and n.type.event]
     start, end = await quiet.quiet_hours(s.host, person)
-    shown = typed or (quiet.format_time(start), quiet.format_time(end))
     return await page(
         request,
         "notifications/me.html",
-        status_code=400 if error else 200,
+        status_code=status,
         t=texts(request),
         items=items,
         prefs=prefs,
-        quiet_from=shown[0],
-        quiet_to=shown[1],
-        quiet_error=error,
+        quiet_from=quiet.format_time(start),
+        quiet_to=quiet.format_time(end),
+        form=form,
         zone=shell_of(request).timezone(request),
         telegram=await s.telegram_state(person),
         telegram_url=telegram_url,
@@ -63,45 +64,42 @@ async def _render(
     )
 
 
-class ProfilePages(Controller):
-    path = "/notifications/me"
-    include_in_schema = False
+@get("/", access=signed_in)
+async def index(request: Req) -> Response[str]:
+    return await _render(request, await svc(request))
 
-    @get("/", access=signed_in)
-    async def index(self, request: Req) -> Response[str]:
-        return await _render(request, await svc(request))
 
-    @post("/", access=signed_in)
-    async def save(self, request: Req) -> Response[str]:
-        data = await form(request)
-        chosen = set()
-        for value in data.get("p", []):
-            event, _, channel = value.rpartition(":")
-            chosen.add((event, channel))
-        s = await svc(request)
-        typed = (one(data, "quiet_from"), one(data, "quiet_to"))
-        try:
-            start = quiet.parse_time(typed[0], "quiet_from")
-            end = quiet.parse_time(typed[1], "quiet_to")
-            await quiet.set_quiet_hours(s.host, me(request), start, end)
-        except quiet.QuietHoursError as exc:
-            # nothing is stored: the person sees their choices and the refusal by its field
-            return await _render(request, s, error=exc, typed=typed)
-        await s.set_preferences(me(request), chosen)
-        say(request, texts(request)["prefs_saved"], "success")
-        return redirect("/notifications/me", request)
+@post("/", access=signed_in)
+async def save(request: Req) -> Response[Any]:
+    s = await svc(request)
+    try:
+        data = await read_form(request, Preferences)
+        start = quiet.parse_time(data.quiet_from, "quiet_from")
+        end = quiet.parse_time(data.quiet_to, "quiet_to")
+        await quiet.set_quiet_hours(s.host, me(request), start, end)
+    except FieldError as exc:
+        # nothing is stored: the person sees their choices and the refusal by its field
+        return await _render(request, s, status=exc.status, form=await form_view(request, exc))
+    chosen = set()
+    for value in data.p:
+        event, _, channel = value.rpartition(":")
+        chosen.add((event, channel))
+    await s.set_preferences(me(request), chosen)
+    return redirect(request, "/notifications/me", flash=texts(request)["prefs_saved"])
 
-    @post("/telegram", access=signed_in)
-    async def telegram(self, request: Req) -> Response[str]:
-        s = await svc(request)
-        token = await s.telegram_link_token(me(request))
-        bot = (await s.channel_configs())["telegram"]["telegram_bot_username"]
-        return await _render(request, s, telegram_url=f"https://t.me/{bot}?start={token}")
 
-    @post("/telegram/unlink", access=signed_in)
-    async def unlink(self, request: Req) -> Response[str]:
-        await (await svc(request)).unlink_telegram(me(request))
-        return redirect("/notifications/me")
+@post("/telegram", access=signed_in)
+async def telegram(request: Req) -> Response[str]:
+    s = await svc(request)
+    token = await s.telegram_link_token(me(request))
+    bot = (await s.channel_configs())["telegram"]["telegram_bot_username"]
+    return await _render(request, s, telegram_url=f"https://t.me/{bot}?start={token}")
+
+
+@post("/telegram/unlink", access=signed_in)
+async def unlink(request: Req) -> Response[Any]:
+    await (await svc(request)).unlink_telegram(me(request))
+    return redirect(request, "/notifications/me")
 
 
 async def profile_panel(request: Req, host: Any, lang: str, **_: Any) -> str:
@@ -126,5 +124,14 @@ async def profile_panel(request: Req, host: Any, lang: str, **_: Any) -> str:
     )
 
 
+def router() -> Router:
+    """``/notifications/me``: a signed-in person's own choices."""
+    return Router(
+        "/notifications/me",
+        include_in_schema=False,
+        route_handlers=[index, save, telegram, unlink],
+    )
+
+
 def routers() -> list[Any]:
-    return [ProfilePages]
+    return [router()]

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select, update
 
+from kabinet.forms import FieldError
 from kabinet.identity.models import Account
 from kabinet_notifications import models as m
 
@@ -28,15 +29,19 @@ QUIET_CHANNELS = ("sms", "telegram")
 """The channels quiet hours hold (a phone that buzzes); e-mail and push go at once."""
 
 
-class QuietHoursError(ValueError):
-    """A window that cannot be stored; ``field`` names the input at fault, ``reason`` is
-    the key of its wording on the page (``format``, ``both``, ``same``)."""
+class QuietHoursError(FieldError):
+    """A window that cannot be stored (400); ``field`` names the input at fault, ``reason``
+    is the key of its wording on the page (``qerr_<reason>``: ``format``, ``both``, ``same``)."""
 
     def __init__(self, message: str, field: str, reason: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field)
         self.reason = reason
+
+    def text(self, lang: str) -> str:
+        from kabinet_notifications.texts import TEXT
+
+        t = TEXT.get(lang, TEXT["en"])
+        return t.get(f"qerr_{self.reason}", self.message)
 
 
 def parse_time(value: str, field: str) -> int | None:

@@ -57,8 +57,11 @@ class Filters:
         return conds
 
 
-async def undelivered(host: Host, f: Filters, *, page: int = 1) -> tuple[list[dict[str, Any]], int]:
-    """One page of failed and skipped deliveries, newest first, and how many in all."""
+async def undelivered(
+    host: Host, f: Filters, *, limit: int = PAGE, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of failed and skipped deliveries (``limit`` rows from ``offset``, a
+    :class:`kabinet.paging.Paging`'s), newest first, and how many in all."""
     d = m.delivery
     async with host.db.sessionmaker() as s:
         total = int(await s.scalar(select(func.count()).select_from(d).where(*f.where())) or 0)
@@ -67,8 +70,8 @@ async def undelivered(host: Host, f: Filters, *, page: int = 1) -> tuple[list[di
                 select(d)
                 .where(*f.where())
                 .order_by(d.c.created_at.desc(), d.c.id.desc())
-                .limit(PAGE)
-                .offset(PAGE * (max(page, 1) - 1))
+                .limit(limit)
+                .offset(max(offset, 0))
             )
         ).mappings()
         found = [dict(r) for r in rows]

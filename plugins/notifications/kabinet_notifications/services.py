@@ -19,6 +19,7 @@ import msgspec
 import structlog
 from sqlalchemy import and_, delete, func, insert, select, update
 
+from kabinet.forms import FieldError
 from kabinet_notifications import choices
 from kabinet_notifications import models as m
 from kabinet_notifications.catalog import Catalog, load
@@ -77,19 +78,27 @@ TRANSPORT_KEY = {
 """The setting without which a channel writes to the messages folder instead."""
 
 
-class NotificationError(Exception):
-    """A refused request; ``field`` names the input at fault, ``line`` a template line."""
+class NotificationError(FieldError):
+    """A refused request; ``field`` names the input at fault, ``line`` a template line.
+
+    A :class:`~kabinet.forms.FieldError`: a page shows it beside its field, the API as
+    problem details naming it. ``message`` is the API's English; a page says
+    ``err_<key>`` of texts.py (:meth:`text`).
+    """
 
     def __init__(
         self, message: str, field: str | None = None, *, status: int = 400, key: str = ""
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
+        super().__init__(message, field, status=status)
         self.key = key
         """The wording on a page: ``err_<key>`` in texts.py (``message`` is the API's)."""
         self.line: int | None = None
+
+    def text(self, lang: str) -> str:
+        from kabinet_notifications.texts import TEXT
+
+        t = TEXT.get(lang, TEXT["en"])
+        return t.get(f"err_{self.key}", self.message) if self.key else self.message
 
 
 @dataclasses.dataclass(frozen=True)

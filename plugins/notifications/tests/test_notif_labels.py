@@ -113,7 +113,11 @@ async def test_refusals_are_worded_for_a_person(web: tuple[Host, Any]) -> None:
         data={"csrf_token": csrf_of(client), "enabled": "1", "smtp_port": "двадцать пять"},
     )
     assert port.status_code == 400
-    assert "Порт SMTP: порт — это число" in port.text
+    # beside its labelled field, the form keeping what was sent
+    assert re.search(r'<label for="email-smtp_port">Порт SMTP</label>', port.text)
+    assert '<small class="field-error" id="e-smtp_port">порт — это число</small>' in port.text
+    assert 'value="двадцать пять"' in port.text
+    assert "Электронная почта · Настройки не сохранены" in port.text
     none = await client.post(
         "/notifications/failed/resend",
         data={"csrf_token": csrf_of(client), "scope": "chosen"},
