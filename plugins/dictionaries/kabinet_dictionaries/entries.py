@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet_dictionaries import kinds, models
-from kabinet_dictionaries.errors import Conflict, FieldError, Invalid, NotFound
+from kabinet_dictionaries.errors import Conflict, Invalid, NotFound, ValueRefused
 from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.queries import resolve_reference
 from kabinet_dictionaries.structure import Actor, TypeInfo
@@ -227,10 +227,10 @@ async def validate(
 ) -> dict[str, Any]:
     """The entry's complete values from ``raw`` (fields not in ``raw`` keep ``current``),
     or :class:`Invalid` with every field's reason."""
-    errors: dict[str, FieldError] = {}
+    errors: dict[str, ValueRefused] = {}
     for code in raw:
         if found.field(code) is None:
-            errors[code] = FieldError("unknown_field", code=code)
+            errors[code] = ValueRefused("unknown_field", code=code)
     values: dict[str, Any] = {}
     for field in found.fields:
         try:
@@ -242,14 +242,14 @@ async def validate(
                 value = kinds.check_default(field)
             if value is None:
                 if field.required:
-                    raise FieldError("required")
+                    raise ValueRefused("required")
                 continue
             if field.kind == "reference":
                 value = await resolve_reference(session, field, value)
             if field.kind == "file" and not await session.scalar(
                 select(models.file_meta.c.key).where(models.file_meta.c.key == value)
             ):
-                raise FieldError("file")
+                raise ValueRefused("file")
             if field.unique:
                 table = kinds.TABLES[field.kind]
                 stmt = select(table.c.entry_id).where(
@@ -259,9 +259,9 @@ async def validate(
                     stmt = stmt.where(table.c.entry_id != entry_id)
                 other = await session.scalar(stmt.limit(1))
                 if other is not None:
-                    raise FieldError("unique", entry=other)
+                    raise ValueRefused("unique", entry=other)
             values[field.code] = value
-        except FieldError as exc:
+        except ValueRefused as exc:
             errors[field.code] = exc
     if errors:
         raise Invalid(errors)

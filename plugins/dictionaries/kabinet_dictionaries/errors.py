@@ -2,13 +2,17 @@
 
 A refusal names the field at fault (``field``) and says what to do; pages show it next
 to that field in the person's language, the API answers problem details in English with
-``errors: [{field, message}]``.
+``errors: [{field, message}]``. :class:`DictionaryError` is a
+:class:`kabinet.forms.FieldError` (the page kit shows it beside its field, the host's
+problem handler answers it), with its messages from the app's own text keys below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from kabinet import forms
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # key: (Russian, English)
@@ -130,7 +134,7 @@ def render(key: str, params: Mapping[str, Any], language: str) -> str:
     ngettext), a refusal given as a parameter (the reason of another) is said in the same
     language."""
     said = {
-        k: v.message(language) if isinstance(v, (FieldError, DictionaryError)) else v
+        k: v.text(language) if isinstance(v, (ValueRefused, DictionaryError)) else v
         for k, v in params.items()
     }
     if key in PLURALS and isinstance(params.get("count"), int):
@@ -142,19 +146,45 @@ def render(key: str, params: Mapping[str, Any], language: str) -> str:
     return (ru if language == "ru" else en).format(**said)
 
 
-class DictionaryError(Exception):
-    """A refusal: ``status`` 400/404/409/413/415/422, ``field`` the input at fault."""
+class Said(str):
+    """A refusal's English message that also says it in another language when called:
+    ``exc.message("ru")``, what callers of the app's errors used before they became
+    :class:`kabinet.forms.FieldError` (whose ``message`` is a text); prefer ``text(lang)``."""
+
+    say: Callable[[str], str]
+
+    def __new__(cls, english: str, say: Callable[[str], str]) -> Said:
+        made = super().__new__(cls, english)
+        made.say = say
+        return made
+
+    def __call__(self, language: str) -> str:
+        return self.say(language)
+
+
+class DictionaryError(forms.FieldError):
+    """A refusal: ``status`` 400/403/404/409/413/415/422, ``field`` the input at fault,
+    ``key`` its message in :data:`MESSAGES` filled with ``params``."""
 
     status = 400
 
     def __init__(self, key: str, field: str | None = None, **params: Any) -> None:
         self.key = key
-        self.field = field
-        self.params = params
-        super().__init__(self.message("en"))
+        super().__init__(render(key, params, "en"), field, params=params)
 
-    def message(self, language: str) -> str:
-        return render(self.key, self.params, language)
+    @property
+    def message(self) -> Said:
+        return Said(self.english(), self.text)
+
+    @message.setter
+    def message(self, value: str) -> None:
+        pass  # always said from ``key`` and ``params``
+
+    def text(self, lang: str) -> str:
+        return render(self.key, self.params, lang)
+
+    def english(self) -> str:
+        return render(self.key, self.params, "en")
 
 
 class NotFound(DictionaryError):
@@ -185,31 +215,39 @@ class FileTooBig(DictionaryError):
     status = 413
 
 
-class FieldError(ValueError):
-    """One value refused by its field's rules (collected into :class:`Invalid`)."""
+class ValueRefused(ValueError):
+    """One value refused by its field's rules (collected into :class:`Invalid`); not a
+    form's field yet: :class:`Invalid` names the field."""
 
     def __init__(self, key: str, **params: Any) -> None:
         self.key = key
         self.params = params
         super().__init__(render(key, params, "en"))
 
-    def message(self, language: str) -> str:
-        return render(self.key, self.params, language)
+    def text(self, lang: str) -> str:
+        return render(self.key, self.params, lang)
 
 
 class Invalid(DictionaryError):
-    """Values refused, by field code; the form comes back with each field's error."""
+    """Values refused, by field code; the form comes back with each field's error.
+
+    ``refused`` holds the refusals by field code; ``errors`` (the page kit's) one
+    :class:`DictionaryError` for each, named by the field's code."""
 
     status = 422
 
-    def __init__(self, errors: Mapping[str, FieldError]) -> None:
-        self.errors = dict(errors)
-        first = next(iter(self.errors), None)
+    def __init__(self, refused: Mapping[str, ValueRefused]) -> None:
+        self.refused = dict(refused)
+        first = next(iter(self.refused), None)
         super().__init__("required", first)
-        self.args = ("; ".join(f"{k}: {v}" for k, v in self.errors.items()),)
+        self.errors = [DictionaryError(e.key, code, **e.params) for code, e in self.refused.items()]
+        self.args = ("; ".join(f"{k}: {v}" for k, v in self.refused.items()),)
 
-    def message(self, language: str) -> str:
-        return "; ".join(e.message(language) for e in self.errors.values())
+    def text(self, lang: str) -> str:
+        return "; ".join(e.text(lang) for e in self.refused.values())
+
+    def english(self) -> str:
+        return self.text("en")
 
     def by_field(self, language: str) -> dict[str, str]:
-        return {code: e.message(language) for code, e in self.errors.items()}
+        return {code: e.text(language) for code, e in self.refused.items()}

@@ -1,7 +1,7 @@
 """Field kinds: which value table each uses, how a value is read from input and shown.
 
 Input comes from forms and CSV (strings), JSON (numbers, booleans, strings) and XLSX cells
-(numbers, dates); :func:`parse` accepts all of them and raises :class:`FieldError` with
+(numbers, dates); :func:`parse` accepts all of them and raises :class:`ValueRefused` with
 the reason a person can act on.
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy import Table
 
 from kabinet.inputs import Int, fits
 from kabinet_dictionaries import models
-from kabinet_dictionaries.errors import FieldError
+from kabinet_dictionaries.errors import ValueRefused
 
 Kind = Literal[
     "text",
@@ -121,7 +121,7 @@ def blank(raw: Any) -> bool:
 
 def _decimal(field: FieldDef, raw: Any) -> Decimal:
     if isinstance(raw, bool):
-        raise FieldError("number")
+        raise ValueRefused("number")
     if isinstance(raw, float):
         raw = repr(raw)
     text = str(raw).strip().replace("\u00a0", "").replace(" ", "")
@@ -130,14 +130,14 @@ def _decimal(field: FieldDef, raw: Any) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise FieldError("number") from None
+        raise ValueRefused("number") from None
     if not value.is_finite():
-        raise FieldError("number")
+        raise ValueRefused("number")
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > field.scale:
-        raise FieldError("precision", precision=field.scale)
+        raise ValueRefused("precision", precision=field.scale)
     if abs(value) >= Decimal(10) ** MAX_DIGITS:
-        raise FieldError("too_big")
+        raise ValueRefused("too_big")
     return value.quantize(Decimal(1).scaleb(-field.scale))
 
 
@@ -152,7 +152,7 @@ def _date(raw: Any) -> dt.date:
             return dt.datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise FieldError("date")
+    raise ValueRefused("date")
 
 
 def _datetime(raw: Any, timezone: str) -> dt.datetime:
@@ -166,7 +166,7 @@ def _datetime(raw: Any, timezone: str) -> dt.datetime:
             try:
                 value = dt.datetime.strptime(text, "%d.%m.%YT%H:%M")
             except ValueError:
-                raise FieldError("datetime") from None
+                raise ValueRefused("datetime") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
     return value.astimezone(dt.UTC)
@@ -182,7 +182,7 @@ def _bool(raw: Any) -> bool:
         return True
     if text in FALSE:
         return False
-    raise FieldError("bool")
+    raise ValueRefused("bool")
 
 
 def _choice(field: FieldDef, raw: Any) -> str:
@@ -194,7 +194,7 @@ def _choice(field: FieldDef, raw: Any) -> str:
     for choice in field.choices:
         if lowered in (choice.ru.lower(), choice.en.lower()):
             return choice.code
-    raise FieldError("choice", choices=", ".join(c.code for c in field.choices))
+    raise ValueRefused("choice", choices=", ".join(c.code for c in field.choices))
 
 
 def parse(field: FieldDef, raw: Any, *, timezone: str = "UTC") -> Any:
@@ -208,7 +208,7 @@ def parse(field: FieldDef, raw: Any, *, timezone: str = "UTC") -> Any:
         text = str(raw).strip() if kind == "text" else str(raw).replace("\r\n", "\n")
         limit = MAX_TEXT if kind == "text" else MAX_LONG
         if len(text) > limit:
-            raise FieldError("too_long", max=limit)
+            raise ValueRefused("too_long", max=limit)
         return text
     if kind in ("number", "money"):
         return _decimal(field, raw)
@@ -222,7 +222,7 @@ def parse(field: FieldDef, raw: Any, *, timezone: str = "UTC") -> Any:
         return _choice(field, raw)
     if kind == "reference":
         if isinstance(raw, bool):
-            raise FieldError("reference", type=field.reference or "")
+            raise ValueRefused("reference", type=field.reference or "")
         if isinstance(raw, int):
             return raw
         text = str(raw).strip()
@@ -231,9 +231,9 @@ def parse(field: FieldDef, raw: Any, *, timezone: str = "UTC") -> Any:
         return text
     if kind == "file":
         if not isinstance(raw, str):
-            raise FieldError("file")
+            raise ValueRefused("file")
         return raw.strip()
-    raise FieldError("kind", kind=kind)
+    raise ValueRefused("kind", kind=kind)
 
 
 def to_json(field: FieldDef, value: Any) -> Any:
@@ -290,5 +290,5 @@ def check_default(field: FieldDef) -> Any:
     if field.default is None or not field.default.strip():
         return None
     if field.kind == "file":
-        raise FieldError("default_file")
+        raise ValueRefused("default_file")
     return parse(field, field.default)

@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet_dictionaries import kinds, models
-from kabinet_dictionaries.errors import FieldError, Invalid
+from kabinet_dictionaries.errors import Invalid, ValueRefused
 from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.structure import TypeInfo
 
@@ -89,7 +89,7 @@ async def resolve_reference(session: AsyncSession, field: FieldDef, value: Any) 
         )
         found = ids[0] if len(ids) == 1 else None
     if found is None:
-        raise FieldError("reference", type=field.reference or "")
+        raise ValueRefused("reference", type=field.reference or "")
     return int(found)
 
 
@@ -98,7 +98,7 @@ async def _filter_value(session: AsyncSession, field: FieldDef, flt: Filter) -> 
         return str(flt.value or "").strip().lower()
     value = kinds.parse(field, flt.value)
     if value is None:
-        raise FieldError("required")
+        raise ValueRefused("required")
     if field.kind == "reference":
         value = await resolve_reference(session, field, value)
     return value
@@ -309,7 +309,7 @@ async def plan(
     session: AsyncSession, found: TypeInfo, query: Query, *, published_only: bool
 ) -> Plan:
     """Resolve ``query`` against the type; :class:`Invalid` names every filter at fault."""
-    errors: dict[str, FieldError] = {}
+    errors: dict[str, ValueRefused] = {}
     by_field: dict[str, _FieldFilter] = {}
     presence: list[tuple[FieldDef, bool]] = []
     order: dict[str, int] = defaultdict(int)
@@ -317,13 +317,13 @@ async def plan(
         f = found.field(flt.field)
         key = f"filters.{index}.{flt.field}"
         if f is None:
-            errors[key] = FieldError("unknown_field", code=flt.field)
+            errors[key] = ValueRefused("unknown_field", code=flt.field)
         elif flt.op in ("empty", "filled"):
             presence.append((f, flt.op == "filled"))
         else:
             try:
                 value = await _filter_value(session, f, flt)
-            except FieldError as exc:
+            except ValueRefused as exc:
                 errors[key] = exc
                 continue
             item = by_field.setdefault(f.code, _FieldFilter(f))
@@ -333,7 +333,7 @@ async def plan(
     if query.sort:
         sort = found.field(query.sort.lstrip("-"))
         if sort is None:
-            errors["sort"] = FieldError("unknown_field", code=query.sort.lstrip("-"))
+            errors["sort"] = ValueRefused("unknown_field", code=query.sort.lstrip("-"))
     if errors:
         raise Invalid(errors)
     per_page = max(1, min(query.per_page, MAX_PER_PAGE))

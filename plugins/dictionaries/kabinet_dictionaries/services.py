@@ -25,15 +25,14 @@ are :mod:`kabinet_dictionaries.errors` exceptions that name the field at fault.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kabinet.access import ALL, AllOrganizations, Principal
+from kabinet.access import Principal
 from kabinet_dictionaries import documents as docs
 from kabinet_dictionaries import entries as store
 from kabinet_dictionaries import models, queries, structure, transfer
@@ -41,7 +40,16 @@ from kabinet_dictionaries.documents import Document, DocumentMeta, StoredUpload
 from kabinet_dictionaries.entries import Entry, EntryPage, Version
 from kabinet_dictionaries.errors import DictionaryError, Forbidden, Invalid, NotFound
 from kabinet_dictionaries.kinds import Choice, FieldDef
+from kabinet_dictionaries.library import DocumentLibrary
 from kabinet_dictionaries.queries import Filter, Query
+from kabinet_dictionaries.service_base import (
+    DOCS_MANAGE,
+    DOCS_VIEW,
+    EDIT,
+    MANAGE,
+    VIEW,
+    Settings,
+)
 from kabinet_dictionaries.sinks import CatalogRecord
 from kabinet_dictionaries.structure import SYSTEM, Actor, TypeInfo, TypeSpec
 from kabinet_dictionaries.transfer import Format, ImportReport
@@ -50,10 +58,14 @@ if TYPE_CHECKING:
     from litestar.response import Stream
 
     from kabinet.contrib import SinkResult
-    from kabinet.host import Host
 
 __all__ = [
+    "DOCS_MANAGE",
+    "DOCS_VIEW",
+    "EDIT",
+    "MANAGE",
     "SYSTEM",
+    "VIEW",
     "Actor",
     "CatalogRecord",
     "Choice",
@@ -75,76 +87,14 @@ __all__ = [
     "Version",
 ]
 
-MANAGE = "dictionaries.types.manage"
-EDIT = "dictionaries.entries.edit"
-VIEW = "dictionaries.entries.view"
-DOCS_MANAGE = "dictionaries.documents.manage"
-DOCS_VIEW = "dictionaries.documents.view"
 
-
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The ``[dictionaries]`` section."""
-
-    max_file_size_mb: int = 20
-    """The largest document or field file accepted (and the upload routes' body limit)."""
-    allowed_file_types: list[str] = msgspec.field(
-        default_factory=lambda: [
-            "pdf",
-            "docx",
-            "xlsx",
-            "doc",
-            "xls",
-            "odt",
-            "ods",
-            "png",
-            "jpg",
-            "csv",
-            "txt",
-            "zip",
-        ]
-    )
-    """File kinds accepted, by extension; each is checked by the file's content."""
-    page_size: int = 50
-    """Entries per page in lists."""
-    max_import_mb: int = 10
-    """The largest CSV or XLSX table accepted for import."""
-
-
-class Dictionaries:
+class Dictionaries(DocumentLibrary):
     """The service; one per host (``host.services["dictionaries"]``)."""
-
-    def __init__(self, host: Host) -> None:
-        self.host = host
-        self.settings: Settings = host.plugin_settings("dictionaries")
-        self._types: dict[str, TypeInfo] = {}
-        """Definitions read before, by code: shared, never changed in place (see _type)."""
-
-    @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        async with self.host.db.session() as session:
-            yield session
-
-    def _now(self) -> dt.datetime:
-        return self.host.clock.now()
 
     # -- access -------------------------------------------------------------------------------
 
     async def can_manage(self, principal: Principal) -> bool:
         return await self.host.access.can(principal, MANAGE)
-
-    async def _reaches(
-        self, principal: Principal, code: str, addressed: Iterable[int] | None
-    ) -> bool:
-        """Does ``principal``'s staff right ``code`` reach an object addressed to the
-        organizations ``addressed`` (``None``: to every organization)? Staff rights on what
-        is addressed to organizations apply only where they are held: a manager's in the
-        organizations assigned to them, an admin's everywhere (``ALL``)."""
-        if not await self.host.access.can(principal, code):
-            return False
-        reach = await self.host.access.organizations(principal, code)
-        if isinstance(reach, AllOrganizations):
-            return True
-        return addressed is not None and all(org in reach for org in addressed)
 
     async def _may_staff(self, principal: Principal, code: str, found: TypeInfo) -> bool:
         """A staff right on a type: a draft (published to nobody) wherever it is held;
@@ -596,152 +546,3 @@ class Dictionaries:
 
         async with self._session() as session:
             return await apply_catalog(self.host, session, records)
-
-    # -- documents ------------------------------------------------------------------------------
-
-    async def _doc_scope(
-        self, principal: Principal | None
-    ) -> tuple[frozenset[int] | AllOrganizations | None, bool]:
-        """(the organizations whose documents ``principal`` sees, ``None``: all; whether as
-        staff, who see documents whatever their validity). Staff see the documents of the
-        organizations their right reaches (an admin all of them, a manager the assigned
-        ones) besides what they see as readers."""
-        if principal is None:
-            return None, True
-        view = await self.host.access.organizations(principal, DOCS_VIEW)
-        if not await self.host.access.can(principal, DOCS_MANAGE):
-            return (ALL if isinstance(view, AllOrganizations) else frozenset(view)), False
-        reach = await self.host.access.organizations(principal, DOCS_MANAGE)
-        if isinstance(reach, AllOrganizations):
-            return None, True
-        if isinstance(view, AllOrganizations):
-            return ALL, True
-        return frozenset(reach) | frozenset(view), True
-
-    async def may_manage_document(
-        self, principal: Principal | None, organization: int | None
-    ) -> bool:
-        """May ``principal`` upload, change or delete a document of ``organization``
-        (``None``: for every organization)? Without a principal (jobs, the CLI): yes."""
-        return principal is None or await self._reaches(
-            principal, DOCS_MANAGE, None if organization is None else [organization]
-        )
-
-    async def _manageable(self, doc_id: int, principal: Principal | None) -> Document:
-        """The document if ``principal`` may change it: NotFound if they may not see it,
-        Forbidden if they may only see it."""
-        found = await self.document(doc_id, principal=principal)
-        if not await self.may_manage_document(principal, found.organization_id):
-            raise Forbidden("document_reach", "organization_id")
-        return found
-
-    async def _may_address(self, principal: Principal | None, meta: DocumentMeta) -> None:
-        if not await self.may_manage_document(principal, meta.organization_id):
-            raise Forbidden("document_reach", "organization_id")
-
-    async def documents(
-        self,
-        *,
-        principal: Principal | None = None,
-        kind: str = "",
-        search: str = "",
-        valid_only: bool | None = None,
-    ) -> list[Document]:
-        """Documents the principal may see; clients see only those valid today."""
-        scope, staff = await self._doc_scope(principal)
-        if valid_only is None:
-            valid_only = not staff
-        today = self._now().date() if valid_only else None
-        async with self._session() as session:
-            return await docs.listing(
-                session, organizations=scope, valid_on=today, kind=kind, search=search
-            )
-
-    async def document(self, doc_id: int, *, principal: Principal | None = None) -> Document:
-        scope, staff = await self._doc_scope(principal)
-        async with self._session() as session:
-            found = await docs.get(session, doc_id, organizations=scope)
-        if not staff and not found.valid_on(self._now().date()):
-            raise NotFound(f"document {doc_id}")
-        return found
-
-    async def _store_document_file(
-        self, filename: str, source: bytes | AsyncIterable[bytes]
-    ) -> StoredUpload:
-        return await docs.store(
-            self.host.files,
-            "dictionaries/documents",
-            filename,
-            source,
-            allowed=set(self.settings.allowed_file_types),
-            max_size=self.settings.max_file_size_mb * 1024 * 1024,
-        )
-
-    async def create_document(
-        self,
-        meta: DocumentMeta,
-        filename: str,
-        source: bytes | AsyncIterable[bytes],
-        *,
-        actor: Actor = SYSTEM,
-        principal: Principal | None = None,
-    ) -> Document:
-        """A new document; with a ``principal``, only for an organization their right
-        reaches (:class:`Forbidden` naming ``organization_id`` otherwise)."""
-        docs._check(meta)
-        await self._may_address(principal, meta)
-        upload = await self._store_document_file(filename, source)
-        try:
-            async with self._session() as session:
-                doc_id = await docs.create(session, meta, upload, actor=actor, now=self._now())
-        except BaseException:
-            await self.host.files.delete(upload.key)
-            raise
-        return await self.document(doc_id)
-
-    async def update_document(
-        self, doc_id: int, meta: DocumentMeta, *, principal: Principal | None = None
-    ) -> Document:
-        await self._manageable(doc_id, principal)
-        await self._may_address(principal, meta)
-        async with self._session() as session:
-            await docs.update_meta(session, doc_id, meta, now=self._now())
-        return await self.document(doc_id)
-
-    async def replace_document_file(
-        self,
-        doc_id: int,
-        filename: str,
-        source: bytes | AsyncIterable[bytes],
-        *,
-        actor: Actor = SYSTEM,
-        principal: Principal | None = None,
-    ) -> Document:
-        """Upload a new version; earlier versions stay and can still be downloaded."""
-        await self._manageable(doc_id, principal)
-        upload = await self._store_document_file(filename, source)
-        try:
-            async with self._session() as session:
-                await docs.replace_file(session, doc_id, upload, actor=actor, now=self._now())
-        except BaseException:
-            await self.host.files.delete(upload.key)
-            raise
-        return await self.document(doc_id)
-
-    async def delete_document(self, doc_id: int, *, principal: Principal | None = None) -> None:
-        await self._manageable(doc_id, principal)
-        async with self._session() as session:
-            keys = await docs.remove(session, doc_id)
-        for key in keys:
-            await self.host.files.delete(key)
-
-    async def download(
-        self, doc_id: int, version: int | None = None, *, principal: Principal | None = None
-    ) -> Stream:
-        """The file of the document (its current version unless one is named), streamed."""
-        found = await self.document(doc_id, principal=principal)
-        async with self._session() as session:
-            key, filename, content_type = await docs.file_of(
-                session, doc_id, version or found.version
-            )
-        return await self.host.files.download(key, filename=filename, content_type=content_type)

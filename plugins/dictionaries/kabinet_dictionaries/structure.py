@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet_dictionaries import kinds, models
-from kabinet_dictionaries.errors import Conflict, DictionaryError, FieldError, NotFound
+from kabinet_dictionaries.errors import Conflict, DictionaryError, NotFound, ValueRefused
 from kabinet_dictionaries.kinds import Choice, FieldDef
 
 Publish = Literal["none", "all", "some"]
@@ -308,7 +308,7 @@ async def _check_spec(session: AsyncSession, spec: FieldDef) -> int | None:
             raise DictionaryError("reference_type", "reference")
     try:
         default = kinds.check_default(spec)
-    except FieldError as exc:
+    except ValueRefused as exc:
         raise DictionaryError("default_invalid", "default", reason=exc, error=exc) from None
     if (
         default is not None
@@ -323,7 +323,7 @@ async def _check_spec(session: AsyncSession, spec: FieldDef) -> int | None:
             is None
         )
     ):
-        reason = FieldError("reference", type=spec.reference or "")
+        reason = ValueRefused("reference", type=spec.reference or "")
         raise DictionaryError("default_invalid", "default", reason=reason)
     return ref_id
 
