@@ -19,7 +19,7 @@ from litestar.params import FromPath, JSONBody
 from kabinet.access import machine, public, signed_in
 from kabinet.inputs import fits
 from kabinet.pages import principal_of
-from kabinet_notifications import delivery, models
+from kabinet_notifications import models, sending
 from kabinet_notifications.channels.sms import SmsRu
 from kabinet_notifications.crypto import derived
 from kabinet_notifications.services import NotificationError, service_of
@@ -106,7 +106,7 @@ async def sms_callback(request: Req, secret: FromPath[str]) -> Response[str]:
         reports = gateway.parse_callback(fields)
     finally:
         await gateway.close()
-    await delivery.report(host, "sms", reports)
+    await sending.report(host, "sms", reports)
     return Response("100", media_type="text/plain")
 
 

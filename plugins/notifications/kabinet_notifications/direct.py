@@ -11,8 +11,9 @@ from kabinet.identity.models import Account
 from kabinet_notifications import models as m
 from kabinet_notifications import stats
 from kabinet_notifications.channels.base import Outcome, Outgoing
-from kabinet_notifications.delivery import Contacts, Renderer, make_channel, send
+from kabinet_notifications.delivery import Contacts, Renderer
 from kabinet_notifications.render import ALWAYS, TemplateError
+from kabinet_notifications.sending import make_channel, send
 from kabinet_notifications.services import service_of
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kabinet.contrib import Actor, Schedule
-from kabinet_notifications import delivery, polling
+from kabinet_notifications import polling, sending
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -13,20 +13,20 @@ if TYPE_CHECKING:
 
 def actors(host: Host) -> list[Actor]:
     async def send(ids: list[int]) -> None:
-        await delivery.send(host, [int(i) for i in ids])
+        await sending.send(host, [int(i) for i in ids])
 
     async def sweep() -> None:
-        await delivery.sweep(host)
+        await sending.sweep(host)
 
     async def poll_sms() -> None:
-        await delivery.poll_sms(host)
+        await sending.poll_sms(host)
 
     async def poll_telegram() -> None:
         await polling.poll_telegram(host)
 
     # Retries are the delivery's own (backoff, Retry-After, permanent errors): not the runner's.
     return [
-        Actor(name=delivery.SEND_ACTOR, fn=send, queue="notifications", max_retries=0),
+        Actor(name=sending.SEND_ACTOR, fn=send, queue="notifications", max_retries=0),
         Actor(name="notifications.sweep", fn=sweep, queue="notifications", max_retries=0),
         Actor(name="notifications.poll_sms", fn=poll_sms, queue="notifications", max_retries=0),
         Actor(name=polling.POLL_ACTOR, fn=poll_telegram, queue="notifications", max_retries=0),

@@ -3,7 +3,7 @@
 A person sets a window on their preferences page (``/notifications/me``), in their own
 time zone, as minutes after midnight; a window may cross midnight (22:00–08:00). E-mail
 and push are never held: they do not wake anyone. The sender (:func:`postpone`, called by
-``delivery.send`` on what it claimed) puts a held message back in the queue, due at the
+``sending.send`` on what it claimed) puts a held message back in the queue, due at the
 window's end, so whatever else comes for the person there meanwhile joins it as one
 digest.
 """

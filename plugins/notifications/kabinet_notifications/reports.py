@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from kabinet.identity.models import Account
 from kabinet_notifications import models as m
 from kabinet_notifications import stats
-from kabinet_notifications.delivery import Contacts, enqueue, insert_ignore
+from kabinet_notifications.delivery import Contacts, insert_ignore
 from kabinet_notifications.render import CHANNELS, MASK, TemplateError, render_async
+from kabinet_notifications.sending import enqueue
 from kabinet_notifications.services import Editor, NotificationError, service_of
 
 if TYPE_CHECKING:

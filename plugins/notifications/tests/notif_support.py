@@ -136,7 +136,7 @@ async def run(host: Host) -> None:
             if not await jobs.drain():
                 break
     # Deliveries queued by another process (the app under a test client) are sent here.
-    from kabinet_notifications.delivery import send
+    from kabinet_notifications.sending import send
 
     d = m.delivery
     async with host.db.sessionmaker() as s:

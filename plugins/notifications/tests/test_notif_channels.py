@@ -28,7 +28,7 @@ from notif_support import deliveries, person, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet_notifications import delivery
+from kabinet_notifications import sending
 from kabinet_notifications.channels.base import Outgoing
 from kabinet_notifications.channels.email import SmtpChannel
 from kabinet_notifications.commands import vapid_keys
@@ -162,7 +162,7 @@ async def test_sms_send_status_poll_errors_and_retries(host: Host, clock: Frozen
         assert (bad["status"], bad["attempts"]) == ("failed", 1)  # 207: no retry
         assert "207" in bad["error"]
         fake.states[ok["provider_id"]] = 103
-        assert await delivery.poll_sms(host) == 1
+        assert await sending.poll_sms(host) == 1
         [ok] = await deliveries(host, person_id=ivan.id)
         assert ok["status"] == "delivered"
         assert ok["delivered_at"] is not None

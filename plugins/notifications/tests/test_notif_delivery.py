@@ -148,7 +148,7 @@ async def test_counts_per_hour_and_day_count_each_message_once(
 async def test_the_sweep_sends_deliveries_whose_job_was_lost(
     host: Host, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kabinet_notifications import delivery
+    from kabinet_notifications import delivery, sending
 
     async def lost(*args: object, **kwargs: object) -> None:
         """The process stopped before its sending jobs reached a queue."""
@@ -163,9 +163,9 @@ async def test_the_sweep_sends_deliveries_whose_job_was_lost(
         await host.jobs.drain()  # type: ignore[attr-defined]
     [row] = await deliveries(host, person_id=ivan.id)
     assert row["status"] == "queued"
-    assert await delivery.sweep(host) == 0  # not yet: its job may still be on its way
+    assert await sending.sweep(host) == 0  # not yet: its job may still be on its way
     clock.advance(seconds=61)
-    assert await delivery.sweep(host) >= 1
+    assert await sending.sweep(host) >= 1
     await host.jobs.drain()  # type: ignore[attr-defined]
     [row] = await deliveries(host, person_id=ivan.id)
     assert row["status"] == "sent"

@@ -117,7 +117,7 @@ async def test_an_sms_due_at_2330_in_quiet_hours_is_sent_at_0800_and_not_before(
     assert code["kind"] == "identity.code"
     _to_local(clock, 7, 59)
     await run(host)
-    from kabinet_notifications.delivery import sweep
+    from kabinet_notifications.sending import sweep
 
     await sweep(host)
     await run(host)
