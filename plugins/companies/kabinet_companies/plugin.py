@@ -156,7 +156,7 @@ def subscriptions(host: Host) -> list[Subscription]:
 def routers(host: Host) -> list[Any]:
     from kabinet_companies import api, pages, picker
 
-    return [*pages.routers(), api.router(), picker.router()]
+    return [pages.router(), api.router(), picker.router()]
 
 
 @hookimpl

@@ -21,6 +21,7 @@ import msgspec
 import structlog
 from sqlalchemy import func, insert, select, update
 
+from kabinet.forms import FieldError, FormErrors
 from kabinet.identity.errors import IdentityError
 from kabinet.identity.messages import Message, deliver
 from kabinet.identity.models import Account
@@ -47,12 +48,10 @@ GATE_TTL = 30.0
 """Seconds a process trusts the current consent version it has read."""
 
 
-class FormErrors(Exception):
-    """Every field at fault at once (the form shows each next to its field)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+def refuse(errors: dict[str, str]) -> FormErrors:
+    """Every field at fault at once (the form shows each next to its field): a message id
+    by field name, as the page kit's :class:`~kabinet.forms.FormErrors`."""
+    return FormErrors([FieldError(message, field) for field, message in errors.items()])
 
 
 class Consent(msgspec.Struct, kw_only=True):
@@ -141,7 +140,7 @@ class Registration:
         if not text_en.strip():
             errors["text_en"] = "the English text is required"
         if errors:
-            raise FormErrors(errors)
+            raise refuse(errors)
         async with self.host.db.session() as s:
             last = await s.scalar(select(func.max(consent.c.version)))
             version = int(last or 0) + 1
@@ -241,7 +240,7 @@ class Registration:
         if phone_n and await identity.find_by_phone(phone_n) is not None:
             errors["phone"] = "This phone number is already registered."
         if errors:
-            raise FormErrors(errors)
+            raise refuse(errors)
         await identity.limit_registration(address)
         try:
             account = await identity.create_account(
@@ -253,7 +252,7 @@ class Registration:
                 language=language if language in self.host.settings.host.languages else None,
             )
         except IdentityError as exc:
-            raise FormErrors({exc.field or "email": exc.message}) from None
+            raise refuse({exc.field or "email": exc.message}) from None
         await self._keycloak_user(account, password)
         async with self.host.db.session() as s:
             await s.execute(insert(registration).values(person_id=account.id, created_at=self.now))
@@ -536,7 +535,7 @@ class Registration:
 
         found = await self.by_token(token)
         if found is None:
-            raise FormErrors({"token": "This invitation has expired or was revoked."})
+            raise refuse({"token": "This invitation has expired or was revoked."})
         identity = self.identity
         errors: dict[str, str] = {}
         phone_n = None
@@ -558,7 +557,7 @@ class Registration:
             if other is not None and (existing is None or other.id != existing.id):
                 errors["phone"] = "This phone number is already registered."
         if errors:
-            raise FormErrors(errors)
+            raise refuse(errors)
         if existing is None:
             account = await identity.create_account(
                 full_name=found.full_name,
@@ -579,7 +578,7 @@ class Registration:
                 .values(status="accepted", accepted_at=self.now, person_id=account.id)
             )
             if not getattr(done, "rowcount", 0):
-                raise FormErrors({"token": "This invitation has expired or was revoked."})
+                raise refuse({"token": "This invitation has expired or was revoked."})
             if (
                 not account.phone_confirmed
                 and await s.scalar(
@@ -605,7 +604,7 @@ class Registration:
                         session=s,
                     )
             except RoleForbidden:
-                raise FormErrors({"token": "You cannot accept your own invitation."}) from None
+                raise refuse({"token": "You cannot accept your own invitation."}) from None
         await self.agree(account.id, address)
         if not account.phone_confirmed:
             await identity.send_code(account.id, "confirm_phone", address=address)

@@ -5,21 +5,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kabinet.forms import FieldError
+
 _W10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
 _W12_1 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 _W12_2 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 _KPP = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
 
 
-class CompanyError(Exception):
-    """A refused request; ``field`` names the input at fault, ``status`` the HTTP answer."""
+class CompanyError(FieldError):
+    """A refused request; ``field`` names the input at fault, ``status`` the HTTP answer
+    (the page kit's :class:`~kabinet.forms.FieldError`: a page shows it beside its field)."""
 
     status = 400
 
     def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field)
 
 
 class NotFound(CompanyError):
