@@ -8,8 +8,9 @@ holding it globally, the assigned ones for a manager, their own for a client), p
 who are contacts of organizations where they hold ``companies.contacts.view``.
 
 A search answers JSON (``[{id, label, detail}]``) to a program and the picker's list
-items (``shell/picker_results.html``) to the page's script (``HX-Request``). A query that
-is not a short line of text is a 400 problem naming ``q`` (or ``limit``).
+items (``shell/picker_results.html``) to the page's script (an htmx request,
+:func:`~kabinet.htmx.is_htmx`). A query that is not a short line of text is a 400 problem
+naming ``q`` (or ``limit``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from litestar import Request, Response, Router, get
 from litestar.params import Parameter
 
 from kabinet.access import Principal, permission
+from kabinet.htmx import is_htmx
 from kabinet.inputs import bad
 from kabinet.pages import principal_of, shell_of
 from kabinet_companies.services import CONTACTS_VIEW, VIEW, CompaniesService, companies
@@ -72,7 +74,7 @@ def _me(request: Req) -> Principal:
 
 
 async def _answer(request: Req, items: list[Choice]) -> Response[Any]:
-    if not request.headers.get("hx-request"):
+    if not is_htmx(request):
         return Response(items)
     shell = shell_of(request)
     template = shell.env.get_template("shell/picker_results.html")
