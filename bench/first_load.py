@@ -1,6 +1,6 @@
 """bench/first_load: the first load of a portal from the local 1C, with 1C changing meanwhile.
 
-The local 1C server (``kabinet_integration/onec_server.py``: real HTTP on 127.0.0.1, the
+The local 1C server (``kabinet_integration_testing``: real HTTP on 127.0.0.1, the
 real wire format) runs in its **own process** holding ``--orders`` orders (two services, a
 vehicle and a document each), ``--invoices`` invoices (0.8 per order by default) over
 ``--counterparties`` counterparties with a contract each. A fresh PostgreSQL database and a
@@ -68,7 +68,7 @@ TABLES = {
 
 
 def _serve(pipe: Connection, orders: int, invoices: int, counterparties: int) -> None:
-    from kabinet_integration.onec_server import OneCData, OneCServer, generate
+    from kabinet_integration_testing import OneCData, OneCServer, generate
 
     data = OneCData()
     start = time.perf_counter()

@@ -1,7 +1,7 @@
 """Shared by bench/sync_delta.py and bench/sync_replay.py: a delta from the local 1C.
 
 Builds a throwaway PostgreSQL database and a portal on it, and starts the local 1C server
-(``kabinet_integration/onec_server.py``: real HTTP on 127.0.0.1, the real wire format) in a
+(``kabinet_integration_testing``: real HTTP on 127.0.0.1, the real wire format) in a
 **separate process** holding ``--orders`` generated orders (two services, a vehicle and a
 document each) over ``--counterparties`` counterparties, so the portal's side is measured
 and not the fake server sharing its event loop and core. Then, in one run:
@@ -72,7 +72,7 @@ SPENT: collections.Counter[str] = collections.Counter()
 
 def _serve_onec(pipe: Connection, orders: int, counterparties: int) -> None:
     """The child: generate the infobase, serve it, and obey the parent's commands."""
-    from kabinet_integration.onec_server import OneCData, OneCServer, generate
+    from kabinet_integration_testing import OneCData, OneCServer, generate
 
     data = OneCData()
     start = time.perf_counter()

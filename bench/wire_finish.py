@@ -10,12 +10,13 @@ with the very same semantics (written here: :func:`looped`).
 
 Built: the real plan and wire of the orders entity (``Document_ЗаявкаНаПеревозку``) with
 the reference names and the shipments app's sink, ``--objects`` orders made by the local
-1C's generator (``onec_server.generate``: two services, a vehicle and a document each, in
-every status) as 1C serves them, one JSON document each; one in ``--broken-every`` is
-broken the ways the fast path cannot tell (unknown status, empty required reference,
-empty required date, a number for a date...), one in as many others carries the odd but
-valid forms (empty references, a null section, numbers as text). First both finishers are
-checked to give equal structs, or both a Fallback, for every object.
+1C's generator (``kabinet_integration_testing.generate``: two services, a vehicle and a
+document each, in every status) as 1C serves them, one JSON document each; one in
+``--broken-every`` is broken the ways the fast path cannot tell (unknown status, empty
+required reference, empty required date, a number for a date...), one in as many others
+carries the odd but valid forms (empty references, a null section, numbers as text).
+First both finishers are checked to give equal structs, or both a Fallback, for every
+object.
 
 Timed, in the same run, in turns (``--rounds``; the median and the fastest round printed;
 the process's CPU time, as the machine is shared):
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from kabinet_integration_testing import EMPTY, OneCData, generate, select_fields
 
 from kabinet_integration.mapping import (
     DATE,
@@ -58,7 +60,6 @@ from kabinet_integration.mapping import (
     asdict,
     plan,
 )
-from kabinet_integration.onec_server import EMPTY, OneCData, _select, generate
 from kabinet_integration.settings import Source
 from kabinet_shipments.sinks import entity_sinks
 
@@ -222,7 +223,7 @@ def orders(count: int, broken_every: int) -> list[bytes]:
             obj.update(BROKEN[(n // broken_every) % len(BROKEN)])
         elif broken_every and n % broken_every == 0:
             obj.update(FINE[(n // broken_every) % len(FINE)])
-        out.append(json.dumps(_select(obj, None), ensure_ascii=False).encode())
+        out.append(json.dumps(select_fields(obj, None), ensure_ascii=False).encode())
     return out
 
 

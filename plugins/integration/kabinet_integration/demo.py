@@ -1,8 +1,9 @@
 """``kabinet demo``: part of the demo's data comes the real way, from a 1C.
 
-The local 1C server (:mod:`kabinet_integration.onec_server`) runs in this process for the
-length of the demo's set-up only, holding contracts, orders and invoices for the demo's
-counterparties (made by the companies app, which owns them and links them to
+The local 1C server (:mod:`kabinet_integration_testing`, shipped beside this package but
+outside the portal's runtime code: imported inside :func:`_sync` only) runs in this
+process for the length of the demo's set-up only, holding contracts, orders and invoices
+for the demo's counterparties (made by the companies app, which owns them and links them to
 organizations). A first load and a delta after some orders moved on are run through the
 real connector, mapping and sinks, and the orders' files and the invoices' print forms
 are fetched into the file storage. Then the server stops and its source is forgotten, so
@@ -19,7 +20,6 @@ from sqlalchemy import select
 from kabinet.jobs import start_embedded, stop_embedded
 from kabinet_integration import files
 from kabinet_integration import models as m
-from kabinet_integration.onec_server import OneCData, OneCServer, generate
 from kabinet_integration.settings import Source
 from kabinet_integration.sync import integration
 
@@ -56,6 +56,9 @@ async def load_demo(host: Host) -> str:
 
 
 async def _sync(host: Host, owners: list[str]) -> str:
+    # The test server, for the demo only: the running portal never imports it.
+    from kabinet_integration_testing import OneCData, OneCServer, generate
+
     data = OneCData()
     made = generate(data, owners=owners, orders=4 * len(owners), invoices=2 * len(owners))
     settings = host.plugin_settings("integration")

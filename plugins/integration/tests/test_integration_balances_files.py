@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from integration_support import count, settings_text, wipe
+from kabinet_integration_testing import FILES, Generated, OneCServer
 from sqlalchemy import select
 
 from kabinet.clock import FrozenClock
@@ -26,7 +27,6 @@ from kabinet.host import Host
 from kabinet.jobs import EmbeddedJobs, stop_embedded
 from kabinet_integration import files as f
 from kabinet_integration import models as m
-from kabinet_integration.onec_server import FILES, Generated, OneCServer
 from kabinet_integration.outbound import on_request_created
 from kabinet_integration.services import failing_files
 from kabinet_integration.sync import integration

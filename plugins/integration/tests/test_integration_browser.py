@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from kabinet.testing import chromium, kabinet_server
-from kabinet_integration.onec_server import (
+from kabinet_integration_testing import (
     REQUESTS,
     Generated,
     OneCData,
     OneCServer,
     generate,
 )
+
+from kabinet.testing import chromium, kabinet_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -15,13 +15,13 @@ import msgspec
 import pytest
 import sqlalchemy.exc
 from integration_support import count, settings_text, wipe
+from kabinet_integration_testing import FILES, Generated, OneCServer, generate
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.jobs import stop_embedded
 from kabinet_integration import models as m
 from kabinet_integration.connectors import OneC
-from kabinet_integration.onec_server import FILES, Generated, OneCServer, generate
 from kabinet_integration.sync import integration
 from kabinet_shipments import models as sm
 

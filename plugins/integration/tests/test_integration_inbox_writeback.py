@@ -7,12 +7,12 @@ import types
 import httpx
 import pytest
 from integration_support import count
+from kabinet_integration_testing import Generated, OneCServer
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.web import build_app
 from kabinet_integration import models as m
-from kabinet_integration.onec_server import Generated, OneCServer
 from kabinet_integration.outbound import on_request_created, send_due
 from kabinet_integration.sync import integration
 from kabinet_shipments import models as sm

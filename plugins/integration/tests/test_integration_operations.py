@@ -22,6 +22,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from integration_support import settings_text, wipe
+from kabinet_integration_testing import Generated, OneCData, OneCServer, Renaming, generate
 
 from kabinet.cli import cli
 from kabinet.clock import FrozenClock
@@ -29,7 +30,6 @@ from kabinet.host import Host
 from kabinet.identity.sessions import SessionRecord, new_token
 from kabinet.testing import create_empty_database, drop_database
 from kabinet.web import build_app
-from kabinet_integration.onec_server import Generated, OneCData, OneCServer, Renaming, generate
 from kabinet_integration.sync import integration
 
 pytestmark = pytest.mark.smoke

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from integration_support import settings_text, wipe
+from kabinet_integration_testing import FILES, Generated, OneCServer
 from sqlalchemy import insert
 
 from kabinet.access import Principal
@@ -19,7 +20,6 @@ from kabinet.identity.models import Account
 from kabinet.web import build_app
 from kabinet_integration import models as m
 from kabinet_integration.files import fetch_due, target_source
-from kabinet_integration.onec_server import FILES, Generated, OneCServer
 from kabinet_integration.sync import integration
 from kabinet_shipments import models as sm
 from kabinet_shipments.services import ShipmentsService, file_key

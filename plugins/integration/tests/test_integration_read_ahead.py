@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from integration_support import count
+from kabinet_integration_testing import Generated, OneCServer
 
 from kabinet.host import Host
 from kabinet_integration.connectors import Page, Row
-from kabinet_integration.onec_server import Generated, OneCServer
 from kabinet_integration.sync import integration
 from kabinet_shipments import models as sm
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from integration_support import settings_text
+from kabinet_integration_testing import Generated, OneCServer
 from sqlalchemy import insert, select, update
 
 from kabinet.access import Principal
@@ -24,7 +25,6 @@ from kabinet.host import Host
 from kabinet.jobs import stop_embedded
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
-from kabinet_integration.onec_server import Generated, OneCServer
 from kabinet_integration.sync import integration
 from kabinet_shipments import models as sm
 

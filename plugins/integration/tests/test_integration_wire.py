@@ -9,11 +9,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from kabinet_integration_testing import EMPTY, Generated, OneCServer, select_fields
 
 from kabinet.host import Host
 from kabinet_integration import models as m
 from kabinet_integration.mapping import SETS, Fallback, MappingError, decode, finish
-from kabinet_integration.onec_server import EMPTY, Generated, OneCServer, _select
 from kabinet_integration.sync import integration
 
 pytestmark = pytest.mark.smoke
@@ -61,7 +61,7 @@ async def test_the_fast_path_gives_what_the_general_path_gives(
         plan = plans[entity]
         assert plan.wire is not None, entity  # the reference configuration has one
         for obj in onec.data.sets[SETS[entity]].values():
-            raw = json.dumps(_select(obj, None), ensure_ascii=False).encode()
+            raw = json.dumps(select_fields(obj, None), ensure_ascii=False).encode()
             expected, got = general(plan, raw), fast(plan, raw)
             if got is None:
                 fell_back += 1

@@ -21,6 +21,13 @@ import httpx
 import msgspec
 import pytest
 from integration_support import count, settings_text, wipe
+from kabinet_integration_testing import (
+    Generated,
+    OneCData,
+    OneCServer,
+    Renaming,
+    generate,
+)
 from sqlalchemy import insert, select, text, update
 
 from kabinet.clock import FrozenClock
@@ -29,13 +36,6 @@ from kabinet.routematrix import RouteMatrix
 from kabinet.testing import create_empty_database, drop_database
 from kabinet.web import build_app
 from kabinet_integration import models as m
-from kabinet_integration.onec_server import (
-    Generated,
-    OneCData,
-    OneCServer,
-    Renaming,
-    generate,
-)
 from kabinet_integration.outbound import SEND_ACTOR, send_due
 from kabinet_integration.settings import Settings
 from kabinet_integration.sync import integration

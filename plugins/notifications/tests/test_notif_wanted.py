@@ -12,13 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from kabinet_integration_testing import Generated, OneCData, OneCServer, generate
 from notif_support import DEPOT, deliveries, folder, forget_edits, make_host, person, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.jobs import stop_embedded
 from kabinet.testing import PluginFactory, drop_database, migrated_database
-from kabinet_integration.onec_server import Generated, OneCData, OneCServer, generate
 from kabinet_integration.sync import integration
 
 ORDERS = "Document_ЗаявкаНаПеревозку"
