@@ -56,6 +56,8 @@ OldPageNo = Annotated[
     QueryParameter(name="page_no", required=False, description="The page's former name."),
 ]
 """``?page_no=`` of links made before the kit's ``?page=`` (bookmarks keep working)."""
+VERSIONS_PAGE = 20
+"""A template's versions on one page of the editor."""
 
 
 def texts(request: Req) -> dict[str, str]:
@@ -181,6 +183,7 @@ async def _editor(
     error: TemplateError | FieldError | None = None,
     preview: dict[str, str] | None = None,
     status: int = 200,
+    page_no: int = 1,
 ) -> Response[str]:
     s = await svc(request)
     view = await _view(request, event)
@@ -195,6 +198,10 @@ async def _editor(
             error = exc  # the current template, stored before a check that refuses it
     if isinstance(error, FieldError) and not isinstance(error, NotificationError):
         error = NotificationError(worded(request, error), error.field)  # a form's refusal
+    # The versions page by page; the links lead to the editor (a post's path may not).
+    paging = Paging.of(None, page_no, size=VERSIONS_PAGE)
+    paging.path = f"/notifications/n/{event}/{channel}/{language}"
+    versions = await s.versions(event, channel, language, limit=paging.limit, offset=paging.offset)
     return await page(
         request,
         "notifications/editor.html",
@@ -206,7 +213,8 @@ async def _editor(
         fields=FIELDS[channel],
         values=values,
         current=current,
-        versions=await s.versions(event, channel, language),
+        versions=versions,
+        paging=paging.counted(await s.count_versions(event, channel, language)),
         error=error,
         preview=preview,
         sms=sms_length(preview["body"]) if preview and channel == "sms" else None,
@@ -215,9 +223,13 @@ async def _editor(
 
 @get("/n/{event:str}/{channel:str}/{language:str}", access=EDIT)
 async def edit(
-    request: Req, event: FromPath[str], channel: FromPath[str], language: FromPath[str]
+    request: Req,
+    event: FromPath[str],
+    channel: FromPath[str],
+    language: FromPath[str],
+    page_no: PageNo = 1,
 ) -> Response[str]:
-    return await _editor(request, event, channel, language)
+    return await _editor(request, event, channel, language, page_no=page_no)
 
 
 @post("/n/{event:str}/{channel:str}/{language:str}", access=EDIT)

@@ -278,17 +278,38 @@ class NotificationsService:
             version=0,
         )
 
-    async def versions(self, event: str, channel: str, language: str) -> list[TemplateView]:
+    async def versions(
+        self,
+        event: str,
+        channel: str,
+        language: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[TemplateView]:
+        """The stored versions, newest first (``limit`` of them from ``offset``: a page)."""
+        t = m.template
+        query = (
+            select(t)
+            .where(t.c.event == event, t.c.channel == channel, t.c.language == language)
+            .order_by(t.c.version.desc())
+            .offset(max(offset, 0))
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.host.db.sessionmaker() as s:
+            rows = (await s.execute(query)).mappings()
+            return [_view(dict(r)) for r in rows]
+
+    async def count_versions(self, event: str, channel: str, language: str) -> int:
         t = m.template
         async with self.host.db.sessionmaker() as s:
-            rows = (
-                await s.execute(
-                    select(t)
-                    .where(t.c.event == event, t.c.channel == channel, t.c.language == language)
-                    .order_by(t.c.version.desc())
-                )
-            ).mappings()
-            return [_view(dict(r)) for r in rows]
+            found = await s.scalar(
+                select(func.count())
+                .select_from(t)
+                .where(t.c.event == event, t.c.channel == channel, t.c.language == language)
+            )
+        return int(found or 0)
 
     async def validate(self, event: str, channel: str, parts: Mapping[str, str]) -> Rendered:
         """The template rendered with the declared sample values, or :class:`TemplateError`

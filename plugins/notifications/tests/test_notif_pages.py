@@ -237,3 +237,87 @@ async def test_a_person_chooses_channels_on_their_page(web: tuple[Host, Any]) ->
     assert off >= 1
     assert f"Отключено по вашему выбору: {off}." in panel.group(1)
     assert 'href="/notifications/me"' in panel.group(1)
+
+
+async def test_a_templates_versions_are_shown_page_by_page(web: tuple[Host, Any]) -> None:
+    """The editor lists 20 versions a page (the page kit's pager); the current one is
+    marked on the first page only, and an older one can be rolled back from page 2."""
+    from kabinet_notifications.services import Editor
+
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    svc = await service_of(host)
+    for n in range(1, 23):
+        await svc.save_template(
+            EVENT, "sms", "ru", {"body": f"v{n} {{{{ parcel }}}}"}, editor=Editor(None, "T")
+        )
+    url = f"/notifications/n/{EVENT}/sms/ru"
+    first = await client.get(url)
+    assert first.status_code == 200
+    table = re.search(r'<table class="table" id="versions">(.*?)</table>', first.text, re.S)
+    assert table
+    rows = re.findall(r"<tr>\s*<td data-label=\"Версия\">(\d+)( ✓)?", table.group(1))
+    assert [int(v) for v, _ in rows] == list(range(22, 2, -1))
+    assert [v for v, mark in rows if mark] == ["22"]
+    assert "1 / 2" in first.text
+    assert f'href="{url}?page=2" rel="next"' in first.text
+    second = await client.get(url, params={"page": "2"})
+    table = re.search(r'<table class="table" id="versions">(.*?)</table>', second.text, re.S)
+    assert table
+    rows = re.findall(r"<tr>\s*<td data-label=\"Версия\">(\d+)( ✓)?", table.group(1))
+    assert rows == [("2", ""), ("1", "")]
+    assert table.group(1).count(f'action="{url}/rollback"') == 2
+    assert f'href="{url}" rel="prev"' in second.text
+    # A version that is not a number is refused naming what to write, never a 500.
+    bad = await client.post(f"{url}/rollback", data={"csrf_token": csrf_of(client), "version": "x"})
+    assert bad.status_code == 400
+    assert "Введите целое число не меньше 1." in bad.text
+    assert (await svc.template(EVENT, "sms", "ru")).version == 22
+
+
+async def test_the_undelivered_list_pages_keeping_its_filters(web: tuple[Host, Any]) -> None:
+    """50 rows a page; the pager's links keep the filters; a link of the old ``page_no``
+    still opens its page."""
+    import uuid
+
+    from sqlalchemy import delete, insert
+
+    from kabinet_notifications import models as m
+
+    host, client = web
+    admin = await staff(host)
+    await sign_in(client, admin.email)
+    event = f"depot.paging{uuid.uuid4().hex[:8]}"
+    now = host.clock.now()
+    rows = [
+        {
+            "key": f"{event}:{n}",
+            "event": event,
+            "channel": "sms",
+            "address": "+79160000000",
+            "status": "failed",
+            "error": f"refused {n}",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(53)
+    ]
+    async with host.db.session() as s:
+        await s.execute(insert(m.delivery), rows)
+    try:
+        first = await client.get("/notifications/failed", params={"event": event})
+        assert first.status_code == 200
+        assert first.text.count('type="checkbox" name="id"') == 50
+        assert "1 / 2" in first.text
+        assert f'href="/notifications/failed?event={event}&amp;page=2" rel="next"' in first.text
+        second = await client.get("/notifications/failed", params={"event": event, "page": "2"})
+        assert second.text.count('type="checkbox" name="id"') == 3
+        assert "2 / 2" in second.text
+        old = await client.get("/notifications/failed", params={"event": event, "page_no": "2"})
+        assert old.text.count('type="checkbox" name="id"') == 3
+        wrong = await client.get("/notifications/failed", params={"page": "two"})
+        assert wrong.status_code == 400
+    finally:
+        async with host.db.session() as s:
+            await s.execute(delete(m.delivery).where(m.delivery.c.event == event))
