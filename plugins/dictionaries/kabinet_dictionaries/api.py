@@ -15,20 +15,21 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from kabinet.access import permission
 from kabinet.host import Host
 from kabinet.inputs import Id, fits
-from kabinet.pages import principal_of
+from kabinet.pages import principal_of, shell_of
+from kabinet.paging import PageNo, Paging, PerPage
 from kabinet.problems import VALIDATION_TYPE, problem
 from kabinet_dictionaries import models
 from kabinet_dictionaries.documents import Document, DocumentMeta, StoredUpload, meta_from
 from kabinet_dictionaries.entries import Entry, EntryPage, Version
 from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import FieldDef
-from kabinet_dictionaries.queries import OPS, Filter, Query
+from kabinet_dictionaries.queries import MAX_PER_PAGE, OPS, Filter, Query
 from kabinet_dictionaries.services import (
     DOCS_MANAGE,
     DOCS_VIEW,
@@ -50,7 +51,6 @@ DOCS = permission(DOCS_VIEW)
 DOCS_ADMIN = permission(DOCS_MANAGE, scope="global")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
-RESERVED = {"q", "sort", "page", "per_page", "format"}
 
 
 _type = models.dictionary_type.c
@@ -137,32 +137,30 @@ def handle(request: Req, exc: DictionaryError) -> Response[Any]:
     return problem(request, status, detail=exc.message("en"), errors=named)
 
 
-def query_of(request: Req) -> Query:
-    """``?q=…&sort=-price&page=2&f.route=Москва&f.price.ge=100&f.note.empty=``."""
-    params = request.query_params
+Search = Annotated[str, QueryParameter(description="Entries whose values contain this text.")]
+Sort = Annotated[
+    str | None,
+    QueryParameter(description="A field's code to sort by, ``-code`` for descending."),
+]
+
+
+def query_of(request: Req, q: str, sort: str | None, paging: Paging) -> Query:
+    """``?q=…&sort=-price&page=2&f.route=Москва&f.price.ge=100&f.note.empty=``: the
+    filters are ``f.<field>[.<op>]`` (the fields are the dictionary's own)."""
     filters = []
-    for key, value in params.multi_items():
+    for key, value in request.query_params.multi_items():
         if not key.startswith("f."):
             continue
         code, _, op = key[2:].partition(".")
         if op and op not in OPS:
             raise DictionaryError("unknown_field", f"f.{code}.{op}", code=op)
         filters.append(Filter(field=code, op=op or "eq", value=value))  # type: ignore[arg-type]
-
-    def number(name: str, default: int) -> int:
-        text = params.get(name) or ""
-        if not text:
-            return default
-        if not text.isdigit() or int(text) < 1:
-            raise DictionaryError("number", name)
-        return int(text)
-
     return Query(
         filters=filters,
-        sort=params.get("sort") or None,
-        search=params.get("q") or "",
-        page=number("page", 1),
-        per_page=min(number("per_page", 50), 500),
+        sort=sort or None,
+        search=q,
+        page=paging.page,
+        per_page=paging.per_page,
     )
 
 
@@ -171,207 +169,252 @@ def actor_of(request: Req) -> Actor:
     return Actor(person_id=principal.person_id, name=principal.name)
 
 
+def svc(request: Req) -> Dictionaries:
+    found: Dictionaries = shell_of(request).host.services["dictionaries"]
+    return found
+
+
+# -- types ------------------------------------------------------------------------------
+
+
+@get("/types", access=READ)
+async def list_types(request: Req) -> list[TypeInfo]:
+    """Dictionaries the caller may read."""
+    return await svc(request).types(principal_of(request.scope))
+
+
+@post("/types", access=ADMIN, status_code=201)
+async def create_type(request: Req, data: JSONBody[TypeIn]) -> TypeInfo:
+    return await svc(request).create_type(
+        code=data.code,
+        name_ru=data.name_ru,
+        name_en=data.name_en,
+        fields=data.fields,
+        editor_roles=data.editor_roles,
+    )
+
+
+@get("/types/{code:str}", access=READ)
+async def get_type(request: Req, code: FromPath[str]) -> TypeInfo:
+    return await svc(request).get_type(code, principal_of(request.scope))
+
+
+@patch("/types/{code:str}", access=ADMIN)
+async def change_type(request: Req, code: FromPath[str], data: JSONBody[TypeChange]) -> TypeInfo:
+    return await svc(request).update_type(
+        code, name_ru=data.name_ru, name_en=data.name_en, editor_roles=data.editor_roles
+    )
+
+
+@delete("/types/{code:str}", access=ADMIN, status_code=204)
+async def delete_type(request: Req, code: FromPath[str]) -> None:
+    await svc(request).delete_type(code)
+
+
+@put("/types/{code:str}/publication", access=ADMIN)
+async def publish(request: Req, code: FromPath[str], data: JSONBody[Publication]) -> TypeInfo:
+    return await svc(request).set_publication(code, data.publish, data.organizations)
+
+
+@post("/types/{code:str}/fields", access=ADMIN, status_code=201)
+async def add_field(request: Req, code: FromPath[str], data: JSONBody[FieldDef]) -> FieldDef:
+    return await svc(request).add_field(code, data, actor=actor_of(request))
+
+
+@put("/types/{code:str}/fields/{field:str}", access=ADMIN)
+async def change_field(
+    request: Req, code: FromPath[str], field: FromPath[str], data: JSONBody[FieldDef]
+) -> FieldDef:
+    return await svc(request).change_field(code, field, data, actor=actor_of(request))
+
+
+@delete("/types/{code:str}/fields/{field:str}", access=ADMIN, status_code=204)
+async def remove_field(request: Req, code: FromPath[str], field: FromPath[str]) -> None:
+    await svc(request).remove_field(code, field, actor=actor_of(request))
+
+
+# -- entries ----------------------------------------------------------------------------
+
+
+@get("/types/{code:str}/entries", access=READ)
+async def list_entries(
+    request: Req,
+    code: FromPath[str],
+    q: Search = "",
+    sort: Sort = None,
+    page_no: PageNo = 1,
+    per_page: PerPage = None,
+) -> EntryPage:
+    """Filter with ``f.<field>[.<op>]=value`` (ops: eq, ne, lt, le, gt, ge, contains,
+    empty, filled), sort with ``sort=<field>`` or ``-<field>``, search with ``q``."""
+    paging = Paging.of(request, page_no, per_page, size=50, most=MAX_PER_PAGE)
+    return await svc(request).entries(
+        code,
+        query_of(request, q, sort, paging),
+        principal=principal_of(request.scope),
+        language="en",
+    )
+
+
+@post("/types/{code:str}/entries", access=WRITE, status_code=201)
+async def create_entry(request: Req, code: FromPath[str], data: JSONBody[EntryIn]) -> Entry:
+    await svc(request).editable(principal_of(request.scope), code)
+    return await svc(request).create_entry(
+        code,
+        data.values,
+        actor=actor_of(request),
+        published=True if data.published is None else data.published,
+        language="en",
+    )
+
+
+@get("/types/{code:str}/entries/{entry_id:int}", access=READ)
+async def get_entry(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> Entry:
+    return await svc(request).entry(
+        code, entry_id, principal=principal_of(request.scope), language="en"
+    )
+
+
+@patch("/types/{code:str}/entries/{entry_id:int}", access=WRITE)
+async def change_entry(
+    request: Req, code: FromPath[str], entry_id: FromPath[int], data: JSONBody[EntryIn]
+) -> Entry:
+    await svc(request).editable(principal_of(request.scope), code)
+    return await svc(request).update_entry(
+        code,
+        entry_id,
+        data.values,
+        actor=actor_of(request),
+        published=data.published,
+        language="en",
+    )
+
+
+@delete("/types/{code:str}/entries/{entry_id:int}", access=WRITE, status_code=204)
+async def delete_entry(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> None:
+    await svc(request).editable(principal_of(request.scope), code)
+    await svc(request).delete_entry(code, entry_id)
+
+
+@get("/types/{code:str}/entries/{entry_id:int}/history", access=READ)
+async def history(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> list[Version]:
+    principal = principal_of(request.scope)
+    found = await svc(request).get_type(code, principal)
+    if not await svc(request).can_edit(principal, found):
+        await svc(request).entry(code, entry_id, principal=principal)
+    return await svc(request).history(code, entry_id, principal=principal)
+
+
+@get("/types/{code:str}/export", access=WRITE, content_types=("text/csv", XLSX))
+async def export(
+    request: Req,
+    code: FromPath[str],
+    format: FromQuery[Format] = "csv",
+    q: Search = "",
+    sort: Sort = None,
+) -> Response[bytes]:
+    """All entries matching the filters, as ``format=csv`` or ``xlsx``."""
+    await svc(request).editable(principal_of(request.scope), code)
+    query = query_of(request, q, sort, Paging.of(None, 1, size=MAX_PER_PAGE))
+    body = await svc(request).export_table(code, format, query, language="en")
+    media = "text/csv; charset=utf-8" if format == "csv" else XLSX
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{code}.{format}"'},
+    )
+
+
+@post("/types/{code:str}/import", access=WRITE)
+async def import_(
+    request: Req,
+    code: FromPath[str],
+    data: Annotated[TableUpload, MULTIPART],
+) -> ImportReport:
+    """A CSV or XLSX table (multipart field ``data``); good rows go in, bad ones are
+    reported with their row number and each field's reason."""
+    await svc(request).editable(principal_of(request.scope), code)
+    content = await data.data.read()
+    return await svc(request).import_table(code, content, actor=actor_of(request), language="en")
+
+
+@post("/files", access=WRITE, status_code=201)
+async def upload_file(request: Req, data: Annotated[FileUpload, MULTIPART]) -> StoredUpload:
+    """Store a file for a file field (multipart field ``file``): its ``key`` is then
+    the field's value in an entry's ``values``."""
+    return await svc(request).upload_file(data.file.filename, chunks(data.file))
+
+
+# -- documents -----------------------------------------------------------------------------
+
+
+@post("/documents", access=DOCS_ADMIN, status_code=201)
+async def create_document(request: Req, data: Annotated[DocumentUpload, MULTIPART]) -> Document:
+    """A new document: multipart ``file`` and its metadata fields."""
+    meta = meta_from(lambda name: str(getattr(data, name)))
+    return await svc(request).create_document(
+        meta,
+        data.file.filename,
+        chunks(data.file),
+        actor=actor_of(request),
+        principal=principal_of(request.scope),
+    )
+
+
+@patch("/documents/{doc_id:int}", access=DOCS_ADMIN)
+async def change_document(
+    request: Req, doc_id: FromPath[int], data: JSONBody[DocumentMeta]
+) -> Document:
+    return await svc(request).update_document(doc_id, data, principal=principal_of(request.scope))
+
+
+@put("/documents/{doc_id:int}/file", access=DOCS_ADMIN)
+async def replace_file(
+    request: Req, doc_id: FromPath[int], data: Annotated[FileUpload, MULTIPART]
+) -> Document:
+    """A new version of the document's file; earlier versions stay downloadable."""
+    return await svc(request).replace_document_file(
+        doc_id,
+        data.file.filename,
+        chunks(data.file),
+        actor=actor_of(request),
+        principal=principal_of(request.scope),
+    )
+
+
+@delete("/documents/{doc_id:int}", access=DOCS_ADMIN, status_code=204)
+async def delete_document(request: Req, doc_id: FromPath[int]) -> None:
+    await svc(request).delete_document(doc_id, principal=principal_of(request.scope))
+
+
+@get("/documents", access=DOCS)
+async def list_documents(
+    request: Req, kind: FromQuery[str] = "", q: FromQuery[str] = ""
+) -> list[Document]:
+    """Documents the caller may see (clients: their organizations' and those for all)."""
+    return await svc(request).documents(principal=principal_of(request.scope), kind=kind, search=q)
+
+
+@get("/documents/{doc_id:int}", access=DOCS)
+async def get_document(request: Req, doc_id: FromPath[int]) -> Document:
+    return await svc(request).document(doc_id, principal=principal_of(request.scope))
+
+
+# The file in the type it was uploaded with (PDF, a scan, a spreadsheet, ...).
+@get("/documents/{doc_id:int}/file", access=DOCS, content_types=("*/*",))
+async def download(
+    request: Req, doc_id: FromPath[int], version: FromQuery[int | None] = None
+) -> Stream:
+    return await svc(request).download(doc_id, version, principal=principal_of(request.scope))
+
+
 def router(host: Host) -> Router:
+    """``/api/dictionaries``: the handlers above; uploads may be as large as the settings
+    allow (the file limit and room for the form: the service refuses a file over the
+    limit with 413 naming the field), a table to import as large as its own limit."""
     settings: Settings = host.plugin_settings("dictionaries")
-    max_import = settings.max_import_mb * 1024 * 1024
+    max_import = settings.max_import_mb * 1024 * 1024 + 65536
     max_upload = settings.max_file_size_mb * 1024 * 1024 + 65536
-    """The body limit: the file limit and room for the form (the service refuses a file
-    over the limit with 413 naming the field)."""
-
-    def svc() -> Dictionaries:
-        found: Dictionaries = host.services["dictionaries"]
-        return found
-
-    # -- types ------------------------------------------------------------------------------
-
-    @get("/types", access=READ)
-    async def list_types(request: Req) -> list[TypeInfo]:
-        """Dictionaries the caller may read."""
-        return await svc().types(principal_of(request.scope))
-
-    @post("/types", access=ADMIN, status_code=201)
-    async def create_type(data: JSONBody[TypeIn]) -> TypeInfo:
-        return await svc().create_type(
-            code=data.code,
-            name_ru=data.name_ru,
-            name_en=data.name_en,
-            fields=data.fields,
-            editor_roles=data.editor_roles,
-        )
-
-    @get("/types/{code:str}", access=READ)
-    async def get_type(request: Req, code: FromPath[str]) -> TypeInfo:
-        return await svc().get_type(code, principal_of(request.scope))
-
-    @patch("/types/{code:str}", access=ADMIN)
-    async def change_type(code: FromPath[str], data: JSONBody[TypeChange]) -> TypeInfo:
-        return await svc().update_type(
-            code, name_ru=data.name_ru, name_en=data.name_en, editor_roles=data.editor_roles
-        )
-
-    @delete("/types/{code:str}", access=ADMIN, status_code=204)
-    async def delete_type(code: FromPath[str]) -> None:
-        await svc().delete_type(code)
-
-    @put("/types/{code:str}/publication", access=ADMIN)
-    async def publish(code: FromPath[str], data: JSONBody[Publication]) -> TypeInfo:
-        return await svc().set_publication(code, data.publish, data.organizations)
-
-    @post("/types/{code:str}/fields", access=ADMIN, status_code=201)
-    async def add_field(request: Req, code: FromPath[str], data: JSONBody[FieldDef]) -> FieldDef:
-        return await svc().add_field(code, data, actor=actor_of(request))
-
-    @put("/types/{code:str}/fields/{field:str}", access=ADMIN)
-    async def change_field(
-        request: Req, code: FromPath[str], field: FromPath[str], data: JSONBody[FieldDef]
-    ) -> FieldDef:
-        return await svc().change_field(code, field, data, actor=actor_of(request))
-
-    @delete("/types/{code:str}/fields/{field:str}", access=ADMIN, status_code=204)
-    async def remove_field(request: Req, code: FromPath[str], field: FromPath[str]) -> None:
-        await svc().remove_field(code, field, actor=actor_of(request))
-
-    # -- entries ----------------------------------------------------------------------------
-
-    @get("/types/{code:str}/entries", access=READ)
-    async def list_entries(request: Req, code: FromPath[str]) -> EntryPage:
-        """Filter with ``f.<field>[.<op>]=value`` (ops: eq, ne, lt, le, gt, ge, contains,
-        empty, filled), sort with ``sort=<field>`` or ``-<field>``, search with ``q``."""
-        return await svc().entries(
-            code, query_of(request), principal=principal_of(request.scope), language="en"
-        )
-
-    @post("/types/{code:str}/entries", access=WRITE, status_code=201)
-    async def create_entry(request: Req, code: FromPath[str], data: JSONBody[EntryIn]) -> Entry:
-        await svc().editable(principal_of(request.scope), code)
-        return await svc().create_entry(
-            code,
-            data.values,
-            actor=actor_of(request),
-            published=True if data.published is None else data.published,
-            language="en",
-        )
-
-    @get("/types/{code:str}/entries/{entry_id:int}", access=READ)
-    async def get_entry(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> Entry:
-        return await svc().entry(
-            code, entry_id, principal=principal_of(request.scope), language="en"
-        )
-
-    @patch("/types/{code:str}/entries/{entry_id:int}", access=WRITE)
-    async def change_entry(
-        request: Req, code: FromPath[str], entry_id: FromPath[int], data: JSONBody[EntryIn]
-    ) -> Entry:
-        await svc().editable(principal_of(request.scope), code)
-        return await svc().update_entry(
-            code,
-            entry_id,
-            data.values,
-            actor=actor_of(request),
-            published=data.published,
-            language="en",
-        )
-
-    @delete("/types/{code:str}/entries/{entry_id:int}", access=WRITE, status_code=204)
-    async def delete_entry(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> None:
-        await svc().editable(principal_of(request.scope), code)
-        await svc().delete_entry(code, entry_id)
-
-    @get("/types/{code:str}/entries/{entry_id:int}/history", access=READ)
-    async def history(request: Req, code: FromPath[str], entry_id: FromPath[int]) -> list[Version]:
-        principal = principal_of(request.scope)
-        found = await svc().get_type(code, principal)
-        if not await svc().can_edit(principal, found):
-            await svc().entry(code, entry_id, principal=principal)
-        return await svc().history(code, entry_id, principal=principal)
-
-    @get("/types/{code:str}/export", access=WRITE, content_types=("text/csv", XLSX))
-    async def export(
-        request: Req, code: FromPath[str], format: FromQuery[Format] = "csv"
-    ) -> Response[bytes]:
-        """All entries matching the filters, as ``format=csv`` or ``xlsx``."""
-        await svc().editable(principal_of(request.scope), code)
-        body = await svc().export_table(code, format, query_of(request), language="en")
-        media = "text/csv; charset=utf-8" if format == "csv" else XLSX
-        return Response(
-            body,
-            media_type=media,
-            headers={"Content-Disposition": f'attachment; filename="{code}.{format}"'},
-        )
-
-    @post("/types/{code:str}/import", access=WRITE, request_max_body_size=max_import + 65536)
-    async def import_(
-        request: Req,
-        code: FromPath[str],
-        data: Annotated[TableUpload, MULTIPART],
-    ) -> ImportReport:
-        """A CSV or XLSX table (multipart field ``data``); good rows go in, bad ones are
-        reported with their row number and each field's reason."""
-        await svc().editable(principal_of(request.scope), code)
-        content = await data.data.read()
-        return await svc().import_table(code, content, actor=actor_of(request), language="en")
-
-    @post("/files", access=WRITE, status_code=201, request_max_body_size=max_upload)
-    async def upload_file(data: Annotated[FileUpload, MULTIPART]) -> StoredUpload:
-        """Store a file for a file field (multipart field ``file``): its ``key`` is then
-        the field's value in an entry's ``values``."""
-        return await svc().upload_file(data.file.filename, chunks(data.file))
-
-    # -- documents -----------------------------------------------------------------------------
-
-    @post("/documents", access=DOCS_ADMIN, status_code=201, request_max_body_size=max_upload)
-    async def create_document(request: Req, data: Annotated[DocumentUpload, MULTIPART]) -> Document:
-        """A new document: multipart ``file`` and its metadata fields."""
-        meta = meta_from(lambda name: str(getattr(data, name)))
-        return await svc().create_document(
-            meta,
-            data.file.filename,
-            chunks(data.file),
-            actor=actor_of(request),
-            principal=principal_of(request.scope),
-        )
-
-    @patch("/documents/{doc_id:int}", access=DOCS_ADMIN)
-    async def change_document(
-        request: Req, doc_id: FromPath[int], data: JSONBody[DocumentMeta]
-    ) -> Document:
-        return await svc().update_document(doc_id, data, principal=principal_of(request.scope))
-
-    @put("/documents/{doc_id:int}/file", access=DOCS_ADMIN, request_max_body_size=max_upload)
-    async def replace_file(
-        request: Req, doc_id: FromPath[int], data: Annotated[FileUpload, MULTIPART]
-    ) -> Document:
-        """A new version of the document's file; earlier versions stay downloadable."""
-        return await svc().replace_document_file(
-            doc_id,
-            data.file.filename,
-            chunks(data.file),
-            actor=actor_of(request),
-            principal=principal_of(request.scope),
-        )
-
-    @delete("/documents/{doc_id:int}", access=DOCS_ADMIN, status_code=204)
-    async def delete_document(request: Req, doc_id: FromPath[int]) -> None:
-        await svc().delete_document(doc_id, principal=principal_of(request.scope))
-
-    @get("/documents", access=DOCS)
-    async def list_documents(
-        request: Req, kind: FromQuery[str] = "", q: FromQuery[str] = ""
-    ) -> list[Document]:
-        """Documents the caller may see (clients: their organizations' and those for all)."""
-        return await svc().documents(principal=principal_of(request.scope), kind=kind, search=q)
-
-    @get("/documents/{doc_id:int}", access=DOCS)
-    async def get_document(request: Req, doc_id: FromPath[int]) -> Document:
-        return await svc().document(doc_id, principal=principal_of(request.scope))
-
-    # The file in the type it was uploaded with (PDF, a scan, a spreadsheet, ...).
-    @get("/documents/{doc_id:int}/file", access=DOCS, content_types=("*/*",))
-    async def download(
-        request: Req, doc_id: FromPath[int], version: FromQuery[int | None] = None
-    ) -> Stream:
-        return await svc().download(doc_id, version, principal=principal_of(request.scope))
-
     return Router(
         path="/api/dictionaries",
         route_handlers=[
@@ -391,13 +434,15 @@ def router(host: Host) -> Router:
             delete_entry,
             history,
             export,
-            import_,
-            upload_file,
+            Router(path="/", route_handlers=[import_], request_max_body_size=max_import),
+            Router(
+                path="/",
+                route_handlers=[upload_file, create_document, replace_file],
+                request_max_body_size=max_upload,
+            ),
             list_documents,
-            create_document,
             get_document,
             change_document,
-            replace_file,
             delete_document,
             download,
         ],

@@ -97,7 +97,7 @@ def permissions() -> list[Permission]:
 def routers(host: Host) -> list[Any]:
     from kabinet_dictionaries import api, pages
 
-    return [api.router(host), *pages.routers(host)]
+    return [api.router(host), pages.router(host)]
 
 
 @hookimpl

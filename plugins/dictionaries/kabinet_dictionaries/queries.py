@@ -29,6 +29,7 @@ import msgspec
 from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet.paging import Paging
 from kabinet_dictionaries import kinds, models
 from kabinet_dictionaries.errors import Invalid, ValueRefused
 from kabinet_dictionaries.kinds import FieldDef
@@ -336,7 +337,9 @@ async def plan(
             errors["sort"] = ValueRefused("unknown_field", code=query.sort.lstrip("-"))
     if errors:
         raise Invalid(errors)
-    per_page = max(1, min(query.per_page, MAX_PER_PAGE))
+    # The page within bounds whoever asks (the pages and the API read it through Paging
+    # too; another app's Query may not): page at least 1, 1 to MAX_PER_PAGE rows.
+    paging = Paging.of(None, query.page, query.per_page, most=MAX_PER_PAGE)
     return Plan(
         type_id=found.id,
         fields=sorted(by_field.values(), key=lambda i: (i.rank(), order[i.field.code])),
@@ -345,8 +348,8 @@ async def plan(
         search=query.search.strip().lower(),
         sort=sort,
         descending=bool(query.sort and query.sort.startswith("-")),
-        per_page=per_page,
-        offset=(max(1, query.page) - 1) * per_page,
+        per_page=paging.per_page,
+        offset=paging.offset,
     )
 
 
