@@ -39,6 +39,7 @@ from sqlalchemy import delete, insert, select, update
 
 from kabinet.access import Principal
 from kabinet.escape import sheet_row
+from kabinet.forms import FieldError
 from kabinet.i18n import zone as time_zone
 from kabinet.identity.models import Account
 from kabinet_shipments import labels
@@ -117,13 +118,12 @@ MEDIA = {
 }
 
 
-class ExportError(ValueError):
-    """The export cannot be made as asked; ``field`` names the input."""
+class ExportError(FieldError):
+    """The export cannot be made as asked; ``field`` names the input (a 400 naming it)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message, field)
+        self.field: str = field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,7 +261,7 @@ class Exports:
     def parse(self, params: Mapping[str, str], fmt: str) -> OrderQuery:
         """The view to export (QueryError names a bad parameter); cursors are ignored."""
         if fmt not in FORMATS:
-            raise ExportError("format", f"format: one of {', '.join(FORMATS)}")
+            raise ExportError(f"format: one of {', '.join(FORMATS)}", "format")
         return self.shipments.parse_orders(_view(params))
 
     async def _conds(
@@ -366,7 +366,7 @@ class Exports:
         in language ``lang`` (empty: the person's own setting)."""
         self.parse(params, fmt)
         if principal.person_id is None:
-            raise ExportError("person", "only a signed-in person can ask for an export")
+            raise ExportError("only a signed-in person can ask for an export", "person")
         export_id = uuid.uuid4().hex
         now = self.host.clock.now()
         keep = dt.timedelta(hours=self.shipments.settings.export_keep_hours)

@@ -21,6 +21,7 @@ from sqlalchemy import Select, and_, func, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from kabinet.forms import FieldError
 from kabinet.inputs import INT_MAX
 from kabinet_companies.models import counterparty, organization
 from kabinet_shipments import models as m
@@ -34,13 +35,13 @@ FAR_PAST = dt.date(1, 1, 1)
 _DECIMAL_BOUND = Decimal(10) ** 20
 
 
-class QueryError(ValueError):
-    """A parameter of the URL is wrong; ``field`` names it."""
+class QueryError(FieldError):
+    """A parameter of the URL is wrong; ``field`` names it (a 400 naming it on the API; a
+    cursor of the right shape that this list did not give: 422)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    def __init__(self, message: str, field: str, *, status: int | None = None) -> None:
+        super().__init__(message, field, status=status)
+        self.field: str = field
 
 
 class OrderQuery(msgspec.Struct, kw_only=True):
@@ -110,25 +111,25 @@ def parse(
     for key in ("organization", "counterparty", "contract", "size"):
         if key in data:
             if not str(data[key]).isdigit() or not 0 < int(data[key]) <= INT_MAX:
-                raise QueryError(key, f"{key}: a whole number from 1 to {INT_MAX} is expected")
+                raise QueryError(f"{key}: a whole number from 1 to {INT_MAX} is expected", key)
             data[key] = int(data[key])
     if "late" in data:
         if data["late"] not in ("1", "0"):
-            raise QueryError("late", "late: 1 (late orders only) or 0 is expected")
+            raise QueryError("late: 1 (late orders only) or 0 is expected", "late")
         data["late"] = data["late"] == "1"
     for key in ("date_from", "date_to"):
         if key in data:
             try:
                 data[key] = dt.date.fromisoformat(data[key])
             except ValueError:
-                raise QueryError(key, f"{key}: a date YYYY-MM-DD is expected") from None
+                raise QueryError(f"{key}: a date YYYY-MM-DD is expected", key) from None
     query = msgspec.convert(data, struct)
     if query.sort.lstrip("-") not in sorts:
-        raise QueryError("sort", f"sort: one of {', '.join(sorts)} (with - for descending)")
+        raise QueryError(f"sort: one of {', '.join(sorts)} (with - for descending)", "sort")
     if query.size not in sizes:
-        raise QueryError("size", f"size: one of {', '.join(map(str, sizes))}")
+        raise QueryError(f"size: one of {', '.join(map(str, sizes))}", "size")
     if query.status not in tabs and query.status != "cancelled":
-        raise QueryError("status", f"status: one of {', '.join(t for t in tabs if t)}")
+        raise QueryError(f"status: one of {', '.join(t for t in tabs if t)}", "status")
     kind = _sort_kind(m.order if struct is OrderQuery else m.invoice, query.sort.lstrip("-"))
     for field in ("after", "before"):
         if getattr(query, field):  # checked here, so a damaged cursor is the caller's 400
@@ -149,8 +150,8 @@ def encode_cursor(value: Any, row_id: int) -> str:
 
 
 def decode_cursor(cursor: str, kind: str, field: str = "after") -> tuple[Any, int]:
-    """The sort value and id a cursor holds; :class:`QueryError` naming ``field`` when it is
-    damaged (not base64 JSON, the wrong shape or kind, an id no row can have)."""
+    """The sort value and id a cursor holds; :class:`QueryError` naming ``field`` (422) when
+    it is damaged (not base64 JSON, the wrong shape or kind, an id no row can have)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, row_id = msgspec.json.decode(raw)
@@ -170,7 +171,11 @@ def decode_cursor(cursor: str, kind: str, field: str = "after") -> tuple[Any, in
             raise ValueError(row_id)
         return value, row_id
     except (ValueError, TypeError, msgspec.DecodeError, ArithmeticError):
-        raise QueryError(field, "the page cursor is not valid; open the first page") from None
+        # The API's schema can say only a cursor's shape (base64url): one of that shape
+        # that no list gave is refused by the app's rule, a 422 (a page answers 400).
+        raise QueryError(
+            "the page cursor is not valid; open the first page", field, status=422
+        ) from None
 
 
 def _sort_kind(table: Any, name: str) -> str:

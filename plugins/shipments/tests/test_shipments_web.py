@@ -6,6 +6,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from shipments_support import Site, site
@@ -183,6 +184,66 @@ async def test_the_api_lists_orders_and_answers_problems(web: Site) -> None:
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert {"/api/shipments/orders", "/api/shipments/orders/{order_id}/requests"} <= set(paths)
+
+
+async def test_the_api_filters_are_typed_query_parameters_in_the_schema(web: Site) -> None:
+    """Issue 17, point 3: every filter the lists take is in the OpenAPI document, and a
+    wrong one is a 400 problem naming it (as before, when they were read from a dict)."""
+    org = next(_orgs)
+    await _load(web.host, org, 12)
+    session = await web.client_of(org)
+    schema = (await web.get("/api/schema/openapi.json", session)).json()["paths"]
+
+    def params(path: str) -> dict[str, Any]:
+        found = schema[path]["get"].get("parameters", [])
+        return {p["name"]: p for p in found if p["in"] == "query"}
+
+    orders = params("/api/shipments/orders")
+    assert {
+        "status", "date_from", "date_to", "origin", "destination", "q", "organization",
+        "counterparty", "contract", "late", "sort", "size", "after", "before",
+    } <= set(orders)  # fmt: skip
+    assert "-cost" in orders["sort"]["schema"]["enum"]
+    assert "in_progress" in orders["status"]["schema"]["enum"]
+    invoices = params("/api/shipments/invoices")
+    assert {"status", "date_from", "date_to", "q", "sort", "size", "after", "before"} <= set(
+        invoices
+    )
+    assert "overdue" in invoices["status"]["schema"]["enum"]
+    assert {"start", "end"} <= set(params("/api/shipments/debt"))
+    assert "status" in params("/api/shipments/requests")
+
+    numbered = await web.get("/api/shipments/orders?sort=-number&size=25&late=0", session)
+    numbers = [o["number"] for o in numbered.json()["items"]]
+    assert len(numbers) == 12
+    assert numbers == sorted(numbers, reverse=True)
+    first = await web.get("/api/shipments/invoices?size=25&sort=number", session)
+    assert first.status_code == 200
+    for path, field in (
+        ("/api/shipments/orders?sort=driver", "sort"),
+        ("/api/shipments/orders?size=7", "size"),
+        ("/api/shipments/orders?status=lost", "status"),
+        ("/api/shipments/orders?organization=abc", "organization"),
+        ("/api/shipments/orders?counterparty=0", "counterparty"),
+        ("/api/shipments/invoices?sort=driver", "sort"),
+        ("/api/shipments/invoices?date_to=31.12.2026", "date_to"),
+        ("/api/shipments/debt?start=yesterday", "start"),
+    ):
+        bad = await web.get(path, session)
+        assert bad.status_code == 400, path
+        assert bad.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in bad.json()["errors"]] == [field], path
+    # a cursor of the shape the schema gives that no list gave: the app's rule refuses it
+    for path, field in (
+        ("/api/shipments/orders?after=bm90LWEtY3Vyc29y", "after"),
+        ("/api/shipments/invoices?before=bm90LWEtY3Vyc29y", "before"),
+    ):
+        damaged = await web.get(path, session)
+        assert damaged.status_code == 422, path
+        assert [e["field"] for e in damaged.json()["errors"]] == [field], path
+    refused = await web.get("/api/shipments/orders?before=%25%25%25", session)
+    assert refused.status_code == 400  # not a cursor's shape at all
+    assert [e["field"] for e in refused.json()["errors"]] == ["before"]
 
 
 async def test_the_home_page_shows_the_organization_at_a_glance(web: Site) -> None:
