@@ -268,7 +268,8 @@ class Finance:
         orders_page: int = 1,
     ) -> dict[str, Any]:
         """The contract, its debt and a page (``CARD_PAGE`` rows, 1-based) of its invoices
-        and of its orders; ``more_*`` says whether a next page exists."""
+        and of its orders; ``more_*`` says whether a next page exists, ``*_total`` how many
+        there are."""
         scope = await self.shipments.scope(principal, CONTRACTS)
         stmt = (
             select(
@@ -285,10 +286,20 @@ class Finance:
             row = (await conn.execute(stmt)).first()
             if row is None or scope.empty:
                 raise NotFound(f"no contract {contract_id}")
+            invoice_conds = (m.invoice.c.contract_id == contract_id, m.invoice.c.hidden.is_(False))
+            order_conds = (m.order.c.contract_id == contract_id, m.order.c.hidden.is_(False))
+            invoices_total = (
+                await conn.execute(
+                    select(func.count()).select_from(m.invoice).where(*invoice_conds)
+                )
+            ).scalar_one()
+            orders_total = (
+                await conn.execute(select(func.count()).select_from(m.order).where(*order_conds))
+            ).scalar_one()
             invoices = (
                 await conn.execute(
                     select(m.invoice)
-                    .where(m.invoice.c.contract_id == contract_id, m.invoice.c.hidden.is_(False))
+                    .where(*invoice_conds)
                     .order_by(m.invoice.c.date.desc(), m.invoice.c.id.desc())
                     .offset((invoices_page - 1) * CARD_PAGE)
                     .limit(CARD_PAGE + 1)
@@ -306,7 +317,7 @@ class Finance:
                         m.order.c.cost,
                         m.order.c.currency,
                     )
-                    .where(m.order.c.contract_id == contract_id, m.order.c.hidden.is_(False))
+                    .where(*order_conds)
                     .order_by(m.order.c.date.desc(), m.order.c.id.desc())
                     .offset((orders_page - 1) * CARD_PAGE)
                     .limit(CARD_PAGE + 1)
@@ -323,6 +334,8 @@ class Finance:
             "more_orders": len(orders) > CARD_PAGE,
             "invoices_page": invoices_page,
             "orders_page": orders_page,
+            "invoices_total": int(invoices_total),
+            "orders_total": int(orders_total),
             "page_size": CARD_PAGE,
         }
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath
-from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar.params import FromPath, QueryParameter
 
 from kabinet.access import permission
 from kabinet.files import content_disposition
-from kabinet.pages import flash, page, principal_of, shell_of
+from kabinet.htmx import htmx_of, redirect
+from kabinet.pages import page, principal_of, shell_of
+from kabinet.paging import Paging
 from kabinet_shipments import labels
 from kabinet_shipments.exports import (
     MEDIA,
@@ -29,7 +30,7 @@ from kabinet_shipments.exports import (
     expires_at,
     file_name,
 )
-from kabinet_shipments.finance import Finance
+from kabinet_shipments.finance import CARD_PAGE, Finance
 from kabinet_shipments.invoice_files import invoice_file_key
 from kabinet_shipments.registry import (
     INVOICE_TABS,
@@ -85,9 +86,9 @@ def bad_query(exc: QueryError) -> ValidationException:
 
 
 def is_partial(request: Req) -> bool:
-    return request.headers.get("hx-request") == "true" and (
-        request.headers.get("hx-target") == "registry"
-    )
+    """htmx asked for the registry's table alone (``HX-Target: registry``)."""
+    hx = htmx_of(request)
+    return bool(hx) and hx.target == "registry"
 
 
 def count_label(value: int, bound: int) -> str:
@@ -234,11 +235,7 @@ async def start_export(request: Req) -> Response[Any]:
         raise _bad(exc.field, exc.message) from exc
     if started.content is not None:
         return _file(started.content, fmt, started.file_name)
-    return Response(
-        "",
-        status_code=HTTP_303_SEE_OTHER,
-        headers={"Location": f"/shipments/exports/{started.export_id}"},
-    )
+    return redirect(request, f"/shipments/exports/{started.export_id}")
 
 
 async def _own_export(request: Req, export_id: str) -> Any:
@@ -330,9 +327,11 @@ async def document_file(request: Req, order_id: FromPath[int], document_id: From
         raise NotFoundException(f"no document {document_id}") from None
     if key is not None:
         return await svc.host.files.download(key, filename=doc.file_name or None)
-    flash(request, texts(lang_of(request))["preparing_long"], "info")
-    return Response(
-        "", status_code=HTTP_303_SEE_OTHER, headers={"Location": f"/shipments/orders/{order_id}"}
+    return redirect(
+        request,
+        f"/shipments/orders/{order_id}",
+        flash=texts(lang_of(request))["preparing_long"],
+        category="info",
     )
 
 
@@ -363,10 +362,7 @@ async def create_request(request: Req, order_id: FromPath[int]) -> Response[str]
             error=error,
             values=values,
         )
-    flash(request, texts(lang)["request_sent"], "success")
-    return Response(
-        "", status_code=HTTP_303_SEE_OTHER, headers={"Location": f"/shipments/orders/{order_id}"}
-    )
+    return redirect(request, f"/shipments/orders/{order_id}", flash=texts(lang)["request_sent"])
 
 
 # -- invoices and contracts --------------------------------------------------------------------
@@ -460,19 +456,36 @@ async def invoice_file(request: Req, invoice_id: FromPath[int], file_id: FromPat
         raise NotFoundException(f"no file {file_id} of invoice {invoice_id}") from None
     if key is not None:
         return await fin.host.files.download(key, filename=row.file_name or None)
-    flash(request, texts(lang_of(request))["preparing_long"], "info")
-    return Response(
-        "",
-        status_code=HTTP_303_SEE_OTHER,
-        headers={"Location": f"/shipments/invoices/{invoice_id}"},
+    return redirect(
+        request,
+        f"/shipments/invoices/{invoice_id}",
+        flash=texts(lang_of(request))["preparing_long"],
+        category="info",
     )
 
 
-def _page_number(params: dict[str, str], key: str) -> int:
-    value = params.get(key, "") or "1"
-    if not value.isdigit() or not 0 < int(value) <= 100_000:
-        raise _bad(key, f"{key}: a page number from 1 to 100000 is expected")
-    return int(value)
+CARD_PAGE_MAX = 100_000
+"""The last page of a contract card's list asked for (beyond: 400 naming it)."""
+InvoicesPage = Annotated[
+    int,
+    QueryParameter(
+        name="invoices_page",
+        required=False,
+        ge=1,
+        le=CARD_PAGE_MAX,
+        description="The page of the contract's invoices, from 1.",
+    ),
+]
+OrdersPage = Annotated[
+    int,
+    QueryParameter(
+        name="orders_page",
+        required=False,
+        ge=1,
+        le=CARD_PAGE_MAX,
+        description="The page of the contract's orders, from 1.",
+    ),
+]
 
 
 @get("/contracts", access=permission(CONTRACTS))
@@ -485,18 +498,27 @@ async def contracts_page(request: Req) -> Response[str]:
 
 
 @get("/contracts/{contract_id:int}", access=permission(CONTRACTS))
-async def contract_page(request: Req, contract_id: FromPath[int]) -> Response[str]:
+async def contract_page(
+    request: Req,
+    contract_id: FromPath[int],
+    invoices_no: InvoicesPage = 1,
+    orders_no: OrdersPage = 1,
+) -> Response[str]:
+    """A contract's card: its debt for a period, and its invoices and orders, each list
+    paged on its own (``invoices_page``, ``orders_page``)."""
     lang = lang_of(request)
     params = params_of(request)
     start, end = _period(params)
+    invoices = Paging.of(request, invoices_no, size=CARD_PAGE, param="invoices_page")
+    orders = Paging.of(request, orders_no, size=CARD_PAGE, param="orders_page")
     try:
         card = await finance(request).contract_card(
             principal_of(request.scope),
             contract_id,
             start,
             end,
-            invoices_page=_page_number(params, "invoices_page"),
-            orders_page=_page_number(params, "orders_page"),
+            invoices_page=invoices.page,
+            orders_page=orders.page,
         )
     except NotFound:
         raise NotFoundException(f"no contract {contract_id}") from None
@@ -511,6 +533,8 @@ async def contract_page(request: Req, contract_id: FromPath[int]) -> Response[st
         lang=lang,
         params=params,
         link=link,
+        invoices_paging=invoices.counted(card["invoices_total"]),
+        orders_paging=orders.counted(card["orders_total"]),
     )
 
 

@@ -86,7 +86,7 @@ def test_late_orders_the_timeline_an_invoice_and_a_paged_contract(demo: str) -> 
         contract_url = page.url
         assert height(page) < 3500
         shot(page, "contract-1280")
-        nxt = page.locator("nav[data-pager=orders_page] a[rel=next]")
+        nxt = page.locator("[data-pager=orders_page] a[rel=next]")
         if nxt.count():
             first = page.locator("a[href^='/shipments/orders/']").first.inner_text()
             nxt.click()
