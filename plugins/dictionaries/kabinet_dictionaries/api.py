@@ -129,12 +129,12 @@ def handle(request: Req, exc: DictionaryError) -> Response[Any]:
             {"field": k if k.startswith("filters.") else f"values.{k}", "message": v}
             for k, v in exc.by_field("en").items()
         ]
-        return problem(request, 422, detail=exc.message("en"), type_=VALIDATION_TYPE, errors=errors)
-    named = [{"field": exc.field, "message": exc.message("en")}] if exc.field else None
+        return problem(request, 422, detail=exc.english(), type_=VALIDATION_TYPE, errors=errors)
+    named = [{"field": exc.field, "message": exc.english()}] if exc.field else None
     # What fits the OpenAPI document but the app's rules refuse is 422 (400 is for a
     # request that does not fit the document: Litestar's).
     status = 422 if exc.status == 400 else exc.status
-    return problem(request, status, detail=exc.message("en"), errors=named)
+    return problem(request, status, detail=exc.english(), errors=named)
 
 
 Search = Annotated[str, QueryParameter(description="Entries whose values contain this text.")]

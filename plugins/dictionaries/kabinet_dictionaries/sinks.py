@@ -95,7 +95,7 @@ async def apply_catalog(
             )
             continue
         except DictionaryError as exc:
-            rejected[record.external_id] = f"{record.dictionary}: {exc.message('en')}"
+            rejected[record.external_id] = f"{record.dictionary}: {exc.english()}"
             continue
         if row is None:
             created += 1

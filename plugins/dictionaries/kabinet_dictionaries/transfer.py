@@ -157,7 +157,7 @@ async def import_table(
             continue
         except DictionaryError as exc:
             report.failed.append(
-                RowFailure(row=number, errors={exc.field or "row": exc.message(language)})
+                RowFailure(row=number, errors={exc.field or "row": exc.text(language)})
             )
             continue
         if entry_id is None:

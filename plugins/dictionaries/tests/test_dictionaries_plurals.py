@@ -107,5 +107,5 @@ async def test_a_bad_default_is_refused_on_the_default_field_in_the_persons_lang
         with pytest.raises(DictionaryError) as refused:
             await svc.add_field(name, spec)
         assert refused.value.field == "default"
-        assert refused.value.message("ru") == ru
-        assert refused.value.message("en") == en
+        assert refused.value.text("ru") == ru
+        assert refused.value.english() == en

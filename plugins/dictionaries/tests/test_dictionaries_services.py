@@ -13,6 +13,7 @@ from openpyxl import Workbook, load_workbook
 
 from kabinet.access import Principal
 from kabinet.clock import FrozenClock
+from kabinet.forms import FieldError
 from kabinet.host import Host
 from kabinet_dictionaries.errors import Conflict, DictionaryError, Invalid, NotFound
 from kabinet_dictionaries.kinds import Choice, FieldDef
@@ -38,6 +39,11 @@ async def test_entry_values_are_validated_field_by_field(svc: Dictionaries) -> N
         "since": "Enter a date (YYYY-MM-DD).",
     }
     assert refused.value.by_field("ru")["route"] == "Заполните это поле."
+    # The page kit sees one refusal per field, named by the field's code.
+    assert [(e.field, e.text("ru")) for e in refused.value.errors][:2] == [
+        ("route", "Заполните это поле."),
+        ("vehicle", "Выберите одно из значений: tent, ref."),
+    ]
     created = await svc.create_entry(
         name,
         {
@@ -103,10 +109,17 @@ async def test_making_a_field_required_says_how_many_entries_need_a_value(
     required = FieldDef(**{**_fields(tons), "required": True})
     with pytest.raises(Conflict) as refused:
         await svc.change_field(name, "tons", required)
-    assert refused.value.message("en") == (
+    assert refused.value.english() == (
         "3 entries have no value for Тонн: give them one or set a default."
     )
     assert refused.value.field == "required"
+    # A refusal of the page kit (kabinet.forms.FieldError) with its status and its text
+    # in the person's language; message(lang) still says it for older callers.
+    assert isinstance(refused.value, FieldError)
+    assert refused.value.status == 409
+    assert refused.value.text("ru").startswith("У 3 записей нет значения «Тонн»")
+    assert refused.value.message == refused.value.english()
+    assert refused.value.message("ru") == refused.value.text("ru")
     assert not (await svc.get_type(name)).field("tons").required  # type: ignore[union-attr]
     # With a default, the three get it, and their history says so.
     await svc.change_field(name, "tons", FieldDef(**{**_fields(required), "default": "1.5"}))
