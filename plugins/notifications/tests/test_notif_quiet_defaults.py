@@ -228,7 +228,11 @@ async def test_staff_set_defaults_on_the_notification_page_and_a_client_sees_the
         data={"csrf_token": csrf_of(client), "p": [f"{EVENT}:sms"], "quiet_from": "25:00"},
     )
     assert bad.status_code == 400
-    assert "С: время пишется как ЧЧ:ММ, например 22:00" in bad.text
+    # beside its labelled field, what was typed kept
+    assert '<label for="quiet-from">С</label>' in bad.text
+    assert 'id="e-quiet_from">время пишется как ЧЧ:ММ, например 22:00</small>' in bad.text
+    assert 'value="25:00"' in bad.text
+    assert "Не сохранено" in bad.text
     assert (await (await service_of(host)).preferences(ivan.id)) == {}  # nothing stored
     ok = await client.post(
         "/notifications/me",
