@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar.params import QueryParameter
 
 from kabinet.inputs import INT_MAX
@@ -173,4 +174,53 @@ def query_params(values: Mapping[str, Any]) -> dict[str, str]:
         if value is None or value == "":
             continue
         found[key] = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return found
+
+
+# -- forms -----------------------------------------------------------------------------------
+
+
+class ExportForm(msgspec.Struct, kw_only=True):
+    """An export asked for from the registry (``POST /shipments/exports``): the file's
+    ``format`` and the registry's view, its URL parameters as the registry's parser reads
+    them (it names a wrong one); cursors are not part of an export."""
+
+    format: str = ""
+    status: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    origin: str = ""
+    destination: str = ""
+    q: str = ""
+    organization: str = ""
+    counterparty: str = ""
+    contract: str = ""
+    late: str = ""
+    sort: str = ""
+    size: str = ""
+
+    def view(self) -> dict[str, str]:
+        """The registry's parameters sent (empty ones left out)."""
+        found = msgspec.structs.asdict(self)
+        return {k: v for k, v in found.items() if k != "format" and v}
+
+
+class OrderRequestForm(msgspec.Struct, kw_only=True):
+    """A request to change or cancel an order, from the order card. The changes asked
+    for are the form's ``new_<field>`` keys (the order's editable fields, see
+    :func:`changes_of`); the service checks every value and names the one it refuses."""
+
+    kind: str = ""
+    comment: str = ""
+
+
+CHANGE_PREFIX = "new_"
+
+
+def changes_of(form: Any) -> dict[str, str]:
+    """The changes a request form asks for: ``new_<field>`` keys (the first value of each)."""
+    found: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str) and key.startswith(CHANGE_PREFIX):
+            found.setdefault(key[len(CHANGE_PREFIX) :], value)
     return found

@@ -8,7 +8,6 @@ whole page, so every view is also a plain link.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,6 +17,7 @@ from litestar.params import FromPath, QueryParameter
 
 from kabinet.access import permission
 from kabinet.files import content_disposition
+from kabinet.forms import EMPTY_FORM, FieldError, FormView, form_view, read_form
 from kabinet.htmx import htmx_of, redirect
 from kabinet.pages import page, principal_of, shell_of
 from kabinet.paging import Paging
@@ -31,6 +31,7 @@ from kabinet_shipments.exports import (
     file_name,
 )
 from kabinet_shipments.finance import CARD_PAGE, Finance
+from kabinet_shipments.forms import CHANGE_PREFIX, ExportForm, OrderRequestForm, changes_of
 from kabinet_shipments.invoice_files import invoice_file_key
 from kabinet_shipments.registry import (
     INVOICE_TABS,
@@ -221,20 +222,20 @@ async def export_xlsx(request: Req) -> Response[Any]:
 async def start_export(request: Req) -> Response[Any]:
     """Export the view posted (its URL parameters and ``format``): the file itself up to
     ``export_limit`` orders, else a background job and a redirect to its progress."""
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    fmt = fields.pop("format", "")
     exports = exports_of(request)
     try:
+        form = await read_form(request, ExportForm)
         tz = shell_of(request).timezone(request)
         lang = lang_of(request)
-        started = await exports.start(principal_of(request.scope), fields, fmt, tz, lang)
+        started = await exports.start(
+            principal_of(request.scope), form.view(), form.format, tz, lang
+        )
     except QueryError as exc:
         raise bad_query(exc) from exc
-    except ExportError as exc:
+    except ExportError as exc:  # the format, or no person to send the file to
         raise _bad(exc.field, exc.message) from exc
     if started.content is not None:
-        return _file(started.content, fmt, started.file_name)
+        return _file(started.content, form.format, started.file_name)
     return redirect(request, f"/shipments/exports/{started.export_id}")
 
 
@@ -288,8 +289,7 @@ async def _card(
     order_id: int,
     *,
     status: int = 200,
-    error: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
+    form: FormView | None = None,
 ) -> Response[str]:
     lang = lang_of(request)
     try:
@@ -307,8 +307,7 @@ async def _card(
         L=labels,
         lang=lang,
         late=is_late(o.status, o.delivery_planned, service(request).today()),
-        error=error,
-        values=values or {},
+        form=form or EMPTY_FORM,
         print_forms=await finance(request).print_forms([i.id for i in card["invoices"]]),
     )
 
@@ -335,33 +334,38 @@ async def document_file(request: Req, order_id: FromPath[int], document_id: From
     )
 
 
+_CHANGE_CODES = ("field_not_allowed", "bad_date", "bad_int")
+"""Refusals of a change asked for (the field is the order's: the form's ``new_<field>``)."""
+
+
+def _refused(exc: RequestRefused, lang: str) -> FieldError:
+    """The service's refusal as the form's: its message, the form key, its status."""
+    change = exc.code in _CHANGE_CODES or (exc.code == "too_long" and exc.field != "comment")
+    return FieldError(
+        refusal(exc.code, lang),
+        f"{CHANGE_PREFIX}{exc.field}" if change else exc.field or None,
+        status=409 if exc.code.startswith(("order_", "open_")) else 422,
+    )
+
+
 @post("/orders/{order_id:int}/requests", access=permission(REQUEST))
 async def create_request(request: Req, order_id: FromPath[int]) -> Response[str]:
-    data = await request.form()
-    fields: dict[str, list[str]] = defaultdict(list)
-    for key, value in data.multi_items():
-        if isinstance(value, str):
-            fields[key].append(value)
-    kind = (fields.get("kind") or [""])[0]
-    comment = (fields.get("comment") or [""])[0]
-    changes = {k[4:]: v[0] for k, v in fields.items() if k.startswith("new_")}
     lang = lang_of(request)
     try:
+        data = await read_form(request, OrderRequestForm)
         await service(request).create_request(
-            principal_of(request.scope), order_id, kind, changes=changes, comment=comment
+            principal_of(request.scope),
+            order_id,
+            data.kind,
+            changes=changes_of(await request.form()),
+            comment=data.comment,
         )
     except NotFound:
         raise NotFoundException(f"no order {order_id}") from None
     except RequestRefused as exc:
-        error = {"field": exc.field, "message": refusal(exc.code, lang), "kind": kind}
-        values = {"kind": kind, "comment": comment, **{f"new_{k}": v for k, v in changes.items()}}
-        return await _card(
-            request,
-            order_id,
-            status=409 if exc.code.startswith(("order_", "open_")) else 422,
-            error=error,
-            values=values,
-        )
+        error = _refused(exc, lang)
+        form = await form_view(request, error)
+        return await _card(request, order_id, status=error.status, form=form)
     return redirect(request, f"/shipments/orders/{order_id}", flash=texts(lang)["request_sent"])
 
 

@@ -125,6 +125,17 @@ async def test_the_card_downloads_a_document_and_takes_a_cancel_request(web: Sit
     assert file.content.startswith(b"%PDF")
     assert "tn.pdf" in file.headers["content-disposition"]
 
+    refused_edit = await web.post(
+        f"/shipments/orders/{ids['order_id']}/requests",
+        session,
+        {"kind": "edit", "new_loading_date": "завтра", "new_consignee": "ООО Новый"},
+    )
+    assert refused_edit.status_code == 422
+    said = re.search(r'id="request-error">(.*?)</p>', refused_edit.text, re.S)
+    assert said is not None
+    assert said.group(1) == "Введите дату в формате ГГГГ-ММ-ДД."
+    assert 'value="ООО Новый"' in refused_edit.text  # what was sent is shown again
+    assert 'value="завтра"' in refused_edit.text
     sent = await web.post(
         f"/shipments/orders/{ids['order_id']}/requests",
         session,
