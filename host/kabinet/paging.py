@@ -76,6 +76,8 @@ class Paging:
     path: str = ""
     keep: tuple[tuple[str, str], ...] = ()
     """The request's other query parameters, kept in the links."""
+    anchor: str = ""
+    """The id the links lead to on the page (a list below others: its heading), or ""."""
 
     @classmethod
     def of(
@@ -87,10 +89,12 @@ class Paging:
         size: int = 50,
         most: int = PER_PAGE_MAX,
         param: str = PAGE,
+        anchor: str = "",
     ) -> Paging:
         """The page asked for, brought within bounds: ``page`` at least 1, ``per_page``
         (``size`` when not given) from 1 to ``most``. ``request`` gives the path and
-        the other query parameters the links keep (``None``: links are bare ``?page=N``)."""
+        the other query parameters the links keep (``None``: links are bare ``?page=N``);
+        ``anchor``, an element's id the links lead to (``#anchor``)."""
         number = min(max(1, page or 1), PAGE_MAX)
         rows = size if per_page is None else per_page
         rows = max(1, min(rows, most))
@@ -99,7 +103,7 @@ class Paging:
         if request is not None:
             path = request.url.path
             keep = tuple((k, str(v)) for k, v in request.query_params.multi_items() if k != param)
-        return cls(page=number, per_page=rows, param=param, path=path, keep=keep)
+        return cls(page=number, per_page=rows, param=param, path=path, keep=keep, anchor=anchor)
 
     def counted(self, total: int) -> Paging:
         """This paging with the list's ``total`` rows known (it gives :attr:`pages`)."""
@@ -143,7 +147,8 @@ class Paging:
         if number > 1:
             query.append((self.param, str(number)))
         text = urlencode(query)
-        return f"{self.path}?{text}" if text else (self.path or "?")
+        found = f"{self.path}?{text}" if text else (self.path or "?")
+        return f"{found}#{self.anchor}" if self.anchor else found
 
 
 __all__ = ["PAGE", "PER_PAGE", "PER_PAGE_MAX", "PageNo", "Paging", "PerPage"]

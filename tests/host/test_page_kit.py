@@ -328,6 +328,8 @@ def test_paging_arithmetic() -> None:
     assert Paging.of(None, 1, 10_000, most=200).per_page == 200
     assert Paging.of(None, None).page == 1
     assert Paging.of(None, 10**20).page == 2**31 - 1  # a page number no offset overflows
+    below = Paging.of(None, 2, size=10, param="orders_page", anchor="orders").counted(35)
+    assert (below.url(3), below.url(1)) == ("?orders_page=3#orders", "?#orders")
 
 
 async def test_the_pager_keeps_the_filters_and_any_page_number_is_a_page_or_a_4xx(
