@@ -513,8 +513,12 @@ async def contract_page(
     lang = lang_of(request)
     params = params_of(request)
     start, end = _period(params)
-    invoices = Paging.of(request, invoices_no, size=CARD_PAGE, param="invoices_page")
-    orders = Paging.of(request, orders_no, size=CARD_PAGE, param="orders_page")
+    invoices = Paging.of(
+        request, invoices_no, size=CARD_PAGE, param="invoices_page", anchor="contract-invoices"
+    )
+    orders = Paging.of(
+        request, orders_no, size=CARD_PAGE, param="orders_page", anchor="contract-orders"
+    )
     try:
         card = await finance(request).contract_card(
             principal_of(request.scope),

@@ -300,14 +300,15 @@ async def test_the_contract_card_explains_its_balance_and_pages_its_lists(web: S
     assert len(orders_on) == 10
     invoices_on = re.findall(r'href="/shipments/invoices/\d+">(IP\d+-\d+)<', card.text)
     assert len(invoices_on) == 10
-    assert f'href="{path}?orders_page=2"' in card.text
+    assert f'href="{path}?orders_page=2#contract-orders"' in card.text  # back to the list
     third = await web.get(f"{path}?orders_page=3&invoices_page=2", session)
     assert len(re.findall(r'href="/shipments/orders/\d+">P\d+', third.text)) == 3
     assert len(re.findall(r'href="/shipments/invoices/\d+">IP\d+', third.text)) == 2
     assert "Показаны 21–23" in third.text
     assert '<span aria-current="page">3 / 3</span>' in third.text  # orders: 23 of them
     # the orders' previous page keeps the invoices' page (each list is paged on its own)
-    assert f'href="{path}?invoices_page=2&amp;orders_page=2" rel="prev"' in third.text
+    back = f'href="{path}?invoices_page=2&amp;orders_page=2#contract-orders" rel="prev"'
+    assert back in third.text
     bad = await web.get(f"{path}?orders_page=0", session)
     assert bad.status_code == 400
     english = await web.get(path, f"{session}; kabinet_lang=en")
