@@ -118,6 +118,16 @@ async def test_refusals_are_worded_for_a_person(web: tuple[Host, Any]) -> None:
     assert '<small class="field-error" id="e-smtp_port">порт — это число</small>' in port.text
     assert 'value="двадцать пять"' in port.text
     assert "Электронная почта · Настройки не сохранены" in port.text
+    # the box as it was sent (the channel is on by default): unticked stays unticked
+    off = await client.post(
+        "/notifications/channels/email", data={"csrf_token": csrf_of(client), "smtp_port": "x"}
+    )
+    email = re.search(r'<section class="card" id="channel-email">(.*?)</section>', off.text, re.S)
+    assert email
+    assert 'name="enabled" value="1">' in email.group(1)
+    sms = re.search(r'<section class="card" id="channel-sms">(.*?)</section>', off.text, re.S)
+    assert sms
+    assert 'name="enabled" value="1" checked>' in sms.group(1)  # another channel: as stored
     none = await client.post(
         "/notifications/failed/resend",
         data={"csrf_token": csrf_of(client), "scope": "chosen"},
