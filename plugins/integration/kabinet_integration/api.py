@@ -1,4 +1,8 @@
-"""JSON API: the push inbox (for the production system) and the runs (for staff)."""
+"""JSON API: the push inbox (for the production system) and the runs (for staff).
+
+Module functions gathered by :func:`router`; each reaches the host through the shell
+(:func:`host_of`). Filters and pages are typed query parameters, so the OpenAPI document
+shows them."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from litestar.params import Body, FromPath, QueryParameter
 
 from kabinet.access import machine, permission
 from kabinet.inputs import INT_MAX
+from kabinet.pages import shell_of
+from kabinet.paging import PageNo, Paging
 from kabinet_integration import services
 from kabinet_integration.inbox import InboxBatch, Received, Unauthorized, check_token, receive
 from kabinet_integration.locks import Busy
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 VIEW = permission("integration.runs.view", scope="global")
+Req = Request[Any, Any, Any]
 
 
 class Conflict(HTTPException):
@@ -103,65 +110,89 @@ def quarantined_of(row: Any, *, payload: bool = True) -> Quarantined:
     )
 
 
-def router(host: Host) -> Router:
-    @post(
-        "/inbox/{source:str}",
-        access=machine("token"),
-        status_code=200,
-        summary="A batch of changes pushed by the production system (Bearer token)",
+def host_of(request: Req) -> Host:
+    host: Host = shell_of(request).host
+    return host
+
+
+@post(
+    "/inbox/{source:str}",
+    access=machine("token"),
+    status_code=200,
+    summary="A batch of changes pushed by the production system (Bearer token)",
+)
+async def inbox(
+    request: Req, source: FromPath[str], data: Annotated[InboxBatch, Body()]
+) -> Received:
+    host = host_of(request)
+    try:
+        check_token(host, source, request.headers.get("authorization"))
+    except Unauthorized as exc:
+        raise NotAuthorizedException(detail=str(exc)) from None
+    try:
+        return await receive(host, source, data)
+    except Busy:
+        raise Conflict(detail=f"a run of {source} is going on; send again later") from None
+    except SyncError as exc:
+        raise NotFoundException(detail=str(exc)) from None
+
+
+@get("/runs", access=VIEW, summary="Sync runs, newest first")
+async def runs(
+    request: Req,
+    source: Annotated[str, QueryParameter(description="Only this source.", max_length=64)] = "",
+    limit: Annotated[int, QueryParameter(ge=1, le=500, description="Runs per page.")] = 50,
+    page_no: PageNo = 1,
+) -> list[Run]:
+    paging = Paging.of(None, page_no, limit, most=500)
+    rows = await services.runs(
+        host_of(request), source=source, limit=paging.limit, offset=paging.offset
     )
-    async def inbox(
-        request: Request[Any, Any, Any], source: FromPath[str], data: Annotated[InboxBatch, Body()]
-    ) -> Received:
-        try:
-            check_token(host, source, request.headers.get("authorization"))
-        except Unauthorized as exc:
-            raise NotAuthorizedException(detail=str(exc)) from None
-        try:
-            return await receive(host, source, data)
-        except Busy:
-            raise Conflict(detail=f"a run of {source} is going on; send again later") from None
-        except SyncError as exc:
-            raise NotFoundException(detail=str(exc)) from None
+    return [run_of(r) for r in rows]
 
-    @get("/runs", access=VIEW, summary="Sync runs, newest first")
-    async def runs(
-        source: Annotated[str, QueryParameter(description="Only this source.")] = "",
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-    ) -> list[Run]:
-        return [run_of(r) for r in await services.runs(host, source=source, limit=limit)]
 
-    @get("/quarantine", access=VIEW, summary="Quarantined records, newest first")
-    async def quarantine(
-        source: Annotated[str, QueryParameter(description="Only this source.", max_length=64)] = "",
-        entity: Annotated[EntityName, QueryParameter(description="Only this entity.")] = "",
-        show: Annotated[
-            State, QueryParameter(name="state", description="open, dismissed, or empty: all.")
-        ] = "open",
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        before: Annotated[
-            int | None,
-            QueryParameter(ge=1, le=INT_MAX, description="The previous page's `next`."),
-        ] = None,
-        payload: Annotated[bool, QueryParameter(description="Include 1C's objects.")] = False,
-    ) -> QuarantinePage:
-        rows = await services.quarantined(
-            host, source=source, entity=entity, state=show, limit=limit + 1, before=before
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return QuarantinePage(
-            items=[quarantined_of(r, payload=payload) for r in rows],
-            next=rows[-1].id if more and rows else None,
-        )
+@get("/quarantine", access=VIEW, summary="Quarantined records, newest first")
+async def quarantine(
+    request: Req,
+    source: Annotated[str, QueryParameter(description="Only this source.", max_length=64)] = "",
+    entity: Annotated[EntityName, QueryParameter(description="Only this entity.")] = "",
+    show: Annotated[
+        State, QueryParameter(name="state", description="open, dismissed, or empty: all.")
+    ] = "open",
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    before: Annotated[
+        int | None,
+        QueryParameter(ge=1, le=INT_MAX, description="The previous page's `next`."),
+    ] = None,
+    payload: Annotated[bool, QueryParameter(description="Include 1C's objects.")] = False,
+) -> QuarantinePage:
+    rows = await services.quarantined(
+        host_of(request),
+        source=source,
+        entity=entity,
+        state=show,
+        limit=limit + 1,
+        before=before,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return QuarantinePage(
+        items=[quarantined_of(r, payload=payload) for r in rows],
+        next=rows[-1].id if more and rows else None,
+    )
 
-    @get("/quarantine/{item_id:int}", access=VIEW, summary="One quarantined record")
-    async def quarantined_record(item_id: FromPath[int]) -> Quarantined:
-        row = await services.quarantined_one(host, item_id) if 0 < item_id <= INT_MAX else None
-        if row is None:
-            raise NotFoundException(detail=f"no quarantined record {item_id}")
-        return quarantined_of(row)
 
+@get("/quarantine/{item_id:int}", access=VIEW, summary="One quarantined record")
+async def quarantined_record(request: Req, item_id: FromPath[int]) -> Quarantined:
+    host = host_of(request)
+    row = await services.quarantined_one(host, item_id) if 0 < item_id <= INT_MAX else None
+    if row is None:
+        raise NotFoundException(detail=f"no quarantined record {item_id}")
+    return quarantined_of(row)
+
+
+def router() -> Router:
+    """``/api/integration/``: the push inbox (a source's token), runs and quarantine (staff)."""
     return Router(
         "/api/integration",
         route_handlers=[inbox, runs, quarantine, quarantined_record],

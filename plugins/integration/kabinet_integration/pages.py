@@ -1,16 +1,26 @@
-"""Staff pages: sync runs (with progress and "run now"), quarantine with filters."""
+"""Staff pages: sync runs (with progress and "run now"), quarantine with filters.
+
+Thin routes on the page kit: module functions gathered by :func:`router`, the host reached
+through the shell (:func:`host_of`), forms read into the structs of :mod:`.forms`, the
+kit's :func:`~kabinet.htmx.redirect` with a flash after a post, and :class:`Paging` for
+the lists (``?page=``).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Request, Response, Router, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, QueryParameter
-from litestar.response import Redirect
+from litestar.params import FromPath, QueryParameter
 
 from kabinet.access import permission
+from kabinet.forms import FieldError, read_form
+from kabinet.htmx import redirect
+from kabinet.inputs import INT_MAX
+from kabinet.pages import language, page, principal_of, shell_of
+from kabinet.paging import PageNo, Paging
 from kabinet_integration import services
+from kabinet_integration.forms import PageRefusal, RunNow
 from kabinet_integration.jobs import SYNC_ACTOR
 from kabinet_integration.mapping import ORDER
 from kabinet_integration.texts import Texts
@@ -20,107 +30,147 @@ if TYPE_CHECKING:
 
 VIEW = permission("integration.runs.view", scope="global")
 MANAGE = permission("integration.runs.manage", scope="global")
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+RUNS_PAGE = 50
+"""Runs on one page of ``/integration/runs``."""
+QUARANTINE_PAGE = 50
+"""Records on one page of ``/integration/quarantine`` (each with its 1C object)."""
+Req = Request[Any, Any, Any]
 Filter = Annotated[str, QueryParameter(description="Filter value; empty: all.")]
 
 
-def routers(host: Host) -> list[Any]:
-    from kabinet.pages import flash, language, page, principal_of
+def host_of(request: Req) -> Host:
+    host: Host = shell_of(request).host
+    return host
 
-    def t(request: Request[Any, Any, Any]) -> Texts:
-        return Texts(language(request))
 
-    @get("/runs", access=VIEW)
-    async def runs_page(
-        request: Request[Any, Any, Any],
-        source: Filter = "",
-        after: Annotated[
-            int | None,
-            QueryParameter(description="A run was asked for after this one: poll until it is."),
-        ] = None,
-    ) -> Response[str]:
-        rows = await services.runs(host, source=source)
-        waiting = after is not None and not any(r.id > after for r in rows)
-        return await page(
-            request,
-            "integration/runs.html",
-            t=t(request),
-            runs=rows,
-            sources=sorted(host.plugin_settings("integration").sources),
-            running=waiting or any(r.state == "running" for r in rows),
-            poll_url="/integration/runs" + (f"?after={after}" if after is not None else ""),
-            outbound=await services.outbound(host),
-            writes_back=services.RequestStates(host).connected(),
-            files=await services.failing_files(host),
-            can_manage=await host.access.can(principal_of(request.scope), MANAGE.code),
-        )
+def texts(request: Req) -> Texts:
+    return Texts(language(request))
 
-    @post("/runs/sync", access=MANAGE)
-    async def run_now(request: Request[Any, Any, Any], data: Form) -> Redirect:
-        source = str(data.get("source", ""))
-        mode = "full" if data.get("mode") == "full" else "delta"
-        if source not in host.plugin_settings("integration").sources:
-            flash(request, t(request).no_source_named, "error")
-            return Redirect("/integration/runs")
-        latest = await services.runs(host, limit=1)
-        await host.jobs.send(SYNC_ACTOR, source=source, mode=mode)
-        flash(request, t(request).started_flash, "success")
-        # The page polls until the run asked for has started and ended.
-        return Redirect(f"/integration/runs?after={latest[0].id if latest else 0}")
 
-    @post("/outbound/{item_id:int}/retry", access=MANAGE)
-    async def retry_outbound(request: Request[Any, Any, Any], item_id: FromPath[int]) -> Redirect:
-        from kabinet_integration.outbound import send_due
+def sources(request: Req) -> list[str]:
+    return sorted(host_of(request).plugin_settings("integration").sources)
 
-        await send_due(host, force_ids=(item_id,))
-        return Redirect("/integration/runs")
 
-    @get("/quarantine", access=VIEW)
-    async def quarantine_page(
-        request: Request[Any, Any, Any],
-        source: Filter = "",
-        entity: Filter = "",
-        show: Annotated[
-            str, QueryParameter(description="open, dismissed, or empty: all.")
-        ] = "open",
-    ) -> Response[str]:
-        return await page(
-            request,
-            "integration/quarantine.html",
-            t=t(request),
-            items=await services.quarantined(host, source=source, entity=entity, state=show),
-            sources=sorted(host.plugin_settings("integration").sources),
-            entities=ORDER,
-            chosen={"source": source, "entity": entity, "state": show},
-        )
+@get("/runs", access=VIEW)
+async def runs_page(
+    request: Req,
+    source: Filter = "",
+    after: Annotated[
+        int | None,
+        QueryParameter(description="A run was asked for after this one: poll until it is."),
+    ] = None,
+    page_no: PageNo = 1,
+) -> Response[str]:
+    host = host_of(request)
+    paging = Paging.of(request, page_no, size=RUNS_PAGE)
+    rows = await services.runs(host, source=source, limit=paging.limit, offset=paging.offset)
+    paging.counted(await services.count_runs(host, source=source))
+    # Only the first page (the newest runs) follows a run in progress.
+    newest = paging.page == 1
+    waiting = newest and after is not None and not any(r.id > after for r in rows)
+    return await page(
+        request,
+        "integration/runs.html",
+        t=texts(request),
+        runs=rows,
+        paging=paging,
+        sources=sources(request),
+        running=waiting or (newest and any(r.state == "running" for r in rows)),
+        poll_url="/integration/runs" + (f"?after={after}" if after is not None else ""),
+        outbound=await services.outbound(host),
+        writes_back=services.RequestStates(host).connected(),
+        files=await services.failing_files(host),
+        can_manage=await host.access.can(principal_of(request.scope), MANAGE.code),
+    )
 
-    @post("/quarantine/{item_id:int}/{action:str}", access=MANAGE)
-    async def quarantine_action(
-        request: Request[Any, Any, Any], item_id: FromPath[int], action: FromPath[str]
-    ) -> Redirect:
-        from kabinet_integration.locks import Busy
-        from kabinet_integration.sync import integration
 
-        svc = integration(host)
-        items = [i for i in await services.quarantined(host, state="") if i.id == item_id]
-        if not items or action not in ("retry", "dismiss"):
-            flash(request, t(request).no_record, "error")
-            return Redirect("/integration/quarantine")
-        if action == "dismiss":
-            await svc.dismiss([item_id])
-        else:
-            try:
-                outcome = await svc.retry(items[0].source, [item_id])
-                said = f"{t(request).retry_done}: {t(request).of(outcome.state)}"
-                flash(request, f"{said}. {outcome.error}" if outcome.error else said, "info")
-            except Busy:
-                flash(request, t(request).busy, "error")
-        return Redirect("/integration/quarantine")
+@post("/runs/sync", access=MANAGE)
+async def run_now(request: Req) -> Response[Any]:
+    host = host_of(request)
+    try:
+        data = await read_form(request, RunNow)
+        if data.source not in host.plugin_settings("integration").sources:
+            raise PageRefusal("no_source_named", "source")
+    except FieldError as exc:
+        said = exc.text(language(request))
+        return redirect(request, "/integration/runs", flash=said, category="error")
+    latest = await services.runs(host, limit=1)
+    await host.jobs.send(SYNC_ACTOR, source=data.source, mode=data.mode)
+    # The page polls until the run asked for has started and ended.
+    return redirect(
+        request,
+        f"/integration/runs?after={latest[0].id if latest else 0}",
+        flash=texts(request).started_flash,
+    )
 
-    return [
-        Router(
-            "/integration",
-            route_handlers=[runs_page, run_now, retry_outbound, quarantine_page, quarantine_action],
-            include_in_schema=False,
-        )
-    ]
+
+@post("/outbound/{item_id:int}/retry", access=MANAGE)
+async def retry_outbound(request: Req, item_id: FromPath[int]) -> Response[Any]:
+    from kabinet_integration.outbound import send_due
+
+    await send_due(host_of(request), force_ids=(item_id,))
+    return redirect(request, "/integration/runs")
+
+
+@get("/quarantine", access=VIEW)
+async def quarantine_page(
+    request: Req,
+    source: Filter = "",
+    entity: Filter = "",
+    show: Annotated[str, QueryParameter(description="open, dismissed, or empty: all.")] = "open",
+    page_no: PageNo = 1,
+) -> Response[str]:
+    host = host_of(request)
+    paging = Paging.of(request, page_no, size=QUARANTINE_PAGE)
+    chosen = {"source": source, "entity": entity, "state": show}
+    items = await services.quarantined(
+        host, source=source, entity=entity, state=show, limit=paging.limit, offset=paging.offset
+    )
+    total = await services.count_quarantined(host, source=source, entity=entity, state=show)
+    paging.counted(total)
+    return await page(
+        request,
+        "integration/quarantine.html",
+        t=texts(request),
+        items=items,
+        paging=paging,
+        sources=sources(request),
+        entities=ORDER,
+        chosen=chosen,
+    )
+
+
+@post("/quarantine/{item_id:int}/{action:str}", access=MANAGE)
+async def quarantine_action(
+    request: Req, item_id: FromPath[int], action: FromPath[str]
+) -> Response[Any]:
+    from kabinet_integration.locks import Busy
+    from kabinet_integration.sync import integration
+
+    host = host_of(request)
+    t = texts(request)
+    back = "/integration/quarantine"
+    svc = integration(host)
+    item = await services.quarantined_one(host, item_id) if 0 < item_id <= INT_MAX else None
+    if item is None or action not in ("retry", "dismiss"):
+        return redirect(request, back, flash=t.no_record, category="error")
+    if action == "dismiss":
+        await svc.dismiss([item_id])
+        return redirect(request, back)
+    try:
+        outcome = await svc.retry(item.source, [item_id])
+    except Busy:
+        return redirect(request, back, flash=t.busy, category="error")
+    said = f"{t.retry_done}: {t.of(outcome.state)}"
+    return redirect(
+        request, back, flash=f"{said}. {outcome.error}" if outcome.error else said, category="info"
+    )
+
+
+def router() -> Router:
+    """``/integration/``: staff only (``integration.runs.view``, ``.manage`` to act)."""
+    return Router(
+        "/integration",
+        route_handlers=[runs_page, run_now, retry_outbound, quarantine_page, quarantine_action],
+        include_in_schema=False,
+    )

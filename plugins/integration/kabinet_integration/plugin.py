@@ -92,7 +92,7 @@ def permissions() -> list[Permission]:
 def routers(host: Host) -> list[Any]:
     from kabinet_integration import api, pages
 
-    return [api.router(host), *pages.routers(host)]
+    return [api.router(), pages.router()]
 
 
 @hookimpl

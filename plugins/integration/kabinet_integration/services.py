@@ -14,12 +14,22 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 
-async def runs(host: Host, *, source: str = "", limit: int = 50) -> list[Any]:
-    stmt = select(m.run).order_by(m.run.c.id.desc()).limit(limit)
+async def runs(host: Host, *, source: str = "", limit: int = 50, offset: int = 0) -> list[Any]:
+    """Sync runs, newest first (``offset``: the rows of the pages before)."""
+    stmt = select(m.run).order_by(m.run.c.id.desc()).limit(limit).offset(offset)
     if source:
         stmt = stmt.where(m.run.c.source == source)
     async with host.db.sessionmaker() as s:
         return list(await s.execute(stmt))
+
+
+async def count_runs(host: Host, *, source: str = "") -> int:
+    """How many runs :func:`runs` pages through."""
+    stmt = select(func.count()).select_from(m.run)
+    if source:
+        stmt = stmt.where(m.run.c.source == source)
+    async with host.db.sessionmaker() as s:
+        return int(await s.scalar(stmt) or 0)
 
 
 async def quarantined(
@@ -30,20 +40,36 @@ async def quarantined(
     state: str = "open",
     limit: int = 200,
     before: int | None = None,
+    offset: int = 0,
 ) -> list[Any]:
     """Quarantined records, newest first; ``before``: only those older than that id (the
-    API's keyset pages)."""
-    stmt = select(m.quarantine).order_by(m.quarantine.c.id.desc()).limit(limit)
+    API's keyset pages); ``offset``: the rows of the pages before (the page's pager)."""
+    stmt = select(m.quarantine).order_by(m.quarantine.c.id.desc()).limit(limit).offset(offset)
     if before is not None:
         stmt = stmt.where(m.quarantine.c.id < before)
+    stmt = _quarantine_filters(stmt, source=source, entity=entity, state=state)
+    async with host.db.sessionmaker() as s:
+        return list(await s.execute(stmt))
+
+
+async def count_quarantined(
+    host: Host, *, source: str = "", entity: str = "", state: str = "open"
+) -> int:
+    """How many records :func:`quarantined` pages through with these filters."""
+    stmt = select(func.count()).select_from(m.quarantine)
+    stmt = _quarantine_filters(stmt, source=source, entity=entity, state=state)
+    async with host.db.sessionmaker() as s:
+        return int(await s.scalar(stmt) or 0)
+
+
+def _quarantine_filters(stmt: Any, *, source: str, entity: str, state: str) -> Any:
     if source:
         stmt = stmt.where(m.quarantine.c.source == source)
     if entity:
         stmt = stmt.where(m.quarantine.c.entity == entity)
     if state:
         stmt = stmt.where(m.quarantine.c.state == state)
-    async with host.db.sessionmaker() as s:
-        return list(await s.execute(stmt))
+    return stmt
 
 
 async def quarantined_one(host: Host, item_id: int) -> Any | None:
