@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import secrets
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ import structlog
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from kabinet.forms import FieldError
-from kabinet_notifications import choices
+from kabinet_notifications import choices, telegram_links
 from kabinet_notifications import models as m
 from kabinet_notifications.catalog import Catalog, load
 from kabinet_notifications.crypto import Sealer, mask_secret
@@ -494,69 +493,21 @@ class NotificationsService:
     async def set_preferences(self, person_id: int, chosen: set[tuple[str, str]]) -> None:
         await choices.set_preferences(self, person_id, chosen)
 
-    # -- Telegram links -----------------------------------------------------------------
+    # -- Telegram links (telegram_links.py) ---------------------------------------------
 
     async def telegram_link_token(self, person_id: int) -> str:
         """A one-time token for ``https://t.me/<bot>?start=<token>`` (stored hashed)."""
-        token = secrets.token_urlsafe(24)
-        expires = self.now + dt.timedelta(seconds=self.settings.telegram_link_ttl)
-        async with self.host.db.session() as s:
-            await s.execute(
-                delete(m.telegram_token).where(m.telegram_token.c.person_id == person_id)
-            )
-            await s.execute(
-                insert(m.telegram_token).values(
-                    token_hash=digest(token), person_id=person_id, expires_at=expires
-                )
-            )
-        return token
+        return await telegram_links.link_token(self, person_id)
 
     async def telegram_update(self, update_: Mapping[str, Any]) -> bool:
         """Read one webhook update; ``/start <token>`` links the chat. True if it linked."""
-        message = update_.get("message") or {}
-        text = message.get("text") or ""
-        chat = (message.get("chat") or {}).get("id")
-        if not isinstance(text, str) or not text.startswith("/start ") or not isinstance(chat, int):
-            return False
-        token = text.removeprefix("/start ").strip()
-        tt = m.telegram_token
-        async with self.host.db.session() as s:
-            row = (
-                (
-                    await s.execute(
-                        select(tt).where(tt.c.token_hash == digest(token)).with_for_update()
-                    )
-                )
-                .mappings()
-                .one_or_none()
-            )
-            expires = utc(row["expires_at"]) if row else None
-            if row is None or row["used_at"] is not None or expires is None or expires <= self.now:
-                log.info("notifications.telegram_link_refused")
-                return False
-            await s.execute(
-                update(tt).where(tt.c.token_hash == row["token_hash"]).values(used_at=self.now)
-            )
-            person = row["person_id"]
-            await s.execute(delete(m.telegram_link).where(m.telegram_link.c.person_id == person))
-            await s.execute(
-                insert(m.telegram_link).values(
-                    person_id=person, chat_id=chat, state="linked", linked_at=self.now
-                )
-            )
-        log.info("notifications.telegram_linked", person_id=person)
-        return True
+        return await telegram_links.update_from(self, update_)
 
     async def telegram_state(self, person_id: int) -> str | None:
-        async with self.host.db.sessionmaker() as s:
-            found = await s.scalar(
-                select(m.telegram_link.c.state).where(m.telegram_link.c.person_id == person_id)
-            )
-            return str(found) if found else None
+        return await telegram_links.state(self, person_id)
 
     async def unlink_telegram(self, person_id: int) -> None:
-        async with self.host.db.session() as s:
-            await s.execute(delete(m.telegram_link).where(m.telegram_link.c.person_id == person_id))
+        await telegram_links.unlink(self, person_id)
 
     # -- push subscriptions -------------------------------------------------------------
 
