@@ -540,10 +540,6 @@ def router() -> Router:
     )
 
 
-def routers() -> list[Any]:
-    return [router()]
-
-
 async def _organization_name(request: Req, organization_id: int | None) -> str:
     """The filter's organization by name, when the companies app shows it to this person."""
     companies = shell_of(request).host.services.get("companies")

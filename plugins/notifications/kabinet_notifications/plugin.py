@@ -105,7 +105,7 @@ def schedules(host: Host) -> list[Schedule]:
 def routers(host: Host) -> list[Any]:
     from kabinet_notifications import api, pages, profile
 
-    return [*pages.routers(), *profile.routers(), *api.routers()]
+    return [pages.router(), profile.router(), *api.routers()]
 
 
 @hookimpl

@@ -131,7 +131,3 @@ def router() -> Router:
         include_in_schema=False,
         route_handlers=[index, save, telegram, unlink],
     )
-
-
-def routers() -> list[Any]:
-    return [router()]
