@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from kabinet_integration_testing import EMPTY, OneCData, generate, select_fields
 
 from kabinet_integration.mapping import (
     DATE,
@@ -61,6 +60,7 @@ from kabinet_integration.mapping import (
     plan,
 )
 from kabinet_integration.settings import Source
+from kabinet_integration_testing import EMPTY, OneCData, generate, select_fields
 from kabinet_shipments.sinks import entity_sinks
 
 ORDERS = "Document_ЗаявкаНаПеревозку"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from integration_support import settings_text, wipe
-from kabinet_integration_testing import Generated, OneCData, OneCServer, generate
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.jobs import stop_embedded
 from kabinet.testing import create_empty_database, drop_database
+from kabinet_integration_testing import Generated, OneCData, OneCServer, generate
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from integration_support import count, settings_text, wipe
-from kabinet_integration_testing import FILES, Generated, OneCServer
 from sqlalchemy import select
 
 from kabinet.clock import FrozenClock
@@ -30,6 +29,7 @@ from kabinet_integration import models as m
 from kabinet_integration.outbound import on_request_created
 from kabinet_integration.services import failing_files
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import FILES, Generated, OneCServer
 from kabinet_shipments import models as sm
 
 pytestmark = pytest.mark.smoke

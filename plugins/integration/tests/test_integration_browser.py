@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from kabinet.testing import chromium, kabinet_server
 from kabinet_integration_testing import (
     REQUESTS,
     Generated,
@@ -23,8 +25,6 @@ from kabinet_integration_testing import (
     OneCServer,
     generate,
 )
-
-from kabinet.testing import chromium, kabinet_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

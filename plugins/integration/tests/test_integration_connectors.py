@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from integration_support import count, settings_text, wipe
-from kabinet_integration_testing import Generated, OneCData, OneCServer, Renaming, generate
 
 from kabinet.host import Host
 from kabinet.plugins import entry_point_candidates
 from kabinet_integration.connectors import OneC, SourceError
 from kabinet_integration.settings import Source
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import Generated, OneCData, OneCServer, Renaming, generate
 
 pytestmark = pytest.mark.smoke
 

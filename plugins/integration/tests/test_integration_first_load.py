@@ -15,7 +15,6 @@ import msgspec
 import pytest
 import sqlalchemy.exc
 from integration_support import count, settings_text, wipe
-from kabinet_integration_testing import FILES, Generated, OneCServer, generate
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
@@ -23,6 +22,7 @@ from kabinet.jobs import stop_embedded
 from kabinet_integration import models as m
 from kabinet_integration.connectors import OneC
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import FILES, Generated, OneCServer, generate
 from kabinet_shipments import models as sm
 
 pytestmark = pytest.mark.smoke

@@ -7,7 +7,6 @@ import types
 import httpx
 import pytest
 from integration_support import count
-from kabinet_integration_testing import Generated, OneCServer
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
@@ -15,6 +14,7 @@ from kabinet.web import build_app
 from kabinet_integration import models as m
 from kabinet_integration.outbound import on_request_created, send_due
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import Generated, OneCServer
 from kabinet_shipments import models as sm
 
 pytestmark = pytest.mark.smoke

@@ -16,14 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from integration_support import count, wipe
-from kabinet_integration_testing import (
-    INVOICE_FILES,
-    INVOICES,
-    Generated,
-    OneCServer,
-    attach,
-    print_form,
-)
 from sqlalchemy import insert, select, update
 
 from kabinet.access import Principal
@@ -33,6 +25,14 @@ from kabinet.web import build_app
 from kabinet_integration import files as f
 from kabinet_integration import models as m
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import (
+    INVOICE_FILES,
+    INVOICES,
+    Generated,
+    OneCServer,
+    attach,
+    print_form,
+)
 from kabinet_shipments import models as sm
 from kabinet_shipments.invoice_files import invoice_file_key
 

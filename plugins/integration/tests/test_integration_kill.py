@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 from integration_support import count, settings_text, state, wipe
-from kabinet_integration_testing import Generated, OneCServer
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet_integration import models as m
 from kabinet_integration.locks import Busy, RunLock
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import Generated, OneCServer
 from kabinet_shipments import models as sm
 
 pytestmark = pytest.mark.smoke

@@ -22,7 +22,6 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from integration_support import settings_text, wipe
-from kabinet_integration_testing import Generated, OneCData, OneCServer, Renaming, generate
 
 from kabinet.cli import cli
 from kabinet.clock import FrozenClock
@@ -31,6 +30,7 @@ from kabinet.identity.sessions import SessionRecord, new_token
 from kabinet.testing import create_empty_database, drop_database
 from kabinet.web import build_app
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import Generated, OneCData, OneCServer, Renaming, generate
 
 pytestmark = pytest.mark.smoke
 HostFactory = Callable[..., Awaitable[Host]]

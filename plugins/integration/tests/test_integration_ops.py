@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 from integration_support import settings_text, wipe
-from kabinet_integration_testing import FILES, Generated, OneCServer
 from sqlalchemy import insert
 
 from kabinet.access import Principal
@@ -21,6 +20,7 @@ from kabinet.web import build_app
 from kabinet_integration import models as m
 from kabinet_integration.files import fetch_due, target_source
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import FILES, Generated, OneCServer
 from kabinet_shipments import models as sm
 from kabinet_shipments.services import ShipmentsService, file_key
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from integration_support import count
-from kabinet_integration_testing import Generated, OneCServer
 
 from kabinet.host import Host
 from kabinet_integration.connectors import Page, Row
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import Generated, OneCServer
 from kabinet_shipments import models as sm
 
 pytestmark = pytest.mark.smoke

@@ -18,13 +18,13 @@ from typing import Any
 import httpx
 import pytest
 from integration_support import count
-from kabinet_integration_testing import OneCServer, generate, invoice, order
 
 from kabinet.host import Host
 from kabinet.identity.sessions import SessionRecord, new_token
 from kabinet.web import build_app
 from kabinet_integration import models as m
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import OneCServer, generate, invoice, order
 from kabinet_shipments import models as sm
 from kabinet_shipments.samples import ensure_counterparty
 

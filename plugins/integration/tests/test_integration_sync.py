@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from integration_support import count, snapshot
-from kabinet_integration_testing import Generated, OneCServer
 
 from kabinet.host import Host
 from kabinet_companies.models import counterparty
 from kabinet_integration import models as m
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import Generated, OneCServer
 from kabinet_shipments import models as sm
 
 pytestmark = pytest.mark.smoke

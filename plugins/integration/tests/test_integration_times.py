@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 from integration_support import settings_text
-from kabinet_integration_testing import Generated, OneCServer
 from sqlalchemy import insert, select, update
 
 from kabinet.access import Principal
@@ -26,6 +25,7 @@ from kabinet.jobs import stop_embedded
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import Generated, OneCServer
 from kabinet_shipments import models as sm
 
 pytestmark = pytest.mark.smoke

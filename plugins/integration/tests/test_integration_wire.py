@@ -9,12 +9,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from kabinet_integration_testing import EMPTY, Generated, OneCServer, select_fields
 
 from kabinet.host import Host
 from kabinet_integration import models as m
 from kabinet_integration.mapping import SETS, Fallback, MappingError, decode, finish
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import EMPTY, Generated, OneCServer, select_fields
 
 pytestmark = pytest.mark.smoke
 ORDERS = "Document_ЗаявкаНаПеревозку"

@@ -21,13 +21,6 @@ import httpx
 import msgspec
 import pytest
 from integration_support import count, settings_text, wipe
-from kabinet_integration_testing import (
-    Generated,
-    OneCData,
-    OneCServer,
-    Renaming,
-    generate,
-)
 from sqlalchemy import insert, select, text, update
 
 from kabinet.clock import FrozenClock
@@ -39,6 +32,13 @@ from kabinet_integration import models as m
 from kabinet_integration.outbound import SEND_ACTOR, send_due
 from kabinet_integration.settings import Settings
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import (
+    Generated,
+    OneCData,
+    OneCServer,
+    Renaming,
+    generate,
+)
 from kabinet_shipments import models as sm
 
 pytestmark = pytest.mark.smoke

@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from kabinet_integration_testing import Generated, OneCData, OneCServer, generate
 from notif_support import DEPOT, deliveries, folder, forget_edits, make_host, person, publish, run
 
 from kabinet.clock import FrozenClock
@@ -20,6 +19,7 @@ from kabinet.host import Host
 from kabinet.jobs import stop_embedded
 from kabinet.testing import PluginFactory, drop_database, migrated_database
 from kabinet_integration.sync import integration
+from kabinet_integration_testing import Generated, OneCData, OneCServer, generate
 
 ORDERS = "Document_ЗаявкаНаПеревозку"
 INVOICES = "Document_СчетНаОплатуПокупателю"
