@@ -31,6 +31,7 @@ PUBLIC_MODULES = (
     "kabinet.pages",  # the page shell: page, flash, principal_of, shell_of
     "kabinet.paging",  # the page kit: pagination
     "kabinet.routematrix",  # route samples for the route-matrix test
+    "kabinet.services",  # services plugins publish for each other, under typed keys
     "kabinet.testing",  # the pytest plugin (-p kabinet.testing) and its portal
 )
 """Modules whose documented names are public, besides the names below."""
@@ -82,6 +83,8 @@ _PUBLIC: dict[str, str] = {
     "PageNo": "kabinet.paging",
     "Paging": "kabinet.paging",
     "PerPage": "kabinet.paging",
+    "ServiceKey": "kabinet.services",
+    "ServiceMissing": "kabinet.services",
     "is_htmx": "kabinet.htmx",
     "redirect": "kabinet.htmx",
     "wants_fragment": "kabinet.htmx",
@@ -138,6 +141,8 @@ __all__ = [
     "RouteSample",
     "SampleRequest",
     "Schedule",
+    "ServiceKey",
+    "ServiceMissing",
     "SettingsError",
     "SinkResult",
     "StartupError",
@@ -226,3 +231,4 @@ if TYPE_CHECKING:
     from kabinet.pages import flash, page, principal_of, safe_next, shell_of
     from kabinet.paging import PageNo, Paging, PerPage
     from kabinet.routematrix import ManagerSample, RouteSample, SampleRequest
+    from kabinet.services import ServiceKey, ServiceMissing

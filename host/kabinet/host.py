@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import msgspec
 from sqlalchemy import Table
@@ -39,6 +39,7 @@ from kabinet.plugins import (
     load_plugins,
     require_unique,
 )
+from kabinet.services import Services
 from kabinet.settings import LOCAL_BASE_URL, HostSettings, Settings, check_base_url, load_raw
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ RESERVED_COMMANDS = frozenset(
     {"demo", "serve", "worker", "scheduler", "jobs", "events", "db", "plugins", "check", "help"}
 )
 """The host's own command names, which no plugin command may take."""
+
+
+S = TypeVar("S")
 
 
 class Host:
@@ -74,8 +78,9 @@ class Host:
         """CLI commands plugins contribute, by name."""
         self.access: AccessService = NobodyAccess()
         """The one access check; the identity plugin installs the real one at start-up."""
-        self.services: dict[str, Any] = {}
-        """Services plugins publish for others (``host.services["companies"]``)."""
+        self.services = Services()
+        """Services plugins publish for others, by typed key (``kabinet.services``):
+        ``host.services.of(COMPANIES)``."""
         self._files: FileStorage | None = None
 
     @classmethod
@@ -154,9 +159,19 @@ class Host:
             '(base_url = "https://portal.example.com" or KABINET__HOST__BASE_URL)'
         )
 
-    def plugin_settings(self, name: str) -> Any:
-        """The validated settings struct of plugin ``name``."""
-        return self.settings.plugins[name]
+    @overload
+    def plugin_settings(self, name: str) -> Any: ...
+    @overload
+    def plugin_settings(self, name: str, struct: type[S]) -> S: ...
+    def plugin_settings(self, name: str, struct: type[S] | None = None) -> Any:
+        """The validated settings struct of plugin ``name``; typed when its ``struct`` is
+        given (``host.plugin_settings("fuel", FuelSettings)``), which new code does."""
+        value = self.settings.plugins[name]
+        if struct is not None and not isinstance(value, struct):
+            raise TypeError(
+                f"the settings of {name!r} are a {type(value).__name__}, not {struct.__name__}"
+            )
+        return value
 
     async def _collect(self) -> None:
         p = self.plugins

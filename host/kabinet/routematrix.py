@@ -50,6 +50,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kabinet.access import RULE_KEY, Machine, Permission, Public, Rule, SignedIn
+from kabinet.identity.services import IDENTITY
+from kabinet.roles.services import ROLES
 
 if TYPE_CHECKING:
     from httpx import AsyncClient, Response
@@ -191,7 +193,7 @@ class RouteMatrix:
         """A signed-in session of ``person_id``: the Cookie header value."""
         from kabinet.identity.sessions import SessionRecord, new_token
 
-        identity = self.host.services["identity"]
+        identity = self.host.services.of(IDENTITY)
         token, key = new_token()
         now = self.host.clock.now()
         await identity.sessions.create(
@@ -208,7 +210,7 @@ class RouteMatrix:
         return await self._person(name)
 
     async def _person(self, name: str) -> int:
-        identity = self.host.services["identity"]
+        identity = self.host.services.of(IDENTITY)
         n = next(_numbers)
         account = await identity.create_account(
             full_name=f"Matrix {name} {n}", email=f"matrix-{uuid.uuid4().hex[:12]}@example.test"
@@ -235,7 +237,7 @@ class RouteMatrix:
 
             # An earlier run on this database may have made it, for the same permissions.
             with contextlib.suppress(Conflict):
-                await self.host.services["roles"].create_role(
+                await self.host.services.of(ROLES).create_role(
                     code=name,
                     name_ru=f"Матрица {' '.join(codes)}",
                     name_en=f"Matrix {' '.join(codes)}",
@@ -250,7 +252,7 @@ class RouteMatrix:
         if key not in self._people:
             role = await self._role((code,))
             person = await self._person(code)
-            await self.host.services["roles"].grant(person, role, organization)
+            await self.host.services.of(ROLES).grant(person, role, organization)
             self._people[key] = (person, await self.session(person))
         return self._people[key]
 
@@ -263,7 +265,7 @@ class RouteMatrix:
         if key not in self._managers:
             role = await self._role((code,), assigned_only=True)
             person = await self._person(f"manager {code}")
-            await self.host.services["roles"].grant(person, role)
+            await self.host.services.of(ROLES).grant(person, role)
             await self.assigner.assign(self.host, person, organization)
             self._managers[key] = await self.session(person)
         return self._managers[key]
@@ -281,8 +283,8 @@ class RouteMatrix:
             role = await self._role(tuple(sorted({code, TOKENS})))
             person = await self._person(f"token {code}")
             for org in (ORG_A, ORG_B):
-                await self.host.services["roles"].grant(person, role, org)
-            made = await self.host.services["identity"].create_token(
+                await self.host.services.of(ROLES).grant(person, role, org)
+            made = await self.host.services.of(IDENTITY).create_token(
                 Principal(person_id=person, kind="person"), "matrix", [limit], [organization]
             )
             self._tokens[key] = f"Bearer {made.token}"
@@ -299,7 +301,7 @@ class RouteMatrix:
             from kabinet.pages import CSRF_COOKIE, STATE_KEY
 
             shell = self.app.state[STATE_KEY]
-            name = self.host.services["identity"].settings.cookie_name + "="
+            name = self.host.services.of(IDENTITY).settings.cookie_name + "="
             tokens = [p.strip()[len(name) :] for p in key.split(";") if p.strip().startswith(name)]
             binding = session_key(tokens[0]) if tokens else ""
             self._csrf[key] = shell.csrf.issue(binding)

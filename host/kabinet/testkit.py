@@ -21,7 +21,9 @@ import msgspec
 
 from kabinet.access import Principal
 from kabinet.clock import FrozenClock
+from kabinet.identity.services import IDENTITY
 from kabinet.plugins import Candidate, entry_point_candidates
+from kabinet.roles.services import ROLES
 
 if TYPE_CHECKING:
     from click.testing import Result
@@ -101,7 +103,7 @@ class Portal:
         from kabinet.identity.sessions import session_key
         from kabinet.pages import CSRF_COOKIE, CSRF_HEADER, STATE_KEY
 
-        session = cookies.get(self.host.services["identity"].settings.cookie_name)
+        session = cookies.get(self.host.services.of(IDENTITY).settings.cookie_name)
         if "authorization" not in {k.lower() for k in headers}:
             csrf = self.app.state[STATE_KEY].csrf.issue(session_key(session) if session else "")
             cookies, headers = {**cookies, CSRF_COOKIE: csrf}, {**headers, CSRF_HEADER: csrf}
@@ -130,7 +132,7 @@ class Portal:
         joined = " ".join(sorted(permissions))
         code = ("tm_" if assigned_only else "t_") + hashlib.sha256(joined.encode()).hexdigest()[:20]
         with contextlib.suppress(Conflict):  # an earlier test made it, with these permissions
-            await self.host.services["roles"].create_role(
+            await self.host.services.of(ROLES).create_role(
                 code=code,
                 name_ru=f"Тест: {joined}"[:100],
                 name_en=f"Test: {joined}"[:100],
@@ -141,7 +143,7 @@ class Portal:
 
     async def grant(self, person: Person, role: str, organization: int | None = None) -> None:
         """Give ``role`` to ``person`` in ``organization`` (``None``: globally)."""
-        await self.host.services["roles"].grant(person.id, role, organization)
+        await self.host.services.of(ROLES).grant(person.id, role, organization)
 
     async def person(
         self,
@@ -158,7 +160,7 @@ class Portal:
         globally). With no roles and no permissions: a person who may do nothing."""
         n = uuid.uuid4().hex[:10]
         email = f"person-{n}@example.test"
-        account = await self.host.services["identity"].create_account(
+        account = await self.host.services.of(IDENTITY).create_account(
             full_name=name or f"Person {n}",
             email=email,
             password=password,
@@ -181,7 +183,7 @@ class Portal:
 
         token, key = new_token()
         now = self.clock.now()
-        await self.host.services["identity"].sessions.create(
+        await self.host.services.of(IDENTITY).sessions.create(
             SessionRecord(key=key, account_id=person.id, created_at=now, last_seen_at=now)
         )
         return token
@@ -191,7 +193,7 @@ class Portal:
         ``language`` sets the language cookie (``en``)."""
         from kabinet.i18n import LANG_COOKIE
 
-        cookies = {self.host.services["identity"].settings.cookie_name: await self.session(person)}
+        cookies = {self.host.services.of(IDENTITY).settings.cookie_name: await self.session(person)}
         if language:
             cookies[LANG_COOKIE] = language
         return self._client(cookies, {})
@@ -208,7 +210,7 @@ class Portal:
         for org in organizations:
             if not await self.host.access.can(principal, TOKENS, org):
                 await self.grant(person, await self.role(TOKENS), org)
-        made = await self.host.services["identity"].create_token(
+        made = await self.host.services.of(IDENTITY).create_token(
             principal, "test", list(permissions), list(organizations)
         )
         return self._client({}, {"Authorization": f"Bearer {made.token}"})

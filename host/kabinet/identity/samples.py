@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kabinet.access import Principal
+from kabinet.identity.services import IDENTITY
 from kabinet.routematrix import RouteSample, SampleRequest
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 async def own_token(host: Host, organization: int, person_id: int) -> SampleRequest:
     """A token of the permitted person in ``organization``: only they may revoke it."""
     me = Principal(person_id=person_id, kind="person")
-    made = await host.services["identity"].create_token(
+    made = await host.services.of(IDENTITY).create_token(
         me, "matrix", ["identity.tokens.manage"], [organization]
     )
     return SampleRequest(params={"token_id": made.row.id})

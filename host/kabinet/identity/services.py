@@ -1,7 +1,7 @@
 """The identity service: accounts, logins, sessions, codes, resets, API tokens, audit.
 
 Routes, CLI commands, jobs and other plugins all use this one service
-(``host.services["identity"]``, or :func:`identity_service`), so every rule lives here and
+(``host.services.of(IDENTITY)``, or :func:`identity_service`), so every rule lives here and
 tests exercise it without HTTP. The service is built in parts (accounts, logins, then codes
 and tokens here), each a module of its own.
 """
@@ -42,6 +42,7 @@ from kabinet.identity.models import (
     ApiToken,
     Code,
 )
+from kabinet.services import ServiceKey
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -381,11 +382,13 @@ class IdentityService(LoginService):
         )
 
 
+IDENTITY: ServiceKey[IdentityService] = ServiceKey("identity", IdentityService)
+"""The identity service's key: ``host.services.of(IDENTITY)``."""
+
+
 def identity_service(host: Host) -> IdentityService:
     """The host's identity service, made on first use (CLI and jobs have no web start-up)."""
-    service = host.services.get("identity")
+    service = host.services.find(IDENTITY)
     if service is None:
-        service = IdentityService(host)
-        host.services["identity"] = service
-    assert isinstance(service, IdentityService)
+        service = host.services.provide(IDENTITY, IdentityService(host))
     return service

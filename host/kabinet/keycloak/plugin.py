@@ -37,15 +37,14 @@ def database() -> Database:
 
 def _service(host: Host) -> Any:
     """The service, made on first use when Keycloak is configured (web, worker or CLI)."""
-    from kabinet.keycloak.service import KeycloakService
+    from kabinet.keycloak.service import KEYCLOAK, KeycloakService, keycloak_service
 
     settings: KeycloakSettings = host.plugin_settings("keycloak")
     if not settings.active:
         return None
-    service = host.services.get("keycloak")
+    service = keycloak_service(host)
     if service is None:
-        service = KeycloakService(host, settings)
-        host.services["keycloak"] = service
+        service = host.services.provide(KEYCLOAK, KeycloakService(host, settings))
     return service
 
 

@@ -58,9 +58,9 @@ AGAIN = {"ru": "Войти ещё раз", "en": "Sign in again"}
 
 
 def service_of(request: Request[Any, Any, Any]) -> KeycloakService | None:
-    host = request.app.state["kabinet.host"]
-    found: KeycloakService | None = host.services.get("keycloak")
-    return found
+    from kabinet.keycloak.service import keycloak_service
+
+    return keycloak_service(request.app.state["kabinet.host"])
 
 
 def _secure(request: Request[Any, Any, Any]) -> bool:

@@ -11,6 +11,7 @@ from kabinet.keycloak.accounts import KeycloakAccounts
 from kabinet.keycloak.client import KeycloakClients
 from kabinet.keycloak.login import LoginFlow
 from kabinet.keycloak.sync import KeycloakSync
+from kabinet.services import ServiceKey
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -59,10 +60,13 @@ class KeycloakService:
         await self.clients.aclose()
 
 
+KEYCLOAK: ServiceKey[KeycloakService] = ServiceKey("keycloak", KeycloakService)
+"""The Keycloak service's key (published only when Keycloak is configured)."""
+
+
 def keycloak_service(host: Host) -> KeycloakService | None:
     """The service when Keycloak is configured, else ``None`` (identity's own login)."""
-    found = host.services.get("keycloak")
-    return found if isinstance(found, KeycloakService) else None
+    return host.services.find(KEYCLOAK)
 
 
 def login_redirect(host: Host, next_path: str = "/") -> str | None:

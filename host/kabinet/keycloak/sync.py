@@ -19,6 +19,7 @@ from keycloak.exceptions import KeycloakError
 from sqlalchemy import select, update
 
 from kabinet.identity.models import Account
+from kabinet.roles.services import ROLES
 
 if TYPE_CHECKING:
     from keycloak import KeycloakAdmin
@@ -263,7 +264,7 @@ class KeycloakSync:
             return
         user_id = await self.user_of(account, session)
         await self._push_enabled(user_id, account.status == "active")
-        roles_service = self.host.services["roles"]
+        roles_service = self.host.services.of(ROLES)
         grants = await roles_service.grants_of(person_id)
         portal_roles = {self.role_name(r.code): r for r in await roles_service.roles()}
         want_roles = {self.role_name(g.role.code) for g in grants if g.organization_id is None}

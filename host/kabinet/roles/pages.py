@@ -19,9 +19,10 @@ from kabinet import i18n
 from kabinet.access import permission
 from kabinet.forms import FieldError, FormView, form_view, read_form
 from kabinet.htmx import redirect
+from kabinet.identity.services import IDENTITY
 from kabinet.pages import page, picker_source, principal_of, shell_of
 from kabinet.roles.forms import Grant, Matrix, NewRole, Rename
-from kabinet.roles.services import Actor, RoleError, RoleInfo, RolesService
+from kabinet.roles.services import ROLES, Actor, RoleError, RoleInfo, RolesService
 
 MANAGE = permission("roles.manage", scope="global")
 Req = Request[Any, Any, Any]
@@ -105,7 +106,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def service(request: Req) -> RolesService:
-    found: RolesService = shell_of(request).host.services["roles"]
+    found: RolesService = shell_of(request).host.services.of(ROLES)
     return found
 
 
@@ -268,7 +269,7 @@ async def reset(request: Req, role_id: FromPath[int]) -> Response[Any]:
 
 @get("/people", access=MANAGE)
 async def find_person(request: Req, q: FromQuery[str] = "") -> Response[Any]:
-    identity = shell_of(request).host.services["identity"]
+    identity = shell_of(request).host.services.of(IDENTITY)
     query = q.strip()
     account = None
     if query.isdigit():
@@ -283,7 +284,7 @@ async def find_person(request: Req, q: FromQuery[str] = "") -> Response[Any]:
 async def _person(
     request: Req, person_id: int, *, status: int = 200, form: FormView | None = None
 ) -> Response[Any]:
-    identity = shell_of(request).host.services["identity"]
+    identity = shell_of(request).host.services.of(IDENTITY)
     account = await identity.get_account(person_id)
     if account is None:
         raise NotFoundException(f"no person {person_id}")

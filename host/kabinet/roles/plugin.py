@@ -15,7 +15,7 @@ from kabinet.hookspecs import hookimpl
 from kabinet.roles.access import RolesAccess
 from kabinet.roles.events import EVENT_TYPES
 from kabinet.roles.models import metadata
-from kabinet.roles.services import RolesService
+from kabinet.roles.services import ROLES, RolesService
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -123,7 +123,7 @@ async def startup(host: Host) -> None:
     )
     service = RolesService(host, access)
     host.access = access
-    host.services["roles"] = service
+    host.services.provide(ROLES, service)
     if await _migrated(host):
         await service.sync()
     else:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from kabinet.roles.services import RolesService
+from kabinet.identity.services import IDENTITY
+from kabinet.roles.services import ROLES, RolesService
 from kabinet.routematrix import RouteSample, SampleRequest
 
 if TYPE_CHECKING:
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def _roles(host: Host) -> RolesService:
-    found: RolesService = host.services["roles"]
+    found: RolesService = host.services.of(ROLES)
     return found
 
 
@@ -27,7 +28,7 @@ async def _role(host: Host) -> int:
 
 
 async def _person(host: Host) -> int:
-    account = await host.services["identity"].create_account(
+    account = await host.services.of(IDENTITY).create_account(
         full_name="Образец", email=f"{_code()}@example.test"
     )
     return int(account.id)

@@ -1,6 +1,6 @@
 """Roles, their permissions and grants: the rules, callable without HTTP.
 
-Pages, CLI commands, jobs and other plugins (``host.services["roles"]``) all change roles
+Pages, CLI commands, jobs and other plugins (``host.services.of(ROLES)``) all change roles
 and grants through :class:`RolesService`, so every change bumps the access versions in the
 same transaction, is announced to every process, recorded in the security log and
 published as an event.
@@ -33,6 +33,7 @@ from kabinet.forms import FieldError
 from kabinet.roles import events as ev
 from kabinet.roles.access import ROLES_KEY, RolesAccess, person_key
 from kabinet.roles.models import default_applied, grant, role, role_permission, version
+from kabinet.services import ServiceKey
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -625,7 +626,9 @@ class RolesService:
         details: Mapping[str, Any],
     ) -> None:
         """A line in identity's security log, committed (or not) with the change itself."""
-        identity = self.host.services.get("identity")
+        from kabinet.identity.services import IDENTITY
+
+        identity = self.host.services.find(IDENTITY)
         record = getattr(identity, "record_security_event", None)
         if record is None:  # identity not started in this process (a bare CLI command)
             return
@@ -651,3 +654,7 @@ def _names(name_ru: str, name_en: str) -> tuple[str, str]:
     if len(name_en) > 200:
         raise RoleError("the English name is at most 200 characters", "name_en")
     return name_ru, name_en
+
+
+ROLES: ServiceKey[RolesService] = ServiceKey("roles", RolesService)
+"""The roles service's key: ``host.services.of(ROLES)``."""
