@@ -14,6 +14,7 @@ from kabinet.hookspecs import hookimpl
 from kabinet_dictionaries import __version__
 from kabinet_dictionaries.models import metadata
 from kabinet_dictionaries.services import (
+    DICTIONARIES,
     DOCS_MANAGE,
     DOCS_VIEW,
     EDIT,
@@ -157,7 +158,7 @@ async def _migrated(host: Host) -> bool:
 async def startup(host: Host) -> None:
     """Publish the service; create the dictionaries other apps declared."""
     service = Dictionaries(host)
-    host.services["dictionaries"] = service
+    host.services.provide(DICTIONARIES, service)
     if not await _migrated(host):
         log.warning("dictionaries.not_migrated", hint="run `kabinet db upgrade`")
         return

@@ -1,8 +1,8 @@
 """The dictionaries app's public service: what routes, jobs, sinks and other apps call.
 
-Other apps get it from ``host.services["dictionaries"]`` (a :class:`Dictionaries`) after
-start-up, or import this module when their manifest requires ``dictionaries``. The public
-API (stable for other apps):
+Other apps get it with ``host.services.of(DICTIONARIES)`` (a :class:`Dictionaries`) after
+start-up, importing the key from this module when their manifest requires
+``dictionaries``. The public API (stable for other apps):
 
 - reading: :meth:`Dictionaries.types`, :meth:`~Dictionaries.get_type`,
   :meth:`~Dictionaries.entries` (filters, sort, search, pages), :meth:`~Dictionaries.entry`,
@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import Principal
+from kabinet.services import ServiceKey
 from kabinet_dictionaries import documents as docs
 from kabinet_dictionaries import entries as store
 from kabinet_dictionaries import models, queries, structure, transfer
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from kabinet.contrib import SinkResult
 
 __all__ = [
+    "DICTIONARIES",
     "DOCS_MANAGE",
     "DOCS_VIEW",
     "EDIT",
@@ -89,7 +91,7 @@ __all__ = [
 
 
 class Dictionaries(DocumentLibrary):
-    """The service; one per host (``host.services["dictionaries"]``)."""
+    """The service; one per host (``host.services.of(DICTIONARIES)``)."""
 
     # -- access -------------------------------------------------------------------------------
 
@@ -546,3 +548,7 @@ class Dictionaries(DocumentLibrary):
 
         async with self._session() as session:
             return await apply_catalog(self.host, session, records)
+
+
+DICTIONARIES: ServiceKey[Dictionaries] = ServiceKey("dictionaries", Dictionaries)
+"""The dictionaries service's key: ``host.services.of(DICTIONARIES)``."""
