@@ -42,6 +42,7 @@ from kabinet.escape import sheet_row
 from kabinet.forms import FieldError
 from kabinet.i18n import zone as time_zone
 from kabinet.identity.models import Account
+from kabinet.services import ServiceKey
 from kabinet_shipments import labels
 from kabinet_shipments import models as m
 from kabinet_shipments.registry import OrderQuery, bounded_count, order_filters, order_page
@@ -247,7 +248,7 @@ def _value(row: Any, column: str, zone: ZoneInfo, lang: str) -> Any:
 
 
 class Exports:
-    """``host.services["shipments.exports"]``."""
+    """The registry's exports (:data:`EXPORTS`)."""
 
     def __init__(self, shipments: ShipmentsService) -> None:
         self.shipments = shipments
@@ -528,3 +529,7 @@ def _with(query: OrderQuery, **changes: Any) -> OrderQuery:
 
 def expires_at(row: Any) -> dt.datetime | None:
     return _aware(row.expires_at)
+
+
+EXPORTS: ServiceKey[Exports] = ServiceKey("shipments.exports", Exports)
+"""Published by the app's ``startup``; re-exported by :mod:`kabinet_shipments.services`."""

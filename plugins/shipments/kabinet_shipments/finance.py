@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select, update
 
 from kabinet.access import Principal
+from kabinet.services import ServiceKey
 from kabinet_companies.models import counterparty
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
@@ -501,3 +502,7 @@ def _scoped(stmt: Any, table: Any, scope: Scope) -> Any:
 
 def _money(value: Any) -> Decimal:
     return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
+FINANCE: ServiceKey[Finance] = ServiceKey("shipments.finance", Finance)
+"""Published by the app's ``startup``; re-exported by :mod:`kabinet_shipments.services`."""

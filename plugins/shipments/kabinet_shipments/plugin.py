@@ -177,18 +177,19 @@ def static_dir() -> Path:
 
 @hookimpl
 def startup(host: Host) -> None:
-    from kabinet_shipments.exports import Exports
-    from kabinet_shipments.finance import Finance
-    from kabinet_shipments.services import ShipmentsService
+    from kabinet_shipments.exports import EXPORTS, Exports
+    from kabinet_shipments.finance import FINANCE, Finance
+    from kabinet_shipments.services import SHIPMENTS, ShipmentsService
 
-    service = ShipmentsService(host)
-    host.services["shipments"] = service
-    host.services["shipments.finance"] = Finance(service)
-    host.services["shipments.exports"] = Exports(service)
+    service = host.services.provide(SHIPMENTS, ShipmentsService(host))
+    host.services.provide(FINANCE, Finance(service))
+    host.services.provide(EXPORTS, Exports(service))
 
 
 async def _mark_overdue(host: Host) -> None:
-    await host.services["shipments.finance"].mark_overdue()
+    from kabinet_shipments.services import FINANCE
+
+    await host.services.of(FINANCE).mark_overdue()
 
 
 @hookimpl
@@ -197,10 +198,14 @@ def actors(host: Host) -> list[Actor]:
         await _mark_overdue(host)
 
     async def export(export_id: str) -> None:
-        await host.services["shipments.exports"].run(export_id)
+        from kabinet_shipments.services import EXPORTS
+
+        await host.services.of(EXPORTS).run(export_id)
 
     async def exports_cleanup() -> None:
-        await host.services["shipments.exports"].cleanup()
+        from kabinet_shipments.services import EXPORTS
+
+        await host.services.of(EXPORTS).cleanup()
 
     return [
         Actor(name=OVERDUE_ACTOR, fn=mark_overdue),

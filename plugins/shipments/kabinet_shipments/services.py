@@ -1,6 +1,10 @@
 """Business rules of the shipments app: what a person may see, the registries, the card,
 edit and cancel requests. Pages, the API, jobs and tests all call :class:`ShipmentsService`
-(``host.services["shipments"]``).
+(``host.services.of(SHIPMENTS)``).
+
+The app's service keys live here, its public module: :data:`SHIPMENTS`, and
+:data:`FINANCE` and :data:`EXPORTS` (declared beside their classes in ``finance`` and
+``exports``, which import this module, and re-exported here lazily).
 
 Every read starts from :meth:`ShipmentsService.scope`: the organizations in which the
 person holds the permission (``host.access.organizations``), turned into the counterparties
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kabinet.access import ALL, AllOrganizations, Principal
 from kabinet.identity.models import Account
+from kabinet.services import ServiceKey
 from kabinet_companies.models import counterparty, organization
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
@@ -39,6 +44,11 @@ from kabinet_shipments.settings import EDITABLE, Settings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
+    from kabinet_shipments.exports import Exports
+    from kabinet_shipments.finance import Finance
+
+    FINANCE: ServiceKey[Finance]
+    EXPORTS: ServiceKey[Exports]
 
 VIEW = "shipments.orders.view"
 REQUEST = "shipments.orders.request"
@@ -526,3 +536,19 @@ def _zone(host: Host) -> Any:
 
 def visible(scope: Scope, counterparty_ids: Sequence[int]) -> bool:
     return scope.counterparties is None or all(c in scope.counterparties for c in counterparty_ids)
+
+
+SHIPMENTS: ServiceKey[ShipmentsService] = ServiceKey("shipments", ShipmentsService)
+
+
+def __getattr__(name: str) -> Any:
+    """``FINANCE`` and ``EXPORTS``: their modules import this one, so they are read late."""
+    if name == "FINANCE":
+        from kabinet_shipments.finance import FINANCE
+
+        return FINANCE
+    if name == "EXPORTS":
+        from kabinet_shipments.exports import EXPORTS
+
+        return EXPORTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
