@@ -208,9 +208,11 @@ def health_checks(host: Host) -> list[HealthCheck]:
 
 @hookimpl
 def startup(host: Host) -> None:
-    from kabinet_integration.services import RequestStates
+    from kabinet_integration.services import REQUESTS, RequestStates
+    from kabinet_integration.sync import integration
 
-    host.services["integration.requests"] = RequestStates(host)
+    integration(host)  # published now for other plugins; a CLI command's host on first use
+    host.services.provide(REQUESTS, RequestStates(host))
 
 
 @hookimpl

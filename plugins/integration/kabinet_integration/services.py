@@ -1,5 +1,6 @@
 """What the staff pages and the API read: runs, quarantine, outbound requests, files,
-and the readiness of each source."""
+and the readiness of each source; the keys of the services the app publishes
+(:data:`INTEGRATION`, :data:`REQUESTS`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from kabinet.services import ServiceKey
 from kabinet_integration import models as m
+from kabinet_integration.sync import SyncService
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -91,7 +94,7 @@ async def outbound(host: Host, *, limit: int = 50) -> list[Any]:
 
 
 class RequestStates:
-    """``host.services["integration.requests"]``: whether client requests go to a 1C, and
+    """The :data:`REQUESTS` service: whether client requests go to a 1C, and
     each request's transport state (its outbound row: pending, sending, sent, failed) by
     its portal key; the shipments app shows them to staff who answer stuck requests."""
 
@@ -110,6 +113,13 @@ class RequestStates:
         )
         async with self.host.db.sessionmaker() as s:
             return {r.portal_id: r for r in await s.execute(stmt)}
+
+
+INTEGRATION: ServiceKey[SyncService] = ServiceKey("integration", SyncService)
+"""The sync service (runs, connectors, sinks), one per host: ``integration(host)``."""
+REQUESTS: ServiceKey[RequestStates] = ServiceKey("integration.requests", RequestStates)
+"""Client requests' transport toward 1C; a plugin that only may find it (shipments) reads
+it with a protocol of its own under the same name."""
 
 
 async def failing_files(host: Host, *, limit: int = 50) -> list[Any]:

@@ -1051,12 +1051,14 @@ class SyncService:
 
 
 def integration(host: Host) -> SyncService:
-    """The one sync service of ``host``."""
-    svc = host.services.get("integration")
-    if svc is None:
-        svc = host.services["integration"] = SyncService(host)
-    assert isinstance(svc, SyncService)
-    return svc
+    """The one sync service of ``host`` (``kabinet_integration.services.INTEGRATION``),
+    published at startup or on first use (a CLI command's host does not start)."""
+    from kabinet_integration.services import INTEGRATION  # it imports this module
+
+    found = host.services.find(INTEGRATION)
+    if found is None:
+        return host.services.provide(INTEGRATION, SyncService(host))
+    return host.services.of(INTEGRATION)
 
 
 __all__ = ["Busy", "Outcome", "SyncError", "SyncService", "integration"]
