@@ -1,6 +1,6 @@
 """Business rules of the notifications app, callable without HTTP.
 
-:class:`NotificationsService` is the one provider (``host.services["notifications"]``):
+:class:`NotificationsService` is the one provider (key :data:`NOTIFICATIONS`):
 templates and their versions, activation, people's preferences, channel settings,
 Telegram links and push subscriptions. Delivery is in :mod:`.delivery`, counts in
 :mod:`.stats`.
@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from kabinet.forms import FieldError
+from kabinet.services import ServiceKey
 from kabinet_notifications import choices, telegram_links
 from kabinet_notifications import models as m
 from kabinet_notifications.catalog import Catalog, load
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 log = structlog.get_logger("kabinet.notifications")
-KEY = "notifications"
 SECRET_FIELDS = {
     "email": ("smtp_password",),
     "sms": ("sms_api_id",),
@@ -155,8 +155,7 @@ class NotificationsService:
 
     @property
     def settings(self) -> Settings:
-        found: Settings = self.host.plugin_settings("notifications")
-        return found
+        return self.host.plugin_settings("notifications", Settings)
 
     @property
     def now(self) -> dt.datetime:
@@ -544,6 +543,10 @@ class NotificationsService:
             return int(await s.scalar(select(func.count()).where(ps.c.person_id == person_id)) or 0)
 
 
+NOTIFICATIONS: ServiceKey[NotificationsService] = ServiceKey("notifications", NotificationsService)
+"""The key of the notifications service (published by :func:`service_of`, at startup)."""
+
+
 def _view(row: Mapping[str, Any]) -> TemplateView:
     return TemplateView(
         event=row["event"],
@@ -561,9 +564,7 @@ def _view(row: Mapping[str, Any]) -> TemplateView:
 
 async def service_of(host: Host) -> NotificationsService:
     """The one service of this host, built with the catalog on first use."""
-    found = host.services.get(KEY)
-    if isinstance(found, NotificationsService):
+    found = host.services.find(NOTIFICATIONS)
+    if found is not None:
         return found
-    created = NotificationsService(host, await load(host))
-    host.services[KEY] = created
-    return created
+    return host.services.provide(NOTIFICATIONS, NotificationsService(host, await load(host)))
