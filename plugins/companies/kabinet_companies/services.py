@@ -22,8 +22,9 @@ from kabinet.escape import like_escape, starts_with
 from kabinet.identity.models import Account
 from kabinet.roles.models import grant as grant_t
 from kabinet.roles.models import role as role_t
-from kabinet.roles.services import Actor, RoleError
+from kabinet.roles.services import ROLES, Actor, RoleError
 from kabinet.roles.services import Conflict as RoleConflict
+from kabinet.services import ServiceKey
 from kabinet_companies import events as ev
 from kabinet_companies.models import contact, counterparty, manager, membership, organization
 from kabinet_companies.validation import (
@@ -189,8 +190,7 @@ class CompaniesService:
 
     @property
     def roles(self) -> RolesService:
-        found: RolesService = self.host.services["roles"]
-        return found
+        return self.host.services.of(ROLES)
 
     @property
     def now(self) -> dt.datetime:
@@ -889,15 +889,20 @@ def _cp(row: Any) -> Counterparty:
     )
 
 
+COMPANIES: ServiceKey[CompaniesService] = ServiceKey("companies", CompaniesService)
+"""The companies service's key: ``host.services.of(COMPANIES)`` (plugins that require
+companies; published by :func:`companies` at start-up or on first use)."""
+
+
 def companies(host: Host) -> CompaniesService:
     """The host's companies service, made on first use (CLI, jobs and tests too)."""
-    found = host.services.get("companies")
-    if not isinstance(found, CompaniesService):
+    found = host.services.find(COMPANIES)
+    if found is None:
         from kabinet_companies.registration import Registration
         from kabinet_companies.requests import RequestsService
 
         found = CompaniesService(host)
         found.requests = RequestsService(found)
         found.registration = Registration(found)
-        host.services["companies"] = found
+        host.services.provide(COMPANIES, found)
     return found
