@@ -31,6 +31,7 @@ from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.queries import MAX_PER_PAGE, OPS, Filter, Query
 from kabinet_dictionaries.services import (
+    DICTIONARIES,
     DOCS_MANAGE,
     DOCS_VIEW,
     EDIT,
@@ -170,8 +171,7 @@ def actor_of(request: Req) -> Actor:
 
 
 def svc(request: Req) -> Dictionaries:
-    found: Dictionaries = shell_of(request).host.services["dictionaries"]
-    return found
+    return shell_of(request).host.services.of(DICTIONARIES)
 
 
 # -- types ------------------------------------------------------------------------------
@@ -412,7 +412,7 @@ def router(host: Host) -> Router:
     """``/api/dictionaries``: the handlers above; uploads may be as large as the settings
     allow (the file limit and room for the form: the service refuses a file over the
     limit with 413 naming the field), a table to import as large as its own limit."""
-    settings: Settings = host.plugin_settings("dictionaries")
+    settings = host.plugin_settings("dictionaries", Settings)
     max_import = settings.max_import_mb * 1024 * 1024 + 65536
     max_upload = settings.max_file_size_mb * 1024 * 1024 + 65536
     return Router(

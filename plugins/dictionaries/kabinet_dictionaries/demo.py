@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from kabinet_dictionaries.documents import DocumentMeta
 from kabinet_dictionaries.errors import NotFound
 from kabinet_dictionaries.kinds import Choice, FieldDef
-from kabinet_dictionaries.services import Dictionaries
+from kabinet_dictionaries.services import DICTIONARIES, Dictionaries
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -38,7 +38,7 @@ PDF = (
 
 
 async def load(host: Host) -> None:
-    svc: Dictionaries = host.services.get("dictionaries") or Dictionaries(host)
+    svc: Dictionaries = host.services.find(DICTIONARIES) or Dictionaries(host)
     try:
         await svc.get_type("tariffs")
     except NotFound:

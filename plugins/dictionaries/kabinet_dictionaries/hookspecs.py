@@ -2,7 +2,7 @@
 
 An app that reads a dictionary (a shipments form offering a choice from "Виды услуг")
 declares it here so it exists on every portal, then reads it through
-``host.services["dictionaries"]`` (:mod:`kabinet_dictionaries.services`). It implements
+``host.services.of(DICTIONARIES)`` (:mod:`kabinet_dictionaries.services`). It implements
 the hook with ``@hookimpl(optionalhook=True)`` and may return plain dicts of the
 :class:`~kabinet_dictionaries.structure.TypeSpec` shape, so it need not import this app.
 """

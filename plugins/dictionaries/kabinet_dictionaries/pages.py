@@ -28,6 +28,7 @@ from kabinet.pages import principal_of, shell_of
 from kabinet.problems import handle_http
 from kabinet_dictionaries.errors import DictionaryError
 from kabinet_dictionaries.services import (
+    DICTIONARIES,
     DOCS_MANAGE,
     DOCS_VIEW,
     EDIT,
@@ -48,8 +49,7 @@ DOCS_ADMIN = permission(DOCS_MANAGE, scope="global")
 
 
 def svc(request: Req) -> Dictionaries:
-    found: Dictionaries = shell_of(request).host.services["dictionaries"]
-    return found
+    return shell_of(request).host.services.of(DICTIONARIES)
 
 
 def lang(request: Req) -> str:
@@ -99,7 +99,7 @@ def router(host: Host) -> Router:
     """The pages, with multipart bodies up to the file limit (Litestar's default is 10 MB)."""
     from kabinet_dictionaries import document_pages, entry_pages, type_pages
 
-    settings: Settings = host.plugin_settings("dictionaries")
+    settings = host.plugin_settings("dictionaries", Settings)
     limit = (max(settings.max_file_size_mb, settings.max_import_mb) + 1) * 1024 * 1024
     return Router(
         path="/dictionaries",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from kabinet.routematrix import RouteSample, SampleRequest
 from kabinet_dictionaries.documents import DocumentMeta
 from kabinet_dictionaries.kinds import FieldDef
-from kabinet_dictionaries.services import Dictionaries
+from kabinet_dictionaries.services import DICTIONARIES, Dictionaries
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -23,8 +23,7 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _svc(host: Host) -> Dictionaries:
-    found: Dictionaries = host.services["dictionaries"]
-    return found
+    return host.services.of(DICTIONARIES)
 
 
 async def _type(host: Host, organization: int) -> tuple[str, int]:

@@ -61,7 +61,7 @@ class ServiceBase:
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self.settings: Settings = host.plugin_settings("dictionaries")
+        self.settings: Settings = host.plugin_settings("dictionaries", Settings)
         self._types: dict[str, TypeInfo] = {}
         """Definitions read before, by code: shared, never changed in place (see _type)."""
 

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import Principal
+from kabinet.roles.services import ROLES
 from kabinet.services import ServiceKey
 from kabinet_dictionaries import documents as docs
 from kabinet_dictionaries import entries as store
@@ -115,7 +116,7 @@ class Dictionaries(DocumentLibrary):
             return False
         if not found.editor_roles or principal.person_id is None:
             return not found.editor_roles
-        grants = await self.host.services["roles"].grants_of(principal.person_id)
+        grants = await self.host.services.of(ROLES).grants_of(principal.person_id)
         held = {g.role.code for g in grants if g.organization_id is None}
         return bool(held & set(found.editor_roles))
 
@@ -199,7 +200,7 @@ class Dictionaries(DocumentLibrary):
             )
 
     async def _check_roles(self, codes: Iterable[str]) -> None:
-        roles = self.host.services.get("roles")
+        roles = self.host.services.find(ROLES)
         if roles is None:
             return
         known = {r.code for r in await roles.roles()}

@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from kabinet.forms import FieldError, FormView, form_view, read_form
 from kabinet.htmx import redirect
 from kabinet.pages import page, picker_source, shell_of
+from kabinet.roles.services import ROLES
 from kabinet_dictionaries import kinds
 from kabinet_dictionaries.errors import DictionaryError
 from kabinet_dictionaries.forms import (
@@ -76,7 +77,7 @@ async def _structure(
     ``type``, ``publish``, ``new`` (a new field) or a field's code."""
     found = await svc(request).get_type(code)
     language = lang(request)
-    roles = await shell_of(request).host.services["roles"].roles()
+    roles = await shell_of(request).host.services.of(ROLES).roles()
     names = await organization_names(request, found.organizations)
     return await page(
         request,

@@ -12,9 +12,10 @@ from dictionaries_support import code
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.plugins import entry_point_candidates
+from kabinet.services import ServiceKey
 from kabinet.testing import PluginFactory
 from kabinet_dictionaries.kinds import FieldDef
-from kabinet_dictionaries.services import Dictionaries, Query
+from kabinet_dictionaries.services import DICTIONARIES, Dictionaries, Query
 from kabinet_dictionaries.sinks import CatalogRecord
 
 pytestmark = pytest.mark.smoke
@@ -32,6 +33,17 @@ async def services(svc: Dictionaries) -> str:
         ],
     )
     return name
+
+
+async def test_the_service_is_published_under_its_typed_key(host: Host) -> None:
+    """Other apps read ``host.services.of(DICTIONARIES)``: the started app's one service, a
+    :class:`Dictionaries`, under the name code not moved yet still reads."""
+    assert isinstance(DICTIONARIES, ServiceKey)
+    assert (DICTIONARIES.name, DICTIONARIES.kind) == ("dictionaries", Dictionaries)
+    found = host.services.of(DICTIONARIES)
+    assert type(found) is Dictionaries
+    assert found is host.services["dictionaries"]
+    assert found.host is host
 
 
 def catalog(name: str, *rows: tuple[str, str, object, bool]) -> list[CatalogRecord]:
