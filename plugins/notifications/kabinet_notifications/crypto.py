@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet
 
+from kabinet_notifications.settings import Settings
+
 if TYPE_CHECKING:
     from kabinet.host import Host
     from kabinet.keys import Sealer as HostSealer
@@ -38,7 +40,7 @@ def _legacy_keys(host: Host) -> list[bytes]:
     """The keys notifications sealed with before ``host.keys``, so nothing sealed is lost:
     the deprecated ``[notifications] encryption_key`` (a Fernet key or any text), else
     ``[host] secret_key``, else a constant (the demo's default until then)."""
-    own = getattr(host.plugin_settings("notifications"), "encryption_key", "")
+    own = host.plugin_settings("notifications", Settings).encryption_key
     secret = own or host.settings.host.secret_key or "kabinet-notifications-unset"
     try:
         Fernet(secret.encode())  # a Fernet key was used as it is

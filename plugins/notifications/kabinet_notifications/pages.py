@@ -31,6 +31,7 @@ from kabinet_notifications.forms import (
     Rollback,
     TemplateParts,
 )
+from kabinet_notifications.organizations import organization_name
 from kabinet_notifications.permissions import (
     CONTACTS,
     DO_RESEND,
@@ -542,11 +543,5 @@ def router() -> Router:
 
 async def _organization_name(request: Req, organization_id: int | None) -> str:
     """The filter's organization by name, when the companies app shows it to this person."""
-    companies = shell_of(request).host.services.get("companies")
-    if organization_id is None or companies is None:
-        return ""
-    try:
-        found = await companies.organization(organization_id, principal_of(request.scope))
-    except Exception:  # not visible to this person, or gone: the number stays
-        return ""
-    return str(found.name)
+    host = shell_of(request).host
+    return await organization_name(host, organization_id, principal_of(request.scope))

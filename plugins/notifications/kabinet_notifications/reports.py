@@ -15,6 +15,7 @@ from kabinet.identity.models import Account
 from kabinet_notifications import models as m
 from kabinet_notifications import stats
 from kabinet_notifications.delivery import Contacts, insert_ignore
+from kabinet_notifications.organizations import organization_name
 from kabinet_notifications.render import CHANNELS, MASK, TemplateError, render_async
 from kabinet_notifications.sending import enqueue
 from kabinet_notifications.services import Editor, NotificationError, service_of
@@ -84,13 +85,10 @@ async def undelivered(
                 r.id: r.full_name
                 for r in await s.execute(select(a.c.id, a.c.full_name).where(a.c.id.in_(people)))
             }
-    companies = host.services.get("companies")
-    orgs: dict[int, str] = {}
-    for org_id in sorted({r["organization_id"] for r in found if r["organization_id"]}):
-        try:
-            orgs[org_id] = (await companies.organization(org_id)).name if companies else ""
-        except Exception:  # gone since (the companies app refuses): its number is shown
-            orgs[org_id] = ""
+    orgs = {
+        org_id: await organization_name(host, org_id)  # "" when gone: its number is shown
+        for org_id in sorted({r["organization_id"] for r in found if r["organization_id"]})
+    }
     for r in found:
         # Who did not get it, and of which company: not only an address.
         r["person_name"] = names.get(r["person_id"], "") if r["person_id"] is not None else ""

@@ -86,6 +86,7 @@ async def test_the_service_is_published_under_its_key_at_startup(
 ) -> None:
     from notif_support import make_host
 
+    from kabinet_notifications.organizations import organization_name
     from kabinet_notifications.services import NOTIFICATIONS, NotificationsService, service_of
     from kabinet_notifications.settings import Settings
 
@@ -99,5 +100,7 @@ async def test_the_service_is_published_under_its_key_at_startup(
         assert found.catalog.get("depot.parcel.arrived") is not None
         assert isinstance(found.settings, Settings)
         assert found.settings.digest_minutes == 0  # the [notifications] section, typed
+        # Companies is optional: without it an organization has no name (its number shows).
+        assert await organization_name(host, 1) == ""
     finally:
         await host.shutdown()

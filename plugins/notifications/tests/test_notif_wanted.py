@@ -335,3 +335,23 @@ async def test_three_changes_within_the_window_make_one_digest_per_channel_sent_
     finally:
         await forget_edits(host)
         await host.shutdown()
+
+
+async def test_an_organization_is_named_as_the_companies_app_shows_it(
+    portal: tuple[Host, FrozenClock],
+) -> None:
+    """The failed list names an organization through the companies service found under the
+    optional key (this app does not require companies): by name for who may see it, else
+    nothing (its number is shown)."""
+    from kabinet.access import Principal
+    from kabinet_notifications.organizations import organization_name
+
+    host, _ = portal
+    org, _ = await company(host)
+    other, _ = await company(host)
+    member = Principal(person_id=await client(host, org), name="Клиент", kind="person")
+    assert (await organization_name(host, org)).startswith("ООО Тест ")
+    assert (await organization_name(host, org, member)).startswith("ООО Тест ")
+    assert await organization_name(host, other, member) == ""  # not his company
+    assert await organization_name(host, 10**9) == ""  # no such organization
+    assert await organization_name(host, None) == ""
