@@ -8,15 +8,16 @@ in the organizations assigned to them) accept or refuse it here: the request is 
 as a 1C answer would update it and the client is told (``shipments.request.answered``).
 
 The transport state toward 1C is read from the integration app's service
-``host.services["integration.requests"]`` (``connected()`` and ``states(keys)``); without
-it nothing is connected.
+``integration.requests`` when that app is installed (shipments does not require it, so it
+imports nothing of it: :class:`RequestTransport` is what is used of it, found through
+:data:`TRANSPORT`); without it nothing is connected.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Set
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Set
+from typing import TYPE_CHECKING, Any, Protocol
 
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
@@ -25,6 +26,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy import insert, select, update
 
 from kabinet.access import AllOrganizations, Principal, permission
+from kabinet.services import ServiceKey
 from kabinet_companies.models import counterparty
 from kabinet_shipments import models as m
 from kabinet_shipments.labels import REQUEST_STATUS
@@ -41,6 +43,25 @@ STUCK_AFTER = dt.timedelta(hours=24)
 """A request 1C has not answered for this long may be answered by staff."""
 
 
+class TransportState(Protocol):
+    """A request's place in the integration app's outbound queue toward 1C."""
+
+    @property
+    def state(self) -> str: ...
+
+
+class RequestTransport(Protocol):
+    """What is used of the integration app's ``integration.requests`` service."""
+
+    def connected(self) -> bool: ...
+
+    async def states(self, keys: list[str]) -> Mapping[str, Any]: ...
+
+
+TRANSPORT: ServiceKey[RequestTransport] = ServiceKey("integration.requests", RequestTransport)
+"""Optional: ``host.services.find(TRANSPORT)`` is None when integration is not installed."""
+
+
 class NotFound(LookupError):
     """No such request where the person may answer (404: existence does not leak)."""
 
@@ -53,8 +74,8 @@ class Refused(ValueError):
         self.code, self.field, self.status = code, field, status
 
 
-def _transport(host: Host) -> Any:
-    return host.services.get("integration.requests")
+def _transport(host: Host) -> RequestTransport | None:
+    return host.services.find(TRANSPORT)
 
 
 def connected(host: Host) -> bool:
@@ -62,15 +83,16 @@ def connected(host: Host) -> bool:
     return bool(transport is not None and transport.connected())
 
 
-async def _states(host: Host, keys: list[str]) -> dict[str, Any]:
+async def _states(host: Host, keys: list[str]) -> Mapping[str, TransportState]:
     transport = _transport(host)
     if transport is None or not keys:
         return {}
-    found: dict[str, Any] = await transport.states(keys)
-    return found
+    return await transport.states(keys)
 
 
-def answerable(host: Host, is_connected: bool, state: Any, created_at: dt.datetime) -> bool:
+def answerable(
+    host: Host, is_connected: bool, state: TransportState | None, created_at: dt.datetime
+) -> bool:
     """Whether staff may answer: nothing connected, never queued, sending failed, or 1C
     silent for :data:`STUCK_AFTER` (and no sender holds it right now)."""
     if not is_connected or state is None or state.state == "failed":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -47,14 +47,19 @@ from kabinet_shipments.forms import (
 )
 from kabinet_shipments.services import (
     CONTRACTS,
+    FINANCE,
     INVOICES,
     REQUEST,
+    SHIPMENTS,
     VIEW,
     NotFound,
     RequestRefused,
     ShipmentsService,
 )
 from kabinet_shipments.texts import refusal
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
 
 Req = Request[Any, Any, Any]
 
@@ -225,13 +230,13 @@ class Created(msgspec.Struct, kw_only=True):
 
 
 def _svc(request: Req) -> ShipmentsService:
-    found: ShipmentsService = request.app.state["kabinet.host"].services["shipments"]
-    return found
+    host: Host = request.app.state["kabinet.host"]
+    return host.services.of(SHIPMENTS)
 
 
 def _fin(request: Req) -> Finance:
-    found: Finance = request.app.state["kabinet.host"].services["shipments.finance"]
-    return found
+    host: Host = request.app.state["kabinet.host"]
+    return host.services.of(FINANCE)
 
 
 def _out(struct: type[Any], row: Any) -> Any:

@@ -42,26 +42,28 @@ from kabinet_shipments.registry import (
 )
 from kabinet_shipments.services import (
     CONTRACTS,
+    EXPORTS,
+    FINANCE,
     INVOICES,
     REQUEST,
+    SHIPMENTS,
     VIEW,
     NotFound,
     RequestRefused,
     ShipmentsService,
 )
+from kabinet_shipments.settings import Settings
 from kabinet_shipments.texts import refusal, texts
 
 Req = Request[Any, Any, Any]
 
 
 def service(request: Req) -> ShipmentsService:
-    found: ShipmentsService = shell_of(request).host.services["shipments"]
-    return found
+    return shell_of(request).host.services.of(SHIPMENTS)
 
 
 def finance(request: Req) -> Finance:
-    found: Finance = shell_of(request).host.services["shipments.finance"]
-    return found
+    return shell_of(request).host.services.of(FINANCE)
 
 
 def lang_of(request: Req) -> str:
@@ -163,8 +165,7 @@ async def order_counts(request: Req) -> Response[str]:
 
 
 def exports_of(request: Req) -> Exports:
-    found: Exports = shell_of(request).host.services["shipments.exports"]
-    return found
+    return shell_of(request).host.services.of(EXPORTS)
 
 
 def _file(content: bytes, fmt: str, name: str) -> Response[bytes]:
@@ -552,7 +553,7 @@ async def contract_page(
 async def home_panel(request: Req, host: Any, lang: str, **context: Any) -> str:
     """The client's organization at a glance, on the portal's home page."""
     principal = principal_of(request.scope)
-    summary = await host.services["shipments.finance"].home(principal)
+    summary = await host.services.of(FINANCE).home(principal)
     shell = shell_of(request)
     ctx = shell.context(request)
     ctx.update(
@@ -561,7 +562,7 @@ async def home_panel(request: Req, host: Any, lang: str, **context: Any) -> str:
         L=labels,
         lang=lang,
         tabs=ORDER_TABS,
-        bound=host.plugin_settings("shipments").count_bound,
+        bound=host.plugin_settings("shipments", Settings).count_bound,
         count_label=count_label,
     )
     html: str = await shell.env.get_template("shipments/_home.html").render_async(ctx)

@@ -25,7 +25,7 @@ from kabinet_shipments.records import (
     InvoiceRecord,
     OrderRecord,
 )
-from kabinet_shipments.services import file_key
+from kabinet_shipments.services import EXPORTS, file_key
 from kabinet_shipments.sinks import apply_contracts, apply_invoices, apply_orders
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ async def own_export(host: Host, organization_id: int, person_id: int) -> Sample
     from kabinet.access import Principal
 
     await make_order(host, organization_id)
-    exports = host.services["shipments.exports"]
+    exports = host.services.of(EXPORTS)
     me = Principal(person_id=person_id, kind="person")
     export_id = await exports.create(me, {}, "csv", send=False)
     await exports.run(export_id)

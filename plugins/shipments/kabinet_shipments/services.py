@@ -109,8 +109,7 @@ class ShipmentsService:
 
     @property
     def settings(self) -> Settings:
-        found: Settings = self.host.plugin_settings("shipments")
-        return found
+        return self.host.plugin_settings("shipments", Settings)
 
     def today(self) -> dt.date:
         return self.host.clock.now().astimezone(_zone(self.host)).date()

@@ -64,6 +64,7 @@ from kabinet_shipments.records import (
     Record,
     RequestAnswerRecord,
 )
+from kabinet_shipments.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -81,7 +82,7 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 def source_zone(host: Host) -> ZoneInfo:
-    return ZoneInfo(host.plugin_settings("shipments").source_timezone)
+    return ZoneInfo(host.plugin_settings("shipments", Settings).source_timezone)
 
 
 def utc(value: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
