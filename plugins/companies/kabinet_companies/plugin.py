@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class CompaniesSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The ``[companies]`` section."""
 
     organization_per_counterparty: bool = False
@@ -45,7 +45,7 @@ def manifest() -> Manifest:
         title={"ru": "Компании и контакты", "en": "Companies & contacts"},
         requires_host=">=0.1,<1",
         requires=("identity", "roles"),
-        settings=Settings,
+        settings=CompaniesSettings,
         description="Organizations, counterparties, contacts, registration and link requests.",
         summary={
             "ru": "Регистрация, присоединение к своей компании и права коллег.",

@@ -30,6 +30,7 @@ from kabinet.roles.services import Actor
 from kabinet.roles.services import Conflict as RoleConflict
 from kabinet.roles.services import Forbidden as RoleForbidden
 from kabinet_companies.models import agreement, consent, invitation, organization, registration
+from kabinet_companies.plugin import CompaniesSettings
 from kabinet_companies.services import CompaniesService
 from kabinet_companies.validation import CompanyError, Conflict, Forbidden, NotFound, bounded
 
@@ -99,6 +100,13 @@ class Registration:
     @property
     def now(self) -> dt.datetime:
         return self.host.clock.now()
+
+    @property
+    def invitation_ttl(self) -> dt.timedelta:
+        """How long an invitation link works (``[companies] invitation_days``)."""
+        return dt.timedelta(
+            days=self.host.plugin_settings("companies", CompaniesSettings).invitation_days
+        )
 
     # -- consent ----------------------------------------------------------------------------
 
@@ -368,7 +376,7 @@ class Registration:
             existing = await identity_service(self.host).find_by_email(email_n)
             if existing is not None and existing.id == actor_id:
                 raise Forbidden("You cannot invite yourself.", "email")
-        ttl = dt.timedelta(days=self.host.plugin_settings("companies").invitation_days)
+        ttl = self.invitation_ttl
         token = secrets.token_urlsafe(32)
         async with self.host.db.session() as s:
             open_one = await s.scalar(
@@ -408,7 +416,7 @@ class Registration:
         if found.status not in ("pending", "expired"):
             raise Conflict(f"the invitation is {found.status}", "status")
         token = secrets.token_urlsafe(32)
-        ttl = dt.timedelta(days=self.host.plugin_settings("companies").invitation_days)
+        ttl = self.invitation_ttl
         async with self.host.db.session() as s:
             await s.execute(
                 update(invitation)

@@ -170,7 +170,7 @@ def _name_of(org_id: ColumnElement[Any]) -> Any:
 
 
 class RequestsService:
-    """Link requests for one host (``host.services["companies"].requests``)."""
+    """Link requests for one host (``host.services.of(COMPANIES).requests``)."""
 
     def __init__(self, companies: CompaniesService) -> None:
         self.companies = companies

@@ -6,6 +6,7 @@ import itertools
 import uuid
 from typing import TYPE_CHECKING
 
+from kabinet.identity.services import IDENTITY
 from kabinet.routematrix import ManagerSample, RouteSample, SampleRequest
 from kabinet_companies.services import CompaniesService, companies
 from kabinet_companies.validation import make_inn
@@ -21,7 +22,7 @@ def _svc(host: Host) -> CompaniesService:
 
 
 async def _person(host: Host) -> int:
-    account = await host.services["identity"].create_account(
+    account = await host.services.of(IDENTITY).create_account(
         full_name="Образец Контакт", email=f"s-{uuid.uuid4().hex[:12]}@example.test"
     )
     return int(account.id)

@@ -1,7 +1,7 @@
 """Organizations, counterparties, contacts, memberships and managers: the rules.
 
 Pages, the API, the sink, demo data and tests all go through :class:`CompaniesService`
-(``host.services["companies"]``). Company data is always read through the organizations
+(``host.services.of(COMPANIES)``). Company data is always read through the organizations
 in which the asking principal holds the permission (``host.access.organizations``); an
 object outside them is "not found", so existence never leaks. Roles in an organization are
 the host's grants, given and taken through the roles service (events, audit log, caches).

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.contrib import EntitySink, SinkResult
 from kabinet_companies.models import counterparty
+from kabinet_companies.plugin import CompaniesSettings
 from kabinet_companies.validation import CompanyError, clean_inn, clean_kpp
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ async def apply_counterparties(
             unchanged += 1
     if inserts:
         await session.execute(insert(counterparty), inserts)
-        settings = host.plugin_settings("companies")
+        settings = host.plugin_settings("companies", CompaniesSettings)
         if settings.organization_per_counterparty:
             from kabinet_companies.services import organizations_for_new
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from kabinet.clock import FrozenClock
 from kabinet.forms import FormErrors
 from kabinet.host import Host
 from kabinet.roles.models import grant
-from kabinet_companies.services import SYSTEM, CompaniesService
+from kabinet_companies.plugin import CompaniesSettings
+from kabinet_companies.services import COMPANIES, SYSTEM, CompaniesService, companies
 from kabinet_companies.sinks import CounterpartyRecord, apply_counterparties
 from kabinet_companies.validation import (
     CompanyError,
@@ -33,6 +35,17 @@ async def org_with_counterparty(svc: CompaniesService, name: str) -> tuple[int, 
     cp = await svc.create_counterparty(SYSTEM, name=name, inn=inn, kpp="770101001")
     org = await svc.organization_from_counterparty(SYSTEM, cp.id)
     return org.id, cp.id, inn
+
+
+async def test_the_service_is_published_under_its_key(make_host: object) -> None:
+    host = await make_host("[companies]\ninvitation_days = 3\n")  # type: ignore[operator]
+    found = host.services.of(COMPANIES)  # published at start-up, by the key's name
+    assert isinstance(found, CompaniesService)
+    assert host.services["companies"] is found  # code not moved yet reads it by name
+    assert companies(host) is found  # made once: CLI, jobs and pages share it
+    settings = host.plugin_settings("companies", CompaniesSettings)
+    assert (settings.invitation_days, settings.organization_per_counterparty) == (3, False)
+    assert found.registration.invitation_ttl == dt.timedelta(days=3)
 
 
 def test_inn_check_digits_and_kpp_format() -> None:
