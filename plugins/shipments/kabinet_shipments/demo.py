@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from kabinet.identity.commands import DEMO_PASSWORD
 from kabinet.identity.services import identity_service
-from kabinet_companies.services import SYSTEM, companies
+from kabinet_companies.services import COMPANIES, SYSTEM
 from kabinet_companies.validation import make_inn
 from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
 from kabinet_shipments.records import (
@@ -372,7 +372,7 @@ PASSWORD = DEMO_PASSWORD  # one password for every demo account, printed by `kab
 
 async def linked_counterparties(host: Host) -> list[tuple[str, int]]:
     """The demo counterparties attached to an organization: (external id, organization)."""
-    page = await companies(host).counterparties(SYSTEM, limit=1000)
+    page = await host.services.of(COMPANIES).counterparties(SYSTEM, limit=1000)
     return sorted(
         (c.external_id, c.organization_id)
         for c in page.items
@@ -383,7 +383,7 @@ async def linked_counterparties(host: Host) -> list[tuple[str, int]]:
 async def ensure_companies(host: Host) -> list[str]:
     """The demo's counterparties: the companies app's own demo ones when it loaded them,
     else a few organizations made here through its service. Returns their external ids."""
-    svc = companies(host)
+    svc = host.services.of(COMPANIES)
     linked = await linked_counterparties(host)
     if not linked:
         seed = 7_708_000
@@ -412,7 +412,7 @@ async def ensure_client(host: Host, organization_id: int) -> None:
         full_name=name, email=email, phone=phone, password=PASSWORD,
         email_confirmed=True, phone_confirmed=True,
     )  # fmt: skip
-    svc = companies(host)
+    svc = host.services.of(COMPANIES)
     await svc.roles.grant(account.id, "user")
     await svc.roles.grant(account.id, "client", organization_id)
     async with host.db.session() as s:

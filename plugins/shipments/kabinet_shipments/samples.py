@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from kabinet.routematrix import RouteSample, SampleRequest
-from kabinet_companies.services import SYSTEM, companies
+from kabinet_companies.services import COMPANIES, SYSTEM
 from kabinet_companies.validation import Conflict, make_inn
 from kabinet_shipments import models as m
 from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
@@ -36,7 +36,7 @@ async def ensure_counterparty(host: Host, organization_id: int) -> str:
     """An organization with that id and a counterparty of it (through the companies
     service); returns the counterparty's external id."""
     ext = f"sample-cp-{organization_id}"
-    svc = companies(host)
+    svc = host.services.of(COMPANIES)
     await svc.ensure_organization(organization_id, f"Образец {organization_id}")
     with contextlib.suppress(Conflict):  # made by an earlier sample
         await svc.create_counterparty(
