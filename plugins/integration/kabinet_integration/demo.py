@@ -20,7 +20,7 @@ from sqlalchemy import select
 from kabinet.jobs import start_embedded, stop_embedded
 from kabinet_integration import files
 from kabinet_integration import models as m
-from kabinet_integration.settings import Source
+from kabinet_integration.settings import Settings, Source
 from kabinet_integration.sync import integration
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ async def _sync(host: Host, owners: list[str]) -> str:
 
     data = OneCData()
     made = generate(data, owners=owners, orders=4 * len(owners), invoices=2 * len(owners))
-    settings = host.plugin_settings("integration")
+    settings = host.plugin_settings("integration", Settings)
     svc = integration(host)
     with OneCServer(data) as server:
         settings.sources[SOURCE] = Source(

@@ -41,6 +41,7 @@ from sqlalchemy import func, insert, select, update
 from kabinet.jobs import backoff
 from kabinet_integration import models as m
 from kabinet_integration.connectors import Connector, SourceError
+from kabinet_integration.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,7 +78,7 @@ def storage_key(file_ref: str, entity: str = "file") -> str:
 def target_source(host: Host) -> str | None:
     """The source that answers client requests and holds the files: the
     ``write_back_source`` setting, else the first one pulled (or with a ``base_url``)."""
-    settings = host.plugin_settings("integration")
+    settings = host.plugin_settings("integration", Settings)
     if settings.write_back_source:
         return str(settings.write_back_source)
     pulling = [name for name, s in settings.sources.items() if s.mode != "push" or s.base_url]
@@ -100,7 +101,7 @@ async def queue_files(
 ) -> None:
     """Files of orders (or invoices) a run applied (file id -> owner id): fetched ahead in
     batches, unless this is a first load whose files are fetched on demand."""
-    settings = host.plugin_settings("integration").sources[source]
+    settings = host.plugin_settings("integration", Settings).sources[source]
     if settings.files_first_load != "ahead" and await first_load(host, source):
         log.info("integration: %d files of the first load are fetched on demand", len(files))
         return
@@ -203,7 +204,7 @@ async def fetch(host: Host, source: str, ref: str, conn: Connector | None = None
     """Fetch one file; returns whether it is stored now."""
     from kabinet_integration.sync import integration
 
-    settings = host.plugin_settings("integration")
+    settings = host.plugin_settings("integration", Settings)
     async with host.db.sessionmaker() as s:
         row = (
             await s.execute(select(m.file).where(m.file.c.source == source, m.file.c.ref == ref))

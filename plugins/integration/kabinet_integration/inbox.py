@@ -20,6 +20,7 @@ from kabinet_integration import models as m
 from kabinet_integration.connectors import Change, rows_of
 from kabinet_integration.locks import RunLock
 from kabinet_integration.mapping import Names
+from kabinet_integration.settings import Settings
 from kabinet_integration.sync import Context, Counts, SyncError, integration
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class Unauthorized(Exception):
 
 
 def check_token(host: Host, source: str, header: str | None) -> None:
-    sources = host.plugin_settings("integration").sources
+    sources = host.plugin_settings("integration", Settings).sources
     settings = sources.get(source)
     if settings is None or not settings.inbox_token:
         raise Unauthorized("this source takes no pushes")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from kabinet.contrib import Actor, Schedule
 from kabinet_integration import files, outbound
 from kabinet_integration.locks import Busy
+from kabinet_integration.settings import Settings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -86,7 +87,7 @@ async def _warn_if_stale(host: Host, source: str, error: str | None) -> None:
 
 
 def schedules(host: Host) -> list[Schedule]:
-    settings = host.plugin_settings("integration")
+    settings = host.plugin_settings("integration", Settings)
     return [
         Schedule(
             name="integration.delta",

@@ -20,7 +20,9 @@ import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from kabinet.services import ServiceKey
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from kabinet.host import Host
     from kabinet_integration.settings import Source
 
-SERVICE = "integration.limits"
 PREFIX = "kabinet:integration:limit:"
 POLL_SECONDS = 0.02
 """How soon a request waiting for a slot held in another process asks again."""
@@ -137,15 +138,25 @@ class RedisLimits:
                     await self.redis.zrem(self.slots, token)
 
 
+class Registry(dict[tuple[int, str], tuple[asyncio.AbstractEventLoop, Limits]]):
+    """A host's limits by (its event loop's id, the source's name), the loop kept beside."""
+
+
+LIMITS: ServiceKey[Registry] = ServiceKey("integration.limits", Registry)
+"""The app's own: no other plugin reads a source's limits."""
+
+
 def limits_for(host: Host, name: str, source: Source) -> Limits:
     """The limits of source ``name``, shared by every connector of this event loop (and,
     through Redis, of every process)."""
     loop = asyncio.get_running_loop()
-    registry: dict[tuple[int, str], Any] = host.services.setdefault(SERVICE, {})
+    registry = host.services.find(LIMITS)
+    if registry is None:
+        registry = host.services.provide(LIMITS, Registry())
     key = (id(loop), name)
     found = registry.get(key)
     if found is not None and found[0] is loop:
-        return found[1]  # type: ignore[no-any-return]
+        return found[1]
     url = host.settings.host.redis_url
     limits: Limits
     if url:
@@ -166,8 +177,9 @@ def limits_for(host: Host, name: str, source: Source) -> Limits:
 
 async def close(host: Host) -> None:
     """Close the Redis clients of the limits (at shutdown)."""
-    registry: dict[tuple[int, str], Any] = host.services.pop(SERVICE, {})
-    for _loop, limits in registry.values():
+    registry = host.services.find(LIMITS)
+    host.services.pop(LIMITS.name, None)
+    for _loop, limits in (registry or {}).values():
         if isinstance(limits, RedisLimits):
             with contextlib.suppress(Exception):
                 await limits.redis.aclose()

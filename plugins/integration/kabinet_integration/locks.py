@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from kabinet_integration.models import lock
+from kabinet_integration.settings import Settings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -37,7 +38,7 @@ class RunLock:
 
     @property
     def ttl(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.host.plugin_settings("integration").lock_seconds)
+        return dt.timedelta(seconds=self.host.plugin_settings("integration", Settings).lock_seconds)
 
     async def acquire(self) -> None:
         if self.host.db.engine.dialect.name == "postgresql":

@@ -32,6 +32,7 @@ from kabinet_integration import models as m
 from kabinet_integration.connectors import SourceError
 from kabinet_integration.files import target_source
 from kabinet_integration.mapping import SINKS, MappingError, Names, changes_to_onec
+from kabinet_integration.settings import Settings
 
 if TYPE_CHECKING:
     from kabinet.events import Event
@@ -45,7 +46,7 @@ async def body_of(host: Host, source: str, payload: Any) -> dict[str, Any]:
     raises MappingError when a field cannot be named in this 1C."""
     from kabinet_integration.sync import integration
 
-    settings = host.plugin_settings("integration").sources[source]
+    settings = host.plugin_settings("integration", Settings).sources[source]
     names = Names.of(settings)
     f = names.fields["request"]
     order = (await integration(host).sinks())[SINKS["order"]]
@@ -68,9 +69,12 @@ def _local_now(host: Host) -> str:
     """Now in 1C's local time (an event published before the payload carried it)."""
     from zoneinfo import ZoneInfo
 
+    from kabinet.services import ServiceMissing
+    from kabinet_shipments.services import SHIPMENTS
+
     try:
-        zone = host.plugin_settings("shipments").source_timezone
-    except (KeyError, AttributeError):
+        zone = host.services.of(SHIPMENTS).settings.source_timezone
+    except ServiceMissing:  # a host not started (its relay runs in a started one)
         zone = host.settings.host.timezone
     local = host.clock.now().astimezone(ZoneInfo(zone))
     return local.replace(tzinfo=None, microsecond=0).isoformat()
@@ -127,7 +131,7 @@ async def _claim(host: Host, row_id: int, *, force: bool) -> Any:
 
     One statement: on PostgreSQL a second sender's UPDATE waits for the first's and then
     finds the row no longer due; on SQLite writers take turns."""
-    settings = host.plugin_settings("integration")
+    settings = host.plugin_settings("integration", Settings)
     now = host.clock.now()
     t = m.outbound.c
     async with host.db.session() as s:
@@ -150,7 +154,7 @@ async def send_due(host: Host, *, force_ids: tuple[int, ...] = ()) -> int:
     many went through."""
     from kabinet_integration.sync import integration
 
-    settings = host.plugin_settings("integration")
+    settings = host.plugin_settings("integration", Settings)
     now = host.clock.now()
     async with host.db.sessionmaker() as s:
         stmt = select(m.outbound.c.id).where(_due(now, bool(force_ids)))

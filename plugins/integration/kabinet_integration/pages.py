@@ -23,6 +23,7 @@ from kabinet_integration import services
 from kabinet_integration.forms import PageRefusal, RunNow
 from kabinet_integration.jobs import SYNC_ACTOR
 from kabinet_integration.mapping import ORDER
+from kabinet_integration.settings import Settings
 from kabinet_integration.texts import Texts
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def texts(request: Req) -> Texts:
 
 
 def sources(request: Req) -> list[str]:
-    return sorted(host_of(request).plugin_settings("integration").sources)
+    return sorted(host_of(request).plugin_settings("integration", Settings).sources)
 
 
 @get("/runs", access=VIEW)
@@ -89,7 +90,7 @@ async def run_now(request: Req) -> Response[Any]:
     host = host_of(request)
     try:
         data = await read_form(request, RunNow)
-        if data.source not in host.plugin_settings("integration").sources:
+        if data.source not in host.plugin_settings("integration", Settings).sources:
             raise PageRefusal("no_source_named", "source")
     except FieldError as exc:
         said = exc.text(language(request))

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from kabinet.services import ServiceKey
 from kabinet_integration import models as m
+from kabinet_integration.settings import Settings
 from kabinet_integration.sync import SyncService
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ async def failing_files(host: Host, *, limit: int = 50) -> list[Any]:
 
 async def stale_sources(host: Host) -> list[str]:
     """Sources whose last successful run is older than three intervals."""
-    settings = host.plugin_settings("integration")
+    settings = host.plugin_settings("integration", Settings)
     limit = host.clock.now() - dt.timedelta(minutes=3 * settings.interval_minutes)
     stale = []
     async with host.db.sessionmaker() as s:

@@ -50,7 +50,7 @@ from kabinet_integration.mapping import (
 )
 from kabinet_integration.mapping import identity as identity_of
 from kabinet_integration.reasons import explain
-from kabinet_integration.settings import Source
+from kabinet_integration.settings import Settings, Source
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -279,8 +279,8 @@ class SyncService:
         self._connectors: dict[str, ConnectorType] | None = None
 
     @property
-    def settings(self) -> Any:
-        return self.host.plugin_settings("integration")
+    def settings(self) -> Settings:
+        return self.host.plugin_settings("integration", Settings)
 
     def source(self, name: str) -> Source:
         found: Source | None = self.settings.sources.get(name)
