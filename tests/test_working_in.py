@@ -1,9 +1,10 @@
 """A person in several companies works in one at a time (issue 16, point 1), over HTTP.
 
 The header's switch is a form post answered by a 303 back to the page (``HX-Redirect``, a
-whole page load, when htmx sent it: never a swap, no ``HX-Refresh``, one header); the chosen company (the ``kabinet_org``
-cookie) scopes every page, count, export and the home page through the access service,
-"all my companies" stays a choice, and the JSON API does not read the cookie.
+whole page load, when htmx sent it: never a swap, no ``HX-Refresh``, one header); the
+chosen company (the ``kabinet_org`` cookie) scopes every page, count, export and the home
+page through the access service, "all my companies" stays a choice, and the JSON API does
+not read the cookie.
 """
 
 from __future__ import annotations
