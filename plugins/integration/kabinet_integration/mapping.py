@@ -190,7 +190,7 @@ VALUES: dict[str, dict[str, dict[str, str]]] = {
         }
     },
     "request": {
-        "kind": {"Изменение": "edit", "Отмена": "cancel"},
+        "kind": {"Изменение": "edit", "Отмена": "cancel", "НоваяЗаявка": "new_order"},
         "status": {
             "Новый": "new",
             "Принят": "accepted",
