@@ -28,6 +28,7 @@ PUBLIC_MODULES = (
     "kabinet.host",  # Host
     "kabinet.htmx",  # the page kit: htmx requests, fragments, redirects
     "kabinet.i18n",  # labels, gettext, formatting in the person's language and zone
+    "kabinet.lists",  # the page kit: search, sort whitelist, count and page of a list
     "kabinet.pages",  # the page shell: page, flash, principal_of, shell_of
     "kabinet.paging",  # the page kit: pagination
     "kabinet.routematrix",  # route samples for the route-matrix test
