@@ -108,6 +108,8 @@ outbound = Table(
     Column("id", Integer, primary_key=True),
     Column("source", String(64), nullable=False),
     Column("portal_id", String(64), nullable=False),
+    # The entity sink that receives 1C's answer (OutboundRecord.reply_to).
+    Column("reply_to", String(100), nullable=True),
     Column("body", JSON, nullable=False),
     Column("state", String(16), nullable=False),  # pending, sent, failed
     Column("attempts", Integer, nullable=False, default=0),
@@ -118,7 +120,7 @@ outbound = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("source", "portal_id"),
 )
-"""Client requests on their way to the production system."""
+"""Records handed over for the production system (client requests), on their way there."""
 
 file = Table(
     "integration_file",

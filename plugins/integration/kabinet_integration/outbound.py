@@ -1,29 +1,34 @@
-"""Write-back: client requests (edit, cancel) carried to the production system, once.
+"""Outbound records carried to the production system, once: the public contract.
 
-The shipments app publishes ``shipments.request.created``; the handler puts the request
-in the outbound queue in the event's transaction and a send job tries it soon after. A
-sender **claims** a row before it sends it (one ``UPDATE … WHERE state is due …
-RETURNING``: state ``sending`` with a lease in ``next_attempt_at``), so each row has one
-sender whatever the number of jobs, workers and processes; a sender that dies leaves its
-claim to expire, and the next one takes the row again. Sending looks the request up by
+Any plugin hands over a record (:class:`kabinet_integration.structs.OutboundRecord`) in
+its own transaction through the :data:`kabinet_integration.services.OUTBOUND` service
+(:meth:`Outbound.hand_over`); the integration app names no plugin. The record is written
+in the source's 1C names at once (a row of the outbound queue, in the caller's
+transaction, so a rolled-back transaction hands over nothing) and a send job tries it
+soon after. A sender **claims** a row before it sends it (one ``UPDATE … WHERE state is
+due … RETURNING``: state ``sending`` with a lease in ``next_attempt_at``), so each row has
+one sender whatever the number of jobs, workers and processes; a sender that dies leaves
+its claim to expire, and the next one takes the row again. Sending looks the record up by
 its key (``ИдентификаторПортала``, a UUID unique across installations) first, so a retry
 after a lost answer, or after a dead sender, creates no duplicate; a failure waits with
 exponential backoff (a schedule retries what is due) and is shown to staff. The answer
-comes back by the next delta, into the shipments app's sink, which applies it only to
-the request its key names.
+comes back by the next delta into :mod:`kabinet_integration.replies`, which hands it to
+the sink the record named (``reply_to``).
 
 What is written is in the source's 1C names: the request's kinds and statuses as
-configured (``values.request``), ``ИзмененныеПоля`` with the order's 1C attribute names of
-the read side's mapping (``fields.order``) and 1C's value formats, the ``Date`` in 1C's
-local time (``[shipments] source_timezone``), ``КонтактФИО`` and ``КонтактEmail``.
+configured (``values.request``), ``ИзмененныеПоля`` with the target entity's 1C attribute
+names of the read side's mapping (``fields.order``) and 1C's value formats, the ``Date``
+in 1C's local time, ``КонтактФИО`` and ``КонтактEmail``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,17 +36,74 @@ from kabinet.jobs import backoff
 from kabinet_integration import models as m
 from kabinet_integration.connectors import SourceError
 from kabinet_integration.files import target_source
-from kabinet_integration.mapping import SINKS, MappingError, Names, changes_to_onec
+from kabinet_integration.mapping import EMPTY_GUID, SINKS, MappingError, Names, changes_to_onec
 from kabinet_integration.settings import Settings
+from kabinet_integration.structs import OutboundRecord
 
 if TYPE_CHECKING:
-    from kabinet.events import Event
     from kabinet.host import Host
 
 SEND_ACTOR = "integration.send_requests"
 
 
-async def body_of(host: Host, source: str, payload: Any) -> dict[str, Any]:
+class Outbound:
+    """The :data:`kabinet_integration.services.OUTBOUND` service: records handed over
+    for 1C, each carried exactly once.
+
+    Example (a plugin's own service, in its own transaction)::
+
+        import uuid
+        from kabinet_integration.services import OUTBOUND
+        from kabinet_integration.structs import OutboundRecord
+
+        async with host.db.session() as session:
+            ...  # the plugin's own rows
+            await host.services.of(OUTBOUND).hand_over(
+                session,
+                OutboundRecord(
+                    kind="new_order",
+                    portal_id=str(uuid.uuid4()),  # keep it: the answer names it
+                    reply_to="booking.request_answer",  # an entity sink of yours
+                    fields={
+                        "counterparty": "<Контрагент_Key>",
+                        "contract": "<Договор_Key>",
+                        "origin": "Москва, склад 1",
+                        "destination": "Казань",
+                        "loading_date": "2026-02-01",
+                        "cargo_name": "Стекло",
+                        "cargo_weight": 1200.0,
+                    },
+                    description="Новая заявка с портала",
+                    contact_name="Иванов Иван",
+                    contact_email="ivanov@example.test",
+                ),
+            )
+
+    The answer arrives by a later delta as :class:`kabinet_integration.structs.Answer`
+    records (converted to the ``reply_to`` sink's struct) in the sync's transaction:
+    ``accepted`` with ``order`` (the order 1C created, which the same delta brought to
+    the order sink first) or ``rejected`` with ``answer`` (1C's reason)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def connected(self) -> bool:
+        """Whether a source takes records (``[integration] write_back_source``)."""
+        return target_source(self.host) is not None
+
+    async def hand_over(
+        self, session: AsyncSession, record: OutboundRecord | Mapping[str, Any]
+    ) -> bool:
+        """Queue ``record`` in ``session``'s transaction; True when queued, False when its
+        ``portal_id`` was handed over before (a no-op) or no source takes records.
+
+        A plugin that does not require this app passes the same fields as a mapping."""
+        if not isinstance(record, OutboundRecord):
+            record = msgspec.convert(dict(record), OutboundRecord)
+        return await _queue(self.host, session, record)
+
+
+async def body_of(host: Host, source: str, record: OutboundRecord) -> dict[str, Any]:
     """The ``Document_ЗапросКлиента`` to create, in this source's names and formats;
     raises MappingError when a field cannot be named in this 1C."""
     from kabinet_integration.sync import integration
@@ -49,24 +111,30 @@ async def body_of(host: Host, source: str, payload: Any) -> dict[str, Any]:
     settings = host.plugin_settings("integration", Settings).sources[source]
     names = Names.of(settings)
     f = names.fields["request"]
-    order = (await integration(host).sinks())[SINKS["order"]]
-    changes = changes_to_onec(names, order.struct, payload.changes or {})
-    asked = getattr(payload, "asked_at_source", "") or _local_now(host)
+    feed = getattr(names, "feeds", {}).get(record.entity)  # the source's feed, if any
+    sink_name = feed.sink if feed is not None else SINKS.get(record.entity, "")
+    sink = (await integration(host).sinks()).get(sink_name)
+    if sink is None:
+        raise MappingError(f"{record.entity}: no entity sink gives its fields' types")
+    changes = changes_to_onec(names, sink.struct, record.fields, record.entity)
+    kind = names.to_onec("request", "kind", record.kind)
+    if kind == record.kind and kind not in names.values.get("request", {}).get("kind", {}):
+        raise MappingError(f"kind: no 1C value is configured for {record.kind!r} (request.kind)")
     return {
-        f["date"]: asked,
-        f["order"]: payload.order_external_id,
-        f["kind"]: names.to_onec("request", "kind", payload.kind),
-        f["description"]: payload.comment or "",
+        f["date"]: record.asked_at or _local_now(host),
+        f["order"]: record.target or EMPTY_GUID,
+        f["kind"]: kind,
+        f["description"]: record.description,
         f["changes"]: json.dumps(changes, ensure_ascii=False),
-        f["contact_name"]: payload.person_name or "",
-        f["contact_email"]: getattr(payload, "person_email", "") or "",
-        f["portal_id"]: payload.portal_id,
+        f["contact_name"]: record.contact_name,
+        f["contact_email"]: record.contact_email,
+        f["portal_id"]: record.portal_id,
         f["status"]: names.to_onec("request", "status", "new"),
     }
 
 
 def _local_now(host: Host) -> str:
-    """Now in 1C's local time (an event published before the payload carried it)."""
+    """Now in 1C's local time (a record handed over without its time)."""
     from zoneinfo import ZoneInfo
 
     from kabinet.services import ServiceMissing
@@ -80,29 +148,29 @@ def _local_now(host: Host) -> str:
     return local.replace(tzinfo=None, microsecond=0).isoformat()
 
 
-async def on_request_created(host: Host, event: Event, session: AsyncSession) -> None:
-    """Queue the request (once per portal id) in the event's transaction."""
+async def _queue(host: Host, session: AsyncSession, record: OutboundRecord) -> bool:
+    """Queue the record (once per portal id) in the caller's transaction."""
     source = target_source(host)
     if source is None:
-        return
-    payload: Any = event.payload
+        return False
     found = await session.execute(
         select(m.outbound.c.id).where(
-            m.outbound.c.source == source, m.outbound.c.portal_id == payload.portal_id
+            m.outbound.c.source == source, m.outbound.c.portal_id == record.portal_id
         )
     )
     if found.first() is not None:
-        return
+        return False
     now = host.clock.now()
     try:
-        body, state, error = await body_of(host, source, payload), "pending", None
+        body, state, error = await body_of(host, source, record), "pending", None
     except MappingError as exc:
         # Not sent at all rather than sent with names 1C ignores: staff see why.
         body, state, error = {}, "failed", f"cannot write the request in 1C's names: {exc}"
     await session.execute(
         insert(m.outbound).values(
             source=source,
-            portal_id=payload.portal_id,
+            portal_id=record.portal_id,
+            reply_to=record.reply_to,
             body=body,
             state=state,
             attempts=0,
@@ -114,6 +182,7 @@ async def on_request_created(host: Host, event: Event, session: AsyncSession) ->
     )
     # After the commit, most likely; the schedule picks up anything it misses.
     await host.jobs.send_later(1.0, SEND_ACTOR, {})
+    return True
 
 
 def _due(now: dt.datetime, force: bool) -> Any:
@@ -168,7 +237,7 @@ async def send_due(host: Host, *, force_ids: tuple[int, ...] = ()) -> int:
             row = await _claim(host, row_id, force=bool(force_ids))
             if row is None:
                 continue  # another sender took it meanwhile
-            if not row.body:  # never written in 1C's names (on_request_created said why)
+            if not row.body:  # never written in 1C's names (_queue said why)
                 async with host.db.session() as s:
                     await s.execute(
                         update(m.outbound).where(m.outbound.c.id == row.id).values(state="failed")

@@ -24,6 +24,7 @@ from kabinet_integration.models import metadata
 from kabinet_integration.settings import Settings
 
 if TYPE_CHECKING:
+    from kabinet.contrib import EntitySink
     from kabinet.events import Event
     from kabinet.host import Host
     from kabinet.routematrix import RouteSample
@@ -55,6 +56,13 @@ def hookspecs() -> ModuleType:
     from kabinet_integration import hookspecs as specs
 
     return specs
+
+
+@hookimpl
+def entity_sinks(host: Host) -> list[EntitySink]:
+    from kabinet_integration.replies import entity_sinks as sinks
+
+    return sinks()  # 1C's answers to handed-over records, to the sinks they name
 
 
 @hookimpl
@@ -134,23 +142,14 @@ def schedules(host: Host) -> list[Schedule]:
 
 @hookimpl
 def subscriptions(host: Host) -> list[Subscription]:
-    from kabinet_integration import files, outbound
-
-    async def request_created(event: Event, session: Any) -> None:
-        await outbound.on_request_created(host, event, session)
+    from kabinet_integration import files
 
     async def document_requested(event: Event, session: Any) -> None:
         await files.on_document_requested(host, event, session)
 
+    # Client requests are handed over by their plugins (the OUTBOUND service), not taken
+    # from their events here.
     subs = []
-    if "shipments.request.created" in host.event_types:
-        subs.append(
-            Subscription(
-                event="shipments.request.created",
-                name="integration.write_back",
-                handler=request_created,
-            )
-        )
     if "shipments.document.requested" in host.event_types:
         subs.append(
             Subscription(
@@ -208,11 +207,13 @@ def health_checks(host: Host) -> list[HealthCheck]:
 
 @hookimpl
 def startup(host: Host) -> None:
-    from kabinet_integration.services import REQUESTS, RequestStates
+    from kabinet_integration.outbound import Outbound
+    from kabinet_integration.services import OUTBOUND, REQUESTS, RequestStates
     from kabinet_integration.sync import integration
 
     integration(host)  # published now for other plugins; a CLI command's host on first use
     host.services.provide(REQUESTS, RequestStates(host))
+    host.services.provide(OUTBOUND, Outbound(host))
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """What the staff pages and the API read: runs, quarantine, outbound requests, files,
 and the readiness of each source; the keys of the services the app publishes
-(:data:`INTEGRATION`, :data:`REQUESTS`)."""
+(:data:`INTEGRATION`, :data:`REQUESTS`, :data:`OUTBOUND`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from kabinet.services import ServiceKey
 from kabinet_integration import models as m
+from kabinet_integration.outbound import Outbound
 from kabinet_integration.settings import Settings
 from kabinet_integration.sync import SyncService
 
@@ -121,6 +122,12 @@ INTEGRATION: ServiceKey[SyncService] = ServiceKey("integration", SyncService)
 REQUESTS: ServiceKey[RequestStates] = ServiceKey("integration.requests", RequestStates)
 """Client requests' transport toward 1C; a plugin that only may find it (shipments) reads
 it with a protocol of its own under the same name."""
+OUTBOUND: ServiceKey[Outbound] = ServiceKey("integration.outbound", Outbound)
+"""The public outbound contract: ``host.services.of(OUTBOUND).hand_over(session, record)``
+queues a :class:`kabinet_integration.structs.OutboundRecord` in the caller's transaction,
+carried to 1C exactly once; 1C's answer comes back to the record's ``reply_to`` sink
+(:class:`kabinet_integration.outbound.Outbound` has an example). A plugin that only may
+find it reads it with a protocol of its own under the same name and passes a mapping."""
 
 
 async def failing_files(host: Host, *, limit: int = 50) -> list[Any]:

@@ -26,11 +26,11 @@ from kabinet.host import Host
 from kabinet.jobs import EmbeddedJobs, stop_embedded
 from kabinet_integration import files as f
 from kabinet_integration import models as m
-from kabinet_integration.outbound import on_request_created
 from kabinet_integration.services import failing_files
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import FILES, Generated, OneCServer
 from kabinet_shipments import models as sm
+from kabinet_shipments.requests_writeback import on_request_created
 
 pytestmark = pytest.mark.smoke
 HostFactory = Callable[..., Awaitable[Host]]

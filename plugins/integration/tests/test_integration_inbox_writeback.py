@@ -12,10 +12,13 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.web import build_app
 from kabinet_integration import models as m
-from kabinet_integration.outbound import on_request_created, send_due
+from kabinet_integration.outbound import send_due
+from kabinet_integration.services import OUTBOUND
+from kabinet_integration.structs import OutboundRecord
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import Generated, OneCServer
 from kabinet_shipments import models as sm
+from kabinet_shipments.requests_writeback import on_request_created
 
 pytestmark = pytest.mark.smoke
 
@@ -134,6 +137,16 @@ async def test_the_answer_comes_back_by_the_next_delta(
                 .returning(sm.request.c.id, sm.request.c.portal_key)
             )
         ).one()
+        # Handed over through the public contract, naming the sink of its answer.
+        assert await host.services.of(OUTBOUND).hand_over(
+            s,
+            OutboundRecord(
+                kind="cancel",
+                portal_id=key,
+                reply_to="shipments.request_answer",
+                target=generated.orders[0],
+            ),
+        )
     onec.data.tick(30)
     onec.data.put(
         "Document_ЗапросКлиента",

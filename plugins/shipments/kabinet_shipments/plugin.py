@@ -16,6 +16,7 @@ from kabinet.contrib import (
     Panel,
     Permission,
     Schedule,
+    Subscription,
 )
 from kabinet.hookspecs import hookimpl
 from kabinet_shipments import __version__
@@ -107,6 +108,13 @@ def entity_sinks(host: Host) -> list[EntitySink]:
     from kabinet_shipments.sinks import entity_sinks as sinks
 
     return sinks()
+
+
+@hookimpl
+def subscriptions(host: Host) -> list[Subscription]:
+    from kabinet_shipments.requests_writeback import subscriptions as make
+
+    return make(host)  # client requests handed over to the integration app, if installed
 
 
 @hookimpl
