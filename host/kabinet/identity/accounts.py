@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kabinet.escape import contains, starts_with
+from kabinet import lists
 from kabinet.identity.common import (
     normalize_email,
     normalize_phone,
@@ -142,24 +142,20 @@ class AccountService(ServiceBase):
         return await self.find_by_phone(identifier)
 
     async def list_accounts(
-        self, *, search: str = "", status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        *,
+        search: str = "",
+        status: str | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
     ) -> tuple[list[Account], int]:
-        query = select(Account)
-        if search:
-            text = search.strip().lower()
-            query = query.where(
-                or_(
-                    contains(func.lower(Account.full_name), text),
-                    contains(Account.email, text),
-                    contains(Account.phone, text),
-                )
-            )
+        query = select(Account).where(
+            lists.search(search, Account.full_name, Account.email, Account.phone)
+        )
         if status:
             query = query.where(Account.status == status)
         async with self.host.db.sessionmaker() as s:
-            total = int(await s.scalar(select(func.count()).select_from(query.subquery())) or 0)
-            rows = (await s.scalars(query.order_by(Account.id).limit(limit).offset(offset))).all()
-        return list(rows), total
+            return await lists.page_scalars(s, query, (Account.id,), limit=limit, offset=offset)
 
     async def bump_version(self, account_id: int, s: AsyncSession | None = None) -> int:
         """Make every process drop what it caches about this person (grants included)."""
@@ -353,7 +349,7 @@ class AccountService(ServiceBase):
     ) -> tuple[list[SecurityEvent], int]:
         query = select(SecurityEvent)
         if action:
-            query = query.where(starts_with(SecurityEvent.action, action))
+            query = query.where(lists.starts_with(SecurityEvent.action, action))
         if person_id is not None:
             query = query.where(
                 or_(SecurityEvent.actor_id == person_id, SecurityEvent.subject_id == person_id)
@@ -364,16 +360,9 @@ class AccountService(ServiceBase):
             query = query.where(SecurityEvent.at >= since)
         if until is not None:
             query = query.where(SecurityEvent.at < until)
+        order = (SecurityEvent.at.desc(), SecurityEvent.id.desc())
         async with self.host.db.sessionmaker() as s:
-            total = int(await s.scalar(select(func.count()).select_from(query.subquery())) or 0)
-            rows = (
-                await s.scalars(
-                    query.order_by(SecurityEvent.at.desc(), SecurityEvent.id.desc())
-                    .limit(limit)
-                    .offset(offset)
-                )
-            ).all()
-        return list(rows), total
+            return await lists.page_scalars(s, query, order, limit=limit, offset=offset)
 
     async def last_logins(self, account_id: int, limit: int = 20) -> list[Login]:
         async with self.host.db.sessionmaker() as s:
