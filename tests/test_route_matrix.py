@@ -28,7 +28,10 @@ pytestmark = pytest.mark.smoke
 
 async def _host(database_url: str, tmp_path: Path, **kwargs: Any) -> Host:
     settings = tmp_path / "settings.toml"
-    settings.write_text('[host]\nvar_dir = "var"\nsecret_key = "matrix-secret"\n')
+    settings.write_text(
+        '[host]\nvar_dir = "var"\nsecret_key = "matrix-secret"\n'
+        'metrics_token = "matrix-metrics-token"\n'  # so /metrics is in the matrix too
+    )
     return await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": database_url}, **kwargs)
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from kabinet.host import Host
     from kabinet.identity.messages import Message
+    from kabinet.metrics import MetricsCollector
     from kabinet.routematrix import ManagerSample, RouteSample
 
 PROJECT = "kabinet"
@@ -164,3 +165,8 @@ def deliver_message(host: Host, message: Message) -> bool | None:
 @hookspec
 def entity_sinks(host: Host) -> list[EntitySink]:
     """Called by the integration app at start-up; returns the entities the plugin accepts."""
+
+
+@hookspec
+def metrics(host: Host) -> list[MetricsCollector]:
+    """Called when the app is built with ``metrics_token`` set; returns scrape-time collectors."""

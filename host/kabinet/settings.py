@@ -69,6 +69,9 @@ class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Send Strict-Transport-Security even when ``base_url`` is not ``https://``."""
     access_log: bool = True
     """One log line per request (method, path, status, duration, request id)."""
+    metrics_token: str = ""
+    """The bearer token Prometheus (or Zabbix) sends to read ``/metrics``
+    (``Authorization: Bearer …``; docs/operations.md, "Metrics"). Empty: no ``/metrics``."""
     log_format: str = "console"
     """``console`` (readable) or ``json`` (production)."""
     log_level: str = "INFO"

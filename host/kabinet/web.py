@@ -89,6 +89,7 @@ class Contributions:
     panels: list[tuple[PluginInfo, Any]] = dataclasses.field(default_factory=list)
     template_dirs: list[Path] = dataclasses.field(default_factory=list)
     static_dirs: dict[str, Path] = dataclasses.field(default_factory=dict)
+    metrics: list[tuple[PluginInfo, Any]] = dataclasses.field(default_factory=list)
 
 
 async def collect_routes(host: Host) -> list[Any]:
@@ -116,6 +117,8 @@ async def collect(host: Host) -> Contributions:
         if plugin.name in found.static_dirs:
             raise plugin.fail(f"static files /static/{plugin.name}/ are taken")
         found.static_dirs[plugin.name] = folder
+    if host.settings.host.metrics_token:  # else no /metrics: nothing to collect
+        found.metrics = p.flat(await p.acall("metrics", host=host))
     return found
 
 
@@ -348,6 +351,8 @@ class KabinetApp(Litestar):
         self._proxies = frozenset(getattr(identity, "trusted_proxies", None) or ())
         self._log = klogging.get_logger("kabinet.web")
         self._access_log = host.settings.host.access_log
+        self.metrics: Any = None
+        """:class:`kabinet.metrics.Metrics` when ``[host] metrics_token`` is set."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -381,13 +386,16 @@ class KabinetApp(Litestar):
         try:
             await super().__call__(scope, receive, send_with_headers)
         finally:
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, elapsed)
             if self._access_log:
                 self._log.info(
                     "request",
                     method=scope["method"],
                     path=scope["path"],
                     status=status,
-                    ms=round((time.perf_counter() - started) * 1000, 2),
+                    ms=round(elapsed * 1000, 2),
                 )
             reset_contextvars(**tokens)
 
@@ -488,9 +496,11 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         panels=list(found.panels),
         csrf=Csrf(host.keys.derive("csrf"), secure=settings.base_url.startswith("https://")),
     )
+    metrics = _metrics(host, found)
     app = KabinetApp(
         host=host,
         route_handlers=[*_health_routes(host), _static_handler(static)]
+        + ([] if metrics is None else metrics.routes())
         + [value for _, value in found.routes],
         middleware=[m for _, m in found.middleware],
         guards=[access_guard, input_guard],
@@ -506,10 +516,20 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         logging_config=None,
         debug=False,
     )
+    app.metrics = metrics
     check_rules(app, found.routes)
     declare_errors(iter_handlers(app))
     align_options(app.routes)
     return app
+
+
+def _metrics(host: Host, found: Contributions) -> Any:
+    """``/metrics`` and its collectors, when ``[host] metrics_token`` is set (kabinet.metrics)."""
+    if not host.settings.host.metrics_token:
+        return None
+    from kabinet.metrics import Metrics, host_collectors
+
+    return Metrics(host, [*host_collectors(), *(c for _, c in found.metrics)])
 
 
 def _state(host: Host, shell: Shell) -> Any:
