@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -130,12 +130,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-_open_write: contextvars.ContextVar[tuple[asyncio.Task[Any] | None, AsyncSession] | None] = (
-    contextvars.ContextVar("kabinet_db_open_write", default=None)
-)
-"""The SQLite transaction this task has open (see :meth:`Database.session`)."""
-
-
 async def driver_connection(conn: AsyncConnection) -> Any:
     """The driver's own connection under ``conn`` (asyncpg's, aiosqlite's), in ``conn``'s
     transaction: for bulk statements SQLAlchemy would only slow down."""
@@ -149,6 +143,14 @@ async def _holds_write_lock(session: AsyncSession) -> bool:
         return False
     driver = await driver_connection(await session.connection())
     return bool(getattr(driver, "in_transaction", False))
+
+
+async def _has_written(session: AsyncSession) -> bool:
+    """Whether the session's transaction may hold writes: on SQLite whether it holds the
+    write lock; on PostgreSQL whether it has begun (a read-only transaction counts)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return await _holds_write_lock(session)
+    return session.in_transaction()
 
 
 @asynccontextmanager
@@ -173,42 +175,90 @@ class Database:
     def __init__(self, url: URL, *, echo: bool = False) -> None:
         self.url = url
         self.engine = create_engine(url, echo=echo)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._factory = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
         return self.url.get_backend_name()
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed on success, rolled back on error.
+    async def unit(self) -> AsyncIterator[Unit]:
+        """One unit of work: every :meth:`session` this task opens inside it is the
+        unit's one session (see :class:`Unit`); committed when the block ends, rolled back
+        when it raises. The host opens one per request (committed before the answer's
+        first byte unless the answer is a 5xx), per event handler and per job whose
+        function takes a ``session``; a service never opens one of its own."""
+        unit = Unit(self, asyncio.current_task())
+        mark = _current.set(unit)
+        try:
+            yield unit
+        except BaseException:
+            await unit.rollback()
+            raise
+        else:
+            await unit.commit()
+        finally:
+            _current.reset(mark)
+            await unit.close()
 
-        On SQLite, a ``session()`` opened while the same task is already inside one that
-        has written (and so holds the database's one write lock) joins it in a savepoint
-        instead of opening a second connection: a second writer would wait for that lock
-        until the busy timeout says "database is locked", while the first waits for the
-        second. An outer session that has not written holds no lock (the driver begins a
-        transaction at the first write), so the inner one stays its own transaction, as
-        before; joining there would start the outer's transaction at a savepoint with a
-        read snapshot that another writer can make stale. On PostgreSQL each call is its
-        own transaction, as callers expect.
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """The session of the unit of work this task is in (:meth:`unit`), or, outside one,
+        a unit of its own: committed on success, rolled back on error.
+
+        Inside a unit the block joins the unit's transaction: what it writes commits with
+        the unit; when the block raises, what it wrote is undone (a savepoint once the
+        unit has written) and the rest of the unit goes on. This is the same on SQLite and
+        PostgreSQL, so the same code commits the same way in the demo and in production.
+        Work that must commit whatever the unit does (an audit line of a refused sign-in,
+        a claim other workers must see at once) says so with :meth:`apart`.
         """
-        if self.dialect == "sqlite":
-            task = asyncio.current_task()
-            outer = _open_write.get()
-            if outer is not None and outer[0] is task and await _holds_write_lock(outer[1]):
-                async with outer[1].begin_nested():
-                    yield outer[1]
-                return
-            async with self.sessionmaker() as session, session.begin():
-                mark = _open_write.set((task, session))
-                try:
-                    yield session
-                finally:
-                    _open_write.reset(mark)
+        unit = _current.get()
+        if unit is not None and unit.joinable(self):
+            async with unit.join() as session:
+                yield session
             return
-        async with self.sessionmaker() as session, session.begin():
+        async with self.unit() as own, own.join() as session:
             yield session
+
+    @asynccontextmanager
+    async def apart(self) -> AsyncIterator[AsyncSession]:
+        """A transaction of its own, committed when the block ends whatever the unit of
+        work around it does. On SQLite it must come before the unit's first write (the
+        database has one write lock, which the unit would hold): it raises
+        :class:`ApartError` instead of waiting for itself."""
+        unit = _current.get()
+        if (
+            unit is not None
+            and unit.joinable(self)
+            and unit.open_session is not None
+            and self.dialect == "sqlite"
+            and await _holds_write_lock(unit.open_session)
+        ):
+            raise ApartError(
+                "db.apart() after the unit of work has written would wait for SQLite's "
+                "write lock, which the unit holds: commit apart before the unit's first write"
+            )
+        mark = _current.set(None)
+        try:
+            async with self.session() as session:
+                yield session
+        finally:
+            _current.reset(mark)
+
+    def reader(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session to read with: the unit's (so it sees what the unit wrote), or outside
+        a unit one that is closed (rolled back) when the block ends."""
+        unit = _current.get()
+        if unit is not None and unit.joinable(self):
+            return unit.join()
+        return self._factory()
+
+    @property
+    def sessionmaker(self) -> Any:
+        """Deprecated spelling of :meth:`reader` (kept for plugins written before 0.3;
+        removed in 0.5): inside a unit of work it reads in the unit's session."""
+        return self.reader
 
     def savepoint(self, session: AsyncSession) -> AbstractAsyncContextManager[None]:
         """:func:`savepoint` (here for callers that hold the database)."""
@@ -216,3 +266,86 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class ApartError(RuntimeError):
+    """:meth:`Database.apart` asked where it could only wait for itself (SQLite)."""
+
+
+_current: contextvars.ContextVar[Unit | None] = contextvars.ContextVar(
+    "kabinet_db_unit", default=None
+)
+"""The unit of work this task is in (:meth:`Database.unit`)."""
+
+
+def current_unit(db: Database) -> Unit | None:
+    """The unit of work of ``db`` this task is in, if any (and not yet ended)."""
+    unit = _current.get()
+    return unit if unit is not None and unit.joinable(db) else None
+
+
+class Unit:
+    """A unit of work: one session, begun at its first statement, committed or rolled
+    back once. Only the task that opened it joins it (tasks it starts, which copy the
+    context, get sessions of their own: a session is not shared between tasks)."""
+
+    def __init__(self, db: Database, task: asyncio.Task[Any] | None) -> None:
+        self.db = db
+        self.task = task
+        self.open_session: AsyncSession | None = None
+        self.done = False
+        self._after_commit: list[Callable[[], Awaitable[Any]]] = []
+
+    def after_commit(self, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``work`` once the unit has committed (never if it rolls back): a job sent
+        from a request is queued only when what it will read is there."""
+        self._after_commit.append(work)
+
+    def joinable(self, db: Database) -> bool:
+        return not self.done and self.db is db and self.task is asyncio.current_task()
+
+    def _session(self) -> AsyncSession:
+        if self.open_session is None:
+            self.open_session = self.db._factory()
+        return self.open_session
+
+    @asynccontextmanager
+    async def join(self) -> AsyncIterator[AsyncSession]:
+        """The unit's session for one block: what the block writes is undone if it
+        raises (a savepoint when the unit has written before it)."""
+        session = self._session()
+        if await _has_written(session):
+            async with savepoint(session):
+                yield session
+            return
+        try:
+            yield session
+        except BaseException:
+            if await _has_written(session):
+                await session.rollback()  # nothing was written before this block
+            raise
+
+    async def commit(self) -> None:
+        """Commits what the unit wrote (from now on this task's sessions are their own)."""
+        if self.done:
+            return
+        self.done = True
+        if self.open_session is not None:
+            await self.open_session.commit()
+        work, self._after_commit = self._after_commit, []
+        for then in work:
+            await then()
+
+    async def rollback(self) -> None:
+        self._after_commit.clear()
+        if self.done:
+            return
+        self.done = True
+        if self.open_session is not None:
+            await self.open_session.rollback()
+
+    async def close(self) -> None:
+        self.done = True
+        if self.open_session is not None:
+            await self.open_session.close()
+            self.open_session = None

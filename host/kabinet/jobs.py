@@ -33,6 +33,7 @@ import msgspec
 from sqlalchemy import insert, select, update
 
 from kabinet import models
+from kabinet.db import current_unit
 
 if TYPE_CHECKING:
     import dramatiq
@@ -131,6 +132,16 @@ class Jobs:
         return [m.id for m in msgs]
 
     async def enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
+        """Queue ``messages``; inside a unit of work (a request, say) only once the unit has
+        committed, so the job finds what the unit wrote (and a rolled-back unit sends
+        nothing)."""
+        unit = current_unit(self.host.db)
+        if unit is None:
+            await self._enqueue(messages, delay=delay)
+            return
+        unit.after_commit(lambda: self._enqueue(messages, delay=delay))
+
+    async def _enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
         raise NotImplementedError
 
     # --- running -------------------------------------------------------------------
@@ -143,7 +154,9 @@ class Jobs:
             return False
         actor = found[1]
         try:
-            await asyncio.wait_for(_call(actor.fn, msg.kwargs), actor.time_limit_ms / 1000)
+            await asyncio.wait_for(
+                _call(self.host, actor.fn, msg.kwargs), actor.time_limit_ms / 1000
+            )
         except Exception as exc:
             error = _describe(exc)
             if msg.attempt < actor.max_retries:
@@ -244,13 +257,29 @@ class FailedJob(msgspec.Struct, kw_only=True):
         )
 
 
-async def _call(fn: Any, kwargs: dict[str, Any]) -> None:
+async def _call(host: Host, fn: Any, kwargs: dict[str, Any]) -> None:
     if inspect.iscoroutinefunction(fn):
+        if takes_session(fn):
+            # The job is one unit of work: the host gives it the session and commits.
+            async with host.db.unit(), host.db.session() as session:
+                await fn(session=session, **kwargs)
+            return
         await fn(**kwargs)
         return
     result = await asyncio.to_thread(fn, **kwargs)
     if inspect.isawaitable(result):
         await result
+
+
+def takes_session(fn: Any) -> bool:
+    """Whether a job's function asks for the unit of work's session (a ``session``
+    parameter): then the job is one transaction, committed when it returns. A job without
+    one commits as it goes (a sync run commits each page, a sender each claim), each
+    ``host.db.session()`` block its own unit."""
+    try:
+        return "session" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _describe(exc: BaseException) -> str:
@@ -313,7 +342,7 @@ class EmbeddedJobs(Jobs):
     def _now(self) -> float:
         return self.host.clock.now().timestamp()
 
-    async def enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
+    async def _enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
         due = self._now() + delay
         for msg in messages:
             heap = self._bulk if self._is_bulk(msg) else self._heap
@@ -440,7 +469,7 @@ class RedisJobs(Jobs):
             dm = self._actors[msg.actor].message_with_options(args=tuple(msg.to_wire()))
             self.broker.enqueue(dm, delay=delay_ms)
 
-    async def enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
+    async def _enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
         delay_ms = int(delay * 1000) if delay > 0 else None
         # redis-py here is blocking; a thread keeps the event loop (web requests) free.
         await asyncio.to_thread(self._enqueue_sync, messages, delay_ms)

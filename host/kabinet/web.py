@@ -10,6 +10,9 @@ How a request flows (``docs/architecture.md`` tells it at length):
    route's declared access rule. Routes without a rule never get here: :func:`check_rules`
    refuses the app's start-up.
 4. The handler parses, calls a service and answers JSON or a page (:func:`kabinet.pages.page`).
+   The request is one unit of work (:meth:`kabinet.db.Database.unit`): every service it
+   calls writes in one transaction, committed before the answer's first byte (rolled back
+   for a 5xx).
 5. Any exception becomes problem details or an error page (:mod:`kabinet.problems`).
 """
 
@@ -376,6 +379,9 @@ class KabinetApp(Litestar):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # The request's unit of work ends before its answer's first byte: a
+                # redirect's next request sees what this one wrote; a 5xx keeps nothing.
+                await (unit.commit() if status < 500 else unit.rollback())
                 carried = flash_cookie_header(scope)
                 cookie = [] if carried is None else [(b"set-cookie", carried)]
                 message["headers"] = response_headers(
@@ -384,7 +390,8 @@ class KabinetApp(Litestar):
             await send(message)
 
         try:
-            await super().__call__(scope, receive, send_with_headers)
+            async with self.kabinet_host.db.unit() as unit:
+                await super().__call__(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
             if self.metrics is not None:
