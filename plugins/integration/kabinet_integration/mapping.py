@@ -30,7 +30,7 @@ SINKS: dict[str, str] = {
     "contract": "shipments.contract",
     "order": "shipments.order",
     "invoice": "shipments.invoice",
-    "answer": "shipments.request_answer",
+    "answer": "integration.request_answer",
     "balance": "shipments.balance",
 }
 """Entity -> the entity sink that accepts it."""
@@ -203,9 +203,10 @@ VALUES: dict[str, dict[str, dict[str, str]]] = {
 value replaces the reference value(s) of that portal value, so that what is written back
 is the configured one."""
 
-ANSWER = ("external_id", "portal_id", "status", "answer")
+ANSWER = ("external_id", "portal_id", "status", "answer", "order")
 """The fields of ``Document_ЗапросКлиента`` the read side takes back (entity ``answer``),
-named under ``request`` like the rest of the document: configured once."""
+named under ``request`` like the rest of the document: configured once. ``order``
+(``Заявка_Key``): the order 1C created for an accepted new order."""
 
 
 class MappingError(ValueError):

@@ -74,10 +74,12 @@ async def apply_answers(
             for a in answers:
                 rejected[a.portal_id] = f"the sink {name!r} that takes this answer is not installed"
             continue
+        taken = set(sink.struct.__struct_fields__)  # the fields of the answer it takes
         converted = []
         for a in answers:
+            given = {k: v for k, v in msgspec.structs.asdict(a).items() if k in taken}
             try:
-                converted.append(msgspec.convert(msgspec.to_builtins(a), sink.struct, strict=False))
+                converted.append(msgspec.convert(given, sink.struct, strict=False))
             except msgspec.ValidationError as exc:
                 rejected[a.portal_id] = f"{name}: {exc}"
         if not converted:

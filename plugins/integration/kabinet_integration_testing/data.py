@@ -1,6 +1,6 @@
 """The local 1C's infobase: entity sets by name, the change register, the exchange node,
 a :class:`Renaming` for a 1C that names things differently, and the operator who answers
-client requests (:meth:`OneCData.answer_requests`)."""
+client requests (:meth:`OneCData.answer_requests`; new orders made from them)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,44 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kabinet_integration_testing.odata import CHANGES, ORDERS, REQUESTS, SETS
+from kabinet_integration_testing.odata import CHANGES, EMPTY, ORDERS, REQUESTS, SETS
+
+COUNTERPARTIES = "Catalog_Контрагенты"
+CONTRACTS = "Catalog_ДоговорыКонтрагентов"
+NO_DATE = "0001-01-01T00:00:00"
+NEW_ORDER: dict[str, Any] = {
+    "Контрагент_Key": EMPTY,
+    "Договор_Key": EMPTY,
+    "ПунктОтправления": "",
+    "ПунктНазначения": "",
+    "ДатаПогрузки": NO_DATE,
+    "ДатаДоставкиПлан": NO_DATE,
+    "ДатаДоставкиФакт": NO_DATE,
+    "Дислокация": "",
+    "ДислокацияДата": NO_DATE,
+    "Стоимость": 0.0,
+    "Валюта": "RUB",
+    "ГрузНаименование": "",
+    "ГрузВес": 0.0,
+    "ГрузОбъем": 0.0,
+    "ГрузМест": "0",
+    "Грузоотправитель": "",
+    "Грузополучатель": "",
+    "Комментарий": "",
+    "Услуги": [],
+    "ТранспортныеСредства": [],
+    "Документы": [],
+}
+"""A new order's attributes (the reference's names) with 1C's empty values: what a
+``НоваяЗаявка``'s ``ИзмененныеПоля`` may fill, and the type each takes."""
+REQUIRED_NEW = (
+    "Контрагент_Key",
+    "Договор_Key",
+    "ПунктОтправления",
+    "ПунктНазначения",
+    "ДатаПогрузки",
+)
+"""What a ``НоваяЗаявка`` must fill (the reference's names)."""
 
 
 @dataclasses.dataclass
@@ -54,6 +91,11 @@ class OneCData:
         self.now = dt.datetime(2025, 3, 1, 9, 0, 0)
         self.lock = threading.RLock()
         self.numbers = 0
+        self.order_numbers = 0
+        self.auto_answer = ""
+        """``accept`` or ``reject``: the operator answers each request as it is written
+        (the demo, a test of the whole way); empty: only :meth:`answer_requests` does."""
+        self.required_new: tuple[str, ...] = REQUIRED_NEW
         for name in SETS:  # published, even when empty
             self.sets[self.renaming.set(name)] = {}
 
@@ -129,14 +171,20 @@ class OneCData:
             self._ordered[name] = found
         return found
 
-    def answer_requests(self, *, accept: bool = True, answer: str = "") -> int:
-        """Decide every new client request, as a 1C operator would; returns how many.
+    def answer_requests(self, *, accept: bool = True, answer: str = "", portal_id: str = "") -> int:
+        """Decide every new client request (``portal_id``: only that one), as a 1C operator
+        would; returns how many.
 
         Accepted, an ``Изменение`` writes its ``ИзмененныеПоля`` on the order, which must
         name the order's attributes as this 1C publishes them and carry 1C's formats (a
         date as ``YYYY-MM-DDTHH:MM:SS``, a number as a number); anything else is answered
         ``Отклонен`` with the reason, as 1C refuses what it cannot apply. An accepted
-        ``Отмена`` cancels the order. Every name and value is this 1C's (``renaming``)."""
+        ``Отмена`` cancels the order. An accepted ``НоваяЗаявка`` creates the order from its
+        ``ИзмененныеПоля`` (``Статус`` ``Оформлена``, a number ``ТТ-…``) and sets the
+        request's ``Заявка_Key`` to it; an unknown counterparty or contract, a contract of
+        another counterparty, a required attribute left empty (:attr:`required_new`) or an
+        unknown one is answered ``Отклонен`` with the reason. Every name and value is this
+        1C's (``renaming``)."""
         r = self.renaming
 
         def n(name: str) -> str:
@@ -151,18 +199,62 @@ class OneCData:
             for doc in list(self.sets.get(requests, {}).values()):
                 if doc.get(n("Статус")) != v("Новый"):
                     continue
+                if portal_id and doc.get(n("ИдентификаторПортала")) != portal_id:
+                    continue
                 status, text = v("Отклонен"), answer or "Отклонен"
+                made: dict[str, Any] = {}
                 if accept:
                     status, text = v("Принят"), answer or "Принят"
                     try:
-                        changed = self._applied(doc, self.sets.get(orders, {}), n, v)
+                        if doc.get(n("ВидЗапроса")) == v("НоваяЗаявка"):
+                            changed = self._new_order(doc, n, v)
+                        else:
+                            changed = self._applied(doc, self.sets.get(orders, {}), n, v)
                     except ValueError as exc:
                         status, text = v("Отклонен"), str(exc)
                     else:
-                        put_raw(self, orders, changed)
-                put_raw(self, requests, {**doc, n("Статус"): status, n("Ответ"): text})
+                        stored = put_raw(self, orders, changed)
+                        if doc.get(n("ВидЗапроса")) == v("НоваяЗаявка"):
+                            made = {n("Заявка_Key"): stored["Ref_Key"]}
+                put_raw(self, requests, {**doc, **made, n("Статус"): status, n("Ответ"): text})
                 decided += 1
         return decided
+
+    def _new_order(
+        self, doc: Mapping[str, Any], n: Callable[[str], str], v: Callable[[str], str]
+    ) -> dict[str, Any]:
+        """The order a ``НоваяЗаявка`` creates; ValueError says why it cannot."""
+        try:
+            fields = json.loads(doc.get(n("ИзмененныеПоля")) or "{}")
+        except ValueError:
+            raise ValueError("ИзмененныеПоля: не JSON") from None
+        if not isinstance(fields, dict):
+            raise ValueError("ИзмененныеПоля: не объект")
+        blank = {n(k): value for k, value in NEW_ORDER.items()}
+        out = dict(blank)
+        for key, value in fields.items():
+            if key not in blank:
+                raise ValueError(f"Неизвестный реквизит {key!r}")
+            out[key] = _onec_value(key, blank[key], value)
+        for key in self.required_new:
+            if out[n(key)] in ("", EMPTY, NO_DATE, None):
+                raise ValueError(f"Не заполнен реквизит {n(key)!r}")
+        owner, agreement = str(out[n("Контрагент_Key")]), str(out[n("Договор_Key")])
+        if self.get(COUNTERPARTIES, owner) is None:
+            raise ValueError(f"Контрагент {owner} не найден")
+        found = self.get(CONTRACTS, agreement)
+        if found is None:
+            raise ValueError(f"Договор {agreement} не найден")
+        if found.get(n("Owner_Key")) != owner:
+            raise ValueError(f"Договор {agreement} заключен с другим контрагентом")
+        self.order_numbers += 1
+        return {
+            **out,
+            "Number": f"ТТ-{self.order_numbers:06d}",
+            "Date": self.now.isoformat(),
+            "Posted": True,
+            n("Статус"): v("Оформлена"),
+        }
 
     @staticmethod
     def _applied(

@@ -44,7 +44,8 @@ class Fault:
     """``status`` (an ``odata.error`` with ``status``), ``page`` (a web server's HTML error
     page with ``status``, as a proxy in front of 1C answers), ``cut`` (the connection
     closes mid-body), ``slow`` (the answer waits ``delay`` seconds), ``hang`` (never
-    answers until the server stops)."""
+    answers until the server stops), ``lost`` (1C does what was asked, a ``POST``
+    creates its document, and the connection closes before the answer: a lost answer)."""
     status: int = 500
     message: str = "Внутренняя ошибка сервера"
     """1C's message of a ``status`` fault (the text of a ``page``)."""
@@ -106,6 +107,15 @@ class OneCServer:
     def fault(self, kind: str, **kwargs: Any) -> None:
         self.faults.append(Fault(kind, **kwargs))
 
+    def accept(self, portal_id: str = "", answer: str = "") -> int:
+        """The operator accepts the new client requests (``portal_id``: only that one);
+        what cannot be applied is rejected with the reason (:meth:`OneCData.answer_requests`)."""
+        return self.data.answer_requests(accept=True, answer=answer, portal_id=portal_id)
+
+    def reject(self, portal_id: str = "", answer: str = "") -> int:
+        """The operator rejects the new client requests (``portal_id``: only that one)."""
+        return self.data.answer_requests(accept=False, answer=answer, portal_id=portal_id)
+
     @contextlib.contextmanager
     def counted(self, target: str) -> Iterator[None]:
         """Count one request while it is answered (arrival time, concurrency)."""
@@ -147,6 +157,8 @@ class OneCServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            lose = False
+            """This request's answer is lost (a ``lost`` fault)."""
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -174,6 +186,11 @@ class OneCServer:
                 for k, v in headers.items():
                     self.send_header(k, quote(v, safe=":/?&=()',$"))
                 self.end_headers()
+                if self.lose:  # the work is done, its answer never arrives
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(body)
 
             def _json(self, status: int, data: Any, headers: Mapping[str, str] = {}) -> None:
@@ -189,6 +206,7 @@ class OneCServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = server._take_fault(target)
+                self.lose = fault is not None and fault.kind == "lost"
                 if fault is not None:
                     if fault.kind == "status":
                         return self._json(fault.status, odata_error("-1", fault.message))
@@ -354,6 +372,10 @@ class OneCServer:
                 obj.setdefault("Number", f"ЗК-{data.numbers:06d}")
                 obj.setdefault("Ответ", "")
                 stored = put_raw(data, name, obj)
+                if name == data.renaming.set(REQUESTS) and data.auto_answer:
+                    # The operator answers at once (``OneCData.auto_answer``).
+                    data.answer_requests(accept=data.auto_answer == "accept")
+                    stored = data.sets[name][obj["Ref_Key"]]
                 out = dict(stored)
                 out["odata.metadata"] = f"{self._root()}$metadata#{name}/@Element"
                 self._json(201, out, {"Location": f"{self._root()}{name}(guid'{obj['Ref_Key']}')"})
