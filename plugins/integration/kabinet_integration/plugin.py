@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kabinet.contrib import EntitySink
     from kabinet.events import Event
     from kabinet.host import Host
+    from kabinet.metrics import MetricsCollector
     from kabinet.routematrix import RouteSample
     from kabinet_integration.connectors import ConnectorType
 
@@ -188,6 +189,13 @@ def route_samples(host: Host) -> list[RouteSample]:
     from kabinet_integration.samples import samples
 
     return samples()
+
+
+@hookimpl
+def metrics(host: Host) -> list[MetricsCollector]:
+    from kabinet_integration.metrics import collectors
+
+    return collectors()
 
 
 @hookimpl
