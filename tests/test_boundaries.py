@@ -104,7 +104,14 @@ def crossings(app: str) -> set[tuple[str, str]]:
 
 
 def test_the_apps_are_known() -> None:
-    assert APPS == ["companies", "dictionaries", "integration", "notifications", "shipments"]
+    assert APPS == [
+        "booking",
+        "companies",
+        "dictionaries",
+        "integration",
+        "notifications",
+        "shipments",
+    ]
 
 
 def test_no_app_reaches_past_another_apps_public_modules() -> None:

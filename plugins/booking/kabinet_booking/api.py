@@ -1,0 +1,179 @@
+"""JSON API under ``/api/booking/`` (sessions and API tokens): create, list, read and
+cancel new-order requests. The same service and rules as the pages; a request outside
+the caller's organizations is a 404.
+
+``POST /api/booking/requests`` takes an ``Idempotency-Key`` header: the first answer is
+kept (per person and key) and replayed to a retry, so a client system's retry creates
+nothing twice; two calls with one key at once create one request (the other is told the
+first is still running, 409); the key reused with another body is refused (422).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kabinet.access import permission
+from kabinet.forms import FieldError
+from kabinet.pages import principal_of, shell_of
+from kabinet_booking import models as m
+from kabinet_booking.forms import OrderFields
+from kabinet_booking.services import BOOKING, CREATE, STATES, VIEW, BookingRequest
+
+Req = Request[Any, Any, Any]
+
+
+class NewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A new-order request: its fields, and whether to send it now or keep a draft."""
+
+    fields: OrderFields
+    send: bool = True
+
+
+class RequestList(msgspec.Struct, kw_only=True):
+    items: list[BookingRequest]
+    total: int
+
+
+class KeyRefused(FieldError):
+    status = 422
+
+
+class KeyBusy(FieldError):
+    status = 409
+
+
+def _owner(request: Req) -> str:
+    principal = principal_of(request.scope)
+    return f"person:{principal.person_id}"
+
+
+@get("/requests", access=permission(VIEW))
+async def list_requests(
+    request: Req,
+    wanted: Annotated[
+        str, QueryParameter(name="state", description="Only this state (draft, sent, …).")
+    ] = "",
+    organization: Annotated[int | None, QueryParameter(name="organization", ge=1)] = None,
+    limit: Annotated[int, QueryParameter(name="limit", ge=1, le=200)] = 50,
+    offset: Annotated[int, QueryParameter(name="offset", ge=0)] = 0,
+) -> RequestList:
+    """The caller's requests, newest change first."""
+    state = wanted
+    if state and state not in STATES:
+        raise FieldError("Choose one of the offered values.", "state")
+    host = shell_of(request).host
+    async with host.db.session() as session:
+        items, total = await host.services.of(BOOKING).requests(
+            session,
+            principal_of(request.scope),
+            state=state,
+            organization=organization,
+            limit=limit,
+            offset=offset,
+        )
+    return RequestList(items=items, total=total)
+
+
+@get("/requests/{request_id:int}", access=permission(VIEW))
+async def read_request(request: Req, request_id: FromPath[int]) -> BookingRequest:
+    host = shell_of(request).host
+    async with host.db.session() as session:
+        return await host.services.of(BOOKING).get(session, principal_of(request.scope), request_id)
+
+
+@post("/requests/{request_id:int}/cancel", access=permission(CREATE), status_code=200)
+async def cancel_request(request: Req, request_id: FromPath[int]) -> BookingRequest:
+    host = shell_of(request).host
+    async with host.db.session() as session:
+        return await host.services.of(BOOKING).cancel(
+            session, principal_of(request.scope), request_id
+        )
+
+
+@post("/requests", access=permission(CREATE), status_code=HTTP_201_CREATED)
+async def create_request(
+    request: Req,
+    data: JSONBody[NewRequest],
+    idempotency_key: Annotated[
+        str | None,
+        HeaderParameter(
+            name="Idempotency-Key",
+            required=False,
+            max_length=200,
+            description="A retry with the same key gets the first answer.",
+        ),
+    ] = None,
+) -> Response[Any]:
+    """A new request, sent at once (``send``, the default) or kept as a draft."""
+    host = shell_of(request).host
+    service = host.services.of(BOOKING)
+    principal = principal_of(request.scope)
+
+    async def make() -> Response[Any]:
+        async with host.db.session() as session:
+            found = await service.create(
+                session, principal, data.fields, send=data.send, source="api"
+            )
+        return Response(msgspec.to_builtins(found), status_code=HTTP_201_CREATED)
+
+    if not idempotency_key:
+        return await make()
+    owner = _owner(request)
+    digest = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
+    where = (m.idempotency.c.owner == owner) & (m.idempotency.c.key == idempotency_key)
+    try:
+        async with host.db.session() as session:
+            await session.execute(
+                insert(m.idempotency).values(
+                    owner=owner,
+                    key=idempotency_key,
+                    digest=digest,
+                    body="",
+                    created_at=service.now(),
+                )
+            )
+    except IntegrityError:
+        async with host.db.session() as session:
+            row = (await session.execute(select(m.idempotency).where(where))).first()
+        if row is None or row.status is None:
+            raise KeyBusy(
+                "A request with this Idempotency-Key is still running.", "Idempotency-Key"
+            ) from None
+        if row.digest != digest:
+            raise KeyRefused(
+                "This Idempotency-Key was used for another request.", "Idempotency-Key"
+            ) from None
+        return Response(
+            msgspec.json.decode(row.body),
+            status_code=row.status,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    try:
+        answer = await make()
+    except BaseException:
+        async with host.db.session() as session:  # nothing made: a retry may try again
+            await session.execute(delete(m.idempotency).where(where))
+        raise
+    async with host.db.session() as session:
+        await session.execute(
+            update(m.idempotency)
+            .where(where)
+            .values(status=answer.status_code, body=msgspec.json.encode(answer.content).decode())
+        )
+    return answer
+
+
+def router() -> Router:
+    return Router(
+        path="/api/booking",
+        route_handlers=[list_requests, read_request, cancel_request, create_request],
+        tags=["booking"],
+    )

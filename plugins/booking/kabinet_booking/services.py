@@ -1,0 +1,484 @@
+"""The booking app's rules: a client's new-order requests, from a draft to the order.
+
+``BookingService`` is published under :data:`BOOKING` at start-up; pages, the API, the
+import, demo data and tests call it alike. It reads other apps only through their public
+services: the organizations, counterparties and contracts a person may order for through
+shipments' ``SHIPMENTS``/``FINANCE`` and companies' ``COMPANIES``, the vehicle types and
+services through dictionaries' ``DICTIONARIES``.
+
+States: ``draft`` (saved as the person works) → ``sent`` (waiting for the production
+system) or ``under_review`` (by settings: the organization's managers first) →
+``accepted`` (the order exists) or ``rejected`` (with the reason); a manager may
+``return`` it with a comment, the client edits it and sends it again; the client may
+cancel it until it is accepted or rejected. Every step is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kabinet.access import AllOrganizations, Principal
+from kabinet.forms import FieldError, FormErrors
+from kabinet.host import Host
+from kabinet.services import ServiceKey
+from kabinet_booking import models as m
+from kabinet_booking.events import SUBMITTED, RequestSubmitted
+from kabinet_booking.forms import Choices, OrderFields, check, onec_fields, shown_only, summary
+from kabinet_booking.settings import FieldRule, Settings
+from kabinet_companies.services import COMPANIES, SYSTEM
+from kabinet_dictionaries.services import DICTIONARIES
+from kabinet_shipments.services import FINANCE, SHIPMENTS
+
+VIEW = "booking.requests.view"
+CREATE = "booking.requests.create"
+REVIEW = "booking.requests.review"
+ACCEPT = "booking.requests.accept"
+"""Staff: accept a request in the portal as the production system would (the demo)."""
+
+STATES = ("draft", "sent", "under_review", "returned", "accepted", "rejected", "cancelled")
+EDITABLE = frozenset({"draft", "returned"})
+CANCELLABLE = frozenset({"draft", "sent", "under_review", "returned"})
+OPEN = frozenset({"sent", "under_review"})
+
+
+class NotFound(FieldError):
+    """No such request where the person may look (404: existence does not leak)."""
+
+    status = 404
+
+
+class Refused(FieldError):
+    """The request's state does not allow it (409)."""
+
+    status = 409
+
+
+class Step(msgspec.Struct, kw_only=True):
+    state: str
+    person_id: int | None
+    comment: str
+    at: dt.datetime
+
+
+class Attachment(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    size: int
+
+
+class BookingRequest(msgspec.Struct, kw_only=True):
+    """A new-order request as every channel shows it."""
+
+    id: int
+    organization_id: int
+    counterparty_id: int | None
+    contract_id: int | None
+    person_id: int | None
+    state: str
+    portal_key: str
+    fields: OrderFields
+    summary: str
+    reason: str
+    order_id: int | None
+    order_number: str
+    source: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sent_at: dt.datetime | None
+    steps: list[Step] = msgspec.field(default_factory=list)
+    attachments: list[Attachment] = msgspec.field(default_factory=list)
+
+
+class Contract(msgspec.Struct, kw_only=True, frozen=True):
+    """A contract a person may order under, with its counterparty and organization."""
+
+    id: int
+    label: str
+    counterparty_id: int
+    organization_id: int
+
+
+def encode(fields: OrderFields) -> str:
+    return msgspec.json.encode(fields).decode()
+
+
+def decode(text: str) -> OrderFields:
+    return msgspec.json.decode(text or "{}", type=OrderFields)
+
+
+def as_request(row: Any) -> BookingRequest:
+    return BookingRequest(
+        id=row.id,
+        organization_id=row.organization_id,
+        counterparty_id=row.counterparty_id,
+        contract_id=row.contract_id,
+        person_id=row.person_id,
+        state=row.state,
+        portal_key=row.portal_key,
+        fields=decode(row.fields),
+        summary=row.summary,
+        reason=row.reason,
+        order_id=row.order_id,
+        order_number=row.order_number,
+        source=row.source,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        sent_at=row.sent_at,
+    )
+
+
+class BookingService:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    @property
+    def settings(self) -> Settings:
+        return self.host.plugin_settings("booking", Settings)
+
+    def rules(self) -> dict[str, FieldRule]:
+        return self.settings.rules()
+
+    def now(self) -> dt.datetime:
+        return self.host.clock.now()
+
+    def today(self) -> dt.date:
+        return self.host.services.of(SHIPMENTS).today()
+
+    # -- what a person may pick ----------------------------------------------------------
+
+    async def contracts(self, principal: Principal) -> list[Contract]:
+        """The contracts of the counterparties whose organizations the person may order
+        for (shipments' scope under ``booking.requests.create``)."""
+        shipments = self.host.services.of(SHIPMENTS)
+        scope = await shipments.scope(principal, CREATE)
+        if scope.empty:
+            return []
+        found = await shipments.choices(scope, scope)
+        parties = {c["id"]: c for c in found["counterparties"]}
+        items: list[Contract] = []
+        for k in found["contracts"]:
+            party = parties.get(k["counterparty_id"])
+            if party is None or party.get("organization_id") is None:
+                continue
+            items.append(
+                Contract(
+                    id=k["id"],
+                    label=f"{party['name']} — {k['number']}",
+                    counterparty_id=k["counterparty_id"],
+                    organization_id=party["organization_id"],
+                )
+            )
+        return items
+
+    async def dictionary(self, code: str, language: str = "ru") -> list[str]:
+        """The titles of a dictionary's entries (vehicle types, services); none when the
+        dictionary is missing."""
+        try:
+            items = await self.host.services.of(DICTIONARIES).choices(code, language=language)
+        except LookupError:
+            return []
+        return [title for _, title in items]
+
+    async def choices(self, principal: Principal, language: str = "ru") -> Choices:
+        s = self.settings
+        return Choices(
+            contracts={c.id: c.label for c in await self.contracts(principal)},
+            vehicle_types=await self.dictionary(s.vehicle_dictionary, language),
+            services=await self.dictionary(s.services_dictionary, language),
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def _orgs(self, principal: Principal, code: str) -> Any:
+        return await self.host.access.organizations(principal, code)
+
+    async def get(
+        self, session: AsyncSession, principal: Principal, request_id: int, code: str = VIEW
+    ) -> BookingRequest:
+        orgs = await self._orgs(principal, code)
+        row = (await session.execute(select(m.request).where(m.request.c.id == request_id))).first()
+        if row is None or not (isinstance(orgs, AllOrganizations) or row.organization_id in orgs):
+            raise NotFound("No such request.", "request_id")
+        found = as_request(row)
+        steps = await session.execute(
+            select(m.step).where(m.step.c.request_id == request_id).order_by(m.step.c.id)
+        )
+        found.steps = [
+            Step(state=s.state, person_id=s.person_id, comment=s.comment, at=s.at) for s in steps
+        ]
+        files = await session.execute(
+            select(m.attachment).where(m.attachment.c.request_id == request_id)
+        )
+        found.attachments = [Attachment(id=f.id, name=f.name, size=f.size) for f in files]
+        return found
+
+    async def requests(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        *,
+        state: str = "",
+        organization: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[BookingRequest], int]:
+        orgs = await self._orgs(principal, VIEW)
+        query = select(m.request)
+        if not isinstance(orgs, AllOrganizations):
+            query = query.where(m.request.c.organization_id.in_(sorted(orgs)))
+        if organization is not None:
+            query = query.where(m.request.c.organization_id == organization)
+        if state:
+            query = query.where(m.request.c.state == state)
+        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = await session.execute(
+            query.order_by(m.request.c.updated_at.desc(), m.request.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [as_request(r) for r in rows], int(total or 0)
+
+    async def counts(self, session: AsyncSession, principal: Principal) -> dict[str, int]:
+        """How many requests are in each state, where the person may look."""
+        orgs = await self._orgs(principal, VIEW)
+        query = select(m.request.c.state, func.count()).group_by(m.request.c.state)
+        if not isinstance(orgs, AllOrganizations):
+            if not orgs:
+                return dict.fromkeys(STATES, 0)
+            query = query.where(m.request.c.organization_id.in_(sorted(orgs)))
+        found = dict.fromkeys(STATES, 0)
+        for state, n in await session.execute(query):
+            found[state] = int(n)
+        return found
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def _step(
+        self,
+        session: AsyncSession,
+        request_id: int,
+        state: str,
+        person: int | None,
+        comment: str = "",
+    ) -> None:
+        await session.execute(
+            insert(m.step).values(
+                request_id=request_id, state=state, person_id=person, comment=comment, at=self.now()
+            )
+        )
+
+    def _where(self, fields: OrderFields, contracts: Sequence[Contract]) -> Contract | None:
+        return next((c for c in contracts if c.id == fields.contract_id), None)
+
+    async def save(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        fields: OrderFields,
+        *,
+        request_id: int | None = None,
+        organization_id: int | None = None,
+        source: str = "form",
+    ) -> int:
+        """Keep a draft (a new one, or the person's draft or returned request): only the
+        field types are checked, so a half-filled form is kept as it is."""
+        rules = self.rules()
+        fields = shown_only(fields, rules)
+        contracts = await self.contracts(principal)
+        contract = self._where(fields, contracts)
+        if fields.contract_id is not None and contract is None:
+            raise FieldError("Choose one of the offered values.", "contract_id")
+        now = self.now()
+        values: dict[str, Any] = {
+            "fields": encode(fields),
+            "summary": summary(fields),
+            "contract_id": contract.id if contract else None,
+            "counterparty_id": contract.counterparty_id if contract else None,
+            "updated_at": now,
+        }
+        if request_id is not None:
+            found = await self.get(session, principal, request_id, CREATE)
+            if found.state not in EDITABLE:
+                raise Refused("This request can no longer be changed.", "request_id")
+            if contract is not None and contract.organization_id != found.organization_id:
+                raise FieldError("Choose one of the offered values.", "contract_id")
+            await session.execute(
+                update(m.request).where(m.request.c.id == request_id).values(**values)
+            )
+            return request_id
+        org = contract.organization_id if contract else organization_id
+        allowed = await self._orgs(principal, CREATE)
+        if org is None:
+            mine = sorted({c.organization_id for c in contracts}) or (
+                sorted(allowed) if not isinstance(allowed, AllOrganizations) else []
+            )
+            if len(mine) != 1:
+                raise FieldError("Fill this in.", "contract_id")
+            org = mine[0]
+        if not (isinstance(allowed, AllOrganizations) or org in allowed):
+            raise NotFound("No such request.", "organization_id")
+        new_id = await session.scalar(
+            insert(m.request)
+            .values(
+                organization_id=org,
+                person_id=principal.person_id,
+                state="draft",
+                portal_key=str(uuid.uuid4()),
+                reason="",
+                order_number="",
+                source=source,
+                created_at=now,
+                **values,
+            )
+            .returning(m.request.c.id)
+        )
+        assert new_id is not None
+        await self._step(session, int(new_id), "draft", principal.person_id)
+        return int(new_id)
+
+    async def send(
+        self, session: AsyncSession, principal: Principal, request_id: int, choices: Choices
+    ) -> BookingRequest:
+        """Check the request by every rule and send it on: to the managers (by settings)
+        or to the production system (the ``booking.request.submitted`` event)."""
+        found = await self.get(session, principal, request_id, CREATE)
+        if found.state not in EDITABLE:
+            raise Refused("This request can no longer be changed.", "request_id")
+        errors = check(found.fields, self.rules(), choices, today=self.today())
+        if errors:
+            raise FormErrors(errors)
+        state = "under_review" if self.settings.review_by_managers else "sent"
+        await self.move(session, found, state, principal.person_id)
+        if state == "sent":
+            await self.submit(session, found, principal)
+        return await self.get(session, principal, request_id)
+
+    async def move(
+        self,
+        session: AsyncSession,
+        found: BookingRequest,
+        state: str,
+        person: int | None,
+        comment: str = "",
+        **values: Any,
+    ) -> None:
+        now = self.now()
+        if state in OPEN and found.sent_at is None:
+            values["sent_at"] = now
+        done = await session.execute(
+            update(m.request)
+            .where(m.request.c.id == found.id, m.request.c.state == found.state)
+            .values(state=state, updated_at=now, **values)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise Refused("This request was changed meanwhile; open it again.", "request_id")
+        await self._step(session, found.id, state, person, comment)
+        found.state = state
+
+    async def submit(
+        self, session: AsyncSession, found: BookingRequest, principal: Principal | None
+    ) -> RequestSubmitted:
+        """Publish what the production system must receive, in the caller's transaction."""
+        counterparty_key, contract_key = await self.keys(found)
+        payload = RequestSubmitted(
+            request_id=found.id,
+            portal_key=found.portal_key,
+            organization_id=found.organization_id,
+            person_id=found.person_id,
+            description=found.summary,
+            fields=onec_fields(
+                found.fields,
+                self.rules(),
+                counterparty_key=counterparty_key,
+                contract_key=contract_key,
+            ),
+            contact_name=principal.name if principal else "",
+        )
+        await self.host.events.publish(session, SUBMITTED, payload)
+        return payload
+
+    async def keys(self, found: BookingRequest) -> tuple[str, str | None]:
+        """The production system's keys of the request's counterparty and contract."""
+        if found.counterparty_id is None:
+            raise FieldError("Fill this in.", "contract_id")
+        party = await self.host.services.of(COMPANIES).counterparty(SYSTEM, found.counterparty_id)
+        contract_key: str | None = None
+        if found.contract_id is not None and found.person_id is not None:
+            # The author's own view of the contract (shipments has no key look-up for
+            # other apps yet; the author may read the contracts they order under).
+            author = Principal(person_id=found.person_id, kind="person")
+            card = await self.host.services.of(FINANCE).contract_card(author, found.contract_id)
+            contract_key = card["contract"].external_id
+        return party.external_id or "", contract_key
+
+    async def cancel(
+        self, session: AsyncSession, principal: Principal, request_id: int
+    ) -> BookingRequest:
+        found = await self.get(session, principal, request_id, CREATE)
+        if found.state not in CANCELLABLE:
+            raise Refused("This request can no longer be cancelled.", "request_id")
+        await self.move(session, found, "cancelled", principal.person_id)
+        return await self.get(session, principal, request_id)
+
+    async def create(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        fields: OrderFields,
+        *,
+        send: bool = True,
+        source: str = "api",
+        language: str = "ru",
+    ) -> BookingRequest:
+        """A new request in one call (the API, the import): checked by every rule first,
+        so nothing is kept when it is refused."""
+        choices = await self.choices(principal, language)
+        if send:
+            errors = check(
+                shown_only(fields, self.rules()), self.rules(), choices, today=self.today()
+            )
+            if errors:
+                raise FormErrors(errors)
+        request_id = await self.save(session, principal, fields, source=source)
+        if send:
+            return await self.send(session, principal, request_id, choices)
+        return await self.get(session, principal, request_id)
+
+    async def organization_names(self, principal: Principal) -> list[tuple[int, str]]:
+        """The person's organizations by name (companies' service)."""
+        if principal.person_id is None:
+            return []
+        return await self.host.services.of(COMPANIES).organizations_of(principal.person_id)
+
+    async def from_order(self, principal: Principal, order_id: int) -> OrderFields:
+        """The fields of an existing order ("repeat this order"), read through the
+        shipments service (404 where the person may not see it)."""
+        from kabinet_shipments.services import NotFound as NoOrder
+
+        try:
+            row = await self.host.services.of(SHIPMENTS).order(principal, order_id)
+        except NoOrder as exc:
+            raise NotFound("No such request.", "from_order") from exc
+        allowed = {c.id for c in await self.contracts(principal)}
+        return OrderFields(
+            contract_id=row.contract_id if row.contract_id in allowed else None,
+            origin=row.origin or "",
+            destination=row.destination or "",
+            cargo_name=row.cargo_name or "",
+            cargo_weight=row.cargo_weight,
+            cargo_volume=row.cargo_volume,
+            cargo_places=row.cargo_places,
+            shipper=row.shipper or "",
+            consignee=row.consignee or "",
+        )
+
+
+BOOKING: ServiceKey[BookingService] = ServiceKey("booking", BookingService)
+"""The app's service (``host.services.of(BOOKING)``), published at start-up."""

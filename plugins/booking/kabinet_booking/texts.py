@@ -1,0 +1,102 @@
+"""Texts of the booking pages in Russian (the default) and English: ``{{ t.key }}``.
+
+The refusals (``FieldError`` message ids) are in the gettext catalog, ``locale/``."""
+
+from __future__ import annotations
+
+_TEXT: dict[str, tuple[str, str]] = {
+    "title": ("Мои заявки", "My requests"),
+    "new": ("Новая заявка", "New request"),
+    "edit": ("Заявка", "Request"),
+    "none_yet": ("Заявок пока нет.", "No requests yet."),
+    "all": ("Все", "All"),
+    "state_draft": ("Черновик", "Draft"),
+    "state_sent": ("Отправлена", "Sent"),
+    "state_under_review": ("На согласовании", "Under review"),
+    "state_returned": ("Возвращена", "Returned"),
+    "state_accepted": ("Принята", "Accepted"),
+    "state_rejected": ("Отклонена", "Rejected"),
+    "state_cancelled": ("Отменена", "Cancelled"),
+    "contract_id": ("Организация и договор", "Organization and contract"),
+    "choose": ("— выберите —", "— choose —"),
+    "where": ("Откуда и куда", "From and to"),
+    "origin": ("Место погрузки", "Loading place"),
+    "origin_contact": ("Контакт на погрузке", "Contact at loading"),
+    "destination": ("Место доставки", "Delivery place"),
+    "destination_contact": ("Контакт на доставке", "Contact at delivery"),
+    "address_book": ("Адресная книга", "Address book"),
+    "when": ("Когда", "When"),
+    "loading_date": ("Дата погрузки", "Loading date"),
+    "loading_from": ("Погрузка с", "Loading from"),
+    "loading_to": ("Погрузка до", "Loading until"),
+    "delivery_date": ("Желаемая дата доставки", "Wished delivery date"),
+    "cargo": ("Груз", "Cargo"),
+    "cargo_name": ("Наименование груза", "Cargo"),
+    "cargo_weight": ("Вес, кг", "Weight, kg"),
+    "cargo_volume": ("Объём, м³", "Volume, m³"),
+    "cargo_places": ("Мест", "Places"),
+    "packaging": ("Упаковка", "Packaging"),
+    "temperature": ("Температурный режим", "Temperature regime"),
+    "danger_class": ("Класс опасности", "Dangerous-goods class"),
+    "not_dangerous": ("Не опасный", "Not dangerous"),
+    "transport": ("Транспорт и услуги", "Vehicle and services"),
+    "vehicle_type": ("Тип ТС", "Vehicle type"),
+    "services": ("Дополнительные услуги", "Additional services"),
+    "parties": ("Отправитель и получатель", "Shipper and consignee"),
+    "shipper": ("Грузоотправитель", "Shipper"),
+    "shipper_contact": ("Контакт грузоотправителя", "Shipper's contact"),
+    "consignee": ("Грузополучатель", "Consignee"),
+    "consignee_contact": ("Контакт грузополучателя", "Consignee's contact"),
+    "comment": ("Комментарий", "Comment"),
+    "attachments": ("Файлы", "Files"),
+    "save_draft": ("Сохранить черновик", "Save draft"),
+    "send": ("Отправить", "Send"),
+    "template_name": ("Название шаблона", "Template name"),
+    "save_template": ("Сохранить как шаблон", "Save as template"),
+    "templates": ("Шаблоны", "Templates"),
+    "use": ("Заполнить", "Fill in"),
+    "draft_saved": ("Черновик сохранён", "Draft saved"),
+    "saved_at": ("Сохранено", "Saved"),
+    "sent_ok": ("Заявка отправлена", "Request sent"),
+    "template_saved": ("Шаблон сохранён", "Template saved"),
+    "cancel": ("Отменить заявку", "Cancel the request"),
+    "cancelled_ok": ("Заявка отменена", "Request cancelled"),
+    "history": ("История", "History"),
+    "reason": ("Причина", "Reason"),
+    "order": ("Заказ", "Order"),
+    "became_order": ("Заявка стала заказом", "Your request became order"),
+    "review": ("Согласование", "Review"),
+    "accept": ("Принять", "Accept"),
+    "return": ("Вернуть клиенту", "Return to the client"),
+    "review_comment": ("Комментарий для клиента", "Comment for the client"),
+    "accept_portal": ("Принять в портале (как 1С)", "Accept in the portal (as 1C)"),
+    "accepted_ok": ("Заявка принята", "Request accepted"),
+    "returned_ok": ("Заявка возвращена клиенту", "Request returned to the client"),
+    "repeat": ("Повторить", "Repeat"),
+    "edit_link": ("Изменить", "Edit"),
+    "place_name": ("Название", "Name"),
+    "address": ("Адрес", "Address"),
+    "contact_name": ("Контактное лицо", "Contact person"),
+    "contact_phone": ("Телефон", "Phone"),
+    "add_place": ("Добавить место", "Add a place"),
+    "place_saved": ("Место сохранено", "Place saved"),
+    "organization": ("Организация", "Organization"),
+    "no_contracts": (
+        "Нет договоров, по которым вы можете оформить заявку.",
+        "There are no contracts you may order under.",
+    ),
+    "panel_title": ("Новые заявки", "New orders"),
+    "updated": ("Изменена", "Updated"),
+    "errors_now": ("Проверьте поля", "Check the fields"),
+    "all_good": ("Всё заполнено верно", "Everything is filled in correctly"),
+}
+
+
+def text_for(language: str) -> dict[str, str]:
+    """The texts in ``language`` (``ru`` or ``en``), by key: ``{{ t.title }}`` in templates."""
+    index = 0 if language == "ru" else 1
+    return {key: pair[index] for key, pair in _TEXT.items()}
+
+
+def pairs() -> dict[str, tuple[str, str]]:
+    return dict(_TEXT)
