@@ -17,6 +17,7 @@ from kabinet.identity.settings import IdentitySettings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
+    from kabinet.metrics import MetricsCollector
 
 HERE = Path(__file__).parent
 
@@ -172,3 +173,10 @@ def event_types() -> list[EventType]:
         )
         for what in ("disabled", "enabled", "updated")
     ]
+
+
+@hookimpl
+def metrics(host: Host) -> list[MetricsCollector]:
+    from kabinet.identity.metrics import collectors
+
+    return collectors()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from kabinet.host import Host
     from kabinet.identity.messages import Message
+    from kabinet.metrics import MetricsCollector
 
 HERE = Path(__file__).parent
 
@@ -200,3 +201,10 @@ async def demo_data(host: Host) -> None:
     from kabinet_notifications.demo import load_demo
 
     await load_demo(host)
+
+
+@hookimpl
+def metrics(host: Host) -> list[MetricsCollector]:
+    from kabinet_notifications.metrics import collectors
+
+    return collectors()
