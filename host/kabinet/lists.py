@@ -172,10 +172,15 @@ class Sorts:
             raise UnknownSort(name, self.names) from None
 
 
-async def count(session: AsyncSession, query: Select[Any], *, cap: int | None = None) -> int:
+async def count(
+    session: AsyncSession, query: Select[Any], *, cap: int | None = None, key: Any = None
+) -> int:
     """How many rows ``query`` finds (at most ``cap + 1``: "more than ``cap``", for a
-    list that stops counting)."""
+    list that stops counting). ``key``: the one column to read while counting (a unique
+    one, such as the primary key) instead of the whole row."""
     inner = query.order_by(None)
+    if key is not None:
+        inner = inner.with_only_columns(key, maintain_column_froms=True)
     if cap is not None:
         inner = inner.limit(cap + 1)
     return int(await session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
@@ -196,10 +201,11 @@ async def page(
     limit: int | None,
     offset: int = 0,
     cap: int | None = None,
+    key: Any = None,
 ) -> tuple[list[Any], int]:
     """One page of ``query``'s rows in ``order`` (``limit`` rows from ``offset``;
-    ``None``: all of them) and the total (see :func:`count` for ``cap``)."""
-    total = await count(session, query, cap=cap)
+    ``None``: all of them) and the total (see :func:`count` for ``cap`` and ``key``)."""
+    total = await count(session, query, cap=cap, key=key)
     rows = (await session.execute(_window(query, order, limit, offset))).all()
     return list(rows), total
 
@@ -212,9 +218,10 @@ async def page_scalars(
     limit: int | None,
     offset: int = 0,
     cap: int | None = None,
+    key: Any = None,
 ) -> tuple[list[Any], int]:
     """:func:`page` of the first column (ORM objects for ``select(Model)``)."""
-    total = await count(session, query, cap=cap)
+    total = await count(session, query, cap=cap, key=key)
     rows = (await session.scalars(_window(query, order, limit, offset))).all()
     return list(rows), total
 

@@ -38,8 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet import lists
 from kabinet.access import AllOrganizations, Principal
-from kabinet.escape import starts_with
 from kabinet.identity.models import Account
 from kabinet.roles.services import Actor
 from kabinet.roles.services import Conflict as RoleConflict
@@ -50,7 +50,6 @@ from kabinet_companies.services import (
     CONTACTS_MANAGE,
     CompaniesService,
     _insert_org,
-    _like,
 )
 from kabinet_companies.validation import (
     CompanyError,
@@ -69,6 +68,17 @@ OPEN = ("new", "in_review")
 STATUSES = ("new", "in_review", "accepted", "rejected", "withdrawn")
 MOVED = "the request leads to another organization now: open it again"
 """Refusal of a decision whose request was moved (its counterparty) while deciding."""
+REQUEST_SORTS = lists.Sorts(
+    {
+        "created": (link_request.c.created_at, link_request.c.id),
+        "-created": (link_request.c.created_at.desc(), link_request.c.id.desc()),
+        "status": (link_request.c.status, link_request.c.id.desc()),
+        "person": (Account.full_name, link_request.c.id),
+        "decided": (link_request.c.decided_at.desc(), link_request.c.id.desc()),
+    },
+    default="-created",
+)
+"""What ``?sort=`` may name on the link requests' page and API (another name: a 400)."""
 
 
 class HistoryItem(msgspec.Struct, kw_only=True):
@@ -310,26 +320,16 @@ class RequestsService:
         if until is not None:
             query = query.where(link_request.c.created_at < until)
         if q.strip():
-            like = _like(q)
             query = query.where(
                 or_(
-                    func.lower(Account.full_name).like(like, escape="\\"),
-                    starts_with(link_request.c.inn, q.strip()),
-                    func.lower(link_request.c.company_name).like(like, escape="\\"),
+                    lists.search(q, Account.full_name, link_request.c.company_name),
+                    lists.starts_with(link_request.c.inn, q.strip()),
                 )
             )
-        orders: dict[str, list[Any]] = {
-            "created": [link_request.c.created_at, link_request.c.id],
-            "-created": [link_request.c.created_at.desc(), link_request.c.id.desc()],
-            "status": [link_request.c.status, link_request.c.id.desc()],
-            "person": [Account.full_name, link_request.c.id],
-            "decided": [link_request.c.decided_at.desc(), link_request.c.id.desc()],
-        }
-        order = orders.get(sort, [link_request.c.created_at.desc(), link_request.c.id.desc()])
+        order = REQUEST_SORTS.order(sort)
         async with self.host.db.sessionmaker() as s:
-            total = await s.scalar(select(func.count()).select_from(query.subquery()))
-            ids = await s.scalars(query.order_by(*order).limit(limit).offset(offset))
-            return [await self._one(s, i) for i in ids], int(total or 0)
+            ids, total = await lists.page_scalars(s, query, order, limit=limit, offset=offset)
+            return [await self._one(s, i) for i in ids], total
 
     async def get(self, principal: Principal, request_id: int) -> LinkRequest:
         """One request, if it leads (now) where ``principal`` may decide; else 404."""
