@@ -1,12 +1,12 @@
-"""Untrusted text made safe for where it goes: spreadsheet cells and ``LIKE`` patterns.
+"""Untrusted text made safe for a spreadsheet cell.
 
 Every app's CSV and XLSX export writes its cells through :func:`sheet_row` (an import
-reads them back through :func:`sheet_value`), and every
-search by a part of a text goes through :func:`contains` or :func:`starts_with` (or
-:func:`like_escape` with ``escape=LIKE_ESCAPE``)::
+reads them back through :func:`sheet_value`)::
 
     writer.writerow(sheet_row(values))
-    query.where(contains(func.lower(table.c.name), q.lower()))
+
+(A search by a part of a text, the other place where typed text becomes syntax, goes
+through :mod:`kabinet.lists`: ``lists.search``, ``lists.starts_with``.)
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement
-
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula."""
-
-LIKE_ESCAPE = "\\"
 
 
 def sheet_cell(value: Any) -> Any:
@@ -41,23 +37,3 @@ def sheet_value(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
         return value[1:]
     return value
-
-
-def like_escape(text: str) -> str:
-    """``text`` for a ``LIKE`` pattern with ``escape=LIKE_ESCAPE``: ``%`` and ``_`` (and
-    the escape character itself) stand for themselves, not for any characters."""
-    return (
-        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
-        .replace("%", LIKE_ESCAPE + "%")
-        .replace("_", LIKE_ESCAPE + "_")
-    )
-
-
-def contains(column: Any, text: str) -> ColumnElement[bool]:
-    """``column`` contains ``text`` literally."""
-    return column.like(f"%{like_escape(text)}%", escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
-
-
-def starts_with(column: Any, text: str) -> ColumnElement[bool]:
-    """``column`` starts with ``text`` literally (a prefix search: an ИНН, an action)."""
-    return column.like(f"{like_escape(text)}%", escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
