@@ -17,6 +17,7 @@ import msgspec
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet import lists
 from kabinet.access import AllOrganizations
 from kabinet.files import FileStorage, FileTooLarge
 from kabinet.inputs import INT_MAX, Id, fits
@@ -316,14 +317,7 @@ async def listing(
         )
     if kind:
         stmt = stmt.where(d.c.kind == kind)
-    if search.strip():
-        words = search.strip()
-        stmt = stmt.where(
-            or_(
-                d.c.title.icontains(words, autoescape=True),
-                d.c.number.icontains(words, autoescape=True),
-            )
-        )
+    stmt = stmt.where(lists.search(search, d.c.title, d.c.number))
     return [_document(r) for r in await session.execute(stmt)]
 
 

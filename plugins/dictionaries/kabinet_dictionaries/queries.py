@@ -14,6 +14,11 @@ indexes in two statements, the way a planner answers it for a plain table:
   its ``(entry, field)`` key, blanks last).
 
 Without a sort field the page is the newest matches (one statement, with the total).
+
+This query builder, not :mod:`kabinet.lists`' count-then-page, is kept on purpose: the
+walk and the one-statement page were measured against hand-written SQL on a plain table
+(``bench/dictionary.py``, docs/performance.md). Its text searches still escape through
+``kabinet.lists`` (``contains``), the portal's one ``LIKE`` escaping.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import msgspec
 from sqlalchemy import ColumnElement, Select, Table, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet import lists
 from kabinet.paging import Paging
 from kabinet_dictionaries import kinds, models
 from kabinet_dictionaries.errors import Invalid, ValueRefused
@@ -64,7 +70,7 @@ _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "le": lambda c, v: c <= v,
     "gt": lambda c, v: c > v,
     "ge": lambda c, v: c >= v,
-    "contains": lambda c, v: func.lower(c).contains(v, autoescape=True),
+    "contains": lambda c, v: lists.contains(c, v, folded=True),  # v is lower case
 }
 
 
@@ -174,7 +180,8 @@ class Plan:
         if self.published_only:
             out.append(e.c.published.is_(True))
         if self.search:
-            out.append(e.c.search.contains(self.search, autoescape=True))
+            # the search column and the term are lower case already
+            out.append(lists.contains(e.c.search, self.search))
         return out
 
     def _presence(self, id_col: Any) -> list[ColumnElement[bool]]:
