@@ -50,7 +50,8 @@ class Fault:
     message: str = "Внутренняя ошибка сервера"
     """1C's message of a ``status`` fault (the text of a ``page``)."""
     match: str = ""
-    """Only requests whose decoded path and query contain this."""
+    """Only requests whose method, decoded path and query (``POST /trade/odata/…?…``)
+    contain this."""
     delay: float = 0.0
     times: int = 1
     after: int = 0
@@ -205,7 +206,7 @@ class OneCServer:
                 server.requests.append((method, target))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = server._take_fault(target)
+                fault = server._take_fault(f"{method} {target}")
                 self.lose = fault is not None and fault.kind == "lost"
                 if fault is not None:
                     if fault.kind == "status":
