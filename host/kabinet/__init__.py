@@ -20,8 +20,9 @@ __version__ = "0.1.0"
 PUBLIC_MODULES = (
     "kabinet.access",  # access rules of routes, the person behind a request
     "kabinet.clock",  # the injected clock
+    "kabinet.commands",  # host_command, Failure: a plugin's CLI command
     "kabinet.contrib",  # what hooks return
-    "kabinet.db",  # plugin_metadata, savepoint; host.db's sessions
+    "kabinet.db",  # plugin_metadata, savepoint, ApartError; host.db's units and sessions
     "kabinet.errors",  # the faults start-up refuses with
     "kabinet.forms",  # the page kit: form bodies into structs, refusals naming a field
     "kabinet.hookspecs",  # every hook, hookimpl and hookspec
@@ -67,6 +68,7 @@ _PUBLIC: dict[str, str] = {
     "public": "kabinet.access",
     "signed_in": "kabinet.access",
     # tables and transactions
+    "ApartError": "kabinet.db",
     "plugin_metadata": "kabinet.db",
     "savepoint": "kabinet.db",
     # pages in the shell
@@ -115,6 +117,7 @@ __all__ = [
     "PUBLIC_MODULES",
     "Actor",
     "AllOrganizations",
+    "ApartError",
     "Clock",
     "Database",
     "DefaultTemplate",
@@ -222,7 +225,7 @@ if TYPE_CHECKING:
         SinkResult,
         Subscription,
     )
-    from kabinet.db import plugin_metadata, savepoint
+    from kabinet.db import ApartError, plugin_metadata, savepoint
     from kabinet.errors import PluginError, SettingsError, StartupError
     from kabinet.forms import FieldError, FormErrors, FormView, form_view, read_form
     from kabinet.hookspecs import hookimpl, hookspec

@@ -255,7 +255,7 @@ class Database:
         return self._factory()
 
     @property
-    def sessionmaker(self) -> Any:
+    def sessionmaker(self) -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
         """Deprecated spelling of :meth:`reader` (kept for plugins written before 0.3;
         removed in 0.5): inside a unit of work it reads in the unit's session."""
         return self.reader

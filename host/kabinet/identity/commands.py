@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kabinet.cli import Failure, run
+from kabinet.commands import Failure, host_command
 from kabinet.identity.services import IdentityError, identity_service
 
 if TYPE_CHECKING:
@@ -104,28 +104,22 @@ def users() -> None:
 @click.option("--name", "full_name", default="Administrator", show_default=True)
 @click.password_option(help="The password (asked when not given).")
 @click.pass_context
-@run
-async def create_admin(ctx: click.Context, email: str, full_name: str, password: str) -> None:
-    """Create an account and give it the admin role globally."""
-    from kabinet.host import Host
-
-    settings: Any = ctx.find_root().params.get("settings")
-    host = await Host.create(str(settings) if settings else None)
-    await host.startup()
+@host_command(started=True)
+async def create_admin(
+    ctx: click.Context, host: Host, email: str, full_name: str, password: str, *, session: Any
+) -> None:
+    """Create an account and give it the admin role globally (both or neither)."""
+    service = identity_service(host)
+    if await service.find_by_email(email) is not None:
+        raise Failure(f"an account with e-mail {email} already exists")
     try:
-        service = identity_service(host)
-        if await service.find_by_email(email) is not None:
-            raise Failure(f"an account with e-mail {email} already exists")
-        try:
-            account = await service.create_account(
-                full_name=full_name, email=email, password=password, email_confirmed=True
-            )
-        except IdentityError as exc:
-            raise Failure(f"{exc.field or 'input'}: {exc.message}") from None
-        problem = await grant(host, account.id, "admin", None)
-        click.echo(f"created account {account.id} <{account.email}>")
-        if problem:
-            raise Failure(f"the admin role was not granted: {problem}")
-        click.echo("granted the admin role (global)")
-    finally:
-        await host.shutdown()
+        account = await service.create_account(
+            full_name=full_name, email=email, password=password, email_confirmed=True
+        )
+    except IdentityError as exc:
+        raise Failure(f"{exc.field or 'input'}: {exc.message}") from None
+    problem = await grant(host, account.id, "admin", None)
+    if problem:  # the account goes with the unit of work: no admin without the role
+        raise Failure(f"the admin role could not be granted: {problem}")
+    click.echo(f"created account {account.id} <{account.email}>")
+    click.echo("granted the admin role (global)")

@@ -356,7 +356,8 @@ class IdentityService(LoginService):
         now = self.now
         last = aware(tok.last_used_at)
         if last is None or (now - last).total_seconds() >= 60:
-            async with self.host.db.session() as s:
+            # apart from the request's unit of work, like a session's "last seen"
+            async with self.host.db.apart() as s:
                 await s.execute(
                     update(ApiToken).where(ApiToken.id == tok.id).values(last_used_at=now)
                 )
