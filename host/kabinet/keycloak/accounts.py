@@ -22,7 +22,7 @@ from kabinet.identity.errors import AccountExists
 from kabinet.identity.models import Account, Login
 from kabinet.identity.services import identity_service
 from kabinet.identity.sessions import SessionRecord, new_token, session_key
-from kabinet.keycloak.login import LoginError
+from kabinet.keycloak.errors import LoginError
 from kabinet.keycloak.models import session as kc_session
 from kabinet.keys import Sealer
 

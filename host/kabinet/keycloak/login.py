@@ -24,6 +24,7 @@ from keycloak.exceptions import KeycloakError
 from keycloak.pkce_utils import generate_code_challenge, generate_code_verifier
 from sqlalchemy import delete, insert, select
 
+from kabinet.keycloak.errors import LoginError
 from kabinet.keycloak.models import login
 from kabinet.pages import safe_next
 
@@ -33,19 +34,6 @@ if TYPE_CHECKING:
     from kabinet.keycloak.settings import KeycloakSettings
 
 log = structlog.get_logger("kabinet.keycloak")
-
-
-class LoginError(Exception):
-    """A sign-in that cannot be completed; ``reason`` is a stable code, ``status`` the answer.
-
-    Messages never carry codes, tokens or the state itself.
-    """
-
-    def __init__(self, reason: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.status = status
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,11 +37,11 @@ def database() -> Database:
 
 def _service(host: Host) -> Any:
     """The service, made on first use when Keycloak is configured (web, worker or CLI)."""
-    from kabinet.keycloak.service import KEYCLOAK, KeycloakService, keycloak_service
-
     settings: KeycloakSettings = host.plugin_settings("keycloak")
     if not settings.active:
-        return None
+        return None  # before the import: python-keycloak (and requests) cost every start
+    from kabinet.keycloak.service import KEYCLOAK, KeycloakService, keycloak_service
+
     service = keycloak_service(host)
     if service is None:
         service = host.services.provide(KEYCLOAK, KeycloakService(host, settings))

@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_302_FOUND, HTTP_303_SEE_OTHER
 from kabinet import i18n
 from kabinet.access import public
 from kabinet.identity.middleware import address_of
-from kabinet.keycloak.login import LoginError
+from kabinet.keycloak.errors import LoginError
 from kabinet.pages import language, page, safe_next
 
 if TYPE_CHECKING:
