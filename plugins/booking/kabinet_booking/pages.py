@@ -91,8 +91,10 @@ async def show_form(
     contracts = await service.contracts(principal)
     orgs = sorted({c.organization_id for c in contracts})
     async with service.host.db.session() as session:
-        saved = [p for o in orgs for p in await book.places(service, session, principal, o)]
-        kept = [t for o in orgs for t in await book.templates(service, session, principal, o)]
+        saved = [p for o in orgs for p in await book.places(service, session, principal, o, CREATE)]
+        kept = [
+            t for o in orgs for t in await book.templates(service, session, principal, o, CREATE)
+        ]
     if error is not None:
         form = await form_view(request, error, values=values)
     elif values is not None:
@@ -157,9 +159,9 @@ async def new(
     fields: OrderFields | None = None
     async with service.host.db.session() as session:
         if template is not None:
-            fields = (await book.template(service, session, principal, template)).fields
+            fields = (await book.template(service, session, principal, template, CREATE)).fields
         elif from_request is not None:
-            fields = (await service.get(session, principal, from_request)).fields
+            fields = (await service.get(session, principal, from_request, CREATE)).fields
         elif from_order is not None:
             fields = await service.from_order(principal, from_order)
     if fields is not None:
@@ -241,13 +243,13 @@ async def autosave(request: Req, request_id: FromPath[int]) -> Response[Any]:
     lang = shell_of(request).language(request)
     try:
         fields = await read_form(request, OrderFields)
+    except FieldError as exc:  # a value of a wrong type: said beside its field
+        errors = exc.errors
+    else:
         async with service.host.db.session() as session:
             await service.save(session, principal, fields, request_id=request_id)
-        errors = check(
-            fields, service.rules(), await service.choices(principal, lang), today=service.today()
-        )
-    except FieldError as exc:
-        errors = exc.errors
+        choices = await service.choices(principal, lang)
+        errors = check(fields, service.rules(), choices, today=service.today())
     return await page(
         request,
         "booking/_status.html",

@@ -42,9 +42,14 @@ async def _may(svc: BookingService, principal: Principal, code: str, organizatio
 
 
 async def places(
-    svc: BookingService, session: AsyncSession, principal: Principal, organization: int
+    svc: BookingService,
+    session: AsyncSession,
+    principal: Principal,
+    organization: int,
+    code: str = VIEW,
 ) -> list[Place]:
-    await _may(svc, principal, VIEW, organization)
+    """The organization's saved places (``code``: the right asked, CREATE for the form)."""
+    await _may(svc, principal, code, organization)
     rows = await session.execute(
         select(m.place).where(m.place.c.organization_id == organization).order_by(m.place.c.name)
     )
@@ -97,9 +102,13 @@ async def save_place(
 
 
 async def templates(
-    svc: BookingService, session: AsyncSession, principal: Principal, organization: int
+    svc: BookingService,
+    session: AsyncSession,
+    principal: Principal,
+    organization: int,
+    code: str = VIEW,
 ) -> list[Template]:
-    await _may(svc, principal, VIEW, organization)
+    await _may(svc, principal, code, organization)
     rows = await session.execute(
         select(m.template)
         .where(m.template.c.organization_id == organization)
@@ -113,10 +122,14 @@ def _fields(text: str) -> OrderFields:
 
 
 async def template(
-    svc: BookingService, session: AsyncSession, principal: Principal, template_id: int
+    svc: BookingService,
+    session: AsyncSession,
+    principal: Principal,
+    template_id: int,
+    code: str = VIEW,
 ) -> Template:
     row = (await session.execute(select(m.template).where(m.template.c.id == template_id))).first()
-    orgs = await svc.host.access.organizations(principal, VIEW)
+    orgs = await svc.host.access.organizations(principal, code)
     if row is None or not (isinstance(orgs, AllOrganizations) or row.organization_id in orgs):
         raise NotFound("No such template.", "template")
     return Template(id=row.id, name=row.name, fields=_fields(row.fields))

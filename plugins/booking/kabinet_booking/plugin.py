@@ -76,7 +76,6 @@ def permissions() -> list[Permission]:
                 "en": "Accept requests in the portal (no production system)",
             },
             default_roles=("admin",),
-            scope="global",
         ),
     ]
 

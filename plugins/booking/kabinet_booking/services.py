@@ -358,7 +358,7 @@ class BookingService:
         await self.move(session, found, state, principal.person_id)
         if state == "sent":
             await self.submit(session, found, principal)
-        return await self.get(session, principal, request_id)
+        return await self.get(session, principal, request_id, CREATE)
 
     async def move(
         self,
@@ -425,7 +425,7 @@ class BookingService:
         if found.state not in CANCELLABLE:
             raise Refused("This request can no longer be cancelled.", "request_id")
         await self.move(session, found, "cancelled", principal.person_id)
-        return await self.get(session, principal, request_id)
+        return await self.get(session, principal, request_id, CREATE)
 
     async def create(
         self,
@@ -449,7 +449,7 @@ class BookingService:
         request_id = await self.save(session, principal, fields, source=source)
         if send:
             return await self.send(session, principal, request_id, choices)
-        return await self.get(session, principal, request_id)
+        return await self.get(session, principal, request_id, CREATE)
 
     async def organization_names(self, principal: Principal) -> list[tuple[int, str]]:
         """The person's organizations by name (companies' service)."""
