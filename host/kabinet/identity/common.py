@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 from typing import TYPE_CHECKING, Literal
 
-import phonenumbers
 import structlog
 
 from kabinet.access import Principal
@@ -85,6 +84,8 @@ def normalize_email(value: str) -> str:
 
 def normalize_phone(value: str, region: str = "RU") -> str:
     """E.164, or :class:`InvalidInput` naming the ``phone`` field."""
+    import phonenumbers  # here: only a phone number pays for it, not every start
+
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
