@@ -186,9 +186,11 @@ async def count(
     return int(await session.scalar(select(func.count()).select_from(inner.subquery())) or 0)
 
 
-def _window(
-    query: Select[Any], order: Sequence[Any], limit: int | None, offset: int
+def window(
+    query: Select[Any], order: Sequence[Any] = (), *, limit: int | None, offset: int = 0
 ) -> Select[Any]:
+    """``query`` in ``order``, ``limit`` rows (``None``: all) from ``offset`` (below 0:
+    0): the page of :func:`page`, for a list whose count is read apart or not at all."""
     stmt = query.order_by(*order).offset(max(0, offset))
     return stmt if limit is None else stmt.limit(max(0, limit))
 
@@ -206,7 +208,7 @@ async def page(
     """One page of ``query``'s rows in ``order`` (``limit`` rows from ``offset``;
     ``None``: all of them) and the total (see :func:`count` for ``cap`` and ``key``)."""
     total = await count(session, query, cap=cap, key=key)
-    rows = (await session.execute(_window(query, order, limit, offset))).all()
+    rows = (await session.execute(window(query, order, limit=limit, offset=offset))).all()
     return list(rows), total
 
 
@@ -222,7 +224,7 @@ async def page_scalars(
 ) -> tuple[list[Any], int]:
     """:func:`page` of the first column (ORM objects for ``select(Model)``)."""
     total = await count(session, query, cap=cap, key=key)
-    rows = (await session.scalars(_window(query, order, limit, offset))).all()
+    rows = (await session.scalars(window(query, order, limit=limit, offset=offset))).all()
     return list(rows), total
 
 
@@ -239,4 +241,5 @@ __all__ = [
     "page_scalars",
     "search",
     "starts_with",
+    "window",
 ]

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from kabinet import lists
 from kabinet.identity.models import Account
 from kabinet_notifications import models as m
 from kabinet_notifications import stats
@@ -66,17 +67,14 @@ async def undelivered(
     :class:`kabinet.paging.Paging`'s), newest first, and how many in all."""
     d = m.delivery
     async with host.db.sessionmaker() as s:
-        total = int(await s.scalar(select(func.count()).select_from(d).where(*f.where())) or 0)
-        rows = (
-            await s.execute(
-                select(d)
-                .where(*f.where())
-                .order_by(d.c.created_at.desc(), d.c.id.desc())
-                .limit(limit)
-                .offset(max(offset, 0))
-            )
-        ).mappings()
-        found = [dict(r) for r in rows]
+        rows, total = await lists.page(
+            s,
+            select(d).where(*f.where()),
+            (d.c.created_at.desc(), d.c.id.desc()),
+            limit=limit,
+            offset=offset,
+        )
+        found = [dict(r._mapping) for r in rows]
         people = sorted({r["person_id"] for r in found if r["person_id"] is not None})
         names: dict[int, str] = {}
         if people:

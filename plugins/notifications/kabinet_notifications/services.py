@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import Select, and_, delete, func, insert, select, update
 
+from kabinet import lists
 from kabinet.forms import FieldError
 from kabinet.services import ServiceKey
 from kabinet_notifications import choices, telegram_links
@@ -286,28 +287,15 @@ class NotificationsService:
         offset: int = 0,
     ) -> list[TemplateView]:
         """The stored versions, newest first (``limit`` of them from ``offset``: a page)."""
-        t = m.template
-        query = (
-            select(t)
-            .where(t.c.event == event, t.c.channel == channel, t.c.language == language)
-            .order_by(t.c.version.desc())
-            .offset(max(offset, 0))
-        )
-        if limit is not None:
-            query = query.limit(limit)
         async with self.host.db.sessionmaker() as s:
-            rows = (await s.execute(query)).mappings()
-            return [_view(dict(r)) for r in rows]
+            query = _versions(event, channel, language)
+            order = (m.template.c.version.desc(),)
+            rows = (await s.execute(lists.window(query, order, limit=limit, offset=offset))).all()
+            return [_view(dict(r._mapping)) for r in rows]
 
     async def count_versions(self, event: str, channel: str, language: str) -> int:
-        t = m.template
         async with self.host.db.sessionmaker() as s:
-            found = await s.scalar(
-                select(func.count())
-                .select_from(t)
-                .where(t.c.event == event, t.c.channel == channel, t.c.language == language)
-            )
-        return int(found or 0)
+            return await lists.count(s, _versions(event, channel, language))
 
     async def validate(self, event: str, channel: str, parts: Mapping[str, str]) -> Rendered:
         """The template rendered with the declared sample values, or :class:`TemplateError`
@@ -545,6 +533,12 @@ class NotificationsService:
 
 NOTIFICATIONS: ServiceKey[NotificationsService] = ServiceKey("notifications", NotificationsService)
 """The key of the notifications service (published by :func:`service_of`, at startup)."""
+
+
+def _versions(event: str, channel: str, language: str) -> Select[Any]:
+    """The stored versions of one template (its list, counted and paged by kabinet.lists)."""
+    t = m.template
+    return select(t).where(t.c.event == event, t.c.channel == channel, t.c.language == language)
 
 
 def _view(row: Mapping[str, Any]) -> TemplateView:
