@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
+from kabinet import lists
 from kabinet.services import ServiceKey
 from kabinet_integration import models as m
 from kabinet_integration.outbound import Outbound
@@ -19,22 +20,22 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 
+def _runs(source: str) -> Select[Any]:
+    stmt = select(m.run)
+    return stmt.where(m.run.c.source == source) if source else stmt
+
+
 async def runs(host: Host, *, source: str = "", limit: int = 50, offset: int = 0) -> list[Any]:
     """Sync runs, newest first (``offset``: the rows of the pages before)."""
-    stmt = select(m.run).order_by(m.run.c.id.desc()).limit(limit).offset(offset)
-    if source:
-        stmt = stmt.where(m.run.c.source == source)
+    stmt = lists.window(_runs(source), (m.run.c.id.desc(),), limit=limit, offset=offset)
     async with host.db.sessionmaker() as s:
         return list(await s.execute(stmt))
 
 
 async def count_runs(host: Host, *, source: str = "") -> int:
     """How many runs :func:`runs` pages through."""
-    stmt = select(func.count()).select_from(m.run)
-    if source:
-        stmt = stmt.where(m.run.c.source == source)
     async with host.db.sessionmaker() as s:
-        return int(await s.scalar(stmt) or 0)
+        return await lists.count(s, _runs(source))
 
 
 async def quarantined(
@@ -49,10 +50,11 @@ async def quarantined(
 ) -> list[Any]:
     """Quarantined records, newest first; ``before``: only those older than that id (the
     API's keyset pages); ``offset``: the rows of the pages before (the page's pager)."""
-    stmt = select(m.quarantine).order_by(m.quarantine.c.id.desc()).limit(limit).offset(offset)
+    stmt = _quarantine_filters(select(m.quarantine), source=source, entity=entity, state=state)
     if before is not None:
         stmt = stmt.where(m.quarantine.c.id < before)
-    stmt = _quarantine_filters(stmt, source=source, entity=entity, state=state)
+    order = (m.quarantine.c.id.desc(),)
+    stmt = lists.window(stmt, order, limit=limit, offset=offset)
     async with host.db.sessionmaker() as s:
         return list(await s.execute(stmt))
 
@@ -61,13 +63,12 @@ async def count_quarantined(
     host: Host, *, source: str = "", entity: str = "", state: str = "open"
 ) -> int:
     """How many records :func:`quarantined` pages through with these filters."""
-    stmt = select(func.count()).select_from(m.quarantine)
-    stmt = _quarantine_filters(stmt, source=source, entity=entity, state=state)
+    stmt = _quarantine_filters(select(m.quarantine), source=source, entity=entity, state=state)
     async with host.db.sessionmaker() as s:
-        return int(await s.scalar(stmt) or 0)
+        return await lists.count(s, stmt)
 
 
-def _quarantine_filters(stmt: Any, *, source: str, entity: str, state: str) -> Any:
+def _quarantine_filters(stmt: Select[Any], *, source: str, entity: str, state: str) -> Select[Any]:
     if source:
         stmt = stmt.where(m.quarantine.c.source == source)
     if entity:
