@@ -10,6 +10,7 @@ from decimal import Decimal
 import msgspec
 
 from kabinet.access import Principal
+from kabinet.forms import FieldError
 from kabinet.host import Host
 from kabinet_booking import places as book
 from kabinet_booking.forms import OrderFields
@@ -30,7 +31,7 @@ async def fill(host: Host) -> None:
         (settings.vehicle_dictionary, VEHICLES),
         (settings.services_dictionary, SERVICES),
     ):
-        with contextlib.suppress(LookupError):
+        with contextlib.suppress(FieldError):
             if await dictionaries.count_entries(code) == 0:
                 for title in titles:
                     await dictionaries.create_entry(code, {"name": title})

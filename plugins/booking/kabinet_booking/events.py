@@ -1,11 +1,12 @@
 """The booking app's events (a public module: other apps may import these structs).
 
-``booking.request.submitted`` carries what the production system must receive for a
-client's new order: a ``Document_ЗапросКлиента`` with ``ВидЗапроса = НоваяЗаявка``, the
-portal's id of the request (``ИдентификаторПортала``, a UUID) and ``ИзмененныеПоля``
-already under the order's attribute names the booking settings give
-(``[booking.fields.<field>] attribute``), values in 1C's JSON format. Whoever carries it
-(the integration app's outbound contract) sends it once, looked up by ``portal_key``.
+``booking.request.submitted`` is published when a request is sent on toward the
+production system (in the transaction that sends it): ``fields`` are the new order's
+fields under the order's portal names (those of the ``shipments.order`` sink:
+``counterparty`` and ``contract`` by the production system's keys, ``origin``,
+``loading_date``…), the same the app hands the integration app's outbound contract
+(``integration.outbound``) as a ``new_order`` record keyed by ``portal_key``
+(``ИдентификаторПортала``). ``accepted``/``rejected``/``returned`` tell the author.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ RETURNED = "booking.request.returned"
 class RequestSubmitted(msgspec.Struct, kw_only=True):
     request_id: int
     portal_key: str
-    """``ИдентификаторПортала``: unique across installations, the idempotency key."""
+    """``ИдентификаторПортала``: a UUID, unique across installations."""
     organization_id: int
     person_id: int | None
     kind: str = "new_order"
@@ -31,10 +32,12 @@ class RequestSubmitted(msgspec.Struct, kw_only=True):
     description: str = ""
     """``Описание``: one line naming the order ("Москва → Казань · Оборудование")."""
     fields: dict[str, Any] = msgspec.field(default_factory=dict)
-    """``ИзмененныеПоля``: the new order's attributes, ``Контрагент_Key`` and
-    ``Договор_Key`` among them."""
+    """The new order's fields under their portal names (``ИзмененныеПоля`` once the
+    integration's mapping names them in 1C)."""
     contact_name: str = ""
     contact_email: str = ""
+    handed_over: bool = False
+    """Queued for the production system (the integration app took it)."""
 
 
 class RequestDecided(msgspec.Struct, kw_only=True):

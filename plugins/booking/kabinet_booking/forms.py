@@ -156,14 +156,16 @@ def full_comment(fields: OrderFields, rules: Mapping[str, FieldRule]) -> str:
     for name in FIELDS:
         rule = rules[name]
         value = getattr(fields, name)
-        if name == "comment" or rule.attribute or not rule.shown or empty(value):
+        if name == "comment" or rule.order_field or not rule.shown or empty(value):
             continue
         lines.append(f"{LABELS_RU[name]}: {readable(value)}")
     return "\n".join(lines)
 
 
-def onec_value(name: str, fields: OrderFields) -> Any:
-    """A field's value in 1C's JSON format (local dates, numbers as numbers)."""
+def order_value(name: str, fields: OrderFields) -> Any:
+    """A field's value as the order's sink takes it from JSON: local date-times without a
+    zone (``2026-02-01T09:00:00``, the loading date with its window's start), numbers as
+    numbers."""
     value = getattr(fields, name)
     if name == "loading_date" and value is not None:
         at = fields.loading_from or dt.time(0)
@@ -177,31 +179,31 @@ def onec_value(name: str, fields: OrderFields) -> Any:
     return value
 
 
-def onec_fields(
+def order_fields(
     fields: OrderFields,
     rules: Mapping[str, FieldRule],
     *,
     counterparty_key: str,
     contract_key: str | None,
-    counterparty_attribute: str = "Контрагент_Key",
 ) -> dict[str, Any]:
-    """``ИзмененныеПоля`` of a ``НоваяЗаявка``: the order's fields under the attributes
-    the settings name, the counterparty and contract by their keys, the rest in the
-    comment (under the comment's attribute, when it has one)."""
-    found: dict[str, Any] = {counterparty_attribute: counterparty_key}
+    """The new order's fields under the order's portal names (``counterparty``,
+    ``contract`` by the production system's keys), what the settings give no order field
+    written into the comment. The integration app writes them as ``ИзмененныеПоля`` under
+    1C's attribute names."""
+    found: dict[str, Any] = {"counterparty": counterparty_key}
     for name in FIELDS:
         rule = rules[name]
-        if not rule.attribute or not rule.shown:
+        if not rule.order_field or not rule.shown:
             continue
         if name == "contract_id":
             if contract_key:
-                found[rule.attribute] = contract_key
+                found[rule.order_field] = contract_key
         elif name == "comment":
             text = full_comment(fields, rules)
             if text:
-                found[rule.attribute] = text
+                found[rule.order_field] = text
         elif not empty(getattr(fields, name)):
-            found[rule.attribute] = onec_value(name, fields)
+            found[rule.order_field] = order_value(name, fields)
     return found
 
 

@@ -8,6 +8,7 @@ kept here by id only (read through those apps' public services), never joined.
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -38,6 +39,8 @@ request = Table(
     Column("reason", Text, nullable=False, default=""),  # why returned or rejected
     Column("order_id", Integer, nullable=True),  # the shipments order it became
     Column("order_number", String(40), nullable=False, default=""),
+    Column("order_key", String(100), nullable=False, default=""),  # its key in 1C (Ref_Key)
+    Column("handed_over", Boolean, nullable=False, default=False),  # to the integration app
     Column("source", String(16), nullable=False, default="form"),  # form, api, import, repeat
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

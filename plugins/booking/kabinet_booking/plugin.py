@@ -15,6 +15,7 @@ from typing import Any
 from kabinet.contrib import (
     Actor,
     Database,
+    EntitySink,
     EventType,
     Manifest,
     NavItem,
@@ -25,7 +26,7 @@ from kabinet.contrib import (
 from kabinet.hookspecs import hookimpl
 from kabinet.host import Host
 from kabinet.routematrix import RouteSample
-from kabinet_booking import __version__, api, events, jobs, pages, samples
+from kabinet_booking import __version__, api, carriage, events, jobs, pages, samples
 from kabinet_booking.models import metadata
 from kabinet_booking.services import ACCEPT, BOOKING, CREATE, REVIEW, VIEW, BookingService
 from kabinet_booking.settings import Settings
@@ -188,6 +189,11 @@ def schedules(host: Host) -> list[Schedule]:
     return [
         Schedule(name="booking.prune-keys-nightly", actor="booking.prune-keys", cron="40 2 * * *")
     ]
+
+
+@hookimpl
+def entity_sinks(host: Host) -> list[EntitySink]:
+    return carriage.sinks()
 
 
 @hookimpl

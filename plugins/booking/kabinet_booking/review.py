@@ -93,6 +93,8 @@ async def accept_in_portal(
     found = await svc.get(session, principal, request_id, ACCEPT)
     if found.state != "sent":
         raise Refused("Only a sent request can be accepted.", "request_id")
+    if found.handed_over:
+        raise Refused("This request went to the production system, which answers it.", "request_id")
     party, contract = await svc.keys(found)
     if not party:
         raise Refused("The counterparty is not known to the production system.", "contract_id")
@@ -128,7 +130,15 @@ async def accept_in_portal(
         raise Refused(
             "The order could not be created: {reason}", "request_id", params={"reason": reason}
         )
-    await svc.move(session, found, "accepted", principal.person_id, number, order_number=number)
+    await svc.move(
+        session,
+        found,
+        "accepted",
+        principal.person_id,
+        number,
+        order_number=number,
+        order_key=values["external_id"],
+    )
     await svc.host.events.publish(session, ACCEPTED, _decided(found, order_number=number))
     return await svc.get(session, principal, request_id, ACCEPT)
 
@@ -157,11 +167,11 @@ async def answer(
     *,
     accepted: bool,
     reason: str = "",
-    order_number: str = "",
+    order_key: str = "",
 ) -> bool:
     """The production system's answer to a sent request (read back by the integration):
-    rejected with a reason, or accepted with the order's number. ``False``: no sent
-    request has that key (another portal's, or answered already)."""
+    rejected with a reason, or accepted with the key of the order it created. ``False``:
+    no sent request has that key (another portal's, or answered already)."""
     row = (
         await session.execute(select(m.request).where(m.request.c.portal_key == portal_key))
     ).first()
@@ -173,8 +183,8 @@ async def answer(
     if found.state != "sent":
         return False
     if accepted:
-        await svc.move(session, found, "accepted", None, order_number, order_number=order_number)
-        await svc.host.events.publish(session, ACCEPTED, _decided(found, order_number=order_number))
+        await svc.move(session, found, "accepted", None, reason, order_key=order_key)
+        await svc.host.events.publish(session, ACCEPTED, _decided(found))
     else:
         await svc.move(session, found, "rejected", None, reason, reason=reason)
         await svc.host.events.publish(session, REJECTED, _decided(found, reason=reason))

@@ -28,9 +28,10 @@ from kabinet.access import AllOrganizations, Principal
 from kabinet.forms import FieldError, FormErrors
 from kabinet.host import Host
 from kabinet.services import ServiceKey
+from kabinet_booking import carriage
 from kabinet_booking import models as m
 from kabinet_booking.events import SUBMITTED, RequestSubmitted
-from kabinet_booking.forms import Choices, OrderFields, check, onec_fields, shown_only, summary
+from kabinet_booking.forms import Choices, OrderFields, check, order_fields, shown_only, summary
 from kabinet_booking.settings import FieldRule, Settings
 from kabinet_companies.services import COMPANIES, SYSTEM
 from kabinet_dictionaries.services import DICTIONARIES
@@ -88,6 +89,10 @@ class BookingRequest(msgspec.Struct, kw_only=True):
     reason: str
     order_id: int | None
     order_number: str
+    order_key: str
+    """The order's key in the production system (``Заявка_Key``)."""
+    handed_over: bool
+    """Queued for the production system through the integration app."""
     source: str
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -127,6 +132,8 @@ def as_request(row: Any) -> BookingRequest:
         reason=row.reason,
         order_id=row.order_id,
         order_number=row.order_number,
+        order_key=row.order_key,
+        handed_over=bool(row.handed_over),
         source=row.source,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -182,7 +189,7 @@ class BookingService:
         dictionary is missing."""
         try:
             items = await self.host.services.of(DICTIONARIES).choices(code, language=language)
-        except LookupError:
+        except FieldError:  # the dictionary was removed: nothing to choose
             return []
         return [title for _, title in items]
 
@@ -333,6 +340,8 @@ class BookingService:
                 portal_key=str(uuid.uuid4()),
                 reason="",
                 order_number="",
+                order_key="",
+                handed_over=False,
                 source=source,
                 created_at=now,
                 **values,
@@ -385,24 +394,52 @@ class BookingService:
     async def submit(
         self, session: AsyncSession, found: BookingRequest, principal: Principal | None
     ) -> RequestSubmitted:
-        """Publish what the production system must receive, in the caller's transaction."""
+        """Hand the request over to the production system (the integration app's outbound
+        contract, when it is installed and a source takes records) and publish
+        ``booking.request.submitted``, both in the caller's transaction."""
         counterparty_key, contract_key = await self.keys(found)
+        fields = order_fields(
+            found.fields, self.rules(), counterparty_key=counterparty_key, contract_key=contract_key
+        )
+        name = principal.name if principal else ""
+        email = await self.email_of(found.person_id)
+        handed = await carriage.hand_over(
+            self.host,
+            session,
+            portal_key=found.portal_key,
+            fields=fields,
+            description=found.summary,
+            contact_name=name,
+            contact_email=email,
+        )
+        if handed:
+            await session.execute(
+                update(m.request).where(m.request.c.id == found.id).values(handed_over=True)
+            )
+            found.handed_over = True
         payload = RequestSubmitted(
             request_id=found.id,
             portal_key=found.portal_key,
             organization_id=found.organization_id,
             person_id=found.person_id,
             description=found.summary,
-            fields=onec_fields(
-                found.fields,
-                self.rules(),
-                counterparty_key=counterparty_key,
-                contract_key=contract_key,
-            ),
-            contact_name=principal.name if principal else "",
+            fields=fields,
+            contact_name=name,
+            contact_email=email,
+            handed_over=handed,
         )
         await self.host.events.publish(session, SUBMITTED, payload)
         return payload
+
+    async def email_of(self, person_id: int | None) -> str:
+        """The author's e-mail (``КонтактEmail``), from the companies app's contacts."""
+        if person_id is None:
+            return ""
+        try:
+            found = await self.host.services.of(COMPANIES).contact(SYSTEM, person_id)
+        except FieldError:  # no contact card: the request goes without an e-mail
+            return ""
+        return found.email or ""
 
     async def keys(self, found: BookingRequest) -> tuple[str, str | None]:
         """The production system's keys of the request's counterparty and contract."""

@@ -1,10 +1,15 @@
 """The ``[booking]`` section of settings.toml, validated when the portal starts.
 
-Which fields the new-order form shows, which are required and which attribute of the
-production system's order (``Document_ЗаявкаНаПеревозку`` in the reference 1C) each goes
-to are settings: a configuration that names its attributes differently, or a company that
-asks for less, changes ``[booking.fields.<field>]``, not the program. A field with no
-attribute (``attribute = ""``) is written into the order's comment in a readable form.
+Which fields the new-order form shows, which are required and which field of the order
+each goes to are settings (``[booking.fields.<field>]``), not the program. ``order_field``
+is the order's field under its portal name (the fields of the shipments app's
+``shipments.order`` sink); the integration app's mapping (``[integration.sources.<name>.
+fields.order]``) names it in 1C, so the defaults reach the reference configuration's
+``Document_ЗаявкаНаПеревозку`` attributes (``origin`` → ``ПунктОтправления``,
+``cargo_weight`` → ``ГрузВес``…) and a renamed configuration is followed by settings alone.
+A field with no order field (``order_field = ""``: packaging, temperature, dangerous
+goods, vehicle type, time windows, contacts in the reference) is written into the order's
+comment in a readable form, so nothing the client entered is lost.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ class FieldRule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     shown: bool = True
     required: bool = False
-    attribute: str = ""
-    """The order's attribute in the production system; empty: written into the comment."""
+    order_field: str = ""
+    """The order's field it goes to (portal name); empty: written into the comment."""
 
 
 FIELDS: tuple[str, ...] = (
@@ -50,25 +55,27 @@ FIELDS: tuple[str, ...] = (
 
 
 def default_rules() -> dict[str, FieldRule]:
-    """The reference configuration's attributes; what it has no attribute for goes to the
-    comment (packaging, temperature, dangerous goods, vehicle type, time windows)."""
-    onec = {
-        "contract_id": "Договор_Key",
-        "origin": "ПунктОтправления",
-        "destination": "ПунктНазначения",
-        "loading_date": "ДатаПогрузки",
-        "delivery_date": "ДатаДоставкиПлан",
-        "cargo_name": "ГрузНаименование",
-        "cargo_weight": "ГрузВес",
-        "cargo_volume": "ГрузОбъем",
-        "cargo_places": "ГрузМест",
-        "shipper": "Грузоотправитель",
-        "consignee": "Грузополучатель",
-        "comment": "Комментарий",
+    """The order fields of the reference configuration's attributes (in brackets); what it
+    has no attribute for goes to the comment (packaging, temperature, dangerous goods,
+    vehicle type, time windows, contacts)."""
+    order = {
+        "contract_id": "contract",  # Договор_Key
+        "origin": "origin",  # ПунктОтправления
+        "destination": "destination",  # ПунктНазначения
+        "loading_date": "loading_date",  # ДатаПогрузки (with the window's start)
+        "delivery_date": "delivery_planned",  # ДатаДоставкиПлан
+        "cargo_name": "cargo_name",  # ГрузНаименование
+        "cargo_weight": "cargo_weight",  # ГрузВес
+        "cargo_volume": "cargo_volume",  # ГрузОбъем
+        "cargo_places": "cargo_places",  # ГрузМест
+        "shipper": "shipper",  # Грузоотправитель
+        "consignee": "consignee",  # Грузополучатель
+        "comment": "comment",  # Комментарий
     }
     required = {"contract_id", "origin", "destination", "loading_date", "cargo_name"}
     return {
-        name: FieldRule(required=name in required, attribute=onec.get(name, "")) for name in FIELDS
+        name: FieldRule(required=name in required, order_field=order.get(name, ""))
+        for name in FIELDS
     }
 
 

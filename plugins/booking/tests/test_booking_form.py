@@ -45,7 +45,7 @@ async def test_a_sent_form_becomes_a_request_waiting_for_1c(portal: Portal) -> N
     assert [s.state for s in found.steps] == ["draft", "sent"]
 
 
-async def test_the_published_request_names_1c_attributes_and_keeps_the_rest_in_the_comment(
+async def test_the_published_request_carries_the_orders_fields_and_the_rest_in_the_comment(
     portal: Portal,
 ) -> None:
     c = await company(portal)
@@ -60,13 +60,13 @@ async def test_the_published_request_names_1c_attributes_and_keeps_the_rest_in_t
         payload = await service.submit(session, found, c.client.principal)
         await session.rollback()  # only looking
     fields = payload.fields
-    assert fields["Контрагент_Key"] == f"booking-sample-{c.organization_id}"
-    assert fields["Договор_Key"] == c.contract_key
-    assert fields["ПунктОтправления"] == "Москва, Складская 5"
-    assert fields["ГрузВес"] == 1200.5
-    assert fields["ГрузМест"] == 4
-    assert fields["ДатаПогрузки"].endswith("T09:00:00")
-    assert fields["Комментарий"].splitlines() == [
+    assert fields["counterparty"] == f"booking-sample-{c.organization_id}"
+    assert fields["contract"] == c.contract_key
+    assert fields["origin"] == "Москва, Складская 5"
+    assert fields["cargo_weight"] == 1200.5
+    assert fields["cargo_places"] == 4
+    assert fields["loading_date"].endswith("T09:00:00")
+    assert fields["comment"].splitlines() == [
         "Позвонить за час",
         "Погрузка с: 09:00",
         "Погрузка до: 12:00",
@@ -75,27 +75,43 @@ async def test_the_published_request_names_1c_attributes_and_keeps_the_rest_in_t
     ]
     assert payload.portal_key == found.portal_key
     assert len(payload.portal_key) == 36
+    assert payload.handed_over is False  # no production system takes records here
 
 
-async def test_a_renamed_configuration_is_followed_by_settings(portal: Portal) -> None:
+async def test_settings_say_what_is_shown_required_and_where_it_goes(portal: Portal) -> None:
     c = await company(portal)
     service = portal.host.services.of(BOOKING)
     portal.override(
         "booking",
-        fields={"cargo_name": {"attribute": "Груз"}, "packaging": {"attribute": "Упаковка"}},
+        fields={
+            "packaging": {"shown": False},
+            "temperature": {"required": True},
+            "delivery_date": {"order_field": ""},
+        },
     )
     web = await portal.signed_in(c.client)
-    sent = await web.post(
+    form = (await web.get("/booking/new")).text
+    assert 'id="f-packaging"' not in form
+    assert 'id="f-temperature"' in form
+    refused = await web.post(
         "/booking/new", data={**order_form(c.contract_id, service.today()), "action": "send"}
+    )
+    assert refused.status_code == 400
+    assert 'id="e-temperature"' in refused.text
+    sent = await web.post(
+        "/booking/new",
+        data={**order_form(c.contract_id, service.today(), temperature="+2..+8"), "action": "send"},
     )
     async with portal.host.db.session() as session:
         found = await service.get(session, c.client.principal, new_id(sent.headers["location"]))
         fields = (await service.submit(session, found, None)).fields
         await session.rollback()
-    assert fields["Груз"] == "Станки"
-    assert "ГрузНаименование" not in fields
-    assert fields["Упаковка"] == "Паллеты"
-    assert "Упаковка:" not in fields["Комментарий"]
+    assert found.fields.packaging == ""  # what the form does not show is not kept
+    assert "delivery_planned" not in fields
+    comment = fields["comment"].splitlines()
+    assert "Температурный режим: +2..+8" in comment
+    assert any(line.startswith("Желаемая дата доставки: ") for line in comment)
+    assert not any(line.startswith("Упаковка") for line in comment)
 
 
 async def test_field_errors_on_send_name_each_field_and_keep_nothing_sent(portal: Portal) -> None:
