@@ -5,6 +5,11 @@ the URL, so a link reproduces the view. Pages are keyset pages: the cursor holds
 value and the id of the last row shown, and the next page starts after them, so the
 thousandth page reads as few rows as the first. Counts are exact up to
 ``count_bound`` and "bound+" above it (a count stops reading at the bound).
+
+These statements are written by hand, not with :mod:`kabinet.lists`' count-then-offset
+page, on purpose: the keyset pages, the bounded tab counts and the search on the trigram
+index were measured against raw SQL (``bench/registry.py``, docs/performance.md). A typed
+search still goes through ``kabinet.lists.contains``, the portal's one ``LIKE`` escaping.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy import Select, and_, func, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from kabinet import lists
 from kabinet.forms import FieldError
 from kabinet.inputs import INT_MAX
 from kabinet_companies.models import counterparty, organization
@@ -381,7 +387,8 @@ def order_filters(
     if query.destination:
         conds.append(_starts_with(o.c.destination_key, query.destination))
     if query.q:
-        conds.append(o.c.search.contains(query.q.lower(), autoescape=True))
+        # the search column is lower case already (its trigram index wants it bare)
+        conds.append(lists.contains(o.c.search, query.q.lower()))
     if query.late:
         conds.append(o.c.status.in_(LATE_STATUSES))
         conds.append(o.c.delivery_planned < (today or dt.date.today()))
@@ -424,7 +431,7 @@ def invoice_filters(
     if query.date_to is not None:
         conds.append(i.c.date <= query.date_to)
     if query.q:
-        conds.append(func.lower(i.c.number).contains(query.q.lower(), autoescape=True))
+        conds.append(lists.contains(i.c.number, query.q.lower(), folded=True))
     return conds
 
 

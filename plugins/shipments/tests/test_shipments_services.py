@@ -176,6 +176,11 @@ async def test_registry_pages_sorts_filters_and_counts(host: Host) -> None:
         assert counts[""] == found, typed
     counts = await svc.tab_counts(client, svc.parse_orders({"destination": "пер", "origin": "к"}))
     assert counts[""] == 30
+    # the search takes % and _ as themselves (kabinet.lists.contains), in any case
+    assert (await svc.tab_counts(client, svc.parse_orders({"q": "МЕТАЛЛ"})))[""] > 0
+    for typed in ("%", "_", "металл%", "металл_прокат"):
+        counts = await svc.tab_counts(client, svc.parse_orders({"q": typed}))
+        assert counts[""] == 0, typed
     with pytest.raises(QueryError) as bad:
         svc.parse_orders({"sort": "driver"})
     assert bad.value.field == "sort"
