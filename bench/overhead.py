@@ -38,6 +38,7 @@ BODY = {"id": 42, "name": "ping", "ok": True, "items": [1, 2, 3]}
 PATH = "/api/bench/ping"
 SIGNED_PATH = "/api/bench/mine"
 PERMISSION = "bench.ping.view"
+METRICS_ENV = "KABINET_BENCH_METRICS_TOKEN"
 
 
 # --- the two apps ---------------------------------------------------------------------------
@@ -101,6 +102,8 @@ def host_app(var: Path) -> Any:
         "KABINET__HOST__VAR_DIR": str(var),
         "KABINET__HOST__LOG_FORMAT": "json",
     }
+    if os.environ.get(METRICS_ENV):  # --metrics: /metrics on, each request counted and timed
+        env["KABINET__HOST__METRICS_TOKEN"] = os.environ[METRICS_ENV]
     plugin = bench_plugin()
     candidates = [
         *builtin_candidates(),
@@ -215,6 +218,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=4, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three, interleaved")
+    parser.add_argument(
+        "--metrics", action="store_true", help="the host with /metrics on (kabinet.metrics)"
+    )
     parser.add_argument("--serve", choices=["bare", "host"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--var", type=Path, help=argparse.SUPPRESS)
@@ -229,6 +235,8 @@ def main() -> int:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     var = Path(tempfile.mkdtemp(prefix="kabinet-bench-"))
+    if args.metrics:
+        os.environ[METRICS_ENV] = "bench-metrics-token"  # the host server inherits it
     servers: list[Server] = []
     try:
         bare = Server("bare", var)
@@ -241,6 +249,13 @@ def main() -> int:
         answer = httpx.get(host.url(SIGNED_PATH), headers={"Cookie": cookie}, timeout=5)
         if answer.status_code != 200:
             raise SystemExit(f"signed-in route answered {answer.status_code}")
+        if args.metrics:
+            scrape = httpx.get(
+                host.url("/metrics"), headers={"Authorization": "Bearer bench-metrics-token"}
+            )
+            if scrape.status_code != 200 or "kabinet_http_requests_total" not in scrape.text:
+                raise SystemExit(f"/metrics answered {scrape.status_code}")
+            print("metrics: on (/metrics answers; every request counted and timed)")
         runs = {
             "bare": (bare.url(PATH), ""),
             "anonymous": (host.url(PATH), ""),
