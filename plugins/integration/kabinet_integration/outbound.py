@@ -116,7 +116,7 @@ async def body_of(host: Host, source: str, record: OutboundRecord) -> dict[str, 
     sink = (await integration(host).sinks()).get(sink_name)
     if sink is None:
         raise MappingError(f"{record.entity}: no entity sink gives its fields' types")
-    changes = changes_to_onec(names, sink.struct, record.fields, record.entity)
+    changes = fields_to_onec(names, sink.struct, record.fields, record.entity)
     kind = names.to_onec("request", "kind", record.kind)
     if kind == record.kind and kind not in names.values.get("request", {}).get("kind", {}):
         raise MappingError(f"kind: no 1C value is configured for {record.kind!r} (request.kind)")
@@ -131,6 +131,44 @@ async def body_of(host: Host, source: str, record: OutboundRecord) -> dict[str, 
         f["portal_id"]: record.portal_id,
         f["status"]: names.to_onec("request", "status", "new"),
     }
+
+
+def fields_to_onec(
+    names: Names, struct: type[Any], fields: Mapping[str, Any], entity: str
+) -> dict[str, Any]:
+    """``ИзмененныеПоля``: the fields through the mapping (:func:`changes_to_onec`), a
+    tabular section (a list of rows, each a mapping of the line's portal fields) as an
+    array of rows under the section's 1C names (``fields.<entity>.<section>``)."""
+    sections = _sections(struct)
+    out = changes_to_onec(
+        names, struct, {k: v for k, v in fields.items() if k not in sections}, entity
+    )
+    for name, rows in fields.items():
+        if name not in sections:
+            continue
+        target = names.fields.get(entity, {}).get(name)
+        if target is None:
+            raise MappingError(f"{name}: no 1C attribute is configured for it ({entity}.{name})")
+        if not isinstance(rows, list | tuple) or not all(isinstance(r, Mapping) for r in rows):
+            raise MappingError(f"{name}: a tabular section is a list of rows")
+        line = f"{entity}.{name}"
+        out[target] = [changes_to_onec(names, sections[name], row, line) for row in rows]
+    return out
+
+
+def _sections(struct: type[Any]) -> dict[str, type[Any]]:
+    """The struct's tabular sections: field -> the struct of its lines."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    found: dict[str, type[Any]] = {}
+    for f in info.fields:
+        kinds = f.type.types if isinstance(f.type, msgspec.inspect.UnionType) else (f.type,)
+        for kind in kinds:
+            if not isinstance(kind, msgspec.inspect.VarTupleType | msgspec.inspect.ListType):
+                continue
+            if isinstance(kind.item_type, msgspec.inspect.StructType):
+                found[f.name] = kind.item_type.cls
+    return found
 
 
 def _local_now(host: Host) -> str:

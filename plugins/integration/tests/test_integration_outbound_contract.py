@@ -166,6 +166,7 @@ def new_order(onec: OneCServer, generated: Generated) -> dict[str, Any]:
         "cargo_weight": "1200.5",
         "cargo_places": 3,
         "comment": "Хрупкое",
+        "services": [{"name": "Погрузка", "quantity": 2, "amount": "2500"}],
     }
 
 
@@ -225,6 +226,7 @@ async def test_a_new_order_is_carried_once_accepted_and_comes_back_with_its_orde
         "ГрузВес": 1200.5,
         "ГрузМест": 3,
         "Комментарий": "Хрупкое",
+        "Услуги": [{"Услуга": "Погрузка", "Количество": 2.0, "Сумма": 2500.0}],
     }
     # Nothing more is sent later.
     clock.advance(3600)
@@ -251,6 +253,15 @@ async def test_a_new_order_is_carried_once_accepted_and_comes_back_with_its_orde
         "Москва, склад 1",
         3,
     )
+    async with first.host.db.sessionmaker() as s:
+        lines = (
+            await s.execute(
+                select(sm.order_service.c.name, sm.order_service.c.quantity).where(
+                    sm.order_service.c.order_id == order.id
+                )
+            )
+        ).all()
+    assert [(n, float(q)) for n, q in lines] == [("Погрузка", 2.0)]
     assert received == [
         IntakeAnswer(portal_id=key, status="accepted", answer="Принят", order=doc["Заявка_Key"])
     ]
