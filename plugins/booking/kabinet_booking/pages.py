@@ -390,9 +390,12 @@ async def home_panel(request: Req, host: Any, lang: str, **context: Any) -> str:
 
 
 def router() -> Router:
+    from kabinet_booking.import_pages import HANDLERS
+
     return Router(
         path="/booking",
         route_handlers=[
+            *HANDLERS,
             index,
             new,
             create,

@@ -106,6 +106,7 @@ class Contract(msgspec.Struct, kw_only=True, frozen=True):
 
     id: int
     label: str
+    number: str
     counterparty_id: int
     organization_id: int
 
@@ -178,6 +179,7 @@ class BookingService:
                 Contract(
                     id=k["id"],
                     label=f"{party['name']} — {k['number']}",
+                    number=k["number"],
                     counterparty_id=k["counterparty_id"],
                     organization_id=party["organization_id"],
                 )

@@ -89,6 +89,22 @@ _TEXT: dict[str, tuple[str, str]] = {
     "updated": ("Изменена", "Updated"),
     "errors_now": ("Проверьте поля", "Check the fields"),
     "all_good": ("Всё заполнено верно", "Everything is filled in correctly"),
+    "import_title": ("Загрузка заявок из файла", "Import requests from a file"),
+    "import_link": ("Загрузить из файла", "Import from a file"),
+    "import_hint": (
+        "Одна заявка — одна строка. Скачайте шаблон:",
+        "One request a row. Download the template:",
+    ),
+    "template_xlsx": ("шаблон XLSX", "XLSX template"),
+    "template_csv": ("шаблон CSV", "CSV template"),
+    "import_file": ("Файл XLSX или CSV", "XLSX or CSV file"),
+    "import_check": ("Проверить", "Check"),
+    "import_rows": ("Строк", "Rows"),
+    "import_valid": ("без ошибок", "without errors"),
+    "import_row": ("Строка", "Row"),
+    "import_send": ("Отправить строки без ошибок", "Send the rows without errors"),
+    "import_sent": ("Отправлено заявок: {n}", "Requests sent: {n}"),
+    "contract": ("Договор", "Contract"),
 }
 
 
