@@ -83,13 +83,13 @@ def intake_plugin(received: list[IntakeAnswer]) -> types.ModuleType:
 async def hand_over(host: Host, fields: dict[str, Any], **extra: Any) -> str:
     """The plugin's own service: a new order handed over in its transaction; its key."""
     key = str(uuid.uuid4())
+    extra.setdefault("reply_to", REPLY_TO)
     async with host.db.session() as session:
         queued = await host.services.of(OUTBOUND).hand_over(
             session,
             OutboundRecord(
                 kind="new_order",
                 portal_id=key,
-                reply_to=REPLY_TO,
                 fields=fields,
                 description="Новая заявка с портала",
                 contact_name="Иванов Иван",
@@ -417,3 +417,22 @@ async def test_a_new_order_under_a_renamed_configuration_works_by_settings(
     assert order is not None
     assert (order.origin, str(order.loading_date)[:10]) == ("Москва, склад 1", "2026-02-01")
     assert received == [IntakeAnswer(portal_id=key, status="accepted", answer="Принят", order=ref)]
+
+
+async def test_an_answer_whose_sink_is_not_installed_waits_in_the_quarantine(
+    intake: tuple[PortalMaker, list[IntakeAnswer]], onec: OneCServer, generated: Generated
+) -> None:
+    make, received = intake
+    host = (await make()).host
+    await run(host)
+    key = await hand_over(host, new_order(onec, generated), reply_to="gone.request_answer")
+    assert await send_due(host) == 1
+    onec.data.tick(30)
+    assert onec.reject(key, answer="Нет машин") == 1
+    await run(host)
+    assert received == []
+    async with host.db.sessionmaker() as s:
+        (item,) = (await s.execute(select(m.quarantine))).all()
+    assert (item.entity, item.ref) == ("answer", written(onec, key)[0]["Ref_Key"])
+    assert "'gone.request_answer'" in item.reason
+    assert "not installed" in item.reason
