@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -283,3 +285,60 @@ async def test_hook_metrics_a_plugins_collector_is_read_at_each_scrape(
     assert value(found, "kabinet_fuel_prices_waiting", depot="north") == 3
     assert value(found, "kabinet_fuel_prices_waiting", depot="south") == 0
     assert value(found, "kabinet_metrics_collector_up", collector="fuel.prices") == 1
+
+
+MJOB = """
+@hookimpl
+def actors(host):
+    async def work():
+        pass
+
+    return [Actor(name="mjob.work", fn=work, queue=QUEUE)]
+"""
+
+
+async def test_jobs_queued_and_taken_are_read_from_redis(
+    plugin_factory: PluginFactory, database_url: str, tmp_path: Path
+) -> None:
+    """Production's shape: messages wait in Redis for the workers; what a worker has taken
+    (dramatiq's acknowledgement set of that worker and queue) counts as running."""
+    import redis
+
+    from kabinet.jobs import REDIS_NAMESPACE, RedisJobs
+
+    queue = f"mjob_{uuid.uuid4().hex[:8]}"
+    plugin_factory.add("mjob", f"QUEUE = {queue!r}\n" + MJOB)
+    url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"  # as test_jobs: not 0
+    host = await Host.create(
+        None,
+        env={
+            "KABINET__HOST__DATABASE_URL": database_url,
+            "KABINET__HOST__VAR_DIR": str(tmp_path),
+            "KABINET__HOST__REDIS_URL": url,
+            "KABINET__HOST__METRICS_TOKEN": TOKEN,
+        },
+        candidates=plugin_factory.candidates(),
+    )
+    client = redis.Redis.from_url(url)
+    taken = f"{REDIS_NAMESPACE}:__acks__.metrics-test-worker.{queue}"
+    try:
+        assert isinstance(host.jobs, RedisJobs)
+        await host.jobs.send("mjob.work")
+        await host.jobs.send("mjob.work")
+        await host.jobs.send_later(3600, "mjob.work", {})
+        client.sadd(taken, "a-message-id")
+        app = await build_app(host)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+        ) as http:
+            found = samples(await scrape(http))
+        assert value(found, "kabinet_jobs_queued", queue=queue) == 3  # 2 due, 1 delayed
+        assert value(found, "kabinet_jobs_running", queue=queue) == 1
+        assert value(found, "kabinet_jobs_failed", queue=queue) == 0
+    finally:
+        for key in client.scan_iter(match=f"{REDIS_NAMESPACE}:{queue}*"):
+            client.delete(key)
+        client.delete(taken)
+        client.close()
+        await host.jobs.close()
+        await host.db.dispose()
