@@ -436,3 +436,21 @@ async def test_an_answer_whose_sink_is_not_installed_waits_in_the_quarantine(
     assert (item.entity, item.ref) == ("answer", written(onec, key)[0]["Ref_Key"])
     assert "'gone.request_answer'" in item.reason
     assert "not installed" in item.reason
+
+
+async def test_an_operator_who_accepts_at_once_makes_the_order_with_the_first_delta(
+    intake: tuple[PortalMaker, list[IntakeAnswer]], onec: OneCServer, generated: Generated
+) -> None:
+    make, received = intake
+    host = (await make()).host
+    await run(host)
+    onec.data.auto_answer = "accept"  # the demo's 1C: every request answered as written
+    key = await hand_over(host, new_order(onec, generated))
+    assert await send_due(host) == 1
+    (doc,) = written(onec, key)
+    assert doc["Статус"] == "Принят"
+    await run(host)
+    order = await order_row(host, doc["Заявка_Key"])
+    assert order is not None
+    assert order.number == "ТТ-000001"
+    assert [(a.status, a.order) for a in received] == [("accepted", doc["Заявка_Key"])]
