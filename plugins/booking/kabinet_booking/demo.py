@@ -35,16 +35,17 @@ async def fill(host: Host) -> None:
             if await dictionaries.count_entries(code) == 0:
                 for title in titles:
                     await dictionaries.create_entry(code, {"name": title})
-    people = await host.access.people(CREATE)
-    done: set[int] = set()
-    for person_id in sorted(people):
-        principal = Principal(person_id=person_id, kind="person", name="demo")
-        contracts = await service.contracts(principal)
-        if not contracts or contracts[0].organization_id in done:
-            continue
-        contract = contracts[0]
-        done.add(contract.organization_id)
-        await _requests(host, principal, contract.id, contract.organization_id)
+    from kabinet_companies.services import COMPANIES, SYSTEM
+
+    found = await host.services.of(COMPANIES).organizations(SYSTEM, limit=200)
+    for org in sorted(o.id for o in found.items):
+        for person_id in sorted(await host.access.people(CREATE, org)):
+            principal = Principal(person_id=person_id, kind="person", name="demo")
+            mine = [o for o, _ in await service.organization_names(principal)]
+            contracts = [c for c in await service.contracts(principal) if c.organization_id == org]
+            if org in mine and contracts:  # a client of the organization
+                await _requests(host, principal, contracts[0].id, org)
+                break
 
 
 async def _requests(host: Host, principal: Principal, contract_id: int, org: int) -> None:
