@@ -49,9 +49,9 @@ async def collect(host: Host) -> Iterable[Metric]:
         requests = [
             tuple(r)
             for r in await s.execute(
-                select(out.source, out.state, func.count(), func.min(out.created_at)).group_by(
-                    out.source, out.state
-                )
+                select(out.source, out.state, func.count(), func.min(out.created_at))
+                .where(out.state != "sent")  # what reached 1C is history
+                .group_by(out.source, out.state)
             )
         ]
     settings = host.plugin_settings("integration", Settings)
