@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from kabinet.host import Host
     from kabinet.identity.messages import Message
     from kabinet.metrics import MetricsCollector
+    from kabinet.personal import PersonalData
     from kabinet.routematrix import ManagerSample, RouteSample
 
 PROJECT = "kabinet"
@@ -170,3 +171,8 @@ def entity_sinks(host: Host) -> list[EntitySink]:
 @hookspec
 def metrics(host: Host) -> list[MetricsCollector]:
     """Called when the app is built with ``metrics_token`` set; returns scrape-time collectors."""
+
+
+@hookspec
+def personal_data(host: Host) -> PersonalData | None:
+    """Called by retention, a person's download and removal; returns what it keeps of people."""

@@ -72,6 +72,9 @@ class HostSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metrics_token: str = ""
     """The bearer token Prometheus (or Zabbix) sends to read ``/metrics``
     (``Authorization: Bearer …``; docs/operations.md, "Metrics"). Empty: no ``/metrics``."""
+    events_kept_days: int = 30
+    """Days a relayed event whose every subscriber handled it stays in the outbox (its
+    payload may name people; docs/operations.md, "Personal data"). 0: kept for good."""
     log_format: str = "console"
     """``console`` (readable) or ``json`` (production)."""
     log_level: str = "INFO"

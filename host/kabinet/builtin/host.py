@@ -18,8 +18,11 @@ from kabinet.contrib import (
     Schedule,
 )
 from kabinet.hookspecs import hookimpl
+from kabinet.personal import PURGE_ACTOR, PersonalData
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from kabinet.host import Host
 
 
@@ -76,7 +79,13 @@ def actors(host: Host) -> list[Actor]:
     async def redeliver() -> None:
         await host.events.redeliver_stale()
 
+    async def purge_personal_data(session: AsyncSession) -> None:
+        from kabinet.personal import purge
+
+        await purge(host, session)
+
     return [
+        Actor(name=PURGE_ACTOR, fn=purge_personal_data, max_retries=2),
         Actor(name=DELIVER_ACTOR, fn=deliver, queue="events"),
         Actor(name=DELIVER_BATCH_ACTOR, fn=deliver_batch, queue="events"),
         Actor(name=REDELIVER_ACTOR, fn=redeliver, queue="events", max_retries=0),
@@ -88,7 +97,11 @@ def schedules(host: Host) -> list[Schedule]:
     from kabinet.events import REDELIVER_ACTOR
 
     # Deliveries whose job was lost (a stopped embedded process, a flushed Redis).
-    return [Schedule(name="host.redeliver_events", actor=REDELIVER_ACTOR, interval=300)]
+    return [
+        Schedule(name="host.redeliver_events", actor=REDELIVER_ACTOR, interval=300),
+        # Personal data past its period (docs/operations.md, Personal data), at night.
+        Schedule(name="host.personal_data.purge", actor=PURGE_ACTOR, cron="17 3 * * *"),
+    ]
 
 
 @hookimpl
@@ -139,3 +152,10 @@ async def _database(host: Host) -> str | None:
 @hookimpl
 def health_checks(host: Host) -> list[HealthCheck]:
     return [HealthCheck(name="database", check=_database)]
+
+
+@hookimpl
+def personal_data(host: Host) -> PersonalData:
+    from kabinet.personal import host_part
+
+    return host_part(host)

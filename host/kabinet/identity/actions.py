@@ -23,6 +23,7 @@ ACTIONS: dict[str, str] = {
     "account.contacts_changed": "E-mail or phone changed",
     "account.disabled": "Account disabled",
     "account.enabled": "Account enabled",
+    "account.erased": "Person removed (personal data erased)",
     "roles.grant.given": "Role granted",
     "roles.grant.revoked": "Role revoked",
     "roles.role.created": "Role created",

@@ -18,6 +18,7 @@ from kabinet.identity.settings import IdentitySettings
 if TYPE_CHECKING:
     from kabinet.host import Host
     from kabinet.metrics import MetricsCollector
+    from kabinet.personal import PersonalData
 
 HERE = Path(__file__).parent
 
@@ -87,9 +88,9 @@ async def shutdown(host: Host) -> None:
 
 @hookimpl
 def routers(host: Host) -> list[Any]:
-    from kabinet.identity import api, pages
+    from kabinet.identity import api, pages, personal_pages
 
-    return [*pages.routers(), *api.routers()]
+    return [*pages.routers(), *personal_pages.routers(), *api.routers()]
 
 
 @hookimpl
@@ -180,3 +181,10 @@ def metrics(host: Host) -> list[MetricsCollector]:
     from kabinet.identity.metrics import collectors
 
     return collectors()
+
+
+@hookimpl
+def personal_data(host: Host) -> PersonalData:
+    from kabinet.identity.personal import personal_data as found
+
+    return found(host)

@@ -46,6 +46,12 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     """Peers whose ``X-Forwarded-For`` is believed (a load balancer in front)."""
     minimum_password_length: int = 10
+    codes_kept_days: int = 30
+    """Days confirmation codes and reset links are kept after they are made (0: for good)."""
+    logins_kept_days: int = 365
+    """Days each sign-in record (address, browser) is kept (0: for good)."""
+    audit_kept_days: int = 3 * 365
+    """Days a line of the security log is kept (0: for good)."""
 
     def __post_init__(self) -> None:
         if self.argon2_memory_kib < OWASP_MIN_MEMORY_KIB or (
@@ -56,6 +62,10 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
                 f"(at least {OWASP_MIN_MEMORY_KIB} KiB and m*t >= {OWASP_MIN_COST})"
             )
             raise SettingsError(msg)
+        for name in ("codes_kept_days", "logins_kept_days", "audit_kept_days"):
+            if getattr(self, name) < 0:
+                msg = f"[identity] {name} must be 0 (kept for good) or more days"
+                raise SettingsError(msg)
         if self.idle_timeout <= 0 or self.absolute_timeout < self.idle_timeout:
             msg = "[identity] expected 0 < idle_timeout <= absolute_timeout"
             raise SettingsError(msg)

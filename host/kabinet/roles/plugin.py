@@ -19,6 +19,7 @@ from kabinet.roles.services import ROLES, RolesService
 
 if TYPE_CHECKING:
     from kabinet.host import Host
+    from kabinet.personal import PersonalData
     from kabinet.routematrix import RouteSample
 
 log = structlog.get_logger("kabinet.roles")
@@ -136,3 +137,10 @@ async def shutdown(host: Host) -> None:
     access = host.access
     if isinstance(access, RolesAccess):
         await access.stop()
+
+
+@hookimpl
+def personal_data(host: Host) -> PersonalData:
+    from kabinet.roles.personal import personal_data as found
+
+    return found(host)

@@ -23,6 +23,7 @@ from kabinet_companies.models import metadata
 
 if TYPE_CHECKING:
     from kabinet.host import Host
+    from kabinet.personal import PersonalData
     from kabinet.routematrix import ManagerSample, RouteSample
 
 HERE = Path(__file__).parent
@@ -294,3 +295,10 @@ async def demo_data(host: Host) -> None:
     from kabinet_companies.demo import load
 
     await load(host)
+
+
+@hookimpl
+def personal_data(host: Host) -> PersonalData:
+    from kabinet_companies.personal import personal_data as found
+
+    return found(host)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kabinet.host import Host
     from kabinet.identity.messages import Message
     from kabinet.metrics import MetricsCollector
+    from kabinet.personal import PersonalData
 
 HERE = Path(__file__).parent
 
@@ -208,3 +209,10 @@ def metrics(host: Host) -> list[MetricsCollector]:
     from kabinet_notifications.metrics import collectors
 
     return collectors()
+
+
+@hookimpl
+def personal_data(host: Host) -> PersonalData:
+    from kabinet_notifications.personal import personal_data as found
+
+    return found(host)

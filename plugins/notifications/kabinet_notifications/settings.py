@@ -65,3 +65,6 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     vapid_private_key: str = ""
     vapid_subject: str = "mailto:admin@localhost"
     push_ttl: int = 86400
+    deliveries_kept_days: int = 180
+    """Days a delivery record (address, text, status) is kept after it was made; 0: for good
+    (the hourly counts stay: they name nobody)."""

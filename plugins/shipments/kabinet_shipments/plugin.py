@@ -25,6 +25,7 @@ from kabinet_shipments.settings import Settings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
+    from kabinet.personal import PersonalData
     from kabinet.routematrix import RouteSample
 
 HERE = Path(__file__).parent
@@ -254,3 +255,10 @@ def notifications_types(host: Host) -> list[NotificationType]:
     from kabinet_shipments.notices import NOTIFICATIONS
 
     return list(NOTIFICATIONS)
+
+
+@hookimpl
+def personal_data(host: Host) -> PersonalData:
+    from kabinet_shipments.personal import personal_data as found
+
+    return found(host)
