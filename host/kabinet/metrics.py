@@ -148,14 +148,15 @@ class Metrics:
     def observe(self, scope: Any, status: int, seconds: float) -> None:
         """Count one answered request (called by :class:`kabinet.web.KabinetApp`)."""
         method = scope.get("method", "GET")
+        if method not in METHODS:  # any word may be sent as a method: never a new series
+            method = "OTHER"
         route = scope.get("path_template") or UNMATCHED
         key = (method, route, status)
         pair = self._children.get(key)
         if pair is None:
-            label = method if method in METHODS else "OTHER"
             pair = (
-                self._requests.labels(label, route, str(status)),
-                self._duration.labels(label, route),
+                self._requests.labels(method, route, str(status)),
+                self._duration.labels(method, route),
             )
             self._children[key] = pair
         pair[0].inc()

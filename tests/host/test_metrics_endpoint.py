@@ -103,6 +103,8 @@ async def test_requests_are_counted_by_route_template_and_status(
             assert (await client.get("/health")).status_code == 200
         await client.get("/shipments/orders/48151623")  # anonymous: sent to sign in
         await client.get("/no-such-page/48151623?q=secret-search")
+        for made_up in ("BREW", "PROPFIND", "X48151623"):
+            await client.request(made_up, "/health")
         text = await scrape(client)
         found = samples(text)
 
@@ -145,6 +147,12 @@ async def test_requests_are_counted_by_route_template_and_status(
             )
             == 3
         )
+        other = sum(
+            v
+            for (n, labels), v in found.items()
+            if n == "kabinet_http_requests_total" and ("method", "OTHER") in labels
+        )
+        assert other == 3  # a made-up method is one series, whatever its name
         # what was asked never becomes a label: no ids, no query, no token
         for secret in ("48151623", "secret-search", TOKEN, "metrics-secret"):
             assert secret not in text
