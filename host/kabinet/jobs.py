@@ -89,6 +89,8 @@ class Jobs:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self.running: dict[str, int] = {}
+        """Jobs this process is running now, by queue (``/metrics`` reads it)."""
 
     # --- sending -------------------------------------------------------------------
 
@@ -148,6 +150,13 @@ class Jobs:
 
     async def execute(self, msg: JobMessage) -> bool:
         """Run one message; on failure retry later or record it. True when it succeeded."""
+        self.running[msg.queue] = self.running.get(msg.queue, 0) + 1
+        try:
+            return await self._execute(msg)
+        finally:
+            self.running[msg.queue] -= 1
+
+    async def _execute(self, msg: JobMessage) -> bool:
         found = self.host.actors.get(msg.actor)
         if found is None:
             await self._record_failure(msg, f"no actor named {msg.actor!r} in this process")

@@ -246,7 +246,7 @@ async def _jobs(host: Host) -> list[Metric]:
     queued = gauge("jobs_queued", "Jobs waiting to run (due or delayed), by queue.", ["queue"])
     running = gauge(
         "jobs_running",
-        "Jobs taken by a worker and not yet finished, by queue (Redis: all workers).",
+        "Jobs taken and not yet finished, by queue (Redis: all workers; else this process).",
         ["queue"],
     )
     failed = gauge(
@@ -270,14 +270,15 @@ async def _jobs(host: Host) -> list[Metric]:
 async def _queue_depths(
     host: Host, queues: list[str]
 ) -> tuple[dict[str, int], dict[str, int] | None]:
-    """(waiting, taken) per queue; taken is ``None`` where it cannot be read (embedded)."""
+    """(waiting, taken) per queue: in this process (embedded), or in Redis for every worker;
+    taken is ``None`` where it cannot be read."""
     jobs = host.jobs
     if jobs.embedded:
         waiting: dict[str, int] = {}
         for heap in (getattr(jobs, "_heap", []), getattr(jobs, "_bulk", [])):
             for _due, _seq, msg in heap:
                 waiting[msg.queue] = waiting.get(msg.queue, 0) + 1
-        return waiting, None
+        return waiting, dict(jobs.running)
     broker = getattr(jobs, "broker", None)
     if broker is None:
         return {}, None

@@ -4,6 +4,7 @@ per queue, the outbox's depth and age. Plugins' figures are tested in their apps
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import random
@@ -350,3 +351,48 @@ async def test_jobs_queued_and_taken_are_read_from_redis(
         client.close()
         await host.jobs.close()
         await host.db.dispose()
+
+
+SLOW = """
+import asyncio
+
+
+@hookimpl
+def actors(host):
+    async def slow():
+        await asyncio.sleep(0.5)
+
+    return [Actor(name="mslow.slow", fn=slow, queue="mslow")]
+"""
+
+
+async def test_jobs_running_in_this_process_are_counted(
+    plugin_factory: PluginFactory, database_url: str, tmp_path: Path
+) -> None:
+    """The embedded runner (no Redis): a job under way shows as running on its queue."""
+    plugin_factory.add("mslow", SLOW)
+    host = await Host.create(
+        None,
+        env={
+            "KABINET__HOST__DATABASE_URL": database_url,
+            "KABINET__HOST__VAR_DIR": str(tmp_path),
+            "KABINET__HOST__METRICS_TOKEN": TOKEN,
+        },
+        candidates=plugin_factory.candidates(),
+    )
+    app = await build_app(host)
+    app.metrics.cache_seconds = 0
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+        ) as client:
+            job = asyncio.create_task(host.jobs.execute(host.jobs.message("mslow.slow", {})))
+            await asyncio.sleep(0.05)
+            during = samples(await scrape(client))
+            assert await job
+            after = samples(await scrape(client))
+    finally:
+        await host.db.dispose()
+    assert value(during, "kabinet_jobs_running", queue="mslow") == 1
+    assert value(after, "kabinet_jobs_running", queue="mslow") == 0
+    assert ("kabinet_jobs_running", frozenset({("queue", "mslow")})) in after
