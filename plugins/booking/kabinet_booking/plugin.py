@@ -144,6 +144,11 @@ def template_dir() -> Path:
 
 
 @hookimpl
+def static_dir() -> Path:
+    return HERE / "static" / "booking"  # served at /static/booking/
+
+
+@hookimpl
 def locale_dir() -> Path:
     return HERE / "locale"
 
