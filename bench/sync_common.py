@@ -254,8 +254,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     from kabinet.host import Host
     from kabinet.jobs import stop_embedded
+    from kabinet_integration import followups
     from kabinet_integration import models as m
-    from kabinet_integration import sync as sync_module
+    from kabinet_integration import writer as sync_module  # where a page is decoded
     from kabinet_integration.connectors import OneC
     from kabinet_integration.sync import SyncService, integration
 
@@ -310,7 +311,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         for name in ("decode_objects", "finish", "decode"):  # JSON to the sinks' structs
             setattr(sync_module, name, timed_cpu("decode", getattr(sync_module, name)))
         SyncService._commit = timed("apply", SyncService._commit)  # type: ignore[method-assign]
-        SyncService._balances = timed("balances", SyncService._balances)  # type: ignore[method-assign]
+        followups.refresh = timed("balances", followups.refresh)  # type: ignore[assignment]
         SPENT.clear()
         out["load_delta"] = load()
         profiler: Any = None

@@ -41,7 +41,6 @@ KNOWN: set[tuple[str, str]] = {
     ("shipments", "kabinet_companies.validation"),
     ("integration", "kabinet.cli._build"),  # the demo command builds a host
     ("integration", "kabinet_shipments.demo"),  # the demo's 1C shares shipments' samples
-    ("integration", "kabinet_shipments.invoice_files"),  # until sinks own their follow-ups
 }
 
 

@@ -7,7 +7,7 @@ wire data, so they are not ``msgspec`` structs. Settings sections and API bodies
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -259,7 +259,18 @@ class EntitySink:
     settings) and calls ``apply(host, session, records)`` in its own transaction, so the
     cursor moves with the committed batch. ``apply`` is idempotent: a record identical to
     the stored one writes nothing, a changed one is updated, one marked deleted is hidden.
-    ``depends_on`` names sinks whose batches go first (orders after counterparties).
+    ``depends_on`` names sinks whose batches go first (orders after counterparties): the
+    integration app orders every page by it (a cycle, or a name no enabled plugin declares,
+    stops the portal at start-up and fails ``kabinet check``, naming the sink).
+
+    Which production-system set feeds the sink, and how its fields map into ``struct``,
+    is the integration's settings (``[integration.sources.<name>.feeds]``, ``.sets``,
+    ``.fields``, ``.values``), never code: any plugin's sink is fed by settings alone.
+
+    What a sink needs done after a batch, it declares, and the integration does it
+    generically: ``files`` (fetch the files its records name into ``host.files``) and
+    ``refreshes`` (ask the production system again for records of another sink, such
+    as balances after contracts).
     """
 
     name: str
@@ -275,3 +286,17 @@ class EntitySink:
     """The struct field that identifies a record in the production system."""
     depends_on: tuple[str, ...] = ()
     title: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    files: Callable[[Sequence[Any]], Iterable[str]] | None = None
+    """``(records) -> file ids``: the files a batch's applied records name (an order's
+    documents), fetched into the host's file storage (ahead after a delta, or when first
+    asked for) from the catalog the feed's ``files`` setting names. Called in the batch's
+    transaction, with the records the sink did not refuse."""
+    file_key: Callable[[str], str] | None = None
+    """``(file id) -> storage key``: where this sink's plugin reads a file of its records
+    in ``host.files`` (given with ``files``, or for a sink of attached files)."""
+    refreshes: Callable[[Sequence[Any]], Mapping[str, Iterable[str]]] | None = None
+    """``(records) -> {sink name: keys}``: records of other sinks this batch makes stale
+    (a contract's balance after the contract, its orders or its invoices). They are
+    marked owed in the batch's transaction and asked for at the end of the run (and of
+    every later run, until stored) through the feed of that sink (a register's Balance
+    function); a sink no feed of the source serves is ignored."""

@@ -1,7 +1,9 @@
-"""Balances owed: contracts whose operational balance must be asked of 1C again.
+"""Balances owed: keys (contracts) whose operational balance must be asked of 1C again.
 
-A page that applies a contract, or an order or invoice of one, marks the contract owed in
-the page's own transaction. Every run (delta, ``--full``, a push batch with a
+A page whose sink declares that its records make other records stale
+(:attr:`kabinet.contrib.EntitySink.refreshes`: shipments' contracts, orders and invoices
+make their contract's balance stale) marks those keys owed for the ``balance`` feed that
+serves that sink, in the page's own transaction. Every run (delta, ``--full``, a push batch with a
 ``base_url``) ends by refreshing every contract owed, and drops a mark only in the
 transaction that stores the refreshed balance. So a run that fails after committing pages
 (the Balance function answers 500 or 401, the exchange service's acknowledgement fails)
@@ -28,6 +30,20 @@ if TYPE_CHECKING:
 
 CHUNK = 1000
 """Contracts per statement (a list in one statement stays far under any driver's limit)."""
+REFERENCE = "balance"
+"""The reference's balance feed: its keys are marked as they are (as before feeds were
+configurable); another feed's as ``<entity>:<key>``."""
+
+
+def _mark(entity: str, key: str) -> str:
+    return key if entity == REFERENCE else f"{entity}:{key}"
+
+
+def _unmark(entity: str, mark: str) -> str | None:
+    if entity == REFERENCE:
+        return None if ":" in mark else mark
+    prefix = f"{entity}:"
+    return mark[len(prefix) :] if mark.startswith(prefix) else None
 
 
 def _insert_ignore(dialect: str) -> Any:
@@ -35,9 +51,12 @@ def _insert_ignore(dialect: str) -> Any:
     return ins(m.balance_owed).on_conflict_do_nothing(index_elements=["source", "contract"])
 
 
-async def owe(s: AsyncSession, source: str, contracts: Iterable[str], now: dt.datetime) -> None:
-    """Mark ``contracts`` owed, in the caller's transaction (a mark already there stays)."""
-    items = sorted({c for c in contracts if c})
+async def owe(
+    s: AsyncSession, source: str, entity: str, contracts: Iterable[str], now: dt.datetime
+) -> None:
+    """Mark ``contracts`` owed to the feed ``entity``, in the caller's transaction (a mark
+    already there stays)."""
+    items = sorted({_mark(entity, c) for c in contracts if c})
     if not items:
         return
     stmt = _insert_ignore((await s.connection()).dialect.name)
@@ -48,17 +67,19 @@ async def owe(s: AsyncSession, source: str, contracts: Iterable[str], now: dt.da
         )
 
 
-async def owed(host: Host, source: str) -> list[str]:
-    """The contracts of ``source`` whose balance is owed."""
+async def owed(host: Host, source: str, entity: str = REFERENCE) -> list[str]:
+    """The contracts of ``source`` whose balance (of the feed ``entity``) is owed."""
     async with host.db.sessionmaker() as s:
         rows = await s.execute(
             select(m.balance_owed.c.contract).where(m.balance_owed.c.source == source)
         )
-        return sorted(r.contract for r in rows)
+        found = (_unmark(entity, r.contract) for r in rows)
+        return sorted(k for k in found if k is not None)
 
 
-async def settle(s: AsyncSession, source: str, contracts: Sequence[str]) -> None:
+async def settle(s: AsyncSession, source: str, entity: str, contracts: Sequence[str]) -> None:
     """Drop the marks of ``contracts``, in the transaction that stores their balances."""
+    contracts = [_mark(entity, c) for c in contracts]
     for start in range(0, len(contracts), CHUNK):
         await s.execute(
             delete(m.balance_owed).where(

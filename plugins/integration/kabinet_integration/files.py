@@ -17,14 +17,14 @@ is due) and shown to staff once the attempts are spent; a 404 (the file, or the 
 belonged to, was deleted in 1C before its fetch) ends the file quietly: state ``gone``,
 neither retried nor shown as failed.
 
-Invoices' files (their print forms) live in a catalog of their own in 1C (one "attached
-files" catalog per document type): ``entity`` names it (``file``: orders',
-``invoice_file``: invoices'; each a set and fields in the source's settings). An order
-names its files in its ``Документы`` section; an invoice names none, so after each page
-of invoices the run lists their attached files by owner (:func:`invoice_files`, one
-request per ``batch_size`` invoices) and hands the lists to the shipments app in the
-page's transaction. From there a file goes the same way as an order's: ahead after a
-delta, on demand after a first load or when someone opens it.
+Files live in 1C's catalogs of attached files (one per document type): ``entity`` names
+the catalog (in the reference ``file``: orders', ``invoice_file``: invoices'; each a set
+and fields in the source's settings). A sink says which files its records name
+(:attr:`kabinet.contrib.EntitySink.files`, the catalog its feed's ``files``) and where its
+plugin reads them (``file_key``); an object that names none of its own (an invoice) has
+them listed by owner after each page (an ``attached`` feed,
+:func:`kabinet_integration.followups.attached_records`). From there every file goes the
+same way: ahead after a delta, on demand after a first load or when someone opens it.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from sqlalchemy import func, insert, select, update
 
 from kabinet.jobs import backoff
@@ -46,10 +46,8 @@ from kabinet_integration.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from kabinet.contrib import EntitySink
     from kabinet.events import Event
     from kabinet.host import Host
-    from kabinet_integration.mapping import Names
 
 log = logging.getLogger(__name__)
 FETCH_ACTOR = "integration.fetch_file"
@@ -63,16 +61,23 @@ QUEUED_SECONDS = 3600.0
 """A file sent in a batch is not sent again by the schedule before this long (its job is
 queued); after it, it is (a job lost with an embedded runner's restart)."""
 DUE_PER_TICK = 10_000
+_KEY_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def storage_key(file_ref: str, entity: str = "file") -> str:
-    """Where the shipments app expects a file (its own rule, when it is installed)."""
-    try:
-        from kabinet_shipments.invoice_files import invoice_file_key
-        from kabinet_shipments.services import file_key
-    except ImportError:  # pragma: no cover - shipments is a requirement
-        return f"shipments/files/{file_ref}"
-    return str(invoice_file_key(file_ref) if entity == "invoice_file" else file_key(file_ref))
+async def file_keys(host: Host, source: str, entity: str) -> Callable[[str], str]:
+    """Where the plugin that receives the files of the catalog ``entity`` expects each
+    (:attr:`kabinet.contrib.EntitySink.file_key` of the sink whose feed names that
+    catalog); ``integration/files/<entity>/<id>`` when no sink says."""
+    from kabinet_integration.mapping import Names
+    from kabinet_integration.sync import integration
+
+    svc = integration(host)
+    sinks = await svc.sinks()
+    for feed in Names.of(svc.source(source)).feeds.values():
+        sink = sinks.get(feed.sink)
+        if feed.files == entity and sink is not None and sink.file_key is not None:
+            return sink.file_key
+    return lambda ref: f"integration/files/{entity}/{_KEY_SAFE.sub('_', ref)}"
 
 
 def target_source(host: Host) -> str | None:
@@ -122,6 +127,7 @@ async def note_files(
     """Note files to fetch (file id -> owner id); returns the ones not known before."""
     from kabinet_integration.sync import CHUNK, batches
 
+    storage_key = await file_keys(host, source, entity)
     now = host.clock.now()
     queued = now + dt.timedelta(seconds=QUEUED_SECONDS)
     new: list[str] = []
@@ -142,7 +148,7 @@ async def note_files(
                         {
                             "source": source,
                             "ref": r,
-                            "key": storage_key(r, entity),
+                            "key": storage_key(r),
                             "entity": entity,
                             "state": "pending",
                             "attempts": 0,
@@ -314,34 +320,3 @@ async def fetch_due(host: Host) -> int:
     for source, ref in await due(host):
         done += int(await fetch(host, source, ref))
     return done
-
-
-async def invoice_files(
-    connector: Connector, names: Names, sink: EntitySink, invoices: Sequence[str]
-) -> list[msgspec.Struct]:
-    """The files attached to these invoices in 1C, as the shipments sink's records (one
-    per invoice, its files as listed now; an invoice without files gets an empty list)."""
-    attached = getattr(connector, "attached", None)  # a plugin's connector may have none
-    if not invoices or attached is None:
-        return []
-    f = names.fields["invoice_file"]
-    listed: dict[str, list[dict[str, Any]]] = {ref: [] for ref in invoices}
-    for row in await attached("invoice_file", invoices):
-        owner = str(row.get(f["owner"], ""))
-        if owner not in listed or not row.get(f["external_id"]):
-            continue
-        name = str(row.get(f["name"]) or row[f["external_id"]])
-        ext = str(row.get(f["extension"]) or "").lstrip(".")
-        if ext and not name.lower().endswith("." + ext.lower()):
-            name = f"{name}.{ext}"
-        listed[owner].append(
-            {
-                "external_id": str(row[f["external_id"]]),
-                "name": name,
-                "deleted": bool(row.get(f.get("deleted", "DeletionMark"), False)),
-            }
-        )
-    return [
-        msgspec.convert({"invoice": ref, "files": files}, sink.struct)
-        for ref, files in listed.items()
-    ]

@@ -16,12 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.inputs import fits
+from kabinet_integration import followups
 from kabinet_integration import models as m
 from kabinet_integration.connectors import Change, rows_of
 from kabinet_integration.locks import RunLock
 from kabinet_integration.mapping import Names
 from kabinet_integration.settings import Settings
-from kabinet_integration.sync import Context, Counts, SyncError, integration
+from kabinet_integration.sync import Counts, SyncError, integration
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -92,7 +93,7 @@ async def receive(host: Host, source: str, batch: InboxBatch) -> Received:
     try:
         run_id = await svc._start(source, "push")
         names = Names.of(settings)
-        ctx = Context(source, settings, names, await svc.plans(settings), conn, run_id, lock)
+        ctx = await svc.context(source, settings, conn, run_id, lock, notify=True)
 
         async def record(s: AsyncSession) -> None:
             await s.execute(
@@ -113,7 +114,7 @@ async def receive(host: Host, source: str, batch: InboxBatch) -> Received:
             await svc._finish(ctx, "failed", f"{type(exc).__name__}: {exc}")
             raise
         if settings.base_url:
-            await svc._balances(ctx, sorted(ctx.contracts))
+            await followups.refresh(host, ctx)
         await svc._finish(ctx, "succeeded", None)
         c: Counts = ctx.counts
         return Received(

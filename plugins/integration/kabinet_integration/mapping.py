@@ -1,8 +1,9 @@
 """From 1C objects to the structs the owning apps' entity sinks accept.
 
-The reference configuration's names are the defaults here; a source's settings override
-any set, field or value (:class:`kabinet_integration.settings.Source`). The integration
-app knows the sinks only by name and struct (the ``entity_sinks`` hook), never a table.
+The reference configuration's names (``reference.toml``, data) are the defaults here; a
+source's settings override any set, feed, field or value
+(:class:`kabinet_integration.settings.Source`). The integration app knows the sinks only
+by name and struct (the ``entity_sinks`` hook), never a table or an app.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import dataclasses
 import datetime as dt
 import functools
 import re
+import tomllib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -22,191 +25,66 @@ from kabinet_integration.settings import Source
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01"
 
-ORDER = ("counterparty", "contract", "order", "invoice", "answer")
-"""Entities in dependency order: a batch is applied in this order."""
+REFERENCE: dict[str, Any] = tomllib.loads(
+    (Path(__file__).parent / "reference.toml").read_text(encoding="utf-8")
+)
+"""The reference 1C configuration as data: ``sets``, ``feeds``, ``fields``, ``values``
+(``reference.toml``); a source's settings override any key."""
 
-SINKS: dict[str, str] = {
-    "counterparty": "companies.counterparty",
-    "contract": "shipments.contract",
-    "order": "shipments.order",
-    "invoice": "shipments.invoice",
-    "answer": "integration.request_answer",
-    "balance": "shipments.balance",
-}
-"""Entity -> the entity sink that accepts it."""
-
-SETS: dict[str, str] = {
-    "counterparty": "Catalog_Контрагенты",
-    "contract": "Catalog_ДоговорыКонтрагентов",
-    "order": "Document_ЗаявкаНаПеревозку",
-    "invoice": "Document_СчетНаОплатуПокупателю",
-    "answer": "Document_ЗапросКлиента",
-    "balance": "AccumulationRegister_ВзаиморасчетыСКлиентами",
-    "file": "Catalog_ЗаявкаНаПеревозкуПрисоединенныеФайлы",
-    "invoice_file": "Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы",
-}
-
-FIELDS: dict[str, dict[str, str]] = {
-    "counterparty": {
-        "external_id": "Ref_Key",
-        "deleted": "DeletionMark",
-        "name": "Description",
-        "full_name": "НаименованиеПолное",
-        "inn": "ИНН",
-        "kpp": "КПП",
-        "address": "ЮридическийАдрес",
-        "phone": "Телефон",
-        "email": "ЭлектроннаяПочта",
-    },
-    "contract": {
-        "external_id": "Ref_Key",
-        "deleted": "DeletionMark",
-        "counterparty": "Owner_Key",
-        "name": "Description",
-        "number": "Номер",
-        "date": "Дата",
-        "start_date": "ДатаНачала",
-        "end_date": "ДатаОкончания",
-        "status": "Статус",
-        "currency": "ВалютаВзаиморасчетов",
-        "credit_limit": "ЛимитЗадолженности",
-    },
-    "order": {
-        "external_id": "Ref_Key",
-        "deleted": "DeletionMark",
-        "number": "Number",
-        "date": "Date",
-        "counterparty": "Контрагент_Key",
-        "contract": "Договор_Key",
-        "status": "Статус",
-        "origin": "ПунктОтправления",
-        "destination": "ПунктНазначения",
-        "loading_date": "ДатаПогрузки",
-        "delivery_planned": "ДатаДоставкиПлан",
-        "delivery_actual": "ДатаДоставкиФакт",
-        "location": "Дислокация",
-        "location_at": "ДислокацияДата",
-        "cost": "Стоимость",
-        "currency": "Валюта",
-        "cargo_name": "ГрузНаименование",
-        "cargo_weight": "ГрузВес",
-        "cargo_volume": "ГрузОбъем",
-        "cargo_places": "ГрузМест",
-        "shipper": "Грузоотправитель",
-        "consignee": "Грузополучатель",
-        "comment": "Комментарий",
-        "services": "Услуги",
-        "vehicles": "ТранспортныеСредства",
-        "documents": "Документы",
-    },
-    "order.services": {"name": "Услуга", "quantity": "Количество", "amount": "Сумма"},
-    "order.vehicles": {
-        "kind": "ТипТС",
-        "plate": "ГосНомер",
-        "driver": "Водитель",
-        "driver_phone": "ТелефонВодителя",
-        "status": "Статус",
-    },
-    "order.documents": {
-        "kind": "ВидДокумента",
-        "number": "НомерДокумента",
-        "date": "ДатаДокумента",
-        "file": "Файл_Key",
-    },
-    "invoice": {
-        "external_id": "Ref_Key",
-        "deleted": "DeletionMark",
-        "number": "Number",
-        "date": "Date",
-        "counterparty": "Контрагент_Key",
-        "contract": "Договор_Key",
-        "order": "Заявка_Key",
-        "amount": "СуммаДокумента",
-        "paid": "СуммаОплаты",
-        "currency": "Валюта",
-        "due_date": "СрокОплаты",
-        "payment_status": "СтатусОплаты",
-    },
-    # "answer" (the read side's) is derived from "request": one document, named once.
-    "balance": {"contract": "Договор_Key", "balance": "СуммаBalance"},
-    "file": {
-        "name": "Description",
-        "extension": "Расширение",
-        "size": "Размер",
-        "owner": "ВладелецФайла_Key",
-        "content": "ФайлХранилище_Base64Data",
-    },
-    # Files attached to invoices (their print forms): 1C keeps one such catalog per
-    # document type, with the same fields; listed by owner after the invoices of a page.
-    "invoice_file": {
-        "external_id": "Ref_Key",
-        "deleted": "DeletionMark",
-        "name": "Description",
-        "extension": "Расширение",
-        "size": "Размер",
-        "owner": "ВладелецФайла_Key",
-        "content": "ФайлХранилище_Base64Data",
-    },
-    "request": {
-        "external_id": "Ref_Key",
-        "number": "Number",
-        "date": "Date",
-        "order": "Заявка_Key",
-        "kind": "ВидЗапроса",
-        "description": "Описание",
-        "changes": "ИзмененныеПоля",
-        "contact_name": "КонтактФИО",
-        "contact_email": "КонтактEmail",
-        "portal_id": "ИдентификаторПортала",
-        "status": "Статус",
-        "answer": "Ответ",
-    },
-    "changes": {
-        "object": "Объект",
-        "type": "Объект_Type",
-        "changed_at": "ДатаИзменения",
-        "deleted": "Удален",
-    },
-}
+SETS: dict[str, str] = dict(REFERENCE["sets"])
+"""Entity -> the reference's 1C entity set."""
+FIELDS: dict[str, dict[str, str]] = {k: dict(v) for k, v in REFERENCE["fields"].items()}
 """Entity (or ``entity.section`` for a tabular section) -> portal field -> 1C field."""
-
 VALUES: dict[str, dict[str, dict[str, str]]] = {
-    "contract": {
-        "status": {"Действует": "active", "Приостановлен": "suspended", "Расторгнут": "terminated"}
-    },
-    "order": {
-        "status": {
-            "Оформлена": "registered",
-            "ВРаботе": "in_progress",
-            "Выполнена": "done",
-            "Отменена": "cancelled",
-        }
-    },
-    "invoice": {
-        "payment_status": {
-            "НеОплачен": "unpaid",
-            "ОплаченЧастично": "part_paid",
-            "Оплачен": "paid",
-        }
-    },
-    "request": {
-        "kind": {"Изменение": "edit", "Отмена": "cancel", "НоваяЗаявка": "new_order"},
-        "status": {
-            "Новый": "new",
-            "Принят": "accepted",
-            "Отклонен": "rejected",
-            "Выполнен": "done",
-        },
-    },
+    e: {f: dict(m) for f, m in v.items()} for e, v in REFERENCE["values"].items()
 }
 """Entity -> portal field -> 1C value -> portal value. A value configured for a portal
 value replaces the reference value(s) of that portal value, so that what is written back
 is the configured one."""
+SINKS: dict[str, str] = {e: f["sink"] for e, f in REFERENCE["feeds"].items() if f.get("sink")}
+"""Entity -> the entity sink the reference feeds (data for forms and the write-back; the
+sync reads each source's :attr:`Names.feeds`)."""
+ORDER: tuple[str, ...] = tuple(
+    e for e, f in REFERENCE["feeds"].items() if f.get("kind", "objects") == "objects"
+)
+"""The reference's entities read through the change register (the choices of a form; a
+run orders its entities by their sinks' ``depends_on``)."""
 
 ANSWER = ("external_id", "portal_id", "status", "answer", "order")
 """The fields of ``Document_ЗапросКлиента`` the read side takes back (entity ``answer``),
 named under ``request`` like the rest of the document: configured once. ``order``
 (``Заявка_Key``): the order 1C created for an accepted new order."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedSpec:
+    """How one entity reaches its sink, the reference's overridden by the source's."""
+
+    entity: str
+    sink: str
+    kind: str = "objects"
+    owner: str = ""
+    files: str = ""
+    constants: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def feeds_of(source: Source) -> dict[str, FeedSpec]:
+    """Entity -> its feed: every reference feed and every one the source configures."""
+    out: dict[str, FeedSpec] = {}
+    configured = {e: msgspec.to_builtins(f) for e, f in source.feeds.items()}
+    for entity in {**REFERENCE["feeds"], **configured}:
+        merged = {**REFERENCE["feeds"].get(entity, {}), **configured.get(entity, {})}
+        out[entity] = FeedSpec(
+            entity,
+            sink=str(merged.get("sink") or ""),
+            kind=str(merged.get("kind") or "objects"),
+            owner=str(merged.get("owner") or ""),
+            files=str(merged.get("files") or ""),
+            constants=dict(merged.get("constants") or {}),
+        )
+    if not source.invoice_files and "invoice_file" in out:
+        out["invoice_file"] = dataclasses.replace(out["invoice_file"], sink="")
+    return out
 
 
 class MappingError(ValueError):
@@ -220,10 +98,11 @@ class Names:
     sets: Mapping[str, str]
     fields: Mapping[str, Mapping[str, str]]
     values: Mapping[str, Mapping[str, Mapping[str, str]]]
+    feeds: Mapping[str, FeedSpec] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, source: Source) -> Names:
-        fields = {k: {**v, **source.fields.get(k, {})} for k, v in FIELDS.items()}
+        fields = {k: {**FIELDS.get(k, {}), **v} for k, v in {**FIELDS, **source.fields}.items()}
         values: dict[str, dict[str, dict[str, str]]] = {}
         for entity in {*VALUES, *source.values}:
             base = VALUES.get(entity, {})
@@ -235,7 +114,9 @@ class Names:
         # "answer": the read side takes the request's names and values.
         fields["answer"] = {f: fields["request"][f] for f in ANSWER}
         values["answer"] = {"status": values["request"]["status"]}
-        return cls(sets={**SETS, **source.sets}, fields=fields, values=values)
+        return cls(
+            sets={**SETS, **source.sets}, fields=fields, values=values, feeds=feeds_of(source)
+        )
 
     @functools.cached_property
     def _entities(self) -> dict[str, str]:
@@ -353,6 +234,8 @@ class Plan:
     required: tuple[str, ...]
     wire: Wire | None = None
     """The fast path: the object's JSON decoded straight into the sink's fields."""
+    constants: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Sink fields every record gets (the feed's ``constants``)."""
 
     @property
     def key_field(self) -> str:
@@ -366,9 +249,15 @@ def plan(names: Names, entity: str, sink: EntitySink, struct: type[Any] | None =
     assert isinstance(info, msgspec.inspect.StructType)
     onec = names.fields.get(entity, {})
     values = names.values.get(entity, {})
-    steps = []
+    steps: list[tuple[str, str, Callable[[Any], Any] | None, Mapping[str, str] | None]] = []
     sections: dict[str, tuple[type[msgspec.Struct], Plan]] = {}
     for f in info.fields:
+        if isinstance(f.type, msgspec.inspect.DictType):
+            # A mapping field filled key by key: "values.code" = "Code" (no fast path).
+            for key_name, key_source in onec.items():
+                head, _, tail = key_name.partition(".")
+                if head == f.name and tail:
+                    steps.append((key_name, key_source, None, values.get(key_name)))
         source_name = onec.get(f.name)
         if source_name is None:
             continue
@@ -383,18 +272,28 @@ def plan(names: Names, entity: str, sink: EntitySink, struct: type[Any] | None =
             convert = _guid
         steps.append((f.name, source_name, convert, values.get(f.name)))
     required = tuple(f.name for f in info.fields if f.required)
-    out = Plan(entity, sink, tuple(steps), sections, required)
+    feed = names.feeds.get(entity)
+    constants = dict(feed.constants) if feed is not None and "." not in entity else {}
+    out = Plan(entity, sink, tuple(steps), sections, required, constants=constants)
+    if constants or any("." in name for name, *_ in steps):
+        return out  # the general way only
     key = names.fields.get(entity, {}).get("external_id", "Ref_Key") if "." not in entity else None
     return dataclasses.replace(out, wire=wire_of(out, struct, key))
 
 
 def to_dict(p: Plan, obj: Mapping[str, Any]) -> dict[str, Any]:
     """The 1C object as the struct's fields (not yet validated); raises MappingError."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict(p.constants)
     for name, source_name, convert, values in p.steps:
         if source_name not in obj:
             continue
         value = obj[source_name]
+        if "." in name:  # one key of a mapping field
+            head, _, tail = name.partition(".")
+            if values is not None and value is not None:
+                value = values.get(value, value)
+            out.setdefault(head, {})[tail] = value
+            continue
         if name in p.sections:
             section = p.sections[name][1]
             out[name] = [to_dict(section, row) for row in value or ()]
@@ -629,7 +528,7 @@ def tombstone(p: Plan, remembered: Mapping[str, Any]) -> msgspec.Struct:
     """A deleted record for an object 1C no longer has, from what was remembered of it."""
     try:
         record: msgspec.Struct = msgspec.convert(
-            {**remembered, "deleted": True}, p.sink.struct, strict=False
+            {**p.constants, **remembered, "deleted": True}, p.sink.struct, strict=False
         )
     except msgspec.ValidationError as exc:
         raise MappingError(f"cannot mark deleted: {exc}") from None

@@ -208,20 +208,37 @@ def health_checks(host: Host) -> list[HealthCheck]:
             return f"no successful sync for three intervals: {', '.join(stale)}"
         return None
 
+    async def sinks(host: Host) -> str | None:
+        from kabinet_integration.sinkplan import SinkPlanError
+        from kabinet_integration.sync import integration
+
+        try:
+            await integration(host).ordered_sinks()
+        except SinkPlanError as exc:
+            return str(exc)
+        return None
+
     # An alert, not readiness: a 1C outage must not take the portal out of rotation (its
-    # pages and its data keep serving); monitoring reads it on /health/checks.
-    return [HealthCheck(name="sync", check=fresh, readiness=False)]
+    # pages and its data keep serving); monitoring reads it on /health/checks. The sinks'
+    # order is the portal's own fault: ``kabinet check`` fails on it, naming the sink.
+    return [
+        HealthCheck(name="sync", check=fresh, readiness=False),
+        HealthCheck(name="entity_sinks", check=sinks),
+    ]
 
 
 @hookimpl
-def startup(host: Host) -> None:
+async def startup(host: Host) -> None:
     from kabinet_integration.outbound import Outbound
     from kabinet_integration.services import OUTBOUND, REQUESTS, RequestStates
     from kabinet_integration.sync import integration
 
-    integration(host)  # published now for other plugins; a CLI command's host on first use
+    svc = integration(host)  # published now for other plugins; a CLI command's on first use
     host.services.provide(REQUESTS, RequestStates(host))
     host.services.provide(OUTBOUND, Outbound(host))
+    # The sinks in their depends_on order: a cycle or an unknown dependency stops the
+    # start, naming the sink (SinkPlanError).
+    await svc.ordered_sinks()
 
 
 @hookimpl

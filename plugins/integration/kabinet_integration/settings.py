@@ -1,9 +1,10 @@
 """The ``[integration]`` settings: sources, their connector, and every 1C name.
 
-Names of entity sets, fields and status values default to the reference configuration
-(``reference/onec-transport.md``, see :mod:`kabinet_integration.mapping`); a source's
-``sets``, ``fields`` and ``values`` override them key by key, so a company whose 1C names
-things differently changes ``settings.toml``, not code::
+Names of entity sets, fields and status values, and which entity sink each entity feeds,
+default to the reference configuration (``reference/onec-transport.md``, shipped as
+``kabinet_integration/reference.toml``); a source's ``sets``, ``fields``, ``values`` and
+``feeds`` override them key by key, so a company whose 1C names things differently changes
+``settings.toml``, not code, and an entity of any plugin's sink is added the same way::
 
     [integration.sources.onec]
     base_url = "http://1c.local/trade"
@@ -13,6 +14,15 @@ things differently changes ``settings.toml``, not code::
     status = "Состояние"
     [integration.sources.onec.values.order.status]
     "ВПути" = "in_progress"
+
+    # a catalog for the sink of some plugin (``fleet.vehicle``), by settings alone
+    [integration.sources.onec.sets]
+    vehicle = "Catalog_ТранспортныеСредства"
+    [integration.sources.onec.feeds.vehicle]
+    sink = "fleet.vehicle"
+    [integration.sources.onec.fields.vehicle]
+    external_id = "Ref_Key"
+    plate = "ГосНомер"
 """
 
 from __future__ import annotations
@@ -25,6 +35,29 @@ import msgspec
 log = logging.getLogger(__name__)
 
 Mode = Literal["odata", "exchange", "push"]
+FeedKind = Literal["objects", "balance", "attached", "files"]
+
+
+class Feed(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """How one entity reaches its sink; a key left out keeps the reference's.
+
+    ``kind``: ``objects`` (read through the change register, fetched by id, reconciled by
+    ``DataVersion``), ``balance`` (a register's Balance function, asked for the keys other
+    sinks' batches owe: :attr:`kabinet.contrib.EntitySink.refreshes`), ``attached`` (an
+    attached-files catalog listed by owner after each page of ``owner``), ``files`` (a
+    catalog whose files' content is fetched; no sink)."""
+
+    sink: str | None = None
+    """The entity sink that receives it (``<plugin>.<entity>``); ``""`` turns it off."""
+    kind: FeedKind | None = None
+    owner: str | None = None
+    """``balance``: the entity whose live objects a full run refreshes; ``attached``: the
+    entity whose pages are followed by the listing."""
+    files: str | None = None
+    """The catalog (an entity of kind ``files`` or ``attached``) holding the files the
+    sink's records name (:attr:`kabinet.contrib.EntitySink.files`)."""
+    constants: dict[str, Any] | None = None
+    """Sink field -> a value every record of this entity gets (``dictionary = "units"``)."""
 
 
 class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,12 +93,13 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     overlap_seconds: int = 5
     """The change register is re-read this far back: several writes share one second."""
     change_register: str = "InformationRegister_ИзмененияДляПортала"
-    entities: list[str] = msgspec.field(
-        default_factory=lambda: ["counterparty", "contract", "order", "invoice", "answer"]
-    )
-    """Which entities this source delivers (balances follow contracts)."""
+    entities: list[str] = msgspec.field(default_factory=list)
+    """Which entities this source delivers; empty (the default): every entity of kind
+    ``objects`` whose sink is installed (balances and attached files follow their owners)."""
     sets: dict[str, str] = msgspec.field(default_factory=dict)
     """Entity -> 1C entity set, over the reference names."""
+    feeds: dict[str, Feed] = msgspec.field(default_factory=dict)
+    """Entity -> which sink it feeds and how (:class:`Feed`), over the reference's."""
     fields: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
     """Entity -> (portal field -> 1C field), over the reference names. The client request
     document (``Document_ЗапросКлиента``, written back and read back) is ``request``; the
@@ -77,7 +111,8 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """List the files attached to invoices (their print forms: 1C's
     ``Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы``, set ``invoice_file`` in
     ``sets`` and ``fields``) after each page of invoices, one request per ``batch_size``
-    invoices; false for a 1C that attaches no files to invoices."""
+    invoices; false for a 1C that attaches no files to invoices (the same as
+    ``feeds.invoice_file.sink = ""``)."""
     files_ahead: bool = True
     """Fetch new orders' files in the background right after a delta."""
     files_first_load: Literal["ahead", "on_demand"] = "on_demand"

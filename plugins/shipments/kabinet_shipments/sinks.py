@@ -53,7 +53,7 @@ from kabinet.db import driver_connection
 from kabinet_companies.models import counterparty
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
-from kabinet_shipments.invoice_files import apply_invoice_files
+from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
 from kabinet_shipments.labels import ORDER_STATUS, REQUEST_STATUS
 from kabinet_shipments.records import (
     BalanceRecord,
@@ -64,6 +64,7 @@ from kabinet_shipments.records import (
     Record,
     RequestAnswerRecord,
 )
+from kabinet_shipments.services import file_key
 from kabinet_shipments.settings import Settings
 
 if TYPE_CHECKING:
@@ -1210,6 +1211,38 @@ SINKS = (
 )
 
 
+BALANCE_SINK = "shipments.balance"
+
+
+def _contracts_owed(records: Sequence[Any]) -> dict[str, list[str]]:
+    """A contract's balance is stale after the contract, or an order or invoice of it."""
+    return {BALANCE_SINK: [str(r.external_id) for r in records]}
+
+
+def _contracts_named(records: Sequence[Any]) -> dict[str, list[str]]:
+    return {BALANCE_SINK: [str(r.contract) for r in records if r.contract]}
+
+
+def _order_files(records: Sequence[OrderRecord]) -> list[str]:
+    """The files an order's documents name (a hidden order's are not fetched)."""
+    return [d.file for r in records if not r.deleted for d in r.documents if d.file]
+
+
+def _invoice_files(records: Sequence[InvoiceFilesRecord]) -> list[str]:
+    return [f.external_id for r in records for f in r.files if not f.deleted]
+
+
+FOLLOW_UPS: dict[str, dict[str, Any]] = {
+    "contract": {"refreshes": _contracts_owed},
+    "order": {"refreshes": _contracts_named, "files": _order_files, "file_key": file_key},
+    "invoice": {"refreshes": _contracts_named},
+    "invoice_files": {"files": _invoice_files, "file_key": invoice_file_key},
+}
+"""What the integration does for a sink after its batches (:class:`EntitySink`'s
+``refreshes``, ``files`` and ``file_key``): balances after contracts, orders and invoices;
+orders' document files and invoices' print forms fetched into the file storage."""
+
+
 def entity_sinks() -> list[EntitySink]:
     return [
         EntitySink(
@@ -1219,6 +1252,7 @@ def entity_sinks() -> list[EntitySink]:
             key=key,
             depends_on=depends,
             title=title,
+            **FOLLOW_UPS.get(name, {}),
         )
         for name, struct, apply, key, depends, title in SINKS
     ]
