@@ -33,9 +33,9 @@ from kabinet.files import (
     FileTooLarge,
     InvalidFileKey,
     LocalFileStorage,
-    S3FileStorage,
     content_disposition,
 )
+from kabinet.files_s3 import S3FileStorage
 from kabinet.host import Host
 
 RUSSIAN_NAME = "Счёт-фактура №17 от 05.03.pdf"
