@@ -21,6 +21,7 @@ from kabinet.hookspecs import hookimpl
 from kabinet.personal import PURGE_ACTOR, PersonalData
 
 if TYPE_CHECKING:
+    import click
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from kabinet.host import Host
@@ -159,3 +160,10 @@ def personal_data(host: Host) -> PersonalData:
     from kabinet.personal import host_part
 
     return host_part(host)
+
+
+@hookimpl
+def cli_commands() -> list[click.Command]:
+    from kabinet.backup import backup_command, restore_command
+
+    return [backup_command, restore_command]
