@@ -67,6 +67,14 @@ ENTITY_TABLES = (
 SPENT: collections.Counter[str] = collections.Counter()
 
 
+def other_apps() -> list[str]:
+    """Every installed app but the three the sync needs: left out of the bench's portal."""
+    from kabinet.plugins import entry_point_candidates
+
+    needed = {"companies", "shipments", "integration"}
+    return sorted({c.name for c in entry_point_candidates() if not c.builtin} - needed)
+
+
 # -- the local 1C in its own process -------------------------------------------------------------
 
 
@@ -268,7 +276,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     onec = OneCProcess(args.orders, args.counterparties)
     out["made"] = onec.made
-    disabled = "".join(f"[{p}]\nenabled = false\n" for p in ("dictionaries", "notifications"))
+    disabled = "".join(f"[{p}]\nenabled = false\n" for p in other_apps())
     (tmp / "settings.toml").write_text(
         f'[host]\nvar_dir = "var"\nsecret_key = "bench"\n{disabled}'
         f'[integration.sources.onec]\nbase_url = "{onec.base_url}"\nusername = "portal"\n'
