@@ -148,7 +148,7 @@ class UnknownSort(FieldError):
 
 class Sorts:
     """The orders a list may be shown in: ``?sort=`` names -> the columns (and
-    directions) they order by, and the default for an empty ``?sort=``. Add the key's
+    directions) they order by, and the default when there is no ``?sort=``. Add the key's
     column last (``t.c.id``) so that a page is stable."""
 
     def __init__(self, orders: Mapping[str, Sequence[Any]], *, default: str) -> None:
@@ -161,10 +161,27 @@ class Sorts:
     def names(self) -> list[str]:
         return list(self.orders)
 
+    def parameter(self, name: str = SORT) -> Any:
+        """The ``sort`` query parameter of a route, its names listed as an ``enum`` in the
+        OpenAPI document (a client, schemathesis too, sees what is accepted)::
+
+            OrganizationSort = Annotated[str, SORTS.parameter()]
+
+            async def organizations(request, sort: OrganizationSort = "name") -> ...
+        """
+        from litestar.params import QueryParameter
+
+        return QueryParameter(
+            name=name,
+            required=False,
+            enum=tuple(self.names),
+            description="The order of the list (another name is refused with a 400).",
+        )
+
     def order(self, name: str | None) -> tuple[Any, ...]:
-        """The columns ``name`` orders by (the default's for ``None`` or ""); an unknown
-        name raises :class:`UnknownSort`."""
-        if not name:
+        """The columns ``name`` orders by (the default's for ``None``: no ``?sort=``); an
+        unknown name, "" too, raises :class:`UnknownSort`."""
+        if name is None:
             return self.orders[self.default]
         try:
             return self.orders[name]

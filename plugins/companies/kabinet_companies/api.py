@@ -23,14 +23,16 @@ from kabinet.problems import VALIDATION_TYPE, problem
 from kabinet.roles.services import RoleError
 from kabinet_companies import models as m
 from kabinet_companies.registration import Invitation
-from kabinet_companies.requests import LinkRequest
+from kabinet_companies.requests import REQUEST_SORTS, LinkRequest
 from kabinet_companies.services import (
     ASSIGN,
+    CONTACT_SORTS,
     CONTACTS_MANAGE,
     CONTACTS_VIEW,
     COUNTERPARTIES,
     CREATE,
     MANAGE,
+    ORGANIZATION_SORTS,
     VIEW,
     CompaniesService,
     Contact,
@@ -43,6 +45,9 @@ from kabinet_companies.services import (
 from kabinet_companies.validation import CompanyError
 
 Req = Request[Any, Any, Any]
+OrganizationSort = Annotated[str, ORGANIZATION_SORTS.parameter()]
+ContactSort = Annotated[str, CONTACT_SORTS.parameter()]
+RequestSort = Annotated[str, REQUEST_SORTS.parameter()]
 DECIDE = "companies.requests.decide"
 
 
@@ -142,7 +147,7 @@ async def list_organizations(
     request: Req,
     q: FromQuery[str] = "",
     manager: FromQuery[int | None] = None,
-    sort: FromQuery[str] = "name",
+    sort: OrganizationSort = "name",
     limit: FromQuery[int] = 50,
     offset: FromQuery[int] = 0,
 ) -> Page:
@@ -312,7 +317,7 @@ async def list_contacts(
     q: FromQuery[str] = "",
     organization: FromQuery[int | None] = None,
     role: FromQuery[str] = "",
-    sort: FromQuery[str] = "name",
+    sort: ContactSort = "name",
     limit: FromQuery[int] = 50,
     offset: FromQuery[int] = 0,
 ) -> Page:
@@ -379,7 +384,7 @@ async def list_requests(
     since: FromQuery[dt.date | None] = None,
     until: FromQuery[dt.date | None] = None,
     q: FromQuery[str] = "",
-    sort: FromQuery[str] = "-created",
+    sort: RequestSort = "-created",
     limit: FromQuery[int] = 50,
     offset: FromQuery[int] = 0,
 ) -> RequestsPage:

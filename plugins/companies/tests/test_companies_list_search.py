@@ -64,3 +64,17 @@ async def test_an_unknown_sort_is_a_400_naming_sort(web: Web) -> None:
         assert "password" in answer.json()["errors"][0]["message"]
         fine = await web.call("GET", path, admin, params={"sort": "-created"})
         assert fine.status_code == 200, path
+
+
+async def test_the_openapi_document_names_the_sorts(web: Web) -> None:
+    admin = await web.session((await staff(web.host)).person_id or 0)
+    answer = await web.call("GET", "/api/schema/openapi.json", admin)
+    assert answer.status_code == 200, answer.text[:300]
+    schema = answer.json()
+    for path, known in (
+        ("/api/companies/organizations", ["name", "-name", "created", "-created"]),
+        ("/api/companies/contacts", ["name", "-name", "email", "created", "-created"]),
+        ("/api/companies/link-requests", ["created", "-created", "status", "person", "decided"]),
+    ):
+        params = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+        assert params["sort"]["schema"]["enum"] == known, path
