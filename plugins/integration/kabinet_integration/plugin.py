@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from kabinet_integration.connectors import ConnectorType
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 __all__ = ["Settings"]
 
 
@@ -237,8 +239,11 @@ async def startup(host: Host) -> None:
     host.services.provide(REQUESTS, RequestStates(host))
     host.services.provide(OUTBOUND, Outbound(host))
     # The sinks in their depends_on order: a cycle or an unknown dependency stops the
-    # start, naming the sink (SinkPlanError).
-    await svc.ordered_sinks()
+    # start, naming the sink (SinkPlanError); a feed naming no sink is said in the log.
+    from kabinet_integration.sinkplan import unfed
+
+    for line in unfed(svc.settings.sources, await svc.ordered_sinks()):
+        log.warning("%s", line)
 
 
 @hookimpl

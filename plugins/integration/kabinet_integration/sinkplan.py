@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from kabinet.contrib import EntitySink
 from kabinet_integration.mapping import Names, Plan, plan
+from kabinet_integration.settings import Source
 
 OBJECTS, BALANCE, ATTACHED, FILES = "objects", "balance", "attached", "files"
 
@@ -82,6 +83,19 @@ class SyncPlan:
     def owing(self, sink: str) -> list[str]:
         """The balance entities that refresh records of ``sink``."""
         return [e for e in self.balances if self.plans[e].sink.name == sink]
+
+
+def unfed(sources: Mapping[str, Source], sinks: Sequence[EntitySink]) -> list[str]:
+    """What the settings' own feeds name that no enabled plugin declares (a typo, or a
+    plugin disabled): one line each, naming the source, the entity and the sink."""
+    known = {s.name for s in sinks}
+    return [
+        f"integration.sources.{name}.feeds.{entity}: no enabled plugin declares the sink "
+        f"{feed.sink!r}; the entity is not delivered"
+        for name, source in sources.items()
+        for entity, feed in source.feeds.items()
+        if feed.sink and feed.sink not in known
+    ]
 
 
 def build(names: Names, sinks: Sequence[EntitySink], *, pulling: bool = True) -> SyncPlan:

@@ -263,3 +263,15 @@ def test_a_dictionary_is_fed_by_settings_through_its_mapping_field() -> None:
         "deleted": False,
     }
     assert names.entity_of_set("Catalog_ВидыУслуг") == "service_kind"
+
+
+async def test_a_feed_naming_no_installed_sink_is_said_at_start_up(
+    fleet_host: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    typo = FLEET_SETTINGS.replace('sink = "fleet.vehicle"', 'sink = "fleet.vehicles"')
+    with caplog.at_level("WARNING", logger="kabinet_integration.plugin"):
+        await fleet_host(fleet_plugin([]), extra=typo)
+    assert (
+        "integration.sources.onec.feeds.vehicle: no enabled plugin declares the sink "
+        "'fleet.vehicles'; the entity is not delivered"
+    ) in caplog.messages
