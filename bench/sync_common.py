@@ -319,7 +319,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         for name in ("decode_objects", "finish", "decode"):  # JSON to the sinks' structs
             setattr(sync_module, name, timed_cpu("decode", getattr(sync_module, name)))
         SyncService._commit = timed("apply", SyncService._commit)  # type: ignore[method-assign]
-        followups.refresh = timed("balances", followups.refresh)  # type: ignore[assignment]
+        followups.refresh = timed("balances", followups.refresh)
         SPENT.clear()
         out["load_delta"] = load()
         profiler: Any = None
