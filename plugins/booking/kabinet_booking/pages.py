@@ -266,6 +266,10 @@ async def card(request: Req, request_id: FromPath[int]) -> Response[Any]:
     access = service.host.access
     async with service.host.db.session() as session:
         found = await service.get(session, principal, request_id)
+    if found.state == "accepted" and found.order_number and found.order_id is None:
+        # the order is read through the shipments service once it is committed
+        async with service.host.db.session() as session:
+            found.order_id = await rv.link_order(service, session, request_id)
     org = found.organization_id
     return await page(
         request,
@@ -312,8 +316,6 @@ async def accept(request: Req, request_id: FromPath[int]) -> Response[Any]:
     service = svc(request)
     async with service.host.db.session() as session:
         await rv.accept_in_portal(service, session, principal_of(request.scope), request_id)
-    async with service.host.db.session() as session:
-        await rv.link_order(service, session, request_id)
     return redirect(request, f"/booking/{request_id}", flash=texts(request)["accepted_ok"])
 
 

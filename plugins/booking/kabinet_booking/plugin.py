@@ -19,6 +19,7 @@ from kabinet.contrib import (
     EventType,
     Manifest,
     NavItem,
+    NotificationType,
     Panel,
     Permission,
     Schedule,
@@ -194,6 +195,13 @@ def schedules(host: Host) -> list[Schedule]:
     return [
         Schedule(name="booking.prune-keys-nightly", actor="booking.prune-keys", cron="40 2 * * *")
     ]
+
+
+@hookimpl
+def notifications_types(host: Host) -> list[NotificationType]:
+    from kabinet_booking.notices import NOTIFICATIONS
+
+    return list(NOTIFICATIONS)
 
 
 @hookimpl

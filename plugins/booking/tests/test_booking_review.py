@@ -8,10 +8,12 @@ import re
 
 import pytest
 from booking_setup import company, order_form
+from sqlalchemy import select
 
 from kabinet.testing import Portal
 from kabinet_booking.review import answer
 from kabinet_booking.services import BOOKING
+from kabinet_notifications.models import delivery
 from kabinet_shipments.services import SHIPMENTS
 
 pytestmark = pytest.mark.smoke
@@ -95,6 +97,27 @@ async def test_staff_accept_in_the_portal_and_the_order_appears(portal: Portal) 
     assert "Упаковка: Паллеты" in order.comment
     again = await admin.post(f"/booking/{request_id}/accept")
     assert again.status_code == 409  # once
+
+    await portal.drain()  # the author is told, in their language, on their channels
+    d = delivery.c
+    async with portal.host.db.sessionmaker() as s:
+        told = (
+            await s.execute(
+                select(d.subject, d.body).where(
+                    d.event == "booking.request.accepted", d.person_id == c.client.id
+                )
+            )
+        ).all()
+    assert told, "the author was notified"
+    assert any(number in body for _subject, body in told)
+
+    repeat = await client.get(f"/booking/new?from_order={link.group(1)}")  # repeat the order
+    assert repeat.status_code == 200
+    assert 'value="Москва, Складская 5"' in repeat.text
+    assert 'value="Станки"' in repeat.text
+    other = await company(portal)
+    stranger = await portal.signed_in(other.client)
+    assert (await stranger.get(f"/booking/new?from_order={link.group(1)}")).status_code == 404
 
 
 async def test_the_production_systems_rejection_is_shown_with_its_reason(portal: Portal) -> None:
