@@ -88,6 +88,9 @@ class OneCData:
         self._ordered: dict[str, list[Any]] = {}
         self.seq = 0
         self.balances: dict[str, float] = {}
+        self.registers: dict[str, list[dict[str, Any]]] = {}
+        """Other accumulation registers (reference names): their Balance rows, each its
+        dimensions and resources as 1C names them (``ТС_Key``, ``КмBalance``)."""
         self.now = dt.datetime(2025, 3, 1, 9, 0, 0)
         self.lock = threading.RLock()
         self.numbers = 0

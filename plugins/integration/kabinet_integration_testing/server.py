@@ -281,9 +281,9 @@ class OneCServer:
             def _read(self, rest: str, query: dict[str, str]) -> None:
                 data = server.data
                 balance = re.fullmatch(r"(\w+)/Balance\((.*)\)", rest)
+                if balance and data.renaming.set(BALANCE) != balance[1]:
+                    return self._register(balance[1], balance[2])
                 if balance:
-                    if data.renaming.set(BALANCE) != balance[1]:
-                        raise ODataError(400, "6", f"Неизвестный сегмент {balance[1]}")
                     condition = re.fullmatch(r"Condition='(.*)'", balance[2])
                     r = data.renaming
                     where = condition[1].replace("''", "'") if condition else ""
@@ -358,6 +358,21 @@ class OneCServer:
                     200, {"odata.metadata": f"{self._root()}$metadata#{name}", "value": rows}
                 )
                 return None
+
+            def _register(self, name: str, args: str) -> None:
+                """The Balance of another register (``OneCData.registers``): its rows, by
+                the condition's filter."""
+                data = server.data
+                by_name = {data.renaming.set(n): rows for n, rows in data.registers.items()}
+                if name not in by_name:
+                    raise ODataError(400, "6", f"Неизвестный сегмент {name}")
+                condition = re.fullmatch(r"Condition='(.*)'", args)
+                rows = [data.renaming.obj(dict(row)) for row in by_name[name]]
+                if condition and condition[1]:
+                    pred = parse_filter(condition[1].replace("''", "'"))
+                    rows = [row for row in rows if pred(row)]
+                meta = f"{self._root()}$metadata#{name}_Balance"
+                return self._json(200, {"odata.metadata": meta, "value": rows})
 
             def _create(self, name: str, body: bytes) -> None:
                 data = server.data

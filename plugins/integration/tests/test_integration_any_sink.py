@@ -4,8 +4,10 @@ their ``depends_on`` order, and a cycle or an unknown dependency is refused by n
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from collections.abc import AsyncIterator, Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +277,69 @@ async def test_a_feed_naming_no_installed_sink_is_said_at_start_up(
         "integration.sources.onec.feeds.vehicle: no enabled plugin declares the sink "
         "'fleet.vehicles'; the entity is not delivered"
     ) in caplog.messages
+
+
+class Mileage(msgspec.Struct, kw_only=True):
+    vehicle: str
+    km: Decimal
+
+
+MILEAGE = "AccumulationRegister_ПробегТС"
+
+
+async def test_a_plugin_refreshes_another_sink_of_its_own_from_a_register_by_settings(
+    fleet_host: Callable[..., Any], onec: OneCServer, generated: Generated
+) -> None:
+    """The follow-ups are a generic capability, not shipments': the vehicles' sink says a
+    vehicle's mileage is stale (``refreshes``), and the register's Balance feeds the
+    mileage sink for those vehicles at the end of the run, and for every live vehicle on
+    ``--full``."""
+    received: list[tuple[str, list[Any]]] = []
+    plugin = fleet_plugin(received)
+    vehicles = plugin.entity_sinks(None)[0]
+
+    async def mileage(host: Host, session: Any, records: Sequence[Any], **kw: Any) -> SinkResult:
+        received.append(("fleet.mileage", list(records)))
+        return SinkResult(updated=len(records))
+
+    plugin.entity_sinks = lambda host: [  # type: ignore[attr-defined]
+        dataclasses.replace(
+            vehicles, refreshes=lambda records: {"fleet.mileage": [r.external_id for r in records]}
+        ),
+        EntitySink(
+            name="fleet.mileage",
+            struct=Mileage,
+            apply=mileage,
+            key="vehicle",
+            depends_on=("fleet.vehicle",),
+        ),
+    ]
+    plugin.entity_sinks = hookimpl(plugin.entity_sinks)  # type: ignore[attr-defined]
+    settings = FLEET_SETTINGS.replace(
+        'vehicle = "Catalog_ТранспортныеСредства"\n',
+        f'vehicle = "Catalog_ТранспортныеСредства"\nmileage = "{MILEAGE}"\n',
+    )
+    settings += """
+[integration.sources.onec.feeds.mileage]
+sink = "fleet.mileage"
+kind = "balance"
+owner = "vehicle"
+[integration.sources.onec.fields.mileage]
+vehicle = "ТС_Key"
+km = "КмBalance"
+"""
+    host = await fleet_host(plugin, extra=settings)
+    first = vehicle(onec, generated.counterparties[0], "А123ВС77")
+    second = vehicle(onec, generated.counterparties[0], "В456ОР99")
+    onec.data.registers[MILEAGE] = [{"ТС_Key": first, "КмBalance": 120500.5}]
+    out = await integration(host).run("onec")
+    assert out.state == "succeeded", out.error
+    got = {r.vehicle: r.km for name, b in received if name == "fleet.mileage" for r in b}
+    # A vehicle without a row in the register has run no kilometre.
+    assert got == {first: Decimal("120500.5"), second: Decimal(0)}
+    received.clear()
+    onec.data.registers[MILEAGE] = [{"ТС_Key": second, "КмBalance": 10}]
+    full = await integration(host).run("onec", mode="full")
+    assert full.state == "succeeded", full.error
+    got = {r.vehicle: r.km for name, b in received if name == "fleet.mileage" for r in b}
+    assert got == {first: Decimal(0), second: Decimal(10)}
