@@ -88,9 +88,15 @@ async def shutdown(host: Host) -> None:
 
 @hookimpl
 def routers(host: Host) -> list[Any]:
-    from kabinet.identity import api, pages, personal_pages
+    from kabinet.identity import account_pages, api, pages, personal_pages, profile_pages
 
-    return [*pages.routers(), *personal_pages.routers(), *api.routers()]
+    return [
+        *pages.routers(),
+        *profile_pages.routers(),
+        *account_pages.routers(),
+        *personal_pages.routers(),
+        *api.routers(),
+    ]
 
 
 @hookimpl
