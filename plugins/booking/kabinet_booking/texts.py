@@ -65,6 +65,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "reason": ("Причина", "Reason"),
     "order": ("Заказ", "Order"),
     "became_order": ("Заявка стала заказом", "Your request became order"),
+    "accepted_in_1c": (
+        "Заявка принята: заказ создан в учётной системе и появится в списке заказов.",
+        "Your request was accepted: the order was made and shows among your orders.",
+    ),
     "review": ("Согласование", "Review"),
     "accept": ("Принять", "Accept"),
     "return": ("Вернуть клиенту", "Return to the client"),
