@@ -88,6 +88,7 @@ _PUBLIC: dict[str, str] = {
     "PerPage": "kabinet.paging",
     "ServiceKey": "kabinet.services",
     "ServiceMissing": "kabinet.services",
+    "inject": "kabinet.services",
     "is_htmx": "kabinet.htmx",
     "redirect": "kabinet.htmx",
     "wants_fragment": "kabinet.htmx",
@@ -158,6 +159,7 @@ __all__ = [
     "gettext_",
     "hookimpl",
     "hookspec",
+    "inject",
     "is_htmx",
     "localized",
     "machine",
@@ -235,4 +237,4 @@ if TYPE_CHECKING:
     from kabinet.pages import flash, page, principal_of, safe_next, shell_of
     from kabinet.paging import PageNo, Paging, PerPage
     from kabinet.routematrix import ManagerSample, RouteSample, SampleRequest
-    from kabinet.services import ServiceKey, ServiceMissing
+    from kabinet.services import ServiceKey, ServiceMissing, inject

@@ -246,6 +246,14 @@ class Database:
         finally:
             _current.reset(mark)
 
+    def unit_session(self) -> AsyncSession:
+        """The session of the unit of work this runs in (a request's, even from a task
+        Litestar started to resolve a dependency); :class:`RuntimeError` outside one."""
+        unit = _current.get()
+        if unit is None or unit.db is not self or unit.done:
+            raise RuntimeError("no unit of work is open here (host.db.unit())")
+        return unit._session()
+
     def reader(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session to read with: the unit's (so it sees what the unit wrote), or outside
         a unit one that is closed (rolled back) when the block ends."""

@@ -12,6 +12,17 @@ and a plugin that *requires* it reads it typed, so ``mypy --strict`` checks the 
 
     companies = host.services.of(COMPANIES)   # a CompaniesService
 
+In a route, the service comes by Litestar's dependency injection: the router declares it,
+the handler names it as a parameter marked ``NamedDependency``::
+
+    Router("/roles", dependencies={"roles": inject(ROLES)}, route_handlers=[...])
+
+    @get("/")
+    async def index(request: Request, roles: NamedDependency[RolesService]) -> Response: ...
+
+Every route may also take ``host`` and ``session`` (the request's unit of work), which
+the host provides to the whole app.
+
 A plugin that only *may* find another (an optional hook, no ``requires``) asks with
 :meth:`Services.find` and a key of its own whose type is a :class:`typing.Protocol` of what
 it uses, so it imports nothing of that plugin.
@@ -24,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar, cast
 
-__all__ = ["ServiceKey", "ServiceMissing", "Services"]
+__all__ = ["ServiceKey", "ServiceMissing", "Services", "inject"]
 
 T = TypeVar("T")
 
@@ -71,6 +82,23 @@ class Services(dict[str, Any]):
         """The service under ``key``, or ``None`` when no plugin published it."""
         found = self.get(key.name)
         return None if found is None else cast("T", found)
+
+
+def inject(key: ServiceKey[T]) -> Any:
+    """A Litestar dependency (``Provide``) of the service under ``key``, read from the
+    request's host: ``dependencies={"roles": inject(ROLES)}`` on a router, and a parameter
+    ``roles: NamedDependency[RolesService]`` on its handlers. A missing service is a 500 naming it
+    (:class:`ServiceMissing`): a plugin's manifest must require what its routes inject."""
+    from litestar import Request
+    from litestar.di import Provide
+
+    def service(request: Request[Any, Any, Any]) -> T:
+        services: Services = request.app.state["kabinet.host"].services
+        return services.of(key)
+
+    service.__annotations__ = {"request": Request, "return": key.kind}
+    service.__name__ = f"inject_{key.name.replace('.', '_')}"
+    return Provide(service, sync_to_thread=False)
 
 
 def _check(key: ServiceKey[Any], service: object) -> None:

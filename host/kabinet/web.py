@@ -510,6 +510,7 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         + ([] if metrics is None else metrics.routes())
         + [value for _, value in found.routes],
         middleware=[m for _, m in found.middleware],
+        dependencies=_dependencies(host),
         guards=[access_guard, input_guard],
         request_max_body_size=MAX_BODY,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -537,6 +538,29 @@ def _metrics(host: Host, found: Contributions) -> Any:
     from kabinet.metrics import Metrics, host_collectors
 
     return Metrics(host, [*host_collectors(), *(c for _, c in found.metrics)])
+
+
+def _dependencies(host: Host) -> dict[str, Any]:
+    """What every route may take as a parameter: ``host`` and ``session``, the request's
+    unit of work (:meth:`kabinet.db.Database.unit`); a plugin's router adds its services
+    with :func:`kabinet.services.inject`."""
+    from litestar.di import Provide
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from kabinet.host import Host as HostType
+
+    def provide_host() -> HostType:
+        return host
+
+    def provide_session() -> AsyncSession:
+        return host.db.unit_session()
+
+    provide_host.__annotations__ = {"return": HostType}
+    provide_session.__annotations__ = {"return": AsyncSession}
+    return {
+        "host": Provide(provide_host, sync_to_thread=False),
+        "session": Provide(provide_session, sync_to_thread=False),
+    }
 
 
 def _state(host: Host, shell: Shell) -> Any:

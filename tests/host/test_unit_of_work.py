@@ -28,10 +28,14 @@ from kabinet.web import build_app
 pytestmark = pytest.mark.smoke
 
 BODY = """
-from litestar import get, post
+from litestar import Router, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from kabinet.access import public
+from kabinet.host import Host
+from kabinet.services import ServiceKey, inject
 
 TABLE = {table!r}
 
@@ -68,6 +72,21 @@ async def one_transaction_job(session, fail):
 
 
 HOST = []
+
+
+class Counter:
+    # a service the plugin publishes under its key, injected into a route
+
+    def __init__(self):
+        self.calls = 0
+
+
+COUNTER = ServiceKey("uw.counter", Counter)
+
+
+@hookimpl
+def startup(host):
+    host.services.provide(COUNTER, Counter())
 
 
 @hookimpl
@@ -126,7 +145,33 @@ def routers(host):
         await write(host, "undone")
         raise RuntimeError("after the audit line")
 
-    return [two, boom, refused, caught, job, job_fails, apart]
+    @post("/injected", access=public)
+    async def injected(
+        session: NamedDependency[AsyncSession],
+        host: NamedDependency[Host],
+        counter: NamedDependency[Counter],
+    ) -> dict:
+        # the injected session is the request's unit: a service's block joins it
+        await session.execute(text(f"INSERT INTO {{TABLE}} (what) VALUES ('injected')"))
+        await write(host, "service")
+        counter.calls += 1
+        seen = (await session.execute(text(f"SELECT count(*) FROM {{TABLE}}"))).scalar_one()
+        return {{"seen": seen, "calls": counter.calls}}
+
+    @post("/injected-boom", access=public)
+    async def injected_boom(
+        session: NamedDependency[AsyncSession], host: NamedDependency[Host]
+    ) -> None:
+        await session.execute(text(f"INSERT INTO {{TABLE}} (what) VALUES ('injected')"))
+        await write(host, "service")
+        raise RuntimeError("both writes go with the unit")
+
+    di = Router(
+        "/api/uw/di",
+        dependencies={{"counter": inject(COUNTER)}},
+        route_handlers=[injected, injected_boom],
+    )
+    return [two, boom, refused, caught, job, job_fails, apart, di]
 """
 
 
@@ -236,3 +281,17 @@ async def test_a_job_that_takes_the_session_is_one_transaction(portal: Any) -> N
     await jobs.send("uw.once", fail=False)
     await jobs.drain()
     assert await rows(host, table) == ["job", "job service"]
+
+
+async def test_a_route_takes_the_units_session_the_host_and_a_service_by_injection(
+    portal: Any,
+) -> None:
+    host, client, table = portal
+    first = await client.post("/api/uw/di/injected")
+    second = await client.post("/api/uw/di/injected")
+    assert first.status_code == 201, first.text
+    assert first.json() == {"seen": 2, "calls": 1}
+    assert second.json() == {"seen": 4, "calls": 2}
+    assert await rows(host, table) == ["injected", "service", "injected", "service"]
+    assert (await client.post("/api/uw/di/injected-boom")).status_code == 500
+    assert len(await rows(host, table)) == 4  # the injected session is the request's unit

@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
@@ -19,13 +20,17 @@ from kabinet import i18n
 from kabinet.access import permission
 from kabinet.forms import FieldError, FormView, form_view, read_form
 from kabinet.htmx import redirect
-from kabinet.identity.services import IDENTITY
+from kabinet.identity.services import IDENTITY, IdentityService
 from kabinet.pages import page, picker_source, principal_of, shell_of
 from kabinet.roles.forms import Grant, Matrix, NewRole, Rename
 from kabinet.roles.services import ROLES, Actor, RoleError, RoleInfo, RolesService
+from kabinet.services import inject
 
 MANAGE = permission("roles.manage", scope="global")
 Req = Request[Any, Any, Any]
+Roles = NamedDependency[RolesService]
+"""The roles service, injected (the router's ``dependencies``)."""
+Identity = NamedDependency[IdentityService]
 
 TEXT: dict[str, dict[str, str]] = {
     "ru": {
@@ -105,11 +110,6 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def service(request: Req) -> RolesService:
-    found: RolesService = shell_of(request).host.services.of(ROLES)
-    return found
-
-
 def texts(request: Req) -> dict[str, str]:
     return TEXT.get(shell_of(request).language(request), TEXT["en"])
 
@@ -141,28 +141,30 @@ def groups(request: Req) -> list[dict[str, Any]]:
 # --- roles and the matrix (``/roles/``: staff only, ``roles.manage`` held globally) ----------
 
 
-async def _index(request: Req, *, status: int = 200, form: FormView | None = None) -> Response[Any]:
+async def _index(
+    request: Req, roles: RolesService, *, status: int = 200, form: FormView | None = None
+) -> Response[Any]:
     return await page(
         request,
         "roles/index.html",
         status_code=status,
         t=texts(request),
-        roles=await service(request).roles(),
+        roles=await roles.roles(),
         groups=groups(request),
         form=form,
     )
 
 
 @get("/", access=MANAGE)
-async def index(request: Req) -> Response[Any]:
-    return await _index(request)
+async def index(request: Req, roles: Roles) -> Response[Any]:
+    return await _index(request, roles)
 
 
 @post("/", access=MANAGE)
-async def create(request: Req) -> Response[Any]:
+async def create(request: Req, roles: Roles) -> Response[Any]:
     try:
         data = await read_form(request, NewRole)
-        await service(request).create_role(
+        await roles.create_role(
             code=data.code,
             name_ru=data.name_ru,
             name_en=data.name_en,
@@ -170,14 +172,14 @@ async def create(request: Req) -> Response[Any]:
             actor=actor(request),
         )
     except FieldError as exc:
-        return await _index(request, status=exc.status, form=await form_view(request, exc))
+        return await _index(request, roles, status=exc.status, form=await form_view(request, exc))
     return redirect(request, "/roles/", flash=texts(request)["created"])
 
 
 @post("/matrix", access=MANAGE)
-async def matrix(request: Req) -> Response[Any]:
+async def matrix(request: Req, roles: Roles) -> Response[Any]:
     """Every role's permissions from the matrix; roles that did not change stay as they are."""
-    svc = service(request)
+    svc = roles
     try:
         data = await read_form(request, Matrix)
         chosen: dict[int, set[str]] = defaultdict(set)
@@ -191,13 +193,13 @@ async def matrix(request: Req) -> Response[Any]:
             if role.id in shown and chosen[role.id] != _declared(request, role):
                 await svc.set_permissions(role.id, chosen[role.id], actor=actor(request))
     except FieldError as exc:
-        return await _index(request, status=exc.status, form=await form_view(request, exc))
+        return await _index(request, roles, status=exc.status, form=await form_view(request, exc))
     return redirect(request, "/roles/", flash=texts(request)["saved"])
 
 
-async def _role(request: Req, role_id: int) -> RoleInfo:
+async def _role(roles: RolesService, role_id: int) -> RoleInfo:
     try:
-        return await service(request).role(role_id)
+        return await roles.role(role_id)
     except RoleError:
         raise NotFoundException(f"no role {role_id}") from None
 
@@ -214,26 +216,26 @@ async def _role_refused(request: Req, role: RoleInfo, exc: FieldError) -> Respon
 
 
 @get("/{role_id:int}", access=MANAGE)
-async def role_card(request: Req, role_id: FromPath[int]) -> Response[Any]:
+async def role_card(request: Req, roles: Roles, role_id: FromPath[int]) -> Response[Any]:
     return await page(
         request,
         "roles/role.html",
         t=texts(request),
-        role=await _role(request, role_id),
+        role=await _role(roles, role_id),
         form=None,
     )
 
 
 @post("/{role_id:int}", access=MANAGE)
-async def rename(request: Req, role_id: FromPath[int]) -> Response[Any]:
-    role = await _role(request, role_id)
+async def rename(request: Req, roles: Roles, role_id: FromPath[int]) -> Response[Any]:
+    role = await _role(roles, role_id)
     try:
         data = await read_form(request, Rename)
-        await service(request).rename_role(
+        await roles.rename_role(
             role.id, name_ru=data.name_ru, name_en=data.name_en, actor=actor(request)
         )
         if not role.builtin:
-            await service(request).set_permissions(
+            await roles.set_permissions(
                 role.id,
                 role.permissions,
                 assigned_only=data.assigned_only,
@@ -245,20 +247,20 @@ async def rename(request: Req, role_id: FromPath[int]) -> Response[Any]:
 
 
 @post("/{role_id:int}/delete", access=MANAGE)
-async def delete(request: Req, role_id: FromPath[int]) -> Response[Any]:
-    role = await _role(request, role_id)
+async def delete(request: Req, roles: Roles, role_id: FromPath[int]) -> Response[Any]:
+    role = await _role(roles, role_id)
     try:
-        await service(request).delete_role(role.id, actor=actor(request))
+        await roles.delete_role(role.id, actor=actor(request))
     except FieldError as exc:
         return await _role_refused(request, role, exc)
     return redirect(request, "/roles/", flash=texts(request)["deleted"])
 
 
 @post("/{role_id:int}/reset", access=MANAGE)
-async def reset(request: Req, role_id: FromPath[int]) -> Response[Any]:
-    role = await _role(request, role_id)
+async def reset(request: Req, roles: Roles, role_id: FromPath[int]) -> Response[Any]:
+    role = await _role(roles, role_id)
     try:
-        await service(request).reset_defaults(role.id, actor=actor(request))
+        await roles.reset_defaults(role.id, actor=actor(request))
     except FieldError as exc:
         return await _role_refused(request, role, exc)
     return redirect(request, f"/roles/{role.id}", flash=texts(request)["saved"])
@@ -268,8 +270,7 @@ async def reset(request: Req, role_id: FromPath[int]) -> Response[Any]:
 
 
 @get("/people", access=MANAGE)
-async def find_person(request: Req, q: FromQuery[str] = "") -> Response[Any]:
-    identity = shell_of(request).host.services.of(IDENTITY)
+async def find_person(request: Req, identity: Identity, q: FromQuery[str] = "") -> Response[Any]:
     query = q.strip()
     account = None
     if query.isdigit():
@@ -282,13 +283,18 @@ async def find_person(request: Req, q: FromQuery[str] = "") -> Response[Any]:
 
 
 async def _person(
-    request: Req, person_id: int, *, status: int = 200, form: FormView | None = None
+    request: Req,
+    roles: RolesService,
+    identity: IdentityService,
+    person_id: int,
+    *,
+    status: int = 200,
+    form: FormView | None = None,
 ) -> Response[Any]:
-    identity = shell_of(request).host.services.of(IDENTITY)
     account = await identity.get_account(person_id)
     if account is None:
         raise NotFoundException(f"no person {person_id}")
-    grants = await service(request).grants_of(person_id)
+    grants = await roles.grants_of(person_id)
     # Organizations by name (from the app that owns them), never bare numbers: the
     # grants' and the one chosen in the form.
     host = shell_of(request).host
@@ -307,7 +313,7 @@ async def _person(
         t=texts(request),
         person=account,
         grants=grants,
-        role_options=[(r.code, r.name(lang)) for r in await service(request).roles()],
+        role_options=[(r.code, r.name(lang)) for r in await roles.roles()],
         form=form,
         organization_names=names,
         picker=picker_source(request, "organizations"),
@@ -315,29 +321,44 @@ async def _person(
 
 
 @get("/people/{person_id:int}", access=MANAGE)
-async def person(request: Req, person_id: FromPath[int]) -> Response[Any]:
-    return await _person(request, person_id)
+async def person(
+    request: Req,
+    roles: Roles,
+    identity: Identity,
+    person_id: FromPath[int],
+) -> Response[Any]:
+    return await _person(request, roles, identity, person_id)
 
 
 @post("/people/{person_id:int}/grants", access=MANAGE)
-async def give(request: Req, person_id: FromPath[int]) -> Response[Any]:
+async def give(
+    request: Req,
+    roles: Roles,
+    identity: Identity,
+    person_id: FromPath[int],
+) -> Response[Any]:
     try:
         data = await read_form(request, Grant)
-        await service(request).grant(person_id, data.role, data.organization, actor=actor(request))
+        await roles.grant(person_id, data.role, data.organization, actor=actor(request))
     except FieldError as exc:
         if exc.field == "person":
             raise NotFoundException(exc.message) from None
         form = await form_view(request, exc)
-        return await _person(request, person_id, status=exc.status, form=form)
+        return await _person(request, roles, identity, person_id, status=exc.status, form=form)
     return redirect(request, f"/roles/people/{person_id}", flash=texts(request)["given"])
 
 
 @post("/people/{person_id:int}/grants/{grant_id:int}/revoke", access=MANAGE)
-async def revoke(request: Req, person_id: FromPath[int], grant_id: FromPath[int]) -> Response[Any]:
-    grants = await service(request).grants_of(person_id)
+async def revoke(
+    request: Req,
+    roles: Roles,
+    person_id: FromPath[int],
+    grant_id: FromPath[int],
+) -> Response[Any]:
+    grants = await roles.grants_of(person_id)
     if grant_id not in {g.id for g in grants}:
         raise NotFoundException(f"no grant {grant_id} of person {person_id}")
-    await service(request).revoke(grant_id, actor=actor(request))
+    await roles.revoke(grant_id, actor=actor(request))
     return redirect(request, f"/roles/people/{person_id}", flash=texts(request)["revoked"])
 
 
@@ -352,6 +373,7 @@ def router() -> Router:
     return Router(
         "/roles",
         include_in_schema=False,
+        dependencies={"roles": inject(ROLES), "identity": inject(IDENTITY)},
         route_handlers=[
             index,
             create,
