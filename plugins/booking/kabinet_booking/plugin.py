@@ -26,6 +26,7 @@ from kabinet.contrib import (
 )
 from kabinet.hookspecs import hookimpl
 from kabinet.host import Host
+from kabinet.personal import PersonalData
 from kabinet.routematrix import RouteSample
 from kabinet_booking import __version__, api, carriage, events, jobs, pages, samples
 from kabinet_booking.models import metadata
@@ -45,6 +46,10 @@ def manifest() -> Manifest:
         requires=("companies", "dictionaries", "shipments"),
         settings=Settings,
         description="Clients place new orders; they become orders in the production system",
+        summary={
+            "ru": "Новые заявки на перевозку: форма, шаблоны, загрузка из файла.",
+            "en": "New transport orders: a form, templates, an import from a file.",
+        },
     )
 
 
@@ -202,6 +207,13 @@ def notifications_types(host: Host) -> list[NotificationType]:
     from kabinet_booking.notices import NOTIFICATIONS
 
     return list(NOTIFICATIONS)
+
+
+@hookimpl
+def personal_data(host: Host) -> PersonalData:
+    from kabinet_booking.personal import personal_data as found
+
+    return found(host)
 
 
 @hookimpl

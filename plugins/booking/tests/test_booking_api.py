@@ -140,3 +140,31 @@ async def test_the_api_is_in_the_openapi_document(portal: Portal) -> None:
 async def test_every_route_keeps_its_access_rule(portal: Portal) -> None:
     assert await portal.route_faults("/booking") == []
     assert await portal.route_faults("/api/booking") == []
+
+
+async def test_a_person_downloads_their_requests_and_keys_and_removal_keeps_the_requests(
+    portal: Portal,
+) -> None:
+    c = await company(portal)
+    today = portal.host.services.of(BOOKING).today()
+    api = await portal.api_client(c.client, [VIEW, CREATE], [c.organization_id])
+    made = await api.post(
+        "/api/booking/requests", json=body(c.contract_id, today), headers={"Idempotency-Key": "k1"}
+    )
+    assert made.status_code == 201
+    web = await portal.signed_in(c.client)
+    data = (await web.get("/identity/profile/data")).json()["plugins"]["booking"]
+    assert [r["id"] for r in data["booking_request"]] == [made.json()["id"]]
+    assert [s["state"] for s in data["booking_step"]] == ["draft", "sent"]
+    assert [k["key"] for k in data["booking_idempotency"]] == ["k1"]
+    from kabinet.personal import erase  # the host's removal of a person, as staff run it
+
+    async with portal.host.db.session() as session:
+        done = await erase(portal.host, session, c.client.id)
+    assert done["booking"] == {"booking_idempotency": 1}
+    colleague = await portal.person("client", organization=c.organization_id)
+    async with portal.host.db.session() as session:
+        kept = await portal.host.services.of(BOOKING).get(
+            session, colleague.principal, made.json()["id"]
+        )
+    assert kept.state == "sent"  # the company's request stays
