@@ -49,6 +49,11 @@ REDIS_NAMESPACE = "kabinet"
 """Prefix of every Redis key of the job queues."""
 BULK_PRIORITY = 100
 """dramatiq's priority of bulk actors (``Actor.bulk``): behind every other (0)."""
+HEARTBEAT_TIMEOUT_MS = 15_000
+"""A worker silent in Redis this long is taken for dead, and the jobs it had taken go back
+to the queue for another worker (dramatiq's default, a minute, left a killed worker's job
+waiting that long). A live worker's consumers ask Redis several times a second, busy or
+not, so only a process that is gone (or frozen this long) is taken for dead."""
 
 
 class JobError(Exception):
@@ -444,7 +449,10 @@ class RedisJobs(Jobs):
 
         super().__init__(host)
         self.broker = RedisBroker(  # type: ignore[no-untyped-call]
-            url=url, namespace=REDIS_NAMESPACE, middleware=[]
+            url=url,
+            namespace=REDIS_NAMESPACE,
+            middleware=[],
+            heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._actors: dict[str, dramatiq.Actor[Any, Any]] = {}
@@ -545,6 +553,7 @@ async def run_worker(
     relay_task = asyncio.create_task(host.events.run_relay(stop)) if relay else None
     try:
         await stop.wait()
+        log.info("worker stopping: taking no more jobs, finishing the running ones")
     finally:
         if relay_task is not None:
             await relay_task
