@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import Principal
@@ -217,14 +218,25 @@ class Dictionaries(DocumentLibrary):
             try:
                 found = await self.get_type(spec.code)
             except NotFound:
-                await self.create_type(
-                    code=spec.code, name_ru=spec.name_ru, name_en=spec.name_en, fields=spec.fields
-                )
-                created.append(spec.code)
-                continue
+                try:
+                    await self.create_type(
+                        code=spec.code,
+                        name_ru=spec.name_ru,
+                        name_en=spec.name_en,
+                        fields=spec.fields,
+                    )
+                    created.append(spec.code)
+                    continue
+                except (IntegrityError, DictionaryError) as exc:
+                    # Another process starting at the same moment (a fleet's first start
+                    # after an upgrade) created it first.
+                    if isinstance(exc, DictionaryError) and exc.key != "taken_type":
+                        raise
+                    found = await self.get_type(spec.code)
             for field in spec.fields:
                 if found.field(field.code) is None:
-                    await self.add_field(spec.code, field)
+                    with contextlib.suppress(IntegrityError):  # the same race, a field's
+                        await self.add_field(spec.code, field)
         return created
 
     async def update_type(
