@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from kabinet.testing import create_empty_database, drop_database, migrated_database
+from kabinet.testing import backend, create_empty_database, drop_database, migrated_database
 from kabinet.testkit import Portal, start_portal, write_settings_file
 from kabinet_companies.models import counterparty
 from kabinet_companies.services import COMPANIES
@@ -128,7 +128,7 @@ async def test_a_backup_restored_into_a_new_database_and_folder_serves_the_same(
         backup = tmp_path / "backup-1"
         made = await kabinet(portal.settings_path, "backup", str(backup))
         assert made.returncode == 0, made.stderr
-        assert "backed up the postgresql database" in made.stdout
+        assert f"backed up the {backend()} database" in made.stdout
     finally:
         await portal.aclose()
     manifest = json.loads((backup / "backup.json").read_text())
