@@ -11,102 +11,52 @@ per (role, permission) pair (``roles_default_applied`` remembers it). So a permi
 in a plugin's update reaches its default roles, but a permission an admin removed from a
 built-in role is never silently put back; :meth:`RolesService.reset_defaults` does that on
 request.
+
+The values it returns are in :mod:`kabinet.roles.structs`, what it refuses with in
+:mod:`kabinet.roles.errors`; both are importable from here as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import datetime as dt
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import delete, event, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kabinet.forms import FieldError
 from kabinet.roles import events as ev
 from kabinet.roles.access import ROLES_KEY, RolesAccess, person_key
-from kabinet.roles.models import default_applied, grant, role, role_permission, version
+from kabinet.roles.errors import Conflict, Forbidden, NotFound, RoleError
+from kabinet.roles.models import default_applied, grant, role, role_permission
+from kabinet.roles.queries import bump, insert_role, role_by_id, roles_where
+from kabinet.roles.structs import BUILTIN_ROLES, SYSTEM, Actor, GrantInfo, RoleInfo
 from kabinet.services import ServiceKey
 
 if TYPE_CHECKING:
     from kabinet.host import Host
 
+__all__ = [
+    "BUILTIN_ROLES",
+    "ROLES",
+    "SYSTEM",
+    "Actor",
+    "Conflict",
+    "Forbidden",
+    "GrantInfo",
+    "NotFound",
+    "RoleError",
+    "RoleInfo",
+    "RolesService",
+]
+
 log = structlog.get_logger("kabinet.roles")
 
-BUILTIN_ROLES: Mapping[str, Mapping[str, Any]] = {
-    "user": {"ru": "Пользователь", "en": "User", "assigned_only": False},
-    "client": {"ru": "Клиент", "en": "Client", "assigned_only": False},
-    "manager": {"ru": "Менеджер", "en": "Manager", "assigned_only": True},
-    "admin": {"ru": "Администратор", "en": "Administrator", "assigned_only": False},
-}
-"""user: registered, no company yet; client: works for an organization; manager: staff
-who serve the organizations assigned to them; admin: runs the portal."""
-
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-
-
-class RoleError(FieldError):
-    """A refused change; ``field`` names the input at fault (for a 4xx answer; the page
-    kit's :class:`~kabinet.forms.FieldError`)."""
-
-    status = 400
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message, field)
-
-
-class NotFound(RoleError):
-    status = 404
-
-
-class Forbidden(RoleError):
-    status = 403
-
-
-class Conflict(RoleError):
-    status = 409
-
-
-@dataclasses.dataclass(frozen=True)
-class RoleInfo:
-    id: int
-    code: str
-    name_ru: str
-    name_en: str
-    builtin: bool
-    assigned_only: bool
-    permissions: frozenset[str]
-
-    def name(self, language: str) -> str:
-        return self.name_ru if language == "ru" else self.name_en
-
-
-@dataclasses.dataclass(frozen=True)
-class GrantInfo:
-    id: int
-    person_id: int
-    role: RoleInfo
-    organization_id: int | None
-    granted_by: int | None
-    created_at: dt.datetime
-
-
-@dataclasses.dataclass(frozen=True)
-class Actor:
-    """Who makes a change, for the security log (``person_id=None``: the system, a CLI)."""
-
-    person_id: int | None = None
-    address: str = ""
-
-
-SYSTEM = Actor()
 
 
 class RolesService:
@@ -147,7 +97,7 @@ class RolesService:
         existing: dict[str, int] = dict(rows.all())
         for code, names in BUILTIN_ROLES.items():
             if code not in existing:
-                existing[code] = await self._insert_role(
+                existing[code] = await insert_role(
                     session, code, names["ru"], names["en"], True, names["assigned_only"], now
                 )
         applied_rows = await session.execute(
@@ -174,9 +124,9 @@ class RolesService:
             await session.execute(
                 insert(role_permission), [{"role_id": r, "permission": p} for r, p in add]
             )
-            await self._bump(session, [ROLES_KEY])
+            await bump(session, self.host.db.dialect, [ROLES_KEY])
             for role_id in sorted({r for r, _ in add}):
-                info = await self._role(session, role_id)
+                info = await role_by_id(session, role_id)
                 perms = {p for r, p in add if r == role_id}
                 await self._role_event(session, ev.ROLE_PERMISSIONS, info, SYSTEM, added=perms)
         return bool(add)
@@ -186,15 +136,15 @@ class RolesService:
     async def roles(self) -> list[RoleInfo]:
         """Every role, built-in ones first, then by code."""
         async with self.host.db.session() as session:
-            return await self._roles(session)
+            return await roles_where(session)
 
     async def role(self, role_id: int) -> RoleInfo:
         async with self.host.db.session() as session:
-            return await self._role(session, role_id)
+            return await role_by_id(session, role_id)
 
     async def role_by_code(self, code: str) -> RoleInfo:
         async with self.host.db.session() as session:
-            found = await self._roles(session, role.c.code == code)
+            found = await roles_where(session, role.c.code == code)
         if not found:
             raise NotFound(f"no role {code!r}", "role")
         return found[0]
@@ -224,16 +174,14 @@ class RolesService:
             if taken is not None:
                 raise Conflict(f"a role with the code {code!r} already exists", "code")
             now = self.host.clock.now()
-            role_id = await self._insert_role(
-                session, code, name_ru, name_en, False, assigned_only, now
-            )
+            role_id = await insert_role(session, code, name_ru, name_en, False, assigned_only, now)
             if perms:
                 await session.execute(
                     insert(role_permission),
                     [{"role_id": role_id, "permission": p} for p in sorted(perms)],
                 )
-            await self._bump(session, [ROLES_KEY])
-            info = await self._role(session, role_id)
+            await bump(session, self.host.db.dialect, [ROLES_KEY])
+            info = await role_by_id(session, role_id)
             await self._role_event(session, ev.ROLE_CREATED, info, actor, added=perms)
         await self.access.announce([ROLES_KEY])
         return info
@@ -244,13 +192,13 @@ class RolesService:
         """New names; the code (what Keycloak and the code know it by) stays."""
         name_ru, name_en = _names(name_ru, name_en)
         async with self.host.db.session() as session:
-            before = await self._role(session, role_id)
+            before = await role_by_id(session, role_id)
             await session.execute(
                 update(role)
                 .where(role.c.id == role_id)
                 .values(name_ru=name_ru, name_en=name_en, updated_at=self.host.clock.now())
             )
-            info = await self._role(session, role_id)
+            info = await role_by_id(session, role_id)
             await self._role_event(
                 session,
                 ev.ROLE_RENAMED,
@@ -271,7 +219,7 @@ class RolesService:
         """Replace the role's permissions (built-in roles too: an admin's edit sticks)."""
         wanted = set(permissions)
         async with self.host.db.session() as session:
-            before = await self._role(session, role_id)
+            before = await role_by_id(session, role_id)
             # Only what is being added must be declared: permissions of a plugin that is
             # disabled now stay on the role (even when the caller sends them back), for
             # when it comes back.
@@ -299,9 +247,9 @@ class RolesService:
             changed = bool(added or removed) or (
                 assigned_only is not None and assigned_only != before.assigned_only
             )
-            info = await self._role(session, role_id)
+            info = await role_by_id(session, role_id)
             if changed:
-                await self._bump(session, [ROLES_KEY])
+                await bump(session, self.host.db.dialect, [ROLES_KEY])
                 await self._role_event(
                     session, ev.ROLE_PERMISSIONS, info, actor, added=added, removed=removed
                 )
@@ -319,7 +267,7 @@ class RolesService:
     async def delete_role(self, role_id: int, *, actor: Actor = SYSTEM) -> None:
         """Delete a custom role; its grants are revoked (and logged) with it."""
         async with self.host.db.session() as session:
-            info = await self._role(session, role_id)
+            info = await role_by_id(session, role_id)
             if info.builtin:
                 raise RoleError(f"the built-in role {info.code!r} cannot be deleted", "role")
             held = (await session.execute(select(grant).where(grant.c.role_id == role_id))).all()
@@ -337,7 +285,7 @@ class RolesService:
             await session.execute(delete(grant).where(grant.c.role_id == role_id))
             await session.execute(delete(role).where(role.c.id == role_id))
             keys = [ROLES_KEY, *sorted({person_key(row.person_id) for row in held})]
-            await self._bump(session, keys)
+            await bump(session, self.host.db.dialect, keys)
             await self._role_event(session, ev.ROLE_DELETED, info, actor)
         await self.access.announce(keys)
 
@@ -346,7 +294,7 @@ class RolesService:
     async def grants_of(self, person_id: int) -> list[GrantInfo]:
         """The person's grants, global ones first, then by organization and role."""
         async with self.host.db.session() as session:
-            roles = {r.id: r for r in await self._roles(session)}
+            roles = {r.id: r for r in await roles_where(session)}
             rows = (
                 await session.execute(select(grant).where(grant.c.person_id == person_id))
             ).all()
@@ -415,7 +363,7 @@ class RolesService:
             except IntegrityError:
                 raise NotFound(f"no person with id {person_id}", "person") from None
             assert grant_id is not None
-            await self._bump(s, [person_key(person_id)])
+            await bump(s, self.host.db.dialect, [person_key(person_id)])
             await self._grant_event(
                 s, ev.GRANT_GIVEN, grant_id, person_id, info, organization, actor
             )
@@ -430,9 +378,9 @@ class RolesService:
             row = (await s.execute(select(grant).where(grant.c.id == grant_id))).first()
             if row is None:
                 raise NotFound(f"no grant {grant_id}", "grant")
-            info = await self._role(s, row.role_id)
+            info = await role_by_id(s, row.role_id)
             await s.execute(delete(grant).where(grant.c.id == grant_id))
-            await self._bump(s, [person_key(row.person_id)])
+            await bump(s, self.host.db.dialect, [person_key(row.person_id)])
             await self._grant_event(
                 s, ev.GRANT_REVOKED, row.id, row.person_id, info, row.organization_id, actor
             )
@@ -473,7 +421,7 @@ class RolesService:
         in your own transaction, then other processes notice within the recheck time."""
         keys = [person_key(person_id)]
         async with self._transaction(session) as s:
-            await self._bump(s, keys)
+            await bump(s, self.host.db.dialect, keys)
         await self._changed(keys, session)
 
     # -- internals --------------------------------------------------------------------------
@@ -484,83 +432,6 @@ class RolesService:
         if unknown:
             raise RoleError(f"unknown permission(s): {', '.join(unknown)}", "permissions")
         return perms
-
-    async def _insert_role(
-        self,
-        session: AsyncSession,
-        code: str,
-        name_ru: str,
-        name_en: str,
-        builtin: bool,
-        assigned_only: bool,
-        now: dt.datetime,
-    ) -> int:
-        role_id = await session.scalar(
-            insert(role)
-            .values(
-                code=code,
-                name_ru=name_ru,
-                name_en=name_en,
-                builtin=builtin,
-                assigned_only=assigned_only,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(role.c.id)
-        )
-        assert role_id is not None
-        return int(role_id)
-
-    async def _roles(self, session: AsyncSession, *where: Any) -> list[RoleInfo]:
-        rows = (await session.execute(select(role).where(*where))).all()
-        perms: dict[int, set[str]] = {}
-        ids = [r.id for r in rows]
-        if ids:
-            pairs = await session.execute(
-                select(role_permission.c.role_id, role_permission.c.permission).where(
-                    role_permission.c.role_id.in_(ids)
-                )
-            )
-            for role_id, perm in pairs:
-                perms.setdefault(role_id, set()).add(perm)
-        builtin_order = list(BUILTIN_ROLES)
-        infos = [
-            RoleInfo(
-                id=r.id,
-                code=r.code,
-                name_ru=r.name_ru,
-                name_en=r.name_en,
-                builtin=r.builtin,
-                assigned_only=r.assigned_only,
-                permissions=frozenset(perms.get(r.id, ())),
-            )
-            for r in rows
-        ]
-        return sorted(
-            infos,
-            key=lambda i: (
-                not i.builtin,
-                builtin_order.index(i.code) if i.code in builtin_order else 0,
-                i.code,
-            ),
-        )
-
-    async def _role(self, session: AsyncSession, role_id: int) -> RoleInfo:
-        found = await self._roles(session, role.c.id == role_id)
-        if not found:
-            raise NotFound(f"no role {role_id}", "role")
-        return found[0]
-
-    async def _bump(self, session: AsyncSession, keys: Sequence[str]) -> None:
-        """Move the versions of ``keys`` on, in the caller's transaction."""
-        if not keys:
-            return
-        dialect = postgresql if self.host.db.dialect == "postgresql" else sqlite
-        stmt = dialect.insert(version).values([{"key": k, "version": 1} for k in sorted(set(keys))])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[version.c.key], set_={"version": version.c.version + 1}
-        )
-        await session.execute(stmt)
 
     async def _grant_event(
         self,
