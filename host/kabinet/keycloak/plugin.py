@@ -14,6 +14,7 @@ from kabinet.keycloak.settings import KeycloakSettings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
+    from kabinet.personal import PersonalData
 
 HERE = Path(__file__).parent
 
@@ -101,3 +102,10 @@ def health_checks(host: Host) -> list[HealthCheck]:
     # An alert: Keycloak down stops sign-ins on every process alike; taking the portal out
     # of rotation would stop the signed-in people too.
     return [HealthCheck(name="keycloak", check=_reachable, readiness=False)]
+
+
+@hookimpl
+def personal_data(host: Host) -> PersonalData:
+    from kabinet.keycloak.personal import personal_data as found
+
+    return found(host)
