@@ -207,6 +207,11 @@ async def test_a_person_downloads_their_data_and_nothing_of_anyone_else(portal: 
     await _request(portal, other, theirs, "Чужая отмена")
 
     client = await portal.signed_in(me)
+    profile = await client.get("/identity/profile")
+    assert "Скачать мои данные" in profile.text
+    assert 'href="/identity/profile/data"' in profile.text
+    english = await portal.signed_in(me, language="en")
+    assert "Download my data" in (await english.get("/identity/profile")).text
     got = await client.get("/identity/profile/data")
     assert got.status_code == 200
     assert got.headers["content-type"].startswith("application/json")
