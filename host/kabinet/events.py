@@ -28,8 +28,8 @@ import traceback
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
-from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy import event as sa_event
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -451,119 +451,28 @@ class EventBus:
         self._log_failure(subscriber, event_id, plan)
         return plan.state
 
-    # --- admin -------------------------------------------------------------------------
+    # --- admin (kabinet.event_admin) ---------------------------------------------------
 
     async def with_errors(self, *, limit: int = 100) -> list[EventHandling]:
         """Handlings that failed or are being retried, newest first."""
-        h, e = models.event_handling, models.event
-        query = (
-            select(h, e.c.type, e.c.payload)
-            .join(e, e.c.id == h.c.event_id)
-            .where(h.c.state.in_(("failed", "retrying")))
-            .order_by(h.c.updated_at.desc(), h.c.id.desc())
-            .limit(limit)
-        )
-        async with self.host.db.session() as s:
-            rows = (await s.execute(query)).mappings().all()
-        out = []
-        for r in rows:
-            nxt = models.utc(r["next_attempt_at"])
-            upd = models.utc(r["updated_at"])
-            assert upd is not None
-            out.append(
-                EventHandling(
-                    event_id=r["event_id"],
-                    event_type=r["type"],
-                    subscriber=r["subscriber"],
-                    state=r["state"],
-                    attempts=r["attempts"],
-                    last_error=r["last_error"],
-                    next_attempt_at=nxt.isoformat() if nxt else None,
-                    updated_at=upd.isoformat(),
-                    payload=r["payload"],
-                )
-            )
-        return out
+        from kabinet.event_admin import with_errors
+
+        return await with_errors(self, limit=limit)
 
     async def retry(self, event_id: int, subscriber: str) -> None:
         """Deliver a failed event to ``subscriber`` again, with a fresh set of attempts."""
-        h = models.event_handling
-        if subscriber not in self.subscriptions:
-            raise EventError(f"no subscriber named {subscriber!r}")
-        async with self.host.db.session() as s:
-            done = await s.execute(
-                update(h)
-                .where(
-                    h.c.event_id == event_id,
-                    h.c.subscriber == subscriber,
-                    h.c.state == "failed",
-                )
-                .values(state="retrying", attempts=0, updated_at=self.host.clock.now())
-            )
-            if not getattr(done, "rowcount", 0):
-                raise EventError(
-                    f"subscriber {subscriber!r} has no failed handling of event {event_id}"
-                )
-            await self.host.jobs.send_many(
-                [(DELIVER_ACTOR, {"event_id": event_id, "subscriber": subscriber, "attempt": 0})],
-                origin="retry",
-            )
+        from kabinet.event_admin import retry
+
+        await retry(self, event_id, subscriber)
 
     async def redeliver_stale(
         self, *, older_than: float = 600.0, within: float = 86400.0, limit: int = 1000
     ) -> int:
-        """Send again deliveries that were relayed but seem lost; returns how many.
+        """Send again deliveries that were relayed but seem lost; returns how many
+        (:func:`kabinet.event_admin.redeliver_stale` says which)."""
+        from kabinet.event_admin import redeliver_stale
 
-        A delivery is lost when its job vanished (the embedded queue of a stopped process,
-        a Redis flushed by hand): the event was relayed more than ``older_than`` seconds
-        ago and the subscriber neither finished it nor has a retry that is due within
-        that margin. Only events of the last ``within`` seconds count, so a newly installed
-        subscriber is not fed the whole history.
-        """
-        e, h = models.event, models.event_handling
-        now = self.host.clock.now()
-        cutoff = now - dt.timedelta(seconds=older_than)
-        since = now - dt.timedelta(seconds=within)
-        items: list[tuple[str, dict[str, Any]]] = []
-        async with self.host.db.session() as s:
-            for sub in sorted(self.subscriptions.values(), key=lambda x: x.name):
-                other = h.alias("other")
-                done = exists().where(
-                    other.c.event_id == e.c.id,
-                    other.c.subscriber == sub.name,
-                    other.c.state.in_(("handled", "failed")),
-                )
-                pending = exists().where(
-                    other.c.event_id == e.c.id,
-                    other.c.subscriber == sub.name,
-                    other.c.state == "retrying",
-                    other.c.next_attempt_at > cutoff,
-                )
-                query = (
-                    select(e.c.id, h.c.attempts)
-                    .outerjoin(h, and_(h.c.event_id == e.c.id, h.c.subscriber == sub.name))
-                    .where(
-                        e.c.type == sub.event,
-                        e.c.relayed_at.is_not(None),
-                        e.c.relayed_at <= cutoff,
-                        e.c.created_at >= since,
-                        ~done,
-                        ~pending,
-                    )
-                    .order_by(e.c.id)
-                    .limit(limit)
-                )
-                for eid, attempts in (await s.execute(query)).all():
-                    items.append(
-                        (
-                            DELIVER_ACTOR,
-                            {"event_id": eid, "subscriber": sub.name, "attempt": attempts or 0},
-                        )
-                    )
-        await self.host.jobs.send_many(items, origin="redeliver")
-        if items:
-            log.warning("re-sent %d event deliveries that seemed lost", len(items))
-        return len(items)
+        return await redeliver_stale(self, older_than=older_than, within=within, limit=limit)
 
 
 def _payload(
