@@ -32,6 +32,7 @@ PUBLIC_MODULES = (
     "kabinet.lists",  # the page kit: search, sort whitelist, count and page of a list
     "kabinet.pages",  # the page shell: page, flash, principal_of, shell_of
     "kabinet.paging",  # the page kit: pagination
+    "kabinet.personal",  # the personal_data hook: periods, a person's rows, their removal
     "kabinet.routematrix",  # route samples for the route-matrix test
     "kabinet.services",  # services plugins publish for each other, under typed keys
     "kabinet.testing",  # the pytest plugin (-p kabinet.testing) and its portal
