@@ -276,8 +276,8 @@ async def test_a_job_that_takes_the_session_is_one_transaction(portal: Any) -> N
     await jobs.send("uw.once", fail=True)
     await jobs.drain()
     assert await rows(host, table) == []  # both writes undone with the failed job
-    failed = await jobs.failed()
-    assert [f.actor for f in failed] == ["uw.once"]
+    failed = await jobs.failed()  # the database may hold other tests' failed jobs
+    assert [f.actor for f in failed if f.actor.startswith("uw.")] == ["uw.once"]
     await jobs.send("uw.once", fail=False)
     await jobs.drain()
     assert await rows(host, table) == ["job", "job service"]
