@@ -11,7 +11,7 @@ first is still running, 409); the key reused with another body is refused (422).
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -28,6 +28,10 @@ from kabinet_booking.forms import OrderFields
 from kabinet_booking.services import BOOKING, CREATE, STATES, VIEW, BookingRequest
 
 Req = Request[Any, Any, Any]
+StateName = Literal[
+    "", "draft", "sent", "under_review", "returned", "accepted", "rejected", "cancelled"
+]
+assert set(get_args(StateName)) == {"", *STATES}
 
 
 class NewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -58,17 +62,13 @@ def _owner(request: Req) -> str:
 @get("/requests", access=permission(VIEW))
 async def list_requests(
     request: Req,
-    wanted: Annotated[
-        str, QueryParameter(name="state", description="Only this state (draft, sent, …).")
-    ] = "",
+    wanted: Annotated[StateName, QueryParameter(name="state", description="Only this state.")] = "",
     organization: Annotated[int | None, QueryParameter(name="organization", ge=1)] = None,
     limit: Annotated[int, QueryParameter(name="limit", ge=1, le=200)] = 50,
     offset: Annotated[int, QueryParameter(name="offset", ge=0)] = 0,
 ) -> RequestList:
     """The caller's requests, newest change first."""
-    state = wanted
-    if state and state not in STATES:
-        raise FieldError("Choose one of the offered values.", "state")
+    state: str = wanted
     host = shell_of(request).host
     async with host.db.session() as session:
         items, total = await host.services.of(BOOKING).requests(
@@ -118,10 +118,15 @@ async def create_request(
     principal = principal_of(request.scope)
 
     async def make() -> Response[Any]:
-        async with host.db.session() as session:
-            found = await service.create(
-                session, principal, data.fields, send=data.send, source="api"
-            )
+        try:
+            async with host.db.session() as session:
+                found = await service.create(
+                    session, principal, data.fields, send=data.send, source="api"
+                )
+        except FieldError as exc:
+            if exc.status == 400:  # a well-formed body the rules refuse
+                exc.status = 422
+            raise
         return Response(msgspec.to_builtins(found), status_code=HTTP_201_CREATED)
 
     if not idempotency_key:

@@ -15,6 +15,8 @@ from kabinet_booking.settings import FIELDS, FieldRule
 
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 Text300 = Annotated[str, msgspec.Meta(max_length=300)]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d$")]
+"""A time of day as ``HH:MM`` (what a browser's time input sends), or empty."""
 DangerClass = Literal["", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
 
 FILL_IN = "Fill this in."
@@ -33,8 +35,9 @@ class OrderFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     destination: Text300 = ""
     destination_contact: Text200 = ""
     loading_date: dt.date | None = None
-    loading_from: dt.time | None = None
-    loading_to: dt.time | None = None
+    loading_from: ClockTime = ""
+    """The loading window's start, ``HH:MM`` (local time at the place)."""
+    loading_to: ClockTime = ""
     delivery_date: dt.date | None = None
     cargo_name: Text300 = ""
     cargo_weight: Decimal | None = None
@@ -139,6 +142,11 @@ LABELS_RU: dict[str, str] = {
 """The comment is read by the carrier's staff in 1C, in Russian."""
 
 
+def clock(text: str) -> dt.time:
+    """``HH:MM`` as a time (midnight when empty)."""
+    return dt.time.fromisoformat(f"{text}:00") if text else dt.time(0)
+
+
 def readable(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
@@ -168,8 +176,7 @@ def order_value(name: str, fields: OrderFields) -> Any:
     numbers."""
     value = getattr(fields, name)
     if name == "loading_date" and value is not None:
-        at = fields.loading_from or dt.time(0)
-        return dt.datetime.combine(value, at).strftime("%Y-%m-%dT%H:%M:%S")
+        return dt.datetime.combine(value, clock(fields.loading_from)).strftime("%Y-%m-%dT%H:%M:%S")
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(0)).strftime("%Y-%m-%dT%H:%M:%S")
     if isinstance(value, Decimal):

@@ -89,7 +89,9 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
-    if isinstance(value, (dt.date, dt.time)):
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -132,7 +134,7 @@ def _convert(name: str, text: str) -> Any:
             raise FieldError("Enter a number.", name) from exc
     if name in TIMES:
         try:
-            return dt.time.fromisoformat(text if len(text) > 5 else f"{text}:00")
+            return dt.time.fromisoformat(text if len(text) > 5 else f"{text}:00").strftime("%H:%M")
         except ValueError as exc:
             raise FieldError("Enter a time as HH:MM.", name) from exc
     if name in DATES:

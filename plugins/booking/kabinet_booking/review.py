@@ -21,7 +21,7 @@ from kabinet.contrib import EntitySink
 from kabinet.forms import FieldError
 from kabinet_booking import models as m
 from kabinet_booking.events import ACCEPTED, REJECTED, RETURNED, RequestDecided
-from kabinet_booking.forms import full_comment
+from kabinet_booking.forms import clock, full_comment
 from kabinet_booking.services import (
     ACCEPT,
     REVIEW,
@@ -101,8 +101,8 @@ async def accept_in_portal(
     f = found.fields
     number = order_number(found.id)
 
-    def local(day: dt.date | None, at: dt.time | None = None) -> dt.datetime | None:
-        return dt.datetime.combine(day, at or dt.time(0)) if day else None
+    def local(day: dt.date | None, at: str = "") -> dt.datetime | None:
+        return dt.datetime.combine(day, clock(at)) if day else None
 
     values: dict[str, Any] = {
         "external_id": f"booking-{found.portal_key}",

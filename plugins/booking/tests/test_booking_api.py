@@ -92,7 +92,7 @@ async def test_malformed_bodies_name_the_field(portal: Portal) -> None:
     assert wrong_type.status_code == 400
     assert "cargo_places" in wrong_type.text
     missing = await api.post("/api/booking/requests", json=body(c.contract_id, today, origin=""))
-    assert missing.status_code == 400
+    assert missing.status_code == 422  # well-formed, refused by the rules
     assert [e["field"] for e in missing.json()["errors"]] == ["origin"]
     past = await api.post(
         "/api/booking/requests",
@@ -103,6 +103,13 @@ async def test_malformed_bodies_name_the_field(portal: Portal) -> None:
         "/api/booking/requests", content=b"{", headers={"Content-Type": "application/json"}
     )
     assert 400 <= not_json.status_code < 500
+    bad_time = await api.post(
+        "/api/booking/requests", json=body(c.contract_id, today, loading_from="25:00")
+    )
+    assert bad_time.status_code == 400
+    assert "loading_from" in bad_time.text
+    wrong_state = await api.get("/api/booking/requests", params={"state": "lost"})
+    assert wrong_state.status_code == 400
     assert (await api.get("/api/booking/requests")).json()["total"] == 0  # nothing kept
 
 
@@ -117,7 +124,7 @@ async def test_another_companys_ids_are_not_found(portal: Portal) -> None:
     assert (await mine.get(f"/api/booking/requests/{request_id}")).status_code == 404
     assert (await mine.post(f"/api/booking/requests/{request_id}/cancel")).status_code == 404
     taken = await mine.post("/api/booking/requests", json=body(other.contract_id, today))
-    assert taken.status_code == 400
+    assert taken.status_code == 422
     assert [e["field"] for e in taken.json()["errors"]] == ["contract_id"]
     reader = await portal.api_client(c.client, [VIEW], [c.organization_id])
     assert (
