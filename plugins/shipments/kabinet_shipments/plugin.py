@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from kabinet.routematrix import RouteSample
 
 HERE = Path(__file__).parent
-OVERDUE_ACTOR = "shipments.mark_overdue"
-EXPORT_ACTOR = "shipments.export"  # kabinet_shipments.exports.ACTOR (not imported at start-up)
-EXPORTS_CLEANUP_ACTOR = "shipments.exports_cleanup"
 
 
 @hookimpl
@@ -195,41 +192,18 @@ def startup(host: Host) -> None:
     host.services.provide(EXPORTS, Exports(service))
 
 
-async def _mark_overdue(host: Host) -> None:
-    from kabinet_shipments.services import FINANCE
-
-    await host.services.of(FINANCE).mark_overdue()
-
-
 @hookimpl
 def actors(host: Host) -> list[Actor]:
-    async def mark_overdue() -> None:
-        await _mark_overdue(host)
+    from kabinet_shipments import jobs
 
-    async def export(export_id: str) -> None:
-        from kabinet_shipments.services import EXPORTS
-
-        await host.services.of(EXPORTS).run(export_id)
-
-    async def exports_cleanup() -> None:
-        from kabinet_shipments.services import EXPORTS
-
-        await host.services.of(EXPORTS).cleanup()
-
-    return [
-        Actor(name=OVERDUE_ACTOR, fn=mark_overdue),
-        # A failed export is marked failed on its page; asking again starts a new one.
-        Actor(name=EXPORT_ACTOR, fn=export, max_retries=0, time_limit_ms=60 * 60 * 1000),
-        Actor(name=EXPORTS_CLEANUP_ACTOR, fn=exports_cleanup),
-    ]
+    return jobs.actors(host)
 
 
 @hookimpl
 def schedules(host: Host) -> list[Schedule]:
-    return [
-        Schedule(name="shipments.overdue_invoices", actor=OVERDUE_ACTOR, cron="15 * * * *"),
-        Schedule(name="shipments.exports_cleanup", actor=EXPORTS_CLEANUP_ACTOR, cron="40 * * * *"),
-    ]
+    from kabinet_shipments import jobs
+
+    return jobs.schedules()
 
 
 @hookimpl
