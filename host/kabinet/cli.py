@@ -440,11 +440,12 @@ async def _background(
 
     from kabinet import logging as klogging
     from kabinet.events import EventError
+    from kabinet.host import PROCESS
     from kabinet.jobs import JobError
 
     host = await _build(ctx)
     _warn_base_url(host)
-    host.services["host.process"] = role
+    host.services.provide(PROCESS, role)
     klogging.configure_host(host)  # the web's log: JSON or console lines, no secrets
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -39,7 +39,7 @@ from kabinet.plugins import (
     load_plugins,
     require_unique,
 )
-from kabinet.services import Services
+from kabinet.services import ServiceKey, Services
 from kabinet.settings import LOCAL_BASE_URL, HostSettings, Settings, check_base_url, load_raw
 
 if TYPE_CHECKING:
@@ -54,6 +54,10 @@ RESERVED_COMMANDS = frozenset(
 
 
 S = TypeVar("S")
+
+
+PROCESS: ServiceKey[str] = ServiceKey("host.process", str)
+"""What this process is: ``web`` (the default), ``worker`` or ``scheduler``."""
 
 
 class Host:

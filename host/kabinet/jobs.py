@@ -34,6 +34,7 @@ from sqlalchemy import insert, select, update
 
 from kabinet import models
 from kabinet.db import current_unit
+from kabinet.services import ServiceKey
 
 if TYPE_CHECKING:
     import dramatiq
@@ -572,6 +573,10 @@ class _Background:
     tasks: list[asyncio.Task[None]]
 
 
+BACKGROUND: ServiceKey[_Background] = ServiceKey("host.background", _Background)
+"""What :func:`start_embedded` runs in this process (absent when nothing runs)."""
+
+
 async def start_embedded(host: Host) -> None:
     """Start what a web process runs besides requests.
 
@@ -581,7 +586,7 @@ async def start_embedded(host: Host) -> None:
     """
     from kabinet.scheduler import Scheduler
 
-    if host.services.get("host.background") is not None:
+    if host.services.find(BACKGROUND) is not None:
         return
     stop = asyncio.Event()
     tasks = [asyncio.create_task(host.events.run_relay(stop), name="kabinet-relay")]
@@ -590,7 +595,7 @@ async def start_embedded(host: Host) -> None:
         await host.events.redeliver_stale(older_than=0.0)
         tasks.append(asyncio.create_task(jobs.run(stop), name="kabinet-jobs"))
         tasks.append(asyncio.create_task(Scheduler(host).run(stop), name="kabinet-scheduler"))
-    host.services["host.background"] = _Background(stop=stop, tasks=tasks)
+    host.services.provide(BACKGROUND, _Background(stop=stop, tasks=tasks))
 
 
 async def settle_embedded(host: Host, *, limit: int = 100_000) -> int:
@@ -617,7 +622,7 @@ async def settle_embedded(host: Host, *, limit: int = 100_000) -> int:
 
 async def stop_embedded(host: Host) -> None:
     """Stop what :func:`start_embedded` started, letting running jobs finish."""
-    bg = host.services.pop("host.background", None)
+    bg = host.services.pop(BACKGROUND.name, None)
     if isinstance(bg, _Background):
         bg.stop.set()
         for task in bg.tasks:

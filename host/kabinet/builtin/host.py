@@ -128,9 +128,10 @@ def navigation(host: Host) -> list[NavItem]:
 
 @hookimpl
 async def startup(host: Host) -> None:
+    from kabinet.host import PROCESS
     from kabinet.jobs import start_embedded
 
-    if host.services.get("host.process", "web") == "web":
+    if (host.services.find(PROCESS) or "web") == "web":
         await start_embedded(host)
 
 

@@ -24,7 +24,9 @@ DEMO_ACCOUNTS = (
 
 async def grant(host: Host, person_id: int, role: str, organization: int | None) -> str | None:
     """Give a role through the roles service; returns why not when it cannot."""
-    roles = host.services.get("roles")  # optional: identity does not require roles
+    from kabinet.roles.services import ROLES
+
+    roles = host.services.find(ROLES)  # optional: identity does not require roles
     if roles is None:
         return "the roles service is not running in this process"
     try:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from kabinet.jobs import start_embedded, stop_embedded
+from kabinet.jobs import BACKGROUND, start_embedded, stop_embedded
 from kabinet_integration import files
 from kabinet_integration import models as m
 from kabinet_integration.settings import Settings, Source
@@ -46,7 +46,7 @@ async def load_demo(host: Host) -> str:
     # SQLite takes one writer at a time and refuses (not waits for) a read transaction
     # that turns into a write while another writes: the set-up syncs alone, without the
     # notifications the other apps' demo data is still delivering in the background.
-    background = host.services.get("host.background") is not None
+    background = host.services.find(BACKGROUND) is not None
     await stop_embedded(host)
     try:
         return await _sync(host, owners)
