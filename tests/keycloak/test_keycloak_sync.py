@@ -14,7 +14,7 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
 from kabinet.jobs import EmbeddedJobs
-from kabinet.keycloak.service import KeycloakService
+from kabinet.keycloak.services import KeycloakService
 
 pytestmark = pytest.mark.smoke
 

@@ -65,14 +65,14 @@ async def refused_form(request: Req, exc: FieldError) -> FormView:
 
 def keycloak_login(request: Req, next_path: str | None) -> Response[Any] | None:
     """With Keycloak configured (the ``keycloak`` plugin), sign-in happens there."""
-    from kabinet.keycloak.service import login_redirect
+    from kabinet.keycloak.services import login_redirect
 
     target = login_redirect(shell_of(request).host, safe_next(next_path))
     return redirect(request, target) if target is not None else None
 
 
 def keycloak_service(host: Any) -> Any:
-    from kabinet.keycloak.service import keycloak_service as found
+    from kabinet.keycloak.services import keycloak_service as found
 
     return found(host)
 

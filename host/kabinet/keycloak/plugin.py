@@ -41,7 +41,7 @@ def _service(host: Host) -> Any:
     settings: KeycloakSettings = host.plugin_settings("keycloak")
     if not settings.active:
         return None  # before the import: python-keycloak (and requests) cost every start
-    from kabinet.keycloak.service import KEYCLOAK, KeycloakService, keycloak_service
+    from kabinet.keycloak.services import KEYCLOAK, KeycloakService, keycloak_service
 
     service = keycloak_service(host)
     if service is None:
@@ -51,7 +51,7 @@ def _service(host: Host) -> Any:
 
 @hookimpl
 def routers(host: Host) -> list[Any]:
-    from kabinet.keycloak.routes import KeycloakRoutes
+    from kabinet.keycloak.pages import KeycloakRoutes
 
     return [KeycloakRoutes]
 

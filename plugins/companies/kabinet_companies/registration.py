@@ -272,7 +272,7 @@ class Registration:
 
     async def _keycloak_user(self, account: Account, password: str | None) -> None:
         """In Keycloak mode the person exists there too (same password, linked)."""
-        from kabinet.keycloak.service import keycloak_service
+        from kabinet.keycloak.services import keycloak_service
 
         keycloak = keycloak_service(self.host)
         if keycloak is None:

@@ -19,7 +19,7 @@ from kabinet.keycloak.errors import LoginError
 from kabinet.pages import language, page, safe_next
 
 if TYPE_CHECKING:
-    from kabinet.keycloak.service import KeycloakService
+    from kabinet.keycloak.services import KeycloakService
 
 LOGIN_COOKIE = "kabinet_keycloak_login"
 
@@ -58,7 +58,7 @@ AGAIN = {"ru": "Войти ещё раз", "en": "Sign in again"}
 
 
 def service_of(request: Request[Any, Any, Any]) -> KeycloakService | None:
-    from kabinet.keycloak.service import keycloak_service
+    from kabinet.keycloak.services import keycloak_service
 
     return keycloak_service(request.app.state["kabinet.host"])
 
