@@ -38,6 +38,8 @@ State = Annotated[str, QueryParameter(name="state")]
 class Action(msgspec.Struct, kw_only=True):
     action: Literal["save", "send", "template"] = "save"
     template_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    request_id: int | None = None
+    """The draft the form already saved as the person typed (a new form's autosave)."""
 
 
 class Review(msgspec.Struct, kw_only=True):
@@ -176,6 +178,8 @@ async def _post_form(request: Req, request_id: int | None) -> Response[Any]:
     lang = shell_of(request).language(request)
     try:
         action = await read_form(request, Action)
+        if request_id is None:
+            request_id = action.request_id
         fields = await read_form(request, OrderFields)
         async with service.host.db.session() as session:
             if action.action == "template":
@@ -235,27 +239,38 @@ async def update(request: Req, request_id: FromPath[int]) -> Response[Any]:
     return await _post_form(request, request_id)
 
 
-@post("/{request_id:int}/autosave", access=permission(CREATE), include_in_schema=False)
-async def autosave(request: Req, request_id: FromPath[int]) -> Response[Any]:
-    """htmx, as the person types: keep the draft, answer the errors sending would meet."""
+@post("/autosave", access=permission(CREATE), include_in_schema=False)
+async def autosave(request: Req) -> Response[Any]:
+    """htmx, as the person types: keep the draft (the first change of a new form makes it,
+    and the form is told its id), answer the errors sending would meet."""
     service = svc(request)
     principal = principal_of(request.scope)
     lang = shell_of(request).language(request)
+    request_id: int | None = None
     try:
+        draft = await read_form(request, Action)
+        request_id = draft.request_id
         fields = await read_form(request, OrderFields)
     except FieldError as exc:  # a value of a wrong type: said beside its field
         errors = exc.errors
     else:
-        async with service.host.db.session() as session:
-            await service.save(session, principal, fields, request_id=request_id)
-        choices = await service.choices(principal, lang)
-        errors = check(fields, service.rules(), choices, today=service.today())
+        try:
+            async with service.host.db.session() as session:
+                request_id = await service.save(session, principal, fields, request_id=request_id)
+        except FieldError as exc:
+            if exc.status != 400:  # another company's request, one sent meanwhile
+                raise
+            errors = exc.errors  # not yet a draft: no contract chosen among several
+        else:
+            choices = await service.choices(principal, lang)
+            errors = check(fields, service.rules(), choices, today=service.today())
     return await page(
         request,
         "booking/_status.html",
         t=texts(request),
         errors=[(e.field or "", e.text(lang)) for e in errors],
         now=service.now(),
+        request_id=request_id,
     )
 
 

@@ -110,7 +110,6 @@ def samples() -> list[RouteSample]:
         RouteSample(path="/booking/{request_id:int}", make=_request),
         RouteSample(path="/booking/{request_id:int}/edit", make=_request),
         RouteSample(path="/booking/{request_id:int}/edit", make=_request, methods=("POST",)),
-        RouteSample(path="/booking/{request_id:int}/autosave", make=_request, methods=("POST",)),
         RouteSample(path="/booking/{request_id:int}/cancel", make=_request, methods=("POST",)),
         RouteSample(path="/booking/{request_id:int}/review", make=_review, methods=("POST",)),
         RouteSample(path="/booking/{request_id:int}/accept", make=_sent, methods=("POST",)),
