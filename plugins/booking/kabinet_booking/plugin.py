@@ -12,6 +12,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from kabinet.access import Principal
 from kabinet.contrib import (
     Actor,
     Database,
@@ -32,6 +33,7 @@ from kabinet_booking import __version__, api, carriage, events, jobs, pages, sam
 from kabinet_booking.models import metadata
 from kabinet_booking.services import ACCEPT, BOOKING, CREATE, REVIEW, VIEW, BookingService
 from kabinet_booking.settings import Settings
+from kabinet_shipments.structs import OrderLink
 
 HERE = Path(__file__).parent
 
@@ -219,6 +221,16 @@ def personal_data(host: Host) -> PersonalData:
 @hookimpl
 def entity_sinks(host: Host) -> list[EntitySink]:
     return carriage.sinks()
+
+
+@hookimpl
+async def shipments_order_links(
+    host: Host, principal: Principal, order_id: int, lang: str
+) -> list[OrderLink]:
+    """The request an order came from, and "Repeat this order", on the order's card."""
+    from kabinet_booking.links import order_links as links
+
+    return await links(host, principal, order_id, lang)
 
 
 @hookimpl

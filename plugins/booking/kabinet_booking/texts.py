@@ -109,6 +109,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "import_send": ("Отправить строки без ошибок", "Send the rows without errors"),
     "import_sent": ("Отправлено заявок: {n}", "Requests sent: {n}"),
     "contract": ("Договор", "Contract"),
+    "from_request": ("Из заявки № {n}", "From request No. {n}"),
+    "repeat_order": ("Повторить этот заказ", "Repeat this order"),
 }
 
 

@@ -53,6 +53,7 @@ from kabinet_shipments.services import (
     ShipmentsService,
 )
 from kabinet_shipments.settings import Settings
+from kabinet_shipments.structs import OrderLink
 from kabinet_shipments.texts import refusal, texts
 
 Req = Request[Any, Any, Any]
@@ -310,7 +311,21 @@ async def _card(
         late=is_late(o.status, o.delivery_planned, service(request).today()),
         form=form or EMPTY_FORM,
         print_forms=await finance(request).print_forms([i.id for i in card["invoices"]]),
+        plugin_links=await _links(request, order_id, lang),
     )
+
+
+async def _links(request: Req, order_id: int, lang: str) -> list[OrderLink]:
+    """What other plugins offer on this card (the ``shipments_order_links`` hook)."""
+    host = shell_of(request).host
+    found = await host.plugins.acall(
+        "shipments_order_links",
+        host=host,
+        principal=principal_of(request.scope),
+        order_id=order_id,
+        lang=lang,
+    )
+    return [link for result in found for link in (result.value or ())]
 
 
 @get("/orders/{order_id:int}", access=permission(VIEW))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from kabinet.contrib import (
@@ -46,6 +47,13 @@ def manifest() -> Manifest:
             "en": "Orders with their status and documents, invoices, contracts and debt.",
         },
     )
+
+
+@hookimpl
+def hookspecs() -> ModuleType:
+    from kabinet_shipments import hookspecs as specs
+
+    return specs
 
 
 @hookimpl

@@ -1,0 +1,47 @@
+"""The order's card links back to the request it came from and offers "Repeat this order"
+(the shipments app's ``shipments_order_links`` hook, implemented by booking)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from booking_setup import company, order_form
+
+from kabinet.testing import Portal
+from kabinet_booking.services import BOOKING
+
+pytestmark = pytest.mark.smoke
+
+
+async def test_hook_shipments_order_links_the_card_links_to_its_request_and_repeats_it(
+    portal: Portal,
+) -> None:
+    c = await company(portal)
+    service = portal.host.services.of(BOOKING)
+    admin = await portal.signed_in(await portal.person("admin"))
+    client = await portal.signed_in(c.client)
+    sent = await client.post(
+        "/booking/new", data={**order_form(c.contract_id, service.today()), "action": "send"}
+    )
+    request_id = int(re.findall(r"/booking/(\d+)", sent.headers["location"])[0])
+    assert (await admin.post(f"/booking/{request_id}/accept")).status_code == 303
+    found = re.search(
+        r'href="/shipments/orders/(\d+)"', (await client.get(f"/booking/{request_id}")).text
+    )
+    assert found
+    order_id = int(found.group(1))
+
+    card = await client.get(f"/shipments/orders/{order_id}")
+
+    assert card.status_code == 200
+    assert f'<a href="/booking/{request_id}">Из заявки № {request_id}</a>' in card.text
+    repeat = f'<a href="/booking/new?from_order={order_id}" class="button">Повторить этот заказ</a>'
+    assert repeat in card.text
+    english = await portal.signed_in(c.client, language="en")
+    assert "Repeat this order" in (await english.get(f"/shipments/orders/{order_id}")).text
+    filled = await client.get(f"/booking/new?from_order={order_id}")
+    assert 'value="Станки"' in filled.text  # the form opens filled from the order
+
+    stranger = await portal.signed_in((await company(portal)).client)
+    assert (await stranger.get(f"/shipments/orders/{order_id}")).status_code == 404
