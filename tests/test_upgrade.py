@@ -53,6 +53,14 @@ from kabinet.host import Host
 from kabinet.jobs import stop_embedded
 
 
+STAFF_PAGES = (
+    "/identity/accounts", "/identity/audit", "/identity/profile", "/companies/organizations",
+    "/companies/contacts", "/companies/requests", "/companies/counterparties",
+    "/dictionaries/", "/dictionaries/documents/", "/notifications/", "/notifications/me",
+    "/integration/runs", "/shipments/", "/shipments/invoices", "/shipments/contracts",
+)
+
+
 async def main(settings: str, phase: str, given: dict) -> dict:
     host = await Host.create(settings)
     await host.startup()
@@ -77,6 +85,16 @@ async def main(settings: str, phase: str, given: dict) -> dict:
                 SessionRecord(key=key, account_id=account.id, created_at=now, last_seen_at=now)
             )
             out["token"] = token
+            staff = await identity.create_account(
+                full_name="Администратор прошлого выпуска", email="previous-admin@example.test",
+                email_confirmed=True,
+            )
+            await host.services["roles"].grant(staff.id, "admin", None)
+            token, key = new_token()
+            await identity.sessions.create(
+                SessionRecord(key=key, account_id=staff.id, created_at=now, last_seen_at=now)
+            )
+            out["staff"] = token
             out["orders"] = [(await make_order(host, org))["order_id"] for _ in range(2)]
             return out
         # phase "serve": this release's migrations are applied; the previous code reads
@@ -106,6 +124,13 @@ async def main(settings: str, phase: str, given: dict) -> dict:
                 data={"kind": "cancel", "comment": "Отмена из прошлого выпуска"},
             )
             out["request"] = asked.status_code
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000",
+            cookies={"kabinet_session": given["staff"]},
+        ) as staff:
+            out["staff_pages"] = {
+                path: (await staff.get(path)).status_code for path in STAFF_PAGES
+            }
         if asked.status_code >= 500:  # what the previous release's insert meets
             from sqlalchemy import insert
             from kabinet_shipments.models import request
@@ -236,6 +261,8 @@ async def test_the_previous_release_keeps_working_while_this_one_migrates(
     served = await _previous(code, previous, "serve", {**written, "org": org})
     assert served["pages"] == {str(o): 200 for o in written["orders"]}
     assert served["list"] == 200
+    assert served["staff_pages"] == dict.fromkeys(served["staff_pages"], 200)
+    assert len(served["staff_pages"]) == 15
     assert served.get("written_error") is None, served["written_error"]
     assert served["request"] == 303, served.get("request_error")
 
@@ -251,7 +278,7 @@ async def test_the_previous_release_keeps_working_while_this_one_migrates(
         ) as client:
             for order_id in [*written["orders"], served["written"]]:
                 page = await client.get(f"/shipments/orders/{order_id}")
-                assert page.status_code == 200
+                assert page.status_code == 200, (order_id, page.text[-800:])
             first = await client.get(f"/shipments/orders/{written['orders'][0]}")
             assert "Отмена из прошлого выпуска" in first.text
         # The known exception (docs/operations.md, "Upgrades"): notifications
