@@ -193,6 +193,8 @@ async def backup_command(ctx: click.Context, host: Host, dest: Path) -> None:
     made = await create(host, dest)
     files = "" if made["files"] is None else f" and {made['files']} files"
     click.echo(f"backed up the {made['database']} database{files} into {dest}")
+    if made["files"] is None:
+        click.echo("files are kept in S3-compatible storage: back the bucket up with its own tools")
 
 
 @click.command("restore")
