@@ -39,7 +39,6 @@ KNOWN: set[tuple[str, str]] = {
     ("shipments", "kabinet.identity.models"),
     ("shipments", "kabinet_companies.models"),  # registry scoping joins counterparties
     ("shipments", "kabinet_companies.validation"),
-    ("integration", "kabinet_shipments.demo"),  # the demo's 1C shares shipments' samples
 }
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kabinet.jobs import BACKGROUND, start_embedded, stop_embedded
+from kabinet_companies.services import COMPANIES, SYSTEM
 from kabinet_integration import files
 from kabinet_integration import models as m
 from kabinet_integration.settings import Settings, Source
@@ -32,15 +33,13 @@ ORDERS = "Document_ЗаявкаНаПеревозку"
 
 async def load_demo(host: Host) -> str:
     """Sync the demo's 1C data once (idempotent); returns what was done, for the console."""
-    from kabinet_shipments.demo import linked_counterparties
-
     async with host.db.sessionmaker() as s:
         done = await s.scalar(
             select(m.run.c.id).where(m.run.c.source == SOURCE, m.run.c.state == "succeeded")
         )
     if done is not None:
         return "integration: the demo's 1C data was synced before"
-    owners = [ext for ext, _org in await linked_counterparties(host)]
+    owners = await demo_counterparties(host)
     if not owners:
         return "integration: no demo counterparties linked to an organization; nothing synced"
     # SQLite takes one writer at a time and refuses (not waits for) a read transaction
@@ -53,6 +52,17 @@ async def load_demo(host: Host) -> str:
     finally:
         if background:
             await start_embedded(host)
+
+
+async def demo_counterparties(host: Host) -> list[str]:
+    """The external ids of the demo's counterparties attached to an organization (the
+    companies app made them; read through its public service)."""
+    page = await host.services.of(COMPANIES).counterparties(SYSTEM, limit=1000)
+    return sorted(
+        c.external_id
+        for c in page.items
+        if c.external_id and c.external_id.startswith("demo-") and c.organization_id
+    )
 
 
 async def _sync(host: Host, owners: list[str]) -> str:
