@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from kabinet.cli import Failure, run
+from kabinet.cli_base import Failure, run
 
 if TYPE_CHECKING:
     from kabinet.host import Host
