@@ -11,11 +11,14 @@ first is still running, 409); the key reused with another body is refused (422).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from litestar import Request, Response, Router, get, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from kabinet.access import permission
 from kabinet.forms import FieldError
 from kabinet.pages import principal_of, shell_of
+from kabinet_booking import imports
 from kabinet_booking import models as m
 from kabinet_booking.forms import OrderFields
 from kabinet_booking.services import BOOKING, CREATE, STATES, VIEW, BookingRequest
@@ -176,9 +180,72 @@ async def create_request(
     return answer
 
 
+@dataclass
+class FileUpload:
+    """A spreadsheet of new orders (multipart field ``file``: XLSX or CSV, the template's
+    columns)."""
+
+    file: UploadFile
+
+
+class RowError(msgspec.Struct, kw_only=True):
+    field: str
+    message: str
+
+
+class ImportedRow(msgspec.Struct, kw_only=True):
+    row: int
+    """The row's number as the spreadsheet counts (the header is row 1)."""
+    valid: bool
+    errors: list[RowError]
+
+
+class ImportReport(msgspec.Struct, kw_only=True):
+    rows: list[ImportedRow]
+    sent: list[int]
+    """The requests made (``send``: every valid row, as one batch), none otherwise."""
+
+
+@post("/imports", access=permission(CREATE), status_code=200)
+async def import_file(
+    request: Req,
+    data: Annotated[FileUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+    send: Annotated[
+        bool, QueryParameter(description="Send the valid rows (one batch); else check only.")
+    ] = False,
+) -> ImportReport:
+    """Check every row of a file by the form's rules; with ``send``, send the valid rows
+    as one batch (all of them or none)."""
+    host = shell_of(request).host
+    service = host.services.of(BOOKING)
+    principal = principal_of(request.scope)
+    try:
+        content = await data.file.read()
+        rows = await imports.rows_of(service, principal, content, data.file.filename or "", "en")
+        sent: list[int] = []
+        if send:
+            async with host.db.session() as session:
+                sent = await imports.send_valid(service, session, principal, rows)
+    except FieldError as exc:
+        if exc.status == 400:  # a file the rules refuse (not a table, too many rows)
+            exc.status = 422
+        raise
+    return ImportReport(
+        rows=[
+            ImportedRow(
+                row=r.number,
+                valid=r.valid,
+                errors=[RowError(field=e.field or "", message=e.english()) for e in r.errors],
+            )
+            for r in rows
+        ],
+        sent=sent,
+    )
+
+
 def router() -> Router:
     return Router(
         path="/api/booking",
-        route_handlers=[list_requests, read_request, cancel_request, create_request],
+        route_handlers=[list_requests, read_request, cancel_request, create_request, import_file],
         tags=["booking"],
     )

@@ -13,7 +13,7 @@ from openpyxl import Workbook, load_workbook
 
 from kabinet.testing import Portal
 from kabinet_booking.imports import COLUMNS
-from kabinet_booking.services import BOOKING
+from kabinet_booking.services import BOOKING, CREATE, VIEW
 
 pytestmark = pytest.mark.smoke
 
@@ -108,3 +108,30 @@ async def test_a_file_that_is_no_table_is_refused_naming_the_file(portal: Portal
     assert "не похож на таблицу" in refused.text
     stale = await web.post("/booking/import/send", data={"token": "0" * 32})
     assert stale.status_code == 400
+
+
+async def test_the_api_checks_a_file_and_sends_its_valid_rows(portal: Portal) -> None:
+    c = await company(portal)
+    service = portal.host.services.of(BOOKING)
+    today = service.today()
+    number = (await service.contracts(c.client.principal))[0].number
+    content = sheet([good(number, today), good(number, today, destination="")])
+    api = await portal.api_client(c.client, [VIEW, CREATE], [c.organization_id])
+    upload = {"file": ("orders.xlsx", content, "application/octet-stream")}
+    checked = await api.post("/api/booking/imports", files=upload)
+    assert checked.status_code == 200, checked.text
+    report = checked.json()
+    assert [(r["row"], r["valid"]) for r in report["rows"]] == [(2, True), (3, False)]
+    assert report["rows"][1]["errors"] == [{"field": "destination", "message": "Fill this in."}]
+    assert report["sent"] == []
+    sent = await api.post("/api/booking/imports", params={"send": "true"}, files=upload)
+    made = sent.json()["sent"]
+    assert len(made) == 1
+    read = await api.get(f"/api/booking/requests/{made[0]}")
+    assert read.json()["state"] == "sent"
+    assert read.json()["source"] == "import"
+    junk = await api.post(
+        "/api/booking/imports", files={"file": ("x.xlsx", b"PK\x03\x04junk", "application/zip")}
+    )
+    assert junk.status_code == 422
+    assert junk.json()["errors"][0]["field"] == "file"
