@@ -59,6 +59,7 @@ __all__ = [
     "backend",
     "chromium",
     "create_empty_database",
+    "disabled_env",
     "drop_database",
     "free_port",
     "kabinet_server",

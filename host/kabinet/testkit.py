@@ -85,6 +85,8 @@ class Portal:
 
     ``client`` is anonymous; :meth:`signed_in` and :meth:`api_client` give clients acting
     as a person. Every client carries a CSRF pair, so forms post as from the portal's pages.
+    A portal started with ``web=False`` has no app (``app`` is ``None``) and no clients: the
+    host alone, for tests of services and jobs (it starts in a fraction of the time).
     """
 
     def __init__(
@@ -97,12 +99,21 @@ class Portal:
         """The settings file the host was built from (``kabinet --settings`` takes it too)."""
         self.database_url = database_url
         self._clients: list[httpx.AsyncClient] = []
-        self.client = self._client({}, {})
+        self._anonymous: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """An anonymous client of the app."""
+        if self._anonymous is None:
+            self._anonymous = self._client({}, {})
+        return self._anonymous
 
     def _client(self, cookies: dict[str, str], headers: dict[str, str]) -> httpx.AsyncClient:
         from kabinet.identity.sessions import session_key
         from kabinet.pages import CSRF_COOKIE, CSRF_HEADER, STATE_KEY
 
+        if self.app is None:
+            raise RuntimeError("this portal serves no app: it was started with web=False")
         session = cookies.get(self.host.services.of(IDENTITY).settings.cookie_name)
         if "authorization" not in {k.lower() for k in headers}:
             csrf = self.app.state[STATE_KEY].csrf.issue(session_key(session) if session else "")
@@ -154,10 +165,12 @@ class Portal:
         password: str | None = None,
         language: str | None = None,
         timezone: str | None = None,
+        phone: str | None = None,
     ) -> Person:
         """A new person holding ``roles`` (codes: ``client``, ``manager``, ``admin`` or
         yours) and a role of exactly ``permissions``, in ``organization`` (``None``:
-        globally). With no roles and no permissions: a person who may do nothing."""
+        globally). With no roles and no permissions: a person who may do nothing.
+        ``phone``: their (unconfirmed) phone number, for messages by SMS."""
         n = uuid.uuid4().hex[:10]
         email = f"person-{n}@example.test"
         account = await self.host.services.of(IDENTITY).create_account(
@@ -166,6 +179,7 @@ class Portal:
             password=password,
             language=language,
             timezone=timezone,
+            phone=phone,
             email_confirmed=True,
         )
         made = Person(id=int(account.id), name=account.full_name, email=email)
@@ -288,13 +302,15 @@ async def start_portal(
     plugins: Sequence[str] | None = None,
     candidates: Sequence[Candidate] | None = None,
     background: bool = False,
+    web: bool = True,
 ) -> Portal:
     """Build, start and serve a host on ``database_url`` (already migrated).
 
     ``settings``: sections of settings.toml; ``plugins``: only these (and the built-ins)
     enabled; ``candidates``: where plugins are found (default: installed entry points);
     ``background``: keep the in-process job runner and scheduler running (by default
-    jobs run when the test calls :meth:`Portal.drain`). Close it with :meth:`Portal.aclose`.
+    jobs run when the test calls :meth:`Portal.drain`); ``web=False``: no app is built (the
+    host alone, no clients). Close it with :meth:`Portal.aclose`.
     """
     from kabinet.host import Host
     from kabinet.jobs import stop_embedded
@@ -312,7 +328,7 @@ async def start_portal(
     path = write_settings_file(folder, sections)
     clock = clock or FrozenClock()
     host = await Host.create(path, env={}, candidates=candidates, clock=clock)
-    app = await build_app(host)
+    app = await build_app(host) if web else None
     await host.startup()
     if not background:
         await stop_embedded(host)

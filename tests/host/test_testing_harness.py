@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 import msgspec
 import pytest
 
-from kabinet.testing import PluginFactory, Portal, PortalFactory
+from kabinet.identity.services import IDENTITY
+from kabinet.plugins import entry_point_candidates
+from kabinet.testing import PluginFactory, Portal, PortalFactory, disabled_env
 
 pytestmark = pytest.mark.smoke
 
@@ -170,3 +173,27 @@ def test_the_database_server_comes_from_kabinet_test_pg() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "postgresql+asyncpg://ci:secret@db.internal:6543/kt_x"
+
+
+async def test_a_person_with_a_phone_and_a_portal_without_its_app(
+    make_portal: PortalFactory,
+) -> None:
+    alone = await make_portal(web=False)
+    phone = f"+7916{uuid.uuid4().int % 10**7:07d}"
+    person = await alone.person(phone=phone, name="Ivan")
+
+    account = await alone.host.services.of(IDENTITY).get_account(person.id)
+    assert account is not None
+    assert (account.full_name, account.phone, account.email) == ("Ivan", phone, person.email)
+    assert alone.app is None
+    with pytest.raises(RuntimeError, match="web=False"):
+        await alone.signed_in(person)
+
+
+def test_disabled_env_turns_off_every_installed_plugin_but_those_named() -> None:
+    installed = {c.name for c in entry_point_candidates()}
+    env = disabled_env(["notifications"])
+
+    assert set(env) == {f"KABINET__{n.upper()}__ENABLED" for n in installed - {"notifications"}}
+    assert set(env.values()) == {"false"}
+    assert disabled_env(None) == {}

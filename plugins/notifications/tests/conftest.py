@@ -1,43 +1,40 @@
-"""Fixtures of the notifications tests: a host with a small app that declares a notification."""
+"""Fixtures of the notifications tests: the harness's portal (kabinet.testing) with the
+notifications app and a small app that declares notifications (``depot``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from notif_support import DEPOT, forget_edits, make_host
+from notif_support import DEPOT, forget_edits, notifications_candidates
 
-from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.testing import PluginFactory
+from kabinet.testing import PluginFactory, Portal, PortalFactory
 
 
 @pytest.fixture
-async def host(
-    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[Host]:
+async def portal(
+    request: pytest.FixtureRequest,
+    make_portal: PortalFactory,
+    plugin_factory: PluginFactory,
+    portal_settings: dict[str, Any],
+) -> AsyncIterator[Portal]:
+    """The built-ins, notifications and ``depot``; each message sent at once unless the
+    test's ``kabinet_settings(notifications=...)`` asks for the digest window. A test that
+    asks for ``host`` works on the host alone: its portal builds no web app (no clients)."""
     plugin_factory.add("depot", DEPOT)
-    h = await make_host(plugin_factory, database_url, tmp_path, clock)
-    try:
-        yield h
-    finally:
-        await forget_edits(h)
-        await h.shutdown()
+    notifications = {"digest_minutes": 0, **portal_settings.get("notifications", {})}
+    found = await make_portal(
+        settings={**portal_settings, "notifications": notifications},
+        candidates=[*plugin_factory.candidates(), *notifications_candidates()],
+        web="host" not in request.fixturenames,
+    )
+    yield found
+    await forget_edits(found.host)
 
 
 @pytest.fixture
-def settings_text() -> Callable[..., str]:
-    def text(**notifications: Any) -> str:
-        lines = ["[host]", 'var_dir = "var"', 'secret_key = "test-secret"', "[notifications]"]
-        notifications.setdefault("digest_minutes", 0)
-        for key, value in notifications.items():
-            lines.append(
-                f"{key} = {value!r}".replace("'", '"')
-                if isinstance(value, str)
-                else f"{key} = {str(value).lower() if isinstance(value, bool) else value}"
-            )
-        return "\n".join(lines) + "\n"
-
-    return text
+def host(portal: Portal) -> Host:
+    """The host of the test's portal (no web app: see ``portal``)."""
+    return portal.host

@@ -1,9 +1,10 @@
-"""Helpers of the notifications tests (a throwaway app, people, running the bus)."""
+"""Helpers of the notifications tests (a throwaway app, running the bus, what was sent).
+
+People and signed-in clients come from the harness (``portal.person``, ``portal.signed_in``)."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,6 @@ from sqlalchemy import select
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.identity.models import Account
 from kabinet.jobs import EmbeddedJobs
 from kabinet.plugins import Candidate, entry_point_candidates
 from kabinet.testing import PluginFactory
@@ -108,14 +108,6 @@ async def make_host(
     return host
 
 
-async def person(host: Host, **kw: Any) -> Account:
-    identity = host.services["identity"]
-    kw.setdefault("full_name", "Иван Петров")
-    kw.setdefault("email", f"p-{uuid.uuid4().hex[:10]}@example.com")
-    account: Account = await identity.create_account(**kw)
-    return account
-
-
 async def publish(host: Host, event: str, payload: dict[str, Any]) -> int:
     async with host.db.session() as s:
         return await host.events.publish(s, event, payload)
@@ -160,34 +152,6 @@ def folder(host: Host) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(p.read_text()) for p in sorted(path.glob("*.json"))]
-
-
-PASSWORD = "correct horse battery"
-
-
-async def staff(host: Host, *roles_: str) -> Account:
-    """A person with a password holding ``roles_`` globally (``admin`` by default)."""
-    from kabinet.roles.services import Actor
-
-    account = await person(host, password=PASSWORD, full_name="Staff Person")
-    for role in roles_ or ("admin",):
-        await host.services["roles"].grant(account.id, role, None, actor=Actor(None, ""))
-    return account
-
-
-async def sign_in(client: Any, login: str) -> None:
-    import re
-
-    page = await client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token, page.text
-    response = await client.post(
-        "/login",
-        data={"login": login, "password": PASSWORD, "next": "/", "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert response.status_code in (302, 303), response.text
-    await client.get("/")  # a page of the new session hands out its CSRF token (csrf_of)
 
 
 def csrf_of(client: Any) -> str:

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from kabinet.testing import chromium, kabinet_server, require_chromium
+from kabinet.testing import chromium, disabled_env, kabinet_server, require_chromium
 from kabinet_notifications.commands import vapid_keys
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OTHERS = ("companies", "dictionaries", "integration", "shipments")
+ONLY = ("notifications",)  # the plugins enabled; every other installed one is off
 ADMIN = "admin@demo.kabinet.example"
 USER = "user@demo.kabinet.example"
 PASSWORD = "kabinet-demo"  # the demo accounts' printed password
@@ -29,12 +29,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("notifications-demo")
     var = folder / "var"
     public, private = vapid_keys()
-    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
     (folder / "settings.toml").write_text(
-        f'[host]\nvar_dir = "{var}"\n{disabled}'
+        f'[host]\nvar_dir = "{var}"\n'
         f'[notifications]\nvapid_public_key = "{public}"\nvapid_private_key = "{private}"\n'
     )
-    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var), **disabled_env(ONLY)}
     with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env, timeout=60) as url:
         yield url
 

@@ -24,10 +24,11 @@ from notif_fakes import (
     serve,
     server_context,
 )
-from notif_support import deliveries, person, publish, run
+from notif_support import deliveries, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
+from kabinet.testing import Portal
 from kabinet_notifications import sending
 from kabinet_notifications.channels.base import Outgoing
 from kabinet_notifications.channels.email import SmtpChannel
@@ -129,9 +130,11 @@ async def test_email_over_starttls_with_auth_arrives_as_multipart_on_one_connect
         controller.stop()
 
 
-async def test_smtp_down_is_retried_with_backoff(host: Host, clock: FrozenClock) -> None:
+async def test_smtp_down_is_retried_with_backoff(
+    portal: Portal, host: Host, clock: FrozenClock
+) -> None:
     await only(host, "email", smtp_host="127.0.0.1", smtp_port="1", smtp_security="none")
-    ivan = await person(host)
+    ivan = await portal.person()
     await publish(host, EVENT, {"account_id": ivan.id, "parcel": "P", "depot": "D"})
     await run(host)
     [row] = await deliveries(host, person_id=ivan.id)
@@ -143,12 +146,14 @@ async def test_smtp_down_is_retried_with_backoff(host: Host, clock: FrozenClock)
 # -- SMS.ru ---------------------------------------------------------------------------------
 
 
-async def test_sms_send_status_poll_errors_and_retries(host: Host, clock: FrozenClock) -> None:
+async def test_sms_send_status_poll_errors_and_retries(
+    portal: Portal, host: Host, clock: FrozenClock
+) -> None:
     fake = SmsRuFake()
     async with serve(fake.app()) as url:
         await only(host, "sms", sms_api_id="good-key", sms_sender="Kabinet", sms_api_url=url)
-        ivan = await person(host, phone="+79161112233")
-        nowhere = await person(host, phone="+79990000000")
+        ivan = await portal.person(phone="+79161112233")
+        nowhere = await portal.person(phone="+79990000000")
         await publish(host, EVENT, {"account_id": ivan.id, "parcel": "S-1", "depot": "D"})
         await publish(host, EVENT, {"account_id": nowhere.id, "parcel": "S-2", "depot": "D"})
         await run(host)
@@ -168,7 +173,7 @@ async def test_sms_send_status_poll_errors_and_retries(host: Host, clock: Frozen
         assert ok["delivered_at"] is not None
 
         fake.fail_http = 1
-        again = await person(host, phone="+79161114455")
+        again = await portal.person(phone="+79161114455")
         await publish(host, EVENT, {"account_id": again.id, "parcel": "S-3", "depot": "D"})
         await run(host)
         [row] = await deliveries(host, person_id=again.id)
@@ -179,13 +184,15 @@ async def test_sms_send_status_poll_errors_and_retries(host: Host, clock: Frozen
         assert (row["status"], row["attempts"]) == ("sent", 2)
 
 
-async def test_sms_delivery_callback_answers_100_and_moves_the_delivery(host: Host) -> None:
+async def test_sms_delivery_callback_answers_100_and_moves_the_delivery(
+    portal: Portal, host: Host
+) -> None:
     from kabinet.web import build_app
 
     fake = SmsRuFake()
     async with serve(fake.app()) as url:
         await only(host, "sms", sms_api_id="good-key", sms_api_url=url)
-        ivan = await person(host, phone="+79162223344")
+        ivan = await portal.person(phone="+79162223344")
         await publish(host, EVENT, {"account_id": ivan.id, "parcel": "C-1", "depot": "D"})
         await run(host)
         [row] = await deliveries(host, person_id=ivan.id)
@@ -210,7 +217,7 @@ async def test_sms_delivery_callback_answers_100_and_moves_the_delivery(host: Ho
 
 
 async def test_telegram_link_by_deep_link_then_send_blocked_and_rate_limited(
-    host: Host, clock: FrozenClock
+    portal: Portal, host: Host, clock: FrozenClock
 ) -> None:
     from kabinet.web import build_app
 
@@ -224,7 +231,7 @@ async def test_telegram_link_by_deep_link_then_send_blocked_and_rate_limited(
             telegram_api_url=url,
             telegram_webhook_secret="hook-secret",
         )
-        people = [await person(host, full_name=f"T{i}") for i in range(3)]
+        people = [await portal.person(name=f"T{i}") for i in range(3)]
         app = await build_app(host)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t"
@@ -278,7 +285,9 @@ async def test_telegram_link_by_deep_link_then_send_blocked_and_rate_limited(
         assert wait >= dt.timedelta(seconds=41)
 
 
-async def test_telegram_link_by_long_polling_without_webhook_url(host: Host) -> None:
+async def test_telegram_link_by_long_polling_without_webhook_url(
+    portal: Portal, host: Host
+) -> None:
     from kabinet.jobs import EmbeddedJobs
     from kabinet_notifications.polling import POLL_ACTOR
 
@@ -289,7 +298,7 @@ async def test_telegram_link_by_long_polling_without_webhook_url(host: Host) -> 
     assert host.schedules[POLL_ACTOR][1].actor == POLL_ACTOR
     async with serve(fake.app()) as url:
         await only(host, "telegram", telegram_token=fake.token, telegram_api_url=url)
-        p = await person(host, full_name="Poll")
+        p = await portal.person(name="Poll")
         token = await svc.telegram_link_token(p.id)
         fake.queue_start(6001, "hello")  # not a link: read and confirmed all the same
         fake.queue_start(6001, f"/start {token}")
@@ -336,6 +345,7 @@ async def test_telegram_link_by_long_polling_without_webhook_url(host: Host) -> 
 
 
 async def test_push_payload_is_decrypted_by_the_subscriber_and_a_gone_subscription_is_deleted(
+    portal: Portal,
     host: Host,
 ) -> None:
     fake = PushFake()
@@ -349,7 +359,7 @@ async def test_push_payload_is_decrypted_by_the_subscriber_and_a_gone_subscripti
             vapid_private_key=private,
             vapid_subject="mailto:ops@example.com",
         )
-        ivan = await person(host)
+        ivan = await portal.person()
         phone, old = Subscriber(), Subscriber()
         fake.subscribers.update({"phone": phone, "old": old})
         fake.gone.add("old")

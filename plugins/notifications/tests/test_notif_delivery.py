@@ -5,17 +5,20 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from notif_support import deliveries, folder, person, publish, run
+from notif_support import deliveries, folder, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
+from kabinet.testing import Portal
 from kabinet_notifications.services import Editor, service_of
 
 pytestmark = pytest.mark.smoke
 
 
-async def test_an_event_sends_its_notification_to_the_person_on_each_channel(host: Host) -> None:
-    ivan = await person(host, full_name="Иван", phone=f"+7916{uuid.uuid4().int % 10**7:07d}")
+async def test_an_event_sends_its_notification_to_the_person_on_each_channel(
+    portal: Portal, host: Host
+) -> None:
+    ivan = await portal.person(name="Иван", phone=f"+7916{uuid.uuid4().int % 10**7:07d}")
     await publish(
         host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-77", "depot": "Казань"}
     )
@@ -30,11 +33,11 @@ async def test_an_event_sends_its_notification_to_the_person_on_each_channel(hos
     assert next(f for f in written if f["channel"] == "sms")["body"] == "Посылка P-77 прибыла"
 
 
-async def test_a_redelivered_event_sends_nothing_twice(host: Host) -> None:
+async def test_a_redelivered_event_sends_nothing_twice(portal: Portal, host: Host) -> None:
     from kabinet.events import Event
     from kabinet_notifications.delivery import dispatch
 
-    ivan = await person(host)
+    ivan = await portal.person()
     event_id = await publish(
         host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-1", "depot": "X"}
     )
@@ -52,9 +55,9 @@ async def test_a_redelivered_event_sends_nothing_twice(host: Host) -> None:
     assert len([f for f in folder(host) if f["account_id"] == ivan.id]) == 1
 
 
-async def test_preference_off_records_a_skipped_delivery(host: Host) -> None:
+async def test_preference_off_records_a_skipped_delivery(portal: Portal, host: Host) -> None:
     svc = await service_of(host)
-    ivan = await person(host, phone="+79161230000")
+    ivan = await portal.person(phone="+79161230000")
     await svc.set_preferences(ivan.id, {("depot.parcel.arrived", "sms")})
     await publish(
         host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-2", "depot": "X"}
@@ -65,10 +68,12 @@ async def test_preference_off_records_a_skipped_delivery(host: Host) -> None:
     assert rows["sms"]["status"] == "sent"
 
 
-async def test_a_deactivated_notification_or_channel_sends_nothing_there(host: Host) -> None:
+async def test_a_deactivated_notification_or_channel_sends_nothing_there(
+    portal: Portal, host: Host
+) -> None:
     svc = await service_of(host)
     staff = Editor(person_id=None, name="Staff")
-    ivan = await person(host, phone="+79161231111")
+    ivan = await portal.person(phone="+79161231111")
     await svc.set_active("depot.parcel.arrived", False, channel="sms", editor=staff)
     await publish(
         host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "P-3", "depot": "X"}
@@ -87,12 +92,12 @@ async def test_a_deactivated_notification_or_channel_sends_nothing_there(host: H
 
 
 async def test_people_holding_a_permission_in_the_organization_receive_it(
-    host: Host, clock: FrozenClock
+    portal: Portal, host: Host, clock: FrozenClock
 ) -> None:
     roles = host.services["roles"]
-    a = await person(host, full_name="A")
-    b = await person(host, full_name="B")
-    outsider = await person(host, full_name="C")
+    a = await portal.person(name="A")
+    b = await portal.person(name="B")
+    outsider = await portal.person(name="C")
     from kabinet.roles.services import Actor
 
     actor = Actor(person_id=None, address="")
@@ -111,7 +116,7 @@ async def test_people_holding_a_permission_in_the_organization_receive_it(
 
 
 async def test_counts_per_hour_and_day_count_each_message_once(
-    host: Host, clock: FrozenClock
+    portal: Portal, host: Host, clock: FrozenClock
 ) -> None:
     import datetime as dt
 
@@ -124,7 +129,7 @@ async def test_counts_per_hour_and_day_count_each_message_once(
     before_d = await reports.summary(
         host, start, start + dt.timedelta(days=3), event="depot.parcel.arrived"
     )
-    ivan = await person(host, phone="+79165556677")
+    ivan = await portal.person(phone="+79165556677")
     await publish(
         host, "depot.parcel.arrived", {"account_id": ivan.id, "parcel": "N", "depot": "X"}
     )
@@ -146,14 +151,14 @@ async def test_counts_per_hour_and_day_count_each_message_once(
 
 
 async def test_the_sweep_sends_deliveries_whose_job_was_lost(
-    host: Host, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+    portal: Portal, host: Host, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kabinet_notifications import delivery, sending
 
     async def lost(*args: object, **kwargs: object) -> None:
         """The process stopped before its sending jobs reached a queue."""
 
-    ivan = await person(host)
+    ivan = await portal.person()
     with monkeypatch.context() as patch:
         patch.setattr(delivery, "enqueue", lost)
         await publish(

@@ -5,50 +5,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 from notif_support import (
-    DEPOT,
-    PASSWORD,
     csrf_of,
-    forget_edits,
-    make_host,
-    person,
     publish,
     run,
-    sign_in,
-    staff,
 )
 
-from kabinet.clock import FrozenClock
-from kabinet.host import Host
-from kabinet.testing import PluginFactory
-from kabinet.web import build_app
+from kabinet.testing import Portal
 from kabinet_notifications.services import service_of
 
 pytestmark = pytest.mark.smoke
 EVENT = "depot.parcel.arrived"
-
-
-@pytest.fixture
-async def web(
-    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, Any]]:
-    plugin_factory.add("depot", DEPOT)
-    app_host = await make_host(plugin_factory, database_url, tmp_path, clock, start=False)
-    app_host.services["host.process"] = "test"
-    app = await build_app(app_host)
-    side = await make_host(plugin_factory, database_url, tmp_path, clock)
-    try:
-        async with AsyncTestClient(app) as client:
-            yield side, client
-    finally:
-        await forget_edits(side)
-        await side.shutdown()
 
 
 def text(html: str) -> str:
@@ -64,21 +33,18 @@ def text(html: str) -> str:
     ],
 )
 async def test_statuses_channels_and_kinds_are_shown_by_their_labels(
-    web: tuple[Host, Any], lang: str, words: tuple[str, ...]
+    portal: Portal, lang: str, words: tuple[str, ...]
 ) -> None:
-    host, client = web
-    from kabinet.roles.services import Actor
-
-    admin = await person(host, password=PASSWORD, language=lang)
-    await host.services["roles"].grant(admin.id, "admin", None, actor=Actor(None, ""))
-    await sign_in(client, admin.email)
-    ivan = await person(host, phone=f"+7916{uuid.uuid4().int % 10**7:07d}")
+    host = portal.host
+    admin = await portal.person("admin", language=lang)
+    client = await portal.signed_in(admin, language=lang)
+    ivan = await portal.person(phone=f"+7916{uuid.uuid4().int % 10**7:07d}")
     await (await service_of(host)).set_preferences(ivan.id, {(EVENT, "sms")})
     await publish(host, EVENT, {"account_id": ivan.id, "parcel": "L-1", "depot": "X"})
     await run(host)
     failed = await client.get("/notifications/failed", params={"status": "skipped"})
     assert failed.status_code == 200
-    row = re.search(rf"<tr>(?:(?!</tr>).)*{re.escape(ivan.full_name)}.*?</tr>", failed.text, re.S)
+    row = re.search(rf"<tr>(?:(?!</tr>).)*{re.escape(ivan.name)}.*?</tr>", failed.text, re.S)
     assert row, failed.text
     shown = text(row.group(0))
     for word in words:
@@ -99,10 +65,9 @@ async def test_statuses_channels_and_kinds_are_shown_by_their_labels(
     assert "API ID" in channels
 
 
-async def test_refusals_are_worded_for_a_person(web: tuple[Host, Any]) -> None:
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+async def test_refusals_are_worded_for_a_person(portal: Portal) -> None:
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     bad = await client.get("/notifications/failed", params={"organization": "x"})
     assert bad.status_code == 400
     assert "Организация: укажите номер организации числом" in bad.text

@@ -3,59 +3,28 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 from notif_support import (
-    DEPOT,
     csrf_of,
     deliveries,
-    forget_edits,
-    make_host,
-    person,
     publish,
     run,
-    sign_in,
-    staff,
 )
 
-from kabinet.clock import FrozenClock
-from kabinet.host import Host
-from kabinet.testing import PluginFactory
-from kabinet.web import build_app
+from kabinet.testing import Portal
 from kabinet_notifications.services import service_of
 
 pytestmark = pytest.mark.smoke
 EVENT = "depot.parcel.arrived"
 
 
-@pytest.fixture
-async def web(
-    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, Any]]:
-    plugin_factory.add("depot", DEPOT)
-    app_host = await make_host(plugin_factory, database_url, tmp_path, clock, start=False)
-    # The app's process runs no jobs of its own: the test runs them on its side host.
-    app_host.services["host.process"] = "test"
-    app = await build_app(app_host)
-    side = await make_host(plugin_factory, database_url, tmp_path, clock)
-    try:
-        async with AsyncTestClient(app) as client:
-            yield side, client
-    finally:
-        await forget_edits(side)
-        await side.shutdown()
-
-
 async def test_staff_edit_a_template_see_an_error_with_its_line_preview_and_roll_back(
-    web: tuple[Host, Any],
+    portal: Portal,
 ) -> None:
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+    host = portal.host
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     listing = await client.get("/notifications/")
     assert listing.status_code == 200
     assert EVENT in listing.text
@@ -99,7 +68,7 @@ async def test_staff_edit_a_template_see_an_error_with_its_line_preview_and_roll
     assert back.status_code == 303
     current = await svc.template(EVENT, "sms", "ru")
     assert (current.version, current.body) == (3, "Ваша {{ parcel }} ждёт")
-    ivan = await person(host, phone="+79160001122")
+    ivan = await portal.person(phone="+79160001122")
     await publish(host, EVENT, {"account_id": ivan.id, "parcel": "Z-9", "depot": "X"})
     await run(host)
     sms = [d for d in await deliveries(host, person_id=ivan.id) if d["channel"] == "sms"]
@@ -108,10 +77,10 @@ async def test_staff_edit_a_template_see_an_error_with_its_line_preview_and_roll
     assert "Staff Person" in listing.text
 
 
-async def test_a_mandatory_notification_cannot_be_turned_off(web: tuple[Host, Any]) -> None:
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+async def test_a_mandatory_notification_cannot_be_turned_off(portal: Portal) -> None:
+    host = portal.host
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     await client.post(
         "/notifications/n/identity.code/active", data={"csrf_token": csrf_of(client), "active": "0"}
     )
@@ -120,11 +89,11 @@ async def test_a_mandatory_notification_cannot_be_turned_off(web: tuple[Host, An
 
 
 async def test_channel_settings_are_stored_encrypted_and_shown_masked(
-    web: tuple[Host, Any],
+    portal: Portal,
 ) -> None:
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+    host = portal.host
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     response = await client.post(
         "/notifications/channels/telegram",
         data={
@@ -164,13 +133,13 @@ async def test_channel_settings_are_stored_encrypted_and_shown_masked(
 
 
 async def test_statistics_and_undelivered_with_resend_through_another_channel(
-    web: tuple[Host, Any],
+    portal: Portal,
 ) -> None:
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+    host = portal.host
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     svc = await service_of(host)
-    ivan = await person(host, phone="+79160003344")
+    ivan = await portal.person(phone="+79160003344")
     await svc.set_preferences(ivan.id, {(EVENT, "sms")})
     await publish(host, EVENT, {"account_id": ivan.id, "parcel": "S-1", "depot": "X"})
     await run(host)
@@ -202,12 +171,10 @@ async def test_statistics_and_undelivered_with_resend_through_another_channel(
     assert bad.status_code == 400
 
 
-async def test_a_person_chooses_channels_on_their_page(web: tuple[Host, Any]) -> None:
-    host, client = web
-    from notif_support import PASSWORD
-
-    ivan = await person(host, password=PASSWORD, phone="+79160005566")
-    await sign_in(client, ivan.email)
+async def test_a_person_chooses_channels_on_their_page(portal: Portal) -> None:
+    host = portal.host
+    ivan = await portal.person(phone="+79160005566")
+    client = await portal.signed_in(ivan)
     page = await client.get("/notifications/me")
     assert page.status_code == 200
     assert f"{EVENT}:sms" in page.text
@@ -239,14 +206,14 @@ async def test_a_person_chooses_channels_on_their_page(web: tuple[Host, Any]) ->
     assert 'href="/notifications/me"' in panel.group(1)
 
 
-async def test_a_templates_versions_are_shown_page_by_page(web: tuple[Host, Any]) -> None:
+async def test_a_templates_versions_are_shown_page_by_page(portal: Portal) -> None:
     """The editor lists 20 versions a page (the page kit's pager); the current one is
     marked on the first page only, and an older one can be rolled back from page 2."""
     from kabinet_notifications.services import Editor
 
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+    host = portal.host
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     svc = await service_of(host)
     for n in range(1, 23):
         await svc.save_template(
@@ -276,7 +243,7 @@ async def test_a_templates_versions_are_shown_page_by_page(web: tuple[Host, Any]
     assert (await svc.template(EVENT, "sms", "ru")).version == 22
 
 
-async def test_the_undelivered_list_pages_keeping_its_filters(web: tuple[Host, Any]) -> None:
+async def test_the_undelivered_list_pages_keeping_its_filters(portal: Portal) -> None:
     """50 rows a page; the pager's links keep the filters; a link of the old ``page_no``
     still opens its page."""
     import uuid
@@ -285,9 +252,9 @@ async def test_the_undelivered_list_pages_keeping_its_filters(web: tuple[Host, A
 
     from kabinet_notifications import models as m
 
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+    host = portal.host
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     event = f"depot.paging{uuid.uuid4().hex[:8]}"
     now = host.clock.now()
     rows = [

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from kabinet.testing import chromium, kabinet_server, require_chromium
+from kabinet.testing import chromium, disabled_env, kabinet_server, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OTHERS = ("dictionaries", "integration")
+ONLY = ("companies", "shipments", "notifications")  # enabled; every other plugin is off
 CLIENT = "dmitry@demo.test"
 PASSWORD = "kabinet-demo"  # the demo accounts' printed password
 
@@ -26,9 +26,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_chromium()  # before starting a server no test could use
     folder = tmp_path_factory.mktemp("notifications-prefs-demo")
     var = folder / "var"
-    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
-    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
-    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n')
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var), **disabled_env(ONLY)}
     with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env, timeout=120) as url:
         yield url
 

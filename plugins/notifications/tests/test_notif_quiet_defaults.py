@@ -9,32 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from litestar.testing import AsyncTestClient
 from notif_support import (
-    DEPOT,
-    PASSWORD,
     csrf_of,
     deliveries,
     folder,
-    forget_edits,
-    make_host,
-    person,
     publish,
     run,
-    sign_in,
-    staff,
 )
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.testing import PluginFactory
-from kabinet.web import build_app
+from kabinet.testing import Portal
 from kabinet_notifications import quiet
 from kabinet_notifications.services import Editor, service_of
 
@@ -92,9 +81,9 @@ def test_the_quiet_window_ends_on_the_persons_wall_clock(
 
 
 async def test_an_sms_due_at_2330_in_quiet_hours_is_sent_at_0800_and_not_before(
-    host: Host, clock: FrozenClock
+    portal: Portal, host: Host, clock: FrozenClock
 ) -> None:
-    ivan = await person(host, full_name="Иван", phone=_phone(), timezone=ZONE)
+    ivan = await portal.person(name="Иван", phone=_phone(), timezone=ZONE)
     await quiet.set_quiet_hours(host, ivan.id, 22 * 60, 8 * 60)
     assert await quiet.quiet_hours(host, ivan.id) == (22 * 60, 8 * 60)
     _to_local(clock, 23, 30)
@@ -138,8 +127,8 @@ async def test_an_sms_due_at_2330_in_quiet_hours_is_sent_at_0800_and_not_before(
     assert any("P-1200" in f["body"] for f in _sms_to(host, ivan.id))
 
 
-async def test_a_window_is_both_ends_or_none(host: Host) -> None:
-    ivan = await person(host)
+async def test_a_window_is_both_ends_or_none(portal: Portal, host: Host) -> None:
+    ivan = await portal.person()
     with pytest.raises(quiet.QuietHoursError) as refused:
         await quiet.set_quiet_hours(host, ivan.id, 22 * 60, None)
     assert refused.value.field == "quiet_to"
@@ -151,13 +140,15 @@ async def test_a_window_is_both_ends_or_none(host: Host) -> None:
     assert await quiet.quiet_hours(host, ivan.id) == (None, None)
 
 
-async def test_staff_defaults_reach_who_never_chose_and_a_choice_wins(host: Host) -> None:
+async def test_staff_defaults_reach_who_never_chose_and_a_choice_wins(
+    portal: Portal, host: Host
+) -> None:
     svc = await service_of(host)
     await svc.set_defaults(EVENT, ["email"], editor=Editor(None, "Staff"))
     view = await svc.notification(EVENT)
     assert view.defaults_off == ["push", "sms", "telegram"]
-    never = await person(host, phone=_phone())
-    chose = await person(host, phone=_phone())
+    never = await portal.person(phone=_phone())
+    chose = await portal.person(phone=_phone())
     await svc.set_preferences(chose.id, {(EVENT, "email"), (EVENT, "sms")})
     wanted = await svc.wanted(never.id)
     assert (wanted[(EVENT, "email")], wanted[(EVENT, "sms")]) == (True, False)
@@ -175,29 +166,12 @@ async def test_staff_defaults_reach_who_never_chose_and_a_choice_wins(host: Host
         await svc.set_defaults("identity.code", [], editor=Editor(None, "Staff"))
 
 
-@pytest.fixture
-async def web(
-    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, Any]]:
-    plugin_factory.add("depot", DEPOT)
-    app_host = await make_host(plugin_factory, database_url, tmp_path, clock, start=False)
-    app_host.services["host.process"] = "test"
-    app = await build_app(app_host)
-    side = await make_host(plugin_factory, database_url, tmp_path, clock)
-    try:
-        async with AsyncTestClient(app) as client:
-            yield side, client
-    finally:
-        await forget_edits(side)
-        await side.shutdown()
-
-
 async def test_staff_set_defaults_on_the_notification_page_and_a_client_sees_them(
-    web: tuple[Host, Any],
+    portal: Portal,
 ) -> None:
-    host, client = web
-    admin = await staff(host, "manager")
-    await sign_in(client, admin.email)
+    host = portal.host
+    admin = await portal.person("manager", name="Staff Person")
+    client = await portal.signed_in(admin)
     page = await client.get(f"/notifications/n/{EVENT}")
     assert page.status_code == 200
     assert 'id="defaults"' in page.text
@@ -211,9 +185,8 @@ async def test_staff_set_defaults_on_the_notification_page_and_a_client_sees_the
     assert 'value="sms"> SMS' in saved.text  # unchecked now
     assert 'value="email" checked> Электронная почта' in saved.text
     assert (await (await service_of(host)).notification(EVENT)).defaults_off == ["push", "sms"]
-    client.cookies.clear()
-    ivan = await person(host, password=PASSWORD, phone=_phone(), timezone=ZONE)
-    await sign_in(client, ivan.email)
+    ivan = await portal.person(phone=_phone(), timezone=ZONE)
+    client = await portal.signed_in(ivan)
     me = await client.get("/notifications/me")
     assert f'value="{EVENT}:sms"> SMS' in me.text  # off: staff's default
     assert f'value="{EVENT}:email" checked> Электронная почта' in me.text

@@ -7,16 +7,17 @@ import logging
 
 import pytest
 import structlog
-from notif_support import deliveries, folder, person
+from notif_support import deliveries, folder
 
 from kabinet.host import Host
+from kabinet.testing import Portal
 from kabinet_notifications.services import Editor, service_of
 
 pytestmark = pytest.mark.smoke
 
 
 async def test_hook_deliver_message_sends_a_code_masked_everywhere_but_the_channel(
-    host: Host, caplog: pytest.LogCaptureFixture
+    portal: Portal, host: Host, caplog: pytest.LogCaptureFixture
 ) -> None:
     svc = await service_of(host)
     await svc.save_template(
@@ -26,7 +27,7 @@ async def test_hook_deliver_message_sends_a_code_masked_everywhere_but_the_chann
         {"body": "Ваш код {{ code }}, {{ recipient_name }}"},
         editor=Editor(None, "Staff"),
     )
-    ivan = await person(host, full_name="Иван", phone="+79163334455", language="ru")
+    ivan = await portal.person(name="Иван", phone="+79163334455", language="ru")
     identity = host.services["identity"]
     caplog.set_level(logging.DEBUG)
     with structlog.testing.capture_logs() as logs:
@@ -44,10 +45,12 @@ async def test_hook_deliver_message_sends_a_code_masked_everywhere_but_the_chann
     assert code not in str(logs)
 
 
-async def test_a_reset_link_is_masked_in_the_record_and_never_resent(host: Host) -> None:
+async def test_a_reset_link_is_masked_in_the_record_and_never_resent(
+    portal: Portal, host: Host
+) -> None:
     from kabinet_notifications import reports
 
-    ivan = await person(host, full_name="Пётр", password="correct horse battery")
+    ivan = await portal.person(name="Пётр", password="correct horse battery")
     identity = host.services["identity"]
     await identity.request_reset(ivan.email)
     [mail] = [f for f in folder(host) if f["account_id"] == ivan.id]

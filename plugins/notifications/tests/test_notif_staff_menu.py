@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
-from notif_support import DEPOT, forget_edits, make_host, sign_in, staff
 
-from kabinet.clock import FrozenClock
-from kabinet.host import Host
-from kabinet.testing import PluginFactory
-from kabinet.web import build_app
+from kabinet.testing import Portal
 
 pytestmark = pytest.mark.smoke
 PAGES = (
@@ -30,33 +22,15 @@ PAGES = (
 )
 
 
-@pytest.fixture
-async def web(
-    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, Any]]:
-    plugin_factory.add("depot", DEPOT)
-    app_host = await make_host(plugin_factory, database_url, tmp_path, clock, start=False)
-    app_host.services["host.process"] = "test"
-    app = await build_app(app_host)
-    side = await make_host(plugin_factory, database_url, tmp_path, clock)
-    try:
-        async with AsyncTestClient(app) as client:
-            yield side, client
-    finally:
-        await forget_edits(side)
-        await side.shutdown()
-
-
 def _links(html: str) -> set[str]:
     return {p for p in PAGES if re.search(rf'href="{re.escape(p)}"', html)}
 
 
 async def test_a_manager_manages_notifications_and_sees_only_what_they_may_open(
-    web: tuple[Host, Any],
+    portal: Portal,
 ) -> None:
-    host, client = web
-    manager = await staff(host, "manager")
-    await sign_in(client, manager.email)
+    manager = await portal.person("manager", name="Staff Person")
+    client = await portal.signed_in(manager)
     allowed = {"/notifications/", "/notifications/stats", "/notifications/failed"}
     for path in PAGES:
         response = await client.get(path)
@@ -68,10 +42,9 @@ async def test_a_manager_manages_notifications_and_sees_only_what_they_may_open(
     assert _links(home.text) == allowed
 
 
-async def test_an_admin_is_offered_every_notification_page(web: tuple[Host, Any]) -> None:
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+async def test_an_admin_is_offered_every_notification_page(portal: Portal) -> None:
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     for path in PAGES:
         response = await client.get(path)
         assert response.status_code == 200, path
@@ -79,20 +52,18 @@ async def test_an_admin_is_offered_every_notification_page(web: tuple[Host, Any]
 
 
 async def test_the_undelivered_list_names_the_person_not_only_the_address(
-    web: tuple[Host, Any],
+    portal: Portal,
 ) -> None:
-    from notif_support import person, publish, run
+    from notif_support import publish, run
 
     from kabinet_notifications.services import service_of
 
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+    host = portal.host
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     svc = await service_of(host)
-    ivan = await person(
-        host,
-        phone="+7916" + str(uuid.uuid4().int % 10**7).zfill(7),
-        full_name="Иван Недоставленный",
+    ivan = await portal.person(
+        phone="+7916" + str(uuid.uuid4().int % 10**7).zfill(7), name="Иван Недоставленный"
     )
     await svc.set_preferences(ivan.id, {("depot.parcel.arrived", "sms")})
     await publish(
@@ -106,14 +77,14 @@ async def test_the_undelivered_list_names_the_person_not_only_the_address(
     assert "Иван Недоставленный" in failed.text
 
 
-async def test_a_saved_channel_secret_can_be_cleared(web: tuple[Host, Any]) -> None:
+async def test_a_saved_channel_secret_can_be_cleared(portal: Portal) -> None:
     from notif_support import csrf_of
 
     from kabinet_notifications.services import service_of
 
-    host, client = web
-    admin = await staff(host)
-    await sign_in(client, admin.email)
+    host = portal.host
+    admin = await portal.person("admin", name="Staff Person")
+    client = await portal.signed_in(admin)
     form = {"csrf_token": csrf_of(client), "enabled": "1", "telegram_token": "123:SECRET"}
     saved = await client.post("/notifications/channels/telegram", data=form)
     assert saved.status_code in (200, 303)

@@ -12,30 +12,20 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from notif_support import (
-    DEPOT,
     csrf_of,
     deliveries,
-    forget_edits,
-    make_host,
-    person,
     publish,
     run,
-    sign_in,
-    staff,
 )
 from sqlalchemy import insert
 
-from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.testing import PluginFactory
-from kabinet.web import build_app
+from kabinet.testing import Portal
 from kabinet_notifications import models as m
 from kabinet_notifications import render
 from kabinet_notifications.render import TemplateError
@@ -147,29 +137,10 @@ async def test_a_render_that_overruns_its_time_does_not_hold_the_event_loop(
 
 
 @pytest.fixture
-async def web(
-    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, httpx.AsyncClient]]:
-    """The app served in this test's event loop (Litestar's test client would run it in a
-    thread of its own and answer one request at a time): what stalls the app stalls this
-    loop, and requests sent together are served together."""
-    plugin_factory.add("depot", DEPOT)
-    host = await make_host(plugin_factory, database_url, tmp_path, clock, start=False)
-    host.services["host.process"] = "test"  # no jobs of its own: the tests run them
-    app = await build_app(host)
-    await host.startup()
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    try:
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://127.0.0.1:8000"
-        ) as client:
-            admin = await staff(host)
-            await sign_in(client, admin.email)
-            await client.get(f"/notifications/n/{EVENT}/sms/ru")  # this session's CSRF token
-            yield host, client
-    finally:
-        await forget_edits(host)
-        await host.shutdown()
+async def staff(portal: Portal) -> httpx.AsyncClient:
+    """A member of staff's client of the app served in this test's event loop (what stalls
+    the app stalls this loop, and requests sent together are served together)."""
+    return await portal.signed_in(await portal.person("admin", name="Staff Person"))
 
 
 async def _timed(request: Any) -> tuple[Any, float]:
@@ -180,9 +151,9 @@ async def _timed(request: Any) -> tuple[Any, float]:
 
 @pytest.mark.parametrize("action", ["preview", "save"])
 async def test_every_attack_gets_a_clear_400_quickly_and_is_not_saved(
-    web: tuple[Host, httpx.AsyncClient], action: str
+    portal: Portal, staff: httpx.AsyncClient, action: str
 ) -> None:
-    host, client = web
+    host, client = portal.host, staff
     url = f"/notifications/n/{EVENT}/sms/ru"
     svc = await service_of(host)
     for name, (source, reason) in ATTACKS.items():
@@ -199,10 +170,8 @@ async def test_every_attack_gets_a_clear_400_quickly_and_is_not_saved(
         assert (await svc.template(EVENT, "sms", "ru")).version == 0, name
 
 
-async def test_other_requests_are_answered_during_evil_previews(
-    web: tuple[Host, httpx.AsyncClient],
-) -> None:
-    _, client = web
+async def test_other_requests_are_answered_during_evil_previews(staff: httpx.AsyncClient) -> None:
+    client = staff
     url = f"/notifications/n/{EVENT}/email/ru"
     gaps: list[float] = []
 
@@ -238,10 +207,10 @@ async def test_other_requests_are_answered_during_evil_previews(
 
 
 async def test_an_old_version_that_cannot_render_is_not_rolled_back_to(
-    web: tuple[Host, httpx.AsyncClient],
+    portal: Portal, staff: httpx.AsyncClient
 ) -> None:
     """A version stored before these checks is shown with its reason and never current again."""
-    host, client = web
+    host, client = portal.host, staff
     await _store(host, ATTACKS["include"][0], version=1)
     await _store(host, "Посылка {{ parcel }}", version=2)
     url = f"/notifications/n/{EVENT}/sms/ru"
@@ -287,12 +256,12 @@ async def _store(host: Host, body: str, *, version: int) -> None:
 
 @pytest.mark.parametrize("name", ["huge power", "repeated text", "attribute filter", "include"])
 async def test_a_stored_template_that_cannot_render_fails_its_delivery_with_the_reason(
-    host: Host, name: str
+    portal: Portal, host: Host, name: str
 ) -> None:
     """A version stored before these checks (or by hand) meets the same renderer at send."""
     source, reason = ATTACKS[name]
     await _store(host, source, version=1)
-    ivan = await person(host, phone=f"+7916000{list(ATTACKS).index(name):04d}")
+    ivan = await portal.person(phone=f"+7916000{list(ATTACKS).index(name):04d}")
     started = time.monotonic()
     await publish(host, EVENT, {"account_id": ivan.id, "parcel": "P-5", "depot": "X"})
     await run(host)

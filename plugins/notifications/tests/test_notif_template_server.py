@@ -14,11 +14,11 @@ import httpx
 import pytest
 from test_notif_template_limits import ATTACKS, QUICK
 
-from kabinet.testing import kabinet_server
+from kabinet.testing import disabled_env, kabinet_server
 
 pytestmark = pytest.mark.slow
 
-OTHERS = ("companies", "dictionaries", "integration", "shipments")
+ONLY = ("notifications",)  # the plugins enabled; every other installed one is off
 ADMIN = "admin@demo.kabinet.example"
 PASSWORD = "kabinet-demo"  # the demo accounts' printed password
 EDITOR = "/notifications/n/identity.code/email/ru"
@@ -28,9 +28,8 @@ EDITOR = "/notifications/n/identity.code/email/ru"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("notifications-templates-demo")
     var = folder / "var"
-    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
-    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
-    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n')
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var), **disabled_env(ONLY)}
     with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env, timeout=90) as url:
         yield url
 

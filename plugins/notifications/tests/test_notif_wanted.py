@@ -7,17 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from notif_support import DEPOT, deliveries, folder, forget_edits, make_host, person, publish, run
+from notif_support import deliveries, folder, publish, run
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.jobs import stop_embedded
-from kabinet.testing import PluginFactory, drop_database, migrated_database
+from kabinet.testing import Portal, PortalFactory, drop_database, migrated_database
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import Generated, OneCData, OneCServer, generate
 
@@ -25,6 +23,7 @@ ORDERS = "Document_ЗаявкаНаПеревозку"
 INVOICES = "Document_СчетНаОплатуПокупателю"
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 _n = itertools.count(1)
+ONLY = ("companies", "shipments", "integration", "notifications")  # every other plugin off
 
 
 @pytest.fixture(scope="module")
@@ -41,28 +40,26 @@ def onec() -> Iterator[OneCServer]:
 
 
 @pytest.fixture
-async def portal(
-    portal_url: str, tmp_path: Path, onec: OneCServer
-) -> AsyncIterator[tuple[Host, FrozenClock]]:
-    clock = FrozenClock(NOW)
-    settings = tmp_path / "settings.toml"
-    settings.write_text(
-        '[host]\nvar_dir = "var"\nsecret_key = "wanted-tests"\n'
-        "[dictionaries]\nenabled = false\n"
-        "[integration.sources.onec]\n"
-        f'base_url = "{onec.base_url}"\nusername = "{onec.username}"\n'
-        f'password = "{onec.password}"\nrate_per_second = 0\nfiles_ahead = false\n'
-        'entities = ["contract", "order", "invoice", "answer"]\n'
+async def fed(
+    make_portal: PortalFactory, portal_url: str, onec: OneCServer
+) -> AsyncIterator[Portal]:
+    """The whole portal (no test app) fed by the local 1C, on this module's database."""
+    onec_settings = {
+        "base_url": onec.base_url,
+        "username": onec.username,
+        "password": onec.password,
+        "rate_per_second": 0,
+        "files_ahead": False,
+        "entities": ["contract", "order", "invoice", "answer"],
+    }
+    found = await make_portal(
+        database_url=portal_url,
+        clock=FrozenClock(NOW),
+        plugins=ONLY,
+        settings={"integration": {"sources": {"onec": onec_settings}}},
     )
-    host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": portal_url}, clock=clock)
-    host.services["host.process"] = "test"
-    await host.startup()
-    await stop_embedded(host)
-    try:
-        yield host, clock
-    finally:
-        await wipe(host)
-        await host.shutdown()
+    yield found
+    await wipe(found.host)
 
 
 async def wipe(host: Host) -> None:
@@ -119,9 +116,9 @@ async def mine(host: Host, person: int) -> list[str]:
 
 
 async def test_first_load_notifies_nobody_and_a_later_delta_does(
-    portal: tuple[Host, FrozenClock], onec: OneCServer
+    fed: Portal, onec: OneCServer
 ) -> None:
-    host, clock = portal
+    host, clock = fed.host, fed.clock
     org, external = await company(host)
     person = await client(host, org)
     made: Generated = generate(onec.data, owners=[external], orders=8, invoices=6)
@@ -169,9 +166,9 @@ async def test_first_load_notifies_nobody_and_a_later_delta_does(
 
 
 async def test_a_person_linked_today_hears_nothing_of_older_changes(
-    portal: tuple[Host, FrozenClock], onec: OneCServer
+    fed: Portal, onec: OneCServer
 ) -> None:
-    host, clock = portal
+    host, clock = fed.host, fed.clock
     org, external = await company(host)
     before = await client(host, org)
     made = generate(onec.data, owners=[external], orders=4, invoices=3)
@@ -222,7 +219,7 @@ async def test_a_person_linked_today_hears_nothing_of_older_changes(
 
 
 async def test_statistics_count_each_message_once_on_the_portals_day(
-    host: Host, clock: FrozenClock
+    portal: Portal, host: Host, clock: FrozenClock
 ) -> None:
     """Two messages sent at 01:30 in Moscow (22:30 UTC the day before): the statistics
     show two messages (sent, not also queued), on the portal's day, not UTC's."""
@@ -234,7 +231,7 @@ async def test_statistics_count_each_message_once_on_the_portals_day(
     hi = dt.datetime(2026, 12, 3, tzinfo=moscow)
     event = "depot.parcel.arrived"
     before = await reports.summary(host, lo, hi, event=event)
-    ivan = await person(host, phone="+79165550001")
+    ivan = await portal.person(phone="+79165550001")
     await publish(host, event, {"account_id": ivan.id, "parcel": "N-1", "depot": "Тверь"})
     await run(host)
     after = await reports.summary(host, lo, hi, event=event)
@@ -256,9 +253,9 @@ async def test_statistics_count_each_message_once_on_the_portals_day(
 
 
 async def test_an_sms_shows_dates_and_amounts_as_its_reader_writes_them(
-    portal: tuple[Host, FrozenClock],
+    fed: Portal,
 ) -> None:
-    host, _clock = portal
+    host, _clock = fed.host, fed.clock
     org, _ext = await company(host)
     ru = await client(host, org, language="ru")
     en = await client(host, org, language="en", timezone="Europe/London")
@@ -282,63 +279,51 @@ async def test_an_sms_shows_dates_and_amounts_as_its_reader_writes_them(
     assert sms[en] == "Invoice СЧ-000042 was due on Nov 10, 2026; RUB205,800.00 remain to be paid."
 
 
+@pytest.mark.kabinet_settings(notifications={"digest_minutes": 10})
 async def test_three_changes_within_the_window_make_one_digest_per_channel_sent_once(
-    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
+    portal: Portal, host: Host, clock: FrozenClock
 ) -> None:
     import asyncio
 
     from kabinet_notifications.delivery import send, sweep
 
-    plugin_factory.add("depot", DEPOT)
-    host = await make_host(
-        plugin_factory,
-        database_url,
-        tmp_path,
-        clock,
-        '[host]\nvar_dir = "var"\nsecret_key = "test-secret"\n'
-        "[notifications]\ndigest_minutes = 10\n",
-    )
-    try:
-        ivan = await person(host, phone="+79165550002")
-        for n in (1, 2, 3):  # three parcels within ten minutes
-            await publish(
-                host,
-                "depot.parcel.arrived",
-                {"account_id": ivan.id, "parcel": f"P-{n}", "depot": "Тверь"},
-            )
-            await run(host)
-            clock.advance(3 * 60)
-        mine = [x for x in folder(host) if x["account_id"] == ivan.id]
-        assert mine == []  # held for the window
-        clock.advance(2 * 60)  # ten minutes after the first
-        ids = [d["id"] for d in await deliveries(host, person_id=ivan.id)]
-        assert len(ids) == 6
-        # two workers send at once, and two schedulers sweep: each message goes once
-        await asyncio.gather(send(host, ids[:3]), send(host, ids[3:]), send(host, ids))
-        await asyncio.gather(sweep(host), sweep(host))
+    ivan = await portal.person(phone="+79165550002")
+    for n in (1, 2, 3):  # three parcels within ten minutes
+        await publish(
+            host,
+            "depot.parcel.arrived",
+            {"account_id": ivan.id, "parcel": f"P-{n}", "depot": "Тверь"},
+        )
         await run(host)
-        mine = [x for x in folder(host) if x["account_id"] == ivan.id]
-        assert sorted(x["channel"] for x in mine) == ["email", "sms"]
-        for message in mine:
-            assert message["kind"] == "notifications.digest"
-            for n in (1, 2, 3):
-                assert f"P-{n}" in message["body"]
-        email = next(x for x in mine if x["channel"] == "email")
-        assert email["subject"] == "Новые уведомления (3)"
-        rows = await deliveries(host, person_id=ivan.id)
-        assert {r["status"] for r in rows} == {"sent"}
-        assert {r["channel"]: r["provider_id"] for r in rows} == {
-            x["channel"]: next(r["provider_id"] for r in rows if r["channel"] == x["channel"])
-            for x in mine
-        }
-        assert len({r["provider_id"] for r in rows}) == 2  # one message per channel
-    finally:
-        await forget_edits(host)
-        await host.shutdown()
+        clock.advance(3 * 60)
+    mine = [x for x in folder(host) if x["account_id"] == ivan.id]
+    assert mine == []  # held for the window
+    clock.advance(2 * 60)  # ten minutes after the first
+    ids = [d["id"] for d in await deliveries(host, person_id=ivan.id)]
+    assert len(ids) == 6
+    # two workers send at once, and two schedulers sweep: each message goes once
+    await asyncio.gather(send(host, ids[:3]), send(host, ids[3:]), send(host, ids))
+    await asyncio.gather(sweep(host), sweep(host))
+    await run(host)
+    mine = [x for x in folder(host) if x["account_id"] == ivan.id]
+    assert sorted(x["channel"] for x in mine) == ["email", "sms"]
+    for message in mine:
+        assert message["kind"] == "notifications.digest"
+        for n in (1, 2, 3):
+            assert f"P-{n}" in message["body"]
+    email = next(x for x in mine if x["channel"] == "email")
+    assert email["subject"] == "Новые уведомления (3)"
+    rows = await deliveries(host, person_id=ivan.id)
+    assert {r["status"] for r in rows} == {"sent"}
+    assert {r["channel"]: r["provider_id"] for r in rows} == {
+        x["channel"]: next(r["provider_id"] for r in rows if r["channel"] == x["channel"])
+        for x in mine
+    }
+    assert len({r["provider_id"] for r in rows}) == 2  # one message per channel
 
 
 async def test_an_organization_is_named_as_the_companies_app_shows_it(
-    portal: tuple[Host, FrozenClock],
+    fed: Portal,
 ) -> None:
     """The failed list names an organization through the companies service found under the
     optional key (this app does not require companies): by name for who may see it, else
@@ -346,7 +331,7 @@ async def test_an_organization_is_named_as_the_companies_app_shows_it(
     from kabinet.access import Principal
     from kabinet_notifications.organizations import organization_name
 
-    host, _ = portal
+    host, _ = fed.host, fed.clock
     org, _ = await company(host)
     other, _ = await company(host)
     member = Principal(person_id=await client(host, org), name="Клиент", kind="person")
