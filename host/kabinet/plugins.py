@@ -44,10 +44,10 @@ GROUP = "kabinet.plugins"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 BUILTINS: tuple[tuple[str, str], ...] = (
-    ("host", "kabinet.builtin.host"),
+    ("host", "kabinet.builtin.plugin"),
     ("identity", "kabinet.identity.plugin"),
     ("roles", "kabinet.roles.plugin"),
-    ("shell", "kabinet.builtin.shell"),
+    ("shell", "kabinet.shell.plugin"),
     ("keycloak", "kabinet.keycloak.plugin"),
 )
 """Built-in plugins: (name, module). Always enabled; registered like any other."""

@@ -20,7 +20,7 @@ from sqlalchemy import delete, make_url, select, text
 
 from kabinet import models
 from kabinet.access import Principal
-from kabinet.builtin import runtime_api
+from kabinet.builtin import api as host_api
 from kabinet.clock import FrozenClock
 from kabinet.db import Database
 from kabinet.errors import PluginError
@@ -206,7 +206,7 @@ async def test_time_limit_fails_a_stuck_job(
 
 
 def test_every_runtime_route_requires_the_jobs_permission(host: Host) -> None:
-    routers = runtime_api.routers(host)
+    routers = host_api.routers(host)
     handlers = {h for router in routers for route in router.routes for h in route.route_handlers}
     # Litestar adds an OPTIONS handler per path; the guard lets those through.
     declared = [h for h in handlers if h.http_methods != {"OPTIONS"}]
@@ -240,7 +240,7 @@ async def test_admin_api_lists_and_retries_failed_jobs(
     runner = embedded(host)
     # A job on its last attempt, which fails: recorded for the admin.
     assert not await host.jobs.execute(host.jobs.message("jobt.record", {"note": "n1"}, attempt=3))
-    app = Litestar(route_handlers=runtime_api.routers(host), middleware=[as_admin])
+    app = Litestar(route_handlers=host_api.routers(host), middleware=[as_admin])
     async with client_of(app) as client:
         listed = (await client.get("/api/host/jobs/failed")).json()
         assert [(j["actor"], j["kwargs"], j["attempts"]) for j in listed] == [

@@ -1,13 +1,8 @@
-"""The built-in ``shell`` plugin: the home page, the language switch, the installed plugins.
-
-The layout itself (``templates/shell/base.html``), the error pages and the static files
-(``static/shell/``: our CSS and htmx) belong to this plugin too; the web app serves them
-for every other plugin's pages.
-"""
+"""The shell's pages: the home page, the language switch, the installed plugins."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -15,28 +10,12 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-import kabinet
 from kabinet import i18n
 from kabinet.access import permission, public
-from kabinet.contrib import HealthCheck, Manifest, NavItem
-from kabinet.hookspecs import hookimpl
 from kabinet.pages import is_staff, page, principal_of, safe_next, shell_of
-
-if TYPE_CHECKING:
-    from kabinet.host import Host
 
 PLUGINS_PERMISSION = "host.plugins.view"
 ONE_YEAR = 365 * 24 * 3600
-
-
-@hookimpl
-def manifest() -> Manifest:
-    return Manifest(
-        name="shell",
-        version=kabinet.__version__,
-        title={"ru": "Оболочка страниц", "en": "Page shell"},
-        description="The layout of every page, the home page and the language switch.",
-    )
 
 
 class LanguageForm(msgspec.Struct):
@@ -106,42 +85,3 @@ async def plugins_page(request: Request[Any, Any, Any]) -> Response[str]:
         for p in host.plugins.installed
     ]
     return await page(request, "shell/plugins.html", plugins=rows)
-
-
-@hookimpl
-def routers(host: Host) -> list[Any]:
-    return [home, switch_language, plugins_page]
-
-
-@hookimpl
-def navigation(host: Host) -> list[NavItem]:
-    return [
-        NavItem(
-            path="/shell/plugins",
-            label={"ru": "Приложения", "en": "Apps"},
-            permission=PLUGINS_PERMISSION,
-            order=900,
-            section="admin",
-        )
-    ]
-
-
-async def _redis(host: Host) -> str | None:
-    import redis.asyncio as aioredis  # only where Redis is configured
-
-    client = aioredis.from_url(host.settings.host.redis_url)
-    try:
-        await client.ping()
-    except Exception as exc:  # any fault of the connection means "not ready", with its reason
-        return f"{type(exc).__name__}: {exc}"
-    finally:
-        await client.aclose()
-    return None
-
-
-@hookimpl
-def health_checks(host: Host) -> list[HealthCheck]:
-    """Redis, when the portal is configured to use it."""
-    if not host.settings.host.redis_url:
-        return []
-    return [HealthCheck(name="redis", check=_redis)]

@@ -1,4 +1,6 @@
-"""The built-in ``host`` plugin: the host's own permissions, health checks, tables and jobs."""
+"""Hook implementations of the built-in ``host`` plugin: the host's own permissions, health
+checks, tables (``migrations/``), jobs (:mod:`.jobs`) and the admins' view of failed jobs
+and events (:mod:`.api`)."""
 
 from __future__ import annotations
 
@@ -18,11 +20,10 @@ from kabinet.contrib import (
     Schedule,
 )
 from kabinet.hookspecs import hookimpl
-from kabinet.personal import PURGE_ACTOR, PersonalData
+from kabinet.personal import PersonalData
 
 if TYPE_CHECKING:
     import click
-    from sqlalchemy.ext.asyncio import AsyncSession
 
     from kabinet.host import Host
 
@@ -67,49 +68,23 @@ def database() -> Database:
 
 @hookimpl
 def actors(host: Host) -> list[Actor]:
-    from kabinet.events import DELIVER_ACTOR, DELIVER_BATCH_ACTOR, REDELIVER_ACTOR
+    from kabinet.builtin import jobs
 
-    async def deliver(
-        event_id: int, subscriber: str, attempt: int = 0, event: dict[str, Any] | None = None
-    ) -> None:
-        await host.events.deliver(event_id, subscriber, attempt, event)
-
-    async def deliver_batch(subscriber: str, events: list[list[Any]]) -> None:
-        await host.events.deliver_batch(subscriber, events)
-
-    async def redeliver() -> None:
-        await host.events.redeliver_stale()
-
-    async def purge_personal_data(session: AsyncSession) -> None:
-        from kabinet.personal import purge
-
-        await purge(host, session)
-
-    return [
-        Actor(name=PURGE_ACTOR, fn=purge_personal_data, max_retries=2),
-        Actor(name=DELIVER_ACTOR, fn=deliver, queue="events"),
-        Actor(name=DELIVER_BATCH_ACTOR, fn=deliver_batch, queue="events"),
-        Actor(name=REDELIVER_ACTOR, fn=redeliver, queue="events", max_retries=0),
-    ]
+    return jobs.actors(host)
 
 
 @hookimpl
 def schedules(host: Host) -> list[Schedule]:
-    from kabinet.events import REDELIVER_ACTOR
+    from kabinet.builtin import jobs
 
-    # Deliveries whose job was lost (a stopped embedded process, a flushed Redis).
-    return [
-        Schedule(name="host.redeliver_events", actor=REDELIVER_ACTOR, interval=300),
-        # Personal data past its period (docs/operations.md, Personal data), at night.
-        Schedule(name="host.personal_data.purge", actor=PURGE_ACTOR, cron="17 3 * * *"),
-    ]
+    return jobs.schedules()
 
 
 @hookimpl
 def routers(host: Host) -> list[Any]:
-    from kabinet.builtin import runtime_api
+    from kabinet.builtin import api
 
-    return runtime_api.routers(host)
+    return api.routers(host)
 
 
 @hookimpl
