@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kabinet.access import Principal
 from kabinet.forms import FieldError, FormErrors
 from kabinet_booking.forms import Choices, OrderFields, check, shown_only
-from kabinet_booking.services import BookingService, Contract
+from kabinet_booking.services import Batch, BookingService, Contract
 from kabinet_booking.settings import FIELDS
 
 COLUMNS: tuple[str, ...] = ("contract", *(f for f in FIELDS if f != "contract_id"))
@@ -259,13 +259,16 @@ async def send_valid(
 ) -> list[int]:
     """Send the valid rows as one batch, in the caller's transaction; their request ids."""
     choices = await service.choices(principal)
+    batch = Batch()
     made: list[int] = []
     for row in rows:
         if not row.valid:
             continue
-        request_id = await service.save(session, principal, row.fields, source="import")
+        request_id = await service.save(
+            session, principal, row.fields, source="import", batch=batch
+        )
         try:
-            await service.send(session, principal, request_id, choices)
+            await service.send(session, principal, request_id, choices, batch=batch)
         except FormErrors as exc:  # checked a moment ago: the rules changed meanwhile
             raise FieldError(
                 "Row {n}: {message}", "file", params={"n": row.number, "message": exc.message}

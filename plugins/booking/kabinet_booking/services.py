@@ -15,6 +15,7 @@ cancel it until it is accepted or rejected. Every step is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -99,6 +100,18 @@ class BookingRequest(msgspec.Struct, kw_only=True):
     sent_at: dt.datetime | None
     steps: list[Step] = msgspec.field(default_factory=list)
     attachments: list[Attachment] = msgspec.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Batch:
+    """What many saves and sends in one go (an import) read once: the person's contracts,
+    the production system's keys of each counterparty and contract, the author's e-mail."""
+
+    contracts: list[Contract] | None = None
+    keys: dict[tuple[int | None, int | None], tuple[str, str | None]] = dataclasses.field(
+        default_factory=dict
+    )
+    emails: dict[int | None, str] = dataclasses.field(default_factory=dict)
 
 
 class Contract(msgspec.Struct, kw_only=True, frozen=True):
@@ -295,12 +308,20 @@ class BookingService:
         request_id: int | None = None,
         organization_id: int | None = None,
         source: str = "form",
+        batch: Batch | None = None,
     ) -> int:
         """Keep a draft (a new one, or the person's draft or returned request): only the
-        field types are checked, so a half-filled form is kept as it is."""
+        field types are checked, so a half-filled form is kept as it is. ``batch``: what
+        many saves and sends in one go read once (an import)."""
         rules = self.rules()
         fields = shown_only(fields, rules)
-        contracts = await self.contracts(principal)
+        if batch is not None and batch.contracts is None:
+            batch.contracts = await self.contracts(principal)
+        contracts = (
+            batch.contracts
+            if batch is not None and batch.contracts is not None
+            else await self.contracts(principal)
+        )
         contract = self._where(fields, contracts)
         if fields.contract_id is not None and contract is None:
             raise FieldError("Choose one of the offered values.", "contract_id")
@@ -355,7 +376,13 @@ class BookingService:
         return int(new_id)
 
     async def send(
-        self, session: AsyncSession, principal: Principal, request_id: int, choices: Choices
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        request_id: int,
+        choices: Choices,
+        *,
+        batch: Batch | None = None,
     ) -> BookingRequest:
         """Check the request by every rule and send it on: to the managers (by settings)
         or to the production system (the ``booking.request.submitted`` event)."""
@@ -368,7 +395,9 @@ class BookingService:
         state = "under_review" if self.settings.review_by_managers else "sent"
         await self.move(session, found, state, principal.person_id)
         if state == "sent":
-            await self.submit(session, found, principal)
+            await self.submit(session, found, principal, batch=batch)
+        if batch is not None:
+            return found  # as sent (a batch reads nothing back)
         return await self.get(session, principal, request_id, CREATE)
 
     async def move(
@@ -394,17 +423,33 @@ class BookingService:
         found.state = state
 
     async def submit(
-        self, session: AsyncSession, found: BookingRequest, principal: Principal | None
+        self,
+        session: AsyncSession,
+        found: BookingRequest,
+        principal: Principal | None,
+        *,
+        batch: Batch | None = None,
     ) -> RequestSubmitted:
         """Hand the request over to the production system (the integration app's outbound
         contract, when it is installed and a source takes records) and publish
         ``booking.request.submitted``, both in the caller's transaction."""
-        counterparty_key, contract_key = await self.keys(found)
+        if batch is None:
+            counterparty_key, contract_key = await self.keys(found)
+        else:
+            which = (found.counterparty_id, found.contract_id)
+            if which not in batch.keys:
+                batch.keys[which] = await self.keys(found)
+            counterparty_key, contract_key = batch.keys[which]
         fields = order_fields(
             found.fields, self.rules(), counterparty_key=counterparty_key, contract_key=contract_key
         )
         name = principal.name if principal else ""
-        email = await self.email_of(found.person_id)
+        if batch is None or found.person_id not in batch.emails:
+            email = await self.email_of(found.person_id)
+            if batch is not None:
+                batch.emails[found.person_id] = email
+        else:
+            email = batch.emails[found.person_id]
         handed = await carriage.hand_over(
             self.host,
             session,
