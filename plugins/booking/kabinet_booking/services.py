@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kabinet.access import AllOrganizations, Principal
 from kabinet.forms import FieldError, FormErrors
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.services import ServiceKey
 from kabinet_booking import carriage
 from kabinet_booking import models as m
@@ -105,13 +106,13 @@ class BookingRequest(msgspec.Struct, kw_only=True):
 @dataclasses.dataclass
 class Batch:
     """What many saves and sends in one go (an import) read once: the person's contracts,
-    the production system's keys of each counterparty and contract, the author's e-mail."""
+    the production system's keys of each counterparty and contract, the author's contact."""
 
     contracts: list[Contract] | None = None
     keys: dict[tuple[int | None, int | None], tuple[str, str | None]] = dataclasses.field(
         default_factory=dict
     )
-    emails: dict[int | None, str] = dataclasses.field(default_factory=dict)
+    contacts: dict[int | None, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
 
 class Contract(msgspec.Struct, kw_only=True, frozen=True):
@@ -443,13 +444,14 @@ class BookingService:
         fields = order_fields(
             found.fields, self.rules(), counterparty_key=counterparty_key, contract_key=contract_key
         )
-        name = principal.name if principal else ""
-        if batch is None or found.person_id not in batch.emails:
-            email = await self.email_of(found.person_id)
+        if batch is None or found.person_id not in batch.contacts:
+            name, email = await self.contact_of(found.person_id)
             if batch is not None:
-                batch.emails[found.person_id] = email
+                batch.contacts[found.person_id] = (name, email)
         else:
-            email = batch.emails[found.person_id]
+            name, email = batch.contacts[found.person_id]
+        if not name and principal is not None and principal.person_id == found.person_id:
+            name = principal.name
         handed = await carriage.hand_over(
             self.host,
             session,
@@ -478,15 +480,15 @@ class BookingService:
         await self.host.events.publish(session, SUBMITTED, payload)
         return payload
 
-    async def email_of(self, person_id: int | None) -> str:
-        """The author's e-mail (``КонтактEmail``), from the companies app's contacts."""
+    async def contact_of(self, person_id: int | None) -> tuple[str, str]:
+        """The author's name and e-mail (``КонтактФИО``, ``КонтактEmail``: whoever sends it
+        on, a manager after review included), from their account (the host's identity)."""
         if person_id is None:
-            return ""
-        try:
-            found = await self.host.services.of(COMPANIES).contact(SYSTEM, person_id)
-        except FieldError:  # no contact card: the request goes without an e-mail
-            return ""
-        return found.email or ""
+            return "", ""
+        account = await self.host.services.of(IDENTITY).get_account(person_id)
+        if account is None:
+            return "", ""
+        return account.full_name or "", account.email or ""
 
     async def keys(self, found: BookingRequest) -> tuple[str, str | None]:
         """The production system's keys of the request's counterparty and contract."""

@@ -76,6 +76,7 @@ async def test_the_published_request_carries_the_orders_fields_and_the_rest_in_t
     assert payload.portal_key == found.portal_key
     assert len(payload.portal_key) == 36
     assert payload.handed_over is False  # no production system takes records here
+    assert (payload.contact_name, payload.contact_email) == (c.client.name, c.client.email)
 
 
 async def test_settings_say_what_is_shown_required_and_where_it_goes(portal: Portal) -> None:
@@ -104,8 +105,10 @@ async def test_settings_say_what_is_shown_required_and_where_it_goes(portal: Por
     )
     async with portal.host.db.session() as session:
         found = await service.get(session, c.client.principal, new_id(sent.headers["location"]))
-        fields = (await service.submit(session, found, None)).fields
+        submitted = await service.submit(session, found, None)  # sent on by someone else
         await session.rollback()
+    fields = submitted.fields
+    assert submitted.contact_name == c.client.name  # still the author
     assert found.fields.packaging == ""  # what the form does not show is not kept
     assert "delivery_planned" not in fields
     comment = fields["comment"].splitlines()
