@@ -1,5 +1,6 @@
 """The booking app on an order's card (the shipments app's ``shipments_order_links`` hook): the
-request the order came from, and "Repeat this order" (the form opened filled)."""
+request the order came from and the files attached to it, and "Repeat this order" (the
+form opened filled)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,22 @@ async def order_links(
             .where(m.request.c.order_id == order_id)
             .order_by(m.request.c.id)
         )
-        for row in rows:
-            if isinstance(viewable, AllOrganizations) or row.organization_id in viewable:
-                text = t["from_request"].format(n=row.id)
-                links.append(OrderLink(text=text, href=f"/booking/{row.id}"))
+        seen = [
+            row.id
+            for row in rows
+            if isinstance(viewable, AllOrganizations) or row.organization_id in viewable
+        ]
+        for request_id in seen:
+            text = t["from_request"].format(n=request_id)
+            links.append(OrderLink(text=text, href=f"/booking/{request_id}"))
+        files = await session.execute(  # the request's files stay with the order it became
+            select(m.attachment.c.id, m.attachment.c.request_id, m.attachment.c.name)
+            .where(m.attachment.c.request_id.in_(seen))
+            .order_by(m.attachment.c.id)
+        )
+        for f in files:
+            href = f"/booking/{f.request_id}/files/{f.id}"
+            links.append(OrderLink(text=t["request_file"].format(name=f.name), href=href))
     creatable = await host.access.organizations(principal, CREATE)
     if isinstance(creatable, AllOrganizations) or creatable:
         href = f"/booking/new?from_order={order_id}"

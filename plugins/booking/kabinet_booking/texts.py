@@ -111,6 +111,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "contract": ("Договор", "Contract"),
     "from_request": ("Из заявки № {n}", "From request No. {n}"),
     "repeat_order": ("Повторить этот заказ", "Repeat this order"),
+    "request_file": ("Файл заявки: {name}", "Request's file: {name}"),
 }
 
 

@@ -79,7 +79,9 @@ async def test_staff_accept_in_the_portal_and_the_order_appears(portal: Portal) 
     admin = await portal.signed_in(await portal.person("admin"))
     client = await portal.signed_in(c.client)
     sent = await client.post(
-        "/booking/new", data={**order_form(c.contract_id, service.today()), "action": "send"}
+        "/booking/new",
+        data={**order_form(c.contract_id, service.today()), "action": "send"},
+        files={"attachments": ("spec.txt", b"4 pallets", "text/plain")},
     )
     request_id = new_id(sent.headers["location"])
     assert (await client.post(f"/booking/{request_id}/accept")).status_code == 403
@@ -95,6 +97,12 @@ async def test_staff_accept_in_the_portal_and_the_order_appears(portal: Portal) 
     assert order.origin == "Москва, Складская 5"
     assert order.cargo_name == "Станки"
     assert "Упаковка: Паллеты" in order.comment
+    on_card = await client.get(f"/shipments/orders/{link.group(1)}")
+    file_link = re.search(
+        rf'href="(/booking/{request_id}/files/\d+)">Файл заявки: spec.txt<', on_card.text
+    )
+    assert file_link is not None  # the request's file stays with the order it became
+    assert (await client.get(file_link.group(1))).content == b"4 pallets"
     again = await admin.post(f"/booking/{request_id}/accept")
     assert again.status_code == 409  # once
 
