@@ -38,7 +38,6 @@ KNOWN: set[tuple[str, str]] = {
     ("notifications", "kabinet.identity.models"),  # recipients' addresses and languages
     ("shipments", "kabinet.identity.models"),
     ("shipments", "kabinet_companies.models"),  # registry scoping joins counterparties
-    ("shipments", "kabinet_companies.validation"),
 }
 
 

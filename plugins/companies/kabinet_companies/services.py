@@ -36,6 +36,7 @@ from kabinet_companies.validation import (
     clean_inn,
     clean_kpp,
 )
+from kabinet_companies.validation import make_inn as make_inn  # public: valid ИНН for samples
 
 if TYPE_CHECKING:
     from kabinet.host import Host

@@ -1,38 +1,31 @@
-"""ИНН and КПП, and the one error type of the app (a refusal naming the field at fault)."""
+"""ИНН and КПП checks, and the length bound of a text field.
+
+The app's error types live in the public :mod:`kabinet_companies.errors` (re-exported here).
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from kabinet.forms import FieldError
+from kabinet_companies.errors import CompanyError, Conflict, Forbidden, NotFound
+
+__all__ = [
+    "CompanyError",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "bounded",
+    "clean_inn",
+    "clean_kpp",
+    "inn_valid",
+    "make_inn",
+]
 
 _W10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
 _W12_1 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 _W12_2 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 _KPP = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
-
-
-class CompanyError(FieldError):
-    """A refused request; ``field`` names the input at fault, ``status`` the HTTP answer
-    (the page kit's :class:`~kabinet.forms.FieldError`: a page shows it beside its field)."""
-
-    status = 400
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message, field)
-
-
-class NotFound(CompanyError):
-    status = 404
-
-
-class Forbidden(CompanyError):
-    status = 403
-
-
-class Conflict(CompanyError):
-    status = 409
 
 
 def bounded(value: str | None, column: Any, field: str) -> str:

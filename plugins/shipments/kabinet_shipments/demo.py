@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kabinet.identity.commands import DEMO_PASSWORD
+from kabinet.identity.demo import DEMO_PASSWORD
 from kabinet.identity.services import identity_service
-from kabinet_companies.services import COMPANIES, SYSTEM
-from kabinet_companies.validation import make_inn
+from kabinet_companies.services import COMPANIES, SYSTEM, make_inn
 from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
 from kabinet_shipments.records import (
     AttachedFile,

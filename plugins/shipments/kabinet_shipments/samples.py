@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from kabinet.routematrix import RouteSample, SampleRequest
-from kabinet_companies.services import COMPANIES, SYSTEM
-from kabinet_companies.validation import Conflict, make_inn
+from kabinet_companies.errors import Conflict
+from kabinet_companies.services import COMPANIES, SYSTEM, make_inn
 from kabinet_shipments import models as m
 from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
 from kabinet_shipments.records import (
