@@ -79,6 +79,8 @@ class Shape:
         self.logs: dict[str, IO[bytes]] = {}
         self.starts: dict[str, int] = {}
         self.database_url = ""
+        self.redis_url = ""
+        self.onec: Any = None
         self.people: dict[str, tuple[int, str]] = {}
         """Accounts the tests use, by name: (id, e-mail)."""
 

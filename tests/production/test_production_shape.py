@@ -20,9 +20,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -74,6 +76,8 @@ async def shape(tmp_path_factory: pytest.TempPathFactory, onec: OneCServer) -> A
     settings = folder / "settings.toml"
     shape = Shape(folder, settings, {})
     shape.database_url = url
+    shape.redis_url = redis_url
+    shape.onec = onec
     settings.write_text(
         f"""
 [host]
@@ -96,6 +100,9 @@ password = "пароль"
 page_size = 50
 timeout_seconds = 60
 """
+        # A sender that died holding a client request lets it go after 10 s (longer than
+        # a send to the local 1C takes).
+        .replace("[integration]\n", "[integration]\noutbound_claim_seconds = 10\n")
     )
     shape.env = environment(folder, settings, site)
     try:
@@ -353,6 +360,154 @@ def test_sigterm_on_a_worker_finishes_its_job_and_returns_what_it_had_taken(
     assert [int(w[2]) for w in done] == [pid]  # finished where it ran, before the exit
     wait_for(lambda: all(shape.lines("done", q) for q in quick), "every quick job to run", 60)
     assert all(len(shape.lines("done", q)) == 1 for q in quick)
+    shape.start(victim)
+    shape.wait_ready(victim)
+
+
+REQUESTS = "Document_ЗапросКлиента"
+ORDERS = "Document_ЗаявкаНаПеревозку"
+
+
+async def a_client_of_synced_orders(shape: Shape) -> tuple[str, str]:
+    """A client whose organization holds every counterparty the local 1C has, once a sync
+    has brought the orders in; returns (e-mail, portal id of an order open in 1C)."""
+    from sqlalchemy import select, update
+
+    from kabinet_companies.models import counterparty, organization
+    from kabinet_shipments import models as sm
+
+    portal = await start_portal(
+        shape.folder / "client-maker",
+        shape.database_url,
+        clock=FrozenClock(),
+        settings={"host": {"redis_url": shape.redis_url}},
+    )
+    try:
+        async with portal.host.db.sessionmaker() as s:
+            found = await s.execute(select(sm.order.c.external_id, sm.order.c.id))
+            orders = {str(r[0]): int(r[1]) for r in found}
+        if not orders:
+            run_script(shape, "await host.jobs.send('integration.sync', source='onec')")
+            for _ in range(900):
+                async with portal.host.db.sessionmaker() as s:
+                    found = await s.execute(select(sm.order.c.external_id, sm.order.c.id))
+                    orders = {str(r[0]): int(r[1]) for r in found}
+                if orders:
+                    break
+                await asyncio.sleep(0.2)  # polling the workers' sync
+        assert orders, "no sync brought the orders in"
+        now = portal.host.clock.now()
+        async with portal.host.db.session() as s:
+            org = (
+                await s.execute(
+                    organization.insert()
+                    .values(name="ООО Клиент", search="", created_at=now, updated_at=now)
+                    .returning(organization.c.id)
+                )
+            ).scalar_one()
+            await s.execute(update(counterparty).values(organization_id=org))
+        client = await portal.person("client", organization=int(org), password=PASSWORD)
+    finally:
+        await portal.aclose()
+    data = shape.onec.data
+    status = data.renaming.fields.get("Статус", "Статус")
+    open_refs = [
+        ref
+        for ref in orders
+        if (data.get(ORDERS, ref) or {}).get(status) in ("Оформлена", "ВРаботе")
+    ]
+    assert open_refs, "no order open in 1C"
+    return client.email, str(orders[open_refs[0]])
+
+
+def sender_of(shape: Shape, client_port: int) -> str | None:
+    """The worker whose connection to the local 1C comes from ``client_port``."""
+    import psutil
+
+    for pid, role in shape.worker_pids().items():
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        if any(c.laddr and c.laddr.port == client_port for c in conns):
+            return role
+    return None
+
+
+def spy_on_faults(onec: OneCServer) -> list[int]:
+    """The client ports of the requests that got a fault (the handler's peer)."""
+    taken: list[int] = []
+    original = onec._take_fault
+
+    def spy(target: str) -> Any:
+        fault = original(target)
+        if fault is not None:
+            handler = sys._getframe(1).f_locals["self"]
+            taken.append(int(handler.client_address[1]))
+        return fault
+
+    onec._take_fault = spy  # type: ignore[method-assign]
+    return taken
+
+
+async def test_a_client_request_is_carried_to_1c_once_when_its_sender_is_killed(
+    shape: Shape, onec: OneCServer
+) -> None:
+    email, order_id = await a_client_of_synced_orders(shape)
+    before = len(onec.data.sets.get(onec.data.renaming.set(REQUESTS), {}))
+    # 1C takes 6 s over the document: time to kill the worker sending it. 1C creates the
+    # document all the same; the answer never reaches the portal.
+    posted = spy_on_faults(onec)
+    documents = onec.data.renaming.set(REQUESTS)
+    onec.fault("slow", match=f"POST /{onec.publication}/odata/standard.odata/{documents}", delay=6)
+    web1 = shape.url("web1")
+    with browser(shape) as client:
+        assert sign_in(client, web1, email).status_code in (302, 303)
+        token = csrf(client, f"{web1}/identity/profile")
+        asked = client.post(
+            f"{web1}/api/shipments/orders/{order_id}/requests",
+            json={"kind": "cancel", "comment": "Не нужна"},
+            headers={"X-CSRF-Token": token},
+        )
+        assert asked.status_code == 201, asked.text[:1000]
+        request_id = int(asked.json()["id"])
+    victim = wait_for(lambda: posted and sender_of(shape, posted[0]), "the send to 1C", 90)
+    shape.signal(victim, signal.SIGKILL)
+    shape.wait_exit(victim)
+    arrived = max(t for t, target in onec.arrivals if documents in target)
+    assert time.monotonic() - arrived < 6, "killed too late: 1C had answered"
+    # The job goes back to the queue, the other worker takes it once the claim lapsed,
+    # finds the document the killed one made, and records it: one document in 1C.
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(shape.database_url)
+    try:
+        state = ""
+        for _ in range(1200):
+            async with engine.connect() as conn:
+                state = str(
+                    (
+                        await conn.execute(
+                            text(
+                                "select o.state from integration_outbound o "
+                                "join shipments_request r on r.portal_key = o.portal_id "
+                                "where r.id = :id"
+                            ),
+                            {"id": request_id},
+                        )
+                    ).scalar_one_or_none()
+                )
+            if state == "sent":
+                break
+            await asyncio.sleep(0.1)  # polling the other worker
+        assert state == "sent", state
+    finally:
+        await engine.dispose()
+    assert len(onec.data.sets[documents]) == before + 1
+    # The killed worker's POST made it; the worker that took the job over looked it up.
+    posts = [t for method, t in onec.requests if method == "POST" and documents in t]
+    assert len(posts) == 1, posts
     shape.start(victim)
     shape.wait_ready(victim)
 
