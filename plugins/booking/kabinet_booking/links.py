@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kabinet.access import AllOrganizations, Principal
 from kabinet_booking import models as m
 from kabinet_booking.services import CREATE, VIEW
 from kabinet_booking.texts import text_for
+from kabinet_shipments.services import SHIPMENTS
 from kabinet_shipments.structs import OrderLink
 
 if TYPE_CHECKING:
@@ -24,12 +25,21 @@ async def order_links(
     t = text_for(lang)
     links: list[OrderLink] = []
     viewable = await host.access.organizations(principal, VIEW)
+    try:  # the order as the card shows it: its key and number
+        order = await host.services.of(SHIPMENTS).order(principal, order_id)
+    except LookupError:
+        return []
     async with host.db.session() as session:
-        rows = await session.execute(
-            select(m.request.c.id, m.request.c.organization_id)
-            .where(m.request.c.order_id == order_id)
-            .order_by(m.request.c.id)
+        r = m.request.c
+        # A request knows its order by id once linked, else by the order's key (1C's
+        # Заявка_Key of an accepted request, or the key acceptance in the portal gave it).
+        made = (r.order_id == order_id) | ((r.order_key == order.external_id) & (r.order_key != ""))
+        await session.execute(  # link them now that the order is known here
+            update(m.request)
+            .where(made, r.order_id.is_(None))
+            .values(order_id=order_id, order_number=order.number)
         )
+        rows = await session.execute(select(r.id, r.organization_id).where(made).order_by(r.id))
         seen = [
             row.id
             for row in rows

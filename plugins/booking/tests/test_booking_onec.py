@@ -25,6 +25,7 @@ from kabinet_integration.outbound import send_due
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import Generated, OneCData, OneCServer, generate
 from kabinet_notifications.models import delivery
+from kabinet_shipments.services import SHIPMENTS
 
 pytestmark = pytest.mark.smoke
 
@@ -140,8 +141,16 @@ async def test_accepted_in_1c_the_order_arrives_and_the_client_is_told(
         request = await service.get(session, client.principal, request_id)
     assert request.state == "accepted"
     assert request.order_key == doc["Заявка_Key"]
-    card = await (await portal.signed_in(client)).get(f"/booking/{request_id}")
+    web = await portal.signed_in(client)
+    card = await web.get(f"/booking/{request_id}")
     assert "Заявка принята: заказ создан в учётной системе" in card.text
+    shipments = portal.host.services.of(SHIPMENTS)
+    page, _ = await shipments.orders(client.principal, shipments.parse_orders({}))
+    (order,) = [o for o in page.rows if o.number == made["Number"]]
+    order_card = await web.get(f"/shipments/orders/{order.id}")  # the order names its request
+    assert f'<a href="/booking/{request_id}">Из заявки № {request_id}</a>' in order_card.text
+    card = await web.get(f"/booking/{request_id}")  # and the request its order, from then on
+    assert f'<a href="/shipments/orders/{order.id}">{made["Number"]}</a>' in card.text
     await sync(portal)  # the same answer again changes nothing
     async with portal.host.db.session() as session:
         again = await service.get(session, client.principal, request_id)
