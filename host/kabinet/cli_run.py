@@ -78,7 +78,7 @@ async def _demo(ctx: click.Context, var: Path, address: str) -> tuple[Any, str]:
     import msgspec
 
     from kabinet import logging as klogging
-    from kabinet.identity.commands import demo_table
+    from kabinet.identity.demo import demo_table
     from kabinet.jobs import settle_embedded, stop_embedded
     from kabinet.settings import load_raw
 

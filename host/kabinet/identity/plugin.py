@@ -151,7 +151,7 @@ def cli_commands() -> list[click.Command]:
 
 @hookimpl
 async def demo_data(host: Host) -> None:
-    from kabinet.identity.commands import demo_accounts, warn_demo
+    from kabinet.identity.demo import demo_accounts, warn_demo
 
     warn_demo(await demo_accounts(host))
 

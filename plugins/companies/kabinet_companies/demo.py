@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from kabinet.access import Principal
-from kabinet.identity.commands import DEMO_PASSWORD
+from kabinet.identity.demo import DEMO_PASSWORD
 from kabinet.identity.services import identity_service
 from kabinet_companies.models import organization
 from kabinet_companies.services import SYSTEM, companies
