@@ -190,7 +190,7 @@ async def worker(ctx: click.Context, threads: int, queues: tuple[str, ...]) -> N
     settings; each also relays committed events from the outbox. SIGTERM lets running
     jobs finish. Without redis_url the web process runs jobs itself.
     """
-    from kabinet.jobs import run_worker
+    from kabinet.jobs_redis import run_worker
 
     async def body(host: Any, stop: asyncio.Event) -> None:
         click.echo(f"kabinet worker: {len(host.actors)} actors, {threads} threads", err=True)

@@ -5,7 +5,8 @@ Plugins contribute actors (:class:`kabinet.contrib.Actor`); code sends them with
 settings, never on the caller:
 
 - ``[host] redis_url`` set (production): messages go to Redis through a dramatiq
-  ``RedisBroker``, and ``kabinet worker`` processes on any machine run them;
+  ``RedisBroker``, and ``kabinet worker`` processes on any machine run them
+  (:mod:`kabinet.jobs_redis`);
 - no ``redis_url`` (the embedded default): an asyncio task in the web process runs them,
   from a queue in memory.
 
@@ -37,8 +38,6 @@ from kabinet.db import current_unit
 from kabinet.services import ServiceKey
 
 if TYPE_CHECKING:
-    import dramatiq
-
     from kabinet.host import Host
 
 log = logging.getLogger(__name__)
@@ -48,19 +47,6 @@ BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
 REDIS_NAMESPACE = "kabinet"
 """Prefix of every Redis key of the job queues."""
-BULK_PRIORITY = 100
-"""dramatiq's priority of bulk actors (``Actor.bulk``): behind every other (0)."""
-HEARTBEAT_TIMEOUT_MS = 15_000
-"""A worker silent in Redis this long is taken for dead, and the jobs it had taken go back
-to the queue for another worker (dramatiq's default, a minute, left a killed worker's job
-waiting that long). A live worker's consumers ask Redis several times a second, busy or
-not, so only a process that is gone (or frozen this long) is taken for dead."""
-MAINTENANCE_CHANCE = 20_000
-"""Per million of a worker's calls to Redis, those that also return dead workers' jobs to
-their queue. A queue's jobs are returned only by a call on that queue: at dramatiq's
-default (1,000, 0.1 %) an idle queue polled ten times a second waited 100 s on average
-after the heartbeat timeout; at 2 % it waits about 5 s. The check is two small sorted-set
-reads when no worker is dead."""
 
 
 class JobError(Exception):
@@ -440,135 +426,14 @@ class EmbeddedJobs(Jobs):
             await asyncio.wait(running, timeout=30)
 
 
-# --- the Redis runner --------------------------------------------------------------------
-
-
-class RedisJobs(Jobs):
-    """Jobs through Redis: a dramatiq ``RedisBroker`` with one dramatiq actor per actor.
-
-    Any process may send. ``kabinet worker`` runs :func:`run_worker`: dramatiq's consumer
-    and worker threads hand each message to this process's event loop, where
-    :meth:`Jobs.execute` runs it with the same host as everywhere else.
-    """
-
-    def __init__(self, host: Host, url: str) -> None:
-        from dramatiq.brokers.redis import RedisBroker
-
-        super().__init__(host)
-        self.broker = RedisBroker(  # type: ignore[no-untyped-call]
-            url=url,
-            namespace=REDIS_NAMESPACE,
-            middleware=[],
-            heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
-            maintenance_chance=MAINTENANCE_CHANCE,
-        )
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._actors: dict[str, dramatiq.Actor[Any, Any]] = {}
-        for name, (_plugin, actor) in sorted(host.actors.items()):
-            self._declare(name, actor.queue, bulk=actor.bulk)
-
-    def _declare(self, name: str, queue: str, *, bulk: bool = False) -> None:
-        import dramatiq
-
-        def run(*data: Any) -> None:
-            self._run_threadsafe(JobMessage.from_wire(name, queue, data))
-
-        # dramatiq's priority orders the messages a worker has taken: lower runs first.
-        self._actors[name] = dramatiq.Actor(
-            run,
-            broker=self.broker,
-            actor_name=name,
-            queue_name=queue,
-            priority=BULK_PRIORITY if bulk else 0,
-            options={},
-        )
-
-    def _run_threadsafe(self, msg: JobMessage) -> None:
-        """Called in a dramatiq worker thread: run the job on the host's event loop."""
-        if self.loop is None:
-            raise RuntimeError("jobs run only inside `kabinet worker`")
-        asyncio.run_coroutine_threadsafe(self.execute(msg), self.loop).result()
-
-    def _enqueue_sync(self, messages: Sequence[JobMessage], delay_ms: int | None) -> None:
-        for msg in messages:
-            dm = self._actors[msg.actor].message_with_options(args=tuple(msg.to_wire()))
-            self.broker.enqueue(dm, delay=delay_ms)
-
-    async def _enqueue(self, messages: Sequence[JobMessage], *, delay: float = 0.0) -> None:
-        delay_ms = int(delay * 1000) if delay > 0 else None
-        # redis-py here is blocking; a thread keeps the event loop (web requests) free.
-        await asyncio.to_thread(self._enqueue_sync, messages, delay_ms)
-
-    @property
-    def queues(self) -> set[str]:
-        return set(self.broker.get_declared_queues())
-
-    async def close(self) -> None:
-        self.broker.close()
-        self.broker.client.close()
-
-
 def create_jobs(host: Host) -> Jobs:
     """The runner the settings ask for."""
     url = host.settings.host.redis_url
-    return RedisJobs(host, url) if url else EmbeddedJobs(host)
+    if not url:
+        return EmbeddedJobs(host)
+    from kabinet.jobs_redis import RedisJobs
 
-
-async def run_worker(
-    host: Host,
-    stop: asyncio.Event,
-    *,
-    threads: int = 8,
-    queues: Sequence[str] = (),
-    relay: bool = True,
-    bulk_threads: int = 2,
-) -> None:
-    """``kabinet worker``: consume Redis until ``stop`` is set, then finish running jobs.
-
-    Queues of bulk actors (``Actor.bulk``) run on ``bulk_threads`` threads of their own,
-    the other queues on ``threads``: a worker busy with thousands of file fetches still
-    takes a client request at once."""
-    from dramatiq import Worker
-    from dramatiq.common import dq_name
-
-    jobs = host.jobs
-    if not isinstance(jobs, RedisJobs):
-        raise JobError(
-            "kabinet worker needs [host] redis_url; without it the web process runs jobs itself"
-        )
-    unknown = set(queues) - jobs.queues
-    if unknown:
-        raise JobError(
-            f"no actor uses queue(s) {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(sorted(jobs.queues))})"
-        )
-    jobs.loop = asyncio.get_running_loop()
-    chosen = set(queues) or jobs.queues
-    bulk = {a.queue for _p, a in host.actors.values() if a.bulk} & chosen
-    # A short idle poll keeps the delay from commit to handling well under a second.
-    workers = [
-        Worker(
-            jobs.broker,
-            queues={q for name in names for q in (name, dq_name(name))},
-            worker_threads=n,
-            worker_timeout=100,
-        )
-        for names, n in ((chosen - bulk, threads), (bulk, max(1, bulk_threads)))
-        if names
-    ]
-    for worker in workers:
-        worker.start()
-    relay_task = asyncio.create_task(host.events.run_relay(stop)) if relay else None
-    try:
-        await stop.wait()
-        log.info("worker stopping: taking no more jobs, finishing the running ones")
-    finally:
-        if relay_task is not None:
-            await relay_task
-        # Worker threads wait on this loop, so stop them from another thread.
-        for worker in workers:
-            await asyncio.to_thread(worker.stop, 30_000)
-        jobs.loop = None
+    return RedisJobs(host, url)
 
 
 # --- background work in the web process ----------------------------------------------------

@@ -25,7 +25,8 @@ from kabinet.clock import FrozenClock
 from kabinet.db import Database
 from kabinet.errors import PluginError
 from kabinet.host import Host
-from kabinet.jobs import EmbeddedJobs, JobError, RedisJobs, backoff
+from kabinet.jobs import EmbeddedJobs, JobError, backoff
+from kabinet.jobs_redis import RedisJobs
 from kabinet.testing import PluginFactory, drop_database, migrated_database
 
 JOBT = """

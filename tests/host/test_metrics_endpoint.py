@@ -313,7 +313,8 @@ async def test_jobs_queued_and_taken_are_read_from_redis(
     (dramatiq's acknowledgement set of that worker and queue) counts as running."""
     import redis
 
-    from kabinet.jobs import REDIS_NAMESPACE, RedisJobs
+    from kabinet.jobs import REDIS_NAMESPACE
+    from kabinet.jobs_redis import RedisJobs
 
     queue = f"mjob_{uuid.uuid4().hex[:8]}"
     plugin_factory.add("mjob", f"QUEUE = {queue!r}\n" + MJOB)
