@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from kabinet.cli import cli
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.settings import LOCAL_BASE_URL
 from kabinet.web import build_app
 
@@ -122,7 +123,7 @@ async def test_the_links_the_portal_makes_start_with_base_url_and_work(
     from kabinet_companies.services import companies
 
     host, client = portal
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     person = await identity.create_account(
         full_name="Анна Ссылкина", email="anna-links@example.test", password="long password 1"
     )

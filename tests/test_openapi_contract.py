@@ -42,6 +42,7 @@ from kabinet.db import create_engine, parse_url
 from kabinet.host import Host
 from kabinet.identity.common import TOKEN_PREFIX, digest
 from kabinet.identity.models import Account, ApiToken
+from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token, session_key
 from kabinet.pages import CSRF_COOKIE, CSRF_HEADER, STATE_KEY
 from kabinet.testing import drop_database, kabinet_server, migrated_database
@@ -107,7 +108,7 @@ async def _token(host: Host, email: str, organizations: list[int]) -> str:
 
 async def _browser(host: Host, email: str) -> dict[str, str]:
     """The headers of a signed-in browser of the account: its session and CSRF pair."""
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     account = await identity.find_by_email(email)
     assert account is not None, f"the demo has no {email}"
     token, key = new_token()

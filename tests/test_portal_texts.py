@@ -15,6 +15,8 @@ from pagetext import raw_codes, visible
 
 from kabinet.access import Principal
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
+from kabinet.roles.services import ROLES
 from kabinet.routematrix import RouteMatrix
 from kabinet.testing import drop_database, migrated_database
 from kabinet.web import build_app
@@ -85,9 +87,9 @@ async def test_hook_organization_names_api_tokens_show_rights_and_organizations(
     matrix: RouteMatrix = client.matrix  # type: ignore[attr-defined]
     org = await companies(host).create_organization("ООО Токен Имя")
     person = await matrix.person("tokens")
-    await host.services["roles"].grant(person, "client", org.id)
+    await host.services.of(ROLES).grant(person, "client", org.id)
     me = Principal(person_id=person, name="Токен", kind="person")
-    await host.services["identity"].create_token(me, "1С", ["shipments.orders.view"], [org.id])
+    await host.services.of(IDENTITY).create_token(me, "1С", ["shipments.orders.view"], [org.id])
     cookie = await matrix.session(person)
     profile = await client.get(
         "/identity/profile", headers={"Cookie": f"{cookie}; kabinet_lang={lang}"}
@@ -137,9 +139,9 @@ async def test_main_pages_show_no_raw_code_or_key(
     await make_order(host, org.id)
     person = await matrix.person(persona)
     if persona == "admin":
-        await host.services["roles"].grant(person, "admin", None)
+        await host.services.of(ROLES).grant(person, "admin", None)
     else:
-        await host.services["roles"].grant(person, "client", org.id)
+        await host.services.of(ROLES).grant(person, "client", org.id)
     cookie = await matrix.session(person)
     faults = {}
     for path in MAIN_PAGES[persona]:

@@ -68,6 +68,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from kabinet.access import permission
 from kabinet.routematrix import ManagerSample, RouteSample, SampleRequest
+from kabinet.roles.services import ROLES
 
 ITEMS = {}
 _ids = itertools.count(1)
@@ -129,7 +130,7 @@ async def make(host, organization):
 
 async def assign(host, person_id, organization):
     MANAGED.setdefault(person_id, set()).add(organization)
-    await host.services["roles"].person_changed(person_id)
+    await host.services.of(ROLES).person_changed(person_id)
 
 
 @hookimpl

@@ -15,8 +15,10 @@ import pytest
 
 from kabinet.host import Host
 from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
+from kabinet.roles.services import ROLES
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
+from kabinet_dictionaries.services import DICTIONARIES
 
 pytestmark = pytest.mark.smoke
 
@@ -29,7 +31,7 @@ class Portal:
 
     async def admin(self) -> str:
         person = await self.matrix.person("admin")
-        await self.host.services["roles"].grant(person, "admin")
+        await self.host.services.of(ROLES).grant(person, "admin")
         return await self.matrix.session(person)
 
     async def call(self, method: str, path: str, session: str, **kwargs: Any) -> httpx.Response:
@@ -77,7 +79,7 @@ async def test_a_dictionary_is_published_to_organizations_picked_by_name(
 
     word = "Публикация" + uuid.uuid4().hex[:6]
     first, second = await _orgs(portal.host, f"{word} Север", f"{word} Юг")
-    svc = portal.host.services["dictionaries"]
+    svc = portal.host.services.of(DICTIONARIES)
     code = f"pick_{uuid.uuid4().hex[:10]}"
     field = FieldDef(code="name", name_ru="Название", name_en="Name", kind="text")
     await svc.create_type(code=code, name_ru="Тарифы", name_en="Rates", fields=[field])

@@ -17,9 +17,12 @@ import pytest
 
 from kabinet.access import Principal
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
+from kabinet.roles.services import ROLES
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
+from kabinet_dictionaries.services import DICTIONARIES
 
 pytestmark = pytest.mark.smoke
 
@@ -46,7 +49,7 @@ class Portal:
         return await self.matrix.person(name)
 
     async def token(self, person_id: int, codes: list[str], organizations: list[int]) -> str:
-        identity = self.host.services["identity"]
+        identity = self.host.services.of(IDENTITY)
         me = Principal(person_id=person_id, kind="person")
         made = await identity.create_token(me, "ERP", codes, organizations)
         return str(made.token)
@@ -89,7 +92,7 @@ class Portal:
     async def document(self, organization: int | None) -> int:
         from kabinet_dictionaries.documents import DocumentMeta
 
-        svc = self.host.services["dictionaries"]
+        svc = self.host.services.of(DICTIONARIES)
         meta = DocumentMeta(title=f"Документ {organization}", organization_id=organization)
         found = await svc.create_document(meta, "doc.pdf", PDF)
         return int(found.id)
@@ -99,7 +102,7 @@ class Portal:
 
         from kabinet_dictionaries.kinds import FieldDef
 
-        svc = self.host.services["dictionaries"]
+        svc = self.host.services.of(DICTIONARIES)
         code = f"iso_{uuid.uuid4().hex[:10]}"
         field = FieldDef(code="name", name_ru="Название", name_en="Name", kind="text")
         await svc.create_type(code=code, name_ru="Тарифы", name_en="Rates", fields=[field])
@@ -117,7 +120,7 @@ class Portal:
         from kabinet_companies.services import companies
 
         person = await self.person("manager")
-        await self.host.services["roles"].grant(person, "manager")
+        await self.host.services.of(ROLES).grant(person, "manager")
         for org in organizations:
             await companies(self.host).ensure_organization(org)
             await companies(self.host).assign_manager(None, org, person)
@@ -142,7 +145,7 @@ async def portal(database_url: str, tmp_path: Path) -> AsyncIterator[Portal]:
 async def test_a_token_limited_to_one_organization_reads_none_of_the_others(
     portal: Portal,
 ) -> None:
-    roles = portal.host.services["roles"]
+    roles = portal.host.services.of(ROLES)
     one, two = await portal.order(1), await portal.order(2)
     doc_one, doc_two = await portal.document(1), await portal.document(2)
     anna = await portal.person("anna")
@@ -206,7 +209,7 @@ async def test_a_token_limited_to_one_organization_reads_none_of_the_others(
 
 
 async def test_a_token_limited_to_one_permission_does_nothing_else(portal: Portal) -> None:
-    roles = portal.host.services["roles"]
+    roles = portal.host.services.of(ROLES)
     order = await portal.order(5)
     dima = await portal.person("dima")
     await roles.grant(dima, "client", 5)
@@ -222,7 +225,7 @@ async def test_a_token_limited_to_one_permission_does_nothing_else(portal: Porta
 async def test_a_managers_rights_on_documents_and_dictionaries_stop_at_the_assigned_ones(
     portal: Portal,
 ) -> None:
-    roles = portal.host.services["roles"]
+    roles = portal.host.services.of(ROLES)
     kate = await portal.manager(3, 4)
     admin = await portal.person("admin")
     await roles.grant(admin, "admin")
@@ -271,7 +274,7 @@ async def test_a_managers_rights_on_documents_and_dictionaries_stop_at_the_assig
     )
     assert made.status_code == 403, made.text
     assert made.json()["errors"][0]["field"] == "organization_id"
-    svc = portal.host.services["dictionaries"]
+    svc = portal.host.services.of(DICTIONARIES)
     assert (await svc.document(doc_one)).title == "Документ 1"
     assert (await svc.entry(code_one, entry_one)).values["name"] == "Москва"
     # in her own organizations she does her job
@@ -304,7 +307,7 @@ async def test_nobody_gives_themselves_a_role_and_a_token_follows_its_owner(
 ) -> None:
     from kabinet_companies.services import companies
 
-    roles = portal.host.services["roles"]
+    roles = portal.host.services.of(ROLES)
     kate = await portal.manager(1)
     path = f"/api/companies/organizations/1/members/{kate}"
     refused = await portal.as_person("PUT", path, kate, json={"roles": ["client"]})
@@ -317,7 +320,7 @@ async def test_nobody_gives_themselves_a_role_and_a_token_follows_its_owner(
     assert page.status_code in (302, 303)
     assert [g.role.code for g in await roles.grants_of(kate)] == ["manager"]
     # nor by inviting her own address
-    account = await portal.host.services["identity"].get_account(kate)
+    account = await portal.host.services.of(IDENTITY).get_account(kate)
     mine = {"email": account.email, "full_name": "Я", "role": "client"}
     invited = await portal.as_person(
         "POST", "/api/companies/organizations/1/invitations", kate, json=mine
@@ -331,7 +334,7 @@ async def test_nobody_gives_themselves_a_role_and_a_token_follows_its_owner(
     await roles.grant(admin, "admin")
     given = await portal.as_person("PUT", path, admin, json={"roles": ["client"]})
     assert given.status_code == 200, given.text
-    identity = portal.host.services["identity"]
+    identity = portal.host.services.of(IDENTITY)
     from kabinet.identity.services import InvalidInput
 
     me = Principal(person_id=kate, kind="person")
@@ -366,7 +369,7 @@ async def test_staff_see_and_resend_undelivered_messages_of_their_organizations_
 
     from kabinet_notifications import models as nm
 
-    roles = portal.host.services["roles"]
+    roles = portal.host.services.of(ROLES)
     await roles.create_role(
         code="support",
         name_ru="Поддержка",
@@ -437,7 +440,7 @@ async def test_a_manager_cannot_accept_her_own_request_to_join(portal: Portal) -
     from kabinet_companies.validation import make_inn
     from kabinet_shipments.samples import ensure_counterparty
 
-    roles = portal.host.services["roles"]
+    roles = portal.host.services.of(ROLES)
     await ensure_counterparty(portal.host, 1)
     kate = await portal.manager(1)
     asked = await portal.as_person(

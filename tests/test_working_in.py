@@ -20,9 +20,12 @@ import pytest
 from kabinet.access import ORG_COOKIE, Principal
 from kabinet.host import Host
 from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
+from kabinet.roles.services import ROLES
 from kabinet.routematrix import RouteMatrix
 from kabinet.testing import drop_database, migrated_database
 from kabinet.web import build_app
+from kabinet_companies.services import COMPANIES
+from kabinet_shipments.exports import EXPORTS
 
 pytestmark = pytest.mark.smoke
 
@@ -112,7 +115,7 @@ async def _two_companies(host: Host, browser: Browser) -> dict[str, Any]:
     }
     anna = await browser.matrix.person("anna")
     for org in (north.id, south.id):
-        await host.services["roles"].grant(anna, "client", org)
+        await host.services.of(ROLES).grant(anna, "client", org)
         async with host.db.session() as s:
             await svc.add_member(s, anna, org)
     return {"north": north.id, "south": south.id, "orders": orders, "anna": anna}
@@ -218,7 +221,7 @@ async def test_the_chosen_company_scopes_every_page_and_the_switch_reloads_clean
     assert _selected(registry.text) == str(north)
 
     # Someone else's company cannot be chosen: the choice falls back to all of mine.
-    other = await host.services["companies"].create_organization("ООО Чужая Выбор")
+    other = await host.services.of(COMPANIES).create_organization("ООО Чужая Выбор")
     refused = await browser.post("/companies/current", {"organization": str(other.id), "next": "/"})
     assert refused.status_code == 303
     assert ORG_COOKIE not in browser.cookies
@@ -241,7 +244,7 @@ async def test_a_background_export_keeps_the_chosen_company(
 ) -> None:
     host, browser = portal
     world = await _two_companies(host, browser)
-    exports = host.services["shipments.exports"]
+    exports = host.services.of(EXPORTS)
     anna = Principal(person_id=world["anna"], kind="person", working_in=world["south"])
     export_id = await exports.create(anna, {}, "csv", send=False)
     await exports.run(export_id)
@@ -254,7 +257,7 @@ async def test_staff_are_not_narrowed_by_the_cookie(portal: tuple[Host, Browser]
     host, browser = portal
     world = await _two_companies(host, browser)
     admin = await browser.matrix.person("admin")
-    await host.services["roles"].grant(admin, "admin")
+    await host.services.of(ROLES).grant(admin, "admin")
     await browser.sign_in(admin)
     browser.cookies[ORG_COOKIE] = str(world["south"])
     registry = await browser.get("/shipments/")

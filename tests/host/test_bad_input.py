@@ -32,6 +32,7 @@ from kabinet.host import Host
 from kabinet.inputs import INT_MAX
 from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
 from kabinet.problems import PROBLEM_JSON
+from kabinet.roles.services import ROLES
 from kabinet.routematrix import _PARAM, ORG_A, SAFE, Route, RouteMatrix, SampleRequest, routes_of
 from kabinet.web import build_app, iter_handlers
 
@@ -107,7 +108,7 @@ class Prober:
         self.sent = 0
 
     async def persona(self, role: str, organization: int | None) -> str:
-        roles = self.host.services["roles"]
+        roles = self.host.services.of(ROLES)
         person = await self.matrix.person(role)
         await roles.grant(person, role, organization)
         return await self.matrix.session(person)

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from kabinet.identity.services import identity_service
+from kabinet.roles.services import ROLES
 from kabinet.testing import Portal
 
 pytestmark = pytest.mark.smoke
@@ -24,7 +25,7 @@ async def test_create_admin_makes_an_account_with_the_admin_role(portal: Portal)
     assert f"<{email}>" in done.output
     account = await identity_service(portal.host).find_by_email(email)
     assert account is not None
-    grants = await portal.host.services["roles"].grants_of(account.id)
+    grants = await portal.host.services.of(ROLES).grants_of(account.id)
     assert [(g.role.code, g.organization_id) for g in grants] == [("admin", None)]
 
 

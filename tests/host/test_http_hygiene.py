@@ -29,8 +29,11 @@ from litestar import Litestar
 
 from kabinet.access import Permission
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.routematrix import ORG_A, RouteMatrix, routes_of
 from kabinet.web import build_app
+from kabinet_companies.services import COMPANIES
+from kabinet_dictionaries.services import DICTIONARIES
 
 pytestmark = pytest.mark.smoke
 
@@ -214,7 +217,7 @@ async def test_exports_carry_their_type_and_show_formulas_as_text(
                 faults += formula_faults(f"small export {fmt}", cells(one.content))
 
         # a dictionary's table, on its page and in the API
-        dictionaries = host.services["dictionaries"]
+        dictionaries = host.services.of(DICTIONARIES)
         from kabinet_dictionaries.kinds import FieldDef
 
         code = f"formulas_{uuid.uuid4().hex[:8]}"
@@ -246,7 +249,7 @@ async def _cookies_of_a_visit(host: Host, client: httpx.AsyncClient, **headers: 
 
     The test carries the cookies itself: a browser would send Secure ones only over https,
     and the portal behind a proxy is spoken to in plain http."""
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     email = f"cookies-{uuid.uuid4().hex[:8]}@example.test"
     await identity.create_account(full_name="Куки Печенькин", email=email, password=PASSWORD)
     jar: dict[str, str] = {}
@@ -313,7 +316,7 @@ async def test_searches_take_percent_and_underscore_literally(
         from kabinet_companies.services import SYSTEM
         from kabinet_companies.validation import make_inn
 
-        companies = host.services["companies"]
+        companies = host.services.of(COMPANIES)
         org = next(_orgs)
         await companies.ensure_organization(org, f"Проценты {org}")
         inn = make_inn(org)
@@ -334,7 +337,7 @@ async def test_searches_take_percent_and_underscore_literally(
             for wild in ("%", "_", inn[:2] + "%", inn[:2] + "_" * 8, "%" + inn[-4:]):
                 assert await found(path, wild) == 0, (path, wild)
 
-        identity = host.services["identity"]
+        identity = host.services.of(IDENTITY)
         tag = uuid.uuid4().hex[:6]
         await identity.create_account(
             full_name=f"Ivan Underscore {tag}", email=f"under-{tag}@example.test"

@@ -8,6 +8,7 @@ import pytest
 from test_keycloak_login import Client, client, host, ivan, sign_in
 
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 
 pytestmark = pytest.mark.smoke
 __all__ = ["client", "host", "ivan"]  # the fixtures, from the login tests
@@ -19,7 +20,7 @@ async def test_signing_in_again_ends_the_browsers_former_session(
     assert (await sign_in(client)).status_code == 302
     old = client.cookies.get("kabinet_session")
     assert old
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     assert await identity.resolve_session(old) is not None
     assert (await sign_in(client)).status_code == 302  # the browser still sends the old one
     new = client.cookies.get("kabinet_session")

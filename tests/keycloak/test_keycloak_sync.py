@@ -13,15 +13,17 @@ from kabinet import models
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
+from kabinet.identity.services import IDENTITY
 from kabinet.jobs import EmbeddedJobs
-from kabinet.keycloak.services import KeycloakService
+from kabinet.keycloak.services import KEYCLOAK, KeycloakService
+from kabinet.roles.services import ROLES
 
 pytestmark = pytest.mark.smoke
 
 
 async def person(host: Host, name: str = "Anna Smirnova") -> int:
     email = f"{uuid.uuid4().hex[:10]}@example.com"
-    account = await host.services["identity"].create_account(full_name=name, email=email)
+    account = await host.services.of(IDENTITY).create_account(full_name=name, email=email)
     return int(account.id)
 
 
@@ -55,7 +57,7 @@ async def handlings(host: Host, subscriber_prefix: str = "keycloak.") -> list[di
 async def test_grants_become_realm_roles_and_organization_groups(
     host: Host, fake: FakeKeycloak
 ) -> None:
-    roles = host.services["roles"]
+    roles = host.services.of(ROLES)
     anna = await person(host)
     await roles.grant(anna, "client", 7)
     await roles.grant(anna, "manager", 7)
@@ -90,7 +92,7 @@ async def test_grants_become_realm_roles_and_organization_groups(
 async def test_custom_roles_are_created_described_and_deleted(
     host: Host, fake: FakeKeycloak
 ) -> None:
-    roles = host.services["roles"]
+    roles = host.services.of(ROLES)
     role = await roles.create_role(code="dispatcher", name_ru="Диспетчер", name_en="Dispatcher")
     await deliver(host)
     assert fake.roles["dispatcher"]["description"] == "Dispatcher / Диспетчер"
@@ -113,9 +115,9 @@ async def test_existing_keycloak_user_is_linked_not_duplicated(
     host: Host, fake: FakeKeycloak
 ) -> None:
     anna = await person(host)
-    account = await host.services["identity"].get_account(anna)
+    account = await host.services.of(IDENTITY).get_account(anna)
     existing = fake.add_user(account.email, email=account.email)
-    await host.services["roles"].grant(anna, "client", 5)
+    await host.services.of(ROLES).grant(anna, "client", 5)
     await deliver(host)
     assert await subject_of(host, anna) == existing.id
     assert len([u for u in fake.users.values() if u.email == account.email]) == 1
@@ -123,15 +125,15 @@ async def test_existing_keycloak_user_is_linked_not_duplicated(
 
 
 async def test_disabled_account_is_disabled_in_keycloak(host: Host, fake: FakeKeycloak) -> None:
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     anna = await person(host)
-    await host.services["roles"].grant(anna, "client", 1)
+    await host.services.of(ROLES).grant(anna, "client", 1)
     await deliver(host)
     user_id = await subject_of(host, anna)
     assert fake.users[user_id].enabled
 
     await identity.disable(anna)
-    service = host.services["keycloak"]
+    service = host.services.of(KEYCLOAK)
     assert isinstance(service, KeycloakService)
     # identity publishes no event of its own yet; the push reads the status either way.
     await service.sync.push_person(anna)
@@ -147,13 +149,13 @@ async def test_failed_push_is_retried_then_succeeds(
 ) -> None:
     anna = await person(host)
     fake.fail("PUT", r"/users/[^/]+/groups/", status=500, times=1)
-    await host.services["roles"].grant(anna, "client", 9)
+    await host.services.of(ROLES).grant(anna, "client", 9)
     await deliver(host)
     [row] = await handlings(host)
     assert (row["state"], row["attempts"]) == ("retrying", 1)
     assert "KeycloakPutError" in row["last_error"]
     # The user was created before the failure; the retry finds it instead of a second one.
-    account = await host.services["identity"].get_account(anna)
+    account = await host.services.of(IDENTITY).get_account(anna)
     [user_id] = [u.id for u in fake.users.values() if u.email == account.email]
     assert fake.group_paths_of(user_id) == set()
 
@@ -172,7 +174,7 @@ async def test_permanent_failure_is_recorded_for_admins(
 ) -> None:
     anna = await person(host)
     fake.fail("POST", r"/admin/realms/[^/]+/users$", status=500, times=None)
-    await host.services["roles"].grant(anna, "client", 4)
+    await host.services.of(ROLES).grant(anna, "client", 4)
     await deliver(host)
     for _ in range(host.events.max_attempts):
         clock.advance(3700)
@@ -182,7 +184,7 @@ async def test_permanent_failure_is_recorded_for_admins(
     assert failed.state == "failed"
     assert failed.attempts == host.events.max_attempts
     assert "KeycloakPostError" in (failed.last_error or "")
-    account = await host.services["identity"].get_account(anna)
+    account = await host.services.of(IDENTITY).get_account(anna)
     assert all(u.email != account.email for u in fake.users.values())
 
     # Keycloak is back: an admin retries and the push goes through.
@@ -193,9 +195,9 @@ async def test_permanent_failure_is_recorded_for_admins(
 
 
 async def test_registration_creates_the_keycloak_user(host: Host, fake: FakeKeycloak) -> None:
-    service = host.services["keycloak"]
+    service = host.services.of(KEYCLOAK)
     anna = await person(host)
-    account = await host.services["identity"].get_account(anna)
+    account = await host.services.of(IDENTITY).get_account(anna)
     user_id = await service.sync.create_user(
         email=account.email,
         full_name="Anna Smirnova",

@@ -9,7 +9,7 @@ import pytest
 from kabinet.access import ALL, ANONYMOUS, Principal
 from kabinet.host import Host
 from kabinet.roles.access import RolesAccess
-from kabinet.roles.services import Conflict, NotFound, RoleError, RolesService
+from kabinet.roles.services import ROLES, Conflict, NotFound, RoleError, RolesService
 from kabinet.testing import PluginFactory
 
 from .conftest import HostFactory, add_person
@@ -50,7 +50,7 @@ def demo_of(permissions: frozenset[str]) -> set[str]:
 
 
 def roles(host: Host) -> RolesService:
-    service = host.services["roles"]
+    service = host.services.of(ROLES)
     assert isinstance(service, RolesService)
     return service
 

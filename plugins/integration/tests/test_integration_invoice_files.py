@@ -20,6 +20,8 @@ from sqlalchemy import insert, select, update
 
 from kabinet.access import Principal
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
+from kabinet.roles.services import ROLES
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
 from kabinet_integration import files as f
@@ -77,12 +79,12 @@ class Site:
                 .values(organization_id=self.orgs["A"])
             )
         for name in ("A", "B"):
-            account = await self.host.services["identity"].create_account(
+            account = await self.host.services.of(IDENTITY).create_account(
                 full_name=f"Клиент {name}",
                 email=f"client-{name.lower()}-{uuid.uuid4().hex[:8]}@example.test",
             )
             person = int(account.id)
-            await self.host.services["roles"].grant(person, "client", self.orgs[name])
+            await self.host.services.of(ROLES).grant(person, "client", self.orgs[name])
             self.people[name] = person
             self.cookies[name] = await self.matrix.session(person)
 
@@ -92,7 +94,7 @@ class Site:
 
     async def token(self, who: str) -> str:
         """An API token of ``who`` limited to reading invoices of their organization."""
-        made = await self.host.services["identity"].create_token(
+        made = await self.host.services.of(IDENTITY).create_token(
             Principal(person_id=self.people[who], kind="person"),
             f"invoices {who}",
             [INVOICES_VIEW],
@@ -279,7 +281,7 @@ async def test_another_companys_invoice_file_is_not_found_for_session_token_and_
     assert (await site.get("B", link)).status_code == 404
     assert (await site.get("B", f"/shipments/invoices/{theirs}/files/{file_id}")).status_code == 404
     # An API token limited to the other company (its owner holds invoices in both).
-    await host.services["roles"].grant(site.people["B"], "client", site.orgs["A"])
+    await host.services.of(ROLES).grant(site.people["B"], "client", site.orgs["A"])
     token_b = await site.token("B")
     api = f"/api/shipments/invoices/{mine}/files/{file_id}"
     assert (await site.api(token_b, api)).status_code == 404

@@ -26,7 +26,9 @@ from integration_support import settings_text, wipe
 from kabinet.cli import cli
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token
+from kabinet.roles.services import ROLES
 from kabinet.testing import create_empty_database, drop_database
 from kabinet.web import build_app
 from kabinet_integration.sync import integration
@@ -51,13 +53,13 @@ async def session_of(
     host: Host, role: str, org: int | None = None, timezone: str | None = None
 ) -> str:
     """The Cookie header of a new person holding ``role`` (in ``org``; None: globally)."""
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     account = await identity.create_account(
         full_name=f"Оператор {role}",
         email=f"operations-{uuid.uuid4().hex[:12]}@example.test",
         timezone=timezone,
     )
-    await host.services["roles"].grant(int(account.id), role, org)
+    await host.services.of(ROLES).grant(int(account.id), role, org)
     token, key = new_token()
     now = host.clock.now()
     await identity.sessions.create(

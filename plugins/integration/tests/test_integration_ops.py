@@ -16,13 +16,14 @@ from kabinet.clock import FrozenClock
 from kabinet.errors import SettingsError
 from kabinet.host import Host
 from kabinet.identity.models import Account
+from kabinet.roles.services import ROLES
 from kabinet.web import build_app
 from kabinet_integration import models as m
 from kabinet_integration.files import fetch_due, target_source
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import FILES, Generated, OneCServer
 from kabinet_shipments import models as sm
-from kabinet_shipments.services import ShipmentsService, file_key
+from kabinet_shipments.services import SHIPMENTS, ShipmentsService, file_key
 
 pytestmark = pytest.mark.smoke
 HostFactory = Callable[..., Awaitable[Host]]
@@ -101,7 +102,7 @@ async def test_a_requested_file_is_fetched_and_a_failing_one_retried_with_backof
 
 
 def shipments(host: Host) -> ShipmentsService:
-    found = host.services["shipments"]
+    found = host.services.of(SHIPMENTS)
     assert isinstance(found, ShipmentsService)
     return found
 
@@ -117,7 +118,7 @@ async def admin(host: Host) -> Principal:
             .returning(Account.__table__.c.id)
         )
     assert person_id is not None
-    await host.services["roles"].grant(int(person_id), "admin", None)
+    await host.services.of(ROLES).grant(int(person_id), "admin", None)
     return Principal(person_id=int(person_id), name="Админ", kind="person")
 
 

@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import insert, select
 
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token
+from kabinet.roles.services import ROLES
 from kabinet.web import build_app
 from kabinet_integration import models as m
 
@@ -42,11 +44,11 @@ async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _admin(host: Host, web: httpx.AsyncClient, lang: str = "ru") -> None:
     """Sign a new admin in on ``web`` (its cookie jar), reading pages in ``lang``."""
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     account = await identity.create_account(
         full_name="Администратор обмена", email=f"kit-{uuid.uuid4().hex[:12]}@example.test"
     )
-    await host.services["roles"].grant(int(account.id), "admin", None)
+    await host.services.of(ROLES).grant(int(account.id), "admin", None)
     token, key = new_token()
     now = host.clock.now()
     await identity.sessions.create(

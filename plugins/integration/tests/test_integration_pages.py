@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import insert
 
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token
+from kabinet.roles.services import ROLES
 from kabinet.web import build_app
 from kabinet_integration import models as m
 
@@ -39,13 +41,13 @@ async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _admin(host: Host, timezone: str) -> str:
     """The Cookie header of a new admin living in ``timezone``."""
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     account = await identity.create_account(
         full_name="Администратор обмена",
         email=f"runs-{uuid.uuid4().hex[:12]}@example.test",
         timezone=timezone,
     )
-    await host.services["roles"].grant(int(account.id), "admin", None)
+    await host.services.of(ROLES).grant(int(account.id), "admin", None)
     token, key = new_token()
     now = host.clock.now()
     await identity.sessions.create(

@@ -20,7 +20,9 @@ import pytest
 from integration_support import count
 
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token
+from kabinet.roles.services import ROLES
 from kabinet.web import build_app
 from kabinet_integration import models as m
 from kabinet_integration.sync import integration
@@ -58,11 +60,11 @@ async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
 
 async def client_of(host: Host, http: httpx.AsyncClient, org: int) -> Client:
     """A new person holding ``client`` in ``org``, signed in."""
-    identity = host.services["identity"]
+    identity = host.services.of(IDENTITY)
     account = await identity.create_account(
         full_name=f"Клиент {org}", email=f"references-{uuid.uuid4().hex[:12]}@example.test"
     )
-    await host.services["roles"].grant(int(account.id), "client", org)
+    await host.services.of(ROLES).grant(int(account.id), "client", org)
     token, key = new_token()
     now = host.clock.now()
     await identity.sessions.create(

@@ -27,10 +27,10 @@ async def test_a_started_portal_publishes_its_services_under_their_keys(host: Ho
     assert type(svc) is SyncService
     assert svc.host is host
     assert integration(host) is svc  # one per host, the one published
-    assert host.services["integration"] is svc  # code not moved reads it by its name
+    assert host.services.of(INTEGRATION) is svc  # code not moved reads it by its name
     requests = host.services.of(REQUESTS)
     assert type(requests) is RequestStates
-    assert host.services["integration.requests"] is requests
+    assert host.services.of(REQUESTS) is requests
     assert requests.connected() is True  # "onec", the one source pulled, answers requests
 
 

@@ -21,12 +21,15 @@ from sqlalchemy import insert, select, update
 
 from kabinet.access import Principal
 from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
 from kabinet.jobs import stop_embedded
+from kabinet.roles.services import ROLES
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import Generated, OneCServer
 from kabinet_shipments import models as sm
+from kabinet_shipments.exports import EXPORTS
 
 pytestmark = pytest.mark.smoke
 
@@ -62,14 +65,14 @@ class Site:
     async def client(self, zone: str) -> str:
         """A signed-in client whose own time zone is ``zone``: the Cookie header value."""
         if zone not in self.sessions:
-            identity = self.host.services["identity"]
+            identity = self.host.services.of(IDENTITY)
             account = await identity.create_account(
                 full_name=f"Клиент {zone}",
                 email=f"client-{len(self.sessions)}@example.test",
                 timezone=zone,
                 language="ru",
             )
-            await self.host.services["roles"].grant(int(account.id), "client", int(self.org))
+            await self.host.services.of(ROLES).grant(int(account.id), "client", int(self.org))
             self.sessions[zone] = await self.matrix.session(int(account.id))
             self.people[zone] = int(account.id)
         return self.sessions[zone]
@@ -172,7 +175,7 @@ async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
     assert rows[number]["Погрузка"] == "01.12.2026 12:30"
     assert rows[number]["Доставка (план)"] == "03.12.2026"
     # A background export (a larger view) is written in the zone of the person who asked.
-    exports = site.host.services["shipments.exports"]
+    exports = site.host.services.of(EXPORTS)
     berliner = Principal(person_id=site.people["Europe/Berlin"], kind="person")
     export_id = await exports.create(berliner, {}, "csv", send=False)
     await exports.run(export_id)

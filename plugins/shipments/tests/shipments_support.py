@@ -15,6 +15,7 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
 from kabinet.jobs import stop_embedded
+from kabinet.roles.services import ROLES
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
 
@@ -34,7 +35,7 @@ async def person(host: Host, role: str | None, organization: int | None) -> Prin
         )
     assert person_id is not None
     if role is not None:
-        await host.services["roles"].grant(int(person_id), role, organization)
+        await host.services.of(ROLES).grant(int(person_id), role, organization)
     return Principal(person_id=int(person_id), name=f"Person {n}", kind="person")
 
 
@@ -49,7 +50,7 @@ class Site:
     async def client_of(self, organization: int) -> str:
         """The session cookie of a new person holding ``client`` in ``organization``."""
         person = await self.matrix._person("shipments")
-        await self.host.services["roles"].grant(person, "client", organization)
+        await self.host.services.of(ROLES).grant(person, "client", organization)
         session = await self.matrix._session(person)
         self.people[session] = person
         return session

@@ -25,6 +25,7 @@ from kabinet.identity.models import Account
 from kabinet_shipments import exports as exports_module
 from kabinet_shipments import models as m
 from kabinet_shipments.demo import generate
+from kabinet_shipments.exports import EXPORTS
 from kabinet_shipments.labels import ORDER_STATUS, label
 from kabinet_shipments.samples import ensure_counterparty
 from kabinet_shipments.sinks import apply_contracts, apply_orders
@@ -92,7 +93,7 @@ async def test_a_large_view_is_a_job_with_progress_then_a_link(
     org = next(_orgs)
     orders = await _load(site.host, org)
     session = await site.client_of(org)
-    exports = site.host.services["shipments.exports"]
+    exports = site.host.services.of(EXPORTS)
 
     # The registry offers the export of its view as a form (sort, filters, no cursor).
     registry = await site.get("/shipments/?sort=cost&size=25", session)

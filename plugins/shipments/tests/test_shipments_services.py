@@ -84,7 +84,7 @@ async def test_debt_for_the_period_is_the_example_of_the_issue(host: Host) -> No
         ],
     )
     client = await person(host, "client", org)
-    debt = await host.services["shipments.finance"].debt(client)
+    debt = await host.services.of(FINANCE).debt(client)
     assert (debt.start, debt.end) == (dt.date(2026, 11, 1), dt.date(2026, 11, 25))
     assert debt.period == Decimal("110000.00")
     assert debt.overdue == Decimal("30000.00")
@@ -92,13 +92,13 @@ async def test_debt_for_the_period_is_the_example_of_the_issue(host: Host) -> No
         (f"debt-{org}", Decimal("110000.00"), Decimal("30000.00"))
     ]
     # Another period: October alone holds the 20 Oct and 25 Oct invoices' remainders.
-    october = await host.services["shipments.finance"].debt(
+    october = await host.services.of(FINANCE).debt(
         client, dt.date(2026, 10, 1), dt.date(2026, 10, 31)
     )
     assert october.period == Decimal("37000.00")
     # A client of another organization sees none of it.
     other = await person(host, "client", next(_orgs))
-    assert (await host.services["shipments.finance"].debt(other)).rows == []
+    assert (await host.services.of(FINANCE).debt(other)).rows == []
 
 
 async def _orders(host: Host, org: int, n: int) -> str:
@@ -127,7 +127,7 @@ async def test_registry_pages_sorts_filters_and_counts(host: Host) -> None:
     org = next(_orgs)
     await _orders(host, org, 60)
     client = await person(host, "client", org)
-    svc = host.services["shipments"]
+    svc = host.services.of(SHIPMENTS)
     counts = await svc.tab_counts(client, svc.parse_orders({}))
     assert counts == {"": 60, "registered": 15, "in_progress": 15, "done": 15}
 
@@ -192,7 +192,7 @@ async def test_counts_are_bounded(host: Host, monkeypatch: pytest.MonkeyPatch) -
     org = next(_orgs)
     await _orders(host, org, 12)
     client = await person(host, "client", org)
-    svc = host.services["shipments"]
+    svc = host.services.of(SHIPMENTS)
     monkeypatch.setattr(svc.settings, "count_bound", 5)
     counts = await svc.tab_counts(client, svc.parse_orders({}))
     assert counts[""] == 6  # "5+": stops reading past the bound
@@ -204,7 +204,7 @@ async def test_a_client_sees_only_their_organizations_objects(host: Host) -> Non
     ids = await make_order(host, mine)
     other = await make_order(host, theirs)
     client = await person(host, "client", mine)
-    svc = host.services["shipments"]
+    svc = host.services.of(SHIPMENTS)
     card = await svc.order_card(client, ids["order_id"])
     assert card["order"].id == ids["order_id"]
     with pytest.raises(NotFound):
@@ -214,7 +214,7 @@ async def test_a_client_sees_only_their_organizations_objects(host: Host) -> Non
     with pytest.raises(NotFound):
         await svc.create_request(client, other["order_id"], "cancel", comment="чужая")
     with pytest.raises(NotFound):
-        await host.services["shipments.finance"].contract_card(client, other["contract_id"])
+        await host.services.of(FINANCE).contract_card(client, other["contract_id"])
     page, _ = await svc.orders(client, svc.parse_orders({}))
     assert {r.id for r in page.rows} == {ids["order_id"]}
     nobody = await person(host, None, None)
@@ -226,7 +226,7 @@ async def test_requests_are_pending_and_refused_with_reasons(host: Host) -> None
     org = next(_orgs)
     ids = await make_order(host, org)
     client = await person(host, "client", org)
-    svc = host.services["shipments"]
+    svc = host.services.of(SHIPMENTS)
     order_id = ids["order_id"]
     with pytest.raises(RequestRefused) as refused:
         await svc.create_request(client, order_id, "edit", changes={"cost": "1"})
@@ -260,7 +260,7 @@ async def test_a_missing_file_is_asked_for_once(host: Host) -> None:
     org = next(_orgs)
     ids = await make_order(host, org)
     client = await person(host, "client", org)
-    svc = host.services["shipments"]
+    svc = host.services.of(SHIPMENTS)
     _, key = await svc.document(client, ids["order_id"], ids["document_id"])
     assert key is not None
     await host.files.delete(key)
@@ -292,7 +292,7 @@ async def test_overdue_invoices_are_published_once(host: Host, clock: FrozenCloc
     await _invoices(
         host, cp, f"late-{org}", [(dt.date(2026, 11, 1), 5_000, 0, dt.date(2026, 11, 24))]
     )
-    finance = host.services["shipments.finance"]
+    finance = host.services.of(FINANCE)
     assert await finance.mark_overdue() >= 1
     assert await finance.mark_overdue() == 0
 
@@ -311,7 +311,7 @@ async def test_the_services_are_published_under_their_keys(host: Host) -> None:
     assert isinstance(exports, Exports)
     assert finance.shipments is shipments
     assert exports.shipments is shipments
-    assert host.services["shipments"] is shipments  # code not moved yet reads it by name
+    assert host.services.of(SHIPMENTS) is shipments  # code not moved yet reads it by name
 
 
 def test_the_public_module_names_only_its_keys() -> None:

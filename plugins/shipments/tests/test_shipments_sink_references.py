@@ -28,6 +28,7 @@ from kabinet_shipments.records import (
     RequestAnswerRecord,
 )
 from kabinet_shipments.samples import ensure_counterparty
+from kabinet_shipments.services import SHIPMENTS
 from kabinet_shipments.sinks import (
     apply_answers,
     apply_contracts,
@@ -266,7 +267,7 @@ async def test_an_answer_naming_another_1c_request_is_refused(host: Host) -> Non
         order_id = await s.scalar(
             select(m.order.c.id).where(m.order.c.external_id == order.external_id)
         )
-    request_id = await host.services["shipments"].create_request(
+    request_id = await host.services.of(SHIPMENTS).create_request(
         client, order_id, "edit", changes={"consignee": "АО «Восток»"}
     )
     async with host.db.session() as s:

@@ -30,6 +30,7 @@ from kabinet_shipments.records import (
     VehicleLine,
 )
 from kabinet_shipments.samples import ensure_counterparty
+from kabinet_shipments.services import SHIPMENTS
 from kabinet_shipments.sinks import (
     apply_answers,
     apply_balances,
@@ -272,7 +273,7 @@ async def test_invoices_contracts_balances_and_answers(host: Host, clock: Frozen
             select(m.order.c.id).where(m.order.c.external_id == order.external_id)
         )
     assert order_id is not None
-    request_id = await host.services["shipments"].create_request(
+    request_id = await host.services.of(SHIPMENTS).create_request(
         client, order_id, "edit", changes={"consignee": "АО «Восток»"}
     )
     async with host.db.session() as s:

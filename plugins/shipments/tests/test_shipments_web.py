@@ -13,6 +13,7 @@ from shipments_support import Site, site
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
+from kabinet.roles.services import ROLES
 from kabinet_shipments.demo import generate
 from kabinet_shipments.samples import ensure_counterparty, make_order
 from kabinet_shipments.sinks import apply_contracts, apply_invoices, apply_orders
@@ -96,7 +97,7 @@ async def test_a_person_of_two_organizations_filters_by_one_and_can_switch_back(
     await _load(web.host, second, 5)
     session = await web.client_of(first)
     person = web.people[session]
-    await web.host.services["roles"].grant(person, "client", second)
+    await web.host.services.of(ROLES).grant(person, "client", second)
     both = await web.get("/shipments/", session)
     assert both.text.count('href="/shipments/orders/') == 10
     assert f'<option value="{first}"' in both.text
