@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import structlog
 from sqlalchemy import inspect
 
@@ -16,6 +15,7 @@ from kabinet.roles.access import RolesAccess
 from kabinet.roles.events import EVENT_TYPES
 from kabinet.roles.models import metadata
 from kabinet.roles.services import ROLES, RolesService
+from kabinet.roles.settings import Settings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -23,15 +23,6 @@ if TYPE_CHECKING:
     from kabinet.routematrix import RouteSample
 
 log = structlog.get_logger("kabinet.roles")
-
-
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The ``[roles]`` section."""
-
-    recheck_seconds: float = 2.0
-    """How long a process trusts a person's cached access view before checking its version."""
-    recheck_seconds_redis: float = 30.0
-    """The same while listening to Redis, which announces every change at once."""
 
 
 @hookimpl
