@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from kabinet.contrib import (
     Database,
     EntitySink,
@@ -21,21 +19,15 @@ from kabinet.hookspecs import hookimpl
 from kabinet_companies import __version__
 from kabinet_companies.models import metadata
 
+# Its home is kabinet_companies.settings; named here too for the modules that read it here.
+from kabinet_companies.settings import CompaniesSettings as CompaniesSettings
+
 if TYPE_CHECKING:
     from kabinet.host import Host
     from kabinet.personal import PersonalData
     from kabinet.routematrix import ManagerSample, RouteSample
 
 HERE = Path(__file__).parent
-
-
-class CompaniesSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The ``[companies]`` section."""
-
-    organization_per_counterparty: bool = False
-    """Create one organization for each new counterparty instead of leaving it unassigned."""
-    invitation_days: int = 7
-    """How long an invitation link works."""
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.contrib import EntitySink, SinkResult
 from kabinet_companies.models import counterparty
-from kabinet_companies.plugin import CompaniesSettings
+from kabinet_companies.settings import CompaniesSettings
 from kabinet_companies.validation import CompanyError, clean_inn, clean_kpp
 
 if TYPE_CHECKING:
