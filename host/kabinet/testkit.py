@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from kabinet.host import Host
     from kabinet.scheduler import Scheduler
 
+HOST = "127.0.0.1"
+"""The host name test clients call the app by."""
 SECRET = "kabinet-tests"  # noqa: S105 - a test portal's, known to all
 """The ``[host] secret_key`` of test portals."""
 
@@ -115,15 +117,28 @@ class Portal:
         if self.app is None:
             raise RuntimeError("this portal serves no app: it was started with web=False")
         session = cookies.get(self.host.services.of(IDENTITY).settings.cookie_name)
+        hooks: list[Any] = []
         if "authorization" not in {k.lower() for k in headers}:
             csrf = self.app.state[STATE_KEY].csrf.issue(session_key(session) if session else "")
             cookies, headers = {**cookies, CSRF_COOKIE: csrf}, {**headers, CSRF_HEADER: csrf}
+
+            async def follow_csrf(request: httpx.Request) -> None:
+                # As the portal's pages do: the token sent is the CSRF cookie's current
+                # value, so a client that signs in through a page posts with the token the
+                # portal issued to its new session (a token the test sends itself stays).
+                token = client.cookies.get(CSRF_COOKIE, domain=HOST)
+                if token and request.headers.get(CSRF_HEADER) == client.headers[CSRF_HEADER]:
+                    request.headers[CSRF_HEADER] = token
+
+            hooks.append(follow_csrf)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app),
-            base_url="http://127.0.0.1:8000",
-            cookies=cookies,
+            base_url=f"http://{HOST}:8000",
             headers=headers,
+            event_hooks={"request": hooks},
         )
+        for name, value in cookies.items():  # as if the portal had set them: it may replace them
+            client.cookies.set(name, value, domain=HOST)
         self._clients.append(client)
         return client
 
@@ -191,20 +206,25 @@ class Portal:
 
     # -- clients ----------------------------------------------------------------------------
 
-    async def session(self, person: Person) -> str:
-        """A new signed-in session of ``person``: the session cookie's value."""
+    async def session(self, person: Person | int) -> str:
+        """A new signed-in session of ``person`` (or of an account id: someone the app made,
+        by registration say): the session cookie's value."""
         from kabinet.identity.sessions import SessionRecord, new_token
 
         token, key = new_token()
         now = self.clock.now()
+        account_id = person if isinstance(person, int) else person.id
         await self.host.services.of(IDENTITY).sessions.create(
-            SessionRecord(key=key, account_id=person.id, created_at=now, last_seen_at=now)
+            SessionRecord(key=key, account_id=account_id, created_at=now, last_seen_at=now)
         )
         return token
 
-    async def signed_in(self, person: Person, *, language: str | None = None) -> httpx.AsyncClient:
-        """A client signed in as ``person`` (a session cookie and its CSRF pair);
-        ``language`` sets the language cookie (``en``)."""
+    async def signed_in(
+        self, person: Person | int, *, language: str | None = None
+    ) -> httpx.AsyncClient:
+        """A client signed in as ``person`` (a session cookie and its CSRF pair); an account
+        id signs in someone the harness did not make; ``language`` sets the language
+        cookie (``en``)."""
         from kabinet.i18n import LANG_COOKIE
 
         cookies = {self.host.services.of(IDENTITY).settings.cookie_name: await self.session(person)}

@@ -197,3 +197,32 @@ def test_disabled_env_turns_off_every_installed_plugin_but_those_named() -> None
     assert set(env) == {f"KABINET__{n.upper()}__ENABLED" for n in installed - {"notifications"}}
     assert set(env.values()) == {"false"}
     assert disabled_env(None) == {}
+
+
+async def test_a_client_signed_in_through_the_login_form_posts_with_the_new_token(
+    things: Portal,
+) -> None:
+    person = await things.person(
+        permissions=["hx.things.view"], organization=9, password="correct horse battery"
+    )
+    browser = things.client
+    signed = await browser.post(
+        "/login", data={"login": person.email, "password": "correct horse battery", "next": "/"}
+    )
+    assert signed.status_code in (302, 303), signed.text
+    page = await browser.get("/hx/")  # a page of the new session: a new CSRF cookie
+    posted = await browser.post("/hx/echo", data={"text": "after"})
+
+    assert "<h1>Things of " in page.text
+    assert (posted.status_code, posted.json()) == (201, {"said": "after"})
+
+
+async def test_an_account_the_harness_did_not_make_signs_in_by_its_id(things: Portal) -> None:
+    account = await things.host.services.of(IDENTITY).create_account(
+        full_name="Registered Elsewhere", email=f"r-{uuid.uuid4().hex[:8]}@example.test"
+    )
+    client = await things.signed_in(int(account.id))
+
+    me = await client.get("/api/identity/me")
+    assert me.status_code == 200
+    assert me.json()["name"] == "Registered Elsewhere"

@@ -1,79 +1,65 @@
-"""Fixtures of the companies tests: a portal of the host and this app alone.
+"""Fixtures of the companies tests: the harness's portal (kabinet.testing) with this app
+alone.
 
-The other apps are disabled in these tests' settings, so the companies app is tested on
-its own (it requires none of them) on a database migrated for exactly that portal.
+Every other installed plugin is off in these tests (``plugins=ONLY``), so the companies app
+is tested on its own (it requires none of them) on a database migrated for exactly that
+portal (cloned from a template on PostgreSQL).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
-from companies_support import HostFactory, Web, settings_text
 
-from kabinet.clock import FrozenClock
 from kabinet.host import Host
-from kabinet.routematrix import RouteMatrix
-from kabinet.testing import create_empty_database, drop_database
-from kabinet.web import build_app
+from kabinet.testing import Portal, PortalFactory, drop_database, migrated_database
 from kabinet_companies.services import CompaniesService, companies
 
-_numbers = itertools.count(1)
+ONLY = ("companies",)
+"""The plugins (besides the built-ins) of these tests' portals."""
 
 
 @pytest.fixture(scope="module")
 async def module_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    tmp = tmp_path_factory.mktemp("companies")
-    url = await create_empty_database(tmp)
-    settings = tmp / "settings.toml"
-    settings.write_text(settings_text())
-    host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": url})
-    try:
-        await host.migrations.upgrade()
-    finally:
-        await host.db.dispose()
+    url = await migrated_database(tmp_path_factory.mktemp("companies"), ONLY)
     yield url
     await drop_database(url)
 
 
 @pytest.fixture
-async def make_host(
-    module_url: str, clock: FrozenClock, tmp_path: Path
-) -> AsyncIterator[HostFactory]:
-    started: list[Host] = []
+def make_portal(make_portal: PortalFactory, module_url: str) -> PortalFactory:
+    """The harness's ``make_portal`` on this module's database with this app alone."""
 
-    async def make(extra: str = "") -> Host:
-        settings = tmp_path / f"settings-{len(started)}.toml"
-        settings.write_text(settings_text(extra))
-        host = await Host.create(
-            settings, env={"KABINET__HOST__DATABASE_URL": module_url}, clock=clock
-        )
-        await host.startup()
-        started.append(host)
-        return host
+    async def make(**kwargs: Any) -> Portal:
+        kwargs.setdefault("database_url", module_url)
+        kwargs.setdefault("plugins", ONLY)
+        return await make_portal(**kwargs)
 
-    yield make
-    for host in reversed(started):
-        await host.shutdown()
+    return make
 
 
 @pytest.fixture
-async def host(make_host: HostFactory) -> Host:
-    return await make_host()
+async def portal(
+    request: pytest.FixtureRequest, make_portal: PortalFactory, portal_settings: dict[str, Any]
+) -> Portal:
+    """The test's portal; its web app is built only for a test that asks for ``web``
+    (the others work on the host alone, which starts in a fraction of the time)."""
+    return await make_portal(settings=portal_settings, web="web" in request.fixturenames)
+
+
+@pytest.fixture
+def web(portal: Portal) -> Portal:
+    """The test's portal with its web app: ``web.signed_in(person)``, ``web.client``."""
+    return portal
+
+
+@pytest.fixture
+def host(portal: Portal) -> Host:
+    return portal.host
 
 
 @pytest.fixture
 def svc(host: Host) -> CompaniesService:
     return companies(host)
-
-
-@pytest.fixture
-async def web(host: Host) -> AsyncIterator[Web]:
-    app = await build_app(host)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    ) as client:
-        yield Web(host, client, RouteMatrix(host, app, client))

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from companies_support import OTHERS
 
-from kabinet.testing import chromium, kabinet_server
+from kabinet.testing import chromium, disabled_env, kabinet_server
 from kabinet_companies.validation import make_inn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -30,9 +29,8 @@ SECOND_ORG_INN = make_inn(7_707_003)  # the demo's АО «СеверСталь-�
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     folder = tmp_path_factory.mktemp("companies-demo")
     var = folder / "var"
-    disabled = "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
-    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
-    env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
+    (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n')
+    env = {**os.environ, "KABINET_DEMO_DIR": str(var), **disabled_env(["companies"])}
     with kabinet_server(folder, "--settings", "settings.toml", "demo", env=env, timeout=90) as url:
         yield url, var / "messages"
 

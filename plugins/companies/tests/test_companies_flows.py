@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from companies_support import HostFactory, Web, person, settings_text, staff, who
+from companies_support import who
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
+from kabinet.testing import Portal, PortalFactory
 from kabinet_companies.models import contact
 from kabinet_companies.services import SYSTEM, CompaniesService, companies
 
@@ -53,14 +54,17 @@ def fake() -> Iterator[FakeKeycloak]:
 
 
 async def test_registration_in_keycloak_mode_creates_the_keycloak_user(
-    make_host: HostFactory, fake: FakeKeycloak
+    make_portal: PortalFactory, fake: FakeKeycloak
 ) -> None:
-    host = await make_host(
-        "[keycloak]\n"
-        f'server_url = "{fake.url}"\nrealm = "{fake.realm}"\nclient_id = "{fake.client_id}"\n'
-        f'client_secret = "{CLIENT_SECRET}"\nadmin_username = "{fake.admin_username}"\n'
-        f'admin_password = "{ADMIN_PASSWORD}"\n'
-    )
+    keycloak = {
+        "server_url": fake.url,
+        "realm": fake.realm,
+        "client_id": fake.client_id,
+        "client_secret": CLIENT_SECRET,
+        "admin_username": fake.admin_username,
+        "admin_password": ADMIN_PASSWORD,
+    }
+    host = (await make_portal(settings={"keycloak": keycloak}, web=False)).host
     reg = companies(host).registration
     account = await reg.register(
         full_name="Кира Облачная", email="Kira.Cloud@example.test", phone="+79160001122",
@@ -84,7 +88,7 @@ async def test_registration_in_keycloak_mode_creates_the_keycloak_user(
 
 
 async def test_the_invitation_page_sets_a_password_and_the_phone_then_the_person_is_in(
-    web: Web, svc: CompaniesService
+    web: Portal, svc: CompaniesService
 ) -> None:
     host = web.host
     org = await svc.create_organization("ООО Приглашение по ссылке")
@@ -94,12 +98,11 @@ async def test_the_invitation_page_sets_a_password_and_the_phone_then_the_person
         actor_id=None,
     )  # fmt: skip
     token = _invitation_token(host, "page-invitee@example.test")
-    shown = await web.call("GET", f"/companies/invitation?token={token}")
+    shown = await web.client.get(f"/companies/invitation?token={token}")
     assert shown.status_code == 200
     assert "Павел Ссылкин" in shown.text
     assert "ООО Приглашение по ссылке" in shown.text
-    refused = await web.call(
-        "POST",
+    refused = await web.client.post(
         "/companies/invitation",
         data={"token": token, "phone": "12", "password": "x", "password2": "y"},
     )
@@ -108,8 +111,7 @@ async def test_the_invitation_page_sets_a_password_and_the_phone_then_the_person
     # each field's error, in Russian: this app's catalog and identity's
     assert "Пароли не совпадают." in refused.text
     assert "Нужно согласие на обработку персональных данных." in refused.text
-    accepted = await web.call(
-        "POST",
+    accepted = await web.client.post(
         "/companies/invitation",
         data={
             "token": token,
@@ -121,14 +123,12 @@ async def test_the_invitation_page_sets_a_password_and_the_phone_then_the_person
     )
     assert accepted.status_code == 303, accepted.text
     assert accepted.headers["location"] == "/companies/register/confirm"
-    cookie = accepted.headers["set-cookie"].split(";")[0]
-    confirm = await web.call("GET", "/companies/register/confirm", cookie)
+    signed_in = web.client  # it keeps the session cookie the answer set
+    confirm = await signed_in.get("/companies/register/confirm")
     assert confirm.status_code == 200
     code = _codes(host)["+79165550077"]
-    done = await web.call(
-        "POST",
+    done = await signed_in.post(
         "/companies/register/confirm",
-        cookie,
         data={"purpose": "confirm_phone", "code": code},
     )
     assert done.status_code == 303, done.text
@@ -138,18 +138,18 @@ async def test_the_invitation_page_sets_a_password_and_the_phone_then_the_person
     assert org.id in await host.access.organizations(
         who(account.id), "companies.organizations.view"
     )
-    mine = await web.call("GET", "/companies/organizations", cookie)
+    mine = await signed_in.get("/companies/organizations")
     assert mine.status_code == 200
     assert "ООО Приглашение по ссылке" in mine.text
     # The link is used up: the page says so instead of a form.
-    again = await web.call("GET", f"/companies/invitation?token={token}")
+    again = await web.client.get(f"/companies/invitation?token={token}")
     assert again.status_code == 410
     assert "Приглашение уже принято" in again.text
     assert '<form method="post" action="/companies/invitation"' not in again.text
 
 
 async def test_expired_and_revoked_invitations_are_refused_with_a_clear_page(
-    web: Web, svc: CompaniesService, clock: FrozenClock
+    web: Portal, svc: CompaniesService, clock: FrozenClock
 ) -> None:
     org = await svc.create_organization("ООО Старые приглашения")
     reg = svc.registration
@@ -165,17 +165,16 @@ async def test_expired_and_revoked_invitations_are_refused_with_a_clear_page(
     await reg.revoke(revoked.id)
     clock.advance(days=8)
     assert (await reg.invitation(late.id)).status == "expired"
-    expired = await web.call("GET", f"/companies/invitation?token={late_token}")
+    expired = await web.client.get(f"/companies/invitation?token={late_token}")
     assert expired.status_code == 410
     assert "Срок приглашения истёк" in expired.text
-    gone = await web.call("GET", f"/companies/invitation?token={revoked_token}")
+    gone = await web.client.get(f"/companies/invitation?token={revoked_token}")
     assert gone.status_code == 410
     assert "Приглашение отозвано" in gone.text
-    unknown = await web.call("GET", "/companies/invitation?token=not-a-token")
+    unknown = await web.client.get("/companies/invitation?token=not-a-token")
     assert unknown.status_code == 404
     assert "Ссылка приглашения неверна" in unknown.text
-    tried = await web.call(
-        "POST",
+    tried = await web.client.post(
         "/companies/invitation",
         data={
             "token": late_token,
@@ -191,80 +190,67 @@ async def test_expired_and_revoked_invitations_are_refused_with_a_clear_page(
 
 
 async def test_the_header_switch_changes_the_organization_whose_data_the_pages_show(
-    web: Web, svc: CompaniesService
+    web: Portal, svc: CompaniesService
 ) -> None:
     north = await svc.create_organization("ООО Север Переключатель")
     south = await svc.create_organization("ООО Юг Переключатель")
-    both = await person(web.host, "Двойной")
-    colleague_n = await person(web.host, "Северянин")
-    colleague_s = await person(web.host, "Южанин")
+    both = (await web.person(name="Двойной")).id
+    colleague_n = (await web.person(name="Северянин")).id
+    colleague_s = (await web.person(name="Южанин")).id
     await svc.set_roles(SYSTEM, both, north.id, ["client"])
     await svc.set_roles(SYSTEM, both, south.id, ["client"])
     await svc.set_roles(SYSTEM, colleague_n, north.id, ["client"])
     await svc.set_roles(SYSTEM, colleague_s, south.id, ["client"])
     await web.host.services["roles"].grant(both, "manager", north.id)  # may see contacts
     await web.host.services["roles"].grant(both, "manager", south.id)
-    session = await web.session(both)
+    session = await web.signed_in(both)
 
-    first = await web.call("GET", "/companies/organizations", session)
+    first = await session.get("/companies/organizations")
     assert "ООО Север Переключатель" in body(first)  # all my companies at first
     assert "ООО Юг Переключатель" in body(first)
     assert '<option value="all" selected>' in first.text  # the header's switch
 
-    switched = await web.call(
-        "POST",
+    switched = await session.post(
         "/companies/current",
-        session,
         data={"organization": str(south.id), "next": "/companies/organizations"},
     )
     assert switched.status_code == 303
     assert switched.headers["location"] == "/companies/organizations"
     chosen = switched.headers["set-cookie"].split(";")[0]
     assert chosen == f"kabinet_org={south.id}"
-    after = await web.call("GET", "/companies/organizations", f"{session}; {chosen}")
+    after = await session.get("/companies/organizations")  # the client keeps the cookie
     assert "ООО Юг Переключатель" in body(after)
     assert "ООО Север Переключатель" not in body(after)
     assert f'<option value="{south.id}" selected>' in after.text
-    contacts = await web.call("GET", "/companies/contacts", f"{session}; {chosen}")
+    contacts = await session.get("/companies/contacts")
     assert contacts.status_code == 200
     assert "Южанин" in body(contacts)
     assert "Северянин" not in body(contacts)
     # Someone else's organization cannot be chosen: the cookie is ignored (all of mine).
     other = await svc.create_organization("ООО Чужая Переключатель")
-    foreign = await web.call(
-        "GET", "/companies/organizations", f"{session}; kabinet_org={other.id}"
-    )
+    elsewhere = await web.signed_in(both)
+    elsewhere.cookies.set("kabinet_org", str(other.id))
+    foreign = await elsewhere.get("/companies/organizations")
     assert "ООО Север Переключатель" in body(foreign)
     assert "ООО Юг Переключатель" in body(foreign)
     assert "ООО Чужая Переключатель" not in foreign.text
     # Staff-wide people are not narrowed by it.
-    admin = await web.session((await staff(web.host)).person_id or 0)
-    everything = await web.call(
-        "GET", "/companies/organizations?q=Переключатель", f"{admin}; {chosen}"
-    )
+    admin = await web.signed_in(await web.person("admin"))
+    admin.cookies.set("kabinet_org", str(south.id))
+    everything = await admin.get("/companies/organizations?q=Переключатель")
     assert "ООО Север Переключатель" in body(everything)
     assert "ООО Юг Переключатель" in body(everything)
 
 
-@pytest.fixture
-async def quiet_host(module_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Host]:
-    """A host whose events and jobs the test drives (no background relay or runner)."""
-    settings = tmp_path / "settings.toml"
-    settings.write_text(settings_text())
-    host = await Host.create(settings, env={"KABINET__HOST__DATABASE_URL": module_url}, clock=clock)
-    host.services["host.process"] = "test"
-    await host.startup()
-    yield host
-    await host.shutdown()
-
-
-async def test_contact_copies_follow_the_account_when_it_changes(quiet_host: Host) -> None:
-    host = quiet_host
+async def test_contact_copies_follow_the_account_when_it_changes(
+    portal: Portal, host: Host
+) -> None:
+    """The harness's portal runs no jobs in the background: the test relays and drains."""
     svc = companies(host)
     org = await svc.create_organization("ООО Контакты Следят")
-    who_id = await person(host, "Старое Имя", phone="+79160000001")
+    who_id = (await portal.person(name="Старое Имя", phone="+79160000001")).id
     await svc.set_roles(SYSTEM, who_id, org.id, ["client"])
-    stranger = await person(host, "Не Контакт")
+    stranger = (await portal.person(name="Не Контакт")).id
     identity = host.services["identity"]
     before = await identity.get_account(who_id)
     await identity.update_profile(

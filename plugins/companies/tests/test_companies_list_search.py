@@ -7,8 +7,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from companies_support import Web, person, staff
 
+from kabinet.testing import Portal
 from kabinet_companies.services import SYSTEM, CompaniesService
 from kabinet_companies.validation import make_inn
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.smoke
 
 
 async def test_searches_find_percent_and_underscore_literally(
-    web: Web, svc: CompaniesService
+    web: Portal, svc: CompaniesService
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     literal = await svc.create_organization(f"Груз 100% {tag}")
@@ -29,11 +29,11 @@ async def test_searches_find_percent_and_underscore_literally(
             organization_id=org.id,
         )
     for name in (f"Контакт a_b {tag}", f"Контакт axb {tag}"):  # contacts: members
-        await svc.set_roles(SYSTEM, await person(web.host, name), literal.id, ["client"])
-    admin = await web.session((await staff(web.host)).person_id or 0)
+        await svc.set_roles(SYSTEM, (await web.person(name=name)).id, literal.id, ["client"])
+    admin = await web.signed_in(await web.person("admin"))
 
     async def names(path: str, q: str, field: str = "name") -> list[str]:
-        answer = await web.call("GET", path, admin, params={"q": q})
+        answer = await admin.get(path, params={"q": q})
         assert answer.status_code == 200, answer.text[:300]
         body = answer.json()
         assert body["total"] == len(body["items"])
@@ -54,21 +54,21 @@ async def test_searches_find_percent_and_underscore_literally(
     assert upper[0].startswith(f"Контакт axb {tag}")
 
 
-async def test_an_unknown_sort_is_a_400_naming_sort(web: Web) -> None:
-    admin = await web.session((await staff(web.host)).person_id or 0)
+async def test_an_unknown_sort_is_a_400_naming_sort(web: Portal) -> None:
+    admin = await web.signed_in(await web.person("admin"))
     for path in ("/api/companies/organizations", "/api/companies/contacts"):
-        answer = await web.call("GET", path, admin, params={"sort": "password"})
+        answer = await admin.get(path, params={"sort": "password"})
         assert answer.status_code == 400, path
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert answer.json()["errors"][0]["field"] == "sort"
         assert "password" in answer.json()["errors"][0]["message"]
-        fine = await web.call("GET", path, admin, params={"sort": "-created"})
+        fine = await admin.get(path, params={"sort": "-created"})
         assert fine.status_code == 200, path
 
 
-async def test_the_openapi_document_names_the_sorts(web: Web) -> None:
-    admin = await web.session((await staff(web.host)).person_id or 0)
-    answer = await web.call("GET", "/api/schema/openapi.json", admin)
+async def test_the_openapi_document_names_the_sorts(web: Portal) -> None:
+    admin = await web.signed_in(await web.person("admin"))
+    answer = await admin.get("/api/schema/openapi.json")
     assert answer.status_code == 200, answer.text[:300]
     schema = answer.json()
     for path, known in (

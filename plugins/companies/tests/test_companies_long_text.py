@@ -5,11 +5,11 @@ characters in a column of 200 (issue 14, point 8)."""
 from __future__ import annotations
 
 import pytest
-from companies_support import Web, staff
 from sqlalchemy import func, select
 
 from kabinet.host import Host
 from kabinet.identity.models import Account
+from kabinet.testing import Portal
 from kabinet_companies.models import counterparty, organization
 from kabinet_companies.services import CompaniesService
 from kabinet_companies.validation import CompanyError, make_inn
@@ -25,28 +25,26 @@ async def _orgs_named(host: Host, name: str) -> int:
 
 
 async def test_an_organization_name_longer_than_its_column_is_refused(
-    host: Host, web: Web, svc: CompaniesService
+    host: Host, web: Portal, svc: CompaniesService
 ) -> None:
-    admin = await staff(host)
-    session = await web.session(admin.person_id)
+    admin = (await web.person("admin")).principal
+    session = await web.signed_in(admin.person_id)
 
-    made = await web.call("POST", "/companies/organizations", session, data={"name": HUGE})
+    made = await session.post("/companies/organizations", data={"name": HUGE})
     assert made.status_code == 303  # back to the list, with the reason as a flash message
     assert await _orgs_named(host, HUGE) == 0
     async with host.db.session() as s:
         longest = await s.scalar(select(func.max(func.length(organization.c.name))))
     assert (longest or 0) <= 300  # nothing was cut short and saved either
 
-    api = await web.call("POST", "/api/companies/organizations", session, json={"name": HUGE})
+    api = await session.post("/api/companies/organizations", json={"name": HUGE})
     assert api.status_code == 400
     assert api.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in api.json()["errors"]] == ["name"]
     assert await _orgs_named(host, HUGE) == 0
 
     org = await svc.create_organization("Ромашка")
-    saved = await web.call(
-        "POST", f"/companies/organizations/{org.id}", session, data={"name": HUGE}
-    )
+    saved = await session.post(f"/companies/organizations/{org.id}", data={"name": HUGE})
     assert saved.status_code == 400
     assert 'name="name"' in saved.text
     assert "Слишком длинное значение" in saved.text
@@ -54,9 +52,9 @@ async def test_an_organization_name_longer_than_its_column_is_refused(
 
 
 async def test_a_counterparty_field_longer_than_its_column_is_refused(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
-    admin = await staff(host)
+    admin = (await portal.person("admin")).principal
     for field in ("name", "full_name", "address", "phone", "email"):
         values = {"name": "ООО Тест", field: HUGE}
         with pytest.raises(CompanyError) as refused:
@@ -67,7 +65,7 @@ async def test_a_counterparty_field_longer_than_its_column_is_refused(
 
 
 async def test_registering_with_a_name_longer_than_its_column_is_refused(
-    host: Host, web: Web
+    host: Host, web: Portal
 ) -> None:
     form = {
         "full_name": HUGE,
@@ -77,7 +75,7 @@ async def test_registering_with_a_name_longer_than_its_column_is_refused(
         "password2": "a-long-enough-password",
         "consent": "yes",
     }
-    answer = await web.call("POST", "/companies/register", None, data=form)
+    answer = await web.client.post("/companies/register", data=form)
     assert answer.status_code == 400
     assert "Слишком длинное имя" in answer.text
     async with host.db.session() as s:

@@ -13,13 +13,13 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from companies_support import Web, person, staff, who
+from companies_support import who
 from sqlalchemy import func, select
 
 from kabinet.access import Principal
 from kabinet.host import Host
-from kabinet.i18n import LANG_COOKIE
 from kabinet.roles.models import grant
+from kabinet.testing import Portal
 from kabinet_companies.models import link_request, membership
 from kabinet_companies.services import SYSTEM, CompaniesService
 from kabinet_companies.validation import CompanyError, make_inn
@@ -46,14 +46,14 @@ def _inn() -> str:
     return make_inn(uuid.uuid4().int % 10**8 + 10**8)
 
 
-async def _manager_of(host: Host, svc: CompaniesService, *orgs: int) -> Principal:
-    found = await staff(host, "manager")
+async def _manager_of(portal: Portal, svc: CompaniesService, *orgs: int) -> Principal:
+    found = (await portal.person("manager")).principal
     for org in orgs:
         await svc.assign_manager(SYSTEM, org, found.person_id or 0)
     return found
 
 
-async def scene(host: Host, svc: CompaniesService) -> Scene:
+async def scene(portal: Portal, svc: CompaniesService) -> Scene:
     """The attack of the review: ask by the ИНН of an unassigned counterparty, then the
     counterparty goes into organization "2"; a manager of "3" and "4" tries it."""
     target = await svc.create_organization("ООО Цель")
@@ -61,7 +61,7 @@ async def scene(host: Host, svc: CompaniesService) -> Scene:
     four = await svc.create_organization("ООО Четвёртая")
     inn = _inn()
     cp = await svc.create_counterparty(SYSTEM, name="ООО Груз-Цель", inn=inn, kpp="770101001")
-    asker = await person(host, "Joiner")
+    asker = (await portal.person(name="Joiner")).id
     made = await svc.requests.create(asker, inn=inn)
     assert (made.counterparty_id, made.organization_id) == (cp.id, None)
     await svc.move_counterparty(SYSTEM, cp.id, target.id)
@@ -71,8 +71,8 @@ async def scene(host: Host, svc: CompaniesService) -> Scene:
         cp_id=cp.id,
         asker=asker,
         request_id=made.id,
-        other_manager=await _manager_of(host, svc, three.id, four.id),
-        target_manager=await _manager_of(host, svc, target.id),
+        other_manager=await _manager_of(portal, svc, three.id, four.id),
+        target_manager=await _manager_of(portal, svc, target.id),
     )
 
 
@@ -95,9 +95,9 @@ async def _untouched(host: Host, sc: Scene) -> None:
 
 
 async def test_a_manager_of_other_organizations_can_neither_see_nor_decide(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
-    sc = await scene(host, svc)
+    sc = await scene(portal, svc)
     requests = svc.requests
     outsider = sc.other_manager
     with pytest.raises(CompanyError) as hidden:
@@ -122,9 +122,9 @@ async def test_a_manager_of_other_organizations_can_neither_see_nor_decide(
 
 
 async def test_the_manager_of_the_target_sees_where_it_leads_and_decides(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
-    sc = await scene(host, svc)
+    sc = await scene(portal, svc)
     seen = await svc.requests.get(sc.target_manager, sc.request_id)
     # where the request leads now, and that this is not what it named when made
     assert (seen.organization_id, seen.organization_name) == (sc.target, "ООО Цель")
@@ -141,7 +141,7 @@ async def test_the_manager_of_the_target_sees_where_it_leads_and_decides(
 
 
 async def test_the_right_is_checked_where_the_request_leads_at_the_decision(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
     """Made for organization A, the counterparty then moves to B: A's manager loses the
     request, B's gains it; an admin's decision follows the counterparty."""
@@ -151,11 +151,11 @@ async def test_the_right_is_checked_where_the_request_leads_at_the_decision(
     cp = await svc.create_counterparty(
         SYSTEM, name="ООО Кочевник", inn=inn, organization_id=first.id
     )
-    asker = await person(host, "Mover")
+    asker = (await portal.person(name="Mover")).id
     made = await svc.requests.create(asker, inn=inn)
     assert made.organization_id == first.id
-    of_first = await _manager_of(host, svc, first.id)
-    of_second = await _manager_of(host, svc, second.id)
+    of_first = await _manager_of(portal, svc, first.id)
+    of_second = await _manager_of(portal, svc, second.id)
     assert (await svc.requests.get(of_first, made.id)).target_changed is False
     with pytest.raises(CompanyError):
         await svc.requests.get(of_second, made.id)
@@ -170,7 +170,7 @@ async def test_the_right_is_checked_where_the_request_leads_at_the_decision(
         True,
     )
     assert seen.asked_organization_name == "ООО Было"
-    admin = await staff(host, "admin")
+    admin = (await portal.person("admin")).principal
     done = await svc.requests.accept(admin, made.id)
     assert done.organization_id == second.id
     mine = await svc.memberships([asker])
@@ -178,19 +178,19 @@ async def test_the_right_is_checked_where_the_request_leads_at_the_decision(
 
 
 async def test_a_request_leading_nowhere_yet_is_for_global_holders_only(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
     """No organization yet: accepting makes one, so only those holding the right in every
     organization (admins) see and decide it; a manager does not, even of all others."""
     some = await svc.create_organization("ООО Любая")
     inn = _inn()
     cp = await svc.create_counterparty(SYSTEM, name="ООО Ничья", inn=inn)
-    asker = await person(host, "Nowhere")
+    asker = (await portal.person(name="Nowhere")).id
     made = await svc.requests.create(asker, inn=inn)
     fresh = await svc.requests.create(
         asker, inn=_inn(), company_name="ООО Совсем Новая", new_company=True
     )
-    manager = await _manager_of(host, svc, some.id)
+    manager = await _manager_of(portal, svc, some.id)
     for request_id in (made.id, fresh.id):
         with pytest.raises(CompanyError):
             await svc.requests.get(manager, request_id)
@@ -198,7 +198,7 @@ async def test_a_request_leading_nowhere_yet_is_for_global_holders_only(
             await svc.requests.accept(manager, request_id, organization_id=some.id)
     listed, _ = await svc.requests.list(manager, limit=500)
     assert {made.id, fresh.id}.isdisjoint(r.id for r in listed)
-    admin = await staff(host, "admin")
+    admin = (await portal.person("admin")).principal
     assert (await svc.requests.get(admin, made.id)).organization_id is None
     done = await svc.requests.accept(admin, made.id)
     assert done.organization_name == "ООО Ничья"
@@ -206,10 +206,10 @@ async def test_a_request_leading_nowhere_yet_is_for_global_holders_only(
 
 
 async def test_over_http_a_manager_of_other_organizations_gets_404_and_changes_nothing(
-    web: Web, svc: CompaniesService
+    web: Portal, svc: CompaniesService
 ) -> None:
-    sc = await scene(web.host, svc)
-    outsider = await web.session(sc.other_manager.person_id or 0)
+    sc = await scene(web, svc)
+    outsider = await web.signed_in(sc.other_manager.person_id or 0)
     api = f"/api/companies/link-requests/{sc.request_id}"
     for method, path, body in (
         ("GET", api, None),
@@ -217,31 +217,31 @@ async def test_over_http_a_manager_of_other_organizations_gets_404_and_changes_n
         ("POST", f"{api}/accept", {"organization_id": sc.target}),
         ("POST", f"{api}/reject", {"reason": "нет"}),
     ):
-        answer = await web.call(method, path, outsider, json=body)
+        answer = await outsider.request(method, path, json=body)
         assert answer.status_code == 404, (method, path, answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert "request" in answer.json()["detail"]
-    listed = await web.call("GET", "/api/companies/link-requests?status=open&limit=500", outsider)
+    listed = await outsider.get("/api/companies/link-requests?status=open&limit=500")
     assert listed.status_code == 200
     assert sc.request_id not in [r["id"] for r in listed.json()["items"]]
     page = f"/companies/requests/{sc.request_id}"
-    assert (await web.call("GET", page, outsider)).status_code == 404
+    assert (await outsider.get(page)).status_code == 404
     for decision in ("accept", "reject", "review"):
-        decided = await web.call(
-            "POST", f"{page}/decide", outsider, data={"decision": decision, "reason": "нет"}
+        decided = await outsider.post(
+            f"{page}/decide", data={"decision": decision, "reason": "нет"}
         )
         assert decided.status_code == 404, decision
-    table = await web.call("GET", "/companies/requests?status=open", outsider)
+    table = await outsider.get("/companies/requests?status=open")
     assert f'data-request="{sc.request_id}"' not in table.text
     await _untouched(web.host, sc)
 
 
 async def test_over_http_staff_see_where_a_request_leads_and_that_it_changed(
-    web: Web, svc: CompaniesService
+    web: Portal, svc: CompaniesService
 ) -> None:
-    sc = await scene(web.host, svc)
-    session = await web.session(sc.target_manager.person_id or 0)
-    api = await web.call("GET", f"/api/companies/link-requests/{sc.request_id}", session)
+    sc = await scene(web, svc)
+    session = await web.signed_in(sc.target_manager.person_id or 0)
+    api = await session.get(f"/api/companies/link-requests/{sc.request_id}")
     assert api.status_code == 200
     body = api.json()
     assert (body["organization_id"], body["organization_name"]) == (sc.target, "ООО Цель")
@@ -251,22 +251,17 @@ async def test_over_http_staff_see_where_a_request_leads_and_that_it_changed(
         "en": "The request was made for another organization",
     }
     for lang, words in says.items():
-        card = await web.call(
-            "GET", f"/companies/requests/{sc.request_id}", f"{session}; {LANG_COOKIE}={lang}"
-        )
+        reader = await web.signed_in(sc.target_manager.person_id or 0, language=lang)
+        card = await reader.get(f"/companies/requests/{sc.request_id}")
         assert card.status_code == 200
         assert 'id="target-changed"' in card.text
         assert words in card.text
         assert "ООО Цель" in card.text
-        table = await web.call(
-            "GET", "/companies/requests?status=open", f"{session}; {LANG_COOKIE}={lang}"
-        )
+        table = await reader.get("/companies/requests?status=open")
         row = table.text.split(f'data-request="{sc.request_id}"', 1)[1].split("</tr>", 1)[0]
         assert "ООО Цель" in row
         assert "target-changed" in row
-    accepted = await web.call(
-        "POST", f"/api/companies/link-requests/{sc.request_id}/accept", session, json={}
-    )
+    accepted = await session.post(f"/api/companies/link-requests/{sc.request_id}/accept", json={})
     assert accepted.status_code == 201
     assert accepted.json()["organization_id"] == sc.target
     assert sc.target in await web.host.access.organizations(who(sc.asker), VIEW)

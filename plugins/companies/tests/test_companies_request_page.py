@@ -7,10 +7,10 @@ import re
 import uuid
 
 import pytest
-from companies_support import Web, staff
 from sqlalchemy import select
 
 from kabinet.host import Host
+from kabinet.testing import Portal
 from kabinet_companies.models import link_request
 from kabinet_companies.services import CompaniesService
 from kabinet_companies.validation import make_inn
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.smoke
 
 
 async def test_the_decider_sees_who_asks_and_accepting_a_new_company_lands_on_it(
-    host: Host, svc: CompaniesService, web: Web
+    host: Host, svc: CompaniesService, web: Portal
 ) -> None:
     inn = make_inn(uuid.uuid4().int % 10**8 + 10**8)
     account = await host.services["identity"].create_account(
@@ -31,8 +31,8 @@ async def test_the_decider_sees_who_asks_and_accepting_a_new_company_lands_on_it
     made = await svc.requests.create(
         asker, inn=inn, company_name="ООО Новая Компания", new_company=True
     )
-    admin = await web.session((await staff(host, "admin")).person_id or 0)
-    page = await web.call("GET", f"/companies/requests/{made.id}", admin)
+    admin = await web.signed_in(await web.person("admin"))
+    page = await admin.get(f"/companies/requests/{made.id}")
     assert page.status_code == 200
     assert f'href="mailto:{email}"' in page.text
     assert f'href="tel:{phone}"' in page.text
@@ -41,10 +41,8 @@ async def test_the_decider_sees_who_asks_and_accepting_a_new_company_lands_on_it
     assert "Причина" not in accept_form.group(0)
     assert 'name="reason"' not in accept_form.group(0)
 
-    accepted = await web.call(
-        "POST",
+    accepted = await admin.post(
         f"/companies/requests/{made.id}/decide",
-        admin,
         data={"decision": "accept", "organization_id": "", "role": "client"},
     )
     assert accepted.status_code in (302, 303)
@@ -56,27 +54,27 @@ async def test_the_decider_sees_who_asks_and_accepting_a_new_company_lands_on_it
         ).scalar_one()
     assert org is not None
     assert accepted.headers["location"] == f"/companies/organizations/{org}"
-    landed = await web.call("GET", accepted.headers["location"], admin)
+    landed = await admin.get(accepted.headers["location"])
     assert landed.status_code == 200
     assert "ООО Новая Компания" in landed.text
-    after = await web.call("GET", f"/companies/requests/{made.id}", admin)
+    after = await admin.get(f"/companies/requests/{made.id}")
     assert after.status_code == 200
     assert "Причина" not in after.text  # an accepted request has no reason to show
 
 
 async def test_staff_do_not_get_the_client_welcome_on_the_home_page(
-    host: Host, svc: CompaniesService, web: Web
+    host: Host, svc: CompaniesService, web: Portal
 ) -> None:
     org = await svc.create_organization("ООО Домашняя")
     client = await host.services["identity"].create_account(
         full_name="Клиент Домашний", email=f"home-{uuid.uuid4().hex[:8]}@example.test"
     )
     await host.services["roles"].grant(int(client.id), "client", org.id)
-    manager = (await staff(host, "manager")).person_id or 0
-    seen = await web.call("GET", "/", await web.session(int(client.id)))
+    manager = (await web.person("manager")).id
+    seen = await (await web.signed_in(int(client.id))).get("/")
     assert "Это личный кабинет клиента вашей транспортной компании" in seen.text
-    for staff_member in (manager, (await staff(host, "admin")).person_id or 0):
-        home = await web.call("GET", "/", await web.session(staff_member))
+    for staff_member in (manager, (await web.person("admin")).id):
+        home = await (await web.signed_in(staff_member)).get("/")
         assert home.status_code == 200
         assert "личный кабинет клиента" not in home.text
         assert "Запросите привязку к ней" not in home.text
@@ -84,18 +82,18 @@ async def test_staff_do_not_get_the_client_welcome_on_the_home_page(
 
 
 async def test_clients_get_no_staff_filters_on_the_organizations_page(
-    host: Host, svc: CompaniesService, web: Web
+    host: Host, svc: CompaniesService, web: Portal
 ) -> None:
     org = await svc.create_organization("ООО Фильтры")
     client = await host.services["identity"].create_account(
         full_name="Клиент Фильтров", email=f"flt-{uuid.uuid4().hex[:8]}@example.test"
     )
     await host.services["roles"].grant(int(client.id), "client", org.id)
-    mine = await web.call("GET", "/companies/organizations", await web.session(int(client.id)))
+    mine = await (await web.signed_in(int(client.id))).get("/companies/organizations")
     assert mine.status_code == 200
     assert "ООО Фильтры" in mine.text
     assert 'name="manager"' not in mine.text
     assert 'name="q"' in mine.text
-    admin = (await staff(host, "admin")).person_id or 0
-    theirs = await web.call("GET", "/companies/organizations", await web.session(admin))
+    admin = (await web.person("admin")).id
+    theirs = await (await web.signed_in(admin)).get("/companies/organizations")
     assert 'name="manager"' in theirs.text

@@ -8,13 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from companies_support import person, staff, who
+from companies_support import who
 from sqlalchemy import func, select
 
 from kabinet.clock import FrozenClock
 from kabinet.forms import FormErrors
 from kabinet.host import Host
 from kabinet.roles.models import grant
+from kabinet.testing import Portal, PortalFactory
 from kabinet_companies.plugin import CompaniesSettings
 from kabinet_companies.services import COMPANIES, SYSTEM, CompaniesService, companies
 from kabinet_companies.sinks import CounterpartyRecord, apply_counterparties
@@ -37,8 +38,8 @@ async def org_with_counterparty(svc: CompaniesService, name: str) -> tuple[int, 
     return org.id, cp.id, inn
 
 
-async def test_the_service_is_published_under_its_key(make_host: object) -> None:
-    host = await make_host("[companies]\ninvitation_days = 3\n")  # type: ignore[operator]
+async def test_the_service_is_published_under_its_key(make_portal: PortalFactory) -> None:
+    host = (await make_portal(settings={"companies": {"invitation_days": 3}}, web=False)).host
     found = host.services.of(COMPANIES)  # published at start-up, by the key's name
     assert isinstance(found, CompaniesService)
     assert host.services["companies"] is found  # code not moved yet reads it by name
@@ -73,11 +74,11 @@ async def test_a_wrong_inn_is_refused_naming_the_field(svc: CompaniesService) ->
 
 
 async def test_accepting_a_request_by_inn_gives_access_at_once(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
     org_id, _, inn = await org_with_counterparty(svc, "ООО Альфа")
-    asker = await person(host, "Asker")
-    manager = await staff(host, "admin")
+    asker = (await portal.person(name="Asker")).id
+    manager = (await portal.person("admin")).principal
     made = await svc.requests.create(asker, inn=inn, comment="бухгалтер")
     assert (made.organization_id, made.status) == (org_id, "new")
     assert org_id not in await host.access.organizations(who(asker), "companies.organizations.view")
@@ -92,11 +93,11 @@ async def test_accepting_a_request_by_inn_gives_access_at_once(
 
 
 async def test_a_decision_and_its_grant_commit_together(
-    host: Host, svc: CompaniesService, monkeypatch: pytest.MonkeyPatch
+    portal: Portal, host: Host, svc: CompaniesService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     org_id, _, inn = await org_with_counterparty(svc, "ООО Атом")
-    asker = await person(host, "Atomic")
-    manager = await staff(host, "admin")
+    asker = (await portal.person(name="Atomic")).id
+    manager = (await portal.person("admin")).principal
     made = await svc.requests.create(asker, inn=inn)
 
     async def crash(*_: object) -> None:
@@ -120,11 +121,14 @@ async def test_a_decision_and_its_grant_commit_together(
 
 
 async def test_two_managers_deciding_at_once_one_wins_and_no_double_grant(
-    host: Host, svc: CompaniesService, make_host: object
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
     org_id, _, inn = await org_with_counterparty(svc, "ООО Бета")
-    asker = await person(host, "Twice")
-    first, second = await staff(host), await staff(host)
+    asker = (await portal.person(name="Twice")).id
+    first, second = (
+        (await portal.person("admin")).principal,
+        (await portal.person("admin")).principal,
+    )
     made = await svc.requests.create(asker, inn=inn)
     results = await asyncio.gather(
         svc.requests.accept(first, made.id),
@@ -148,10 +152,12 @@ async def test_two_managers_deciding_at_once_one_wins_and_no_double_grant(
     assert grants == (1 if final.status == "accepted" else 0)
 
 
-async def test_rejecting_needs_a_reason_and_tells_it(host: Host, svc: CompaniesService) -> None:
+async def test_rejecting_needs_a_reason_and_tells_it(
+    portal: Portal, host: Host, svc: CompaniesService
+) -> None:
     _, _, inn = await org_with_counterparty(svc, "ООО Гамма")
-    asker = await person(host, "Rejected")
-    manager = await staff(host)
+    asker = (await portal.person(name="Rejected")).id
+    manager = (await portal.person("admin")).principal
     made = await svc.requests.create(asker, inn=inn)
     with pytest.raises(CompanyError) as no_reason:
         await svc.requests.reject(manager, made.id, reason=" ")
@@ -163,10 +169,10 @@ async def test_rejecting_needs_a_reason_and_tells_it(host: Host, svc: CompaniesS
 
 
 async def test_a_request_for_an_unknown_company_creates_it_on_accept(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
-    asker = await person(host, "New")
-    manager = await staff(host)
+    asker = (await portal.person(name="New")).id
+    manager = (await portal.person("admin")).principal
     made = await svc.requests.create(
         asker, inn=make_inn(424242), company_name="ООО Новая", new_company=True
     )
@@ -179,11 +185,11 @@ async def test_a_request_for_an_unknown_company_creates_it_on_accept(
 
 
 async def test_a_manager_sees_only_assigned_organizations(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
     mine, _, _ = await org_with_counterparty(svc, "ООО Своя")
     other, _, _ = await org_with_counterparty(svc, "ООО Чужая")
-    manager = await staff(host, "manager")
+    manager = (await portal.person("manager")).principal
     await svc.assign_manager(SYSTEM, mine, manager.person_id or 0)
     seen = await svc.organizations(manager, limit=500)
     assert mine in [o.id for o in seen.items]
@@ -194,7 +200,7 @@ async def test_a_manager_sees_only_assigned_organizations(
 
 
 async def test_a_client_with_the_permission_sees_own_contacts_only(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
     roles = host.services["roles"]
     await roles.create_role(
@@ -203,9 +209,9 @@ async def test_a_client_with_the_permission_sees_own_contacts_only(
     )  # fmt: skip
     own, _, _ = await org_with_counterparty(svc, "ООО Наша")
     alien, _, _ = await org_with_counterparty(svc, "ООО Соседи")
-    lead = await person(host, "Lead")
-    colleague = await person(host, "Colleague")
-    stranger = await person(host, "Stranger")
+    lead = (await portal.person(name="Lead")).id
+    colleague = (await portal.person(name="Colleague")).id
+    stranger = (await portal.person(name="Stranger")).id
     await svc.set_roles(SYSTEM, lead, own, ["lead_contact"])
     await svc.set_roles(SYSTEM, colleague, own, ["client"])
     await svc.set_roles(SYSTEM, stranger, alien, ["client"])
@@ -218,11 +224,11 @@ async def test_a_client_with_the_permission_sees_own_contacts_only(
 
 
 async def test_roles_are_given_changed_and_revoked_as_host_grants(
-    host: Host, svc: CompaniesService
+    portal: Portal, host: Host, svc: CompaniesService
 ) -> None:
     org_id, _, _ = await org_with_counterparty(svc, "ООО Права")
-    contact = await person(host, "Rights")
-    manager = await staff(host)
+    contact = (await portal.person(name="Rights")).id
+    manager = (await portal.person("admin")).principal
     given = await svc.set_roles(manager, contact, org_id, ["client"])
     assert given.roles == ["client"]
     emptied = await svc.set_roles(manager, contact, org_id, [])
@@ -265,8 +271,9 @@ async def test_the_counterparty_sink_is_bulk_and_idempotent(host: Host) -> None:
     assert "s-2" not in names
 
 
-async def test_one_organization_per_new_counterparty_when_set(make_host: object) -> None:
-    host = await make_host("[companies]\norganization_per_counterparty = true\n")  # type: ignore[operator]
+async def test_one_organization_per_new_counterparty_when_set(make_portal: PortalFactory) -> None:
+    settings = {"companies": {"organization_per_counterparty": True}}
+    host = (await make_portal(settings=settings, web=False)).host
     async with host.db.session() as s:
         await apply_counterparties(
             host, s, [CounterpartyRecord(external_id="auto-1", name="ООО Авто", inn=make_inn(77))]

@@ -7,11 +7,10 @@ from __future__ import annotations
 import re
 import uuid
 
-import httpx
 import pytest
-from companies_support import Web, person
 
 from kabinet.host import Host
+from kabinet.testing import Portal
 from kabinet_companies.services import CompaniesService
 from kabinet_companies.validation import make_inn
 
@@ -24,42 +23,36 @@ def _row(html: str, request_id: int) -> str:
     return found.group(1)
 
 
-def _flash(response: httpx.Response) -> str:
-    """The cookie the redirect sets to carry its message to the next page."""
-    cookies = [c.split(";", 1)[0] for c in response.headers.get_list("set-cookie")]
-    return "; ".join(c for c in cookies if "flash" in c.split("=", 1)[0])
-
-
 async def test_the_sender_withdraws_an_open_request_from_the_page(
-    host: Host, svc: CompaniesService, web: Web
+    host: Host, svc: CompaniesService, web: Portal
 ) -> None:
-    me = await person(host, "Заявитель")
+    me = (await web.person(name="Заявитель")).id
     made = await svc.requests.create(
         me, inn=make_inn(uuid.uuid4().int % 10**8 + 10**8), company_name="ООО Отзыв",
         new_company=True,
     )  # fmt: skip
-    mine = await web.session(me)
-    page = await web.call("GET", "/companies/my", mine)
+    mine = await web.signed_in(me)
+    page = await mine.get("/companies/my")
     action = f'action="/companies/my/requests/{made.id}/withdraw"'
     assert action in _row(page.text, made.id)
     assert "Отозвать" in _row(page.text, made.id)
 
     # Someone else cannot take it back: the request stays open.
-    other = await web.session(await person(host, "Чужой"))
-    refused = await web.call("POST", f"/companies/my/requests/{made.id}/withdraw", other)
+    other = await web.signed_in(await web.person(name="Чужой"))
+    refused = await other.post(f"/companies/my/requests/{made.id}/withdraw")
     assert refused.status_code in (302, 303)
     assert (await svc.requests.mine(me))[0].status == "new"
 
-    done = await web.call("POST", f"/companies/my/requests/{made.id}/withdraw", mine)
+    done = await mine.post(f"/companies/my/requests/{made.id}/withdraw")
     assert done.status_code in (302, 303)
     assert done.headers["location"] == "/companies/my"
     assert (await svc.requests.mine(me))[0].status == "withdrawn"
-    after = await web.call("GET", "/companies/my", mine + "; " + _flash(done))
+    after = await mine.get("/companies/my")  # with the message the redirect's cookie carries
     assert "Запрос отозван." in after.text
     assert action not in after.text  # a withdrawn request offers no button
     assert "отозван" in _row(after.text, made.id)
 
-    again = await web.call("POST", f"/companies/my/requests/{made.id}/withdraw", mine)
+    again = await mine.post(f"/companies/my/requests/{made.id}/withdraw")
     assert again.status_code in (302, 303)
-    shown = await web.call("GET", "/companies/my", mine + "; " + _flash(again))
+    shown = await mine.get("/companies/my")
     assert "Такого открытого запроса нет" in shown.text
