@@ -1,4 +1,4 @@
-"""The base of the dictionaries service: its settings, rights, and what every part of it
+"""The base of the dictionaries service: its rights, and what every part of it
 uses (the host, a session, the clock, whether a staff right reaches organizations).
 
 :class:`~kabinet_dictionaries.services.Dictionaries` is built on it from its parts (the
@@ -12,10 +12,10 @@ import datetime as dt
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.access import AllOrganizations, Principal
+from kabinet_dictionaries.settings import Settings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -26,34 +26,6 @@ EDIT = "dictionaries.entries.edit"
 VIEW = "dictionaries.entries.view"
 DOCS_MANAGE = "dictionaries.documents.manage"
 DOCS_VIEW = "dictionaries.documents.view"
-
-
-class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The ``[dictionaries]`` section."""
-
-    max_file_size_mb: int = 20
-    """The largest document or field file accepted (and the upload routes' body limit)."""
-    allowed_file_types: list[str] = msgspec.field(
-        default_factory=lambda: [
-            "pdf",
-            "docx",
-            "xlsx",
-            "doc",
-            "xls",
-            "odt",
-            "ods",
-            "png",
-            "jpg",
-            "csv",
-            "txt",
-            "zip",
-        ]
-    )
-    """File kinds accepted, by extension; each is checked by the file's content."""
-    page_size: int = 50
-    """Entries per page in lists."""
-    max_import_mb: int = 10
-    """The largest CSV or XLSX table accepted for import."""
 
 
 class ServiceBase:

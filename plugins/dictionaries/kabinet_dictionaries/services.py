@@ -51,8 +51,8 @@ from kabinet_dictionaries.service_base import (
     EDIT,
     MANAGE,
     VIEW,
-    Settings,
 )
+from kabinet_dictionaries.settings import Settings
 from kabinet_dictionaries.sinks import CatalogRecord
 from kabinet_dictionaries.structure import SYSTEM, Actor, TypeInfo, TypeSpec
 from kabinet_dictionaries.transfer import Format, ImportReport
