@@ -1,34 +1,43 @@
-"""Fixtures of the dictionaries tests: a started host on the run's migrated database."""
+"""Fixtures of the dictionaries tests: the harness's portal (kabinet.testing) with this app
+alone on the run's migrated database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kabinet.clock import FrozenClock
 from kabinet.host import Host
+from kabinet.testing import Portal, PortalFactory
 from kabinet_dictionaries.services import Dictionaries
 
-OTHERS = ("companies", "integration", "notifications", "shipments")
+ONLY = ("dictionaries",)
+"""Only this app (and the built-ins): other apps' work in progress cannot break it."""
 
 
 @pytest.fixture
-async def host(database_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Host]:
-    settings = tmp_path / "settings.toml"
-    settings.write_text(
-        f'[host]\nvar_dir = "{tmp_path / "var"}"\nsecret_key = "dictionaries-tests"\n'
-        "[dictionaries]\nmax_file_size_mb = 1\n"
-        # Only this app (and the built-ins): other apps' work in progress cannot break it.
-        + "".join(f"[{name}]\nenabled = false\n" for name in OTHERS)
+async def portal(
+    request: pytest.FixtureRequest, make_portal: PortalFactory, portal_settings: dict[str, Any]
+) -> Portal:
+    """The test's portal; its web app is built only for a test that asks for ``web`` (the
+    others work on the host alone, which starts in a fraction of the time)."""
+    dictionaries = {"max_file_size_mb": 1, **portal_settings.get("dictionaries", {})}
+    return await make_portal(
+        settings={**portal_settings, "dictionaries": dictionaries},
+        plugins=ONLY,
+        web="web" in request.fixturenames,
     )
-    host = await Host.create(
-        settings, env={"KABINET__HOST__DATABASE_URL": database_url}, clock=clock
-    )
-    await host.startup()
-    yield host
-    await host.shutdown()
+
+
+@pytest.fixture
+def web(portal: Portal) -> Portal:
+    """The test's portal with its web app: ``web.signed_in(person)``, ``web.client``."""
+    return portal
+
+
+@pytest.fixture
+def host(portal: Portal) -> Host:
+    return portal.host
 
 
 @pytest.fixture

@@ -3,16 +3,12 @@ route matrix over every route of this app, uploads checked by content."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
 from dictionaries_support import TARIFF_FIELDS, code
-from litestar import Litestar
 
 from kabinet.host import Host
-from kabinet.routematrix import RouteMatrix, routes_of
-from kabinet.web import build_app
+from kabinet.routematrix import routes_of
+from kabinet.testing import Portal
 from kabinet_dictionaries.documents import DocumentMeta
 from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.services import Dictionaries
@@ -22,44 +18,20 @@ pytestmark = pytest.mark.smoke
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-@pytest.fixture
-async def served(host: Host) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient, RouteMatrix]]:
-    app = await build_app(host)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        yield app, client, RouteMatrix(host, app, client)
-
-
-async def admin(matrix: RouteMatrix) -> dict[str, str]:
-    """Headers of a signed-in admin (session cookie and CSRF token)."""
-    from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
-
-    roles = matrix.host.services["roles"]
-    person = await matrix._person("admin")
-    await roles.grant(person, "admin", None)
-    cookie = await matrix._session(person)
-    token = await matrix.csrf(cookie)
-    return {"Cookie": f"{cookie}; {CSRF_COOKIE}={token}", CSRF_HEADER: token}
-
-
 async def test_every_route_of_the_app_keeps_its_access_rule(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix],
+    web: Portal,
 ) -> None:
-    app, _client, matrix = served
-    await matrix.load_samples()
-    ours = [r for r in routes_of(app) if "/dictionaries" in r.path]
+    ours = [r for r in routes_of(web.app) if "/dictionaries" in r.path]
     assert len(ours) > 40
-    faults = []
-    for route in ours:
-        faults.extend(await matrix.check(route))
+    assert all(r.path.startswith(("/dictionaries", "/api/dictionaries")) for r in ours)
+    faults = await web.route_faults("/dictionaries") + await web.route_faults("/api/dictionaries")
     assert faults == [], "\n".join(faults)
 
 
 async def test_api_creates_a_type_and_refuses_bad_values_by_field(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix],
+    web: Portal,
 ) -> None:
-    _app, client, matrix = served
-    headers = await admin(matrix)
+    client = await web.signed_in(await web.person("admin"))
     name = code("api")
     fields = [
         {
@@ -74,14 +46,12 @@ async def test_api_creates_a_type_and_refuses_bad_values_by_field(
     created = await client.post(
         "/api/dictionaries/types",
         json={"code": name, "name_ru": "Тарифы", "name_en": "Tariffs", "fields": fields},
-        headers=headers,
     )
     assert created.status_code == 201, created.text
     assert [f["code"] for f in created.json()["fields"]] == ["route", "price"]
     again = await client.post(
         "/api/dictionaries/types",
         json={"code": name, "name_ru": "Т", "name_en": "T"},
-        headers=headers,
     )
     assert again.status_code == 422
     assert again.headers["content-type"].startswith("application/problem+json")
@@ -89,7 +59,6 @@ async def test_api_creates_a_type_and_refuses_bad_values_by_field(
     bad = await client.post(
         f"/api/dictionaries/types/{name}/entries",
         json={"values": {"price": "1,234"}},
-        headers=headers,
     )
     assert bad.status_code == 422
     assert bad.json()["errors"] == [
@@ -99,19 +68,15 @@ async def test_api_creates_a_type_and_refuses_bad_values_by_field(
     good = await client.post(
         f"/api/dictionaries/types/{name}/entries",
         json={"values": {"route": "Москва — Тверь", "price": "15000"}},
-        headers=headers,
     )
     assert good.status_code == 201
     assert good.json()["values"] == {"route": "Москва — Тверь", "price": "15000.00"}
     listed = await client.get(
         f"/api/dictionaries/types/{name}/entries",
         params={"f.price.ge": "10000", "sort": "-price"},
-        headers=headers,
     )
     assert listed.json()["total"] == 1
-    wrong = await client.get(
-        f"/api/dictionaries/types/{name}/entries", params={"f.nope": "1"}, headers=headers
-    )
+    wrong = await client.get(f"/api/dictionaries/types/{name}/entries", params={"f.nope": "1"})
     assert wrong.status_code == 422
     assert wrong.json()["errors"] == [
         {"field": "filters.0.nope", "message": "The dictionary has no field nope."}
@@ -120,13 +85,11 @@ async def test_api_creates_a_type_and_refuses_bad_values_by_field(
     required = await client.put(
         f"/api/dictionaries/types/{name}/fields/price",
         json={**fields[1], "required": True},
-        headers=headers,
     )
     assert required.status_code == 200  # the one entry has a price
     await client.post(
         f"/api/dictionaries/types/{name}/fields",
         json={"code": "note", "name_ru": "Заметка", "name_en": "Note", "kind": "text"},
-        headers=headers,
     )
     refused = await client.put(
         f"/api/dictionaries/types/{name}/fields/note",
@@ -137,31 +100,26 @@ async def test_api_creates_a_type_and_refuses_bad_values_by_field(
             "kind": "text",
             "required": True,
         },
-        headers=headers,
     )
     assert refused.status_code == 409
     assert refused.json()["detail"] == (
         "1 entry has no value for Заметка: give it one or set a default."
     )
-    schema = await client.get("/schema/openapi.json")
+    schema = await web.client.get("/schema/openapi.json")
     if schema.status_code == 200:
         assert "/api/dictionaries/types/{code}/entries" in schema.json()["paths"]
 
 
-async def test_page_form_comes_back_with_the_fields_error(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
-) -> None:
-    _app, client, matrix = served
-    headers = await admin(matrix)
+async def test_page_form_comes_back_with_the_fields_error(web: Portal, svc: Dictionaries) -> None:
+    client = await web.signed_in(await web.person("admin"))
     name = code("form")
     await svc.create_type(code=name, name_ru="Тарифы", name_en="Tariffs", fields=TARIFF_FIELDS)
-    from kabinet.pages import CSRF_FIELD
+    from kabinet.pages import CSRF_FIELD, CSRF_HEADER
 
-    token = headers["x-csrf-token"]
+    token = client.headers[CSRF_HEADER]
     sent = await client.post(
         f"/dictionaries/{name}/new",
         data={CSRF_FIELD: token, "v.route": "Москва — Тверь", "v.price": "дорого"},
-        headers={"Cookie": headers["Cookie"]},
     )
     assert sent.status_code == 422
     assert 'id="e-price"' in sent.text
@@ -170,28 +128,24 @@ async def test_page_form_comes_back_with_the_fields_error(
     fixed = await client.post(
         f"/dictionaries/{name}/new",
         data={CSRF_FIELD: token, "v.route": "Москва — Тверь", "v.price": "15000"},
-        headers={"Cookie": headers["Cookie"]},
     )
     assert fixed.status_code == 303
-    shown = await client.get(fixed.headers["location"], headers={"Cookie": headers["Cookie"]})
+    shown = await client.get(fixed.headers["location"])
     assert "15000.00" in shown.text
     assert "История изменений" in shown.text
 
 
 async def test_uploads_are_checked_by_content_and_versions_kept(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
+    web: Portal, svc: Dictionaries
 ) -> None:
-    _app, client, matrix = served
-    headers = await admin(matrix)
-    from kabinet.pages import CSRF_FIELD
+    client = await web.signed_in(await web.person("admin"))
+    from kabinet.pages import CSRF_FIELD, CSRF_HEADER
 
-    cookie = {"Cookie": headers["Cookie"]}
-    token = headers["x-csrf-token"]
+    token = client.headers[CSRF_HEADER]
     fake = await client.post(
         "/dictionaries/documents/",
         data={CSRF_FIELD: token, "title": "Прайс"},
         files={"file": ("price.pdf", b"MZ\x90\x00 this is a program", "application/pdf")},
-        headers=cookie,
     )
     assert fake.status_code == 415
     assert "Файл этого вида не принимается" in fake.text
@@ -199,7 +153,6 @@ async def test_uploads_are_checked_by_content_and_versions_kept(
         "/dictionaries/documents/",
         data={CSRF_FIELD: token, "title": "Прайс"},
         files={"file": ("price.pdf", PDF + b"0" * (1024 * 1024), "application/pdf")},
-        headers=cookie,
     )
     assert big.status_code == 413
     assert "Файл больше 1 МБ" in big.text
@@ -207,17 +160,16 @@ async def test_uploads_are_checked_by_content_and_versions_kept(
         "/dictionaries/documents/",
         data={CSRF_FIELD: token, "title": "Прайс", "organization_id": "777"},
         files={"file": ("прайс.pdf", PDF, "application/octet-stream")},
-        headers=cookie,
     )
     assert ok.status_code == 303, ok.text
     doc_id = int(ok.headers["location"].rsplit("/", 1)[-1])
     await svc.replace_document_file(doc_id, "прайс-2.pdf", PDF + b"%v2\n")
     found = await svc.document(doc_id)
     assert [v.filename for v in found.versions] == ["прайс-2.pdf", "прайс.pdf"]
-    first = await client.get(f"/api/dictionaries/documents/{doc_id}/file?version=1", headers=cookie)
+    first = await client.get(f"/api/dictionaries/documents/{doc_id}/file?version=1")
     assert first.content == PDF
     assert first.headers["content-type"] == "application/pdf"
-    latest = await client.get(f"/api/dictionaries/documents/{doc_id}/file", headers=cookie)
+    latest = await client.get(f"/api/dictionaries/documents/{doc_id}/file")
     assert latest.content == PDF + b"%v2\n"
 
 
@@ -245,17 +197,15 @@ async def test_clients_see_their_organizations_documents_only(
 
 
 async def test_api_uploads_files_and_documents_with_the_pages_checks(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
+    web: Portal, svc: Dictionaries
 ) -> None:
     """Multipart uploads through the JSON API: a field's file, a document and a new version
     of it; refused by content and by size with problem details naming ``file``."""
-    _app, client, matrix = served
-    headers = await admin(matrix)
+    client = await web.signed_in(await web.person("admin"))
     before = len(await svc.documents())
     fake = await client.post(
         "/api/dictionaries/files",
         files={"file": ("price.pdf", b"MZ\x90\x00 this is a program", "application/pdf")},
-        headers=headers,
     )
     assert fake.status_code == 415, fake.text
     assert fake.headers["content-type"].startswith("application/problem+json")
@@ -264,17 +214,15 @@ async def test_api_uploads_files_and_documents_with_the_pages_checks(
         "/api/dictionaries/documents",
         data={"title": "Прайс"},
         files={"file": ("price.pdf", PDF + b"0" * (1024 * 1024), "application/pdf")},
-        headers=headers,
     )
     assert big.status_code == 413, big.text
     assert [e["field"] for e in big.json()["errors"]] == ["file"]
-    no_file = await client.post("/api/dictionaries/documents", data={"title": "X"}, headers=headers)
+    no_file = await client.post("/api/dictionaries/documents", data={"title": "X"})
     assert no_file.status_code == 400, no_file.text
     bad_date = await client.post(
         "/api/dictionaries/documents",
         data={"title": "Прайс", "valid_to": "31.12.2026"},
         files={"file": ("прайс.pdf", PDF, "application/octet-stream")},
-        headers=headers,
     )
     assert bad_date.status_code == 422, bad_date.text
     assert [e["field"] for e in bad_date.json()["errors"]] == ["valid_to"]
@@ -294,7 +242,6 @@ async def test_api_uploads_files_and_documents_with_the_pages_checks(
     stored = await client.post(
         "/api/dictionaries/files",
         files={"file": ("скан.pdf", PDF, "application/octet-stream")},
-        headers=headers,
     )
     assert stored.status_code == 201, stored.text
     upload = stored.json()
@@ -306,14 +253,12 @@ async def test_api_uploads_files_and_documents_with_the_pages_checks(
     entry = await client.post(
         f"/api/dictionaries/types/{name}/entries",
         json={"values": {"route": "Москва — Казань", "scan": upload["key"]}},
-        headers=headers,
     )
     assert entry.status_code == 201, entry.text
     assert entry.json()["display"]["scan"] == "скан.pdf"
     wrong = await client.post(
         f"/api/dictionaries/types/{name}/entries",
         json={"values": {"route": "Пермь", "scan": "dictionaries/files/none"}},
-        headers=headers,
     )
     assert wrong.status_code == 422
     assert [e["field"] for e in wrong.json()["errors"]] == ["values.scan"]
@@ -328,7 +273,6 @@ async def test_api_uploads_files_and_documents_with_the_pages_checks(
             "valid_to": "2030-01-01",
         },
         files={"file": ("прайс.pdf", PDF, "application/octet-stream")},
-        headers=headers,
     )
     assert created.status_code == 201, created.text
     doc = created.json()
@@ -341,22 +285,18 @@ async def test_api_uploads_files_and_documents_with_the_pages_checks(
     replaced = await client.put(
         f"/api/dictionaries/documents/{doc['id']}/file",
         files={"file": ("прайс-2.pdf", PDF + b"%v2\n", "application/pdf")},
-        headers=headers,
     )
     assert replaced.status_code == 200, replaced.text
     assert [v["filename"] for v in replaced.json()["versions"]] == ["прайс-2.pdf", "прайс.pdf"]
-    first = await client.get(
-        f"/api/dictionaries/documents/{doc['id']}/file?version=1", headers=headers
-    )
+    first = await client.get(f"/api/dictionaries/documents/{doc['id']}/file?version=1")
     assert first.content == PDF
     changed = await client.patch(
         f"/api/dictionaries/documents/{doc['id']}",
         json={"title": "Прайс 2026", "organization_id": None},
-        headers=headers,
     )
     assert changed.status_code == 200, changed.text
     assert (changed.json()["title"], changed.json()["organization_id"]) == ("Прайс 2026", None)
-    gone = await client.delete(f"/api/dictionaries/documents/{doc['id']}", headers=headers)
+    gone = await client.delete(f"/api/dictionaries/documents/{doc['id']}")
     assert gone.status_code == 204
-    missing = await client.get(f"/api/dictionaries/documents/{doc['id']}", headers=headers)
+    missing = await client.get(f"/api/dictionaries/documents/{doc['id']}")
     assert missing.status_code == 404

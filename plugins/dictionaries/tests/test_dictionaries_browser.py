@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kabinet.testing import chromium, kabinet_server
+from kabinet.testing import chromium, disabled_env, kabinet_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -21,13 +21,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``kabinet demo`` with this app and the built-ins only, on a free port."""
     folder = tmp_path_factory.mktemp("dictdemo")
     settings = folder / "settings.toml"
-    settings.write_text(
-        "".join(
-            f"[{n}]\nenabled = false\n"
-            for n in ("companies", "integration", "notifications", "shipments")
-        )
-    )
-    env = {**os.environ, "KABINET_DEMO_DIR": str(folder / "var")}
+    settings.write_text("")
+    only = disabled_env(["dictionaries"])  # every other installed plugin off
+    env = {**os.environ, "KABINET_DEMO_DIR": str(folder / "var"), **only}
     with kabinet_server(folder, "--settings", str(settings), "demo", env=env, timeout=90) as url:
         yield url
 

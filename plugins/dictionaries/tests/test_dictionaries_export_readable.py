@@ -8,17 +8,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from dictionaries_support import TARIFF_FIELDS, code
 from openpyxl import load_workbook
 
-from kabinet.host import Host
-from kabinet.pages import CSRF_COOKIE
-from kabinet.routematrix import RouteMatrix
-from kabinet.web import build_app
+from kabinet.testing import Person, Portal
 from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.services import Dictionaries
 
@@ -39,22 +34,9 @@ ROW = {
 
 
 @pytest.fixture
-async def admin_client(host: Host) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+async def admin(web: Portal) -> Person:
     """An admin living in Vladivostok (UTC+10)."""
-    app = await build_app(host)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        identity = host.services["identity"]
-        account = await identity.create_account(
-            full_name="Администратор",
-            email=f"{code('a')}@example.test",
-            timezone="Asia/Vladivostok",
-        )
-        await host.services["roles"].grant(int(account.id), "admin", None)
-        matrix = RouteMatrix(host, app, client)
-        cookie = await matrix._session(int(account.id))
-        token = await matrix.csrf(cookie)
-        yield client, f"{cookie}; {CSRF_COOKIE}={token}"
+    return await web.person("admin", name="Администратор", timezone="Asia/Vladivostok")
 
 
 @pytest.mark.parametrize(
@@ -74,25 +56,25 @@ async def admin_client(host: Host) -> AsyncIterator[tuple[httpx.AsyncClient, str
     ids=["ru", "en"],
 )
 async def test_a_page_export_is_in_the_persons_language_and_zone_and_imports_back(
-    admin_client: tuple[httpx.AsyncClient, str],
+    web: Portal,
+    admin: Person,
     svc: Dictionaries,
     lang: str,
     headers: list[str],
     row: list[str],
 ) -> None:
-    client, cookie = admin_client
+    client = await web.signed_in(admin, language=lang)
     name = code("readable")
     await svc.create_type(code=name, name_ru="Тарифы", name_en="Tariffs", fields=FIELDS)
     entry = await svc.create_entry(name, ROW)
-    asked = {"Cookie": f"{cookie}; kabinet_lang={lang}"}
 
-    answer = await client.get(f"/dictionaries/{name}/export?format=csv", headers=asked)
+    answer = await client.get(f"/dictionaries/{name}/export?format=csv")
     assert answer.status_code == 200
     table = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
     assert table[0] == headers
     assert table[1] == [str(entry.id), *row]
 
-    answer = await client.get(f"/dictionaries/{name}/export?format=xlsx", headers=asked)
+    answer = await client.get(f"/dictionaries/{name}/export?format=xlsx")
     sheet = load_workbook(io.BytesIO(answer.content)).worksheets[0]
     cells = list(sheet.iter_rows(values_only=True))
     assert list(cells[0]) == headers

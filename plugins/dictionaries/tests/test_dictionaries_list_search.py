@@ -4,15 +4,11 @@ find Russian text whatever its case, on either database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from dictionaries_support import code
 
-from kabinet.host import Host
-from kabinet.routematrix import RouteMatrix
-from kabinet.web import build_app
+from kabinet.testing import Portal
 from kabinet_dictionaries.documents import DocumentMeta
 from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.services import Dictionaries
@@ -24,20 +20,14 @@ CITIES = ("Груз 100%", "Груз 1000", "Склад a_b", "Склад axb")
 
 
 @pytest.fixture
-async def admin(host: Host) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    app = await build_app(host)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        matrix = RouteMatrix(host, app, client)
-        person = await matrix._person("admin")
-        await host.services["roles"].grant(person, "admin", None)
-        yield client, {"Cookie": await matrix._session(person)}
+async def admin(web: Portal) -> httpx.AsyncClient:
+    return await web.signed_in(await web.person("admin"))
 
 
 async def test_entry_searches_take_percent_and_underscore_literally(
-    admin: tuple[httpx.AsyncClient, dict[str, str]], svc: Dictionaries
+    admin: httpx.AsyncClient, svc: Dictionaries
 ) -> None:
-    client, cookie = admin
+    client = admin
     name = code("search")
     await svc.create_type(
         code=name,
@@ -49,7 +39,7 @@ async def test_entry_searches_take_percent_and_underscore_literally(
         await svc.create_entry(name, {"city": city})
 
     async def cities(query: str) -> list[str]:
-        found = await client.get(f"/api/dictionaries/types/{name}/entries?{query}", headers=cookie)
+        found = await client.get(f"/api/dictionaries/types/{name}/entries?{query}")
         assert found.status_code == 200, found.text
         return sorted(e["values"]["city"] for e in found.json()["items"])
 
@@ -63,15 +53,15 @@ async def test_entry_searches_take_percent_and_underscore_literally(
 
 
 async def test_document_search_takes_percent_literally(
-    admin: tuple[httpx.AsyncClient, dict[str, str]], svc: Dictionaries
+    admin: httpx.AsyncClient, svc: Dictionaries
 ) -> None:
-    client, cookie = admin
+    client = admin
     tag = code("doc")
     for title in CITIES:
         await svc.create_document(DocumentMeta(title=f"{title} {tag}"), "a.pdf", PDF)
 
     async def titles(q: str) -> list[str]:
-        found = await client.get("/api/dictionaries/documents", params={"q": q}, headers=cookie)
+        found = await client.get("/api/dictionaries/documents", params={"q": q})
         assert found.status_code == 200, found.text
         return sorted(d["title"] for d in found.json() if tag in d["title"])
 

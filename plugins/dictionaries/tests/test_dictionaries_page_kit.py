@@ -6,43 +6,19 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
-import httpx
 import pytest
 from dictionaries_support import code
-from litestar import Litestar
 
-from kabinet.host import Host
-from kabinet.pages import CSRF_FIELD
-from kabinet.routematrix import RouteMatrix
-from kabinet.web import build_app
+from kabinet.pages import CSRF_FIELD, CSRF_HEADER
+from kabinet.testing import Portal
 from kabinet_dictionaries.kinds import FieldDef
 from kabinet_dictionaries.services import Dictionaries
 
 pytestmark = pytest.mark.smoke
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-async def served(host: Host) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient, RouteMatrix]]:
-    app = await build_app(host)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        yield app, client, RouteMatrix(host, app, client)
-
-
-async def signed_in_admin(matrix: RouteMatrix) -> tuple[dict[str, str], str]:
-    """The session cookie header of an admin, and the CSRF token for forms."""
-    from kabinet.pages import CSRF_COOKIE
-
-    person = await matrix._person("admin")
-    await matrix.host.services["roles"].grant(person, "admin", None)
-    cookie = await matrix._session(person)
-    token = await matrix.csrf(cookie)
-    return {"Cookie": f"{cookie}; {CSRF_COOKIE}={token}"}, token
 
 
 def field_block(page: str, name: str, within: str = "") -> str:
@@ -54,10 +30,10 @@ def field_block(page: str, name: str, within: str = "") -> str:
 
 
 async def test_a_refused_field_form_shows_the_error_beside_its_field_and_keeps_the_form(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
+    web: Portal, svc: Dictionaries
 ) -> None:
-    _app, client, matrix = served
-    cookie, token = await signed_in_admin(matrix)
+    client = await web.signed_in(await web.person("admin"))
+    token = client.headers[CSRF_HEADER]
     name = code("kit")
     await svc.create_type(code=name, name_ru="Маршруты", name_en="Routes")
     # A precision that is not a number: the kit's message, beside the precision.
@@ -72,7 +48,6 @@ async def test_a_refused_field_form_shows_the_error_beside_its_field_and_keeps_t
             "precision": "два",
             "required": "1",
         },
-        headers=cookie,
     )
     assert sent.status_code == 400
     new = 'id="new-field"'
@@ -89,7 +64,6 @@ async def test_a_refused_field_form_shows_the_error_beside_its_field_and_keeps_t
     bad = await client.post(
         f"/dictionaries/{name}/fields",
         data={CSRF_FIELD: token, "code": "1km", "name_ru": "Км", "name_en": "Km"},
-        headers=cookie,
     )
     assert bad.status_code == 400
     block = field_block(bad.text, "code", 'id="new-field"')
@@ -106,7 +80,6 @@ async def test_a_refused_field_form_shows_the_error_beside_its_field_and_keeps_t
             "kind": "number",
             "precision": "1",
         },
-        headers=cookie,
     )
     assert fine.status_code == 303
     assert fine.headers["location"] == f"/dictionaries/{name}/structure"
@@ -114,16 +87,15 @@ async def test_a_refused_field_form_shows_the_error_beside_its_field_and_keeps_t
 
 
 async def test_a_refused_document_keeps_what_was_sent_and_htmx_is_sent_on(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
+    web: Portal, svc: Dictionaries
 ) -> None:
-    _app, client, matrix = served
-    cookie, token = await signed_in_admin(matrix)
+    client = await web.signed_in(await web.person("admin"))
+    token = client.headers[CSRF_HEADER]
     before = len(await svc.documents())
     refused = await client.post(
         "/dictionaries/documents/",
         data={CSRF_FIELD: token, "title": "Прайс", "number": "П-17", "date": "31.12.2026"},
         files={"file": ("price.pdf", PDF, "application/pdf")},
-        headers=cookie,
     )
     assert refused.status_code == 400
     block = field_block(refused.text, "date")
@@ -136,22 +108,21 @@ async def test_a_refused_document_keeps_what_was_sent_and_htmx_is_sent_on(
         "/dictionaries/documents/",
         data={CSRF_FIELD: token, "title": "Прайс", "date": "2026-12-31"},
         files={"file": ("price.pdf", PDF, "application/pdf")},
-        headers={**cookie, "HX-Request": "true"},
+        headers={"HX-Request": "true"},
     )
     assert made.status_code == 200
     location = made.headers["hx-redirect"]
     assert re.fullmatch(r"/dictionaries/documents/\d+", location)
     flash = made.headers["set-cookie"].split(";", 1)[0]
     assert flash.startswith("kabinet_flash=")
-    shown = await client.get(location, headers={"Cookie": f"{cookie['Cookie']}; {flash}"})
+    shown = await client.get(location)  # with the message the answer's cookie carries
     assert "Файл загружен." in shown.text
 
 
 async def test_entries_page_with_the_pager_and_htmx_gets_the_table(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
+    web: Portal, svc: Dictionaries
 ) -> None:
-    _app, client, matrix = served
-    cookie, _token = await signed_in_admin(matrix)
+    client = await web.signed_in(await web.person("admin"))
     name = code("pages")
     await svc.create_type(
         code=name,
@@ -162,7 +133,7 @@ async def test_entries_page_with_the_pager_and_htmx_gets_the_table(
     for city in ("Астрахань", "Брянск", "Владимир"):
         await svc.create_entry(name, {"city": city})
     svc.settings.page_size = 2
-    first = await client.get(f"/dictionaries/{name}?sort=city&f.city.contains=р", headers=cookie)
+    first = await client.get(f"/dictionaries/{name}?sort=city&f.city.contains=р")
     assert first.status_code == 200
     assert "Астрахань" in first.text
     assert "Брянск" in first.text
@@ -172,24 +143,21 @@ async def test_entries_page_with_the_pager_and_htmx_gets_the_table(
     path, _, query = link.partition("?")
     assert path == f"/dictionaries/{name}"
     assert sorted(parse_qsl(query)) == [("f.city.contains", "р"), ("page", "2"), ("sort", "city")]
-    second = await client.get(link, headers={**cookie, "HX-Request": "true"})
+    second = await client.get(link, headers={"HX-Request": "true"})
     assert second.status_code == 200
     assert "Владимир" in second.text
     assert "Брянск" not in second.text
     assert "<html" not in second.text  # the table alone, swapped into #entries
-    beyond = await client.get(f"/dictionaries/{name}?page=9", headers=cookie)
+    beyond = await client.get(f"/dictionaries/{name}?page=9")
     assert beyond.status_code == 200
     assert "Астрахань" not in beyond.text
     assert 'rel="prev"' in beyond.text
-    damaged = await client.get(f"/dictionaries/{name}?page=второй", headers=cookie)
+    damaged = await client.get(f"/dictionaries/{name}?page=второй")
     assert damaged.status_code == 400
 
 
-async def test_the_api_pages_entries_with_typed_parameters(
-    served: tuple[Litestar, httpx.AsyncClient, RouteMatrix], svc: Dictionaries
-) -> None:
-    _app, client, matrix = served
-    cookie, _token = await signed_in_admin(matrix)
+async def test_the_api_pages_entries_with_typed_parameters(web: Portal, svc: Dictionaries) -> None:
+    client = await web.signed_in(await web.person("admin"))
     name = code("api")
     await svc.create_type(
         code=name,
@@ -199,21 +167,17 @@ async def test_the_api_pages_entries_with_typed_parameters(
     )
     for city in ("Астрахань", "Брянск", "Владимир"):
         await svc.create_entry(name, {"city": city})
-    found = await client.get(
-        f"/api/dictionaries/types/{name}/entries?sort=-city&page=2&per_page=2", headers=cookie
-    )
+    found = await client.get(f"/api/dictionaries/types/{name}/entries?sort=-city&page=2&per_page=2")
     assert found.status_code == 200, found.text
     body = found.json()
     assert body["total"] == 3
     assert [e["values"]["city"] for e in body["items"]] == ["Астрахань"]
-    too_many = await client.get(
-        f"/api/dictionaries/types/{name}/entries?per_page=100000", headers=cookie
-    )
+    too_many = await client.get(f"/api/dictionaries/types/{name}/entries?per_page=100000")
     assert len(too_many.json()["items"]) == 3
-    wrong = await client.get(f"/api/dictionaries/types/{name}/entries?page=x", headers=cookie)
+    wrong = await client.get(f"/api/dictionaries/types/{name}/entries?page=x")
     assert wrong.status_code == 400
     assert wrong.json()["errors"][0]["field"] == "page"
-    schema = await client.get("/api/schema/openapi.json", headers=cookie)
+    schema = await client.get("/api/schema/openapi.json")
     assert schema.status_code == 200
     operation = schema.json()["paths"]["/api/dictionaries/types/{code}/entries"]["get"]
     named = {p["name"] for p in operation["parameters"]}
