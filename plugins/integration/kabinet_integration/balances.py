@@ -69,7 +69,7 @@ async def owe(
 
 async def owed(host: Host, source: str, entity: str = REFERENCE) -> list[str]:
     """The contracts of ``source`` whose balance (of the feed ``entity``) is owed."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(
             select(m.balance_owed.c.contract).where(m.balance_owed.c.source == source)
         )

@@ -92,7 +92,7 @@ def target_source(host: Host) -> str | None:
 
 async def first_load(host: Host, source: str) -> bool:
     """Whether ``source`` has not had a successful run yet (its first load is going on)."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         done = await s.execute(
             select(func.count())
             .select_from(m.run)
@@ -211,7 +211,7 @@ async def fetch(host: Host, source: str, ref: str, conn: Connector | None = None
     from kabinet_integration.sync import integration
 
     settings = host.plugin_settings("integration", Settings)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (
             await s.execute(select(m.file).where(m.file.c.source == source, m.file.c.ref == ref))
         ).first()
@@ -279,7 +279,7 @@ async def fetch_batch(host: Host, source: str, refs: Sequence[str]) -> int:
 async def due(host: Host, *, limit: int = DUE_PER_TICK) -> list[tuple[str, str]]:
     """(source, file) of pending files whose backoff (or queued time) has passed."""
     now = host.clock.now()
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(
             select(m.file.c.source, m.file.c.ref)
             .where(

@@ -78,7 +78,7 @@ async def receive(host: Host, source: str, batch: InboxBatch) -> Received:
     settings = svc.source(source)
     if not batch.batch_id.strip() or len(batch.batch_id) > 100:
         raise SyncError("batch_id: give 1 to 100 characters")
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         seen = await s.execute(
             select(m.inbox.c.run_id).where(
                 m.inbox.c.source == source, m.inbox.c.batch_id == batch.batch_id

@@ -106,7 +106,7 @@ async def held(host: Host, source: str) -> bool:
                 {"k": key & 0xFFFFFFFF},
             )
             return found.first() is not None
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = await s.execute(
             select(lock.c.source).where(
                 lock.c.source == source, or_(lock.c.expires_at >= host.clock.now())

@@ -30,7 +30,7 @@ def collectors() -> list[MetricsCollector]:
 
 async def collect(host: Host) -> Iterable[Metric]:
     run, q, out = m.run.c, m.quarantine.c, m.outbound.c
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         succeeded = dict(
             (
                 await s.execute(

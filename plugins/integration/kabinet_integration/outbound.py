@@ -263,7 +263,7 @@ async def send_due(host: Host, *, force_ids: tuple[int, ...] = ()) -> int:
 
     settings = host.plugin_settings("integration", Settings)
     now = host.clock.now()
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         stmt = select(m.outbound.c.id).where(_due(now, bool(force_ids)))
         if force_ids:
             stmt = stmt.where(m.outbound.c.id.in_(force_ids))

@@ -28,13 +28,13 @@ def _runs(source: str) -> Select[Any]:
 async def runs(host: Host, *, source: str = "", limit: int = 50, offset: int = 0) -> list[Any]:
     """Sync runs, newest first (``offset``: the rows of the pages before)."""
     stmt = lists.window(_runs(source), (m.run.c.id.desc(),), limit=limit, offset=offset)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return list(await s.execute(stmt))
 
 
 async def count_runs(host: Host, *, source: str = "") -> int:
     """How many runs :func:`runs` pages through."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return await lists.count(s, _runs(source))
 
 
@@ -55,7 +55,7 @@ async def quarantined(
         stmt = stmt.where(m.quarantine.c.id < before)
     order = (m.quarantine.c.id.desc(),)
     stmt = lists.window(stmt, order, limit=limit, offset=offset)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return list(await s.execute(stmt))
 
 
@@ -64,7 +64,7 @@ async def count_quarantined(
 ) -> int:
     """How many records :func:`quarantined` pages through with these filters."""
     stmt = _quarantine_filters(select(m.quarantine), source=source, entity=entity, state=state)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return await lists.count(s, stmt)
 
 
@@ -79,7 +79,7 @@ def _quarantine_filters(stmt: Select[Any], *, source: str, entity: str, state: s
 
 
 async def quarantined_one(host: Host, item_id: int) -> Any | None:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return (
             await s.execute(select(m.quarantine).where(m.quarantine.c.id == item_id))
         ).one_or_none()
@@ -92,7 +92,7 @@ async def outbound(host: Host, *, limit: int = 50) -> list[Any]:
         .order_by(m.outbound.c.id.desc())
         .limit(limit)
     )
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return list(await s.execute(stmt))
 
 
@@ -114,7 +114,7 @@ class RequestStates:
         stmt = select(t.portal_id, t.state, t.attempts, t.last_error, t.updated_at).where(
             t.portal_id.in_(keys)
         )
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return {r.portal_id: r for r in await s.execute(stmt)}
 
 
@@ -138,7 +138,7 @@ async def failing_files(host: Host, *, limit: int = 50) -> list[Any]:
         .order_by(m.file.c.updated_at.desc())
         .limit(limit)
     )
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return list(await s.execute(stmt))
 
 
@@ -147,7 +147,7 @@ async def stale_sources(host: Host) -> list[str]:
     settings = host.plugin_settings("integration", Settings)
     limit = host.clock.now() - dt.timedelta(minutes=3 * settings.interval_minutes)
     stale = []
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         for name in settings.sources:
             last = (
                 await s.execute(

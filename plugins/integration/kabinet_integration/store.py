@@ -126,7 +126,7 @@ async def known_of(host: Host, source: str, entity: str, refs: Sequence[str]) ->
     found: dict[str, Known] = {}
     if not refs:
         return found
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         conn = await s.connection()
         if conn.dialect.name == "postgresql":
             driver = await driver_connection(conn)
@@ -198,7 +198,7 @@ async def remember(
 
 async def alive(host: Host, source: str, entity: str) -> list[str]:
     """The ids of the objects of ``entity`` applied and not deleted."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(
             select(m.known.c.ref).where(
                 m.known.c.source == source, m.known.c.entity == entity, m.known.c.deleted == 0

@@ -342,7 +342,7 @@ class SyncService(PageWriter):
         return last
 
     async def cursor(self, source: str) -> str | None:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             found = await s.execute(
                 select(m.cursor.c.position).where(
                     m.cursor.c.source == source, m.cursor.c.entity == CHANGES

@@ -324,7 +324,7 @@ class PageWriter:
     async def _retry_quarantine(self, ctx: Context, ids: Sequence[int] = ()) -> None:
         """Open quarantined records again (their stored object, or fetched anew)."""
         found: list[Any] = []
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             stmt = select(m.quarantine).where(
                 m.quarantine.c.source == ctx.source, m.quarantine.c.state == "open"
             )

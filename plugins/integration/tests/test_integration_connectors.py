@@ -147,7 +147,9 @@ async def test_hook_integration_connectors(
         requires=("integration",),
     )
     settings = tmp_path / "settings.toml"
-    settings.write_text(settings_text(onec.base_url, source='connector = "erp"'))
+    # the throwaway plugin is on the path as an entry point: keep it enabled
+    text = settings_text(onec.base_url, source='connector = "erp"')
+    settings.write_text(text.replace("[erp]\nenabled = false\n", ""))
     installed = [c for c in entry_point_candidates() if c.name != "erp"]
     host = await Host.create(
         settings,
