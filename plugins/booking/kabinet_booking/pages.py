@@ -286,11 +286,14 @@ async def card(request: Req, request_id: FromPath[int]) -> Response[Any]:
         async with service.host.db.session() as session:
             found.order_id = await rv.link_order(service, session, request_id)
     org = found.organization_id
+    wanted = found.fields.contract_id
+    contract = next((c for c in await service.contracts(principal, VIEW) if c.id == wanted), None)
     return await page(
         request,
         "booking/card.html",
         t=texts(request),
         r=found,
+        contract=contract.label if contract else "",
         rules=service.rules(),
         may_edit=found.state in EDITABLE and await access.can(principal, CREATE, org),
         may_cancel=await access.can(principal, CREATE, org),

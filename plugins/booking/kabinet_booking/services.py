@@ -175,11 +175,12 @@ class BookingService:
 
     # -- what a person may pick ----------------------------------------------------------
 
-    async def contracts(self, principal: Principal) -> list[Contract]:
+    async def contracts(self, principal: Principal, code: str = CREATE) -> list[Contract]:
         """The contracts of the counterparties whose organizations the person may order
-        for (shipments' scope under ``booking.requests.create``)."""
+        for (shipments' scope under ``booking.requests.create``; ``code``: another
+        permission, ``booking.requests.view`` for those whose requests they may see)."""
         shipments = self.host.services.of(SHIPMENTS)
-        scope = await shipments.scope(principal, CREATE)
+        scope = await shipments.scope(principal, code)
         if scope.empty:
             return []
         found = await shipments.choices(scope, scope)
