@@ -110,7 +110,18 @@ class Portal:
             self._anonymous = self._client({}, {})
         return self._anonymous
 
-    def _client(self, cookies: dict[str, str], headers: dict[str, str]) -> httpx.AsyncClient:
+    def browser(self) -> httpx.AsyncClient:
+        """A client as a browser arriving at the portal: no cookies and no CSRF token of
+        its own; it keeps what the pages it reads set (for tests of signing in and of the
+        CSRF check themselves: a form posts the token the page handed out, or none); it
+        follows redirects, as a browser does."""
+        found = self._client({}, {}, bare=True)
+        found.follow_redirects = True
+        return found
+
+    def _client(
+        self, cookies: dict[str, str], headers: dict[str, str], *, bare: bool = False
+    ) -> httpx.AsyncClient:
         from kabinet.identity.sessions import session_key
         from kabinet.pages import CSRF_COOKIE, CSRF_HEADER, STATE_KEY
 
@@ -118,7 +129,7 @@ class Portal:
             raise RuntimeError("this portal serves no app: it was started with web=False")
         session = cookies.get(self.host.services.of(IDENTITY).settings.cookie_name)
         hooks: list[Any] = []
-        if "authorization" not in {k.lower() for k in headers}:
+        if not bare and "authorization" not in {k.lower() for k in headers}:
             csrf = self.app.state[STATE_KEY].csrf.issue(session_key(session) if session else "")
             cookies, headers = {**cookies, CSRF_COOKIE: csrf}, {**headers, CSRF_HEADER: csrf}
 

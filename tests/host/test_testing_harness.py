@@ -5,6 +5,7 @@ server it is told to use."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -226,3 +227,19 @@ async def test_an_account_the_harness_did_not_make_signs_in_by_its_id(things: Po
     me = await client.get("/api/identity/me")
     assert me.status_code == 200
     assert me.json()["name"] == "Registered Elsewhere"
+
+
+async def test_a_browser_brings_no_token_and_keeps_what_the_pages_set(things: Portal) -> None:
+    browser = things.browser()
+    refused = await browser.post("/login", data={"login": "x@example.test", "password": "x"})
+    page = await browser.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+
+    assert refused.status_code == 403  # no CSRF token: the check is the portal's, not skipped
+    assert not {k.lower() for k in browser.headers} & {"x-csrf-token", "authorization"}
+    assert token is not None
+    wrong = await browser.post(
+        "/login",
+        data={"login": "x@example.test", "password": "x", "csrf_token": token.group(1)},
+    )
+    assert wrong.status_code == 400  # past the check: a wrong password

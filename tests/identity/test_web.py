@@ -3,38 +3,42 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
-from identity_support import PASSWORD, csrf, messages, sign_in, unique_email, web_client
-from litestar.testing import AsyncTestClient
+from identity_support import PASSWORD, csrf, messages, sign_in, unique_email
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
 from kabinet.identity.services import IdentityService, identity_service
+from kabinet.testing import Portal, PortalFactory
 
 pytestmark = pytest.mark.smoke
 MakeAccount = Callable[..., Awaitable[Account]]
 
 
 @pytest.fixture
-async def web(
-    database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, AsyncTestClient[Any]]]:
-    async with web_client(database_url, tmp_path, clock) as pair:
-        yield pair
+async def portal(make_portal: PortalFactory) -> Portal:
+    """The host's built-ins only: these tests are about identity, not about the apps."""
+    return await make_portal(plugins=[])
 
 
 @pytest.fixture
-def client(web: tuple[Host, AsyncTestClient[Any]]) -> AsyncTestClient[Any]:
+def web(portal: Portal) -> tuple[Host, httpx.AsyncClient]:
+    """The host and a browser at the portal (it signs in through the forms under test)."""
+    return portal.host, portal.browser()
+
+
+@pytest.fixture
+def client(web: tuple[Host, httpx.AsyncClient]) -> httpx.AsyncClient:
     return web[1]
 
 
 @pytest.fixture
-def service(web: tuple[Host, AsyncTestClient[Any]]) -> IdentityService:
+def service(web: tuple[Host, httpx.AsyncClient]) -> IdentityService:
     return identity_service(web[0])
 
 
@@ -46,7 +50,7 @@ async def account(service: IdentityService, **kw: Any) -> Account:
 
 
 async def test_sign_in_sets_a_safe_cookie_and_opens_the_profile(
-    client: AsyncTestClient[Any], service: IdentityService
+    client: httpx.AsyncClient, service: IdentityService
 ) -> None:
     person = await account(service)
     assert person.email is not None
@@ -68,24 +72,22 @@ async def test_sign_in_sets_a_safe_cookie_and_opens_the_profile(
     assert "csrf_token" in profile.text
 
 
-async def test_secure_cookie_on_https(
-    database_url: str, tmp_path: Path, clock: FrozenClock
-) -> None:
-    async with web_client(
-        database_url, tmp_path, clock, host__base_url="https://portal.example"
-    ) as (host, client):
-        client.base_url = "https://portal.example"
-        person = await account(identity_service(host))
-        assert person.email is not None
-        answer = await sign_in(client, person.email)
-        cookie = next(
-            c for c in answer.headers.get_list("set-cookie") if c.startswith("kabinet_session=")
-        )
-        assert "Secure" in cookie
+async def test_secure_cookie_on_https(make_portal: PortalFactory) -> None:
+    https = "https://portal.example"
+    portal = await make_portal(plugins=[], settings={"host": {"base_url": https}})
+    client = portal.browser()
+    client.base_url = httpx.URL(https)
+    person = await account(identity_service(portal.host))
+    assert person.email is not None
+    answer = await sign_in(client, person.email)
+    cookie = next(
+        c for c in answer.headers.get_list("set-cookie") if c.startswith("kabinet_session=")
+    )
+    assert "Secure" in cookie
 
 
 async def test_wrong_password_and_unknown_login_look_the_same(
-    client: AsyncTestClient[Any], service: IdentityService
+    client: httpx.AsyncClient, service: IdentityService
 ) -> None:
     person = await account(service)
     assert person.email is not None
@@ -98,7 +100,7 @@ async def test_wrong_password_and_unknown_login_look_the_same(
 
 
 async def test_lockout_message_says_when(
-    client: AsyncTestClient[Any], service: IdentityService
+    client: httpx.AsyncClient, service: IdentityService
 ) -> None:
     login = unique_email()
     for _ in range(service.settings.login_failures_per_account):
@@ -109,7 +111,7 @@ async def test_lockout_message_says_when(
 
 
 async def test_login_form_without_csrf_is_refused(
-    client: AsyncTestClient[Any], service: IdentityService
+    client: httpx.AsyncClient, service: IdentityService
 ) -> None:
     person = await account(service)
     await client.get("/login")
@@ -118,7 +120,7 @@ async def test_login_form_without_csrf_is_refused(
 
 
 async def test_sign_out_ends_the_session(
-    client: AsyncTestClient[Any], service: IdentityService
+    client: httpx.AsyncClient, service: IdentityService
 ) -> None:
     person = await account(service)
     assert person.email is not None
@@ -131,7 +133,7 @@ async def test_sign_out_ends_the_session(
 
 
 async def test_password_reset_by_link(
-    web: tuple[Host, AsyncTestClient[Any]], service: IdentityService, clock: FrozenClock
+    web: tuple[Host, httpx.AsyncClient], service: IdentityService, clock: FrozenClock
 ) -> None:
     host, client = web
     person = await account(service)
@@ -182,7 +184,7 @@ async def test_password_reset_by_link(
 
 
 async def test_reset_link_expires(
-    web: tuple[Host, AsyncTestClient[Any]], service: IdentityService, clock: FrozenClock
+    web: tuple[Host, httpx.AsyncClient], service: IdentityService, clock: FrozenClock
 ) -> None:
     host, client = web
     person = await account(service)
@@ -197,7 +199,7 @@ async def test_reset_link_expires(
 
 
 async def test_profile_change_and_log_out_others(
-    web: tuple[Host, AsyncTestClient[Any]], service: IdentityService
+    web: tuple[Host, httpx.AsyncClient], service: IdentityService
 ) -> None:
     _host, client = web
     person = await account(service)
@@ -242,7 +244,7 @@ async def test_profile_change_and_log_out_others(
 
 
 async def test_staff_pages_need_their_permissions(
-    web: tuple[Host, AsyncTestClient[Any]], service: IdentityService
+    web: tuple[Host, httpx.AsyncClient], service: IdentityService
 ) -> None:
     host, client = web
     plain = await account(service)
