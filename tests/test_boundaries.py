@@ -35,8 +35,6 @@ KNOWN: set[tuple[str, str]] = {
     # (app, "module imported"): crossings that stand today; remove a line when it is mended.
     ("companies", "kabinet.identity.models"),  # accounts: needs a public identity service
     ("companies", "kabinet.roles.models"),  # grants joined to members: a roles query API
-    ("notifications", "kabinet.identity.models"),  # recipients' addresses and languages
-    ("shipments", "kabinet.identity.models"),
     ("shipments", "kabinet_companies.models"),  # registry scoping joins counterparties
 }
 

@@ -42,6 +42,7 @@ from kabinet.identity.models import (
     ApiToken,
     Code,
 )
+from kabinet.identity.people import ACCOUNT_KEY, PEOPLE, AccountView, PeopleQueries, Person
 from kabinet.services import ServiceKey
 
 if TYPE_CHECKING:
@@ -50,20 +51,26 @@ if TYPE_CHECKING:
 log = structlog.get_logger("kabinet.identity")
 
 __all__ = [
+    "ACCOUNT_KEY",
+    "IDENTITY",
+    "PEOPLE",
     "AccountExists",
+    "AccountView",
     "CodeRejected",
     "IdentityError",
     "IdentityPrincipal",
     "IdentityService",
     "InvalidInput",
     "NotFound",
+    "Person",
     "RateLimited",
     "identity_service",
 ]
 
 
-class IdentityService(LoginService):
-    """Accounts and everything about signing in, for one host."""
+class IdentityService(LoginService, PeopleQueries):
+    """Accounts and everything about signing in, for one host; other apps read people
+    through its :class:`~kabinet.identity.people.PeopleQueries`."""
 
     # --- one-time codes -------------------------------------------------------------
 

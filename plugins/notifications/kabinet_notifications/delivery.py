@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kabinet.identity.models import Account
+from kabinet.identity.services import PEOPLE
 from kabinet_notifications import models as m
 from kabinet_notifications import render, stats
 from kabinet_notifications.render import (
@@ -99,7 +99,7 @@ class Contacts:
     @classmethod
     async def load(cls, s: AsyncSession, people: Sequence[int], event: str) -> Contacts:
         c = cls()
-        a = Account.__table__
+        a = PEOPLE
         for chunk in chunks(sorted(people), 5000):
             for row in (
                 await s.execute(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from kabinet.identity.models import Account
+from kabinet.identity.services import identity_service
 from kabinet_notifications import models as m
 from kabinet_notifications import stats
 from kabinet_notifications.channels.base import Outcome, Outgoing
@@ -39,9 +39,8 @@ async def deliver_message(host: Host, message: Message) -> bool | None:
     values: dict[str, Any] = {**ALWAYS, **dict(message.context)}
     values["recipient_name"] = str(message.context.get("name") or "")
     if message.account_id is not None and not values["recipient_name"]:
-        async with host.db.sessionmaker() as s:
-            account = await s.get(Account, message.account_id)
-            values["recipient_name"] = account.full_name if account else ""
+        person = (await identity_service(host).people([message.account_id])).get(message.account_id)
+        values["recipient_name"] = person.full_name if person else ""
     renderer = Renderer(svc, t)
     try:
         tv = await renderer.template(message.channel, message.language)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select, update
 
 from kabinet.forms import FieldError
-from kabinet.identity.models import Account
+from kabinet.identity.services import PEOPLE
 from kabinet_notifications import models as m
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ async def set_quiet_hours(host: Host, person_id: int, start: int | None, end: in
 
 async def _windows(host: Host, people: Sequence[int]) -> dict[int, tuple[int, int, ZoneInfo]]:
     ps = m.person_setting
-    a = Account.__table__
+    a = PEOPLE
     out: dict[int, tuple[int, int, ZoneInfo]] = {}
     if not people:
         return out

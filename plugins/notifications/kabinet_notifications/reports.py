@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy import select
 
 from kabinet import lists
-from kabinet.identity.models import Account
+from kabinet.identity.services import PEOPLE
 from kabinet_notifications import models as m
 from kabinet_notifications import stats
 from kabinet_notifications.delivery import Contacts, insert_ignore
@@ -78,7 +78,7 @@ async def undelivered(
         people = sorted({r["person_id"] for r in found if r["person_id"] is not None})
         names: dict[int, str] = {}
         if people:
-            a = Account.__table__
+            a = PEOPLE
             names = {
                 r.id: r.full_name
                 for r in await s.execute(select(a.c.id, a.c.full_name).where(a.c.id.in_(people)))

@@ -41,7 +41,7 @@ from kabinet.access import Principal
 from kabinet.escape import sheet_row
 from kabinet.forms import FieldError
 from kabinet.i18n import zone as time_zone
-from kabinet.identity.models import Account
+from kabinet.identity.services import identity_service
 from kabinet.services import ServiceKey
 from kabinet_shipments import labels
 from kabinet_shipments import models as m
@@ -475,11 +475,7 @@ class Exports:
     async def _preferences(self, person_id: int) -> tuple[str, str]:
         """The time zone and language of the person who asked (their own settings), as a
         page has them."""
-        a = Account.__table__
-        async with self.host.db.engine.connect() as conn:
-            own = (
-                await conn.execute(select(a.c.timezone, a.c.language).where(a.c.id == person_id))
-            ).first()
+        own = (await identity_service(self.host).people([person_id])).get(person_id)
         if own is None:
             return "", ""
         return str(own.timezone or ""), str(own.language or "")

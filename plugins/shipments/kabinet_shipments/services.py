@@ -24,7 +24,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kabinet.access import ALL, AllOrganizations, Principal
-from kabinet.identity.models import Account
+from kabinet.identity.services import identity_service
 from kabinet.services import ServiceKey
 from kabinet_companies.models import counterparty, organization
 from kabinet_shipments import events as ev
@@ -420,6 +420,7 @@ class ShipmentsService:
             raise RequestRefused("comment_required", "comment")
         orgs = await self.host.access.organizations(principal, REQUEST)
         now = self.host.clock.now()
+        email = await self._email(principal.person_id)
         async with self.host.db.session() as session:
             conn = await session.connection()
             order = await self._order_row(conn, orgs, order_id)
@@ -477,7 +478,7 @@ class ShipmentsService:
                     comment=comment,
                     person_id=principal.person_id,
                     person_name=principal.name,
-                    person_email=await self._email(conn, principal.person_id),
+                    person_email=email,
                     asked_at_source=now.astimezone(self._source_zone())
                     .replace(tzinfo=None, microsecond=0)
                     .isoformat(),
@@ -490,12 +491,12 @@ class ShipmentsService:
 
         return ZoneInfo(self.settings.source_timezone)
 
-    async def _email(self, conn: AsyncConnection, person_id: int | None) -> str:
+    async def _email(self, person_id: int | None) -> str:
+        """The person's e-mail (identity's public query), or ""."""
         if person_id is None:
             return ""
-        a = Account.__table__
-        found = (await conn.execute(select(a.c.email).where(a.c.id == person_id))).scalar()
-        return str(found or "")
+        person = (await identity_service(self.host).people([person_id])).get(person_id)
+        return (person.email if person else None) or ""
 
     async def requests(
         self, principal: Principal, *, status: str = "", limit: int = 100
