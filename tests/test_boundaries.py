@@ -33,8 +33,6 @@ HOST_TABLES = {"kabinet.identity.models", "kabinet.roles.models", "kabinet.keycl
 
 KNOWN: set[tuple[str, str]] = {
     # (app, "module imported"): crossings that stand today; remove a line when it is mended.
-    ("companies", "kabinet.identity.models"),  # accounts: needs a public identity service
-    ("companies", "kabinet.roles.models"),  # grants joined to members: a roles query API
     ("shipments", "kabinet_companies.models"),  # registry scoping joins counterparties
 }
 

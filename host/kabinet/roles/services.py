@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kabinet.roles import events as ev
 from kabinet.roles.access import ROLES_KEY, RolesAccess, person_key
 from kabinet.roles.errors import Conflict, Forbidden, NotFound, RoleError
+from kabinet.roles.holders import GRANTS, GrantQueries
 from kabinet.roles.models import default_applied, grant, role, role_permission
 from kabinet.roles.queries import bump, insert_role, role_by_id, roles_where
 from kabinet.roles.structs import BUILTIN_ROLES, SYSTEM, Actor, GrantInfo, RoleInfo
@@ -42,12 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_ROLES",
+    "GRANTS",
     "ROLES",
     "SYSTEM",
     "Actor",
     "Conflict",
     "Forbidden",
     "GrantInfo",
+    "GrantQueries",
     "NotFound",
     "RoleError",
     "RoleInfo",
@@ -59,8 +62,9 @@ log = structlog.get_logger("kabinet.roles")
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
 
-class RolesService:
-    """Creates, edits and deletes roles, and gives and revokes grants."""
+class RolesService(GrantQueries):
+    """Creates, edits and deletes roles, and gives and revokes grants; other apps read who
+    holds what through its :class:`~kabinet.roles.holders.GrantQueries`."""
 
     def __init__(self, host: Host, access: RolesAccess) -> None:
         self.host = host

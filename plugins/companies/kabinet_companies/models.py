@@ -26,10 +26,10 @@ from sqlalchemy import (
 )
 
 from kabinet.db import plugin_metadata
-from kabinet.identity.models import Account
+from kabinet.identity.services import ACCOUNT_KEY
 
 metadata = plugin_metadata()
-ACCOUNT_ID = Account.__table__.c.id
+ACCOUNT_ID = ACCOUNT_KEY
 
 organization = Table(
     "companies_organization",

@@ -24,8 +24,7 @@ from sqlalchemy import func, insert, select, update
 from kabinet.forms import FieldError, FormErrors
 from kabinet.identity.errors import IdentityError
 from kabinet.identity.messages import Message, deliver
-from kabinet.identity.models import Account
-from kabinet.identity.services import IdentityService, identity_service
+from kabinet.identity.services import AccountView, IdentityService, identity_service
 from kabinet.roles.services import Actor
 from kabinet.roles.services import Conflict as RoleConflict
 from kabinet.roles.services import Forbidden as RoleForbidden
@@ -215,7 +214,7 @@ class Registration:
         agreed: bool,
         address: str = "",
         language: str | None = None,
-    ) -> Account:
+    ) -> AccountView:
         """Create the account (and, with Keycloak, its Keycloak user) and send both codes;
         ``language`` is the one the person registered in (their messages and pages keep it).
 
@@ -270,7 +269,7 @@ class Registration:
             await identity.send_code(account.id, purpose, address=address)
         return account
 
-    async def _keycloak_user(self, account: Account, password: str | None) -> None:
+    async def _keycloak_user(self, account: AccountView, password: str | None) -> None:
         """In Keycloak mode the person exists there too (same password, linked)."""
         from kabinet.keycloak.services import keycloak_service
 
@@ -536,7 +535,7 @@ class Registration:
         password2: str,
         agreed: bool,
         address: str = "",
-    ) -> Account:
+    ) -> AccountView:
         """Set a password (the link confirms the e-mail), give the phone, agree: the
         person is in the organization with the invited role; the phone is confirmed next."""
         from kabinet.identity.common import normalize_phone

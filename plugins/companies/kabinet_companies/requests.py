@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet import lists
 from kabinet.access import AllOrganizations, Principal
-from kabinet.identity.models import Account
+from kabinet.identity.services import PEOPLE
 from kabinet.roles.services import Actor
 from kabinet.roles.services import Conflict as RoleConflict
 from kabinet_companies import events as ev
@@ -73,7 +73,7 @@ REQUEST_SORTS = lists.Sorts(
         "created": (link_request.c.created_at, link_request.c.id),
         "-created": (link_request.c.created_at.desc(), link_request.c.id.desc()),
         "status": (link_request.c.status, link_request.c.id.desc()),
-        "person": (Account.full_name, link_request.c.id),
+        "person": (PEOPLE.c.full_name, link_request.c.id),
         "decided": (link_request.c.decided_at.desc(), link_request.c.id.desc()),
     },
     default="-created",
@@ -300,7 +300,7 @@ class RequestsService:
         scope = await self._scope(principal)
         if scope is None:
             return [], 0
-        query = select(link_request.c.id).join(Account, Account.id == link_request.c.person_id)
+        query = select(link_request.c.id).join(PEOPLE, PEOPLE.c.id == link_request.c.person_id)
         if scope is not True:
             query = query.where(scope)
         if status in STATUSES:
@@ -322,7 +322,7 @@ class RequestsService:
         if q.strip():
             query = query.where(
                 or_(
-                    lists.search(q, Account.full_name, link_request.c.company_name),
+                    lists.search(q, PEOPLE.c.full_name, link_request.c.company_name),
                     lists.starts_with(link_request.c.inn, q.strip()),
                 )
             )
@@ -563,14 +563,14 @@ class RequestsService:
             await s.execute(
                 select(
                     link_request,
-                    Account.full_name,
-                    Account.email.label("person_email"),
-                    Account.phone.label("person_phone"),
+                    PEOPLE.c.full_name,
+                    PEOPLE.c.email.label("person_email"),
+                    PEOPLE.c.phone.label("person_phone"),
                     leads_to().label("lead_id"),
                     _name_of(leads_to()).label("org_name"),
                     _name_of(link_request.c.organization_id).label("asked_name"),
                 )
-                .join(Account, Account.id == link_request.c.person_id)
+                .join(PEOPLE, PEOPLE.c.id == link_request.c.person_id)
                 .where(link_request.c.id == request_id)
             )
         ).first()
@@ -578,8 +578,8 @@ class RequestsService:
             raise NotFound("no such request", "request")
         events = (
             await s.execute(
-                select(history_t, Account.full_name)
-                .outerjoin(Account, Account.id == history_t.c.actor_id)
+                select(history_t, PEOPLE.c.full_name)
+                .outerjoin(PEOPLE, PEOPLE.c.id == history_t.c.actor_id)
                 .where(history_t.c.request_id == request_id)
                 .order_by(history_t.c.at, history_t.c.id)
             )

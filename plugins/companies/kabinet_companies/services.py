@@ -19,10 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet import lists
 from kabinet.access import ALL, AllOrganizations, Principal
-from kabinet.identity.models import Account
-from kabinet.roles.models import grant as grant_t
-from kabinet.roles.models import role as role_t
-from kabinet.roles.services import ROLES, Actor, RoleError
+from kabinet.identity.services import PEOPLE
+from kabinet.roles.services import GRANTS, ROLES, Actor, RoleError
 from kabinet.roles.services import Conflict as RoleConflict
 from kabinet.services import ServiceKey
 from kabinet_companies import events as ev
@@ -599,7 +597,7 @@ class CompaniesService:
 
     async def ensure_contact(self, session: AsyncSession, person_id: int) -> None:
         """The person's contact row, refreshed from their account."""
-        account = await session.get(Account, person_id)
+        account = (await session.execute(select(PEOPLE).where(PEOPLE.c.id == person_id))).first()
         if account is None:
             raise NotFound("no such person", "person")
         values = {
@@ -662,12 +660,11 @@ class CompaniesService:
                 members = members.where(membership.c.organization_id == organization_id)
             if role:
                 members = members.where(
-                    select(grant_t.c.id)
-                    .join(role_t, role_t.c.id == grant_t.c.role_id)
+                    select(GRANTS.c.id)
                     .where(
-                        grant_t.c.person_id == membership.c.person_id,
-                        grant_t.c.organization_id == membership.c.organization_id,
-                        role_t.c.code == role,
+                        GRANTS.c.person_id == membership.c.person_id,
+                        GRANTS.c.organization_id == membership.c.organization_id,
+                        GRANTS.c.role == role,
                     )
                     .exists()
                 )
@@ -728,15 +725,7 @@ class CompaniesService:
             query = query.where(where)
         async with self.host.db.sessionmaker() as s:
             rows = (await s.execute(query)).all()
-            grants = await s.execute(
-                select(grant_t.c.person_id, grant_t.c.organization_id, role_t.c.code)
-                .join(role_t, role_t.c.id == grant_t.c.role_id)
-                .where(grant_t.c.person_id.in_(person_ids), grant_t.c.organization_id.is_not(None))
-                .order_by(role_t.c.code)
-            )
-            held: dict[tuple[int, int], list[str]] = {}
-            for person_id, org_id, code in grants:
-                held.setdefault((person_id, org_id), []).append(code)
+        held = await self.roles.organization_roles(person_ids)
         found: dict[int, list[Membership]] = {}
         for person_id, org_id, name in rows:
             found.setdefault(person_id, []).append(
@@ -826,7 +815,7 @@ class CompaniesService:
             raise NotFound("no such organization", "organization")
         await self.organization(org_id)
         async with self.host.db.session() as s:
-            if await s.get(Account, person_id) is None:
+            if await s.scalar(select(PEOPLE.c.id).where(PEOPLE.c.id == person_id)) is None:
                 raise CompanyError("no such person", "person_id")
             exists = await s.scalar(
                 select(manager.c.person_id).where(
@@ -867,11 +856,10 @@ class CompaniesService:
         """People holding the manager role (the filter and the assignment form)."""
         async with self.host.db.sessionmaker() as s:
             rows = await s.execute(
-                select(Account.id, Account.full_name)
-                .join(grant_t, grant_t.c.person_id == Account.id)
-                .join(role_t, role_t.c.id == grant_t.c.role_id)
-                .where(role_t.c.code == "manager", grant_t.c.organization_id.is_(None))
-                .order_by(Account.full_name)
+                select(PEOPLE.c.id, PEOPLE.c.full_name)
+                .join(GRANTS, GRANTS.c.person_id == PEOPLE.c.id)
+                .where(GRANTS.c.role == "manager", GRANTS.c.organization_id.is_(None))
+                .order_by(PEOPLE.c.full_name)
                 .distinct()
             )
             return [(int(r[0]), str(r[1])) for r in rows]
