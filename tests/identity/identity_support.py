@@ -113,33 +113,3 @@ async def sign_in(client: Any, login: str, password: str = PASSWORD) -> Any:
         },
         follow_redirects=False,
     )
-
-
-@contextlib.asynccontextmanager
-async def web_client(
-    database_url: str, tmp_path: Path, clock: FrozenClock, **env: str
-) -> AsyncIterator[tuple[Host, Any]]:
-    """The app under a test client, and a host of the test's own for direct service calls.
-
-    The test client runs the app's start-up in its own event loop; database connections
-    belong to one loop, so the test talks to the services through a second, started host
-    (another "process" on the same database, clock and messages folder).
-    """
-    from litestar.testing import AsyncTestClient
-
-    # The host's built-ins only: these tests are about identity, not about the apps (whose
-    # own tests assemble them), and they stay independent of the apps' routes.
-    from kabinet.plugins import entry_point_candidates
-    from kabinet.web import build_app
-
-    for name in {c.name for c in entry_point_candidates()}:
-        env.setdefault(f"{name}__enabled", "false")
-    app_host = await make_host(database_url, tmp_path, clock, **env)
-    app = await build_app(app_host)
-    side = await make_host(database_url, tmp_path, clock, **env)
-    await side.startup()
-    try:
-        async with AsyncTestClient(app) as client:
-            yield side, client
-    finally:
-        await side.shutdown()

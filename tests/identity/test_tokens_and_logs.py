@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from identity_support import PASSWORD, csrf, messages, sign_in, unique_email, web_client
-from litestar.testing import AsyncTestClient
+from identity_support import PASSWORD, csrf, messages, sign_in, unique_email
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
@@ -20,19 +18,23 @@ from kabinet.identity.services import (
     InvalidInput,
     identity_service,
 )
+from kabinet.testing import Portal, PortalFactory
 
 pytestmark = pytest.mark.smoke
 TOKENS = "identity.tokens.manage"
 
 
 @pytest.fixture
-async def web(
-    database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, AsyncTestClient[Any]]]:
-    async with web_client(
-        database_url, tmp_path, clock, host__log_level="DEBUG", host__database_echo="true"
-    ) as pair:
-        yield pair
+async def portal(make_portal: PortalFactory) -> Portal:
+    """The host's built-ins only, logging everything (the statements too)."""
+    host = {"log_level": "DEBUG", "database_echo": True}
+    return await make_portal(plugins=[], settings={"host": host})
+
+
+@pytest.fixture
+def web(portal: Portal) -> tuple[Host, httpx.AsyncClient]:
+    """The host and a browser at the portal (it signs in through the forms)."""
+    return portal.host, portal.browser()
 
 
 async def client_person(host: Host, org: int) -> tuple[IdentityService, Any, IdentityPrincipal]:
@@ -46,7 +48,7 @@ async def client_person(host: Host, org: int) -> tuple[IdentityService, Any, Ide
 
 
 async def test_token_is_scoped_shown_once_and_works_only_on_the_api(
-    web: tuple[Host, AsyncTestClient[Any]], clock: FrozenClock
+    web: tuple[Host, httpx.AsyncClient], clock: FrozenClock
 ) -> None:
     host, client = web
     service, person, me = await client_person(host, 7001)
@@ -85,7 +87,7 @@ async def test_token_is_scoped_shown_once_and_works_only_on_the_api(
 
 
 async def test_token_made_on_the_profile_page(
-    web: tuple[Host, AsyncTestClient[Any]],
+    web: tuple[Host, httpx.AsyncClient],
 ) -> None:
     host, client = web
     _service, person, _ = await client_person(host, 7003)
@@ -114,7 +116,7 @@ async def test_token_made_on_the_profile_page(
 
 
 async def test_no_secret_reaches_the_logs(
-    web: tuple[Host, AsyncTestClient[Any]],
+    web: tuple[Host, httpx.AsyncClient],
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -132,7 +134,7 @@ async def test_no_secret_reaches_the_logs(
 
 
 async def _secret_flow(
-    web: tuple[Host, AsyncTestClient[Any]],
+    web: tuple[Host, httpx.AsyncClient],
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
