@@ -26,11 +26,12 @@ async def _tables(host: Host) -> set[str]:
 
 # Each plugin, with the plugins that require it disabled so that its base is reachable.
 PLUGINS = {
-    "companies": ("shipments", "integration"),
-    "dictionaries": (),
+    "companies": ("shipments", "integration", "booking"),
+    "dictionaries": ("booking",),
     "notifications": (),
     "integration": (),
-    "shipments": ("integration",),
+    "shipments": ("integration", "booking"),
+    "booking": (),
 }
 
 
