@@ -29,7 +29,7 @@ class OrderFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a client enters for a new order (every field optional here: the settings say
     which are required, checked by :func:`check`)."""
 
-    contract_id: int | None = None
+    contract_id: Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)] | None = None
     origin: Text300 = ""
     origin_contact: Text200 = ""
     destination: Text300 = ""
