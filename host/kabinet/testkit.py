@@ -110,13 +110,13 @@ class Portal:
             self._anonymous = self._client({}, {})
         return self._anonymous
 
-    def browser(self) -> httpx.AsyncClient:
+    def browser(self, *, follow_redirects: bool = True) -> httpx.AsyncClient:
         """A client as a browser arriving at the portal: no cookies and no CSRF token of
         its own; it keeps what the pages it reads set (for tests of signing in and of the
         CSRF check themselves: a form posts the token the page handed out, or none); it
-        follows redirects, as a browser does."""
+        follows redirects, as a browser does, unless told not to (to read a redirect)."""
         found = self._client({}, {}, bare=True)
-        found.follow_redirects = True
+        found.follow_redirects = follow_redirects
         return found
 
     def _client(

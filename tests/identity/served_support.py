@@ -1,59 +1,18 @@
-"""The portal served in the test's own event loop, for requests fired at the same time.
+"""The sign-in form as a browser uses it, for the tests of signing in themselves.
 
-Litestar's test client hands each request to a thread of its own one at a time, so
-``asyncio.gather`` over it runs them one after another. Here the app is served through
-``httpx.ASGITransport`` in this loop: requests gathered together really interleave (as
-they do in a web process), and several apps ("processes", each with its own memory) can
-share one database and one Redis.
-"""
+The portal comes from the harness (``make_portal``: served in the test's own event loop,
+so requests gathered together really interleave, as in a web process; several portals are
+several processes on one database) and a browser from ``portal.browser()``."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-from identity_support import CSRF_RE, PASSWORD, make_host
-
-from kabinet.clock import FrozenClock
-from kabinet.host import Host
+from identity_support import CSRF_RE, PASSWORD
 
 BASE = "http://127.0.0.1:8000"
-
-
-@contextlib.asynccontextmanager
-async def served(
-    database_url: str,
-    tmp_path: Path,
-    clock: FrozenClock,
-    *,
-    apps: bool = False,
-    **env: str,
-) -> AsyncIterator[tuple[Host, httpx.AsyncClient]]:
-    """One web process: its host and a client; ``apps=False`` keeps to the built-ins."""
-    from kabinet.plugins import entry_point_candidates
-    from kabinet.web import build_app
-
-    if not apps:
-        for name in {c.name for c in entry_point_candidates()}:
-            env.setdefault(f"{name}__enabled", "false")
-    host = await make_host(database_url, tmp_path, clock, **env)
-    app = await build_app(host)
-    await host.startup()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-            yield host, c
-    finally:
-        await host.shutdown()
-
-
-def browser(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    """Another browser (a cookie jar of its own) on the same app; close it after use."""
-    transport = client._transport
-    return httpx.AsyncClient(transport=transport, base_url=BASE)
 
 
 async def csrf(client: httpx.AsyncClient, path: str = "/login") -> str:

@@ -11,29 +11,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 from identity_support import PASSWORD, messages, unique_email
-from served_support import browser, csrf, served, sign_in, unique_phone
+from served_support import csrf, sign_in, unique_phone
 from sqlalchemy import func, select
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account, Code, Login, SecurityEvent
 from kabinet.identity.services import identity_service
+from kabinet.testing import Portal, PortalFactory
 
 pytestmark = pytest.mark.smoke
 REDIS = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-async def web(
-    database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, httpx.AsyncClient]]:
-    async with served(database_url, tmp_path, clock) as pair:
-        yield pair
+async def portal(make_portal: PortalFactory) -> Portal:
+    """One web process of the host's built-ins, its jobs running as in production."""
+    return await make_portal(plugins=[], background=True)
+
+
+@pytest.fixture
+def web(portal: Portal) -> tuple[Host, httpx.AsyncClient]:
+    """The host and a browser at the portal, reading the redirects it is sent."""
+    return portal.host, portal.browser(follow_redirects=False)
 
 
 async def _account(host: Host, **kw: str) -> Account:
@@ -145,19 +149,19 @@ async def test_an_unknown_login_is_locked_like_a_known_one(
 
 @contextlib.asynccontextmanager
 async def _two_processes(
-    database_url: str, tmp_path: Path, clock: FrozenClock
+    make_portal: PortalFactory,
 ) -> AsyncIterator[tuple[tuple[Host, httpx.AsyncClient], tuple[Host, httpx.AsyncClient]]]:
-    async with (
-        served(database_url, tmp_path, clock, host__redis_url=REDIS) as one,
-        served(database_url, tmp_path, clock, host__redis_url=REDIS) as two,
-    ):
-        yield one, two
+    """Two web processes (each its own memory) on one database and one Redis."""
+    pair = []
+    for _ in range(2):
+        settings = {"host": {"redis_url": REDIS}}
+        found = await make_portal(plugins=[], background=True, settings=settings)
+        pair.append((found.host, found.browser(follow_redirects=False)))
+    yield pair[0], pair[1]
 
 
-async def test_two_processes_share_one_count_in_redis(
-    database_url: str, tmp_path: Path, clock: FrozenClock
-) -> None:
-    async with _two_processes(database_url, tmp_path, clock) as ((host, one), (_, two)):
+async def test_two_processes_share_one_count_in_redis(make_portal: PortalFactory) -> None:
+    async with _two_processes(make_portal) as ((host, one), (_, two)):
         person = await _account(host, phone=unique_phone())
         assert person.email is not None
         assert person.phone is not None
@@ -178,7 +182,7 @@ async def test_two_processes_share_one_count_in_redis(
 
 
 async def test_the_lock_ends_with_its_window_and_a_success_clears_the_count(
-    web: tuple[Host, httpx.AsyncClient], clock: FrozenClock
+    portal: Portal, web: tuple[Host, httpx.AsyncClient], clock: FrozenClock
 ) -> None:
     host, client = web
     person = await _account(host, phone=unique_phone())
@@ -188,11 +192,11 @@ async def test_the_lock_ends_with_its_window_and_a_success_clears_the_count(
     token = await csrf(client)
     for _ in range(settings.login_failures_per_account - 1):
         assert (await sign_in(client, person.email, "nope nope", token=token)).status_code == 400
-    async with browser(client) as other:
+    async with portal.browser(follow_redirects=False) as other:
         assert (await sign_in(other, person.phone)).status_code == 303  # clears the count
     for _ in range(settings.login_failures_per_account):
         assert (await sign_in(client, person.email, "nope nope", token=token)).status_code == 400
     assert (await sign_in(client, person.email, token=token)).status_code == 429
     clock.advance(settings.lockout_seconds)
-    async with browser(client) as later:
+    async with portal.browser(follow_redirects=False) as later:
         assert (await sign_in(later, person.phone)).status_code == 303

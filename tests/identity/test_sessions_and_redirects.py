@@ -3,19 +3,17 @@ signing in again ends the former session, and ``next=`` never leads off the site
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 from identity_support import PASSWORD, unique_email
-from served_support import BASE, browser, csrf, served, sign_in
+from served_support import BASE, csrf, sign_in
 
-from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.services import identity_service
 from kabinet.pages import CSRF_COOKIE, CSRF_HEADER, safe_next
+from kabinet.testing import Portal, PortalFactory
 
 pytestmark = pytest.mark.smoke
 HOST = urlsplit(BASE).hostname or ""  # a cookie set for it replaces the one the portal set
@@ -75,11 +73,15 @@ def test_safe_next_lets_paths_of_this_site_through(target: str) -> None:
 
 
 @pytest.fixture
-async def web(
-    database_url: str, tmp_path: Path, clock: FrozenClock
-) -> AsyncIterator[tuple[Host, httpx.AsyncClient]]:
-    async with served(database_url, tmp_path, clock, apps=True) as pair:
-        yield pair
+async def portal(make_portal: PortalFactory) -> Portal:
+    """One web process with every installed app, its jobs running as in production."""
+    return await make_portal(background=True)
+
+
+@pytest.fixture
+def web(portal: Portal) -> tuple[Host, httpx.AsyncClient]:
+    """The host and a browser at the portal, reading the redirects it is sent."""
+    return portal.host, portal.browser(follow_redirects=False)
 
 
 async def _person(host: Host) -> str:
@@ -91,10 +93,13 @@ async def _person(host: Host) -> str:
 
 
 async def test_a_csrf_token_from_another_browser_is_refused(
-    web: tuple[Host, httpx.AsyncClient],
+    portal: Portal,
 ) -> None:
-    host, client = web
-    async with browser(client) as attacker, browser(client) as victim:
+    host = portal.host
+    async with (
+        portal.browser(follow_redirects=False) as attacker,
+        portal.browser(follow_redirects=False) as victim,
+    ):
         assert (await sign_in(attacker, await _person(host))).status_code == 303
         assert (await sign_in(victim, await _person(host))).status_code == 303
         stolen = await csrf(attacker, "/identity/profile")
@@ -112,10 +117,10 @@ async def test_a_csrf_token_from_another_browser_is_refused(
 
 
 async def test_a_token_from_before_sign_in_does_not_serve_the_session(
-    web: tuple[Host, httpx.AsyncClient],
+    portal: Portal,
 ) -> None:
-    host, client = web
-    async with browser(client) as one:
+    host = portal.host
+    async with portal.browser(follow_redirects=False) as one:
         anonymous = await csrf(one)
         assert (await sign_in(one, await _person(host), token=anonymous)).status_code == 303
         one.cookies.set(CSRF_COOKIE, anonymous, domain=HOST)
@@ -132,11 +137,14 @@ async def test_a_token_from_before_sign_in_does_not_serve_the_session(
 
 
 async def test_signing_in_as_someone_else_ends_the_previous_session(
-    web: tuple[Host, httpx.AsyncClient],
+    portal: Portal,
 ) -> None:
-    host, client = web
+    host = portal.host
     first, second = await _person(host), await _person(host)
-    async with browser(client) as shared, browser(client) as thief:
+    async with (
+        portal.browser(follow_redirects=False) as shared,
+        portal.browser(follow_redirects=False) as thief,
+    ):
         assert (await sign_in(shared, first)).status_code == 303
         old = shared.cookies.get("kabinet_session")
         assert old
@@ -154,11 +162,14 @@ async def test_signing_in_as_someone_else_ends_the_previous_session(
 
 
 async def test_signing_in_again_as_the_same_person_ends_the_previous_session(
-    web: tuple[Host, httpx.AsyncClient],
+    portal: Portal,
 ) -> None:
-    host, client = web
+    host = portal.host
     person = await _person(host)
-    async with browser(client) as one, browser(client) as copy:
+    async with (
+        portal.browser(follow_redirects=False) as one,
+        portal.browser(follow_redirects=False) as copy,
+    ):
         assert (await sign_in(one, person)).status_code == 303
         old = one.cookies.get("kabinet_session")
         assert old
@@ -179,12 +190,17 @@ async def _where(client: httpx.AsyncClient, path: str, form: dict[str, str]) -> 
     return ""
 
 
-async def test_no_next_redirect_leaves_the_site(web: tuple[Host, httpx.AsyncClient]) -> None:
+async def test_no_next_redirect_leaves_the_site(
+    portal: Portal,
+) -> None:
     """Every route that follows ``next=`` (sign-in, language, the current company)."""
-    host, client = web
+    host = portal.host
     person = await _person(host)
     wrong: list[str] = []
-    async with browser(client) as anonymous, browser(client) as signed:
+    async with (
+        portal.browser(follow_redirects=False) as anonymous,
+        portal.browser(follow_redirects=False) as signed,
+    ):
         assert (await sign_in(signed, person)).status_code == 303
         for target in NASTY:
             token = await csrf(anonymous)
