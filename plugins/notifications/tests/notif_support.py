@@ -5,16 +5,13 @@ People and signed-in clients come from the harness (``portal.person``, ``portal.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.jobs import EmbeddedJobs
 from kabinet.plugins import Candidate, entry_point_candidates
-from kabinet.testing import PluginFactory
 from kabinet_notifications import models as m
 
 DEPOT = """
@@ -75,37 +72,6 @@ DEPOT = """
 
 def notifications_candidates() -> list[Candidate]:
     return [c for c in entry_point_candidates() if c.name == "notifications"]
-
-
-async def make_host(
-    factory: PluginFactory,
-    database_url: str,
-    tmp_path: Path,
-    clock: FrozenClock,
-    settings: str = "",
-    *,
-    start: bool = True,
-    **env: str,
-) -> Host:
-    path = tmp_path / "settings.toml"
-    # Each message at once unless a test asks for the digest window.
-    path.write_text(
-        settings
-        or '[host]\nvar_dir = "var"\nsecret_key = "test-secret"\n'
-        "[notifications]\ndigest_minutes = 0\n"
-    )
-    environ = {"KABINET__HOST__DATABASE_URL": database_url, **env}
-    host = await Host.create(
-        path,
-        env=environ,
-        clock=clock,
-        candidates=[*factory.candidates(), *notifications_candidates()],
-    )
-    if start:
-        # Not a web process: the test runs the relay and the jobs itself, when it says so.
-        host.services["host.process"] = "test"
-        await host.startup()
-    return host
 
 
 async def publish(host: Host, event: str, payload: dict[str, Any]) -> int:

@@ -81,26 +81,17 @@ async def test_an_app_declaring_notifications_loads_without_the_notifications_ap
         await host.db.dispose()
 
 
-async def test_the_service_is_published_under_its_key_at_startup(
-    plugin_factory: PluginFactory, database_url: str, tmp_path: Path, clock: FrozenClock
-) -> None:
-    from notif_support import make_host
-
+async def test_the_service_is_published_under_its_key_at_startup(host: Host) -> None:
     from kabinet_notifications.organizations import organization_name
     from kabinet_notifications.services import NOTIFICATIONS, NotificationsService, service_of
     from kabinet_notifications.settings import Settings
 
-    plugin_factory.add("depot", DEPOT)
-    host = await make_host(plugin_factory, database_url, tmp_path, clock)
-    try:
-        found = host.services.of(NOTIFICATIONS)
-        assert isinstance(found, NotificationsService)
-        assert host.services["notifications"] is found  # code not moved still finds it
-        assert await service_of(host) is found  # one service, not a second one built
-        assert found.catalog.get("depot.parcel.arrived") is not None
-        assert isinstance(found.settings, Settings)
-        assert found.settings.digest_minutes == 0  # the [notifications] section, typed
-        # Companies is optional: without it an organization has no name (its number shows).
-        assert await organization_name(host, 1) == ""
-    finally:
-        await host.shutdown()
+    found = host.services.of(NOTIFICATIONS)
+    assert isinstance(found, NotificationsService)
+    assert host.services["notifications"] is found  # code not moved still finds it
+    assert await service_of(host) is found  # one service, not a second one built
+    assert found.catalog.get("depot.parcel.arrived") is not None
+    assert isinstance(found.settings, Settings)
+    assert found.settings.digest_minutes == 0  # the [notifications] section, typed
+    # Companies is optional: without it an organization has no name (its number shows).
+    assert await organization_name(host, 1) == ""
