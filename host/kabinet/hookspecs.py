@@ -18,6 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import click
+    from litestar.types import ControllerRouterHandler
 
     from kabinet.contrib import (
         Actor,
@@ -59,7 +60,7 @@ def database() -> Database | None:
 
 
 @hookspec
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     """Called when the web app is built; returns Litestar routers, controllers or handlers."""
 
 

@@ -21,6 +21,8 @@ from kabinet.events import EventError, EventHandling
 from kabinet.jobs import FailedJob, JobError
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
 
 MANAGE = permission("host.jobs.manage", scope="global")
@@ -45,7 +47,7 @@ def _refusal(exc: Exception) -> HTTPException:
     return Conflict(detail=text)
 
 
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     """The ``/api/host/jobs`` router, bound to ``host``."""
 
     @get("/failed", access=MANAGE, summary="Failed jobs, newest first")

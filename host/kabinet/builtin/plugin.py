@@ -5,7 +5,7 @@ and events (:mod:`.api`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
@@ -24,6 +24,7 @@ from kabinet.personal import PersonalData
 
 if TYPE_CHECKING:
     import click
+    from litestar.types import ControllerRouterHandler
 
     from kabinet.host import Host
 
@@ -81,7 +82,7 @@ def schedules(host: Host) -> list[Schedule]:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet.builtin import api
 
     return api.routers(host)

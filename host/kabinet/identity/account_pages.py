@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Response, Router, get, post
 from litestar.exceptions import NotFoundException
@@ -20,6 +20,9 @@ from kabinet.identity.pages import Req, current_person, local_time, refused_form
 from kabinet.identity.services import IdentityError
 from kabinet.pages import page, shell_of
 from kabinet.paging import PageNo, Paging
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
 
 ACCOUNTS = "identity.accounts.manage"
 AUDIT = "identity.audit.view"
@@ -208,7 +211,7 @@ async def audit(
     )
 
 
-def routers() -> list[Any]:
+def routers() -> list[ControllerRouterHandler]:
     return [
         Router(
             "/identity",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Router, get
 
 from kabinet.access import signed_in
 from kabinet.pages import principal_of
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
 
 
 class Me(msgspec.Struct, kw_only=True):
@@ -36,5 +39,5 @@ async def me(request: Request[Any, Any, Any]) -> Me:
     )
 
 
-def routers() -> list[Any]:
+def routers() -> list[ControllerRouterHandler]:
     return [Router("/api/identity", route_handlers=[me], tags=["identity"])]

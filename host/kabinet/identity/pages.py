@@ -11,7 +11,7 @@ names (``shell/forms.html``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromQuery
@@ -24,6 +24,9 @@ from kabinet.identity.forms import LoginForm, NewPasswordForm, ResetForm
 from kabinet.identity.middleware import address_of
 from kabinet.identity.services import IdentityError, IdentityService, RateLimited, identity_service
 from kabinet.pages import page, principal_of, safe_next, shell_of
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
 
 Req = Request[Any, Any, Any]
 
@@ -205,7 +208,7 @@ async def reset_confirm(request: Req) -> Response[Any]:
     return redirect(request, "/login?reset=1")
 
 
-def routers() -> list[Any]:
+def routers() -> list[ControllerRouterHandler]:
     """Sign-in at the site's root (``/login``, ``/logout``); the reset under ``/identity``."""
     return [
         login_page,

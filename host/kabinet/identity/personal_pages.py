@@ -4,7 +4,7 @@ hook)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -21,6 +21,9 @@ from kabinet.identity.personal import ERASED_ACTION
 from kabinet.identity.services import IDENTITY
 from kabinet.pages import page, principal_of, shell_of
 from kabinet.personal import erase, export, export_json
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
 
 ACCOUNTS = "identity.accounts.manage"
 Req = Request[Any, Any, Any]
@@ -122,7 +125,7 @@ async def erase_account(request: Req, account_id: FromPath[int]) -> Response[Any
     return redirect(request, f"/identity/accounts/{account_id}")
 
 
-def routers() -> list[Any]:
+def routers() -> list[ControllerRouterHandler]:
     return [
         Router(
             "/identity",

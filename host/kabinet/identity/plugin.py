@@ -16,6 +16,8 @@ from kabinet.identity.services import identity_service
 from kabinet.identity.settings import IdentitySettings
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
     from kabinet.metrics import MetricsCollector
     from kabinet.personal import PersonalData
@@ -87,7 +89,7 @@ async def shutdown(host: Host) -> None:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet.identity import account_pages, api, pages, personal_pages, profile_pages
 
     return [

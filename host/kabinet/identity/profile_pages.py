@@ -4,7 +4,7 @@ tokens."""
 from __future__ import annotations
 
 from collections.abc import Set
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Response, Router, get, post
 from litestar.exceptions import NotFoundException
@@ -19,6 +19,9 @@ from kabinet.identity.middleware import address_of
 from kabinet.identity.pages import Req, current_person, local_time, refused_form, service, tr
 from kabinet.identity.services import IdentityError
 from kabinet.pages import page, shell_of
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
 
 TOKENS = "identity.tokens.manage"
 LANGUAGE_NAMES = {"ru": "Русский", "en": "English"}
@@ -259,7 +262,7 @@ async def profile_token_revoke(request: Req, token_id: FromPath[int]) -> Respons
     return redirect(request, "/identity/profile?done=revoked")
 
 
-def routers() -> list[Any]:
+def routers() -> list[ControllerRouterHandler]:
     return [
         Router(
             "/identity",

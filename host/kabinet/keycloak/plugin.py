@@ -13,6 +13,8 @@ from kabinet.keycloak.models import metadata
 from kabinet.keycloak.settings import KeycloakSettings
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
     from kabinet.personal import PersonalData
 
@@ -50,7 +52,7 @@ def _service(host: Host) -> Any:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet.keycloak.pages import KeycloakRoutes
 
     return [KeycloakRoutes]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import inspect
@@ -18,6 +18,8 @@ from kabinet.roles.services import ROLES, RolesService
 from kabinet.roles.settings import Settings
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
     from kabinet.personal import PersonalData
     from kabinet.routematrix import RouteSample
@@ -58,7 +60,7 @@ def permissions() -> list[Permission]:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet.roles.pages import router
 
     return [router()]

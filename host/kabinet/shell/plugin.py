@@ -8,7 +8,7 @@ for every other plugin's pages.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import kabinet
 from kabinet.contrib import HealthCheck, Manifest, NavItem
@@ -16,6 +16,8 @@ from kabinet.hookspecs import hookimpl
 from kabinet.shell.pages import PLUGINS_PERMISSION
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
 
 
@@ -30,7 +32,7 @@ def manifest() -> Manifest:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet.shell.pages import home, plugins_page, switch_language
 
     return [home, switch_language, plugins_page]

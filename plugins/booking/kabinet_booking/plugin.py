@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kabinet.access import Principal
 from kabinet.contrib import (
@@ -34,6 +34,9 @@ from kabinet_booking.models import metadata
 from kabinet_booking.services import ACCEPT, BOOKING, CREATE, REVIEW, VIEW, BookingService
 from kabinet_booking.settings import Settings
 from kabinet_shipments.structs import OrderLink
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
 
 HERE = Path(__file__).parent
 
@@ -116,7 +119,7 @@ def event_types() -> list[EventType]:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     return [pages.router(), api.router()]
 
 

@@ -23,6 +23,8 @@ from kabinet_companies.models import metadata
 from kabinet_companies.settings import CompaniesSettings as CompaniesSettings
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
     from kabinet.personal import PersonalData
     from kabinet.routematrix import ManagerSample, RouteSample
@@ -146,7 +148,7 @@ def subscriptions(host: Host) -> list[Subscription]:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet_companies import api, pages, picker
 
     return [pages.router(), api.router(), picker.router()]

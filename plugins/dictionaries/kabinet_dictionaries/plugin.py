@@ -25,6 +25,8 @@ from kabinet_dictionaries.services import (
 )
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
     from kabinet.routematrix import RouteSample
 
@@ -95,7 +97,7 @@ def permissions() -> list[Permission]:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet_dictionaries import api, pages
 
     return [api.router(host), pages.router(host)]

@@ -25,6 +25,8 @@ from kabinet_integration.models import metadata
 from kabinet_integration.settings import Settings
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.contrib import EntitySink
     from kabinet.events import Event
     from kabinet.host import Host
@@ -100,7 +102,7 @@ def permissions() -> list[Permission]:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet_integration import api, pages
 
     return [api.router(), pages.router()]

@@ -25,6 +25,8 @@ from kabinet_notifications.crypto import derived
 from kabinet_notifications.services import NotificationError, service_of
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
 
 Req = Request[Any, Any, Any]
@@ -147,7 +149,7 @@ async def service_worker() -> Response[bytes]:
     )
 
 
-def routers() -> list[Any]:
+def routers() -> list[ControllerRouterHandler]:
     return [
         Router(
             "/api/notifications",

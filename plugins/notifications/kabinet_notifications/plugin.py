@@ -23,6 +23,7 @@ from kabinet_notifications.settings import Settings
 
 if TYPE_CHECKING:
     import click
+    from litestar.types import ControllerRouterHandler
 
     from kabinet.host import Host
     from kabinet.identity.messages import Message
@@ -104,7 +105,7 @@ def schedules(host: Host) -> list[Schedule]:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet_notifications import api, pages, profile
 
     return [pages.router(), profile.router(), *api.routers()]

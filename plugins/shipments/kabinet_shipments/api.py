@@ -59,6 +59,8 @@ from kabinet_shipments.services import (
 from kabinet_shipments.texts import refusal
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
 
 Req = Request[Any, Any, Any]
@@ -534,7 +536,7 @@ async def get_contract(request: Req, contract_id: FromPath[int]) -> ContractOut:
     return out
 
 
-def routers() -> list[Any]:
+def routers() -> list[ControllerRouterHandler]:
     return [
         Router(
             "/api/shipments",

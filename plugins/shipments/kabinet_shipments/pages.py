@@ -8,7 +8,7 @@ whole page, so every view is also a plain link.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, Router, get, post
@@ -55,6 +55,9 @@ from kabinet_shipments.services import (
 from kabinet_shipments.settings import Settings
 from kabinet_shipments.structs import OrderLink
 from kabinet_shipments.texts import refusal, texts
+
+if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
 
 Req = Request[Any, Any, Any]
 
@@ -584,7 +587,7 @@ async def home_panel(request: Req, host: Any, lang: str, **context: Any) -> str:
     return html
 
 
-def routers() -> list[Any]:
+def routers() -> list[ControllerRouterHandler]:
     return [
         Router(
             "/shipments",

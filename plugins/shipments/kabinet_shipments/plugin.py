@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kabinet.contrib import (
     Actor,
@@ -25,6 +25,8 @@ from kabinet_shipments.models import metadata
 from kabinet_shipments.settings import Settings
 
 if TYPE_CHECKING:
+    from litestar.types import ControllerRouterHandler
+
     from kabinet.host import Host
     from kabinet.personal import PersonalData
     from kabinet.routematrix import RouteSample
@@ -124,7 +126,7 @@ def subscriptions(host: Host) -> list[Subscription]:
 
 
 @hookimpl
-def routers(host: Host) -> list[Any]:
+def routers(host: Host) -> list[ControllerRouterHandler]:
     from kabinet_shipments.answers import routers as answers
     from kabinet_shipments.api import routers as api
     from kabinet_shipments.pages import routers as pages
