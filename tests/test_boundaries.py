@@ -31,10 +31,9 @@ PUBLIC_MODULES = {"", "services", "events", "structs", "errors"}
 """What an app offers others: its package, services, events, structs, errors."""
 HOST_TABLES = {"kabinet.identity.models", "kabinet.roles.models", "kabinet.keycloak.models"}
 
-KNOWN: set[tuple[str, str]] = {
-    # (app, "module imported"): crossings that stand today; remove a line when it is mended.
-    ("shipments", "kabinet_companies.models"),  # registry scoping joins counterparties
-}
+KNOWN: set[tuple[str, str]] = set()
+# (app, "module imported"): crossings that stand today; remove a line when it is mended.
+# None stands now: an app that needs another's data asks for a public name instead.
 
 
 def requires(app: str) -> set[str]:

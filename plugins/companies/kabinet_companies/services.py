@@ -25,6 +25,9 @@ from kabinet.roles.services import Conflict as RoleConflict
 from kabinet.services import ServiceKey
 from kabinet_companies import events as ev
 from kabinet_companies.models import contact, counterparty, manager, membership, organization
+from kabinet_companies.tables import COUNTERPARTY_KEY as COUNTERPARTY_KEY
+from kabinet_companies.tables import COUNTERPARTY_ROWS as COUNTERPARTY_ROWS  # public query contract
+from kabinet_companies.tables import ORGANIZATION_ROWS as ORGANIZATION_ROWS
 from kabinet_companies.validation import (
     CompanyError,
     Conflict,

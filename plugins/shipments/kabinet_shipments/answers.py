@@ -27,7 +27,7 @@ from sqlalchemy import insert, select, update
 
 from kabinet.access import AllOrganizations, Principal, permission
 from kabinet.services import ServiceKey
-from kabinet_companies.models import counterparty
+from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import models as m
 from kabinet_shipments.labels import REQUEST_STATUS
 from kabinet_shipments.texts import texts
@@ -107,14 +107,14 @@ def _base(orgs: Set[int] | AllOrganizations) -> Any:
         select(
             m.request,
             m.order.c.number.label("order_number"),
-            counterparty.c.name.label("counterparty_name"),
-            counterparty.c.organization_id,
+            COUNTERPARTY_ROWS.c.name.label("counterparty_name"),
+            COUNTERPARTY_ROWS.c.organization_id,
         )
         .join(m.order, m.order.c.id == m.request.c.order_id)
-        .join(counterparty, counterparty.c.id == m.order.c.counterparty_id)
+        .join(COUNTERPARTY_ROWS, COUNTERPARTY_ROWS.c.id == m.order.c.counterparty_id)
     )
     if not isinstance(orgs, AllOrganizations):
-        stmt = stmt.where(counterparty.c.organization_id.in_(sorted(orgs)))
+        stmt = stmt.where(COUNTERPARTY_ROWS.c.organization_id.in_(sorted(orgs)))
     return stmt
 
 

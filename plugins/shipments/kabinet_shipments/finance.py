@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, func, select, update
 
 from kabinet.access import Principal
 from kabinet.services import ServiceKey
-from kabinet_companies.models import counterparty
+from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
 from kabinet_shipments.invoice_files import files_of, invoice_file_key
@@ -247,8 +247,8 @@ class Finance:
         if scope.empty:
             return []
         stmt = (
-            select(m.contract, counterparty.c.name.label("counterparty_name"))
-            .join(counterparty, counterparty.c.id == m.contract.c.counterparty_id)
+            select(m.contract, COUNTERPARTY_ROWS.c.name.label("counterparty_name"))
+            .join(COUNTERPARTY_ROWS, COUNTERPARTY_ROWS.c.id == m.contract.c.counterparty_id)
             .where(m.contract.c.hidden.is_(False))
             .order_by(m.contract.c.date.desc(), m.contract.c.id.desc())
             .limit(500)
@@ -275,10 +275,10 @@ class Finance:
         stmt = (
             select(
                 m.contract,
-                counterparty.c.name.label("counterparty_name"),
-                counterparty.c.inn.label("counterparty_inn"),
+                COUNTERPARTY_ROWS.c.name.label("counterparty_name"),
+                COUNTERPARTY_ROWS.c.inn.label("counterparty_inn"),
             )
-            .join(counterparty, counterparty.c.id == m.contract.c.counterparty_id)
+            .join(COUNTERPARTY_ROWS, COUNTERPARTY_ROWS.c.id == m.contract.c.counterparty_id)
             .where(m.contract.c.id == contract_id, m.contract.c.hidden.is_(False))
         )
         if scope.counterparties is not None:
@@ -352,8 +352,8 @@ class Finance:
             conn = await session.connection()
             rows = (
                 await conn.execute(
-                    select(i, counterparty.c.organization_id)
-                    .join(counterparty, counterparty.c.id == i.c.counterparty_id)
+                    select(i, COUNTERPARTY_ROWS.c.organization_id)
+                    .join(COUNTERPARTY_ROWS, COUNTERPARTY_ROWS.c.id == i.c.counterparty_id)
                     .where(
                         i.c.overdue_at.is_(None),
                         i.c.hidden.is_(False),

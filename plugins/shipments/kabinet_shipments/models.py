@@ -34,10 +34,10 @@ from sqlalchemy import (
 )
 
 from kabinet.db import plugin_metadata
-from kabinet_companies.models import counterparty
+from kabinet_companies.services import COUNTERPARTY_KEY
 
 metadata = plugin_metadata()
-COUNTERPARTY_ID = counterparty.c.id
+COUNTERPARTY_ID = COUNTERPARTY_KEY
 MONEY = Numeric(16, 2)
 # A place as the route filters compare it (``place_key``): byte order on PostgreSQL too,
 # so that "starts with" is an index range whatever the database's collation.

@@ -29,7 +29,7 @@ from sqlalchemy.sql import ColumnElement
 from kabinet import lists
 from kabinet.forms import FieldError
 from kabinet.inputs import INT_MAX
-from kabinet_companies.models import counterparty, organization
+from kabinet_companies.services import COUNTERPARTY_ROWS, ORGANIZATION_ROWS
 from kabinet_shipments import models as m
 
 ORDER_TABS = ("", "registered", "in_progress", "done")
@@ -469,11 +469,13 @@ def orders_select(conds: list[Any], with_names: bool, source: Any = None) -> Sel
     stmt = select(*ORDER_COLUMNS).select_from(source if source is not None else m.order)
     if with_names:
         stmt = (
-            stmt.join(counterparty, counterparty.c.id == m.order.c.counterparty_id)
-            .outerjoin(organization, organization.c.id == counterparty.c.organization_id)
+            stmt.join(COUNTERPARTY_ROWS, COUNTERPARTY_ROWS.c.id == m.order.c.counterparty_id)
+            .outerjoin(
+                ORGANIZATION_ROWS, ORGANIZATION_ROWS.c.id == COUNTERPARTY_ROWS.c.organization_id
+            )
             .add_columns(
-                counterparty.c.name.label("counterparty_name"),
-                organization.c.name.label("organization_name"),
+                COUNTERPARTY_ROWS.c.name.label("counterparty_name"),
+                ORGANIZATION_ROWS.c.name.label("organization_name"),
             )
         )
     return stmt.where(*conds)
@@ -506,11 +508,13 @@ def invoices_select(conds: list[Any], with_names: bool) -> Select[Any]:
     )
     if with_names:
         stmt = (
-            stmt.join(counterparty, counterparty.c.id == m.invoice.c.counterparty_id)
-            .outerjoin(organization, organization.c.id == counterparty.c.organization_id)
+            stmt.join(COUNTERPARTY_ROWS, COUNTERPARTY_ROWS.c.id == m.invoice.c.counterparty_id)
+            .outerjoin(
+                ORGANIZATION_ROWS, ORGANIZATION_ROWS.c.id == COUNTERPARTY_ROWS.c.organization_id
+            )
             .add_columns(
-                counterparty.c.name.label("counterparty_name"),
-                organization.c.name.label("organization_name"),
+                COUNTERPARTY_ROWS.c.name.label("counterparty_name"),
+                ORGANIZATION_ROWS.c.name.label("organization_name"),
             )
         )
     return stmt.where(*conds)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kabinet.access import ALL, AllOrganizations, Principal
 from kabinet.identity.services import identity_service
 from kabinet.services import ServiceKey
-from kabinet_companies.models import counterparty, organization
+from kabinet_companies.services import COUNTERPARTY_ROWS, ORGANIZATION_ROWS
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
 from kabinet_shipments.registry import (
@@ -137,7 +137,9 @@ class ShipmentsService:
             return Scope(frozenset(), ())
         async with self.host.db.engine.connect() as conn:
             rows = await conn.execute(
-                select(counterparty.c.id).where(counterparty.c.organization_id.in_(sorted(orgs)))
+                select(COUNTERPARTY_ROWS.c.id).where(
+                    COUNTERPARTY_ROWS.c.organization_id.in_(sorted(orgs))
+                )
             )
             ids = tuple(sorted(r.id for r in rows))
         return Scope(frozenset(orgs), ids)
@@ -154,14 +156,16 @@ class ShipmentsService:
         }
         if scope.empty:
             return found
-        orgs = select(organization.c.id, organization.c.name)
-        cps = select(counterparty.c.id, counterparty.c.name, counterparty.c.organization_id)
+        orgs = select(ORGANIZATION_ROWS.c.id, ORGANIZATION_ROWS.c.name)
+        cps = select(
+            COUNTERPARTY_ROWS.c.id, COUNTERPARTY_ROWS.c.name, COUNTERPARTY_ROWS.c.organization_id
+        )
         contracts = select(m.contract.c.id, m.contract.c.number, m.contract.c.counterparty_id)
         if scope.counterparties is not None:
             assert not isinstance(scope.organizations, AllOrganizations)
-            orgs = orgs.where(organization.c.id.in_(sorted(scope.organizations)))
+            orgs = orgs.where(ORGANIZATION_ROWS.c.id.in_(sorted(scope.organizations)))
         if narrowed.counterparties is not None:
-            cps = cps.where(counterparty.c.id.in_(narrowed.counterparties))
+            cps = cps.where(COUNTERPARTY_ROWS.c.id.in_(narrowed.counterparties))
             contracts = contracts.where(m.contract.c.counterparty_id.in_(narrowed.counterparties))
         async with self.host.db.engine.connect() as conn:
             limit = 500  # a filter list, not a registry: staff search the registry instead
@@ -239,18 +243,18 @@ class ShipmentsService:
         stmt = (
             select(
                 m.order,
-                counterparty.c.name.label("counterparty_name"),
-                counterparty.c.inn.label("counterparty_inn"),
-                counterparty.c.organization_id,
+                COUNTERPARTY_ROWS.c.name.label("counterparty_name"),
+                COUNTERPARTY_ROWS.c.inn.label("counterparty_inn"),
+                COUNTERPARTY_ROWS.c.organization_id,
                 m.contract.c.number.label("contract_number"),
                 m.contract.c.date.label("contract_date"),
             )
-            .join(counterparty, counterparty.c.id == m.order.c.counterparty_id)
+            .join(COUNTERPARTY_ROWS, COUNTERPARTY_ROWS.c.id == m.order.c.counterparty_id)
             .outerjoin(m.contract, m.contract.c.id == m.order.c.contract_id)
             .where(m.order.c.id == order_id, ~m.order.c.hidden)
         )
         if not isinstance(orgs, AllOrganizations):
-            stmt = stmt.where(counterparty.c.organization_id.in_(sorted(orgs)))
+            stmt = stmt.where(COUNTERPARTY_ROWS.c.organization_id.in_(sorted(orgs)))
         row = (await conn.execute(stmt)).first()
         if row is None:
             raise NotFound(f"no order {order_id}")

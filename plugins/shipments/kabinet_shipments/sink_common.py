@@ -10,11 +10,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kabinet_companies.models import counterparty
+from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import models as m
 from kabinet_shipments.records import (
     Record,
@@ -22,7 +22,7 @@ from kabinet_shipments.records import (
 from kabinet_shipments.settings import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
+    from sqlalchemy import Subquery
 
     from kabinet.host import Host
 
@@ -79,9 +79,10 @@ def last_of(records: Iterable[R], key: str) -> list[R]:
 
 
 async def _rows(
-    conn: AsyncConnection, table: Table, column: str, keys: Sequence[Any], *cols: str
+    conn: AsyncConnection, table: Table | Subquery, column: str, keys: Sequence[Any], *cols: str
 ) -> dict[Any, Any]:
-    """Stored rows of ``table`` whose ``column`` (unique) is in ``keys``, by that column."""
+    """Stored rows of ``table`` (one of ours, or another app's public selectable) whose
+    ``column`` (unique) is in ``keys``, by that column."""
     found: dict[Any, Any] = {}
     wanted = [table.c[c] for c in cols] if cols else list(table.c)
     if column not in [c.name for c in wanted]:
@@ -99,7 +100,7 @@ async def _rows(
 
 
 @functools.cache
-def _by_keys(table: Table, column: str, wanted: tuple[Any, ...]) -> Any:
+def _by_keys(table: Table | Subquery, column: str, wanted: tuple[Any, ...]) -> Any:
     """PostgreSQL: the rows of ``table`` by a unique ``column``, looked up key by key through
     its index (a LATERAL join): an ``IN`` list of a thousand keys looks like the whole table
     to a planner without statistics (a table just loaded), which then reads every row of it
@@ -107,9 +108,16 @@ def _by_keys(table: Table, column: str, wanted: tuple[Any, ...]) -> Any:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     kind = table.c[column].type.compile(dialect=dialect)
     cols = ", ".join(c.name for c in wanted)
+    # Another app's public selectable (a plain projection of its table) is written out as
+    # a derived table; PostgreSQL pulls it up, so the look-up stays one index probe a key.
+    source = (
+        table.name
+        if isinstance(table, Table)
+        else f"({table.element.compile(dialect=dialect)}) AS {table.name}"
+    )
     return text(
         f"SELECT t.* FROM unnest(CAST(:keys AS {kind}[])) AS k(key), "  # noqa: S608 - ours
-        f"LATERAL (SELECT {cols} FROM {table.name} WHERE {column} = k.key LIMIT 1) AS t"
+        f"LATERAL (SELECT {cols} FROM {source} WHERE {column} = k.key LIMIT 1) AS t"
     ).columns(*wanted)
 
 
@@ -117,7 +125,7 @@ async def counterparties(conn: AsyncConnection, keys: Iterable[str]) -> dict[str
     """Counterparties by ``external_id``: their id and organization."""
     return await _rows(
         conn,
-        counterparty,
+        COUNTERPARTY_ROWS,
         "external_id",
         sorted(set(keys)),
         "external_id",
@@ -151,8 +159,8 @@ async def across_reasons(conn: AsyncConnection, refused: Sequence[Across]) -> di
     names = {
         row.id: row.external_id
         for row in await conn.execute(
-            select(counterparty.c.id, counterparty.c.external_id).where(
-                counterparty.c.id.in_(owners)
+            select(COUNTERPARTY_ROWS.c.id, COUNTERPARTY_ROWS.c.external_id).where(
+                COUNTERPARTY_ROWS.c.id.in_(owners)
             )
         )
     }

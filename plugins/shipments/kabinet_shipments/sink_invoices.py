@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.contrib import SinkResult
-from kabinet_companies.models import counterparty
+from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
 from kabinet_shipments.labels import REQUEST_STATUS
@@ -291,8 +291,8 @@ async def _publish_answer(
     conn = await session.connection()
     found = (
         await conn.execute(
-            select(m.order.c.number, counterparty.c.organization_id)
-            .join(counterparty, counterparty.c.id == m.order.c.counterparty_id)
+            select(m.order.c.number, COUNTERPARTY_ROWS.c.organization_id)
+            .join(COUNTERPARTY_ROWS, COUNTERPARTY_ROWS.c.id == m.order.c.counterparty_id)
             .where(m.order.c.id == row.order_id)
         )
     ).one()
