@@ -137,7 +137,7 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, dict[str, s
         await host.plugins.acall("demo_data", host=host)
         from kabinet_companies import models as companies
 
-        async with host.db.sessionmaker() as s:
+        async with host.db.reader() as s:
             orgs = sorted((await s.scalars(select(companies.organization.c.id))).all())
         personas = {
             "client token": {"Authorization": f"Bearer {await _token(host, CLIENT, orgs)}"},

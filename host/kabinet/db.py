@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -264,8 +265,14 @@ class Database:
 
     @property
     def sessionmaker(self) -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
-        """Deprecated spelling of :meth:`reader` (kept for plugins written before 0.3;
-        removed in 0.5): inside a unit of work it reads in the unit's session."""
+        """Deprecated spelling of :meth:`reader` (deprecated in 0.1.0, removed in 0.3):
+        inside a unit of work it reads in the unit's session."""
+        warnings.warn(
+            "host.db.sessionmaker() is deprecated since 0.1.0: use host.db.reader() "
+            "(it reads in the request's unit of work)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.reader
 
     def savepoint(self, session: AsyncSession) -> AbstractAsyncContextManager[None]:

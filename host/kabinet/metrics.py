@@ -253,7 +253,7 @@ async def _jobs(host: Host) -> list[Metric]:
         "jobs_failed", "Jobs that ran out of retries and wait for an admin, by queue.", ["queue"]
     )
     t = models.failed_job
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(
             select(t.c.queue, func.count()).where(t.c.state == "failed").group_by(t.c.queue)
         )
@@ -303,7 +303,7 @@ def _redis_depths(broker: Any, queues: list[str]) -> tuple[dict[str, int], dict[
 
 async def _events(host: Host) -> list[Metric]:
     e, h = models.event, models.event_handling
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         depth, oldest = (
             await s.execute(
                 select(func.count(), func.min(e.c.created_at)).where(e.c.relayed_at.is_(None))

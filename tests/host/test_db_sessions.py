@@ -25,7 +25,7 @@ async def db(empty_database_url: str, tmp_path: Path) -> AsyncIterator[Database]
 
 
 async def rows(db: Database) -> list[str]:
-    async with db.sessionmaker() as s:
+    async with db.reader() as s:
         return [r[0] for r in (await s.execute(text("SELECT what FROM t_nested ORDER BY id")))]
 
 
@@ -118,3 +118,14 @@ async def test_a_failed_savepoint_loses_only_its_rows(db: Database) -> None:
             await s.execute(text("INSERT INTO t_nested (id, what) VALUES (2, 'kept')"))
         await s.execute(text("INSERT INTO t_nested (id, what) VALUES (3, 'after')"))
     assert await rows(db) == ["kept", "after"]
+
+
+async def test_the_deprecated_sessionmaker_warns_and_reads_in_the_unit(db: Database) -> None:
+    async with db.unit():
+        async with db.session() as s:
+            await s.execute(text("INSERT INTO t_nested (id, what) VALUES (1, 'unwritten yet')"))
+        with pytest.warns(DeprecationWarning, match=r"use host\.db\.reader\(\)"):
+            reading = db.sessionmaker()
+        async with reading as r:  # the unit's session: it sees the uncommitted row
+            found = (await r.execute(text("SELECT what FROM t_nested"))).scalars().all()
+    assert found == ["unwritten yet"]

@@ -48,7 +48,7 @@ async def db(empty_database_url: str, tmp_path: Path) -> AsyncIterator[Database]
 
 async def found(db: Database, term: str, *columns: object, fold_case: bool = True) -> set[int]:
     cols = columns or (thing.c.name,)
-    async with db.sessionmaker() as s:
+    async with db.reader() as s:
         query = select(thing.c.id).where(lists.search(term, *cols, fold_case=fold_case))
         return set((await s.scalars(query)).all())
 
@@ -75,7 +75,7 @@ async def test_case_is_ignored_alike_on_both_databases(db: Database) -> None:
 async def test_an_empty_term_is_no_condition_and_no_columns_no_row(db: Database) -> None:
     assert await found(db, "") == set(NAMES)
     assert await found(db, "   ") == set(NAMES)
-    async with db.sessionmaker() as s:
+    async with db.reader() as s:
         assert (await s.scalars(select(thing.c.id).where(lists.search("x")))).all() == []
 
 
@@ -87,7 +87,7 @@ async def test_an_unfolded_column_is_compared_as_it_is(db: Database) -> None:
 
 
 async def test_starts_with_takes_the_prefix_literally(db: Database) -> None:
-    async with db.sessionmaker() as s:
+    async with db.reader() as s:
         ids = await s.scalars(select(thing.c.id).where(lists.starts_with(thing.c.code, "a\\_")))
         assert set(ids) == {3}
         ids = await s.scalars(select(thing.c.id).where(lists.starts_with(thing.c.code, "A_")))
@@ -100,7 +100,7 @@ SORTS = lists.Sorts(
 
 
 async def test_a_page_counts_every_row_and_reads_its_part_in_order(db: Database) -> None:
-    async with db.sessionmaker() as s:
+    async with db.reader() as s:
         rows, total = await lists.page(
             s, select(thing.c.id, thing.c.name), SORTS.order("-id"), limit=3, offset=3
         )

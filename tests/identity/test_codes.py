@@ -130,7 +130,7 @@ async def test_the_code_rests_only_hashed_and_events_carry_a_reference(
     account = await make_account()
     await identity.send_code(account.id, "confirm_email")
     code = last_code(host, account)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = (await s.scalars(select(Code).where(Code.account_id == account.id))).all()
         events = (
             await s.scalars(select(SecurityEvent).where(SecurityEvent.subject_id == account.id))

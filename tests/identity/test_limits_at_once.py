@@ -49,7 +49,7 @@ async def _account(host: Host, **kw: str) -> Account:
 
 async def _failed_logins(host: Host, account_id: int) -> int:
     """Wrong passwords that were checked (each leaves a row in the sign-in history)."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         found = await s.scalar(
             select(func.count())
             .select_from(Login)
@@ -85,7 +85,7 @@ async def test_twenty_wrong_codes_at_once_void_the_code(
     account = await svc.get_account(person.id)
     assert account is not None
     assert not account.email_confirmed
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         attempts = await s.scalar(select(Code.attempts).where(Code.account_id == person.id))
         evaluated = await s.scalar(
             select(func.count())

@@ -100,7 +100,7 @@ async def test_failed_login_same_answer_for_unknown_and_wrong_password(
         await identity.login(unique_email(), "wrong password!", address="10.0.0.2")
     assert type(wrong.value) is type(unknown.value)
     assert wrong.value.message == unknown.value.message == "Wrong login or password."
-    async with identity.host.db.sessionmaker() as s:
+    async with identity.host.db.reader() as s:
         logins = (await s.scalars(select(Login).where(Login.account_id == account.id))).all()
         events = (
             await s.scalars(
@@ -136,7 +136,7 @@ async def test_lockout_after_failures_says_when_and_hides_existence(
     clock.advance(identity.settings.lockout_seconds)
     result = await identity.login(account.email, PASSWORD, address="10.1.9.9")
     assert result.account.id == account.id
-    async with identity.host.db.sessionmaker() as s:
+    async with identity.host.db.reader() as s:
         actions = (
             await s.scalars(
                 select(SecurityEvent.action).where(SecurityEvent.subject_id == account.id)

@@ -114,7 +114,7 @@ async def test_idle_timeout_and_last_seen_still_hold_with_the_cache(
     signed_in_at = clock.now()
     clock.advance(one.touch_every() + 1)
     assert await one.resolve_session(token) is not None  # refreshes "last seen"
-    async with one.host.db.sessionmaker() as s:
+    async with one.host.db.reader() as s:
         last_seen = await s.scalar(
             select(SessionRow.last_seen_at).where(SessionRow.id == session_key(token))
         )

@@ -383,13 +383,13 @@ async def a_client_of_synced_orders(shape: Shape) -> tuple[str, str]:
         settings={"host": {"redis_url": shape.redis_url}},
     )
     try:
-        async with portal.host.db.sessionmaker() as s:
+        async with portal.host.db.reader() as s:
             found = await s.execute(select(sm.order.c.external_id, sm.order.c.id))
             orders = {str(r[0]): int(r[1]) for r in found}
         if not orders:
             run_script(shape, "await host.jobs.send('integration.sync', source='onec')")
             for _ in range(900):
-                async with portal.host.db.sessionmaker() as s:
+                async with portal.host.db.reader() as s:
                     found = await s.execute(select(sm.order.c.external_id, sm.order.c.id))
                     orders = {str(r[0]): int(r[1]) for r in found}
                 if orders:

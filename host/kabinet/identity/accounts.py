@@ -120,11 +120,11 @@ class AccountService(ServiceBase):
                 raise AccountExists(f"This {what} is already registered.", field=field)
 
     async def get_account(self, account_id: int) -> Account | None:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return await s.get(Account, account_id)
 
     async def find_by_email(self, email: str) -> Account | None:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return await s.scalar(select(Account).where(Account.email == email.strip().lower()))
 
     async def find_by_phone(self, phone: str) -> Account | None:
@@ -132,7 +132,7 @@ class AccountService(ServiceBase):
             number = normalize_phone(phone)
         except InvalidInput:
             return None
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return await s.scalar(select(Account).where(Account.phone == number))
 
     async def find_by_login(self, identifier: str) -> Account | None:
@@ -154,7 +154,7 @@ class AccountService(ServiceBase):
         )
         if status:
             query = query.where(Account.status == status)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return await lists.page_scalars(s, query, (Account.id,), limit=limit, offset=offset)
 
     async def bump_version(self, account_id: int, s: AsyncSession | None = None) -> int:
@@ -361,11 +361,11 @@ class AccountService(ServiceBase):
         if until is not None:
             query = query.where(SecurityEvent.at < until)
         order = (SecurityEvent.at.desc(), SecurityEvent.id.desc())
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return await lists.page_scalars(s, query, order, limit=limit, offset=offset)
 
     async def last_logins(self, account_id: int, limit: int = 20) -> list[Login]:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.scalars(
                 select(Login)
                 .where(Login.account_id == account_id)
@@ -378,7 +378,7 @@ class AccountService(ServiceBase):
         wanted = {i for i in ids if i is not None}
         if not wanted:
             return {}
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.execute(
                 select(Account.id, Account.full_name).where(Account.id.in_(wanted))
             )

@@ -381,7 +381,7 @@ class LoginService(AccountService):
 
     async def check_reset(self, token: str) -> ResetToken | None:
         """The reset token if it is usable (unused and not expired)."""
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             row = await s.scalar(select(ResetToken).where(ResetToken.token_hash == digest(token)))
         expires = aware(row.expires_at) if row else None
         if row is None or row.used_at is not None or expires is None or expires <= self.now:

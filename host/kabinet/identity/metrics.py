@@ -26,7 +26,7 @@ def collectors() -> list[MetricsCollector]:
 
 async def collect(host: Host) -> Iterable[Metric]:
     since = host.clock.now() - WINDOW
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(
             select(SecurityEvent.action, func.count())
             .where(

@@ -319,7 +319,7 @@ class IdentityService(LoginService, PeopleQueries):
         return NewToken(row=row, token=token)
 
     async def tokens_of(self, account_id: int) -> list[ApiToken]:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.scalars(
                 select(ApiToken)
                 .where(ApiToken.account_id == account_id)
@@ -347,7 +347,7 @@ class IdentityService(LoginService, PeopleQueries):
         """The principal of an API token; records its use at most once a minute."""
         if not token.startswith(TOKEN_PREFIX):
             return None
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             row = (
                 await s.execute(
                     select(ApiToken, Account)

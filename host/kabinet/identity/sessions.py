@@ -93,7 +93,7 @@ class DatabaseSessions:
             )
 
     async def get(self, key: str) -> tuple[SessionRecord, int | None] | None:
-        async with self.db.sessionmaker() as s:
+        async with self.db.reader() as s:
             row = (
                 await s.execute(
                     select(SessionRow, Account.version)
@@ -125,7 +125,7 @@ class DatabaseSessions:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def of_account(self, account_id: int) -> list[SessionRecord]:
-        async with self.db.sessionmaker() as s:
+        async with self.db.reader() as s:
             rows = (
                 await s.scalars(
                     select(SessionRow)

@@ -108,7 +108,7 @@ async def test_staff_accept_in_the_portal_and_the_order_appears(portal: Portal) 
 
     await portal.drain()  # the author is told, in their language, on their channels
     d = delivery.c
-    async with portal.host.db.sessionmaker() as s:
+    async with portal.host.db.reader() as s:
         told = (
             await s.execute(
                 select(d.subject, d.body).where(

@@ -42,7 +42,7 @@ async def _account(host: Host, name: str, email: str, phone: str) -> int:
 
 async def load(host: Host) -> None:
     svc = companies(host)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         if await s.scalar(select(organization.c.id).limit(1)) is not None:
             return
     records = []

@@ -255,7 +255,7 @@ async def organization_names(host: Host, ids: list[int]) -> dict[int, str]:
 
     if not ids:
         return {}
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(
             select(organization.c.id, organization.c.name).where(organization.c.id.in_(ids))
         )

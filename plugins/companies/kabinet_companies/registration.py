@@ -111,7 +111,7 @@ class Registration:
 
     async def consent(self) -> Consent:
         """The current consent text (a default one before staff ever edit it)."""
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             row = (
                 await s.execute(select(consent).order_by(consent.c.version.desc()).limit(1))
             ).first()
@@ -127,7 +127,7 @@ class Registration:
         )
 
     async def consent_versions(self) -> list[Consent]:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.execute(select(consent).order_by(consent.c.version.desc()))
             return [
                 Consent(
@@ -193,7 +193,7 @@ class Registration:
         return version
 
     async def agreements(self, person_id: int) -> list[tuple[int, dt.datetime]]:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.execute(
                 select(agreement.c.version, agreement.c.at)
                 .where(agreement.c.person_id == person_id)
@@ -308,7 +308,7 @@ class Registration:
         return True
 
     async def pending(self, person_id: int) -> bool:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return (
                 await s.scalar(
                     select(registration.c.person_id).where(
@@ -489,7 +489,7 @@ class Registration:
             query = query.where(invitation.c.organization_id == organization_id)
         if invitation_id is not None:
             query = query.where(invitation.c.id == invitation_id)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = (await s.execute(query.order_by(invitation.c.created_at.desc()))).all()
         return [self._invitation(r) for r in rows]
 
@@ -513,7 +513,7 @@ class Registration:
     async def by_token(self, token: str, *, any_status: bool = False) -> Invitation | None:
         """A usable invitation (pending, not expired) by its link's token; ``any_status``:
         whatever its state (the page says why a link no longer works)."""
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             row = (
                 await s.execute(
                     select(invitation, organization.c.name.label("org_name"))

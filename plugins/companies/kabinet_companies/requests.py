@@ -245,7 +245,7 @@ class RequestsService:
         return info
 
     async def mine(self, person_id: int) -> list[LinkRequest]:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             ids = await s.scalars(
                 select(link_request.c.id)
                 .where(link_request.c.person_id == person_id)
@@ -327,7 +327,7 @@ class RequestsService:
                 )
             )
         order = REQUEST_SORTS.order(sort)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             ids, total = await lists.page_scalars(s, query, order, limit=limit, offset=offset)
             return [await self._one(s, i) for i in ids], total
 
@@ -339,7 +339,7 @@ class RequestsService:
         query = select(link_request.c.id).where(link_request.c.id == request_id)
         if scope is not True:
             query = query.where(scope)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             if await s.scalar(query) is None:
                 raise NotFound("no such request", "request")
             return await self._one(s, request_id)

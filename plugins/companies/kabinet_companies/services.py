@@ -291,7 +291,7 @@ class CompaniesService:
         """One organization (checked against ``principal``'s view when given)."""
         if principal is not None:
             await self._visible(principal, VIEW, org_id)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             row = (await s.execute(select(organization).where(organization.c.id == org_id))).first()
             if row is None:
                 raise NotFound("no such organization", "organization")
@@ -346,7 +346,7 @@ class CompaniesService:
                 )
             )
         order = ORGANIZATION_SORTS.order(sort)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows, total = await lists.page(s, query, order, limit=limit, offset=offset)
             ids = [r.id for r in rows]
             managed: dict[int, list[int]] = {}
@@ -372,7 +372,7 @@ class CompaniesService:
 
     async def organizations_of(self, person_id: int) -> list[tuple[int, str]]:
         """The organizations a person belongs to (the header's switch), by name."""
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.execute(
                 select(organization.c.id, organization.c.name)
                 .join(membership, membership.c.organization_id == organization.c.id)
@@ -401,7 +401,7 @@ class CompaniesService:
         return _cp(row)
 
     async def _cp_row(self, cp_id: int) -> Any:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             row = (
                 await s.execute(
                     select(counterparty).where(
@@ -445,7 +445,7 @@ class CompaniesService:
                 )
             )
         order = (counterparty.c.name, counterparty.c.id)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows, total = await lists.page(s, query, order, limit=limit, offset=offset)
             return Page(total=total, items=[_cp(r) for r in rows])
 
@@ -577,7 +577,7 @@ class CompaniesService:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.execute(
                 select(counterparty.c.id, counterparty.c.organization_id).where(
                     counterparty.c.id.in_(wanted), counterparty.c.hidden.is_(False)
@@ -592,7 +592,7 @@ class CompaniesService:
         )
         if kpp:
             query = query.where(counterparty.c.kpp == kpp)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = (await s.execute(query.order_by(counterparty.c.organization_id.is_(None)))).all()
         return rows[0] if rows else None
 
@@ -676,7 +676,7 @@ class CompaniesService:
         # trigram index (bench/contacts.py): compared as it is, never through lower()
         query = query.where(lists.search(q, contact.c.search, fold_case=False))
         order = CONTACT_SORTS.order(sort)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             # Counting every match of a short search costs more than the page itself:
             # count up to COUNT_CAP + 1 ("more than 1,000" is what a person needs to know).
             rows, total = await lists.page(
@@ -698,7 +698,7 @@ class CompaniesService:
 
     async def contact(self, principal: Principal, person_id: int) -> Contact:
         orgs = await self.allowed(principal, CONTACTS_VIEW)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             row = (await s.execute(select(contact).where(contact.c.person_id == person_id))).first()
         found = (await self.memberships([person_id], orgs)).get(person_id, [])
         if row is None or (not isinstance(orgs, AllOrganizations) and not found):
@@ -726,7 +726,7 @@ class CompaniesService:
         where = _within(membership.c.organization_id, orgs)
         if where is not None:
             query = query.where(where)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = (await s.execute(query)).all()
         held = await self.roles.organization_roles(person_ids)
         found: dict[int, list[Membership]] = {}
@@ -804,7 +804,7 @@ class CompaniesService:
 
     async def managed_by(self, person_id: int) -> set[int]:
         """The ``managed_organizations`` hook: what an admin assigned to this manager."""
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.scalars(
                 select(manager.c.organization_id).where(manager.c.person_id == person_id)
             )
@@ -857,7 +857,7 @@ class CompaniesService:
 
     async def managers(self) -> list[tuple[int, str]]:
         """People holding the manager role (the filter and the assignment form)."""
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = await s.execute(
                 select(PEOPLE.c.id, PEOPLE.c.full_name)
                 .join(GRANTS, GRANTS.c.person_id == PEOPLE.c.id)

@@ -78,7 +78,7 @@ async def scene(portal: Portal, svc: CompaniesService) -> Scene:
 
 async def _untouched(host: Host, sc: Scene) -> None:
     """Nothing of the request, memberships or grants changed."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (
             await s.execute(select(link_request).where(link_request.c.id == sc.request_id))
         ).one()

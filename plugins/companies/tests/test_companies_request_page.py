@@ -46,7 +46,7 @@ async def test_the_decider_sees_who_asks_and_accepting_a_new_company_lands_on_it
         data={"decision": "accept", "organization_id": "", "role": "client"},
     )
     assert accepted.status_code in (302, 303)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         org = (
             await s.execute(
                 select(link_request.c.organization_id).where(link_request.c.id == made.id)

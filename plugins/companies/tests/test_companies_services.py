@@ -110,7 +110,7 @@ async def test_a_decision_and_its_grant_commit_together(
             await svc.requests.accept(manager, made.id)
     assert (await svc.requests.get(manager, made.id)).status == "new"
     assert (await svc.memberships([asker])).get(asker, []) == []
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         held = await s.scalar(select(func.count()).where(grant.c.person_id == asker))
     assert held == 0
     # decided again, it holds
@@ -143,7 +143,7 @@ async def test_two_managers_deciding_at_once_one_wins_and_no_double_grant(
     assert lost[0].field == "status"
     final = await svc.requests.get(first, made.id)
     assert final.status == won[0].status
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         grants = await s.scalar(
             select(func.count()).where(
                 grant.c.person_id == asker, grant.c.organization_id == org_id

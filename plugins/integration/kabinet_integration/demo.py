@@ -33,7 +33,7 @@ ORDERS = "Document_ЗаявкаНаПеревозку"
 
 async def load_demo(host: Host) -> str:
     """Sync the demo's 1C data once (idempotent); returns what was done, for the console."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         done = await s.scalar(
             select(m.run.c.id).where(m.run.c.source == SOURCE, m.run.c.state == "succeeded")
         )

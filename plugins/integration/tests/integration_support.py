@@ -42,7 +42,7 @@ async def wipe(host: Host) -> None:
 
 
 async def count(host: Host, table: Any, *where: Any) -> int:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return int(
             (await s.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
         )
@@ -54,7 +54,7 @@ async def snapshot(host: Host) -> dict[str, list[tuple[Any, ...]]]:
     from kabinet_shipments import models as sm
 
     out = {}
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         for table in (
             counterparty,
             sm.contract,
@@ -93,7 +93,7 @@ async def state(host: Host) -> dict[str, list[tuple[str, ...]]]:
     from kabinet_shipments import models as sm
 
     out = {}
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         for table in (
             counterparty,
             sm.contract,

@@ -38,7 +38,7 @@ ORDERS = "Document_ЗаявкаНаПеревозку"
 
 
 async def portal_balances(host: Host) -> dict[str, Decimal | None]:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(select(sm.contract.c.external_id, sm.contract.c.balance))
         return {r.external_id: r.balance for r in rows}
 
@@ -312,7 +312,7 @@ async def test_a_file_of_an_order_deleted_in_1c_ends_quietly_on_404(
         onec.data.sets[FILES].pop(gone)
         onec.requests.clear()
         await host.jobs.drain()  # type: ignore[attr-defined]
-        async with host.db.sessionmaker() as s:
+        async with host.db.reader() as s:
             row = (await s.execute(m.file.select().where(m.file.c.ref == gone))).one()
         assert (row.state, row.attempts, row.last_error) == ("gone", 1, None)
         assert len([t for _m, t in onec.requests if gone in t]) == 1  # asked once, not 5 times

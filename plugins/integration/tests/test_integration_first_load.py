@@ -53,13 +53,13 @@ async def sized_host(
 
 
 async def runs(host: Host) -> list[tuple[str, str | None]]:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return [(r.state, r.error) for r in await s.execute(m.run.select().order_by(m.run.c.id))]
 
 
 async def mismatches(host: Host, onec: OneCServer) -> list[str]:
     """Orders whose location, comment or cost differ from what 1C holds now."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         held = {
             r.external_id: (r.location, r.comment, float(r.cost))
             for r in await s.execute(

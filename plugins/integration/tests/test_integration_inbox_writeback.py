@@ -83,7 +83,7 @@ async def test_write_back_retries_with_backoff_and_creates_no_duplicate(
     assert await count(host, m.outbound) == 1
     onec.fault("status", status=500, match="Document_ЗапросКлиента")
     assert await send_due(host) == 0
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (await s.execute(m.outbound.select())).one()
     assert (row.state, row.attempts) == ("pending", 1)
     assert "500" in row.last_error
@@ -94,7 +94,7 @@ async def test_write_back_retries_with_backoff_and_creates_no_duplicate(
     assert await send_due(host) == 0
     written = list(onec.data.sets["Document_ЗапросКлиента"].values())
     assert len(written) == 1  # 1C has it; the portal does not know
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         assert (await s.execute(m.outbound.select())).one().state == "pending"
     clock.advance(1800)
     await send_due(host)
@@ -102,7 +102,7 @@ async def test_write_back_retries_with_backoff_and_creates_no_duplicate(
     assert len(written) == 1
     assert written[0]["ИдентификаторПортала"] == "41"
     assert written[0]["ВидЗапроса"] == "Отмена"
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (await s.execute(m.outbound.select())).one()
     assert row.state == "sent"
     assert row.external_id == written[0]["Ref_Key"]
@@ -113,7 +113,7 @@ async def test_the_answer_comes_back_by_the_next_delta(
 ) -> None:
     svc = integration(host)
     assert (await svc.run("onec")).state == "succeeded"
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         order_id = (
             await s.execute(
                 sm.order.select()
@@ -164,6 +164,6 @@ async def test_the_answer_comes_back_by_the_next_delta(
     )
     out = await svc.run("onec")
     assert out.state == "succeeded", out.error
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (await s.execute(sm.request.select().where(sm.request.c.id == request_id))).one()
     assert (row.status, row.answer) == ("accepted", "Заявка отменена")

@@ -107,7 +107,7 @@ class Site:
         return await self.http.get(path, headers={"Authorization": token})
 
     async def invoice_id(self, ref: str) -> int:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             found = await s.execute(select(sm.invoice.c.id).where(sm.invoice.c.external_id == ref))
             return int(found.scalar_one())
 
@@ -158,7 +158,7 @@ async def test_an_invoice_print_form_comes_from_1c_to_the_card_and_downloads_byt
     out = await integration(host).run("onec")
     assert out.state == "succeeded", out.error
     # Every invoice's print form is known (listed by owner, a request per batch of 3).
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(
             select(sm.invoice.c.external_id, sm.invoice_file.c.file_ref).join(
                 sm.invoice, sm.invoice.c.id == sm.invoice_file.c.invoice_id
@@ -199,7 +199,7 @@ async def test_an_invoice_print_form_comes_from_1c_to_the_card_and_downloads_byt
     assert first.headers["location"] == f"/shipments/invoices/{invoice_id}"
     assert await host.events.relay() >= 1
     await host.jobs.drain()  # type: ignore[attr-defined]  # the integration's subscription
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (await s.execute(m.file.select().where(m.file.c.ref == ref))).one()
     assert (row.entity, row.key, row.state) == ("invoice_file", invoice_file_key(ref), "pending")
     assert await f.fetch_due(host) == 1
@@ -241,12 +241,12 @@ async def test_a_delta_fetches_new_print_forms_ahead_and_drops_removed_ones(
     onec.data.put(INVOICES, obj)
     onec.data.tick()
     assert (await integration(host).run("onec")).state == "succeeded"
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         refs = set((await s.execute(select(sm.invoice_file.c.file_ref))).scalars())
     assert new in refs
     assert old not in refs
     # After a first load, a delta's new file is fetched ahead, behind client requests.
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (await s.execute(m.file.select().where(m.file.c.ref == new))).one()
     assert row.entity == "invoice_file"
     await host.jobs.drain()  # type: ignore[attr-defined]

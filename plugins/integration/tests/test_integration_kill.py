@@ -96,7 +96,7 @@ async def test_a_killed_worker_resumes_from_its_last_committed_page(
     assert middle > start
     moved = await count(host, sm.order, sm.order.c.location == "Тверь")
     assert 0 < moved < 12  # the committed page only
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         killed = (await s.execute(m.run.select().order_by(m.run.c.id.desc()))).first()
     assert killed is not None
     assert killed.state == "running"  # nobody could say otherwise
@@ -113,7 +113,7 @@ async def test_a_killed_worker_resumes_from_its_last_committed_page(
         else:
             pytest.fail("the killed worker's advisory lock was not released")
     else:
-        async with host.db.sessionmaker() as s:
+        async with host.db.reader() as s:
             expires = (await s.execute(m.lock.select())).one().expires_at
         with pytest.raises(Busy):
             await lock.acquire()
@@ -127,7 +127,7 @@ async def test_a_killed_worker_resumes_from_its_last_committed_page(
     assert resumed.state == "succeeded", resumed.error
     assert await svc.cursor("onec") > middle  # type: ignore[operator]
     assert await count(host, sm.order, sm.order.c.location == "Тверь") == 12
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         states = [r.state for r in await s.execute(m.run.select().order_by(m.run.c.id))]
     assert states == ["succeeded", "succeeded", "interrupted", "succeeded"]
     after_kill = await state(host)

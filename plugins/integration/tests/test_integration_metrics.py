@@ -79,7 +79,7 @@ async def test_hook_metrics_the_sync_per_source_as_an_operator_reads_it(
     run = await integration(host).run("onec")
     assert run.state == "succeeded"
     clock.advance(90)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (await s.execute(select(m.run).order_by(m.run.c.id.desc()).limit(1))).one()
     found = await scrape(host)
     assert of(found, "last_success_age_seconds") == pytest.approx(90, abs=1)

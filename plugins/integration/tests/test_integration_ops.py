@@ -65,7 +65,7 @@ async def test_a_requested_file_is_fetched_and_a_failing_one_retried_with_backof
     host = await make_host(source="files_ahead = false")
     try:
         assert (await integration(host).run("onec")).state == "succeeded"
-        async with host.db.sessionmaker() as s:
+        async with host.db.reader() as s:
             doc = (
                 await s.execute(
                     sm.document.select().where(sm.document.c.file_ref == generated.files[0])
@@ -80,7 +80,7 @@ async def test_a_requested_file_is_fetched_and_a_failing_one_retried_with_backof
         await host.jobs.drain()  # type: ignore[attr-defined]
         clock.advance(1)  # the fetch is sent for just after the event's commit
         await host.jobs.drain()  # type: ignore[attr-defined]
-        async with host.db.sessionmaker() as s:
+        async with host.db.reader() as s:
             row = (await s.execute(m.file.select())).one()
         assert (row.ref, row.key, row.state, row.attempts) == (
             generated.files[0],

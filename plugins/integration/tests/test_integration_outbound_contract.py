@@ -176,12 +176,12 @@ async def run(host: Host) -> None:
 
 
 async def order_row(host: Host, ref: str) -> Any:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return (await s.execute(sm.order.select().where(sm.order.c.external_id == ref))).first()
 
 
 async def outbound_row(host: Host, key: str) -> Any:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return (await s.execute(select(m.outbound).where(m.outbound.c.portal_id == key))).one()
 
 
@@ -253,7 +253,7 @@ async def test_a_new_order_is_carried_once_accepted_and_comes_back_with_its_orde
         "Москва, склад 1",
         3,
     )
-    async with first.host.db.sessionmaker() as s:
+    async with first.host.db.reader() as s:
         lines = (
             await s.execute(
                 select(sm.order_service.c.name, sm.order_service.c.quantity).where(
@@ -352,7 +352,7 @@ async def test_handing_the_same_key_over_twice_queues_it_once(
 
     with pytest.raises(RuntimeError):
         await failing()
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         keys = list((await s.execute(select(m.outbound.c.portal_id))).scalars())
     assert keys == [key]
 
@@ -431,7 +431,7 @@ async def test_an_answer_whose_sink_is_not_installed_waits_in_the_quarantine(
     assert onec.reject(key, answer="Нет машин") == 1
     await run(host)
     assert received == []
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         (item,) = (await s.execute(select(m.quarantine))).all()
     assert (item.entity, item.ref) == ("answer", written(onec, key)[0]["Ref_Key"])
     assert "'gone.request_answer'" in item.reason

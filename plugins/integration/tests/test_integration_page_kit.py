@@ -188,7 +188,7 @@ async def test_a_quarantined_record_past_the_newest_two_hundred_can_be_dismissed
     done = await _post(web, f"/integration/quarantine/{oldest}/dismiss", {})
     assert done.status_code == 303
     assert done.headers["location"] == "/integration/quarantine"
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         state = await s.scalar(select(m.quarantine.c.state).where(m.quarantine.c.id == oldest))
     assert state == "dismissed"
     missing = await _post(web, "/integration/quarantine/999999999/dismiss", {})

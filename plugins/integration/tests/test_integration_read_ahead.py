@@ -81,7 +81,7 @@ async def test_an_order_made_and_deleted_on_the_next_page_ends_hidden(
     ]
     out = await svc.run("onec", connector=Pages(pages, objects))
     assert out.state == "succeeded", out.error
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         hidden = (
             await s.execute(
                 sm.order.select()

@@ -90,7 +90,7 @@ async def _invoices(client: Client) -> dict[str, str | None]:
 
 
 async def _quarantine(host: Host) -> dict[str, Any]:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return {
             r.ref: r
             for r in await s.execute(m.quarantine.select().where(m.quarantine.c.state == "open"))

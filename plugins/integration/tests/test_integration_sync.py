@@ -26,7 +26,7 @@ async def test_first_run_loads_everything_and_a_replay_changes_nothing(
     assert await count(host, sm.order, sm.order.c.hidden.is_(False)) == 12
     assert await count(host, sm.invoice) == 6
     assert await count(host, sm.order_service) == 24
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         statuses = set(
             (await s.execute(sm.order.select().with_only_columns(sm.order.c.status))).scalars()
         )
@@ -61,7 +61,7 @@ async def test_a_bad_record_is_quarantined_and_the_rest_goes_through(
     svc = integration(host)
     out = await svc.run("onec")
     assert out.state == "succeeded"
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = {r.ref: r for r in await s.execute(m.quarantine.select())}
     assert "Потеряна" in rows[generated.orders[0]].reason
     assert "inn" in rows[generated.counterparties[1]].reason
@@ -105,7 +105,7 @@ async def test_cursor_moves_only_with_a_committed_page_and_the_next_run_resumes(
     assert 0 < await count(host, sm.order, sm.order.c.location == "Тверь") < 12
     resumed = await svc.run("onec")
     assert resumed.state == "succeeded", resumed.error
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         places = set(
             (await s.execute(sm.order.select().with_only_columns(sm.order.c.location))).scalars()
         )

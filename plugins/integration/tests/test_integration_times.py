@@ -84,7 +84,7 @@ class Site:
         return answer
 
     async def order_id(self, ref: str) -> int:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             found = await s.execute(select(sm.order.c.id).where(sm.order.c.external_id == ref))
             return int(found.scalar_one())
 
@@ -197,7 +197,7 @@ async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
     assert mine["loading_at"] == "2026-12-01T11:30:00Z"
 
     # Stored: the day 1C gave (filters and sorts read it) beside the instant.
-    async with site.host.db.sessionmaker() as s:
+    async with site.host.db.reader() as s:
         row = (await s.execute(sm.order.select().where(sm.order.c.id == order_id))).one()
     assert str(row.loading_date) == "2026-12-01"
     assert str(row.delivery_planned) == "2026-12-03"
@@ -251,7 +251,7 @@ async def test_orders_applied_before_get_their_times_at_the_next_full_run(
 
 
 async def loading_at(host: Host, ref: str) -> dt.datetime | None:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         value = (
             await s.execute(select(sm.order.c.loading_at).where(sm.order.c.external_id == ref))
         ).scalar_one()

@@ -84,7 +84,7 @@ async def test_a_refused_record_keeps_its_object_as_1c_sent_it(
     onec.data.put(ORDERS, {**order, "Статус": "Потеряна"})
     out = await integration(host).run("onec")
     assert out.state == "succeeded", out.error
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = {r.entity: r for r in await s.execute(m.quarantine.select())}
     row = rows["order"]
     assert row.ref == generated.orders[0]

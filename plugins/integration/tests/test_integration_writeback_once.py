@@ -77,7 +77,7 @@ class Portal:
         self.session = await self.matrix.session(person)
         from kabinet.identity.models import Account
 
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             self.email = (
                 await s.execute(
                     select(Account.__table__.c.email).where(Account.__table__.c.id == person)
@@ -85,7 +85,7 @@ class Portal:
             ).scalar_one()
 
     async def order_id(self, ref: str) -> int:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             found = await s.execute(select(sm.order.c.id).where(sm.order.c.external_id == ref))
             return int(found.scalar_one())
 
@@ -107,7 +107,7 @@ class Portal:
             await self.host.jobs.drain()
 
     async def request_row(self, request_id: int) -> Any:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return (await s.execute(sm.request.select().where(sm.request.c.id == request_id))).one()
 
 
@@ -215,12 +215,12 @@ async def test_a_crashed_sender_leaves_its_claim_to_expire(
     onec.data.put(REQUESTS, dict(row.body))
     # While its claim lasts, no other sender touches the row.
     assert await send_due(site.host) == 0
-    async with site.host.db.sessionmaker() as s:
+    async with site.host.db.reader() as s:
         assert (await s.execute(m.outbound.select())).one().state == "sending"
     clock.advance(61)
     await asyncio.gather(*(send_due(site.host) for _ in range(4)))
     assert len(written(onec)) == 1  # the look-up found the dead sender's
-    async with site.host.db.sessionmaker() as s:
+    async with site.host.db.reader() as s:
         row = (await s.execute(m.outbound.select())).one()
     assert (row.state, row.external_id) == ("sent", written(onec)[0]["Ref_Key"])
 
@@ -440,7 +440,7 @@ async def test_an_edit_under_a_renamed_configuration_is_applied_and_read_back(
             assert order["Примечание"] == "Въезд со двора"
             out = await integration(host).run("onec")
             assert out.state == "succeeded", out.error
-            async with host.db.sessionmaker() as s:
+            async with host.db.reader() as s:
                 row = (
                     await s.execute(sm.order.select().where(sm.order.c.external_id == ref))
                 ).one()

@@ -40,7 +40,7 @@ async def preferences(svc: NotificationsService, person_id: int) -> dict[tuple[s
     """(event, channel) -> on, as the person chose; what they never chose is not here
     (see :func:`wanted`)."""
     p = m.preference
-    async with svc.host.db.sessionmaker() as s:
+    async with svc.host.db.reader() as s:
         rows = (await s.execute(select(p).where(p.c.person_id == person_id))).mappings()
         return {(r["event"], r["channel"]): bool(r["enabled"]) for r in rows}
 

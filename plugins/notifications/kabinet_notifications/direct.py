@@ -83,7 +83,7 @@ async def send_test(host: Host, channel: str, person_id: int | None) -> Outcome 
     if person_id is None:
         return None
     svc = await service_of(host)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         contacts = await Contacts.load(s, [person_id], "notifications.test")
     address = contacts.address(person_id, channel)
     if address is None:

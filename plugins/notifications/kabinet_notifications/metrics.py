@@ -28,7 +28,7 @@ def collectors() -> list[MetricsCollector]:
 async def collect(host: Host) -> Iterable[Metric]:
     d = m.delivery.c
     now = host.clock.now()
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         failed_rows = await s.execute(
             select(d.channel, func.count())
             .where(d.status == "failed", d.created_at >= now - WINDOW)

@@ -83,7 +83,7 @@ async def poll_telegram(host: Host) -> int:
 
 
 async def _offset(host: Host, bot_id: str) -> int | None:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         found = await s.scalar(
             select(m.telegram_poll.c.next_offset).where(m.telegram_poll.c.bot_id == bot_id)
         )

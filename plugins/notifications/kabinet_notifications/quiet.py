@@ -88,7 +88,7 @@ def window_end(
 async def quiet_hours(host: Host, person_id: int) -> tuple[int | None, int | None]:
     """A person's window (start, end), minutes after their midnight; ``(None, None)``."""
     ps = m.person_setting
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (
             await s.execute(
                 select(ps.c.quiet_from, ps.c.quiet_to).where(ps.c.person_id == person_id)
@@ -124,7 +124,7 @@ async def _windows(host: Host, people: Sequence[int]) -> dict[int, tuple[int, in
     out: dict[int, tuple[int, int, ZoneInfo]] = {}
     if not people:
         return out
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows = await s.execute(
             select(ps.c.person_id, ps.c.quiet_from, ps.c.quiet_to, a.c.timezone)
             .join(a, a.c.id == ps.c.person_id)

@@ -66,7 +66,7 @@ async def undelivered(
     """One page of failed and skipped deliveries (``limit`` rows from ``offset``, a
     :class:`kabinet.paging.Paging`'s), newest first, and how many in all."""
     d = m.delivery
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         rows, total = await lists.page(
             s,
             select(d).where(*f.where()),
@@ -191,7 +191,7 @@ async def resend_filtered(
     host: Host, f: Filters, *, channel: str | None, editor: Editor
 ) -> list[int]:
     d = m.delivery
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         ids = list((await s.execute(select(d.c.id).where(*f.where()).limit(10_000))).scalars())
     return await resend(host, ids, channel=channel, editor=editor, within=f.within)
 
@@ -201,7 +201,7 @@ async def resends_of(host: Host, ids: Sequence[int]) -> dict[int, list[dict[str,
     out: dict[int, list[dict[str, Any]]] = {}
     if not ids:
         return out
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         for r in (
             await s.execute(
                 select(d.c.id, d.c.resend_of, d.c.channel, d.c.status).where(
@@ -216,7 +216,7 @@ async def resends_of(host: Host, ids: Sequence[int]) -> dict[int, list[dict[str,
 async def summary(
     host: Host, start: dt.datetime, end: dt.datetime, *, event: str = "", channel: str = ""
 ) -> stats.Summary:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return await stats.summary(
             s,
             start,

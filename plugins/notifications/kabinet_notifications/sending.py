@@ -212,7 +212,7 @@ async def _address(host: Host, row: Mapping[str, Any]) -> str:
     if row["channel"] != "push":
         return str(row["address"])
     ps = m.push_subscription
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         subs = (await s.execute(select(ps).where(ps.c.person_id == row["person_id"]))).mappings()
         return json.dumps(
             [
@@ -339,7 +339,7 @@ async def poll_sms(host: Host) -> int:
         return 0
     d = m.delivery
     since = host.clock.now() - dt.timedelta(days=2)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         ids = list(
             (
                 await s.execute(
@@ -368,7 +368,7 @@ async def sweep(host: Host) -> int:
     due = (d.c.next_attempt_at.is_not(None) & (d.c.next_attempt_at <= now)) | (
         d.c.next_attempt_at.is_(None) & (d.c.created_at <= lost)
     )
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         ids = list(
             (
                 await s.execute(

@@ -171,7 +171,7 @@ class NotificationsService:
     # -- the list and activation --------------------------------------------------------
 
     async def notifications(self) -> list[NotificationView]:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = {r["event"]: r for r in (await s.execute(select(m.notification))).mappings()}
             edited = (
                 await s.execute(select(m.template.c.event, m.template.c.channel).distinct())
@@ -251,7 +251,7 @@ class NotificationsService:
         """The current template: the newest saved version, else the app's default."""
         self.type_of(event)
         t = m.template
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             row = (
                 (
                     await s.execute(
@@ -287,14 +287,14 @@ class NotificationsService:
         offset: int = 0,
     ) -> list[TemplateView]:
         """The stored versions, newest first (``limit`` of them from ``offset``: a page)."""
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             query = _versions(event, channel, language)
             order = (m.template.c.version.desc(),)
             rows = (await s.execute(lists.window(query, order, limit=limit, offset=offset))).all()
             return [_view(dict(r._mapping)) for r in rows]
 
     async def count_versions(self, event: str, channel: str, language: str) -> int:
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return await lists.count(s, _versions(event, channel, language))
 
     async def validate(self, event: str, channel: str, parts: Mapping[str, str]) -> Rendered:
@@ -381,7 +381,7 @@ class NotificationsService:
     async def channel_configs(self) -> dict[str, dict[str, Any]]:
         """Each channel's effective settings: ``settings.toml`` overlaid by staff's."""
         defaults = msgspec.structs.asdict(self.settings)
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             rows = {r["channel"]: r for r in (await s.execute(select(m.channel_config))).mappings()}
         out = {}
         for channel in CHANNELS:
@@ -527,7 +527,7 @@ class NotificationsService:
 
     async def subscriptions_of(self, person_id: int) -> int:
         ps = m.push_subscription
-        async with self.host.db.sessionmaker() as s:
+        async with self.host.db.reader() as s:
             return int(await s.scalar(select(func.count()).where(ps.c.person_id == person_id)) or 0)
 
 

@@ -76,7 +76,7 @@ async def update_from(svc: NotificationsService, update_: Mapping[str, Any]) -> 
 
 
 async def state(svc: NotificationsService, person_id: int) -> str | None:
-    async with svc.host.db.sessionmaker() as s:
+    async with svc.host.db.reader() as s:
         found = await s.scalar(
             select(m.telegram_link.c.state).where(m.telegram_link.c.person_id == person_id)
         )

@@ -97,7 +97,7 @@ async def run(host: Host) -> None:
     from kabinet_notifications.sending import send
 
     d = m.delivery
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         due = (d.c.next_attempt_at.is_(None)) | (d.c.next_attempt_at <= host.clock.now())
         ids = list((await s.execute(select(d.c.id).where(d.c.status == "queued", due))).scalars())
     if ids:
@@ -109,7 +109,7 @@ async def deliveries(host: Host, **where: Any) -> list[dict[str, Any]]:
     q = select(d).order_by(d.c.id)
     for key, value in where.items():
         q = q.where(d.c[key] == value)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return [dict(r) for r in (await s.execute(q)).mappings()]
 
 

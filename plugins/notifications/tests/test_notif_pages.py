@@ -115,7 +115,7 @@ async def test_channel_settings_are_stored_encrypted_and_shown_masked(
 
     from kabinet_notifications import models as m
 
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         sealed = await s.scalar(
             select(m.channel_config.c.sealed).where(m.channel_config.c.channel == "telegram")
         )

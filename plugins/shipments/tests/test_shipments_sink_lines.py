@@ -48,7 +48,7 @@ async def _apply(host: Host, records: list[OrderRecord]) -> Any:
 
 async def _stored(host: Host, ext: str) -> tuple[Any, list[tuple[Any, ...]]]:
     """The order's row and its lines (table, id, values) as stored."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         row = (await s.execute(select(m.order).where(m.order.c.external_id == ext))).one()
         lines: list[tuple[Any, ...]] = []
         for table in (m.order_service, m.vehicle, m.document):

@@ -86,7 +86,7 @@ def _invoice(cp: str, ext: str, **kw: Any) -> InvoiceRecord:
 
 async def _invoice_row(host: Host, ext: str) -> Any:
     """The invoice as stored, with the external ids of what it links to (None: no row)."""
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return (
             await s.execute(
                 select(
@@ -104,7 +104,7 @@ async def _invoice_row(host: Host, ext: str) -> Any:
 
 
 async def _order_contract(host: Host, ext: str) -> str | None:
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         return (
             await s.execute(
                 select(m.contract.c.external_id)
@@ -156,7 +156,7 @@ async def test_an_order_pointing_at_another_counterpartys_contract_is_refused(
     assert set(result.rejected) == {theirs.external_id}
     assert f"contract 'kb-{b}'" in result.rejected[theirs.external_id]
     assert await _order_contract(host, mine.external_id) == f"ka-{a}"
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         found = await s.scalar(
             select(m.order.c.id).where(m.order.c.external_id == theirs.external_id)
         )
@@ -246,7 +246,7 @@ async def test_a_document_file_of_another_counterpartys_order_is_refused(host: H
     ]
     both = await _apply(host, apply_orders, pair)
     assert set(both.rejected) == {p.external_id for p in pair}
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         holders = (
             await s.scalars(
                 select(m.order.c.external_id)
@@ -263,7 +263,7 @@ async def test_an_answer_naming_another_1c_request_is_refused(host: Host) -> Non
     order = _order(a, f"or-{a}")
     await _apply(host, apply_orders, [order])
     client = await person(host, "client", org)
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         order_id = await s.scalar(
             select(m.order.c.id).where(m.order.c.external_id == order.external_id)
         )
@@ -281,7 +281,7 @@ async def test_an_answer_naming_another_1c_request_is_refused(host: Host) -> Non
     )
     result = await _apply(host, apply_answers, [forged])
     assert set(result.rejected) == {key}
-    async with host.db.sessionmaker() as s:
+    async with host.db.reader() as s:
         stored = (await s.execute(select(m.request).where(m.request.c.id == request_id))).one()
     assert (stored.answer, stored.external_id) == ("", "1c-req-1")  # nothing written on it
     own = RequestAnswerRecord(
