@@ -128,7 +128,7 @@ def navigation(host: Host) -> list[NavItem]:
     return [
         NavItem(
             path="/booking/",
-            label={"ru": "Мои заявки", "en": "My requests"},
+            label={"ru": "Новые заявки", "en": "New orders"},
             permission=VIEW,
             order=14,
         )
