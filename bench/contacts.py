@@ -34,7 +34,7 @@ DSN = f"postgresql://postgres@127.0.0.1:5432/{NAME}"
 CONTACTS = 100_000
 ORGS = 10_000
 TARGET_MS = 50.0
-OTHERS = ("dictionaries", "notifications", "integration", "shipments")
+OTHERS = ("dictionaries", "notifications", "integration", "shipments", "booking")
 
 FIRST = [
     "Александр", "Мария", "Иван", "Ольга", "Дмитрий", "Анна", "Сергей", "Елена", "Андрей",

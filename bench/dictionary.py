@@ -37,7 +37,7 @@ ENTRIES = 100_000
 TARGET_P95_S = 0.050
 CODE = "bench_tariffs"
 VEHICLES = ["tent", "ref", "van", "flat", "tank"]
-OTHERS = ("companies", "integration", "notifications", "shipments")
+OTHERS = ("companies", "integration", "notifications", "shipments", "booking")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -54,7 +54,7 @@ import httpx
 from kabinet.clock import FrozenClock
 
 PG = "postgresql://postgres@127.0.0.1:5432"
-OTHERS = ("dictionaries", "notifications", "integration")
+OTHERS = ("dictionaries", "notifications", "integration", "booking")
 NOW = dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC)
 CONCURRENCY = 16
 MANAGED = 200

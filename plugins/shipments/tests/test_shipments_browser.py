@@ -23,7 +23,7 @@ from kabinet_shipments.demo import CLIENT, PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OTHERS = ("dictionaries", "notifications", "integration")
+OTHERS = ("dictionaries", "notifications", "integration", "booking")
 EXPORT_LIMIT = 50
 
 
