@@ -354,6 +354,7 @@ class Raw:
         from kabinet_shipments.registry import (
             ORDER_SORTS,
             ORDER_TABS,
+            is_late,
             order_filters,
             order_page_statement,
             page_of,
@@ -375,6 +376,7 @@ class Raw:
             "sizes": svc.settings.page_sizes, "link": link,
             "status_label": lambda code: labels.label(labels.ORDER_STATUS, code, "ru"),
             "csrf_token": "raw", "csrf_field": "csrf_token", "counts": None,
+            "today": svc.today(), "is_late": is_late,  # as pages._registry_context passes them
         }  # fmt: skip
         async with self.pool.acquire() as conn:
             orgs = [
