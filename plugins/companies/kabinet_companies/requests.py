@@ -46,11 +46,8 @@ from kabinet.roles.services import Conflict as RoleConflict
 from kabinet_companies import events as ev
 from kabinet_companies.models import counterparty, link_request, manager, organization
 from kabinet_companies.models import request_event as history_t
-from kabinet_companies.services import (
-    CONTACTS_MANAGE,
-    CompaniesService,
-    _insert_org,
-)
+from kabinet_companies.organizations import insert_org
+from kabinet_companies.services import CONTACTS_MANAGE, CompaniesService
 from kabinet_companies.validation import (
     CompanyError,
     Conflict,
@@ -450,7 +447,7 @@ class RequestsService:
         if cp_id is not None:
             cp = (await s.execute(select(counterparty).where(counterparty.c.id == cp_id))).first()
         name = cp.name if cp is not None else (current.company_name or f"ИНН {current.inn}")
-        org_id = await _insert_org(s, name, current.inn, current.kpp, self.now)
+        org_id = await insert_org(s, name, current.inn, current.kpp, self.now)
         if cp is not None:
             done = await s.execute(
                 update(counterparty)
