@@ -183,8 +183,17 @@ async def answer(
     if found.state != "sent":
         return False
     if accepted:
-        await svc.move(session, found, "accepted", None, reason, order_key=order_key)
-        await svc.host.events.publish(session, ACCEPTED, _decided(found))
+        # The order 1C made comes by the same delta, applied before its answer: name it now
+        # (else the request learns its order when the order's card is first opened).
+        made = (
+            await svc.host.services.of(SHIPMENTS).order_by_key(session, order_key)
+            if order_key
+            else None
+        )
+        order = {"order_id": made[0], "order_number": made[1]} if made else {}
+        await svc.move(session, found, "accepted", None, reason, order_key=order_key, **order)
+        number = made[1] if made else ""
+        await svc.host.events.publish(session, ACCEPTED, _decided(found, order_number=number))
     else:
         await svc.move(session, found, "rejected", None, reason, reason=reason)
         await svc.host.events.publish(session, REJECTED, _decided(found, reason=reason))

@@ -141,16 +141,15 @@ async def test_accepted_in_1c_the_order_arrives_and_the_client_is_told(
         request = await service.get(session, client.principal, request_id)
     assert request.state == "accepted"
     assert request.order_key == doc["Заявка_Key"]
+    assert request.order_number == made["Number"]  # the delta brought the order first
     web = await portal.signed_in(client)
-    card = await web.get(f"/booking/{request_id}")
-    assert "Заявка принята: заказ создан в учётной системе" in card.text
     shipments = portal.host.services.of(SHIPMENTS)
     page, _ = await shipments.orders(client.principal, shipments.parse_orders({}))
     (order,) = [o for o in page.rows if o.number == made["Number"]]
+    card = await web.get(f"/booking/{request_id}")  # the request names its order at once
+    assert f'<a href="/shipments/orders/{order.id}">{made["Number"]}</a>' in card.text
     order_card = await web.get(f"/shipments/orders/{order.id}")  # the order names its request
     assert f'<a href="/booking/{request_id}">Из заявки № {request_id}</a>' in order_card.text
-    card = await web.get(f"/booking/{request_id}")  # and the request its order, from then on
-    assert f'<a href="/shipments/orders/{order.id}">{made["Number"]}</a>' in card.text
     await sync(portal)  # the same answer again changes nothing
     async with portal.host.db.session() as session:
         again = await service.get(session, client.principal, request_id)
@@ -159,13 +158,14 @@ async def test_accepted_in_1c_the_order_arrives_and_the_client_is_told(
     async with portal.host.db.reader() as s:
         told = (
             await s.execute(
-                select(delivery.c.id).where(
+                select(delivery.c.body).where(
                     delivery.c.event == "booking.request.accepted",
                     delivery.c.person_id == client.id,
                 )
             )
         ).all()
     assert told
+    assert all(made["Number"] in body for (body,) in told)  # the message names the order
 
 
 async def test_rejected_in_1c_with_its_reason(

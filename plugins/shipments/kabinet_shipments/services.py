@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kabinet.access import ALL, AllOrganizations, Principal
 from kabinet.identity.services import identity_service
@@ -264,6 +264,18 @@ class ShipmentsService:
         orgs = await self.host.access.organizations(principal, code)
         async with self.host.db.engine.connect() as conn:
             return await self._order_row(conn, orgs, order_id)
+
+    async def order_by_key(self, session: AsyncSession, external_id: str) -> tuple[int, str] | None:
+        """The id and number of the order the production system knows by ``external_id``
+        (its ``Ref_Key``), read in the caller's session: an app applying 1C's answer in the
+        sync's transaction sees an order the same delta brought before it. No access
+        check: the caller holds the key and says who may see what it shows."""
+        found = (
+            await session.execute(
+                select(m.order.c.id, m.order.c.number).where(m.order.c.external_id == external_id)
+            )
+        ).first()
+        return None if found is None else (int(found.id), str(found.number))
 
     async def order_card(self, principal: Principal, order_id: int) -> dict[str, Any]:
         """Everything the card shows, in a few queries."""
