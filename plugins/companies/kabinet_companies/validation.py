@@ -1,4 +1,4 @@
-"""ИНН and КПП checks, and the length bound of a text field.
+"""ИНН and КПП checks, the length bound of a text field, and a form's refusal.
 
 The app's error types live in the public :mod:`kabinet_companies.errors` (re-exported here).
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kabinet.forms import FieldError, FormErrors
 from kabinet_companies.errors import CompanyError, Conflict, Forbidden, NotFound
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "clean_kpp",
     "inn_valid",
     "make_inn",
+    "refuse",
 ]
 
 _W10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
@@ -83,3 +85,9 @@ def make_inn(seed: int, length: int = 10) -> str:
     body = f"{seed % 10**10:010d}"
     first = str(_check(body, _W12_1))
     return body + first + str(_check(body + first, _W12_2))
+
+
+def refuse(errors: dict[str, str]) -> FormErrors:
+    """Every field at fault at once (the form shows each next to its field): a message id
+    by field name, as the page kit's :class:`~kabinet.forms.FormErrors`."""
+    return FormErrors([FieldError(message, field) for field, message in errors.items()])
