@@ -99,8 +99,12 @@ async def _requests(host: Host, principal: Principal, contract_id: int, org: int
             accepted=False,
             reason="Нет свободного транспорта на эту дату",
         )
+    async with host.db.session() as session:
+        handed_over = (await service.get(session, principal, sent[1])).handed_over
     staff = sorted(await host.access.people(ACCEPT))
-    if staff:  # accepted in the portal, as 1C would: the order is created
+    # With a production system connected the request went there and it answers; else it is
+    # accepted in the portal, as 1C would: the order is created.
+    if staff and not handed_over:
         admin = Principal(person_id=staff[0], kind="person", name="demo")
         async with host.db.session() as session:
             await accept_in_portal(service, session, admin, sent[1])

@@ -49,7 +49,7 @@ def shipments_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_chromium()  # before starting a server no browser test could use
     folder = tmp_path_factory.mktemp("shipments-demo")
     var = folder / "var"
-    others = ("dictionaries", "notifications", "integration")
+    others = ("dictionaries", "notifications", "integration", "booking")
     disabled = "".join(f"[{name}]\nenabled = false\n" for name in others)
     (folder / "settings.toml").write_text(f'[host]\nvar_dir = "{var}"\n{disabled}')
     env = {**os.environ, "KABINET_DEMO_DIR": str(var)}
