@@ -1,5 +1,8 @@
 """Pages under ``/shipments/``: the registries, the order and contract cards, requests.
 
+Exporting a view (CSV, XLSX, background exports) is :mod:`kabinet_shipments.export_pages`;
+:func:`routers` mounts both.
+
 Thin routes: parse the URL into a query struct, call the services, render. A registry
 request from htmx (``HX-Target: registry``) gets only the table part; any other gets the
 whole page, so every view is also a plain link.
@@ -16,22 +19,13 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, QueryParameter
 
 from kabinet.access import permission
-from kabinet.files import content_disposition
 from kabinet.forms import EMPTY_FORM, FieldError, FormView, form_view, read_form
 from kabinet.htmx import htmx_of, redirect
 from kabinet.pages import page, principal_of, shell_of
 from kabinet.paging import Paging
 from kabinet_shipments import labels
-from kabinet_shipments.exports import (
-    MEDIA,
-    QUERY_FIELDS,
-    ExportError,
-    Exports,
-    expires_at,
-    file_name,
-)
 from kabinet_shipments.finance import CARD_PAGE, Finance
-from kabinet_shipments.forms import CHANGE_PREFIX, ExportForm, OrderRequestForm, changes_of
+from kabinet_shipments.forms import CHANGE_PREFIX, OrderRequestForm, changes_of
 from kabinet_shipments.invoice_files import invoice_file_key
 from kabinet_shipments.registry import (
     INVOICE_TABS,
@@ -42,7 +36,6 @@ from kabinet_shipments.registry import (
 )
 from kabinet_shipments.services import (
     CONTRACTS,
-    EXPORTS,
     FINANCE,
     INVOICES,
     REQUEST,
@@ -88,8 +81,13 @@ def link(base: str, params: dict[str, str], **changes: str | None) -> str:
     return f"{base}?{urlencode(clean)}" if clean else base
 
 
+def bad_field(field: str, message: str) -> ValidationException:
+    """A 400 whose problem details name ``field``."""
+    return ValidationException(detail=message, extra=[{"key": field, "message": message}])
+
+
 def bad_query(exc: QueryError) -> ValidationException:
-    return _bad(exc.field, exc.message)
+    return bad_field(exc.field, exc.message)
 
 
 def is_partial(request: Req) -> bool:
@@ -166,124 +164,6 @@ async def order_counts(request: Req) -> Response[str]:
     bound = svc.settings.count_bound
     context["counts"] = {k: count_label(v, bound) for k, v in counts.items()}
     return await page(request, "shipments/_counts.html", **context)
-
-
-def exports_of(request: Req) -> Exports:
-    return shell_of(request).host.services.of(EXPORTS)
-
-
-def _file(content: bytes, fmt: str, name: str) -> Response[bytes]:
-    return Response(
-        content,
-        status_code=200,
-        media_type=MEDIA[fmt],
-        headers={"Content-Disposition": content_disposition(name)},
-    )
-
-
-def _bad(field: str, message: str) -> ValidationException:
-    return ValidationException(detail=message, extra=[{"key": field, "message": message}])
-
-
-async def _export_now_or_offer(request: Req, fmt: str) -> Response[Any]:
-    """A link to the view's file: small views at once; a larger one is offered as a
-    background export (a form, so that a link alone never starts a job)."""
-    exports = exports_of(request)
-    params = params_of(request)
-    try:
-        query = exports.parse(params, fmt)
-    except QueryError as exc:
-        raise bad_query(exc) from exc
-    principal = principal_of(request.scope)
-    limit = exports.shipments.settings.export_limit
-    lang = lang_of(request)
-    if await exports.count(principal, query, limit) <= limit:
-        tz = shell_of(request).timezone(request)
-        content = await exports.write_now(principal, query, fmt, limit, tz, lang)
-        return _file(content, fmt, file_name(fmt, exports.shipments.today()))
-    return await page(
-        request,
-        "shipments/export.html",
-        t=texts(lang),
-        e=None,
-        fmt=fmt,
-        params={k: v for k, v in params.items() if k in QUERY_FIELDS},
-        limit=limit,
-        link=link,
-    )
-
-
-@get("/orders.csv", access=permission(VIEW))
-async def export_csv(request: Req) -> Response[Any]:
-    return await _export_now_or_offer(request, "csv")
-
-
-@get("/orders.xlsx", access=permission(VIEW))
-async def export_xlsx(request: Req) -> Response[Any]:
-    return await _export_now_or_offer(request, "xlsx")
-
-
-@post("/exports", access=permission(VIEW))
-async def start_export(request: Req) -> Response[Any]:
-    """Export the view posted (its URL parameters and ``format``): the file itself up to
-    ``export_limit`` orders, else a background job and a redirect to its progress."""
-    exports = exports_of(request)
-    try:
-        form = await read_form(request, ExportForm)
-        tz = shell_of(request).timezone(request)
-        lang = lang_of(request)
-        started = await exports.start(
-            principal_of(request.scope), form.view(), form.format, tz, lang
-        )
-    except QueryError as exc:
-        raise bad_query(exc) from exc
-    except ExportError as exc:  # the format, or no person to send the file to
-        raise _bad(exc.field, exc.message) from exc
-    if started.content is not None:
-        return _file(started.content, form.format, started.file_name)
-    return redirect(request, f"/shipments/exports/{started.export_id}")
-
-
-async def _own_export(request: Req, export_id: str) -> Any:
-    try:
-        return await exports_of(request).get(principal_of(request.scope), export_id)
-    except NotFound:
-        raise NotFoundException(f"no export {export_id}") from None
-
-
-def _export_context(request: Req, row: Any) -> dict[str, Any]:
-    lang = lang_of(request)
-    return {
-        "t": texts(lang),
-        "e": row,
-        "fmt": row.format,
-        "params": dict(row.params),
-        "expires": expires_at(row),
-        "link": link,
-    }
-
-
-@get("/exports/{export_id:str}", access=permission(VIEW))
-async def export_page(request: Req, export_id: FromPath[str]) -> Response[str]:
-    row = await _own_export(request, export_id)
-    return await page(request, "shipments/export.html", **_export_context(request, row))
-
-
-@get("/exports/{export_id:str}/status", access=permission(VIEW))
-async def export_status(request: Req, export_id: FromPath[str]) -> Response[str]:
-    """The progress fragment the export page polls (it stops polling when done)."""
-    row = await _own_export(request, export_id)
-    return await page(request, "shipments/_export.html", **_export_context(request, row))
-
-
-@get("/exports/{export_id:str}/file", access=permission(VIEW))
-async def export_file(request: Req, export_id: FromPath[str]) -> Any:
-    row = await _own_export(request, export_id)
-    if row.status != "done" or not row.file_key:
-        raise NotFoundException(f"export {export_id} is not ready")
-    return await shell_of(request).host.files.download(
-        row.file_key, filename=row.file_name, content_type=MEDIA[row.format]
-    )
 
 
 # -- the order card ----------------------------------------------------------------------------
@@ -588,6 +468,16 @@ async def home_panel(request: Req, host: Any, lang: str, **context: Any) -> str:
 
 
 def routers() -> list[ControllerRouterHandler]:
+    # Imported here: export_pages uses this module's helpers (link, params_of, bad_query).
+    from kabinet_shipments.export_pages import (
+        export_csv,
+        export_file,
+        export_page,
+        export_status,
+        export_xlsx,
+        start_export,
+    )
+
     return [
         Router(
             "/shipments",

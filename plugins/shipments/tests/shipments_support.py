@@ -49,9 +49,9 @@ class Site:
 
     async def client_of(self, organization: int) -> str:
         """The session cookie of a new person holding ``client`` in ``organization``."""
-        person = await self.matrix._person("shipments")
+        person = await self.matrix.person("shipments")
         await self.host.services.of(ROLES).grant(person, "client", organization)
-        session = await self.matrix._session(person)
+        session = await self.matrix.session(person)
         self.people[session] = person
         return session
 
