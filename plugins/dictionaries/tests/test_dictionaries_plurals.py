@@ -28,9 +28,9 @@ async def admin_client(host: Host) -> AsyncIterator[tuple[httpx.AsyncClient, str
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         matrix = RouteMatrix(host, app, client)
-        person = await matrix._person("admin")
+        person = await matrix.person("admin")
         await host.services["roles"].grant(person, "admin", None)
-        cookie = await matrix._session(person)
+        cookie = await matrix.session(person)
         token = await matrix.csrf(cookie)
         yield client, f"{cookie}; {CSRF_COOKIE}={token}"
 

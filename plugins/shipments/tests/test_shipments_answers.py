@@ -36,9 +36,9 @@ async def web(shipments_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIt
 
 
 async def _staff(web: Site, role: str, organization: int | None) -> str:
-    person = await web.matrix._person(role)
+    person = await web.matrix.person(role)
     await web.host.services["roles"].grant(person, role, organization)
-    session: str = await web.matrix._session(person)
+    session: str = await web.matrix.session(person)
     web.people[session] = person
     return session
 

@@ -182,7 +182,7 @@ async def test_a_large_view_is_a_job_with_progress_then_a_link(
     clock.advance(hours=25)
     assert await exports.cleanup() >= 2
     assert not await site.host.files.exists(key)
-    again = await site.matrix._session(site.people[session])  # the old one has expired too
+    again = await site.matrix.session(site.people[session])  # the old one has expired too
     assert (await site.get(page_url, again)).status_code == 404
 
 
