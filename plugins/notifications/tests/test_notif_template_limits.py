@@ -203,7 +203,12 @@ async def test_other_requests_are_answered_during_evil_previews(staff: httpx.Asy
     assert max(t for _, t in answered) < QUICK
     assert [r.status_code for r, _ in refused] == [400] * len(evil)
     assert max(t for _, t in refused) < QUICK
-    assert max(gaps) < 0.5, max(gaps)  # the loop was never held for long
+    # The loop was never held for long: a render on it would hold it about RENDER_SECONDS
+    # (1 s) for each of the six attacks. A lone gap near 1 s was seen once in CI on the
+    # shared 2-core machine (a scheduling or collection pause): one is let pass, not two.
+    held = sorted(gaps, reverse=True)
+    assert held[0] < 1.5, held[:3]
+    assert held[1] < 0.5, held[:3]
 
 
 async def test_an_old_version_that_cannot_render_is_not_rolled_back_to(
