@@ -326,18 +326,26 @@ class Unit:
 
     @asynccontextmanager
     async def join(self) -> AsyncIterator[AsyncSession]:
-        """The unit's session for one block: what the block writes is undone if it
-        raises (a savepoint when the unit has written before it)."""
+        """The unit's session for one block: what the block writes, and the work it queued
+        with :meth:`after_commit`, is undone if it raises (a savepoint when the unit has
+        written before it)."""
         session = self._session()
-        if await _has_written(session):
-            async with savepoint(session):
-                yield session
-            return
+        queued = len(self._after_commit)
         try:
-            yield session
-        except BaseException:
             if await _has_written(session):
-                await session.rollback()  # nothing was written before this block
+                async with savepoint(session):
+                    yield session
+                return
+            try:
+                yield session
+            except BaseException:
+                if await _has_written(session):
+                    await session.rollback()  # nothing was written before this block
+                raise
+        except BaseException:
+            # What the block queued for after the commit goes with what it wrote: a job
+            # sent by a block that failed must not run on the rest of the unit's commit.
+            del self._after_commit[queued:]
             raise
 
     async def commit(self) -> None:

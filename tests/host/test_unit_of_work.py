@@ -52,6 +52,13 @@ async def failing(host):
         raise ValueError("this service failed")
 
 
+async def failing_with_job(host):
+    async with host.db.session() as s:
+        await s.execute(text(f"INSERT INTO {{TABLE}} (what) VALUES ('lost')"))
+        await host.jobs.send("uw.count")
+        raise ValueError("this service failed after sending its job")
+
+
 async def count(host):
     async with host.db.session() as s:
         return (await s.execute(text(f"SELECT count(*) FROM {{TABLE}}"))).scalar_one()
@@ -132,6 +139,24 @@ def routers(host):
         await host.jobs.send("uw.count")
         return {{"ok": True}}
 
+    async def job_in_failed_block(first):
+        if not first:
+            await write(host, "before")  # the failing block is then a savepoint
+        try:
+            await failing_with_job(host)
+        except ValueError:
+            pass
+        await write(host, "after")
+        return {{"ok": True}}
+
+    @post("/api/uw/failed-block-first", access=public)
+    async def failed_block_first() -> dict:
+        return await job_in_failed_block(True)
+
+    @post("/api/uw/failed-block-later", access=public)
+    async def failed_block_later() -> dict:
+        return await job_in_failed_block(False)
+
     @post("/api/uw/job-fails", access=public)
     async def job_fails() -> None:
         await write(host, "lost with the request")
@@ -171,7 +196,10 @@ def routers(host):
         dependencies={{"counter": inject(COUNTER)}},
         route_handlers=[injected, injected_boom],
     )
-    return [two, boom, refused, caught, job, job_fails, apart, di]
+    return [
+        two, boom, refused, caught, job, failed_block_first, failed_block_later, job_fails,
+        apart, di,
+    ]
 """
 
 
@@ -248,6 +276,19 @@ async def test_a_job_sent_from_a_request_runs_after_its_commit(portal: Any) -> N
     assert await jobs.drain() == 0  # a rolled-back request sends no job
     assert module.seen == [1]
     assert await rows(host, table) == ["for the job"]
+
+
+async def test_a_job_sent_by_a_failed_block_is_dropped_with_its_rows(portal: Any) -> None:
+    """The block's rows are undone and so is its job; the rest of the unit commits (once
+    as the unit's first write, once inside a savepoint after an earlier write)."""
+    host, client, table = portal
+    jobs = host.jobs
+    assert isinstance(jobs, EmbeddedJobs)
+    for which, kept in (("first", ["after"]), ("later", ["after", "before", "after"])):
+        answer = await client.post(f"/api/uw/failed-block-{which}")
+        assert answer.status_code == 201, answer.text
+        assert await jobs.drain() == 0  # the failed block's job is not sent
+        assert sorted(await rows(host, table)) == sorted(kept)
 
 
 async def test_apart_commits_whatever_the_unit_does(portal: Any) -> None:
