@@ -4,10 +4,11 @@ from one counterparty to another (see :mod:`kabinet_shipments.sinks`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, select, text, update
@@ -30,6 +31,16 @@ if TYPE_CHECKING:
 CHUNK = 2000
 R = TypeVar("R", bound=Record)
 T = TypeVar("T")
+
+
+class Referring(Protocol):
+    """A record that names its counterparty and maybe a contract (orders, invoices)."""
+
+    @property
+    def counterparty(self) -> str: ...
+
+    @property
+    def contract(self) -> str | None: ...
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -132,6 +143,57 @@ async def counterparties(conn: AsyncConnection, keys: Iterable[str]) -> dict[str
         "id",
         "organization_id",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class References:
+    """The counterparties and contracts a batch of orders or invoices names, by external id
+    (read once per batch: :func:`references`)."""
+
+    counterparties: dict[str, Any]
+    contracts: dict[str, Any]
+
+    def resolve(
+        self,
+        key: str,
+        counterparty: str,
+        contract: str | None,
+        rejected: dict[str, str],
+        across: list[Across],
+    ) -> tuple[Any, Any] | None:
+        """The counterparty row and the contract row (None without a contract) of the record
+        ``key``; None when the record is refused: an unknown counterparty or contract noted
+        in ``rejected``, another counterparty's contract in ``across``."""
+        cp = self.counterparties.get(counterparty)
+        if cp is None:
+            rejected[key] = f"unknown counterparty {counterparty!r}"
+            return None
+        if not contract:
+            return cp, None
+        found = self.contracts.get(contract)
+        if found is None:
+            rejected[key] = f"unknown contract {contract!r}"
+            return None
+        if found.counterparty_id != cp.id:
+            across.append((key, "contract", contract, found.counterparty_id, counterparty))
+            return None
+        return cp, found
+
+
+async def references(conn: AsyncConnection, batch: Iterable[Referring]) -> References:
+    """The counterparties and contracts ``batch`` refers to (two look-ups by key)."""
+    records = list(batch)
+    cps = await counterparties(conn, (r.counterparty for r in records))
+    contracts = await _rows(
+        conn,
+        m.contract,
+        "external_id",
+        sorted({r.contract for r in records if r.contract}),
+        "id",
+        "external_id",
+        "counterparty_id",
+    )
+    return References(cps, contracts)
 
 
 async def touch_feed(conn: AsyncConnection, entity: str, now: dt.datetime) -> None:

@@ -30,8 +30,8 @@ from kabinet_shipments.sink_common import (
     _update_by_id,
     across_reasons,
     chunks,
-    counterparties,
     last_of,
+    references,
     touch_feed,
 )
 
@@ -86,16 +86,7 @@ async def apply_invoices(
     now = host.clock.now()
     today = now.astimezone(ZoneInfo(host.settings.host.timezone)).date()
     batch = last_of(records, "external_id")
-    cps = await counterparties(conn, (r.counterparty for r in batch))
-    contracts = await _rows(
-        conn,
-        m.contract,
-        "external_id",
-        sorted({r.contract for r in batch if r.contract}),
-        "id",
-        "external_id",
-        "counterparty_id",
-    )
+    refs = await references(conn, batch)
     orders = await _rows(
         conn,
         m.order,
@@ -121,25 +112,10 @@ async def apply_invoices(
     across: list[Across] = []
     unchanged = hidden = 0
     for r in batch:
-        cp = cps.get(r.counterparty)
-        if cp is None:
-            rejected[r.external_id] = f"unknown counterparty {r.counterparty!r}"
+        resolved = refs.resolve(r.external_id, r.counterparty, r.contract, rejected, across)
+        if resolved is None:
             continue
-        contract = contracts.get(r.contract) if r.contract else None
-        if r.contract and contract is None:
-            rejected[r.external_id] = f"unknown contract {r.contract!r}"
-            continue
-        if contract is not None and contract.counterparty_id != cp.id:
-            across.append(
-                (
-                    r.external_id,
-                    "contract",
-                    str(r.contract),
-                    contract.counterparty_id,
-                    r.counterparty,
-                )
-            )
-            continue
+        cp, contract = resolved
         order = orders.get(r.order) if r.order else None
         if r.order and order is None and not r.deleted:
             # Not received yet: set aside and tried again (linked, checked) once it is.
@@ -165,7 +141,7 @@ async def apply_invoices(
             hidden += int(r.deleted and not row.hidden)
             changed.append({"_id": row.id, **values})
     if new:
-        org_of = {cp.id: cp.organization_id for cp in cps.values()}
+        org_of = {cp.id: cp.organization_id for cp in refs.counterparties.values()}
         for part in chunks(new):
             result = await conn.execute(
                 insert(m.invoice).returning(

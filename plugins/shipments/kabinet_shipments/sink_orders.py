@@ -34,9 +34,9 @@ from kabinet_shipments.sink_common import (
     _update_by_id,
     across_reasons,
     chunks,
-    counterparties,
     day_and_time,
     last_of,
+    references,
     source_zone,
     touch_feed,
     utc,
@@ -365,16 +365,7 @@ async def apply_orders(
     now = host.clock.now()
     zone = source_zone(host)
     batch = last_of(records, "external_id")
-    cps = await counterparties(conn, (r.counterparty for r in batch))
-    contracts = await _rows(
-        conn,
-        m.contract,
-        "external_id",
-        sorted({r.contract for r in batch if r.contract}),
-        "id",
-        "external_id",
-        "counterparty_id",
-    )
+    refs = await references(conn, batch)
     stored = await _rows(
         conn,
         m.order,
@@ -397,22 +388,11 @@ async def apply_orders(
     checked: list[tuple[OrderRecord, Any, dict[str, Any]]] = []
     unchanged = hidden = 0
     for r in batch:
-        cp = cps.get(r.counterparty)
-        if cp is None:
-            rejected[r.external_id] = f"unknown counterparty {r.counterparty!r}"
+        resolved = refs.resolve(r.external_id, r.counterparty, r.contract, rejected, across)
+        if resolved is None:
             continue
-        contract_id = None
-        if r.contract:
-            found = contracts.get(r.contract)
-            if found is None:
-                rejected[r.external_id] = f"unknown contract {r.contract!r}"
-                continue
-            if found.counterparty_id != cp.id:
-                across.append(
-                    (r.external_id, "contract", r.contract, found.counterparty_id, r.counterparty)
-                )
-                continue
-            contract_id = found.id
+        cp, contract = resolved
+        contract_id = contract.id if contract is not None else None
         checked.append((r, cp, _order_values(r, cp.id, contract_id, zone, now)))
     for r, file, owner in await _foreign_files(conn, checked, stored):
         across.append((r.external_id, "document file", file, owner, r.counterparty))

@@ -222,6 +222,61 @@ async def test_deleted_is_hidden_and_unknown_references_are_refused(host: Host) 
     assert missing == 0
 
 
+async def test_orders_and_invoices_refuse_unknown_references_in_the_same_words(
+    host: Host,
+) -> None:
+    """Both sinks read the counterparties and contracts a batch names through one helper:
+    an unknown counterparty or contract is refused with the same reason by either."""
+    org = next(_orgs)
+    cp = await ensure_counterparty(host, org)
+    contract = ContractRecord(
+        external_id=f"rc-{org}", counterparty=cp, number="Д-2", date=dt.date(2025, 1, 1)
+    )
+    await _apply(host, apply_contracts, [contract])
+
+    def invoice(ext: str, party: str, contract_key: str | None) -> InvoiceRecord:
+        return InvoiceRecord(
+            external_id=ext,
+            number=f"СЧ-{ext}",
+            date=dt.date(2026, 11, 1),
+            counterparty=party,
+            contract=contract_key,
+            amount=Decimal(1000),
+        )
+
+    orders = await _apply(
+        host,
+        apply_orders,
+        [
+            _order("nobody", f"ro1-{org}"),
+            _order(cp, f"ro2-{org}", contract="nothing"),
+            _order(cp, f"ro3-{org}", contract=contract.external_id),
+        ],
+    )
+    invoices = await _apply(
+        host,
+        apply_invoices,
+        [
+            invoice(f"ri1-{org}", "nobody", None),
+            invoice(f"ri2-{org}", cp, "nothing"),
+            invoice(f"ri3-{org}", cp, contract.external_id),
+        ],
+    )
+    assert (orders.created, invoices.created) == (1, 1)
+    expected = ["unknown counterparty 'nobody'", "unknown contract 'nothing'"]
+    assert [orders.rejected[f"ro{n}-{org}"] for n in (1, 2)] == expected
+    assert [invoices.rejected[f"ri{n}-{org}"] for n in (1, 2)] == expected
+    async with host.db.session() as s:
+        linked = (
+            await s.execute(
+                select(m.invoice.c.contract_id, m.contract.c.external_id)
+                .join(m.contract, m.contract.c.id == m.invoice.c.contract_id)
+                .where(m.invoice.c.external_id == f"ri3-{org}")
+            )
+        ).one()
+    assert linked.external_id == contract.external_id
+
+
 async def test_invoices_contracts_balances_and_answers(host: Host, clock: FrozenClock) -> None:
     org = next(_orgs)
     cp = await ensure_counterparty(host, org)
