@@ -136,7 +136,11 @@ class Login(Base):
     """One sign-in attempt on an existing account (the history staff and the person see)."""
 
     __tablename__ = "identity_login"
-    __table_args__ = (Index("ix_identity_login_account_at", "account_id", "at"),)
+    __table_args__ = (
+        Index("ix_identity_login_account_at", "account_id", "at"),
+        # the retention purge deletes by ``at`` alone (``personal.py``)
+        Index("ix_identity_login_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("identity_account.id", ondelete="CASCADE"))
