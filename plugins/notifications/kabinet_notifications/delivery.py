@@ -3,14 +3,14 @@
 ``dispatch`` runs as the event's subscriber, in the event's transaction: it finds the
 recipients, renders each channel's current template in each person's language, and
 inserts one delivery per (event, person, channel) — a unique key, so a redelivered event
-adds nothing. After the commit the deliveries are sent as jobs in batches
-(``notifications.send``, :mod:`.sending`). A secret-bearing message is stored masked;
-its clear text is sealed until the delivery is final, and only the channel sees it.
+adds nothing. The deliveries are sent as jobs in batches (``notifications.send``,
+:mod:`.sending`), which the host queues once the event's unit of work has committed.
+A secret-bearing message is stored masked; its clear text is sealed until the delivery
+is final, and only the channel sees it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections import defaultdict
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
-from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
     from kabinet.host import Host
 
 log = structlog.get_logger("kabinet.notifications")
-_tasks: set[asyncio.Task[Any]] = set()
 
 
 def insert_ignore(dialect: str) -> Any:
@@ -340,7 +338,9 @@ async def dispatch(host: Host, ev: Event, session: AsyncSession) -> list[int]:
             )
         ).scalars()
     )
-    send_after_commit(host, session, queued)
+    # Inside the unit of work the handler runs in (the relay's batch, one event delivered
+    # alone), the host queues the jobs once the unit has committed: a job must find its rows.
+    await enqueue(host, queued)
     return queued
 
 
@@ -371,16 +371,3 @@ async def hold(
         )
         due = opened if opened is not None else now + window
         await session.execute(update(d).where(d.c.id == row_id).values(next_attempt_at=due))
-
-
-def send_after_commit(host: Host, session: AsyncSession, ids: list[int]) -> None:
-    """Send the jobs once the deliveries are committed (a job must find its rows)."""
-    if not ids:
-        return
-
-    def committed(_sync_session: Any) -> None:
-        task = asyncio.get_running_loop().create_task(enqueue(host, ids))
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
-
-    sa_event.listen(session.sync_session, "after_commit", committed, once=True)
