@@ -14,7 +14,7 @@ from kabinet.forms import FieldError
 from kabinet.host import Host
 from kabinet_booking import places as book
 from kabinet_booking.forms import OrderFields
-from kabinet_booking.review import accept_in_portal, answer, link_order
+from kabinet_booking.review import accept_in_portal, answer
 from kabinet_booking.services import ACCEPT, BOOKING, CREATE
 
 VEHICLES = ("Тент 20 т", "Рефрижератор 20 т", "Изотерм 5 т", "Контейнеровоз 40'")
@@ -106,7 +106,5 @@ async def _requests(host: Host, principal: Principal, contract_id: int, org: int
     # accepted in the portal, as 1C would: the order is created.
     if staff and not handed_over:
         admin = Principal(person_id=staff[0], kind="person", name="demo")
-        async with host.db.session() as session:
+        async with host.db.session() as session:  # linked to the order it creates
             await accept_in_portal(service, session, admin, sent[1])
-        async with host.db.session() as session:
-            await link_order(service, session, sent[1])

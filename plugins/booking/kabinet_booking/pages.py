@@ -281,10 +281,12 @@ async def card(request: Req, request_id: FromPath[int]) -> Response[Any]:
     access = service.host.access
     async with service.host.db.session() as session:
         found = await service.get(session, principal, request_id)
-    if found.state == "accepted" and found.order_number and found.order_id is None:
-        # the order is read through the shipments service once it is committed
+    if found.state == "accepted" and found.order_key and found.order_id is None:
+        # 1C accepted it before the order it made arrived: found now by its key, if here
         async with service.host.db.session() as session:
-            found.order_id = await rv.link_order(service, session, request_id)
+            made = await rv.link_order(service, session, request_id)
+        if made is not None:
+            found.order_id, found.order_number = made
     org = found.organization_id
     wanted = found.fields.contract_id
     contract = next((c for c in await service.contracts(principal, VIEW) if c.id == wanted), None)

@@ -89,7 +89,7 @@ async def accept_in_portal(
 ) -> BookingRequest:
     """Staff accept a sent request as the production system would (no production system
     connected): the order is created through the shipments sink from the request's
-    fields, and the request is linked to it."""
+    fields, and the request is linked to it (by the order's key)."""
     found = await svc.get(session, principal, request_id, ACCEPT)
     if found.state != "sent":
         raise Refused("Only a sent request can be accepted.", "request_id")
@@ -139,25 +139,33 @@ async def accept_in_portal(
         order_number=number,
         order_key=values["external_id"],
     )
+    await link_order(svc, session, found.id)  # the order was written in this transaction
     await svc.host.events.publish(session, ACCEPTED, _decided(found, order_number=number))
     return await svc.get(session, principal, request_id, ACCEPT)
 
 
-async def link_order(svc: BookingService, session: AsyncSession, request_id: int) -> int | None:
-    """The id of the order an accepted request became (read after the order is
-    committed, through the registry of the shipments service), stored with the request."""
-    row = (await session.execute(select(m.request).where(m.request.c.id == request_id))).first()
-    if row is None or not row.order_number or row.person_id is None:
+async def link_order(
+    svc: BookingService, session: AsyncSession, request_id: int
+) -> tuple[int, str] | None:
+    """The id and number of the order an accepted request became, stored with the request:
+    found by the order's key (1C's ``Заявка_Key``, or the key acceptance in the portal gave
+    it) through the shipments service, in this session (so an order written in the same
+    transaction is found). ``None``: no key, or the order has not arrived yet. Never by its
+    number: 1C's numbers repeat (a new year, another organization) and a text search of
+    the registry would also find other orders naming it."""
+    row = (
+        await session.execute(select(m.request.c.order_key).where(m.request.c.id == request_id))
+    ).first()
+    if row is None or not row.order_key:
         return None
-    shipments = svc.host.services.of(SHIPMENTS)
-    author = Principal(person_id=row.person_id, kind="person")
-    page, _ = await shipments.orders(author, shipments.parse_orders({"q": row.order_number}))
-    order_id = next((o.id for o in page.rows if o.number == row.order_number), None)
-    if order_id is not None:
+    made = await svc.host.services.of(SHIPMENTS).order_by_key(session, row.order_key)
+    if made is not None:
         await session.execute(
-            update(m.request).where(m.request.c.id == request_id).values(order_id=order_id)
+            update(m.request)
+            .where(m.request.c.id == request_id)
+            .values(order_id=made[0], order_number=made[1])
         )
-    return order_id
+    return made
 
 
 async def answer(
