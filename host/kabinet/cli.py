@@ -273,8 +273,13 @@ for _command in (
 
 def main() -> None:
     """Entry point of the ``kabinet`` script."""
+    from kabinet import warmup
+
+    warmup.pause()  # until the host has started (kabinet.warmup)
     try:
         cli.main(prog_name="kabinet")
     except StartupError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    finally:
+        warmup.resume()

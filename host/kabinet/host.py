@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import msgspec
 from sqlalchemy import Table
 
-from kabinet import i18n
+from kabinet import i18n, warmup
 from kabinet.access import AccessService, NobodyAccess
 from kabinet.clock import Clock, SystemClock
 from kabinet.contrib import (
@@ -267,8 +267,12 @@ class Host:
         return Migrations(self.db, self.schemas, required_by)
 
     async def startup(self) -> None:
-        """Run every plugin's ``startup`` hook, in order."""
-        await self.plugins.acall("startup", host=self)
+        """Run every plugin's ``startup`` hook, in order; then the garbage collector runs
+        again if the ``kabinet`` command paused it for the start (:mod:`kabinet.warmup`)."""
+        try:
+            await self.plugins.acall("startup", host=self)
+        finally:
+            warmup.resume()
 
     async def shutdown(self) -> None:
         """Run ``shutdown`` hooks in reverse order, then close the database."""
