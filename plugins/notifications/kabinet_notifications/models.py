@@ -103,6 +103,8 @@ delivery = Table(
     Column("delivered_at", TZ),
     Column("next_attempt_at", TZ),
     Index("ix_notifications_delivery_status_created", "status", "created_at"),
+    # the retention purge deletes what was made before a date (personal.py)
+    Index("ix_notifications_delivery_created_at", "created_at"),
     Index("ix_notifications_delivery_provider", "channel", "provider_id"),
     Index("ix_notifications_delivery_event_id", "event_id"),
     Index("ix_notifications_delivery_resend_of", "resend_of"),
