@@ -47,6 +47,10 @@ BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
 REDIS_NAMESPACE = "kabinet"
 """Prefix of every Redis key of the job queues."""
+SCHEDULE_ORIGIN = "schedule:"
+"""How the origin of a scheduler's message begins: ``schedule:<name>@<tick>``. A tick may
+be sent twice (a scheduler killed between its send and its confirmation); the Redis
+worker runs only the first message of each such origin (:mod:`kabinet.jobs_redis`)."""
 
 
 class JobError(Exception):

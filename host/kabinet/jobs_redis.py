@@ -2,7 +2,13 @@
 ``RedisBroker`` any process sends through, and :func:`run_worker`, what ``kabinet worker``
 runs. Jobs run through :meth:`kabinet.jobs.Jobs.execute`, as with the embedded runner; the
 interface and the policy are in :mod:`kabinet.jobs`. dramatiq is imported only here, and
-only when Redis is configured."""
+only when Redis is configured.
+
+A scheduled tick's job runs once even when its tick was sent twice (see
+:mod:`kabinet.scheduler`): before running a message whose origin is a tick
+(``schedule:…``) the worker claims ``kabinet:tick:<origin>`` with the message's id
+(``SET NX``, :data:`TICK_SECONDS`); a message of that origin with another id is dropped,
+while the same message again (redelivered after its worker died, or a retry) still runs."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from kabinet.jobs import REDIS_NAMESPACE, JobError, JobMessage, Jobs
+from kabinet.jobs import REDIS_NAMESPACE, SCHEDULE_ORIGIN, JobError, JobMessage, Jobs
 
 if TYPE_CHECKING:
     import dramatiq
@@ -33,6 +39,9 @@ their queue. A queue's jobs are returned only by a call on that queue: at dramat
 default (1,000, 0.1 %) an idle queue polled ten times a second waited 100 s on average
 after the heartbeat timeout; at 2 % it waits about 5 s. The check is two small sorted-set
 reads when no worker is dead."""
+TICK_SECONDS = 86_400
+"""How long a worker remembers which message of a tick ran: a second message of the same
+tick follows the first by seconds (a scheduler's take-over after its lease)."""
 
 
 class RedisJobs(Jobs):
@@ -79,7 +88,22 @@ class RedisJobs(Jobs):
         """Called in a dramatiq worker thread: run the job on the host's event loop."""
         if self.loop is None:
             raise RuntimeError("jobs run only inside `kabinet worker`")
+        if not self.first_of_its_tick(msg):
+            log.info("job %s %s skipped: tick %s was sent before", msg.actor, msg.id, msg.origin)
+            return
         asyncio.run_coroutine_threadsafe(self.execute(msg), self.loop).result()
+
+    def first_of_its_tick(self, msg: JobMessage) -> bool:
+        """False for a second message of one scheduled tick; True for any other message,
+        and for the first message of a tick each time it is delivered."""
+        if not msg.origin.startswith(SCHEDULE_ORIGIN):
+            return True
+        key = f"{REDIS_NAMESPACE}:tick:{msg.origin}"
+        client = self.broker.client
+        if client.set(key, msg.id, nx=True, ex=TICK_SECONDS):
+            return True
+        found = client.get(key)
+        return found is None or found in (msg.id, msg.id.encode())
 
     def _enqueue_sync(self, messages: Sequence[JobMessage], delay_ms: int | None) -> None:
         for msg in messages:
