@@ -15,7 +15,7 @@ from litestar.params import Body, FromPath, QueryParameter
 
 from kabinet.access import machine, permission
 from kabinet.inputs import INT_MAX
-from kabinet.pages import shell_of
+from kabinet.pages import principal_of, shell_of
 from kabinet.paging import PageNo, Paging
 from kabinet_integration import services
 from kabinet_integration.inbox import InboxBatch, Received, Unauthorized, check_token, receive
@@ -166,8 +166,10 @@ async def quarantine(
     ] = None,
     payload: Annotated[bool, QueryParameter(description="Include 1C's objects.")] = False,
 ) -> QuarantinePage:
+    host = host_of(request)
     rows = await services.quarantined(
-        host_of(request),
+        host,
+        await services.quarantine_scope(host, principal_of(request.scope)),
         source=source,
         entity=entity,
         state=show,
@@ -185,7 +187,9 @@ async def quarantine(
 @get("/quarantine/{item_id:int}", access=VIEW, summary="One quarantined record")
 async def quarantined_record(request: Req, item_id: FromPath[int]) -> Quarantined:
     host = host_of(request)
-    row = await services.quarantined_one(host, item_id) if 0 < item_id <= INT_MAX else None
+    scope = await services.quarantine_scope(host, principal_of(request.scope))
+    found = 0 < item_id <= INT_MAX
+    row = await services.quarantined_one(host, scope, item_id) if found else None
     if row is None:
         raise NotFoundException(detail=f"no quarantined record {item_id}")
     return quarantined_of(row)

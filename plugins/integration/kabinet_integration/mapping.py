@@ -138,6 +138,23 @@ class Names:
         return value
 
 
+def counterparty_of(
+    names: Names, entity: str, ref: str, obj: Mapping[str, Any] | None
+) -> str | None:
+    """The 1C id of the counterparty a record belongs to, as 1C sent it (a quarantined
+    record is shown to the staff of that counterparty's organization): a counterparty's
+    own id, else the value of the entity's field mapped to ``counterparty``; ``None``
+    when it names none (an answer, a balance, a file, an empty reference)."""
+    if entity == "counterparty":
+        found: Any = ref
+    else:
+        field = names.fields.get(entity, {}).get("counterparty")
+        found = obj.get(field) if field and isinstance(obj, Mapping) else None
+    if not isinstance(found, str) or not found.strip() or found == EMPTY_GUID:
+        return None
+    return found[:100]
+
+
 def _replaced(base: Mapping[str, str], configured: Mapping[str, str]) -> dict[str, str]:
     """The reference values of a field with the configured ones instead: a portal value
     configured keeps none of its reference 1C values (written back, it would be one)."""

@@ -63,7 +63,12 @@ quarantine = Table(
     Column("run_id", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The 1C id of the counterparty the record belongs to, as its object names it (a
+    # counterparty's own Ref_Key); NULL when it names none. Staff see a record only when
+    # this counterparty is in an organization they may see (services.QuarantineScope).
+    Column("counterparty", String(100), nullable=True),
     UniqueConstraint("source", "entity", "ref"),
+    Index("ix_integration_quarantine_counterparty", "counterparty"),
 )
 """A record that failed (decode, mapping or the sink's rule), with its raw 1C object."""
 

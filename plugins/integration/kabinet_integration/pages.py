@@ -124,10 +124,17 @@ async def quarantine_page(
     host = host_of(request)
     paging = Paging.of(request, page_no, size=QUARANTINE_PAGE)
     chosen = {"source": source, "entity": entity, "state": show}
+    scope = await services.quarantine_scope(host, principal_of(request.scope))
     items = await services.quarantined(
-        host, source=source, entity=entity, state=show, limit=paging.limit, offset=paging.offset
+        host,
+        scope,
+        source=source,
+        entity=entity,
+        state=show,
+        limit=paging.limit,
+        offset=paging.offset,
     )
-    total = await services.count_quarantined(host, source=source, entity=entity, state=show)
+    total = await services.count_quarantined(host, scope, source=source, entity=entity, state=show)
     paging.counted(total)
     return await page(
         request,
@@ -152,7 +159,9 @@ async def quarantine_action(
     t = texts(request)
     back = "/integration/quarantine"
     svc = integration(host)
-    item = await services.quarantined_one(host, item_id) if 0 < item_id <= INT_MAX else None
+    scope = await services.quarantine_scope(host, principal_of(request.scope))
+    found = 0 < item_id <= INT_MAX
+    item = await services.quarantined_one(host, scope, item_id) if found else None
     if item is None or action not in ("retry", "dismiss"):
         return redirect(request, back, flash=t.no_record, category="error")
     if action == "dismiss":

@@ -1,22 +1,43 @@
 """How the route matrix reaches the app's objects (the ``route_samples`` hook): a
-quarantined record, for its JSON API. A record is 1C's object as it came, addressed to no
-organization (staff see all of it, as on the quarantine page)."""
+quarantined record, for its JSON API. A record belongs to the organization of the
+counterparty its 1C object names, so the sample is an order of a counterparty of the
+asked organization (a manager of another organization must get 404 for it)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert
 
 from kabinet.routematrix import RouteSample, SampleRequest
+from kabinet_companies.errors import Conflict
+from kabinet_companies.services import COMPANIES, SYSTEM, make_inn
 from kabinet_integration import models as m
 
 if TYPE_CHECKING:
     from kabinet.host import Host
 
 
+async def _counterparty(host: Host, organization: int) -> str:
+    """A counterparty of the organization (the one the shipments samples make too)."""
+    ext = f"sample-cp-{organization}"
+    svc = host.services.of(COMPANIES)
+    await svc.ensure_organization(organization, f"Образец {organization}")
+    with contextlib.suppress(Conflict):  # made by an earlier sample
+        await svc.create_counterparty(
+            SYSTEM,
+            name=f"Контрагент {ext}",
+            inn=make_inn(organization),
+            organization_id=organization,
+            external_id=ext,
+        )
+    return ext
+
+
 async def _quarantined(host: Host, organization: int) -> SampleRequest:
+    counterparty = await _counterparty(host, organization)
     now = host.clock.now()
     ref = str(uuid.uuid4())
     async with host.db.session() as s:
@@ -26,10 +47,11 @@ async def _quarantined(host: Host, organization: int) -> SampleRequest:
                 source="sample",
                 entity="order",
                 ref=ref,
-                payload={"Ref_Key": ref},
-                reason="missing required field `Контрагент` (counterparty)",
+                payload={"Ref_Key": ref, "Контрагент_Key": counterparty},
+                reason="missing required field `Договор` (contract)",
                 state="open",
                 attempts=1,
+                counterparty=counterparty,
                 created_at=now,
                 updated_at=now,
             )
@@ -39,8 +61,4 @@ async def _quarantined(host: Host, organization: int) -> SampleRequest:
 
 
 def samples() -> list[RouteSample]:
-    return [
-        RouteSample(
-            path="/api/integration/quarantine/{item_id:int}", make=_quarantined, addressed=False
-        )
-    ]
+    return [RouteSample(path="/api/integration/quarantine/{item_id:int}", make=_quarantined)]

@@ -4,13 +4,17 @@ and the readiness of each source; the keys of the services the app publishes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Set
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
 
 from kabinet import lists
+from kabinet.access import ALL, AllOrganizations, Principal
 from kabinet.services import ServiceKey
+from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_integration import models as m
 from kabinet_integration.outbound import Outbound
 from kabinet_integration.settings import Settings
@@ -38,8 +42,57 @@ async def count_runs(host: Host, *, source: str = "") -> int:
         return await lists.count(s, _runs(source))
 
 
+VIEW = "integration.runs.view"
+MANAGE = "integration.runs.manage"
+
+
+@dataclasses.dataclass(frozen=True)
+class QuarantineScope:
+    """Which quarantined records one principal may see (list, count, detail, act on).
+
+    A record belongs to the organization of the counterparty its 1C object names
+    (``integration_quarantine.counterparty``, matched to the companies app's counterparty
+    by its external id, at every read: a counterparty moved to another organization
+    takes its records along). Staff see the records of the organizations in which they
+    hold ``integration.runs.view`` (a manager: the organizations assigned to them; an
+    admin or a global role: all). A record tied to no organization (it names no
+    counterparty, or one the portal does not know or has not linked to an organization)
+    is seen only by holders of ``integration.runs.manage`` (admins)."""
+
+    organizations: Set[int] | AllOrganizations
+    untied: bool
+    """Whether the records tied to no organization are seen too."""
+
+    def where(self) -> ColumnElement[bool] | None:
+        """The condition on ``integration_quarantine`` (``None``: every record)."""
+        q, cp = m.quarantine.c, COUNTERPARTY_ROWS.c
+
+        def tied(*also: ColumnElement[bool]) -> ColumnElement[bool]:
+            return select(cp.id).where(cp.external_id == q.counterparty, *also).exists()
+
+        linked = tied(cp.organization_id.is_not(None))
+        if isinstance(self.organizations, AllOrganizations):
+            return None if self.untied else linked
+        orgs = sorted(self.organizations)
+        mine = tied(cp.organization_id.in_(orgs)) if orgs else false()
+        return or_(mine, q.counterparty.is_(None), ~linked) if self.untied else mine
+
+
+EVERYTHING = QuarantineScope(ALL, untied=True)
+"""The scope of the system itself (commands, jobs): every record."""
+
+
+async def quarantine_scope(host: Host, principal: Principal) -> QuarantineScope:
+    """What ``principal`` may see of the quarantine (see :class:`QuarantineScope`)."""
+    return QuarantineScope(
+        await host.access.organizations(principal, VIEW),
+        untied=await host.access.can(principal, MANAGE),
+    )
+
+
 async def quarantined(
     host: Host,
+    scope: QuarantineScope,
     *,
     source: str = "",
     entity: str = "",
@@ -50,7 +103,9 @@ async def quarantined(
 ) -> list[Any]:
     """Quarantined records, newest first; ``before``: only those older than that id (the
     API's keyset pages); ``offset``: the rows of the pages before (the page's pager)."""
-    stmt = _quarantine_filters(select(m.quarantine), source=source, entity=entity, state=state)
+    stmt = _quarantine_filters(
+        select(m.quarantine), scope, source=source, entity=entity, state=state
+    )
     if before is not None:
         stmt = stmt.where(m.quarantine.c.id < before)
     order = (m.quarantine.c.id.desc(),)
@@ -60,15 +115,22 @@ async def quarantined(
 
 
 async def count_quarantined(
-    host: Host, *, source: str = "", entity: str = "", state: str = "open"
+    host: Host, scope: QuarantineScope, *, source: str = "", entity: str = "", state: str = "open"
 ) -> int:
     """How many records :func:`quarantined` pages through with these filters."""
-    stmt = _quarantine_filters(select(m.quarantine), source=source, entity=entity, state=state)
+    stmt = _quarantine_filters(
+        select(m.quarantine), scope, source=source, entity=entity, state=state
+    )
     async with host.db.reader() as s:
         return await lists.count(s, stmt)
 
 
-def _quarantine_filters(stmt: Select[Any], *, source: str, entity: str, state: str) -> Select[Any]:
+def _quarantine_filters(
+    stmt: Select[Any], scope: QuarantineScope, *, source: str, entity: str, state: str
+) -> Select[Any]:
+    seen = scope.where()
+    if seen is not None:
+        stmt = stmt.where(seen)
     if source:
         stmt = stmt.where(m.quarantine.c.source == source)
     if entity:
@@ -78,11 +140,14 @@ def _quarantine_filters(stmt: Select[Any], *, source: str, entity: str, state: s
     return stmt
 
 
-async def quarantined_one(host: Host, item_id: int) -> Any | None:
+async def quarantined_one(host: Host, scope: QuarantineScope, item_id: int) -> Any | None:
+    """One record by id, ``None`` when there is none or ``scope`` does not see it."""
+    stmt = select(m.quarantine).where(m.quarantine.c.id == item_id)
+    seen = scope.where()
+    if seen is not None:
+        stmt = stmt.where(seen)
     async with host.db.reader() as s:
-        return (
-            await s.execute(select(m.quarantine).where(m.quarantine.c.id == item_id))
-        ).one_or_none()
+        return (await s.execute(stmt)).one_or_none()
 
 
 async def outbound(host: Host, *, limit: int = 50) -> list[Any]:

@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kabinet_integration import followups
 from kabinet_integration import models as m
 from kabinet_integration.connectors import Row
-from kabinet_integration.mapping import Fallback, MappingError, decode, finish, tombstone
+from kabinet_integration.mapping import (
+    Fallback,
+    MappingError,
+    counterparty_of,
+    decode,
+    finish,
+    tombstone,
+)
 from kabinet_integration.mapping import identity as identity_of
 from kabinet_integration.reasons import explain
 from kabinet_integration.state import Context, Known, Prepared
@@ -288,8 +295,10 @@ class PageWriter:
             )
         for row, reason in bad:
             found, by_run = existing.get((row.entity, row.ref), (None, None))
+            payload = row.payload()
             values = {
-                "payload": row.payload(),
+                "payload": payload,
+                "counterparty": counterparty_of(ctx.names, row.entity, row.ref, payload),
                 "reason": explain(ctx.plans[row.entity], reason)[:2000]
                 if row.entity in ctx.plans
                 else reason[:2000],

@@ -66,6 +66,9 @@ async def test_a_bad_record_is_quarantined_and_the_rest_goes_through(
     assert "Потеряна" in rows[generated.orders[0]].reason
     assert "inn" in rows[generated.counterparties[1]].reason
     assert rows[generated.orders[0]].payload["Статус"] == "Потеряна"
+    # Each record names its counterparty (staff see it by that counterparty's organization).
+    assert rows[generated.orders[0]].counterparty == bad_order["Контрагент_Key"]
+    assert rows[generated.counterparties[1]].counterparty == generated.counterparties[1]
     # The rest went through: 11 of 12 orders, minus those of the refused counterparty.
     assert await count(host, counterparty) == 2
     assert 0 < await count(host, sm.order) < 12
