@@ -115,9 +115,13 @@ async def test_twenty_five_wrong_passwords_at_once_check_only_five(
     assert (await sign_in(client, email, token=token)).status_code == 429  # locked
 
 
-async def test_failures_by_email_lock_sign_in_by_phone_too(
+async def test_failures_by_email_do_not_tell_that_the_phone_is_the_same_account(
     web: tuple[Host, httpx.AsyncClient],
 ) -> None:
+    """The e-mail's lock shows on the e-mail only: the phone of the same account answers
+    exactly as a wrong password does (not 429, nor any other word), yet no password is
+    accepted on it while the account's count is spent; the phone then locks after its own
+    count, like any identifier (of an account or not)."""
     host, client = web
     person = await _account(host, phone=unique_phone())
     assert person.email is not None
@@ -127,11 +131,32 @@ async def test_failures_by_email_lock_sign_in_by_phone_too(
     for _ in range(limit):
         failed = await sign_in(client, person.email.upper(), "not the password", token=token)
         assert failed.status_code == 400
+    assert (await sign_in(client, person.email, token=token)).status_code == 429
+    stranger = unique_phone()  # a phone of no account, tried once like the phone
+    wrong = await sign_in(client, stranger, "not the password", token=token)
     by_phone = await sign_in(client, person.phone, token=token)  # the right password
-    assert by_phone.status_code == 429
+    assert by_phone.status_code == wrong.status_code == 400
+    assert _said(by_phone.text) == _said(wrong.text)
     assert "kabinet_session" not in by_phone.headers.get("set-cookie", "")
     national = "8" + person.phone.removeprefix("+7")  # the same number as typed at home
-    assert (await sign_in(client, national, token=token)).status_code == 429
+    again = await sign_in(client, national, token=token)
+    assert again.status_code == 400
+    assert "kabinet_session" not in again.headers.get("set-cookie", "")
+    assert await _failed_logins(host, person.id) == limit + 2
+    for _ in range(limit - 2):  # the phone's own count, spent like the stranger's
+        assert (await sign_in(client, person.phone, token=token)).status_code == 400
+        assert (await sign_in(client, stranger, "nope nope", token=token)).status_code == 400
+    assert (await sign_in(client, stranger, "nope nope", token=token)).status_code == 400
+    assert (await sign_in(client, person.phone, token=token)).status_code == 429
+    assert (await sign_in(client, stranger, "nope nope", token=token)).status_code == 429
+
+
+def _said(page: str) -> str:
+    """The sign-in page as answered, without what differs from one answer to the next
+    anyway (the form's values: the login typed, the token; nonces)."""
+    import re
+
+    return re.sub(r'(?:value|nonce|content)="[^"]*"', "", page)
 
 
 async def test_an_unknown_login_is_locked_like_a_known_one(
@@ -178,7 +203,11 @@ async def test_two_processes_share_one_count_in_redis(make_portal: PortalFactory
         assert sorted(a.status_code for a in answers) == [400] * limit + [429] * (limit * 2)
         assert await _failed_logins(host, person.id) == limit
         for client, token in zip(clients, tokens, strict=True):
-            assert (await sign_in(client, phone, token=token)).status_code == 429
+            # the account's count is spent in both: the phone is refused (as a wrong
+            # password would be: the e-mail's lock does not tell on it)
+            refused = await sign_in(client, phone, token=token)
+            assert refused.status_code == 400
+            assert "kabinet_session" not in refused.headers.get("set-cookie", "")
 
 
 async def test_the_lock_ends_with_its_window_and_a_success_clears_the_count(

@@ -145,6 +145,51 @@ async def test_lockout_after_failures_says_when_and_hides_existence(
     assert "login.locked" in actions
 
 
+async def test_a_lock_by_email_answers_on_the_phone_as_a_wrong_password_and_holds(
+    identity: IdentityService, make_account: MakeAccount, clock: FrozenClock
+) -> None:
+    """The e-mail's failures spend the account's count: its phone is then refused like a
+    wrong password (not a lock: that would tell it is the same account), even with the
+    right password, until the window ends; the refusal is logged as a lock's."""
+    import random
+
+    phone = f"+7916{random.randint(1000000, 9999999)}"
+    account = await make_account(phone=phone)
+    assert account.email is not None
+    limit = identity.settings.login_failures_per_account
+    for _ in range(limit):
+        with pytest.raises(IdentityError):
+            await identity.login(account.email, "bad password 1", address="10.3.0.1")
+    with pytest.raises(RateLimited):
+        await identity.login(account.email, PASSWORD, address="10.3.0.2")
+    with pytest.raises(IdentityError) as unknown:
+        await identity.login(unique_email(), "bad password 1", address="10.3.0.2")
+    with pytest.raises(IdentityError) as on_phone:
+        await identity.login(phone, PASSWORD, address="10.3.0.3")
+    assert type(on_phone.value) is type(unknown.value) is IdentityError
+    assert on_phone.value.message == unknown.value.message == "Wrong login or password."
+    assert on_phone.value.field == unknown.value.field
+    async with identity.host.db.reader() as s:
+        reasons = (
+            await s.scalars(
+                select(SecurityEvent.details).where(
+                    SecurityEvent.subject_id == account.id, SecurityEvent.action == "login.failed"
+                )
+            )
+        ).all()
+        locks = (
+            await s.scalars(
+                select(SecurityEvent.id).where(
+                    SecurityEvent.subject_id == account.id, SecurityEvent.action == "login.locked"
+                )
+            )
+        ).all()
+    assert [r["reason"] for r in reasons] == ["wrong password"] * limit + ["locked"]
+    assert len(locks) == 1
+    clock.advance(identity.settings.lockout_seconds)
+    assert (await identity.login(phone, PASSWORD, address="10.3.0.3")).account.id == account.id
+
+
 async def test_failures_are_limited_per_address(
     identity: IdentityService, make_account: MakeAccount
 ) -> None:

@@ -49,6 +49,11 @@ def lock_subject(account_id: int | None, identifier: str) -> str:
     return f"account:{account_id}" if account_id is not None else "login:" + login_key(identifier)
 
 
+def identifier_keys(account: Account) -> list[str]:
+    """The identifiers that name ``account`` (for the per-identifier counts)."""
+    return [login_key(n) for n in (account.email, account.phone) if n]
+
+
 class LoginService(AccountService):
     """Signing in and out, sessions, passwords."""
 
@@ -65,38 +70,55 @@ class LoginService(AccountService):
     ) -> LoginResult:
         """Sign in by e-mail or phone; the same refusal whether or not the account exists.
 
-        The attempt is counted before the password is checked (per client address, then
-        per account), so of many attempts at once only the limit's worth are checked; a
-        success gives its count back and clears the account's failures. The account's
-        count is one whatever identifier names it (e-mail or phone, in any spelling); for
-        an identifier of no account it is the identifier's own, so a lock reveals nothing.
-        ``previous`` is the cookie of the session this browser had: it ends once the new
-        one starts (signing in as someone else leaves nothing of the former session).
+        The attempt is counted before the password is checked: per client address, per
+        identifier typed (in any spelling), and per account. A lock is *told* (429, when to
+        try again) only by the identifier's own count, which an identifier of no account
+        has alike, so a lock reveals neither that an account exists nor which e-mail and
+        phone name the same one. The account's count, one whatever identifier names it,
+        still caps the passwords tried against it: once it is spent, every attempt is
+        refused exactly like a wrong password (the password is still hashed, for the same
+        time, and never accepted) until the window ends. Of many attempts at once only the
+        limit's worth are checked; a success gives the address's count back and clears
+        the account's and its identifiers' counts. ``previous`` is the cookie of the
+        session this browser had: it ends once the new one starts (signing in as someone
+        else leaves nothing of the former session).
         """
         cfg = self.settings
         window = cfg.lockout_seconds
+        limit = cfg.login_failures_per_account
         verdict = await self.limiter.hit(
             "login.address", address, cfg.login_failures_per_address, window
         )
         if not verdict.allowed:
             raise RateLimited("Too many failed attempts.", verdict.retry_at)
         account = await self.find_by_login(identifier) if identifier.strip() else None
+        typed = login_key(identifier)
+        per_identifier = await self.limiter.hit("login.identifier", typed, limit, window)
+        if not per_identifier.allowed:
+            raise RateLimited("Too many failed attempts.", per_identifier.retry_at)
         subject = lock_subject(account.id if account else None, identifier)
-        per_account = await self.limiter.hit(
-            "login.account", subject, cfg.login_failures_per_account, window
+        per_account = (
+            await self.limiter.hit("login.account", subject, limit, window)
+            if account is not None
+            else per_identifier
         )
-        if not per_account.allowed:
-            raise RateLimited("Too many failed attempts.", per_account.retry_at)
+        locked = not per_account.allowed
         try:
-            ok = await self.hasher.verify(account.password_hash if account else None, password)
+            # A locked account's password is hashed too (the same time), never trusted.
+            ok = await self.hasher.verify(
+                account.password_hash if account and not locked else None, password
+            )
         except HasherBusy:  # not checked: neither attempt counts
-            await self.limiter.release("login.account", subject)
+            if account is not None:
+                await self.limiter.release("login.account", subject)
+            await self.limiter.release("login.identifier", typed)
             await self.limiter.release("login.address", address)
             raise
-        if account is None or not ok or account.status != "active":
-            await self._failed(account, per_account, address, user_agent, wrong_password=not ok)
+        if account is None or not ok or locked or account.status != "active":
+            reason = "locked" if locked else "wrong password" if not ok else "disabled"
+            await self._failed(account, per_account, address, user_agent, reason=reason)
             raise IdentityError("Wrong login or password.", field="password")
-        await self.limiter.reset("login.account", subject)
+        await self._clear_counts(account)
         await self.limiter.release("login.address", address)
         assert account.password_hash is not None
         rehash = self.hasher.needs_rehash(account.password_hash)
@@ -138,6 +160,12 @@ class LoginService(AccountService):
         if token:
             await self.logout(token, address=address)
 
+    async def _clear_counts(self, account: Account) -> None:
+        """Forget the failed sign-ins counted against the account and its identifiers."""
+        await self.limiter.reset("login.account", lock_subject(account.id, ""))
+        for key in identifier_keys(account):
+            await self.limiter.reset("login.identifier", key)
+
     async def _failed(
         self,
         account: Account | None,
@@ -145,9 +173,10 @@ class LoginService(AccountService):
         address: str,
         user_agent: str,
         *,
-        wrong_password: bool,
+        reason: str,
     ) -> None:
-        locked = per_account.count >= self.settings.login_failures_per_account
+        # The failure that spends the account's count locks it (logged once).
+        locked = per_account.count == self.settings.login_failures_per_account
         if account is None:
             log.info("login failed", reason="unknown account")
             return
@@ -161,7 +190,6 @@ class LoginService(AccountService):
                     user_agent=user_agent[:300],
                 )
             )
-            reason = "wrong password" if wrong_password else "disabled"
             self._event(
                 s,
                 None,
@@ -417,6 +445,6 @@ class LoginService(AccountService):
             )
             account = await s.get(Account, row.account_id)
         await self.sessions.delete_account(row.account_id)
-        await self.limiter.reset("login.account", lock_subject(row.account_id, ""))
         assert account is not None
+        await self._clear_counts(account)
         return account
