@@ -234,12 +234,21 @@ class ShipmentsService:
     # -- the order card --------------------------------------------------------------------
 
     async def _order_row(
-        self, conn: AsyncConnection, orgs: Set[int] | AllOrganizations, order_id: int
+        self, db: AsyncSession | AsyncConnection, orgs: Set[int] | AllOrganizations, order_id: int
+    ) -> Any:
+        """:meth:`_visible_order`, or :class:`NotFound`."""
+        row = await self._visible_order(db, orgs, order_id)
+        if row is None:
+            raise NotFound(f"no order {order_id}")
+        return row
+
+    async def _visible_order(
+        self, db: AsyncSession | AsyncConnection, orgs: Set[int] | AllOrganizations, order_id: int
     ) -> Any:
         """The order with its counterparty and contract, if it is in ``orgs`` (read through
-        the counterparty's organization in the same statement)."""
+        the counterparty's organization in the same statement), else None."""
         if not isinstance(orgs, AllOrganizations) and not orgs:
-            raise NotFound(f"no order {order_id}")
+            return None
         stmt = (
             select(
                 m.order,
@@ -255,15 +264,18 @@ class ShipmentsService:
         )
         if not isinstance(orgs, AllOrganizations):
             stmt = stmt.where(COUNTERPARTY_ROWS.c.organization_id.in_(sorted(orgs)))
-        row = (await conn.execute(stmt)).first()
+        return (await db.execute(stmt)).first()
+
+    async def order(self, principal: Principal, order_id: int, code: str = VIEW) -> Any:
+        """The order as its card heads it, if ``principal`` holds ``code`` in its
+        organization (:class:`NotFound` else). Read in the request's unit of work
+        (``host.db.reader()``), so it sees what the request wrote before."""
+        orgs = await self.host.access.organizations(principal, code)
+        async with self.host.db.reader() as session:
+            row = await self._visible_order(session, orgs, order_id)
         if row is None:
             raise NotFound(f"no order {order_id}")
         return row
-
-    async def order(self, principal: Principal, order_id: int, code: str = VIEW) -> Any:
-        orgs = await self.host.access.organizations(principal, code)
-        async with self.host.db.engine.connect() as conn:
-            return await self._order_row(conn, orgs, order_id)
 
     async def order_by_key(self, session: AsyncSession, external_id: str) -> tuple[int, str] | None:
         """The id and number of the order the production system knows by ``external_id``
@@ -277,51 +289,62 @@ class ShipmentsService:
         ).first()
         return None if found is None else (int(found.id), str(found.number))
 
-    async def order_card(self, principal: Principal, order_id: int) -> dict[str, Any]:
-        """Everything the card shows, in a few queries."""
-        orgs = await self.host.access.organizations(principal, VIEW)
-        async with self.host.db.engine.connect() as conn:
-            row = await self._order_row(conn, orgs, order_id)
+    async def _card_parts(self, session: AsyncSession, order_id: int) -> tuple[Any, ...]:
+        """The card's lists of one order: history, requests, their events, invoices,
+        services, vehicles, documents (the request events only where there are requests)."""
 
-            async def lines(table: Any) -> list[Any]:
-                stmt = select(table).where(table.c.order_id == order_id).order_by(table.c.line)
-                return list((await conn.execute(stmt)).all())
+        async def lines(table: Any) -> list[Any]:
+            stmt = select(table).where(table.c.order_id == order_id).order_by(table.c.line)
+            return list((await session.execute(stmt)).all())
 
-            history = (
-                await conn.execute(
-                    select(m.status_change)
-                    .where(m.status_change.c.order_id == order_id)
-                    .order_by(m.status_change.c.received_at.desc(), m.status_change.c.id.desc())
-                )
-            ).all()
-            requests = (
-                await conn.execute(
-                    select(m.request)
-                    .where(m.request.c.order_id == order_id)
-                    .order_by(m.request.c.id.desc())
-                )
-            ).all()
-            req_events = (
-                (
-                    await conn.execute(
-                        select(m.request_event)
-                        .where(m.request_event.c.request_id.in_([r.id for r in requests]))
-                        .order_by(m.request_event.c.at, m.request_event.c.id)
-                    )
-                ).all()
-                if requests
-                else []
+        history = (
+            await session.execute(
+                select(m.status_change)
+                .where(m.status_change.c.order_id == order_id)
+                .order_by(m.status_change.c.received_at.desc(), m.status_change.c.id.desc())
             )
-            invoices = (
-                await conn.execute(
-                    select(m.invoice)
-                    .where(m.invoice.c.order_id == order_id, m.invoice.c.hidden.is_(False))
-                    .order_by(m.invoice.c.date)
+        ).all()
+        requests = (
+            await session.execute(
+                select(m.request)
+                .where(m.request.c.order_id == order_id)
+                .order_by(m.request.c.id.desc())
+            )
+        ).all()
+        req_events = (
+            (
+                await session.execute(
+                    select(m.request_event)
+                    .where(m.request_event.c.request_id.in_([r.id for r in requests]))
+                    .order_by(m.request_event.c.at, m.request_event.c.id)
                 )
             ).all()
-            services = await lines(m.order_service)
-            vehicles = await lines(m.vehicle)
-            documents = await lines(m.document)
+            if requests
+            else []
+        )
+        invoices = (
+            await session.execute(
+                select(m.invoice)
+                .where(m.invoice.c.order_id == order_id, m.invoice.c.hidden.is_(False))
+                .order_by(m.invoice.c.date)
+            )
+        ).all()
+        services = await lines(m.order_service)
+        vehicles = await lines(m.vehicle)
+        documents = await lines(m.document)
+        return history, requests, req_events, invoices, services, vehicles, documents
+
+    async def order_card(self, principal: Principal, order_id: int) -> dict[str, Any]:
+        """Everything the card shows, in a few queries: the order and its organization in
+        one, then its history, requests, invoices and lines, all in the request's unit of
+        work (``host.db.reader()``: what the request wrote before is seen)."""
+        orgs = await self.host.access.organizations(principal, VIEW)
+        async with self.host.db.reader() as session:
+            row = await self._visible_order(session, orgs, order_id)
+            parts = None if row is None else await self._card_parts(session, order_id)
+        if parts is None:
+            raise NotFound(f"no order {order_id}")
+        history, requests, req_events, invoices, services, vehicles, documents = parts
         found = await asyncio.gather(*(self._stored(d) for d in documents))
         stored = {d.id: ok for d, ok in zip(documents, found, strict=True)}
         by_request: dict[int, list[Any]] = {}

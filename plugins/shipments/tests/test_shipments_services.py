@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 from shipments_support import person
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
@@ -254,6 +254,37 @@ async def test_requests_are_pending_and_refused_with_reasons(host: Host) -> None
     with pytest.raises(RequestRefused) as refused:
         await svc.create_request(client, done["order_id"], "cancel", comment="поздно")
     assert refused.value.code == "order_done"
+
+
+async def test_the_order_and_its_card_are_read_in_the_unit_of_work(host: Host) -> None:
+    """Read through host.db.reader(): inside a unit of work (a request) the order and its
+    card see what the unit wrote before committing; outside one they read on their own;
+    another organization's order is not found either way."""
+    org, theirs = next(_orgs), next(_orgs)
+    order_id = (await make_order(host, org))["order_id"]
+    other = (await make_order(host, theirs))["order_id"]
+    client = await person(host, "client", org)
+    svc = host.services.of(SHIPMENTS)
+    assert (await svc.order_card(client, order_id))["requests"] == []  # outside a unit
+    async with host.db.unit():
+        asked = await svc.create_request(client, order_id, "cancel", comment="Не нужна")
+        async with host.db.session() as s:
+            await s.execute(
+                update(m.order).where(m.order.c.id == order_id).values(location="Склад 7")
+            )
+        card = await svc.order_card(client, order_id)
+        assert [r["row"].id for r in card["requests"]] == [asked]
+        assert card["open_kinds"] == {"cancel"}
+        assert card["order"].location == "Склад 7"
+        assert (await svc.order(client, order_id)).location == "Склад 7"
+        with pytest.raises(NotFound):
+            await svc.order_card(client, other)
+        with pytest.raises(NotFound):
+            await svc.order(client, other)
+        assert (await svc.order(client, order_id)).location == "Склад 7"  # the unit goes on
+    assert (await svc.order(client, order_id)).location == "Склад 7"  # committed
+    with pytest.raises(NotFound):
+        await svc.order(client, other)
 
 
 async def test_a_missing_file_is_asked_for_once(host: Host) -> None:
