@@ -29,7 +29,7 @@ from kabinet_dictionaries.documents import Document, DocumentMeta, StoredUpload,
 from kabinet_dictionaries.entries import Entry, EntryPage, Version
 from kabinet_dictionaries.errors import DictionaryError, Invalid
 from kabinet_dictionaries.kinds import FieldDef
-from kabinet_dictionaries.queries import MAX_PER_PAGE, OPS, Filter, Query
+from kabinet_dictionaries.queries import MAX_PER_PAGE, Query, filter_params
 from kabinet_dictionaries.services import (
     DICTIONARIES,
     DOCS_MANAGE,
@@ -149,13 +149,10 @@ def query_of(request: Req, q: str, sort: str | None, paging: Paging) -> Query:
     """``?q=…&sort=-price&page=2&f.route=Москва&f.price.ge=100&f.note.empty=``: the
     filters are ``f.<field>[.<op>]`` (the fields are the dictionary's own)."""
     filters = []
-    for key, value in request.query_params.multi_items():
-        if not key.startswith("f."):
-            continue
-        code, _, op = key[2:].partition(".")
-        if op and op not in OPS:
-            raise DictionaryError("unknown_field", f"f.{code}.{op}", code=op)
-        filters.append(Filter(field=code, op=op or "eq", value=value))  # type: ignore[arg-type]
+    for key, found in filter_params(request.query_params.multi_items()):
+        if found is None:
+            raise DictionaryError("unknown_field", key, code=key.rsplit(".", 1)[1])
+        filters.append(found)
     return Query(
         filters=filters,
         sort=sort or None,

@@ -27,7 +27,7 @@ from kabinet_dictionaries.pages import (
     tz,
     who,
 )
-from kabinet_dictionaries.queries import OPS, Filter, Query
+from kabinet_dictionaries.queries import Query, filter_params
 from kabinet_dictionaries.services import TypeInfo
 from kabinet_dictionaries.transfer import Format
 
@@ -38,14 +38,11 @@ def query_from(request: Req, found: TypeInfo, paging: Paging) -> tuple[Query, di
     """Filters from ``f.<field>[.<op>]`` parameters, also returned to refill the form."""
     params = request.query_params
     filters, shown = [], {}
-    for key, value in params.multi_items():
-        if not key.startswith("f.") or not value.strip():
-            continue
-        code, _, op = key[2:].partition(".")
-        if found.field(code) is None or (op and op not in OPS):
-            continue
-        filters.append(Filter(field=code, op=op or "eq", value=value))  # type: ignore[arg-type]
-        shown[key] = value
+    for key, one in filter_params(params.multi_items()):
+        if one is None or not str(one.value).strip() or found.field(one.field) is None:
+            continue  # a filter the form cannot show is left out, not refused
+        filters.append(one)
+        shown[key] = one.value
     query = Query(
         filters=filters,
         sort=params.get("sort") or None,

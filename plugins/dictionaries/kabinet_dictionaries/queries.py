@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,6 +52,20 @@ class Filter(msgspec.Struct, kw_only=True, frozen=True):
     field: str
     op: Op = "eq"
     value: Any = None
+
+
+def filter_params(params: Iterable[tuple[str, str]]) -> Iterator[tuple[str, Filter | None]]:
+    """The ``f.<field>[.<op>]`` query parameters (the API's and the entries page's), each
+    with its name: its :class:`Filter`, or ``None`` when ``<op>`` is not one of
+    :data:`OPS` (the API refuses it, the page leaves it out). Other parameters are skipped."""
+    for key, value in params:
+        if not key.startswith("f."):
+            continue
+        code, _, op = key[2:].partition(".")
+        if op and op not in OPS:
+            yield key, None
+            continue
+        yield key, Filter(field=code, op=op or "eq", value=value)  # type: ignore[arg-type]
 
 
 class Query(msgspec.Struct, kw_only=True):

@@ -81,6 +81,15 @@ async def test_api_creates_a_type_and_refuses_bad_values_by_field(
     assert wrong.json()["errors"] == [
         {"field": "filters.0.nope", "message": "The dictionary has no field nope."}
     ]
+    bad_op = await client.get(
+        f"/api/dictionaries/types/{name}/entries", params={"f.price.about": "1"}
+    )
+    assert bad_op.status_code == 422
+    assert [e["field"] for e in bad_op.json()["errors"]] == ["f.price.about"]
+    # The entries page leaves out a filter it cannot show rather than refusing the page.
+    page = await client.get(f"/dictionaries/{name}", params={"f.price.about": "1"})
+    assert page.status_code == 200
+    assert "Москва — Тверь" in page.text
     # Required with empty entries: 409 naming the count.
     required = await client.put(
         f"/api/dictionaries/types/{name}/fields/price",
