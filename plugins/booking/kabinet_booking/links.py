@@ -34,12 +34,18 @@ async def order_links(
         # A request knows its order by id once linked, else by the order's key (1C's
         # Заявка_Key of an accepted request, or the key acceptance in the portal gave it).
         made = (r.order_id == order_id) | ((r.order_key == order.external_id) & (r.order_key != ""))
-        await session.execute(  # link them now that the order is known here
-            update(m.request)
-            .where(made, r.order_id.is_(None))
-            .values(order_id=order_id, order_number=order.number)
-        )
-        rows = await session.execute(select(r.id, r.organization_id).where(made).order_by(r.id))
+        rows = (
+            await session.execute(
+                select(r.id, r.organization_id, r.order_id).where(made).order_by(r.id)
+            )
+        ).all()
+        unlinked = [row.id for row in rows if row.order_id is None]
+        if unlinked:  # link them now that the order is known here (a card view writes no more)
+            await session.execute(
+                update(m.request)
+                .where(r.id.in_(unlinked))
+                .values(order_id=order_id, order_number=order.number)
+            )
         seen = [
             row.id
             for row in rows

@@ -11,6 +11,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 from booking_setup import Company, company, order_form, sink
+from sqlalchemy import event
 
 from kabinet.testing import Portal
 from kabinet_booking.review import answer
@@ -95,6 +96,20 @@ async def test_accepted_in_the_portal_links_its_own_order_not_another_of_the_sam
     async with portal.host.db.session() as session:
         found = await portal.host.services.of(BOOKING).get(session, c.client.principal, request_id)
     assert found.order_id == own
+    writes: list[str] = []
+
+    def seen(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
+            writes.append(statement)
+
+    engine = portal.host.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:  # the order's card names the request, linked already: viewing it writes nothing
+        order_card = await (await portal.signed_in(c.client)).get(f"/shipments/orders/{own}")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert f'<a href="/booking/{request_id}">Из заявки № {request_id}</a>' in order_card.text
+    assert [w for w in writes if "booking_request" in w] == []
 
 
 async def test_accepted_in_1c_before_its_order_arrived_links_it_on_the_card(
