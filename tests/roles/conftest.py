@@ -64,11 +64,11 @@ async def add_person(host: Host, name: str = "Person") -> int:
     n = next(_numbers)
     async with host.db.session() as session:
         person_id = await session.scalar(
-            insert(Account.__table__)
+            insert(Account)
             .values(
                 full_name=f"{name} {n}", email=f"p{n}@example.test", created_at=host.clock.now()
             )
-            .returning(Account.__table__.c.id)
+            .returning(Account.id)
         )
     assert person_id is not None
     return int(person_id)

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +60,8 @@ __all__ = [
 log = structlog.get_logger("kabinet.roles")
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+SYNC_LOCK = 0x6B61_6272_6F6C_6573  # "kabroles"
+"""The PostgreSQL advisory lock key of :meth:`RolesService.sync` (held until its commit)."""
 
 
 class RolesService(GrantQueries):
@@ -83,19 +85,29 @@ class RolesService(GrantQueries):
         return found
 
     async def sync(self) -> None:
-        """Create the built-in roles and add plugins' new default permissions to them."""
-        for attempt in range(2):
+        """Create the built-in roles and add plugins' new default permissions to them.
+
+        Every process runs it at start-up, often several at once (two web processes, two
+        workers, two schedulers; during a rolling upgrade of two releases). On PostgreSQL
+        the sync holds a transaction advisory lock (:data:`SYNC_LOCK`), so the processes
+        sync one after the other and each reads what the previous one committed: each
+        change is made, logged, audited and published once, and none fails on a
+        duplicate key. SQLite has one writer at a time; a sync that still meets another's
+        rows (a duplicate key) is run again, up to three times."""
+        for attempt in range(3):
             try:
                 async with self.host.db.session() as session:
                     changed = await self._sync(session)
                 break
             except IntegrityError:  # another process synced at the same moment
-                if attempt:
+                if attempt == 2:
                     raise
         if changed:
             await self.access.announce([ROLES_KEY])
 
     async def _sync(self, session: AsyncSession) -> bool:
+        if self.host.db.dialect == "postgresql":
+            await session.execute(text("select pg_advisory_xact_lock(:key)"), {"key": SYNC_LOCK})
         now = self.host.clock.now()
         rows = await session.execute(select(role.c.code, role.c.id).where(role.c.builtin))
         existing: dict[str, int] = dict(rows.all())
