@@ -138,11 +138,13 @@ TAKE_OVER = """
 local v = redis.call('GET', KEYS[1])
 if not v or v == 'sent' then return 'done' end
 local ends = tonumber(string.match(v, ' (%S+)$'))
-if ends and ends > tonumber(ARGV[1]) then return 'held' end
+if not ends then return 'done' end
+if ends > tonumber(ARGV[1]) then return 'held' end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 'taken'
 """
-"""Atomically: a lease that ended unconfirmed (``<owner> <until>``) becomes ours."""
+"""Atomically: a lease that ended unconfirmed (``<owner> <until>``) becomes ours. A claim
+without a lease end (an earlier release's, sent right after it was made) counts as sent."""
 
 
 class RedisTickLock:

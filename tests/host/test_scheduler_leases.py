@@ -220,3 +220,21 @@ async def test_a_scheduler_killed_between_send_and_confirmation_sends_twice_one_
 def dataclass_copy(msg: JobMessage) -> JobMessage:
     """Another message with the same origin and arguments."""
     return JobMessage(msg.actor, msg.kwargs, msg.queue, origin=msg.origin)
+
+
+async def test_a_claim_of_an_earlier_release_without_a_lease_is_not_taken_over(
+    host: Host, clock: FrozenClock, pair: tuple[Scheduler, Scheduler], sent: list[JobMessage]
+) -> None:
+    """During a rolling upgrade a scheduler of the earlier release claims a tick with its
+    bare id and sends it at once (its workers do not drop a second message of a tick)."""
+    old, new = pair
+    clock.advance(60)
+    lock = old.lock
+    assert isinstance(lock, RedisTickLock)
+    key = f"{lock.prefix}kabinet:schedule:lease.every_minute:{clock.now().isoformat()}"
+    await lock.redis.set(key, lock.owner, px=600_000)
+    assert fired(await new.tick()) == []
+    clock.advance(LEASE_SECONDS * 3)
+    assert fired(await new.tick()) == []
+    assert new.pending == []
+    assert sent == []
