@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from kabinet.contrib import Actor, Schedule
 from kabinet_notifications import polling, sending
+from kabinet_notifications.settings import Settings
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -26,11 +27,22 @@ def actors(host: Host) -> list[Actor]:
 
     # Retries are the delivery's own (backoff, Retry-After, permanent errors): not the runner's.
     return [
-        Actor(name=sending.SEND_ACTOR, fn=send, queue="notifications", max_retries=0),
+        # A sender still at work when its claim lapses is stopped: nobody sends twice at once.
+        Actor(
+            name=sending.SEND_ACTOR,
+            fn=send,
+            queue="notifications",
+            max_retries=0,
+            time_limit_ms=claim_seconds(host) * 1000,
+        ),
         Actor(name="notifications.sweep", fn=sweep, queue="notifications", max_retries=0),
         Actor(name="notifications.poll_sms", fn=poll_sms, queue="notifications", max_retries=0),
         Actor(name=polling.POLL_ACTOR, fn=poll_telegram, queue="notifications", max_retries=0),
     ]
+
+
+def claim_seconds(host: Host) -> int:
+    return max(1, host.plugin_settings("notifications", Settings).claim_seconds)
 
 
 def schedules() -> list[Schedule]:

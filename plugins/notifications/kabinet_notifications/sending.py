@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -105,7 +107,7 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
     """Send the queued deliveries among ``ids`` that are due; returns counts by verdict."""
     svc = await service_of(host)
     now = host.clock.now()
-    lease = now + dt.timedelta(minutes=10)
+    lease = now + dt.timedelta(seconds=svc.settings.claim_seconds)
     d = m.delivery
     due = (d.c.next_attempt_at.is_(None)) | (d.c.next_attempt_at <= now)
     async with host.db.session() as s:
@@ -175,6 +177,7 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
                     context=context,
                     person_id=row["person_id"],
                     secret=bool(row["masked"]),
+                    key=message_key(host, group),
                 )
             )
             if len(group) > 1:  # a digest: one message for the group
@@ -205,6 +208,14 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
         # Each message of a digest has the digest's outcome.
         outcomes.extend((member, o) for o in results for member in members[o.delivery_id])
     return await apply(host, outcomes)
+
+
+def message_key(host: Host, group: Sequence[Mapping[str, Any]]) -> str:
+    """The same for each attempt at sending these deliveries as one message, different
+    for any other message and any other installation (the e-mail's Message-ID)."""
+    made = ",".join(f"{r['id']}@{r['created_at'].isoformat()}" for r in group)
+    key = host.keys.derive("notifications.message-id")
+    return hmac.new(key, made.encode(), hashlib.sha256).hexdigest()[:20]
 
 
 async def _address(host: Host, row: Mapping[str, Any]) -> str:

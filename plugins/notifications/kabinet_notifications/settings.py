@@ -25,6 +25,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_attempts: int = 5
     """Sending attempts for errors that can pass before a delivery is failed."""
     retry_base_seconds: float = 30.0
+    claim_seconds: int = 600
+    """How long a sender holds the deliveries it took (and its job's time limit): those
+    of a sender that died are taken again once this has passed, by the job run again on
+    another worker or by the sweep (every minute)."""
     digest_minutes: int = 10
     """A person's messages of one channel made within this many minutes of the first go
     as one digest when the window ends (0: each at once)."""

@@ -25,6 +25,9 @@ class Outgoing:
     person_id: int | None = None
     secret: bool = False
     """The text carries a code or a link: never log it."""
+    key: str = ""
+    """The same for every attempt of this message (the e-mail's Message-ID is made of it,
+    so a receiver can tell a message sent again from a new one)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -51,7 +51,9 @@ class Composer:
         """Unique per batch: Message-IDs and boundaries are this plus the delivery id."""
 
     def message_id(self, m: Outgoing) -> str:
-        return f"<{self.token}.{m.delivery_id}@{self.domain}>"
+        """Stable across attempts when the message has a ``key`` (a message sent again
+        after a worker died is the same message to the receiver)."""
+        return f"<{m.key or self.token}.{m.delivery_id}@{self.domain}>"
 
     def compose(self, m: Outgoing) -> bytes:
         head = (
