@@ -81,7 +81,7 @@ async def _requests(host: Host, principal: Principal, contract_id: int, org: int
         )
         await book.save_template(service, session, principal, org, "Москва — Казань", base)
         await service.save(session, principal, base, source="form")  # a draft
-    choices = await service.choices(principal)
+    choices = await service.choices(principal, every=True)
     sent: list[int] = []
     for cargo in ("Станки", "Запчасти", "Мебель"):
         async with host.db.session() as session:

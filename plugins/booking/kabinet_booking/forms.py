@@ -60,6 +60,8 @@ class Choices(msgspec.Struct, kw_only=True):
     """What the person may pick: contracts (id -> label), vehicle types, services."""
 
     contracts: Mapping[int, str]
+    more_contracts: bool = False
+    """The person may order under more contracts than listed (the form offers a search)."""
     vehicle_types: Collection[str] = ()
     services: Collection[str] = ()
 

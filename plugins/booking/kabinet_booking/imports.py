@@ -247,7 +247,7 @@ async def rows_of(
         content,
         name,
         contracts=await service.contracts(principal),
-        choices=await service.choices(principal, language),
+        choices=await service.choices(principal, language, every=True),
         rules=service.rules(),
         today=service.today(),
         most=service.settings.import_max_rows,
@@ -258,7 +258,7 @@ async def send_valid(
     service: BookingService, session: AsyncSession, principal: Principal, rows: Sequence[Row]
 ) -> list[int]:
     """Send the valid rows as one batch, in the caller's transaction; their request ids."""
-    choices = await service.choices(principal)
+    choices = await service.choices(principal, every=True)
     batch = Batch()
     made: list[int] = []
     for row in rows:

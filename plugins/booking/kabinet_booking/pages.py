@@ -24,6 +24,7 @@ from kabinet_booking.services import (
     BOOKING,
     CREATE,
     EDITABLE,
+    LISTED,
     REVIEW,
     STATES,
     VIEW,
@@ -89,7 +90,10 @@ async def show_form(
     service = svc(request)
     principal = principal_of(request.scope)
     lang = shell_of(request).language(request)
-    choices = await service.choices(principal, lang)
+    chosen = str((values or {}).get("contract_id", ""))
+    choices = await service.choices(
+        principal, lang, contract_id=int(chosen) if chosen.isdigit() else None
+    )
     contracts = await service.contracts(principal)
     orgs = sorted({c.organization_id for c in contracts})
     async with service.host.db.session() as session:
@@ -112,11 +116,36 @@ async def show_form(
         request_id=request_id,
         rules=service.rules(),
         contracts=sorted(choices.contracts.items(), key=lambda kv: kv[1]),
+        more_contracts=choices.more_contracts,
+        listed=LISTED,
         vehicle_pairs=[(v, v) for v in choices.vehicle_types],
         services=list(choices.services),
         service_pairs=[(v, v) for v in choices.services],
         places=saved,
         templates=kept,
+    )
+
+
+@get("/contracts", access=permission(CREATE), include_in_schema=False)
+async def contract_options(
+    request: Req,
+    q: Annotated[str, QueryParameter(name="q", max_length=200)] = "",
+    contract_id: Annotated[int | None, QueryParameter(name="contract_id", ge=1)] = None,
+) -> Response[Any]:
+    """htmx, as a person with more contracts than the form lists types: the options of
+    the contract list, those whose number or counterparty's name holds ``q`` (at most
+    as many as the form lists), the one chosen kept chosen."""
+    service = svc(request)
+    principal = principal_of(request.scope)
+    found = await service.contracts(principal, search=q, limit=LISTED)
+    if contract_id is not None and all(c.id != contract_id for c in found):
+        found = await service.contracts(principal, ids=[contract_id]) + found
+    return await page(
+        request,
+        "booking/_contract_options.html",
+        t=texts(request),
+        contracts=[(c.id, c.label) for c in found],
+        chosen=contract_id,
     )
 
 
@@ -209,7 +238,7 @@ async def _post_form(request: Req, request_id: int | None) -> Response[Any]:
                             upload.content_type,
                         )
         if action.action == "send":
-            choices = await service.choices(principal, lang)
+            choices = await service.choices(principal, lang, contract_id=fields.contract_id)
             async with service.host.db.session() as session:
                 await service.send(session, principal, request_id, choices)
             return redirect(request, f"/booking/{request_id}", flash=t["sent_ok"])
@@ -262,7 +291,7 @@ async def autosave(request: Req) -> Response[Any]:
                 raise
             errors = exc.errors  # not yet a draft: no contract chosen among several
         else:
-            choices = await service.choices(principal, lang)
+            choices = await service.choices(principal, lang, contract_id=fields.contract_id)
             errors = check(fields, service.rules(), choices, today=service.today())
     return await page(
         request,
@@ -289,7 +318,10 @@ async def card(request: Req, request_id: FromPath[int]) -> Response[Any]:
             found.order_id, found.order_number = made
     org = found.organization_id
     wanted = found.fields.contract_id
-    contract = next((c for c in await service.contracts(principal, VIEW) if c.id == wanted), None)
+    found_contracts = (
+        [] if wanted is None else await service.contracts(principal, VIEW, ids=[wanted])
+    )
+    contract = next(iter(found_contracts), None)
     return await page(
         request,
         "booking/card.html",
@@ -419,6 +451,7 @@ def router() -> Router:
         route_handlers=[
             *HANDLERS,
             index,
+            contract_options,
             new,
             create,
             edit,

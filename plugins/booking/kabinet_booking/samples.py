@@ -105,8 +105,15 @@ async def _sent(host: Host, organization_id: int) -> SampleRequest:
     return SampleRequest(params={"request_id": both // 1_000_000})
 
 
+async def _contracts(host: Host, organization_id: int) -> SampleRequest:
+    """The contract search of the form, for a term found in the organization's names."""
+    await counterparty_of(host, organization_id)
+    return SampleRequest(query={"q": "Заказчик"})
+
+
 def samples() -> list[RouteSample]:
     return [
+        RouteSample(path="/booking/contracts", make=_contracts, addressed=False),
         RouteSample(path="/booking/{request_id:int}", make=_request),
         RouteSample(path="/booking/{request_id:int}/edit", make=_request),
         RouteSample(path="/booking/{request_id:int}/edit", make=_request, methods=("POST",)),

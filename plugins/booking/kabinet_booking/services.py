@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import msgspec
@@ -49,6 +49,8 @@ STATES = ("draft", "sent", "under_review", "returned", "accepted", "rejected", "
 EDITABLE = frozenset({"draft", "returned"})
 CANCELLABLE = frozenset({"draft", "sent", "under_review", "returned"})
 OPEN = frozenset({"sent", "under_review"})
+LISTED = 50
+"""Contracts the form lists at most; a person with more finds the others by a search."""
 
 
 class NotFound(FieldError):
@@ -175,31 +177,33 @@ class BookingService:
 
     # -- what a person may pick ----------------------------------------------------------
 
-    async def contracts(self, principal: Principal, code: str = CREATE) -> list[Contract]:
+    async def contracts(
+        self,
+        principal: Principal,
+        code: str = CREATE,
+        *,
+        search: str = "",
+        ids: Collection[int] | None = None,
+        limit: int | None = None,
+    ) -> list[Contract]:
         """The contracts of the counterparties whose organizations the person may order
         for (shipments' scope under ``booking.requests.create``; ``code``: another
-        permission, ``booking.requests.view`` for those whose requests they may see)."""
-        shipments = self.host.services.of(SHIPMENTS)
-        scope = await shipments.scope(principal, code)
-        if scope.empty:
-            return []
-        found = await shipments.choices(scope, scope)
-        parties = {c["id"]: c for c in found["counterparties"]}
-        items: list[Contract] = []
-        for k in found["contracts"]:
-            party = parties.get(k["counterparty_id"])
-            if party is None or party.get("organization_id") is None:
-                continue
-            items.append(
-                Contract(
-                    id=k["id"],
-                    label=f"{party['name']} — {k['number']}",
-                    number=k["number"],
-                    counterparty_id=k["counterparty_id"],
-                    organization_id=party["organization_id"],
-                )
+        permission, ``booking.requests.view`` for those whose requests they may see), by
+        counterparty and number; ``search`` in the number or the counterparty's name,
+        ``ids`` only those, ``limit`` at most that many (shipments' ``contract_choices``)."""
+        found = await self.host.services.of(FINANCE).contract_choices(
+            principal, code, search=search, ids=ids, limit=limit
+        )
+        return [
+            Contract(
+                id=k["id"],
+                label=f"{k['counterparty_name']} — {k['number']}",
+                number=k["number"],
+                counterparty_id=k["counterparty_id"],
+                organization_id=k["organization_id"],
             )
-        return items
+            for k in found
+        ]
 
     async def dictionary(self, code: str, language: str = "ru") -> list[str]:
         """The titles of a dictionary's entries (vehicle types, services); none when the
@@ -210,10 +214,26 @@ class BookingService:
             return []
         return [title for _, title in items]
 
-    async def choices(self, principal: Principal, language: str = "ru") -> Choices:
+    async def choices(
+        self,
+        principal: Principal,
+        language: str = "ru",
+        *,
+        contract_id: int | None = None,
+        every: bool = False,
+    ) -> Choices:
+        """What the form offers: the first :data:`LISTED` contracts (``more_contracts``:
+        there are others, found by a search), and ``contract_id`` where the person may
+        order under it (the one chosen, checked); ``every``: all of them (an import)."""
         s = self.settings
+        listed = await self.contracts(principal, limit=None if every else LISTED + 1)
+        more = len(listed) > LISTED and not every
+        listed = listed[:LISTED] if more else listed
+        if contract_id is not None and all(c.id != contract_id for c in listed):
+            listed += await self.contracts(principal, ids=[contract_id])
         return Choices(
-            contracts={c.id: c.label for c in await self.contracts(principal)},
+            contracts={c.id: c.label for c in listed},
+            more_contracts=more,
             vehicle_types=await self.dictionary(s.vehicle_dictionary, language),
             services=await self.dictionary(s.services_dictionary, language),
         )
@@ -319,10 +339,11 @@ class BookingService:
         fields = shown_only(fields, rules)
         if batch is not None and batch.contracts is None:
             batch.contracts = await self.contracts(principal)
+        wanted = [] if fields.contract_id is None else [fields.contract_id]
         contracts = (
             batch.contracts
             if batch is not None and batch.contracts is not None
-            else await self.contracts(principal)
+            else await self.contracts(principal, ids=wanted)
         )
         contract = self._where(fields, contracts)
         if fields.contract_id is not None and contract is None:
@@ -526,7 +547,7 @@ class BookingService:
     ) -> BookingRequest:
         """A new request in one call (the API, the import): checked by every rule first,
         so nothing is kept when it is refused."""
-        choices = await self.choices(principal, language)
+        choices = await self.choices(principal, language, contract_id=fields.contract_id)
         if send:
             errors = check(
                 shown_only(fields, self.rules()), self.rules(), choices, today=self.today()
@@ -553,7 +574,8 @@ class BookingService:
             row = await self.host.services.of(SHIPMENTS).order(principal, order_id)
         except NoOrder as exc:
             raise NotFound("No such request.", "from_order") from exc
-        allowed = {c.id for c in await self.contracts(principal)}
+        wanted = [] if row.contract_id is None else [row.contract_id]
+        allowed = {c.id for c in await self.contracts(principal, ids=wanted)}
         return OrderFields(
             contract_id=row.contract_id if row.contract_id in allowed else None,
             origin=row.origin or "",

@@ -112,6 +112,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "from_request": ("Из заявки № {n}", "From request No. {n}"),
     "repeat_order": ("Повторить этот заказ", "Repeat this order"),
     "request_file": ("Файл заявки: {name}", "Request's file: {name}"),
+    "contract_search": ("Найти договор", "Find a contract"),
+    "contract_search_hint": (
+        "Договоров много: в списке первые {n}. Введите номер договора или название контрагента.",
+        "You have many contracts: the list shows the first {n}. Type a contract's number or "
+        "a counterparty's name.",
+    ),
+    "contract_none_found": ("Договор не найден", "No contract found"),
 }
 
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select, update
 
+from kabinet import lists
 from kabinet.access import Principal
 from kabinet.services import ServiceKey
 from kabinet_companies.services import COUNTERPARTY_ROWS
@@ -48,7 +49,7 @@ from kabinet_shipments.services import (
 from kabinet_shipments.sinks import invoice_event
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
 ZERO = Decimal(0)
 
@@ -257,6 +258,47 @@ class Finance:
             stmt = stmt.where(m.contract.c.counterparty_id.in_(scope.counterparties))
         async with self.host.db.engine.connect() as conn:
             return list((await conn.execute(stmt)).all())
+
+    async def contract_choices(
+        self,
+        principal: Principal,
+        code: str,
+        *,
+        search: str = "",
+        ids: Collection[int] | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Contracts to pick from (a form's list; another app's, such as booking's): those
+        not hidden of the counterparties in ``principal``'s scope under ``code``, each with
+        its counterparty's name (``counterparty_name``) and ``organization_id``, by that
+        name and the number. ``search``: those whose number or counterparty's name contains
+        it (any case); ``ids``: only those; ``limit``: at most that many (None: all). One
+        statement after the scope."""
+        scope = await self.shipments.scope(principal, code)
+        if scope.empty or (ids is not None and not ids):
+            return []
+        k, cp = m.contract.c, COUNTERPARTY_ROWS.c
+        stmt = (
+            select(
+                k.id,
+                k.number,
+                k.counterparty_id,
+                cp.name.label("counterparty_name"),
+                cp.organization_id,
+            )
+            .join(COUNTERPARTY_ROWS, cp.id == k.counterparty_id)
+            .where(
+                ~k.hidden, cp.organization_id.is_not(None), lists.search(search, k.number, cp.name)
+            )
+            .order_by(cp.name, k.number, k.id)
+            .limit(limit)
+        )
+        if scope.counterparties is not None:
+            stmt = stmt.where(k.counterparty_id.in_(scope.counterparties))
+        if ids is not None:
+            stmt = stmt.where(k.id.in_(sorted(ids)))
+        async with self.host.db.reader() as session:
+            return [dict(r._mapping) for r in await session.execute(stmt)]
 
     async def contract_card(
         self,
