@@ -334,8 +334,9 @@ class PageWriter:
         """Open quarantined records again (their stored object, or fetched anew)."""
         found: list[Any] = []
         async with self.host.db.reader() as s:
-            stmt = select(m.quarantine).where(
-                m.quarantine.c.source == ctx.source, m.quarantine.c.state == "open"
+            c = m.quarantine.c  # only what a retry reads (a run on any schema revision)
+            stmt = select(c.id, c.entity, c.ref, c.payload).where(
+                c.source == ctx.source, c.state == "open"
             )
             wanted: list[Sequence[int]] = list(batches(sorted(set(ids)), CHUNK)) if ids else [()]
             for chosen in wanted:
