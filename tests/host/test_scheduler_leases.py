@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis.asyncio
 
@@ -238,3 +248,123 @@ async def test_a_claim_of_an_earlier_release_without_a_lease_is_not_taken_over(
     assert fired(await new.tick()) == []
     assert new.pending == []
     assert sent == []
+
+
+# --- two real `kabinet scheduler` processes, and claims of schedulers that died -------------
+
+
+@pytest.mark.slow
+async def test_scheduler_processes_take_over_the_ticks_of_a_dead_claimer_and_each_runs_once(
+    plugin_factory: PluginFactory, tmp_path: Path, database_url: str
+) -> None:
+    queue = f"leases_{uuid.uuid4().hex[:8]}"
+    plugin_factory.add(
+        "beat",
+        f"""
+        @hookimpl
+        def actors(host):
+            return [Actor(name="beat.note", fn=print, queue={queue!r})]
+
+        @hookimpl
+        def schedules(host):
+            return [Schedule(name="beat.second", actor="beat.note", interval=1)]
+        """,
+    )
+    db = random.randint(1, 15)
+    url = f"redis://127.0.0.1:6379/{db}"
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[host]\ndatabase_url = "{database_url}"\nredis_url = "{url}"\n')
+    env = {
+        **os.environ,
+        "KABINET_SETTINGS": str(settings),
+        "PYTHONPATH": os.pathsep.join([str(plugin_factory.site), os.environ.get("PYTHONPATH", "")]),
+    }
+    exe = str(Path(sys.executable).with_name("kabinet"))
+    logs = [tmp_path / f"scheduler{n}.out" for n in (1, 2)]
+
+    def lines(log: Path) -> list[tuple[str, str]]:
+        words = (line.split() for line in log.read_text().splitlines())
+        return [(w[0], w[2]) for w in words if len(w) == 3 and w[1] == "beat.second"]
+
+    procs = [start_scheduler(exe, env, log) for log in logs]
+    sender = await Host.create(settings, env={}, candidates=plugin_factory.candidates())
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+
+        def both_tick() -> bool:
+            return all(lines(log) for log in logs)
+
+        await wait_until(both_tick, procs)
+        # Two ticks to come are claimed by a scheduler that then died: before its send
+        # (``lost``), and after its send but before its confirmation (``twice``).
+        now = math.floor(time.time())
+        lost, twice = (dt.datetime.fromtimestamp(now + n, dt.UTC).isoformat() for n in (3, 4))
+        for at in (lost, twice):
+            lease = f"dead {dt.datetime.fromisoformat(at).timestamp() + 1.0!r}"
+            await client.set(f"kabinet:schedule:beat.second:{at}", lease, px=60_000)
+        await sender.jobs.send_later(0.0, "beat.note", {}, origin=f"schedule:beat.second@{twice}")
+
+        def fired() -> set[str]:
+            return {at for log in logs for state, at in lines(log) if state == "fired"}
+
+        def both_fired() -> bool:
+            return {lost, twice} <= fired()
+
+        def later_fired() -> bool:
+            return any(at > twice for at in fired())
+
+        await wait_until(both_fired, procs)
+        await wait_until(later_fired, procs)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(timeout=20) for proc in procs]
+        await sender.jobs.close()
+        await sender.db.dispose()
+    assert codes == [0, 0], [log.with_suffix(".err").read_text()[-2000:] for log in logs]
+
+    # Each tick was fired by one scheduler, none is missing, the two taken over included.
+    every = [at for log in logs for state, at in lines(log) if state == "fired"]
+    assert len(every) == len(set(every)), every
+    seconds = sorted(dt.datetime.fromisoformat(at).timestamp() for at in every)
+    assert {b - a for a, b in itertools.pairwise(seconds)} == {1.0}, every
+    said = "".join(log.read_text() + log.with_suffix(".err").read_text() for log in logs)
+    assert said.count("taken over") == 2, said[-3000:]
+
+    # The queue holds one message per tick, two for ``twice``; a worker runs one of each.
+    ids = [m.decode() for m in await client.lrange(f"{REDIS_NAMESPACE}:{queue}", 0, -1)]  # type: ignore[union-attr]
+    raw = await client.hmget(f"{REDIS_NAMESPACE}:{queue}.msgs", ids)
+    worker = await Host.create(settings, env={}, candidates=plugin_factory.candidates())
+    jobs = worker.jobs
+    assert isinstance(jobs, RedisJobs)
+    origins: list[str] = []
+    ran: list[str] = []
+    try:
+        for data in raw:
+            assert data is not None
+            msg = JobMessage.from_wire("beat.note", queue, msgspec.json.decode(data)["args"])
+            origins.append(msg.origin)
+            if await asyncio.to_thread(jobs.first_of_its_tick, msg):
+                ran.append(msg.origin)
+    finally:
+        keys = [f"{REDIS_NAMESPACE}:tick:{o}" for o in origins]
+        await client.delete(f"{REDIS_NAMESPACE}:{queue}", f"{REDIS_NAMESPACE}:{queue}.msgs", *keys)
+        await client.aclose()
+        await jobs.close()
+        await worker.db.dispose()
+    assert sorted(origins) == sorted([f"schedule:beat.second@{at}" for at in [*every, twice]])
+    assert sorted(ran) == sorted(set(origins))
+
+
+def start_scheduler(exe: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("w") as out, log.with_suffix(".err").open("w") as err:
+        return subprocess.Popen([exe, "scheduler", "-v"], env=env, stdout=out, stderr=err)
+
+
+async def wait_until(predicate: Callable[[], bool], procs: list[subprocess.Popen[bytes]]) -> None:
+    """Poll the scheduler processes' progress (bounded: 40 s for a loaded machine)."""
+    end = time.monotonic() + 40
+    while not predicate():
+        assert all(p.poll() is None for p in procs), "a scheduler exited early"
+        assert time.monotonic() < end, "the schedulers made no progress in 40 s"
+        await asyncio.sleep(0.1)  # polling other processes, not waiting for time to pass
