@@ -1,6 +1,7 @@
 """A tick is never lost and its job never runs twice (issue 19.1): two schedulers on a real
 Redis with a frozen clock, one of them "killed" at each step between its claim and its
-confirmation, and a Redis worker given two messages of one tick."""
+confirmation, and a Redis worker given two messages of one tick; then two real scheduler
+processes taking over the ticks of a claimer that died."""
 
 from __future__ import annotations
 
