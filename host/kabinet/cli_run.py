@@ -206,9 +206,10 @@ async def worker(ctx: click.Context, threads: int, queues: tuple[str, ...]) -> N
 async def scheduler(ctx: click.Context, verbose: bool) -> None:
     """Send plugins' periodic jobs when they fall due (production).
 
-    Needs [host] redis_url. Run one or more (for redundancy): a lock in Redis lets
-    exactly one scheduler send each tick. Without redis_url the web process runs the
-    schedules itself.
+    Needs [host] redis_url. Run one or more (for redundancy): a short lease in Redis
+    lets one scheduler send each tick, another takes the tick over if that one dies
+    before it has sent it, and workers run one job per tick. Without redis_url the web
+    process runs the schedules itself.
     """
     from kabinet.jobs import JobError
     from kabinet.scheduler import Scheduler, Tick
