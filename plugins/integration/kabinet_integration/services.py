@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Select, false, func, or_, select
 
 from kabinet import lists
-from kabinet.access import ALL, AllOrganizations, Principal
+from kabinet.access import AllOrganizations, Principal
 from kabinet.services import ServiceKey
 from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_integration import models as m
@@ -76,10 +76,6 @@ class QuarantineScope:
         orgs = sorted(self.organizations)
         mine = tied(cp.organization_id.in_(orgs)) if orgs else false()
         return or_(mine, q.counterparty.is_(None), ~linked) if self.untied else mine
-
-
-EVERYTHING = QuarantineScope(ALL, untied=True)
-"""The scope of the system itself (commands, jobs): every record."""
 
 
 async def quarantine_scope(host: Host, principal: Principal) -> QuarantineScope:
