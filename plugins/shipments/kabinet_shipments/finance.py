@@ -147,9 +147,11 @@ class Finance:
 
     async def print_forms(self, invoice_ids: Sequence[int]) -> dict[int, list[Any]]:
         """The files attached to these invoices (their print forms), by invoice id; the
-        caller has checked that the person sees the invoices."""
-        async with self.host.db.engine.connect() as conn:
-            return await files_of(conn, invoice_ids)
+        caller has checked that the person sees the invoices. Read in the request's unit
+        of work (``host.db.reader()``), like the order card that asks: a request that holds
+        the unit's connection must not wait for a second one from the pool."""
+        async with self.host.db.reader() as session:
+            return await files_of(await session.connection(), invoice_ids)
 
     async def invoice_file(
         self, principal: Principal, invoice_id: int, file_id: int

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from shipments_support import Site, site
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from kabinet.clock import FrozenClock
 from kabinet_shipments import models as m
@@ -276,15 +276,13 @@ async def test_the_contract_card_explains_its_balance_and_pages_its_lists(web: S
                 balance_at=dt.datetime(2026, 11, 25, 6, 30, tzinfo=dt.UTC),
             )
         )
-        contract_id = (
-            (
-                await s.execute(
-                    m.contract.select().where(m.contract.c.external_id == contract.external_id)
-                )
+        stored = (
+            await s.execute(
+                m.contract.select().where(m.contract.c.external_id == contract.external_id)
             )
-            .first()
-            .id
-        )  # type: ignore[union-attr]
+        ).first()
+        assert stored is not None
+        contract_id = stored.id
     session = await web.client_of(org)
     path = f"/shipments/contracts/{contract_id}"
     card = await web.get(path, session)
@@ -314,3 +312,38 @@ async def test_the_contract_card_explains_its_balance_and_pages_its_lists(web: S
     english = await web.get(path, f"{session}; kabinet_lang=en")
     assert "in 1C as of" in english.text
     assert "advance" in english.text
+
+
+async def test_the_order_card_holds_one_database_connection_at_a_time(web: Site) -> None:
+    """The card is read in the request's unit of work, and so is what the page adds (the
+    invoices' print forms, the other apps' links): a request that held its unit's
+    connection while it waited for a second one from the pool deadlocked under load (16
+    cards at once, a pool of 15: every request held one and waited for another)."""
+    org = next(_orgs)
+    ids = await make_order(web.host, org)
+    session = await web.client_of(org)
+    held = most = 0
+
+    def out(*_args: object) -> None:
+        nonlocal held, most
+        held += 1
+        most = max(most, held)
+
+    def back(*_args: object) -> None:
+        nonlocal held
+        held -= 1
+
+    pool = web.host.db.engine.sync_engine.pool
+    assert (await web.get(f"/shipments/orders/{ids['order_id']}", session)).status_code == 200
+    event.listen(pool, "checkout", out)
+    event.listen(pool, "checkin", back)
+    try:
+        card = await web.get(f"/shipments/orders/{ids['order_id']}", session)
+    finally:
+        event.remove(pool, "checkout", out)
+        event.remove(pool, "checkin", back)
+    assert card.status_code == 200
+    assert f'href="/shipments/invoices/{ids["invoice_id"]}/files/{ids["invoice_file_id"]}"' in (
+        card.text
+    )  # the invoice's print form, read in the unit too
+    assert most == 1
