@@ -4,12 +4,15 @@ that refills the list; the contract chosen is accepted by the rules and stays ch
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Iterator
 
 import msgspec
 import pytest
 from booking_setup import Company, company, order_form, sink
+from sqlalchemy import event
 
 from kabinet.testing import Portal
 from kabinet_booking.services import BOOKING, LISTED
@@ -38,6 +41,28 @@ async def more_contracts(portal: Portal, c: Company, n: int) -> None:
     assert not result.rejected
 
 
+@contextlib.contextmanager
+def connections(portal: Portal) -> Iterator[list[int]]:
+    """The most pooled connections held at once inside the block (``[n]``)."""
+    pool = portal.host.db.engine.sync_engine.pool
+    held, most = [0], [0]
+
+    def out(*_args: object) -> None:
+        held[0] += 1
+        most[0] = max(most[0], held[0])
+
+    def back(*_args: object) -> None:
+        held[0] -= 1
+
+    event.listen(pool, "checkout", out)
+    event.listen(pool, "checkin", back)
+    try:
+        yield most
+    finally:
+        event.remove(pool, "checkout", out)
+        event.remove(pool, "checkin", back)
+
+
 def options(html: str) -> dict[int, str]:
     """The contract options: of the form's contract list, or of a fragment refilling it."""
     within = re.search(r'<select id="f-contract_id".*?</select>', html, re.S)
@@ -54,7 +79,9 @@ async def test_a_person_with_many_contracts_finds_and_orders_under_any(portal: P
     last = next(k for k in everything if k.number == f"Z-{LISTED + 5:03d}")
     client = await portal.signed_in(c.client)
 
-    form = await client.get("/booking/new")
+    with connections(portal) as most:  # the contracts are read in the request's unit
+        form = await client.get("/booking/new")
+    assert most == [1]
     listed = options(form.text)
     assert len(listed) == LISTED
     assert last.id not in listed  # beyond the list: found by the search

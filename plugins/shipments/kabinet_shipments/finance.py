@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select, update
 
 from kabinet import lists
-from kabinet.access import Principal
+from kabinet.access import AllOrganizations, Principal
 from kabinet.services import ServiceKey
 from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import events as ev
@@ -275,9 +275,11 @@ class Finance:
         its counterparty's name (``counterparty_name``) and ``organization_id``, by that
         name and the number. ``search``: those whose number or counterparty's name contains
         it (any case); ``ids``: only those; ``limit``: at most that many (None: all). One
-        statement after the scope."""
-        scope = await self.shipments.scope(principal, code)
-        if scope.empty or (ids is not None and not ids):
+        statement, the scope in it (the counterparties of the person's organizations), in
+        the request's unit of work: a caller holding the unit's connection (a form being
+        saved) takes no second one from the pool."""
+        orgs = await self.host.access.organizations(principal, code)
+        if not orgs or (ids is not None and not ids):
             return []
         k, cp = m.contract.c, COUNTERPARTY_ROWS.c
         stmt = (
@@ -295,8 +297,8 @@ class Finance:
             .order_by(cp.name, k.number, k.id)
             .limit(limit)
         )
-        if scope.counterparties is not None:
-            stmt = stmt.where(k.counterparty_id.in_(scope.counterparties))
+        if not isinstance(orgs, AllOrganizations):
+            stmt = stmt.where(cp.organization_id.in_(sorted(orgs)))
         if ids is not None:
             stmt = stmt.where(k.id.in_(sorted(ids)))
         async with self.host.db.reader() as session:
