@@ -4,6 +4,7 @@ that refills the list; the contract chosen is accepted by the rules and stays ch
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import re
@@ -43,16 +44,20 @@ async def more_contracts(portal: Portal, c: Company, n: int) -> None:
 
 @contextlib.contextmanager
 def connections(portal: Portal) -> Iterator[list[int]]:
-    """The most pooled connections held at once inside the block (``[n]``)."""
+    """The most pooled connections this task (the in-process request) held at once inside
+    the block (``[n]``); other tasks' (the portal's background work) are not counted."""
     pool = portal.host.db.engine.sync_engine.pool
-    held, most = [0], [0]
+    mine = asyncio.current_task()
+    held: set[int] = set()
+    most = [0]
 
-    def out(*_args: object) -> None:
-        held[0] += 1
-        most[0] = max(most[0], held[0])
+    def out(_dbapi: object, record: object, _proxy: object) -> None:
+        if asyncio.current_task() is mine:
+            held.add(id(record))
+            most[0] = max(most[0], len(held))
 
-    def back(*_args: object) -> None:
-        held[0] -= 1
+    def back(_dbapi: object, record: object) -> None:
+        held.discard(id(record))
 
     event.listen(pool, "checkout", out)
     event.listen(pool, "checkin", back)
