@@ -40,6 +40,7 @@ from sqlalchemy import func, insert, select, update
 
 from kabinet.jobs import backoff
 from kabinet_integration import models as m
+from kabinet_integration import owners
 from kabinet_integration.connectors import Connector, SourceError
 from kabinet_integration.settings import Settings
 
@@ -132,6 +133,8 @@ async def note_files(
     queued = now + dt.timedelta(seconds=QUEUED_SECONDS)
     new: list[str] = []
     async with host.db.session() as s:
+        # Whose each file is: its owner's counterparty (staff see only their own).
+        counterparty = await owners.counterparties(s, set(files.values()))
         # In slices: a first load notes the files of every order (over 32,767 parameters).
         for part in batches(list(files), CHUNK):
             known = {
@@ -154,6 +157,7 @@ async def note_files(
                             "attempts": 0,
                             "next_attempt_at": queued,
                             "updated_at": now,
+                            "counterparty": counterparty.get(files[r]),
                         }
                         for r in fresh
                     ],
@@ -172,6 +176,11 @@ async def on_document_requested(host: Host, event: Event, session: AsyncSession)
     ref, key = payload.file_ref, payload.key
     entity = str(getattr(payload, "entity", "file"))
     now = host.clock.now()
+    # The order's or the invoice's counterparty: staff see only their organizations' files.
+    owner = str(
+        getattr(payload, "order_external_id", "") or getattr(payload, "invoice_external_id", "")
+    )
+    counterparty = (await owners.counterparties(session, [owner])).get(owner)
     found = (
         await session.execute(
             select(m.file.c.state).where(m.file.c.source == source, m.file.c.ref == ref)
@@ -187,6 +196,7 @@ async def on_document_requested(host: Host, event: Event, session: AsyncSession)
                 state="pending",
                 attempts=0,
                 updated_at=now,
+                counterparty=counterparty,
             )
         )
     else:
@@ -200,6 +210,7 @@ async def on_document_requested(host: Host, event: Event, session: AsyncSession)
                 attempts=0,
                 next_attempt_at=None,
                 updated_at=now,
+                **({} if counterparty is None else {"counterparty": counterparty}),
             )
         )
     # After the commit, most likely; the files schedule picks up anything it misses.

@@ -47,8 +47,10 @@ async def after_batch(
         catalog = ctx.names.feeds[entity].files
         if catalog:
             found = ctx.new_files.setdefault(catalog, {})
-            for ref in sink.files(records):
-                found[str(ref)] = ""
+            for record in records:  # file -> its owner's key (whose the file is)
+                owner = str(getattr(record, sink.key, "") or "")
+                for ref in sink.files([record]):
+                    found[str(ref)] = owner
     if sink.refreshes is None:
         return
     for target, keys in sink.refreshes(records).items():

@@ -150,6 +150,13 @@ def counterparty_of(
     else:
         field = names.fields.get(entity, {}).get("counterparty")
         found = obj.get(field) if field and isinstance(obj, Mapping) else None
+    return counterparty_ref(found)
+
+
+def counterparty_ref(found: Any) -> str | None:
+    """``found`` as a counterparty's 1C id to store beside a record (quarantined, outbound,
+    a file's): a non-empty string other than 1C's empty reference, at most 100
+    characters; ``None`` otherwise."""
     if not isinstance(found, str) or not found.strip() or found == EMPTY_GUID:
         return None
     return found[:100]

@@ -123,7 +123,11 @@ outbound = Table(
     Column("external_id", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The 1C id of the request's counterparty (named in its fields, or its order's); NULL
+    # when it names none: staff see the row as a quarantined record (owners.py).
+    Column("counterparty", String(100), nullable=True),
     UniqueConstraint("source", "portal_id"),
+    Index("ix_integration_outbound_counterparty", "counterparty"),
 )
 """Records handed over for the production system (client requests), on their way there."""
 
@@ -140,6 +144,10 @@ file = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The 1C id of the counterparty of the order or invoice holding the file; NULL when
+    # unknown: staff see the row as a quarantined record (owners.py).
+    Column("counterparty", String(100), nullable=True),
+    Index("ix_integration_file_counterparty", "counterparty"),
 )
 """Files of order documents and of invoices fetched into the host's file storage."""
 

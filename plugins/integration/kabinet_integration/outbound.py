@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kabinet.jobs import backoff
 from kabinet_integration import models as m
+from kabinet_integration import owners
 from kabinet_integration.connectors import SourceError
 from kabinet_integration.files import target_source
 from kabinet_integration.mapping import EMPTY_GUID, SINKS, MappingError, Names, changes_to_onec
@@ -204,6 +205,7 @@ async def _queue(host: Host, session: AsyncSession, record: OutboundRecord) -> b
     except MappingError as exc:
         # Not sent at all rather than sent with names 1C ignores: staff see why.
         body, state, error = {}, "failed", f"cannot write the request in 1C's names: {exc}"
+    counterparty = await owners.of_request(session, record.fields, record.target)
     await session.execute(
         insert(m.outbound).values(
             source=source,
@@ -213,6 +215,7 @@ async def _queue(host: Host, session: AsyncSession, record: OutboundRecord) -> b
             state=state,
             attempts=0,
             last_error=error,
+            counterparty=counterparty,
             next_attempt_at=now,
             created_at=now,
             updated_at=now,

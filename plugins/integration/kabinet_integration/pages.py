@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Request, Response, Router, get, post
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 
 from kabinet.access import permission
@@ -63,6 +64,7 @@ async def runs_page(
     page_no: PageNo = 1,
 ) -> Response[str]:
     host = host_of(request)
+    scope = await services.quarantine_scope(host, principal_of(request.scope))
     paging = Paging.of(request, page_no, size=RUNS_PAGE)
     rows = await services.runs(host, source=source, limit=paging.limit, offset=paging.offset)
     paging.counted(await services.count_runs(host, source=source))
@@ -78,9 +80,11 @@ async def runs_page(
         sources=sources(request),
         running=waiting or (newest and any(r.state == "running" for r in rows)),
         poll_url="/integration/runs" + (f"?after={after}" if after is not None else ""),
-        outbound=await services.outbound(host),
+        # The requests and files of the organizations the viewer may see (untied ones:
+        # integration.runs.manage only); the runs' counts are numbers of every company.
+        outbound=await services.outbound(host, scope),
         writes_back=services.RequestStates(host).connected(),
-        files=await services.failing_files(host),
+        files=await services.failing_files(host, scope),
         can_manage=await host.access.can(principal_of(request.scope), MANAGE.code),
     )
 
@@ -109,7 +113,12 @@ async def run_now(request: Req) -> Response[Any]:
 async def retry_outbound(request: Req, item_id: FromPath[int]) -> Response[Any]:
     from kabinet_integration.outbound import send_due
 
-    await send_due(host_of(request), force_ids=(item_id,))
+    host = host_of(request)
+    scope = await services.quarantine_scope(host, principal_of(request.scope), MANAGE.code)
+    found = 0 < item_id <= INT_MAX
+    if not found or await services.outbound_one(host, scope, item_id) is None:
+        raise NotFoundException(f"no outbound request {item_id}")
+    await send_due(host, force_ids=(item_id,))
     return redirect(request, "/integration/runs")
 
 
@@ -159,11 +168,11 @@ async def quarantine_action(
     t = texts(request)
     back = "/integration/quarantine"
     svc = integration(host)
-    scope = await services.quarantine_scope(host, principal_of(request.scope))
+    scope = await services.quarantine_scope(host, principal_of(request.scope), MANAGE.code)
     found = 0 < item_id <= INT_MAX
     item = await services.quarantined_one(host, scope, item_id) if found else None
-    if item is None or action not in ("retry", "dismiss"):
-        return redirect(request, back, flash=t.no_record, category="error")
+    if item is None or action not in ("retry", "dismiss"):  # as for a record not seen
+        raise NotFoundException(f"no quarantined record {item_id} to {action}")
     if action == "dismiss":
         await svc.dismiss([item_id])
         return redirect(request, back)

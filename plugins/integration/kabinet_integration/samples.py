@@ -1,7 +1,8 @@
 """How the route matrix reaches the app's objects (the ``route_samples`` hook): a
-quarantined record, for its JSON API. A record belongs to the organization of the
-counterparty its 1C object names, so the sample is an order of a counterparty of the
-asked organization (a manager of another organization must get 404 for it)."""
+quarantined record (its JSON API, its dismissal) and an outbound client request (its
+retry). Each belongs to the organization of its counterparty, so a sample names a
+counterparty of the asked organization (a manager of another organization must get 404
+for it)."""
 
 from __future__ import annotations
 
@@ -60,5 +61,45 @@ async def _quarantined(host: Host, organization: int) -> SampleRequest:
     return SampleRequest(params={"item_id": int(item_id or 0)})
 
 
+async def _dismissed(host: Host, organization: int) -> SampleRequest:
+    """Dismissing a quarantined record of the organization (staff of others: 404)."""
+    made = await _quarantined(host, organization)
+    return SampleRequest(params={**made.params, "action": "dismiss"})
+
+
+async def _outbound(host: Host, organization: int) -> SampleRequest:
+    """A client request of a counterparty of the organization that 1C refused (never
+    written in 1C's names, so a retry marks it failed again without asking 1C)."""
+    counterparty = await _counterparty(host, organization)
+    now = host.clock.now()
+    async with host.db.session() as s:
+        item_id = await s.scalar(
+            insert(m.outbound)
+            .values(
+                source="sample",
+                portal_id=str(uuid.uuid4()),
+                body={},
+                state="failed",
+                attempts=1,
+                last_error="cannot write the request in 1C's names",
+                counterparty=counterparty,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(m.outbound.c.id)
+        )
+    return SampleRequest(params={"item_id": int(item_id or 0)})
+
+
 def samples() -> list[RouteSample]:
-    return [RouteSample(path="/api/integration/quarantine/{item_id:int}", make=_quarantined)]
+    return [
+        RouteSample(path="/api/integration/quarantine/{item_id:int}", make=_quarantined),
+        RouteSample(
+            path="/integration/quarantine/{item_id:int}/{action:str}",
+            make=_dismissed,
+            methods=("POST",),
+        ),
+        RouteSample(
+            path="/integration/outbound/{item_id:int}/retry", make=_outbound, methods=("POST",)
+        ),
+    ]

@@ -48,16 +48,19 @@ MANAGE = "integration.runs.manage"
 
 @dataclasses.dataclass(frozen=True)
 class QuarantineScope:
-    """Which quarantined records one principal may see (list, count, detail, act on).
+    """Which records of the app one principal may see (list, count, detail, act on): the
+    quarantined ones, the outbound queue's client requests and the file fetches.
 
-    A record belongs to the organization of the counterparty its 1C object names
-    (``integration_quarantine.counterparty``, matched to the companies app's counterparty
-    by its external id, at every read: a counterparty moved to another organization
-    takes its records along). Staff see the records of the organizations in which they
-    hold ``integration.runs.view`` (a manager: the organizations assigned to them; an
-    admin or a global role: all). A record tied to no organization (it names no
+    A record belongs to the organization of its counterparty (its ``counterparty``
+    column: the one a quarantined 1C object names, a request's, the one of the order or
+    invoice holding a file; :mod:`kabinet_integration.owners`), matched to the companies
+    app's counterparty by its external id at every read: a counterparty moved to another
+    organization takes its records along. Staff see the records of the organizations in
+    which they hold ``integration.runs.view`` (a manager: the organizations assigned to
+    them; an admin or a global role: all). A record tied to no organization (it names no
     counterparty, or one the portal does not know or has not linked to an organization)
-    is seen only by holders of ``integration.runs.manage`` (admins)."""
+    is seen only by holders of ``integration.runs.manage`` in every organization
+    (admins)."""
 
     organizations: Set[int] | AllOrganizations
     untied: bool
@@ -65,24 +68,40 @@ class QuarantineScope:
 
     def where(self) -> ColumnElement[bool] | None:
         """The condition on ``integration_quarantine`` (``None``: every record)."""
-        q, cp = m.quarantine.c, COUNTERPARTY_ROWS.c
+        return self.on(m.quarantine.c.counterparty)
+
+    def on(self, counterparty: ColumnElement[Any]) -> ColumnElement[bool] | None:
+        """The condition on a table whose ``counterparty`` column is given (``None``:
+        every row)."""
+        cp = COUNTERPARTY_ROWS.c
 
         def tied(*also: ColumnElement[bool]) -> ColumnElement[bool]:
-            return select(cp.id).where(cp.external_id == q.counterparty, *also).exists()
+            return select(cp.id).where(cp.external_id == counterparty, *also).exists()
 
         linked = tied(cp.organization_id.is_not(None))
         if isinstance(self.organizations, AllOrganizations):
             return None if self.untied else linked
         orgs = sorted(self.organizations)
         mine = tied(cp.organization_id.in_(orgs)) if orgs else false()
-        return or_(mine, q.counterparty.is_(None), ~linked) if self.untied else mine
+        return or_(mine, counterparty.is_(None), ~linked) if self.untied else mine
+
+    def filter(self, stmt: Select[Any], counterparty: ColumnElement[Any]) -> Select[Any]:
+        """``stmt`` narrowed to what this scope sees (:meth:`on`)."""
+        seen = self.on(counterparty)
+        return stmt if seen is None else stmt.where(seen)
 
 
-async def quarantine_scope(host: Host, principal: Principal) -> QuarantineScope:
-    """What ``principal`` may see of the quarantine (see :class:`QuarantineScope`)."""
+async def quarantine_scope(host: Host, principal: Principal, code: str = VIEW) -> QuarantineScope:
+    """What ``principal`` may see of the quarantine, the outbound queue and the file
+    fetches (see :class:`QuarantineScope`); ``code``: the right whose organizations count
+    (an action on a record needs ``integration.runs.manage`` in the record's
+    organization, as reading needs ``integration.runs.view``). Untied records need
+    ``integration.runs.manage`` in every organization (a role assigned to some does not
+    reach a record of no organization: it may be any company's)."""
+    managed = await host.access.organizations(principal, MANAGE)
     return QuarantineScope(
-        await host.access.organizations(principal, VIEW),
-        untied=await host.access.can(principal, MANAGE),
+        await host.access.organizations(principal, code),
+        untied=isinstance(managed, AllOrganizations),
     )
 
 
@@ -146,15 +165,19 @@ async def quarantined_one(host: Host, scope: QuarantineScope, item_id: int) -> A
         return (await s.execute(stmt)).one_or_none()
 
 
-async def outbound(host: Host, *, limit: int = 50) -> list[Any]:
-    stmt = (
-        select(m.outbound)
-        .where(m.outbound.c.state != "sent")
-        .order_by(m.outbound.c.id.desc())
-        .limit(limit)
-    )
+async def outbound(host: Host, scope: QuarantineScope, *, limit: int = 50) -> list[Any]:
+    """Client requests not carried to 1C yet (or failing), newest first, of ``scope``."""
+    stmt = scope.filter(select(m.outbound), m.outbound.c.counterparty)
+    stmt = stmt.where(m.outbound.c.state != "sent").order_by(m.outbound.c.id.desc())
     async with host.db.reader() as s:
-        return list(await s.execute(stmt))
+        return list(await s.execute(stmt.limit(limit)))
+
+
+async def outbound_one(host: Host, scope: QuarantineScope, item_id: int) -> Any | None:
+    """One outbound row by id, ``None`` when there is none or ``scope`` does not see it."""
+    stmt = scope.filter(select(m.outbound), m.outbound.c.counterparty)
+    async with host.db.reader() as s:
+        return (await s.execute(stmt.where(m.outbound.c.id == item_id))).one_or_none()
 
 
 class RequestStates:
@@ -192,9 +215,10 @@ carried to 1C exactly once; 1C's answer comes back to the record's ``reply_to`` 
 find it reads it with a protocol of its own under the same name and passes a mapping."""
 
 
-async def failing_files(host: Host, *, limit: int = 50) -> list[Any]:
+async def failing_files(host: Host, scope: QuarantineScope, *, limit: int = 50) -> list[Any]:
+    """Files 1C could not give (not fetched, with 1C's error), latest first, of ``scope``."""
     stmt = (
-        select(m.file)
+        scope.filter(select(m.file), m.file.c.counterparty)
         .where(m.file.c.state != "fetched", m.file.c.last_error.is_not(None))
         .order_by(m.file.c.updated_at.desc())
         .limit(limit)

@@ -25,7 +25,6 @@ LABELS: dict[str, tuple[str, str]] = {
         "No 1C source is configured. Sources are set in the portal's settings, section",
     ),
     "no_source_named": ("Такого источника нет.", "There is no such source."),
-    "no_record": ("Такой записи нет.", "There is no such record."),
     "busy": ("Идёт обмен; повторите через минуту.", "A run is going on; try again in a minute."),
     "retry_done": ("Повтор из карантина", "Quarantine retry"),
     "page_n": ("страница", "page"),

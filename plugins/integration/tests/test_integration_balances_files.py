@@ -21,12 +21,14 @@ import pytest
 from integration_support import count, settings_text, wipe
 from sqlalchemy import select
 
+from kabinet.access import ALL
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.jobs import EmbeddedJobs, stop_embedded
+from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_integration import files as f
 from kabinet_integration import models as m
-from kabinet_integration.services import failing_files
+from kabinet_integration.services import QuarantineScope, failing_files
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import FILES, Generated, OneCServer
 from kabinet_shipments import models as sm
@@ -291,6 +293,8 @@ async def test_a_first_load_fetches_files_on_demand_by_default_and_ahead_by_sett
         assert await count(host, m.file, m.file.c.entity == "file") == len(generated.files)
         invoices = m.file.c.entity == "invoice_file"
         assert await count(host, m.file, invoices) == len(generated.invoice_files)
+        # Each is tied to its order's or invoice's counterparty (whose staff see it).
+        assert await _tied_files(host) == await _owners_of_files(host)
         await host.jobs.drain()  # type: ignore[attr-defined]
         fetched = m.file.c.state == "fetched"
         assert await count(host, m.file, fetched) == len(generated.files) + len(
@@ -298,6 +302,31 @@ async def test_a_first_load_fetches_files_on_demand_by_default_and_ahead_by_sett
         )
     finally:
         await wipe(host)
+
+
+async def _tied_files(host: Host) -> dict[str, str | None]:
+    async with host.db.reader() as s:
+        return dict(list(await s.execute(select(m.file.c.ref, m.file.c.counterparty))))
+
+
+async def _owners_of_files(host: Host) -> dict[str, str | None]:
+    """Each file's counterparty as the shipments app holds it: its order's, its invoice's."""
+    cp = COUNTERPARTY_ROWS.c
+    docs = (
+        select(sm.document.c.file_ref, cp.external_id)
+        .join(sm.order, sm.order.c.id == sm.document.c.order_id)
+        .join(COUNTERPARTY_ROWS, cp.id == sm.order.c.counterparty_id)
+        .where(sm.document.c.file_ref.is_not(None))
+    )
+    forms = (
+        select(sm.invoice_file.c.file_ref, cp.external_id)
+        .join(sm.invoice, sm.invoice.c.id == sm.invoice_file.c.invoice_id)
+        .join(COUNTERPARTY_ROWS, cp.id == sm.invoice.c.counterparty_id)
+    )
+    async with host.db.reader() as s:
+        found = dict(list(await s.execute(docs))) | dict(list(await s.execute(forms)))
+    assert found
+    return found
 
 
 async def test_a_file_of_an_order_deleted_in_1c_ends_quietly_on_404(
@@ -318,7 +347,8 @@ async def test_a_file_of_an_order_deleted_in_1c_ends_quietly_on_404(
         assert len([t for _m, t in onec.requests if gone in t]) == 1  # asked once, not 5 times
         # Neither retried by the schedule nor shown to staff as failing.
         assert await f.fetch_due(host) == 0
-        assert gone not in {r.ref for r in await failing_files(host)}
+        everything = QuarantineScope(ALL, untied=True)  # as an administrator sees them
+        assert gone not in {r.ref for r in await failing_files(host, everything)}
         assert await host.jobs.failed() == []
         orders_files = m.file.c.entity == "file"
         fetched = m.file.c.state == "fetched"

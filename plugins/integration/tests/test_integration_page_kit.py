@@ -192,8 +192,8 @@ async def test_a_quarantined_record_past_the_newest_two_hundred_can_be_dismissed
         state = await s.scalar(select(m.quarantine.c.state).where(m.quarantine.c.id == oldest))
     assert state == "dismissed"
     missing = await _post(web, "/integration/quarantine/999999999/dismiss", {})
-    assert missing.status_code == 303
-    assert "Такой записи нет." in visible((await web.get("/integration/quarantine")).text)
+    assert missing.status_code == 404  # the HTML 404 page, as for a record one cannot see
+    assert missing.headers["content-type"].startswith("text/html")
 
 
 async def test_the_apis_filters_and_pages_are_typed_and_documented(
