@@ -37,7 +37,9 @@ from kabinet_booking.forms import Choices, OrderFields, check, order_fields, sho
 from kabinet_booking.settings import FieldRule, Settings
 from kabinet_companies.services import COMPANIES, SYSTEM
 from kabinet_dictionaries.services import DICTIONARIES
+from kabinet_shipments.services import CONTRACTS as SHIPMENTS_CONTRACTS
 from kabinet_shipments.services import FINANCE, SHIPMENTS
+from kabinet_shipments.services import NotFound as NoContract
 
 VIEW = "booking.requests.view"
 CREATE = "booking.requests.create"
@@ -186,11 +188,9 @@ class BookingService:
         ids: Collection[int] | None = None,
         limit: int | None = None,
     ) -> list[Contract]:
-        """The contracts of the counterparties whose organizations the person may order
-        for (shipments' scope under ``booking.requests.create``; ``code``: another
-        permission, ``booking.requests.view`` for those whose requests they may see), by
-        counterparty and number; ``search`` in the number or the counterparty's name,
-        ``ids`` only those, ``limit`` at most that many (shipments' ``contract_choices``)."""
+        """The contracts the person may order under (``code``: another permission, such as
+        ``booking.requests.view``), by counterparty and number: shipments'
+        ``contract_choices`` (``search``, ``ids`` and ``limit`` as there)."""
         found = await self.host.services.of(FINANCE).contract_choices(
             principal, code, search=search, ids=ids, limit=limit
         )
@@ -519,11 +519,15 @@ class BookingService:
         party = await self.host.services.of(COMPANIES).counterparty(SYSTEM, found.counterparty_id)
         contract_key: str | None = None
         if found.contract_id is not None and found.person_id is not None:
-            # The author's own view of the contract (shipments has no key look-up for
-            # other apps yet; the author may read the contracts they order under).
+            # The author's own view of the contract (as its card: shipments.contracts.view),
+            # read in the request's unit of work.
             author = Principal(person_id=found.person_id, kind="person")
-            card = await self.host.services.of(FINANCE).contract_card(author, found.contract_id)
-            contract_key = card["contract"].external_id
+            rows = await self.host.services.of(FINANCE).contract_choices(
+                author, SHIPMENTS_CONTRACTS, ids=[found.contract_id]
+            )
+            if not rows:
+                raise NoContract(f"no contract {found.contract_id}")
+            contract_key = rows[0]["external_id"]
         return party.external_id or "", contract_key
 
     async def cancel(

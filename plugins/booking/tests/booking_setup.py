@@ -4,12 +4,16 @@ contract the production system knows, and a client of it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+from sqlalchemy import event
 
 from kabinet.host import Host
 from kabinet.testing import Person, Portal
@@ -78,3 +82,29 @@ def order_form(contract_id: int, today: dt.date, **changes: str) -> dict[str, st
     }
     form.update(changes)
     return form
+
+
+@contextlib.contextmanager
+def connections(portal: Portal) -> Iterator[list[int]]:
+    """The most pooled connections this task (the in-process request) held at once inside
+    the block (``[n]``); other tasks' (the portal's background work) are not counted."""
+    pool = portal.host.db.engine.sync_engine.pool
+    mine = asyncio.current_task()
+    held: set[int] = set()
+    most = [0]
+
+    def out(_dbapi: object, record: object, _proxy: object) -> None:
+        if asyncio.current_task() is mine:
+            held.add(id(record))
+            most[0] = max(most[0], len(held))
+
+    def back(_dbapi: object, record: object) -> None:
+        held.discard(id(record))
+
+    event.listen(pool, "checkout", out)
+    event.listen(pool, "checkin", back)
+    try:
+        yield most
+    finally:
+        event.remove(pool, "checkout", out)
+        event.remove(pool, "checkin", back)

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import msgspec
 import pytest
-from booking_setup import Company, company, order_form, sink
+from booking_setup import Company, company, connections, order_form, sink
 from sqlalchemy import event
 
 from kabinet.testing import Portal
@@ -88,7 +88,9 @@ async def test_accepted_in_the_portal_links_its_own_order_not_another_of_the_sam
         {"external_id": f"named-{request_id}", "number": "ТТ-9", "cargo_name": number},
     )
     admin = await portal.signed_in(await portal.person("admin"))
-    assert (await admin.post(f"/booking/{request_id}/accept")).status_code == 303
+    with connections(portal) as most:  # the order is made and linked in the request's unit
+        assert (await admin.post(f"/booking/{request_id}/accept")).status_code == 303
+    assert most == [1]
     own = await order_id(portal, f"booking-{await portal_key(portal, c, request_id)}")
     card = await (await portal.signed_in(c.client)).get(f"/booking/{request_id}")
     assert f'<a href="/shipments/orders/{own}">{number}</a>' in card.text

@@ -4,16 +4,12 @@ that refills the list; the contract chosen is accepted by the rules and stays ch
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterator
 
 import msgspec
 import pytest
-from booking_setup import Company, company, order_form, sink
-from sqlalchemy import event
+from booking_setup import Company, company, connections, order_form, sink
 
 from kabinet.testing import Portal
 from kabinet_booking.services import BOOKING, LISTED
@@ -40,32 +36,6 @@ async def more_contracts(portal: Portal, c: Company, n: int) -> None:
     async with portal.host.db.session() as session:
         result = await contracts.apply(portal.host, session, records, notify=False)
     assert not result.rejected
-
-
-@contextlib.contextmanager
-def connections(portal: Portal) -> Iterator[list[int]]:
-    """The most pooled connections this task (the in-process request) held at once inside
-    the block (``[n]``); other tasks' (the portal's background work) are not counted."""
-    pool = portal.host.db.engine.sync_engine.pool
-    mine = asyncio.current_task()
-    held: set[int] = set()
-    most = [0]
-
-    def out(_dbapi: object, record: object, _proxy: object) -> None:
-        if asyncio.current_task() is mine:
-            held.add(id(record))
-            most[0] = max(most[0], len(held))
-
-    def back(_dbapi: object, record: object) -> None:
-        held.discard(id(record))
-
-    event.listen(pool, "checkout", out)
-    event.listen(pool, "checkin", back)
-    try:
-        yield most
-    finally:
-        event.remove(pool, "checkout", out)
-        event.remove(pool, "checkin", back)
 
 
 def options(html: str) -> dict[int, str]:
@@ -108,10 +78,12 @@ async def test_a_person_with_many_contracts_finds_and_orders_under_any(portal: P
         in (await client.get("/booking/contracts", params={"q": "нет такого"})).text
     )
 
-    sent = await client.post(
-        "/booking/new",
-        data={**order_form(last.id, service.today()), "action": "send"},
-    )
+    with connections(portal) as most:  # the contract's key too is read in the unit
+        sent = await client.post(
+            "/booking/new",
+            data={**order_form(last.id, service.today()), "action": "send"},
+        )
+    assert most == [1]
     assert sent.status_code == 303, sent.text[:500]
     made = re.search(r"/booking/(\d+)", sent.headers["location"])
     assert made is not None

@@ -272,7 +272,8 @@ class Finance:
     ) -> list[dict[str, Any]]:
         """Contracts to pick from (a form's list; another app's, such as booking's): those
         not hidden of the counterparties in ``principal``'s scope under ``code``, each with
-        its counterparty's name (``counterparty_name``) and ``organization_id``, by that
+        its key in the production system (``external_id``), its counterparty's name
+        (``counterparty_name``) and ``organization_id``, by that
         name and the number. ``search``: those whose number or counterparty's name contains
         it (any case); ``ids``: only those; ``limit``: at most that many (None: all). One
         statement, the scope in it (the counterparties of the person's organizations), in
@@ -286,6 +287,7 @@ class Finance:
             select(
                 k.id,
                 k.number,
+                k.external_id,
                 k.counterparty_id,
                 cp.name.label("counterparty_name"),
                 cp.organization_id,
