@@ -315,38 +315,43 @@ async def test_the_contract_card_explains_its_balance_and_pages_its_lists(web: S
     assert "advance" in english.text
 
 
-async def test_the_order_card_holds_one_database_connection_at_a_time(web: Site) -> None:
-    """The card is read in the request's unit of work, and so is what the page adds (the
-    invoices' print forms, the other apps' links): a request that held its unit's
-    connection while it waited for a second one from the pool deadlocked under load (16
-    cards at once, a pool of 15: every request held one and waited for another)."""
+async def test_a_page_holds_one_database_connection_at_a_time(web: Site) -> None:
+    """A request holds at most one pooled connection at once: the order card is read in
+    the request's unit of work, and so is what the page adds (the invoices' print forms,
+    the other apps' links); the home page's shipments summary reads in the unit that read
+    the account and noted the visit. A request that held its unit's connection while it
+    waited for a second one from the pool deadlocked under load (16 cards at once, a pool
+    of 15: every request held one and waited for another)."""
     org = next(_orgs)
     ids = await make_order(web.host, org)
     session = await web.client_of(org)
     mine = asyncio.current_task()  # the in-process request runs in it; background work not
     held: set[int] = set()
-    most = 0
+    most: dict[str, int] = {}
+    path = ""
 
     def out(_dbapi: object, record: object, _proxy: object) -> None:
-        nonlocal most
         if asyncio.current_task() is mine:
             held.add(id(record))
-            most = max(most, len(held))
+            most[path] = max(most.get(path, 0), len(held))
 
     def back(_dbapi: object, record: object) -> None:
         held.discard(id(record))
 
     pool = web.host.db.engine.sync_engine.pool
-    assert (await web.get(f"/shipments/orders/{ids['order_id']}", session)).status_code == 200
+    card_path = f"/shipments/orders/{ids['order_id']}"
+    assert (await web.get(card_path, session)).status_code == 200
     event.listen(pool, "checkout", out)
     event.listen(pool, "checkin", back)
+    pages = {}
     try:
-        card = await web.get(f"/shipments/orders/{ids['order_id']}", session)
+        for path in (card_path, "/", "/shipments/", f"/shipments/contracts/{ids['contract_id']}"):
+            pages[path] = await web.get(path, session)
     finally:
         event.remove(pool, "checkout", out)
         event.remove(pool, "checkin", back)
-    assert card.status_code == 200
+    assert {p: r.status_code for p, r in pages.items()} == dict.fromkeys(pages, 200)
     assert f'href="/shipments/invoices/{ids["invoice_id"]}/files/{ids["invoice_file_id"]}"' in (
-        card.text
+        pages[card_path].text
     )  # the invoice's print form, read in the unit too
-    assert most == 1
+    assert most == dict.fromkeys(pages, 1)
