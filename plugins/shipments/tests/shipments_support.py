@@ -6,9 +6,10 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from kabinet.access import Principal
 from kabinet.clock import FrozenClock
@@ -26,12 +27,13 @@ async def person(host: Host, role: str | None, organization: int | None) -> Prin
     """A person holding ``role`` in ``organization`` (None: globally)."""
     n = next(_numbers)
     async with host.db.session() as session:
+        accounts = cast(Table, Account.__table__)
         person_id = await session.scalar(
-            insert(Account.__table__)
+            insert(accounts)
             .values(
                 full_name=f"Person {n}", email=f"sh{n}@example.test", created_at=host.clock.now()
             )
-            .returning(Account.__table__.c.id)
+            .returning(accounts.c.id)
         )
     assert person_id is not None
     if role is not None:

@@ -106,7 +106,7 @@ def test_late_orders_the_timeline_an_invoice_and_a_paged_contract(demo: str) -> 
         box = row.bounding_box()
         assert box is not None
         assert box["height"] < 130  # 3-4 lines, not 9
-        assert mobile.locator("#orders").bounding_box()["height"] < 25 * 140  # type: ignore[index]
+        assert mobile.locator("#orders").bounding_box()["height"] < 25 * 140
         assert mobile.locator("#sort").count() == 1
         for name, path in (
             ("registry-late", "/shipments/?late=1"),

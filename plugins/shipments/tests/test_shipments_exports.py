@@ -12,12 +12,12 @@ import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from shipments_support import Site
 from shipments_support import site as app_site
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
@@ -242,7 +242,7 @@ async def test_an_xlsx_export_speaks_the_persons_language_in_their_time_zone(
     number = await _one_order_at(site.host, org, dt.datetime(2026, 12, 6, 20, 0, tzinfo=dt.UTC))
     session = await site.client_of(org)
     async with site.host.db.session() as s:
-        a = Account.__table__
+        a = cast(Table, Account.__table__)
         await s.execute(
             update(a).where(a.c.id == site.people[session]).values(timezone="Asia/Vladivostok")
         )
@@ -280,7 +280,7 @@ async def test_a_background_export_is_written_in_the_language_it_was_asked_in(
     number = await _one_order_at(site.host, org, dt.datetime(2026, 12, 6, 20, 0, tzinfo=dt.UTC))
     session = await site.client_of(org)
     async with site.host.db.session() as s:
-        a = Account.__table__
+        a = cast(Table, Account.__table__)
         await s.execute(
             update(a).where(a.c.id == site.people[session]).values(timezone="Asia/Vladivostok")
         )

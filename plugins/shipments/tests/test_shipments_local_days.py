@@ -9,10 +9,11 @@ import datetime as dt
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from shipments_support import Site, site
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 
 from kabinet.clock import FrozenClock
 from kabinet.identity.models import Account
@@ -33,7 +34,7 @@ async def web(shipments_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIt
 async def _reader(web: Site, org: int, zone: str) -> str:
     session = await web.client_of(org)
     async with web.host.db.session() as s:
-        a = Account.__table__
+        a = cast(Table, Account.__table__)
         await s.execute(update(a).where(a.c.id == web.people[session]).values(timezone=zone))
     return session
 

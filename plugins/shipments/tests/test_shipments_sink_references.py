@@ -267,6 +267,7 @@ async def test_an_answer_naming_another_1c_request_is_refused(host: Host) -> Non
         order_id = await s.scalar(
             select(m.order.c.id).where(m.order.c.external_id == order.external_id)
         )
+    assert order_id is not None
     request_id = await host.services.of(SHIPMENTS).create_request(
         client, order_id, "edit", changes={"consignee": "АО «Восток»"}
     )
