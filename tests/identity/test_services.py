@@ -376,9 +376,9 @@ async def test_status_and_profile_changes_are_published_as_events(
     async with host.db.session() as s:
         rows = (
             await s.execute(
-                select(models.event.c.type, models.event.c.payload).where(
-                    models.event.c.type.like("identity.account.%")
-                )
+                select(models.event.c.type, models.event.c.payload)
+                .where(models.event.c.type.like("identity.account.%"))
+                .order_by(models.event.c.id)  # in the order they were published
             )
         ).all()
     mine = [t for t, payload in rows if payload == {"account_id": account.id}]
