@@ -7,7 +7,6 @@ Asked over HTTP as an attacker would: a manager of organization A asks for B's r
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator
@@ -15,14 +14,15 @@ from collections.abc import AsyncIterator
 import httpx
 import msgspec
 import pytest
+import scope_people as people
 from integration_support import wipe
+from scope_people import get
 from sqlalchemy import select
 
 from kabinet.access import Principal
 from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
-from kabinet.identity.sessions import SessionRecord, new_token
-from kabinet.roles.services import ROLES, Conflict
+from kabinet.roles.services import ROLES
 from kabinet.web import build_app
 from kabinet_companies.services import COMPANIES, COUNTERPARTY_ROWS, SYSTEM, make_inn
 from kabinet_integration import models as m
@@ -42,55 +42,6 @@ async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
     ) as http:
         yield http
     await wipe(host)
-
-
-async def _person(host: Host) -> int:
-    account = await host.services.of(IDENTITY).create_account(
-        full_name="Сотрудник", email=f"scope-{uuid.uuid4().hex[:12]}@example.test"
-    )
-    return int(account.id)
-
-
-async def _cookie(host: Host, person: int) -> str:
-    identity = host.services.of(IDENTITY)
-    token, key = new_token()
-    now = host.clock.now()
-    await identity.sessions.create(
-        SessionRecord(key=key, account_id=person, created_at=now, last_seen_at=now)
-    )
-    return f"{identity.settings.cookie_name}={token}"
-
-
-async def _manager_of(host: Host, org: int) -> str:
-    person = await _person(host)
-    await host.services.of(ROLES).grant(person, "manager", None)
-    await host.services.of(COMPANIES).assign_manager(None, org, person)
-    return await _cookie(host, person)
-
-
-async def _role(host: Host, code: str, permissions: list[str]) -> str:
-    with contextlib.suppress(Conflict):  # made by an earlier test on this database
-        await host.services.of(ROLES).create_role(
-            code=code, name_ru=code, name_en=code, permissions=permissions
-        )
-    return code
-
-
-async def _global(host: Host, role: str) -> str:
-    person = await _person(host)
-    await host.services.of(ROLES).grant(person, role, None)
-    return await _cookie(host, person)
-
-
-async def _org_with_counterparty(host: Host) -> tuple[int, str]:
-    org = next(_orgs)
-    companies = host.services.of(COMPANIES)
-    await companies.ensure_organization(org, f"Компания {org}")
-    ext = f"cp-{uuid.uuid4()}"
-    await companies.create_counterparty(
-        SYSTEM, name=f"Контрагент {org}", inn=make_inn(org), organization_id=org, external_id=ext
-    )
-    return org, ext
 
 
 async def _record(host: Host, entity: str, counterparty: str | None, tag: str) -> int:
@@ -116,11 +67,6 @@ async def _record(host: Host, entity: str, counterparty: str | None, tag: str) -
     return int(found or 0)
 
 
-async def get(http: httpx.AsyncClient, path: str, cookie: str) -> httpx.Response:
-    http.cookies.clear()
-    return await http.get(path, headers={"Cookie": cookie})
-
-
 def _ids(answer: httpx.Response) -> set[int]:
     assert answer.status_code == 200, answer.text
     return {int(i["id"]) for i in answer.json()["items"]}
@@ -129,8 +75,8 @@ def _ids(answer: httpx.Response) -> set[int]:
 async def test_a_manager_sees_only_the_quarantine_of_their_organizations(
     host: Host, web: httpx.AsyncClient
 ) -> None:
-    org_a, cp_a = await _org_with_counterparty(host)
-    org_b, cp_b = await _org_with_counterparty(host)
+    org_a, cp_a = await people.org_with_counterparty(host)
+    org_b, cp_b = await people.org_with_counterparty(host)
     companies = host.services.of(COMPANIES)
     unlinked = f"cp-{uuid.uuid4()}"  # known to the portal, linked to no organization
     await companies.create_counterparty(
@@ -146,7 +92,7 @@ async def test_a_manager_sees_only_the_quarantine_of_their_organizations(
     }
     tied = {mine, theirs, their_cp}
 
-    manager_a = await _manager_of(host, org_a)
+    manager_a = await people.manager_of(host, org_a)
     listed = await get(web, "/api/integration/quarantine?payload=true&state=", manager_a)
     assert _ids(listed) == {mine}
     assert "tag-b" not in listed.text
@@ -172,17 +118,19 @@ async def test_a_manager_sees_only_the_quarantine_of_their_organizations(
     assert "tag-unlinked" not in page.text
 
     # B's manager: B's two, not A's.
-    manager_b = await _manager_of(host, org_b)
+    manager_b = await people.manager_of(host, org_b)
     assert _ids(await get(web, "/api/integration/quarantine", manager_b)) == {theirs, their_cp}
 
     # A global holder of the view right alone: every tied record, none of the untied ones.
-    viewer = await _global(host, await _role(host, "quarantine_viewer", ["integration.runs.view"]))
+    viewer = await people.global_holder(
+        host, await people.role(host, "quarantine_viewer", ["integration.runs.view"])
+    )
     assert _ids(await get(web, "/api/integration/quarantine", viewer)) == tied
     for other in untied:
         assert (await get(web, f"/api/integration/quarantine/{other}", viewer)).status_code == 404
 
     # An admin (integration.runs.manage): all of them, on the page too.
-    admin = await _global(host, "admin")
+    admin = await people.global_holder(host, "admin")
     assert _ids(await get(web, "/api/integration/quarantine", admin)) == tied | untied
     for item in tied | untied:
         assert (await get(web, f"/api/integration/quarantine/{item}", admin)).status_code == 200
@@ -209,22 +157,16 @@ async def test_a_manager_cannot_act_on_another_organizations_record(
 ) -> None:
     """Acting needs integration.runs.manage; a role holding it assigned to A's manager
     still reaches only A's records (B's answers 404, as a record that does not exist)."""
-    org_a, _cp_a = await _org_with_counterparty(host)
-    _org_b, cp_b = await _org_with_counterparty(host)
+    org_a, _cp_a = await people.org_with_counterparty(host)
+    _org_b, cp_b = await people.org_with_counterparty(host)
     theirs = await _record(host, "order", cp_b, "tag-b")
-    role = "quarantine_manager"
-    with contextlib.suppress(Conflict):
-        await host.services.of(ROLES).create_role(
-            code=role,
-            name_ru=role,
-            name_en=role,
-            permissions=["integration.runs.view", "integration.runs.manage"],
-            assigned_only=True,
-        )
-    person = await _person(host)
-    await host.services.of(ROLES).grant(person, role, None)
-    await host.services.of(COMPANIES).assign_manager(None, org_a, person)
-    cookie = await _cookie(host, person)
+    role = await people.role(
+        host,
+        "quarantine_manager",
+        ["integration.runs.view", "integration.runs.manage"],
+        assigned_only=True,
+    )
+    cookie = await people.manager_of(host, org_a, role)
     web.cookies.clear()
     page = await web.get("/integration/quarantine", headers={"Cookie": cookie})
     csrf = web.cookies.get("kabinet_csrf")
@@ -244,12 +186,12 @@ async def test_a_manager_cannot_act_on_another_organizations_record(
 async def test_an_api_token_never_reads_the_quarantine(host: Host, web: httpx.AsyncClient) -> None:
     """Tokens carry only organization permissions: the staff-wide quarantine is 403 to
     any token, whoever made it, for the list and for a record of its own organization."""
-    org, cp = await _org_with_counterparty(host)
+    org, cp = await people.org_with_counterparty(host)
     item = await _record(host, "order", cp, "tag-token")
-    role = await _role(
+    role = await people.role(
         host, "quarantine_token_maker", ["identity.tokens.manage", "companies.organizations.view"]
     )
-    person = await _person(host)
+    person = await people.person(host)
     await host.services.of(ROLES).grant(person, role, org)
     made = await host.services.of(IDENTITY).create_token(
         Principal(person_id=person, kind="person"),
