@@ -167,6 +167,20 @@ class Shape:
     def worker_pids(self) -> dict[int, str]:
         return {self.procs[r].pid: r for r in ("worker1", "worker2")}
 
+    def worker_on_port(self, client_port: int) -> str | None:
+        """The worker whose TCP connection (to the local 1C, to the SMTP server) comes
+        from ``client_port``: the one doing that job now."""
+        import psutil  # type: ignore[import-untyped]
+
+        for pid, role in self.worker_pids().items():
+            try:
+                conns = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            if any(c.laddr and c.laddr.port == client_port for c in conns):
+                return role
+        return None
+
     # -- the probe ----------------------------------------------------------------------------
 
     def probe(self) -> list[list[str]]:

@@ -193,20 +193,6 @@ def publish(shape: Shape, person_id: int, parcel: str) -> None:
     assert done.returncode == 0, done.stderr.decode()[-3000:]
 
 
-def sender_of(shape: Shape, client_port: int) -> str | None:
-    """The worker whose connection to the SMTP server comes from ``client_port``."""
-    import psutil  # type: ignore[import-untyped]
-
-    for pid, role in shape.worker_pids().items():
-        try:
-            conns = psutil.Process(pid).net_connections(kind="tcp")
-        except psutil.Error:
-            continue
-        if any(c.laddr and c.laddr.port == client_port for c in conns):
-            return role
-    return None
-
-
 async def delivery_of(url: str, parcel: str) -> dict[str, Any] | None:
     engine = create_async_engine(url)
     try:
@@ -253,7 +239,7 @@ async def test_an_email_whose_sender_is_killed_mid_send_reaches_the_mailbox_once
             lambda: box.arrivals(installation.email), "the e-mail to reach the SMTP server", 120
         )
         port, message_id = first[0]
-        victim = wait_for(lambda: sender_of(shape, port), "the worker sending it", 10)
+        victim = wait_for(lambda: shape.worker_on_port(port), "the worker sending it", 10)
         other = "worker2" if victim == "worker1" else "worker1"
         shape.signal(victim, signal.SIGKILL)
         shape.wait_exit(victim)

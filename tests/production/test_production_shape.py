@@ -420,20 +420,6 @@ async def a_client_of_synced_orders(shape: Shape) -> tuple[str, str]:
     return client.email, str(orders[open_refs[0]])
 
 
-def sender_of(shape: Shape, client_port: int) -> str | None:
-    """The worker whose connection to the local 1C comes from ``client_port``."""
-    import psutil
-
-    for pid, role in shape.worker_pids().items():
-        try:
-            conns = psutil.Process(pid).net_connections(kind="tcp")
-        except psutil.Error:
-            continue
-        if any(c.laddr and c.laddr.port == client_port for c in conns):
-            return role
-    return None
-
-
 def spy_on_faults(onec: OneCServer) -> list[int]:
     """The client ports of the requests that got a fault (the handler's peer)."""
     taken: list[int] = []
@@ -471,7 +457,7 @@ async def test_a_client_request_is_carried_to_1c_once_when_its_sender_is_killed(
         )
         assert asked.status_code == 201, asked.text[:1000]
         request_id = int(asked.json()["id"])
-    victim = wait_for(lambda: posted and sender_of(shape, posted[0]), "the send to 1C", 90)
+    victim = wait_for(lambda: posted and shape.worker_on_port(posted[0]), "the send to 1C", 90)
     shape.signal(victim, signal.SIGKILL)
     shape.wait_exit(victim)
     arrived = max(t for t, target in onec.arrivals if documents in target)
