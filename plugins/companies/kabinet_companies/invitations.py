@@ -27,6 +27,7 @@ from kabinet_companies.validation import (
     Forbidden,
     NotFound,
     bounded,
+    new_account_errors,
     refuse,
 )
 
@@ -276,26 +277,13 @@ class InvitationsPart:
     ) -> AccountView:
         """Set a password (the link confirms the e-mail), give the phone, agree: the
         person is in the organization with the invited role; the phone is confirmed next."""
-        from kabinet.identity.common import normalize_phone
-
         found = await self.by_token(token)
         if found is None:
             raise refuse({"token": "This invitation has expired or was revoked."})
         identity = self.identity
-        errors: dict[str, str] = {}
-        phone_n = None
-        try:
-            phone_n = normalize_phone(phone)
-        except IdentityError as exc:
-            errors["phone"] = exc.message
-        try:
-            identity.check_password_rules(password)
-        except IdentityError as exc:
-            errors["password"] = exc.message
-        if password != password2:
-            errors["password2"] = "The passwords differ."
-        if not agreed:
-            errors["consent"] = "Agree to the processing of personal data to register."
+        phone_n, errors = new_account_errors(
+            identity, phone=phone, password=password, password2=password2, agreed=agreed
+        )
         existing = await identity.find_by_email(found.email)
         if phone_n:
             other = await identity.find_by_phone(phone_n)

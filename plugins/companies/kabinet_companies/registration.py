@@ -26,6 +26,7 @@ from kabinet_companies.invitations import Invitation as Invitation
 from kabinet_companies.invitations import InvitationsPart
 from kabinet_companies.models import agreement, consent, registration
 from kabinet_companies.services import CompaniesService
+from kabinet_companies.validation import new_account_errors
 from kabinet_companies.validation import refuse as refuse
 
 log = structlog.get_logger("kabinet.companies")
@@ -167,29 +168,21 @@ class Registration(InvitationsPart):
         ``language`` is the one the person registered in (their messages and pages keep it).
 
         Raises :class:`FormErrors` with every field at fault."""
-        from kabinet.identity.common import normalize_email, normalize_phone
+        from kabinet.identity.common import normalize_email
 
         identity = self.identity
         errors: dict[str, str] = {}
         if not full_name.strip():
             errors["full_name"] = "A name is required."
-        email_n = phone_n = None
+        email_n = None
         try:
             email_n = normalize_email(email)
         except IdentityError as exc:
             errors["email"] = exc.message
-        try:
-            phone_n = normalize_phone(phone)
-        except IdentityError as exc:
-            errors["phone"] = exc.message
-        try:
-            identity.check_password_rules(password)
-        except IdentityError as exc:
-            errors["password"] = exc.message
-        if password != password2:
-            errors["password2"] = "The passwords differ."
-        if not agreed:
-            errors["consent"] = "Agree to the processing of personal data to register."
+        phone_n, more = new_account_errors(
+            identity, phone=phone, password=password, password2=password2, agreed=agreed
+        )
+        errors |= more
         if email_n and await identity.find_by_email(email_n) is not None:
             errors["email"] = "This e-mail address is already registered."
         if phone_n and await identity.find_by_phone(phone_n) is not None:

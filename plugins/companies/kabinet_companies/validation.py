@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from kabinet.forms import FieldError, FormErrors
+from kabinet.identity.errors import IdentityError
 from kabinet_companies.errors import CompanyError, Conflict, Forbidden, NotFound
 
 __all__ = [
@@ -91,3 +92,28 @@ def refuse(errors: dict[str, str]) -> FormErrors:
     """Every field at fault at once (the form shows each next to its field): a message id
     by field name, as the page kit's :class:`~kabinet.forms.FormErrors`."""
     return FormErrors([FieldError(message, field) for field, message in errors.items()])
+
+
+def new_account_errors(
+    identity: Any, *, phone: str, password: str, password2: str, agreed: bool
+) -> tuple[str | None, dict[str, str]]:
+    """What registering and accepting an invitation both check of a new account's form:
+    the phone (returned normalized, or ``None``), the password's rules and its repetition,
+    the consent. Returns the phone and the errors by field."""
+    from kabinet.identity.common import normalize_phone
+
+    errors: dict[str, str] = {}
+    phone_n = None
+    try:
+        phone_n = normalize_phone(phone)
+    except IdentityError as exc:
+        errors["phone"] = exc.message
+    try:
+        identity.check_password_rules(password)
+    except IdentityError as exc:
+        errors["password"] = exc.message
+    if password != password2:
+        errors["password2"] = "The passwords differ."
+    if not agreed:
+        errors["consent"] = "Agree to the processing of personal data to register."
+    return phone_n, errors
