@@ -263,6 +263,25 @@ class Database:
             return unit.join()
         return self._factory()
 
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection to read with, for code that reads with Core statements: the unit of
+        work's once it holds one (the reads see what it wrote), else one of the pool's for
+        this block only.
+
+        Never a second pooled connection while the unit holds one: with as many requests
+        at once as the pool has connections, each would hold one and wait for another
+        until the pool's timeout (seen on the order card at 16 requests against a pool of
+        15). And never the unit's before it holds one: a read early in a request (a page's
+        list) does not keep a connection through the page's rendering."""
+        unit = current_unit(self)
+        if unit is not None and (held := unit.open_session) is not None and held.in_transaction():
+            async with unit.join() as session:
+                yield await session.connection()
+            return
+        async with self.engine.connect() as conn:
+            yield conn
+
     @property
     def sessionmaker(self) -> Callable[[], AbstractAsyncContextManager[AsyncSession]]:
         """Deprecated spelling of :meth:`reader` (deprecated in 0.1.0, removed in 0.3):

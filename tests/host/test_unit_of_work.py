@@ -336,3 +336,20 @@ async def test_a_route_takes_the_units_session_the_host_and_a_service_by_injecti
     assert await rows(host, table) == ["injected", "service", "injected", "service"]
     assert (await client.post("/api/uw/di/injected-boom")).status_code == 500
     assert len(await rows(host, table)) == 4  # the injected session is the request's unit
+
+
+async def test_read_connection_joins_the_unit_only_once_it_holds_one(portal: Any) -> None:
+    """A read early in a request borrows a pooled connection for the read alone (the unit
+    holds none through the page's rendering); once the unit holds one, the read takes it
+    and sees the unit's writes (never a second pooled connection at once)."""
+    host, _client, table = portal
+    count = text(f"SELECT count(*) FROM {table}")  # noqa: S608 (our name)
+    async with host.db.unit() as unit:
+        async with host.db.read_connection() as early:
+            assert (await early.execute(count)).scalar_one() == 0
+        assert unit.open_session is None  # the early read did not pin the unit
+        async with host.db.session() as s:
+            await s.execute(text(f"INSERT INTO {table} (what) VALUES ('unit')"))  # noqa: S608
+        async with host.db.read_connection() as later:
+            assert (await later.execute(count)).scalar_one() == 1  # the unit's own write
+    assert await rows(host, table) == ["unit"]

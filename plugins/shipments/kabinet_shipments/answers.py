@@ -125,7 +125,7 @@ async def open_requests(host: Host, principal: Principal, limit: int = 200) -> l
     if not isinstance(orgs, AllOrganizations) and not orgs:
         return []
     stmt = _base(orgs).where(m.request.c.status.in_(OPEN)).order_by(m.request.c.id).limit(limit)
-    async with host.db.engine.connect() as conn:
+    async with host.db.read_connection() as conn:
         rows = list((await conn.execute(stmt)).all())
     states = await _states(host, [r.portal_key for r in rows])
     is_connected = connected(host)

@@ -25,7 +25,6 @@ from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
 from kabinet_shipments.invoice_files import files_of, invoice_file_key
-from kabinet_shipments.reading import connection
 from kabinet_shipments.registry import (
     INVOICE_SORTS,
     INVOICE_TABS,
@@ -112,7 +111,7 @@ class Finance:
         if query.status:
             conds.append(invoice_status(query.status, today))
         stmt = invoices_select(conds, with_names)
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             page = await keyset(
                 conn, stmt, m.invoice, query.sort, query.size, query.after, query.before
             )
@@ -126,7 +125,7 @@ class Finance:
         conds = invoice_filters(query, scope.counterparties, today)
         bound = self.shipments.settings.count_bound
         found: dict[str, int] = {}
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             for tab in INVOICE_TABS:
                 tab_conds = [*conds, invoice_status(tab, today)] if tab else conds
                 stmt = select(m.invoice.c.id).where(*tab_conds)
@@ -140,7 +139,7 @@ class Finance:
         )
         if scope.counterparties is not None:
             stmt = stmt.where(m.invoice.c.counterparty_id.in_(scope.counterparties))
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             row = (await conn.execute(stmt)).first()
         if row is None or scope.empty:
             raise NotFound(f"no invoice {invoice_id}")
@@ -231,7 +230,7 @@ class Finance:
             stmt = stmt.where(i.c.counterparty_id.in_(scope.counterparties))
         if contract_id is not None:
             stmt = stmt.where(i.c.contract_id == contract_id)
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             rows = (await conn.execute(stmt)).all()
         return Debt(
             start,
@@ -259,7 +258,7 @@ class Finance:
         )
         if scope.counterparties is not None:
             stmt = stmt.where(m.contract.c.counterparty_id.in_(scope.counterparties))
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             return list((await conn.execute(stmt)).all())
 
     async def contract_choices(
@@ -332,7 +331,7 @@ class Finance:
         )
         if scope.counterparties is not None:
             stmt = stmt.where(m.contract.c.counterparty_id.in_(scope.counterparties))
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             row = (await conn.execute(stmt)).first()
             if row is None or scope.empty:
                 raise NotFound(f"no contract {contract_id}")
@@ -447,7 +446,7 @@ class Finance:
         invoices: list[Any] = []
         answers: list[Any] = []
         if not scope.empty and since is not None:
-            async with connection(self.host) as conn:
+            async with self.host.db.read_connection() as conn:
                 changes = list(
                     (
                         await conn.execute(

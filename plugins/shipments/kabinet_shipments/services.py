@@ -29,7 +29,6 @@ from kabinet.services import ServiceKey
 from kabinet_companies.services import COUNTERPARTY_ROWS, ORGANIZATION_ROWS
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
-from kabinet_shipments.reading import connection
 from kabinet_shipments.registry import (
     ORDER_SORTS,
     ORDER_TABS,
@@ -136,7 +135,7 @@ class ShipmentsService:
             return Scope(ALL, None)
         if not orgs:
             return Scope(frozenset(), ())
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             rows = await conn.execute(
                 select(COUNTERPARTY_ROWS.c.id).where(
                     COUNTERPARTY_ROWS.c.organization_id.in_(sorted(orgs))
@@ -168,7 +167,7 @@ class ShipmentsService:
         if narrowed.counterparties is not None:
             cps = cps.where(COUNTERPARTY_ROWS.c.id.in_(narrowed.counterparties))
             contracts = contracts.where(m.contract.c.counterparty_id.in_(narrowed.counterparties))
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             limit = 500  # a filter list, not a registry: staff search the registry instead
             if scope.several:
                 rows = await conn.execute(orgs.order_by("name").limit(limit))
@@ -213,7 +212,7 @@ class ShipmentsService:
         conds = order_filters(query, scope.counterparties, self.today(), self.zone_of(principal))
         if query.status:
             conds.append(m.order.c.status == query.status)
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             page = await order_page(conn, query, conds, with_names)
         return page, scope
 
@@ -228,7 +227,7 @@ class ShipmentsService:
             return dict.fromkeys(ORDER_TABS, 0)
         conds = order_filters(query, scope.counterparties, self.today(), self.zone_of(principal))
         bound = self.settings.count_bound
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             rows = (await conn.execute(tab_counts_statement(conds, bound))).all()
         return tab_counts_of(rows, bound)
 
@@ -554,12 +553,12 @@ class ShipmentsService:
             stmt = stmt.where(m.order.c.counterparty_id.in_(scope.counterparties))
         if status:
             stmt = stmt.where(m.request.c.status == status)
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             return list((await conn.execute(stmt)).all())
 
     async def last_update(self) -> dt.datetime | None:
         """When data was last received from the production system."""
-        async with connection(self.host) as conn:
+        async with self.host.db.read_connection() as conn:
             value = (await conn.execute(select(func.max(m.feed.c.received_at)))).scalar()
         return _aware(value) if value is not None else None
 
