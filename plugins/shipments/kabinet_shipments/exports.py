@@ -284,7 +284,7 @@ class Exports:
         conds = await self._conds(principal, query, tz)
         if conds is None:
             return 0
-        async with self.host.db.engine.connect() as conn:
+        async with self.host.db.read_connection() as conn:
             return await bounded_count(conn, select(m.order.c.id).where(*conds), bound)
 
     async def chunks(
@@ -302,7 +302,7 @@ class Exports:
         while sent < limit:
             size = min(CHUNK, limit - sent)
             page_query = _with(query, size=size, after=cursor, before="")
-            async with self.host.db.engine.connect() as conn:
+            async with self.host.db.read_connection() as conn:
                 page = await order_page(conn, page_query, conds, with_names=False)
             if not page.rows:
                 return
@@ -408,7 +408,7 @@ class Exports:
         if principal.person_id is None or len(export_id) > 32:
             raise NotFound(f"no export {export_id}")
         e = m.export
-        async with self.host.db.engine.connect() as conn:
+        async with self.host.db.read_connection() as conn:
             row = (
                 await conn.execute(
                     select(e).where(
@@ -501,7 +501,7 @@ class Exports:
         """Delete expired exports and their files (the hourly ``shipments.exports_cleanup``)."""
         e = m.export
         now = self.host.clock.now()
-        async with self.host.db.engine.connect() as conn:
+        async with self.host.db.read_connection() as conn:
             rows = (
                 await conn.execute(select(e.c.id, e.c.file_key).where(e.c.expires_at <= now))
             ).all()

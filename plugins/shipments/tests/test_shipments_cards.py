@@ -345,7 +345,13 @@ async def test_a_page_holds_one_database_connection_at_a_time(web: Site) -> None
     event.listen(pool, "checkin", back)
     pages = {}
     try:
-        for path in (card_path, "/", "/shipments/", f"/shipments/contracts/{ids['contract_id']}"):
+        for path in (
+            card_path,
+            "/",
+            "/shipments/",
+            f"/shipments/contracts/{ids['contract_id']}",
+            "/shipments/orders.xlsx",  # an export counts, then reads its rows: one at a time
+        ):
             pages[path] = await web.get(path, session)
     finally:
         event.remove(pool, "checkout", out)
