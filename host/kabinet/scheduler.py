@@ -19,7 +19,10 @@ Each tick is sent, and its job runs once, also when a scheduler is killed (issue
   runs only the first message of an origin (:mod:`kabinet.jobs_redis`); a redelivery of
   that same message (its worker killed mid-job) still runs.
 
-A tick whose claimer died while no other scheduler ran is lost (nobody saw it claimed).
+- a scheduler that starts (a restart after a kill, when no other scheduler ran) watches the
+  latest past tick of each schedule the same way: a claim left unconfirmed by a scheduler
+  that died is taken over once its lease ends; a tick that was sent, or that nobody
+  claimed (no scheduler ran then), is not sent.
 """
 
 from __future__ import annotations
@@ -61,6 +64,17 @@ def next_tick(schedule: Schedule, after: dt.datetime, tz: dt.tzinfo = dt.UTC) ->
     local = after.astimezone(tz)
     nxt: dt.datetime = croniter(schedule.cron, local).get_next(dt.datetime)
     return nxt.astimezone(dt.UTC)
+
+
+def previous_tick(schedule: Schedule, now: dt.datetime, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """The last tick of ``schedule`` at or before ``now`` (aware UTC)."""
+    if schedule.interval is not None:
+        step = schedule.interval
+        return dt.datetime.fromtimestamp(math.floor(now.timestamp() / step) * step, dt.UTC)
+    assert schedule.cron is not None
+    after = (now + dt.timedelta(seconds=1)).astimezone(tz)  # a tick at ``now`` counts
+    prev: dt.datetime = croniter(schedule.cron, after).get_prev(dt.datetime)
+    return prev.astimezone(dt.UTC)
 
 
 def latest_tick(
@@ -213,9 +227,22 @@ class Scheduler:
         return {name: s for name, (_p, s) in sorted(self.host.schedules.items())}
 
     def start(self) -> None:
-        """Begin with the first tick after now (a tick that passed before start is not sent)."""
+        """Begin with the first tick after now (a tick that passed before start is not sent,
+        unless a scheduler that died left its claim unconfirmed: see the module's text)."""
         now = self.host.clock.now()
         self._due = {name: next_tick(s, now, self.tz) for name, s in self.schedules.items()}
+        for name, schedule in self.schedules.items():
+            at = previous_tick(schedule, now, self.tz)
+            pending = self._pending(name, schedule, at)
+            if (now - at).total_seconds() <= pending.ttl and pending not in self.pending:
+                self.pending.append(pending)  # ``done`` at the first tick unless it lapsed
+
+    def _pending(self, name: str, schedule: Schedule, at: dt.datetime) -> _Pending:
+        """The claim of ``schedule``'s tick ``at``: its key, kept for ten periods (the claim
+        outlives any clock skew between schedulers by a wide margin)."""
+        following = next_tick(schedule, at, self.tz)
+        ttl = max(60.0, 10 * (following - at).total_seconds())
+        return _Pending(name, at, f"{LOCK_PREFIX}{name}:{at.isoformat()}", ttl)
 
     def next_due(self) -> dt.datetime | None:
         return min(self._due.values(), default=None)
@@ -240,18 +267,15 @@ class Scheduler:
                 self._due[name] = due
                 continue
             at = latest_tick(schedule, due, now, self.tz)
-            following = next_tick(schedule, at, self.tz)
-            # The claim outlives any clock skew between schedulers by a wide margin.
-            ttl = max(60.0, 10 * (following - at).total_seconds())
-            pending = _Pending(name, at, f"{LOCK_PREFIX}{name}:{at.isoformat()}", ttl)
+            pending = self._pending(name, schedule, at)
             until = now.timestamp() + LEASE_SECONDS
-            fired = await self.lock.claim(pending.key, until=until, ttl=ttl)
+            fired = await self.lock.claim(pending.key, until=until, ttl=pending.ttl)
             if fired:
                 fired = await self._send(pending)
             else:
                 self.pending.append(pending)
             saw(Tick(schedule=name, at=at, fired=fired))
-            self._due[name] = following
+            self._due[name] = next_tick(schedule, at, self.tz)
         return seen
 
     async def _take_over(self, now: dt.datetime, saw: TickCallback) -> None:

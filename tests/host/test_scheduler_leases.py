@@ -139,6 +139,66 @@ async def test_a_tick_claimed_by_a_scheduler_killed_before_its_send_is_taken_ove
     assert len(sent) == 1
 
 
+async def test_a_lone_scheduler_restarted_after_a_kill_sends_the_tick_it_had_claimed(
+    host: Host, clock: FrozenClock, prefix: str, sent: list[JobMessage]
+) -> None:
+    """No other scheduler ran: the restarted one finds the claim its killed self left."""
+    killed = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
+    killed.start()
+    clock.advance(60)
+    tick = clock.now()
+
+    async def dies(*args: Any, **kwargs: Any) -> str:
+        raise Killed
+
+    real_send = host.jobs.send_later
+    host.jobs.send_later = dies  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        await killed.tick()  # claimed, then killed before the send
+    host.jobs.send_later = real_send  # type: ignore[method-assign]
+    await killed.lock.close()
+
+    clock.advance(2)  # the process is started again, its lease still running
+    restarted = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
+    restarted.start()
+    try:
+        assert fired(await restarted.tick()) == []  # the dead claim's lease still holds
+        clock.advance(LEASE_SECONDS)
+        assert fired(await restarted.tick()) == [tick]  # lapsed unconfirmed: taken over
+        clock.advance(60)
+        assert fired(await restarted.tick()) == [tick + dt.timedelta(seconds=60)]
+    finally:
+        await restarted.lock.close()
+    assert [m.origin for m in sent] == [
+        f"schedule:lease.every_minute@{t.isoformat()}"
+        for t in (tick, tick + dt.timedelta(seconds=60))
+    ]
+
+
+async def test_a_restarted_scheduler_sends_no_tick_that_was_sent_or_never_claimed(
+    host: Host, clock: FrozenClock, prefix: str, sent: list[JobMessage]
+) -> None:
+    """A tick another scheduler sent is done; one that fell while no scheduler ran is
+    not sent late (ticks before a start are not sent)."""
+    first = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
+    first.start()
+    clock.advance(60)
+    assert len(fired(await first.tick())) == 1
+    await first.lock.close()
+    for _ in range(2):  # sent before the restart; then none ran at the next tick
+        again = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
+        again.start()
+        assert again.pending != []  # the latest tick is watched
+        clock.advance(LEASE_SECONDS * 3)
+        try:
+            assert fired(await again.tick()) == []
+            assert again.pending == []
+        finally:
+            await again.lock.close()
+        clock.advance(60 - LEASE_SECONDS * 3)
+    assert len(sent) == 1
+
+
 async def test_a_confirmed_tick_is_never_sent_again(
     host: Host, clock: FrozenClock, pair: tuple[Scheduler, Scheduler], sent: list[JobMessage]
 ) -> None:
