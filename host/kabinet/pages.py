@@ -48,6 +48,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static" / "shell"
 STATE_KEY = "kabinet.shell"
 CSRF_COOKIE = "kabinet_csrf"
+"""The CSRF cookie's base name; under https it is sent as ``__Host-kabinet_csrf``
+(:func:`cookie_name`): read the name from ``Csrf.cookie_name``."""
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 HTML = "text/html"
@@ -101,6 +103,30 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
+# --- cookie names -------------------------------------------------------------------------
+
+HOST_PREFIX = "__Host-"
+
+
+def serves_https(base_url: str) -> bool:
+    """Whether the portal is served over https, as ``[host] base_url`` says: its cookies
+    are then ``Secure`` and the session's and CSRF's are named with :data:`HOST_PREFIX`."""
+    return base_url.startswith("https://")
+
+
+def cookie_name(name: str, *, https: bool) -> str:
+    """The name a portal cookie is sent under: ``__Host-<name>`` over https, else ``name``.
+
+    A browser keeps a ``__Host-`` cookie only when it is ``Secure``, has ``Path=/`` and no
+    ``Domain``, so a sibling subdomain (``evil.example.com`` beside
+    ``portal.example.com``) can neither set nor overwrite it: the session and CSRF
+    cookies cannot be tossed. Over plain http (local development, the demo) a browser
+    would refuse a ``__Host-`` cookie, so the plain name stays. The one rule for the
+    session cookie (``IdentityService.cookie_name``) and the CSRF one (``Csrf.cookie_name``).
+    """
+    return HOST_PREFIX + name if https and not name.startswith(HOST_PREFIX) else name
+
+
 # --- CSRF: a signed double-submit token, bound to the session ---------------------------
 
 SESSION_STATE = "kabinet.session"
@@ -128,6 +154,8 @@ class Csrf:
     def __init__(self, secret: bytes, secure: bool) -> None:
         self.secret = secret
         self.secure = secure
+        self.cookie_name = cookie_name(CSRF_COOKIE, https=secure)
+        """The cookie's name (``__Host-kabinet_csrf`` under https)."""
 
     def _sign(self, nonce: str, binding: str = "") -> str:
         message = f"{nonce}|{binding}".encode()
@@ -151,7 +179,7 @@ class Csrf:
         if current:
             return str(current)
         binding = session_binding(request.scope)
-        cookie = request.cookies.get(CSRF_COOKIE)
+        cookie = request.cookies.get(self.cookie_name)
         if cookie is None or not self.valid(cookie, binding):
             cookie = self.issue(binding)
             state["kabinet.csrf_new"] = True
@@ -163,7 +191,7 @@ class Csrf:
         if not state.get("kabinet.csrf_new"):
             return None
         return Cookie(
-            key=CSRF_COOKIE,
+            key=self.cookie_name,
             value=state["kabinet.csrf"],
             httponly=True,
             samesite="lax",
@@ -174,7 +202,7 @@ class Csrf:
     async def check(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         """Refuse (403) an unsafe request whose token is missing, differs from the cookie,
         or was not issued in this request's session."""
-        cookie = connection.cookies.get(CSRF_COOKIE)
+        cookie = connection.cookies.get(self.cookie_name)
         sent = connection.headers.get(CSRF_HEADER)
         if sent is None:
             content_type = connection.headers.get("content-type", "")

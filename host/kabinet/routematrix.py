@@ -199,7 +199,7 @@ class RouteMatrix:
         await identity.sessions.create(
             SessionRecord(key=key, account_id=person_id, created_at=now, last_seen_at=now)
         )
-        return f"{identity.settings.cookie_name}={token}"
+        return f"{identity.cookie_name}={token}"
 
     async def _session(self, person_id: int) -> str:
         """The same as :meth:`session` (the apps' tests call it by this name)."""
@@ -298,14 +298,14 @@ class RouteMatrix:
         key = session or ""
         if key not in self._csrf:
             from kabinet.identity.sessions import session_key
-            from kabinet.pages import CSRF_COOKIE, STATE_KEY
+            from kabinet.pages import STATE_KEY
 
             shell = self.app.state[STATE_KEY]
-            name = self.host.services.of(IDENTITY).settings.cookie_name + "="
+            name = self.host.services.of(IDENTITY).cookie_name + "="
             tokens = [p.strip()[len(name) :] for p in key.split(";") if p.strip().startswith(name)]
             binding = session_key(tokens[0]) if tokens else ""
             self._csrf[key] = shell.csrf.issue(binding)
-            assert shell.csrf.valid(self._csrf[key], binding), CSRF_COOKIE
+            assert shell.csrf.valid(self._csrf[key], binding), shell.csrf.cookie_name
         return self._csrf[key]
 
     # -- requests -------------------------------------------------------------------------
@@ -321,7 +321,7 @@ class RouteMatrix:
     ) -> Response:
         """``token``: an ``Authorization`` value instead of a session (and no CSRF pair:
         a token is no browser's)."""
-        from kabinet.pages import CSRF_COOKIE, CSRF_HEADER
+        from kabinet.pages import CSRF_HEADER, STATE_KEY
 
         params = dict(sample.params) if sample else {}
         path = _PARAM.sub(
@@ -333,7 +333,7 @@ class RouteMatrix:
             sent["Authorization"] = token
         elif route.method not in SAFE and not isinstance(route.rule, Machine):
             token = await self.csrf(session)
-            cookies.append(f"{CSRF_COOKIE}={token}")
+            cookies.append(f"{self.app.state[STATE_KEY].csrf.cookie_name}={token}")
             sent[CSRF_HEADER] = token
         if cookies:
             sent["Cookie"] = "; ".join(cookies)

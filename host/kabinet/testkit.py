@@ -123,21 +123,22 @@ class Portal:
         self, cookies: dict[str, str], headers: dict[str, str], *, bare: bool = False
     ) -> httpx.AsyncClient:
         from kabinet.identity.sessions import session_key
-        from kabinet.pages import CSRF_COOKIE, CSRF_HEADER, STATE_KEY
+        from kabinet.pages import CSRF_HEADER, STATE_KEY
 
         if self.app is None:
             raise RuntimeError("this portal serves no app: it was started with web=False")
-        session = cookies.get(self.host.services.of(IDENTITY).settings.cookie_name)
+        session = cookies.get(self.host.services.of(IDENTITY).cookie_name)
         hooks: list[Any] = []
+        csrf_cookie = self.app.state[STATE_KEY].csrf.cookie_name
         if not bare and "authorization" not in {k.lower() for k in headers}:
             csrf = self.app.state[STATE_KEY].csrf.issue(session_key(session) if session else "")
-            cookies, headers = {**cookies, CSRF_COOKIE: csrf}, {**headers, CSRF_HEADER: csrf}
+            cookies, headers = {**cookies, csrf_cookie: csrf}, {**headers, CSRF_HEADER: csrf}
 
             async def follow_csrf(request: httpx.Request) -> None:
                 # As the portal's pages do: the token sent is the CSRF cookie's current
                 # value, so a client that signs in through a page posts with the token the
                 # portal issued to its new session (a token the test sends itself stays).
-                token = client.cookies.get(CSRF_COOKIE, domain=HOST)
+                token = client.cookies.get(csrf_cookie, domain=HOST)
                 if token and request.headers.get(CSRF_HEADER) == client.headers[CSRF_HEADER]:
                     request.headers[CSRF_HEADER] = token
 
@@ -238,7 +239,7 @@ class Portal:
         cookie (``en``)."""
         from kabinet.i18n import LANG_COOKIE
 
-        cookies = {self.host.services.of(IDENTITY).settings.cookie_name: await self.session(person)}
+        cookies = {self.host.services.of(IDENTITY).cookie_name: await self.session(person)}
         if language:
             cookies[LANG_COOKIE] = language
         return self._client(cookies, {})

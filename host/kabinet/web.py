@@ -57,6 +57,7 @@ from kabinet.pages import (
     StaticFiles,
     flash_cookie_header,
     principal_of,
+    serves_https,
 )
 from kabinet.plugins import PluginInfo, require_unique
 from kabinet.problems import EXCEPTION_HANDLERS
@@ -349,7 +350,7 @@ class KabinetApp(Litestar):
         super().__init__(**kwargs)
         self.kabinet_host = host
         self._headers = security_headers(host)
-        self._https = host.settings.host.base_url.startswith("https://")
+        self._https = serves_https(host.settings.host.base_url)
         identity = host.settings.plugins.get("identity")
         self._proxies = frozenset(getattr(identity, "trusted_proxies", None) or ())
         self._log = klogging.get_logger("kabinet.web")
@@ -501,7 +502,7 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         static=static,
         navigation=list(found.navigation),
         panels=list(found.panels),
-        csrf=Csrf(host.keys.derive("csrf"), secure=settings.base_url.startswith("https://")),
+        csrf=Csrf(host.keys.derive("csrf"), secure=serves_https(settings.base_url)),
     )
     metrics = _metrics(host, found)
     app = KabinetApp(

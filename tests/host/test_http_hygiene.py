@@ -30,6 +30,7 @@ from litestar import Litestar
 from kabinet.access import Permission
 from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
+from kabinet.pages import CSRF_COOKIE, cookie_name, serves_https
 from kabinet.routematrix import ORG_A, RouteMatrix, routes_of
 from kabinet.web import build_app
 from kabinet_companies.services import COMPANIES
@@ -280,7 +281,9 @@ async def _cookies_of_a_visit(host: Host, client: httpx.AsyncClient, **headers: 
     switched = await visit("POST", "/shell/language", data=form)
     assert switched.status_code == 303
     names = {c.split("=", 1)[0] for c in seen}
-    assert {"kabinet_session", "kabinet_csrf", "kabinet_lang"} <= names, names
+    # named __Host-… when base_url is https (test_cookie_prefix.py)
+    csrf = cookie_name(CSRF_COOKIE, https=serves_https(host.settings.host.base_url))
+    assert {identity.cookie_name, csrf, "kabinet_lang"} <= names, names
     return seen
 
 

@@ -81,7 +81,9 @@ async def test_secure_cookie_on_https(make_portal: PortalFactory) -> None:
     assert person.email is not None
     answer = await sign_in(client, person.email)
     cookie = next(
-        c for c in answer.headers.get_list("set-cookie") if c.startswith("kabinet_session=")
+        c
+        for c in answer.headers.get_list("set-cookie")
+        if c.startswith("__Host-kabinet_session=")  # test_cookie_prefix.py
     )
     assert "Secure" in cookie
 

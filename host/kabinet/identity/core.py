@@ -22,6 +22,7 @@ from kabinet.identity.sessions import (
     SessionStore,
 )
 from kabinet.identity.settings import IdentitySettings
+from kabinet.pages import cookie_name, serves_https
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -40,6 +41,12 @@ class ServiceBase:
     def __init__(self, host: Host, *, redis: Redis | None = None) -> None:
         self.host = host
         self.settings: IdentitySettings = host.settings.of("identity", IdentitySettings)
+        self.cookie_name = cookie_name(
+            self.settings.cookie_name, https=serves_https(host.settings.host.base_url)
+        )
+        """The session cookie's name: ``[identity] cookie_name``, ``__Host-`` before it when
+        the portal is served over https (:func:`kabinet.pages.cookie_name`). Read and set
+        the cookie by this, never by the setting."""
         self.clock = host.clock
         self.hasher = PasswordHasher(self.settings)
         prefix = "kabinet:" + digest(host.settings.host.database_url)[:10] + ":identity:"

@@ -93,7 +93,7 @@ class IdentityMiddleware(ASGIMiddleware):
     def __init__(self, host: Host) -> None:
         self.host = host
         service = identity_service(host)
-        self.cookie = service.settings.cookie_name
+        self.cookie = service.cookie_name
         self.trusted = frozenset(service.settings.trusted_proxies)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:

@@ -23,7 +23,7 @@ from kabinet.htmx import redirect
 from kabinet.identity.forms import LoginForm, NewPasswordForm, ResetForm
 from kabinet.identity.middleware import address_of
 from kabinet.identity.services import IdentityError, IdentityService, RateLimited, identity_service
-from kabinet.pages import page, principal_of, safe_next, shell_of
+from kabinet.pages import page, principal_of, safe_next, serves_https, shell_of
 
 if TYPE_CHECKING:
     from litestar.types import ControllerRouterHandler
@@ -102,7 +102,7 @@ async def login(request: Req) -> Response[Any]:
             data.password,
             address=address_of(request.scope),
             user_agent=request.headers.get("user-agent", ""),
-            previous=request.cookies.get(svc.settings.cookie_name),
+            previous=request.cookies.get(svc.cookie_name),
         )
     except IdentityError as exc:
         return await page(
@@ -115,12 +115,12 @@ async def login(request: Req) -> Response[Any]:
     response = redirect(request, target)
     base = shell_of(request).host.settings.host
     response.set_cookie(
-        svc.settings.cookie_name,
+        svc.cookie_name,
         result.token,
         max_age=svc.settings.absolute_timeout,
         httponly=True,
         samesite="lax",
-        secure=base.base_url.startswith("https://"),
+        secure=serves_https(base.base_url),
         path="/",
     )
     response.set_cookie(
@@ -137,7 +137,7 @@ async def login(request: Req) -> Response[Any]:
 @post("/logout", access=public, include_in_schema=False)
 async def logout(request: Req) -> Response[Any]:
     svc = service(request)
-    token = request.cookies.get(svc.settings.cookie_name)
+    token = request.cookies.get(svc.cookie_name)
     keycloak = keycloak_service(shell_of(request).host)
     if token:
         if keycloak is not None:  # ends the Keycloak session behind it too
@@ -146,7 +146,7 @@ async def logout(request: Req) -> Response[Any]:
             await svc.logout(token, address=address_of(request.scope))
     # With Keycloak, /login leaves for it, which CSP form-action forbids after a form post.
     response = redirect(request, "/login" if keycloak is None else "/")
-    response.delete_cookie(svc.settings.cookie_name, path="/")
+    response.delete_cookie(svc.cookie_name, path="/")
     return response
 
 

@@ -68,7 +68,7 @@ async def _profile(
     if account is None:
         raise NotFoundException()
     host = shell_of(request).host
-    current = request.cookies.get(svc.settings.cookie_name)
+    current = request.cookies.get(svc.cookie_name)
     current_key = svc.session_key(current) if current else ""
     sessions = [
         {
@@ -188,7 +188,7 @@ async def profile_password(request: Req) -> Response[Any]:
             me.person_id,
             data.current_password,
             data.new_password,
-            keep_token=request.cookies.get(svc.settings.cookie_name),
+            keep_token=request.cookies.get(svc.cookie_name),
             address=address_of(request.scope),
         )
     except FieldError as exc:
@@ -199,7 +199,7 @@ async def profile_password(request: Req) -> Response[Any]:
 @post("/profile/logout-others", access=signed_in, include_in_schema=False)
 async def profile_logout_others(request: Req) -> Response[Any]:
     svc = service(request)
-    token = request.cookies.get(svc.settings.cookie_name)
+    token = request.cookies.get(svc.cookie_name)
     if token:
         await svc.logout_others(token, address=address_of(request.scope))
     return redirect(request, "/identity/profile?done=others")

@@ -36,7 +36,7 @@ class KeycloakService:
 
     @property
     def cookie_name(self) -> str:
-        return identity_service(self.host).settings.cookie_name
+        return identity_service(self.host).cookie_name
 
     @property
     def session_lifetime(self) -> int:

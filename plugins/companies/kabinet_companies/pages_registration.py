@@ -76,7 +76,7 @@ async def _sign_in(request: Req, login: str, password: str) -> Response[Any]:
     )
     response = redirect(request, "/companies/register/confirm")
     response.set_cookie(
-        identity.settings.cookie_name,
+        identity.cookie_name,
         result.token,
         max_age=identity.settings.absolute_timeout,
         httponly=True,
