@@ -1,6 +1,7 @@
-"""The booking app on an order's card (the shipments app's ``shipments_order_links`` hook): the
-request the order came from and the files attached to it, and "Repeat this order" (the
-form opened filled)."""
+"""The booking app on the shipments app's pages: on an order's card (its
+``shipments_order_links`` hook) the request the order came from and the files attached to
+it, and "Repeat this order" (the form opened filled); above the order registry (its
+``shipments_orders_links`` hook) "New request"."""
 
 from __future__ import annotations
 
@@ -67,3 +68,10 @@ async def order_links(
         href = f"/booking/new?from_order={order_id}"
         links.append(OrderLink(text=t["repeat_order"], href=href, primary=True))
     return links
+
+
+async def orders_links(host: Host, principal: Principal, lang: str) -> list[OrderLink]:
+    creatable = await host.access.organizations(principal, CREATE)
+    if not (isinstance(creatable, AllOrganizations) or creatable):
+        return []
+    return [OrderLink(text=text_for(lang)["new"], href="/booking/new", primary=True)]

@@ -237,6 +237,14 @@ async def shipments_order_links(
 
 
 @hookimpl
+async def shipments_orders_links(host: Host, principal: Principal, lang: str) -> list[OrderLink]:
+    """ "New request" above the order registry, for whoever may make one."""
+    from kabinet_booking.links import orders_links as links
+
+    return await links(host, principal, lang)
+
+
+@hookimpl
 def route_samples(host: Host) -> list[RouteSample]:
     return samples.samples()
 

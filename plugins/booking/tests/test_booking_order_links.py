@@ -45,3 +45,28 @@ async def test_hook_shipments_order_links_the_card_links_to_its_request_and_repe
 
     stranger = await portal.signed_in((await company(portal)).client)
     assert (await stranger.get(f"/shipments/orders/{order_id}")).status_code == 404
+
+
+async def test_hook_shipments_orders_links_the_registry_offers_a_new_request(
+    portal: Portal,
+) -> None:
+    c = await company(portal)
+    client = await portal.signed_in(c.client)
+    registry = await client.get("/shipments/")
+    assert registry.status_code == 200
+    button = '<p class="sh-links" id="orders-links"><a href="/booking/new" class="button">'
+    assert f"{button}Новая заявка</a></p>" in registry.text
+    english = await portal.signed_in(c.client, language="en")
+    assert f"{button}New request</a></p>" in (await english.get("/shipments/")).text
+    swapped = await client.get(
+        "/shipments/?q=1", headers={"HX-Request": "true", "HX-Target": "registry"}
+    )
+    assert swapped.status_code == 200
+    assert 'id="orders-links"' not in swapped.text  # the table alone, not the page's header
+
+    staff = await portal.person("manager", organization=c.organization_id)  # sees, books none
+    manager = await portal.signed_in(staff)
+    seen = await manager.get("/shipments/")
+    assert seen.status_code == 200
+    assert 'id="orders-links"' not in seen.text
+    assert 'href="/booking/new"' not in seen.text

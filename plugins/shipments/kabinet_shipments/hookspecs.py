@@ -17,3 +17,8 @@ async def shipments_order_links(
     host: Host, principal: Principal, order_id: int, lang: str
 ) -> list[OrderLink]:
     """Called when an order's card is shown; returns links for its header."""
+
+
+@hookspec
+async def shipments_orders_links(host: Host, principal: Principal, lang: str) -> list[OrderLink]:
+    """Called when the order registry is shown; returns links for its header."""

@@ -149,6 +149,8 @@ async def orders_page(request: Req) -> Response[str]:
         choices=None if partial else await svc.choices(everywhere, scope),
         last_update=await svc.last_update(),
     )
+    if not partial:
+        context["plugin_links"] = await _links(request, "shipments_orders_links")
     template = "shipments/_orders.html" if partial else "shipments/orders.html"
     return await page(request, template, **context)
 
@@ -194,19 +196,16 @@ async def _card(
         late=is_late(o.status, o.delivery_planned, service(request).today()),
         form=form or EMPTY_FORM,
         print_forms=await finance(request).print_forms([i.id for i in card["invoices"]]),
-        plugin_links=await _links(request, order_id, lang),
+        plugin_links=await _links(request, "shipments_order_links", order_id=order_id),
     )
 
 
-async def _links(request: Req, order_id: int, lang: str) -> list[OrderLink]:
-    """What other plugins offer on this card (the ``shipments_order_links`` hook)."""
+async def _links(request: Req, hook: str, **where: Any) -> list[OrderLink]:
+    """What other plugins offer on a page: ``shipments_order_links`` on an order's card,
+    ``shipments_orders_links`` on the registry."""
     host = shell_of(request).host
     found = await host.plugins.acall(
-        "shipments_order_links",
-        host=host,
-        principal=principal_of(request.scope),
-        order_id=order_id,
-        lang=lang,
+        hook, host=host, principal=principal_of(request.scope), lang=lang_of(request), **where
     )
     return [link for result in found for link in (result.value or ())]
 
