@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -202,6 +203,8 @@ class PushFake:
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
     received: list[dict[str, Any]] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
+    topics: list[str | None] = field(default_factory=list)
+    """Each accepted push's ``Topic`` header (None: none)."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -220,9 +223,13 @@ class PushFake:
         if request.headers.get("Content-Encoding") != "aes128gcm":
             return web.Response(status=400, text="encoding")
         payload = self.subscribers[sid].decrypt(await request.read())
+        topic = request.headers.get("Topic")
+        if topic is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", topic):
+            return web.Response(status=400, text="bad Topic")  # RFC 8030 5.4
         self.received.append(
             {"sid": sid, "payload": json.loads(payload), "ttl": request.headers["TTL"]}
         )
+        self.topics.append(topic)
         return web.Response(status=201, headers={"Location": f"/m/{len(self.received)}"})
 
 

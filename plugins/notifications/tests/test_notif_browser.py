@@ -5,6 +5,7 @@ refused syntax error; a person's push button registers the service worker.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -108,4 +109,53 @@ def test_the_push_button_registers_the_service_worker_without_a_push_service(
     expect(status).to_contain_text("Не удалось включить уведомления.", timeout=15_000)
     expect(button).to_be_enabled()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert errors == []
+
+
+def test_a_delivery_pushed_twice_shows_one_notification(demo: str, browser: Any) -> None:
+    """The service worker shows a push under its delivery's tag: the same delivery pushed
+    again (its worker killed after the push service took it) replaces the first, and
+    another delivery shows beside it. Pushes are delivered to the worker by Chromium's
+    DevTools protocol, as a push service would."""
+    page, errors = signed_in(
+        browser, demo, USER, permissions=["notifications"], viewport={"width": 360, "height": 740}
+    )
+    page.goto(demo + "/notifications/me")
+    page.evaluate(
+        "navigator.serviceWorker.register("
+        "'/notifications/sw.js', {scope: '/notifications/'})"
+        ".then(() => navigator.serviceWorker.ready)"
+    )
+    cdp = page.context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda e: registrations.extend(e["registrations"]),
+    )
+    cdp.send("ServiceWorker.enable")
+    page.wait_for_timeout(300)
+    [reg] = [
+        r for r in registrations if r["scopeURL"] == demo + "/notifications/" and not r["isDeleted"]
+    ][:1]
+
+    def push(tag: str, body: str) -> None:
+        data = json.dumps({"title": "Kabinet", "body": body, "url": "/", "tag": tag})
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": demo, "registrationId": reg["registrationId"], "data": data},
+        )
+
+    shown = (
+        "navigator.serviceWorker.getRegistration('/notifications/')"
+        ".then(r => r.getNotifications()).then(ns => ns.map(n => [n.tag, n.body]))"
+    )
+    push("kabinet-41", "W-1 прибыла")
+    page.wait_for_function(f"{shown}.then(ns => ns.length === 1)")
+    push("kabinet-41", "W-1 прибыла")  # the same delivery again
+    push("kabinet-42", "W-2 прибыла")
+    page.wait_for_function(f"{shown}.then(ns => ns.some(n => n[0] === 'kabinet-42'))")
+    assert sorted(page.evaluate(shown)) == [
+        ["kabinet-41", "W-1 прибыла"],
+        ["kabinet-42", "W-2 прибыла"],
+    ]
     assert errors == []

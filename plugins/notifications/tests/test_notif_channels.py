@@ -387,13 +387,15 @@ async def test_push_payload_is_decrypted_by_the_subscriber_and_a_gone_subscripti
         await run(host)
         [row] = await deliveries(host, person_id=ivan.id)
         assert row["status"] == "sent"
+        tag = f"kabinet-{row['id']}"  # the delivery: a second push of it replaces the first
         assert fake.received == [
             {
                 "sid": "phone",
-                "payload": {"title": "Посылка", "body": "W-1 прибыла", "url": "/"},
+                "payload": {"title": "Посылка", "body": "W-1 прибыла", "url": "/", "tag": tag},
                 "ttl": "86400",
             }
         ]
+        assert fake.topics == [tag]
         assert await svc.subscriptions_of(ivan.id) == 1  # the 410 one is gone
 
 

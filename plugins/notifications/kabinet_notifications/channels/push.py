@@ -1,4 +1,10 @@
-"""Web push with pywebpush and VAPID; a 404 or 410 means the subscription is gone."""
+"""Web push with pywebpush and VAPID; a 404 or 410 means the subscription is gone.
+
+A delivery sent twice (its worker killed after the push service accepted it, or a retry
+after another subscription failed) shows once: each push names its delivery as its
+``Topic`` (a push service replaces an undelivered message of the same topic, RFC 8030
+5.4) and as the notification's ``tag`` (the browser replaces a shown notification of the
+same tag: the service worker, ``static/notifications/sw.js``)."""
 
 from __future__ import annotations
 
@@ -32,7 +38,9 @@ class PushChannel:
         from pywebpush import WebPushException, webpush_async
 
         subscriptions: list[dict[str, Any]] = json.loads(m.to)
-        payload = json.dumps({"title": m.subject, "body": m.body, "url": "/"}, ensure_ascii=False)
+        tag = f"kabinet-{m.delivery_id}"  # RFC 8030 topic: <= 32 URL-safe base64 characters
+        body = {"title": m.subject, "body": m.body, "url": "/", "tag": tag}
+        payload = json.dumps(body, ensure_ascii=False)
         gone: list[Any] = []
         sent = 0
         retry_after: float | None = None
@@ -51,6 +59,7 @@ class PushChannel:
                         "sub": self.config.get("vapid_subject") or "mailto:admin@localhost"
                     },
                     ttl=int(self.config.get("push_ttl") or 86400),
+                    headers={"Topic": tag},
                     timeout=30,
                     aiohttp_session=session,
                 )
