@@ -65,6 +65,8 @@ class Session(Base):
     """A server-side session of the embedded default (Redis holds them in production)."""
 
     __tablename__ = "identity_session"
+    # the retention purge deletes by ``last_seen_at`` alone (``personal.py``)
+    __table_args__ = (Index("ix_identity_session_last_seen_at", "last_seen_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     """SHA-256 of the cookie value, never the value itself."""
@@ -81,6 +83,8 @@ class Code(Base):
     """A one-time code confirming an e-mail address or a phone number."""
 
     __tablename__ = "identity_code"
+    # the retention purge deletes by ``created_at`` alone (``personal.py``)
+    __table_args__ = (Index("ix_identity_code_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(
@@ -103,6 +107,8 @@ class ResetToken(Base):
     """A one-time password-reset link, by its digest."""
 
     __tablename__ = "identity_reset_token"
+    # the retention purge deletes by ``created_at`` alone (``personal.py``)
+    __table_args__ = (Index("ix_identity_reset_token_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(
