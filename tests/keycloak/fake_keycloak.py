@@ -229,6 +229,15 @@ class FakeKeycloak:
         with self.lock:
             self.failures.append(Failure(method.upper(), re.compile(path), status, times))
 
+    def open_session(self, user_id: str) -> Session:
+        """A Keycloak session of ``user_id``, as a sign-in at Keycloak would leave one."""
+        with self.lock:
+            session = Session(
+                id=str(uuid.uuid4()), user_id=user_id, realm=self.realm, client_id=self.client_id
+            )
+            self.sessions[session.id] = session
+            return session
+
     def active_sessions(self, user_id: str | None = None) -> list[Session]:
         with self.lock:
             return [
@@ -978,6 +987,9 @@ class _Handler(BaseHTTPRequestHandler):
                     session.active = False
             raise _Reply(204)
         if sub == "" and method == "DELETE":
+            # Keycloak removes the user's sessions with the user (their tokens stop working).
+            for session in kc.active_sessions(user.id):
+                session.active = False
             del kc.users[user.id]
             kc.memberships.pop(user.id, None)
             kc.user_roles.pop(user.id, None)

@@ -1,4 +1,5 @@
-"""Event subscribers that push the portal's roles, grants and accounts to Keycloak.
+"""Event subscribers that push the portal's roles, grants and accounts to Keycloak, and the
+event of a removed person's Keycloak user (:data:`USER_ERASED`, this plugin's own).
 
 Each runs as a job (at least once, retried with backoff by the event bus, and recorded as
 failed for admins after the last attempt), so a Keycloak that is down for a while only
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kabinet.contrib import Subscription
+import msgspec
+
+from kabinet.contrib import EventType, Subscription
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +27,39 @@ ROLE_RENAMED = "roles.role.renamed"
 ROLE_DELETED = "roles.role.deleted"
 ACCOUNT_EVENTS = ("identity.account.disabled", "identity.account.enabled")
 """Subscribed to when the identity plugin declares them (it owns account status)."""
+USER_ERASED = "keycloak.user.erased"
+
+
+class UserErased(msgspec.Struct, kw_only=True, frozen=True):
+    """A person removed in the portal whose Keycloak user is to be deleted or disabled.
+
+    Published in the removal's transaction (so it exists exactly when the removal
+    committed) and handled after it, with retries, by :meth:`KeycloakSync.erase_user`.
+    """
+
+    user: list[int]
+    """The Keycloak user id as its UTF-8 bytes, not as text: the removal then replaces
+    every text naming the person in event payloads, and an id that contains their e-mail
+    address (a federated user's ``f:<provider>:<username>``) would be replaced too."""
+    action: str
+    """``delete`` or ``disable``: ``[keycloak] erase_user`` when the person was removed."""
+
+    @classmethod
+    def of(cls, user_id: str, action: str) -> UserErased:
+        return cls(user=list(user_id.encode()), action=action)
+
+    @property
+    def user_id(self) -> str:
+        return bytes(self.user).decode()
+
+
+EVENT_TYPES = [
+    EventType(
+        name=USER_ERASED,
+        payload=UserErased,
+        description="A removed person's Keycloak user is to be deleted or disabled.",
+    )
+]
 
 
 def _field(payload: Any, *names: str) -> Any:
@@ -51,6 +87,10 @@ def subscriptions(host: Host, sync: KeycloakSync) -> list[Subscription]:
     async def role_deleted(event: Event, session: AsyncSession) -> None:
         await sync.remove_role(str(_field(event.payload, "role")))
 
+    async def user_erased(event: Event, session: AsyncSession) -> None:
+        payload: UserErased = event.payload  # the declared struct
+        await sync.erase_user(payload.user_id, payload.action)
+
     wanted: list[Subscription] = [
         *(
             Subscription(event=e, name=f"keycloak.push.{e}", handler=push_person)
@@ -63,6 +103,7 @@ def subscriptions(host: Host, sync: KeycloakSync) -> list[Subscription]:
         Subscription(event=ROLE_CREATED, name="keycloak.role.create", handler=role_created),
         Subscription(event=ROLE_RENAMED, name="keycloak.role.describe", handler=role_renamed),
         Subscription(event=ROLE_DELETED, name="keycloak.role.delete", handler=role_deleted),
+        Subscription(event=USER_ERASED, name="keycloak.user.erase", handler=user_erased),
     ]
     return [s for s in wanted if s.event in host.event_types]
 

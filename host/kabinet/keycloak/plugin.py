@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kabinet
-from kabinet.contrib import Database, HealthCheck, Manifest, Subscription
+from kabinet.contrib import Database, EventType, HealthCheck, Manifest, Subscription
 from kabinet.hookspecs import hookimpl
 from kabinet.keycloak import events
 from kabinet.keycloak.models import metadata
@@ -61,6 +61,11 @@ def routers(host: Host) -> list[ControllerRouterHandler]:
 @hookimpl
 def template_dir() -> Path:
     return HERE / "templates"
+
+
+@hookimpl
+def event_types() -> list[EventType]:
+    return list(events.EVENT_TYPES)
 
 
 @hookimpl

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
 from kabinet.errors import SettingsError
+
+EraseUser = Literal["delete", "disable", "keep"]
 
 
 class KeycloakSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -42,6 +45,10 @@ class KeycloakSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     """Prepended to a portal role's code to name its Keycloak realm role."""
     group_prefix: str = "org-"
     """Organization ``7``'s group is ``/<group_prefix>7``; a role there is its subgroup."""
+    erase_user: EraseUser = "delete"
+    """What removing a person in the portal does to their Keycloak user, after the portal's
+    transaction commits: ``delete`` it; ``disable`` it, blank its name, e-mail and
+    attributes and end its sessions (a realm other systems share); or ``keep`` it as it is."""
 
     @property
     def active(self) -> bool:

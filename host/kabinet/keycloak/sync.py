@@ -33,6 +33,18 @@ log = structlog.get_logger("kabinet.keycloak")
 
 NOT_FOUND = 404
 CONFLICT = 409
+ERASE_ACTIONS = ("delete", "disable")
+"""What :meth:`KeycloakSync.erase_user` does (``[keycloak] erase_user``; ``keep`` never asks)."""
+BLANK_USER: dict[str, Any] = {
+    "enabled": False,
+    "email": "",
+    "emailVerified": False,
+    "firstName": "",
+    "lastName": "",
+    "attributes": {},
+    "requiredActions": [],
+}
+"""A disabled user with nothing personal left but its id and username."""
 
 
 class SyncError(Exception):
@@ -262,6 +274,13 @@ class KeycloakSync:
         if account is None:
             log.info("keycloak.push_skipped", person=person_id, why="no such account")
             return
+        if account.status != "active" and not (
+            account.external_subject or account.email or account.phone
+        ):
+            # A removed person (or one nothing could name a Keycloak user after): a late
+            # event about them must not create a user "kabinet-<id>" in Keycloak.
+            log.info("keycloak.push_skipped", person=person_id, why="nothing links a user")
+            return
         user_id = await self.user_of(account, session)
         await self._push_enabled(user_id, account.status == "active")
         roles_service = self.host.services.of(ROLES)
@@ -274,6 +293,35 @@ class KeycloakSync:
         await self._push_roles(user_id, want_roles, portal_roles)
         await self._push_groups(user_id, want_groups)
         log.info("keycloak.person_pushed", person=person_id)
+
+    # -- removing a person ---------------------------------------------------------------
+
+    async def erase_user(self, user_id: str, action: str) -> None:
+        """Do ``action`` to the Keycloak user of a person removed in the portal.
+
+        ``delete``: the user goes (Keycloak ends its sessions with it). ``disable``: the
+        user stays, disabled, with no name, e-mail or attributes, and its sessions end (the
+        username stays: Keycloak lets an admin change it only where the realm allows).
+        Idempotent: a user Keycloak does not have (404) is already gone, which is success,
+        so a retried or repeated call does no harm. Any other error is raised for a retry.
+        """
+        if not user_id:
+            raise SyncError("no Keycloak user id to erase")
+        if action not in ERASE_ACTIONS:
+            raise SyncError(f"unknown erase action {action!r}")
+        admin = self._admin()
+        try:
+            if action == "delete":
+                await admin.a_delete_user(user_id)
+            else:
+                await admin.a_update_user(user_id, BLANK_USER)
+                await admin.a_user_logout(user_id)
+        except KeycloakError as exc:
+            if _status(exc) != NOT_FOUND:
+                raise
+            log.info("keycloak.user_erased", action=action, already_gone=True)
+            return
+        log.info("keycloak.user_erased", action=action, already_gone=False)
 
     async def _push_enabled(self, user_id: str, enabled: bool) -> None:
         admin = self._admin()
