@@ -239,6 +239,31 @@ class NotificationType:
 # -- entity sinks (the integration app delivers records from the production system) -------
 
 
+class Rejection(str):
+    """A sink's reason for refusing a record, as a machine code with parameters.
+
+    The string itself is the English message (what a reader of plain strings sees); the
+    integration app stores ``code`` and ``params`` with it and shows the reason in the
+    reader's language from its catalog of codes (``kabinet_integration.reasons.CODES``:
+    ``unknown_counterparty``, ``unknown_contract``, ``unknown_order`` with ``value``;
+    ``foreign_reference`` with ``kind``, ``value``, ``owner``, ``holder``; ``invalid_field``
+    with ``field`` and ``message``, an English message id of a gettext catalog; ``empty_id``;
+    ``not_our_request`` with ``value``; ``answer_mismatch`` with ``external_id``,
+    ``portal_id``, ``linked``). A code it does not know is shown as the message.
+
+        rejected[key] = Rejection(f"unknown contract {ref!r}", "unknown_contract", value=ref)
+    """
+
+    code: str
+    params: dict[str, str]
+
+    def __new__(cls, message: str, code: str, /, **params: str) -> Rejection:
+        made = super().__new__(cls, message)
+        made.code = code
+        made.params = params
+        return made
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SinkResult:
     """What one batch did: counts, and the records refused with their reason (by key)."""
@@ -248,7 +273,8 @@ class SinkResult:
     hidden: int = 0
     unchanged: int = 0
     rejected: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    """Key of a refused record -> why (the integration app sets it aside in quarantine)."""
+    """Key of a refused record -> why (the integration app sets it aside in quarantine): a
+    plain English message, or a :class:`Rejection` shown in the reader's language."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

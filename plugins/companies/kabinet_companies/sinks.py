@@ -16,7 +16,7 @@ import msgspec
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kabinet.contrib import EntitySink, SinkResult
+from kabinet.contrib import EntitySink, Rejection, SinkResult
 from kabinet_companies.models import counterparty
 from kabinet_companies.settings import CompaniesSettings
 from kabinet_companies.validation import CompanyError, clean_inn, clean_kpp
@@ -72,12 +72,17 @@ async def apply_counterparties(
     for record in records:
         key = record.external_id.strip()
         if not key:
-            rejected[record.external_id] = "external_id is empty"
+            rejected[record.external_id] = Rejection("external_id is empty", "empty_id")
             continue
         try:
             values = None if record.deleted else _clean(record)
         except CompanyError as exc:
-            rejected[key] = f"{exc.field}: {exc.message}"
+            rejected[key] = Rejection(
+                f"{exc.field}: {exc.message}",
+                "invalid_field",
+                field=str(exc.field),
+                message=exc.message,
+            )
             wanted.pop(key, None)
             continue
         wanted[key] = (values, record.deleted)  # a later record of the batch wins

@@ -17,7 +17,7 @@ from kabinet.access import machine, permission
 from kabinet.inputs import INT_MAX
 from kabinet.pages import principal_of, shell_of
 from kabinet.paging import PageNo, Paging
-from kabinet_integration import services
+from kabinet_integration import reasons, services
 from kabinet_integration.inbox import InboxBatch, Received, Unauthorized, check_token, receive
 from kabinet_integration.locks import Busy
 from kabinet_integration.sync import SyncError
@@ -78,7 +78,13 @@ class Quarantined(msgspec.Struct, kw_only=True):
     ref: str
     """The object's id in 1C (its ``Ref_Key``)."""
     reason: str
-    """Why, naming 1C's attributes (and the portal's field in brackets)."""
+    """Why, in English, naming 1C's attributes (and the portal's field in brackets)."""
+    reason_code: str
+    """Why, as a stable code (``missing_field``, ``unknown_value``, ``unknown_contract``…;
+    ``other``: a reason of no known code, or a record set aside before reasons had codes)."""
+    reason_params: dict[str, Any]
+    """The code's parameters (``field``: the portal's field, ``at``: its 1C attributes and
+    line numbers, ``value``…); empty with ``other``."""
     state: str
     attempts: int
     run_id: int | None
@@ -101,6 +107,8 @@ def quarantined_of(row: Any, *, payload: bool = True) -> Quarantined:
         entity=row.entity,
         ref=row.ref,
         reason=row.reason,
+        reason_code=row.reason_code or reasons.OTHER,
+        reason_params=dict(row.reason_params or {}) if row.reason_code else {},
         state=row.state,
         attempts=row.attempts,
         run_id=row.run_id,

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from kabinet.contrib import EntitySink
+from kabinet.contrib import EntitySink, Rejection
 from kabinet_integration.settings import Source
 
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
@@ -89,6 +89,12 @@ def feeds_of(source: Source) -> dict[str, FeedSpec]:
 
 class MappingError(ValueError):
     """A record that cannot be mapped: the reason goes to quarantine."""
+
+    @property
+    def reason(self) -> str:
+        """The reason as raised: a :class:`~kabinet.contrib.Rejection` keeps its code."""
+        first = self.args[0] if self.args else ""
+        return first if isinstance(first, str) else str(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,7 +332,14 @@ def to_dict(p: Plan, obj: Mapping[str, Any]) -> dict[str, Any]:
             value = convert(value)
         if values is not None and value is not None:
             if value not in values:
-                raise MappingError(f"{name}: unknown value {value!r} of {source_name}")
+                raise MappingError(
+                    Rejection(
+                        f"{name}: unknown value {value!r} of {source_name}",
+                        "unknown_value",
+                        field=name,
+                        value=str(value),
+                    )
+                )
             value = values[value]
         out[name] = value
     return out
@@ -555,7 +568,9 @@ def tombstone(p: Plan, remembered: Mapping[str, Any]) -> msgspec.Struct:
             {**p.constants, **remembered, "deleted": True}, p.sink.struct, strict=False
         )
     except msgspec.ValidationError as exc:
-        raise MappingError(f"cannot mark deleted: {exc}") from None
+        raise MappingError(
+            Rejection(f"cannot mark deleted: {exc}", "cannot_delete", detail=str(exc))
+        ) from None
     return record
 
 

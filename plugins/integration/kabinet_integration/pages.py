@@ -8,6 +8,7 @@ the lists (``?page=``).
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Request, Response, Router, get, post
@@ -20,7 +21,7 @@ from kabinet.htmx import redirect
 from kabinet.inputs import INT_MAX
 from kabinet.pages import language, page, principal_of, shell_of
 from kabinet.paging import PageNo, Paging
-from kabinet_integration import services
+from kabinet_integration import reasons, services
 from kabinet_integration.forms import PageRefusal, RunNow
 from kabinet_integration.jobs import SYNC_ACTOR
 from kabinet_integration.mapping import ORDER
@@ -154,6 +155,7 @@ async def quarantine_page(
         sources=sources(request),
         entities=ORDER,
         chosen=chosen,
+        reason=functools.partial(reasons.shown, lang=language(request)),
     )
 
 

@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kabinet.contrib import Rejection
 from kabinet_integration import followups
 from kabinet_integration import models as m
 from kabinet_integration.connectors import Row
@@ -24,7 +25,7 @@ from kabinet_integration.mapping import (
     tombstone,
 )
 from kabinet_integration.mapping import identity as identity_of
-from kabinet_integration.reasons import explain
+from kabinet_integration.reasons import explain, structured
 from kabinet_integration.state import Context, Known, Prepared
 from kabinet_integration.store import CHUNK, batches, decode_objects, known_of, latest_of, remember
 
@@ -119,7 +120,7 @@ class PageWriter:
                 else:
                     record = decode(p, row.obj or {})
             except MappingError as exc:
-                out.bad.append((row, str(exc)))
+                out.bad.append((row, exc.reason))
                 continue
             out.records.setdefault(row.entity, []).append((row, record, version))
         if ctx.plan.attached:
@@ -224,9 +225,11 @@ class PageWriter:
                 result = await p.sink.apply(self.host, s, records, notify=ctx.notify)
         except Exception as exc:
             log.warning("sink %s failed on a batch: %s", p.sink.name, exc)
-            bad.extend(
-                (row, f"{p.sink.name}: {type(exc).__name__}: {exc}") for row, _r, _v in batch
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            said = Rejection(
+                f"{p.sink.name}: {error}", "sink_failed", sink=p.sink.name, error=error
             )
+            bad.extend((row, said) for row, _r, _v in batch)
             return
         ctx.counts.applied += result.created + result.updated + result.hidden
         ctx.counts.unchanged += result.unchanged
@@ -296,12 +299,14 @@ class PageWriter:
         for row, reason in bad:
             found, by_run = existing.get((row.entity, row.ref), (None, None))
             payload = row.payload()
+            plan = ctx.plans.get(row.entity)
+            code, params = structured(plan, reason)
             values = {
                 "payload": payload,
                 "counterparty": counterparty_of(ctx.names, row.entity, row.ref, payload),
-                "reason": explain(ctx.plans[row.entity], reason)[:2000]
-                if row.entity in ctx.plans
-                else reason[:2000],
+                "reason": (explain(plan, reason) if plan is not None else reason)[:2000],
+                "reason_code": code,
+                "reason_params": params or None,
                 "updated_at": now,
                 "run_id": ctx.run_id,
             }

@@ -15,6 +15,7 @@ from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kabinet.contrib import Rejection
 from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import models as m
 from kabinet_shipments.records import (
@@ -166,13 +167,17 @@ class References:
         in ``rejected``, another counterparty's contract in ``across``."""
         cp = self.counterparties.get(counterparty)
         if cp is None:
-            rejected[key] = f"unknown counterparty {counterparty!r}"
+            rejected[key] = Rejection(
+                f"unknown counterparty {counterparty!r}", "unknown_counterparty", value=counterparty
+            )
             return None
         if not contract:
             return cp, None
         found = self.contracts.get(contract)
         if found is None:
-            rejected[key] = f"unknown contract {contract!r}"
+            rejected[key] = Rejection(
+                f"unknown contract {contract!r}", "unknown_contract", value=contract
+            )
             return None
         if found.counterparty_id != cp.id:
             across.append((key, "contract", contract, found.counterparty_id, counterparty))
@@ -227,7 +232,14 @@ async def across_reasons(conn: AsyncConnection, refused: Sequence[Across]) -> di
         )
     }
     return {
-        key: f"{what} {ref!r} belongs to another counterparty: {names.get(owner)!r}, not {holder!r}"
+        key: Rejection(
+            f"{what} {ref!r} belongs to another counterparty: {names.get(owner)!r}, not {holder!r}",
+            "foreign_reference",
+            kind=what,
+            value=ref,
+            owner=str(names.get(owner)),
+            holder=holder,
+        )
         for key, what, ref, owner, holder in refused
     }
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kabinet.contrib import SinkResult
+from kabinet.contrib import Rejection, SinkResult
 from kabinet_shipments import models as m
 from kabinet_shipments.records import (
     BalanceRecord,
@@ -76,7 +76,11 @@ async def apply_contracts(
     for r in batch:
         cp = cps.get(r.counterparty)
         if cp is None:
-            rejected[r.external_id] = f"unknown counterparty {r.counterparty!r}"
+            rejected[r.external_id] = Rejection(
+                f"unknown counterparty {r.counterparty!r}",
+                "unknown_counterparty",
+                value=r.counterparty,
+            )
             continue
         row = stored.get(r.external_id)
         values = _contract_values(r, cp.id, now)
@@ -130,7 +134,9 @@ async def apply_balances(
     for r in batch:
         row = stored.get(r.contract)
         if row is None:
-            rejected[r.contract] = f"unknown contract {r.contract!r}"
+            rejected[r.contract] = Rejection(
+                f"unknown contract {r.contract!r}", "unknown_contract", value=r.contract
+            )
             continue
         at = utc(r.at, zone) or now
         same_at = r.at is None or (row.balance_at is not None and _aware(row.balance_at) == at)

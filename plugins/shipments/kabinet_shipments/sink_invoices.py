@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kabinet.contrib import SinkResult
+from kabinet.contrib import Rejection, SinkResult
 from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
@@ -119,7 +119,9 @@ async def apply_invoices(
         order = orders.get(r.order) if r.order else None
         if r.order and order is None and not r.deleted:
             # Not received yet: set aside and tried again (linked, checked) once it is.
-            rejected[r.external_id] = f"unknown order {r.order!r} (not received yet)"
+            rejected[r.external_id] = Rejection(
+                f"unknown order {r.order!r} (not received yet)", "unknown_order", value=r.order
+            )
             continue
         if order is not None and order.counterparty_id != cp.id:
             across.append(
@@ -212,16 +214,22 @@ async def apply_answers(
             # only the request 1C already linked to this very document takes the answer.
             row = legacy.get(int(r.portal_id)) if r.portal_id.isdigit() else None
             if row is None or not r.external_id or r.external_id != row.external_id:
-                rejected[r.portal_id] = (
-                    f"ИдентификаторПортала {r.portal_id!r} is not a request key of this portal"
+                rejected[r.portal_id] = Rejection(
+                    f"ИдентификаторПортала {r.portal_id!r} is not a request key of this portal",
+                    "not_our_request",
+                    value=r.portal_id,
                 )
                 continue
         if r.external_id and row.external_id and r.external_id != row.external_id:
             # The answer of one 1C request naming another one's portal request (of
             # another order, perhaps another company): not written on it.
-            rejected[r.portal_id] = (
+            rejected[r.portal_id] = Rejection(
                 f"answer of 1C request {r.external_id!r} names portal request "
-                f"{r.portal_id!r}, which is 1C request {row.external_id!r}"
+                f"{r.portal_id!r}, which is 1C request {row.external_id!r}",
+                "answer_mismatch",
+                external_id=r.external_id,
+                portal_id=r.portal_id,
+                linked=str(row.external_id),
             )
             continue
         status = row.status if r.status == "new" else r.status
