@@ -50,6 +50,9 @@ pytestmark = [
 WORKERS = ("worker1", "worker2")
 CLAIM_SECONDS = 10
 """Below Redis's 15 s heartbeat timeout: the job run again always finds the claim lapsed."""
+TIMEOUT = CLAIM_SECONDS / 2
+"""The channels' timeouts: a claim is at least twice them (``settings.check_claim``). The
+worker is killed within this of the server receiving the message (it holds the answer)."""
 
 
 class Mailbox:
@@ -136,7 +139,8 @@ claim_seconds = {CLAIM_SECONDS}
 smtp_host = "127.0.0.1"
 smtp_port = {mailbox.port}
 smtp_security = "none"
-smtp_timeout = 60
+smtp_timeout = {TIMEOUT}
+http_timeout = {TIMEOUT}
 email_from = "portal@example.test"
 """
     )

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from kabinet.contrib import Actor, Schedule
 from kabinet_notifications import polling, sending
-from kabinet_notifications.settings import Settings
+from kabinet_notifications.settings import Settings, check_claim
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -42,7 +42,9 @@ def actors(host: Host) -> list[Actor]:
 
 
 def claim_seconds(host: Host) -> int:
-    return max(1, host.plugin_settings("notifications", Settings).claim_seconds)
+    """The send job's time limit: the claim, checked against the channels' timeouts (this
+    runs as every process builds its host, so a claim too short stops start-up)."""
+    return check_claim(host, host.plugin_settings("notifications", Settings))
 
 
 def schedules() -> list[Schedule]:

@@ -95,11 +95,15 @@ def make_channel(host: Host, name: str, config: Mapping[str, Any]) -> Channel:
     sender = str(config.get("sender_name") or "Kabinet")
     if name == "email":
         return SmtpChannel(dict(config), sender)
+    timeout = float(config.get("http_timeout") or 30)  # below the claim (settings.check_claim)
     if name == "sms":
-        gateway = SmsRu(config["sms_api_id"], config.get("sms_sender", ""), config["sms_api_url"])
+        gateway = SmsRu(
+            config["sms_api_id"], config.get("sms_sender", ""), config["sms_api_url"], timeout
+        )
         return SmsChannel(gateway)
     if name == "telegram":
-        return TelegramChannel(TelegramApi(config["telegram_token"], config["telegram_api_url"]))
+        api = TelegramApi(config["telegram_token"], config["telegram_api_url"], timeout)
+        return TelegramChannel(api)
     return PushChannel(dict(config))
 
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
+
+from kabinet.errors import SettingsError
+
+if TYPE_CHECKING:
+    from kabinet.host import Host
+
+CLAIM_TIMEOUTS = 2
+"""A claim lasts at least this many of the longest channel timeout: a sender waits up to
+one to connect and up to one more on a stalled server before it gives the rest of its
+batch back by itself (SMTP ends the batch at the first timeout)."""
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -25,10 +35,14 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_attempts: int = 5
     """Sending attempts for errors that can pass before a delivery is failed."""
     retry_base_seconds: float = 30.0
-    claim_seconds: int = 600
+    claim_seconds: int = 180
     """How long a sender holds the deliveries it took (and its job's time limit): those
     of a sender that died are taken again once this has passed, by the job run again on
-    another worker or by the sweep (every minute)."""
+    another worker or by the sweep (every minute). At least :data:`CLAIM_TIMEOUTS` times
+    the longest of ``smtp_timeout`` and ``http_timeout`` (start-up checks it), and above
+    what a batch of ``batch_size`` messages takes: a sender still at work when its claim
+    lapses is stopped, and what it had sent goes again. 180 = two 30 s timeouts and two
+    minutes for the batch (200 e-mails at 0.6 s each)."""
     digest_minutes: int = 10
     """A person's messages of one channel made within this many minutes of the first go
     as one digest when the window ends (0: each at once)."""
@@ -40,9 +54,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_timeout: float = 30.0
+    """Seconds each step of talking to the SMTP server may take (connecting, a command)."""
     smtp_ca_file: str = ""
     """A CA bundle for a server with a private certificate; empty: the system's."""
     email_from: str = "kabinet@localhost"
+    http_timeout: float = 30.0
+    """Seconds each request to SMS.ru, Telegram or a push service may take when sending."""
     sms_enabled: bool = True
     sms_api_id: str = ""
     """SMS.ru key; empty: SMS are written to the messages folder."""
@@ -72,3 +89,25 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     deliveries_kept_days: int = 180
     """Days a delivery record (address, text, status) is kept after it was made; 0: for good
     (the hourly counts stay: they name nobody)."""
+
+
+def check_claim(host: Host, settings: Settings) -> int:
+    """``claim_seconds``, once it is checked against the channels' timeouts: a
+    :class:`~kabinet.errors.SettingsError` naming the file and key stops start-up when a
+    sender could still be waiting on a provider when its claim lapses."""
+    timeouts = {"smtp_timeout": settings.smtp_timeout, "http_timeout": settings.http_timeout}
+    for key, value in timeouts.items():
+        if value <= 0:
+            where = host.settings.raw._where(("notifications", key))
+            raise SettingsError(f"{where}: expected a number of seconds above 0, got {value!r}")
+    key, longest = max(timeouts.items(), key=lambda item: item[1])
+    least = CLAIM_TIMEOUTS * longest
+    if settings.claim_seconds < least:
+        where = host.settings.raw._where(("notifications", "claim_seconds"))
+        raise SettingsError(
+            f"{where}: {settings.claim_seconds} is below {CLAIM_TIMEOUTS} x [notifications] "
+            f"{key} ({longest:g} s): a sender may wait that long on a provider before it "
+            "gives up, and is stopped when its claim lapses (what it sent then goes again); "
+            f"set claim_seconds to {least:g} plus what a batch takes, or lower {key}"
+        )
+    return settings.claim_seconds

@@ -38,7 +38,10 @@ class Takes(Dies):
         return [Outcome(delivery_id=m.delivery_id, verdict="sent") for m in messages]
 
 
-@pytest.mark.kabinet_settings(notifications={"claim_seconds": 30})
+# a claim is at least twice the channels' timeouts (settings.check_claim)
+@pytest.mark.kabinet_settings(
+    notifications={"claim_seconds": 30, "smtp_timeout": 15, "http_timeout": 15}
+)
 async def test_deliveries_of_a_dead_sender_are_taken_again_once_its_claim_lapses(
     portal: Portal, host: Host, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

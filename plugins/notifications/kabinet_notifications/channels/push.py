@@ -60,7 +60,7 @@ class PushChannel:
                     },
                     ttl=int(self.config.get("push_ttl") or 86400),
                     headers={"Topic": tag},
-                    timeout=30,
+                    timeout=float(self.config.get("http_timeout") or 30),
                     aiohttp_session=session,
                 )
                 sent += 1

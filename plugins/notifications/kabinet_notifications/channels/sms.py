@@ -74,10 +74,16 @@ def verdict_of_state(code: int) -> Verdict | None:
 class SmsRu:
     """``POST /sms/send``, ``GET /sms/status`` and the ``data[N]`` callback of SMS.ru."""
 
-    def __init__(self, api_id: str, sender: str = "", base_url: str = "https://sms.ru") -> None:
+    def __init__(
+        self,
+        api_id: str,
+        sender: str = "",
+        base_url: str = "https://sms.ru",
+        timeout: float = 30.0,
+    ) -> None:
         self.api_id = api_id
         self.sender = sender
-        self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=30)
+        self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -10,8 +10,12 @@ from kabinet_notifications.channels.base import Outcome, Outgoing
 
 
 class TelegramApi:
-    def __init__(self, token: str, base_url: str = "https://api.telegram.org") -> None:
-        self.client = httpx.AsyncClient(base_url=f"{base_url.rstrip('/')}/bot{token}", timeout=30)
+    def __init__(
+        self, token: str, base_url: str = "https://api.telegram.org", timeout: float = 30.0
+    ) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=f"{base_url.rstrip('/')}/bot{token}", timeout=timeout
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
