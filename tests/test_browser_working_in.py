@@ -46,6 +46,9 @@ def _number(text: str) -> int:
 
 def _switch(page: Any, value: str) -> None:
     """Choose in the header's select, as a person does; the page loads again whole."""
+    menu = page.locator("details.sitemenu > summary")
+    if menu.is_visible():  # on a phone the switch is in the header's menu
+        menu.click()
     with page.expect_navigation():
         page.select_option("#co-current", value)
     page.wait_for_load_state()

@@ -325,7 +325,10 @@ class Shell:
         env.install_gettext_callables(  # type: ignore[attr-defined]
             gettext=_gettext, ngettext=_ngettext, newstyle=True
         )
+        from kabinet.shell.header import header_nav
+
         env.globals.update(
+            header_nav=header_nav,
             static=self.static.url,
             version=kabinet.__version__,
             localized=i18n.localized,
@@ -375,7 +378,8 @@ class Shell:
         lang = self.language(request)
         path = request.url.path
         items: list[dict[str, Any]] = []
-        for _, item in self.navigation:
+        platform = i18n.gettext_(lang, "Platform")
+        for plugin, item in self.navigation:
             if await self.allowed(principal, item.permission):
                 items.append(
                     {
@@ -384,6 +388,10 @@ class Shell:
                         "icon": item.icon,
                         "section": item.section,
                         "active": False,
+                        # the app's name: the header groups by it (the host's own: one)
+                        "group": platform
+                        if plugin.builtin
+                        else i18n.localized(plugin.manifest.title, lang),
                     }
                 )
         # The entry whose path is the longest start of this page's is the current one:

@@ -102,6 +102,8 @@ class Person:
         self.page.click("form[action='/login'] button[type=submit]")
         self.page.wait_for_url(lambda u: "/login" not in u)
         if self.page.locator("html").get_attribute("lang") != self.variant.lang:
+            if self.variant.phone:  # the language switch is in the header's menu
+                self.page.click("details.sitemenu > summary")
             with self.page.expect_navigation():
                 self.page.click(f"form.lang-switch button[value={self.variant.lang}]")
             assert self.page.locator("html").get_attribute("lang") == self.variant.lang

@@ -183,6 +183,8 @@ def test_the_new_client_filters_opens_downloads_and_asks_to_cancel(
     client = person()
     client.sign_in(me["email"], NEW_PASSWORD)
     page = client.page
+    if variant.phone:  # the sections are in the header's menu
+        page.click("details.sitemenu > summary")
     page.locator(".mainnav a[href='/shipments/']").first.click()
     page.wait_for_url("**/shipments/")
     client.look()
@@ -253,6 +255,12 @@ def test_the_client_of_two_companies_switches_and_sees_the_others_orders_and_deb
     anna = person()
     anna.sign_in("anna@demo.test")
     page = anna.page
+
+    def open_menu() -> None:
+        if variant.phone and not page.locator("details.sitemenu[open]").count():
+            page.click("details.sitemenu > summary")  # the company switch is in the menu
+
+    open_menu()
     select = page.locator("#co-current")
     options = {
         str(o.get_attribute("value")): o.inner_text().strip()
@@ -262,6 +270,7 @@ def test_the_client_of_two_companies_switches_and_sees_the_others_orders_and_deb
     assert select.evaluate("s => s.value") == "all"
 
     def switch(value: str) -> None:
+        open_menu()
         with page.expect_navigation():
             page.select_option("#co-current", value)
         anna.look()

@@ -96,6 +96,7 @@ def test_sign_in_through_keycloak_and_out_of_both(portal: str, fake: FakeKeycloa
         assert cookies["kabinet_session"]["sameSite"] == "Lax"
 
         # Signing out ends the Keycloak session too: the next sign-in asks again.
+        page.locator("details.usermenu > summary").click()  # the menu under the name
         page.locator(".signout button").click()
         page.wait_for_url(portal + "/")
         assert page.locator(".signout").count() == 0

@@ -21,23 +21,39 @@
       select.form.requestSubmit();
     }
   }, true);
-  // The header's menus (<details class="navmenu">) close on a click elsewhere, on Escape,
-  // and when another opens.
+  // The header (shell/base.html): its menus are <details> that work without this script;
+  // here they also close on a click elsewhere and on Escape (focus back on their button),
+  // opening one closes the others, and each <summary> says aria-expanded.
+  var MENUS = "details.navmenu, details.sitemenu";
+  function expanded(menu) {
+    var summary = menu.querySelector(":scope > summary");
+    if (summary) { summary.setAttribute("aria-expanded", menu.open ? "true" : "false"); }
+  }
   function closeMenus(except) {
     document.querySelectorAll("details.navmenu[open]").forEach(function (menu) {
-      if (menu !== except) { menu.removeAttribute("open"); }
+      if (menu !== except && !menu.contains(except)) { menu.removeAttribute("open"); }
     });
   }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(MENUS).forEach(expanded);
+  });
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (menu instanceof HTMLDetailsElement && menu.matches(MENUS)) { expanded(menu); }
+  }, true);
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target : null;
     closeMenus(target && target.closest("details.navmenu"));
+    var site = document.querySelector("details.sitemenu[open]");
+    if (site && !(target && site.contains(target))) { site.removeAttribute("open"); }
   });
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") {
-      var open = document.querySelector("details.navmenu[open]");
-      closeMenus(null);
-      if (open) { open.querySelector("summary").focus(); }
-    }
+    if (event.key !== "Escape") { return; }
+    var open = document.querySelector("details.navmenu[open]") || document.querySelector("details.sitemenu[open]");
+    if (!open || (open.matches(".sitemenu") && !open.querySelector(":scope > summary").offsetParent)) { return; }
+    if (open.matches(".navmenu")) { closeMenus(null); } else { open.removeAttribute("open"); }
+    var summary = open.querySelector(":scope > summary");
+    if (summary) { summary.focus(); }
   });
   // The picker (shell/picker.html): a search box that finds an organization, a person or a
   // counterparty by name and fills a hidden id. Without this script the number field (or
@@ -172,13 +188,4 @@
       box.querySelector("[data-picker-text]").focus();
     }
   }, true);
-  // On a phone the navigation is one scrolling row: show the current section.
-  document.addEventListener("DOMContentLoaded", function () {
-    var current = document.querySelector(".mainnav ul a[aria-current]");
-    var row = current && current.closest("ul");
-    if (row && row.scrollWidth > row.clientWidth) {
-      var left = current.getBoundingClientRect().left - row.getBoundingClientRect().left;
-      row.scrollLeft += left - (row.clientWidth - current.offsetWidth) / 2;
-    }
-  });
 })();
