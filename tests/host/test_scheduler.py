@@ -5,11 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import itertools
-import os
-import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +15,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 import redis
+from scheduler_processes import beat
 
 from kabinet.clock import FrozenClock
 from kabinet.contrib import Schedule
@@ -162,59 +159,22 @@ async def test_hook_schedules_refuse_an_unknown_actor(plugin_factory: PluginFact
 def test_two_scheduler_processes_fire_each_tick_exactly_once(
     plugin_factory: PluginFactory, tmp_path: Path, database_url: str
 ) -> None:
-    queue = f"ticks_{random.randrange(16**8):08x}"
-    plugin_factory.add(
-        "beat",
-        f"""
-        @hookimpl
-        def actors(host):
-            return [Actor(name="beat.note", fn=print, queue={queue!r})]
-
-        @hookimpl
-        def schedules(host):
-            return [Schedule(name="beat.fast", actor="beat.note", interval=0.25)]
-        """,
-    )
-    db = random.randint(1, 15)
-    settings = tmp_path / "settings.toml"
-    settings.write_text(
-        f'[host]\ndatabase_url = "{database_url}"\nredis_url = "redis://127.0.0.1:6379/{db}"\n'
-    )
-    env = {
-        **os.environ,
-        "KABINET_SETTINGS": str(settings),
-        "PYTHONPATH": os.pathsep.join([str(plugin_factory.site), os.environ.get("PYTHONPATH", "")]),
-    }
-    exe = str(Path(sys.executable).with_name("kabinet"))
-    logs = [tmp_path / f"scheduler{n}.out" for n in (1, 2)]
-    procs = []
-    for log in logs:
-        with log.open("w") as stdout:
-            procs.append(
-                subprocess.Popen(
-                    [exe, "scheduler", "-v"], env=env, stdout=stdout, stderr=subprocess.PIPE
-                )
-            )
-
-    def beats(log: Path) -> list[tuple[str, str]]:
-        words = (line.split() for line in log.read_text().splitlines())
-        return [(w[0], w[2]) for w in words if len(w) == 3 and w[1] == "beat.fast"]
-
-    client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}")
-    msgs_key = f"{REDIS_NAMESPACE}:{queue}.msgs"
+    b = beat(plugin_factory, tmp_path, database_url, schedule="beat.fast", interval=0.25)
+    procs = [b.start(n) for n in (1, 2)]
+    client = redis.Redis.from_url(b.redis_url)
+    msgs_key = f"{REDIS_NAMESPACE}:{b.queue}.msgs"
     try:
         # Wait (bounded) until both processes have seen a dozen ticks (3 s of them);
         # starting Python and the plugins takes a few seconds more on a busy machine.
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and min(len(beats(log)) for log in logs) < 12:
+        while time.monotonic() < deadline and min(len(b.lines(n)) for n in (1, 2)) < 12:
             assert all(p.poll() is None for p in procs), "a scheduler exited early"
             time.sleep(0.1)  # waiting for the two processes, not for time to pass
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
-        outputs = [proc.communicate(timeout=10) for proc in procs]
-    for proc, (_, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err.decode()
+        codes = [proc.wait(timeout=10) for proc in procs]
+    assert codes == [0, 0], [b.errors(n)[-2000:] for n in (1, 2)]
 
     # Each message in the queue carries the tick that sent it (its origin).
     sent = collections.Counter()
@@ -222,15 +182,15 @@ def test_two_scheduler_processes_fire_each_tick_exactly_once(
         message = msgspec.json.decode(raw)
         _id, _attempt, origin, _kwargs = message["args"]
         sent[origin] += 1
-    client.delete(msgs_key, f"{REDIS_NAMESPACE}:{queue}")
+    client.delete(msgs_key, f"{REDIS_NAMESPACE}:{b.queue}")
     client.close()
     assert len(sent) >= 8, "the schedulers sent too few ticks to judge"
     assert set(sent.values()) == {1}, f"a tick was sent twice: {sent}"
 
     # Both processes saw the ticks they overlapped on; for each, exactly one fired it.
     seen: dict[str, list[str]] = collections.defaultdict(list)
-    for log in logs:
-        for state, at in beats(log):
+    for n in (1, 2):
+        for state, at in b.lines(n):
             seen[at].append(state)
     both = {at: states for at, states in seen.items() if len(states) == 2}
     assert len(both) >= 10, seen

@@ -9,11 +9,8 @@ import asyncio
 import datetime as dt
 import itertools
 import math
-import os
-import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,6 +20,7 @@ from typing import Any
 import msgspec
 import pytest
 import redis.asyncio
+from scheduler_processes import beat
 
 from kabinet.clock import FrozenClock
 from kabinet.contrib import Schedule
@@ -110,21 +108,28 @@ def fired(ticks: list[Any]) -> list[dt.datetime]:
     return [t.at for t in ticks if t.fired]
 
 
-async def test_a_tick_claimed_by_a_scheduler_killed_before_its_send_is_taken_over(
-    host: Host, clock: FrozenClock, pair: tuple[Scheduler, Scheduler], sent: list[JobMessage]
-) -> None:
-    first, second = pair
-    clock.advance(60)
-    tick = clock.now()
+async def killed_before_its_send(scheduler: Scheduler, host: Host) -> None:
+    """``scheduler`` ticks: it claims the tick that fell due, then dies before sending it."""
 
     async def dies(*args: Any, **kwargs: Any) -> str:
         raise Killed
 
     real_send = host.jobs.send_later
     host.jobs.send_later = dies  # type: ignore[method-assign]
-    with pytest.raises(Killed):
-        await first.tick()  # claimed, then killed before the send
-    host.jobs.send_later = real_send  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Killed):
+            await scheduler.tick()
+    finally:
+        host.jobs.send_later = real_send  # type: ignore[method-assign]
+
+
+async def test_a_tick_claimed_by_a_scheduler_killed_before_its_send_is_taken_over(
+    host: Host, clock: FrozenClock, pair: tuple[Scheduler, Scheduler], sent: list[JobMessage]
+) -> None:
+    first, second = pair
+    clock.advance(60)
+    tick = clock.now()
+    await killed_before_its_send(first, host)
     assert fired(await second.tick()) == []  # claimed by the first: pending here
     assert sent == []
 
@@ -147,15 +152,7 @@ async def test_a_lone_scheduler_restarted_after_a_kill_sends_the_tick_it_had_cla
     killed.start()
     clock.advance(60)
     tick = clock.now()
-
-    async def dies(*args: Any, **kwargs: Any) -> str:
-        raise Killed
-
-    real_send = host.jobs.send_later
-    host.jobs.send_later = dies  # type: ignore[method-assign]
-    with pytest.raises(Killed):
-        await killed.tick()  # claimed, then killed before the send
-    host.jobs.send_later = real_send  # type: ignore[method-assign]
+    await killed_before_its_send(killed, host)
     await killed.lock.close()
 
     clock.advance(2)  # the process is started again, its lease still running
@@ -318,42 +315,15 @@ async def test_a_claim_of_an_earlier_release_without_a_lease_is_not_taken_over(
 async def test_scheduler_processes_take_over_the_ticks_of_a_dead_claimer_and_each_runs_once(
     plugin_factory: PluginFactory, tmp_path: Path, database_url: str
 ) -> None:
-    queue = f"leases_{uuid.uuid4().hex[:8]}"
-    plugin_factory.add(
-        "beat",
-        f"""
-        @hookimpl
-        def actors(host):
-            return [Actor(name="beat.note", fn=print, queue={queue!r})]
-
-        @hookimpl
-        def schedules(host):
-            return [Schedule(name="beat.second", actor="beat.note", interval=1)]
-        """,
-    )
-    db = random.randint(1, 15)
-    url = f"redis://127.0.0.1:6379/{db}"
-    settings = tmp_path / "settings.toml"
-    settings.write_text(f'[host]\ndatabase_url = "{database_url}"\nredis_url = "{url}"\n')
-    env = {
-        **os.environ,
-        "KABINET_SETTINGS": str(settings),
-        "PYTHONPATH": os.pathsep.join([str(plugin_factory.site), os.environ.get("PYTHONPATH", "")]),
-    }
-    exe = str(Path(sys.executable).with_name("kabinet"))
-    logs = [tmp_path / f"scheduler{n}.out" for n in (1, 2)]
-
-    def lines(log: Path) -> list[tuple[str, str]]:
-        words = (line.split() for line in log.read_text().splitlines())
-        return [(w[0], w[2]) for w in words if len(w) == 3 and w[1] == "beat.second"]
-
-    procs = [start_scheduler(exe, env, log) for log in logs]
+    b = beat(plugin_factory, tmp_path, database_url, schedule="beat.second", interval=1)
+    settings, url, queue = b.settings, b.redis_url, b.queue
+    procs = [b.start(n) for n in (1, 2)]
     sender = await Host.create(settings, env={}, candidates=plugin_factory.candidates())
     client = redis.asyncio.Redis.from_url(url)
     try:
 
         def both_tick() -> bool:
-            return all(lines(log) for log in logs)
+            return all(b.lines(n) for n in (1, 2))
 
         await wait_until(both_tick, procs)
         # Two ticks to come are claimed by a scheduler that then died: before its send
@@ -366,7 +336,7 @@ async def test_scheduler_processes_take_over_the_ticks_of_a_dead_claimer_and_eac
         await sender.jobs.send_later(0.0, "beat.note", {}, origin=f"schedule:beat.second@{twice}")
 
         def fired() -> set[str]:
-            return {at for log in logs for state, at in lines(log) if state == "fired"}
+            return {at for n in (1, 2) for state, at in b.lines(n) if state == "fired"}
 
         def both_fired() -> bool:
             return {lost, twice} <= fired()
@@ -382,14 +352,14 @@ async def test_scheduler_processes_take_over_the_ticks_of_a_dead_claimer_and_eac
         codes = [proc.wait(timeout=20) for proc in procs]
         await sender.jobs.close()
         await sender.db.dispose()
-    assert codes == [0, 0], [log.with_suffix(".err").read_text()[-2000:] for log in logs]
+    assert codes == [0, 0], [b.errors(n)[-2000:] for n in (1, 2)]
 
     # Each tick was fired by one scheduler, none is missing, the two taken over included.
-    every = [at for log in logs for state, at in lines(log) if state == "fired"]
+    every = [at for n in (1, 2) for state, at in b.lines(n) if state == "fired"]
     assert len(every) == len(set(every)), every
     seconds = sorted(dt.datetime.fromisoformat(at).timestamp() for at in every)
     assert {b - a for a, b in itertools.pairwise(seconds)} == {1.0}, every
-    said = "".join(log.read_text() + log.with_suffix(".err").read_text() for log in logs)
+    said = "".join(b.log(n).read_text() + b.errors(n) for n in (1, 2))
     assert said.count("taken over") == 2, said[-3000:]
 
     # The queue holds one message per tick, two for ``twice``; a worker runs one of each.
@@ -415,11 +385,6 @@ async def test_scheduler_processes_take_over_the_ticks_of_a_dead_claimer_and_eac
         await worker.db.dispose()
     assert sorted(origins) == sorted([f"schedule:beat.second@{at}" for at in [*every, twice]])
     assert sorted(ran) == sorted(set(origins))
-
-
-def start_scheduler(exe: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("w") as out, log.with_suffix(".err").open("w") as err:
-        return subprocess.Popen([exe, "scheduler", "-v"], env=env, stdout=out, stderr=err)
 
 
 async def wait_until(predicate: Callable[[], bool], procs: list[subprocess.Popen[bytes]]) -> None:
