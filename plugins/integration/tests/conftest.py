@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from integration_support import settings_text, wipe
 
@@ -13,6 +14,7 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.jobs import stop_embedded
 from kabinet.testing import create_empty_database, drop_database
+from kabinet.web import build_app
 from kabinet_integration_testing import Generated, OneCData, OneCServer, generate
 
 
@@ -78,3 +80,13 @@ async def host(make_host: HostFactory) -> AsyncIterator[Host]:
     host = await make_host()
     yield host
     await wipe(host)
+
+
+@pytest.fixture
+async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
+    """The portal's app in process: an HTTP client whose cookie jar is one browser's."""
+    app = await build_app(host)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    ) as http:
+        yield http

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,6 @@ pytestmark = pytest.mark.smoke
 HostFactory = Callable[..., Awaitable[Host]]
 ORDERS = "Document_ЗаявкаНаПеревозку"
 _orgs = itertools.count(770_001)
-
-
-@pytest.fixture
-async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
-    app = await build_app(host)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    ) as http:
-        yield http
 
 
 async def session_of(

@@ -11,13 +11,11 @@ Asked over HTTP as an attacker would: a manager of organization A asks for B's."
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from integration_support import wipe
 from scope_people import (
     get,
     global_holder,
@@ -29,23 +27,12 @@ from scope_people import (
 from sqlalchemy import insert, select, update
 
 from kabinet.host import Host
-from kabinet.web import build_app
 from kabinet_integration import files
 from kabinet_integration import models as m
 from kabinet_integration.services import OUTBOUND
 from kabinet_integration.structs import OutboundRecord
 
 pytestmark = pytest.mark.smoke
-
-
-@pytest.fixture
-async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
-    app = await build_app(host)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    ) as http:
-        yield http
-    await wipe(host)
 
 
 async def _applied(host: Host, entity: str, ref: str, counterparty: str) -> None:

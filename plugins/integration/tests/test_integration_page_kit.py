@@ -9,7 +9,6 @@ import datetime as dt
 import html
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,7 +19,6 @@ from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token
 from kabinet.roles.services import ROLES
-from kabinet.web import build_app
 from kabinet_integration import models as m
 
 pytestmark = pytest.mark.smoke
@@ -31,15 +29,6 @@ AT = dt.datetime(2026, 12, 6, 20, 0, tzinfo=dt.UTC)
 def visible(page: str) -> str:
     page = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", page)
     return " ".join(html.unescape(re.sub(r"(?s)<[^>]+>", " ", page)).split())
-
-
-@pytest.fixture
-async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
-    app = await build_app(host)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    ) as http:
-        yield http
 
 
 async def _admin(host: Host, web: httpx.AsyncClient, lang: str = "ru") -> None:

@@ -8,7 +8,6 @@ import datetime as dt
 import html
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -18,7 +17,6 @@ from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token
 from kabinet.roles.services import ROLES
-from kabinet.web import build_app
 from kabinet_integration import models as m
 
 pytestmark = pytest.mark.smoke
@@ -28,15 +26,6 @@ def visible(page: str) -> str:
     """The text a person reads (no tags, scripts, nor what is shown as ``<code>``)."""
     page = re.sub(r"(?is)<(script|style|code|pre)\b.*?</\1>", " ", page)
     return " ".join(html.unescape(re.sub(r"(?s)<[^>]+>", " ", page)).split())
-
-
-@pytest.fixture
-async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
-    app = await build_app(host)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    ) as http:
-        yield http
 
 
 async def _admin(host: Host, timezone: str) -> str:

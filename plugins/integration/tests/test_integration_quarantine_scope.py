@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import msgspec
 import pytest
 import scope_people as people
-from integration_support import wipe
 from scope_people import get
 from sqlalchemy import select
 
@@ -23,7 +21,6 @@ from kabinet.access import Principal
 from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
 from kabinet.roles.services import ROLES
-from kabinet.web import build_app
 from kabinet_companies.services import COMPANIES, COUNTERPARTY_ROWS, SYSTEM, make_inn
 from kabinet_integration import models as m
 from kabinet_integration.mapping import Names, counterparty_of
@@ -32,16 +29,6 @@ from kabinet_integration.settings import Source
 pytestmark = pytest.mark.smoke
 
 _orgs = itertools.count(781_001)
-
-
-@pytest.fixture
-async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
-    app = await build_app(host)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    ) as http:
-        yield http
-    await wipe(host)
 
 
 async def _record(host: Host, entity: str, counterparty: str | None, tag: str) -> int:

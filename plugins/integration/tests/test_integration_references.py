@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token
 from kabinet.roles.services import ROLES
-from kabinet.web import build_app
 from kabinet_integration import models as m
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import OneCServer, generate, invoice, order
@@ -47,15 +45,6 @@ class Client:
         response = await self.http.get(path, headers={"Cookie": self.cookie})
         assert response.status_code == 200, (path, response.status_code, response.text[:300])
         return response
-
-
-@pytest.fixture
-async def web(host: Host) -> AsyncIterator[httpx.AsyncClient]:
-    app = await build_app(host)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    ) as http:
-        yield http
 
 
 async def client_of(host: Host, http: httpx.AsyncClient, org: int) -> Client:
