@@ -130,6 +130,9 @@ class Actor:
     queue: str = "default"
     max_retries: int = 5
     time_limit_ms: int = 10 * 60 * 1000
+    title: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """What the job does, per language code (``ru``, ``en``), as the admins' page of
+    failed jobs names it; without it the page names the app and shows ``name``."""
     bulk: bool = False
     """Work in bulk that must never delay other jobs (thousands of file fetches): give it
     a queue of its own. The embedded runner runs due bulk jobs only behind every other due

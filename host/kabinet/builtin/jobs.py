@@ -34,10 +34,34 @@ def actors(host: Host) -> list[Actor]:
         await purge(host, session)
 
     return [
-        Actor(name=PURGE_ACTOR, fn=purge_personal_data, max_retries=2),
-        Actor(name=DELIVER_ACTOR, fn=deliver, queue="events"),
-        Actor(name=DELIVER_BATCH_ACTOR, fn=deliver_batch, queue="events"),
-        Actor(name=REDELIVER_ACTOR, fn=redeliver, queue="events", max_retries=0),
+        Actor(
+            name=PURGE_ACTOR,
+            fn=purge_personal_data,
+            max_retries=2,
+            title={
+                "ru": "Удаление персональных данных с истёкшим сроком",
+                "en": "Purge of personal data past its period",
+            },
+        ),
+        Actor(
+            name=DELIVER_ACTOR,
+            fn=deliver,
+            queue="events",
+            title={"ru": "Передача события обработчику", "en": "Event delivery to a subscriber"},
+        ),
+        Actor(
+            name=DELIVER_BATCH_ACTOR,
+            fn=deliver_batch,
+            queue="events",
+            title={"ru": "Передача событий обработчику", "en": "Event deliveries to a subscriber"},
+        ),
+        Actor(
+            name=REDELIVER_ACTOR,
+            fn=redeliver,
+            queue="events",
+            max_retries=0,
+            title={"ru": "Повтор потерянных событий", "en": "Lost event deliveries sent again"},
+        ),
     ]
 
 

@@ -55,10 +55,23 @@ def actors(host: Host) -> list[Actor]:
             queue="integration",
             max_retries=0,
             time_limit_ms=60 * 60 * 1000,
+            title={"ru": "Обмен с 1С", "en": "Sync with 1C"},
         ),
-        Actor(name=outbound.SEND_ACTOR, fn=send_requests, queue="integration", max_retries=0),
+        Actor(
+            name=outbound.SEND_ACTOR,
+            fn=send_requests,
+            queue="integration",
+            max_retries=0,
+            title={"ru": "Передача запросов клиентов в 1С", "en": "Client requests sent to 1C"},
+        ),
         # A file a person waits for: beside client requests.
-        Actor(name=files.FETCH_ACTOR, fn=fetch_file, queue="integration", max_retries=0),
+        Actor(
+            name=files.FETCH_ACTOR,
+            fn=fetch_file,
+            queue="integration",
+            max_retries=0,
+            title={"ru": "Получение файла из 1С", "en": "A file fetched from 1C"},
+        ),
         # Files fetched ahead: a queue of their own, run behind everything else.
         Actor(
             name=files.BATCH_ACTOR,
@@ -66,9 +79,15 @@ def actors(host: Host) -> list[Actor]:
             queue=files.FILES_QUEUE,
             max_retries=0,
             bulk=True,
+            title={"ru": "Получение файлов из 1С заранее", "en": "Files fetched from 1C ahead"},
         ),
         Actor(
-            name=files.DUE_ACTOR, fn=fetch_due, queue=files.FILES_QUEUE, max_retries=0, bulk=True
+            name=files.DUE_ACTOR,
+            fn=fetch_due,
+            queue=files.FILES_QUEUE,
+            max_retries=0,
+            bulk=True,
+            title={"ru": "Повтор получения файлов из 1С", "en": "Due file fetches from 1C"},
         ),
     ]
 
