@@ -11,6 +11,7 @@ import datetime as dt
 import html
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -239,3 +240,8 @@ async def test_the_reason_code_revision_keeps_the_records_there(empty_database_u
         assert "reason_params" not in await _columns(host)
     finally:
         await host.db.dispose()
+
+
+def test_the_integration_doc_names_every_reason_code() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "integration.md").read_text()
+    assert [code for code in [*reasons.CODES, reasons.OTHER] if f"`{code}`" not in doc] == []
