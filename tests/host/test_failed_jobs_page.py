@@ -20,7 +20,7 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
 from kabinet.identity.sessions import SessionRecord, new_token
-from kabinet.jobs import stop_embedded
+from kabinet.jobs import EmbeddedJobs, stop_embedded
 from kabinet.roles.services import ROLES
 from kabinet.testing import PluginFactory, drop_database, migrated_database
 from kabinet.web import build_app
@@ -28,6 +28,17 @@ from kabinet.web import build_app
 pytestmark = pytest.mark.smoke
 
 PLUGIN = """
+@hookimpl
+def event_types():
+    return [EventType(name="jobpage.invoice.overdue")]
+
+@hookimpl
+def subscriptions(host):
+    async def notify(event, session):
+        raise ConnectionError("SMS gateway is not answering")
+
+    return [Subscription(event="jobpage.invoice.overdue", name="jobpage.notify", handler=notify)]
+
 @hookimpl
 def actors(host):
     async def remind(person_id):
@@ -72,7 +83,8 @@ async def host(
     await made.startup()
     await stop_embedded(made)  # the test runs the jobs itself
     async with made.db.session() as s:  # no earlier test's failures
-        await s.execute(delete(models.failed_job))
+        for table in (models.failed_job, models.event_handling, models.event):
+            await s.execute(delete(table))
     yield made
     await made.shutdown()
 
@@ -94,9 +106,10 @@ async def _admin(host: Host, lang: str) -> dict[str, str]:
     return {identity.settings.cookie_name: token, "kabinet_lang": lang}
 
 
-def _rows(page: str) -> list[str]:
-    """The visible text of each row of the failed jobs' table, without the small print."""
-    table = page.split("<h2>", 2)[1]  # the first section: failed jobs
+def _rows(page: str, section: int = 1) -> list[str]:
+    """The visible text of each row of a table (1: failed jobs, 2: events with errors),
+    without the small print."""
+    table = page.split("<h2>", 2)[section]
     rows = []
     for row in re.findall(r"(?s)<tbody>.*?</tbody>", table)[0].split("</tr>")[:-1]:
         row = re.sub(r"(?s)<small>.*?</small>|<pre>.*?</pre>|<form.*?</form>", " ", row)
@@ -122,6 +135,12 @@ async def test_failed_jobs_are_named_for_people_in_their_language_and_zone(
     # Each job fails on its only attempt and is recorded for the admins.
     assert not await host.jobs.execute(host.jobs.message("jobpage.remind", {"person_id": person}))
     assert not await host.jobs.execute(host.jobs.message("jobpage.tidy", {}))
+    # An event about her whose subscriber fails (retried later: shown with its error).
+    async with host.db.session() as s:
+        await host.events.publish(s, "jobpage.invoice.overdue", {"person_id": person})
+    await host.events.relay()
+    assert isinstance(host.jobs, EmbeddedJobs)
+    await host.jobs.drain()
     failed = await host.jobs.failed()
     when = {j.actor: j.failed_at for j in failed}
 
@@ -148,6 +167,11 @@ async def test_failed_jobs_are_named_for_people_in_their_language_and_zone(
         assert f">{concerns}</th>" in page.text
         # The codes stay, as small print, for whoever reads the logs.
         assert "<code>jobpage.remind</code>" in page.text
+        # The event and its subscriber by their app, the person it is about by her name.
+        [event] = _rows(page.text, 2)
+        retrying = {"ru": "повторяется", "en": "retrying"}[lang]
+        assert event.startswith(f"{app} Анна Петрова {app} {retrying} · 1 ")
+        assert "SMS gateway is not answering" in event
 
         # Retrying says so in the reader's language.
         csrf = re.search(r'name="([^"]+)" value="([^"]+)"', page.text)
