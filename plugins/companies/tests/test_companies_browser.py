@@ -112,6 +112,7 @@ def test_register_ask_accept_reject_and_see_only_ones_company(demo: tuple[str, P
 
         first.goto(url + "/companies/organizations/1")
         assert first.locator("#org-name").inner_text() == "ООО «Ромашка»"
+        first.click("details.sitemenu > summary")  # on a phone the company is in the menu
         assert "ООО «Ромашка»" in first.locator(".co-switch").inner_text()
         assert first.evaluate("document.documentElement.scrollWidth") <= 360
 
