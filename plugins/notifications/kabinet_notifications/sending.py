@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from kabinet_notifications.channels.push import PushChannel
 from kabinet_notifications.channels.sms import SmsChannel, SmsRu
 from kabinet_notifications.channels.telegram import TelegramApi, TelegramChannel
 from kabinet_notifications.services import service_of
+from kabinet_notifications.settings import CLAIM_TIMEOUTS
 
 if TYPE_CHECKING:
     from kabinet.host import Host
@@ -112,6 +114,7 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
     svc = await service_of(host)
     now = host.clock.now()
     lease = now + dt.timedelta(seconds=svc.settings.claim_seconds)
+    claimed_at = time.monotonic()
     d = m.delivery
     due = (d.c.next_attempt_at.is_(None)) | (d.c.next_attempt_at <= now)
     async with host.db.session() as s:
@@ -149,6 +152,7 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
         by_channel[claimed_row["channel"]].append(claimed_row)
     configs = await svc.channel_configs()
     outcomes: list[tuple[Mapping[str, Any], Outcome]] = []
+    unsent: list[Mapping[str, Any]] = []
     for channel, rows in by_channel.items():
         messages = []
         groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = defaultdict(list)
@@ -200,18 +204,64 @@ async def send(host: Host, ids: list[int]) -> dict[str, int]:
                     body=joined["body"],
                     html=joined["html"],
                 )
-        transport = make_channel(host, channel, configs[channel])
-        try:
-            results = await transport.send_batch(messages)
-        except Exception as exc:  # a transport's own bug must not lose the batch
-            log.exception("notifications.channel_crashed", channel=channel)
-            results = [
-                Outcome(delivery_id=x.delivery_id, verdict="retry", error=type(exc).__name__)
-                for x in messages
-            ]
+        timeout = svc.settings.smtp_timeout if channel == "email" else svc.settings.http_timeout
+        deadline = claimed_at + svc.settings.claim_seconds - CLAIM_TIMEOUTS * timeout
+        results, untried = await _send_in_time(host, channel, configs[channel], messages, deadline)
         # Each message of a digest has the digest's outcome.
         outcomes.extend((member, o) for o in results for member in members[o.delivery_id])
-    return await apply(host, outcomes)
+        unsent.extend(member for lead in untried for member in members[lead])
+    counts = await apply(host, outcomes)
+    if unsent:
+        await _release(host, unsent)
+        counts["later"] = len(unsent)
+    return counts
+
+
+STEP = {"email": 20}
+"""Messages handed to a channel at once: e-mail sends them over one SMTP connection; the
+other channels send one request a message, so one at a time."""
+
+
+async def _send_in_time(
+    host: Host, channel: str, config: Mapping[str, Any], messages: list[Outgoing], deadline: float
+) -> tuple[list[Outcome], list[int]]:
+    """Send ``messages`` in steps while the claim leaves room for one more (the worst a
+    step waits on a stalled provider is kept in reserve: ``deadline``); returns the
+    outcomes and the deliveries not tried, which go back to the queue untouched. So a slow
+    gateway with a large batch never holds a message past its claim, when another sender
+    would take it again and the first could still send it."""
+    step = STEP.get(channel, 1)
+    results: list[Outcome] = []
+    for start in range(0, len(messages), step):
+        if start and time.monotonic() > deadline:
+            untried = [x.delivery_id for x in messages[start:]]
+            log.warning("notifications.claim_running_out", channel=channel, untried=len(untried))
+            return results, untried
+        part = messages[start : start + step]
+        transport = make_channel(host, channel, config)  # one instance per batch
+        try:
+            results.extend(await transport.send_batch(part))
+        except Exception as exc:  # a transport's own bug must not lose the batch
+            log.exception("notifications.channel_crashed", channel=channel)
+            results.extend(
+                Outcome(delivery_id=x.delivery_id, verdict="retry", error=type(exc).__name__)
+                for x in part
+            )
+    return results, []
+
+
+async def _release(host: Host, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Give claimed deliveries back as they were (the attempt not made is not counted)
+    and send them at once, in a job of their own."""
+    d = m.delivery
+    ids = [int(r["id"]) for r in rows]
+    async with host.db.session() as s:
+        await s.execute(
+            update(d)
+            .where(d.c.id.in_(ids), d.c.status == "queued")
+            .values(attempts=d.c.attempts - 1, next_attempt_at=None, updated_at=host.clock.now())
+        )
+    await enqueue(host, ids)
 
 
 def message_key(host: Host, group: Sequence[Mapping[str, Any]]) -> str:

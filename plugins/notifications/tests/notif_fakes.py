@@ -3,6 +3,7 @@ service that decrypts what it receives), and an SMTP server with STARTTLS and AU
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -47,6 +48,8 @@ class SmsRuFake:
     sent_ids: list[str] = field(default_factory=list)
     fail_http: int = 0
     """Answer the next N sends with HTTP 503."""
+    delay: float = 0.0
+    """Seconds each send takes (a slow gateway)."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -55,6 +58,8 @@ class SmsRuFake:
         return app
 
     async def send(self, request: web.Request) -> web.Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.fail_http:
             self.fail_http -= 1
             return web.Response(status=503, text="busy")
