@@ -197,7 +197,16 @@ def startup(host: Host) -> None:
 
 @hookimpl
 def actors(host: Host) -> list[Actor]:
-    return [Actor(name="booking.prune-keys", fn=functools.partial(jobs.prune_keys, host))]
+    return [
+        Actor(
+            name="booking.prune-keys",
+            fn=functools.partial(jobs.prune_keys, host),
+            title={
+                "ru": "Очистка ответов API для повторных запросов",
+                "en": "Clearing API answers kept for retries",
+            },
+        )
+    ]
 
 
 @hookimpl

@@ -34,10 +34,29 @@ def actors(host: Host) -> list[Actor]:
             queue="notifications",
             max_retries=0,
             time_limit_ms=claim_seconds(host) * 1000,
+            title={"ru": "Отправка уведомлений", "en": "Sending notifications"},
         ),
-        Actor(name="notifications.sweep", fn=sweep, queue="notifications", max_retries=0),
-        Actor(name="notifications.poll_sms", fn=poll_sms, queue="notifications", max_retries=0),
-        Actor(name=polling.POLL_ACTOR, fn=poll_telegram, queue="notifications", max_retries=0),
+        Actor(
+            name="notifications.sweep",
+            fn=sweep,
+            queue="notifications",
+            max_retries=0,
+            title={"ru": "Повторная отправка уведомлений", "en": "Sending due notifications again"},
+        ),
+        Actor(
+            name="notifications.poll_sms",
+            fn=poll_sms,
+            queue="notifications",
+            max_retries=0,
+            title={"ru": "Проверка доставки SMS", "en": "Checking SMS delivery"},
+        ),
+        Actor(
+            name=polling.POLL_ACTOR,
+            fn=poll_telegram,
+            queue="notifications",
+            max_retries=0,
+            title={"ru": "Приём сообщений Telegram-бота", "en": "Receiving Telegram bot messages"},
+        ),
     ]
 
 

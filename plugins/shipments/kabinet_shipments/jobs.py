@@ -48,10 +48,24 @@ def actors(host: Host) -> list[Actor]:
         await exports_cleanup(host)
 
     return [
-        Actor(name=OVERDUE_ACTOR, fn=mark_overdue_job),
+        Actor(
+            name=OVERDUE_ACTOR,
+            fn=mark_overdue_job,
+            title={"ru": "Отметка просроченных счетов", "en": "Marking overdue invoices"},
+        ),
         # A failed export is marked failed on its page; asking again starts a new one.
-        Actor(name=EXPORT_ACTOR, fn=export_job, max_retries=0, time_limit_ms=60 * 60 * 1000),
-        Actor(name=EXPORTS_CLEANUP_ACTOR, fn=exports_cleanup_job),
+        Actor(
+            name=EXPORT_ACTOR,
+            fn=export_job,
+            max_retries=0,
+            time_limit_ms=60 * 60 * 1000,
+            title={"ru": "Выгрузка реестра заявок в файл", "en": "Exporting orders to a file"},
+        ),
+        Actor(
+            name=EXPORTS_CLEANUP_ACTOR,
+            fn=exports_cleanup_job,
+            title={"ru": "Удаление устаревших выгрузок", "en": "Deleting expired exports"},
+        ),
     ]
 
 
