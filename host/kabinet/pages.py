@@ -23,7 +23,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -33,6 +33,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.exceptions import PermissionDeniedException
+from litestar.response.base import ASGIResponse
 from markupsafe import Markup
 
 import kabinet
@@ -305,6 +306,9 @@ class Shell:
     csrf: Csrf
     env: jinja2.Environment = dataclasses.field(init=False)
     sync_env: jinja2.Environment = dataclasses.field(init=False)
+    identify: list[Callable[[Any], Awaitable[None]]] = dataclasses.field(default_factory=list)
+    """Who asks, for an error page no route middleware ran for: each middleware's
+    ``identify(scope)`` (identity's reads the session cookie, only reading)."""
 
     def __post_init__(self) -> None:
         self.navigation.sort(key=lambda pair: (pair[1].order, pair[1].path))
@@ -484,6 +488,107 @@ class Shell:
         ctx.update(context)
         html = self.sync_env.get_template(name).render(ctx)
         return self._response(request, html, status)
+
+    async def render_error(
+        self, request: Request[Any, Any, Any], name: str, context: Mapping[str, Any], status: int
+    ) -> Response[str]:
+        """An error page in the person's own shell (their sections, company, name, sign
+        out), drawn when it is sent (:class:`ErrorPage`). Where no route middleware ran
+        (an address no route matches, a method the route does not take) the person is
+        found by :attr:`identify`, only reading; on any fault the page falls back to the
+        anonymous header. Anonymous visitors get the page :meth:`render_sync` draws."""
+        scope: Any = request.scope  # a dict: "user" is there once a middleware ran
+        found_here = False
+        if "user" not in scope:  # Litestar refused the request before the route middleware
+            found_here = await self._identify(scope)
+        if principal_of(scope).is_authenticated:
+            try:
+                return await self.render(request, name, context, status)
+            except Exception:
+                _log().exception("error page in the person's shell failed")
+                if found_here:
+                    _forget_person(scope)
+        return self.render_sync(request, name, context, status)
+
+    async def _identify(self, scope: Any) -> bool:
+        try:
+            for identify in self.identify:
+                await identify(scope)
+        except Exception:
+            _log().exception("finding the person for an error page failed")
+            _forget_person(scope)
+        return principal_of(scope).is_authenticated
+
+
+def _log() -> Any:
+    from kabinet.logging import get_logger
+
+    return get_logger("kabinet.web")
+
+
+def _forget_person(scope: Any) -> None:
+    """Back to anonymous (fail closed): the person, their session and the CSRF token
+    bound to it."""
+    scope["user"] = ANONYMOUS
+    state = _state(scope)
+    for key in (SESSION_STATE, "kabinet.csrf", "kabinet.csrf_new"):
+        state.pop(key, None)
+
+
+class ErrorPage(Response[str]):
+    """An error page to be drawn in the person's shell when it is sent.
+
+    Litestar calls exception handlers synchronously, while the header's sections, the
+    company switch and the session of a request no middleware saw need the database
+    (asynchronous): the handler returns this, and the page is rendered by
+    :meth:`Shell.render_error` as the answer goes out. Headers and cookies set on it
+    (``Allow`` of a 405) are kept."""
+
+    def __init__(
+        self,
+        shell: Shell,
+        request: Request[Any, Any, Any],
+        template: str,
+        context: Mapping[str, Any],
+        status: int,
+    ) -> None:
+        super().__init__("", status_code=status, media_type=HTML)
+        self.shell = shell
+        self.request = request
+        self.template = template
+        self.context = dict(context)
+        self.status = status
+
+    def to_asgi_response(
+        self, app: Any, request: Request[Any, Any, Any], **kwargs: Any
+    ) -> ASGIResponse:
+        return _DrawnWhenSent(self, request, kwargs)
+
+
+class _DrawnWhenSent(ASGIResponse):
+    def __init__(
+        self, page: ErrorPage, request: Request[Any, Any, Any], options: dict[str, Any]
+    ) -> None:
+        super().__init__(status_code=page.status_code)
+        self.page = page
+        self.request = request
+        self.options = options
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        page = self.page
+        status = page.status
+        try:
+            response = await page.shell.render_error(
+                page.request, page.template, page.context, status
+            )
+        except Exception:  # the error page itself failed: still answer, plainly
+            _log().exception("error page failed")
+            title = str(page.context.get("title", ""))
+            response = Response(f"{status} {title}", status_code=status, media_type="text/plain")
+        response.headers.update(page.headers)
+        for cookie in page.cookies:
+            response.set_cookie(cookie)
+        await response.to_asgi_response(None, self.request, **self.options)(scope, receive, send)
 
 
 def shell_of(request: Request[Any, Any, Any]) -> Shell:

@@ -142,8 +142,13 @@ def _error_page(
     status: int,
     detail: str | None,
     refusal: FieldError | None = None,
+    *,
+    database_ok: bool = True,
 ) -> Response[Any]:
-    from kabinet.pages import STATE_KEY
+    """The shell's error page. A 4xx is drawn in the person's shell (their header) as it
+    is sent (:class:`kabinet.pages.ErrorPage`); a 5xx, or a refusal the database made (its
+    transaction is spoiled), only as the page can be drawn without the database."""
+    from kabinet.pages import STATE_KEY, ErrorPage
 
     shell = request.app.state.get(STATE_KEY)
     if shell is None:
@@ -159,6 +164,8 @@ def _error_page(
         "message": message,
         "request_id": request_id(request),
     }
+    if status < 500 and database_ok:
+        return ErrorPage(shell, request, "shell/error.html", context, status)
     try:
         return shell.render_sync(request, "shell/error.html", context, status)  # type: ignore[no-any-return]
     except Exception:  # the error page itself failed: still answer, plainly
@@ -278,7 +285,7 @@ def handle_database(
         "refused by the database", path=request.scope["path"], status=status, field=field
     )
     if not is_api(request):
-        return _error_page(request, 400, None)
+        return _error_page(request, 400, None, database_ok=False)
     return problem(
         request,
         status,

@@ -503,6 +503,12 @@ def create_app(host: Host, found: Contributions | list[Any]) -> KabinetApp:
         navigation=list(found.navigation),
         panels=list(found.panels),
         csrf=Csrf(host.keys.derive("csrf"), secure=serves_https(settings.base_url)),
+        # An error page of an address no route matches is drawn without the route
+        # middleware: a middleware that knows who asks may offer ``identify(scope)``,
+        # only reading (identity's), for the page to be in the person's shell.
+        identify=[
+            m.identify for _, m in found.middleware if callable(getattr(m, "identify", None))
+        ],
     )
     metrics = _metrics(host, found)
     app = KabinetApp(

@@ -276,6 +276,45 @@ class LoginService(AccountService):
             email=person.email,
         )
 
+    async def peek_session(self, token: str) -> IdentityPrincipal | None:
+        """The person behind a cookie, like :meth:`resolve_session`, but only reading:
+        nothing touched, ended or cached in the store. For a page drawn where the
+        middleware did not run (the error page of an address no route matches)."""
+        found = await self.sessions.get(session_key(token))
+        if found is None:
+            return None
+        record, version = found
+        now = self.now
+        idle = (now - record.last_seen_at).total_seconds()
+        age = (now - record.created_at).total_seconds()
+        if idle > self.settings.idle_timeout or age > self.settings.absolute_timeout:
+            return None
+        person = self._people.get(record.account_id)
+        if person is None or version is None or person.version != version:
+            account = await self.get_account(record.account_id)
+            if account is None:
+                return None
+            person = Person(
+                id=account.id,
+                version=account.version,
+                full_name=account.full_name,
+                status=account.status,
+                language=account.language,
+                timezone=account.timezone,
+                email=account.email,
+            )
+        if person.status != "active":
+            return None
+        return IdentityPrincipal(
+            person_id=person.id,
+            name=person.full_name,
+            kind="person",
+            version=person.version,
+            language=person.language,
+            timezone=person.timezone,
+            email=person.email,
+        )
+
     async def person(self, account_id: int, version: int | None) -> Person | None:
         """The cached view of an account, reloaded when its version moved (or is unknown)."""
         cached = self._people.get(account_id)

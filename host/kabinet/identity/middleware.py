@@ -115,3 +115,25 @@ class IdentityMiddleware(ASGIMiddleware):
                     principal = working_in(scope, principal)
         scope["user"] = principal or ANONYMOUS
         await next_app(scope, receive, send)
+
+    async def identify(self, scope: Scope) -> None:
+        """Who asks, for a page the middleware did not run for (the error page of an
+        address no route matches: Litestar refuses it before any route middleware): the
+        session cookie read as :meth:`handle` reads it, but only reading (no "last seen",
+        nothing ended). A page only; a token never counts here. On any fault the request
+        stays anonymous."""
+        if scope["path"] == "/api" or scope["path"].startswith("/api/"):
+            return
+        state = scope.setdefault("state", {})
+        token = cookie_value(scope, self.cookie)
+        principal = None
+        if token:
+            try:
+                principal = await identity_service(self.host).peek_session(token)
+            except Exception:  # fail closed: the anonymous header
+                principal = None
+        if principal is None:
+            scope["user"] = ANONYMOUS
+            return
+        state[SESSION_STATE] = session_key(token or "")
+        scope["user"] = working_in(scope, principal)
