@@ -17,11 +17,13 @@ import pytest
 from kabinet.identity.services import IDENTITY
 from kabinet.testing import Portal
 from kabinet.testkit import HOST
+from kabinet_companies.services import companies
 from kabinet_shipments.samples import make_order
 
 pytestmark = pytest.mark.smoke
 
 _NAV = re.compile(r'<nav class="mainnav".*?</nav>', re.S)
+_ORG = re.compile(r'<div class="topbar-org">(.*?)</div>\s*<nav', re.S)
 _HREF = re.compile(r'href="([^"]+)"')
 
 
@@ -29,6 +31,12 @@ def sections(html: str) -> list[str]:
     """The addresses the header's navigation links to."""
     found = _NAV.search(html)
     return _HREF.findall(found.group(0)) if found else []
+
+
+def company(html: str, path: str) -> str:
+    """The header's company part (the switch), the address it returns to left out."""
+    found = _ORG.search(html)
+    return found.group(1).replace(f'value="{path}"', "").strip() if found else ""
 
 
 def signed_in_header(html: str, name: str) -> bool:
@@ -39,18 +47,24 @@ def signed_in_header(html: str, name: str) -> bool:
 async def client_person(portal: Portal) -> tuple[Any, int]:
     organization = portal.organization_id()
     person = await portal.person("client", organization=organization, name="Ирина Заблудова")
+    service = companies(portal.host)
+    await service.ensure_organization(organization)
+    async with portal.host.db.session() as session:
+        await service.add_member(session, person.id, organization)
     return person, organization
 
 
 async def test_an_unknown_address_is_in_the_persons_shell(
     portal: Portal, client_person: tuple[Any, int]
 ) -> None:
-    person, _ = client_person
+    person, organization = client_person
     client = await portal.signed_in(person, language="en")
     home = await client.get("/")
     assert home.status_code == 200
     own = sections(home.text)
     assert "/shipments/" in own  # a client's sections: there is something to compare
+    switch = company(home.text, "/")
+    assert f"Organization {organization}" in switch
 
     lost = await client.get("/nope/not-here")
     assert lost.status_code == 404
@@ -59,6 +73,7 @@ async def test_an_unknown_address_is_in_the_persons_shell(
     assert "Page not found" in lost.text
     assert signed_in_header(lost.text, person.name)
     assert sections(lost.text) == own
+    assert company(lost.text, "/nope/not-here") == switch
     assert "/login?next=" not in lost.text  # not the anonymous header's "Sign in"
 
     # in Russian for a person reading Russian
@@ -90,7 +105,7 @@ async def test_another_companys_order_looks_like_no_order(
     assert dict(other.headers).keys() == dict(unknown.headers).keys()
 
 
-async def test_a_refused_page_and_a_wrong_method_are_in_the_persons_shell(
+async def test_a_refused_page_a_wrong_method_and_a_bad_request_are_in_the_persons_shell(
     portal: Portal, client_person: tuple[Any, int]
 ) -> None:
     person, _ = client_person
@@ -108,6 +123,12 @@ async def test_a_refused_page_and_a_wrong_method_are_in_the_persons_shell(
     assert "allow" in wrong.headers
     assert signed_in_header(wrong.text, person.name)
     assert sections(wrong.text) == own
+
+    bad = await client.get("/shipments/?sort=no-such-column")
+    assert bad.status_code == 400
+    assert "Bad request" in bad.text
+    assert signed_in_header(bad.text, person.name)
+    assert sections(bad.text) == own
 
 
 async def test_the_api_still_answers_problem_details(
