@@ -9,8 +9,10 @@ host's templates (``kabinet/templates/shell/…``) and each plugin's ``template_
         return await page(request, "shipments/orders.html", orders=...)
 
 Templates are asynchronous so that ``render_panels(slot, **context)`` can await panels and
-the access service; error pages are rendered by a synchronous twin (exception handlers
-are synchronous), which is why the base layout reads the navigation from a variable.
+the access service. Exception handlers are synchronous: a 4xx error page is an
+:class:`ErrorPage`, drawn asynchronously as it is sent (:meth:`Shell.render_error`, the
+person's own header); a 5xx one by a synchronous twin without panels or navigation, which
+is why the base layout reads the navigation from a variable.
 """
 
 from __future__ import annotations
