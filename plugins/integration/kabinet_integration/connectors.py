@@ -479,9 +479,11 @@ class OneC:
     async def attached(self, entity: str, owners: Sequence[str]) -> list[dict[str, Any]]:
         """Rows of the attached-files catalog ``entity`` whose owner is one of ``owners``:
         ``batch_size`` owners per request (``ВладелецФайла_Key eq guid'…' or …``), the
-        content left out (asked for one file at a time, when it is fetched)."""
+        content left out (asked for one file at a time, when it is fetched); each with
+        its ``version`` (``DataVersion``) where the fields name one, so a file whose
+        content 1C replaced is fetched again."""
         f = self.names.fields[entity]
-        columns = ("external_id", "deleted", "name", "extension", "size", "owner")
+        columns = ("external_id", "deleted", "name", "extension", "size", "version", "owner")
         select = ",".join(dict.fromkeys(f[c] for c in columns if c in f))
         size = max(1, self.source.batch_size)
 

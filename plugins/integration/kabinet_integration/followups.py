@@ -67,10 +67,14 @@ async def after_batch(
 
 
 async def attached(
-    ctx: Context, records: Mapping[str, list[tuple[Row, msgspec.Struct, str]]]
+    ctx: Context,
+    records: Mapping[str, list[tuple[Row, msgspec.Struct, str]]],
+    relisted: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, list[msgspec.Struct]]:
     """The attached files of a page's live objects, listed in 1C by owner (an object names
-    none of its own), as the records of each ``attached`` feed's sink."""
+    none of its own), as the records of each ``attached`` feed's sink; ``relisted``: owner
+    entity -> objects the page brought again unchanged, whose files are listed too (1C
+    registers an object as changed when a file is attached to it or replaced)."""
     out: dict[str, list[msgspec.Struct]] = {}
     for owner, entities in ctx.plan.attached.items():
         refs = [
@@ -78,6 +82,8 @@ async def attached(
             for row, record, version in records.get(owner, ())
             if version != "deleted" and not getattr(record, "deleted", False)
         ]
+        seen = set(refs)
+        refs += [r for r in (relisted or {}).get(owner, ()) if r not in seen]
         for entity in entities:
             found = await attached_records(ctx.connector, ctx.names, ctx.plans[entity], refs)
             if found:

@@ -96,3 +96,7 @@ class Prepared:
     attached: dict[str, list[msgspec.Struct]] = dataclasses.field(default_factory=dict)
     """Attached-files entity -> the files of the page's owners as listed now (one record
     per owner)."""
+    relisted: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """Owner entity -> its objects the page brought again at the version applied (1C
+    registered them as changed with no change of their own, as when a file is attached or
+    replaced): not applied again, but their attached files are listed all the same."""

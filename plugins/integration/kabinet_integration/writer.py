@@ -103,6 +103,8 @@ class PageWriter:
                 out.counts.unchanged += 1
                 if row.at is not None:
                     out.seen_again.append({"e": row.entity, "r": row.ref, "at": row.at})
+                if row.entity in ctx.plan.attached and not k.deleted:
+                    out.relisted.setdefault(row.entity, []).append(row.ref)
                 continue
             try:
                 if not sent:
@@ -124,7 +126,7 @@ class PageWriter:
                 continue
             out.records.setdefault(row.entity, []).append((row, record, version))
         if ctx.plan.attached:
-            out.attached = await followups.attached(ctx, out.records)
+            out.attached = await followups.attached(ctx, out.records, out.relisted)
         return out
 
     async def _commit(

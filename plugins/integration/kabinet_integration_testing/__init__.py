@@ -32,6 +32,7 @@ from kabinet_integration_testing.generator import (
     invoice,
     order,
     print_form,
+    replace_file,
 )
 from kabinet_integration_testing.odata import (
     BALANCE,
@@ -75,6 +76,7 @@ __all__ = [
     "parse_filter",
     "print_form",
     "put_raw",
+    "replace_file",
     "select_fields",
     "serve",
     "wait_until",

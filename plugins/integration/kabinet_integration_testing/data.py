@@ -133,6 +133,12 @@ class OneCData:
             self.sets.get(name, {}).pop(ref, None)
             self._record(name, ref, True)
 
+    def mark_changed(self, set_name: str, ref: str) -> None:
+        """Register an object as changed without writing it (its ``DataVersion`` stays), as
+        1C's ``РегистрироватьИзменения`` does when a file is attached to it or replaced."""
+        with self.lock:
+            self._record(self.renaming.set(set_name), ref, False)
+
     def get(self, set_name: str, ref: str) -> dict[str, Any] | None:
         return self.sets.get(self.renaming.set(set_name), {}).get(ref)
 

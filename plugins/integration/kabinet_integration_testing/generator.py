@@ -202,6 +202,20 @@ def attach(data: OneCData, catalog: str, owner: str, name: str, content: bytes) 
     return ref
 
 
+def replace_file(data: OneCData, catalog: str, ref: str, content: bytes) -> str:
+    """A user replaces the content of the attached file ``ref`` in 1C (same id, name and
+    owner): the catalog item is written again, so its ``DataVersion`` moves and ``Размер``
+    follows the content (no change is recorded, as for :func:`attach`); returns the new
+    ``DataVersion``."""
+    with data.lock:
+        item = dict(data.get(catalog, ref) or {})
+        if not item:
+            raise KeyError(f"no file {ref} in {catalog}")
+        item["Размер"] = str(len(content))
+        item["ФайлХранилище_Base64Data"] = base64.b64encode(content).decode()
+        return str(data.put(catalog, item, record=False)["DataVersion"])
+
+
 @dataclasses.dataclass
 class Generated:
     counterparties: list[str]

@@ -281,9 +281,13 @@ async def test_a_first_load_fetches_files_on_demand_by_default_and_ahead_by_sett
         onec.data.put(ORDERS, obj)
         onec.data.tick()
         assert (await integration(host).run("onec")).state == "succeeded"
-        assert await count(host, m.file) == 1
+        # (The invoices this delta reads again, registered while the load ran, have their
+        # print forms listed again, so fetched ahead too: docs/integration.md, "Invoices'
+        # print forms".)
+        orders_files = m.file.c.entity == "file"
+        assert await count(host, m.file, orders_files) == 1
         await host.jobs.drain()  # type: ignore[attr-defined]
-        assert await count(host, m.file, m.file.c.state == "fetched") == 1
+        assert await count(host, m.file, orders_files, m.file.c.state == "fetched") == 1
     finally:
         await wipe(host)
     host = await make_host(source='files_first_load = "ahead"')

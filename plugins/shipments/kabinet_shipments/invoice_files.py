@@ -8,6 +8,13 @@ names one owner per file), so a file is readable exactly by those who may see it
 invoice. The content is fetched into the host's file storage like an order document's:
 ahead after a delta, on demand (the ``invoice_file.requested`` event) when someone opens
 it and it is not stored yet.
+
+1C may replace a file's content under the same id (a user edits the attached file): the
+catalog item's ``DataVersion`` moves. Each file's version as listed is kept; when a listed
+version differs from the stored one, the stored content is dropped once the page's
+transaction commits, and the file is fetched again like a new one (the integration fetches
+ahead what it noted and no longer finds stored; else it is asked for when someone opens
+it). An empty version, listed or stored, never does this by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kabinet.contrib import SinkResult
+from kabinet.db import current_unit
 from kabinet_shipments import models as m
 from kabinet_shipments.records import InvoiceFilesRecord
 
@@ -51,9 +59,11 @@ async def apply_invoice_files(
     """Each listed invoice's files as listed now (an invoice not stored is skipped: its
     files come with it once it is applied). Publishes nothing."""
     conn = await session.connection()
-    wanted: dict[str, dict[str, str]] = {}
+    wanted: dict[str, dict[str, tuple[str, str]]] = {}  # invoice -> file -> (name, version)
     for r in records:
-        wanted[r.invoice] = {f.external_id: f.name for f in r.files if not f.deleted}
+        wanted[r.invoice] = {
+            f.external_id: (f.name[:300], f.version[:100]) for f in r.files if not f.deleted
+        }
     invoices: dict[str, int] = {}
     for part in _chunks(sorted(wanted)):
         rows = await conn.execute(
@@ -75,32 +85,66 @@ async def apply_invoice_files(
         stored.update({r.file_ref: r for r in rows})
     updated = unchanged = 0
     listed = {
-        ref: (invoices[ext], name)
+        ref: (invoices[ext], name, version)
         for ext, files in wanted.items()
         if ext in invoices
-        for ref, name in files.items()
+        for ref, (name, version) in files.items()
     }
     mine = set(ids)
     gone = [r.id for ref, r in stored.items() if ref not in listed and r.invoice_id in mine]
     for part_ids in _chunks(gone):
         await conn.execute(delete(m.invoice_file).where(m.invoice_file.c.id.in_(part_ids)))
     new = []
-    for ref, (invoice_id, name) in listed.items():
+    replaced: list[str] = []  # files whose content 1C replaced: the stored copy is stale
+    for ref, (invoice_id, name, version) in listed.items():
         row = stored.get(ref)
         if row is None:
-            new.append({"invoice_id": invoice_id, "file_ref": ref, "file_name": name[:300]})
-        elif row.invoice_id != invoice_id or row.file_name != name[:300]:
+            new.append(
+                {
+                    "invoice_id": invoice_id,
+                    "file_ref": ref,
+                    "file_name": name,
+                    "file_version": version,
+                }
+            )
+            continue
+        values: dict[str, Any] = {}
+        if row.invoice_id != invoice_id or row.file_name != name:
+            values.update(invoice_id=invoice_id, file_name=name)
+        if version and version != row.file_version:  # an empty one says nothing
+            values["file_version"] = version
+            if row.file_version:  # another version than the stored copy's: fetched again
+                values["requested_at"] = None
+                replaced.append(ref)
+        if values:
             await conn.execute(
-                update(m.invoice_file)
-                .where(m.invoice_file.c.id == row.id)
-                .values(invoice_id=invoice_id, file_name=name[:300])
+                update(m.invoice_file).where(m.invoice_file.c.id == row.id).values(**values)
             )
             updated += 1
         else:
             unchanged += 1
     if new:
         await conn.execute(insert(m.invoice_file), new)
+    if replaced:
+        _drop_after_commit(host, [invoice_file_key(ref) for ref in replaced])
     return SinkResult(created=len(new), updated=updated, hidden=len(gone), unchanged=unchanged)
+
+
+def _drop_after_commit(host: Host, keys: Sequence[str]) -> None:
+    """Drop the stored copies of files 1C replaced, once the transaction that records
+    their new versions commits (never if it rolls back: the old version stays recorded
+    with its copy). Dropped before the commit, a person could be handed nothing while the
+    old version is still what the portal knows; dropped by a transaction that then fails,
+    the new version would never be noticed again."""
+
+    async def drop() -> None:
+        for key in keys:
+            await host.files.delete(key)
+
+    unit = current_unit(host.db)
+    if unit is None:  # the sinks always run in a unit of work (host.db.session())
+        raise RuntimeError("apply_invoice_files needs a unit of work (host.db.session())")
+    unit.after_commit(drop)
 
 
 async def files_of(conn: AsyncConnection, invoice_ids: Sequence[int]) -> dict[int, list[Any]]:

@@ -282,6 +282,8 @@ invoice_file = Table(
     Column("file_ref", String(100), nullable=False, unique=True),
     Column("file_name", String(300), nullable=False, default=""),
     Column("requested_at", DateTime(timezone=True), nullable=True),  # file asked for
+    # The version of the file 1C listed last (its DataVersion); "" when it sent none.
+    Column("file_version", String(100), nullable=False, default="", server_default=""),
 )
 """Files attached to invoices in the production system (their print forms), listed by
 the integration after each page of invoices; the content is fetched into the host's file

@@ -140,6 +140,10 @@ class AttachedFile(Record, frozen=True, kw_only=True):
     name: str = ""
     """The file name with its extension (``Счет СЧ-000001.pdf``)."""
     deleted: bool = False
+    version: str = ""
+    """The catalog item's ``DataVersion``: 1C moves it when the file's content is replaced
+    under the same id, and a stored copy of another version is fetched again. Empty (a 1C
+    that does not send it, rows stored before) never makes the portal fetch again."""
 
 
 class InvoiceFilesRecord(Record, frozen=True, kw_only=True):

@@ -1,0 +1,294 @@
+"""A print form replaced in 1C under the same id reaches the client: 1C moves the attached
+file's ``DataVersion`` (``Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы``) when a user
+replaces its content; the run that lists the invoice's files again (the invoice registered
+as changed, its own version unchanged) records the new version, drops the stored copy and
+fetches the file again: ahead after a delta, or when the client next opens it with
+``files_ahead = false``. The same version is not fetched again, an empty stored version
+(a row from before versions were kept) never causes a fetch by itself, and a file marked
+deleted disappears as before. Through the local 1C over real HTTP and the portal's own
+pages, as a client of the invoice's company."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from integration_support import wipe
+from sqlalchemy import insert, select, update
+
+from kabinet.host import Host
+from kabinet.identity.services import IDENTITY
+from kabinet.roles.services import ROLES
+from kabinet.routematrix import RouteMatrix
+from kabinet.web import build_app
+from kabinet_integration import files as f
+from kabinet_integration.sync import integration
+from kabinet_integration_testing import (
+    INVOICE_FILES,
+    INVOICES,
+    Generated,
+    OneCServer,
+    print_form,
+    replace_file,
+)
+from kabinet_shipments import models as sm
+
+pytestmark = pytest.mark.smoke
+
+
+class Client:
+    """The portal over HTTP as a signed-in client of the company of ``invoice``."""
+
+    def __init__(self, host: Host, http: httpx.AsyncClient, matrix: RouteMatrix) -> None:
+        self.host, self.http, self.matrix = host, http, matrix
+        self.cookie = ""
+        self.invoice_id = 0
+
+    async def sign_in(self, invoice: str) -> None:
+        from kabinet_companies.models import counterparty, organization
+
+        now = self.host.clock.now()
+        async with self.host.db.session() as s:
+            org = (
+                await s.execute(
+                    insert(organization)
+                    .values(name="ООО Версии", search="", created_at=now, updated_at=now)
+                    .returning(organization.c.id)
+                )
+            ).scalar_one()
+            found = (
+                await s.execute(
+                    select(sm.invoice.c.id, sm.invoice.c.counterparty_id).where(
+                        sm.invoice.c.external_id == invoice
+                    )
+                )
+            ).one()
+            self.invoice_id = found.id
+            await s.execute(
+                update(counterparty)
+                .where(counterparty.c.id == found.counterparty_id)
+                .values(organization_id=org)
+            )
+        account = await self.host.services.of(IDENTITY).create_account(
+            full_name="Клиент", email=f"client-{uuid.uuid4().hex[:8]}@example.test"
+        )
+        await self.host.services.of(ROLES).grant(int(account.id), "client", org)
+        self.cookie = await self.matrix.session(int(account.id))
+
+    async def get(self, path: str) -> httpx.Response:
+        self.http.cookies.clear()
+        return await self.http.get(path, headers={"Cookie": self.cookie})
+
+    async def links(self) -> list[str]:
+        """The file links on the invoice's card."""
+        card = await self.get(f"/shipments/invoices/{self.invoice_id}")
+        assert card.status_code == 200, card.text
+        return re.findall(rf'href="(/shipments/invoices/{self.invoice_id}/files/\d+)"', card.text)
+
+    async def download(self) -> bytes:
+        """The invoice's one print form as the client downloads it now (it must be stored)."""
+        [link] = await self.links()
+        got = await self.get(link)
+        assert got.status_code == 200, (got.status_code, got.headers.get("location"))
+        assert got.headers["content-type"] == "application/pdf"
+        return got.content
+
+    async def open_and_wait(self) -> bytes:
+        """Opened while not stored: the client is told it is being prepared, 1C is asked
+        (the event's job, then the file's), and the next click downloads it."""
+        [link] = await self.links()
+        first = await self.get(link)
+        assert first.status_code == 303
+        assert first.headers["location"] == f"/shipments/invoices/{self.invoice_id}"
+        assert await self.host.events.relay() >= 1
+        await self.host.jobs.drain()  # type: ignore[attr-defined]
+        assert await f.fetch_due(self.host) == 1
+        return await self.download()
+
+
+ClientFactory = Callable[[Host], Awaitable[Client]]
+
+
+@pytest.fixture
+async def client_of() -> AsyncIterator[ClientFactory]:
+    opened: list[httpx.AsyncClient] = []
+
+    async def make(host: Host) -> Client:
+        app = await build_app(host)
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+        )
+        opened.append(http)
+        return Client(host, http, RouteMatrix(host, app, http))
+
+    yield make
+    for http in opened:
+        await http.aclose()
+
+
+def content_asked(onec: OneCServer, ref: str) -> int:
+    """How many times 1C was asked for the content of the file ``ref``."""
+    return sum(
+        1
+        for method, target in onec.requests
+        if method == "GET"
+        and f"{INVOICE_FILES}(guid'{ref}')" in target
+        and "ФайлХранилище_Base64Data" in target
+    )
+
+
+def in_1c(onec: OneCServer, ref: str) -> bytes:
+    row = onec.data.get(INVOICE_FILES, ref) or {}
+    return base64.b64decode(row["ФайлХранилище_Base64Data"])
+
+
+def replaced_in_1c(onec: OneCServer, invoice: str, ref: str, content: bytes) -> str:
+    """A user replaces the print form's content; 1C registers its invoice as changed (the
+    invoice's own DataVersion does not move). Returns the file's new DataVersion."""
+    before = (onec.data.get(INVOICES, invoice) or {})["DataVersion"]
+    version = replace_file(onec.data, INVOICE_FILES, ref, content)
+    onec.data.mark_changed(INVOICES, invoice)
+    onec.data.tick()
+    assert (onec.data.get(INVOICES, invoice) or {})["DataVersion"] == before
+    return version
+
+
+async def stored_version(host: Host, ref: str) -> str:
+    async with host.db.reader() as s:
+        found = await s.execute(
+            select(sm.invoice_file.c.file_version).where(sm.invoice_file.c.file_ref == ref)
+        )
+        return str(found.scalar_one())
+
+
+async def delta(host: Host) -> None:
+    out = await integration(host).run("onec")
+    assert out.state == "succeeded", out.error
+
+
+@pytest.fixture(params=["odata", "exchange"])
+async def any_mode(
+    request: pytest.FixtureRequest, make_host: Callable[..., Awaitable[Host]]
+) -> AsyncIterator[Host]:
+    """A portal reading 1C's change register (``odata``) or its exchange service."""
+    host = await make_host(source=f'mode = "{request.param}"')
+    yield host
+    await wipe(host)
+
+
+async def test_a_replaced_print_form_is_fetched_again_after_a_delta(
+    any_mode: Host, onec: OneCServer, generated: Generated, client_of: ClientFactory
+) -> None:
+    host = any_mode
+    invoice, ref = generated.invoices[0], generated.invoice_files[0]
+    await delta(host)  # the first load: files on demand
+    assert (
+        await stored_version(host, ref) == (onec.data.get(INVOICE_FILES, ref) or {})["DataVersion"]
+    )
+    client = await client_of(host)
+    await client.sign_in(invoice)
+    content_a = in_1c(onec, ref)
+    assert await client.open_and_wait() == content_a
+    assert content_asked(onec, ref) == 1
+
+    content_b = print_form("Invoice SCH-000001, corrected")
+    assert content_b != content_a
+    version_b = replaced_in_1c(onec, invoice, ref, content_b)
+    await delta(host)
+    assert await stored_version(host, ref) == version_b
+    # Fetched ahead, behind client requests, like a new file after a delta.
+    await host.jobs.drain()  # type: ignore[attr-defined]
+    assert content_asked(onec, ref) == 2
+    assert await client.download() == content_b  # at once: no "being prepared"
+    assert await client.download() == content_b
+    assert content_asked(onec, ref) == 2
+
+    # Registered again with the file as it is: listed, not fetched again.
+    onec.data.mark_changed(INVOICES, invoice)
+    onec.data.tick()
+    await delta(host)
+    await host.jobs.drain()  # type: ignore[attr-defined]
+    assert await f.fetch_due(host) == 0
+    assert await client.download() == content_b
+    assert content_asked(onec, ref) == 2
+    listed = [t for _m, t in onec.requests if f"{INVOICE_FILES}?" in t]
+    assert listed
+    assert all("DataVersion" in t for t in listed)  # read with the listing
+
+    # Marked deleted in 1C: gone from the card, its link answers 404 (as before).
+    [link] = await client.links()
+    with onec.data.lock:
+        item = dict(onec.data.get(INVOICE_FILES, ref) or {})
+        item["DeletionMark"] = True
+        onec.data.put(INVOICE_FILES, item, record=False)
+    onec.data.mark_changed(INVOICES, invoice)
+    onec.data.tick()
+    await delta(host)
+    assert await client.links() == []
+    assert (await client.get(link)).status_code == 404
+    assert content_asked(onec, ref) == 2
+
+
+async def test_a_replaced_print_form_is_fetched_when_opened_without_files_ahead(
+    make_host: Callable[..., Awaitable[Host]],
+    onec: OneCServer,
+    generated: Generated,
+    client_of: ClientFactory,
+) -> None:
+    host = await make_host(source="files_ahead = false")
+    try:
+        invoice, ref = generated.invoices[1], generated.invoice_files[1]
+        await delta(host)
+        client = await client_of(host)
+        await client.sign_in(invoice)
+        assert await client.open_and_wait() == in_1c(onec, ref)
+        assert content_asked(onec, ref) == 1
+
+        content_b = print_form("Invoice SCH-000002, corrected")
+        replaced_in_1c(onec, invoice, ref, content_b)
+        await delta(host)
+        await host.jobs.drain()  # type: ignore[attr-defined]
+        assert content_asked(onec, ref) == 1  # nothing fetched ahead
+        # The stale copy is gone: opened, it is asked for again and then downloaded.
+        assert await client.open_and_wait() == content_b
+        assert content_asked(onec, ref) == 2
+        assert await client.download() == content_b
+        assert content_asked(onec, ref) == 2
+    finally:
+        await wipe(host)
+
+
+async def test_an_empty_stored_version_does_not_fetch_again_by_itself(
+    host: Host, onec: OneCServer, generated: Generated, client_of: ClientFactory
+) -> None:
+    invoice, ref = generated.invoices[2], generated.invoice_files[2]
+    await delta(host)
+    client = await client_of(host)
+    await client.sign_in(invoice)
+    content_a = await client.open_and_wait()
+    assert content_a == in_1c(onec, ref)
+    # A row stored before versions were kept.
+    async with host.db.session() as s:
+        await s.execute(
+            update(sm.invoice_file).where(sm.invoice_file.c.file_ref == ref).values(file_version="")
+        )
+
+    version_b = replaced_in_1c(onec, invoice, ref, print_form("Invoice SCH-000003, v2"))
+    await delta(host)
+    await host.jobs.drain()  # type: ignore[attr-defined]
+    # The version is learned, the copy is kept: nothing says it is not the current one.
+    assert await stored_version(host, ref) == version_b
+    assert content_asked(onec, ref) == 1
+    assert await client.download() == content_a
+
+    # From then on a replacement is noticed.
+    content_c = print_form("Invoice SCH-000003, v3")
+    replaced_in_1c(onec, invoice, ref, content_c)
+    await delta(host)
+    await host.jobs.drain()  # type: ignore[attr-defined]
+    assert content_asked(onec, ref) == 2
+    assert await client.download() == content_c
