@@ -154,7 +154,9 @@ async def _secret_flow(
     )
     assert sent.status_code == 200
     code = [m for m in messages(host) if m["account_id"] == person.id][-1]["context"]["code"]
-    secrets.append(code)
+    # Six digits can also stand inside a longer run (a memory address in a DEBUG line,
+    # 0x7f797854c400, held one): the code leaks as a word of its own.
+    code_alone = re.compile(rf"(?<![0-9A-Za-z]){code}(?![0-9A-Za-z])")
     wrong = "000000" if code != "000000" else "111111"
     await client.post(
         "/identity/profile/codes/check",
@@ -193,5 +195,9 @@ async def _secret_flow(
     everything = "\n".join([out, err, records])
     assert "login" in everything
     assert "request" in everything
-    leaked = [line for line in everything.splitlines() if any(s in line for s in secrets)]
+    leaked = [
+        line
+        for line in everything.splitlines()
+        if any(s in line for s in secrets) or code_alone.search(line)
+    ]
     assert leaked == []
