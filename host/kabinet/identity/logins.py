@@ -266,15 +266,7 @@ class LoginService(AccountService):
             return None
         if idle >= self.touch_every():
             await self.sessions.touch(key, now)
-        return IdentityPrincipal(
-            person_id=person.id,
-            name=person.full_name,
-            kind="person",
-            version=person.version,
-            language=person.language,
-            timezone=person.timezone,
-            email=person.email,
-        )
+        return _principal(person)
 
     async def peek_session(self, token: str) -> IdentityPrincipal | None:
         """The person behind a cookie, like :meth:`resolve_session`, but only reading:
@@ -294,26 +286,10 @@ class LoginService(AccountService):
             account = await self.get_account(record.account_id)
             if account is None:
                 return None
-            person = Person(
-                id=account.id,
-                version=account.version,
-                full_name=account.full_name,
-                status=account.status,
-                language=account.language,
-                timezone=account.timezone,
-                email=account.email,
-            )
+            person = _person(account)
         if person.status != "active":
             return None
-        return IdentityPrincipal(
-            person_id=person.id,
-            name=person.full_name,
-            kind="person",
-            version=person.version,
-            language=person.language,
-            timezone=person.timezone,
-            email=person.email,
-        )
+        return _principal(person)
 
     async def person(self, account_id: int, version: int | None) -> Person | None:
         """The cached view of an account, reloaded when its version moved (or is unknown)."""
@@ -324,15 +300,7 @@ class LoginService(AccountService):
         if account is None:
             self._people.pop(account_id, None)
             return None
-        person = Person(
-            id=account.id,
-            version=account.version,
-            full_name=account.full_name,
-            status=account.status,
-            language=account.language,
-            timezone=account.timezone,
-            email=account.email,
-        )
+        person = _person(account)
         if len(self._people) > 50_000:
             self._people.clear()
         self._people[account_id] = person
@@ -487,3 +455,28 @@ class LoginService(AccountService):
         assert account is not None
         await self._clear_counts(account)
         return account
+
+
+def _person(account: Any) -> Person:
+    """The cached view of an account (what a request needs of its person)."""
+    return Person(
+        id=account.id,
+        version=account.version,
+        full_name=account.full_name,
+        status=account.status,
+        language=account.language,
+        timezone=account.timezone,
+        email=account.email,
+    )
+
+
+def _principal(person: Person) -> IdentityPrincipal:
+    return IdentityPrincipal(
+        person_id=person.id,
+        name=person.full_name,
+        kind="person",
+        version=person.version,
+        language=person.language,
+        timezone=person.timezone,
+        email=person.email,
+    )
