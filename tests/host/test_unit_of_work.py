@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from kabinet.db import ApartError
 from kabinet.host import Host
-from kabinet.jobs import EmbeddedJobs, stop_embedded
+from kabinet.jobs import EmbeddedJobs, settle_embedded
 from kabinet.testing import PluginFactory
 from kabinet.web import build_app
 
@@ -219,7 +219,9 @@ async def portal(
         await s.execute(text(f"CREATE TABLE {table} (id {serial}, what TEXT)"))
     app = await build_app(host)
     await host.startup()
-    await stop_embedded(host)  # jobs run when a test drains them
+    # Jobs run when a test drains them; what start-up queued (deliveries an earlier test
+    # left unfinished) runs now, not in the test's count.
+    await settle_embedded(host)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield host, client, table
