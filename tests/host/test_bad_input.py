@@ -42,6 +42,14 @@ BEYOND = str(INT_MAX + 1)
 """Beyond PostgreSQL's ``integer`` (most ids): the driver refuses it too."""
 MISSING_ORG = str(INT_MAX)
 """An organization id in range that names no organization (a foreign-key error)."""
+NO_ROW = "0"
+"""The other whole-number path parameters of a request probing one: an id no row has
+(rows are numbered from 1, and a body's :data:`kabinet.inputs.Id` refuses 0, so no test
+makes one). Not ``1``: the run's tests share one database, so whether row 1 exists (an
+organization, a person, who the admin is) depends on which tests ran before, and so did
+the answer (a DELETE of member 1 of organization 1 was refused with 422 naming
+``organization_id`` when person 1 was not the admin and organization 1 did not exist, a
+403 when person 1 was the admin)."""
 VERBOSE = bool(os.environ.get("KABINET_BAD_INPUT_VERBOSE"))
 LONG = "x" * 100_000
 DEEP_OBJECT = b'{"x": ' + b"[" * 1000 + b"]" * 1000 + b"}"
@@ -117,7 +125,7 @@ class Prober:
         def one(m: Any) -> str:
             if m["name"] in params:
                 return str(params[m["name"]])
-            return "1" if (m["kind"] or "str") == "int" else "missing"
+            return NO_ROW if (m["kind"] or "str") == "int" else "missing"
 
         return _PARAM.sub(one, route.path)
 
