@@ -120,8 +120,14 @@ class RedisJobs(Jobs):
         return set(self.broker.get_declared_queues())
 
     async def close(self) -> None:
+        """Close the broker and the sockets of its connection pool. dramatiq makes the pool
+        itself and hands it to its ``redis.Redis``, whose ``close()`` then leaves the pool
+        (and every socket in it) open; left to the garbage collector, each socket is a
+        ``ResourceWarning`` (an "unraisable exception" failing whichever test runs then)."""
         self.broker.close()
-        self.broker.client.close()
+        client = self.broker.client
+        client.close()
+        client.connection_pool.disconnect()
 
 
 async def run_worker(

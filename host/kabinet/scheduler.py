@@ -311,9 +311,10 @@ class Scheduler:
         return True
 
     async def run(self, stop: asyncio.Event, *, on_tick: TickCallback | None = None) -> None:
-        """Tick until ``stop`` is set, sleeping until the next tick falls due."""
-        self.start()
+        """Tick until ``stop`` is set, sleeping until the next tick falls due; the lock (its
+        Redis client) is closed however the loop ends, a failing start included."""
         try:
+            self.start()
             while not stop.is_set():
                 await self.tick(on_tick)
                 nxt = self.next_due()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import itertools
-import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 import redis
-from scheduler_processes import beat
+from scheduler_processes import beat, stop
 
 from kabinet.clock import FrozenClock
 from kabinet.contrib import Schedule
@@ -160,30 +160,34 @@ def test_two_scheduler_processes_fire_each_tick_exactly_once(
     plugin_factory: PluginFactory, tmp_path: Path, database_url: str
 ) -> None:
     b = beat(plugin_factory, tmp_path, database_url, schedule="beat.fast", interval=0.25)
-    procs = [b.start(n) for n in (1, 2)]
-    client = redis.Redis.from_url(b.redis_url)
     msgs_key = f"{REDIS_NAMESPACE}:{b.queue}.msgs"
-    try:
-        # Wait (bounded) until both processes have seen a dozen ticks (3 s of them);
-        # starting Python and the plugins takes a few seconds more on a busy machine.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and min(len(b.lines(n)) for n in (1, 2)) < 12:
-            assert all(p.poll() is None for p in procs), "a scheduler exited early"
-            time.sleep(0.1)  # waiting for the two processes, not for time to pass
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(timeout=10) for proc in procs]
-    assert codes == [0, 0], [b.errors(n)[-2000:] for n in (1, 2)]
+    # The client and the processes are closed and stopped on every path: a socket left
+    # to the garbage collector is a ResourceWarning failing whichever test runs then.
+    with redis.Redis.from_url(b.redis_url) as client:
+        try:
+            procs: list[subprocess.Popen[bytes]] = []
+            try:
+                for n in (1, 2):
+                    procs.append(b.start(n))
+                # Wait (bounded) until both processes have seen a dozen ticks (3 s of
+                # them); starting Python and the plugins takes a few seconds more on a busy
+                # machine.
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and min(len(b.lines(n)) for n in (1, 2)) < 12:
+                    assert all(p.poll() is None for p in procs), "a scheduler exited early"
+                    time.sleep(0.1)  # waiting for the two processes, not for time to pass
+            finally:
+                codes = stop(procs, timeout=10)
+            assert codes == [0, 0], [b.errors(n)[-2000:] for n in (1, 2)]
 
-    # Each message in the queue carries the tick that sent it (its origin).
-    sent = collections.Counter()
-    for raw in client.hvals(msgs_key):
-        message = msgspec.json.decode(raw)
-        _id, _attempt, origin, _kwargs = message["args"]
-        sent[origin] += 1
-    client.delete(msgs_key, f"{REDIS_NAMESPACE}:{b.queue}")
-    client.close()
+            # Each message in the queue carries the tick that sent it (its origin).
+            sent: collections.Counter[str] = collections.Counter()
+            for raw in client.hvals(msgs_key):
+                message = msgspec.json.decode(raw)
+                _id, _attempt, origin, _kwargs = message["args"]
+                sent[origin] += 1
+        finally:
+            client.delete(msgs_key, f"{REDIS_NAMESPACE}:{b.queue}")
     assert len(sent) >= 8, "the schedulers sent too few ticks to judge"
     assert set(sent.values()) == {1}, f"a tick was sent twice: {sent}"
 

@@ -6,10 +6,10 @@ processes taking over the ticks of a claimer that died."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import math
-import signal
 import subprocess
 import time
 import uuid
@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import pytest
 import redis.asyncio
-from scheduler_processes import beat
+from scheduler_processes import beat, stop
 
 from kabinet.clock import FrozenClock
 from kabinet.contrib import Schedule
@@ -73,11 +73,10 @@ async def prefix() -> AsyncIterator[str]:
     """A Redis key prefix of this test alone; its keys are deleted at the end."""
     name = f"test:{uuid.uuid4().hex}:"
     yield name
-    client = redis.asyncio.Redis.from_url(REDIS)
-    keys = [k async for k in client.scan_iter(f"{name}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    async with redis.asyncio.Redis.from_url(REDIS) as client:  # closed on every path
+        keys = [k async for k in client.scan_iter(f"{name}*")]
+        if keys:
+            await client.delete(*keys)
 
 
 @pytest.fixture
@@ -94,14 +93,23 @@ def sent(host: Host, monkeypatch: pytest.MonkeyPatch) -> list[JobMessage]:
 
 @pytest.fixture
 async def pair(host: Host, prefix: str) -> AsyncIterator[tuple[Scheduler, Scheduler]]:
-    """Two schedulers, as in two processes, sharing this test's keys in Redis."""
-    first = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
-    second = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
-    first.start()
-    second.start()
-    yield first, second
-    for s in (first, second):
-        await s.lock.close()
+    """Two schedulers, as in two processes, sharing this test's keys in Redis; both locks'
+    Redis clients are closed however the test ends (each even if the other's close fails)."""
+    async with contextlib.AsyncExitStack() as stack:
+        first, second = scheduler(host, prefix, stack), scheduler(host, prefix, stack)
+        first.start()
+        second.start()
+        yield first, second
+
+
+def scheduler(host: Host, prefix: str, stack: contextlib.AsyncExitStack) -> Scheduler:
+    """A scheduler with a Redis lock of its own (as in a process of its own), the lock's
+    client closed when ``stack`` closes: on every path, a failed assertion included (a
+    socket left to the garbage collector is a ResourceWarning, an "unraisable exception"
+    failing whichever test runs when it is collected). Closing it twice is harmless."""
+    lock = RedisTickLock(REDIS, prefix=prefix)
+    stack.push_async_callback(lock.close)
+    return Scheduler(host, lock)
 
 
 def fired(ticks: list[Any]) -> list[dt.datetime]:
@@ -148,24 +156,22 @@ async def test_a_lone_scheduler_restarted_after_a_kill_sends_the_tick_it_had_cla
     host: Host, clock: FrozenClock, prefix: str, sent: list[JobMessage]
 ) -> None:
     """No other scheduler ran: the restarted one finds the claim its killed self left."""
-    killed = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
-    killed.start()
-    clock.advance(60)
-    tick = clock.now()
-    await killed_before_its_send(killed, host)
-    await killed.lock.close()
+    async with contextlib.AsyncExitStack() as stack:
+        killed = scheduler(host, prefix, stack)
+        killed.start()
+        clock.advance(60)
+        tick = clock.now()
+        await killed_before_its_send(killed, host)
+        await killed.lock.close()  # the process is gone, its connection with it
 
-    clock.advance(2)  # the process is started again, its lease still running
-    restarted = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
-    restarted.start()
-    try:
+        clock.advance(2)  # the process is started again, its lease still running
+        restarted = scheduler(host, prefix, stack)
+        restarted.start()
         assert fired(await restarted.tick()) == []  # the dead claim's lease still holds
         clock.advance(LEASE_SECONDS)
         assert fired(await restarted.tick()) == [tick]  # lapsed unconfirmed: taken over
         clock.advance(60)
         assert fired(await restarted.tick()) == [tick + dt.timedelta(seconds=60)]
-    finally:
-        await restarted.lock.close()
     assert [m.origin for m in sent] == [
         f"schedule:lease.every_minute@{t.isoformat()}"
         for t in (tick, tick + dt.timedelta(seconds=60))
@@ -177,22 +183,21 @@ async def test_a_restarted_scheduler_sends_no_tick_that_was_sent_or_never_claime
 ) -> None:
     """A tick another scheduler sent is done; one that fell while no scheduler ran is
     not sent late (ticks before a start are not sent)."""
-    first = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
-    first.start()
-    clock.advance(60)
-    assert len(fired(await first.tick())) == 1
-    await first.lock.close()
-    for _ in range(2):  # sent before the restart; then none ran at the next tick
-        again = Scheduler(host, RedisTickLock(REDIS, prefix=prefix))
-        again.start()
-        assert again.pending != []  # the latest tick is watched
-        clock.advance(LEASE_SECONDS * 3)
-        try:
+    async with contextlib.AsyncExitStack() as stack:
+        first = scheduler(host, prefix, stack)
+        first.start()
+        clock.advance(60)
+        assert len(fired(await first.tick())) == 1
+        await first.lock.close()
+        for _ in range(2):  # sent before the restart; then none ran at the next tick
+            again = scheduler(host, prefix, stack)
+            again.start()
+            assert again.pending != []  # the latest tick is watched
+            clock.advance(LEASE_SECONDS * 3)
             assert fired(await again.tick()) == []
             assert again.pending == []
-        finally:
             await again.lock.close()
-        clock.advance(60 - LEASE_SECONDS * 3)
+            clock.advance(60 - LEASE_SECONDS * 3)
     assert len(sent) == 1
 
 
@@ -260,16 +265,15 @@ async def test_a_scheduler_killed_between_send_and_confirmation_sends_twice_one_
     # when it is redelivered (its worker died in the middle of it).
     origin = f"schedule:lease.every_minute@{uuid.uuid4().hex}"  # this test's tick alone
     one, two = (JobMessage(m.actor, m.kwargs, m.queue, id=m.id, origin=origin) for m in sent)
-    worker = await Host.create(
-        None,
-        env={"KABINET__HOST__DATABASE_URL": database_url, "KABINET__HOST__REDIS_URL": REDIS},
-        candidates=plugin_factory.candidates(),
-        clock=clock,
-    )
-    jobs = worker.jobs
-    assert isinstance(jobs, RedisJobs)
-    jobs.loop = asyncio.get_running_loop()
-    try:
+    env = {"KABINET__HOST__DATABASE_URL": database_url, "KABINET__HOST__REDIS_URL": REDIS}
+    async with contextlib.AsyncExitStack() as stack:
+        worker = await Host.create(
+            None, env=env, candidates=plugin_factory.candidates(), clock=clock
+        )
+        jobs = redis_jobs(worker, stack)
+        stack.callback(jobs.broker.client.delete, f"{REDIS_NAMESPACE}:tick:{origin}")
+        jobs.loop = asyncio.get_running_loop()
+        stack.callback(setattr, jobs, "loop", None)
         for msg in (one, two, one):
             await asyncio.to_thread(jobs._run_threadsafe, msg)
         assert worker.services["reports"] == ["minute", "minute"]  # one, then one again
@@ -278,11 +282,16 @@ async def test_a_scheduler_killed_between_send_and_confirmation_sends_twice_one_
         await asyncio.to_thread(jobs._run_threadsafe, plain)
         await asyncio.to_thread(jobs._run_threadsafe, dataclass_copy(plain))
         assert worker.services["reports"] == ["minute"] * 4
-    finally:
-        jobs.broker.client.delete(f"{REDIS_NAMESPACE}:tick:{origin}")
-        jobs.loop = None
-        await jobs.close()
-        await worker.db.dispose()
+
+
+def redis_jobs(host: Host, stack: contextlib.AsyncExitStack) -> RedisJobs:
+    """``host``'s Redis jobs; when ``stack`` closes, on every path, they are closed (the
+    broker's connection pool with them), then the host's database."""
+    stack.push_async_callback(host.db.dispose)
+    jobs = host.jobs
+    stack.push_async_callback(jobs.close)
+    assert isinstance(jobs, RedisJobs)
+    return jobs
 
 
 def dataclass_copy(msg: JobMessage) -> JobMessage:
@@ -317,74 +326,81 @@ async def test_scheduler_processes_take_over_the_ticks_of_a_dead_claimer_and_eac
 ) -> None:
     b = beat(plugin_factory, tmp_path, database_url, schedule="beat.second", interval=1)
     settings, url, queue = b.settings, b.redis_url, b.queue
-    procs = [b.start(n) for n in (1, 2)]
-    sender = await Host.create(settings, env={}, candidates=plugin_factory.candidates())
-    client = redis.asyncio.Redis.from_url(url)
-    try:
-
-        def both_tick() -> bool:
-            return all(b.lines(n) for n in (1, 2))
-
-        await wait_until(both_tick, procs)
-        # Two ticks to come are claimed by a scheduler that then died: before its send
-        # (``lost``), and after its send but before its confirmation (``twice``).
-        now = math.floor(time.time())
-        lost, twice = (dt.datetime.fromtimestamp(now + n, dt.UTC).isoformat() for n in (3, 4))
-        for at in (lost, twice):
-            lease = f"dead {dt.datetime.fromisoformat(at).timestamp() + 1.0!r}"
-            await client.set(f"kabinet:schedule:beat.second:{at}", lease, px=60_000)
-        await sender.jobs.send_later(0.0, "beat.note", {}, origin=f"schedule:beat.second@{twice}")
-
-        def fired() -> set[str]:
-            return {at for n in (1, 2) for state, at in b.lines(n) if state == "fired"}
-
-        def both_fired() -> bool:
-            return {lost, twice} <= fired()
-
-        def later_fired() -> bool:
-            return any(at > twice for at in fired())
-
-        await wait_until(both_fired, procs)
-        await wait_until(later_fired, procs)
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(timeout=20) for proc in procs]
-        await sender.jobs.close()
-        await sender.db.dispose()
-    assert codes == [0, 0], [b.errors(n)[-2000:] for n in (1, 2)]
-
-    # Each tick was fired by one scheduler, none is missing, the two taken over included.
-    every = [at for n in (1, 2) for state, at in b.lines(n) if state == "fired"]
-    assert len(every) == len(set(every)), every
-    seconds = sorted(dt.datetime.fromisoformat(at).timestamp() for at in every)
-    assert {b - a for a, b in itertools.pairwise(seconds)} == {1.0}, every
-    said = "".join(b.log(n).read_text() + b.errors(n) for n in (1, 2))
-    assert said.count("taken over") == 2, said[-3000:]
-
-    # The queue holds one message per tick, two for ``twice``; a worker runs one of each.
-    ids = [m.decode() for m in await client.lrange(f"{REDIS_NAMESPACE}:{queue}", 0, -1)]  # type: ignore[union-attr]
-    raw = await client.hmget(f"{REDIS_NAMESPACE}:{queue}.msgs", ids)
-    worker = await Host.create(settings, env={}, candidates=plugin_factory.candidates())
-    jobs = worker.jobs
-    assert isinstance(jobs, RedisJobs)
     origins: list[str] = []
     ran: list[str] = []
-    try:
+    # Every Redis client, host and process below is closed or stopped on every path (an
+    # assertion failing, a process that will not stop): a socket left to the garbage
+    # collector is a ResourceWarning failing whichever later test runs when it is collected.
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(redis.asyncio.Redis.from_url(url))
+        stack.push_async_callback(forget, client, queue, origins)
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for n in (1, 2):
+                procs.append(b.start(n))
+            async with contextlib.AsyncExitStack() as senders:
+                sender = await Host.create(settings, env={}, candidates=plugin_factory.candidates())
+                redis_jobs(sender, senders)
+
+                def both_tick() -> bool:
+                    return all(b.lines(n) for n in (1, 2))
+
+                await wait_until(both_tick, procs)
+                # Two ticks to come are claimed by a scheduler that then died: before its
+                # send (``lost``), and after its send but before its confirmation (``twice``).
+                now = math.floor(time.time())
+                lost, twice = (
+                    dt.datetime.fromtimestamp(now + n, dt.UTC).isoformat() for n in (3, 4)
+                )
+                for at in (lost, twice):
+                    lease = f"dead {dt.datetime.fromisoformat(at).timestamp() + 1.0!r}"
+                    await client.set(f"kabinet:schedule:beat.second:{at}", lease, px=60_000)
+                await sender.jobs.send_later(
+                    0.0, "beat.note", {}, origin=f"schedule:beat.second@{twice}"
+                )
+
+                def fired() -> set[str]:
+                    return {at for n in (1, 2) for state, at in b.lines(n) if state == "fired"}
+
+                def both_fired() -> bool:
+                    return {lost, twice} <= fired()
+
+                def later_fired() -> bool:
+                    return any(at > twice for at in fired())
+
+                await wait_until(both_fired, procs)
+                await wait_until(later_fired, procs)
+        finally:
+            codes = stop(procs)
+        assert codes == [0, 0], [b.errors(n)[-2000:] for n in (1, 2)]
+
+        # Each tick was fired by one scheduler, none is missing, the two taken over included.
+        every = [at for n in (1, 2) for state, at in b.lines(n) if state == "fired"]
+        assert len(every) == len(set(every)), every
+        seconds = sorted(dt.datetime.fromisoformat(at).timestamp() for at in every)
+        assert {b - a for a, b in itertools.pairwise(seconds)} == {1.0}, every
+        said = "".join(b.log(n).read_text() + b.errors(n) for n in (1, 2))
+        assert said.count("taken over") == 2, said[-3000:]
+
+        # The queue holds one message per tick, two for ``twice``; a worker runs one of each.
+        ids = [m.decode() for m in await client.lrange(f"{REDIS_NAMESPACE}:{queue}", 0, -1)]  # type: ignore[union-attr]
+        raw = await client.hmget(f"{REDIS_NAMESPACE}:{queue}.msgs", ids)
+        worker = await Host.create(settings, env={}, candidates=plugin_factory.candidates())
+        jobs = redis_jobs(worker, stack)
         for data in raw:
             assert data is not None
             msg = JobMessage.from_wire("beat.note", queue, msgspec.json.decode(data)["args"])
             origins.append(msg.origin)
             if await asyncio.to_thread(jobs.first_of_its_tick, msg):
                 ran.append(msg.origin)
-    finally:
-        keys = [f"{REDIS_NAMESPACE}:tick:{o}" for o in origins]
-        await client.delete(f"{REDIS_NAMESPACE}:{queue}", f"{REDIS_NAMESPACE}:{queue}.msgs", *keys)
-        await client.aclose()
-        await jobs.close()
-        await worker.db.dispose()
     assert sorted(origins) == sorted([f"schedule:beat.second@{at}" for at in [*every, twice]])
     assert sorted(ran) == sorted(set(origins))
+
+
+async def forget(client: redis.asyncio.Redis, queue: str, origins: Sequence[str]) -> None:
+    """Delete the test's queue and the claims of the ticks a worker ran."""
+    keys = [f"{REDIS_NAMESPACE}:tick:{o}" for o in origins]
+    await client.delete(f"{REDIS_NAMESPACE}:{queue}", f"{REDIS_NAMESPACE}:{queue}.msgs", *keys)
 
 
 async def wait_until(predicate: Callable[[], bool], procs: list[subprocess.Popen[bytes]]) -> None:
