@@ -23,7 +23,7 @@ from kabinet_shipments.samples import make_order
 pytestmark = pytest.mark.smoke
 
 _NAV = re.compile(r'<nav class="mainnav".*?</nav>', re.S)
-_ORG = re.compile(r'<div class="topbar-org">(.*?)</div>\s*<nav', re.S)
+_ORG = re.compile(r'<div class="topbar-org">(.*?)</div>\s*<details class="sitemenu"', re.S)
 _HREF = re.compile(r'href="([^"]+)"')
 
 

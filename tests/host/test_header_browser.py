@@ -2,10 +2,11 @@
 demo (every app): a client of two companies (anna) and the administrator (every staff
 section).
 
-On a phone the header is the brand and a "Menu" disclosure: the page never scrolls
-sideways, every section (the administration's too) is reachable from the menu and leads to
-its page, marked there as the current one; the company switch and signing out work from the
-menu; Escape closes it; it works without JavaScript. At 1280 px the header is two rows that
+On a phone the header is one row: the brand, the person's company (the switch, one tap
+away, never hidden in the menu) and a "Menu" disclosure: the page never scrolls sideways,
+every section (the administration's too) is reachable from the menu and leads to its page,
+marked there as the current one; signing out works from the menu; Escape closes it; it
+works without JavaScript. At 1280 px the header is two rows that
 never wrap (the staff's sections grouped by app, the administration one menu grouped by
 app) and nothing overflows. Screenshots of each go to the test's folder.
 """
@@ -166,9 +167,9 @@ def test_a_client_on_a_phone(demo: str, tmp_path: Path) -> None:
         assert "/shipments/" in hrefs
         assert "/shipments/invoices" in hrefs
 
-        # the company switch, from the menu: the page loads again, in that company
+        # the company switch, in the header (the menu closed): the page loads again, in
+        # that company (test_a_client_of_two_companies_switches_on_a_phone: its orders)
         page.goto(demo + "/shipments/contracts")
-        _open_phone_menu(page)
         select = page.locator("#co-current")
         assert select.is_visible()
         values = select.locator("option").evaluate_all("os => os.map(o => o.value)")
@@ -178,7 +179,6 @@ def test_a_client_on_a_phone(demo: str, tmp_path: Path) -> None:
             select.select_option(values[1])
         assert page.url == demo + "/shipments/contracts"
         assert page.locator("#co-current").evaluate("s => s.value") == values[1]
-        _open_phone_menu(page)
         with page.expect_navigation():
             page.locator("#co-current").select_option("all")
         assert page.locator("#co-current").evaluate("s => s.value") == "all"
@@ -199,6 +199,82 @@ def test_a_client_on_a_phone(demo: str, tmp_path: Path) -> None:
         assert page.locator("details.sitemenu").count() == 0
         page.goto(demo + "/shipments/")
         assert "/login" in page.url  # signed out indeed
+        assert page.errors == []
+
+
+def _registry(page: Any) -> dict[str, str]:
+    """The registry's rows on the page: order number -> its organization ("" when the
+    registry has no organization column, as when the person works in one company)."""
+    rows = page.locator("#orders tbody tr").evaluate_all(
+        """rows => rows.map(r => [
+            r.querySelector('td[data-label] a').textContent.trim(),
+            (r.querySelector('td.sh-c-org') || {textContent: ''}).textContent.trim()])"""
+    )
+    return {str(number): str(org) for number, org in rows}
+
+
+def _switch_in_header(page: Any, value: str) -> str:
+    """Choose the company in the phone's header, the menu closed, as a finger does: the
+    select is there, in the first row, big enough to tap. Returns its name."""
+    assert page.locator("details.sitemenu[open]").count() == 0
+    select = page.locator("header.topbar #co-current")
+    assert select.is_visible()
+    box = select.bounding_box()
+    header = page.locator("header.topbar").bounding_box()
+    assert box is not None
+    assert header is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= PHONE["width"]
+    assert box["y"] + box["height"] <= header["y"] + header["height"]
+    assert box["height"] >= 36
+    assert box["width"] >= 150  # room for a company's name, not a sliver
+    with page.expect_navigation():
+        select.select_option(value)
+    page.wait_for_load_state()
+    chosen = page.locator("header.topbar #co-current")
+    assert chosen.is_visible()
+    assert chosen.evaluate("s => s.value") == value
+    return str(chosen.evaluate("s => s.selectedOptions[0].text")).strip()
+
+
+@pytest.mark.browser
+def test_a_client_of_two_companies_switches_on_a_phone(demo: str, tmp_path: Path) -> None:
+    """The header of a phone shows the company the person works in and switches it with
+    one tap; the registry then holds the other company's orders, none of the first's."""
+    with chromium() as browser:
+        page = _page(browser, PHONE)
+        _sign_in(page, demo, ANNA)
+        page.goto(demo + "/shipments/")
+        _no_sideways_scroll(page)
+        header = page.locator("header.topbar").bounding_box()
+        assert header is not None
+        assert header["height"] <= 64  # still one row
+        select = page.locator("header.topbar #co-current")
+        assert select.evaluate("s => s.selectedOptions[0].text").strip() == "Все мои компании"
+        names = dict(
+            select.locator("option").evaluate_all("os => os.map(o => [o.value, o.text.trim()])")
+        )
+        first, *companies = names
+        assert first == "all"
+        assert len(companies) == 2
+        everything = _registry(page)  # the first page of both companies' orders, with whose
+        assert set(everything.values()) == {names[c] for c in companies}
+
+        seen: dict[str, set[str]] = {}
+        for value in companies:
+            assert _switch_in_header(page, value) == names[value]
+            assert page.url.startswith(demo + "/shipments")
+            _no_sideways_scroll(page)
+            page.screenshot(path=str(tmp_path / f"client-390-company-{value}.png"))
+            orders = _registry(page)
+            assert orders
+            known = {n: everything[n] for n in orders if n in everything}
+            assert known  # the company's orders were on the first page of all of them
+            assert set(known.values()) == {names[value]}, (value, known)
+            seen[value] = set(orders)
+        assert not seen[companies[0]] & seen[companies[1]]
+        assert _switch_in_header(page, "all") == "Все мои компании"
+        assert _registry(page) == everything
         assert page.errors == []
 
 
