@@ -282,6 +282,11 @@ async def test_a_scheduler_killed_between_send_and_confirmation_sends_twice_one_
         await asyncio.to_thread(jobs._run_threadsafe, plain)
         await asyncio.to_thread(jobs._run_threadsafe, dataclass_copy(plain))
         assert worker.services["reports"] == ["minute"] * 4
+    # Closing the jobs closed the sockets of the broker's pool (left open, the garbage
+    # collector closes them with a ResourceWarning whenever it runs).
+    pool = jobs.broker.client.connection_pool
+    assert pool._available_connections  # the worker talked to Redis
+    assert [c for c in pool._available_connections if c._sock is not None] == []
 
 
 def redis_jobs(host: Host, stack: contextlib.AsyncExitStack) -> RedisJobs:
