@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from kabinet.jobs import backoff
 from kabinet_integration import models as m
@@ -194,13 +194,49 @@ async def on_document_requested(host: Host, event: Event, session: AsyncSession)
     if source is None:
         return
     payload: Any = event.payload
-    ref, key = payload.file_ref, payload.key
-    entity = str(getattr(payload, "entity", "file"))
-    now = host.clock.now()
-    # The order's or the invoice's counterparty: staff see only their organizations' files.
+    # The order's or the invoice's: staff see only their organizations' files.
     owner = str(
         getattr(payload, "order_external_id", "") or getattr(payload, "invoice_external_id", "")
     )
+    await _to_fetch(host, session, source, payload, owner)
+    # After the commit, most likely; the files schedule picks up anything it misses.
+    await host.jobs.send_later(1.0, FETCH_ACTOR, {"source": source, "ref": payload.file_ref})
+
+
+async def on_file_dropped(host: Host, event: Event, session: AsyncSession) -> None:
+    """The app that serves a file dropped its stored copy (1C replaced the file's content
+    under the same id; ``shipments.file.dropped``): the file is fetched again the way a
+    new one of a delta is. Ahead (the source's ``files_ahead``, and ``files_first_load =
+    "ahead"`` while its first load goes on): due at once on the files queue, behind
+    client requests. Otherwise it is forgotten, as a file never noted: fetched when
+    someone opens it (``document.requested``)."""
+    source = target_source(host)
+    if source is None:
+        return
+    payload: Any = event.payload
+    settings = host.plugin_settings("integration", Settings).sources[source]
+    ahead = settings.files_ahead and (
+        settings.files_first_load == "ahead" or not await first_load(host, source)
+    )
+    if not ahead:
+        await session.execute(
+            delete(m.file).where(m.file.c.source == source, m.file.c.ref == payload.file_ref)
+        )
+        return
+    await _to_fetch(host, session, source, payload, str(payload.owner_external_id))
+    # One tick of the files schedule, now: due files go in batches on the files queue.
+    await host.jobs.send(DUE_ACTOR)
+
+
+async def _to_fetch(
+    host: Host, session: AsyncSession, source: str, payload: Any, owner: str
+) -> None:
+    """The file ``payload`` names (``file_ref``, ``key``, ``entity``) noted to be fetched
+    (due now, its attempts counted afresh), whatever its state was; ``owner``: its order's
+    or invoice's 1C id, whose counterparty's staff see it."""
+    ref, key = payload.file_ref, payload.key
+    entity = str(getattr(payload, "entity", "file"))
+    now = host.clock.now()
     counterparty = (await owners.counterparties(session, [owner])).get(owner)
     found = (
         await session.execute(
@@ -234,8 +270,6 @@ async def on_document_requested(host: Host, event: Event, session: AsyncSession)
                 **({} if counterparty is None else {"counterparty": counterparty}),
             )
         )
-    # After the commit, most likely; the files schedule picks up anything it misses.
-    await host.jobs.send_later(1.0, FETCH_ACTOR, {"source": source, "ref": ref})
 
 
 async def fetch(host: Host, source: str, ref: str, conn: Connector | None = None) -> bool:

@@ -152,6 +152,9 @@ def subscriptions(host: Host) -> list[Subscription]:
     async def document_requested(event: Event, session: Any) -> None:
         await files.on_document_requested(host, event, session)
 
+    async def file_dropped(event: Event, session: Any) -> None:
+        await files.on_file_dropped(host, event, session)
+
     # Client requests are handed over by their plugins (the OUTBOUND service), not taken
     # from their events here.
     subs = []
@@ -169,6 +172,14 @@ def subscriptions(host: Host) -> list[Subscription]:
                 event="shipments.invoice_file.requested",
                 name="integration.fetch_invoice_file",
                 handler=document_requested,
+            )
+        )
+    if "shipments.file.dropped" in host.event_types:
+        subs.append(
+            Subscription(
+                event="shipments.file.dropped",
+                name="integration.fetch_dropped_file",
+                handler=file_dropped,
             )
         )
     return subs

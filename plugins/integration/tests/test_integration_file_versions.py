@@ -1,12 +1,15 @@
-"""A print form replaced in 1C under the same id reaches the client: 1C moves the attached
-file's ``DataVersion`` (``Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы``) when a user
-replaces its content; the run that lists the invoice's files again (the invoice registered
-as changed, its own version unchanged) records the new version, drops the stored copy and
-fetches the file again: ahead after a delta, or when the client next opens it with
-``files_ahead = false``. The same version is not fetched again, an empty stored version
-(a row from before versions were kept) never causes a fetch by itself, and a file marked
-deleted disappears as before. Through the local 1C over real HTTP and the portal's own
-pages, as a client of the invoice's company."""
+"""A print form or an order's document file replaced in 1C under the same id reaches the
+client: 1C moves the attached file's ``DataVersion``
+(``Catalog_СчетНаОплатуПокупателюПрисоединенныеФайлы``,
+``Catalog_ЗаявкаНаПеревозкуПрисоединенныеФайлы``) when a user replaces its content; the run
+that lists the owner's files again (the invoice or order registered as changed, its own
+version unchanged, or changed itself) records the new version, drops the stored copy and
+tells the integration (``shipments.file.dropped``), which fetches the file again: ahead
+after a delta, or when the client next opens it with ``files_ahead = false``. The same
+version is not fetched again, an empty stored version (a row from before versions were
+kept) never causes a fetch by itself, and a file marked deleted disappears as before.
+Through the local 1C over real HTTP and the portal's own pages, as a client of the
+owner's company."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 from integration_support import wipe
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 
 from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
@@ -28,8 +31,10 @@ from kabinet.web import build_app
 from kabinet_integration import files as f
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import (
+    FILES,
     INVOICE_FILES,
     INVOICES,
+    ORDERS,
     Generated,
     OneCServer,
     print_form,
@@ -41,16 +46,25 @@ pytestmark = pytest.mark.smoke
 
 
 class Client:
-    """The portal over HTTP as a signed-in client of the company of ``invoice``."""
+    """The portal over HTTP as a signed-in client of the company of ``invoice`` (or of
+    ``order``: then its documents are the files)."""
 
     def __init__(self, host: Host, http: httpx.AsyncClient, matrix: RouteMatrix) -> None:
         self.host, self.http, self.matrix = host, http, matrix
         self.cookie = ""
         self.invoice_id = 0
+        self.order_id = 0
 
-    async def sign_in(self, invoice: str) -> None:
+    @property
+    def card(self) -> str:
+        if self.order_id:
+            return f"/shipments/orders/{self.order_id}"
+        return f"/shipments/invoices/{self.invoice_id}"
+
+    async def sign_in(self, invoice: str = "", order: str = "") -> None:
         from kabinet_companies.models import counterparty, organization
 
+        owners = sm.order if order else sm.invoice
         now = self.host.clock.now()
         async with self.host.db.session() as s:
             org = (
@@ -62,12 +76,15 @@ class Client:
             ).scalar_one()
             found = (
                 await s.execute(
-                    select(sm.invoice.c.id, sm.invoice.c.counterparty_id).where(
-                        sm.invoice.c.external_id == invoice
+                    select(owners.c.id, owners.c.counterparty_id).where(
+                        owners.c.external_id == (order or invoice)
                     )
                 )
             ).one()
-            self.invoice_id = found.id
+            if order:
+                self.order_id = found.id
+            else:
+                self.invoice_id = found.id
             await s.execute(
                 update(counterparty)
                 .where(counterparty.c.id == found.counterparty_id)
@@ -84,13 +101,15 @@ class Client:
         return await self.http.get(path, headers={"Cookie": self.cookie})
 
     async def links(self) -> list[str]:
-        """The file links on the invoice's card."""
-        card = await self.get(f"/shipments/invoices/{self.invoice_id}")
+        """The file links on the invoice's (order's) card."""
+        card = await self.get(self.card)
         assert card.status_code == 200, card.text
-        return re.findall(rf'href="(/shipments/invoices/{self.invoice_id}/files/\d+)"', card.text)
+        files = "documents" if self.order_id else "files"
+        return sorted(set(re.findall(rf'href="({self.card}/{files}/\d+)"', card.text)))
 
     async def download(self) -> bytes:
-        """The invoice's one print form as the client downloads it now (it must be stored)."""
+        """The invoice's one print form (the order's one document) as the client downloads
+        it now (it must be stored)."""
         [link] = await self.links()
         got = await self.get(link)
         assert got.status_code == 200, (got.status_code, got.headers.get("location"))
@@ -103,7 +122,7 @@ class Client:
         [link] = await self.links()
         first = await self.get(link)
         assert first.status_code == 303
-        assert first.headers["location"] == f"/shipments/invoices/{self.invoice_id}"
+        assert first.headers["location"] == self.card
         assert await self.host.events.relay() >= 1
         await self.host.jobs.drain()  # type: ignore[attr-defined]
         assert await f.fetch_due(self.host) == 1
@@ -130,39 +149,52 @@ async def client_of() -> AsyncIterator[ClientFactory]:
         await http.aclose()
 
 
-def content_asked(onec: OneCServer, ref: str) -> int:
+def content_asked(onec: OneCServer, ref: str, catalog: str = INVOICE_FILES) -> int:
     """How many times 1C was asked for the content of the file ``ref``."""
     return sum(
         1
         for method, target in onec.requests
         if method == "GET"
-        and f"{INVOICE_FILES}(guid'{ref}')" in target
+        and f"{catalog}(guid'{ref}')" in target
         and "ФайлХранилище_Base64Data" in target
     )
 
 
-def in_1c(onec: OneCServer, ref: str) -> bytes:
-    row = onec.data.get(INVOICE_FILES, ref) or {}
+def in_1c(onec: OneCServer, ref: str, catalog: str = INVOICE_FILES) -> bytes:
+    row = onec.data.get(catalog, ref) or {}
     return base64.b64decode(row["ФайлХранилище_Base64Data"])
 
 
-def replaced_in_1c(onec: OneCServer, invoice: str, ref: str, content: bytes) -> str:
-    """A user replaces the print form's content; 1C registers its invoice as changed (the
-    invoice's own DataVersion does not move). Returns the file's new DataVersion."""
-    before = (onec.data.get(INVOICES, invoice) or {})["DataVersion"]
-    version = replace_file(onec.data, INVOICE_FILES, ref, content)
-    onec.data.mark_changed(INVOICES, invoice)
+def replaced_in_1c(
+    onec: OneCServer,
+    owner: str,
+    ref: str,
+    content: bytes,
+    catalog: str = INVOICE_FILES,
+    owners: str = INVOICES,
+) -> str:
+    """A user replaces the attached file's content; 1C registers its owner (the invoice,
+    the order) as changed (the owner's own DataVersion does not move). Returns the file's
+    new DataVersion."""
+    before = (onec.data.get(owners, owner) or {})["DataVersion"]
+    version = replace_file(onec.data, catalog, ref, content)
+    onec.data.mark_changed(owners, owner)
     onec.data.tick()
-    assert (onec.data.get(INVOICES, invoice) or {})["DataVersion"] == before
+    assert (onec.data.get(owners, owner) or {})["DataVersion"] == before
     return version
 
 
-async def stored_version(host: Host, ref: str) -> str:
+async def stored_version(host: Host, ref: str, table: Table = sm.invoice_file) -> str:
     async with host.db.reader() as s:
-        found = await s.execute(
-            select(sm.invoice_file.c.file_version).where(sm.invoice_file.c.file_ref == ref)
-        )
+        found = await s.execute(select(table.c.file_version).where(table.c.file_ref == ref))
         return str(found.scalar_one())
+
+
+async def settle(host: Host) -> None:
+    """What a delta set going runs: the events it published (a dropped copy told to the
+    integration), the jobs they send (the files fetched ahead)."""
+    await host.events.relay()
+    await host.jobs.drain()  # type: ignore[attr-defined]
 
 
 async def delta(host: Host) -> None:
@@ -292,3 +324,89 @@ async def test_an_empty_stored_version_does_not_fetch_again_by_itself(
     await host.jobs.drain()  # type: ignore[attr-defined]
     assert content_asked(onec, ref) == 2
     assert await client.download() == content_c
+
+
+# -- orders' document files ----------------------------------------------------------------
+
+
+async def test_a_replaced_order_document_is_fetched_again_after_a_delta(
+    any_mode: Host, onec: OneCServer, generated: Generated, client_of: ClientFactory
+) -> None:
+    host = any_mode
+    order, ref = generated.orders[0], generated.files[0]
+    await delta(host)  # the first load: files on demand
+    listed = (onec.data.get(FILES, ref) or {})["DataVersion"]
+    assert await stored_version(host, ref, sm.order_file) == listed
+    client = await client_of(host)
+    await client.sign_in(order=order)
+    content_a = in_1c(onec, ref, FILES)
+    assert await client.open_and_wait() == content_a
+    assert content_asked(onec, ref, FILES) == 1
+
+    # Replaced; 1C registers the order as changed, its own version unchanged.
+    content_b = b"%PDF-1.4 TTN 1, corrected"
+    version_b = replaced_in_1c(onec, order, ref, content_b, FILES, ORDERS)
+    await delta(host)
+    assert await stored_version(host, ref, sm.order_file) == version_b
+    # Fetched ahead, behind client requests, like a new file after a delta.
+    await settle(host)
+    assert content_asked(onec, ref, FILES) == 2
+    assert await client.download() == content_b  # at once: no "being prepared"
+    assert await client.download() == content_b
+    assert content_asked(onec, ref, FILES) == 2
+
+    # Registered again with the file as it is: listed, not fetched again.
+    onec.data.mark_changed(ORDERS, order)
+    onec.data.tick()
+    await delta(host)
+    await settle(host)
+    assert await f.fetch_due(host) == 0
+    assert await client.download() == content_b
+    assert content_asked(onec, ref, FILES) == 2
+    listed_at = [t for _m, t in onec.requests if f"{FILES}?" in t]
+    assert listed_at
+    assert all("DataVersion" in t for t in listed_at)  # read with the listing
+
+    # The order itself changes in the same write as its file: fetched again too.
+    content_c = b"%PDF-1.4 TTN 1, third"
+    replace_file(onec.data, FILES, ref, content_c)
+    with onec.data.lock:
+        item = dict(onec.data.get(ORDERS, order) or {})
+        item["Комментарий"] = "ТТН заменена"
+        onec.data.put(ORDERS, item)
+    onec.data.tick()
+    await delta(host)
+    await settle(host)
+    assert content_asked(onec, ref, FILES) == 3
+    assert await client.download() == content_c
+    # The other orders' files were never asked for: nothing was opened or replaced.
+    assert all(content_asked(onec, other, FILES) == 0 for other in generated.files[1:])
+
+
+async def test_a_replaced_order_document_is_fetched_when_opened_without_files_ahead(
+    make_host: Callable[..., Awaitable[Host]],
+    onec: OneCServer,
+    generated: Generated,
+    client_of: ClientFactory,
+) -> None:
+    host = await make_host(source="files_ahead = false")
+    try:
+        order, ref = generated.orders[1], generated.files[1]
+        await delta(host)
+        client = await client_of(host)
+        await client.sign_in(order=order)
+        assert await client.open_and_wait() == in_1c(onec, ref, FILES)
+        assert content_asked(onec, ref, FILES) == 1
+
+        content_b = b"%PDF-1.4 TTN 2, corrected"
+        replaced_in_1c(onec, order, ref, content_b, FILES, ORDERS)
+        await delta(host)
+        await settle(host)
+        assert content_asked(onec, ref, FILES) == 1  # nothing fetched ahead
+        # The stale copy is gone: opened, it is asked for again and then downloaded.
+        assert await client.open_and_wait() == content_b
+        assert content_asked(onec, ref, FILES) == 2
+        assert await client.download() == content_b
+        assert content_asked(onec, ref, FILES) == 2
+    finally:
+        await wipe(host)

@@ -36,7 +36,7 @@ from kabinet_integration_testing import (
     print_form,
 )
 from kabinet_shipments import models as sm
-from kabinet_shipments.invoice_files import invoice_file_key
+from kabinet_shipments.attached_files import invoice_file_key
 
 pytestmark = pytest.mark.smoke
 INVOICES_VIEW = "shipments.invoices.view"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from kabinet.identity.demo import DEMO_PASSWORD
 from kabinet.identity.services import identity_service
 from kabinet_companies.services import COMPANIES, SYSTEM, make_inn
-from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
+from kabinet_shipments.attached_files import apply_invoice_files, invoice_file_key
 from kabinet_shipments.records import (
     AttachedFile,
     BalanceRecord,

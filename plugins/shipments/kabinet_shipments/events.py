@@ -4,8 +4,9 @@ Notification events carry ``organization_id`` (the counterparty's organization: 
 told) and what a template shows, with ``notify`` (False: a first load or a backfill wrote
 it, nobody is told) and ``changed_at`` (when the change happened, ISO; empty: when the
 event was published; nobody who could not see the organization then is told);
-``request.created``, ``document.requested`` and ``invoice_file.requested`` carry what the
-integration app needs to carry a request or fetch a file from the production system.
+``request.created``, ``document.requested``, ``invoice_file.requested`` and
+``file.dropped`` carry what the integration app needs to carry a request or fetch a file
+from the production system.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ REQUEST_ANSWERED = "shipments.request.answered"
 REQUEST_CREATED = "shipments.request.created"
 DOCUMENT_REQUESTED = "shipments.document.requested"
 INVOICE_FILE_REQUESTED = "shipments.invoice_file.requested"
+FILE_DROPPED = "shipments.file.dropped"
 
 
 class OrderStatusChanged(msgspec.Struct, kw_only=True):
@@ -118,6 +120,22 @@ class InvoiceFileRequested(msgspec.Struct, kw_only=True):
     """The integration's name of the catalog of attached files that holds it."""
 
 
+class FileDropped(msgspec.Struct, kw_only=True):
+    """The stored copy of a file (an order document's or an invoice's) was dropped because
+    the production system replaced its content under the same id (its ``DataVersion``
+    moved): whoever fetches the files fetches it again. Published in the transaction that
+    records the new version; the copy is deleted once it commits."""
+
+    file_ref: str
+    key: str
+    """Where the file is expected in the host's file storage."""
+    entity: str
+    """The integration's name of the catalog of attached files that holds it (``file``:
+    orders', ``invoice_file``: invoices')."""
+    owner_external_id: str = ""
+    """The order's or invoice's ``external_id`` (whose file it is)."""
+
+
 EVENT_TYPES = [
     EventType(name=STATUS_CHANGED, payload=OrderStatusChanged, description="An order's status."),
     EventType(name=DELIVERED, payload=OrderDelivered, description="An order is done."),
@@ -130,5 +148,10 @@ EVENT_TYPES = [
         name=INVOICE_FILE_REQUESTED,
         payload=InvoiceFileRequested,
         description="An invoice's print form is needed.",
+    ),
+    EventType(
+        name=FILE_DROPPED,
+        payload=FileDropped,
+        description="A file's stored copy was dropped: 1C replaced its content.",
     ),
 ]

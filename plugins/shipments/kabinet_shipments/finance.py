@@ -24,7 +24,7 @@ from kabinet.services import ServiceKey
 from kabinet_companies.services import COUNTERPARTY_ROWS
 from kabinet_shipments import events as ev
 from kabinet_shipments import models as m
-from kabinet_shipments.invoice_files import files_of, invoice_file_key
+from kabinet_shipments.attached_files import files_of, invoice_file_key
 from kabinet_shipments.registry import (
     INVOICE_SORTS,
     INVOICE_TABS,

@@ -289,6 +289,21 @@ invoice_file = Table(
 the integration after each page of invoices; the content is fetched into the host's file
 storage like an order document's."""
 
+order_file = Table(
+    "shipments_order_file",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey(order.c.id, ondelete="CASCADE"), nullable=False, index=True),
+    # The production system's file id: one order's (1C names one owner per file).
+    Column("file_ref", String(100), nullable=False, unique=True),
+    Column("file_name", String(300), nullable=False, default=""),
+    # The version of the file 1C listed last (its DataVersion); "" when it sent none.
+    Column("file_version", String(100), nullable=False, default="", server_default=""),
+)
+"""Files attached to orders in the production system, listed by the integration after
+each page of orders: each file's version, so that a document's file whose content 1C
+replaced is fetched again (the documents, ``shipments_document``, name the files shown)."""
+
 request = Table(
     "shipments_request",
     metadata,

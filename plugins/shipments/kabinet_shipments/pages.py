@@ -24,9 +24,9 @@ from kabinet.htmx import htmx_of, redirect
 from kabinet.pages import page, principal_of, shell_of
 from kabinet.paging import Paging
 from kabinet_shipments import labels
+from kabinet_shipments.attached_files import invoice_file_key
 from kabinet_shipments.finance import CARD_PAGE, Finance
 from kabinet_shipments.forms import CHANGE_PREFIX, OrderRequestForm, changes_of
-from kabinet_shipments.invoice_files import invoice_file_key
 from kabinet_shipments.registry import (
     INVOICE_TABS,
     ORDER_SORTS,

@@ -156,6 +156,17 @@ class InvoiceFilesRecord(Record, frozen=True, kw_only=True):
     files: list[AttachedFile] = msgspec.field(default_factory=list)
 
 
+class OrderFilesRecord(Record, frozen=True, kw_only=True):
+    """The files attached to an order as the production system lists them now
+    (``Catalog_ЗаявкаНаПеревозкуПрисоединенныеФайлы`` by ``ВладелецФайла_Key``): the list
+    replaces the one stored. The order's documents name the files the card shows; the
+    listing gives each file's version, so a file 1C replaced is fetched again."""
+
+    order: str
+    """The order's ``external_id``."""
+    files: list[AttachedFile] = msgspec.field(default_factory=list)
+
+
 class BalanceRecord(Record, frozen=True, kw_only=True):
     """A row of the settlement register's balance: what the client owes on a contract."""
 

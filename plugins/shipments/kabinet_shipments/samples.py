@@ -16,7 +16,7 @@ from kabinet.routematrix import RouteSample, SampleRequest
 from kabinet_companies.errors import Conflict
 from kabinet_companies.services import COMPANIES, SYSTEM, make_inn
 from kabinet_shipments import models as m
-from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
+from kabinet_shipments.attached_files import apply_invoice_files, invoice_file_key
 from kabinet_shipments.records import (
     AttachedFile,
     ContractRecord,

@@ -45,12 +45,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from kabinet.contrib import EntitySink
-from kabinet_shipments.invoice_files import apply_invoice_files, invoice_file_key
+from kabinet_shipments.attached_files import (
+    apply_invoice_files,
+    apply_order_files,
+    invoice_file_key,
+)
 from kabinet_shipments.records import (
     BalanceRecord,
     ContractRecord,
     InvoiceFilesRecord,
     InvoiceRecord,
+    OrderFilesRecord,
     OrderRecord,
     RequestAnswerRecord,
 )
@@ -72,6 +77,7 @@ __all__ = [  # the sinks' functions, where the apps' demos, samples and tests fi
     "apply_contracts",
     "apply_invoice_files",
     "apply_invoices",
+    "apply_order_files",
     "apply_orders",
     "chunks",
     "day_and_time",
@@ -99,6 +105,14 @@ SINKS = (
         "external_id",
         ("shipments.contract",),
         {"ru": "Заявки на перевозку", "en": "Orders"},
+    ),
+    (
+        "order_files",
+        OrderFilesRecord,
+        apply_order_files,
+        "order",
+        ("shipments.order",),
+        {"ru": "Файлы заявок (версии)", "en": "Order files (versions)"},
     ),
     (
         "invoice",
@@ -164,7 +178,9 @@ FOLLOW_UPS: dict[str, dict[str, Any]] = {
 }
 """What the integration does for a sink after its batches (:class:`EntitySink`'s
 ``refreshes``, ``files`` and ``file_key``): balances after contracts, orders and invoices;
-orders' document files and invoices' print forms fetched into the file storage."""
+orders' document files and invoices' print forms fetched into the file storage (the
+orders' attached files listed by ``shipments.order_files`` only keep their versions: the
+documents name the files to fetch)."""
 
 
 def entity_sinks() -> list[EntitySink]:
