@@ -1,0 +1,151 @@
+"""Pages of the staff on a phone (390x844) and at 1280x800, in Debian's chromium, on the
+session's demo: what the screenshots showed wrong once, as a person sees it.
+
+- The companies app's filters fill each row on a phone (the fields line up, the picker's
+  label looks like its neighbours'); a contact's companies stand one under another, each
+  with its roles and a "Save" that fits on one line.
+- A document's size is in the reader's language ("0,1 КБ", not "0.1 KB"); the filters'
+  card stands apart from the list; fields side by side line up at 1280 px.
+
+Read-only: the demo is shared with the other browser tests.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kabinet.testing import chromium
+
+PASSWORD = "kabinet-demo"
+ADMIN = "admin@demo.kabinet.example"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def demo(demo_portal: Any) -> str:
+    return str(demo_portal.url)
+
+
+def _signed_in(browser: Any, url: str, size: dict[str, int]) -> Any:
+    phone = size["width"] < 500
+    context = browser.new_context(viewport=size, locale="ru-RU", is_mobile=phone, has_touch=phone)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=login]", ADMIN)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("form[action='/login'] button[type=submit]")
+    return page
+
+
+def _no_sideways_scroll(page: Any) -> None:
+    width, client = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert width <= client, f"{page.url}: {width} px wide in {client} px"
+
+
+def _filter_rows(page: Any) -> list[tuple[float, float]]:
+    """(left, right) of each row of the filters' fields and button, relative to the form."""
+    return [
+        (float(left), float(right))
+        for left, right in page.locator("form.co-filters").evaluate(
+            """form => {
+                const box = form.getBoundingClientRect();
+                const rows = new Map();
+                for (const child of form.children) {
+                    const r = child.getBoundingClientRect();
+                    if (!r.width) continue;  // a hidden input
+                    const top = Math.round(r.bottom);  // a row's fields end together
+                    const row = rows.get(top) || [Infinity, -Infinity];
+                    rows.set(top, [Math.min(row[0], r.left), Math.max(row[1], r.right)]);
+                }
+                return [...rows.values()].map(([l, r]) => [l - box.left, box.right - r]);
+            }"""
+        )
+    ]
+
+
+def test_the_companies_filters_and_a_contacts_companies_on_a_phone(
+    demo: str, tmp_path: Path
+) -> None:
+    with chromium() as browser:
+        page = _signed_in(browser, demo, PHONE)
+        for path in ("/companies/contacts", "/companies/requests", "/companies/organizations"):
+            page.goto(demo + path)
+            _no_sideways_scroll(page)
+            rows = _filter_rows(page)
+            assert len(rows) >= 2, path
+            for left, right in rows:  # every row of the filters spans the form
+                assert abs(left) <= 2, (path, rows)
+                assert abs(right) <= 2, (path, rows)
+        page.goto(demo + "/companies/contacts")
+        weights = page.locator("form.co-filters label").evaluate_all(
+            "ls => ls.map(l => getComputedStyle(l).fontWeight)"
+        )
+        assert len(weights) >= 3
+        assert len(set(weights)) == 1, weights  # the picker's label is like the others
+
+        # Анна Клиентова works for two companies: each on its own line with its form
+        cell = page.locator("tr:has-text('Анна Клиентова') td.co-memberships")
+        companies = cell.locator(":scope > div")
+        assert companies.count() == 2
+        first, second = (companies.nth(i).bounding_box() for i in range(2))
+        assert first is not None
+        assert second is not None
+        assert second["y"] >= first["y"] + first["height"] - 1  # one under the other
+        assert abs(first["x"] - second["x"]) <= 1
+        for i in range(2):
+            save = companies.nth(i).locator("button")
+            box = save.bounding_box()
+            assert box is not None
+            assert box["height"] <= 44, box  # "Сохранить" on one line, not "Сохрани / ть"
+            name = companies.nth(i).locator("a")
+            assert len(name.evaluate("a => [...a.getClientRects()]")) == 1  # one line
+        page.screenshot(path=str(tmp_path / "contacts-390.png"), full_page=True)
+
+
+def test_documents_sizes_spacing_and_fields_in_line(demo: str, tmp_path: Path) -> None:
+    with chromium() as browser:
+        page = _signed_in(browser, demo, PHONE)
+        page.goto(demo + "/dictionaries/documents/")
+        _no_sideways_scroll(page)
+        files = page.locator("main td[data-label='Файл']").all_inner_texts()
+        assert files
+        for text in files:
+            assert re.fullmatch(r"Скачать \d+,\d КБ", text.strip()), text
+        filters = page.locator("form.dict-filters").bounding_box()
+        table = page.locator("main table.table").bounding_box()
+        assert filters is not None
+        assert table is not None
+        assert table["y"] - (filters["y"] + filters["height"]) >= 12  # apart, not touching
+        page.screenshot(path=str(tmp_path / "documents-390.png"), full_page=True)
+        page.goto(demo + "/dictionaries/documents/1")
+        versions = page.locator(".dict-changes").inner_text()
+        assert re.search(r"\d+,\d КБ", versions), versions
+        assert "KB" not in versions
+        page.context.close()
+
+        page = _signed_in(browser, demo, DESKTOP)
+        page.goto(demo + "/dictionaries/documents/")
+        inputs = (
+            page.locator("#upload .dict-row")
+            .nth(1)
+            .evaluate(
+                """row => [...row.children].map(f => {
+                const shown = [...f.querySelectorAll('input, select')].filter(i => i.offsetParent);
+                return Math.round(shown[0].getBoundingClientRect().top);
+            })"""
+            )
+        )
+        assert len(inputs) >= 2
+        assert max(inputs) - min(inputs) <= 2, inputs  # the date beside the organization
+        page.screenshot(path=str(tmp_path / "documents-1280.png"), full_page=True)
