@@ -125,10 +125,13 @@ async def send_batches(host: Host, source: str, refs: Sequence[str]) -> None:
 async def note_files(
     host: Host, source: str, files: Mapping[str, str], entity: str = "file"
 ) -> list[str]:
-    """Note files to fetch (file id -> owner id); returns the ones to fetch now: those not
-    known before, and fetched ones whose content is no longer stored, which are fetched
-    again (the plugin that serves them dropped its copy: 1C replaced the file's content
-    under the same id, the attached file's ``DataVersion`` moved)."""
+    """Note files to fetch (file id -> owner id); returns the ones not known before.
+
+    A file known already is left as it is, and the file storage is not asked whether its
+    copy is still there (on S3 a request per file, for every file of every changed owner
+    of every delta): the app that serves a file says when it drops its copy
+    (``shipments.file.dropped``, :func:`on_file_dropped`), and a copy lost otherwise is
+    asked for when someone opens it (``document.requested``)."""
     from kabinet_integration.sync import CHUNK, batches
 
     storage_key = await file_keys(host, source, entity)
@@ -140,30 +143,12 @@ async def note_files(
         counterparty = await owners.counterparties(s, set(files.values()))
         # In slices: a first load notes the files of every order (over 32,767 parameters).
         for part in batches(list(files), CHUNK):
-            rows = await s.execute(
-                select(m.file.c.ref, m.file.c.key, m.file.c.state).where(
-                    m.file.c.source == source, m.file.c.ref.in_(part)
-                )
-            )
-            known = {r.ref: r for r in rows}
-            stale = [
+            known = {
                 r.ref
-                for r in known.values()
-                if r.state == "fetched" and not await host.files.exists(r.key)
-            ]
-            if stale:
-                await s.execute(
-                    update(m.file)
-                    .where(m.file.c.source == source, m.file.c.ref.in_(stale))
-                    .values(
-                        state="pending",
-                        attempts=0,
-                        last_error=None,
-                        next_attempt_at=queued,
-                        updated_at=now,
-                    )
+                for r in await s.execute(
+                    select(m.file.c.ref).where(m.file.c.source == source, m.file.c.ref.in_(part))
                 )
-                new.extend(stale)
+            }
             fresh = [r for r in part if r not in known]
             if fresh:
                 await s.execute(

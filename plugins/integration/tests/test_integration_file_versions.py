@@ -17,18 +17,21 @@ import base64
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
 from integration_support import wipe
 from sqlalchemy import Table, insert, select, update
 
+from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.services import IDENTITY
 from kabinet.roles.services import ROLES
 from kabinet.routematrix import RouteMatrix
 from kabinet.web import build_app
 from kabinet_integration import files as f
+from kabinet_integration import models as im
 from kabinet_integration.sync import integration
 from kabinet_integration_testing import (
     FILES,
@@ -41,6 +44,7 @@ from kabinet_integration_testing import (
     replace_file,
 )
 from kabinet_shipments import models as sm
+from kabinet_shipments.services import ASK_AGAIN, file_key
 
 pytestmark = pytest.mark.smoke
 
@@ -233,7 +237,7 @@ async def test_a_replaced_print_form_is_fetched_again_after_a_delta(
     await delta(host)
     assert await stored_version(host, ref) == version_b
     # Fetched ahead, behind client requests, like a new file after a delta.
-    await host.jobs.drain()  # type: ignore[attr-defined]
+    await settle(host)
     assert content_asked(onec, ref) == 2
     assert await client.download() == content_b  # at once: no "being prepared"
     assert await client.download() == content_b
@@ -243,7 +247,7 @@ async def test_a_replaced_print_form_is_fetched_again_after_a_delta(
     onec.data.mark_changed(INVOICES, invoice)
     onec.data.tick()
     await delta(host)
-    await host.jobs.drain()  # type: ignore[attr-defined]
+    await settle(host)
     assert await f.fetch_due(host) == 0
     assert await client.download() == content_b
     assert content_asked(onec, ref) == 2
@@ -283,7 +287,7 @@ async def test_a_replaced_print_form_is_fetched_when_opened_without_files_ahead(
         content_b = print_form("Invoice SCH-000002, corrected")
         replaced_in_1c(onec, invoice, ref, content_b)
         await delta(host)
-        await host.jobs.drain()  # type: ignore[attr-defined]
+        await settle(host)
         assert content_asked(onec, ref) == 1  # nothing fetched ahead
         # The stale copy is gone: opened, it is asked for again and then downloaded.
         assert await client.open_and_wait() == content_b
@@ -311,7 +315,7 @@ async def test_an_empty_stored_version_does_not_fetch_again_by_itself(
 
     version_b = replaced_in_1c(onec, invoice, ref, print_form("Invoice SCH-000003, v2"))
     await delta(host)
-    await host.jobs.drain()  # type: ignore[attr-defined]
+    await settle(host)
     # The version is learned, the copy is kept: nothing says it is not the current one.
     assert await stored_version(host, ref) == version_b
     assert content_asked(onec, ref) == 1
@@ -321,7 +325,7 @@ async def test_an_empty_stored_version_does_not_fetch_again_by_itself(
     content_c = print_form("Invoice SCH-000003, v3")
     replaced_in_1c(onec, invoice, ref, content_c)
     await delta(host)
-    await host.jobs.drain()  # type: ignore[attr-defined]
+    await settle(host)
     assert content_asked(onec, ref) == 2
     assert await client.download() == content_c
 
@@ -410,3 +414,99 @@ async def test_a_replaced_order_document_is_fetched_when_opened_without_files_ah
         assert content_asked(onec, ref, FILES) == 2
     finally:
         await wipe(host)
+
+
+# -- what the integration asks the file storage ------------------------------------------
+
+
+async def test_a_delta_asks_the_storage_nothing_about_the_files_it_fetched(
+    make_host: Callable[..., Awaitable[Host]],
+    onec: OneCServer,
+    generated: Generated,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every order and invoice changes in 1C while every file is stored: the delta notes
+    each of their files again and asks the storage about none of them (on S3 that was a
+    request per file per delta), and fetches none again."""
+    host = await make_host(source='files_first_load = "ahead"')
+    try:
+        await delta(host)  # the first load, its files fetched ahead
+        await settle(host)
+        known = generated.files + generated.invoice_files
+        async with host.db.reader() as s:
+            states = await s.execute(select(im.file.c.ref, im.file.c.state))
+            assert dict(states.all()) == dict.fromkeys(known, "fetched")
+        fetched = sum(content_asked(onec, r, FILES) for r in generated.files)
+        fetched += sum(content_asked(onec, r) for r in generated.invoice_files)
+        assert fetched == len(known)
+
+        asked: list[str] = []
+        stat = host.files._stat
+
+        async def counted(key: str) -> Any:
+            asked.append(key)
+            return await stat(key)
+
+        monkeypatch.setattr(host.files, "_stat", counted)
+        clock.advance(minutes=20)
+        for ref in generated.orders:
+            with onec.data.lock:
+                item = dict(onec.data.get(ORDERS, ref) or {})
+                item["Комментарий"] = "изменена"
+                onec.data.put(ORDERS, item)
+        for ref in generated.invoices:
+            onec.data.mark_changed(INVOICES, ref)
+        onec.data.tick()
+        noted: list[int] = []
+        note = f.note_files
+
+        async def noting(*args: Any, **kwargs: Any) -> list[str]:
+            noted.append(len(args[2]))
+            return await note(*args, **kwargs)
+
+        monkeypatch.setattr(f, "note_files", noting)
+        await delta(host)
+        await settle(host)
+        assert sum(noted) >= len(known)  # every known file was noted again
+        assert asked == []  # and the storage was asked about none
+        again = sum(content_asked(onec, r, FILES) for r in generated.files)
+        again += sum(content_asked(onec, r) for r in generated.invoice_files)
+        assert again == fetched
+    finally:
+        await wipe(host)
+
+
+async def test_a_copy_lost_from_the_storage_is_fetched_again_when_opened(
+    host: Host,
+    onec: OneCServer,
+    generated: Generated,
+    client_of: ClientFactory,
+    clock: FrozenClock,
+) -> None:
+    """Nobody told the integration (the copy was deleted by hand): the delta does not
+    notice, the document is asked for again when opened once the earlier request is
+    ``ASK_AGAIN`` old, and then downloaded."""
+    order, ref = generated.orders[2], generated.files[2]
+    await delta(host)
+    client = await client_of(host)
+    await client.sign_in(order=order)
+    content = await client.open_and_wait()
+    assert content == in_1c(onec, ref, FILES)
+    [link] = await client.links()
+    await host.files.delete(file_key(ref))
+
+    await delta(host)
+    await settle(host)
+    assert content_asked(onec, ref, FILES) == 1  # a delta does not look
+    # Asked for just now (as far as the portal knows): "being prepared", no second ask.
+    card = await client.get(client.card)
+    assert "data-preparing" in card.text
+    assert await client.links() == []
+    assert (await client.get(link)).status_code == 303
+    await settle(host)
+    assert await f.fetch_due(host) == 0
+    assert content_asked(onec, ref, FILES) == 1
+    clock.advance(seconds=ASK_AGAIN.total_seconds())
+    assert await client.open_and_wait() == content
+    assert content_asked(onec, ref, FILES) == 2

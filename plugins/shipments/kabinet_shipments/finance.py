@@ -45,6 +45,7 @@ from kabinet_shipments.services import (
     Scope,
     ShipmentsService,
     _aware,
+    ask_for_file,
 )
 from kabinet_shipments.sinks import invoice_event
 
@@ -157,7 +158,8 @@ class Finance:
         self, principal: Principal, invoice_id: int, file_id: int
     ) -> tuple[Any, str | None]:
         """A file of a visible invoice and its storage key, or ``None`` while it is fetched
-        from the production system (asked for once, however often the person clicks)."""
+        from the production system (asked for once, however often the person clicks, until
+        ASK_AGAIN has passed)."""
         await self.invoice(principal, invoice_id)  # NotFound outside the person's scope
         f = m.invoice_file
         async with self.host.db.session() as session:
@@ -170,7 +172,7 @@ class Finance:
             key = invoice_file_key(row.file_ref)
             if await self.host.files.exists(key):
                 return row, key
-            if row.requested_at is None:
+            if ask_for_file(row.requested_at, self.host.clock.now()):
                 await conn.execute(
                     update(f).where(f.c.id == row.id).values(requested_at=self.host.clock.now())
                 )

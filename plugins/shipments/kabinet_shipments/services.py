@@ -103,6 +103,19 @@ def file_key(file_ref: str) -> str:
     return f"shipments/documents/{_KEY_SAFE.sub('_', file_ref)}"
 
 
+ASK_AGAIN = dt.timedelta(minutes=10)
+"""A file opened while not stored is asked for (once); still not stored this long after,
+it is asked for again when opened: its copy was lost from the storage after it was
+fetched, or the fetch failed (the fetch asked for takes seconds). The integration does not
+watch the storage for lost copies."""
+
+
+def ask_for_file(requested_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a file opened now and not stored is asked for from the production system:
+    never asked yet (or asked again since 1C replaced it), or asked :data:`ASK_AGAIN` ago."""
+    return requested_at is None or now - _aware(requested_at) >= ASK_AGAIN
+
+
 class ShipmentsService:
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -346,6 +359,7 @@ class ShipmentsService:
             raise NotFound(f"no order {order_id}")
         history, requests, req_events, invoices, services, vehicles, documents = parts
         found = await asyncio.gather(*(self._stored(d) for d in documents))
+        now = self.host.clock.now()
         stored = {d.id: ok for d, ok in zip(documents, found, strict=True)}
         by_request: dict[int, list[Any]] = {}
         for e in req_events:
@@ -355,7 +369,15 @@ class ShipmentsService:
             "history": history,
             "services": services,
             "vehicles": vehicles,
-            "documents": [{"row": d, "stored": stored[d.id]} for d in documents],
+            "documents": [
+                {
+                    "row": d,
+                    "stored": stored[d.id],
+                    # Asked for and on its way (else the card offers it: opened, it is asked)
+                    "preparing": not stored[d.id] and not ask_for_file(d.requested_at, now),
+                }
+                for d in documents
+            ],
             "requests": [{"row": r, "events": by_request.get(r.id, [])} for r in requests],
             "invoices": invoices,
             "editable": [(f, EDITABLE[f]) for f in self.settings.editable_fields],
@@ -374,7 +396,8 @@ class ShipmentsService:
     ) -> tuple[Any, str | None]:
         """A document of a visible order and its file key, or ``None`` while it is prepared.
 
-        A file not stored yet is asked for (one event, however often the person clicks).
+        A file not stored yet is asked for (one event, however often the person clicks,
+        until :data:`ASK_AGAIN` has passed).
         """
         orgs = await self.host.access.organizations(principal, VIEW)
         async with self.host.db.session() as session:
@@ -392,7 +415,7 @@ class ShipmentsService:
             key = file_key(doc.file_ref)
             if await self.host.files.exists(key):
                 return doc, key
-            if doc.requested_at is None:
+            if ask_for_file(doc.requested_at, self.host.clock.now()):
                 await conn.execute(
                     update(m.document)
                     .where(m.document.c.id == doc.id)
