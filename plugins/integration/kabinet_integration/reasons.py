@@ -134,11 +134,13 @@ CODES: dict[str, tuple[str, str]] = {
         "Объект нельзя пометить удалённым: в портале о нём недостаточно данных",
         "cannot mark deleted: {detail}",
     ),
-    # A sink that failed outright: the program's own error, in English (the page in
-    # English and the API show it; the log has the rest).
+    # A sink that failed outright: what it writes by its title in the reader's language,
+    # the program's error by its kind (its own text is in English: the page in English,
+    # the API and the log show it).
     "sink_failed": (
-        "Внутренняя ошибка портала при записи; подробности — на странице на английском",
-        "could not be written ({sink}): {error}",
+        "Не удалось записать в портал ({title}): внутренняя ошибка {error_type}; "
+        "сообщите администратору портала",
+        "could not be written ({title}): {error}",
     ),
     # The owning apps' sinks (kabinet.contrib.Rejection).
     "empty_id": ("Пустой идентификатор объекта", "the object's id is empty"),
@@ -281,6 +283,11 @@ def _filled(params: Mapping[str, Any], lang: str, ru: bool) -> dict[str, str]:
         filled["kind"] = FIELDS.get(str(params["kind"]), (str(params["kind"]),) * 2)[i]
     if "message" in params:
         filled["message"] = i18n.gettext_(lang, str(params["message"]))
+    if "sink" in params:  # a sink that failed: its title, else (kept before) its name
+        title = params.get("title_ru" if ru else "title_en") or params["sink"]
+        filled["title"] = f"«{title}»" if ru else str(title)
+        kind = params.get("error_type") or str(params.get("error", "")).partition(":")[0]
+        filled["error_type"] = f"`{kind or '?'}`"
     return filled
 
 

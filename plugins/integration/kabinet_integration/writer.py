@@ -228,8 +228,16 @@ class PageWriter:
         except Exception as exc:
             log.warning("sink %s failed on a batch: %s", p.sink.name, exc)
             error = f"{type(exc).__name__}: {exc}"[:1000]
+            title = p.sink.title or {}
             said = Rejection(
-                f"{p.sink.name}: {error}", "sink_failed", sink=p.sink.name, error=error
+                f"{p.sink.name}: {error}",
+                "sink_failed",
+                sink=p.sink.name,
+                # What failed to be written, in the reader's language (the sink's title).
+                title_ru=str(title.get("ru") or p.sink.name),
+                title_en=str(title.get("en") or p.sink.name),
+                error=error,
+                error_type=type(exc).__name__,
             )
             bad.extend((row, said) for row, _r, _v in batch)
             return

@@ -7,6 +7,7 @@ keeps such records, on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import re
@@ -166,7 +167,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "unreadable": {"detail": "Expected `object`, got `array`"},
     "unknown_value": {"field": "status", "at": ["Статус"], "value": "Потеряна"},
     "cannot_delete": {"detail": "Object missing required field `inn`"},
-    "sink_failed": {"sink": "shipments.order", "error": "IntegrityError: duplicate key"},
+    "sink_failed": {"sink": "shipments.order", "title_ru": "Заявки на перевозку",
+                    "title_en": "Orders", "error": "IntegrityError: duplicate key",
+                    "error_type": "IntegrityError"},
     "empty_id": {},
     "invalid_field": {"field": "inn", "at": ["ИНН"],
                       "message": "ИНН check digits do not match: check the number"},
@@ -200,10 +203,76 @@ def test_every_code_has_a_russian_and_an_english_text() -> None:
     assert reasons.text("foreign_reference", SAMPLES["foreign_reference"], "en", "") == (
         "contract 'k-1' belongs to another counterparty: 'cp-2', not 'cp-1'"
     )
+    assert reasons.text("sink_failed", SAMPLES["sink_failed"], "ru", "") == (
+        "Не удалось записать в портал («Заявки на перевозку»): внутренняя ошибка"
+        " `IntegrityError`; сообщите администратору портала"
+    )
+    assert reasons.text("sink_failed", SAMPLES["sink_failed"], "en", "") == (
+        "could not be written (Orders): IntegrityError: duplicate key"
+    )
+    # A sink's failure kept before its title was: named by the sink, the error by its kind.
+    before = {"sink": "shipments.order", "error": "IntegrityError: duplicate key"}
+    assert reasons.text("sink_failed", before, "ru", "") == (
+        "Не удалось записать в портал («shipments.order»): внутренняя ошибка"
+        " `IntegrityError`; сообщите администратору портала"
+    )
+    assert reasons.text("sink_failed", before, "en", "") == (
+        "could not be written (shipments.order): IntegrityError: duplicate key"
+    )
     # A code of no text, or parameters the text cannot be filled with: the stored message.
     assert reasons.text("made_up", {"x": "1"}, "ru", "as stored") == "as stored"
     assert reasons.text(None, None, "ru", "as stored") == "as stored"
     assert reasons.text("unknown_order", {}, "ru", "as stored") == "as stored"
+
+
+async def test_a_sink_that_fails_outright_is_said_in_the_readers_language(
+    host: Host, onec: OneCServer, generated: Generated
+) -> None:
+    """The contracts' sink raises on every batch: each contract is set aside with the
+    sink's title in the reader's language and the error's kind; the API keeps the English
+    message with the error's text."""
+
+    async def crash(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    svc = integration(host)
+    svc._sinks = [
+        dataclasses.replace(s, apply=crash) if s.name == "shipments.contract" else s
+        for s in await svc.ordered_sinks()
+    ]
+    out = await svc.run("onec")
+    assert out.state == "succeeded", out.error
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=await build_app(host)),
+        base_url="http://127.0.0.1:8000",
+    ) as web:
+        await staff(host, web, "ru")
+        ru = reasons_on((await web.get("/integration/quarantine")).text, "Причина")
+        await staff(host, web, "en")
+        en = reasons_on((await web.get("/integration/quarantine")).text, "Reason")
+        api = (await web.get("/api/integration/quarantine?limit=500")).json()["items"]
+
+    contracts = set(generated.contracts)
+    assert contracts <= set(ru)
+    for ref in contracts:
+        assert ru[ref] == (
+            "Не удалось записать в портал («Договоры»): внутренняя ошибка `RuntimeError`;"
+            " сообщите администратору портала"
+        )
+        assert not LATIN.search(_without_values(ru[ref]))
+        assert en[ref] == "could not be written (Contracts): RuntimeError: disk on fire"
+    by_ref = {i["ref"]: i for i in api}
+    for ref in contracts:
+        assert by_ref[ref]["reason"] == "shipments.contract: RuntimeError: disk on fire"
+        assert by_ref[ref]["reason_code"] == "sink_failed"
+        assert by_ref[ref]["reason_params"] == {
+            "sink": "shipments.contract",
+            "title_ru": "Договоры",
+            "title_en": "Contracts",
+            "error": "RuntimeError: disk on fire",
+            "error_type": "RuntimeError",
+        }
 
 
 async def _columns(host: Host) -> set[str]:
