@@ -23,8 +23,13 @@ and fields in the source's settings). A sink says which files its records name
 (:attr:`kabinet.contrib.EntitySink.files`, the catalog its feed's ``files``) and where its
 plugin reads them (``file_key``); an object that names none of its own (an invoice) has
 them listed by owner after each page (an ``attached`` feed,
-:func:`kabinet_integration.followups.attached_records`). From there every file goes the
-same way: ahead after a delta, on demand after a first load or when someone opens it.
+:func:`kabinet_integration.followups.attached_records`; orders' files are listed too, for
+their versions). From there every file goes the same way: ahead after a delta, on demand
+after a first load or when someone opens it.
+
+A file fetched is not watched: the storage is never asked whether its copy is still
+there. The app that serves it says when it drops its copy (1C replaced the content:
+``shipments.file.dropped``, :func:`on_file_dropped`), and the file is fetched again.
 """
 
 from __future__ import annotations
