@@ -4,6 +4,9 @@ session's demo: what the screenshots showed wrong once, as a person sees it.
 - The companies app's filters fill each row on a phone (the fields line up, the picker's
   label looks like its neighbours'); a contact's companies stand one under another, each
   with its roles and a "Save" that fits on one line.
+- My notifications on a phone: each channel's checkbox beside its name, one under another,
+  a finger's tap high; the notifications' tabs mark the page, under its heading; their
+  filters fill each row.
 - A document's size is in the reader's language ("0,1 КБ", not "0.1 KB"); the filters'
   card stands apart from the list; fields side by side line up at 1280 px.
 
@@ -12,6 +15,7 @@ Read-only: the demo is shared with the other browser tests.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ from kabinet.testing import chromium
 
 PASSWORD = "kabinet-demo"
 ADMIN = "admin@demo.kabinet.example"
+ANNA = "anna@demo.test"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -33,13 +38,13 @@ def demo(demo_portal: Any) -> str:
     return str(demo_portal.url)
 
 
-def _signed_in(browser: Any, url: str, size: dict[str, int]) -> Any:
+def _signed_in(browser: Any, url: str, size: dict[str, int], login: str = ADMIN) -> Any:
     phone = size["width"] < 500
     context = browser.new_context(viewport=size, locale="ru-RU", is_mobile=phone, has_touch=phone)
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.goto(url + "/login")
-    page.fill("input[name=login]", ADMIN)
+    page.fill("input[name=login]", login)
     page.fill("input[name=password]", PASSWORD)
     with page.expect_navigation():
         page.click("form[action='/login'] button[type=submit]")
@@ -53,11 +58,11 @@ def _no_sideways_scroll(page: Any) -> None:
     assert width <= client, f"{page.url}: {width} px wide in {client} px"
 
 
-def _filter_rows(page: Any) -> list[tuple[float, float]]:
+def _filter_rows(page: Any, form: str = "form.co-filters") -> list[tuple[float, float]]:
     """(left, right) of each row of the filters' fields and button, relative to the form."""
     return [
         (float(left), float(right))
-        for left, right in page.locator("form.co-filters").evaluate(
+        for left, right in page.locator(form).evaluate(
             """form => {
                 const box = form.getBoundingClientRect();
                 const rows = new Map();
@@ -149,3 +154,50 @@ def test_documents_sizes_spacing_and_fields_in_line(demo: str, tmp_path: Path) -
         assert len(inputs) >= 2
         assert max(inputs) - min(inputs) <= 2, inputs  # the date beside the organization
         page.screenshot(path=str(tmp_path / "documents-1280.png"), full_page=True)
+
+
+def test_my_notifications_and_the_notifications_tabs_on_a_phone(demo: str, tmp_path: Path) -> None:
+    with chromium() as browser:
+        page = _signed_in(browser, demo, PHONE, ANNA)
+        page.goto(demo + "/notifications/me")
+        _no_sideways_scroll(page)
+        channels = page.locator("#preferences tbody tr").first.locator("label.notif-check")
+        assert channels.count() >= 3
+        boxes = channels.evaluate_all(
+            """labels => labels.map(l => {
+                const box = l.getBoundingClientRect();
+                const check = l.querySelector('input').getBoundingClientRect();
+                return {left: box.left, top: box.top, height: box.height,
+                        checkMid: check.top + check.height / 2};
+            })"""
+        )
+        lefts = {round(b["left"]) for b in boxes}
+        assert len(lefts) == 1, boxes  # one under another, at the card's left
+        for before, after in itertools.pairwise(boxes):
+            assert after["top"] >= before["top"] + before["height"] - 1, boxes
+        for b in boxes:
+            assert b["height"] >= 40, b  # a finger's tap
+            assert b["top"] <= b["checkMid"] <= b["top"] + b["height"], b  # beside its name
+        page.screenshot(path=str(tmp_path / "my-notifications-390.png"), full_page=True)
+        page.context.close()
+
+        page = _signed_in(browser, demo, PHONE)
+        for path in ("/notifications/", "/notifications/stats", "/notifications/failed"):
+            page.goto(demo + path)
+            _no_sideways_scroll(page)
+            heading = page.locator("main h1").bounding_box()
+            tabs = page.locator("nav.notif-tabs").bounding_box()
+            assert heading is not None
+            assert tabs is not None
+            assert heading["y"] < tabs["y"], path  # the page's name first, as on every page
+            current = page.locator("nav.notif-tabs a[aria-current=page]")
+            assert current.count() == 1, path
+            assert current.get_attribute("href") == path
+        for path in ("/notifications/stats", "/notifications/failed"):
+            page.goto(demo + path)
+            rows = _filter_rows(page, "form.notif-filters")
+            assert len(rows) >= 2, path
+            for left, right in rows:
+                assert abs(left) <= 2, (path, rows)
+                assert abs(right) <= 2, (path, rows)
+        page.screenshot(path=str(tmp_path / "failed-390.png"), full_page=True)
