@@ -7,6 +7,7 @@ session's demo: what the screenshots showed wrong once, as a person sees it.
 - My notifications on a phone: each channel's checkbox beside its name, one under another,
   a finger's tap high; the notifications' tabs mark the page, under its heading; their
   filters fill each row.
+- The home page's "New orders" panel has one heading (the shell's), not the same one twice.
 - A document's size is in the reader's language ("0,1 КБ", not "0.1 KB"); the filters'
   card stands apart from the list; fields side by side line up at 1280 px.
 
@@ -201,3 +202,15 @@ def test_my_notifications_and_the_notifications_tabs_on_a_phone(demo: str, tmp_p
                 assert abs(left) <= 2, (path, rows)
                 assert abs(right) <= 2, (path, rows)
         page.screenshot(path=str(tmp_path / "failed-390.png"), full_page=True)
+
+
+def test_the_home_pages_new_orders_panel_has_one_heading(demo: str) -> None:
+    with chromium() as browser:
+        page = _signed_in(browser, demo, PHONE, ANNA)
+        page.goto(demo + "/")
+        panel = page.locator("section.panel[data-panel='booking.requests']")
+        headings = panel.locator("h1, h2, h3, h4").all_inner_texts()
+        assert headings == ["Новые заявки"]
+        assert panel.locator("a[href='/booking/new']").is_visible()
+        assert panel.locator("a[href='/booking/']").is_visible()
+        _no_sideways_scroll(page)
