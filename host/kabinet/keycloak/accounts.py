@@ -22,6 +22,7 @@ from kabinet.identity.errors import AccountExists
 from kabinet.identity.models import Account, Login
 from kabinet.identity.services import identity_service
 from kabinet.identity.sessions import SessionRecord, new_token, session_key
+from kabinet.keycloak.erased import was_erased
 from kabinet.keycloak.errors import LoginError
 from kabinet.keycloak.models import session as kc_session
 from kabinet.keys import Sealer
@@ -163,7 +164,14 @@ class KeycloakAccounts:
     async def sign_in(
         self, person: KeycloakPerson, *, address: str = "", user_agent: str = ""
     ) -> SignedIn:
-        """Start a portal session for the person; a disabled account is refused."""
+        """Start a portal session for the person; a disabled account is refused, and so is
+        a Keycloak user of a person removed in the portal (:mod:`kabinet.keycloak.erased`):
+        neither their account nor a new one is made for them."""
+        if await was_erased(self.host, person.subject):
+            log.warning("keycloak.erased_user_refused")
+            raise LoginError(
+                "erased", "This account was removed from the portal; ask an administrator", 403
+            )
         account, created = await self.account_for(person)
         if account.status != "active":
             await self.identity.record_security_event(

@@ -5,6 +5,8 @@ browser keeps only a random value in a cookie, stored here as its SHA-256, so th
 nonce and PKCE verifier never leave the server and each can be used once.
 ``keycloak_session`` ties a portal session (by identity's session key, itself a digest)
 to the Keycloak session it came from, so that logging out of one ends the other.
+``keycloak_erased`` remembers the Keycloak users of people removed in the portal (as keyed
+digests of their ids, nothing readable) so that none of them signs in again.
 """
 
 from __future__ import annotations
@@ -41,4 +43,17 @@ session = Table(
     Column("id_token", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     comment="The Keycloak session behind each portal session started through Keycloak",
+)
+
+erased = Table(
+    "keycloak_erased",
+    metadata,
+    Column(
+        "subject_digest",
+        String(64),
+        primary_key=True,
+        comment="HMAC-SHA256 of the Keycloak user id (a key derived from secret_key)",
+    ),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    comment="Keycloak users of people removed in the portal: never signed in again",
 )

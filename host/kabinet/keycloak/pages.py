@@ -44,6 +44,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Ваша учётная запись отключена. Обратитесь к администратору.",
         "en": "Your account is disabled. Ask an administrator.",
     },
+    "erased": {
+        "ru": "Ваша учётная запись удалена из портала, войти с ней нельзя. "
+        "Если вы хотите снова пользоваться порталом, обратитесь к администратору.",
+        "en": "Your account was removed from the portal and cannot sign in. "
+        "To use the portal again, ask an administrator.",
+    },
     "unavailable": {
         "ru": "Keycloak сейчас недоступен. Попробуйте через минуту.",
         "en": "Keycloak is not reachable. Try again in a minute.",
@@ -132,12 +138,18 @@ class KeycloakRoutes(Controller):
             person, next_path = await service.flow.complete(
                 request.cookies.get(LOGIN_COOKIE), params
             )
+        except LoginError as error:
+            return await _refused(request, error)
+        try:
             signed = await service.accounts.sign_in(person, address=address, user_agent=agent)
             # The session this browser had (as anyone) ends with the new one.
             await service.accounts.identity.end_previous_session(
                 request.cookies.get(service.cookie_name), address=address
             )
         except LoginError as error:
+            if error.reason == "erased" and person.refresh_token:
+                # Nor does the browser stay signed in at Keycloak as the removed person.
+                await service.flow.end_keycloak_session(person.refresh_token)
             return await _refused(request, error)
         response: Response[Any] = Response(
             "", status_code=HTTP_302_FOUND, headers={"Location": next_path}

@@ -12,7 +12,11 @@ removal publishes one :data:`~kabinet.keycloak.events.USER_ERASED` event per use
 so the event exists exactly when the removal committed, and a subscriber makes the call
 afterwards as a job (retried with backoff while Keycloak is away, then recorded as failed
 for admins to retry: never dropped in silence). A user Keycloak no longer has counts as
-done.
+done. Until then (and after, should someone re-enable a disabled user in Keycloak) the
+sign-in refuses those users: the removal records them in ``keycloak_erased``
+(:mod:`kabinet.keycloak.erased`). A person with no linked user and no Keycloak session
+(they never signed in through Keycloak) publishes nothing: the removal does not look
+Keycloak users up by e-mail, which may belong to someone else now; see docs/operations.md.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import structlog
 from sqlalchemy import delete, select
 
 from kabinet.identity.models import Account
+from kabinet.keycloak.erased import remember
 from kabinet.keycloak.events import USER_ERASED, UserErased
 from kabinet.keycloak.models import session
 from kabinet.keycloak.settings import KeycloakSettings
@@ -54,8 +59,11 @@ def personal_data(host: Host) -> PersonalData:
         return sorted({u for u in (linked, *found) if u})
 
     async def erase(s: AsyncSession, person_id: int) -> dict[str, int]:
-        if settings.active and settings.erase_user != "keep":
+        if settings.erase_user != "keep":
             users = await users_of(s, person_id)
+            # None of them signs in again, from the commit on (the job comes later).
+            await remember(host, s, users)
+        if settings.active and settings.erase_user != "keep":
             for user_id in users:
                 payload = UserErased.of(user_id, settings.erase_user)
                 await host.events.publish(s, USER_ERASED, payload)
