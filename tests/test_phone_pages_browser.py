@@ -118,6 +118,11 @@ def test_the_companies_filters_and_a_contacts_companies_on_a_phone(
             assert len(name.evaluate("a => [...a.getClientRects()]")) == 1  # one line
         page.screenshot(path=str(tmp_path / "contacts-390.png"), full_page=True)
 
+        # an organization's contacts: the cell with the e-mail and the phone says so
+        page.goto(demo + "/companies/organizations/1")
+        cell = page.locator("tr:has-text('Анна Клиентова') td:has-text('+7916')")
+        assert cell.get_attribute("data-label") == "E-mail · Телефон"
+
 
 def test_documents_sizes_spacing_and_fields_in_line(demo: str, tmp_path: Path) -> None:
     with chromium() as browser:
