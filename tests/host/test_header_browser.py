@@ -431,6 +431,38 @@ def test_the_menu_without_javascript(demo: str) -> None:
             page.context.close()
 
 
+@pytest.mark.browser
+def test_the_company_switch_on_a_phone_without_javascript(demo: str) -> None:
+    """Without JavaScript the switch is its select and a "Switch" button, whole, in the
+    header's row; it works."""
+    with chromium() as browser:
+        page = _page(browser, {"width": 360, "height": 800}, script=False)
+        _sign_in(page, demo, ANNA)
+        page.goto(demo + "/shipments/contracts")
+        _no_sideways_scroll(page)
+        button = page.locator("header.topbar form.co-switch button[type=submit]")
+        assert button.is_visible()
+        assert button.inner_text().strip() == "Перейти"
+        lines = button.evaluate(
+            """b => { const r = document.createRange(); r.selectNodeContents(b);
+                      return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }"""
+        )
+        assert lines == 1  # "Перейти", not "Перей / ти"
+        box = button.bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= 360
+        value = page.locator("#co-current option").nth(1).get_attribute("value")
+        page.select_option("#co-current", value)
+        with page.expect_navigation():
+            button.click()
+        assert page.url == demo + "/shipments/contracts"
+        assert page.locator("#co-current").evaluate("s => s.value") == value
+        page.select_option("#co-current", "all")
+        with page.expect_navigation():
+            page.locator("header.topbar form.co-switch button[type=submit]").click()
+        assert page.locator("#co-current").evaluate("s => s.value") == "all"
+
+
 def _item(path: str, label: str, group: str, section: str = "main", active: bool = False) -> Any:
     return {"path": path, "label": label, "group": group, "section": section, "active": active}
 
