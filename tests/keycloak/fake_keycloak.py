@@ -139,6 +139,12 @@ class FakeKeycloak:
         self.requests: list[tuple[str, str]] = []
         self.logouts: list[dict[str, str]] = []
         self.emails: list[tuple[str, str]] = []
+        self.realm_settings: dict[str, Any] = {
+            "editUsernameAllowed": False,
+            "registrationEmailAsUsername": False,
+        }
+        """The realm's flags (RealmRepresentation) as Keycloak's defaults: usernames are
+        read-only for admins too unless ``editUsernameAllowed``."""
         self.auto_login: str | None = None
         """Username signed in at once by the authorization endpoint (no form)."""
         self.login_count = 0
@@ -796,6 +802,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _admin(self, method: str, rest: str) -> None:
         kc = self.keycloak
         base = f"{kc.url}/admin/realms/{kc.realm}"
+        if rest == "" and method == "GET":
+            raise _Reply(
+                200, {"id": kc.realm, "realm": kc.realm, "enabled": True, **kc.realm_settings}
+            )
         if rest == "/users" and method == "GET":
             users = sorted(kc.users.values(), key=lambda u: u.username)
             q = self.query
@@ -971,6 +981,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reply(200, user.representation())
         if sub == "" and method == "PUT":
             body = self.json_body()
+            username = str(body.get("username") or user.username).lower()
+            if username != user.username:
+                # Keycloak (user profile): the username is read-only unless the realm
+                # allows editing it, and unique.
+                if not kc.realm_settings.get("editUsernameAllowed"):
+                    raise _Reply(
+                        400, {"errorMessage": "error-user-attribute-read-only", "field": "username"}
+                    )
+                if any(u.username == username for u in kc.users.values()):
+                    raise _Reply(409, {"errorMessage": "User exists with same username"})
+                user.username = username
             for key, attr in (
                 ("email", "email"),
                 ("firstName", "first_name"),

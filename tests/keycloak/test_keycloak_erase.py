@@ -454,3 +454,55 @@ async def test_a_bad_erase_user_stops_start_up(
     with pytest.raises(SettingsError) as caught:
         await Host.create(None, env=env, clock=clock)
     assert "[keycloak] erase_user" in str(caught.value)
+
+
+# -- disable: what stays of the user -----------------------------------------------------
+
+
+async def test_disable_renames_the_user_where_the_realm_allows_editing_usernames(
+    make_host: MakeHost, fake: FakeKeycloak
+) -> None:
+    """The username the portal gives a user is their e-mail address (or phone): where the
+    realm lets admins edit usernames, a disabled user keeps none of it."""
+    fake.realm_settings["editUsernameAllowed"] = True
+    host = await make_host("disable")
+    anna = await linked_person(host, fake)
+    other = await linked_person(host, fake, "Boris Orlov")
+    old_name = anna.username
+    assert "@" in old_name
+
+    await remove(host, account_of(anna))
+    await deliver(host)
+    user = fake.users[anna.id]
+    assert not user.enabled
+    assert user.username.startswith("erased-")
+    assert fake.user_by_name(old_name) is None
+    everything = str(user.representation())
+    assert old_name not in everything
+    assert "Anna" not in everything
+    assert "Smirnova" not in everything
+    assert "+7916" not in everything
+    assert fake.users[other.id].username == other.username  # nobody else's
+    assert await host.events.with_errors() == []
+    # A redelivery keeps the name it gave (no second rename).
+    given = user.username
+    await host.services.of(KEYCLOAK).sync.erase_user(anna.id, "disable")
+    assert fake.users[anna.id].username == given
+
+
+async def test_disable_keeps_the_username_where_the_realm_does_not_allow_editing_it(
+    make_host: MakeHost, fake: FakeKeycloak
+) -> None:
+    """Keycloak's default: an admin cannot change a username (400). The portal does not
+    try, so the rest is still blanked and the job does not fail; the username stays."""
+    assert fake.realm_settings["editUsernameAllowed"] is False
+    host = await make_host("disable")
+    anna = await linked_person(host, fake)
+    old_name = anna.username
+
+    await remove(host, account_of(anna))
+    await deliver(host)
+    user = fake.users[anna.id]
+    assert (user.enabled, user.username) == (False, old_name)
+    assert (user.email, user.first_name, user.last_name, user.attributes) == ("", "", "", {})
+    assert [h["state"] for h in await handlings(host)] == ["handled"]

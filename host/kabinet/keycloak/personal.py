@@ -3,8 +3,9 @@ session behind each portal session started there (their Keycloak user id, sealed
 Listed in their download without the tokens; removed with them.
 
 Removing a person also reaches their user in Keycloak, as ``[keycloak] erase_user`` says:
-``delete`` it (the default), ``disable`` it with its name, e-mail and attributes blanked
-and its sessions ended (a realm other systems share), or ``keep`` it. Their user is the
+``delete`` it (the default), ``disable`` it with its name, e-mail and attributes blanked,
+its username replaced where the realm allows, and its sessions ended (a realm other systems
+share), or ``keep`` it. Their user is the
 one the portal links to the account (``identity_account.external_subject``, which
 identity's part of the removal clears after this one) and any other Keycloak user their
 portal sessions came from. Keycloak is never called inside the removal's transaction: the

@@ -48,7 +48,8 @@ class KeycloakSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     erase_user: EraseUser = "delete"
     """What removing a person in the portal does to their Keycloak user, after the portal's
     transaction commits: ``delete`` it; ``disable`` it, blank its name, e-mail and
-    attributes and end its sessions (a realm other systems share); or ``keep`` it as it is."""
+    attributes, rename it ``erased-…`` where the realm allows editing usernames, and end its
+    sessions (a realm other systems share); or ``keep`` it as it is."""
 
     @property
     def active(self) -> bool:

@@ -11,6 +11,7 @@ so a retried, repeated or reordered event gives the same result.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("kabinet.keycloak")
 
 NOT_FOUND = 404
+FORBIDDEN = 403
 CONFLICT = 409
 ERASE_ACTIONS = ("delete", "disable")
 """What :meth:`KeycloakSync.erase_user` does (``[keycloak] erase_user``; ``keep`` never asks)."""
@@ -45,6 +47,8 @@ BLANK_USER: dict[str, Any] = {
     "requiredActions": [],
 }
 """A disabled user with nothing personal left but its id and username."""
+ERASED_USERNAME = "erased-"
+"""The prefix of the username a disabled user gets where the realm allows editing it."""
 
 
 class SyncError(Exception):
@@ -300,8 +304,11 @@ class KeycloakSync:
         """Do ``action`` to the Keycloak user of a person removed in the portal.
 
         ``delete``: the user goes (Keycloak ends its sessions with it). ``disable``: the
-        user stays, disabled, with no name, e-mail or attributes, and its sessions end (the
-        username stays: Keycloak lets an admin change it only where the realm allows).
+        user stays, disabled, with no name, e-mail, e-mail confirmation, attributes or
+        required actions, and its sessions end. Its username (often the e-mail address)
+        becomes ``erased-<random>`` where the realm allows editing usernames
+        (``editUsernameAllowed``, and not ``registrationEmailAsUsername``); elsewhere
+        Keycloak refuses a new username even to an admin, so it stays (see docs).
         Idempotent: a user Keycloak does not have (404) is already gone, which is success,
         so a retried or repeated call does no harm. Any other error is raised for a retry.
         """
@@ -314,7 +321,11 @@ class KeycloakSync:
             if action == "delete":
                 await admin.a_delete_user(user_id)
             else:
-                await admin.a_update_user(user_id, BLANK_USER)
+                blank = dict(BLANK_USER)
+                username = await self._erased_username(user_id)
+                if username is not None:
+                    blank["username"] = username
+                await admin.a_update_user(user_id, blank)
                 await admin.a_user_logout(user_id)
         except KeycloakError as exc:
             if _status(exc) != NOT_FOUND:
@@ -322,6 +333,25 @@ class KeycloakSync:
             log.info("keycloak.user_erased", action=action, already_gone=True)
             return
         log.info("keycloak.user_erased", action=action, already_gone=False)
+
+    async def _erased_username(self, user_id: str) -> str | None:
+        """A username naming no one for a disabled user, or ``None`` to keep its username
+        (the realm does not allow editing it, or it is already one of ours)."""
+        admin = self._admin()
+        try:
+            realm = await admin.a_get_realm(self.settings.realm)
+        except KeycloakError as exc:
+            if _status(exc) != FORBIDDEN:
+                raise
+            log.warning("keycloak.username_kept", why="no right to read the realm (view-realm)")
+            return None
+        if not realm.get("editUsernameAllowed") or realm.get("registrationEmailAsUsername"):
+            log.info("keycloak.username_kept", why="the realm does not allow editing it")
+            return None
+        user = await admin.a_get_user(user_id)
+        if str(user.get("username", "")).startswith(ERASED_USERNAME):
+            return None
+        return ERASED_USERNAME + secrets.token_hex(8)
 
     async def _push_enabled(self, user_id: str, enabled: bool) -> None:
         admin = self._admin()
