@@ -7,6 +7,8 @@ session's demo: what the screenshots showed wrong once, as a person sees it.
 - My notifications on a phone: each channel's checkbox beside its name, one under another,
   a finger's tap high; the notifications' tabs mark the page, under its heading; their
   filters fill each row.
+- The installed apps on a phone: each name, code and "built in" whole (they broke mid-word,
+  each a flex item of the card's cell).
 - The home page's "New orders" panel has one heading (the shell's), not the same one twice.
 - A document's size is in the reader's language ("0,1 КБ", not "0.1 KB"); the filters'
   card stands apart from the list; fields side by side line up at 1280 px.
@@ -219,3 +221,21 @@ def test_the_home_pages_new_orders_panel_has_one_heading(demo: str) -> None:
         assert panel.locator("a[href='/booking/new']").is_visible()
         assert panel.locator("a[href='/booking/']").is_visible()
         _no_sideways_scroll(page)
+
+
+def test_the_installed_apps_on_a_phone(demo: str) -> None:
+    with chromium() as browser:
+        page = _signed_in(browser, demo, PHONE)
+        page.goto(demo + "/shell/plugins")
+        _no_sideways_scroll(page)
+        parts = page.locator("main td[data-label='Название'] :is(strong, code, .badge)")
+        assert parts.count() >= 10
+        lines = parts.evaluate_all(
+            """els => els.map(e => {
+                const r = document.createRange(); r.selectNodeContents(e);
+                const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+                return [e.textContent, tops.size, e.textContent.trim().split(/\\s+/).length];
+            })"""
+        )
+        for text, count, words in lines:  # a word is never cut: "host", not "hos / t"
+            assert count <= words, (text, count)
