@@ -9,6 +9,8 @@ session's demo: what the screenshots showed wrong once, as a person sees it.
   filters fill each row.
 - The installed apps on a phone: each name, code and "built in" whole (they broke mid-word,
   each a flex item of the card's cell).
+- A new-order request's card shows its dates and numbers as the reader writes them
+  ("10 дек. 2026 г.", "8,5"), not as stored ("2026-12-10", "8.5").
 - The home page's "New orders" panel has one heading (the shell's), not the same one twice.
 - A document's size is in the reader's language ("0,1 КБ", not "0.1 KB"); the filters'
   card stands apart from the list; fields side by side line up at 1280 px.
@@ -239,3 +241,23 @@ def test_the_installed_apps_on_a_phone(demo: str) -> None:
         )
         for text, count, words in lines:  # a word is never cut: "host", not "hos / t"
             assert count <= words, (text, count)
+
+
+def test_a_requests_card_shows_dates_and_numbers_in_the_readers_language(demo: str) -> None:
+    with chromium() as browser:
+        page = _signed_in(browser, demo, PHONE)
+        page.goto(demo + "/booking/?state=accepted")
+        card = page.locator(".booking-requests li a[href^='/booking/']").first
+        with page.expect_navigation():
+            card.click()
+        values = dict(
+            page.locator("dl.booking-fields dt").evaluate_all(
+                "dts => dts.map(dt => [dt.textContent.trim(),"
+                " dt.nextElementSibling.textContent.trim()])"
+            )
+        )
+        assert re.fullmatch(r"\d{1,2} [а-я]+\.? \d{4}\xa0?\s?г\.", values["Дата погрузки"]), values
+        assert not re.search(r"\d{4}-\d{2}-\d{2}", " ".join(values.values())), values
+        for name in ("Вес, кг", "Объём, м³"):
+            assert re.fullmatch(r"\d{1,3}(\xa0\d{3})*(,\d+)?", values[name]), values
+        _no_sideways_scroll(page)
