@@ -75,6 +75,16 @@ def personal_data(host: Host) -> PersonalData:
                     users=len(users),
                     action=settings.erase_user,
                 )
+            else:
+                # Never signed in through Keycloak: nothing names a Keycloak user. One with
+                # their address may exist (made in Keycloak); an address is no proof, so it
+                # is left for an operator to look up in Keycloak (docs/operations.md).
+                log.warning(
+                    "keycloak.user_erase_unlinked",
+                    person=person_id,
+                    action=settings.erase_user,
+                    hint="no Keycloak user is linked; check Keycloak by hand",
+                )
         result = await s.execute(delete(session).where(session.c.account_id == person_id))
         return {"keycloak_session": int(getattr(result, "rowcount", 0) or 0)}
 
