@@ -86,6 +86,7 @@ class OneCData:
         self.pending: dict[str, tuple[int, str, str, bool]] = {}
         """The exchange node's unacknowledged changes by object (the latest of each)."""
         self._ordered: dict[str, list[Any]] = {}
+        self._grouped: dict[str, dict[str, dict[Any, list[tuple[int, dict[str, Any]]]]]] = {}
         self.seq = 0
         self.balances: dict[str, float] = {}
         self.registers: dict[str, list[dict[str, Any]]] = {}
@@ -122,6 +123,7 @@ class OneCData:
                             row["Ref_Key"], row["LineNumber"] = ref, str(n)
             self.sets.setdefault(name, {})[ref] = obj
             self._ordered.pop(name, None)
+            self._grouped.pop(name, None)
             if record:
                 self._record(name, ref, False)
             return obj
@@ -155,6 +157,7 @@ class OneCData:
             }
         )
         self._ordered.pop(name, None)
+        self._grouped.pop(name, None)
         self.pending.pop(ref, None)
         self.pending[ref] = (self.seq, name, ref, deleted)
 
@@ -178,6 +181,20 @@ class OneCData:
         if found is None or len(found) != len(rows):  # a test may pop a row directly
             found = sorted(((key(r), r) for r in rows.values()), key=lambda x: x[0])
             self._ordered[name] = found
+        return found
+
+    def grouped(self, name: str, field: str) -> dict[Any, list[tuple[int, dict[str, Any]]]]:
+        """(position in the set, row) of set ``name`` by the rows' ``field`` (an owner's
+        files); kept until a write. The caller checks each row's field again (a test may
+        change a row directly)."""
+        by_field = self._grouped.setdefault(name, {})
+        rows = self.sets[name]
+        found = by_field.get(field)
+        if found is None or sum(map(len, found.values())) != len(rows):
+            found = {}
+            for n, row in enumerate(rows.values()):
+                found.setdefault(row.get(field), []).append((n, row))
+            by_field[field] = found
         return found
 
     def answer_requests(self, *, accept: bool = True, answer: str = "", portal_id: str = "") -> int:

@@ -438,6 +438,8 @@ class OneCServer:
 
 BY_REFS = re.compile(r"(?:Ref_Key eq guid'[0-9a-fA-F-]+'(?: or |$))+")
 REF = re.compile(r"guid'([0-9a-fA-F-]+)'")
+BY_FIELD = re.compile(r"(\w+) eq guid'([0-9a-fA-F-]+)'")
+"""One condition of a list of a field's values (an attached-files listing by owner)."""
 AFTER_REF = re.compile(r"Ref_Key gt guid'([0-9a-fA-F-]+)'")
 
 
@@ -449,6 +451,10 @@ def _quick(data: OneCData, name: str, query: Mapping[str, str]) -> list[dict[str
     if "$orderby" not in query and "$skip" not in query and BY_REFS.fullmatch(where):
         objects = data.sets.get(name, {})
         return [objects[r] for r in dict.fromkeys(REF.findall(where)) if r in objects]
+    if "$orderby" not in query and "$skip" not in query and "$top" not in query and where:
+        listed = _by_field(data, name, where)
+        if listed is not None:
+            return listed
     top = int(query["$top"]) if "$top" in query else None
     if top is None or "$skip" in query:
         return None
@@ -487,6 +493,22 @@ def _quick(data: OneCData, name: str, query: Mapping[str, str]) -> list[dict[str
     else:
         return None
     return [row for _k, row in rows[start : start + top]]
+
+
+def _by_field(data: OneCData, name: str, where: str) -> list[dict[str, Any]] | None:
+    """``F eq guid'…' or F eq guid'…' …`` on one field other than ``Ref_Key`` (files by
+    their owners), from an index of the set by that field, in the set's order."""
+    pairs = BY_FIELD.findall(where)
+    fields = {f for f, _ in pairs}
+    if len(fields) != 1 or "Ref_Key" in fields or name not in data.sets:
+        return None
+    if " or ".join(f"{f} eq guid'{v}'" for f, v in pairs) != where:
+        return None
+    (field,) = fields
+    wanted = {v for _f, v in pairs}
+    index = data.grouped(name, field)
+    found = [(n, row) for v in wanted for n, row in index.get(v, ())]
+    return [row for _n, row in sorted(found, key=lambda x: x[0]) if row.get(field) in wanted]
 
 
 def _page(status: int, message: str) -> bytes:

@@ -164,3 +164,32 @@ async def test_hook_integration_connectors(
         assert made.name == "onec"
     finally:
         await host.db.dispose()
+
+
+async def test_files_listed_by_owner_are_those_1c_holds_for_them(
+    host: Host, onec: OneCServer, generated: Generated
+) -> None:
+    """The local 1C answers a listing by owner from an index (the benches' first loads list
+    every order's files): the same files its scan of every row finds, also after a write
+    and after a row changed in place."""
+    from kabinet_integration_testing.odata import FILES
+
+    data = onec.data
+    owner = "ВладелецФайла_Key"
+
+    def held(owners: list[str]) -> set[str]:
+        return {r for r, row in data.sets[data.renaming.set(FILES)].items() if row[owner] in owners}
+
+    conn = connector(host, onec)
+    try:
+        owners = generated.orders[:5]
+        listed = await conn.attached("file", owners)
+        assert {row["Ref_Key"] for row in listed} == held(owners) == set(generated.files[:5])
+        extra = data.put(FILES, {"Description": "Акт", "Расширение": "pdf", owner: owners[0]})
+        listed = await conn.attached("file", owners)
+        assert {row["Ref_Key"] for row in listed} == held(owners) | {extra["Ref_Key"]}
+        extra[owner] = generated.orders[-1]  # moved in place, without a write
+        listed = await conn.attached("file", owners)
+        assert extra["Ref_Key"] not in {row["Ref_Key"] for row in listed}
+    finally:
+        await conn.aclose()
