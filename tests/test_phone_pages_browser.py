@@ -122,6 +122,28 @@ def test_the_companies_filters_and_a_contacts_companies_on_a_phone(
             assert len(name.evaluate("a => [...a.getClientRects()]")) == 1  # one line
         page.screenshot(path=str(tmp_path / "contacts-390.png"), full_page=True)
 
+        # deciding a request: every box as wide as the form, its name over it
+        page.goto(demo + "/companies/requests")
+        with page.expect_navigation():
+            page.locator("#co-results td a[href^='/companies/requests/']").first.click()
+        boxes = page.locator(
+            ".co-decide form :is(input[type=search], select, input[name=comment],"
+            " input[name=reason])"
+        ).evaluate_all(
+            """els => els.filter(e => e.offsetParent).map(e => {
+                const r = e.getBoundingClientRect();
+                const own = e.closest('label');
+                const name = document.createRange();
+                if (own) name.selectNodeContents(own.firstChild);  // its text
+                else name.selectNodeContents(e.closest('.field').querySelector('label'));
+                return [e.name || e.type, Math.round(r.left), Math.round(r.right),
+                        name.getBoundingClientRect().bottom <= r.top + 1];
+            })"""
+        )
+        assert len(boxes) >= 4, boxes
+        assert len({(left, right) for _, left, right, _ in boxes}) == 1, boxes
+        assert all(above for *_, above in boxes), boxes
+
         # an organization's contacts: the cell with the e-mail and the phone says so
         page.goto(demo + "/companies/organizations/1")
         cell = page.locator("tr:has-text('Анна Клиентова') td:has-text('+7916')")
