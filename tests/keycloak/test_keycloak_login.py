@@ -142,7 +142,7 @@ async def test_login_links_an_existing_portal_account_by_verified_email(
     host: Host, client: Client, ivan: Any
 ) -> None:
     made = await host.services["identity"].create_account(
-        full_name="Иван Петров", email="ivan.petrov@example.com"
+        full_name="Иван Петров", email="ivan.petrov@example.com", email_confirmed=True
     )
     assert (await sign_in(client)).status_code == 302
     linked = await account_of(host, ivan.id)

@@ -114,9 +114,14 @@ async def test_custom_roles_are_created_described_and_deleted(
 async def test_existing_keycloak_user_is_linked_not_duplicated(
     host: Host, fake: FakeKeycloak
 ) -> None:
-    anna = await person(host)
-    account = await host.services.of(IDENTITY).get_account(anna)
-    existing = fake.add_user(account.email, email=account.email)
+    # The portal confirmed the address and Keycloak verified it: the same person
+    # (tests/keycloak/test_keycloak_link_proof.py: nothing less links).
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    account = await host.services.of(IDENTITY).create_account(
+        full_name="Anna Smirnova", email=email, email_confirmed=True
+    )
+    anna = int(account.id)
+    existing = fake.add_user(email, email=email, email_verified=True)
     await host.services.of(ROLES).grant(anna, "client", 5)
     await deliver(host)
     assert await subject_of(host, anna) == existing.id

@@ -1,11 +1,12 @@
 """The portal account of a person Keycloak signed in, and the portal session it gets.
 
 The account is found by its Keycloak subject (``identity_account.external_subject``), else
-by a verified e-mail address (an account the portal made before Keycloak), else created
-through the identity service. Each sign-in brings the name and e-mail up to date. The
-portal session is made the way identity's own login makes one (a fresh token, the session
-store, the login history and the security log), and is tied to the Keycloak session so
-that logging out ends both.
+by an e-mail address both Keycloak has verified and the portal has confirmed (an account the
+portal made before Keycloak; an address only one side confirmed is no proof, and such a
+sign-in is refused as ``email_taken``), else created through the identity service. Each
+sign-in brings the name and e-mail up to date. The portal session is made the way
+identity's own login makes one (a fresh token, the session store, the login history and
+the security log), and is tied to the Keycloak session so that logging out ends both.
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ class KeycloakAccounts:
                 account = (
                     await s.scalars(
                         select(Account).where(
-                            Account.email == person.email, Account.external_subject.is_(None)
+                            Account.email == person.email,
+                            Account.external_subject.is_(None),
+                            # confirmed by the portal too: an address someone registered
+                            # and never confirmed proves nothing (docs/security.md)
+                            Account.email_confirmed.is_(True),
                         )
                     )
                 ).first()

@@ -55,6 +55,33 @@ class SyncError(Exception):
     """Keycloak refused a push in a way a retry will not fix (the message says why)."""
 
 
+class LinkRefused(SyncError):
+    """Keycloak already has a user with the person's address (or username) and nothing
+    proves it is the same person, so the portal does not link the account to it.
+
+    Proof is one of: the user carries the portal's own mark for this very account
+    (attribute ``kabinet_account``, set when the portal made it), or the portal has
+    confirmed the account's e-mail address itself (confirmation code, invitation link)
+    *and* Keycloak has verified the user's address, the same one. An address nobody
+    confirmed, a username (a phone number) that happens to match, or a confirmation on
+    one side only is no proof: linking on it would give a registrant someone else's
+    Keycloak user (see docs/security.md, "Linking to an existing Keycloak user")."""
+
+
+def proves_same_person(
+    user: dict[str, Any], *, account_id: int | None, email: str | None, email_confirmed: bool
+) -> bool:
+    """Whether Keycloak user ``user`` may be linked to the portal account (see
+    :class:`LinkRefused` for the rule)."""
+    if account_id is not None:
+        marks = (user.get("attributes") or {}).get("kabinet_account") or []
+        if str(account_id) in [str(m) for m in marks]:
+            return True
+    if not (email and email_confirmed and user.get("emailVerified") is True):
+        return False
+    return str(user.get("email") or "").strip().lower() == email.strip().lower()
+
+
 def _status(exc: KeycloakError) -> int | None:
     code = getattr(exc, "response_code", None)
     return int(code) if code is not None else None
@@ -183,6 +210,11 @@ class KeycloakSync:
         portal: ``email_verified`` says whether the portal has confirmed the address.
         With ``account_id`` the account is linked to the new user (its ``external_subject``),
         in ``session`` when given. Returns Keycloak's user id.
+
+        When Keycloak already has the user (409), the account is linked to it only on
+        proof (:func:`proves_same_person`): at registration the address is not confirmed
+        yet, so an existing user is never taken over; :class:`LinkRefused` is raised and
+        the existing user is left exactly as it was (no password, name or attribute set).
         """
         username = (email or phone or "").strip().lower()
         if not username:
@@ -209,25 +241,68 @@ class KeycloakSync:
         except KeycloakError as exc:
             if _status(exc) != CONFLICT:
                 raise
-            existing = await self._find_user(email, username)
+            existing = await self.find_user(email, username)
             if existing is None:
                 raise SyncError(
                     f"Keycloak has a user like {username!r} but will not show it"
                 ) from None
-            user_id = existing
+            if not proves_same_person(
+                existing,
+                account_id=account_id,
+                email=email,
+                email_confirmed=email_verified,
+            ):
+                await self._refused(account_id, "create", session)
+            user_id = existing["id"]
         log.info("keycloak.user_created", account=account_id)
         if account_id is not None:
             await self._link(account_id, user_id, session)
         return str(user_id)
 
-    async def _find_user(self, email: str | None, username: str) -> str | None:
+    async def find_user(self, email: str | None, username: str) -> dict[str, Any] | None:
+        """The Keycloak user with this e-mail address, else with this username, in full
+        (attributes included); ``None`` when there is none. Finding one proves nothing:
+        see :func:`proves_same_person` before linking an account to it."""
         admin = self._admin()
+        user_id: str | None = None
         if email:
             found = await admin.a_get_users({"email": email.lower(), "exact": True})
             if found:
-                return str(found[0]["id"])
-        found_id = await admin.a_get_user_id(username)
-        return str(found_id) if found_id else None
+                user_id = str(found[0]["id"])
+        if user_id is None and username:
+            found_id = await admin.a_get_user_id(username.lower())
+            user_id = str(found_id) if found_id else None
+        if user_id is None:
+            return None
+        try:
+            user: dict[str, Any] = await admin.a_get_user(user_id)
+        except KeycloakError as exc:
+            if _status(exc) == NOT_FOUND:  # removed in between
+                return None
+            raise
+        return user
+
+    async def _refused(
+        self, account_id: int | None, during: str, session: AsyncSession | None
+    ) -> None:
+        """Refuse to link ``account_id`` to a Keycloak user nothing proves is theirs: a
+        warning for the operator and, outside a push's transaction (which the refusal rolls
+        back; the failed push is the record there), a line in the security log."""
+        log.warning("keycloak.link_refused", account=account_id, during=during)
+        if session is None and account_id is not None:
+            from kabinet.identity.services import identity_service
+
+            await identity_service(self.host).record_security_event(
+                None,
+                "keycloak.link_refused",
+                subject_id=account_id,
+                details={"during": during},
+            )
+        raise LinkRefused(
+            f"Keycloak already has a user with the address or username of account "
+            f"{account_id}, and nothing proves it is the same person: not linked "
+            "(the portal has not confirmed the address, or Keycloak has not verified it)"
+        )
 
     async def _link(self, account_id: int, subject: str, session: AsyncSession | None) -> None:
         """Remember the account's Keycloak user (``identity_account.external_subject``)."""
@@ -239,7 +314,9 @@ class KeycloakSync:
             await own.execute(query)
 
     async def user_of(self, account: Account, session: AsyncSession | None = None) -> str:
-        """The account's Keycloak user id: linked, found by e-mail, or created."""
+        """The account's Keycloak user id: linked, found (by e-mail, else username) and
+        proven the same person, or created. Raises :class:`LinkRefused` when Keycloak has
+        a user with the account's address or username that nothing proves is theirs."""
         if account.external_subject:
             try:
                 await self._admin().a_get_user(account.external_subject)
@@ -249,10 +326,17 @@ class KeycloakSync:
                     raise
                 log.warning("keycloak.user_vanished", account=account.id)
         username = (account.email or account.phone or f"kabinet-{account.id}").lower()
-        found = await self._find_user(account.email, username)
+        found = await self.find_user(account.email, username)
         if found is not None:
-            await self._link(account.id, found, session)
-            return found
+            if not proves_same_person(
+                found,
+                account_id=account.id,
+                email=account.email,
+                email_confirmed=account.email_confirmed,
+            ):
+                await self._refused(account.id, "push", session)
+            await self._link(account.id, str(found["id"]), session)
+            return str(found["id"])
         return await self.create_user(
             email=account.email,
             full_name=account.full_name,

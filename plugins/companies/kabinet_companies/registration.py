@@ -183,7 +183,9 @@ class Registration(InvitationsPart):
             identity, phone=phone, password=password, password2=password2, agreed=agreed
         )
         errors |= more
-        if email_n and await identity.find_by_email(email_n) is not None:
+        if email_n and (
+            await identity.find_by_email(email_n) is not None or await self._in_keycloak(email_n)
+        ):
             errors["email"] = "This e-mail address is already registered."
         if phone_n and await identity.find_by_phone(phone_n) is not None:
             errors["phone"] = "This phone number is already registered."
@@ -210,21 +212,38 @@ class Registration(InvitationsPart):
             await identity.send_code(account.id, purpose, address=address)
         return account
 
-    async def _keycloak_user(self, account: AccountView, password: str | None) -> None:
-        """In Keycloak mode the person exists there too (same password, linked)."""
+    async def _in_keycloak(self, email: str) -> bool:
+        """In Keycloak mode: Keycloak already has a user with this address (or username).
+        A registration never takes such a user over (its address is not confirmed yet):
+        it is refused like an address the portal has, and the person signs in instead."""
         from kabinet.keycloak.services import keycloak_service
 
         keycloak = keycloak_service(self.host)
         if keycloak is None:
+            return False
+        return await keycloak.sync.find_user(email, email) is not None
+
+    async def _keycloak_user(self, account: AccountView, password: str | None) -> None:
+        """In Keycloak mode the person exists there too (same password, linked). A user
+        Keycloak already has is linked only on proof (:class:`LinkRefused` otherwise: made
+        there in the meantime, or an invitee's address Keycloak has not verified); the
+        account then stays unlinked, logged and in the security log, and Keycloak's user
+        untouched."""
+        from kabinet.keycloak.services import keycloak_service
+        from kabinet.keycloak.sync import LinkRefused
+
+        keycloak = keycloak_service(self.host)
+        if keycloak is None:
             return
-        await keycloak.sync.create_user(
-            email=account.email,
-            full_name=account.full_name,
-            phone=account.phone,
-            password=password,
-            email_verified=account.email_confirmed,
-            account_id=account.id,
-        )
+        with contextlib.suppress(LinkRefused):
+            await keycloak.sync.create_user(
+                email=account.email,
+                full_name=account.full_name,
+                phone=account.phone,
+                password=password,
+                email_verified=account.email_confirmed,
+                account_id=account.id,
+            )
 
     async def confirmed(self, person_id: int) -> bool:
         """Both contacts confirmed: finish registration (role ``user``) once."""
