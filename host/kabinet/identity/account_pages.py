@@ -13,7 +13,7 @@ from kabinet import i18n
 from kabinet.access import permission
 from kabinet.forms import FieldError, FormView, read_form
 from kabinet.htmx import redirect
-from kabinet.identity import actions
+from kabinet.identity import actions, audit_details
 from kabinet.identity.forms import AccountForm, StatusForm
 from kabinet.identity.middleware import address_of
 from kabinet.identity.pages import Req, current_person, local_time, refused_form, service, tr
@@ -155,6 +155,16 @@ def _date(value: str, tz: str = "UTC") -> dt.datetime | None:
     return dt.datetime.combine(day, dt.time(), tzinfo=i18n.zone(tz))
 
 
+async def _role_names(request: Req, lang: str) -> dict[str, str]:
+    """Each role's code and its name in ``lang`` (none without the roles app)."""
+    from kabinet.roles.services import ROLES
+
+    roles = shell_of(request).host.services.find(ROLES)  # identity does not require roles
+    if roles is None:
+        return {}
+    return {r.code: r.name(lang) for r in await roles.roles()}
+
+
 @get("/audit", access=permission(AUDIT, scope="global"), include_in_schema=False)
 async def audit(
     request: Req,
@@ -177,6 +187,7 @@ async def audit(
     until_at = _date(until, reader)
     rows, total = await svc.security_events(
         action=action.strip() or None,
+        exact=action.strip() in actions.ACTIONS,  # a choice of the list: that code alone
         person_id=person_id,
         organization_id=int(organization) if organization.strip().isdigit() else None,
         since=_date(since, reader),
@@ -190,6 +201,23 @@ async def audit(
     org_names: dict[int, str] = {}
     for answer in await host.plugins.acall("organization_names", host=host, ids=org_ids):
         org_names.update(answer.value)
+    lang = shell_of(request).language(request)
+    role_names = await _role_names(request, lang)
+    permission_names = {
+        code: i18n.localized(perm.label, lang) for code, (_, perm) in host.permissions.items()
+    }
+    details = {
+        r.id: audit_details.describe(
+            r.details or {},
+            lang=lang,
+            tz=reader,
+            roles=role_names,
+            permissions=permission_names,
+            organizations=org_names,
+        )
+        for r in rows
+    }
+    known = [(code, tr(request, label)) for code, label in actions.ACTIONS.items()]
     return await page(
         request,
         "identity/audit.html",
@@ -198,6 +226,9 @@ async def audit(
         names=names,
         organization_names=org_names,
         action_label=lambda code: _action(request, code),
+        details=details,
+        actions=known,
+        action_codes=set(actions.ACTIONS),
         total=total,
         paging=paging.counted(total),
         filters={

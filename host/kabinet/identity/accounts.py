@@ -346,9 +346,14 @@ class AccountService(ServiceBase):
         until: dt.datetime | None = None,
         limit: int = 50,
         offset: int = 0,
+        exact: bool = False,
     ) -> tuple[list[SecurityEvent], int]:
+        """The log, newest first. ``action`` is a code's beginning (``roles.`` for every
+        roles event), or with ``exact`` the code itself (``login``, not ``login.failed``)."""
         query = select(SecurityEvent)
-        if action:
+        if action and exact:
+            query = query.where(SecurityEvent.action == action)
+        elif action:
             query = query.where(lists.starts_with(SecurityEvent.action, action))
         if person_id is not None:
             query = query.where(
