@@ -14,6 +14,7 @@ from kabinet import i18n
 from kabinet.access import AllOrganizations, permission, signed_in
 from kabinet.forms import FieldError, FormView, read_form
 from kabinet.htmx import redirect
+from kabinet.identity import agents
 from kabinet.identity.forms import CodeForm, PasswordForm, ProfileForm, TokenForm
 from kabinet.identity.middleware import address_of
 from kabinet.identity.pages import Req, current_person, local_time, refused_form, service, tr
@@ -77,6 +78,7 @@ async def _profile(
             "seen": local_time(request, s.last_seen_at),
             "address": s.address,
             "agent": s.user_agent,
+            "browser": agents.summary(s.user_agent),
         }
         for s in await svc.sessions_of(account.id)
     ]
