@@ -98,3 +98,33 @@ async def test_the_security_log_says_details_in_words(
     assert "неверный пароль" not in signed_in.text
     failed = await client.get("/identity/audit?action=login.failed", headers={"Cookie": cookie})
     assert "Причина: неверный пароль" in _details(failed.text)
+
+
+async def test_a_tokens_details_name_its_organizations(
+    portal: tuple[Host, httpx.AsyncClient, RouteMatrix],
+) -> None:
+    from kabinet_companies.services import companies
+
+    host, client, matrix = portal
+    org = await companies(host).create_organization("ООО Токен и Ко")
+    person = await matrix.person("token-owner")
+    await host.services["identity"].record_security_event(
+        person,
+        "token.created",
+        subject_id=person,
+        details={
+            "token_id": 7,
+            "name": "1С",
+            "permissions": ["identity.audit.view"],
+            "organizations": [org.id],
+        },
+    )
+    admin = await matrix.person("token-auditor")
+    await host.services["roles"].grant(admin, "admin", None)
+    cookie = await matrix.session(admin)
+    page = await client.get("/identity/audit?action=token.created", headers={"Cookie": cookie})
+    permission = i18n.localized(host.permissions["identity.audit.view"][1].label, "ru")
+    assert (
+        f"API-токен: № 7 | Название: 1С | Права: {permission} | Организации: ООО Токен и Ко"
+        in _details(page.text)
+    )

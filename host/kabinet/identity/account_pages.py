@@ -197,7 +197,15 @@ async def audit(
     )
     names = await svc.names([r.actor_id for r in rows] + [r.subject_id for r in rows])
     host = shell_of(request).host
-    org_ids = sorted({r.organization_id for r in rows if r.organization_id})
+    org_ids = sorted(
+        {r.organization_id for r in rows if r.organization_id}
+        | {  # a token's organizations, named in its details
+            o
+            for r in rows
+            for o in (r.details or {}).get("organizations") or ()
+            if isinstance(o, int)
+        }
+    )
     org_names: dict[int, str] = {}
     for answer in await host.plugins.acall("organization_names", host=host, ids=org_ids):
         org_names.update(answer.value)

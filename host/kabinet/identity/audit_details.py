@@ -31,7 +31,7 @@ LABELS: dict[str, str] = {
     "from": "Former name",
     "erased": "Erased",
     "name": "Name",
-    "token_id": "API token no.",
+    "token_id": "API token",
     "via": "Via",
     "during": "During",
 }
@@ -85,6 +85,7 @@ def describe(
         "removed": lambda v: names(v, permissions),
         "permissions": lambda v: names(v, permissions),
         "organizations": lambda v: names(v, organizations or {}),
+        "token_id": lambda v: tr("no. {number}").format(number=_plain(v)),
         "until": lambda v: i18n.format_datetime(v, lang, tz, "short") if v else "—",
         "fields": lambda v: ", ".join(word(f) for f in (v if isinstance(v, list) else [v])),
         "from": lambda v: (
