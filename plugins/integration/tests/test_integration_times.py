@@ -150,14 +150,14 @@ async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
     moscow = (await site.get("Europe/Moscow", f"/shipments/orders/{order_id}")).text
     assert "14:30" in card_field(moscow, "loading")
     assert "01.12.2026" in card_field(moscow, "loading")
-    assert card_field(moscow, "delivery-planned") == "3 дек. 2026\u202fг."  # the day, no time
+    assert card_field(moscow, "delivery-planned") == "03.12.2026"  # the day, no time
     assert "01:15" in card_field(moscow, "delivery-actual")
     assert "04.12.2026" in card_field(moscow, "delivery-actual")
 
     berlin = (await site.get("Europe/Berlin", f"/shipments/orders/{order_id}")).text
     assert "12:30" in card_field(berlin, "loading")
     assert "14:30" not in card_field(berlin, "loading")
-    assert card_field(berlin, "delivery-planned") == "3 дек. 2026\u202fг."
+    assert card_field(berlin, "delivery-planned") == "03.12.2026"
     assert "23:15" in card_field(berlin, "delivery-actual")
     assert "03.12.2026" in card_field(berlin, "delivery-actual")
 
@@ -208,7 +208,7 @@ async def test_times_from_1c_are_kept_and_shown_in_each_persons_zone(
     out = await integration(site.host).run("onec")
     assert out.state == "succeeded", out.error
     moscow = (await site.get("Europe/Moscow", f"/shipments/orders/{order_id}")).text
-    assert card_field(moscow, "loading") == "2 дек. 2026\u202fг."
+    assert card_field(moscow, "loading") == "02.12.2026"
     api = (await site.get("Europe/Moscow", f"/api/shipments/orders/{order_id}")).json()
     assert (api["loading_date"], api["loading_at"]) == ("2026-12-02", None)
 
