@@ -53,6 +53,10 @@ def _signed_in(browser: Any, url: str, size: dict[str, int], login: str = ADMIN)
     page.fill("input[name=password]", PASSWORD)
     with page.expect_navigation():
         page.click("form[action='/login'] button[type=submit]")
+    # Signing in sets the account's language; another test on the shared demo may have
+    # left the account in English (the OpenAPI contract test changes profiles): these
+    # pages are read in Russian.
+    context.add_cookies([{"name": "kabinet_lang", "value": "ru", "url": url}])
     return page
 
 
