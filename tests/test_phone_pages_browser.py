@@ -54,8 +54,8 @@ def _signed_in(browser: Any, url: str, size: dict[str, int], login: str = ADMIN)
     with page.expect_navigation():
         page.click("form[action='/login'] button[type=submit]")
     # Signing in sets the account's language; another test on the shared demo may have
-    # left the account in English (the OpenAPI contract test changes profiles): these
-    # pages are read in Russian.
+    # left the account in English (the journeys' English variants switch the language
+    # after signing in, which the account keeps): these pages are read in Russian.
     context.add_cookies([{"name": "kabinet_lang", "value": "ru", "url": url}])
     return page
 
