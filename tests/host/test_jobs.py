@@ -428,11 +428,17 @@ async def test_job_and_event_through_redis_and_a_real_worker(
         # The worker's relay picks the committed event up from the outbox.
         await eventually(both, worker, "the job and the event")
         h = models.event_handling
-        async with host.db.session() as s:
-            state = (
-                await s.execute(select(h.c.state).where(h.c.event_id == event_id))
-            ).scalar_one()
-        assert state == "handled"
+        # The handler writes the file before its delivery's transaction commits the
+        # handling record: wait for the record too, rather than read it once.
+
+        async def handled() -> bool:
+            async with host.db.session() as s:
+                state = (
+                    await s.execute(select(h.c.state).where(h.c.event_id == event_id))
+                ).scalar_one_or_none()
+            return state == "handled"
+
+        await eventually(handled, worker, "the event's handling record")
 
         # A job that fails for good is recorded; an admin's retry runs it on the worker.
         await host.jobs.send("rjob.flaky", out=str(out))
