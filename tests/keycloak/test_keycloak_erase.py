@@ -26,7 +26,7 @@ from kabinet.errors import SettingsError
 from kabinet.host import Host
 from kabinet.identity.models import Account
 from kabinet.identity.services import IDENTITY
-from kabinet.jobs import EmbeddedJobs
+from kabinet.jobs import settle_embedded
 from kabinet.keycloak.events import USER_ERASED
 from kabinet.keycloak.services import KEYCLOAK
 from kabinet.keycloak.settings import KeycloakSettings
@@ -60,15 +60,6 @@ async def make_host(
     yield make
     for h in started:
         await h.shutdown()
-
-
-async def deliver(host: Host) -> None:
-    """Relay published events and run every job that is due now."""
-    jobs = host.jobs
-    assert isinstance(jobs, EmbeddedJobs)
-    while await host.events.relay():
-        await jobs.drain()
-    await jobs.drain()
 
 
 async def linked_person(host: Host, fake: FakeKeycloak, name: str = "Anna Smirnova") -> User:
@@ -187,7 +178,7 @@ async def test_staff_remove_a_person_and_their_keycloak_user_goes_after_the_comm
             assert ivan_id is not None
             assert olga_id is not None
             await host.services.of(ROLES).grant(olga_id, "admin")
-            await deliver(host)
+            await settle_embedded(host)
             assert fake.active_sessions(ivan.id)
 
             await staff.get("/")  # a page issues the CSRF cookie
@@ -204,7 +195,7 @@ async def test_staff_remove_a_person_and_their_keycloak_user_goes_after_the_comm
             assert payload["action"] == "delete"
             assert bytes(payload["user"]).decode() == ivan.id
 
-            await deliver(host)
+            await settle_embedded(host)
             assert ivan.id not in fake.users
             assert fake.active_sessions(ivan.id) == []
             assert [h["state"] for h in await handlings(host)] == ["handled"]
@@ -235,7 +226,7 @@ async def test_delete_removes_the_user_and_they_cannot_sign_in(
     assert await keycloak_lets_in(fake, anna.username)
 
     await remove(host, account_of(anna))
-    await deliver(host)
+    await settle_embedded(host)
     assert anna.id not in fake.users
     assert fake.user_by_name(anna.username) is None
     assert fake.active_sessions(anna.id) == []
@@ -256,7 +247,7 @@ async def test_disable_keeps_a_disabled_user_with_nothing_personal(
     assert fake.active_sessions(anna.id)
 
     await remove(host, account_of(anna))
-    await deliver(host)
+    await settle_embedded(host)
     user = fake.users[anna.id]
     assert not user.enabled
     assert (user.email, user.first_name, user.last_name) == ("", "", "")
@@ -276,7 +267,7 @@ async def test_keep_leaves_keycloak_untouched(make_host: MakeHost, fake: FakeKey
     calls = len(fake.requests)
 
     await remove(host, person_id)
-    await deliver(host)
+    await settle_embedded(host)
     assert fake.users[anna.id].representation() == before
     assert fake.active_sessions(anna.id)
     assert not [r for r in fake.requests[calls:] if anna.id in r[1]]
@@ -302,14 +293,14 @@ async def test_a_failing_keycloak_is_retried_and_the_user_goes_later(
     fake.fail("DELETE", rf"/users/{anna.id}$", status=503, times=1)
 
     await remove(host, account_of(anna))
-    await deliver(host)
+    await settle_embedded(host)
     [row] = await handlings(host)
     assert (row["state"], row["attempts"]) == ("retrying", 1)
     assert "KeycloakDeleteError" in row["last_error"]
     assert anna.id in fake.users  # not yet: and not forgotten
 
     clock.advance(host.events.backoff_base + 0.1)
-    await deliver(host)
+    await settle_embedded(host)
     [row] = await handlings(host)
     assert (row["state"], row["attempts"]) == ("handled", 2)
     assert anna.id not in fake.users
@@ -325,12 +316,12 @@ async def test_disable_interrupted_half_way_is_finished_by_the_retry(
     assert fake.active_sessions(anna.id)
 
     await remove(host, account_of(anna))
-    await deliver(host)
+    await settle_embedded(host)
     assert [h["state"] for h in await handlings(host)] == ["retrying"]
     assert not fake.users[anna.id].enabled
 
     clock.advance(host.events.backoff_base + 0.1)
-    await deliver(host)
+    await settle_embedded(host)
     assert [h["state"] for h in await handlings(host)] == ["handled"]
     logout = ("POST", f"/admin/realms/{fake.realm}/users/{anna.id}/logout")
     assert fake.requests.count(logout) == 2  # the failed one, then the retry's
@@ -346,10 +337,10 @@ async def test_keycloak_down_for_long_leaves_a_failure_admins_retry(
     fake.fail("DELETE", r"/admin/realms/[^/]+/users/", status=503, times=None)
 
     await remove(host, account_of(anna))
-    await deliver(host)
+    await settle_embedded(host)
     for _ in range(host.events.max_attempts):
         clock.advance(3700)
-        await deliver(host)
+        await settle_embedded(host)
     [failed] = await host.events.with_errors()
     assert (failed.subscriber, failed.state) == ("keycloak.user.erase", "failed")
     assert failed.attempts == host.events.max_attempts
@@ -357,7 +348,7 @@ async def test_keycloak_down_for_long_leaves_a_failure_admins_retry(
 
     fake.failures.clear()  # Keycloak is back: an admin retries
     await host.events.retry(failed.event_id, failed.subscriber)
-    await deliver(host)
+    await settle_embedded(host)
     assert anna.id not in fake.users
     assert await host.events.with_errors() == []
 
@@ -371,7 +362,7 @@ async def test_a_user_already_gone_from_keycloak_is_done(
     del fake.users[anna.id]  # an admin removed them in Keycloak first
 
     await remove(host, person_id)
-    await deliver(host)
+    await settle_embedded(host)
     assert [h["state"] for h in await handlings(host)] == ["handled"]
     assert ("PUT", f"/admin/realms/{fake.realm}/users/{anna.id}") in fake.requests
     # and again, as a redelivery would: no error, nothing else touched
@@ -405,7 +396,7 @@ async def test_a_federated_user_id_naming_the_person_survives_the_scrub(
 
     await remove(host, person_id)
     assert anna.email not in str(await erase_events(host))
-    await deliver(host)
+    await settle_embedded(host)
     assert federated not in fake.users
     assert fake.active_sessions(federated) == []
     assert await host.events.with_errors() == []
@@ -421,7 +412,7 @@ async def test_a_late_grant_event_does_not_bring_the_removed_person_back(
     users = len(fake.users)
 
     await remove(host, person_id)
-    await deliver(host)
+    await settle_embedded(host)
     assert anna.id not in fake.users
     assert len(fake.users) == users - 1  # no "kabinet-<id>" user made for the account left
     assert await host.events.with_errors() == []
@@ -472,7 +463,7 @@ async def test_disable_renames_the_user_where_the_realm_allows_editing_usernames
     assert "@" in old_name
 
     await remove(host, account_of(anna))
-    await deliver(host)
+    await settle_embedded(host)
     user = fake.users[anna.id]
     assert not user.enabled
     assert user.username.startswith("erased-")
@@ -501,7 +492,7 @@ async def test_disable_keeps_the_username_where_the_realm_does_not_allow_editing
     old_name = anna.username
 
     await remove(host, account_of(anna))
-    await deliver(host)
+    await settle_embedded(host)
     user = fake.users[anna.id]
     assert (user.enabled, user.username) == (False, old_name)
     assert (user.email, user.first_name, user.last_name, user.attributes) == ("", "", "", {})

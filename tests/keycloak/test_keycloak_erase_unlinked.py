@@ -26,7 +26,7 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
 from kabinet.identity.services import IDENTITY
-from kabinet.jobs import EmbeddedJobs
+from kabinet.jobs import settle_embedded
 from kabinet.personal import erase
 from kabinet.web import build_app
 
@@ -48,14 +48,6 @@ async def started(
         yield host, httpx.ASGITransport(app=app)
     finally:
         await host.shutdown()
-
-
-async def deliver(host: Host) -> None:
-    jobs = host.jobs
-    assert isinstance(jobs, EmbeddedJobs)
-    while await host.events.relay():
-        await jobs.drain()
-    await jobs.drain()
 
 
 async def sign_in(client: httpx.AsyncClient, fake: FakeKeycloak, user: User) -> int:
@@ -90,7 +82,7 @@ async def test_a_person_never_linked_is_removed_without_keycloak_and_a_stranger_
     with capture_logs() as logs:
         async with host.db.session() as s:
             done = await erase(host, s, account.id)
-        await deliver(host)
+        await settle_embedded(host)
     assert done is not None
     assert len(fake.requests) == calls  # Keycloak was not asked anything
     e, h = models.event, models.event_handling

@@ -21,7 +21,7 @@ from kabinet import i18n
 from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
-from kabinet.jobs import EmbeddedJobs
+from kabinet.jobs import settle_embedded
 from kabinet.keycloak.models import erased
 from kabinet.personal import erase
 from kabinet.web import build_app
@@ -48,14 +48,6 @@ async def started(
         yield host, httpx.ASGITransport(app=app)
     finally:
         await host.shutdown()
-
-
-async def deliver(host: Host) -> None:
-    jobs = host.jobs
-    assert isinstance(jobs, EmbeddedJobs)
-    while await host.events.relay():
-        await jobs.drain()
-    await jobs.drain()
 
 
 async def sign_in(client: httpx.AsyncClient, fake: FakeKeycloak, user: User) -> httpx.Response:
@@ -133,7 +125,7 @@ async def test_signing_in_before_the_job_is_refused_and_a_new_registration_works
         assert refused.status_code == 403
         assert "Your account was removed from the portal" in refused.text
 
-    await deliver(host)
+    await settle_embedded(host)
     assert ivan.id not in fake.users
 
     # Ivan registers again: a new Keycloak user (a new id), the same e-mail. Let in.
@@ -159,7 +151,7 @@ async def test_a_disabled_user_enabled_again_in_keycloak_is_still_refused(
     assert account is not None
 
     await remove(host, account.id)
-    await deliver(host)
+    await settle_embedded(host)
     assert not fake.users[olga.id].enabled
     # A Keycloak admin enables the user again (and gives it an address): still refused.
     fake.users[olga.id].enabled = True

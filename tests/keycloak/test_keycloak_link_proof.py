@@ -26,7 +26,7 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
 from kabinet.identity.services import IDENTITY
-from kabinet.jobs import EmbeddedJobs
+from kabinet.jobs import settle_embedded
 from kabinet.keycloak.services import KEYCLOAK, KeycloakService
 from kabinet.keycloak.sync import LinkRefused
 from kabinet.roles.services import ROLES
@@ -66,14 +66,6 @@ def sync_of(host: Host) -> Any:
     service = host.services.of(KEYCLOAK)
     assert isinstance(service, KeycloakService)
     return service.sync
-
-
-async def deliver(host: Host) -> None:
-    jobs = host.jobs
-    assert isinstance(jobs, EmbeddedJobs)
-    while await host.events.relay():
-        await jobs.drain()
-    await jobs.drain()
 
 
 async def linked_to(host: Host, subject: str) -> list[int]:
@@ -176,7 +168,7 @@ async def test_a_push_does_not_take_a_keycloak_user_by_an_unproven_address(
     )
     await host.services.of(ROLES).grant(mallory.id, "admin")
     await host.services.of(ROLES).grant(mallory.id, "client", 5)
-    await deliver(host)
+    await settle_embedded(host)
 
     assert await subject_of(host, mallory.id) is None
     assert fake.users[victim.id].representation() == before
@@ -205,7 +197,7 @@ async def test_a_confirmed_address_and_a_verified_user_are_linked(
         full_name="Vera Lebedeva", email=person.email, email_confirmed=True
     )
     await host.services.of(ROLES).grant(account.id, "client", 5)
-    await deliver(host)
+    await settle_embedded(host)
     assert await subject_of(host, account.id) == person.id
     assert fake.group_paths_of(person.id) == {"/org-5/client"}
     assert await host.events.with_errors() == []

@@ -14,7 +14,7 @@ from kabinet.clock import FrozenClock
 from kabinet.host import Host
 from kabinet.identity.models import Account
 from kabinet.identity.services import IDENTITY
-from kabinet.jobs import EmbeddedJobs
+from kabinet.jobs import settle_embedded
 from kabinet.keycloak.services import KEYCLOAK, KeycloakService
 from kabinet.roles.services import ROLES
 
@@ -25,15 +25,6 @@ async def person(host: Host, name: str = "Anna Smirnova") -> int:
     email = f"{uuid.uuid4().hex[:10]}@example.com"
     account = await host.services.of(IDENTITY).create_account(full_name=name, email=email)
     return int(account.id)
-
-
-async def deliver(host: Host) -> None:
-    """Relay published events and run every job that is due now."""
-    jobs = host.jobs
-    assert isinstance(jobs, EmbeddedJobs)
-    while await host.events.relay():
-        await jobs.drain()
-    await jobs.drain()
 
 
 async def subject_of(host: Host, person_id: int) -> str:
@@ -63,7 +54,7 @@ async def test_grants_become_realm_roles_and_organization_groups(
     await roles.grant(anna, "manager", 7)
     await roles.grant(anna, "client", 12)
     await roles.grant(anna, "admin")
-    await deliver(host)
+    await settle_embedded(host)
 
     user_id = await subject_of(host, anna)
     user = fake.users[user_id]
@@ -82,7 +73,7 @@ async def test_grants_become_realm_roles_and_organization_groups(
     grants = {(g.role.code, g.organization_id): g.id for g in await roles.grants_of(anna)}
     await roles.revoke(grants[("client", 7)])
     await roles.revoke(grants[("admin", None)])
-    await deliver(host)
+    await settle_embedded(host)
     assert fake.group_paths_of(user_id) == {"/org-7/manager", "/org-12/client"}
     assert "admin" not in fake.realm_roles_of(user_id)
     assert f"default-roles-{fake.realm}" in fake.realm_roles_of(user_id)
@@ -94,18 +85,18 @@ async def test_custom_roles_are_created_described_and_deleted(
 ) -> None:
     roles = host.services.of(ROLES)
     role = await roles.create_role(code="dispatcher", name_ru="Диспетчер", name_en="Dispatcher")
-    await deliver(host)
+    await settle_embedded(host)
     assert fake.roles["dispatcher"]["description"] == "Dispatcher / Диспетчер"
 
     await roles.rename_role(role.id, name_ru="Логист", name_en="Logistician")
     anna = await person(host)
     await roles.grant(anna, "dispatcher", 3)
-    await deliver(host)
+    await settle_embedded(host)
     assert fake.roles["dispatcher"]["description"] == "Logistician / Логист"
     assert fake.group_paths_of(await subject_of(host, anna)) == {"/org-3/dispatcher"}
 
     await roles.delete_role(role.id)
-    await deliver(host)
+    await settle_embedded(host)
     assert "dispatcher" not in fake.roles
     assert "/org-3/dispatcher" not in fake.group_paths()
     assert fake.group_paths_of(await subject_of(host, anna)) == set()
@@ -123,7 +114,7 @@ async def test_existing_keycloak_user_is_linked_not_duplicated(
     anna = int(account.id)
     existing = fake.add_user(email, email=email, email_verified=True)
     await host.services.of(ROLES).grant(anna, "client", 5)
-    await deliver(host)
+    await settle_embedded(host)
     assert await subject_of(host, anna) == existing.id
     assert len([u for u in fake.users.values() if u.email == account.email]) == 1
     assert fake.group_paths_of(existing.id) == {"/org-5/client"}
@@ -133,7 +124,7 @@ async def test_disabled_account_is_disabled_in_keycloak(host: Host, fake: FakeKe
     identity = host.services.of(IDENTITY)
     anna = await person(host)
     await host.services.of(ROLES).grant(anna, "client", 1)
-    await deliver(host)
+    await settle_embedded(host)
     user_id = await subject_of(host, anna)
     assert fake.users[user_id].enabled
 
@@ -155,7 +146,7 @@ async def test_failed_push_is_retried_then_succeeds(
     anna = await person(host)
     fake.fail("PUT", r"/users/[^/]+/groups/", status=500, times=1)
     await host.services.of(ROLES).grant(anna, "client", 9)
-    await deliver(host)
+    await settle_embedded(host)
     [row] = await handlings(host)
     assert (row["state"], row["attempts"]) == ("retrying", 1)
     assert "KeycloakPutError" in row["last_error"]
@@ -165,7 +156,7 @@ async def test_failed_push_is_retried_then_succeeds(
     assert fake.group_paths_of(user_id) == set()
 
     clock.advance(host.events.backoff_base + 0.1)
-    await deliver(host)
+    await settle_embedded(host)
     [row] = await handlings(host)
     assert (row["state"], row["attempts"]) == ("handled", 2)
     assert fake.group_paths_of(user_id) == {"/org-9/client"}
@@ -180,10 +171,10 @@ async def test_permanent_failure_is_recorded_for_admins(
     anna = await person(host)
     fake.fail("POST", r"/admin/realms/[^/]+/users$", status=500, times=None)
     await host.services.of(ROLES).grant(anna, "client", 4)
-    await deliver(host)
+    await settle_embedded(host)
     for _ in range(host.events.max_attempts):
         clock.advance(3700)
-        await deliver(host)
+        await settle_embedded(host)
     [failed] = await host.events.with_errors()
     assert failed.subscriber == "keycloak.push.roles.grant.given"
     assert failed.state == "failed"
@@ -195,7 +186,7 @@ async def test_permanent_failure_is_recorded_for_admins(
     # Keycloak is back: an admin retries and the push goes through.
     fake.failures.clear()
     await host.events.retry(failed.event_id, failed.subscriber)
-    await deliver(host)
+    await settle_embedded(host)
     assert fake.group_paths_of(await subject_of(host, anna)) == {"/org-4/client"}
 
 
